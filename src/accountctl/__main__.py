@@ -1,0 +1,3 @@
+from accountctl.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""The command line: parses, unlocks, calls the core and renders. Nothing else lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from accountctl import __version__
+from accountctl.cli.common import global_options, format_options
+from accountctl.errors import AccountctlError
+
+
+class AccountctlGroup(click.Group):
+    """The root group: maps our errors to one `Error: ...` line and the spec's exit codes."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv or bool(os.environ.get("ACCOUNTCTL_DEBUG"))
+        code = 0
+        try:
+            result = super().main(args=argv, prog_name=prog_name or "accountctl", complete_var=complete_var,
+                                  standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except AccountctlError as exc:
+            if debug:
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            click.echo("Error: aborted", err=True)
+            code = 130
+        except click.ClickException as exc:
+            text = exc.format_message()
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                text += f" (see '{exc.ctx.command_path} --help')"
+            click.echo(f"Error: {text}", err=True)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            code = 130
+        except BrokenPipeError:
+            code = 0
+        except Exception as exc:  # a bug: say so in one line unless --debug asks for the traceback
+            if debug:
+                raise
+            click.echo(f"Error: internal error ({type(exc).__name__}); run again with --debug for details", err=True)
+            code = 2
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=AccountctlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="accountctl")
+@format_options
+def cli() -> None:
+    """Govern a school's or trust's official social-media accounts in one encrypted register.
+
+    \b
+    Example:
+      accountctl init --trust "Oak Trust" --email it@oak.sch.uk --name "Ira Tech"
+    """
+
+
+def main() -> None:
+    cli.main()
+
+
+from accountctl.cli import access, directory, history  # noqa: E402  (registers the commands)
+
+for module in (access, directory, history):
+    module.register(cli)
+
+__all__ = ["cli", "main", "global_options", "format_options"]

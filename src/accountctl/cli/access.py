@@ -1,0 +1,210 @@
+"""init, login, logout, passwd, person grant|revoke|list, vault status|recover."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from accountctl.cli import output
+from accountctl.cli.common import (actor_hint, fmt, format_options, global_options, interactive, new_passphrase,
+                                   passphrase_source, reads, register_path, writes)
+from accountctl.core import access
+from accountctl.errors import AccessError, InputError
+
+
+@click.command()
+@click.option("--trust", required=True, help="Name of the school or trust.")
+@click.option("--email", required=True, help="Your staff email: you become the first IT custodian.")
+@click.option("--name", required=True, help="Your name.")
+@global_options
+def init(trust: str, email: str, name: str) -> None:
+    """Create a register and your custodian key slot; prints the recovery key once.
+
+    \b
+    Example:
+      ACCOUNTCTL_NEW_PASSPHRASE=... accountctl init --trust "Oak Trust" --email it@oak.sch.uk --name "Ira Tech"
+    """
+    path = register_path()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"a register already exists at {path}; refusing to overwrite it")
+    passphrase = new_passphrase("a passphrase for your key slot")
+    recovery = access.init(path, trust, email, name, passphrase)
+    output.message(f"Created register {path} for {trust.strip()}; {email.strip().lower()} is its IT custodian.")
+    output.message("Recovery key (shown only this once: print it and lock it away; it opens everything):")
+    click.echo(recovery)
+
+
+@click.command()
+@global_options
+def login() -> None:
+    """Cache your unlock key in the OS keyring, so commands stop asking for your passphrase.
+
+    \b
+    Example:
+      accountctl login --as it@oak.sch.uk
+    """
+    from accountctl.store import keyring_cache, register as store
+
+    if not keyring_cache.available():
+        raise InputError(f"no OS keyring is available here ({keyring_cache.unavailable_reason()}); "
+                         "use ACCOUNTCTL_PASSPHRASE or the prompt instead")
+    path = register_path()
+    header, _ = store.read_header(path)
+    slot = store._choose_slot(header, actor_hint())
+    kek, _ = store.unlock_kek(header, slot, passphrase_source(actor_hint()), use_keyring=False)
+    keyring_cache.put(header.file_id, store._tag_key(header, slot), kek)
+    output.message("Logged in: your unlock key is cached in the OS keyring (run 'accountctl logout' to forget it).")
+
+
+@click.command()
+@global_options
+def logout() -> None:
+    """Forget your cached unlock key.
+
+    \b
+    Example:
+      accountctl logout
+    """
+    from accountctl.store import keyring_cache, register as store
+
+    header, _ = store.read_header(register_path())
+    slot = store._choose_slot(header, actor_hint())
+    if keyring_cache.available() and keyring_cache.delete(header.file_id, store._tag_key(header, slot)):
+        output.message("Logged out: your cached unlock key is gone.")
+    else:
+        output.message("Nothing to forget: no unlock key was cached for you.")
+
+
+@click.command()
+@global_options
+@writes
+def passwd(reg) -> None:
+    """Change your own passphrase.
+
+    \b
+    Example:
+      accountctl passwd
+    """
+    from accountctl.store import keyring_cache, register as store
+
+    tag = store._tag_key(reg.header, reg.slot)
+    cached = keyring_cache.available() and keyring_cache.get(reg.file_id, tag) is not None
+    kek = access.passwd(reg, new_passphrase("your new passphrase"))
+    reg.save()
+    if cached:
+        keyring_cache.put(reg.file_id, tag, kek)
+    output.message(f"Passphrase changed for {reg.actor}.")
+
+
+@click.group()
+def person() -> None:
+    """Who holds a key slot: grant, revoke, list."""
+
+
+@person.command("grant")
+@click.argument("email")
+@click.option("--access", "level", type=click.Choice(["register", "vault"]), required=True,
+              help="register: open the register (SLT, approvers); vault: also credentials (IT custodians).")
+@global_options
+@writes
+def person_grant(reg, email: str, level: str) -> None:
+    """Give a member of staff a key slot; the new passphrase comes from ACCOUNTCTL_NEW_PASSPHRASE or a prompt.
+
+    \b
+    Example:
+      accountctl person grant head@oak.sch.uk --access register
+    """
+    result = access.grant(reg, email, level, new_passphrase(f"a passphrase for {email.strip().lower()}"))
+    output.message(f"Granted {result['access']} access to {result['email']}; they can change it with 'accountctl passwd'.")
+
+
+@person.command("revoke")
+@click.argument("email")
+@global_options
+@writes
+def person_revoke(reg, email: str) -> None:
+    """Remove a key slot and rotate the keys it opened.
+
+    \b
+    Example:
+      accountctl person revoke old.tech@oak.sch.uk
+    """
+    result = access.revoke(reg, email)
+    output.message(f"Revoked {result['email']}; rotated the {' and '.join(result['rotated'])}. "
+                   "Copies of the register from before now still open with their old passphrase: "
+                   "change the passwords they could read.")
+
+
+@person.command("list")
+@format_options
+@reads
+def person_list(reg) -> None:
+    """List everyone who holds a key slot.
+
+    \b
+    Example:
+      accountctl person list --json
+    """
+    output.rows(access.list_people(reg), ["email", "name", "access", "granted_at", "granted_by"], fmt())
+
+
+@click.group()
+def vault() -> None:
+    """The register file itself: status, recovery."""
+
+
+@vault.command("status")
+@format_options
+def vault_status() -> None:
+    """File, format version, KDF parameters, key slots and generation (no passphrase needed).
+
+    \b
+    Example:
+      accountctl vault status --json
+    """
+    info = access.status(register_path())
+    if fmt() == "table":
+        output.record({k: v for k, v in info.items() if k != "slots"}, "table")
+        click.echo("")
+        output.rows(info["slots"], ["slot", "kind", "access", "kdf", "memory_kib", "iterations", "lanes"], "table")
+    elif fmt() == "csv":
+        output.rows(info["slots"], ["slot", "kind", "access", "kdf", "memory_kib", "iterations", "lanes"], "csv")
+    else:
+        output.record(info, "json")
+
+
+@vault.command("recover")
+@click.argument("email")
+@global_options
+def vault_recover(email: str) -> None:
+    """Regain access with the recovery key: sets a new passphrase on EMAIL's key slot.
+
+    The recovery key comes from ACCOUNTCTL_RECOVERY_KEY, a hidden prompt, or stdin.
+
+    \b
+    Example:
+      accountctl vault recover it@oak.sch.uk
+    """
+    from accountctl.store import register as store
+
+    text = os.environ.get("ACCOUNTCTL_RECOVERY_KEY")
+    if not text:
+        if interactive():
+            text = click.prompt("Recovery key", hide_input=True, err=True)
+        else:
+            text = click.get_text_stream("stdin").readline()
+    if not text or not text.strip():
+        raise AccessError("no recovery key given")
+    key = store.parse_recovery_key(text)
+    path = register_path()
+    store.read_header(path)
+    passphrase = new_passphrase(f"a new passphrase for {email.strip().lower()}")
+    with store.open_with_recovery_key(path, key) as reg:
+        result = access.recover(reg, email, passphrase)
+    output.message(f"Recovered {result['email']}: their key slot opens with the new passphrase.")
+
+
+def register(cli: click.Group) -> None:
+    for command in (init, login, logout, passwd, person, vault):
+        cli.add_command(command)

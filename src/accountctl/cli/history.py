@@ -1,0 +1,80 @@
+"""log, verify, export."""
+
+from __future__ import annotations
+
+import click
+
+from accountctl.cli import output
+from accountctl.cli.common import fmt, format_options, reads
+from accountctl.core import events
+from accountctl.core.export import export as export_register
+
+
+@click.command("log")
+@click.option("--account", help="Only this account's events.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the last N events.")
+@format_options
+@reads
+def log(reg, account, limit) -> None:
+    """The history: who did what to which record, when.
+
+    \b
+    Example:
+      accountctl log --account huxley-facebook-huxleyprimary
+    """
+    items = events.history(reg.db, account=account, limit=limit)
+    output.rows(items, ["seq", "at", "actor", "action", "target", "account", "details"], fmt())
+
+
+@click.command()
+@format_options
+@click.pass_context
+@reads
+def verify(reg, ctx) -> None:
+    """Check the history's hash chain and every approval signature; exit 1 on a problem.
+
+    \b
+    Example:
+      accountctl verify
+    """
+    from accountctl.core import verification
+
+    problems = verification.verify(reg.db)
+    result = {"ok": not problems, "events": reg.db.execute("SELECT count(*) FROM events").fetchone()[0],
+              "approvals": reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0], "problems": problems}
+    if fmt() == "json":
+        output.record(result, "json")
+    elif fmt() == "csv":
+        output.rows([{"problem": p} for p in problems], ["problem"], "csv")
+    else:
+        for problem in problems:
+            click.echo(problem)
+        output.message(f"{'OK' if not problems else 'FAILED'}: {result['events']} events, "
+                       f"{result['approvals']} approvals checked, {len(problems)} problem(s).")
+    if problems:
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@format_options
+@reads
+def export(reg, out) -> None:
+    """The register without secrets, as JSON (schemas/register-export.schema.json).
+
+    \b
+    Example:
+      accountctl export --out register.json
+    """
+    text = output.to_json(export_register(reg.db))
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        output.message(f"Exported to {out}.")
+    else:
+        click.echo(text)
+
+
+def register(cli: click.Group) -> None:
+    for command in (log, verify, export):
+        cli.add_command(command)

@@ -1,0 +1,42 @@
+"""The one source of "today" and "now"; honours ACCOUNTCTL_TODAY so every date rule is testable."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timezone
+
+from accountctl.errors import InputError
+
+ENV = "ACCOUNTCTL_TODAY"
+
+
+def parse_date(text: str, what: str = "date") -> date:
+    """Parse a strict `YYYY-MM-DD` date or raise InputError naming `what`."""
+    text = (text or "").strip()
+    if len(text) != 10 or text[4] != "-" or text[7] != "-" or not (text[:4] + text[5:7] + text[8:]).isdigit():
+        raise InputError(f"{what} must be a date as YYYY-MM-DD, not {text!r}")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{what} is not a real date: {text!r}") from None
+
+
+def today() -> date:
+    """Today's date, or ACCOUNTCTL_TODAY's when set."""
+    override = os.environ.get(ENV)
+    if override:
+        return parse_date(override, ENV)
+    return datetime.now(timezone.utc).date()
+
+
+def now() -> datetime:
+    """The current UTC time; with ACCOUNTCTL_TODAY, that date at the current time of day."""
+    real = datetime.now(timezone.utc).replace(microsecond=0)
+    if os.environ.get(ENV):
+        return datetime.combine(today(), real.timetz())
+    return real
+
+
+def now_iso() -> str:
+    """`now()` as an ISO 8601 string with a Z suffix, the form every record stores."""
+    return now().strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,212 @@
+"""Schools and staff: add, import, train, list. Functions over a sqlite3 connection; events recorded."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from accountctl import clock, model
+from accountctl.core import events
+from accountctl.errors import InputError
+
+STAFF_CSV_COLUMNS = ("email", "name", "school", "roles", "trained_on", "policy_ack")
+
+
+# -- schools --------------------------------------------------------------------------------------
+def add_school(conn: sqlite3.Connection, actor: str, school_id: str, name: str, domains: list[str],
+               central: bool = False) -> dict:
+    """Add a school (or a trust's central team, `central`)."""
+    school_id = model.slug(school_id, "school id")
+    name = model.nonempty(name, "school name", 200)
+    if not domains:
+        raise InputError("a school needs at least one email domain (--domain)")
+    clean = list(dict.fromkeys(model.domain(d) for d in domains))
+    if conn.execute("SELECT 1 FROM schools WHERE id = ?", (school_id,)).fetchone():
+        raise InputError(f"school {school_id} already exists")
+    row = {"id": school_id, "name": name, "domains": clean, "central": bool(central), "created_at": clock.now_iso()}
+    conn.execute("INSERT INTO schools(id, name, domains, central, created_at) VALUES (?,?,?,?,?)",
+                 (school_id, name, json.dumps(clean), int(central), row["created_at"]))
+    events.record(conn, actor, "school.add", school_id, details={"name": name, "domains": clean, "central": bool(central)})
+    return row
+
+
+def _school_row(row: sqlite3.Row) -> dict:
+    return {"id": row["id"], "name": row["name"], "domains": json.loads(row["domains"]),
+            "central": bool(row["central"]), "created_at": row["created_at"]}
+
+
+def list_schools(conn: sqlite3.Connection) -> list[dict]:
+    return [_school_row(r) for r in conn.execute("SELECT * FROM schools ORDER BY id")]
+
+
+def get_school(conn: sqlite3.Connection, school_id: str) -> dict:
+    """A school by id, or InputError naming it."""
+    row = conn.execute("SELECT * FROM schools WHERE id = ?", ((school_id or "").strip().lower(),)).fetchone()
+    if row is None:
+        raise InputError(f"unknown school {school_id!r}")
+    return _school_row(row)
+
+
+# -- staff ----------------------------------------------------------------------------------------
+@dataclass
+class StaffInput:
+    """One validated staff record ready to insert."""
+
+    email: str
+    name: str
+    school: str
+    roles: list[str]
+    trained_on: str | None = None
+    policy_ack: str | None = None
+
+
+def validate_staff(conn: sqlite3.Connection, email: str, name: str, school: str, roles, trained_on: str | None,
+                   policy_ack: str | None, school_ids: set[str] | None = None) -> StaffInput:
+    """Check one staff record against the spec; raises InputError naming the problem."""
+    address = model.email(email)
+    clean_name = model.nonempty(name, "name", 200)
+    school_id = (school or "").strip().lower()
+    known = school_ids if school_ids is not None else {r[0] for r in conn.execute("SELECT id FROM schools")}
+    if school_id not in known:
+        raise InputError(f"unknown school {school!r}")
+    chosen = model.roles(roles) or ["staff"]
+    trained = clock.parse_date(trained_on, "trained_on").isoformat() if (trained_on or "").strip() else None
+    ack = (policy_ack or "").strip() or None
+    if ack is not None and len(ack) > 50:
+        raise InputError("policy_ack is longer than 50 characters")
+    return StaffInput(address, clean_name, school_id, chosen, trained, ack)
+
+
+def _insert_staff(conn: sqlite3.Connection, items: list[StaffInput]) -> None:
+    created = clock.now_iso()
+    conn.executemany(
+        "INSERT INTO staff(email, name, school, roles, trained_on, policy_ack, status, created_at) VALUES (?,?,?,?,?,?,'active',?)",
+        [(s.email, s.name, s.school, json.dumps(s.roles), s.trained_on, s.policy_ack, created) for s in items],
+    )
+
+
+def _staff_event_details(s: StaffInput) -> dict:
+    return {"name": s.name, "school": s.school, "roles": s.roles, "trained_on": s.trained_on, "policy_ack": s.policy_ack}
+
+
+def add_staff(conn: sqlite3.Connection, actor: str, email: str, name: str, school: str, roles, trained_on=None,
+              policy_ack=None) -> dict:
+    """Add one member of staff."""
+    item = validate_staff(conn, email, name, school, roles, trained_on, policy_ack)
+    if conn.execute("SELECT 1 FROM staff WHERE email = ?", (item.email,)).fetchone():
+        raise InputError(f"staff {item.email} already exists")
+    _insert_staff(conn, [item])
+    events.record(conn, actor, "staff.add", item.email, details=_staff_event_details(item))
+    return get_staff(conn, item.email)
+
+
+def parse_staff_csv(text: str) -> list[dict]:
+    """Rows of a staff CSV as dicts with their line numbers; InputError for a bad header or empty file."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise InputError("the staff CSV is empty")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in STAFF_CSV_COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"the staff CSV is missing column(s): {', '.join(missing)} "
+                         f"(expected header {','.join(STAFF_CSV_COLUMNS)})")
+    reader.fieldnames = header
+    rows = []
+    try:
+        for row in reader:
+            if None in row:
+                raise InputError(f"line {reader.line_num}: more cells than columns")
+            if not any((v or "").strip() for v in row.values()):
+                continue  # a blank line is not a record
+            row = {k: (v or "").strip() for k, v in row.items()}
+            row["_line"] = reader.line_num
+            rows.append(row)
+    except csv.Error as exc:
+        raise InputError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+    if not rows:
+        raise InputError("the staff CSV has a header but no rows")
+    return rows
+
+
+def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, allow_existing: bool = False) -> list[StaffInput]:
+    """Validate every row (all or nothing); the error names the line."""
+    school_ids = {r[0] for r in conn.execute("SELECT id FROM schools")}
+    existing = {r[0] for r in conn.execute("SELECT email FROM staff")}
+    seen: dict[str, int] = {}
+    items = []
+    for row in rows:
+        line = row["_line"]
+        try:
+            item = validate_staff(conn, row.get("email"), row.get("name"), row.get("school"),
+                                  [r for r in (row.get("roles") or "").split(";") if r.strip()],
+                                  row.get("trained_on"), row.get("policy_ack"), school_ids)
+        except InputError as exc:
+            raise InputError(f"line {line}: {exc}") from None
+        if item.email in seen:
+            raise InputError(f"line {line}: {item.email} is already on line {seen[item.email]}")
+        if item.email in existing and not allow_existing:
+            raise InputError(f"line {line}: staff {item.email} already exists (use 'staff sync' to update a roster)")
+        seen[item.email] = line
+        items.append(item)
+    return items
+
+
+def import_staff(conn: sqlite3.Connection, actor: str, text: str) -> list[StaffInput]:
+    """Import a staff CSV: every row valid or nothing imported."""
+    items = validate_staff_rows(conn, parse_staff_csv(text))
+    _insert_staff(conn, items)
+    events.record_many(conn, actor, [("staff.add", s.email, None, _staff_event_details(s)) for s in items])
+    return items
+
+
+def staff_row(row: sqlite3.Row) -> dict:
+    """A staff row as plain data."""
+    out = dict(row)
+    out["roles"] = json.loads(out["roles"])
+    return out
+
+
+def get_staff(conn: sqlite3.Connection, email: str) -> dict:
+    """One member of staff by email (case-insensitive), or InputError."""
+    address = model.email(email)
+    row = conn.execute("SELECT * FROM staff WHERE email = ?", (address,)).fetchone()
+    if row is None:
+        raise InputError(f"unknown staff {address}")
+    return staff_row(row)
+
+
+def find_staff(conn: sqlite3.Connection, email: str) -> dict | None:
+    row = conn.execute("SELECT * FROM staff WHERE email = ?", (email.strip().lower(),)).fetchone()
+    return staff_row(row) if row else None
+
+
+def list_staff(conn: sqlite3.Connection, school: str | None = None) -> list[dict]:
+    if school:
+        get_school(conn, school)
+        rows = conn.execute("SELECT * FROM staff WHERE school = ? ORDER BY email", (school.strip().lower(),))
+    else:
+        rows = conn.execute("SELECT * FROM staff ORDER BY email")
+    return [staff_row(r) for r in rows]
+
+
+def train_staff(conn: sqlite3.Connection, actor: str, email: str, on: str, policy_ack: str | None = None) -> dict:
+    """Record training (and optionally the policy version acknowledged)."""
+    person = get_staff(conn, email)
+    trained = clock.parse_date(on, "--on").isoformat()
+    ack = (policy_ack or "").strip() or person["policy_ack"]
+    conn.execute("UPDATE staff SET trained_on = ?, policy_ack = ? WHERE email = ?", (trained, ack, person["email"]))
+    events.record(conn, actor, "staff.train", person["email"], details={"trained_on": trained, "policy_ack": ack})
+    return get_staff(conn, person["email"])
+
+
+def is_active(person: dict | None, on) -> bool:
+    """Whether a staff record is active on date `on` (a leaver has left from left_on, that day included)."""
+    if person is None:
+        return False
+    left_on = person.get("left_on")
+    return not (left_on and left_on <= on.isoformat())

@@ -1,0 +1,100 @@
+"""The append-only, hash-chained history. No secret is ever written here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+from accountctl import clock
+
+GENESIS = "0" * 64
+
+
+def canonical(obj) -> bytes:
+    """Canonical JSON bytes: sorted keys, no spaces, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def event_hash(event: dict, prev_hash: str) -> str:
+    """SHA-256 over the event's canonical JSON and the previous event's hash."""
+    body = {k: event[k] for k in ("seq", "at", "actor", "action", "target", "account", "details")}
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
+
+
+def record(conn: sqlite3.Connection, actor: str, action: str, target: str | None = None, *,
+           account: str | None = None, details: dict | None = None, at: str | None = None) -> dict:
+    """Append one event, chained to the last one; returns it."""
+    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    event = {
+        "seq": seq, "at": at or clock.now_iso(), "actor": actor, "action": action, "target": target,
+        "account": account, "details": details or {},
+    }
+    event["prev_hash"] = prev
+    event["hash"] = event_hash(event, prev)
+    conn.execute(
+        "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
+        (seq, event["at"], actor, action, target, account, json.dumps(event["details"], sort_keys=True),
+         prev, event["hash"]),
+    )
+    return event
+
+
+def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str | None, str | None, dict]]) -> None:
+    """Append many events (action, target, account, details) in one pass, for imports."""
+    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    at = clock.now_iso()
+    rows = []
+    for action, target, account, details in items:
+        seq += 1
+        event = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "account": account,
+                 "details": details}
+        digest = event_hash(event, prev)
+        rows.append((seq, at, actor, action, target, account, json.dumps(details, sort_keys=True), prev, digest))
+        prev = digest
+    conn.executemany(
+        "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+
+
+def _row_to_event(row: sqlite3.Row) -> dict:
+    event = dict(row)
+    event["details"] = json.loads(event["details"])
+    return event
+
+
+def history(conn: sqlite3.Connection, account: str | None = None, limit: int | None = None) -> list[dict]:
+    """Events oldest first, optionally for one account, optionally only the last `limit`."""
+    sql = "SELECT * FROM events"
+    args: list = []
+    if account:
+        sql += " WHERE account = ?"
+        args.append(account)
+    if limit:
+        sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq"
+        args.append(limit)
+    else:
+        sql += " ORDER BY seq"
+    return [_row_to_event(r) for r in conn.execute(sql, args)]
+
+
+def verify_chain(conn: sqlite3.Connection) -> list[str]:
+    """Problems with the chain (empty when intact): altered, removed, reordered or inserted events."""
+    problems = []
+    prev = GENESIS
+    expected_seq = 1
+    for row in conn.execute("SELECT * FROM events ORDER BY seq"):
+        event = _row_to_event(row)
+        if event["seq"] != expected_seq:
+            problems.append(f"event {expected_seq} is missing (next is {event['seq']})")
+            expected_seq = event["seq"]
+        if event["prev_hash"] != prev:
+            problems.append(f"event {event['seq']} does not follow the event before it")
+        if event_hash(event, event["prev_hash"]) != event["hash"]:
+            problems.append(f"event {event['seq']} was altered after it was written")
+        prev = event["hash"]
+        expected_seq += 1
+    return problems

@@ -1,0 +1,69 @@
+"""The register without secrets, as plain data for `export` (schemas/register-export.schema.json)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+
+from accountctl import __version__, clock
+from accountctl.core import directory, events
+from accountctl.store.db import get_meta
+
+EXPORT_FORMAT = "accountctl-register-export"
+EXPORT_VERSION = 1
+
+
+def _b64(value: bytes | None) -> str | None:
+    return base64.b64encode(value).decode("ascii") if value is not None else None
+
+
+def export(conn: sqlite3.Connection) -> dict:
+    """Everything in the register but the credentials' values (only when and by whom they were set)."""
+    accounts = []
+    people_by_account: dict[str, dict[str, list[str]]] = {}
+    for row in conn.execute("SELECT account, email, role FROM account_people ORDER BY account, role, email"):
+        people_by_account.setdefault(row["account"], {"admin": [], "contributor": []})[row["role"]].append(row["email"])
+    creds = {r["account"]: r for r in conn.execute(
+        "SELECT account, username IS NOT NULL AS u, password IS NOT NULL AS p, password_set_at, password_set_by, "
+        "totp IS NOT NULL AS t, totp_set_at, recovery IS NOT NULL AS r, recovery_set_at FROM credentials")}
+    for row in conn.execute("SELECT * FROM accounts ORDER BY id"):
+        item = dict(row)
+        item["legacy"] = bool(item["legacy"])
+        named = people_by_account.get(row["id"], {"admin": [], "contributor": []})
+        item["admins"] = named["admin"]
+        item["contributors"] = named["contributor"]
+        c = creds.get(row["id"])
+        item["credentials"] = {
+            "username_held": bool(c["u"]) if c else False,
+            "password_held": bool(c["p"]) if c else False,
+            "password_set_at": c["password_set_at"] if c else None,
+            "password_set_by": c["password_set_by"] if c else None,
+            "totp_held": bool(c["t"]) if c else False,
+            "totp_set_at": c["totp_set_at"] if c else None,
+            "recovery_codes_held": bool(c["r"]) if c else False,
+            "recovery_set_at": c["recovery_set_at"] if c else None,
+        }
+        accounts.append(item)
+    approvals = []
+    for row in conn.execute("SELECT * FROM approvals ORDER BY id"):
+        item = dict(row)
+        item["payload"] = json.loads(item["payload"])
+        item["public_key"] = _b64(item["public_key"])
+        item["signature"] = _b64(item["signature"])
+        approvals.append(item)
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "generator": f"accountctl {__version__}",
+        "exported_at": clock.now_iso(),
+        "trust": get_meta(conn, "trust"),
+        "schools": directory.list_schools(conn),
+        "staff": directory.list_staff(conn),
+        "people": [dict(r) for r in conn.execute(
+            "SELECT email, name, access, granted_at, granted_by FROM people ORDER BY email")],
+        "accounts": accounts,
+        "approvals": approvals,
+        "waivers": [dict(r) for r in conn.execute("SELECT * FROM waivers ORDER BY id")],
+        "events": events.history(conn),
+    }

@@ -1,0 +1,39 @@
+"""One exception type per exit code of the spec; the CLI maps them to `Error: ...` lines."""
+
+from __future__ import annotations
+
+
+class AccountctlError(Exception):
+    """Base of every error a user may see; `exit_code` is the spec's code."""
+
+    exit_code = 2
+
+
+class InputError(AccountctlError):
+    """Bad input or a refused operation (exit 2)."""
+
+    exit_code = 2
+
+
+class AccessError(AccountctlError):
+    """Authentication or permission failure: wrong passphrase, no slot, role not allowed (exit 3)."""
+
+    exit_code = 3
+
+
+class DamagedError(AccountctlError):
+    """The register is damaged, altered, truncated or not a register at all (exit 4)."""
+
+    exit_code = 4
+
+
+class BusyError(AccountctlError):
+    """Another process holds the register's lock for longer than we wait (exit 5)."""
+
+    exit_code = 5
+
+
+class CheckFailed(AccountctlError):
+    """A check ran and found problems (exit 1); raised only where output has already been written."""
+
+    exit_code = 1

@@ -1,0 +1,133 @@
+"""The register's body: an in-memory SQLite database, its schema, and (de)serialization."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from accountctl.errors import DamagedError
+
+SCHEMA_VERSION = 1
+
+# Emails are stored lower-cased (the spec makes them case-insensitive), so plain equality works
+# everywhere and indexes stay usable. JSON lists (roles, domains, details) are TEXT.
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE schools (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, domains TEXT NOT NULL, central INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE staff (
+    email TEXT PRIMARY KEY, name TEXT NOT NULL, school TEXT NOT NULL REFERENCES schools(id),
+    roles TEXT NOT NULL, trained_on TEXT, policy_ack TEXT,
+    status TEXT NOT NULL DEFAULT 'active', left_on TEXT,
+    moved_from TEXT, moved_on TEXT, created_at TEXT NOT NULL
+);
+CREATE INDEX staff_school ON staff(school);
+CREATE TABLE people (
+    email TEXT PRIMARY KEY, name TEXT NOT NULL, access TEXT NOT NULL, slot_id BLOB NOT NULL UNIQUE,
+    granted_at TEXT NOT NULL, granted_by TEXT
+);
+CREATE TABLE slot_history (
+    id INTEGER PRIMARY KEY, email TEXT NOT NULL, access TEXT NOT NULL,
+    granted_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE INDEX slot_history_email ON slot_history(email);
+CREATE TABLE signing_keys (
+    id INTEGER PRIMARY KEY, email TEXT NOT NULL, public_key BLOB NOT NULL UNIQUE,
+    created_at TEXT NOT NULL, retired_at TEXT
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT, account TEXT, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX events_account ON events(account);
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY, school TEXT NOT NULL REFERENCES schools(id), platform TEXT NOT NULL,
+    handle TEXT NOT NULL, url TEXT, category TEXT NOT NULL, email TEXT, owner TEXT,
+    aim TEXT, audience TEXT, promotion TEXT, visibility TEXT,
+    status TEXT NOT NULL, status_reason TEXT, legacy INTEGER NOT NULL DEFAULT 0,
+    requested_by TEXT, requested_at TEXT NOT NULL, case_changed_at TEXT,
+    head_notified_on TEXT, activated_on TEXT, reviewed_on TEXT, monitored_on TEXT,
+    UNIQUE (school, platform, handle)
+);
+CREATE INDEX accounts_school ON accounts(school, platform);
+CREATE INDEX accounts_owner ON accounts(owner);
+CREATE TABLE account_people (
+    account TEXT NOT NULL REFERENCES accounts(id), email TEXT NOT NULL, role TEXT NOT NULL,
+    added_at TEXT NOT NULL, PRIMARY KEY (account, email, role)
+);
+CREATE INDEX account_people_email ON account_people(email);
+CREATE TABLE approvals (
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), decision TEXT NOT NULL,
+    approver TEXT NOT NULL, at TEXT NOT NULL, note TEXT, case_hash TEXT NOT NULL,
+    payload TEXT NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL
+);
+CREATE INDEX approvals_account ON approvals(account);
+CREATE TABLE credentials (
+    account TEXT PRIMARY KEY REFERENCES accounts(id),
+    username BLOB, username_set_at TEXT, username_set_by TEXT,
+    password BLOB, password_set_at TEXT, password_set_by TEXT,
+    totp BLOB, totp_set_at TEXT, totp_set_by TEXT,
+    recovery BLOB, recovery_set_at TEXT, recovery_set_by TEXT
+);
+CREATE TABLE password_history (
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL, password BLOB NOT NULL,
+    set_at TEXT NOT NULL, set_by TEXT, replaced_at TEXT NOT NULL
+);
+CREATE INDEX password_history_account ON password_history(account);
+CREATE TABLE waivers (
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), rule TEXT NOT NULL,
+    reason TEXT NOT NULL, until TEXT NOT NULL, waived_by TEXT NOT NULL, at TEXT NOT NULL
+);
+CREATE INDEX waivers_account ON waivers(account);
+"""
+
+
+def new_database() -> sqlite3.Connection:
+    """A fresh in-memory database with the current schema."""
+    conn = _connect()
+    conn.executescript(SCHEMA)
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    conn.commit()
+    return conn
+
+
+def _connect() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def serialize(conn: sqlite3.Connection) -> bytes:
+    """The database's bytes, as SQLite stores them in a file."""
+    return conn.serialize()
+
+
+def deserialize(data: bytes) -> sqlite3.Connection:
+    """Load a serialized database and check it; garbage deserializes silently, so quick_check it."""
+    conn = _connect()
+    try:
+        conn.deserialize(data)
+        (result,) = conn.execute("PRAGMA quick_check").fetchone()
+        if result != "ok":
+            raise DamagedError("register damaged: its database fails SQLite's integrity check")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError:
+        raise DamagedError("register damaged: its body is not a valid database") from None
+    if row is None:
+        raise DamagedError("register damaged: no schema version")
+    if int(row[0]) > SCHEMA_VERSION:
+        raise DamagedError(f"register was written by a newer accountctl (schema {row[0]}); upgrade accountctl")
+    return conn
+
+
+def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    """One value from the meta table."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set one value in the meta table."""
+    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                 (key, value))

@@ -1,0 +1,237 @@
+"""Byte layout of the register file: header, key slots, body. See docs/file-format.md.
+
+Every field is checked against exact lengths and caps before any key derivation, so a hostile file
+cannot make us spin or allocate. Parsing raises DamagedError and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field, replace
+
+from accountctl.errors import DamagedError
+from accountctl.store.crypto import KEY_LEN, NONCE_LEN, SALT_LEN, TAG_LEN, KdfParams
+
+MAGIC = b"\x89ACR\r\n\x1a\n"  # PNG-style: high bit and CRLF/^Z catch text-mode mangling
+VERSION = 1
+FIXED_LEN = 62  # magic .. slot count
+CHECKSUM_LEN = 32
+MAX_SLOTS = 256
+MAX_HEADER = 1 << 20
+MAX_BODY = 1 << 31
+
+KIND_PERSON = 1
+KIND_RECOVERY = 2
+ACCESS_REGISTER = 1
+ACCESS_VAULT = 2
+KDF_ARGON2ID = 1
+KDF_HKDF = 2  # the recovery key is already high-entropy: no stretching needed
+
+# Argon2id bounds: the floor is OWASP's minimum, the caps stop a hostile file's work factor.
+KDF_FLOOR = KdfParams(memory_kib=19 * 1024, iterations=2, lanes=1)
+KDF_CAP = KdfParams(memory_kib=1024 * 1024, iterations=10, lanes=16)
+KDF_DEFAULT = KdfParams(memory_kib=64 * 1024, iterations=3, lanes=4)
+
+TAG_LEN_PERSON = 16
+SEALED_KEY_LEN = 32 + NONCE_LEN + KEY_LEN + TAG_LEN  # ephemeral X25519 public, nonce, key, tag
+WRAPPED_PERSON_LEN = NONCE_LEN + 64 + TAG_LEN  # X25519 private || Ed25519 private
+WRAPPED_RECOVERY_LEN = NONCE_LEN + 32 + TAG_LEN  # X25519 private only: the recovery key signs nothing
+
+# Versioned constant labels, as age does: a key wrapped for one purpose opens for no other.
+LABEL_SLOT_KEYS = b"accountctl/v1/slot/keys"
+LABEL_REGISTER_KEY = b"accountctl/v1/register-key"
+LABEL_VAULT_KEY = b"accountctl/v1/vault-key"
+LABEL_RECOVERY = b"accountctl/v1/recovery"
+LABEL_PERSON_TAG = b"accountctl/v1/person"
+
+_FIXED = struct.Struct(">8sHHI16sQ12sQH")
+_SLOT_FIXED = struct.Struct(">16sBB16sB16sIII32s")
+assert _FIXED.size == FIXED_LEN
+
+
+@dataclass
+class Slot:
+    """One key slot: who it is for (a tag, not the email), how to derive its key, what it unwraps."""
+
+    slot_id: bytes
+    kind: int
+    access: int
+    tag: bytes
+    kdf_alg: int
+    salt: bytes
+    kdf: KdfParams
+    public: bytes
+    wrapped: bytes
+    sealed_register: bytes
+    sealed_vault: bytes = b""
+
+    @property
+    def is_custodian(self) -> bool:
+        return self.access == ACCESS_VAULT
+
+
+@dataclass
+class Header:
+    """The authenticated header: the body's AES-GCM associated data is these exact bytes."""
+
+    file_id: bytes
+    generation: int
+    body_nonce: bytes
+    body_len: int
+    slots: list[Slot] = field(default_factory=list)
+    version: int = VERSION
+    flags: int = 0
+
+    def copy(self) -> "Header":
+        return replace(self, slots=[replace(s) for s in self.slots])
+
+
+def person_tag(file_id: bytes, email: str) -> bytes:
+    """The slot's identifier for a person: keeps emails out of the readable header."""
+    return hashlib.sha256(LABEL_PERSON_TAG + file_id + email.strip().lower().encode("utf-8")).digest()[:TAG_LEN_PERSON]
+
+
+def encode_header(header: Header) -> bytes:
+    """Serialize a header, checksum included."""
+    parts = [
+        _FIXED.pack(
+            MAGIC,
+            header.version,
+            header.flags,
+            0,  # header length, patched below
+            header.file_id,
+            header.generation,
+            header.body_nonce,
+            header.body_len,
+            len(header.slots),
+        )
+    ]
+    for slot in header.slots:
+        parts.append(_encode_slot(slot))
+    raw = bytearray(b"".join(parts))
+    total = len(raw) + CHECKSUM_LEN
+    struct.pack_into(">I", raw, 12, total)
+    raw += hashlib.sha256(raw).digest()
+    return bytes(raw)
+
+
+def _encode_slot(slot: Slot) -> bytes:
+    fixed = _SLOT_FIXED.pack(
+        slot.slot_id,
+        slot.kind,
+        slot.access,
+        slot.tag,
+        slot.kdf_alg,
+        slot.salt,
+        slot.kdf.memory_kib,
+        slot.kdf.iterations,
+        slot.kdf.lanes,
+        slot.public,
+    )
+    body = b"".join(struct.pack(">H", len(b)) + b for b in (slot.wrapped, slot.sealed_register, slot.sealed_vault))
+    return struct.pack(">H", len(fixed) + len(body)) + fixed + body
+
+
+def header_length(prefix: bytes) -> int:
+    """The total header length announced by a file's first bytes, after checking magic and version."""
+    if len(prefix) < len(MAGIC) or prefix[: len(MAGIC)] != MAGIC:
+        raise DamagedError("not an accountctl register (wrong magic bytes)")
+    if len(prefix) < FIXED_LEN:
+        raise DamagedError("register damaged: the file is truncated inside its header")
+    version, flags, total = struct.unpack_from(">HHI", prefix, 8)
+    if version != VERSION:
+        raise DamagedError(f"register format version {version} is not supported by this accountctl (it reads {VERSION})")
+    if flags != 0:
+        raise DamagedError("register damaged: unknown header flags")
+    if not FIXED_LEN + CHECKSUM_LEN <= total <= MAX_HEADER:
+        raise DamagedError("register damaged: header length out of range")
+    return total
+
+
+def parse_header(data: bytes) -> tuple[Header, bytes]:
+    """Parse and check a file's header; returns it and its exact bytes. Raises DamagedError only."""
+    total = header_length(data)
+    if len(data) < total:
+        raise DamagedError("register damaged: the file is truncated inside its header")
+    raw = bytes(data[:total])
+    if hashlib.sha256(raw[:-CHECKSUM_LEN]).digest() != raw[-CHECKSUM_LEN:]:
+        raise DamagedError("register damaged or altered: header checksum does not match")
+    _, version, flags, _, file_id, generation, nonce, body_len, count = _FIXED.unpack_from(raw, 0)
+    if not 1 <= count <= MAX_SLOTS:
+        raise DamagedError("register damaged: key slot count out of range")
+    if not TAG_LEN <= body_len <= MAX_BODY:
+        raise DamagedError("register damaged: body length out of range")
+    offset = FIXED_LEN
+    end = total - CHECKSUM_LEN
+    slots = []
+    seen_ids = set()
+    for _ in range(count):
+        slot, offset = _parse_slot(raw, offset, end)
+        if slot.slot_id in seen_ids:
+            raise DamagedError("register damaged: duplicate key slot")
+        seen_ids.add(slot.slot_id)
+        slots.append(slot)
+    if offset != end:
+        raise DamagedError("register damaged: trailing bytes in header")
+    if sum(1 for s in slots if s.kind == KIND_PERSON and s.access == ACCESS_VAULT) < 1:
+        raise DamagedError("register damaged: no custodian key slot")
+    header = Header(file_id=file_id, generation=generation, body_nonce=nonce, body_len=body_len, slots=slots,
+                    version=version, flags=flags)
+    return header, raw
+
+
+def _parse_slot(raw: bytes, offset: int, end: int) -> tuple[Slot, int]:
+    if offset + 2 > end:
+        raise DamagedError("register damaged: key slot truncated")
+    (length,) = struct.unpack_from(">H", raw, offset)
+    offset += 2
+    slot_end = offset + length
+    if slot_end > end or length < _SLOT_FIXED.size:
+        raise DamagedError("register damaged: key slot length out of range")
+    slot_id, kind, access, tag, kdf_alg, salt, mem, its, lanes, public = _SLOT_FIXED.unpack_from(raw, offset)
+    offset += _SLOT_FIXED.size
+    blobs = []
+    for _ in range(3):
+        if offset + 2 > slot_end:
+            raise DamagedError("register damaged: key slot truncated")
+        (n,) = struct.unpack_from(">H", raw, offset)
+        offset += 2
+        if offset + n > slot_end:
+            raise DamagedError("register damaged: key slot truncated")
+        blobs.append(raw[offset : offset + n])
+        offset += n
+    if offset != slot_end:
+        raise DamagedError("register damaged: key slot has trailing bytes")
+    wrapped, sealed_register, sealed_vault = blobs
+    kdf = KdfParams(mem, its, lanes)
+    if kind == KIND_PERSON:
+        ok = kdf_alg == KDF_ARGON2ID and kdf_within_limits(kdf) and len(wrapped) == WRAPPED_PERSON_LEN
+    elif kind == KIND_RECOVERY:
+        ok = kdf_alg == KDF_HKDF and kdf == KdfParams(0, 0, 0) and access == ACCESS_VAULT and tag == bytes(TAG_LEN_PERSON) \
+            and len(wrapped) == WRAPPED_RECOVERY_LEN
+    else:
+        ok = False
+    ok = ok and access in (ACCESS_REGISTER, ACCESS_VAULT) and len(sealed_register) == SEALED_KEY_LEN
+    ok = ok and len(sealed_vault) == (SEALED_KEY_LEN if access == ACCESS_VAULT else 0)
+    if not ok:
+        raise DamagedError("register damaged: a key slot has invalid fields")
+    return Slot(slot_id, kind, access, tag, kdf_alg, salt, kdf, public, wrapped, sealed_register, sealed_vault), slot_end
+
+
+def kdf_within_limits(kdf: KdfParams) -> bool:
+    """True when Argon2id parameters are between OWASP's floor and our caps."""
+    return (
+        KDF_FLOOR.memory_kib <= kdf.memory_kib <= KDF_CAP.memory_kib
+        and KDF_FLOOR.iterations <= kdf.iterations <= KDF_CAP.iterations
+        and KDF_FLOOR.lanes <= kdf.lanes <= KDF_CAP.lanes
+        and kdf.memory_kib >= 8 * kdf.lanes
+    )
+
+
+def slot_aad(file_id: bytes, slot_id: bytes) -> bytes:
+    """Associated data binding a slot's ciphertexts to this file and this slot."""
+    return file_id + slot_id
+
+
+assert SALT_LEN == 16 and NONCE_LEN == 12

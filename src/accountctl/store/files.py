@@ -1,0 +1,99 @@
+"""Reading the register file, the writers' lock, and the atomic replace that keeps PATH.bak."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from accountctl.errors import BusyError, DamagedError, InputError
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+def default_path() -> Path:
+    """ACCOUNTCTL_REGISTER, else the register in this user's data directory."""
+    env = os.environ.get("ACCOUNTCTL_REGISTER")
+    if env:
+        return Path(env).expanduser()
+    if os.name == "nt":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif os.uname().sysname == "Darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "accountctl" / "register.accountctl"
+
+
+def read_register(path: Path) -> bytes:
+    """The whole file's bytes; a missing file or a folder is bad input that says how to create one."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a register file; point --register at a file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(
+            f"no register at {path}; create one with 'accountctl init --trust NAME --email E --name N' "
+            "or point to one with --register PATH or ACCOUNTCTL_REGISTER"
+        ) from None
+    except PermissionError:
+        raise InputError(f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise DamagedError(f"cannot read {path}: {exc.strerror}") from None
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[None]:
+    """Hold the writers' lock next to the register; wait boundedly, then fail with 'register busy'."""
+    from filelock import FileLock, Timeout
+
+    timeout = float(os.environ.get("ACCOUNTCTL_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
+    lock = FileLock(str(path) + ".lock", timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BusyError(f"register busy: another accountctl is writing {path}; try again in a moment") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write PATH.tmp, fsync, keep the current file as PATH.bak, rename over PATH, fsync the folder.
+
+    Readers see the old file or the new one, never a mix. A crash before the rename leaves the old
+    file untouched (and a stale PATH.tmp the next write replaces).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if path.exists():
+        _keep_backup(path)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _keep_backup(path: Path) -> None:
+    bak = path.with_name(path.name + ".bak")
+    staging = path.with_name(path.name + ".bak.tmp")
+    try:
+        staging.unlink(missing_ok=True)
+        os.link(path, staging)  # a hard link costs nothing; copy where links are not supported
+    except OSError:
+        shutil.copyfile(path, staging)
+    os.replace(staging, bak)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

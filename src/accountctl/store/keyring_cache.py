@@ -1,0 +1,109 @@
+"""The OS keyring as a cache of a person's key-encryption key (never the register key).
+
+Caching the KEK means revoking the slot also revokes the cached key. Headless machines have only
+keyring's `fail`/`null` backends (or keyrings.alt's plaintext file); those count as "no keyring":
+we say so once per process and carry on with the passphrase.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+
+SERVICE = "accountctl"
+_NOT_KEYRINGS = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
+_state: dict[str, object] = {}
+
+
+def _backend():
+    if "backend" in _state:
+        return _state["backend"]
+    backend = None
+    reason = ""
+    try:
+        import keyring
+
+        candidate = keyring.get_keyring()
+        module = type(candidate).__module__
+        name = f"{module}.{type(candidate).__name__}"
+        if module.startswith(_NOT_KEYRINGS):
+            reason = name
+        elif type(candidate).__name__ == "ChainerBackend" and not getattr(candidate, "backends", None):
+            reason = name
+        else:
+            backend = candidate
+    except Exception as exc:  # a broken keyring install must not stop the tool
+        reason = f"{type(exc).__name__}"
+    _state["backend"] = backend
+    _state["reason"] = reason
+    return backend
+
+
+def available() -> bool:
+    """True when a real OS keyring backend is usable."""
+    return _backend() is not None
+
+
+def unavailable_reason() -> str:
+    _backend()
+    return str(_state.get("reason") or "")
+
+
+def notice_once() -> None:
+    """Say once per process that there is no keyring and the passphrase is used instead."""
+    if _state.get("noticed"):
+        return
+    _state["noticed"] = True
+    print(
+        f"Notice: no OS keyring is available here ({unavailable_reason()}); "
+        "using ACCOUNTCTL_PASSPHRASE or a prompt instead.",
+        file=sys.stderr,
+    )
+
+
+def _username(file_id: bytes, email: str) -> str:
+    return f"{email}@{file_id.hex()}"
+
+
+def get(file_id: bytes, email: str) -> bytes | None:
+    """The cached KEK for this person and file, or None (and the notice, if there is no keyring)."""
+    backend = _backend()
+    if backend is None:
+        notice_once()
+        return None
+    try:
+        value = backend.get_password(SERVICE, _username(file_id, email))
+    except Exception:
+        return None
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+
+
+def put(file_id: bytes, email: str, kek: bytes) -> bool:
+    """Cache a KEK; False when there is no keyring to cache it in."""
+    backend = _backend()
+    if backend is None:
+        return False
+    backend.set_password(SERVICE, _username(file_id, email), base64.b64encode(kek).decode("ascii"))
+    return True
+
+
+def delete(file_id: bytes, email: str) -> bool:
+    """Forget a cached KEK; True when one was there."""
+    backend = _backend()
+    if backend is None:
+        return False
+    try:
+        backend.delete_password(SERVICE, _username(file_id, email))
+    except Exception:
+        return False
+    return True
+
+
+def reset() -> None:
+    """Forget what we learned about the backend (tests switch backends)."""
+    _state.clear()

@@ -1,0 +1,391 @@
+"""An unlocked register: open (unlock a slot, decrypt, check), save (atomic, locked), slot changes.
+
+Key hierarchy (docs/file-format.md): passphrase -Argon2id-> KEK -AES-GCM-> the person's X25519 and
+Ed25519 private keys; the register key (and for custodians the vault key) is sealed to each slot's
+X25519 public key. Sealing to public keys is what lets a revoke rotate the register key and re-seal
+it for everyone left without knowing their passphrases.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from accountctl.errors import AccessError, DamagedError, InputError
+from accountctl.store import crypto, db as dbmod, fileformat as ff, keyring_cache
+from accountctl.store.crypto import CryptoFailure, KdfParams
+from accountctl.store.files import atomic_write, read_register, write_lock
+
+PassphraseSource = Callable[[], str]
+
+# Columns encrypted under the vault key: table -> (row key column, encrypted columns).
+ENCRYPTED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "credentials": ("account", ("username", "password", "totp", "recovery")),
+    "password_history": ("id", ("password",)),
+}
+LABEL_FIELD = b"accountctl/v1/field/"
+RECOVERY_KEY_BYTES = 20
+
+
+@dataclass
+class Keys:
+    register_key: bytes
+    vault_key: bytes | None
+    x25519_private: bytes
+    signing_private: bytes | None
+
+
+class Register:
+    """An open, unlocked register: its header, keys, database and the actor who unlocked it."""
+
+    def __init__(self, path: Path, header: ff.Header, keys: Keys, conn: sqlite3.Connection,
+                 slot: ff.Slot, actor: str, kek: bytes):
+        self.path = path
+        self.header = header
+        self.keys = keys
+        self.db = conn
+        self.slot = slot
+        self.actor = actor
+        self.kek = kek
+        self._changes_at_open = conn.total_changes
+        self.header_changed = False
+
+    # -- identity -----------------------------------------------------------------------------
+    @property
+    def is_custodian(self) -> bool:
+        return self.keys.vault_key is not None
+
+    @property
+    def file_id(self) -> bytes:
+        return self.header.file_id
+
+    @property
+    def dirty(self) -> bool:
+        return self.header_changed or self.db.total_changes != self._changes_at_open
+
+    # -- saving -------------------------------------------------------------------------------
+    def save(self) -> None:
+        """Encrypt the database under a fresh nonce and atomically replace the file."""
+        plain = dbmod.serialize(self.db)
+        self.header.generation += 1
+        self.header.body_nonce = crypto.random_bytes(crypto.NONCE_LEN)
+        self.header.body_len = len(plain) + crypto.TAG_LEN
+        raw = ff.encode_header(self.header)
+        body = crypto.encrypt_with_nonce(self.keys.register_key, self.header.body_nonce, plain, raw)
+        atomic_write(self.path, raw + body)
+        self._changes_at_open = self.db.total_changes
+        self.header_changed = False
+
+    # -- field encryption ---------------------------------------------------------------------
+    def encrypt_field(self, table: str, row: str, column: str, plaintext: bytes) -> bytes:
+        """Encrypt a secret under the vault key, bound to its table, row and column."""
+        return crypto.seal(self._vault_key(), plaintext, _field_aad(table, row, column))
+
+    def decrypt_field(self, table: str, row: str, column: str, blob: bytes) -> bytes:
+        """Decrypt a secret; a ciphertext moved to another row or column fails as damage."""
+        try:
+            return crypto.open_sealed(self._vault_key(), blob, _field_aad(table, row, column))
+        except CryptoFailure:
+            raise DamagedError(f"register damaged or altered: {table}.{column} of {row} does not decrypt") from None
+
+    def _vault_key(self) -> bytes:
+        if self.keys.vault_key is None:
+            raise AccessError("only an IT custodian can read or write credentials")
+        return self.keys.vault_key
+
+    # -- slots --------------------------------------------------------------------------------
+    def slot_for(self, email: str) -> ff.Slot | None:
+        tag = ff.person_tag(self.file_id, email)
+        return next((s for s in self.header.slots if s.kind == ff.KIND_PERSON and s.tag == tag), None)
+
+    def add_person_slot(self, email: str, access: int, passphrase: str, kdf: KdfParams) -> tuple[ff.Slot, bytes]:
+        """Add a slot for a person; returns it and their new Ed25519 public key."""
+        if access == ff.ACCESS_VAULT and self.keys.vault_key is None:
+            raise AccessError("only an IT custodian can grant vault access")
+        if len(self.header.slots) >= ff.MAX_SLOTS:
+            raise InputError(f"a register holds at most {ff.MAX_SLOTS} key slots")
+        slot, _, signing_public = _make_person_slot(self.file_id, email, access, passphrase, kdf, self.keys)
+        self.header.slots.append(slot)
+        self.header_changed = True
+        return slot, signing_public
+
+    def replace_person_slot(self, email: str, passphrase: str, kdf: KdfParams, *, new_keys: bool) -> tuple[ff.Slot, bytes, bytes | None]:
+        """Re-wrap a person's slot under a new passphrase; with `new_keys`, also new key pairs.
+
+        Returns the new slot, its KEK and (with new_keys) the new Ed25519 public key. `passwd`
+        keeps the keys; recovery makes new ones because the old private keys cannot be unwrapped.
+        """
+        old = self.slot_for(email)
+        if old is None:
+            raise AccessError(f"{email} has no key slot in this register")
+        if new_keys:
+            slot, kek, signing_public = _make_person_slot(self.file_id, email, old.access, passphrase, kdf, self.keys,
+                                                          slot_id=old.slot_id)
+        else:
+            salt = crypto.random_bytes(crypto.SALT_LEN)
+            kek = crypto.argon2id(passphrase, salt, kdf)
+            inner = self.keys.x25519_private + (self.keys.signing_private or b"")
+            wrapped = crypto.seal(kek, inner, ff.LABEL_SLOT_KEYS + ff.slot_aad(self.file_id, old.slot_id))
+            slot = ff.Slot(old.slot_id, old.kind, old.access, old.tag, ff.KDF_ARGON2ID, salt, kdf, old.public, wrapped,
+                           old.sealed_register, old.sealed_vault)
+            signing_public = None
+        self.header.slots = [slot if s.slot_id == old.slot_id else s for s in self.header.slots]
+        if old.slot_id == self.slot.slot_id:
+            self.slot, self.kek = slot, kek
+        self.header_changed = True
+        return slot, kek, signing_public
+
+    def remove_slot_and_rotate(self, email: str) -> ff.Slot:
+        """Remove a person's slot, then rotate the register key (and the vault key for a custodian)."""
+        victim = self.slot_for(email)
+        if victim is None:
+            raise InputError(f"{email} has no key slot in this register")
+        self.header.slots = [s for s in self.header.slots if s.slot_id != victim.slot_id]
+        self.rotate(vault=victim.is_custodian)
+        return victim
+
+    def rotate(self, *, vault: bool) -> None:
+        """New register key (and vault key), re-sealed to every remaining slot's public key."""
+        self.keys.register_key = crypto.random_bytes(crypto.KEY_LEN)
+        if vault:
+            old_vault = self._vault_key()
+            new_vault = crypto.random_bytes(crypto.KEY_LEN)
+            self._reencrypt_fields(old_vault, new_vault)
+            self.keys.vault_key = new_vault
+        for slot in self.header.slots:
+            _seal_keys_into(slot, self.file_id, self.keys)
+        self.header_changed = True
+
+    def _reencrypt_fields(self, old: bytes, new: bytes) -> None:
+        for table, (key_col, columns) in ENCRYPTED_COLUMNS.items():
+            rows = self.db.execute(f"SELECT {key_col}, {', '.join(columns)} FROM {table}").fetchall()
+            for row in rows:
+                updates = {}
+                for col in columns:
+                    if row[col] is not None:
+                        aad = _field_aad(table, str(row[key_col]), col)
+                        updates[col] = crypto.seal(new, crypto.open_sealed(old, row[col], aad), aad)
+                if updates:
+                    sets = ", ".join(f"{c} = ?" for c in updates)
+                    self.db.execute(f"UPDATE {table} SET {sets} WHERE {key_col} = ?", (*updates.values(), row[key_col]))
+
+
+def _field_aad(table: str, row: str, column: str) -> bytes:
+    return LABEL_FIELD + f"{table}/{row}/{column}".encode("utf-8")
+
+
+def _make_person_slot(file_id: bytes, email: str, access: int, passphrase: str, kdf: KdfParams, keys: Keys,
+                      slot_id: bytes | None = None) -> tuple[ff.Slot, bytes, bytes]:
+    slot_id = slot_id or crypto.random_bytes(16)
+    salt = crypto.random_bytes(crypto.SALT_LEN)
+    kek = crypto.argon2id(passphrase, salt, kdf)
+    x_private, x_public = crypto.x25519_keypair()
+    s_private, s_public = crypto.ed25519_keypair()
+    wrapped = crypto.seal(kek, x_private + s_private, ff.LABEL_SLOT_KEYS + ff.slot_aad(file_id, slot_id))
+    slot = ff.Slot(slot_id, ff.KIND_PERSON, access, ff.person_tag(file_id, email), ff.KDF_ARGON2ID, salt, kdf,
+                   x_public, wrapped, b"", b"")
+    _seal_keys_into(slot, file_id, keys)
+    return slot, kek, s_public
+
+
+def _seal_keys_into(slot: ff.Slot, file_id: bytes, keys: Keys) -> None:
+    aad = ff.slot_aad(file_id, slot.slot_id)
+    slot.sealed_register = crypto.seal_to(slot.public, keys.register_key, ff.LABEL_REGISTER_KEY, aad)
+    if slot.access == ff.ACCESS_VAULT:
+        assert keys.vault_key is not None
+        slot.sealed_vault = crypto.seal_to(slot.public, keys.vault_key, ff.LABEL_VAULT_KEY, aad)
+    else:
+        slot.sealed_vault = b""
+
+
+def _unwrap(header: ff.Header, slot: ff.Slot, kek: bytes) -> Keys:
+    """Open a slot with its KEK. A wrong KEK raises CryptoFailure; a right KEK on a bad slot, DamagedError."""
+    aad = ff.slot_aad(header.file_id, slot.slot_id)
+    inner = crypto.open_sealed(kek, slot.wrapped, ff.LABEL_SLOT_KEYS + aad)
+    x_private = inner[:32]
+    try:
+        if crypto.x25519_public_of(x_private) != slot.public:
+            raise CryptoFailure("public key mismatch")
+        register_key = crypto.open_sealed_to(x_private, slot.sealed_register, ff.LABEL_REGISTER_KEY, aad)
+        vault_key = (crypto.open_sealed_to(x_private, slot.sealed_vault, ff.LABEL_VAULT_KEY, aad)
+                     if slot.access == ff.ACCESS_VAULT else None)
+    except CryptoFailure:
+        raise DamagedError("register damaged or altered: a key slot opens but its keys do not") from None
+    return Keys(register_key, vault_key, x_private, inner[32:] or None)
+
+
+def _kek_from_passphrase(slot: ff.Slot, passphrase: str) -> bytes:
+    return crypto.argon2id(passphrase, slot.salt, slot.kdf)
+
+
+def recovery_kek(slot: ff.Slot, recovery_key: bytes) -> bytes:
+    return crypto.hkdf(recovery_key, slot.salt, ff.LABEL_RECOVERY)
+
+
+def _choose_slot(header: ff.Header, actor: str | None) -> ff.Slot:
+    if actor:
+        tag = ff.person_tag(header.file_id, actor)
+        for slot in header.slots:
+            if slot.kind == ff.KIND_PERSON and slot.tag == tag:
+                return slot
+        raise AccessError(f"{actor} has no key slot in this register")
+    people = [s for s in header.slots if s.kind == ff.KIND_PERSON]
+    if len(people) == 1:
+        return people[0]
+    raise AccessError("several people can open this register: say who you are with --as EMAIL or ACCOUNTCTL_USER")
+
+
+def _load(path: Path) -> tuple[ff.Header, bytes, bytes]:
+    data = read_register(path)
+    header, raw = ff.parse_header(data)
+    body = data[len(raw):]
+    if len(body) != header.body_len:
+        what = "truncated" if len(body) < header.body_len else "longer than its header says"
+        raise DamagedError(f"register damaged: the file is {what}")
+    return header, raw, body
+
+
+def _decrypt_body(header: ff.Header, raw: bytes, body: bytes, register_key: bytes) -> sqlite3.Connection:
+    try:
+        plain = crypto.decrypt_with_nonce(register_key, header.body_nonce, body, raw)
+    except CryptoFailure:
+        raise DamagedError("register damaged or altered: the body does not authenticate") from None
+    return dbmod.deserialize(plain)
+
+
+def _tag_key(header: ff.Header, slot: ff.Slot) -> str:
+    return slot.tag.hex()
+
+
+def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSource, *, use_keyring: bool = True) -> tuple[bytes, Keys]:
+    """Find the KEK that opens `slot`: the keyring's cached one first, then the passphrase."""
+    if use_keyring:
+        cached = keyring_cache.get(header.file_id, _tag_key(header, slot))
+        if cached is not None:
+            try:
+                return cached, _unwrap(header, slot, cached)
+            except CryptoFailure:
+                pass  # stale cache (passphrase changed): fall back to the passphrase
+    passphrase = passphrase_source()
+    kek = _kek_from_passphrase(slot, passphrase)
+    try:
+        return kek, _unwrap(header, slot, kek)
+    except CryptoFailure:
+        raise AccessError("wrong passphrase") from None
+
+
+def _finish_open(path: Path, header: ff.Header, raw: bytes, body: bytes, slot: ff.Slot, keys: Keys, kek: bytes) -> Register:
+    conn = _decrypt_body(header, raw, body, keys.register_key)
+    row = conn.execute("SELECT email FROM people WHERE slot_id = ?", (slot.slot_id,)).fetchone()
+    if slot.kind == ff.KIND_RECOVERY:
+        actor = "recovery-key"
+    elif row is None:
+        raise DamagedError("register damaged: a key slot belongs to nobody in the register")
+    else:
+        actor = row[0]
+    return Register(path, header, keys, conn, slot, actor, kek)
+
+
+@contextmanager
+def open_register(path: Path, *, actor: str | None, passphrase_source: PassphraseSource, write: bool = False,
+                  use_keyring: bool = True) -> Iterator[Register]:
+    """Unlock and open the register; with `write`, hold the lock and save on success if changed.
+
+    The costly key derivation runs before the lock is taken; under the lock the file is re-read
+    and re-opened with the same KEK, so a writer never applies its change to a stale copy.
+    """
+    header, raw, body = _load(path)
+    slot = _choose_slot(header, actor)
+    kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
+    if not write:
+        yield _finish_open(path, header, raw, body, slot, keys, kek)
+        return
+    with write_lock(path):
+        header, raw, body = _load(path)
+        slot = _choose_slot(header, actor)
+        try:
+            keys = _unwrap(header, slot, kek)
+        except CryptoFailure:
+            raise AccessError("your passphrase changed while this command ran; run it again") from None
+        reg = _finish_open(path, header, raw, body, slot, keys, kek)
+        yield reg
+        if reg.dirty:
+            reg.save()
+
+
+@contextmanager
+def open_with_recovery_key(path: Path, recovery_key: bytes) -> Iterator[Register]:
+    """Open for writing with the recovery key (held in its own slot)."""
+    with write_lock(path):
+        header, raw, body = _load(path)
+        slot = next((s for s in header.slots if s.kind == ff.KIND_RECOVERY), None)
+        if slot is None:
+            raise AccessError("this register has no recovery key slot")
+        kek = recovery_kek(slot, recovery_key)
+        try:
+            keys = _unwrap(header, slot, kek)
+        except CryptoFailure:
+            raise AccessError("wrong recovery key") from None
+        reg = _finish_open(path, header, raw, body, slot, keys, kek)
+        yield reg
+        if reg.dirty:
+            reg.save()
+
+
+def create(path: Path, email: str, passphrase: str, kdf: KdfParams) -> tuple[Register, str, bytes]:
+    """A new register with one custodian slot and a recovery slot.
+
+    Returns the (unsaved) register, the recovery key to print once, and the custodian's Ed25519
+    public key. The caller fills the database and calls `save()` under `write_lock`.
+    """
+    file_id = crypto.random_bytes(16)
+    keys = Keys(crypto.random_bytes(32), crypto.random_bytes(32), b"", None)
+    slot, kek, signing_public = _make_person_slot(file_id, email, ff.ACCESS_VAULT, passphrase, kdf, keys)
+    recovery_key = crypto.random_bytes(RECOVERY_KEY_BYTES)
+    recovery_slot = _make_recovery_slot(file_id, recovery_key, keys)
+    header = ff.Header(file_id=file_id, generation=0, body_nonce=b"\0" * 12, body_len=0, slots=[slot, recovery_slot])
+    own = _unwrap(header, slot, kek)
+    conn = dbmod.new_database()
+    reg = Register(path, header, own, conn, slot, email, kek)
+    reg.header_changed = True
+    return reg, format_recovery_key(recovery_key), signing_public
+
+
+def _make_recovery_slot(file_id: bytes, recovery_key: bytes, keys: Keys) -> ff.Slot:
+    slot_id = crypto.random_bytes(16)
+    salt = crypto.random_bytes(crypto.SALT_LEN)
+    x_private, x_public = crypto.x25519_keypair()
+    slot = ff.Slot(slot_id, ff.KIND_RECOVERY, ff.ACCESS_VAULT, bytes(ff.TAG_LEN_PERSON), ff.KDF_HKDF, salt,
+                   KdfParams(0, 0, 0), x_public, b"", b"", b"")
+    slot.wrapped = crypto.seal(crypto.hkdf(recovery_key, salt, ff.LABEL_RECOVERY), x_private,
+                               ff.LABEL_SLOT_KEYS + ff.slot_aad(file_id, slot_id))
+    _seal_keys_into(slot, file_id, keys)
+    return slot
+
+
+def format_recovery_key(key: bytes) -> str:
+    """The recovery key as base32 in dash-separated groups of four, for printing and typing."""
+    text = base64.b32encode(key).decode("ascii").rstrip("=")
+    return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+def parse_recovery_key(text: str) -> bytes:
+    """Inverse of `format_recovery_key`, tolerant of case, spaces and dashes."""
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    try:
+        key = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+    except ValueError:
+        raise InputError("that is not a recovery key (expected groups of letters A-Z and digits 2-7)") from None
+    if len(key) != RECOVERY_KEY_BYTES:
+        raise InputError("that is not a recovery key (wrong length)")
+    return key
+
+
+def read_header(path: Path) -> tuple[ff.Header, int]:
+    """The parsed header and file size, without unlocking (for `vault status` and `--as` checks)."""
+    header, _, body = _load(path)
+    return header, len(ff.encode_header(header)) + len(body)
