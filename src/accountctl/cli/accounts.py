@@ -1,0 +1,254 @@
+"""account request|import|show|list|notify-head|activate|admin|contributor|transfer|suspend|close; approve; reject."""
+
+from __future__ import annotations
+
+import click
+
+from accountctl.cli import output
+from accountctl.cli.common import fmt, format_options, global_options, reads, writes
+from accountctl.cli.directory import read_text_file
+from accountctl.core import accounts, approvals
+from accountctl.core.access import require_custodian
+
+LIST_COLUMNS = ["id", "school", "platform", "handle", "category", "status", "owner", "admin_count", "email"]
+SHOW_FIELDS = ["id", "school", "platform", "handle", "url", "category", "status", "status_reason", "email", "owner",
+               "admins", "contributors", "aim", "audience", "promotion", "visibility", "requested_by", "requested_at",
+               "approval", "head_notified_on", "activated_on", "reviewed_on", "monitored_on", "credentials_held",
+               "legacy"]
+
+
+@click.group()
+def account() -> None:
+    """Official social-media accounts."""
+
+
+@account.command("request")
+@click.option("--school", required=True, help="School id.")
+@click.option("--platform", required=True, help="facebook, instagram, x (twitter), youtube, tiktok, linkedin, ...")
+@click.option("--handle", required=True, help="The account's handle or name on the platform.")
+@click.option("--url", required=True, help="The account's http(s) address.")
+@click.option("--category", required=True, type=click.Choice(["faculty", "staff"], case_sensitive=False),
+              help="faculty (a department or the school's main account) or staff (one member of staff).")
+@click.option("--email", required=True, help="The official school email the account is linked to.")
+@click.option("--owner", required=True, help="Lead member of staff (always an admin).")
+@click.option("--admin", "admins", multiple=True, help="Another admin (repeatable; at least two admins in all).")
+@click.option("--contributor", "contributors", multiple=True, help="A contributor (repeatable).")
+@click.option("--aim", required=True, help="What the account is for.")
+@click.option("--audience", required=True, help="Who it is for.")
+@click.option("--promotion", required=True, help="How it will be promoted.")
+@click.option("--visibility", required=True, type=click.Choice(["open", "closed"], case_sensitive=False))
+@click.option("--requested-by", help="Who asked for it (default: you).")
+@click.option("--id", "account_id", help="Account id (default SCHOOL-PLATFORM-HANDLE).")
+@global_options
+@writes
+def account_request(reg, school, platform, handle, url, category, email, owner, admins, contributors, aim, audience,
+                    promotion, visibility, requested_by, account_id) -> None:
+    """Record a request for an official account; prints the new account id.
+
+    \b
+    Example:
+      accountctl account request --school oak --platform facebook --handle oakprimary \\
+        --url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk \\
+        --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim "News for parents" \\
+        --audience "Parents" --promotion "Newsletter" --visibility open
+    """
+    row = accounts.request(reg.db, reg.actor, accounts.Request(
+        school=school, platform=platform, handle=handle, url=url, category=category, email=email, owner=owner,
+        admins=list(admins), contributors=list(contributors), aim=aim, audience=audience, promotion=promotion,
+        visibility=visibility, requested_by=requested_by, id=account_id))
+    output.message(f"Requested {row['id']}: it now needs an SLT decision ('accountctl approve {row['id']}').")
+    click.echo(row["id"])
+
+
+@account.command("import")
+@click.argument("file", type=click.Path(dir_okay=True))
+@global_options
+@writes
+def account_import(reg, file) -> None:
+    """Record existing accounts as they are (CSV or JSON); every row or none.
+
+    \b
+    Example:
+      accountctl account import legacy-accounts.csv
+    """
+    require_custodian(reg, "import accounts")
+    ids = accounts.import_accounts(reg.db, reg.actor, accounts.parse_import(read_text_file(file), file))
+    output.message(f"Imported {len(ids)} account(s) as they are; run 'accountctl audit' to see what needs fixing.")
+
+
+@account.command("show")
+@click.argument("account_id", metavar="ID")
+@format_options
+@reads
+def account_show(reg, account_id) -> None:
+    """Show an account: business case, people, status and its approval.
+
+    \b
+    Example:
+      accountctl account show oak-facebook-oakprimary
+    """
+    data = accounts.show(reg.db, account_id)
+    if fmt() == "table" and data["approval"]:
+        a = data["approval"]
+        data = {**data, "approval": f"{a['decision']} by {a['approver']} at {a['at']}"
+                + (f" ({a['note']})" if a["note"] else "") + ("" if a["current"] else " [case changed since]")}
+    output.record(data, fmt(), SHOW_FIELDS)
+
+
+@account.command("list")
+@click.option("--school", help="Only this school.")
+@click.option("--status", help="Only this status.")
+@click.option("--platform", help="Only this platform.")
+@format_options
+@reads
+def account_list(reg, school, status, platform) -> None:
+    """List accounts.
+
+    \b
+    Example:
+      accountctl account list --school oak --status active --json
+    """
+    output.rows(accounts.list_accounts(reg.db, school, status, platform), LIST_COLUMNS, fmt())
+
+
+@account.command("notify-head")
+@click.argument("account_id", metavar="ID")
+@click.option("--on", "on", metavar="YYYY-MM-DD", help="When the headteacher was told (default today).")
+@global_options
+@writes
+def account_notify_head(reg, account_id, on) -> None:
+    """Record that the headteacher was notified of the account's URL and identity.
+
+    \b
+    Example:
+      accountctl account notify-head oak-facebook-oakprimary --on 2026-11-20
+    """
+    require_custodian(reg, "record the headteacher's notification")
+    row = accounts.notify_head(reg.db, reg.actor, account_id, on)
+    output.message(f"Recorded: headteacher notified of {row['id']} on {row['head_notified_on']}.")
+
+
+@account.command("activate")
+@click.argument("account_id", metavar="ID")
+@global_options
+@writes
+def account_activate(reg, account_id) -> None:
+    """Make an account active once every step is done (names each missing one).
+
+    \b
+    Example:
+      accountctl account activate oak-facebook-oakprimary
+    """
+    require_custodian(reg, "activate accounts")
+    row = accounts.activate(reg.db, reg.actor, account_id)
+    output.message(f"{row['id']} is active.")
+
+
+def _people_group(role: str) -> click.Group:
+    @click.group(name=role, help=f"Add or remove an account's {role}s.")
+    def group() -> None:
+        pass
+
+    @group.command("add", help=f"Add an {role} (active staff of the account's school).\n\n\b\nExample:\n"
+                               f"  accountctl account {role} add oak-facebook-oakprimary t.two@oak.sch.uk")
+    @click.argument("account_id", metavar="ID")
+    @click.argument("email")
+    @global_options
+    @writes
+    def add(reg, account_id, email) -> None:
+        require_custodian(reg, f"change {role}s")
+        row = accounts.add_person(reg.db, reg.actor, account_id, email, role)
+        output.message(f"{email.strip().lower()} is now an {role} of {row['id']}.")
+
+    @group.command("remove", help=f"Remove an {role}" + (" (never the owner, never below two active admins)"
+                                                         if role == "admin" else "") +
+                   f".\n\n\b\nExample:\n  accountctl account {role} remove oak-facebook-oakprimary t.two@oak.sch.uk")
+    @click.argument("account_id", metavar="ID")
+    @click.argument("email")
+    @global_options
+    @writes
+    def remove(reg, account_id, email) -> None:
+        require_custodian(reg, f"change {role}s")
+        row = accounts.remove_person(reg.db, reg.actor, account_id, email, role)
+        output.message(f"{email.strip().lower()} is no longer an {role} of {row['id']}.")
+
+    return group
+
+
+account.add_command(_people_group("admin"))
+account.add_command(_people_group("contributor"))
+
+
+@account.command("transfer")
+@click.argument("account_id", metavar="ID")
+@click.option("--to", "to", required=True, help="The new owner (active staff of the school; becomes an admin).")
+@click.option("--reason", help="Why (e.g. the owner is leaving).")
+@click.option("--remove-old", is_flag=True, help="Also remove the old owner as an admin.")
+@global_options
+@writes
+def account_transfer(reg, account_id, to, reason, remove_old) -> None:
+    """Transfer ownership of an account.
+
+    \b
+    Example:
+      accountctl account transfer oak-facebook-oakprimary --to t.two@oak.sch.uk --reason "Tom leaves" --remove-old
+    """
+    require_custodian(reg, "transfer accounts")
+    row = accounts.transfer(reg.db, reg.actor, account_id, to, reason, remove_old)
+    output.message(f"{row['id']} is now owned by {row['owner']}.")
+
+
+def _status_command(name: str, status: str, verb: str) -> click.Command:
+    @account.command(name, help=f"{verb.capitalize()} an account, with a reason.\n\n\b\nExample:\n"
+                                f"  accountctl account {name} oak-facebook-oakprimary --reason \"...\"")
+    @click.argument("account_id", metavar="ID")
+    @click.option("--reason", required=True)
+    @global_options
+    @writes
+    def command(reg, account_id, reason) -> None:
+        require_custodian(reg, f"{name} accounts")
+        row = accounts.set_status(reg.db, reg.actor, account_id, status, reason)
+        output.message(f"{row['id']} is {row['status']}.")
+
+    return command
+
+
+_status_command("suspend", "suspended", "suspend")
+_status_command("close", "closed", "close")
+
+
+@click.command()
+@click.argument("account_id", metavar="ID")
+@click.option("--note", help="A note kept with the decision.")
+@global_options
+@writes
+def approve(reg, account_id, note) -> None:
+    """Approve an account request (SLT or headteacher of its school; the CEO for any), signed with your key.
+
+    \b
+    Example:
+      accountctl --as head@oak.sch.uk approve oak-facebook-oakprimary --note "Approved at SLT 12 Nov"
+    """
+    result = approvals.decide(reg.db, reg.actor, reg.keys.signing_private, account_id, "approved", note)
+    output.message(f"Approved {result['account']} (signed by {result['approver']}); status {result['status']}.")
+
+
+@click.command()
+@click.argument("account_id", metavar="ID")
+@click.option("--reason", required=True, help="Why it is rejected.")
+@global_options
+@writes
+def reject(reg, account_id, reason) -> None:
+    """Reject an account request, with a reason, signed with your key.
+
+    \b
+    Example:
+      accountctl --as head@oak.sch.uk reject oak-tiktok-oakpe --reason "No second admin trained yet"
+    """
+    result = approvals.decide(reg.db, reg.actor, reg.keys.signing_private, account_id, "rejected", reason)
+    output.message(f"Rejected {result['account']} (signed by {result['approver']}).")
+
+
+def register(cli: click.Group) -> None:
+    for command in (account, approve, reject):
+        cli.add_command(command)

@@ -1,0 +1,467 @@
+"""Official accounts: request, lifecycle, people, legacy import. Plain functions over the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from accountctl import clock, model
+from accountctl.core import directory, events
+from accountctl.errors import InputError
+
+CASE_FIELDS = ("platform", "handle", "url", "category", "email", "aim", "audience", "promotion", "visibility")
+IMPORT_COLUMNS = ("id", "school", "platform", "handle", "url", "category", "email", "owner", "admins",
+                  "contributors", "status")
+# Statuses an account is "in use or heading there" for guideline counts and admin rules.
+LIVE_STATUSES = ("requested", "approved", "active", "suspended")
+
+
+def url(value: str | None, what: str = "url") -> str:
+    """An http(s) URL with a host, or InputError."""
+    text = (value or "").strip()
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in text:
+        raise InputError(f"{what} must be an http:// or https:// address, not {text!r}")
+    return text
+
+
+def handle(value: str | None) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InputError("handle must not be empty")
+    if len(text) > 200 or any(ch.isspace() for ch in text):
+        raise InputError(f"handle must be one word of at most 200 characters, not {text!r}")
+    return text
+
+
+def _handle_key(text: str) -> str:
+    return text.lstrip("@").lower()
+
+
+def school_email(conn: sqlite3.Connection, school: dict, value: str | None) -> str:
+    """The linked email: valid, and on one of the school's domains (never a personal provider)."""
+    address = model.email(value, "linked email")
+    domain = model.email_domain(address)
+    if domain in model.PERSONAL_DOMAINS:
+        raise InputError(f"linked email {address} is on a personal mail provider; use an official school email")
+    if domain not in school["domains"]:
+        raise InputError(f"linked email {address} is not on {school['id']}'s domains ({', '.join(school['domains'])})")
+    return address
+
+
+def active_staff_of(conn: sqlite3.Connection, school_id: str, email: str, what: str) -> str:
+    """A named person must be active staff of the account's school."""
+    address = model.email(email, what)
+    person = directory.find_staff(conn, address)
+    if person is None:
+        raise InputError(f"{what} {address} is not staff in this register")
+    if person["school"] != school_id:
+        raise InputError(f"{what} {address} is staff of {person['school']}, not {school_id}")
+    if not directory.is_active(person, clock.today()):
+        raise InputError(f"{what} {address} has left (on {person['left_on']})")
+    return address
+
+
+@dataclass
+class Request:
+    school: str
+    platform: str
+    handle: str
+    url: str
+    category: str
+    email: str
+    owner: str
+    admins: list[str]
+    aim: str
+    audience: str
+    promotion: str
+    visibility: str
+    contributors: list[str] = field(default_factory=list)
+    requested_by: str | None = None
+    id: str | None = None
+
+
+def get_account(conn: sqlite3.Connection, account_id: str) -> dict:
+    """One account row as plain data, or InputError naming the unknown id."""
+    row = conn.execute("SELECT * FROM accounts WHERE id = ?", ((account_id or "").strip().lower(),)).fetchone()
+    if row is None:
+        raise InputError(f"unknown account {account_id!r}")
+    return dict(row)
+
+
+def people_of(conn: sqlite3.Connection, account_id: str) -> dict[str, list[str]]:
+    """The account's admins and contributors, sorted."""
+    out: dict[str, list[str]] = {"admin": [], "contributor": []}
+    for row in conn.execute("SELECT email, role FROM account_people WHERE account = ? ORDER BY email", (account_id,)):
+        out[row["role"]].append(row["email"])
+    return out
+
+
+def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
+    """Record a request for a new official account; returns the new account."""
+    school = directory.get_school(conn, req.school)
+    platform = model.platform(req.platform)
+    the_handle = handle(req.handle)
+    the_url = url(req.url)
+    category = model.choice(req.category, model.CATEGORIES, "category")
+    linked = school_email(conn, school, req.email)
+    owner = active_staff_of(conn, school["id"], req.owner, "owner")
+    admins = [owner] + [active_staff_of(conn, school["id"], a, "admin") for a in req.admins]
+    admins = list(dict.fromkeys(admins))
+    if len(admins) < 2:
+        raise InputError(f"an account needs at least two admins (the owner counts as one); got {', '.join(admins)}")
+    contributors = list(dict.fromkeys(active_staff_of(conn, school["id"], c, "contributor") for c in req.contributors))
+    contributors = [c for c in contributors if c not in admins]
+    aim = model.nonempty(req.aim, "aim")
+    audience = model.nonempty(req.audience, "audience")
+    promotion = model.nonempty(req.promotion, "promotion")
+    visibility = model.choice(req.visibility, model.VISIBILITIES, "visibility")
+    requested_by = model.email(req.requested_by, "requested-by") if req.requested_by else actor
+    if req.requested_by and directory.find_staff(conn, requested_by) is None:
+        raise InputError(f"requested-by {requested_by} is not staff in this register")
+    account_id = model.slug(req.id, "account id") if req.id else model.slugify(
+        f"{school['id']}-{platform}-{the_handle.lstrip('@')}")
+    _refuse_duplicate(conn, account_id, school["id"], platform, the_handle)
+    now = clock.now_iso()
+    conn.execute(
+        "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, aim, audience, promotion, "
+        "visibility, status, requested_by, requested_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'requested', ?, ?)",
+        (account_id, school["id"], platform, the_handle, the_url, category, linked, owner, aim, audience, promotion,
+         visibility, requested_by, now),
+    )
+    _insert_people(conn, account_id, admins, contributors, now)
+    events.record(conn, actor, "account.request", account_id, account=account_id, details={
+        "school": school["id"], "platform": platform, "handle": the_handle, "url": the_url, "category": category,
+        "email": linked, "owner": owner, "admins": admins, "contributors": contributors, "aim": aim,
+        "audience": audience, "promotion": promotion, "visibility": visibility, "requested_by": requested_by})
+    return get_account(conn, account_id)
+
+
+def _refuse_duplicate(conn, account_id: str, school_id: str, platform: str, the_handle: str) -> None:
+    if conn.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone():
+        raise InputError(f"account {account_id} already exists")
+    for row in conn.execute("SELECT id, handle FROM accounts WHERE school = ? AND platform = ?", (school_id, platform)):
+        if _handle_key(row["handle"]) == _handle_key(the_handle):
+            raise InputError(f"{school_id} already has {platform} account {the_handle} ({row['id']})")
+
+
+def _insert_people(conn, account_id: str, admins: list[str], contributors: list[str], at: str) -> None:
+    conn.executemany("INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
+                     [(account_id, a, "admin", at) for a in admins] +
+                     [(account_id, c, "contributor", at) for c in contributors])
+
+
+def list_accounts(conn: sqlite3.Connection, school: str | None = None, status: str | None = None,
+                  platform: str | None = None) -> list[dict]:
+    sql = ("SELECT a.*, (SELECT count(*) FROM account_people p WHERE p.account = a.id AND p.role = 'admin') AS admin_count "
+           "FROM accounts a WHERE 1=1")
+    args: list = []
+    if school:
+        args.append(directory.get_school(conn, school)["id"])
+        sql += " AND a.school = ?"
+    if status:
+        args.append(model.choice(status, model.ACCOUNT_STATUSES, "status"))
+        sql += " AND a.status = ?"
+    if platform:
+        args.append(model.platform(platform))
+        sql += " AND a.platform = ?"
+    return [dict(r) for r in conn.execute(sql + " ORDER BY a.id", args)]
+
+
+def _require_status(account: dict, allowed: tuple[str, ...], doing: str) -> None:
+    if account["status"] not in allowed:
+        raise InputError(f"cannot {doing} {account['id']}: it is {account['status']}")
+
+
+def _touch_case(conn, account_id: str) -> None:
+    # Marks a legitimate change to the people or business case after approval (verify relies on it).
+    conn.execute("UPDATE accounts SET case_changed_at = ? WHERE id = ?", (clock.now_iso(), account_id))
+
+
+def _active_admins(conn, account_id: str) -> list[str]:
+    today = clock.today()
+    out = []
+    for email in people_of(conn, account_id)["admin"]:
+        if directory.is_active(directory.find_staff(conn, email), today):
+            out.append(email)
+    return out
+
+
+def add_person(conn: sqlite3.Connection, actor: str, account_id: str, email: str, role: str) -> dict:
+    """Add an admin or contributor (active staff of the account's school)."""
+    account = get_account(conn, account_id)
+    _require_status(account, LIVE_STATUSES, f"add an {role} to")
+    address = active_staff_of(conn, account["school"], email, role)
+    current = people_of(conn, account["id"])
+    if address in current[role]:
+        raise InputError(f"{address} is already an {role} of {account['id']}")
+    if role == "contributor" and address in current["admin"]:
+        raise InputError(f"{address} is already an admin of {account['id']}")
+    if role == "admin" and address in current["contributor"]:
+        conn.execute("DELETE FROM account_people WHERE account = ? AND email = ? AND role = 'contributor'",
+                     (account["id"], address))
+    _insert_people(conn, account["id"], [address] if role == "admin" else [], [address] if role == "contributor" else [],
+                   clock.now_iso())
+    _touch_case(conn, account["id"])
+    events.record(conn, actor, f"account.{role}.add", address, account=account["id"], details={"email": address})
+    return get_account(conn, account["id"])
+
+
+def remove_person(conn: sqlite3.Connection, actor: str, account_id: str, email: str, role: str) -> dict:
+    """Remove an admin or contributor; never the owner, never below two active admins."""
+    account = get_account(conn, account_id)
+    address = model.email(email)
+    if address not in people_of(conn, account["id"])[role]:
+        raise InputError(f"{address} is not an {role} of {account['id']}")
+    if role == "admin":
+        if address == account["owner"]:
+            raise InputError(f"{address} owns {account['id']}: transfer it first ('accountctl account transfer "
+                             f"{account['id']} --to EMAIL')")
+        active = _active_admins(conn, account["id"])
+        if address in active and len(active) - 1 < 2 and account["status"] != "closed":
+            raise InputError(f"removing {address} would leave {account['id']} with fewer than two active admins; "
+                             "add the replacement first")
+    conn.execute("DELETE FROM account_people WHERE account = ? AND email = ? AND role = ?", (account["id"], address, role))
+    _touch_case(conn, account["id"])
+    events.record(conn, actor, f"account.{role}.remove", address, account=account["id"], details={"email": address})
+    return get_account(conn, account["id"])
+
+
+def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, reason: str | None = None,
+             remove_old: bool = False) -> dict:
+    """Make `to` the owner (and an admin); with `remove_old`, drop the old owner as admin."""
+    account = get_account(conn, account_id)
+    _require_status(account, LIVE_STATUSES, "transfer")
+    new_owner = active_staff_of(conn, account["school"], to, "new owner")
+    old_owner = account["owner"]
+    if new_owner == old_owner:
+        raise InputError(f"{new_owner} already owns {account['id']}")
+    people = people_of(conn, account["id"])
+    if remove_old and old_owner:
+        active = set(_active_admins(conn, account["id"])) | {new_owner}
+        if old_owner in active and len(active) - 1 < 2:
+            raise InputError(f"removing the old owner would leave {account['id']} with fewer than two active admins; "
+                             "add another admin first")
+    now = clock.now_iso()
+    if new_owner in people["contributor"]:
+        conn.execute("DELETE FROM account_people WHERE account = ? AND email = ? AND role = 'contributor'",
+                     (account["id"], new_owner))
+    if new_owner not in people["admin"]:
+        _insert_people(conn, account["id"], [new_owner], [], now)
+    if remove_old and old_owner:
+        conn.execute("DELETE FROM account_people WHERE account = ? AND email = ? AND role = 'admin'",
+                     (account["id"], old_owner))
+    conn.execute("UPDATE accounts SET owner = ? WHERE id = ?", (new_owner, account["id"]))
+    _touch_case(conn, account["id"])
+    events.record(conn, actor, "account.transfer", new_owner, account=account["id"], details={
+        "from": old_owner, "to": new_owner, "reason": (reason or "").strip() or None, "old_owner_removed": remove_old})
+    return get_account(conn, account["id"])
+
+
+def set_status(conn: sqlite3.Connection, actor: str, account_id: str, status: str, reason: str) -> dict:
+    """Suspend or close an account, with a reason."""
+    account = get_account(conn, account_id)
+    why = model.nonempty(reason, "reason")
+    if status == "suspended":
+        _require_status(account, ("active", "approved"), "suspend")
+    elif status == "closed":
+        _require_status(account, ("requested", "approved", "rejected", "active", "suspended"), "close")
+    conn.execute("UPDATE accounts SET status = ?, status_reason = ? WHERE id = ?", (status, why, account["id"]))
+    events.record(conn, actor, f"account.{'suspend' if status == 'suspended' else 'close'}", account["id"],
+                  account=account["id"], details={"reason": why, "previous_status": account["status"]})
+    return get_account(conn, account["id"])
+
+
+def notify_head(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None = None) -> dict:
+    """Record that the headteacher was told the account's URL and identity (Huxley 6.3(b))."""
+    account = get_account(conn, account_id)
+    _require_status(account, LIVE_STATUSES, "notify the headteacher of")
+    day = clock.parse_date(on, "--on") if on else clock.today()
+    if day > clock.today():
+        raise InputError(f"--on {day.isoformat()} is in the future")
+    heads = [r["email"] for r in conn.execute("SELECT email, roles FROM staff WHERE school = ? AND status = 'active'",
+                                              (account["school"],)) if "headteacher" in json.loads(r["roles"])]
+    conn.execute("UPDATE accounts SET head_notified_on = ? WHERE id = ?", (day.isoformat(), account["id"]))
+    events.record(conn, actor, "account.notify-head", account["id"], account=account["id"], details={
+        "on": day.isoformat(), "url": account["url"], "handle": account["handle"], "headteachers": heads})
+    return get_account(conn, account["id"])
+
+
+def credentials_held(conn: sqlite3.Connection, account_id: str) -> bool:
+    """Whether IT holds a password for the account (the vault stores it encrypted)."""
+    row = conn.execute("SELECT password IS NOT NULL FROM credentials WHERE account = ?", (account_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def activation_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
+    """Every step missing before an account may go live (empty when it may)."""
+    from accountctl.core import approvals
+
+    gaps = []
+    decision, problems, changed = approvals.approval_state(conn, account)
+    if decision is None:
+        gaps.append("not approved by SLT (accountctl approve " + account["id"] + ")")
+    elif problems:
+        gaps.append("its approval is not valid (" + "; ".join(problems) + ")")
+    elif changed:
+        gaps.append("its business case or people changed since it was approved: it needs a new approval")
+    if not account["head_notified_on"]:
+        gaps.append("headteacher not notified of the URL and identity (accountctl account notify-head "
+                    + account["id"] + ")")
+    active = _active_admins(conn, account["id"])
+    if len(active) < 2:
+        gaps.append(f"fewer than two active admins ({len(active)})")
+    school = directory.get_school(conn, account["school"])
+    try:
+        school_email(conn, school, account["email"])
+    except InputError:
+        gaps.append(f"linked email {account['email'] or '(none)'} is not on a school domain")
+    if not credentials_held(conn, account["id"]):
+        gaps.append("IT does not hold the password (accountctl cred set " + account["id"] + ")")
+    return gaps
+
+
+def activate(conn: sqlite3.Connection, actor: str, account_id: str) -> dict:
+    """Make an approved account active, refusing with every missing step named."""
+    account = get_account(conn, account_id)
+    _require_status(account, ("approved", "suspended"), "activate")
+    gaps = activation_gaps(conn, account)
+    if gaps:
+        raise InputError(f"cannot activate {account['id']}: " + "; ".join(gaps))
+    conn.execute("UPDATE accounts SET status = 'active', activated_on = ? WHERE id = ?",
+                 (clock.today().isoformat(), account["id"]))
+    events.record(conn, actor, "account.activate", account["id"], account=account["id"],
+                  details={"previous_status": account["status"]})
+    return get_account(conn, account["id"])
+
+
+def show(conn: sqlite3.Connection, account_id: str) -> dict:
+    """An account with its business case, people, status and latest decision."""
+    from accountctl.core import approvals
+
+    account = get_account(conn, account_id)
+    people = people_of(conn, account["id"])
+    decision = approvals.latest(conn, account["id"])
+    account["admins"] = people["admin"]
+    account["contributors"] = people["contributor"]
+    account["legacy"] = bool(account["legacy"])
+    account["approval"] = None if decision is None else {
+        "decision": decision["decision"], "approver": decision["approver"], "at": decision["at"],
+        "note": decision["note"], "current": decision["case_hash"] == approvals.case_hash(approvals.case_of(conn, account)),
+    }
+    account["credentials_held"] = credentials_held(conn, account["id"])
+    return account
+
+
+# -- legacy import --------------------------------------------------------------------------------
+def _split(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value).split(";") if v.strip()]
+
+
+def parse_import(text: str, name: str = "") -> list[dict]:
+    """Rows of an account import (CSV or a JSON list) with their line or item numbers."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise InputError("the account import file is empty")
+    if name.lower().endswith(".json") or text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        if not isinstance(data, list) or not data:
+            raise InputError("the JSON account import must be a non-empty list of objects")
+        rows = []
+        for number, item in enumerate(data, 1):
+            if not isinstance(item, dict):
+                raise InputError(f"item {number}: not an object")
+            unknown = set(item) - set(IMPORT_COLUMNS)
+            if unknown:
+                raise InputError(f"item {number}: unknown field(s) {', '.join(sorted(unknown))}")
+            row = {k: item.get(k) for k in IMPORT_COLUMNS}
+            for k in IMPORT_COLUMNS:
+                if k not in ("admins", "contributors") and row[k] is not None and not isinstance(row[k], str):
+                    raise InputError(f"item {number}: {k} must be a string")
+            row["_where"] = f"item {number}"
+            rows.append(row)
+        return rows
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in IMPORT_COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"the account CSV is missing column(s): {', '.join(missing)} "
+                         f"(expected header {','.join(IMPORT_COLUMNS)})")
+    reader.fieldnames = header
+    rows = []
+    try:
+        for row in reader:
+            if None in row:
+                raise InputError(f"line {reader.line_num}: more cells than columns")
+            if not any((v or "").strip() for v in row.values()):
+                continue
+            row = {k: (v or "").strip() for k, v in row.items()}
+            row["_where"] = f"line {reader.line_num}"
+            rows.append(row)
+    except csv.Error as exc:
+        raise InputError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+    if not rows:
+        raise InputError("the account CSV has a header but no rows")
+    return rows
+
+
+def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict]) -> list[str]:
+    """Record existing accounts as they are (status given, no approval); all rows or none."""
+    schools = {s["id"]: s for s in directory.list_schools(conn)}
+    taken_ids = {r[0] for r in conn.execute("SELECT id FROM accounts")}
+    taken_handles = {(r[0], r[1], _handle_key(r[2])) for r in conn.execute("SELECT school, platform, handle FROM accounts")}
+    records = []
+    for row in rows:
+        where = row["_where"]
+        try:
+            school_id = (row.get("school") or "").strip().lower()
+            if school_id not in schools:
+                raise InputError(f"unknown school {row.get('school')!r}")
+            platform = model.platform(row.get("platform") or "")
+            the_handle = handle(row.get("handle"))
+            the_url = url(row.get("url")) if (row.get("url") or "").strip() else None
+            category = model.choice(row.get("category") or "", model.CATEGORIES, "category")
+            linked = model.email(row["email"], "email") if (row.get("email") or "").strip() else None
+            owner = model.email(row["owner"], "owner") if (row.get("owner") or "").strip() else None
+            admins = [model.email(a, "admin") for a in _split(row.get("admins"))]
+            contributors = [model.email(c, "contributor") for c in _split(row.get("contributors"))]
+            status = model.choice(row.get("status") or "active", model.ACCOUNT_STATUSES, "status")
+            account_id = model.slug(row["id"], "id") if (row.get("id") or "").strip() else model.slugify(
+                f"{school_id}-{platform}-{the_handle.lstrip('@')}")
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        key = (school_id, platform, _handle_key(the_handle))
+        if account_id in taken_ids:
+            raise InputError(f"{where}: account {account_id} already exists")
+        if key in taken_handles:
+            raise InputError(f"{where}: {school_id} already has {platform} account {the_handle}")
+        taken_ids.add(account_id)
+        taken_handles.add(key)
+        admins = list(dict.fromkeys(([owner] if owner else []) + admins))
+        contributors = [c for c in dict.fromkeys(contributors) if c not in admins]
+        records.append((account_id, school_id, platform, the_handle, the_url, category, linked, owner, status,
+                        admins, contributors))
+    now = clock.now_iso()
+    conn.executemany(
+        "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, status, legacy, "
+        "requested_by, requested_at) VALUES (?,?,?,?,?,?,?,?,?,1,NULL,?)",
+        [r[:9] + (now,) for r in records])
+    conn.executemany("INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
+                     [(r[0], a, "admin", now) for r in records for a in r[9]] +
+                     [(r[0], c, "contributor", now) for r in records for c in r[10]])
+    events.record_many(conn, actor, [("account.import", r[0], r[0], {
+        "school": r[1], "platform": r[2], "handle": r[3], "url": r[4], "category": r[5], "email": r[6],
+        "owner": r[7], "status": r[8], "admins": r[9], "contributors": r[10]}) for r in records])
+    return [r[0] for r in records]

@@ -1,0 +1,188 @@
+"""SLT decisions on accounts: who may decide, the signed payload, and checking it later.
+
+An approval signs (Ed25519, the approver's own key) a canonical JSON of the account id, its
+business case, every named person, the decision, note, approver and time. The hash of the case and
+people is kept, so a later change is detectable: by the audit (CHANGED_SINCE_APPROVAL) and by
+`verify` when the change was made underneath, with no recorded event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+from accountctl import clock, model
+from accountctl.core import directory, events
+from accountctl.core.events import canonical
+from accountctl.errors import AccessError, InputError
+
+PAYLOAD_VERSION = 1
+CASE_KEYS = ("platform", "handle", "url", "category", "email", "aim", "audience", "promotion", "visibility")
+
+
+def case_of(conn: sqlite3.Connection, account: dict) -> dict:
+    """The business case and the people named in it, as approved and as hashed."""
+    people = {"admin": [], "contributor": []}
+    for row in conn.execute("SELECT email, role FROM account_people WHERE account = ? ORDER BY email", (account["id"],)):
+        people[row["role"]].append(row["email"])
+    return {
+        "case": {k: account.get(k) for k in CASE_KEYS},
+        "people": {"owner": account.get("owner"), "admins": people["admin"], "contributors": people["contributor"]},
+    }
+
+
+def case_hash(case: dict) -> str:
+    """SHA-256 of the canonical JSON of a case (see `case_of`)."""
+    return hashlib.sha256(canonical(case)).hexdigest()
+
+
+def latest(conn: sqlite3.Connection, account_id: str) -> dict | None:
+    """The most recent decision on an account, or None."""
+    row = conn.execute("SELECT * FROM approvals WHERE account = ? ORDER BY id DESC LIMIT 1", (account_id,)).fetchone()
+    return dict(row) if row else None
+
+
+def may_decide(approver: dict | None, school: dict) -> str | None:
+    """Why this person may not decide on this school's accounts, or None when they may."""
+    if approver is None:
+        return "only SLT, the headteacher or the CEO can decide on accounts, and you are not staff in this register"
+    if not directory.is_active(approver, clock.today()):
+        return f"{approver['email']} has left and can no longer decide on accounts"
+    roles = set(approver["roles"])
+    if "ceo" in roles:
+        return None
+    if school["central"]:
+        return f"only the CEO can decide on {school['id']}'s accounts (a trust's central team)"
+    if approver["school"] == school["id"] and roles & set(model.APPROVER_ROLES):
+        return None
+    return f"only SLT or the headteacher of {school['id']} (or the CEO) can decide on its accounts"
+
+
+def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, account_id: str, decision: str,
+           note: str | None) -> dict:
+    """Approve or reject an account request with a signed decision."""
+    from accountctl.core.accounts import get_account
+    from accountctl.store import crypto
+
+    account = get_account(conn, account_id)
+    school = directory.get_school(conn, account["school"])
+    approver = directory.find_staff(conn, actor)
+    refusal = may_decide(approver, school)
+    if refusal:
+        raise AccessError(refusal)
+    if account["status"] == "closed":
+        raise InputError(f"{account['id']} is closed; there is nothing to decide")
+    if account["requested_by"] and account["requested_by"] == actor:
+        raise InputError(f"you requested {account['id']}; someone else in SLT must decide on it")
+    case = case_of(conn, account)
+    digest = case_hash(case)
+    previous = latest(conn, account["id"])
+    if previous and previous["case_hash"] == digest:
+        raise InputError(f"{account['id']} was already {previous['decision']} by {previous['approver']} at "
+                         f"{previous['at']}; it needs no new decision until its business case or people change")
+    if decision == "rejected" and not (note or "").strip():
+        raise InputError("a rejection needs a reason (--reason)")
+    if signing_private is None:
+        raise AccessError("deciding needs your own signing key: unlock with your passphrase, not the recovery key")
+    key_row = conn.execute("SELECT public_key FROM signing_keys WHERE email = ? AND retired_at IS NULL ORDER BY id DESC",
+                           (actor,)).fetchone()
+    if key_row is None:
+        raise AccessError(f"{actor} has no signing key in this register")
+    at = clock.now_iso()
+    payload = {
+        "v": PAYLOAD_VERSION, "account": account["id"], "school": school["id"], **case, "case_hash": digest,
+        "decision": decision, "note": (note or "").strip() or None, "approver": actor,
+        "approver_roles": approver["roles"], "approver_school": approver["school"], "at": at,
+    }
+    message = canonical(payload)
+    signature = crypto.sign(signing_private, message)
+    if not crypto.verify_signature(key_row[0], signature, message):
+        raise AccessError("your signing key does not match the register's record of it")
+    conn.execute(
+        "INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, signature) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        (account["id"], decision, actor, at, payload["note"], digest, message.decode("utf-8"), key_row[0], signature))
+    new_status = account["status"]
+    if decision == "approved" and account["status"] in ("requested", "rejected"):
+        new_status = "approved"
+    elif decision == "rejected" and account["status"] in ("requested", "approved"):
+        new_status = "rejected"
+    conn.execute("UPDATE accounts SET status = ? WHERE id = ?", (new_status, account["id"]))
+    events.record(conn, actor, "account.approve" if decision == "approved" else "account.reject", account["id"],
+                  account=account["id"], details={"note": payload["note"], "case_hash": digest, "status": new_status})
+    return {"account": account["id"], "decision": decision, "approver": actor, "at": at, "status": new_status}
+
+
+def signature_problems(conn: sqlite3.Connection, approval: dict) -> list[str]:
+    """Whether a stored decision is what its approver signed, with a key that is theirs."""
+    from accountctl.store import crypto
+
+    where = f"decision {approval['id']} on {approval['account']}"
+    try:
+        payload = json.loads(approval["payload"])
+    except (TypeError, ValueError):
+        return [f"{where}: its signed payload is not readable"]
+    problems = []
+    if not crypto.verify_signature(approval["public_key"], approval["signature"], approval["payload"].encode("utf-8")):
+        problems.append(f"{where}: the signature does not verify")
+    owner = conn.execute("SELECT email FROM signing_keys WHERE public_key = ?", (approval["public_key"],)).fetchone()
+    if owner is None or owner[0] != approval["approver"]:
+        problems.append(f"{where}: signed with a key that is not {approval['approver']}'s")
+    for field in ("account", "decision", "approver", "at", "note", "case_hash"):
+        if payload.get(field) != approval[field]:
+            problems.append(f"{where}: the stored {field} differs from what was signed")
+    if isinstance(payload.get("case"), dict) and isinstance(payload.get("people"), dict):
+        if case_hash({"case": payload["case"], "people": payload["people"]}) != payload.get("case_hash"):
+            problems.append(f"{where}: the signed business case does not match its hash")
+    else:
+        problems.append(f"{where}: the signed payload has no business case")
+    return problems
+
+
+def authority_problems(conn: sqlite3.Connection, approval: dict, account: dict) -> list[str]:
+    """Whether the signer could decide: SLT/headteacher of the school, or the CEO; not their own request."""
+    payload = json.loads(approval["payload"])
+    roles = set(payload.get("approver_roles") or [])
+    school = conn.execute("SELECT central FROM schools WHERE id = ?", (account["school"],)).fetchone()
+    central = bool(school and school[0])
+    problems = []
+    if "ceo" not in roles and (central or payload.get("approver_school") != account["school"]
+                               or not roles & set(model.APPROVER_ROLES)):
+        problems.append(f"{approval['approver']} was not {'the CEO' if central else 'SLT or headteacher of ' + account['school']}")
+    if account.get("requested_by") and approval["approver"] == account["requested_by"]:
+        problems.append(f"{approval['approver']} approved their own request")
+    return problems
+
+
+def approval_state(conn: sqlite3.Connection, account: dict) -> tuple[dict | None, list[str], bool]:
+    """(latest approval or None, its problems, whether the case changed since)."""
+    decision = latest(conn, account["id"])
+    if decision is None or decision["decision"] != "approved":
+        return None, [], False
+    problems = signature_problems(conn, decision) + authority_problems(conn, decision, account)
+    changed = decision["case_hash"] != case_hash(case_of(conn, account))
+    return decision, problems, changed
+
+
+def has_valid_approval(conn: sqlite3.Connection, account: dict) -> bool:
+    """An approval that verifies, by someone allowed, for the current business case and people."""
+    decision, problems, changed = approval_state(conn, account)
+    return decision is not None and not problems and not changed
+
+
+def verify_all(conn: sqlite3.Connection) -> list[str]:
+    """Every approval's signature and key, and business cases changed underneath an approval."""
+    problems = []
+    for row in conn.execute("SELECT * FROM approvals ORDER BY id"):
+        problems += signature_problems(conn, dict(row))
+    for row in conn.execute(
+            "SELECT a.*, ap.case_hash AS approved_hash, ap.at AS approved_at FROM accounts a "
+            "JOIN approvals ap ON ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)"):
+        account = dict(row)
+        if case_hash(case_of(conn, account)) != account["approved_hash"]:
+            changed_at = account["case_changed_at"]
+            if not changed_at or changed_at < account["approved_at"]:
+                problems.append(f"account {account['id']}: its business case or people differ from the decision of "
+                                f"{account['approved_at']} and no recorded change explains it")
+    return problems
