@@ -68,9 +68,9 @@ def main() -> None:
     cli.main()
 
 
-from accountctl.cli import access, accounts, creds, directory, history  # noqa: E402  (registers the commands)
+from accountctl.cli import access, accounts, audit, creds, directory, history  # noqa: E402  (registers the commands)
 
-for module in (access, directory, accounts, creds, history):
+for module in (access, directory, accounts, creds, audit, history):
     module.register(cli)
 
 __all__ = ["cli", "main", "global_options", "format_options"]

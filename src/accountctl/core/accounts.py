@@ -96,7 +96,8 @@ def get_account(conn: sqlite3.Connection, account_id: str) -> dict:
 def people_of(conn: sqlite3.Connection, account_id: str) -> dict[str, list[str]]:
     """The account's admins and contributors, sorted."""
     out: dict[str, list[str]] = {"admin": [], "contributor": []}
-    for row in conn.execute("SELECT email, role FROM account_people WHERE account = ? ORDER BY email", (account_id,)):
+    for row in conn.execute("SELECT email, role FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY email",
+                            (account_id,)):
         out[row["role"]].append(row["email"])
     return out
 
@@ -155,9 +156,15 @@ def _insert_people(conn, account_id: str, admins: list[str], contributors: list[
                      [(account_id, c, "contributor", at) for c in contributors])
 
 
+def _end_membership(conn, account_id: str, email: str, role: str) -> None:
+    conn.execute("UPDATE account_people SET removed_at = ? WHERE account = ? AND email = ? AND role = ? AND removed_at IS NULL",
+                 (clock.now_iso(), account_id, email, role))
+
+
 def list_accounts(conn: sqlite3.Connection, school: str | None = None, status: str | None = None,
                   platform: str | None = None) -> list[dict]:
-    sql = ("SELECT a.*, (SELECT count(*) FROM account_people p WHERE p.account = a.id AND p.role = 'admin') AS admin_count "
+    sql = ("SELECT a.*, (SELECT count(*) FROM account_people p WHERE p.account = a.id AND p.role = 'admin' "
+           "AND p.removed_at IS NULL) AS admin_count "
            "FROM accounts a WHERE 1=1")
     args: list = []
     if school:
@@ -202,8 +209,7 @@ def add_person(conn: sqlite3.Connection, actor: str, account_id: str, email: str
     if role == "contributor" and address in current["admin"]:
         raise InputError(f"{address} is already an admin of {account['id']}")
     if role == "admin" and address in current["contributor"]:
-        conn.execute("DELETE FROM account_people WHERE account = ? AND email = ? AND role = 'contributor'",
-                     (account["id"], address))
+        _end_membership(conn, account["id"], address, "contributor")
     _insert_people(conn, account["id"], [address] if role == "admin" else [], [address] if role == "contributor" else [],
                    clock.now_iso())
     _touch_case(conn, account["id"])
@@ -225,7 +231,7 @@ def remove_person(conn: sqlite3.Connection, actor: str, account_id: str, email: 
         if address in active and len(active) - 1 < 2 and account["status"] != "closed":
             raise InputError(f"removing {address} would leave {account['id']} with fewer than two active admins; "
                              "add the replacement first")
-    conn.execute("DELETE FROM account_people WHERE account = ? AND email = ? AND role = ?", (account["id"], address, role))
+    _end_membership(conn, account["id"], address, role)
     _touch_case(conn, account["id"])
     events.record(conn, actor, f"account.{role}.remove", address, account=account["id"], details={"email": address})
     return get_account(conn, account["id"])
@@ -248,13 +254,11 @@ def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, rea
                              "add another admin first")
     now = clock.now_iso()
     if new_owner in people["contributor"]:
-        conn.execute("DELETE FROM account_people WHERE account = ? AND email = ? AND role = 'contributor'",
-                     (account["id"], new_owner))
+        _end_membership(conn, account["id"], new_owner, "contributor")
     if new_owner not in people["admin"]:
         _insert_people(conn, account["id"], [new_owner], [], now)
     if remove_old and old_owner:
-        conn.execute("DELETE FROM account_people WHERE account = ? AND email = ? AND role = 'admin'",
-                     (account["id"], old_owner))
+        _end_membership(conn, account["id"], old_owner, "admin")
     conn.execute("UPDATE accounts SET owner = ? WHERE id = ?", (new_owner, account["id"]))
     _touch_case(conn, account["id"])
     events.record(conn, actor, "account.transfer", new_owner, account=account["id"], details={
@@ -328,10 +332,12 @@ def activation_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
 def activate(conn: sqlite3.Connection, actor: str, account_id: str) -> dict:
     """Make an approved account active, refusing with every missing step named."""
     account = get_account(conn, account_id)
-    _require_status(account, ("approved", "suspended"), "activate")
+    # A request (or a rejected one) is refused with every missing step named, not just its status.
+    _require_status(account, ("requested", "rejected", "approved", "suspended"), "activate")
     gaps = activation_gaps(conn, account)
     if gaps:
         raise InputError(f"cannot activate {account['id']}: " + "; ".join(gaps))
+    _require_status(account, ("approved", "suspended"), "activate")
     conn.execute("UPDATE accounts SET status = 'active', activated_on = ? WHERE id = ?",
                  (clock.today().isoformat(), account["id"]))
     events.record(conn, actor, "account.activate", account["id"], account=account["id"],

@@ -24,11 +24,17 @@ CASE_KEYS = ("platform", "handle", "url", "category", "email", "aim", "audience"
 def case_of(conn: sqlite3.Connection, account: dict) -> dict:
     """The business case and the people named in it, as approved and as hashed."""
     people = {"admin": [], "contributor": []}
-    for row in conn.execute("SELECT email, role FROM account_people WHERE account = ? ORDER BY email", (account["id"],)):
+    for row in conn.execute("SELECT email, role FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY email",
+                            (account["id"],)):
         people[row["role"]].append(row["email"])
+    return case_from(account, people["admin"], people["contributor"])
+
+
+def case_from(account: dict, admins: list[str], contributors: list[str]) -> dict:
+    """The case of an account given its current admins and contributors (each sorted)."""
     return {
         "case": {k: account.get(k) for k in CASE_KEYS},
-        "people": {"owner": account.get("owner"), "admins": people["admin"], "contributors": people["contributor"]},
+        "people": {"owner": account.get("owner"), "admins": admins, "contributors": contributors},
     }
 
 
@@ -99,10 +105,12 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     signature = crypto.sign(signing_private, message)
     if not crypto.verify_signature(key_row[0], signature, message):
         raise AccessError("your signing key does not match the register's record of it")
+    row = {"payload": message.decode("utf-8"), "signature": signature, "public_key": key_row[0]}
     conn.execute(
-        "INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, signature) "
-        "VALUES (?,?,?,?,?,?,?,?,?)",
-        (account["id"], decision, actor, at, payload["note"], digest, message.decode("utf-8"), key_row[0], signature))
+        "INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, signature, "
+        "verified_digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (account["id"], decision, actor, at, payload["note"], digest, row["payload"], key_row[0], signature,
+         signed_digest(row)))
     new_status = account["status"]
     if decision == "approved" and account["status"] in ("requested", "rejected"):
         new_status = "approved"
@@ -114,8 +122,21 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     return {"account": account["id"], "decision": decision, "approver": actor, "at": at, "status": new_status}
 
 
-def signature_problems(conn: sqlite3.Connection, approval: dict) -> list[str]:
-    """Whether a stored decision is what its approver signed, with a key that is theirs."""
+def signed_digest(approval: dict) -> str:
+    """SHA-256 over exactly what a signature check reads: payload, signature and public key."""
+    h = hashlib.sha256()
+    for part in (approval["payload"].encode("utf-8"), bytes(approval["signature"]), bytes(approval["public_key"])):
+        h.update(len(part).to_bytes(4, "big") + part)
+    return h.hexdigest()
+
+
+def signature_problems(approval: dict, key_owner: str | None, *, trust_checked: bool = False) -> list[str]:
+    """Whether a stored decision is what its approver signed, with a key that is theirs.
+
+    `key_owner` is whose signing key `approval["public_key"]` is. With `trust_checked`, a decision whose
+    stored digest still matches was verified before and is not verified again (the audit's fast path;
+    `verify` always checks every signature).
+    """
     from accountctl.store import crypto
 
     where = f"decision {approval['id']} on {approval['account']}"
@@ -123,11 +144,14 @@ def signature_problems(conn: sqlite3.Connection, approval: dict) -> list[str]:
         payload = json.loads(approval["payload"])
     except (TypeError, ValueError):
         return [f"{where}: its signed payload is not readable"]
+    if not isinstance(payload, dict):
+        return [f"{where}: its signed payload is not readable"]
     problems = []
-    if not crypto.verify_signature(approval["public_key"], approval["signature"], approval["payload"].encode("utf-8")):
+    checked = trust_checked and approval.get("verified_digest") == signed_digest(approval)
+    if not checked and not crypto.verify_signature(bytes(approval["public_key"]), bytes(approval["signature"]),
+                                                   approval["payload"].encode("utf-8")):
         problems.append(f"{where}: the signature does not verify")
-    owner = conn.execute("SELECT email FROM signing_keys WHERE public_key = ?", (approval["public_key"],)).fetchone()
-    if owner is None or owner[0] != approval["approver"]:
+    if key_owner != approval["approver"]:
         problems.append(f"{where}: signed with a key that is not {approval['approver']}'s")
     for field in ("account", "decision", "approver", "at", "note", "case_hash"):
         if payload.get(field) != approval[field]:
@@ -140,12 +164,26 @@ def signature_problems(conn: sqlite3.Connection, approval: dict) -> list[str]:
     return problems
 
 
+def key_owners(conn: sqlite3.Connection) -> dict[bytes, str]:
+    """Every signing public key and whose it is."""
+    return {bytes(r[0]): r[1] for r in conn.execute("SELECT public_key, email FROM signing_keys")}
+
+
 def authority_problems(conn: sqlite3.Connection, approval: dict, account: dict) -> list[str]:
     """Whether the signer could decide: SLT/headteacher of the school, or the CEO; not their own request."""
-    payload = json.loads(approval["payload"])
-    roles = set(payload.get("approver_roles") or [])
     school = conn.execute("SELECT central FROM schools WHERE id = ?", (account["school"],)).fetchone()
-    central = bool(school and school[0])
+    return authority_problems_in(approval, account, bool(school and school[0]))
+
+
+def authority_problems_in(approval: dict, account: dict, central: bool) -> list[str]:
+    """`authority_problems` over plain data: `central` says whether the account's school is a central team."""
+    try:
+        payload = json.loads(approval["payload"])
+    except (TypeError, ValueError):
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    roles = set(payload.get("approver_roles") or [])
     problems = []
     if "ceo" not in roles and (central or payload.get("approver_school") != account["school"]
                                or not roles & set(model.APPROVER_ROLES)):
@@ -160,7 +198,8 @@ def approval_state(conn: sqlite3.Connection, account: dict) -> tuple[dict | None
     decision = latest(conn, account["id"])
     if decision is None or decision["decision"] != "approved":
         return None, [], False
-    problems = signature_problems(conn, decision) + authority_problems(conn, decision, account)
+    owner = key_owners(conn).get(bytes(decision["public_key"]))
+    problems = signature_problems(decision, owner, trust_checked=True) + authority_problems(conn, decision, account)
     changed = decision["case_hash"] != case_hash(case_of(conn, account))
     return decision, problems, changed
 
@@ -174,8 +213,9 @@ def has_valid_approval(conn: sqlite3.Connection, account: dict) -> bool:
 def verify_all(conn: sqlite3.Connection) -> list[str]:
     """Every approval's signature and key, and business cases changed underneath an approval."""
     problems = []
+    owners = key_owners(conn)
     for row in conn.execute("SELECT * FROM approvals ORDER BY id"):
-        problems += signature_problems(conn, dict(row))
+        problems += signature_problems(dict(row), owners.get(bytes(row["public_key"])))
     for row in conn.execute(
             "SELECT a.*, ap.case_hash AS approved_hash, ap.at AS approved_at FROM accounts a "
             "JOIN approvals ap ON ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)"):

@@ -22,7 +22,7 @@ def export(conn: sqlite3.Connection) -> dict:
     """Everything in the register but the credentials' values (only when and by whom they were set)."""
     accounts = []
     people_by_account: dict[str, dict[str, list[str]]] = {}
-    for row in conn.execute("SELECT account, email, role FROM account_people ORDER BY account, role, email"):
+    for row in conn.execute("SELECT account, email, role FROM account_people WHERE removed_at IS NULL ORDER BY account, role, email"):
         people_by_account.setdefault(row["account"], {"admin": [], "contributor": []})[row["role"]].append(row["email"])
     creds = {r["account"]: r for r in conn.execute(
         "SELECT account, username IS NOT NULL AS u, password IS NOT NULL AS p, password_set_at, password_set_by, "

@@ -1,8 +1,7 @@
-"""Password quality for the audit: weak (zxcvbn's estimate) and reused across accounts."""
+"""Password quality: weak by zxcvbn's estimate, judged once when a password is stored (reuse is found
+by keyed fingerprints, see store.register.Register.fingerprint)."""
 
 from __future__ import annotations
-
-import hashlib
 
 WEAK_BELOW_SCORE = 3  # zxcvbn scores 0..4; 3 is "safely unguessable: moderate protection from offline attack"
 MIN_LENGTH = 12
@@ -14,18 +13,19 @@ def weakness(password: str, context: list[str] | None = None) -> str | None:
         return f"shorter than {MIN_LENGTH} characters"
     from zxcvbn import zxcvbn
 
-    result = zxcvbn(password[:100], user_inputs=[c for c in (context or []) if c])
+    # zxcvbn refuses input longer than 72 characters (ValueError); judge the first 72.
+    result = zxcvbn(password[:72], user_inputs=[c for c in (context or []) if c])
     if result["score"] < WEAK_BELOW_SCORE:
         warning = (result.get("feedback") or {}).get("warning") or "easy to guess"
         return f"strength {result['score']}/4: {warning.rstrip('.')}"
     return None
 
 
-def reused(passwords: dict[str, str]) -> dict[str, list[str]]:
-    """Accounts sharing a password with another account: account id -> the others."""
+def reused(values: dict[str, str]) -> dict[str, list[str]]:
+    """Accounts whose password (or its fingerprint) equals another's: account id -> the others."""
     groups: dict[str, list[str]] = {}
-    for account, password in passwords.items():
-        groups.setdefault(hashlib.sha256(password.encode("utf-8")).hexdigest(), []).append(account)
+    for account, value in values.items():
+        groups.setdefault(value, []).append(account)
     out = {}
     for members in groups.values():
         if len(members) > 1:

@@ -74,6 +74,11 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
         reg.db.execute("UPDATE password_history SET password = ? WHERE id = ?",
                        (reg.encrypt_field("password_history", str(history_id), "password", old), history_id))
     at = _store(reg, account["id"], "password", password.encode("utf-8"))
+    from accountctl.core import quality
+
+    reg.db.execute("UPDATE credentials SET password_weak = ?, password_fp = ? WHERE account = ?",
+                   (quality.weakness(password, [account["handle"], account["school"], account["platform"]]),
+                    reg.fingerprint(password.encode("utf-8")), account["id"]))
     details = {"field": "password", "generated": generated}
     if username is not None:
         name = model.nonempty(username, "username", 320)
@@ -250,12 +255,3 @@ def reveal(reg, account_id: str, reason: str, field: str | None = None) -> dict:
     events.record(reg.db, reg.actor, "cred.show", account["id"], account=account["id"],
                   details={"fields": wanted, "reason": why})
     return values
-
-
-def passwords(reg) -> dict[str, str]:
-    """Every current password by account id, decrypted (for the audit's quality rules)."""
-    require_vault(reg, "check password quality")
-    out = {}
-    for row in reg.db.execute("SELECT account, password FROM credentials WHERE password IS NOT NULL"):
-        out[row["account"]] = reg.decrypt_field("credentials", row["account"], "password", row["password"]).decode("utf-8")
-    return out

@@ -52,15 +52,20 @@ CREATE TABLE accounts (
 );
 CREATE INDEX accounts_school ON accounts(school, platform);
 CREATE INDEX accounts_owner ON accounts(owner);
+-- Memberships are never deleted: removed_at closes them, so "who was an admin while this password
+-- was in force" (ROTATE_AFTER_LEAVER, offboard) stays answerable.
 CREATE TABLE account_people (
-    account TEXT NOT NULL REFERENCES accounts(id), email TEXT NOT NULL, role TEXT NOT NULL,
-    added_at TEXT NOT NULL, PRIMARY KEY (account, email, role)
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), email TEXT NOT NULL,
+    role TEXT NOT NULL, added_at TEXT NOT NULL, removed_at TEXT
 );
+CREATE UNIQUE INDEX account_people_current ON account_people(account, email, role) WHERE removed_at IS NULL;
 CREATE INDEX account_people_email ON account_people(email);
+CREATE INDEX account_people_account ON account_people(account);
 CREATE TABLE approvals (
     id INTEGER PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), decision TEXT NOT NULL,
     approver TEXT NOT NULL, at TEXT NOT NULL, note TEXT, case_hash TEXT NOT NULL,
-    payload TEXT NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL
+    payload TEXT NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL,
+    verified_digest TEXT  -- sha256(payload, signature, key) when last verified: lets audit skip re-verifying
 );
 CREATE INDEX approvals_account ON approvals(account);
 CREATE TABLE credentials (
@@ -68,8 +73,12 @@ CREATE TABLE credentials (
     username BLOB, username_set_at TEXT, username_set_by TEXT,
     password BLOB, password_set_at TEXT, password_set_by TEXT,
     totp BLOB, totp_set_at TEXT, totp_set_by TEXT,
-    recovery BLOB, recovery_set_at TEXT, recovery_set_by TEXT
+    recovery BLOB, recovery_set_at TEXT, recovery_set_by TEXT,
+    -- Judged when the password is stored, so the audit neither decrypts nor re-scores 10,000 of them:
+    password_weak TEXT,  -- why zxcvbn finds it weak, or NULL
+    password_fp TEXT     -- HMAC-SHA256 under the vault key: equal fingerprints = a reused password
 );
+CREATE INDEX credentials_fp ON credentials(password_fp);
 CREATE TABLE password_history (
     id INTEGER PRIMARY KEY, account TEXT NOT NULL, password BLOB NOT NULL,
     set_at TEXT NOT NULL, set_by TEXT, replaced_at TEXT NOT NULL

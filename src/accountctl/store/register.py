@@ -28,6 +28,7 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "password_history": ("id", ("password",)),
 }
 LABEL_FIELD = b"accountctl/v1/field/"
+LABEL_FINGERPRINT = b"accountctl/v1/password-fingerprint/"
 RECOVERY_KEY_BYTES = 20
 
 
@@ -91,6 +92,10 @@ class Register:
             return crypto.open_sealed(self._vault_key(), blob, _field_aad(table, row, column))
         except CryptoFailure:
             raise DamagedError(f"register damaged or altered: {table}.{column} of {row} does not decrypt") from None
+
+    def fingerprint(self, value: bytes) -> str:
+        """A keyed fingerprint of a secret: equal secrets match, and only vault-key holders can compute it."""
+        return _fingerprint(self._vault_key(), value)
 
     def _vault_key(self) -> bytes:
         if self.keys.vault_key is None:
@@ -161,6 +166,10 @@ class Register:
         self.header_changed = True
 
     def _reencrypt_fields(self, old: bytes, new: bytes) -> None:
+        for row in self.db.execute("SELECT account, password FROM credentials WHERE password IS NOT NULL").fetchall():
+            plain = crypto.open_sealed(old, row["password"], _field_aad("credentials", row["account"], "password"))
+            self.db.execute("UPDATE credentials SET password_fp = ? WHERE account = ?",
+                            (_fingerprint(new, plain), row["account"]))
         for table, (key_col, columns) in ENCRYPTED_COLUMNS.items():
             rows = self.db.execute(f"SELECT {key_col}, {', '.join(columns)} FROM {table}").fetchall()
             for row in rows:
@@ -172,6 +181,13 @@ class Register:
                 if updates:
                     sets = ", ".join(f"{c} = ?" for c in updates)
                     self.db.execute(f"UPDATE {table} SET {sets} WHERE {key_col} = ?", (*updates.values(), row[key_col]))
+
+
+def _fingerprint(key: bytes, value: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key, LABEL_FINGERPRINT + value, hashlib.sha256).hexdigest()
 
 
 def _field_aad(table: str, row: str, column: str) -> bytes:

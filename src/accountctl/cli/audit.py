@@ -1,0 +1,177 @@
+"""audit, rules, waive, review, monitor, config show|set."""
+
+from __future__ import annotations
+
+import click
+
+from accountctl.cli import output
+from accountctl.cli.common import fmt, format_options, global_options, reads, writes
+from accountctl.core.access import require_custodian
+
+FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]
+
+
+@click.command()
+@click.option("--school", help="Only this school's accounts.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Audit as if today were this date.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True,
+              help="Exit 1 when an unwaived finding is at or above this severity.")
+@click.option("--rule", "rules", multiple=True, metavar="RULE", help="Only this rule (repeatable).")
+@format_options
+@click.pass_context
+@reads
+def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
+    """Check every account against the policy: what is wrong, why, and how to fix it.
+
+    \b
+    Example:
+      accountctl audit --school oak --fail-on warning --json
+    """
+    from accountctl.core import audit as core
+    from accountctl.core.directory import get_school
+    from accountctl.errors import InputError
+
+    day = core.as_of_from(as_of)
+    chosen = []
+    for r in rules:
+        rule_id = r.strip().upper()
+        if rule_id not in core.RULES:
+            raise InputError(f"unknown rule {r!r}; see 'accountctl rules'")
+        chosen.append(rule_id)
+    school_id = get_school(reg.db, school)["id"] if school else None
+    snap = core.load(reg.db, day, school=school_id, vault=reg.is_custodian)
+    findings, skipped = core.run(snap, core.waivers_in_force(reg.db, day), chosen or None)
+    summary = core.summarize(findings, snap, skipped, fail_on, chosen or list(core.RULES))
+    if fmt() == "json":
+        output.record({"summary": summary, "findings": findings}, "json")
+    else:
+        output.rows(findings, FINDING_COLUMNS, fmt())
+        for item in skipped:
+            output.message(f"Skipped {item['rule']}: it {item['reason']}.")
+        if fmt() == "table":
+            c, u = summary["counts"], summary["unwaived"]
+            output.message(f"Audited {summary['accounts_audited']} account(s) as of {summary['as_of']}: "
+                           f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} info "
+                           f"({summary['waived']} waived; {u['error']} error(s) unwaived).")
+    if summary["failed"]:
+        ctx.exit(1)
+
+
+@click.command()
+@format_options
+def rules() -> None:
+    """Every audit rule: id, severity, what it checks and the policy clause behind it (no register needed).
+
+    \b
+    Example:
+      accountctl rules --format csv
+    """
+    from accountctl.core.audit import rules_table
+
+    output.rows(rules_table(), ["id", "severity", "checks", "clause"], fmt())
+
+
+@click.command()
+@click.argument("account_id", metavar="ID")
+@click.argument("rule_id", metavar="RULE")
+@click.option("--reason", required=True)
+@click.option("--until", required=True, metavar="YYYY-MM-DD", help="At most one year ahead.")
+@global_options
+@writes
+def waive(reg, account_id, rule_id, reason, until) -> None:
+    """Accept one finding for one account until a date (SLT of its school, or the CEO).
+
+    \b
+    Example:
+      accountctl --as head@oak.sch.uk waive oak-x-oakpe ONE_FACULTY_ONE_STAFF --reason "PE pilot" --until 2027-07-31
+    """
+    from accountctl.core import oversight
+
+    result = oversight.waive(reg.db, reg.actor, account_id, rule_id, reason, until)
+    output.message(f"Waived {result['rule']} on {result['account']} until {result['until']}.")
+
+
+@click.command()
+@click.argument("account_id", metavar="ID")
+@click.option("--note", help="What the review found.")
+@global_options
+@writes
+def review(reg, account_id, note) -> None:
+    """Record SLT's annual review of an account.
+
+    \b
+    Example:
+      accountctl --as head@oak.sch.uk review oak-facebook-oakprimary --note "Still needed"
+    """
+    from accountctl.core import oversight
+
+    result = oversight.review(reg.db, reg.actor, account_id, note)
+    output.message(f"Reviewed {result['account']} on {result['reviewed_on']}.")
+
+
+@click.command()
+@click.argument("account_id", metavar="ID")
+@click.option("--note", help="What the check found.")
+@global_options
+@writes
+def monitor(reg, account_id, note) -> None:
+    """Record a monitoring check (an admin of the account, or a custodian).
+
+    \b
+    Example:
+      accountctl monitor oak-facebook-oakprimary --note "Replied to two comments"
+    """
+    from accountctl.core import oversight
+
+    result = oversight.monitor(reg.db, reg.actor, account_id, reg.is_custodian, note)
+    output.message(f"Recorded a monitoring check of {result['account']} on {result['monitored_on']}.")
+
+
+@click.group("config")
+def config_group() -> None:
+    """Guideline limits, policy version, review and monitoring periods."""
+
+
+@config_group.command("show")
+@format_options
+@reads
+def config_show(reg) -> None:
+    """Show every setting.
+
+    \b
+    Example:
+      accountctl config show
+    """
+    from accountctl.core import config
+
+    settings = config.load(reg.db)
+    rows = [{"key": k, "value": v, "meaning": config.DESCRIPTIONS.get(k, "per-platform guideline limit")}
+            for k, v in settings.items()]
+    if fmt() == "json":
+        output.record(settings, "json")
+    else:
+        output.rows(rows, ["key", "value", "meaning"], fmt())
+
+
+@config_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@global_options
+@writes
+def config_set(reg, key, value) -> None:
+    """Change one setting.
+
+    \b
+    Example:
+      accountctl config set policy_version 2026.1
+    """
+    from accountctl.core import config
+
+    require_custodian(reg, "change settings")
+    key, value = config.set_value(reg.db, reg.actor, key, value)
+    output.message(f"{key} = {value}")
+
+
+def register(cli: click.Group) -> None:
+    for command in (audit, rules, waive, review, monitor, config_group):
+        cli.add_command(command)

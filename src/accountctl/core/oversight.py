@@ -1,0 +1,81 @@
+"""SLT and admin oversight of accounts: waivers, annual reviews, monitoring checks."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+from accountctl import clock, model
+from accountctl.core import approvals, directory, events
+from accountctl.core.accounts import get_account, people_of
+from accountctl.errors import AccessError, InputError
+
+MAX_WAIVER_DAYS = 366
+
+
+def _require_slt(conn: sqlite3.Connection, actor: str, account: dict, doing: str) -> None:
+    school = directory.get_school(conn, account["school"])
+    refusal = approvals.may_decide(directory.find_staff(conn, actor), school)
+    if refusal:
+        raise AccessError(refusal.replace("decide on", doing))
+
+
+def waive(conn: sqlite3.Connection, actor: str, account_id: str, rule_id: str, reason: str, until: str) -> dict:
+    """Accept one audit rule for one account until a date (SLT of the school, or the CEO)."""
+    from accountctl.core.audit import RULES
+
+    account = get_account(conn, account_id)
+    rule_id = (rule_id or "").strip().upper()
+    if rule_id not in RULES:
+        raise InputError(f"unknown rule {rule_id!r}; see 'accountctl rules'")
+    if rule_id == "CUSTODIAN_LEFT":
+        raise InputError("CUSTODIAN_LEFT is about a person, not an account, and cannot be waived: revoke the slot")
+    why = model.nonempty(reason, "--reason", 500)
+    day = clock.parse_date(until, "--until")
+    today = clock.today()
+    if day < today:
+        raise InputError(f"--until {day.isoformat()} is in the past")
+    if day > today + timedelta(days=MAX_WAIVER_DAYS - 1):
+        raise InputError(f"a waiver lasts at most one year (until {(today + timedelta(days=MAX_WAIVER_DAYS - 1)).isoformat()})")
+    _require_slt(conn, actor, account, "waive findings on")
+    at = clock.now_iso()
+    conn.execute("INSERT INTO waivers(account, rule, reason, until, waived_by, at) VALUES (?,?,?,?,?,?)",
+                 (account["id"], rule_id, why, day.isoformat(), actor, at))
+    events.record(conn, actor, "audit.waive", account["id"], account=account["id"],
+                  details={"rule": rule_id, "reason": why, "until": day.isoformat()})
+    return {"account": account["id"], "rule": rule_id, "until": day.isoformat(), "reason": why, "waived_by": actor}
+
+
+def list_waivers(conn: sqlite3.Connection, account: str | None = None) -> list[dict]:
+    sql, args = "SELECT * FROM waivers", []
+    if account:
+        sql += " WHERE account = ?"
+        args.append(get_account(conn, account)["id"])
+    return [dict(r) for r in conn.execute(sql + " ORDER BY until, id", args)]
+
+
+def review(conn: sqlite3.Connection, actor: str, account_id: str, note: str | None = None) -> dict:
+    """SLT's annual review of an account."""
+    account = get_account(conn, account_id)
+    if account["status"] in ("closed", "rejected"):
+        raise InputError(f"{account['id']} is {account['status']}; there is nothing to review")
+    _require_slt(conn, actor, account, "review")
+    day = clock.today().isoformat()
+    conn.execute("UPDATE accounts SET reviewed_on = ? WHERE id = ?", (day, account["id"]))
+    events.record(conn, actor, "account.review", account["id"], account=account["id"],
+                  details={"on": day, "note": (note or "").strip() or None})
+    return {"account": account["id"], "reviewed_on": day}
+
+
+def monitor(conn: sqlite3.Connection, actor: str, account_id: str, is_custodian: bool, note: str | None = None) -> dict:
+    """A monitoring check done, by an admin of the account or a custodian."""
+    account = get_account(conn, account_id)
+    if account["status"] in ("closed", "rejected"):
+        raise InputError(f"{account['id']} is {account['status']}; there is nothing to monitor")
+    if not is_custodian and actor not in people_of(conn, account["id"])["admin"]:
+        raise AccessError(f"only an admin of {account['id']} or an IT custodian can record a monitoring check")
+    day = clock.today().isoformat()
+    conn.execute("UPDATE accounts SET monitored_on = ? WHERE id = ?", (day, account["id"]))
+    events.record(conn, actor, "account.monitor", account["id"], account=account["id"],
+                  details={"on": day, "note": (note or "").strip() or None})
+    return {"account": account["id"], "monitored_on": day}
