@@ -68,9 +68,9 @@ def main() -> None:
     cli.main()
 
 
-from accountctl.cli import access, accounts, audit, creds, directory, history  # noqa: E402  (registers the commands)
+from accountctl.cli import access, accounts, audit, creds, directory, history, offboard  # noqa: E402  (registers)
 
-for module in (access, directory, accounts, creds, audit, history):
+for module in (access, directory, accounts, creds, audit, offboard, history):
     module.register(cli)
 
 __all__ = ["cli", "main", "global_options", "format_options"]

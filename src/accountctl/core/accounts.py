@@ -383,12 +383,19 @@ def parse_import(text: str, name: str = "") -> list[dict]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        except (ValueError, RecursionError):  # a number too long to convert, nesting too deep
+            raise InputError("not valid JSON for an account import (a number too long or nesting too deep)") from None
         if not isinstance(data, list) or not data:
             raise InputError("the JSON account import must be a non-empty list of objects")
         rows = []
         for number, item in enumerate(data, 1):
             if not isinstance(item, dict):
                 raise InputError(f"item {number}: not an object")
+            try:
+                json.dumps(item, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(f"item {number}: contains an unpaired surrogate escape (\\ud800-\\udfff), "
+                                 "which is not text") from None
             unknown = set(item) - set(IMPORT_COLUMNS)
             if unknown:
                 raise InputError(f"item {number}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -400,7 +407,10 @@ def parse_import(text: str, name: str = "") -> list[dict]:
             rows.append(row)
         return rows
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise InputError(f"line 1: not a valid CSV header ({exc})") from None
     missing = [c for c in IMPORT_COLUMNS if c not in header]
     if missing:
         raise InputError(f"the account CSV is missing column(s): {', '.join(missing)} "

@@ -165,9 +165,10 @@ def import_staff(conn: sqlite3.Connection, actor: str, text: str) -> list[StaffI
 
 
 def staff_row(row: sqlite3.Row) -> dict:
-    """A staff row as plain data."""
+    """A staff row as plain data; status is derived from left_on, so an upcoming leaver is still active."""
     out = dict(row)
     out["roles"] = json.loads(out["roles"])
+    out["status"] = "left" if out["left_on"] and out["left_on"] <= clock.today().isoformat() else "active"
     return out
 
 
@@ -210,3 +211,27 @@ def is_active(person: dict | None, on) -> bool:
         return False
     left_on = person.get("left_on")
     return not (left_on and left_on <= on.isoformat())
+
+
+def leave(conn: sqlite3.Connection, actor: str, email: str, on: str) -> dict:
+    """Mark a leaver from a date (past, today, or ahead: an upcoming leaver)."""
+    person = get_staff(conn, email)
+    day = clock.parse_date(on, "--on").isoformat()
+    conn.execute("UPDATE staff SET status = 'left', left_on = ? WHERE email = ?", (day, person["email"]))
+    events.record(conn, actor, "staff.leave", person["email"], details={"on": day, "previous": person["left_on"]})
+    return get_staff(conn, person["email"])
+
+
+def move(conn: sqlite3.Connection, actor: str, email: str, school: str, on: str | None = None) -> dict:
+    """Move a member of staff to another school; their roles at the old one become outstanding."""
+    person = get_staff(conn, email)
+    target = get_school(conn, school)["id"]
+    if person["school"] == target:
+        raise InputError(f"{person['email']} is already staff of {target}")
+    if person["left_on"] and person["left_on"] <= clock.today().isoformat():
+        raise InputError(f"{person['email']} has left; a leaver cannot move")
+    day = clock.parse_date(on, "--on").isoformat() if on else clock.today().isoformat()
+    conn.execute("UPDATE staff SET school = ?, moved_from = ?, moved_on = ? WHERE email = ?",
+                 (target, person["school"], day, person["email"]))
+    events.record(conn, actor, "staff.move", person["email"], details={"from": person["school"], "to": target, "on": day})
+    return get_staff(conn, person["email"])

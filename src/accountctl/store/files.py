@@ -30,7 +30,10 @@ def default_path() -> Path:
 def read_register(path: Path) -> bytes:
     """The whole file's bytes; a missing file or a folder is bad input that says how to create one."""
     if path.is_dir():
-        raise InputError(f"{path} is a folder, not a register file; point --register at a file")
+        raise InputError(
+            f"{path} is a folder, not a register file; point --register or ACCOUNTCTL_REGISTER at a file, "
+            f"or create one with 'accountctl init --trust NAME --email E --name N --register {path / 'register.accountctl'}'"
+        )
     try:
         return path.read_bytes()
     except FileNotFoundError:

@@ -1,0 +1,132 @@
+"""offboard; staff leave|move|sync."""
+
+from __future__ import annotations
+
+import click
+
+from accountctl.cli import output
+from accountctl.cli.common import fmt, format_options, reads, session
+from accountctl.cli.directory import read_text_file, staff
+from accountctl.core.access import require_custodian
+
+ITEM_COLUMNS = ["kind", "account", "school", "field", "set_at", "outstanding", "step", "command"]
+
+
+def print_checklist(result: dict) -> None:
+    """The offboarding checklist in the chosen format (JSON: the whole result)."""
+    if fmt() == "json":
+        output.record(result, "json")
+        return
+    output.rows(result["items"], ITEM_COLUMNS, fmt())
+    if fmt() == "table":
+        who = f"{result['email']} ({result['status']}" + (f" {result['left_on']}" if result["left_on"] else "") + ")"
+        if result["leaver"] or result["mover"]:
+            output.message(f"{who}: {result['outstanding']} outstanding of {result['holdings']} holding(s).")
+        else:
+            output.message(f"{who}: {result['holdings']} holding(s); not a leaver or mover, so nothing is outstanding.")
+
+
+@click.command()
+@click.argument("email")
+@format_options
+@click.pass_context
+@reads
+def offboard(reg, ctx, email) -> None:
+    """What a person holds; for a leaver or mover, each outstanding step and its command (exit 1 until done).
+
+    \b
+    Example:
+      accountctl offboard t.one@oak.sch.uk --format json
+    """
+    from accountctl.core.offboarding import offboard as core_offboard
+
+    result = core_offboard(reg.db, email)
+    print_checklist(result)
+    if (result["leaver"] or result["mover"]) and result["outstanding"]:
+        ctx.exit(1)
+
+
+@staff.command("leave")
+@click.argument("email")
+@click.option("--on", "on", required=True, metavar="YYYY-MM-DD", help="Leaving date (a future date: an upcoming leaver).")
+@format_options
+def staff_leave(email, on) -> None:
+    """Mark a leaver, then print what they still hold (as `offboard`).
+
+    \b
+    Example:
+      accountctl staff leave t.one@oak.sch.uk --on 2026-12-19
+    """
+    from accountctl.core import directory
+    from accountctl.core.offboarding import offboard as core_offboard
+
+    with session(write=True) as reg:
+        require_custodian(reg, "record leavers")
+        row = directory.leave(reg.db, reg.actor, email, on)
+        result = core_offboard(reg.db, row["email"])
+    output.message(f"Recorded {row['email']} as leaving on {row['left_on']}.")
+    print_checklist(result)
+
+
+@staff.command("move")
+@click.argument("email")
+@click.option("--school", "school_id", required=True, help="The school they move to.")
+@click.option("--on", "on", metavar="YYYY-MM-DD", help="Date of the move (default today).")
+@format_options
+def staff_move(email, school_id, on) -> None:
+    """Move a member of staff to another school; their roles at the old school become outstanding.
+
+    \b
+    Example:
+      accountctl staff move t.one@oak.sch.uk --school elm
+    """
+    from accountctl.core import directory
+    from accountctl.core.offboarding import offboard as core_offboard
+
+    with session(write=True) as reg:
+        require_custodian(reg, "record movers")
+        row = directory.move(reg.db, reg.actor, email, school_id, on)
+        result = core_offboard(reg.db, row["email"])
+    output.message(f"Recorded {row['email']} moving from {row['moved_from']} to {row['school']}.")
+    print_checklist(result)
+
+
+@staff.command("sync")
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("--school", "school_id", required=True, help="The school whose full roster FILE is.")
+@click.option("--apply", "do_apply", is_flag=True, help="Record the changes (without it, only show them).")
+@click.option("--left-on", metavar="YYYY-MM-DD", help="Leaving date for staff missing from the roster (default today).")
+@format_options
+def staff_sync(file, school_id, do_apply, left_on) -> None:
+    """Compare a school's full roster (staff CSV or Google Workspace GAM export) with the register.
+
+    \b
+    Example:
+      gam print users fields primaryEmail,name.fullName,suspended > users.csv
+      accountctl staff sync users.csv --school oak            # show joiners, leavers, changes
+      accountctl staff sync users.csv --school oak --apply    # record them
+    """
+    from accountctl import clock
+    from accountctl.core import directory, roster
+
+    text = read_text_file(file)
+    with session(write=do_apply) as reg:
+        if do_apply:
+            require_custodian(reg, "apply a roster")
+        school = directory.get_school(reg.db, school_id)["id"]
+        day = clock.parse_date(left_on, "--left-on").isoformat() if left_on else clock.today().isoformat()
+        kind, entries = roster.parse(text, school)
+        changes = roster.plan(reg.db, school, entries, day)
+        if do_apply and changes:
+            roster.apply(reg.db, reg.actor, school, changes)
+    rows = [{"change": c.change, "email": c.email, "name": c.name, "detail": c.detail} for c in changes]
+    output.rows(rows, ["change", "email", "name", "detail"], fmt(),
+                json_data={"school": school, "format": kind, "applied": do_apply, "changes": rows})
+    if fmt() == "table":
+        counts = {k: sum(1 for c in changes if c.change == k) for k in ("join", "rejoin", "move", "update", "leave")}
+        summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no changes"
+        output.message(f"{'Applied' if do_apply else 'Would apply (use --apply)'}: {summary} ({len(entries)} on the {kind} roster).")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(offboard)

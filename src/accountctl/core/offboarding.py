@@ -1,0 +1,114 @@
+"""What a person still holds, and for a leaver or mover what is outstanding, with the command that
+closes each item. Plain data in, plain data out; `offboard`, `staff leave` and HR scripts use it.
+
+A credential counts while the person could read it: an account's owner and admins could read its
+credentials until they were removed from it; a custodian could read every credential while their
+vault slot existed. A credential set after that access ended is done.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+from accountctl import clock, model
+from accountctl.core import directory
+from accountctl.errors import InputError
+
+LIVE = ("requested", "approved", "active", "suspended")
+CREDENTIAL_STEPS = {
+    "password": ("rotate the password (change it on the platform first)", "accountctl cred generate {id}"),
+    "totp": ("re-seed 2FA (reset it on the platform first)", "accountctl cred totp {id}"),
+    "recovery": ("replace the recovery codes (regenerate them on the platform first)", "accountctl cred recovery {id}"),
+}
+
+
+def _status(person: dict | None, today: date) -> str:
+    if person is None:
+        return "not staff"
+    if person.get("left_on"):
+        return "left" if person["left_on"] <= today.isoformat() else "leaving"
+    if person.get("moved_from"):
+        return "moved"
+    return "active"
+
+
+def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) -> dict:
+    """Everything `email` holds; for a leaver (past or upcoming) or mover, what is outstanding."""
+    today = today or clock.today()
+    address = model.email(email)
+    person = directory.find_staff(conn, address)
+    slot = conn.execute("SELECT email, access, granted_at FROM people WHERE email = ?", (address,)).fetchone()
+    memberships = conn.execute(
+        "SELECT p.account, p.role, p.added_at, p.removed_at, a.school, a.status, a.owner FROM account_people p "
+        "JOIN accounts a ON a.id = p.account WHERE p.email = ? ORDER BY p.account, p.role", (address,)).fetchall()
+    if person is None and slot is None and not memberships:
+        raise InputError(f"unknown staff {address}: not in the register, on no account and with no key slot")
+    status = _status(person, today)
+    leaver = status in ("left", "leaving")
+    mover = status == "moved"
+
+    def outstanding_for(school: str) -> bool:
+        # A leaver's every holding is outstanding; a mover's only at the schools they left.
+        return leaver or (mover and school != person["school"])
+
+    items = []
+    owned = conn.execute(f"SELECT id, school FROM accounts WHERE owner = ? AND status IN ({','.join('?' * len(LIVE))}) "
+                         "ORDER BY id", (address, *LIVE)).fetchall()
+    for acc in owned:
+        items.append({"kind": "owner", "account": acc["id"], "school": acc["school"], "role": "owner", "field": None,
+                      "set_at": None, "outstanding": outstanding_for(acc["school"]),
+                      "step": "transfer ownership (or close the account)",
+                      "command": f"accountctl account transfer {acc['id']} --to EMAIL --remove-old"})
+    could_read: dict[str, str | None] = {}  # account -> when their access to its credentials ended (None: not yet)
+    for m in memberships:
+        if m["status"] not in LIVE:
+            continue
+        if m["role"] == "admin":
+            end = m["removed_at"]
+            prev = could_read.get(m["account"], "")
+            could_read[m["account"]] = None if (end is None or prev is None) else max(end, prev or end)
+        if m["removed_at"] is None:
+            items.append({"kind": m["role"], "account": m["account"], "school": m["school"], "role": m["role"],
+                          "field": None, "set_at": None, "outstanding": outstanding_for(m["school"]),
+                          "step": f"remove as {m['role']}" + (" (after the transfer)" if m["owner"] == address else ""),
+                          "command": f"accountctl account {m['role']} remove {m['account']} {address}"})
+    vault_access = _vault_access(conn, address)
+    cred_rows = conn.execute(
+        f"SELECT c.account, a.school, c.password_set_at, c.totp_set_at, c.recovery_set_at, c.password IS NOT NULL AS p, "
+        f"c.totp IS NOT NULL AS t, c.recovery IS NOT NULL AS r FROM credentials c JOIN accounts a ON a.id = c.account "
+        f"WHERE a.status IN ({','.join('?' * len(LIVE))}) ORDER BY c.account", LIVE).fetchall()
+    for c in cred_rows:
+        ends = []
+        if c["account"] in could_read:
+            ends.append(could_read[c["account"]])
+        ends += vault_access
+        if not ends:
+            continue
+        end = None if None in ends else max(ends)
+        for field, present in (("password", c["p"]), ("totp", c["t"]), ("recovery", c["r"])):
+            set_at = c[f"{field}_set_at"]
+            if not present or (end is not None and set_at >= end):
+                continue
+            step, command = CREDENTIAL_STEPS[field]
+            items.append({"kind": "credential", "account": c["account"], "school": c["school"], "role": None,
+                          "field": field, "set_at": set_at,
+                          "outstanding": outstanding_for(c["school"]),
+                          "step": step, "command": command.format(id=c["account"])})
+    if slot is not None:
+        items.append({"kind": "key_slot", "account": None, "school": person["school"] if person else None,
+                      "role": slot["access"], "field": None, "set_at": slot["granted_at"], "outstanding": leaver,
+                      "step": f"revoke their {slot['access']} key slot", "command": f"accountctl person revoke {address}"})
+    outstanding = sum(1 for i in items if i["outstanding"])
+    return {
+        "email": address, "name": person["name"] if person else (slot["email"] if slot else None),
+        "school": person["school"] if person else None, "status": status,
+        "left_on": person.get("left_on") if person else None,
+        "moved_from": person.get("moved_from") if person else None,
+        "leaver": leaver, "mover": mover, "holdings": len(items), "outstanding": outstanding, "items": items,
+    }
+
+
+def _vault_access(conn: sqlite3.Connection, email: str) -> list[str | None]:
+    """When each of the person's vault slots ended (None: still there)."""
+    return [r[0] for r in conn.execute("SELECT revoked_at FROM slot_history WHERE email = ? AND access = 'vault'", (email,))]

@@ -1,0 +1,172 @@
+"""`staff sync`: compare a school's full roster (MIS staff CSV or a Google Workspace GAM export)
+with the register, and optionally apply joiners, leavers and changes. Never deletes anyone; a
+second run with the same file changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from accountctl import clock, model
+from accountctl.core import directory, events
+from accountctl.errors import InputError
+
+GAM_COLUMNS = ("primaryemail", "name.fullname", "suspended")
+TRUE = {"true", "yes", "1", "y"}
+FALSE = {"false", "no", "0", "n", ""}
+
+
+@dataclass
+class RosterEntry:
+    email: str
+    name: str
+    line: int
+    roles: list[str] | None = None  # None: the file does not say (GAM)
+    trained_on: str | None = None
+    policy_ack: str | None = None
+    suspended: bool = False
+
+
+@dataclass
+class Change:
+    change: str  # join, leave, rejoin, move, update
+    email: str
+    name: str
+    detail: str
+    fields: dict = field(default_factory=dict)
+
+
+def parse(text: str, school: str) -> tuple[str, list[RosterEntry]]:
+    """The roster's format ('staff-csv' or 'gam') and its entries; a bad row refuses the whole file."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise InputError("the roster file is empty")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    if all(c in header for c in GAM_COLUMNS):
+        kind = "gam"
+    elif all(c in header for c in directory.STAFF_CSV_COLUMNS):
+        kind = "staff-csv"
+    else:
+        raise InputError("unrecognised roster: expected the staff CSV header "
+                         f"({','.join(directory.STAFF_CSV_COLUMNS)}) or a GAM export (primaryEmail,name.fullName,suspended)")
+    entries: list[RosterEntry] = []
+    seen: dict[str, int] = {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                raise InputError(f"line {line}: more cells than columns")
+            row = {k: (v or "").strip() for k, v in row.items()}
+            if not any(row.values()):
+                continue
+            try:
+                entry = _entry(kind, row, line, school)
+            except InputError as exc:
+                raise InputError(f"line {line}: {exc}") from None
+            if entry.email in seen:
+                raise InputError(f"line {line}: {entry.email} is already on line {seen[entry.email]}")
+            seen[entry.email] = line
+            entries.append(entry)
+    except csv.Error as exc:
+        raise InputError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+    if not entries:
+        raise InputError("the roster has a header but no rows")
+    return kind, entries
+
+
+def _entry(kind: str, row: dict, line: int, school: str) -> RosterEntry:
+    if kind == "gam":
+        suspended = row["suspended"].lower()
+        if suspended not in TRUE | FALSE:
+            raise InputError(f"suspended must be True or False, not {row['suspended']!r}")
+        return RosterEntry(model.email(row["primaryemail"]), model.nonempty(row["name.fullname"], "name", 200), line,
+                           suspended=suspended in TRUE)
+    if row["school"] and row["school"].lower() != school:
+        raise InputError(f"school {row['school']!r} is not {school} (a roster covers one school)")
+    roles = [r for r in row["roles"].split(";") if r.strip()]
+    trained = clock.parse_date(row["trained_on"], "trained_on").isoformat() if row["trained_on"] else None
+    return RosterEntry(model.email(row["email"]), model.nonempty(row["name"], "name", 200), line,
+                       roles=model.roles(roles) or ["staff"], trained_on=trained, policy_ack=row["policy_ack"] or None)
+
+
+def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left_on: str) -> list[Change]:
+    """What applying the roster would change, in a stable order."""
+    today = clock.today()
+    current = {r["email"]: directory.staff_row(r) for r in conn.execute("SELECT * FROM staff")}
+    listed = {e.email for e in entries if not e.suspended}
+    changes: list[Change] = []
+    for e in entries:
+        person = current.get(e.email)
+        gone = person is not None and person["left_on"] and person["left_on"] <= today.isoformat()
+        if e.suspended:
+            if person and person["school"] == school and not person["left_on"]:
+                changes.append(Change("leave", e.email, person["name"], f"suspended in the directory; leaves {left_on}",
+                                      {"left_on": left_on}))
+            continue
+        if person is None:
+            changes.append(Change("join", e.email, e.name, f"joins {school}" + (f" as {', '.join(e.roles)}" if e.roles else ""),
+                                  {"name": e.name, "roles": e.roles or ["staff"], "trained_on": e.trained_on,
+                                   "policy_ack": e.policy_ack}))
+            continue
+        if person["school"] != school:
+            if gone:
+                changes.append(Change("rejoin", e.email, e.name, f"rejoins at {school}", {"school": school}))
+            else:
+                changes.append(Change("move", e.email, e.name, f"moves from {person['school']} to {school}",
+                                      {"school": school}))
+            continue
+        if gone:  # an upcoming leaver is still on the roster until their date: no change
+            changes.append(Change("rejoin", e.email, e.name, f"back on the roster (had left {person['left_on']})", {}))
+        updates = {}
+        if e.name != person["name"]:
+            updates["name"] = e.name
+        if e.roles is not None and e.roles != person["roles"]:
+            updates["roles"] = e.roles
+        if e.trained_on and e.trained_on != person["trained_on"]:
+            updates["trained_on"] = e.trained_on
+        if e.policy_ack and e.policy_ack != person["policy_ack"]:
+            updates["policy_ack"] = e.policy_ack
+        if updates:
+            changes.append(Change("update", e.email, e.name,
+                                  "; ".join(f"{k}: {person[k]!r} -> {v!r}" for k, v in updates.items()), updates))
+    for email, person in sorted(current.items()):
+        if person["school"] == school and not person["left_on"] and email not in listed \
+                and not any(c.email == email for c in changes):
+            changes.append(Change("leave", email, person["name"], f"not on the roster; leaves {left_on}",
+                                  {"left_on": left_on}))
+    order = {"join": 0, "rejoin": 1, "move": 2, "update": 3, "leave": 4}
+    changes.sort(key=lambda c: (order[c.change], c.email))
+    return changes
+
+
+def apply(conn: sqlite3.Connection, actor: str, school: str, changes: list[Change]) -> None:
+    """Record the planned changes, each as an event."""
+    now = clock.now_iso()
+    for c in changes:
+        if c.change == "join":
+            conn.execute("INSERT INTO staff(email, name, school, roles, trained_on, policy_ack, status, created_at) "
+                         "VALUES (?,?,?,?,?,?,'active',?)", (c.email, c.fields["name"], school,
+                                                             json.dumps(c.fields["roles"]), c.fields["trained_on"],
+                                                             c.fields["policy_ack"], now))
+        elif c.change == "leave":
+            conn.execute("UPDATE staff SET status = 'left', left_on = ? WHERE email = ?", (c.fields["left_on"], c.email))
+        elif c.change == "rejoin":
+            conn.execute("UPDATE staff SET status = 'active', left_on = NULL, school = ? WHERE email = ?",
+                         (c.fields.get("school", school), c.email))
+        elif c.change == "move":
+            old = conn.execute("SELECT school FROM staff WHERE email = ?", (c.email,)).fetchone()[0]
+            conn.execute("UPDATE staff SET school = ?, moved_from = ?, moved_on = ? WHERE email = ?",
+                         (school, old, clock.today().isoformat(), c.email))
+        elif c.change == "update":
+            for key, value in c.fields.items():
+                conn.execute(f"UPDATE staff SET {key} = ? WHERE email = ?",
+                             (json.dumps(value) if key == "roles" else value, c.email))
+    events.record_many(conn, actor, [(f"staff.sync.{c.change}", c.email, None, {"school": school, **c.fields})
+                                     for c in changes])
