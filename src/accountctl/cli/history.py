@@ -39,7 +39,12 @@ def verify(reg, ctx) -> None:
     """
     from accountctl.core import verification
 
-    problems = verification.verify(reg.db)
+    own = None
+    if reg.keys.signing_private is not None:
+        from accountctl.store import crypto
+
+        own = crypto.ed25519_public_of(reg.keys.signing_private)
+    problems = verification.verify(reg.db, reg.actor, own)
     result = {"ok": not problems, "events": reg.db.execute("SELECT count(*) FROM events").fetchone()[0],
               "approvals": reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0], "problems": problems}
     if fmt() == "json":

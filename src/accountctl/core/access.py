@@ -155,7 +155,7 @@ def recover(reg: store.Register, email: str, new_passphrase: str) -> dict:
     now = clock.now_iso()
     reg.db.execute("UPDATE signing_keys SET retired_at = ? WHERE email = ? AND retired_at IS NULL", (now, email))
     reg.db.execute("INSERT INTO signing_keys(email, public_key, created_at) VALUES (?,?,?)", (email, signing_public, now))
-    events.record(reg.db, email, "person.recover", email, details={"via": "recovery key"})
+    events.record(reg.db, "recovery-key", "person.recover", email, details={"via": "recovery key"})
     return {"email": email, "access": row["access"]}
 
 

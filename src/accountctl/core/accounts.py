@@ -23,7 +23,10 @@ LIVE_STATUSES = ("requested", "approved", "active", "suspended")
 def url(value: str | None, what: str = "url") -> str:
     """An http(s) URL with a host, or InputError."""
     text = (value or "").strip()
-    parsed = urlparse(text)
+    try:
+        parsed = urlparse(text)
+    except ValueError:  # e.g. "https://[oak" (an unclosed IPv6 bracket)
+        raise InputError(f"{what} must be an http:// or https:// address, not {text!r}") from None
     if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in text:
         raise InputError(f"{what} must be an http:// or https:// address, not {text!r}")
     return text

@@ -7,8 +7,10 @@ import json
 import sqlite3
 
 from accountctl import clock
+from accountctl.store.db import get_meta, set_meta
 
 GENESIS = "0" * 64
+HEAD_KEY = "events_head"  # "SEQ HASH" of the last event: without it, deleting the newest events went unnoticed
 
 
 def canonical(obj) -> bytes:
@@ -38,6 +40,7 @@ def record(conn: sqlite3.Connection, actor: str, action: str, target: str | None
         (seq, event["at"], actor, action, target, account, json.dumps(event["details"], sort_keys=True),
          prev, event["hash"]),
     )
+    set_meta(conn, HEAD_KEY, f"{seq} {event['hash']}")
     return event
 
 
@@ -58,6 +61,8 @@ def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str
         "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
         rows,
     )
+    if rows:
+        set_meta(conn, HEAD_KEY, f"{seq} {prev}")
 
 
 def _row_to_event(row: sqlite3.Row) -> dict:
@@ -97,4 +102,12 @@ def verify_chain(conn: sqlite3.Connection) -> list[str]:
             problems.append(f"event {event['seq']} was altered after it was written")
         prev = event["hash"]
         expected_seq += 1
+    last_seq = expected_seq - 1
+    head = get_meta(conn, HEAD_KEY)
+    if head is None:
+        problems.append("the history's last event is not recorded: events may have been removed")
+    elif head != f"{last_seq} {prev}":
+        recorded = head.split(" ", 1)[0]
+        problems.append(f"the history ends at event {last_seq} but event {recorded} was recorded last: "
+                        "events were removed or replaced at its end")
     return problems

@@ -46,7 +46,8 @@ def export(conn: sqlite3.Connection) -> dict:
         }
         accounts.append(item)
     approvals = []
-    for row in conn.execute("SELECT * FROM approvals ORDER BY id"):
+    for row in conn.execute("SELECT id, account, decision, approver, at, note, case_hash, payload, public_key, signature "
+                            "FROM approvals ORDER BY id"):
         item = dict(row)
         item["payload"] = json.loads(item["payload"])
         item["public_key"] = _b64(item["public_key"])

@@ -92,6 +92,8 @@ def _entry(kind: str, row: dict, line: int, school: str) -> RosterEntry:
         raise InputError(f"school {row['school']!r} is not {school} (a roster covers one school)")
     roles = [r for r in row["roles"].split(";") if r.strip()]
     trained = clock.parse_date(row["trained_on"], "trained_on").isoformat() if row["trained_on"] else None
+    if len(row["policy_ack"]) > 50:
+        raise InputError("policy_ack is longer than 50 characters")
     return RosterEntry(model.email(row["email"]), model.nonempty(row["name"], "name", 200), line,
                        roles=model.roles(roles) or ["staff"], trained_on=trained, policy_ack=row["policy_ack"] or None)
 

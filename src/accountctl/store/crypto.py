@@ -147,6 +147,13 @@ def ed25519_keypair() -> tuple[bytes, bytes]:
     return _raw_private(private), _raw_public(private.public_key())
 
 
+def ed25519_public_of(private: bytes) -> bytes:
+    """The raw public key of a raw Ed25519 private key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return _raw_public(Ed25519PrivateKey.from_private_bytes(private).public_key())
+
+
 def sign(private: bytes, message: bytes) -> bytes:
     """Ed25519 signature of `message`."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -15,7 +15,7 @@ from accountctl.store.crypto import KEY_LEN, NONCE_LEN, SALT_LEN, TAG_LEN, KdfPa
 
 MAGIC = b"\x89ACR\r\n\x1a\n"  # PNG-style: high bit and CRLF/^Z catch text-mode mangling
 VERSION = 1
-FIXED_LEN = 62  # magic .. slot count
+FIXED_LEN = 94  # magic .. slot count
 CHECKSUM_LEN = 32
 MAX_SLOTS = 256
 MAX_HEADER = 1 << 20
@@ -44,8 +44,9 @@ LABEL_REGISTER_KEY = b"accountctl/v1/register-key"
 LABEL_VAULT_KEY = b"accountctl/v1/vault-key"
 LABEL_RECOVERY = b"accountctl/v1/recovery"
 LABEL_PERSON_TAG = b"accountctl/v1/person"
+LABEL_VAULT_SLOTS = b"accountctl/v1/vault-slots"
 
-_FIXED = struct.Struct(">8sHHI16sQ12sQH")
+_FIXED = struct.Struct(">8sHHI16sQ12sQ32sH")
 _SLOT_FIXED = struct.Struct(">16sBB16sB16sIII32s")
 assert _FIXED.size == FIXED_LEN
 
@@ -80,6 +81,9 @@ class Header:
     body_nonce: bytes
     body_len: int
     slots: list[Slot] = field(default_factory=list)
+    # HMAC over the vault-access slots, keyed from the vault key: someone with only the register key
+    # can rewrite the header, but cannot add a custodian slot that the next rotation would seal to.
+    vault_mac: bytes = bytes(32)
     version: int = VERSION
     flags: int = 0
 
@@ -104,6 +108,7 @@ def encode_header(header: Header) -> bytes:
             header.generation,
             header.body_nonce,
             header.body_len,
+            header.vault_mac,
             len(header.slots),
         )
     ]
@@ -157,7 +162,7 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
     raw = bytes(data[:total])
     if hashlib.sha256(raw[:-CHECKSUM_LEN]).digest() != raw[-CHECKSUM_LEN:]:
         raise DamagedError("register damaged or altered: header checksum does not match")
-    _, version, flags, _, file_id, generation, nonce, body_len, count = _FIXED.unpack_from(raw, 0)
+    _, version, flags, _, file_id, generation, nonce, body_len, vault_mac, count = _FIXED.unpack_from(raw, 0)
     if not 1 <= count <= MAX_SLOTS:
         raise DamagedError("register damaged: key slot count out of range")
     if not TAG_LEN <= body_len <= MAX_BODY:
@@ -177,7 +182,7 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
     if sum(1 for s in slots if s.kind == KIND_PERSON and s.access == ACCESS_VAULT) < 1:
         raise DamagedError("register damaged: no custodian key slot")
     header = Header(file_id=file_id, generation=generation, body_nonce=nonce, body_len=body_len, slots=slots,
-                    version=version, flags=flags)
+                    version=version, flags=flags, vault_mac=vault_mac)
     return header, raw
 
 

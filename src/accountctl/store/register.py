@@ -72,6 +72,8 @@ class Register:
     def save(self) -> None:
         """Encrypt the database under a fresh nonce and atomically replace the file."""
         plain = dbmod.serialize(self.db)
+        if self.keys.vault_key is not None:
+            self.header.vault_mac = vault_slots_mac(self.keys.vault_key, self.header)
         self.header.generation += 1
         self.header.body_nonce = crypto.random_bytes(crypto.NONCE_LEN)
         self.header.body_len = len(plain) + crypto.TAG_LEN
@@ -183,11 +185,23 @@ class Register:
                     self.db.execute(f"UPDATE {table} SET {sets} WHERE {key_col} = ?", (*updates.values(), row[key_col]))
 
 
-def _fingerprint(key: bytes, value: bytes) -> str:
+def _fingerprint(vault_key: bytes, value: bytes) -> str:
     import hashlib
     import hmac
 
-    return hmac.new(key, LABEL_FINGERPRINT + value, hashlib.sha256).hexdigest()
+    subkey = crypto.hkdf(vault_key, b"", LABEL_FINGERPRINT)  # never the encryption key itself
+    return hmac.new(subkey, value, hashlib.sha256).hexdigest()
+
+
+def vault_slots_mac(vault_key: bytes, header: ff.Header) -> bytes:
+    """HMAC-SHA256 over every vault-access slot's id, kind, tag and public key."""
+    import hashlib
+    import hmac
+
+    subkey = crypto.hkdf(vault_key, header.file_id, ff.LABEL_VAULT_SLOTS)
+    message = b"".join(s.slot_id + bytes([s.kind]) + s.tag + s.public
+                       for s in sorted(header.slots, key=lambda s: s.slot_id) if s.access == ff.ACCESS_VAULT)
+    return hmac.new(subkey, message, hashlib.sha256).digest()
 
 
 def _field_aad(table: str, row: str, column: str) -> bytes:
@@ -296,6 +310,11 @@ def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSo
 
 def _finish_open(path: Path, header: ff.Header, raw: bytes, body: bytes, slot: ff.Slot, keys: Keys, kek: bytes) -> Register:
     conn = _decrypt_body(header, raw, body, keys.register_key)
+    if keys.vault_key is not None:
+        import hmac
+
+        if not hmac.compare_digest(header.vault_mac, vault_slots_mac(keys.vault_key, header)):
+            raise DamagedError("register altered: its custodian key slots were changed without vault access")
     row = conn.execute("SELECT email FROM people WHERE slot_id = ?", (slot.slot_id,)).fetchone()
     if slot.kind == ff.KIND_RECOVERY:
         actor = "recovery-key"
