@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 
 import click
@@ -42,6 +43,11 @@ class AccountctlGroup(click.Group):
             code = 130
         except BrokenPipeError:
             code = 0
+        except sqlite3.DatabaseError as exc:  # an authenticated body that SQLite cannot read
+            if debug:
+                raise
+            click.echo(f"Error: register damaged: its database cannot be read ({exc})", err=True)
+            code = 4
         except Exception as exc:  # a bug: say so in one line unless --debug asks for the traceback
             if debug:
                 raise

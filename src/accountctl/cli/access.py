@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
 from accountctl.cli import output
 from accountctl.cli.common import (actor_hint, fmt, format_options, global_options, interactive, new_passphrase,
-                                   passphrase_source, reads, register_path, writes)
+                                   passphrase_source, reads, register_path, session, writes)
 from accountctl.core import access
 from accountctl.errors import AccessError, InputError
 
@@ -78,8 +79,7 @@ def logout() -> None:
 
 @click.command()
 @global_options
-@writes
-def passwd(reg) -> None:
+def passwd() -> None:
     """Change your own passphrase.
 
     \b
@@ -88,13 +88,15 @@ def passwd(reg) -> None:
     """
     from accountctl.store import keyring_cache, register as store
 
-    tag = store._tag_key(reg.header, reg.slot)
-    cached = keyring_cache.available() and keyring_cache.get(reg.file_id, tag) is not None
-    kek = access.passwd(reg, new_passphrase("your new passphrase"))
-    reg.save()
-    if cached:
-        keyring_cache.put(reg.file_id, tag, kek)
-    output.message(f"Passphrase changed for {reg.actor}.")
+    new = new_passphrase("your new passphrase")  # asked before the writers' lock is taken, never under it
+    with session(write=True) as reg:
+        tag = store._tag_key(reg.header, reg.slot)
+        cached = keyring_cache.available() and keyring_cache.get(reg.file_id, tag) is not None
+        kek = access.passwd(reg, new)
+        reg.save()
+        if cached:
+            keyring_cache.put(reg.file_id, tag, kek)
+        output.message(f"Passphrase changed for {reg.actor}.")
 
 
 @click.group()
@@ -107,15 +109,16 @@ def person() -> None:
 @click.option("--access", "level", type=click.Choice(["register", "vault"]), required=True,
               help="register: open the register (SLT, approvers); vault: also credentials (IT custodians).")
 @global_options
-@writes
-def person_grant(reg, email: str, level: str) -> None:
+def person_grant(email: str, level: str) -> None:
     """Give a member of staff a key slot; the new passphrase comes from ACCOUNTCTL_NEW_PASSPHRASE or a prompt.
 
     \b
     Example:
       accountctl person grant head@oak.sch.uk --access register
     """
-    result = access.grant(reg, email, level, new_passphrase(f"a passphrase for {email.strip().lower()}"))
+    passphrase = new_passphrase(f"a passphrase for {email.strip().lower()}")  # before the lock, never under it
+    with session(write=True) as reg:
+        result = access.grant(reg, email, level, passphrase)
     output.message(f"Granted {result['access']} access to {result['email']}; they can change it with 'accountctl passwd'.")
 
 
@@ -193,7 +196,7 @@ def vault_recover(email: str) -> None:
         if interactive():
             text = click.prompt("Recovery key", hide_input=True, err=True)
         else:
-            text = click.get_text_stream("stdin").readline()
+            text = sys.stdin.readline()  # click.get_text_stream is deprecated (removed in Click 9)
     if not text or not text.strip():
         raise AccessError("no recovery key given")
     key = store.parse_recovery_key(text)

@@ -22,7 +22,7 @@ def _precheck_custodian(doing: str) -> None:
 
 
 def _read_stdin() -> str:
-    text = click.get_text_stream("stdin").read()
+    text = sys.stdin.read()
     return text[:-1] if text.endswith("\n") else text
 
 

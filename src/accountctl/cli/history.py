@@ -44,6 +44,9 @@ def verify(reg, ctx) -> None:
         from accountctl.store import crypto
 
         own = crypto.ed25519_public_of(reg.keys.signing_private)
+    from accountctl.store.db import check
+
+    check(reg.db, full=True)
     problems = verification.verify(reg.db, reg.actor, own)
     result = {"ok": not problems, "events": reg.db.execute("SELECT count(*) FROM events").fetchone()[0],
               "approvals": reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0], "problems": problems}

@@ -25,8 +25,35 @@ def _cell(value: Any, sep: str) -> str:
     return str(value)
 
 
-def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+def _compact(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def to_json(data: Any, level: int = 0) -> str:
+    """JSON that stays readable and fast: objects indented, each record of a list on one line.
+
+    (`json.dumps(indent=...)` falls back to the pure-Python encoder: ~5x slower on a 10,000-row audit.)
+    """
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(data, dict) and data:
+        items = [f"{inner}{_compact(str(k))}: {to_json(v, level + 1)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
+        return "[\n" + ",\n".join(inner + _compact(v) for v in data) + f"\n{pad}]"
+    return _compact(data)
+
+
+def table(headers: Sequence[str], body: list[list[str]]) -> str:
+    """Aligned columns under a dashed header, like `tabulate`'s simple format, in linear time."""
+    widths = [len(h) for h in headers]
+    for row in body:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
+    return "\n".join(lines)
 
 
 def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None) -> None:
@@ -44,10 +71,7 @@ def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: A
         if not data:
             message("(none)")
             return
-        from tabulate import tabulate
-
-        table = [[_cell(item.get(c), ", ") for c in columns] for item in data]
-        click.echo(tabulate(table, headers=list(columns), tablefmt="simple", disable_numparse=True))
+        click.echo(table(columns, [[_cell(item.get(c), ", ").replace("\n", " ") for c in columns] for item in data]))
 
 
 def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:

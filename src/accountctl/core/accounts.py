@@ -27,7 +27,9 @@ def url(value: str | None, what: str = "url") -> str:
         parsed = urlparse(text)
     except ValueError:  # e.g. "https://[oak" (an unclosed IPv6 bracket)
         raise InputError(f"{what} must be an http:// or https:// address, not {text!r}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in text:
+    # urlparse silently drops tabs and newlines, so look for any space or control character ourselves
+    if (parsed.scheme not in ("http", "https") or not parsed.netloc
+            or any(ch.isspace() or not ch.isprintable() for ch in text)):
         raise InputError(f"{what} must be an http:// or https:// address, not {text!r}")
     return text
 
@@ -138,6 +140,7 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
          visibility, requested_by, now),
     )
     _insert_people(conn, account_id, admins, contributors, now)
+    store_case_hash(conn, account_id)
     events.record(conn, actor, "account.request", account_id, account=account_id, details={
         "school": school["id"], "platform": platform, "handle": the_handle, "url": the_url, "category": category,
         "email": linked, "owner": owner, "admins": admins, "contributors": contributors, "aim": aim,
@@ -188,8 +191,19 @@ def _require_status(account: dict, allowed: tuple[str, ...], doing: str) -> None
 
 
 def _touch_case(conn, account_id: str) -> None:
-    # Marks a legitimate change to the people or business case after approval (verify relies on it).
+    # Marks a legitimate change to the people or business case after approval (verify relies on it)
+    # and keeps the stored case hash current, so the audit compares hashes instead of recomputing.
     conn.execute("UPDATE accounts SET case_changed_at = ? WHERE id = ?", (clock.now_iso(), account_id))
+    store_case_hash(conn, account_id)
+
+
+def store_case_hash(conn, account_id: str) -> None:
+    """Recompute and store an account's current case hash."""
+    from accountctl.core import approvals
+
+    account = get_account(conn, account_id)
+    conn.execute("UPDATE accounts SET case_hash = ? WHERE id = ?",
+                 (approvals.case_hash(approvals.case_of(conn, account)), account_id))
 
 
 def _active_admins(conn, account_id: str) -> list[str]:
@@ -480,6 +494,12 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict]) -> l
     conn.executemany("INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
                      [(r[0], a, "admin", now) for r in records for a in r[9]] +
                      [(r[0], c, "contributor", now) for r in records for c in r[10]])
+    from accountctl.core import approvals
+
+    conn.executemany("UPDATE accounts SET case_hash = ? WHERE id = ?", [
+        (approvals.case_hash(approvals.case_from(
+            {"platform": r[2], "handle": r[3], "url": r[4], "category": r[5], "email": r[6], "owner": r[7]},
+            sorted(r[9]), sorted(r[10]))), r[0]) for r in records])
     events.record_many(conn, actor, [("account.import", r[0], r[0], {
         "school": r[1], "platform": r[2], "handle": r[3], "url": r[4], "category": r[5], "email": r[6],
         "owner": r[7], "status": r[8], "admins": r[9], "contributors": r[10]}) for r in records])

@@ -105,7 +105,8 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     signature = crypto.sign(signing_private, message)
     if not crypto.verify_signature(key_row[0], signature, message):
         raise AccessError("your signing key does not match the register's record of it")
-    row = {"payload": message.decode("utf-8"), "signature": signature, "public_key": key_row[0]}
+    row = {"payload": message.decode("utf-8"), "signature": signature, "public_key": key_row[0], "account": account["id"],
+           "decision": decision, "approver": actor, "at": at, "note": payload["note"], "case_hash": digest}
     conn.execute(
         "INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, signature, "
         "verified_digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -122,20 +123,23 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     return {"account": account["id"], "decision": decision, "approver": actor, "at": at, "status": new_status}
 
 
+DIGEST_COLUMNS = ("account", "decision", "approver", "at", "note", "case_hash")
+
+
 def signed_digest(approval: dict) -> str:
-    """SHA-256 over exactly what a signature check reads: payload, signature and public key."""
+    """SHA-256 over everything a full check reads: payload, signature, key and the stored columns."""
     h = hashlib.sha256()
-    for part in (approval["payload"].encode("utf-8"), bytes(approval["signature"]), bytes(approval["public_key"])):
+    parts = [approval["payload"].encode("utf-8"), bytes(approval["signature"]), bytes(approval["public_key"])]
+    parts += [str(approval[c]).encode("utf-8") for c in DIGEST_COLUMNS]
+    for part in parts:
         h.update(len(part).to_bytes(4, "big") + part)
     return h.hexdigest()
 
 
-def signature_problems(approval: dict, key_owner: str | None, *, trust_checked: bool = False) -> list[str]:
-    """Whether a stored decision is what its approver signed, with a key that is theirs.
+def signature_problems(approval: dict, key_owner: str | None) -> list[str]:
+    """Whether a stored decision is what its approver signed, with a key that is theirs (a full check).
 
-    `key_owner` is whose signing key `approval["public_key"]` is. With `trust_checked`, a decision whose
-    stored digest still matches was verified before and is not verified again (the audit's fast path;
-    `verify` always checks every signature).
+    `key_owner` is whose signing key `approval["public_key"]` is.
     """
     from accountctl.store import crypto
 
@@ -147,8 +151,7 @@ def signature_problems(approval: dict, key_owner: str | None, *, trust_checked: 
     if not isinstance(payload, dict):
         return [f"{where}: its signed payload is not readable"]
     problems = []
-    checked = trust_checked and approval.get("verified_digest") == signed_digest(approval)
-    if not checked and not crypto.verify_signature(bytes(approval["public_key"]), bytes(approval["signature"]),
+    if not crypto.verify_signature(bytes(approval["public_key"]), bytes(approval["signature"]),
                                                    approval["payload"].encode("utf-8")):
         problems.append(f"{where}: the signature does not verify")
     if key_owner != approval["approver"]:
@@ -162,6 +165,21 @@ def signature_problems(approval: dict, key_owner: str | None, *, trust_checked: 
     else:
         problems.append(f"{where}: the signed payload has no business case")
     return problems
+
+
+def audit_problems(approval: dict, key_owner: str | None, account: dict, central: bool) -> list[str]:
+    """The audit's check of a decision: a full check, unless its digest shows it is unchanged since verified.
+
+    An unchanged decision was signature-checked and authority-checked when it was made; `verify`
+    re-checks every decision in full regardless.
+    """
+    if approval.get("verified_digest") and approval["verified_digest"] == signed_digest(approval):
+        problems = [] if key_owner == approval["approver"] else [
+            f"decision {approval['id']} on {approval['account']}: signed with a key that is not {approval['approver']}'s"]
+        if account.get("requested_by") and approval["approver"] == account["requested_by"]:
+            problems.append(f"{approval['approver']} approved their own request")
+        return problems
+    return signature_problems(approval, key_owner) + authority_problems_in(approval, account, central)
 
 
 def key_owners(conn: sqlite3.Connection) -> dict[bytes, str]:
@@ -199,7 +217,8 @@ def approval_state(conn: sqlite3.Connection, account: dict) -> tuple[dict | None
     if decision is None or decision["decision"] != "approved":
         return None, [], False
     owner = key_owners(conn).get(bytes(decision["public_key"]))
-    problems = signature_problems(decision, owner, trust_checked=True) + authority_problems(conn, decision, account)
+    school = conn.execute("SELECT central FROM schools WHERE id = ?", (account["school"],)).fetchone()
+    problems = audit_problems(decision, owner, account, bool(school and school[0]))
     changed = decision["case_hash"] != case_hash(case_of(conn, account))
     return decision, problems, changed
 
@@ -214,13 +233,25 @@ def verify_all(conn: sqlite3.Connection) -> list[str]:
     """Every approval's signature and key, and business cases changed underneath an approval."""
     problems = []
     owners = key_owners(conn)
+    accounts = {r["id"]: dict(r) for r in conn.execute(
+        "SELECT a.id, a.school, a.requested_by, s.central FROM accounts a JOIN schools s ON s.id = a.school")}
     for row in conn.execute("SELECT * FROM approvals ORDER BY id"):
-        problems += signature_problems(dict(row), owners.get(bytes(row["public_key"])))
+        approval = dict(row)
+        problems += signature_problems(approval, owners.get(bytes(row["public_key"])))
+        account = accounts.get(approval["account"])
+        if account is None:
+            problems.append(f"decision {approval['id']} is on an account that does not exist")
+        elif approval["decision"] == "approved":
+            problems += [f"decision {approval['id']} on {approval['account']}: {p}"
+                         for p in authority_problems_in(approval, account, bool(account["central"]))]
     for row in conn.execute(
             "SELECT a.*, ap.case_hash AS approved_hash, ap.at AS approved_at FROM accounts a "
             "JOIN approvals ap ON ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)"):
         account = dict(row)
-        if case_hash(case_of(conn, account)) != account["approved_hash"]:
+        current = case_hash(case_of(conn, account))
+        if account["case_hash"] is not None and account["case_hash"] != current:
+            problems.append(f"account {account['id']}: its stored case hash does not match its business case")
+        if current != account["approved_hash"]:
             changed_at = account["case_changed_at"]
             if not changed_at or changed_at < account["approved_at"]:
                 problems.append(f"account {account['id']}: its business case or people differ from the decision of "

@@ -65,6 +65,7 @@ class Snapshot:
     vault: bool
     school_filter: str | None = None
     group: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    _gone: dict = field(default_factory=dict)
 
     def current(self, account_id: str, role: str | None = None) -> list[Membership]:
         return [m for m in self.memberships.get(account_id, ())
@@ -72,6 +73,12 @@ class Snapshot:
 
     def gone_on(self, email: str | None, school: str) -> date | None:
         """The day from which `email` is no longer active staff of `school`, or None while they are."""
+        key = (email, school)
+        if key not in self._gone:
+            self._gone[key] = self._gone_on(email, school)
+        return self._gone[key]
+
+    def _gone_on(self, email: str | None, school: str) -> date | None:
         person = self.staff.get(email or "")
         if person is None:
             return NEVER
@@ -94,6 +101,12 @@ class UPCOMING(tuple):
 
     def __new__(cls, *items):
         return super().__new__(cls, items)
+
+
+def _some(items: list[str], most: int = 5) -> str:
+    """A list short enough for one line: the first few, then how many more."""
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def _live(snap: Snapshot) -> Iterator[dict]:
@@ -254,7 +267,7 @@ def one_faculty_one_staff(snap: Snapshot):
             for account_id in members:
                 yield (account_id, school,
                        f"{len(members)} {category} accounts on {platform} at {school} (guideline: {allowed}): "
-                       + ", ".join(members),
+                       + _some(members),
                        "close or merge the extra accounts, or have SLT waive this finding")
 
 
@@ -311,7 +324,7 @@ def password_reused(snap: Snapshot):
                              if c["password"] and c["password_fp"] and k in ids})
     for account_id, others in shared.items():
         a = ids[account_id]
-        yield (a["id"], a["school"], f"same password as {', '.join(others)}",
+        yield (a["id"], a["school"], f"same password as {_some(others)}",
                f"give each account its own password: accountctl cred generate {a['id']}")
 
 
@@ -339,17 +352,21 @@ def monitoring_lapsed(snap: Snapshot):
 
 
 # -- loading and running --------------------------------------------------------------------------
+ACCOUNT_COLUMNS = ("id", "school", "platform", "category", "email", "owner", "status", "requested_by", "requested_at",
+                   "head_notified_on", "activated_on", "reviewed_on", "monitored_on", "case_hash")
+
+
 def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, vault: bool = False) -> Snapshot:
     """Read everything the rules need with set-based queries."""
     where, args = ("AND a.school = ?", [school]) if school else ("", [])
-    accounts = [dict(r) for r in conn.execute(
-        f"SELECT * FROM accounts a WHERE a.status IN ({','.join('?' * len(LIVE))}) {where} ORDER BY a.id",
+    live = f"a.status IN ({','.join('?' * len(LIVE))}) {where}"
+    accounts = [dict(zip(ACCOUNT_COLUMNS, r)) for r in conn.execute(
+        f"SELECT {', '.join('a.' + c for c in ACCOUNT_COLUMNS)} FROM accounts a WHERE {live} ORDER BY a.id",
         [*LIVE, *args])]
     memberships: dict[str, list[Membership]] = {}
     for r in conn.execute(
             f"SELECT p.account, p.email, p.role, p.added_at, p.removed_at FROM account_people p JOIN accounts a "
-            f"ON a.id = p.account WHERE a.status IN ({','.join('?' * len(LIVE))}) {where} ORDER BY p.id",
-            [*LIVE, *args]):
+            f"ON a.id = p.account WHERE {live} ORDER BY p.id", [*LIVE, *args]):
         memberships.setdefault(r[0], []).append(Membership(r[1], r[2], r[3], r[4]))
     staff = {r[0]: {"email": r[0], "name": r[1], "school": r[2], "trained_on": r[3], "policy_ack": r[4],
                     "left_on": r[5], "moved_on": r[6]}
@@ -357,21 +374,20 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
     schools = {r[0]: {"id": r[0], "domains": json.loads(r[1]), "central": bool(r[2])}
                for r in conn.execute("SELECT id, domains, central FROM schools")}
     owners = approvals.key_owners(conn)
-    latest = {r["account"]: dict(r) for r in conn.execute(
-        "SELECT * FROM approvals WHERE id IN (SELECT max(id) FROM approvals GROUP BY account)")}
+    columns = ("id", "account", "decision", "approver", "at", "note", "case_hash", "payload", "public_key", "signature",
+               "verified_digest")
+    latest = {r[1]: dict(zip(columns, r)) for r in conn.execute(
+        f"SELECT {', '.join('ap.' + c for c in columns)} FROM approvals ap JOIN accounts a ON a.id = ap.account "
+        f"WHERE {live} AND ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)", [*LIVE, *args])}
     state: dict[str, tuple[dict | None, list[str], bool]] = {}
     for a in accounts:
         decision = latest.get(a["id"])
         if decision is None or decision["decision"] != "approved":
             state[a["id"]] = (None, [], False)
             continue
-        people = {"admin": [], "contributor": []}
-        for m in sorted((m for m in memberships.get(a["id"], ()) if m.removed_at is None), key=lambda m: m.email):
-            people[m.role].append(m.email)
-        current = approvals.case_hash(approvals.case_from(a, people["admin"], people["contributor"]))
-        problems = (approvals.signature_problems(decision, owners.get(bytes(decision["public_key"])), trust_checked=True)
-                    + approvals.authority_problems_in(decision, a, schools[a["school"]]["central"]))
-        state[a["id"]] = (decision, problems, current != decision["case_hash"])
+        problems = approvals.audit_problems(decision, owners.get(bytes(decision["public_key"])), a,
+                                            schools[a["school"]]["central"])
+        state[a["id"]] = (decision, problems, a["case_hash"] != decision["case_hash"])
     credentials = {r[0]: {"password": bool(r[1]), "password_set_at": r[2], "totp": bool(r[3]), "password_weak": r[4],
                           "password_fp": r[5]}
                    for r in conn.execute("SELECT account, password IS NOT NULL, password_set_at, totp IS NOT NULL, "

@@ -90,10 +90,17 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
             set_at = c[f"{field}_set_at"]
             if not present or (end is not None and set_at >= end):
                 continue
+            outstanding = outstanding_for(c["school"])
+            if outstanding and not leaver:
+                # A mover keeps their key slot (a custodian still reads every credential through it, and rightly):
+                # only what they could read through their roles on the old school's account must be rotated,
+                # else rotating could never close the item.
+                role_end = could_read.get(c["account"], "")
+                outstanding = c["account"] in could_read and (role_end is None or set_at < role_end)
             step, command = CREDENTIAL_STEPS[field]
             items.append({"kind": "credential", "account": c["account"], "school": c["school"], "role": None,
                           "field": field, "set_at": set_at,
-                          "outstanding": outstanding_for(c["school"]),
+                          "outstanding": outstanding,
                           "step": step, "command": command.format(id=c["account"])})
     if slot is not None:
         items.append({"kind": "key_slot", "account": None, "school": person["school"] if person else None,

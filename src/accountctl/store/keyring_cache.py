@@ -61,18 +61,18 @@ def notice_once() -> None:
     )
 
 
-def _username(file_id: bytes, email: str) -> str:
-    return f"{email}@{file_id.hex()}"
+def _username(file_id: bytes, who: str) -> str:
+    return f"{who}@{file_id.hex()}"
 
 
-def get(file_id: bytes, email: str) -> bytes | None:
+def get(file_id: bytes, who: str) -> bytes | None:
     """The cached KEK for this person and file, or None (and the notice, if there is no keyring)."""
     backend = _backend()
     if backend is None:
         notice_once()
         return None
     try:
-        value = backend.get_password(SERVICE, _username(file_id, email))
+        value = backend.get_password(SERVICE, _username(file_id, who))
     except Exception:
         return None
     if not value:
@@ -83,22 +83,27 @@ def get(file_id: bytes, email: str) -> bytes | None:
         return None
 
 
-def put(file_id: bytes, email: str, kek: bytes) -> bool:
+def put(file_id: bytes, who: str, kek: bytes) -> bool:
     """Cache a KEK; False when there is no keyring to cache it in."""
     backend = _backend()
     if backend is None:
         return False
-    backend.set_password(SERVICE, _username(file_id, email), base64.b64encode(kek).decode("ascii"))
+    try:
+        backend.set_password(SERVICE, _username(file_id, who), base64.b64encode(kek).decode("ascii"))
+    except Exception as exc:  # a locked or broken OS keyring: say so, not "internal error"
+        from accountctl.errors import AccessError
+
+        raise AccessError(f"the OS keyring refused to store your key ({type(exc).__name__}); is it locked?") from None
     return True
 
 
-def delete(file_id: bytes, email: str) -> bool:
+def delete(file_id: bytes, who: str) -> bool:
     """Forget a cached KEK; True when one was there."""
     backend = _backend()
     if backend is None:
         return False
     try:
-        backend.delete_password(SERVICE, _username(file_id, email))
+        backend.delete_password(SERVICE, _username(file_id, who))
     except Exception:
         return False
     return True

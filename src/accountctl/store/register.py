@@ -70,7 +70,8 @@ class Register:
 
     # -- saving -------------------------------------------------------------------------------
     def save(self) -> None:
-        """Encrypt the database under a fresh nonce and atomically replace the file."""
+        """Check the database, encrypt it under a fresh nonce and atomically replace the file."""
+        dbmod.check(self.db)
         plain = dbmod.serialize(self.db)
         if self.keys.vault_key is not None:
             self.header.vault_mac = vault_slots_mac(self.keys.vault_key, self.header)

@@ -1,0 +1,192 @@
+"""Deterministic synthetic trusts for benchmarks and the CI smoke run.
+
+    python bench/synth.py --size large --out /tmp/bench-large
+
+Builds, through accountctl's own core functions, a register of SCHOOLS schools, ACCOUNTS accounts
+and STAFF staff with a realistic mix of findings (legacy accounts without approval, personal-email
+links, leavers still owning accounts, weak and reused passwords, missing 2FA), plus the CSV files the
+import benchmarks load into a fresh copy of `base.accountctl` (schools only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+SIZES = {
+    "small": {"schools": 1, "accounts": 20, "staff": 60},
+    "medium": {"schools": 10, "accounts": 1000, "staff": 2000},
+    "large": {"schools": 100, "accounts": 10000, "staff": 20000},
+}
+PASSPHRASE = "bench passphrase 2026"
+CUSTODIAN = "it@trust.org.uk"
+TODAY = date(2026, 11, 21)
+PLATFORMS = ["facebook"] * 5 + ["instagram"] * 4 + ["x"] * 3 + ["youtube"] * 2 + ["tiktok", "linkedin", "threads",
+                                                                                  "bluesky", "whatsapp", "flickr"]
+WEAK = ["Password123!", "Summer2024", "school1234", "letmein2020", "Welcome1!"]
+FIRST = ["Alex", "Sam", "Jo", "Priya", "Tom", "Aisha", "Ben", "Chloe", "Dev", "Ella", "Finn", "Grace", "Hassan",
+         "Isla", "Jack", "Kemi", "Leo", "Maya", "Noah", "Olivia", "Raj", "Sofia", "Theo", "Uma", "Zara"]
+LAST = ["Smith", "Jones", "Patel", "Khan", "Brown", "Taylor", "Wilson", "Evans", "Thomas", "Roberts", "Walker",
+        "Wright", "Hughes", "Green", "Hall", "Clarke", "Lewis", "Young", "King", "Ahmed"]
+
+
+def plan(size: str, seed: int = 2026) -> dict:
+    """The trust as plain data: schools, staff rows, account rows and what to do to each account."""
+    spec = SIZES[size]
+    rng = random.Random(seed)
+    schools = [{"id": f"s{i:03d}", "name": f"School {i:03d}", "domain": f"s{i:03d}.sch.uk"}
+               for i in range(1, spec["schools"] + 1)]
+    staff = [{"email": CUSTODIAN, "name": "Ira Custodian", "school": schools[0]["id"], "roles": "it",
+              "trained_on": "2026-09-01", "policy_ack": "2026"}]
+    by_school: dict[str, list[str]] = {s["id"]: [] for s in schools}
+    heads: dict[str, str] = {}
+    per_school = max(3, spec["staff"] // len(schools))
+    n = 0
+    for s in schools:
+        for j in range(per_school):
+            n += 1
+            name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+            email = f"{name.split()[0].lower()}.{name.split()[1].lower()}{n}@{s['domain']}"
+            roles = "headteacher;slt" if j == 0 else ("slt" if j < 3 else ("volunteer" if rng.random() < 0.05 else "staff"))
+            trained = "" if rng.random() < 0.15 else (TODAY - timedelta(days=rng.randint(10, 700))).isoformat()
+            staff.append({"email": email, "name": name, "school": s["id"], "roles": roles, "trained_on": trained,
+                          "policy_ack": "2026" if rng.random() < 0.8 else "2024"})
+            by_school[s["id"]].append(email)
+            if j == 0:
+                heads[s["id"]] = email
+    leavers = {}
+    for row in staff[1:]:
+        if "headteacher" in row["roles"]:
+            continue
+        r = rng.random()
+        if r < 0.03:
+            leavers[row["email"]] = (TODAY - timedelta(days=rng.randint(1, 200))).isoformat()
+        elif r < 0.04:
+            leavers[row["email"]] = (TODAY + timedelta(days=rng.randint(1, 60))).isoformat()
+    accounts = []
+    taken = set()
+    for i in range(spec["accounts"]):
+        s = schools[i % len(schools)]
+        people = by_school[s["id"]][3:] or by_school[s["id"]]
+        platform = rng.choice(PLATFORMS)
+        handle = f"{s['id']}{platform[:2]}{i}"
+        owner = rng.choice(people)
+        admins = [owner] + rng.sample(people, k=min(len(people), rng.choice([0, 1, 1, 2])))
+        admins = list(dict.fromkeys(admins))
+        contributors = [c for c in rng.sample(people, k=min(len(people), rng.choice([0, 0, 1, 2]))) if c not in admins]
+        status = rng.choices(["active", "requested", "approved", "suspended", "closed"], [80, 5, 5, 5, 5])[0]
+        email = f"{handle}@{s['domain']}" if rng.random() > 0.04 else f"{handle}@gmail.com"
+        key = (s["id"], platform, handle)
+        if key in taken:
+            continue
+        taken.add(key)
+        accounts.append({
+            "id": f"{s['id']}-{platform}-{handle}", "school": s["id"], "platform": platform, "handle": handle,
+            "url": f"https://{platform}.example/{handle}", "category": "faculty" if rng.random() < 0.7 else "staff",
+            "email": email, "owner": owner, "admins": ";".join(admins), "contributors": ";".join(contributors),
+            "status": status,
+            "_approve": status in ("active", "approved", "suspended") and rng.random() < 0.9,
+            "_notify": rng.random() < 0.92,
+            "_password": rng.choices(["strong", "weak", "reused", "none"], [80, 6, 4, 10])[0],
+            "_totp": rng.random() < 0.75,
+            "_monitored": (TODAY - timedelta(days=rng.randint(0, 14))).isoformat() if rng.random() < 0.8 else None,
+            "_reviewed": (TODAY - timedelta(days=rng.randint(0, 500))).isoformat() if rng.random() < 0.6 else None,
+        })
+    return {"schools": schools, "staff": staff, "heads": heads, "leavers": leavers, "accounts": accounts}
+
+
+def write_csvs(p: dict, out: Path) -> None:
+    with open(out / "staff.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, ["email", "name", "school", "roles", "trained_on", "policy_ack"])
+        w.writeheader()
+        w.writerows(p["staff"])
+    cols = ["id", "school", "platform", "handle", "url", "category", "email", "owner", "admins", "contributors", "status"]
+    with open(out / "accounts.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(p["accounts"])
+
+
+def build(size: str, out: Path, seed: int = 2026) -> dict:
+    """Write base.accountctl (schools), register.accountctl (everything), staff.csv, accounts.csv."""
+    os.environ["ACCOUNTCTL_TODAY"] = TODAY.isoformat()
+    os.environ.setdefault("ACCOUNTCTL_KDF", "m=65536,t=3,p=4")
+    from accountctl.core import access, accounts, approvals, directory, vault
+    from accountctl.store import crypto
+    from accountctl.store.register import open_register
+
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("base.accountctl", "register.accountctl"):
+        for suffix in ("", ".bak", ".lock", ".tmp"):
+            (out / (name + suffix)).unlink(missing_ok=True)
+    p = plan(size, seed)
+    write_csvs(p, out)
+    base = out / "base.accountctl"
+    access.init(base, "Bench Trust", CUSTODIAN, "Ira Custodian", PASSPHRASE)
+    unlock = dict(actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False)
+    with open_register(base, write=True, **unlock) as reg:
+        for s in p["schools"]:
+            directory.add_school(reg.db, CUSTODIAN, s["id"], s["name"], [s["domain"]])
+    shutil.copyfile(base, out / "register.accountctl")
+    full = out / "register.accountctl"
+    rng = random.Random(seed + 1)
+    with open_register(full, write=True, **unlock) as reg:
+        db = reg.db
+        directory.import_staff(db, CUSTODIAN, (out / "staff.csv").read_text(encoding="utf-8"))
+        for email, day in p["leavers"].items():
+            directory.leave(db, CUSTODIAN, email, day)
+        accounts.import_accounts(db, CUSTODIAN, accounts.parse_import((out / "accounts.csv").read_text(encoding="utf-8")))
+        signing = {}
+        for school, head in p["heads"].items():
+            private, public = crypto.ed25519_keypair()
+            db.execute("INSERT INTO signing_keys(email, public_key, created_at) VALUES (?,?,?)",
+                       (head, public, "2026-01-01T00:00:00Z"))
+            signing[head] = private
+        shared = [vault.generate_password(20) for _ in range(max(1, len(p["accounts"]) // 100))]
+        for a in p["accounts"]:
+            if a["_approve"]:
+                head = p["heads"][a["school"]]
+                approvals.decide(db, head, signing[head], a["id"], "approved", "approved at SLT")
+            if a["status"] in ("active", "suspended") and a["_notify"]:
+                accounts.notify_head(db, CUSTODIAN, a["id"])
+            kind = a["_password"]
+            if a["status"] != "closed" and kind != "none":
+                password = {"strong": None, "weak": rng.choice(WEAK), "reused": rng.choice(shared)}[kind] or vault.generate_password(20)
+                vault.set_password(reg, a["id"], password, username=a["email"])
+            if a["status"] in ("active", "suspended") and a["_totp"]:
+                secret = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(32))
+                vault.set_totp(reg, a["id"], f"otpauth://totp/{a['platform']}:{a['handle']}?secret={secret}&issuer={a['platform']}")
+            db.execute("UPDATE accounts SET monitored_on = ?, reviewed_on = ? WHERE id = ?",
+                       (a["_monitored"], a["_reviewed"], a["id"]))
+    facts = {"size": size, **SIZES[size], "accounts_written": len(p["accounts"]), "staff_written": len(p["staff"]),
+             "leavers": len(p["leavers"]), "register_bytes": full.stat().st_size, "seconds": round(time.perf_counter() - started, 1),
+             "passphrase": PASSPHRASE, "custodian": CUSTODIAN,
+             "sample_account": next(a["id"] for a in p["accounts"] if a["status"] == "active" and a["_totp"]
+                                    and a["_password"] != "none"),
+             "sample_leaver": next(iter(p["leavers"])), "sample_staff": p["staff"][-1]["email"]}
+    (out / "facts.json").write_text(json.dumps(facts, indent=2))
+    return facts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    facts = build(args.size, args.out, args.seed)
+    json.dump(facts, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Shared fixtures: an isolated environment per test, a CLI runner, and a small ready register."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import keyring
+import pytest
+from click.testing import CliRunner
+from keyring.backend import KeyringBackend
+
+from accountctl.cli import cli
+from accountctl.store import keyring_cache
+
+PASSPHRASE = "correct horse battery staple"
+# The cheapest Argon2id setting accountctl accepts (OWASP's floor): tests never use the default.
+TEST_KDF = "m=19456,t=2,p=1"
+CUSTODIAN = "it@oak.sch.uk"
+HEAD = "head@oak.sch.uk"
+
+
+class MemoryKeyring(KeyringBackend):
+    """An in-memory OS keyring stand-in."""
+
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.store.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.store[(service, username)] = password
+
+    def delete_password(self, service, username):
+        from keyring.errors import PasswordDeleteError
+
+        if (service, username) not in self.store:
+            raise PasswordDeleteError(username)
+        del self.store[(service, username)]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Every test gets its own register path, cheap KDF, passphrases in env and an empty keyring."""
+    for name in ("ACCOUNTCTL_USER", "ACCOUNTCTL_TODAY", "ACCOUNTCTL_RECOVERY_KEY", "ACCOUNTCTL_DEBUG",
+                 "ACCOUNTCTL_LOCK_TIMEOUT", "PYTHON_KEYRING_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ACCOUNTCTL_KDF", TEST_KDF)
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "oak.accountctl"))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", PASSPHRASE)
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    keyring_cache.reset()
+    yield backend
+    keyring.set_keyring(previous)
+    keyring_cache.reset()
+
+
+@pytest.fixture
+def register_path(tmp_path) -> Path:
+    return tmp_path / "oak.accountctl"
+
+
+class Runner:
+    """Runs accountctl in-process as a user would type it; `run("staff list --json")`."""
+
+    def __init__(self):
+        self.runner = CliRunner()
+
+    def __call__(self, args, input=None, env=None):
+        argv = shlex.split(args) if isinstance(args, str) else list(args)
+        return self.runner.invoke(cli, argv, input=input, env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def run() -> Runner:
+    return Runner()
+
+
+def ok(result, code: int = 0):
+    """Assert an exit code, showing stderr when it is wrong; returns the result."""
+    assert result.exit_code == code, f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result
+
+
+@pytest.fixture
+def oak(run, register_path):
+    """A register with one school (oak), its custodian, a headteacher and two teachers."""
+    ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"'))
+    ok(run('school add oak --name "Oak Primary" --domain oak.sch.uk'))
+    ok(run(f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it'))
+    ok(run(f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt'))
+    ok(run('staff add t.one@oak.sch.uk --name "Tom One" --school oak --role staff --trained-on 2026-09-01'))
+    ok(run('staff add t.two@oak.sch.uk --name "Tia Two" --school oak --role staff --trained-on 2026-09-01'))
+    return register_path
