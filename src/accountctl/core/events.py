@@ -77,7 +77,7 @@ def history(conn: sqlite3.Connection, account: str | None = None, limit: int | N
     args: list = []
     if account:
         sql += " WHERE account = ?"
-        args.append(account)
+        args.append(account.strip().lower())  # account ids are lower-case slugs, as `account show` accepts
     if limit:
         sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq"
         args.append(limit)
