@@ -13,8 +13,38 @@ from accountctl.cli.common import global_options, format_options
 from accountctl.errors import AccountctlError
 
 
+# Every command and the module that defines it: imported only when that command runs, so the hot
+# paths (`otp`, `cred show`) load only what they use (click's documented lazy-loading pattern).
+COMMANDS = {
+    "init": "access", "login": "access", "logout": "access", "passwd": "access", "person": "access",
+    "vault": "access", "school": "directory", "staff": "directory", "account": "accounts",
+    "approve": "accounts", "reject": "accounts", "cred": "creds", "otp": "creds", "audit": "audit",
+    "rules": "audit", "waive": "audit", "review": "audit", "monitor": "audit", "config": "audit",
+    "offboard": "offboard", "log": "history", "verify": "history", "export": "history",
+    "report": "report", "demo": "demo",
+}
+ATTRIBUTES = {"config": "config_group"}
+
+
 class AccountctlGroup(click.Group):
-    """The root group: maps our errors to one `Error: ...` line and the spec's exit codes."""
+    """The root group: loads commands lazily; maps our errors to one `Error: ...` line and exit code."""
+
+    def list_commands(self, ctx):
+        return sorted(name for name in COMMANDS if self.get_command(ctx, name) is not None)
+
+    def get_command(self, ctx, name):
+        module_name = COMMANDS.get(name)
+        if module_name is None:
+            return None
+        import importlib
+
+        try:
+            module = importlib.import_module(f"accountctl.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"accountctl.cli.{module_name}":
+                return None  # a command whose module is not written yet
+            raise
+        return getattr(module, ATTRIBUTES.get(name, name))
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
@@ -72,11 +102,5 @@ def cli() -> None:
 
 def main() -> None:
     cli.main()
-
-
-from accountctl.cli import access, accounts, audit, creds, directory, history, offboard  # noqa: E402  (registers)
-
-for module in (access, directory, accounts, creds, audit, offboard, history):
-    module.register(cli)
 
 __all__ = ["cli", "main", "global_options", "format_options"]

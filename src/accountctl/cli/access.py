@@ -206,8 +206,3 @@ def vault_recover(email: str) -> None:
     with store.open_with_recovery_key(path, key) as reg:
         result = access.recover(reg, email, passphrase)
     output.message(f"Recovered {result['email']}: their key slot opens with the new passphrase.")
-
-
-def register(cli: click.Group) -> None:
-    for command in (init, login, logout, passwd, person, vault):
-        cli.add_command(command)

@@ -247,8 +247,3 @@ def reject(reg, account_id, reason) -> None:
     """
     result = approvals.decide(reg.db, reg.actor, reg.keys.signing_private, account_id, "rejected", reason)
     output.message(f"Rejected {result['account']} (signed by {result['approver']}).")
-
-
-def register(cli: click.Group) -> None:
-    for command in (account, approve, reject):
-        cli.add_command(command)

@@ -37,8 +37,9 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
         rule_id = r.strip().upper()
         if rule_id not in core.RULES:
             raise InputError(f"unknown rule {r!r}; see 'accountctl rules'")
-        chosen.append(rule_id)
-    school_id = get_school(reg.db, school)["id"] if school else None
+        if rule_id not in chosen:  # a rule given twice is still applied once
+            chosen.append(rule_id)
+    school_id = get_school(reg.db, school)["id"] if school is not None else None  # --school "" is unknown
     snap = core.load(reg.db, day, school=school_id, vault=reg.is_custodian)
     findings, skipped = core.run(snap, core.waivers_in_force(reg.db, day), chosen or None)
     summary = core.summarize(findings, snap, skipped, fail_on, chosen or list(core.RULES))
@@ -46,8 +47,11 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
         output.record({"summary": summary, "findings": findings}, "json")
     else:
         output.rows(findings, FINDING_COLUMNS, fmt())
+        reasons: dict[str, list[str]] = {}
         for item in skipped:
-            output.message(f"Skipped {item['rule']}: it {item['reason']}.")
+            reasons.setdefault(item["reason"], []).append(item["rule"])
+        for reason, skipped_rules in reasons.items():  # one line, e.g. for both password rules
+            output.message(f"Skipped {', '.join(skipped_rules)}: {'they' if len(skipped_rules) > 1 else 'it'} {reason}.")
         if fmt() == "table":
             c, u = summary["counts"], summary["unwaived"]
             output.message(f"Audited {summary['accounts_audited']} account(s) as of {summary['as_of']}: "
@@ -170,8 +174,3 @@ def config_set(reg, key, value) -> None:
     require_custodian(reg, "change settings")
     key, value = config.set_value(reg.db, reg.actor, key, value)
     output.message(f"{key} = {value}")
-
-
-def register(cli: click.Group) -> None:
-    for command in (audit, rules, waive, review, monitor, config_group):
-        cli.add_command(command)

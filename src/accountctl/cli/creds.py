@@ -185,8 +185,3 @@ def otp(account_id) -> None:
     with session() as reg:
         seed = vault.load_totp(reg, account_id)
     click.echo(vault.totp_code(seed))
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(cred)
-    cli.add_command(otp)

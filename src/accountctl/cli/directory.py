@@ -155,6 +155,5 @@ def staff_show(reg, email) -> None:
     output.record(row, fmt(), STAFF_COLUMNS + ["created_at"])
 
 
-def register(cli: click.Group) -> None:
-    cli.add_command(school)
-    cli.add_command(staff)
+# staff leave|move|sync live with offboarding; importing it adds them to the `staff` group.
+from accountctl.cli import offboard as _offboard  # noqa: E402,F401

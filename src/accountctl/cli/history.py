@@ -81,8 +81,3 @@ def export(reg, out) -> None:
         output.message(f"Exported to {out}.")
     else:
         click.echo(text)
-
-
-def register(cli: click.Group) -> None:
-    for command in (log, verify, export):
-        cli.add_command(command)

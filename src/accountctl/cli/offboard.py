@@ -126,7 +126,3 @@ def staff_sync(file, school_id, do_apply, left_on) -> None:
         counts = {k: sum(1 for c in changes if c.change == k) for k in ("join", "rejoin", "move", "update", "leave")}
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no changes"
         output.message(f"{'Applied' if do_apply else 'Would apply (use --apply)'}: {summary} ({len(entries)} on the {kind} roster).")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(offboard)

@@ -25,8 +25,11 @@ def _cell(value: Any, sep: str) -> str:
     return str(value)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one instance: json.dumps(**kw) builds one per call
+
+
 def _compact(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, default=str)
+    return _ENCODER.encode(data)
 
 
 def to_json(data: Any, level: int = 0) -> str:

@@ -84,7 +84,7 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     case = case_of(conn, account)
     digest = case_hash(case)
     previous = latest(conn, account["id"])
-    if previous and previous["case_hash"] == digest:
+    if previous and previous["case_hash"] == digest and not _invalid(conn, previous, account, school):
         raise InputError(f"{account['id']} was already {previous['decision']} by {previous['approver']} at "
                          f"{previous['at']}; it needs no new decision until its business case or people change")
     if decision == "rejected" and not (note or "").strip():
@@ -134,6 +134,15 @@ def signed_digest(approval: dict) -> str:
     for part in parts:
         h.update(len(part).to_bytes(4, "big") + part)
     return h.hexdigest()
+
+
+def _invalid(conn: sqlite3.Connection, decision: dict, account: dict, school: dict) -> bool:
+    """Whether a decision on record fails its full check (so a new decision may replace it)."""
+    owner = key_owners(conn).get(bytes(decision["public_key"]))
+    problems = signature_problems(decision, owner)
+    if decision["decision"] == "approved":
+        problems += authority_problems_in(decision, account, school["central"])
+    return bool(problems)
 
 
 def signature_problems(approval: dict, key_owner: str | None) -> list[str]:

@@ -60,7 +60,7 @@ class Snapshot:
     accounts: list[dict]
     memberships: dict[str, list[Membership]]
     approval: dict[str, tuple[dict | None, list[str], bool]]
-    credentials: dict[str, dict]
+    credentials: dict[str, dict]  # of every live account, in any school (password reuse crosses schools)
     slot_holders: list[dict]
     vault: bool
     school_filter: str | None = None
@@ -320,9 +320,12 @@ def password_weak(snap: Snapshot):
       "Preston: administrators 'store account details, including passwords securely'", needs_vault=True)
 def password_reused(snap: Snapshot):
     ids = {a["id"]: a for a in _live(snap)}
+    # snap.credentials covers every live account (any school), so reuse across schools is found under --school too
     shared = quality.reused({k: c["password_fp"] for k, c in snap.credentials.items()
-                             if c["password"] and c["password_fp"] and k in ids})
+                             if c["password"] and c["password_fp"]})
     for account_id, others in shared.items():
+        if account_id not in ids:
+            continue
         a = ids[account_id]
         yield (a["id"], a["school"], f"same password as {_some(others)}",
                f"give each account its own password: accountctl cred generate {a['id']}")
@@ -388,10 +391,14 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
         problems = approvals.audit_problems(decision, owners.get(bytes(decision["public_key"])), a,
                                             schools[a["school"]]["central"])
         state[a["id"]] = (decision, problems, a["case_hash"] != decision["case_hash"])
+    # Every live account's credentials, whatever the school filter: a password reused across schools is
+    # still a finding on the filtered school's account.
     credentials = {r[0]: {"password": bool(r[1]), "password_set_at": r[2], "totp": bool(r[3]), "password_weak": r[4],
                           "password_fp": r[5]}
-                   for r in conn.execute("SELECT account, password IS NOT NULL, password_set_at, totp IS NOT NULL, "
-                                         "password_weak, password_fp FROM credentials")}
+                   for r in conn.execute(
+                       "SELECT c.account, c.password IS NOT NULL, c.password_set_at, c.totp IS NOT NULL, c.password_weak, "
+                       f"c.password_fp FROM credentials c JOIN accounts a ON a.id = c.account "
+                       f"WHERE a.status IN ({','.join('?' * len(LIVE))})", LIVE)}
     group: dict[tuple[str, str, str], list[str]] = {}
     for a in accounts:
         group.setdefault((a["school"], a["platform"], a["category"]), []).append(a["id"])
@@ -411,19 +418,19 @@ def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, s
 def run(snap: Snapshot, waivers: dict[tuple[str, str], dict], rules: list[str] | None = None) -> tuple[list[dict], list[dict]]:
     """Apply the rules; returns (findings, skipped rules with why)."""
     findings, skipped = [], []
+    order = {s: i for i, s in enumerate(SEVERITIES)}
     for rule_id in rules or list(RULES):
         r = RULES[rule_id]
         if r.needs_vault and not snap.vault:
             skipped.append({"rule": r.id, "reason": "needs vault access (an IT custodian's key slot)"})
             continue
+        lower = SEVERITIES[min(order[r.severity] + 1, len(SEVERITIES) - 1)]
         for item in r.check(snap):
             account_id, school, message, fix = item
-            severity = SEVERITIES[SEVERITIES.index(r.severity) + 1] if isinstance(item, UPCOMING) else r.severity
-            waiver = waivers.get((account_id, r.id)) if account_id else None
-            findings.append({"rule": r.id, "severity": severity, "account": account_id, "school": school,
-                             "message": message, "fix": fix, "waived": waiver is not None,
-                             "waived_until": waiver["until"] if waiver else None})
-    order = {s: i for i, s in enumerate(SEVERITIES)}
+            waiver = waivers.get((account_id, r.id)) if waivers and account_id else None
+            findings.append({"rule": r.id, "severity": lower if type(item) is UPCOMING else r.severity,
+                             "account": account_id, "school": school, "message": message, "fix": fix,
+                             "waived": waiver is not None, "waived_until": waiver["until"] if waiver else None})
     findings.sort(key=lambda f: (order[f["severity"]], f["account"] or "", f["rule"]))
     return findings, skipped
 
@@ -453,5 +460,5 @@ def rules_table() -> list[dict]:
 def as_of_from(text: str | None) -> date:
     from accountctl import clock
 
-    return clock.parse_date(text, "--as-of") if text else clock.today()
+    return clock.parse_date(text, "--as-of") if text is not None else clock.today()  # --as-of "" is bad input
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import date
 
 from accountctl import clock, model
 from accountctl.core import approvals, directory, events
 from accountctl.core.accounts import get_account, people_of
 from accountctl.errors import AccessError, InputError
 
-MAX_WAIVER_DAYS = 366
+MAX_WAIVER_DAYS = 366  # the longest a calendar year can be; see one_year_after
+
+
+def one_year_after(day: date) -> date:
+    """The same date a year later (29 February: 28 February), the last day a waiver may run to."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
 
 
 def _require_slt(conn: sqlite3.Connection, actor: str, account: dict, doing: str) -> None:
@@ -35,8 +43,9 @@ def waive(conn: sqlite3.Connection, actor: str, account_id: str, rule_id: str, r
     today = clock.today()
     if day < today:
         raise InputError(f"--until {day.isoformat()} is in the past")
-    if day > today + timedelta(days=MAX_WAIVER_DAYS - 1):
-        raise InputError(f"a waiver lasts at most one year (until {(today + timedelta(days=MAX_WAIVER_DAYS - 1)).isoformat()})")
+    latest = one_year_after(today)
+    if day > latest:
+        raise InputError(f"a waiver lasts at most one year (until {latest.isoformat()})")
     _require_slt(conn, actor, account, "waive findings on")
     at = clock.now_iso()
     conn.execute("INSERT INTO waivers(account, rule, reason, until, waived_by, at) VALUES (?,?,?,?,?,?)",

@@ -52,6 +52,22 @@ def encrypt_with_nonce(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -
     return AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
+def encrypt_to(handle, key: bytes, nonce: bytes, plaintext, aad: bytes, chunk: int = 1 << 20) -> None:
+    """AES-256-GCM, streamed to a file in chunks: the ciphertext is never held whole in memory.
+
+    Writes ciphertext || tag, exactly what `encrypt_with_nonce` returns.
+    """
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    encryptor = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(aad)
+    view = memoryview(plaintext)
+    for start in range(0, len(view), chunk):
+        handle.write(encryptor.update(view[start : start + chunk]))
+    handle.write(encryptor.finalize())
+    handle.write(encryptor.tag)
+
+
 def decrypt_with_nonce(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
     """Inverse of `encrypt_with_nonce`; raises CryptoFailure."""
     from cryptography.exceptions import InvalidTag

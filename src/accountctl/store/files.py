@@ -64,15 +64,19 @@ def write_lock(path: Path) -> Iterator[None]:
         lock.release()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data) -> None:
     """Write PATH.tmp, fsync, keep the current file as PATH.bak, rename over PATH, fsync the folder.
 
-    Readers see the old file or the new one, never a mix. A crash before the rename leaves the old
-    file untouched (and a stale PATH.tmp the next write replaces).
+    `data` is bytes, or a function that writes to the open file (to stream large bodies). Readers
+    see the old file or the new one, never a mix. A crash before the rename leaves the old file
+    untouched (and a stale PATH.tmp the next write replaces).
     """
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
-        handle.write(data)
+        if callable(data):
+            data(handle)
+        else:
+            handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     if path.exists():

@@ -79,8 +79,14 @@ class Register:
         self.header.body_nonce = crypto.random_bytes(crypto.NONCE_LEN)
         self.header.body_len = len(plain) + crypto.TAG_LEN
         raw = ff.encode_header(self.header)
-        body = crypto.encrypt_with_nonce(self.keys.register_key, self.header.body_nonce, plain, raw)
-        atomic_write(self.path, raw + body)
+        key, nonce = self.keys.register_key, self.header.body_nonce
+
+        def write(handle) -> None:
+            handle.write(raw)
+            crypto.encrypt_to(handle, key, nonce, plain, raw)
+
+        atomic_write(self.path, write)
+        del plain
         self._changes_at_open = self.db.total_changes
         self.header_changed = False
 
@@ -270,21 +276,22 @@ def _choose_slot(header: ff.Header, actor: str | None) -> ff.Slot:
     raise AccessError("several people can open this register: say who you are with --as EMAIL or ACCOUNTCTL_USER")
 
 
-def _load(path: Path) -> tuple[ff.Header, bytes, bytes]:
+def _load(path: Path) -> tuple[ff.Header, bytes, memoryview]:
     data = read_register(path)
     header, raw = ff.parse_header(data)
-    body = data[len(raw):]
+    body = memoryview(data)[len(raw):]  # a view: the 55 MB body of a large trust is not copied
     if len(body) != header.body_len:
         what = "truncated" if len(body) < header.body_len else "longer than its header says"
         raise DamagedError(f"register damaged: the file is {what}")
     return header, raw, body
 
 
-def _decrypt_body(header: ff.Header, raw: bytes, body: bytes, register_key: bytes) -> sqlite3.Connection:
+def _decrypt_body(header: ff.Header, raw: bytes, body: memoryview, register_key: bytes) -> sqlite3.Connection:
     try:
         plain = crypto.decrypt_with_nonce(register_key, header.body_nonce, body, raw)
     except CryptoFailure:
         raise DamagedError("register damaged or altered: the body does not authenticate") from None
+    body.release()  # drop the file's bytes before SQLite copies the plaintext: peak memory is two bodies, not three
     return dbmod.deserialize(plain)
 
 

@@ -1,0 +1,246 @@
+"""`staff sync`: a school's full roster from the MIS (staff CSV) or Google Workspace (GAM export).
+
+Without --apply nothing changes (the register file is byte-identical); --apply records joiners,
+leavers, moves and updates; a second --apply changes nothing; nobody is ever deleted; a bad row
+refuses the whole file, naming its line.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import CUSTODIAN, HEAD, ok
+
+TODAY = "2030-03-02"
+T1, T2, T3 = "t.one@oak.sch.uk", "t.two@oak.sch.uk", "t.three@oak.sch.uk"
+E1 = "e.one@elm.sch.uk"
+GONE = "gone@oak.sch.uk"
+
+STAFF_CSV = f"""email,name,school,roles,trained_on,policy_ack
+{CUSTODIAN},Ira Tech,oak,it,,
+{HEAD},Hana Head,oak,headteacher;slt,,
+T.One@Oak.sch.uk,Tom One,OAK,staff,2026-09-01,2030.1
+{T2},Tia Two-Smith,,staff,2026-09-01,
+n.new@oak.sch.uk,"New, Nia",oak,staff;volunteer,2030-02-01,2030.1
+{E1},Eve One,oak,staff,,
+"""
+CSV_CHANGES = [
+    ("join", "n.new@oak.sch.uk"),
+    ("move", E1),
+    ("update", T1),
+    ("update", T2),
+    ("leave", T3),
+]
+
+GAM = f"""primaryEmail,name.fullName,suspended
+{CUSTODIAN},Ira Tech,False
+{HEAD},Hana Head,False
+{T1},Tom One,True
+{T2},Tia Two,False
+{T3},Tad Threeson,false
+g.new@oak.sch.uk,Gil New,False
+x.never@oak.sch.uk,Never Here,True
+{E1},Eve One,False
+"""
+GAM_CHANGES = [
+    ("join", "g.new@oak.sch.uk"),
+    ("move", E1),
+    ("update", T3),
+    ("leave", T1),
+]
+
+
+@pytest.fixture
+def school(monkeypatch, run, oak):
+    """oak (with a third teacher and someone who left in January) and elm (with Eve)."""
+    monkeypatch.setenv("ACCOUNTCTL_TODAY", TODAY)
+    ok(run(f'staff add {T3} --name "Tad Three" --school oak --role staff --trained-on 2026-09-01'))
+    ok(run(f'staff add {GONE} --name "Gwen Gone" --school oak --role staff'))
+    ok(run(f"staff leave {GONE} --on 2030-01-31"))
+    ok(run('school add elm --name "Elm Academy" --domain elm.sch.uk'))
+    ok(run(f'staff add {E1} --name "Eve One" --school elm --role staff'))
+    return oak
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def staff(run) -> dict[str, dict]:
+    return {s["email"]: s for s in json.loads(ok(run("staff list --json")).stdout)}
+
+
+def sync(run, *args, code=0) -> dict:
+    result = ok(run(["staff", "sync", *args, "--format", "json"]), code)
+    return json.loads(result.stdout)
+
+
+def changes(data) -> list[tuple[str, str]]:
+    return [(c["change"], c["email"]) for c in data["changes"]]
+
+
+def refused(run, path, args, code, *words):
+    before = path.read_bytes()
+    result = run(args)
+    assert result.exit_code == code, f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: "), result.stderr
+    for word in words:
+        assert word.lower() in line.lower(), f"{word!r} not in {line!r}"
+    assert result.stdout == ""
+    assert path.read_bytes() == before, "a refused sync changed the register file"
+    return line
+
+
+# -- the staff CSV --------------------------------------------------------------------------------
+def test_staff_csv_shows_then_applies_then_changes_nothing(run, school, tmp_path):
+    roster = write(tmp_path, "mis.csv", STAFF_CSV)
+    before_file = school.read_bytes()
+    before = staff(run)
+
+    # Show: every kind of change, nothing written.
+    dry = sync(run, roster, "--school", "oak")
+    assert dry["school"] == "oak" and dry["format"] == "staff-csv" and dry["applied"] is False
+    assert changes(dry) == CSV_CHANGES
+    detail = {c["email"]: c["detail"] for c in dry["changes"]}
+    assert "elm" in detail[E1] and "oak" in detail[E1]
+    assert "policy_ack" in detail[T1] and "Tia Two-Smith" in detail[T2]
+    assert TODAY in detail[T3]
+    table = ok(run(["staff", "sync", roster, "--school", "oak"]))
+    assert "Would apply (use --apply): 1 join, 1 move, 2 update, 1 leave (6 on the staff-csv roster)" in table.stderr
+    for _, email in CSV_CHANGES:
+        assert email in table.stdout
+    assert school.read_bytes() == before_file, "sync without --apply changed the register"
+
+    # Apply.
+    applied = sync(run, roster, "--school", "oak", "--apply")
+    assert applied["applied"] is True and changes(applied) == CSV_CHANGES
+    after = staff(run)
+    assert set(before) <= set(after) and len(after) == len(before) + 1
+    new = after["n.new@oak.sch.uk"]
+    assert (new["name"], new["school"], new["roles"], new["trained_on"], new["policy_ack"], new["status"]) == \
+        ("New, Nia", "oak", ["staff", "volunteer"], "2030-02-01", "2030.1", "active")
+    assert after[E1]["school"] == "oak" and after[E1]["moved_from"] == "elm" and after[E1]["moved_on"] == TODAY
+    assert after[T1]["policy_ack"] == "2030.1" and after[T1]["trained_on"] == "2026-09-01"
+    assert after[T2]["name"] == "Tia Two-Smith"
+    assert after[T3]["left_on"] == TODAY and after[T3]["status"] == "left"
+    assert after[GONE] == before[GONE], "someone who had already left is left alone"
+    assert after[HEAD] == before[HEAD] and after[CUSTODIAN] == before[CUSTODIAN]
+    # The recorded leaver and mover are what offboard sees.
+    offboard = json.loads(ok(run(["offboard", T3, "--json"])).stdout)
+    assert offboard["status"] == "left" and offboard["left_on"] == TODAY
+    mover = json.loads(ok(run(["offboard", E1, "--json"])).stdout)
+    assert mover["status"] == "moved" and mover["moved_from"] == "elm"
+    actions = [e["action"] for e in json.loads(ok(run("log --json")).stdout)]
+    assert {"staff.sync.join", "staff.sync.move", "staff.sync.update", "staff.sync.leave"} <= set(actions)
+
+    # A second run: nothing to do, nothing written.
+    file_after = school.read_bytes()
+    again = ok(run(["staff", "sync", roster, "--school", "oak", "--apply"]))
+    assert "Applied: no changes" in again.stderr
+    assert sync(run, roster, "--school", "oak", "--apply")["changes"] == []
+    assert staff(run) == after
+    assert school.read_bytes() == file_after
+
+
+def test_gam_export_shows_then_applies_with_left_on_then_changes_nothing(run, school, tmp_path):
+    roster = write(tmp_path, "users.csv", GAM)
+    before_file = school.read_bytes()
+    before = staff(run)
+
+    dry = sync(run, roster, "--school", "oak", "--left-on", "2030-03-31")
+    assert dry["format"] == "gam" and dry["applied"] is False
+    assert changes(dry) == GAM_CHANGES
+    leaver = [c for c in dry["changes"] if c["change"] == "leave"][0]
+    assert "suspended" in leaver["detail"] and "2030-03-31" in leaver["detail"]
+    assert school.read_bytes() == before_file
+
+    applied = sync(run, roster, "--school", "oak", "--apply", "--left-on", "2030-03-31")
+    assert changes(applied) == GAM_CHANGES
+    after = staff(run)
+    assert "x.never@oak.sch.uk" not in after, "a suspended user who was never staff is not added"
+    assert len(after) == len(before) + 1
+    assert after["g.new@oak.sch.uk"]["roles"] == ["staff"] and after["g.new@oak.sch.uk"]["school"] == "oak"
+    assert after[T3]["name"] == "Tad Threeson" and after[T3]["roles"] == ["staff"]  # GAM says nothing of roles
+    assert after[HEAD]["roles"] == before[HEAD]["roles"] == ["slt", "headteacher"]
+    # --left-on: an upcoming leaver, still active today.
+    assert after[T1]["left_on"] == "2030-03-31" and after[T1]["status"] == "active"
+    assert after[E1]["school"] == "oak"
+
+    file_after = school.read_bytes()
+    assert sync(run, roster, "--school", "oak", "--apply", "--left-on", "2030-03-31")["changes"] == []
+    assert sync(run, roster, "--school", "oak", "--apply")["changes"] == []  # a different --left-on changes nothing either
+    assert staff(run) == after and school.read_bytes() == file_after
+
+
+def test_left_on_defaults_to_today_and_never_deletes_anyone(run, school, tmp_path):
+    # A roster naming only the custodian: everyone else at oak leaves; nobody disappears; elm is untouched.
+    roster = write(tmp_path, "one.csv", f"email,name,school,roles,trained_on,policy_ack\n{CUSTODIAN},Ira Tech,oak,it,,\n")
+    before = staff(run)
+    data = sync(run, roster, "--school", "oak", "--apply")
+    assert changes(data) == [("leave", HEAD), ("leave", T1), ("leave", T3), ("leave", T2)]  # sorted by email
+    after = staff(run)
+    assert set(after) == set(before)
+    for email in (HEAD, T1, T2, T3):
+        assert after[email]["left_on"] == TODAY and after[email]["status"] == "left"
+    assert after[GONE]["left_on"] == "2030-01-31"
+    assert after[E1] == before[E1]
+
+
+def test_without_apply_anyone_may_look_but_only_a_custodian_may_apply(run, school, tmp_path, monkeypatch):
+    ok(run(f"person grant {HEAD} --access register"))
+    monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
+    roster = write(tmp_path, "users.csv", GAM)
+    assert changes(sync(run, roster, "--school", "oak", "--as", HEAD)) == GAM_CHANGES
+    refused(run, school, ["--as", HEAD, "staff", "sync", roster, "--school", "oak", "--apply"], 3, "custodian")
+
+
+# -- refusals -------------------------------------------------------------------------------------
+HEADER = "email,name,school,roles,trained_on,policy_ack\n"
+GAM_HEADER = "primaryEmail,name.fullName,suspended\n"
+GOOD = f"{T1},Tom One,oak,staff,,\n"
+GOOD_GAM = f"{T1},Tom One,False\n"
+
+
+@pytest.mark.parametrize("text, words", [
+    (HEADER + GOOD + "not-an-email,Nia New,oak,staff,,\n", ["line 3", "not a valid email"]),
+    (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,elm,staff,,\n", ["line 3", "elm", "one school"]),
+    (HEADER + GOOD + f"{T2},Tia,oak,,,\nT.ONE@oak.sch.uk,Tom,oak,,,\n", ["line 4", "already on line 2"]),
+    (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,staff,2030-02-30,\n", ["line 3", "trained_on"]),
+    (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,staff,01/02/2030,\n", ["line 3", "YYYY-MM-DD"]),
+    (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,boss,,\n", ["line 3", "boss"]),
+    (HEADER + GOOD + "n.new@oak.sch.uk,,oak,staff,,\n", ["line 3", "name"]),
+    (HEADER + GOOD + "n.new@oak.sch.uk,Nia,oak,staff,,,extra\n", ["line 3", "more cells"]),
+    (GAM_HEADER + GOOD_GAM + "n.new@oak.sch.uk,Nia New,maybe\n", ["line 3", "suspended", "maybe"]),
+    (GAM_HEADER + GOOD_GAM + "nope@,Nia New,False\n", ["line 3", "not a valid email"]),
+    (GAM_HEADER + GOOD_GAM + f"{T1.upper()},Tom Again,True\n", ["line 3", "already on line 2"]),
+    ("email,name,school\n" + f"{T1},Tom One,oak\n", ["unrecognised roster"]),
+    ("primaryEmail,fullName\n" + f"{T1},Tom One\n", ["unrecognised roster"]),
+    ("", ["empty"]),
+    (HEADER, ["no rows"]),
+], ids=["email", "other-school", "duplicate", "no-such-date", "date-format", "role", "no-name", "extra-cell",
+        "suspended", "gam-email", "gam-duplicate", "staff-header", "gam-header", "empty", "header-only"])
+@pytest.mark.parametrize("apply", [False, True], ids=["show", "apply"])
+def test_bad_roster_is_refused_whole_and_changes_nothing(run, school, tmp_path, text, words, apply):
+    roster = write(tmp_path, "bad.csv", text)
+    before = staff(run)
+    refused(run, school, ["staff", "sync", roster, "--school", "oak", *(["--apply"] if apply else [])], 2, *words)
+    assert staff(run) == before
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--school", "nowhere", "--apply"], ["unknown school"]),
+    (["--school", "oak", "--apply", "--left-on", "2030-02-30"], ["--left-on"]),
+    (["--school", "oak", "--apply", "--left-on", "31/03/2030"], ["--left-on"]),
+])
+def test_bad_options_are_refused(run, school, tmp_path, args, words):
+    roster = write(tmp_path, "users.csv", GAM)
+    refused(run, school, ["staff", "sync", roster, *args], 2, *words)
+
+
+def test_missing_file_is_refused(run, school, tmp_path):
+    refused(run, school, ["staff", "sync", str(tmp_path / "nope.csv"), "--school", "oak", "--apply"], 2, "no such file")
