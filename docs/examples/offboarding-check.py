@@ -28,6 +28,7 @@ import sys
 
 LABELS = {"owner": "owns", "admin": "admin of", "contributor": "contributor to",
           "credential": "credential of", "key_slot": "register key slot"}
+FIELDS = {"password": "password", "totp": "2FA seed", "recovery": "recovery codes"}
 
 
 def run_offboard(args: argparse.Namespace) -> subprocess.CompletedProcess:
@@ -43,7 +44,7 @@ def run_offboard(args: argparse.Namespace) -> subprocess.CompletedProcess:
 def describe(item: dict) -> str:
     what = LABELS.get(item["kind"], item["kind"])
     if item["kind"] == "credential":
-        what = f"{item['field']} of {item['account']} (set {item['set_at']})"
+        what = f"{FIELDS.get(item['field'], item['field'])} of {item['account']} (set {item['set_at']})"
     elif item["kind"] == "key_slot":
         what = f"{item['role']} key slot to the register"
     else:

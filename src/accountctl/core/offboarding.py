@@ -71,7 +71,7 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
         if m["removed_at"] is None:
             items.append({"kind": m["role"], "account": m["account"], "school": m["school"], "role": m["role"],
                           "field": None, "set_at": None, "outstanding": outstanding_for(m["school"]),
-                          "step": f"remove as {m['role']}" + (" (after the transfer)" if m["owner"] == address else ""),
+                          "step": f"remove as {m['role']}" + (" (after the transfer; its --remove-old does this)" if m["owner"] == address else ""),
                           "command": f"accountctl account {m['role']} remove {m['account']} {address}"})
     vault_access = _vault_access(conn, address)
     cred_rows = conn.execute(

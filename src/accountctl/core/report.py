@@ -190,7 +190,7 @@ def e(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _short(text: str, most: int = 34) -> str:
+def _short(text: str, most: int = 36) -> str:
     return text if len(text) <= most else text[: most - 1] + "\u2026"
 
 
@@ -204,7 +204,8 @@ def _pct(part: int, whole: int) -> str:
 
 CSS = """
 :root { --ink: #111; --muted: #555; --rule: #999; --error: #9b1c1c; --warning: #7a4b00; --info: #1d4f80;
-  --live: #1d3f66; --pending: #d5dde6; --waived: #e3e3e3; }
+  --live: #1d3f66; --pending: #d5dde6; --bar-error: #8b1a1a; --bar-warning: #d4962a; --bar-info: #a9cbe8;
+  --waived: #ffffff; }
 * { box-sizing: border-box; }
 html { background: #fff; }
 body { margin: 0 auto; max-width: 62rem; padding: 1.5rem 1.5rem 3rem; color: var(--ink); background: #fff;
@@ -232,6 +233,7 @@ tfoot td { border-top: 2px solid var(--ink); font-weight: 600; }
 .sev { font-weight: 700; text-transform: uppercase; font-size: .75rem; letter-spacing: .04em; }
 .sev-error { color: var(--error); } .sev-warning { color: var(--warning); } .sev-info { color: var(--info); }
 .none { color: var(--muted); font-style: italic; }
+time { white-space: nowrap; }
 figure { margin: .6rem 0 1.2rem; }
 figcaption { font-weight: 600; margin-bottom: .3rem; }
 svg.chart { display: block; width: 100%; height: auto; max-width: 46rem; }
@@ -240,8 +242,8 @@ svg.chart .axis { stroke: #111; stroke-width: 1; }
 .legend { font-size: .85rem; color: var(--muted); margin: .2rem 0 0; }
 .key { display: inline-block; width: .9em; height: .9em; border: 1px solid #111; vertical-align: -.1em; margin: 0 .25em 0 .6em; }
 .key-live { background: var(--live); } .key-pending { background: var(--pending); }
-.key-error { background: var(--error); } .key-warning { background: var(--warning); } .key-info { background: var(--info); }
-.key-waived { background: var(--waived); }
+.key-error { background: var(--bar-error); } .key-warning { background: var(--bar-warning); }
+.key-info { background: var(--bar-info); } .key-waived { background: var(--waived); border-style: dashed; }
 dl.rules dt { font-weight: 700; margin-top: .7rem; break-after: avoid; page-break-after: avoid; }
 dl.rules dd { margin: .1rem 0 0 1.2rem; }
 dl.rules .clause { color: var(--muted); font-style: italic; }
@@ -273,7 +275,7 @@ def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int
     if not rows:
         return ""
     top = max(sum(v for v, _, _ in segs) for _, _, segs, _ in rows) or 1
-    label_w, bar_w, value_w, row_h, pad = 230, 360, 150, 22, 6
+    label_w, bar_w, value_w, row_h, pad = 280, 330, 150, 22, 6
     width = label_w + bar_w + value_w
     parts = [f'<figure data-chart="{e(chart_id)}"><figcaption>{e(caption)}</figcaption>']
     for start in range(0, len(rows), CHUNK):
@@ -293,8 +295,9 @@ def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int
                 if value <= 0:
                     continue
                 w = max(1.5, bar_w * value / top)
+                dash = ' stroke-dasharray="3 2"' if fill == WAIVED_FILL else ""
                 parts.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{fill}" '
-                             f'stroke="#111" stroke-width="0.75" data-segment="{e(name)}"/>')
+                             f'stroke="#111" stroke-width="0.75"{dash} data-segment="{e(name)}"/>')
                 x += w
             parts.append(f'<text x="{x + 6:.1f}" y="{y + row_h / 2 + 4:.0f}">{e(after)}</text></g>')
         parts.append("</svg>")
@@ -302,8 +305,9 @@ def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int
     return "".join(parts)
 
 
-SEV_FILL = {"error": "#9b1c1c", "warning": "#7a4b00", "info": "#1d4f80"}
-WAIVED_FILL = "#e3e3e3"
+# Distinct in grey too (dark, mid, light), with the severity also written on every label.
+SEV_FILL = {"error": "#8b1a1a", "warning": "#d4962a", "info": "#a9cbe8"}
+WAIVED_FILL = "#ffffff"
 LIVE_FILL, PENDING_FILL = "#1d3f66", "#d5dde6"
 
 
@@ -349,6 +353,11 @@ def _table(caption: str, headers: list[tuple[str, bool]], body: list[list[str]],
                                            for i, c in enumerate(foot)) + "</tr></tfoot>")
     out.append("</table>")
     return "".join(out)
+
+
+def _day(iso: str | None) -> str:
+    """A date cell: kept on one line."""
+    return f'<time datetime="{e(iso)}">{e(iso)}</time>' if iso else ""
 
 
 def _sev(severity: str) -> str:
@@ -472,7 +481,7 @@ def render_html(data: dict) -> str:
 
     def leaver_rows(items):
         return [[e(p["name"]) + f'<br><span class="none">{e(p["email"])}</span>',
-                 e(school_names.get(p["school"], p["school"])), e(p["left_on"]), e(p["owns"]), e(p["listed_on"])]
+                 e(school_names.get(p["school"], p["school"])), _day(p["left_on"]), e(p["owns"]), e(p["listed_on"])]
                 for p in items]
     leaver_heads = [("Name", False), ("School", False), ("Left on", False), ("Still owns", True),
                     ("Still named on", True)]
@@ -485,7 +494,7 @@ def render_html(data: dict) -> str:
     out.append(_table("Ownership transfers in the period",
                       [("Date", False), ("Account", False), ("School", False), ("From", False), ("To", False),
                        ("Reason", False)],
-                      [[e(t["on"]), f'<code>{e(t["account"])}</code>', e(school_names.get(t["school"], t["school"])),
+                      [[_day(t["on"]), f'<code>{e(t["account"])}</code>', e(school_names.get(t["school"], t["school"])),
                         e(t["from"] or "(nobody)"), e(t["to"]), e(t["reason"] or "")] for t in data["transfers"]],
                       empty="No ownership transfers in the period."))
     out.append("</section>")
@@ -498,7 +507,7 @@ def render_html(data: dict) -> str:
     out.append(_table("Waivers expiring", [("Until", False), ("Days left", True), ("Account", False), ("School", False),
                                            ("Rule", False), ("Reason", False), ("Waived by", False),
                                            ("Still needed", False)],
-                      [[e(w["until"]), e(w["days_left"]), f'<code>{e(w["account"])}</code>',
+                      [[_day(w["until"]), e(w["days_left"]), f'<code>{e(w["account"])}</code>',
                         e(school_names.get(w["school"], w["school"])), f'<code>{e(w["rule"])}</code>', e(w["reason"]),
                         e(w["waived_by"]), "yes" if w["covers_finding"] else "no (no such finding now)"]
                        for w in data["waivers_expiring"]],
@@ -511,9 +520,10 @@ def render_html(data: dict) -> str:
                + "; ".join(f"{_sev(s)} {e(m)}" for s, m in SEVERITY_MEANING.items()) + ".</p>")
     out.append('<dl class="rules">')
     for r in data["rules"]:
-        extra = " Needs vault access: checked only when IT produces the report." if r["needs_vault"] else ""
+        extra = (" Needs vault access: checked only when IT produces the report."
+                 if r["needs_vault"] and "vault" not in r["description"] else "")
         out.append(f'<dt id="rule-{e(r["id"])}"><code>{e(r["id"])}</code> {_sev(r["severity"])}</dt>'
-                   f'<dd>Flags an account when: {e(r["description"])}.{e(extra)}<br>'
+                   f'<dd>Reported when: {e(r["description"])}.{e(extra)}<br>'
                    f'<span class="clause">Policy: {e(r["clause"])}</span></dd>')
     out.append("</dl></section>")
 

@@ -1,0 +1,273 @@
+"""Time accountctl's commands end to end, as a user runs them, on synthetic trusts of three sizes.
+
+    python bench/run.py                      # small, medium and large; 5 runs each; comparisons
+    python bench/run.py --sizes large --runs 7
+    python bench/run.py --smoke              # the CI smoke run: small trust, one run, no comparisons
+
+Each command runs as a separate process (`accountctl ...` from this environment). We report the
+median wall time of the runs after one warm-up, the peak resident memory of the slowest-memory run
+(ru_maxrss from os.wait4), and the ratio to `python -c pass` on the same machine. The cached-key
+path uses bench_keyring.BenchKeyring through PYTHON_KEYRING_BACKEND; the passphrase path uses
+ACCOUNTCTL_PASSPHRASE with the default Argon2id cost. Where Debian's keepassxc and pass are
+installed, the same credential retrieval runs against a store with as many entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import synth  # noqa: E402
+
+DATA = HERE / ".data"
+
+
+GNU_TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+
+
+def run_child(argv: list[str], env: dict, stdin: bytes | None = None) -> tuple[float, int, int, bytes]:
+    """(seconds, peak RSS KiB, exit code, output) of one process.
+
+    Peak memory comes from GNU time (%M): a child forked from this (large) bench process would
+    report the parent's pages in its own ru_maxrss. Without GNU time we fall back to that figure.
+    """
+    report = None
+    if GNU_TIME:
+        handle, report = tempfile.mkstemp(prefix="acctl-rss-")
+        os.close(handle)
+        argv = [GNU_TIME, "-f", "%M", "-o", report, *argv]
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    elapsed = time.perf_counter() - start
+    if report:
+        text = Path(report).read_text().strip().splitlines()
+        os.unlink(report)
+        peak = int(text[-1]) if text and text[-1].isdigit() else 0
+    else:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, peak, proc.returncode, proc.stdout
+
+
+def measure(argv, env, runs, prepare=None, stdin=None, ok=(0, 1)) -> dict:
+    """Warm up once, then `runs` timed runs; `prepare()` runs untimed before each (fresh copies)."""
+    times, peaks = [], []
+    for i in range(runs + 1):
+        if prepare:
+            prepare()
+        elapsed, peak, code, out = run_child(argv, env, stdin)
+        if code not in ok:
+            raise RuntimeError(f"{' '.join(argv)} exited {code}: {out[-500:].decode(errors='replace')}")
+        if i:
+            times.append(elapsed)
+            peaks.append(peak)
+    return {"median_ms": round(statistics.median(times) * 1000, 1), "min_ms": round(min(times) * 1000, 1),
+            "peak_mb": round(max(peaks) / 1024, 1), "runs": runs}
+
+
+def ensure_trust(size: str, regen: bool) -> tuple[Path, dict]:
+    out = DATA / size
+    facts_file = out / "facts.json"
+    if regen or not facts_file.exists():
+        print(f"generating the {size} trust in {out} ...", file=sys.stderr)
+        synth.build(size, out)
+    return out, json.loads(facts_file.read_text())
+
+
+def base_env(folder: Path, facts: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCOUNTCTL_", "PYTHON_KEYRING", "BENCH_"))}
+    env.update({"ACCOUNTCTL_TODAY": synth.TODAY.isoformat(), "ACCOUNTCTL_USER": facts["custodian"],
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))})
+    return env
+
+
+def accountctl_bin() -> str:
+    found = shutil.which("accountctl", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if not found:
+        raise SystemExit("accountctl is not installed in this environment (pip install .)")
+    return found
+
+
+def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
+    folder, facts = ensure_trust(size, regen)
+    work = Path(tempfile.mkdtemp(prefix=f"acctl-bench-{size}-"))
+    exe = accountctl_bin()
+    register = work / "register.accountctl"
+    shutil.copyfile(folder / "register.accountctl", register)
+    env = base_env(folder, facts)
+    cached = {**env, "ACCOUNTCTL_REGISTER": str(register), "PYTHON_KEYRING_BACKEND": "bench_keyring.BenchKeyring",
+              "BENCH_KEYRING_FILE": str(work / "keyring.json")}
+    login = subprocess.run([exe, "login"], env={**cached, "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]},
+                           capture_output=True, text=True)
+    if login.returncode:
+        raise SystemExit(f"login failed: {login.stderr}")
+    phrase = {**env, "ACCOUNTCTL_REGISTER": str(register), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+              "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]}
+    account, leaver = facts["sample_account"], facts["sample_leaver"]
+
+    def fresh(name: str, source: str):
+        target = work / name
+
+        def prepare():
+            shutil.copyfile(folder / source, target)
+            for suffix in (".bak", ".lock", ".tmp"):
+                (work / (name + suffix)).unlink(missing_ok=True)
+        return target, prepare
+
+    leave_copy, leave_prep = fresh("leave.accountctl", "register.accountctl")
+    show_copy, show_prep = fresh("show.accountctl", "register.accountctl")
+    acc_import, acc_prep = fresh("acc-import.accountctl", "base.accountctl")
+    staff_import, staff_prep = fresh("staff-import.accountctl", "base.accountctl")
+    commands = [
+        ("python -c pass (floor)", [sys.executable, "-c", "pass"], env, None),
+        ("accountctl --version", [exe, "--version"], env, None),
+        ("audit", [exe, "audit", "--format", "json"], cached, None),
+        ("account list", [exe, "account", "list"], cached, None),
+        ("account show", [exe, "account", "show", account], cached, None),
+        ("otp", [exe, "otp", account], cached, None),
+        ("cred show", [exe, "cred", "show", account, "--field", "password", "--reason", "bench"],
+         {**cached, "ACCOUNTCTL_REGISTER": str(show_copy)}, show_prep),
+        ("offboard", [exe, "offboard", leaver, "--format", "json"], cached, None),
+        ("staff leave", [exe, "staff", "leave", facts["sample_staff"], "--on", "2026-12-31"],
+         {**cached, "ACCOUNTCTL_REGISTER": str(leave_copy)}, leave_prep),
+        ("account import", [exe, "account", "import", str(folder / "accounts.csv")],
+         {**cached, "ACCOUNTCTL_REGISTER": str(acc_import)}, acc_prep),
+        ("staff import", [exe, "staff", "import", str(folder / "staff.csv")],
+         {**cached, "ACCOUNTCTL_REGISTER": str(staff_import)}, staff_prep),
+        ("otp (passphrase)", [exe, "otp", account], phrase, None),
+        ("audit (passphrase)", [exe, "audit", "--format", "json"], phrase, None),
+    ]
+    # The copies share the file id and slots of their source, so the one cached key opens them all.
+    results = {}
+    for name, argv, cmd_env, prepare in commands:
+        results[name] = measure(argv, cmd_env, runs, prepare)
+        print(f"  {size:6s} {name:24s} {results[name]['median_ms']:8.1f} ms  {results[name]['peak_mb']:6.1f} MB",
+              file=sys.stderr)
+    if compare:
+        results.update(compare_peers(folder, facts, runs))
+    floor = results["python -c pass (floor)"]["median_ms"]
+    for item in results.values():
+        item["x_floor"] = round(item["median_ms"] / floor, 1) if floor else None
+    shutil.rmtree(work, ignore_errors=True)
+    return {"facts": {k: v for k, v in facts.items() if k != "passphrase"}, "results": results}
+
+
+def compare_peers(folder: Path, facts: dict, runs: int) -> dict:
+    """The same credential retrieval with keepassxc-cli and pass, from stores of the same size."""
+    out = {}
+    count = facts["accounts_written"]
+    if shutil.which("keepassxc-cli"):
+        db = folder / "peers.kdbx"
+        if not db.exists():
+            xml = folder / "peers.xml"
+            entries = "".join(
+                f"<Entry><UUID>{(i).to_bytes(16, 'big').hex()}</UUID><String><Key>Title</Key><Value>acct{i}</Value></String>"
+                f"<String><Key>UserName</Key><Value>user{i}@school.sch.uk</Value></String>"
+                f"<String><Key>Password</Key><Value ProtectInMemory=\"True\">pw-{i}-x7Q!</Value></String></Entry>"
+                for i in range(count))
+            xml.write_text(f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><KeePassFile><Meta><DatabaseName>bench</DatabaseName>"
+                           f"</Meta><Root><Group><UUID>{'0' * 32}</UUID><Name>Root</Name>{entries}</Group></Root></KeePassFile>")
+            done = subprocess.run(["keepassxc-cli", "import", "-p", str(xml), str(db)], input="bench\nbench\n",
+                                  capture_output=True, text=True)
+            if done.returncode:
+                print(f"  keepassxc import failed: {done.stderr.strip()}", file=sys.stderr)
+        if db.exists():
+            out["keepassxc-cli show"] = measure(["keepassxc-cli", "show", "-q", "-s", "-a", "Password", str(db),
+                                                 f"acct{count // 2}"], dict(os.environ), runs, stdin=b"bench\n", ok=(0,))
+            print(f"  keepassxc-cli show {out['keepassxc-cli show']['median_ms']} ms", file=sys.stderr)
+    if shutil.which("pass") and shutil.which("gpg"):
+        store, gnupg = folder / "pass-store", folder / "gnupg"
+        env = {**os.environ, "PASSWORD_STORE_DIR": str(store), "GNUPGHOME": str(gnupg)}
+        if not (store / ".gpg-id").exists():
+            gnupg.mkdir(mode=0o700, exist_ok=True)
+            subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "bench@accountctl.invalid",
+                            "default", "default", "never"], env=env, capture_output=True, check=True)
+            subprocess.run(["pass", "init", "bench@accountctl.invalid"], env=env, capture_output=True, check=True)
+            plain = []
+            for i in range(count):
+                path = store / f"acct{i}"
+                path.write_text(f"pw-{i}-x7Q!\n")
+                plain.append(str(path))
+            for start in range(0, len(plain), 500):
+                subprocess.run(["gpg", "--batch", "--yes", "--trust-model", "always", "-r", "bench@accountctl.invalid",
+                                "--encrypt", "--multifile", *plain[start:start + 500]], env=env, capture_output=True,
+                               check=True)
+            for path in plain:
+                os.unlink(path)
+        out["pass show"] = measure(["pass", "show", f"acct{count // 2}"], env, runs, ok=(0,))
+        print(f"  pass show {out['pass show']['median_ms']} ms", file=sys.stderr)
+    return out
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = ""
+    try:
+        mem = next(line.split(":", 1)[1].strip() for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}"}
+
+
+def table(report: dict) -> str:
+    sizes = list(report["sizes"])
+    names = list(next(iter(report["sizes"].values()))["results"])
+    for s in sizes[1:]:
+        names += [n for n in report["sizes"][s]["results"] if n not in names]
+    head = "| command | " + " | ".join(f"{s}: ms (x floor) / MB" for s in sizes) + " |"
+    lines = [head, "|" + "---|" * (len(sizes) + 1)]
+    for n in names:
+        cells = []
+        for s in sizes:
+            r = report["sizes"][s]["results"].get(n)
+            cells.append(f"{r['median_ms']} ({r['x_floor']}x) / {r['peak_mb']}" if r else "")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark accountctl end to end.")
+    parser.add_argument("--sizes", default="small,medium,large")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--regen", action="store_true", help="Rebuild the synthetic trusts.")
+    parser.add_argument("--no-compare", action="store_true", help="Skip keepassxc-cli and pass.")
+    parser.add_argument("--smoke", action="store_true", help="CI smoke run: small trust, one run, no comparisons.")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args()
+    sizes = ["small"] if args.smoke else [s.strip() for s in args.sizes.split(",")]
+    runs = 1 if args.smoke else args.runs
+    if args.smoke:
+        os.environ.setdefault("ACCOUNTCTL_KDF", "m=19456,t=2,p=1")
+        global DATA
+        DATA = Path(tempfile.mkdtemp(prefix="acctl-smoke-"))
+    report = {"machine": machine(), "runs": runs, "sizes": {}}
+    for size in sizes:
+        report["sizes"][size] = bench_size(size, runs, args.regen, compare=not (args.smoke or args.no_compare))
+    text = table(report)
+    print(text)
+    if not args.smoke:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        (args.out.with_suffix(".md")).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
