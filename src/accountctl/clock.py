@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 from accountctl.errors import InputError
 
 ENV = "ACCOUNTCTL_TODAY"
+_override: list[date] = []  # innermost `as_of` date first
 
 
 def parse_date(text: str, what: str = "date") -> date:
@@ -21,8 +22,24 @@ def parse_date(text: str, what: str = "date") -> date:
         raise InputError(f"{what} is not a real date: {text!r}") from None
 
 
+class as_of:
+    """Act as if today were `day` inside a `with` block (the demo builds months of history)."""
+
+    def __init__(self, day: date):
+        self.day = day
+
+    def __enter__(self) -> date:
+        _override.insert(0, self.day)
+        return self.day
+
+    def __exit__(self, *exc) -> None:
+        _override.remove(self.day)
+
+
 def today() -> date:
-    """Today's date, or ACCOUNTCTL_TODAY's when set."""
+    """Today's date: an `as_of` block's, else ACCOUNTCTL_TODAY's when set, else the real one."""
+    if _override:
+        return _override[0]
     override = os.environ.get(ENV)
     if override:
         return parse_date(override, ENV)
@@ -32,7 +49,7 @@ def today() -> date:
 def now() -> datetime:
     """The current UTC time; with ACCOUNTCTL_TODAY, that date at the current time of day."""
     real = datetime.now(timezone.utc).replace(microsecond=0)
-    if os.environ.get(ENV):
+    if _override or os.environ.get(ENV):
         return datetime.combine(today(), real.timetz())
     return real
 

@@ -1,0 +1,54 @@
+"""demo: a sample trust register with realistic problems, audited."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from accountctl.cli import output
+from accountctl.errors import InputError
+
+
+@click.command()
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the demo register (default: a new temporary folder).")
+def demo(folder: Path | None) -> None:
+    """Build a sample trust register with realistic problems and audit it.
+
+    \b
+    Example:
+      accountctl demo --dir ~/accountctl-demo
+    """
+    from accountctl.core import audit, demo as core
+    from accountctl.store.register import open_register
+
+    folder = Path(tempfile.mkdtemp(prefix="accountctl-demo-")) if folder is None else folder.expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "demo.accountctl"
+    if path.exists():
+        raise InputError(f"{path} already exists; choose another --dir or delete it")
+    facts = core.build(path)
+    click.echo(f"Built the Oakfield Learning Trust sample register: {path}")
+    click.echo(f"Every demo person's passphrase: {facts['passphrase']}")
+    click.echo(f"You are the IT custodian, {facts['custodian']}. Here is the audit a technician would run:")
+    click.echo("")
+    with open_register(path, actor=facts["custodian"], passphrase_source=lambda: facts["passphrase"],
+                       use_keyring=False) as reg:
+        snap = audit.load(reg.db, audit.as_of_from(None), vault=True)
+        findings, _ = audit.run(snap, audit.waivers_in_force(reg.db, snap.as_of))
+    from accountctl.cli.audit import FINDING_COLUMNS
+
+    output.rows(findings, [c for c in FINDING_COLUMNS if c != "waived"], "table")
+    counts = {s: sum(1 for f in findings if f["severity"] == s) for s in audit.SEVERITIES}
+    click.echo("")
+    click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info across "
+               f"{len(snap.accounts)} accounts. Try next (in a shell):")
+    quote = (lambda s: f"'{s}'") if os.name != "nt" else (lambda s: f'"{s}"')
+    click.echo(f"  export ACCOUNTCTL_REGISTER={quote(str(path))} ACCOUNTCTL_PASSPHRASE={quote(facts['passphrase'])} "
+               f"ACCOUNTCTL_USER={facts['custodian']}")
+    click.echo(f"  accountctl offboard {facts['leaver']}                      # what the leaver still holds (exit 1)")
+    click.echo(f"  accountctl account show {facts['legacy_account']}           # the unapproved legacy account")
+    click.echo(f"  accountctl --as {facts['head']} approve {facts['pending']}   # approve as the headteacher")

@@ -1,0 +1,146 @@
+"""A sample trust with realistic problems, built through the same core functions the commands use.
+
+Oakfield Learning Trust (fictional): two schools and a central team, a dozen accounts, and the
+problems a first audit finds: a leaver who still owns an account, an unapproved legacy account
+linked to a personal email, a guideline breach, an account without 2FA, a request awaiting SLT.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from accountctl import clock
+from accountctl.core import access, accounts, approvals, directory, oversight, vault
+from accountctl.store.register import open_register
+
+PASSPHRASE = "oakfield demo passphrase"
+CUSTODIAN = "ira.patel@oakfieldtrust.org.uk"
+CEO = "catherine.ellis@oakfieldtrust.org.uk"
+HEADS = {"oakfield": "helen.ward@oakfield.sch.uk", "brookside": "david.okafor@brookside.sch.uk"}
+LEAVER = "tom.brown@oakfield.sch.uk"
+
+SCHOOLS = [
+    ("central", "Oakfield Learning Trust central team", ["oakfieldtrust.org.uk"], True),
+    ("oakfield", "Oakfield Primary School", ["oakfield.sch.uk"], False),
+    ("brookside", "Brookside Academy", ["brookside.sch.uk"], False),
+]
+STAFF = [
+    (CUSTODIAN, "Ira Patel", "central", ["it"]),
+    (CEO, "Catherine Ellis", "central", ["ceo", "slt"]),
+    ("marcus.green@oakfieldtrust.org.uk", "Marcus Green", "central", ["staff"]),
+    ("nadia.rahman@oakfieldtrust.org.uk", "Nadia Rahman", "central", ["staff"]),
+    (HEADS["oakfield"], "Helen Ward", "oakfield", ["headteacher", "slt"]),
+    ("raj.mehta@oakfield.sch.uk", "Raj Mehta", "oakfield", ["slt"]),
+    ("james.smith@oakfield.sch.uk", "James Smith", "oakfield", ["staff"]),
+    ("aisha.khan@oakfield.sch.uk", "Aisha Khan", "oakfield", ["staff"]),
+    ("priya.jones@oakfield.sch.uk", "Priya Jones", "oakfield", ["staff"]),
+    (LEAVER, "Tom Brown", "oakfield", ["staff"]),
+    ("grace.hill@oakfield.sch.uk", "Grace Hill", "oakfield", ["volunteer"]),
+    (HEADS["brookside"], "David Okafor", "brookside", ["headteacher", "slt"]),
+    ("sara.lee@brookside.sch.uk", "Sara Lee", "brookside", ["slt"]),
+    ("ben.carter@brookside.sch.uk", "Ben Carter", "brookside", ["staff"]),
+    ("lucy.hall@brookside.sch.uk", "Lucy Hall", "brookside", ["staff"]),
+    ("omar.haddad@brookside.sch.uk", "Omar Haddad", "brookside", ["staff"]),
+]
+UNTRAINED = {"omar.haddad@brookside.sch.uk"}
+
+# (school, platform, handle, category, linked email, owner, other admins, contributors, aim, what happens next)
+REQUESTS = [
+    ("oakfield", "facebook", "OakfieldPrimary", "faculty", "office@oakfield.sch.uk", "james.smith@oakfield.sch.uk",
+     ["aisha.khan@oakfield.sch.uk"], ["grace.hill@oakfield.sch.uk"], "News and celebrations for parents", "live"),
+    ("oakfield", "instagram", "OakfieldPE", "faculty", "pe@oakfield.sch.uk", LEAVER, ["priya.jones@oakfield.sch.uk"],
+     [], "Fixtures and results for the PE department", "live"),
+    ("oakfield", "x", "OakfieldNews", "faculty", "office@oakfield.sch.uk", "aisha.khan@oakfield.sch.uk",
+     ["james.smith@oakfield.sch.uk"], [], "Closures and urgent notices", "live"),
+    ("oakfield", "youtube", "OakfieldMusic", "faculty", "music@oakfield.sch.uk", "priya.jones@oakfield.sch.uk",
+     ["james.smith@oakfield.sch.uk"], [], "Concert recordings for families", "requested"),
+    ("brookside", "facebook", "BrooksideAcademy", "faculty", "office@brookside.sch.uk", "ben.carter@brookside.sch.uk",
+     ["lucy.hall@brookside.sch.uk"], [], "School news for parents", "live-no-2fa"),
+    ("brookside", "instagram", "BrooksideSport", "faculty", "sport@brookside.sch.uk", "lucy.hall@brookside.sch.uk",
+     ["ben.carter@brookside.sch.uk"], [], "Sports teams and results", "live"),
+    ("brookside", "x", "BrooksideHead", "staff", "head@brookside.sch.uk", HEADS["brookside"],
+     ["sara.lee@brookside.sch.uk"], [], "The headteacher's updates", "live"),
+    ("brookside", "youtube", "BrooksideScience", "faculty", "science@brookside.sch.uk", "omar.haddad@brookside.sch.uk",
+     ["ben.carter@brookside.sch.uk"], [], "Science experiments for homework", "approved"),
+    ("brookside", "tiktok", "BrooksideDrama", "faculty", "drama@brookside.sch.uk", "lucy.hall@brookside.sch.uk",
+     ["omar.haddad@brookside.sch.uk"], [], "Drama club clips", "rejected"),
+    ("central", "linkedin", "OakfieldTrust", "faculty", "comms@oakfieldtrust.org.uk", "marcus.green@oakfieldtrust.org.uk",
+     ["nadia.rahman@oakfieldtrust.org.uk"], [], "Recruitment and trust news", "live"),
+    ("central", "x", "OakfieldTrust", "faculty", "comms@oakfieldtrust.org.uk", "nadia.rahman@oakfieldtrust.org.uk",
+     ["marcus.green@oakfieldtrust.org.uk"], [], "Trust announcements", "live"),
+]
+LEGACY_CSV = (
+    "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
+    "oakfield-facebook-oakfieldpta,oakfield,facebook,OakfieldPTA,https://www.facebook.com/OakfieldPTA,faculty,"
+    "oakfieldpta@gmail.com,aisha.khan@oakfield.sch.uk,,,active\n"
+)
+URLS = {"facebook": "https://www.facebook.com/{}", "instagram": "https://www.instagram.com/{}",
+        "x": "https://x.com/{}", "youtube": "https://www.youtube.com/@{}", "tiktok": "https://www.tiktok.com/@{}",
+        "linkedin": "https://www.linkedin.com/company/{}"}
+
+
+def build(path: Path) -> dict:
+    """Create the demo register at `path`; returns what the demo prints next."""
+    today = clock.today()
+    start = today - timedelta(days=120)
+    unlock = dict(passphrase_source=lambda: PASSPHRASE, use_keyring=False)
+    with clock.as_of(start):
+        access.init(path, "Oakfield Learning Trust", CUSTODIAN, "Ira Patel", PASSPHRASE)
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            for school_id, name, domains, central in SCHOOLS:
+                directory.add_school(reg.db, CUSTODIAN, school_id, name, domains, central)
+            for email, name, school, roles in STAFF:
+                trained = None if email in UNTRAINED else (start - timedelta(days=30)).isoformat()
+                directory.add_staff(reg.db, CUSTODIAN, email, name, school, roles, trained, "2026")
+            for approver in (CEO, *HEADS.values()):
+                access.grant(reg, approver, "register", PASSPHRASE)
+            ids = {}
+            for school, platform, handle, category, email, owner, admins, contributors, aim, _ in REQUESTS:
+                row = accounts.request(reg.db, CUSTODIAN, accounts.Request(
+                    school=school, platform=platform, handle=handle, url=URLS[platform].format(handle),
+                    category=category, email=email, owner=owner, admins=admins, contributors=contributors, aim=aim,
+                    audience="Parents, pupils and the local community", promotion="Newsletter and website footer",
+                    visibility="open", requested_by=owner))
+                ids[school, platform, handle] = row["id"]
+            accounts.import_accounts(reg.db, CUSTODIAN, accounts.parse_import(LEGACY_CSV, "legacy.csv"))
+    decided = {}
+    with clock.as_of(start + timedelta(days=7)):
+        for approver in (CEO, *HEADS.values()):
+            with open_register(path, actor=approver, write=True, **unlock) as reg:
+                for school, platform, handle, _, _, owner, *_, outcome in REQUESTS:
+                    # The CEO decides for the central team, and where the headteacher asked themselves.
+                    boss = CEO if school == "central" or HEADS[school] == owner else HEADS[school]
+                    if boss != approver or outcome == "requested":
+                        continue
+                    account_id = ids[school, platform, handle]
+                    if outcome == "rejected":
+                        approvals.decide(reg.db, approver, reg.keys.signing_private, account_id, "rejected",
+                                         "Only one trained admin; ask again next term")
+                    else:
+                        approvals.decide(reg.db, approver, reg.keys.signing_private, account_id, "approved",
+                                         "Approved at SLT meeting")
+                    decided[account_id] = outcome
+    with clock.as_of(start + timedelta(days=10)):
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            for n, (account_id, outcome) in enumerate(sorted(decided.items())):
+                if not outcome.startswith("live"):
+                    continue
+                accounts.notify_head(reg.db, CUSTODIAN, account_id)
+                vault.set_password(reg, account_id, vault.generate_password(24), username=account_id)
+                if outcome != "live-no-2fa":
+                    vault.set_totp(reg, account_id, f"otpauth://totp/Demo:{account_id}?secret="
+                                   f"{'JBSWY3DPEHPK3PXP'}{'ABCDEFGHIJKLMNOP'[n % 16] * 16}&issuer=Demo")
+                accounts.activate(reg.db, CUSTODIAN, account_id)
+    with clock.as_of(today - timedelta(days=14)):
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            directory.leave(reg.db, CUSTODIAN, LEAVER, (today - timedelta(days=14)).isoformat())
+    with clock.as_of(today - timedelta(days=2)):
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            for account_id, outcome in decided.items():
+                if outcome.startswith("live"):
+                    oversight.monitor(reg.db, CUSTODIAN, account_id, True, "Weekly check")
+    leaver_account = ids["oakfield", "instagram", "OakfieldPE"]
+    return {"path": str(path), "passphrase": PASSPHRASE, "custodian": CUSTODIAN, "leaver": LEAVER,
+            "leaver_account": leaver_account, "legacy_account": "oakfield-facebook-oakfieldpta",
+            "head": HEADS["oakfield"], "pending": ids["oakfield", "youtube", "OakfieldMusic"]}

@@ -1,0 +1,36 @@
+"""`accountctl demo`: the newcomer's first command."""
+
+import os
+
+from conftest import ok
+
+
+def test_demo_builds_a_trust_with_the_promised_problems_and_audits_it(run, tmp_path):
+    result = ok(run(["demo", "--dir", str(tmp_path / "demo")]))
+    out = result.stdout
+    assert (tmp_path / "demo" / "demo.accountctl").exists()
+    assert "oakfield demo passphrase" in out
+    for rule in ("LEAVER_OWNER", "APPROVAL_MISSING", "SCHOOL_EMAIL", "ONE_FACULTY_ONE_STAFF", "MFA_NOT_HELD",
+                 "ROTATE_AFTER_LEAVER"):
+        assert rule in out, rule
+    assert out.count("\n  accountctl ") == 3  # three commands to try next
+
+
+def test_the_demo_register_opens_and_its_next_commands_work(run, tmp_path, monkeypatch):
+    ok(run(["demo", "--dir", str(tmp_path)]))
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "demo.accountctl"))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", "oakfield demo passphrase")
+    monkeypatch.setenv("ACCOUNTCTL_USER", "ira.patel@oakfieldtrust.org.uk")
+    ok(run("offboard tom.brown@oakfield.sch.uk"), 1)
+    ok(run("account show oakfield-facebook-oakfieldpta"))
+    ok(run("--as helen.ward@oakfield.sch.uk approve oakfield-youtube-oakfieldmusic"))
+    ok(run("verify"))
+
+
+def test_demo_refuses_to_overwrite(run, tmp_path):
+    ok(run(["demo", "--dir", str(tmp_path)]))
+    before = (tmp_path / "demo.accountctl").read_bytes()
+    result = run(["demo", "--dir", str(tmp_path)])
+    assert result.exit_code == 2 and result.stderr.startswith("Error: ")
+    assert (tmp_path / "demo.accountctl").read_bytes() == before
+    assert os.path.exists(tmp_path / "demo.accountctl")

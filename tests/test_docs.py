@@ -1,0 +1,92 @@
+"""The docs stay true: docs/rules.md is what the rule registry generates, and every command's
+--help shows an example."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from accountctl.cli import cli
+from accountctl.cli import report as report_cli
+
+if "report" not in cli.list_commands(click.Context(cli)):  # until the command is wired into the group
+    report_cli.register(cli)
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tools" / "gen_rules_doc.py"
+DOC = ROOT / "docs" / "rules.md"
+
+
+def generator():
+    spec = importlib.util.spec_from_file_location("gen_rules_doc", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- docs/rules.md --------------------------------------------------------------------------------
+def test_rules_doc_matches_the_registry():
+    expected = generator().render()
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    assert current == expected, ("docs/rules.md differs from the rule registry: "
+                                 "run 'python tools/gen_rules_doc.py > docs/rules.md'")
+
+
+def test_the_generated_page_covers_every_rule_and_exit_code():
+    from accountctl.core.audit import RULES
+
+    text = generator().render()
+    for rule in RULES.values():
+        assert f"\n### {rule.id}\n" in text
+        assert rule.description.split()[0] in text and " ".join(rule.clause.split()) in text
+        assert f"| [`{rule.id}`](#{rule.id.lower()}) | {rule.severity} |" in text
+    vault_rules = [r.id for r in RULES.values() if r.needs_vault]
+    assert vault_rules and all(f"(#{r.lower()}) | warning | " in text or r not in text for r in vault_rules)
+    exit_section = text.split("## Exit codes", 1)[1]
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 5 |"):
+        assert code in exit_section
+
+
+def test_check_mode_passes_on_the_current_page_and_fails_on_a_stale_one(tmp_path):
+    current = subprocess.run([sys.executable, str(TOOL), "--check"], capture_output=True, text=True, timeout=60)
+    assert current.returncode == 0, current.stderr
+    stale = tmp_path / "rules.md"
+    stale.write_text(generator().render().replace("### TWO_ADMINS", "### TWO_ADMIN"), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(TOOL), "--check", "--doc", str(stale)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1 and "out of date" in result.stderr
+    missing = subprocess.run([sys.executable, str(TOOL), "--check", "--doc", str(tmp_path / "none.md")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1
+
+
+# -- --help ---------------------------------------------------------------------------------------
+def commands(group: click.Group, path: tuple[str, ...] = ()):
+    """Every command and subcommand under `group`, as argv paths (the group itself first)."""
+    yield path
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # list_commands/get_command: the root group loads lazily
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from commands(command, path + (name,))
+        else:
+            yield path + (name,)
+
+
+def test_every_command_and_subcommand_help_shows_an_example():
+    runner = CliRunner()
+    paths = list(commands(cli))
+    assert ("report",) in paths and ("account", "admin", "add") in paths and () in paths
+    missing = []
+    for path in paths:
+        result = runner.invoke(cli, [*path, "--help"], catch_exceptions=False)
+        assert result.exit_code == 0, f"{' '.join(path)} --help exited {result.exit_code}: {result.stderr}"
+        assert "Usage:" in result.stdout
+        if "Example" not in result.stdout:
+            missing.append(" ".join(("accountctl",) + path))
+    assert not missing, f"{len(missing)} command(s) whose --help shows no Example: " + ", ".join(missing)
