@@ -90,3 +90,59 @@ def test_every_command_and_subcommand_help_shows_an_example():
         if "Example" not in result.stdout:
             missing.append(" ".join(("accountctl",) + path))
     assert not missing, f"{len(missing)} command(s) whose --help shows no Example: " + ", ".join(missing)
+
+
+# -- the guides -----------------------------------------------------------------------------------
+GUIDES = [ROOT / "docs" / "guide-it.md", ROOT / "docs" / "guide-slt.md"]
+
+
+def guide_commands(path: Path):
+    """(line, argv after `accountctl`) for every accountctl command in the page's code blocks."""
+    import shlex
+
+    in_code, pending = False, ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        if not in_code:
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        line, pending = pending + line, ""
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        tokens = list(lexer)
+        for i, token in enumerate(tokens):
+            if token.rsplit("/", 1)[-1] == "accountctl":
+                argv = []
+                for word in tokens[i + 1:]:
+                    if word and set(word) <= set("|&;<>()"):
+                        break
+                    argv.append(word)
+                yield line, argv
+
+
+def test_the_guides_use_real_commands_and_options():
+    root_options = {o for p in cli.params for o in p.opts + p.secondary_opts}
+    problems, seen = [], 0
+    for guide in GUIDES:
+        for line, argv in guide_commands(guide):
+            seen += 1
+            command, ctx, args = cli, click.Context(cli), list(argv)
+            while args and args[0].startswith("--") and args[0] in root_options:  # global options first
+                args = args[2:] if args[0] in ("--as", "--register", "--format") else args[1:]
+            while isinstance(command, click.Group) and args and not args[0].startswith("-"):
+                sub = command.get_command(ctx, args[0])
+                if sub is None:
+                    problems.append(f"{guide.name}: unknown command {args[0]!r} in: {line.strip()}")
+                    break
+                command, ctx, args = sub, click.Context(sub, parent=ctx), args[1:]
+            known = {o for p in command.params for o in p.opts + p.secondary_opts} | root_options
+            for word in args:
+                if word.startswith("--") and word.split("=", 1)[0] not in known:
+                    problems.append(f"{guide.name}: {word} is not an option of '{command.name}' in: {line.strip()}")
+    assert seen > 40, f"only {seen} commands found in the guides"
+    assert not problems, "\n".join(problems)

@@ -44,9 +44,9 @@ g.new@oak.sch.uk,Gil New,False
 x.never@oak.sch.uk,Never Here,True
 {E1},Eve One,False
 """
+# Eve is on elm's domain: a GAM export can cover a whole trust's Workspace, so she is ignored, not moved.
 GAM_CHANGES = [
     ("join", "g.new@oak.sch.uk"),
-    ("move", E1),
     ("update", T3),
     ("leave", T1),
 ]
@@ -153,7 +153,7 @@ def test_gam_export_shows_then_applies_with_left_on_then_changes_nothing(run, sc
     before = staff(run)
 
     dry = sync(run, roster, "--school", "oak", "--left-on", "2030-03-31")
-    assert dry["format"] == "gam" and dry["applied"] is False
+    assert dry["format"] == "gam" and dry["applied"] is False and dry["ignored"] == 1
     assert changes(dry) == GAM_CHANGES
     leaver = [c for c in dry["changes"] if c["change"] == "leave"][0]
     assert "suspended" in leaver["detail"] and "2030-03-31" in leaver["detail"]
@@ -169,7 +169,7 @@ def test_gam_export_shows_then_applies_with_left_on_then_changes_nothing(run, sc
     assert after[HEAD]["roles"] == before[HEAD]["roles"] == ["slt", "headteacher"]
     # --left-on: an upcoming leaver, still active today.
     assert after[T1]["left_on"] == "2030-03-31" and after[T1]["status"] == "active"
-    assert after[E1]["school"] == "oak"
+    assert after[E1]["school"] == "elm" and not after[E1]["moved_from"]
 
     file_after = school.read_bytes()
     assert sync(run, roster, "--school", "oak", "--apply", "--left-on", "2030-03-31")["changes"] == []
@@ -244,3 +244,40 @@ def test_bad_options_are_refused(run, school, tmp_path, args, words):
 
 def test_missing_file_is_refused(run, school, tmp_path):
     refused(run, school, ["staff", "sync", str(tmp_path / "nope.csv"), "--school", "oak", "--apply"], 2, "no such file")
+
+
+def test_a_leaver_back_on_the_roster_is_shown_but_reinstated_only_with_rejoin(run, school, tmp_path):
+    ok(run(f"staff leave {T2} --on 2026-01-31"))
+    roster = write(tmp_path, "users.csv", f"""primaryEmail,name.fullName,suspended
+{CUSTODIAN},Ira Tech,False
+{HEAD},Hana Head,False
+{T1},Tom One,False
+{T2},Tia Two,False
+{T3},Tad Three,False
+""")
+    held = ok(run(["staff", "sync", str(roster), "--school", "oak", "--apply"]))
+    assert "Not reinstated" in held.stderr and T2 in held.stderr
+    assert staff(run)[T2]["left_on"] == "2026-01-31", "a lagging roster must not undo a leaver"
+    again = json.loads(ok(run(["staff", "sync", str(roster), "--school", "oak", "--apply", "--json"])).stdout)
+    assert [(c["change"], c["applied"]) for c in again["changes"]] == [("rejoin", False)]
+    ok(run(["staff", "sync", str(roster), "--school", "oak", "--apply", "--rejoin"]))
+    assert staff(run)[T2]["left_on"] is None
+    final = json.loads(ok(run(["staff", "sync", str(roster), "--school", "oak", "--apply", "--json"])).stdout)
+    assert final["changes"] == []
+
+
+def test_sync_report_and_gam_rows_match_their_schemas(run, school, tmp_path):
+    import csv
+    import io
+    from pathlib import Path
+
+    import jsonschema
+
+    schemas = Path(__file__).resolve().parents[1] / "schemas"
+    report = sync(run, write(tmp_path, "users.csv", GAM), "--school", "oak")
+    jsonschema.validate(report, json.loads((schemas / "staff-sync.schema.json").read_text()))
+    row_schema = json.loads((schemas / "gam-users.schema.json").read_text())
+    for row in csv.DictReader(io.StringIO(GAM)):
+        jsonschema.validate(row, row_schema)
+    bad = {"primaryEmail": "not-an-email", "name.fullName": "X", "suspended": "maybe"}
+    assert list(jsonschema.Draft202012Validator(row_schema).iter_errors(bad))

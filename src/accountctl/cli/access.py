@@ -101,7 +101,12 @@ def passwd() -> None:
 
 @click.group()
 def person() -> None:
-    """Who holds a key slot: grant, revoke, list."""
+    """Who holds a key slot: grant, revoke, list.
+
+    \b
+    Example:
+      accountctl person grant head@oak.sch.uk --access register
+    """
 
 
 @person.command("grant")
@@ -154,7 +159,12 @@ def person_list(reg) -> None:
 
 @click.group()
 def vault() -> None:
-    """The register file itself: status, recovery."""
+    """The register file itself: status, recovery.
+
+    \b
+    Example:
+      accountctl vault status
+    """
 
 
 @vault.command("status")

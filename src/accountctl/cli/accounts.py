@@ -19,7 +19,12 @@ SHOW_FIELDS = ["id", "school", "platform", "handle", "url", "category", "status"
 
 @click.group()
 def account() -> None:
-    """Official social-media accounts."""
+    """Official social-media accounts: request, show, list, lifecycle and the people who run them.
+
+    \b
+    Example:
+      accountctl account list --school oak --status active
+    """
 
 
 @account.command("request")
@@ -145,7 +150,8 @@ def account_activate(reg, account_id) -> None:
 
 
 def _people_group(role: str) -> click.Group:
-    @click.group(name=role, help=f"Add or remove an account's {role}s.")
+    @click.group(name=role, help=f"Add or remove an account's {role}s.\n\n\b\nExample:\n"
+                                 f"  accountctl account {role} add oak-facebook-oakprimary t.two@oak.sch.uk")
     def group() -> None:
         pass
 

@@ -133,7 +133,12 @@ def monitor(reg, account_id, note) -> None:
 
 @click.group("config")
 def config_group() -> None:
-    """Guideline limits, policy version, review and monitoring periods."""
+    """Guideline limits, policy version, review and monitoring periods.
+
+    \b
+    Example:
+      accountctl config set limit.facebook.faculty 2
+    """
 
 
 @config_group.command("show")

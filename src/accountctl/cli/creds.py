@@ -38,7 +38,12 @@ def read_secret(what: str, *, confirm: bool = False) -> str:
 
 @click.group()
 def cred() -> None:
-    """Credentials IT holds for each account (custodians only)."""
+    """Credentials IT holds for each account (custodians only).
+
+    \b
+    Example:
+      accountctl cred generate oak-facebook-oakprimary
+    """
 
 
 @cred.command("set")

@@ -30,7 +30,12 @@ def read_text_file(path: str) -> str:
 
 @click.group()
 def school() -> None:
-    """Schools (and a trust's central team)."""
+    """Schools (and a trust's central team).
+
+    \b
+    Example:
+      accountctl school add oak --name "Oak Primary" --domain oak.sch.uk
+    """
 
 
 @school.command("add")
@@ -67,7 +72,12 @@ def school_list(reg) -> None:
 
 @click.group()
 def staff() -> None:
-    """The staff directory."""
+    """The staff directory: add, import, train, leave, move, sync.
+
+    \b
+    Example:
+      accountctl staff import staff.csv
+    """
 
 
 @staff.command("add")

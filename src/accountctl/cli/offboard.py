@@ -95,9 +95,12 @@ def staff_move(email, school_id, on) -> None:
 @click.argument("file", type=click.Path(dir_okay=True))
 @click.option("--school", "school_id", required=True, help="The school whose full roster FILE is.")
 @click.option("--apply", "do_apply", is_flag=True, help="Record the changes (without it, only show them).")
-@click.option("--left-on", metavar="YYYY-MM-DD", help="Leaving date for staff missing from the roster (default today).")
+@click.option("--left-on", metavar="YYYY-MM-DD",
+              help="Leaving date for staff missing from the roster or suspended in the directory (default today).")
+@click.option("--rejoin", is_flag=True,
+              help="With --apply, also reinstate people recorded as left who are on the roster again.")
 @format_options
-def staff_sync(file, school_id, do_apply, left_on) -> None:
+def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
     """Compare a school's full roster (staff CSV or Google Workspace GAM export) with the register.
 
     \b
@@ -113,16 +116,26 @@ def staff_sync(file, school_id, do_apply, left_on) -> None:
     with session(write=do_apply) as reg:
         if do_apply:
             require_custodian(reg, "apply a roster")
-        school = directory.get_school(reg.db, school_id)["id"]
+        school_row = directory.get_school(reg.db, school_id)
+        school = school_row["id"]
         day = clock.parse_date(left_on, "--left-on").isoformat() if left_on else clock.today().isoformat()
         kind, entries = roster.parse(text, school)
+        ignored = 0
+        if kind == "gam":
+            entries, ignored = roster.on_school_domains(entries, school_row["domains"])
         changes = roster.plan(reg.db, school, entries, day)
-        if do_apply and changes:
-            roster.apply(reg.db, reg.actor, school, changes)
-    rows = [{"change": c.change, "email": c.email, "name": c.name, "detail": c.detail} for c in changes]
-    output.rows(rows, ["change", "email", "name", "detail"], fmt(),
-                json_data={"school": school, "format": kind, "applied": do_apply, "changes": rows})
+        applied = roster.apply(reg.db, reg.actor, school, changes, rejoin=rejoin) if do_apply and changes else []
+    done = {id(c) for c in applied}
+    rows = [{"change": c.change, "email": c.email, "name": c.name, "detail": c.detail, "applied": id(c) in done}
+            for c in changes]
+    output.rows(rows, ["change", "email", "name", "detail", "applied"], fmt(),
+                json_data={"school": school, "format": kind, "applied": do_apply, "ignored": ignored, "changes": rows})
     if fmt() == "table":
         counts = {k: sum(1 for c in changes if c.change == k) for k in ("join", "rejoin", "move", "update", "leave")}
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no changes"
-        output.message(f"{'Applied' if do_apply else 'Would apply (use --apply)'}: {summary} ({len(entries)} on the {kind} roster).")
+        output.message(f"{'Applied' if do_apply else 'Would apply (use --apply)'}: {summary} ({len(entries)} on the {kind} roster"
+                       + (f"; ignored {ignored} not on {school}'s domains" if ignored else "") + ").")
+        held = [c.email for c in changes if c.change == "rejoin" and (not do_apply or not rejoin)]
+        if held:
+            output.message(f"Not reinstated: {', '.join(held)} left but are on the roster; "
+                           "if they have really come back, run again with --apply --rejoin.")

@@ -98,8 +98,18 @@ def _entry(kind: str, row: dict, line: int, school: str) -> RosterEntry:
                        roles=model.roles(roles) or ["staff"], trained_on=trained, policy_ack=row["policy_ack"] or None)
 
 
+def on_school_domains(entries: list[RosterEntry], domains: list[str]) -> tuple[list[RosterEntry], int]:
+    """A GAM export may cover a whole trust's Workspace: keep the users on this school's domains."""
+    kept = [e for e in entries if e.email.rsplit("@", 1)[1] in domains]
+    return kept, len(entries) - len(kept)
+
+
 def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left_on: str) -> list[Change]:
-    """What applying the roster would change, in a stable order."""
+    """What applying the roster would change, in a stable order.
+
+    A "rejoin" (someone recorded as left who is on the roster again) is planned like the rest, but
+    `apply` only carries it out when asked: a lagging MIS export must not quietly undo a leaver.
+    """
     today = clock.today()
     current = {r["email"]: directory.staff_row(r) for r in conn.execute("SELECT * FROM staff")}
     listed = {e.email for e in entries if not e.suspended}
@@ -148,8 +158,9 @@ def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left
     return changes
 
 
-def apply(conn: sqlite3.Connection, actor: str, school: str, changes: list[Change]) -> None:
-    """Record the planned changes, each as an event."""
+def apply(conn: sqlite3.Connection, actor: str, school: str, changes: list[Change], *, rejoin: bool = False) -> list[Change]:
+    """Record the planned changes, each as an event; returns those applied (rejoins only with `rejoin`)."""
+    changes = [c for c in changes if rejoin or c.change != "rejoin"]
     now = clock.now_iso()
     for c in changes:
         if c.change == "join":
@@ -172,3 +183,4 @@ def apply(conn: sqlite3.Connection, actor: str, school: str, changes: list[Chang
                              (json.dumps(value) if key == "roles" else value, c.email))
     events.record_many(conn, actor, [(f"staff.sync.{c.change}", c.email, None, {"school": school, **c.fields})
                                      for c in changes])
+    return changes
