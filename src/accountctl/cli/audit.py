@@ -51,7 +51,7 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
         for item in skipped:
             reasons.setdefault(item["reason"], []).append(item["rule"])
         for reason, skipped_rules in reasons.items():  # one line, e.g. for both password rules
-            output.message(f"Skipped {', '.join(skipped_rules)}: {'they' if len(skipped_rules) > 1 else 'it'} {reason}.")
+            output.message(f"Skipped {', '.join(skipped_rules)}: {reason}.")
         if fmt() == "table":
             c, u = summary["counts"], summary["unwaived"]
             output.message(f"Audited {summary['accounts_audited']} account(s) as of {summary['as_of']}: "

@@ -50,8 +50,15 @@ def unavailable_reason() -> str:
 
 
 def notice_once() -> None:
-    """Say once per process that there is no keyring and the passphrase is used instead."""
-    if _state.get("noticed"):
+    """Say once per process that there is no keyring and the passphrase is used instead.
+
+    Choosing no keyring on purpose (PYTHON_KEYRING_BACKEND naming keyring's `null` or `fail`
+    backend, as a cron job may) silences it.
+    """
+    import os
+
+    chosen = os.environ.get("PYTHON_KEYRING_BACKEND", "")
+    if _state.get("noticed") or chosen.startswith(("keyring.backends.null", "keyring.backends.fail")):
         return
     _state["noticed"] = True
     print(
