@@ -468,7 +468,7 @@ def test_example_script_exit_codes_and_checklist(run, world, day, register_path)
     # accountctl errors: exit 2, accountctl's own error line passed through.
     proc = script("nobody@oak.sch.uk")
     assert proc.returncode == 2
-    assert f"Error: unknown staff nobody@oak.sch.uk" in proc.stderr and proc.stdout == ""
+    assert "Error: unknown staff nobody@oak.sch.uk" in proc.stderr and proc.stdout == ""
     proc = script(T1, env_over={"ACCOUNTCTL_PASSPHRASE": "not the passphrase at all"})
     assert proc.returncode == 2 and "Error:" in proc.stderr and "exited 3" in proc.stderr
     proc = script(T1, "--register", str(register_path.parent / "missing.accountctl"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -423,30 +421,11 @@ def parse_import(text: str, name: str = "") -> list[dict]:
             row["_where"] = f"item {number}"
             rows.append(row)
         return rows
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    except csv.Error as exc:
-        raise InputError(f"line 1: not a valid CSV header ({exc})") from None
-    missing = [c for c in IMPORT_COLUMNS if c not in header]
-    if missing:
-        raise InputError(f"the account CSV is missing column(s): {', '.join(missing)} "
-                         f"(expected header {','.join(IMPORT_COLUMNS)})")
-    reader.fieldnames = header
-    rows = []
-    try:
-        for row in reader:
-            if None in row:
-                raise InputError(f"line {reader.line_num}: more cells than columns")
-            if not any((v or "").strip() for v in row.values()):
-                continue
-            row = {k: (v or "").strip() for k, v in row.items()}
-            row["_where"] = f"line {reader.line_num}"
-            rows.append(row)
-    except csv.Error as exc:
-        raise InputError(f"line {reader.line_num}: not valid CSV ({exc})") from None
-    if not rows:
-        raise InputError("the account CSV has a header but no rows")
+    from accountctl.core import csvrows
+
+    _, rows = csvrows.read(text, "account CSV", IMPORT_COLUMNS)
+    for row in rows:
+        row["_where"] = f"line {row.pop('_line')}"
     return rows
 
 

@@ -211,7 +211,9 @@ def leaver_owner(snap: Snapshot):
         if gone is None:
             continue
         fix = f"accountctl account transfer {a['id']} --to EMAIL (or close it)"
-        if gone <= snap.as_of:
+        if not a["owner"]:  # a legacy account recorded without one
+            yield a["id"], a["school"], "no owner (lead member of staff) recorded", fix
+        elif gone <= snap.as_of:
             when = "is not staff of the school" if gone == NEVER else f"left on {gone.isoformat()}"
             yield a["id"], a["school"], f"owner {_who(snap, a['owner'])} {when}", fix
         elif (gone - snap.as_of).days <= ahead:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -105,32 +103,9 @@ def add_staff(conn: sqlite3.Connection, actor: str, email: str, name: str, schoo
 
 def parse_staff_csv(text: str) -> list[dict]:
     """Rows of a staff CSV as dicts with their line numbers; InputError for a bad header or empty file."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise InputError("the staff CSV is empty")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in STAFF_CSV_COLUMNS if c not in header]
-    if missing:
-        raise InputError(f"the staff CSV is missing column(s): {', '.join(missing)} "
-                         f"(expected header {','.join(STAFF_CSV_COLUMNS)})")
-    reader.fieldnames = header
-    rows = []
-    try:
-        for row in reader:
-            if None in row:
-                raise InputError(f"line {reader.line_num}: more cells than columns")
-            if not any((v or "").strip() for v in row.values()):
-                continue  # a blank line is not a record
-            row = {k: (v or "").strip() for k, v in row.items()}
-            row["_line"] = reader.line_num
-            rows.append(row)
-    except csv.Error as exc:
-        raise InputError(f"line {reader.line_num}: not valid CSV ({exc})") from None
-    if not rows:
-        raise InputError("the staff CSV has a header but no rows")
-    return rows
+    from accountctl.core import csvrows
+
+    return csvrows.read(text, "staff CSV", STAFF_CSV_COLUMNS)[1]
 
 
 def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, allow_existing: bool = False) -> list[StaffInput]:

@@ -5,8 +5,6 @@ second run with the same file changes nothing.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -42,13 +40,9 @@ class Change:
 
 def parse(text: str, school: str) -> tuple[str, list[RosterEntry]]:
     """The roster's format ('staff-csv' or 'gam') and its entries; a bad row refuses the whole file."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise InputError("the roster file is empty")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
+    from accountctl.core import csvrows
+
+    header, rows = csvrows.read(text, "roster file")
     if all(c in header for c in GAM_COLUMNS):
         kind = "gam"
     elif all(c in header for c in directory.STAFF_CSV_COLUMNS):
@@ -58,26 +52,16 @@ def parse(text: str, school: str) -> tuple[str, list[RosterEntry]]:
                          f"({','.join(directory.STAFF_CSV_COLUMNS)}) or a GAM export (primaryEmail,name.fullName,suspended)")
     entries: list[RosterEntry] = []
     seen: dict[str, int] = {}
-    try:
-        for row in reader:
-            line = reader.line_num
-            if None in row:
-                raise InputError(f"line {line}: more cells than columns")
-            row = {k: (v or "").strip() for k, v in row.items()}
-            if not any(row.values()):
-                continue
-            try:
-                entry = _entry(kind, row, line, school)
-            except InputError as exc:
-                raise InputError(f"line {line}: {exc}") from None
-            if entry.email in seen:
-                raise InputError(f"line {line}: {entry.email} is already on line {seen[entry.email]}")
-            seen[entry.email] = line
-            entries.append(entry)
-    except csv.Error as exc:
-        raise InputError(f"line {reader.line_num}: not valid CSV ({exc})") from None
-    if not entries:
-        raise InputError("the roster has a header but no rows")
+    for row in rows:
+        line = row.pop("_line")
+        try:
+            entry = _entry(kind, row, line, school)
+        except InputError as exc:
+            raise InputError(f"line {line}: {exc}") from None
+        if entry.email in seen:
+            raise InputError(f"line {line}: {entry.email} is already on line {seen[entry.email]}")
+        seen[entry.email] = line
+        entries.append(entry)
     return kind, entries
 
 

@@ -86,7 +86,6 @@ class Register:
             crypto.encrypt_to(handle, key, nonce, plain, raw)
 
         atomic_write(self.path, write)
-        del plain
         self._changes_at_open = self.db.total_changes
         self.header_changed = False
 
