@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from conftest import CUSTODIAN, HEAD, ok
-from test_audit_rules import (ALL_RULES, ELM, ELM2, FB, SLT, T1, T2, T3, TODAY, audit, base, day, found,  # noqa: F401
+from test_audit_rules import (ALL_RULES, ELM, FB, SLT, T1, T2, T3, TODAY, audit, base, day, found,  # noqa: F401
                               import_accounts, one, request_argv, waive)
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "audit-report.schema.json"
@@ -360,8 +360,8 @@ def test_waiver_needs_slt_of_that_school_or_the_ceo(run, base, tmp_path):
     add_one_admin_account(run, tmp_path)
     argv = ["waive", "oak-x-oakpe", "TWO_ADMINS", "--reason", "Accepted", "--until", day(30)]
     refused(run, base, ["--as", CUSTODIAN] + argv, 3, "SLT")  # IT, not SLT
-    ok(run(f"staff add elm.head@elm.sch.uk --name 'Elle Head' --school elm --role headteacher --role slt"))
-    ok(run(f"person grant elm.head@elm.sch.uk --access register"))
+    ok(run("staff add elm.head@elm.sch.uk --name 'Elle Head' --school elm --role headteacher --role slt"))
+    ok(run("person grant elm.head@elm.sch.uk --access register"))
     ok(run(f"person grant {T1} --access register"))
     refused(run, base, ["--as", "elm.head@elm.sch.uk"] + argv, 3, "oak")  # SLT, but of another school
     refused(run, base, ["--as", T1] + argv, 3)  # staff

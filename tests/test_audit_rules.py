@@ -246,7 +246,7 @@ def test_school_email(run, base, tmp_path, email, words):
 
 def test_school_email_accepts_any_of_the_schools_domains(run, base, tmp_path):
     ok(run("school add ash --name 'Ash Academy' --domain ash.sch.uk --domain ashacademy.org.uk"))
-    ok(run(f"staff add a.one@ash.sch.uk --name 'Ada One' --school ash --trained-on 2026-09-01"))
+    ok(run("staff add a.one@ash.sch.uk --name 'Ada One' --school ash --trained-on 2026-09-01"))
     import_accounts(run, tmp_path, {"id": "ash-x-main", "school": "ash", "platform": "x", "handle": "ashmain",
                                     "email": "office@ashacademy.org.uk", "owner": "a.one@ash.sch.uk", "admins": "",
                                     "status": "requested"})
@@ -405,7 +405,7 @@ def test_leaver_owner_on_the_day_transfer_clears_it(run, base):
     hit = one(report, "LEAVER_OWNER")
     assert hit["severity"] == "error" and code == 1
     waive(run, FB, "LEAVER_OWNER", until=day(30), today=leaves)
-    report, code = audit(run, today=leaves, *["--rule", "LEAVER_OWNER"])
+    report, code = audit(run, "--rule", "LEAVER_OWNER", today=leaves)
     assert one(report, "LEAVER_OWNER")["waived"] is True and code == 0
     ok(run(fix_argv(hit, EMAIL=T3), env={"ACCOUNTCTL_TODAY": leaves}))
     report, _ = audit(run, today=leaves)
@@ -459,6 +459,16 @@ def test_leaver_admin_contributor(run, base):
     assert "contributor" in hit["message"] and helper in hit["message"]
     ok(run(fix_argv(hit), env={"ACCOUNTCTL_TODAY": day(3)}))
     assert found(audit(run, today=day(3))[0], "LEAVER_ADMIN") == []
+
+
+def test_leaver_owner_legacy_account_without_an_owner(run, base, tmp_path):
+    import_accounts(run, tmp_path, {"owner": "", "admins": f"{T2};{T3}", "status": "requested"},
+                    {"owner": "stranger@oak.sch.uk", "admins": f"{T2};{T3}", "status": "requested"})
+    report, _ = audit(run, "--rule", "LEAVER_OWNER")
+    assert one(report, "LEAVER_OWNER", LEGACY)["message"] == "no owner (lead member of staff) recorded"
+    assert "stranger@oak.sch.uk is not staff" in one(report, "LEAVER_OWNER", "oak-instagram-legacy1")["message"]
+    ok(run(fix_argv(one(report, "LEAVER_OWNER", LEGACY), EMAIL=T2)))
+    assert found(audit(run, "--rule", "LEAVER_OWNER")[0], "LEAVER_OWNER", LEGACY) == []
 
 
 def test_leaver_admin_person_who_is_not_staff(run, base, tmp_path):
