@@ -668,3 +668,32 @@ def test_every_change_is_an_event_carrying_the_account_id(run, requested):
         "account.close"]
     assert log_actions(run, other) == ["account.request"]
     assert ok(run("verify")).exit_code == 0
+
+
+def test_account_update_fixes_a_personal_email_and_needs_a_new_approval(run, oak):
+    import json
+
+    legacy = oak.parent / "legacy.csv"
+    legacy.write_text("id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
+                      ",oak,facebook,oakpta,https://facebook.com/oakpta,faculty,oakpta@gmail.com,t.one@oak.sch.uk,"
+                      "t.two@oak.sch.uk,,active\n")
+    ok(run(f"account import {legacy}"))
+
+    def rules():
+        report = json.loads(run("audit --json --rule SCHOOL_EMAIL --rule CHANGED_SINCE_APPROVAL").stdout)
+        return {f["rule"] for f in report["findings"]}
+
+    assert rules() == {"SCHOOL_EMAIL"}
+    before = oak.read_bytes()
+    for bad in ("--email pta@gmail.com", "--email pta@elsewhere.sch.uk", "--url ftp://x", "", "--email oakpta@gmail.com"):
+        result = run(f"account update oak-facebook-oakpta {bad}")
+        assert result.exit_code == 2 and result.stderr.startswith("Error: "), bad
+    assert oak.read_bytes() == before
+    ok(run("account update oak-facebook-oakpta --email pta@oak.sch.uk"))
+    assert rules() == set()
+    shown = json.loads(ok(run("account show oak-facebook-oakpta --json")).stdout)
+    assert shown["email"] == "pta@oak.sch.uk"
+    ok(run("verify"))
+    events = json.loads(ok(run("log --account oak-facebook-oakpta --json")).stdout)
+    assert events[-1]["action"] == "account.update"
+    assert events[-1]["details"]["email"] == {"from": "oakpta@gmail.com", "to": "pta@oak.sch.uk"}

@@ -34,3 +34,26 @@ def test_demo_refuses_to_overwrite(run, tmp_path):
     assert result.exit_code == 2 and result.stderr.startswith("Error: ")
     assert (tmp_path / "demo.accountctl").read_bytes() == before
     assert os.path.exists(tmp_path / "demo.accountctl")
+
+
+def test_a_waiver_does_not_reach_back_before_it_was_granted(run, tmp_path, monkeypatch):
+    import json
+    from datetime import timedelta
+
+    from accountctl import clock
+
+    ok(run(["demo", "--dir", str(tmp_path)]))
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "demo.accountctl"))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", "oakfield demo passphrase")
+    monkeypatch.setenv("ACCOUNTCTL_USER", "ira.patel@oakfieldtrust.org.uk")
+    today = clock.today()
+    ok(run(f"--as helen.ward@oakfield.sch.uk waive oakfield-facebook-oakfieldpta ONE_FACULTY_ONE_STAFF "
+           f"--reason 'PTA page agreed' --until {(today + timedelta(days=30)).isoformat()}"))
+
+    def waived(as_of):
+        report = json.loads(run(f"audit --json --rule ONE_FACULTY_ONE_STAFF --as-of {as_of.isoformat()}").stdout)
+        return {f["account"]: f["waived"] for f in report["findings"]}["oakfield-facebook-oakfieldpta"]
+
+    assert waived(today) is True
+    assert waived(today - timedelta(days=1)) is False  # the day before SLT decided
+    assert waived(today + timedelta(days=31)) is False  # after it lapsed

@@ -116,6 +116,29 @@ def account_list(reg, school, status, platform) -> None:
     output.rows(accounts.list_accounts(reg.db, school, status, platform), LIST_COLUMNS, fmt())
 
 
+@account.command("update")
+@click.argument("account_id", metavar="ID")
+@click.option("--email", help="The official school email the account is now linked to.")
+@click.option("--url", help="Its new http(s) address.")
+@click.option("--aim")
+@click.option("--audience")
+@click.option("--promotion")
+@click.option("--visibility", type=click.Choice(["open", "closed"], case_sensitive=False))
+@global_options
+@writes
+def account_update(reg, account_id, email, url, aim, audience, promotion, visibility) -> None:
+    """Change an account's linked email, URL or business case (SLT must approve the change).
+
+    \b
+    Example:
+      accountctl account update oak-facebook-oakpta --email pta@oak.sch.uk
+    """
+    require_custodian(reg, "update accounts")
+    row = accounts.update(reg.db, reg.actor, account_id, {"email": email, "url": url, "aim": aim, "audience": audience,
+                                                          "promotion": promotion, "visibility": visibility})
+    output.message(f"Updated {row['id']}; ask SLT to approve the change ('accountctl approve {row['id']}').")
+
+
 @account.command("notify-head")
 @click.argument("account_id", metavar="ID")
 @click.option("--on", "on", metavar="YYYY-MM-DD", help="When the headteacher was told (default today).")

@@ -281,6 +281,32 @@ def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, rea
     return get_account(conn, account["id"])
 
 
+def update(conn: sqlite3.Connection, actor: str, account_id: str, changes: dict[str, str | None]) -> dict:
+    """Change an account's linked email, URL or business case; a material change needs a new approval."""
+    account = get_account(conn, account_id)
+    _require_status(account, LIVE_STATUSES, "update")
+    school = directory.get_school(conn, account["school"])
+    checks = {
+        "email": lambda v: school_email(conn, school, v),
+        "url": url,
+        "aim": lambda v: model.nonempty(v, "aim"),
+        "audience": lambda v: model.nonempty(v, "audience"),
+        "promotion": lambda v: model.nonempty(v, "promotion"),
+        "visibility": lambda v: model.choice(v, model.VISIBILITIES, "visibility"),
+    }
+    new = {k: checks[k](v) for k, v in changes.items() if v is not None}
+    if not new:
+        raise InputError("nothing to change: give --email, --url, --aim, --audience, --promotion or --visibility")
+    new = {k: v for k, v in new.items() if v != account[k]}
+    if not new:
+        raise InputError(f"{account['id']} already has those values")
+    conn.execute(f"UPDATE accounts SET {', '.join(f'{k} = ?' for k in new)} WHERE id = ?", (*new.values(), account["id"]))
+    _touch_case(conn, account["id"])
+    events.record(conn, actor, "account.update", account["id"], account=account["id"],
+                  details={k: {"from": account[k], "to": v} for k, v in new.items()})
+    return get_account(conn, account["id"])
+
+
 def set_status(conn: sqlite3.Connection, actor: str, account_id: str, status: str, reason: str) -> dict:
     """Suspend or close an account, with a reason."""
     account = get_account(conn, account_id)

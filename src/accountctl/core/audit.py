@@ -109,6 +109,16 @@ def _some(items: list[str], most: int = 5) -> str:
     return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
+def _gone_text(snap: Snapshot, email: str | None, gone: date) -> str:
+    """How someone stopped being staff of an account's school: left, moved, or never was."""
+    if gone == NEVER:
+        return "is not staff of the school"
+    person = snap.staff.get(email or "")
+    if person and not person["left_on"]:
+        return f"moved to {person['school']} on {gone.isoformat()}"
+    return f"left on {gone.isoformat()}"
+
+
 def _live(snap: Snapshot) -> Iterator[dict]:
     return iter(snap.accounts)
 
@@ -141,10 +151,12 @@ def school_email(snap: Snapshot):
         domains = snap.schools[a["school"]]["domains"]
         email = a["email"]
         if not email:
-            yield a["id"], a["school"], "no linked email", "link the account to an official school email on the platform, then record it"
+            yield (a["id"], a["school"], "no linked email",
+                   f"link it to an official school email on the platform, then: accountctl account update {a['id']} --email EMAIL")
         elif email.rsplit("@", 1)[-1].lower() not in domains:
             yield (a["id"], a["school"], f"linked email {email} is not on {', '.join(domains)}",
-                   f"move the account's login to an address @{domains[0]}")
+                   f"move its login to an address @{domains[0]} on the platform, then: "
+                   f"accountctl account update {a['id']} --email EMAIL")
 
 
 @rule("APPROVAL_MISSING", "error", "account active or approved with no valid approval on record",
@@ -214,8 +226,7 @@ def leaver_owner(snap: Snapshot):
         if not a["owner"]:  # a legacy account recorded without one
             yield a["id"], a["school"], "no owner (lead member of staff) recorded", fix
         elif gone <= snap.as_of:
-            when = "is not staff of the school" if gone == NEVER else f"left on {gone.isoformat()}"
-            yield a["id"], a["school"], f"owner {_who(snap, a['owner'])} {when}", fix
+            yield a["id"], a["school"], f"owner {_who(snap, a['owner'])} {_gone_text(snap, a['owner'], gone)}", fix
         elif (gone - snap.as_of).days <= ahead:
             yield UPCOMING(a["id"], a["school"], f"owner {_who(snap, a['owner'])} leaves on {gone.isoformat()}", fix)
 
@@ -227,8 +238,7 @@ def leaver_admin(snap: Snapshot):
         for m in snap.current(a["id"]):
             if snap.has_gone(m.email, a["school"]):
                 gone = snap.gone_on(m.email, a["school"])
-                when = "is not staff of the school" if gone == NEVER else f"left on {gone.isoformat()}"
-                yield (a["id"], a["school"], f"{m.role} {_who(snap, m.email)} {when}",
+                yield (a["id"], a["school"], f"{m.role} {_who(snap, m.email)} {_gone_text(snap, m.email, gone)}",
                        f"accountctl account {m.role} remove {a['id']} {m.email}"
                        + (" (transfer ownership first)" if m.email == a["owner"] else ""))
 
@@ -410,9 +420,10 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
 
 
 def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, str], dict]:
-    """Waivers whose date has not passed, by (account, rule); the latest wins."""
+    """Waivers granted by `as_of` whose date has not passed, by (account, rule); the latest wins."""
     out = {}
-    for r in conn.execute("SELECT * FROM waivers WHERE until >= ? ORDER BY id", (as_of.isoformat(),)):
+    day = as_of.isoformat()
+    for r in conn.execute("SELECT * FROM waivers WHERE until >= ? AND substr(at, 1, 10) <= ? ORDER BY id", (day, day)):
         out[(r["account"], r["rule"])] = dict(r)
     return out
 
