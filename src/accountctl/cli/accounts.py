@@ -76,8 +76,11 @@ def account_import(reg, file) -> None:
     Example:
       accountctl account import legacy-accounts.csv
     """
+    from accountctl.cli.progress import Progress
+
     require_custodian(reg, "import accounts")
-    ids = accounts.import_accounts(reg.db, reg.actor, accounts.parse_import(read_text_file(file), file))
+    with Progress("Checking accounts") as progress:
+        ids = accounts.import_accounts(reg.db, reg.actor, accounts.parse_import(read_text_file(file), file), progress)
     output.message(f"Imported {len(ids)} account(s) as they are; run 'accountctl audit' to see what needs fixing.")
 
 

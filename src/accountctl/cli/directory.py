@@ -113,8 +113,11 @@ def staff_import(reg, file: str) -> None:
     Example:
       accountctl staff import staff.csv
     """
+    from accountctl.cli.progress import Progress
+
     require_custodian(reg, "import staff")
-    items = directory.import_staff(reg.db, reg.actor, read_text_file(file))
+    with Progress("Checking staff") as progress:
+        items = directory.import_staff(reg.db, reg.actor, read_text_file(file), progress)
     output.message(f"Imported {len(items)} staff.")
 
 

@@ -123,7 +123,10 @@ def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
         ignored = 0
         if kind == "gam":
             entries, ignored = roster.on_school_domains(entries, school_row["domains"])
-        changes = roster.plan(reg.db, school, entries, day)
+        from accountctl.cli.progress import Progress
+
+        with Progress("Comparing the roster") as progress:
+            changes = roster.plan(reg.db, school, entries, day, progress)
         applied = roster.apply(reg.db, reg.actor, school, changes, rejoin=rejoin) if do_apply and changes else []
     done = {id(c) for c in applied}
     rows = [{"change": c.change, "email": c.email, "name": c.name, "detail": c.detail, "applied": id(c) in done}

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 from accountctl import clock, model
 from accountctl.core import directory, events
+from accountctl.core.lookup import get_account  # noqa: F401  (the accounts API; lives apart for the hot paths)
 from accountctl.errors import InputError
 
 CASE_FIELDS = ("platform", "handle", "url", "category", "email", "aim", "audience", "promotion", "visibility")
@@ -86,14 +87,6 @@ class Request:
     contributors: list[str] = field(default_factory=list)
     requested_by: str | None = None
     id: str | None = None
-
-
-def get_account(conn: sqlite3.Connection, account_id: str) -> dict:
-    """One account row as plain data, or InputError naming the unknown id."""
-    row = conn.execute("SELECT * FROM accounts WHERE id = ?", ((account_id or "").strip().lower(),)).fetchone()
-    if row is None:
-        raise InputError(f"unknown account {account_id!r}")
-    return dict(row)
 
 
 def people_of(conn: sqlite3.Connection, account_id: str) -> dict[str, list[str]]:
@@ -455,7 +448,7 @@ def parse_import(text: str, name: str = "") -> list[dict]:
     return rows
 
 
-def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict]) -> list[str]:
+def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], progress=None) -> list[str]:
     """Record existing accounts as they are (status given, no approval); all rows or none."""
     schools = {s["id"]: s for s in directory.list_schools(conn)}
     taken_ids = {r[0] for r in conn.execute("SELECT id FROM accounts")}
@@ -491,6 +484,8 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict]) -> l
         contributors = [c for c in dict.fromkeys(contributors) if c not in admins]
         records.append((account_id, school_id, platform, the_handle, the_url, category, linked, owner, status,
                         admins, contributors))
+        if progress and len(records) % 200 == 0:
+            progress(len(records), len(rows))
     now = clock.now_iso()
     conn.executemany(
         "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, status, legacy, "

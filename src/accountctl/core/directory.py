@@ -108,8 +108,9 @@ def parse_staff_csv(text: str) -> list[dict]:
     return csvrows.read(text, "staff CSV", STAFF_CSV_COLUMNS)[1]
 
 
-def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, allow_existing: bool = False) -> list[StaffInput]:
-    """Validate every row (all or nothing); the error names the line."""
+def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, allow_existing: bool = False,
+                        progress=None) -> list[StaffInput]:
+    """Validate every row (all or nothing); the error names the line. `progress(done, total)` is told as it goes."""
     school_ids = {r[0] for r in conn.execute("SELECT id FROM schools")}
     existing = {r[0] for r in conn.execute("SELECT email FROM staff")}
     seen: dict[str, int] = {}
@@ -128,12 +129,14 @@ def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, allow_exi
             raise InputError(f"line {line}: staff {item.email} already exists (use 'staff sync' to update a roster)")
         seen[item.email] = line
         items.append(item)
+        if progress and len(items) % 200 == 0:
+            progress(len(items), len(rows))
     return items
 
 
-def import_staff(conn: sqlite3.Connection, actor: str, text: str) -> list[StaffInput]:
+def import_staff(conn: sqlite3.Connection, actor: str, text: str, progress=None) -> list[StaffInput]:
     """Import a staff CSV: every row valid or nothing imported."""
-    items = validate_staff_rows(conn, parse_staff_csv(text))
+    items = validate_staff_rows(conn, parse_staff_csv(text), progress=progress)
     _insert_staff(conn, items)
     events.record_many(conn, actor, [("staff.add", s.email, None, _staff_event_details(s)) for s in items])
     return items

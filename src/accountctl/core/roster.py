@@ -88,7 +88,7 @@ def on_school_domains(entries: list[RosterEntry], domains: list[str]) -> tuple[l
     return kept, len(entries) - len(kept)
 
 
-def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left_on: str) -> list[Change]:
+def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left_on: str, progress=None) -> list[Change]:
     """What applying the roster would change, in a stable order.
 
     A "rejoin" (someone recorded as left who is on the roster again) is planned like the rest, but
@@ -98,7 +98,9 @@ def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left
     current = {r["email"]: directory.staff_row(r) for r in conn.execute("SELECT * FROM staff")}
     listed = {e.email for e in entries if not e.suspended}
     changes: list[Change] = []
-    for e in entries:
+    for n, e in enumerate(entries, 1):
+        if progress and n % 200 == 0:
+            progress(n, len(entries))
         person = current.get(e.email)
         gone = person is not None and person["left_on"] and person["left_on"] <= today.isoformat()
         if e.suspended:

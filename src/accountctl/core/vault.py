@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from accountctl import clock, model
 from accountctl.core import events
-from accountctl.core.accounts import get_account
+from accountctl.core.lookup import get_account
 from accountctl.errors import AccessError, InputError
 
 FIELDS = ("username", "password", "totp", "recovery")
