@@ -50,6 +50,7 @@ def isolated(tmp_path, monkeypatch):
                  "ACCOUNTCTL_LOCK_TIMEOUT", "PYTHON_KEYRING_BACKEND"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ACCOUNTCTL_KDF", TEST_KDF)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # where the no-keyring notice is remembered
     monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "oak.accountctl"))
     monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", PASSPHRASE)

@@ -478,6 +478,14 @@ def test_headless_fallback_says_so_once_and_uses_the_passphrase(run, oak, isolat
     assert result.stderr.count("no OS keyring") == 1, result.stderr
     keyring_cache.reset()
     result = ok(run("staff list --json"))
+    assert "no OS keyring" not in result.stderr, "said once on this machine, not on every run"
+    assert len(json.loads(result.stdout)) == 5
+    keyring_cache.reset()
+    bad = run("staff add not-an-email --name X --school oak")
+    assert bad.exit_code == 2 and bad.stderr.strip().count("\n") == 0  # a bad input stays one Error line
+    keyring_cache._marker().unlink()
+    keyring_cache.reset()
+    result = ok(run("staff list --json"))
     assert result.stderr.count("no OS keyring") == 1, result.stderr
     assert len(json.loads(result.stdout)) == 5  # the notice never mixes into the data
     keyring_cache.reset()

@@ -49,11 +49,25 @@ def unavailable_reason() -> str:
     return str(_state.get("reason") or "")
 
 
-def notice_once() -> None:
-    """Say once per process that there is no keyring and the passphrase is used instead.
+def _marker():
+    """Where we remember that the no-keyring notice was shown (the user's state folder)."""
+    import os
+    from pathlib import Path
 
-    Choosing no keyring on purpose (PYTHON_KEYRING_BACKEND naming keyring's `null` or `fail`
-    backend, as a cron job may) silences it.
+    if os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "accountctl" / "no-keyring-notice"
+
+
+def notice_once() -> None:
+    """Say once, on this machine, that there is no keyring and the passphrase is used instead.
+
+    Shown on the first unlock and remembered in the user's state folder, so scripts and cron jobs
+    do not carry it on every run (and a bad input stays one `Error:` line). If the folder cannot be
+    written, it is shown once per process. Choosing no keyring on purpose (PYTHON_KEYRING_BACKEND
+    naming keyring's `null` or `fail` backend) silences it.
     """
     import os
 
@@ -61,11 +75,22 @@ def notice_once() -> None:
     if _state.get("noticed") or chosen.startswith(("keyring.backends.null", "keyring.backends.fail")):
         return
     _state["noticed"] = True
+    marker = _marker()
+    try:
+        if marker.exists():
+            return
+    except OSError:
+        pass
     print(
         f"Notice: no OS keyring is available here ({unavailable_reason()}); "
-        "using ACCOUNTCTL_PASSPHRASE or a prompt instead.",
+        "using ACCOUNTCTL_PASSPHRASE or a prompt instead (shown once).",
         file=sys.stderr,
     )
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(unavailable_reason() + "\n", encoding="utf-8")
+    except OSError:
+        pass
 
 
 def _username(file_id: bytes, who: str) -> str:
