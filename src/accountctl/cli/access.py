@@ -52,9 +52,9 @@ def login() -> None:
                          "use ACCOUNTCTL_PASSPHRASE or the prompt instead")
     path = register_path()
     header, _ = store.read_header(path)
-    slot = store._choose_slot(header, actor_hint())
+    slot = store.choose_slot(header, actor_hint())
     kek, _ = store.unlock_kek(header, slot, passphrase_source(actor_hint()), use_keyring=False)
-    keyring_cache.put(header.file_id, store._tag_key(header, slot), kek)
+    keyring_cache.put(header.file_id, store.keyring_name(header, slot), kek)
     output.message("Logged in: your unlock key is cached in the OS keyring (run 'accountctl logout' to forget it).")
 
 
@@ -70,8 +70,8 @@ def logout() -> None:
     from accountctl.store import keyring_cache, register as store
 
     header, _ = store.read_header(register_path())
-    slot = store._choose_slot(header, actor_hint())
-    if keyring_cache.available() and keyring_cache.delete(header.file_id, store._tag_key(header, slot)):
+    slot = store.choose_slot(header, actor_hint())
+    if keyring_cache.available() and keyring_cache.delete(header.file_id, store.keyring_name(header, slot)):
         output.message("Logged out: your cached unlock key is gone.")
     else:
         output.message("Nothing to forget: no unlock key was cached for you.")
@@ -90,7 +90,7 @@ def passwd() -> None:
 
     new = new_passphrase("your new passphrase")  # asked before the writers' lock is taken, never under it
     with session(write=True) as reg:
-        tag = store._tag_key(reg.header, reg.slot)
+        tag = store.keyring_name(reg.header, reg.slot)
         cached = keyring_cache.available() and keyring_cache.get(reg.file_id, tag) is not None
         kek = access.passwd(reg, new)
         reg.save()

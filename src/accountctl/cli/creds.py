@@ -17,7 +17,7 @@ def _precheck_custodian(doing: str) -> None:
     from accountctl.store import register as store
 
     header, _ = store.read_header(register_path())
-    if not store._choose_slot(header, actor_hint()).is_custodian:
+    if not store.choose_slot(header, actor_hint()).is_custodian:
         raise AccessError(f"only an IT custodian can {doing}")
 
 

@@ -262,7 +262,7 @@ def recovery_kek(slot: ff.Slot, recovery_key: bytes) -> bytes:
     return crypto.hkdf(recovery_key, slot.salt, ff.LABEL_RECOVERY)
 
 
-def _choose_slot(header: ff.Header, actor: str | None) -> ff.Slot:
+def choose_slot(header: ff.Header, actor: str | None) -> ff.Slot:
     if actor:
         tag = ff.person_tag(header.file_id, actor)
         for slot in header.slots:
@@ -294,14 +294,14 @@ def _decrypt_body(header: ff.Header, raw: bytes, body: memoryview, register_key:
     return dbmod.deserialize(plain)
 
 
-def _tag_key(header: ff.Header, slot: ff.Slot) -> str:
+def keyring_name(header: ff.Header, slot: ff.Slot) -> str:
     return slot.tag.hex()
 
 
 def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSource, *, use_keyring: bool = True) -> tuple[bytes, Keys]:
     """Find the KEK that opens `slot`: the keyring's cached one first, then the passphrase."""
     if use_keyring:
-        cached = keyring_cache.get(header.file_id, _tag_key(header, slot))
+        cached = keyring_cache.get(header.file_id, keyring_name(header, slot))
         if cached is not None:
             try:
                 return cached, _unwrap(header, slot, cached)
@@ -341,14 +341,14 @@ def open_register(path: Path, *, actor: str | None, passphrase_source: Passphras
     and re-opened with the same KEK, so a writer never applies its change to a stale copy.
     """
     header, raw, body = _load(path)
-    slot = _choose_slot(header, actor)
+    slot = choose_slot(header, actor)
     kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
     if not write:
         yield _finish_open(path, header, raw, body, slot, keys, kek)
         return
     with write_lock(path):
         header, raw, body = _load(path)
-        slot = _choose_slot(header, actor)
+        slot = choose_slot(header, actor)
         try:
             keys = _unwrap(header, slot, kek)
         except CryptoFailure:
