@@ -90,6 +90,26 @@ def ok(result, code: int = 0):
     return result
 
 
+def error_line(result, code: int, *texts: str, ignore_case: bool = False) -> str:
+    """A refusal: exit `code`, nothing on stdout, exactly one stderr line, `Error: ...`, naming each of `texts`."""
+    ok(result, code)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    line = lines[0].lower() if ignore_case else lines[0]
+    for text in texts:
+        assert (text.lower() if ignore_case else text) in line, f"{text!r} not in {lines[0]!r}"
+    assert result.stdout == ""
+    return lines[0]
+
+
+def refused(run, path, args, code: int, *words: str, env=None) -> str:
+    """Run a command that must be refused: `error_line` (words in any case), and the register file unchanged."""
+    before = path.read_bytes()
+    line = error_line(run(args, env=env), code, *words, ignore_case=True)
+    assert path.read_bytes() == before, "a refused command changed the register file"
+    return line
+
+
 @pytest.fixture
 def oak(run, register_path):
     """A register with one school (oak), its custodian, a headteacher and two teachers."""

@@ -15,7 +15,7 @@ from accountctl import model
 from accountctl.core import accounts, directory
 from accountctl.errors import InputError
 from accountctl.store import db as dbmod
-from conftest import CUSTODIAN, HEAD, ok
+from conftest import CUSTODIAN, HEAD, ok, refused
 
 T1 = "t.one@oak.sch.uk"
 T2 = "t.two@oak.sch.uk"
@@ -47,20 +47,6 @@ SAMPLE_JSON = [
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def refused(run, path, args, code, *words):
-    """Exit `code`, one `Error:` line naming `words`, nothing on stdout, the register file unchanged."""
-    before = path.read_bytes()
-    result = run(args)
-    assert result.exit_code == code, f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for word in words:
-        assert word.lower() in lines[0].lower(), f"{word!r} not in {lines[0]!r}"
-    assert result.stdout == ""
-    assert path.read_bytes() == before, "a refused import changed the register file"
-    return lines[0]
-
-
 def show(run, account_id) -> dict:
     return json.loads(ok(run(["account", "show", account_id, "--json"])).stdout)
 

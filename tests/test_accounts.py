@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accountctl import clock
 from accountctl.store.register import open_register
-from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused
 
 T1 = "t.one@oak.sch.uk"
 T2 = "t.two@oak.sch.uk"
@@ -53,20 +53,6 @@ def request_argv(**over) -> list[str]:
         for item in (value if isinstance(value, (list, tuple)) else [value]):
             argv += [flag, item]
     return argv
-
-
-def refused(run, path, args, code, *words):
-    """Run a command that must be refused: exit `code`, one `Error:` line naming `words`, file unchanged."""
-    before = path.read_bytes()
-    result = run(args)
-    assert result.exit_code == code, f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for word in words:
-        assert word.lower() in lines[0].lower(), f"{word!r} not in {lines[0]!r}"
-    assert result.stdout == ""
-    assert path.read_bytes() == before, "a refused command changed the register file"
-    return lines[0]
 
 
 def show(run, account_id=ID, who=None) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import CUSTODIAN, HEAD, ok
+from conftest import CUSTODIAN, HEAD, ok, refused
 from test_audit_rules import (ALL_RULES, ELM, FB, SLT, T1, T2, T3, TODAY, audit, base, day, found,  # noqa: F401
                               import_accounts, one, request_argv, waive)
 
@@ -36,20 +36,6 @@ def validator() -> jsonschema.Draft202012Validator:
 
 def problems(instance) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in validator().iter_errors(instance)]
-
-
-def refused(run, path: Path, argv, code: int, *words: str, env=None) -> str:
-    """A refused command: exit `code`, one `Error:` line naming `words`, nothing on stdout, the file unchanged."""
-    before = path.read_bytes()
-    result = run(argv, env=env)
-    assert result.exit_code == code, f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for word in words:
-        assert word.lower() in lines[0].lower(), f"{word!r} not in {lines[0]!r}"
-    assert result.stdout == ""
-    assert path.read_bytes() == before, "a refused command changed the register"
-    return lines[0]
 
 
 def exit_code(run, *args) -> int:

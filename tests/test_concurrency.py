@@ -16,21 +16,13 @@ import pytest
 from accountctl.errors import DamagedError
 from accountctl.store import fileformat as ff
 from accountctl.store import register as store
-from conftest import CUSTODIAN, PASSPHRASE, ok
+from conftest import CUSTODIAN, PASSPHRASE, ok, error_line as refused
 
 WORKERS = 8
 WRITES = 25
 FORK = multiprocessing.get_context("fork")
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses fork")
-
-
-def refused(result, code: int, *texts: str) -> None:
-    ok(result, code)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for text in texts:
-        assert text in lines[0], lines[0]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from accountctl.cli import cli
 from accountctl.store import keyring_cache
-from conftest import CUSTODIAN, HEAD, PASSPHRASE, TEST_KDF, MemoryKeyring, ok
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, TEST_KDF, MemoryKeyring, ok, error_line as refused
 
 OAK_STAFF = [CUSTODIAN, HEAD, "t.one@oak.sch.uk", "t.two@oak.sch.uk"]
 HEADER = "email,name,school,roles,trained_on,policy_ack\n"
@@ -54,17 +54,6 @@ def reg(register_path, template) -> Path:
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
             if p.is_file() and p.name.startswith("oak.accountctl") and not p.name.endswith(".lock")}
-
-
-def refused(result, code: int, *texts: str) -> None:
-    """Exit `code`, nothing on stdout, exactly one line on stderr: `Error: ...` naming each of `texts`."""
-    ok(result, code)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    for text in texts:
-        assert text in lines[0], lines[0]
-    assert result.stdout == ""
 
 
 def refused_unchanged(run, reg: Path, args, code: int, *texts: str, **kwargs) -> None:

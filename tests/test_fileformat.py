@@ -19,7 +19,7 @@ from accountctl.errors import DamagedError
 from accountctl.store import crypto, fileformat as ff, keyring_cache
 from accountctl.store import register as store
 from accountctl.store.crypto import KdfParams
-from conftest import CUSTODIAN, HEAD, PASSPHRASE, TEST_KDF, MemoryKeyring, ok
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, TEST_KDF, MemoryKeyring, ok, error_line as refused
 
 WRITE = "school add elm --name Elm --domain elm.sch.uk"  # a write: a refused one must leave the file alone
 
@@ -56,17 +56,6 @@ def reg(register_path, template) -> Path:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file next to the register (the lock file aside), so 'nothing written' covers .tmp and .bak too."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.endswith(".lock")}
-
-
-def refused(result, code: int, *texts: str) -> None:
-    """Exit `code`, nothing on stdout, one `Error: ...` line on stderr naming each of `texts`."""
-    ok(result, code)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    for text in texts:
-        assert text in lines[0], lines[0]
-    assert result.stdout == ""
 
 
 # -- field offsets, found by walking the header with fileformat's own struct layouts ---------------------

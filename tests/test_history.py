@@ -12,7 +12,7 @@ import pytest
 
 from accountctl.core import events as events_mod
 from accountctl.store import register as store
-from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, error_line as refused
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 HEAD_PASS = "headteacher passphrase"
@@ -23,14 +23,6 @@ NEW_PASS = "my fresh passphrase 42"
 
 def log(run, env=None) -> list[dict]:
     return json.loads(ok(run("log --json", env=env)).stdout)
-
-
-def refused(result, code: int, *texts: str) -> None:
-    ok(result, code)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for text in texts:
-        assert text in lines[0], lines[0]
 
 
 def tamper(path: Path, *sql: tuple[str, tuple]) -> None:

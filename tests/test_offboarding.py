@@ -19,7 +19,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "schemas" / "offboard.schema.json").read_text(encoding="utf-8"))
@@ -117,19 +117,6 @@ def close(run, entry: dict, new_owner: str = T2) -> None:
     argv = [new_owner if a == "EMAIL" else a for a in argv[1:]]
     secret = {"totp": TOTP2 + "\n", "recovery": "rc-9999-new1\nrc-8888-new2\n"}.get(entry["field"])
     ok(run(argv, input=secret))
-
-
-def refused(run, path, args, code, *words):
-    before = path.read_bytes()
-    result = run(args)
-    assert result.exit_code == code, f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("Error: "), result.stderr
-    for word in words:
-        assert word.lower() in line.lower(), f"{word!r} not in {line!r}"
-    assert result.stdout == ""
-    assert path.read_bytes() == before, "a refused command changed the register file"
-    return line
 
 
 def findings(run, *rules) -> list[dict]:

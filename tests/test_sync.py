@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from conftest import CUSTODIAN, HEAD, ok
+from conftest import CUSTODIAN, HEAD, ok, refused
 
 TODAY = "2030-03-02"
 T1, T2, T3 = "t.one@oak.sch.uk", "t.two@oak.sch.uk", "t.three@oak.sch.uk"
@@ -81,19 +81,6 @@ def sync(run, *args, code=0) -> dict:
 
 def changes(data) -> list[tuple[str, str]]:
     return [(c["change"], c["email"]) for c in data["changes"]]
-
-
-def refused(run, path, args, code, *words):
-    before = path.read_bytes()
-    result = run(args)
-    assert result.exit_code == code, f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-    line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("Error: "), result.stderr
-    for word in words:
-        assert word.lower() in line.lower(), f"{word!r} not in {line!r}"
-    assert result.stdout == ""
-    assert path.read_bytes() == before, "a refused sync changed the register file"
-    return line
 
 
 # -- the staff CSV --------------------------------------------------------------------------------
