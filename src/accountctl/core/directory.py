@@ -108,8 +108,7 @@ def parse_staff_csv(text: str) -> list[dict]:
     return csvrows.read(text, "staff CSV", STAFF_CSV_COLUMNS)[1]
 
 
-def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, allow_existing: bool = False,
-                        progress=None) -> list[StaffInput]:
+def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, progress=None) -> list[StaffInput]:
     """Validate every row (all or nothing); the error names the line. `progress(done, total)` is told as it goes."""
     school_ids = {r[0] for r in conn.execute("SELECT id FROM schools")}
     existing = {r[0] for r in conn.execute("SELECT email FROM staff")}
@@ -125,7 +124,7 @@ def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, allow_exi
             raise InputError(f"line {line}: {exc}") from None
         if item.email in seen:
             raise InputError(f"line {line}: {item.email} is already on line {seen[item.email]}")
-        if item.email in existing and not allow_existing:
+        if item.email in existing:
             raise InputError(f"line {line}: staff {item.email} already exists (use 'staff sync' to update a roster)")
         seen[item.email] = line
         items.append(item)

@@ -55,14 +55,6 @@ def waive(conn: sqlite3.Connection, actor: str, account_id: str, rule_id: str, r
     return {"account": account["id"], "rule": rule_id, "until": day.isoformat(), "reason": why, "waived_by": actor}
 
 
-def list_waivers(conn: sqlite3.Connection, account: str | None = None) -> list[dict]:
-    sql, args = "SELECT * FROM waivers", []
-    if account:
-        sql += " WHERE account = ?"
-        args.append(get_account(conn, account)["id"])
-    return [dict(r) for r in conn.execute(sql + " ORDER BY until, id", args)]
-
-
 def review(conn: sqlite3.Connection, actor: str, account_id: str, note: str | None = None) -> dict:
     """SLT's annual review of an account."""
     account = get_account(conn, account_id)
