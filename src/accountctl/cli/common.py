@@ -114,12 +114,16 @@ def new_passphrase(whose: str = "the new passphrase") -> str:
 
 
 @contextmanager
-def session(write: bool = False) -> Iterator:
-    """Unlock the register as the actor; with `write`, save under the lock when the block succeeds."""
+def session(write: bool = False, history: bool = False) -> Iterator:
+    """Unlock the register as the actor; with `write`, save under the lock when the block succeeds.
+
+    With `history`, the history archive is decrypted as well (only log, verify, export, report read it).
+    """
     from accountctl.store.register import open_register
 
     who = actor_hint()
-    with open_register(register_path(), actor=who, passphrase_source=passphrase_source(who), write=write) as reg:
+    with open_register(register_path(), actor=who, passphrase_source=passphrase_source(who), write=write,
+                       history=history) as reg:
         yield reg
 
 
@@ -128,6 +132,15 @@ def reads(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with session(write=False) as reg:
+            return func(reg, *args, **kwargs)
+    return wrapper
+
+
+def reads_history(func: Callable) -> Callable:
+    """Decorator: like `reads`, with the whole history (the archive too) in `all_events`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with session(write=False, history=True) as reg:
             return func(reg, *args, **kwargs)
     return wrapper
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import fmt, format_options, reads
+from accountctl.cli.common import fmt, format_options, reads_history
 from accountctl.core import events
 from accountctl.core.export import export as export_register
+from accountctl.store.db import ALL_EVENTS
 
 
 @click.command("log")
 @click.option("--account", help="Only this account's events.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the last N events.")
 @format_options
-@reads
+@reads_history
 def log(reg, account, limit) -> None:
     """The history: who did what to which record, when.
 
@@ -29,7 +30,7 @@ def log(reg, account, limit) -> None:
 @click.command()
 @format_options
 @click.pass_context
-@reads
+@reads_history
 def verify(reg, ctx) -> None:
     """Check the history's hash chain and every approval signature; exit 1 on a problem.
 
@@ -48,7 +49,7 @@ def verify(reg, ctx) -> None:
 
     check(reg.db, full=True)
     problems = verification.verify(reg.db, reg.actor, own)
-    result = {"ok": not problems, "events": reg.db.execute("SELECT count(*) FROM events").fetchone()[0],
+    result = {"ok": not problems, "events": reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0],
               "approvals": reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0], "problems": problems}
     if fmt() == "json":
         output.record(result, "json")
@@ -66,7 +67,7 @@ def verify(reg, ctx) -> None:
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @format_options
-@reads
+@reads_history
 def export(reg, out) -> None:
     """The register without secrets, as JSON (schemas/register-export.schema.json).
 

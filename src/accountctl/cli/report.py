@@ -67,7 +67,7 @@ def report(out, as_of, since, school) -> None:
             raise InputError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.html'}")
         if not (target.parent if str(target.parent) else Path(".")).is_dir():
             raise InputError(f"cannot write {out}: no such folder {target.parent}")
-    with session(write=False) as reg:
+    with session(write=False, history=True) as reg:
         data = core.build(reg.db, day, reg.is_custodian, school=school, since=start)
     page = core.render_html(data)
     if target is None:

@@ -7,10 +7,19 @@ import json
 import sqlite3
 
 from accountctl import clock
-from accountctl.store.db import get_meta, set_meta
+from accountctl.store.db import ALL_EVENTS, get_meta, set_meta
 
 GENESIS = "0" * 64
 HEAD_KEY = "events_head"  # "SEQ HASH" of the last event: without it, deleting the newest events went unnoticed
+
+
+def _head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The last event's number and hash, from meta: appending never reads the (archived) history."""
+    head = get_meta(conn, HEAD_KEY)
+    if head is None:
+        return 0, GENESIS
+    seq, digest = head.split(" ", 1)
+    return int(seq), digest
 
 
 def canonical(obj) -> bytes:
@@ -27,8 +36,8 @@ def event_hash(event: dict, prev_hash: str) -> str:
 def record(conn: sqlite3.Connection, actor: str, action: str, target: str | None = None, *,
            account: str | None = None, details: dict | None = None, at: str | None = None) -> dict:
     """Append one event, chained to the last one; returns it."""
-    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    seq, prev = _head(conn)
+    seq += 1
     event = {
         "seq": seq, "at": at or clock.now_iso(), "actor": actor, "action": action, "target": target,
         "account": account, "details": details or {},
@@ -46,8 +55,7 @@ def record(conn: sqlite3.Connection, actor: str, action: str, target: str | None
 
 def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str | None, str | None, dict]]) -> None:
     """Append many events (action, target, account, details) in one pass, for imports."""
-    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    seq, prev = _head(conn)
     at = clock.now_iso()
     rows = []
     for action, target, account, details in items:
@@ -72,8 +80,11 @@ def _row_to_event(row: sqlite3.Row) -> dict:
 
 
 def history(conn: sqlite3.Connection, account: str | None = None, limit: int | None = None) -> list[dict]:
-    """Events oldest first, optionally for one account, optionally only the last `limit`."""
-    sql = "SELECT * FROM events"
+    """Events oldest first, optionally for one account, optionally only the last `limit`.
+
+    Needs the history archive attached (a register opened with `history=True`).
+    """
+    sql = f"SELECT * FROM {ALL_EVENTS}"
     args: list = []
     if account:
         sql += " WHERE account = ?"
@@ -91,7 +102,7 @@ def verify_chain(conn: sqlite3.Connection) -> list[str]:
     problems = []
     prev = GENESIS
     expected_seq = 1
-    for row in conn.execute("SELECT * FROM events ORDER BY seq"):
+    for row in conn.execute(f"SELECT * FROM {ALL_EVENTS} ORDER BY seq"):
         event = _row_to_event(row)
         if event["seq"] != expected_seq:
             problems.append(f"event {expected_seq} is missing (next is {event['seq']})")

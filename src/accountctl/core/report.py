@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from accountctl import __version__, clock
 from accountctl.core import audit
 from accountctl.core.directory import get_school
-from accountctl.store.db import get_meta
+from accountctl.store.db import ALL_EVENTS, get_meta
 
 REPORT_FORMAT = "accountctl-governors-report"
 REPORT_VERSION = 1
@@ -138,7 +138,7 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
     # Ownership transfers in the period, from the history.
     transfers = []
     for r in conn.execute(
-            "SELECT e.at, e.actor, e.account, e.details, a.school FROM events e LEFT JOIN accounts a ON a.id = e.account "
+            f"SELECT e.at, e.actor, e.account, e.details, a.school FROM {ALL_EVENTS} e LEFT JOIN accounts a ON a.id = e.account "
             "WHERE e.action = 'account.transfer' AND substr(e.at, 1, 10) BETWEEN ? AND ?" + one_school
             + " ORDER BY e.seq", [start.isoformat(), as_of.isoformat(), *one_args]):
         details = json.loads(r[3] or "{}")

@@ -8,6 +8,19 @@ from accountctl.errors import DamagedError
 
 SCHEMA_VERSION = 1
 
+# The events table exists twice: in the main database (the newest events, appended by every write)
+# and in the attached "history" archive (older ones, moved there in batches; see register.py).
+EVENTS_SCHEMA = """
+CREATE TABLE {schema}.events (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT, account TEXT, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX {schema}.events_account ON events(account);
+"""
+HISTORY = "history"
+# The whole history, oldest first, for the few readers that need it (log, verify, export, report).
+ALL_EVENTS = "all_events"
+
 # Emails are stored lower-cased (the spec makes them case-insensitive), so plain equality works
 # everywhere and indexes stay usable. JSON lists (roles, domains, details) are TEXT.
 SCHEMA = """
@@ -36,11 +49,6 @@ CREATE TABLE signing_keys (
     id INTEGER PRIMARY KEY, email TEXT NOT NULL, public_key BLOB NOT NULL UNIQUE,
     created_at TEXT NOT NULL, retired_at TEXT
 );
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-    target TEXT, account TEXT, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE INDEX events_account ON events(account);
 CREATE TABLE accounts (
     id TEXT PRIMARY KEY, school TEXT NOT NULL REFERENCES schools(id), platform TEXT NOT NULL,
     handle TEXT NOT NULL, url TEXT, category TEXT NOT NULL, email TEXT, owner TEXT,
@@ -96,10 +104,30 @@ CREATE INDEX waivers_account ON waivers(account);
 def new_database() -> sqlite3.Connection:
     """A fresh in-memory database with the current schema."""
     conn = _connect()
-    conn.executescript(SCHEMA)
+    conn.executescript(SCHEMA + EVENTS_SCHEMA.format(schema="main"))
     conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     conn.commit()
+    attach_history(conn, None)
     return conn
+
+
+def attach_history(conn: sqlite3.Connection, data: bytes | None) -> None:
+    """Attach the history archive (its decrypted bytes, or a new empty one) and the `all_events` view."""
+    conn.execute(f"ATTACH DATABASE ':memory:' AS {HISTORY}")
+    try:
+        if data is None:
+            conn.executescript(EVENTS_SCHEMA.format(schema=HISTORY))
+        else:
+            conn.deserialize(data, name=HISTORY)
+            conn.execute(f"SELECT seq, at, actor, action, target, account, details, prev_hash, hash "
+                         f"FROM {HISTORY}.events LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        raise DamagedError("register damaged: its history archive is not a valid database") from None
+    conn.execute(f"CREATE TEMP VIEW {ALL_EVENTS} AS SELECT * FROM {HISTORY}.events UNION ALL SELECT * FROM main.events")
+
+
+def history_attached(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == HISTORY for row in conn.execute("PRAGMA database_list"))
 
 
 def _connect() -> sqlite3.Connection:
@@ -108,9 +136,9 @@ def _connect() -> sqlite3.Connection:
     return conn
 
 
-def serialize(conn: sqlite3.Connection) -> bytes:
-    """The database's bytes, as SQLite stores them in a file."""
-    return conn.serialize()
+def serialize(conn: sqlite3.Connection, name: str = "main") -> bytes:
+    """A database's bytes (the main one, or the history archive), as SQLite stores them in a file."""
+    return conn.serialize(name=name)
 
 
 def check(conn: sqlite3.Connection, full: bool = False) -> None:

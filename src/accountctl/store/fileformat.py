@@ -1,4 +1,4 @@
-"""Byte layout of the register file: header, key slots, body. See docs/file-format.md.
+"""Byte layout of the register file: header, key slots, body, history. See docs/file-format.md.
 
 Every field is checked against exact lengths and caps before any key derivation, so a hostile file
 cannot make us spin or allocate. Parsing raises DamagedError and nothing else.
@@ -14,8 +14,8 @@ from accountctl.errors import DamagedError
 from accountctl.store.crypto import KEY_LEN, NONCE_LEN, SALT_LEN, TAG_LEN, KdfParams
 
 MAGIC = b"\x89ACR\r\n\x1a\n"  # PNG-style: high bit and CRLF/^Z catch text-mode mangling
-VERSION = 1
-FIXED_LEN = 94  # magic .. slot count
+VERSION = 2  # 2: the body is followed by an optional, separately encrypted history archive
+FIXED_LEN = 114  # magic .. slot count
 CHECKSUM_LEN = 32
 MAX_SLOTS = 256
 MAX_HEADER = 1 << 20
@@ -45,8 +45,10 @@ LABEL_VAULT_KEY = b"accountctl/v1/vault-key"
 LABEL_RECOVERY = b"accountctl/v1/recovery"
 LABEL_PERSON_TAG = b"accountctl/v1/person"
 LABEL_VAULT_SLOTS = b"accountctl/v1/vault-slots"
+LABEL_HISTORY = b"accountctl/v2/history"
 
-_FIXED = struct.Struct(">8sHHI16sQ12sQ32sH")
+_FIXED = struct.Struct(">8sHHI16sQ12sQ12sQ32sH")
+_LENGTHS = struct.Struct(">Q12sQ")  # body length, history nonce, history length (at offset 52)
 _SLOT_FIXED = struct.Struct(">16sBB16sB16sIII32s")
 assert _FIXED.size == FIXED_LEN
 
@@ -81,6 +83,10 @@ class Header:
     body_nonce: bytes
     body_len: int
     slots: list[Slot] = field(default_factory=list)
+    # The history archive: older events, encrypted on their own so that commands which do not read
+    # history neither read nor decrypt them, and saves copy them unchanged. Length 0: no archive.
+    history_nonce: bytes = bytes(12)
+    history_len: int = 0
     # HMAC over the vault-access slots, keyed from the vault key: someone with only the register key
     # can rewrite the header, but cannot add a custodian slot that the next rotation would seal to.
     vault_mac: bytes = bytes(32)
@@ -108,6 +114,8 @@ def encode_header(header: Header) -> bytes:
             header.generation,
             header.body_nonce,
             header.body_len,
+            header.history_nonce,
+            header.history_len,
             header.vault_mac,
             len(header.slots),
         )
@@ -154,6 +162,16 @@ def header_length(prefix: bytes) -> int:
     return total
 
 
+def file_lengths(prefix: bytes) -> tuple[int, int, int]:
+    """Header, body and history lengths as a file's fixed part announces them (checked again by parse_header).
+
+    Lets a reader fetch the header and body without reading the history archive.
+    """
+    total = header_length(prefix)
+    body_len, _, history_len = _LENGTHS.unpack_from(prefix, 52)
+    return total, body_len, history_len
+
+
 def parse_header(data: bytes) -> tuple[Header, bytes]:
     """Parse and check a file's header; returns it and its exact bytes. Raises DamagedError only."""
     total = header_length(data)
@@ -162,11 +180,14 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
     raw = bytes(data[:total])
     if hashlib.sha256(raw[:-CHECKSUM_LEN]).digest() != raw[-CHECKSUM_LEN:]:
         raise DamagedError("register damaged or altered: header checksum does not match")
-    _, version, flags, _, file_id, generation, nonce, body_len, vault_mac, count = _FIXED.unpack_from(raw, 0)
+    (_, version, flags, _, file_id, generation, nonce, body_len, history_nonce, history_len, vault_mac,
+     count) = _FIXED.unpack_from(raw, 0)
     if not 1 <= count <= MAX_SLOTS:
         raise DamagedError("register damaged: key slot count out of range")
     if not TAG_LEN <= body_len <= MAX_BODY:
         raise DamagedError("register damaged: body length out of range")
+    if not (history_len == 0 and history_nonce == bytes(NONCE_LEN) or TAG_LEN <= history_len <= MAX_BODY):
+        raise DamagedError("register damaged: history length out of range")
     offset = FIXED_LEN
     end = total - CHECKSUM_LEN
     slots = []
@@ -182,7 +203,8 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
     if sum(1 for s in slots if s.kind == KIND_PERSON and s.access == ACCESS_VAULT) < 1:
         raise DamagedError("register damaged: no custodian key slot")
     header = Header(file_id=file_id, generation=generation, body_nonce=nonce, body_len=body_len, slots=slots,
-                    version=version, flags=flags, vault_mac=vault_mac)
+                    version=version, flags=flags, vault_mac=vault_mac, history_nonce=history_nonce,
+                    history_len=history_len)
     return header, raw
 
 

@@ -6,11 +6,13 @@ import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from accountctl.errors import BusyError, DamagedError, InputError
 
 DEFAULT_LOCK_TIMEOUT = 10.0
+PREFIX_LEN = 64 * 1024  # enough for the fixed header part (and most whole headers) in one read
+COPY_CHUNK = 1 << 20
 
 
 def default_path() -> Path:
@@ -27,15 +29,27 @@ def default_path() -> Path:
     return base / "accountctl" / "register.accountctl"
 
 
-def read_register(path: Path) -> bytes:
-    """The whole file's bytes; a missing file or a folder is bad input that says how to create one."""
+def read_register(path: Path, upto: Callable[[bytes], int] | None = None) -> tuple[bytes, int]:
+    """The file's bytes and its size; with `upto`, only its first `upto(first bytes)` bytes.
+
+    `upto` sees the first PREFIX_LEN bytes and says how many the caller needs (the header and body,
+    without the history archive). A missing file or a folder is bad input that says how to create one.
+    """
     if path.is_dir():
         raise InputError(
             f"{path} is a folder, not a register file; point --register or ACCOUNTCTL_REGISTER at a file, "
             f"or create one with 'accountctl init --trust NAME --email E --name N --register {path / 'register.accountctl'}'"
         )
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if upto is None:
+                return handle.read(), size
+            data = handle.read(PREFIX_LEN)
+            want = min(upto(data), size)
+            if want > len(data):
+                data += handle.read(want - len(data))
+            return data, size
     except FileNotFoundError:
         raise InputError(
             f"no register at {path}; create one with 'accountctl init --trust NAME --email E --name N' "
@@ -45,6 +59,32 @@ def read_register(path: Path) -> bytes:
         raise InputError(f"cannot read {path}: permission denied") from None
     except OSError as exc:
         raise DamagedError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_range(path: Path, start: int, length: int) -> bytes:
+    """`length` bytes of the file from `start` (the history archive); short means damaged."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(length)
+    except OSError as exc:
+        raise DamagedError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) != length:
+        raise DamagedError("register damaged: the file is truncated")
+    return data
+
+
+def copy_range(path: Path, start: int, length: int, out: BinaryIO) -> None:
+    """Append `length` bytes of the file from `start` to `out`, in chunks: a large archive is never held in memory."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        left = length
+        while left:
+            chunk = handle.read(min(left, COPY_CHUNK))
+            if not chunk:
+                raise DamagedError("register damaged: the file is truncated")
+            out.write(chunk)
+            left -= len(chunk)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from accountctl.errors import AccessError, DamagedError, InputError
 from accountctl.store import crypto, db as dbmod, fileformat as ff, keyring_cache
 from accountctl.store.crypto import CryptoFailure, KdfParams
-from accountctl.store.files import atomic_write, read_register, write_lock
+from accountctl.store.files import atomic_write, copy_range, read_range, read_register, write_lock
 
 PassphraseSource = Callable[[], str]
 
@@ -30,6 +30,9 @@ ENCRYPTED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
 LABEL_FIELD = b"accountctl/v1/field/"
 LABEL_FINGERPRINT = b"accountctl/v1/password-fingerprint/"
 RECOVERY_KEY_BYTES = 20
+# A save moves the main database's events into the history archive once there are this many: the
+# archive is re-encrypted once per batch, and in between every save copies its bytes unchanged.
+ARCHIVE_AT = 1000
 
 
 @dataclass
@@ -44,7 +47,7 @@ class Register:
     """An open, unlocked register: its header, keys, database and the actor who unlocked it."""
 
     def __init__(self, path: Path, header: ff.Header, keys: Keys, conn: sqlite3.Connection,
-                 slot: ff.Slot, actor: str, kek: bytes):
+                 slot: ff.Slot, actor: str, kek: bytes, history_offset: int = 0):
         self.path = path
         self.header = header
         self.keys = keys
@@ -54,6 +57,39 @@ class Register:
         self.kek = kek
         self._changes_at_open = conn.total_changes
         self.header_changed = False
+        # Where the history archive starts in the file on disk, and the key it is encrypted under there.
+        self._history_offset = history_offset
+        self._history_key = keys.register_key
+        self._history_rewritten = False
+
+    # -- the history archive ------------------------------------------------------------------
+    @property
+    def history_loaded(self) -> bool:
+        return dbmod.history_attached(self.db)
+
+    def load_history(self) -> None:
+        """Decrypt the history archive and attach it, so `all_events` holds every event."""
+        if self.history_loaded:
+            return
+        plain = None
+        if self.header.history_len:
+            blob = read_range(self.path, self._history_offset, self.header.history_len)
+            try:
+                plain = crypto.decrypt_with_nonce(self._history_key, self.header.history_nonce, blob,
+                                                  _history_aad(self.header))
+            except CryptoFailure:
+                raise DamagedError("register damaged or altered: the history archive does not authenticate") from None
+            del blob
+        dbmod.attach_history(self.db, plain)
+
+    def _archive_if_due(self) -> None:
+        if self.db.execute("SELECT count(*) FROM main.events").fetchone()[0] < ARCHIVE_AT:
+            return
+        self.load_history()
+        self.db.execute(f"INSERT INTO {dbmod.HISTORY}.events SELECT * FROM main.events")
+        self.db.execute("DELETE FROM main.events")
+        self.db.execute("VACUUM main")  # or the moved events' pages stay in the file, empty
+        self._history_rewritten = True
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -70,9 +106,23 @@ class Register:
 
     # -- saving -------------------------------------------------------------------------------
     def save(self) -> None:
-        """Check the database, encrypt it under a fresh nonce and atomically replace the file."""
+        """Check the database, encrypt it under a fresh nonce and atomically replace the file.
+
+        The history archive is re-encrypted only when it changed or the register key did;
+        otherwise its bytes are copied from the current file as they are.
+        """
+        self._archive_if_due()
+        rekey = self.header.history_len and self._history_key != self.keys.register_key
+        if rekey:
+            self.load_history()  # with the old key, before it is re-encrypted under the new one
         dbmod.check(self.db)
         plain = dbmod.serialize(self.db)
+        archive = None
+        if self._history_rewritten or rekey:
+            self.header.history_nonce = crypto.random_bytes(crypto.NONCE_LEN)
+            archive = crypto.encrypt_with_nonce(self.keys.register_key, self.header.history_nonce,
+                                                dbmod.serialize(self.db, dbmod.HISTORY), _history_aad(self.header))
+            self.header.history_len = len(archive)
         if self.keys.vault_key is not None:
             self.header.vault_mac = vault_slots_mac(self.keys.vault_key, self.header)
         self.header.generation += 1
@@ -80,14 +130,22 @@ class Register:
         self.header.body_len = len(plain) + crypto.TAG_LEN
         raw = ff.encode_header(self.header)
         key, nonce = self.keys.register_key, self.header.body_nonce
+        old_offset, history_len = self._history_offset, self.header.history_len
 
         def write(handle) -> None:
             handle.write(raw)
             crypto.encrypt_to(handle, key, nonce, plain, raw)
+            if archive is not None:
+                handle.write(archive)
+            elif history_len:
+                copy_range(self.path, old_offset, history_len, handle)
 
         atomic_write(self.path, write)
         self._changes_at_open = self.db.total_changes
         self.header_changed = False
+        self._history_offset = len(raw) + self.header.body_len
+        self._history_key = self.keys.register_key
+        self._history_rewritten = False
 
     # -- field encryption ---------------------------------------------------------------------
     def encrypt_field(self, table: str, row: str, column: str, plaintext: bytes) -> bytes:
@@ -210,6 +268,12 @@ def vault_slots_mac(vault_key: bytes, header: ff.Header) -> bytes:
     return hmac.new(subkey, message, hashlib.sha256).digest()
 
 
+def _history_aad(header: ff.Header) -> bytes:
+    # Stable across saves (the archive's bytes are copied unchanged); the header, which the body
+    # authenticates, pins the archive's nonce and length, so an older archive cannot be put back.
+    return ff.LABEL_HISTORY + header.file_id
+
+
 def _field_aad(table: str, row: str, column: str) -> bytes:
     return LABEL_FIELD + f"{table}/{row}/{column}".encode("utf-8")
 
@@ -275,14 +339,21 @@ def choose_slot(header: ff.Header, actor: str | None) -> ff.Slot:
     raise AccessError("several people can open this register: say who you are with --as EMAIL or ACCOUNTCTL_USER")
 
 
-def _load(path: Path) -> tuple[ff.Header, bytes, memoryview]:
-    data = read_register(path)
+def _head_and_body(prefix: bytes) -> int:
+    total, body_len, _ = ff.file_lengths(prefix)
+    return total + min(body_len, ff.MAX_BODY)
+
+
+def _load(path: Path) -> tuple[ff.Header, bytes, memoryview, int]:
+    """The header, its bytes and a view of the body, read without the history archive; and the file size."""
+    data, size = read_register(path, upto=_head_and_body)
     header, raw = ff.parse_header(data)
-    body = memoryview(data)[len(raw):]  # a view: the 55 MB body of a large trust is not copied
-    if len(body) != header.body_len:
-        what = "truncated" if len(body) < header.body_len else "longer than its header says"
+    expected = len(raw) + header.body_len + header.history_len
+    if size != expected or len(data) != len(raw) + header.body_len:
+        what = "truncated" if size < expected else "longer than its header says"
         raise DamagedError(f"register damaged: the file is {what}")
-    return header, raw, body
+    body = memoryview(data)[len(raw):]  # a view: a large body is not copied
+    return header, raw, body, size
 
 
 def _decrypt_body(header: ff.Header, raw: bytes, body: memoryview, register_key: bytes) -> sqlite3.Connection:
@@ -315,7 +386,9 @@ def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSo
         raise AccessError("wrong passphrase") from None
 
 
-def _finish_open(path: Path, header: ff.Header, raw: bytes, body: bytes, slot: ff.Slot, keys: Keys, kek: bytes) -> Register:
+def _finish_open(path: Path, header: ff.Header, raw: bytes, body: memoryview, slot: ff.Slot, keys: Keys, kek: bytes,
+                 history: bool = False) -> Register:
+    offset = len(raw) + header.body_len
     conn = _decrypt_body(header, raw, body, keys.register_key)
     if keys.vault_key is not None:
         import hmac
@@ -329,31 +402,36 @@ def _finish_open(path: Path, header: ff.Header, raw: bytes, body: bytes, slot: f
         raise DamagedError("register damaged: a key slot belongs to nobody in the register")
     else:
         actor = row[0]
-    return Register(path, header, keys, conn, slot, actor, kek)
+    reg = Register(path, header, keys, conn, slot, actor, kek, offset)
+    if history:
+        reg.load_history()
+    return reg
 
 
 @contextmanager
 def open_register(path: Path, *, actor: str | None, passphrase_source: PassphraseSource, write: bool = False,
-                  use_keyring: bool = True) -> Iterator[Register]:
+                  use_keyring: bool = True, history: bool = False) -> Iterator[Register]:
     """Unlock and open the register; with `write`, hold the lock and save on success if changed.
 
-    The costly key derivation runs before the lock is taken; under the lock the file is re-read
-    and re-opened with the same KEK, so a writer never applies its change to a stale copy.
+    With `history`, the history archive is decrypted too (`all_events`); otherwise only the main
+    database is, which is all that most commands read. The costly key derivation runs before the
+    lock is taken; under the lock the file is re-read and re-opened with the same KEK, so a writer
+    never applies its change to a stale copy.
     """
-    header, raw, body = _load(path)
+    header, raw, body, _ = _load(path)
     slot = choose_slot(header, actor)
     kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
     if not write:
-        yield _finish_open(path, header, raw, body, slot, keys, kek)
+        yield _finish_open(path, header, raw, body, slot, keys, kek, history)
         return
     with write_lock(path):
-        header, raw, body = _load(path)
+        header, raw, body, _ = _load(path)
         slot = choose_slot(header, actor)
         try:
             keys = _unwrap(header, slot, kek)
         except CryptoFailure:
             raise AccessError("your passphrase changed while this command ran; run it again") from None
-        reg = _finish_open(path, header, raw, body, slot, keys, kek)
+        reg = _finish_open(path, header, raw, body, slot, keys, kek, history)
         yield reg
         if reg.dirty:
             reg.save()
@@ -363,7 +441,7 @@ def open_register(path: Path, *, actor: str | None, passphrase_source: Passphras
 def open_with_recovery_key(path: Path, recovery_key: bytes) -> Iterator[Register]:
     """Open for writing with the recovery key (held in its own slot)."""
     with write_lock(path):
-        header, raw, body = _load(path)
+        header, raw, body, _ = _load(path)
         slot = next((s for s in header.slots if s.kind == ff.KIND_RECOVERY), None)
         if slot is None:
             raise AccessError("this register has no recovery key slot")
@@ -429,5 +507,9 @@ def parse_recovery_key(text: str) -> bytes:
 
 def read_header(path: Path) -> tuple[ff.Header, int]:
     """The parsed header and file size, without unlocking (for `vault status` and `--as` checks)."""
-    header, _, body = _load(path)
-    return header, len(ff.encode_header(header)) + len(body)
+    data, size = read_register(path, upto=lambda prefix: ff.file_lengths(prefix)[0])
+    header, raw = ff.parse_header(data)
+    if size != len(raw) + header.body_len + header.history_len:
+        what = "truncated" if size < len(raw) + header.body_len + header.history_len else "longer than its header says"
+        raise DamagedError(f"register damaged: the file is {what}")
+    return header, size
