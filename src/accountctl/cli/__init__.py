@@ -101,6 +101,23 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli.main()
+    """The console script: run one command, then leave without the interpreter's teardown.
+
+    A command lives for well under a second or two, so two costs buy nothing. The cyclic garbage
+    collector's passes over a large trust's tens of thousands of rows take ~10% of an audit and
+    find nothing to free (reference counting frees what a command drops). And the teardown frees
+    every object one by one (~30 ms at 10,000 accounts) just before the OS reclaims it all; by the
+    time it would run, every file is closed and the writers' lock released.
+    """
+    import gc
+
+    gc.disable()
+    code = cli.main(standalone_mode=False)  # with --debug, a traceback still leaves the normal way
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader (`| head`) has gone: nothing left to say
+        pass
+    os._exit(code)
 
 __all__ = ["cli", "main", "global_options", "format_options"]

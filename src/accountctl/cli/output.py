@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import sys
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import click
 
@@ -26,24 +26,41 @@ def _cell(value: Any, sep: str) -> str:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one instance: json.dumps(**kw) builds one per call
+_compact = _ENCODER.encode
+JSON_BATCH = 2000  # records per piece written: few writes, no second copy of a large list
 
 
-def _compact(data: Any) -> str:
-    return _ENCODER.encode(data)
-
-
-def to_json(data: Any, level: int = 0) -> str:
-    """JSON that stays readable and fast: objects indented, each record of a list on one line.
+def iter_json(data: Any, level: int = 0) -> Iterator[str]:
+    """JSON that stays readable and fast, in pieces: objects indented, each record of a list on one line.
 
     (`json.dumps(indent=...)` falls back to the pure-Python encoder: ~5x slower on a 10,000-row audit.)
     """
     pad, inner = "  " * level, "  " * (level + 1)
     if isinstance(data, dict) and data:
-        items = [f"{inner}{_compact(str(k))}: {to_json(v, level + 1)}" for k, v in data.items()]
-        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
-        return "[\n" + ",\n".join(inner + _compact(v) for v in data) + f"\n{pad}]"
-    return _compact(data)
+        yield "{\n"
+        for i, (key, value) in enumerate(data.items()):
+            yield (",\n" if i else "") + f"{inner}{_compact(str(key))}: "
+            yield from iter_json(value, level + 1)
+        yield f"\n{pad}}}"
+    elif isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
+        yield "[\n"
+        for start in range(0, len(data), JSON_BATCH):
+            yield (",\n" if start else "") + ",\n".join(inner + _compact(v) for v in data[start:start + JSON_BATCH])
+        yield f"\n{pad}]"
+    else:
+        yield _compact(data)
+
+
+def to_json(data: Any) -> str:
+    """`iter_json` as one string."""
+    return "".join(iter_json(data))
+
+
+def echo_json(data: Any) -> None:
+    """Print JSON to stdout in pieces, never as one more copy of a large document."""
+    for piece in iter_json(data):
+        click.echo(piece, nl=False)
+    click.echo()
 
 
 def table(headers: Sequence[str], body: list[list[str]]) -> str:
@@ -62,7 +79,7 @@ def table(headers: Sequence[str], body: list[list[str]]) -> str:
 def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None) -> None:
     """Print records: a table, a JSON list (or `json_data`), or CSV with a header."""
     if fmt == "json":
-        click.echo(to_json(json_data if json_data is not None else list(data)))
+        echo_json(json_data if json_data is not None else list(data))
     elif fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -81,7 +98,7 @@ def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:
     """Print one record: key/value lines, a JSON object, or a one-row CSV."""
     keys = list(fields) if fields is not None else list(data)
     if fmt == "json":
-        click.echo(to_json(data))
+        echo_json(data)
     elif fmt == "csv":
         rows([data], keys, "csv")
     else:

@@ -41,12 +41,15 @@ def rule(id: str, severity: str, description: str, clause: str, needs_vault: boo
     return register
 
 
-@dataclass
+@dataclass(slots=True)
 class Membership:
     email: str
     role: str
     added_at: str
     removed_at: str | None
+
+
+_UNSET = object()
 
 
 @dataclass
@@ -66,17 +69,23 @@ class Snapshot:
     school_filter: str | None = None
     group: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     _gone: dict = field(default_factory=dict)
+    _current: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Several rules ask for each account's current people: sort them out once.
+        self._current = {account_id: [m for m in people if m.removed_at is None]
+                         for account_id, people in self.memberships.items()}
 
     def current(self, account_id: str, role: str | None = None) -> list[Membership]:
-        return [m for m in self.memberships.get(account_id, ())
-                if m.removed_at is None and (role is None or m.role == role)]
+        people = self._current.get(account_id, ())
+        return list(people) if role is None else [m for m in people if m.role == role]
 
     def gone_on(self, email: str | None, school: str) -> date | None:
         """The day from which `email` is no longer active staff of `school`, or None while they are."""
-        key = (email, school)
-        if key not in self._gone:
-            self._gone[key] = self._gone_on(email, school)
-        return self._gone[key]
+        gone = self._gone.get((email, school), _UNSET)
+        if gone is _UNSET:
+            gone = self._gone[(email, school)] = self._gone_on(email, school)
+        return gone
 
     def _gone_on(self, email: str | None, school: str) -> date | None:
         person = self.staff.get(email or "")
@@ -89,7 +98,9 @@ class Snapshot:
         return None
 
     def has_gone(self, email: str | None, school: str) -> bool:
-        gone = self.gone_on(email, school)
+        gone = self._gone.get((email, school), _UNSET)
+        if gone is _UNSET:
+            gone = self.gone_on(email, school)
         return gone is not None and gone <= self.as_of
 
     def days_since(self, iso: str | None) -> int | None:
@@ -125,6 +136,13 @@ def _live(snap: Snapshot) -> Iterator[dict]:
 
 def _active(snap: Snapshot) -> Iterator[dict]:
     return (a for a in snap.accounts if a["status"] == "active")
+
+
+def _days_before(snap: Snapshot, days: int) -> str:
+    """The ISO date `days` before the audit date: an ISO date before it is more than `days` days old."""
+    from datetime import timedelta
+
+    return (snap.as_of - timedelta(days=days)).isoformat()
 
 
 def _who(snap: Snapshot, email: str | None) -> str:
@@ -253,13 +271,16 @@ def rotate_after_leaver(snap: Snapshot):
         if not cred or not cred["password"]:
             continue
         set_at = cred["password_set_at"]
-        set_day = date.fromisoformat(set_at[:10])
+        set_day = None  # parsed only for the few accounts with a leaver among their admins
         seen = set()
         for m in snap.memberships.get(a["id"], ()):
             if m.role != "admin" or m.email in seen:
                 continue
             gone = snap.gone_on(m.email, a["school"])
-            if gone is None or gone == NEVER or gone > snap.as_of or set_day >= gone:
+            if gone is None or gone == NEVER or gone > snap.as_of:
+                continue
+            set_day = set_day or date.fromisoformat(set_at[:10])
+            if set_day >= gone:
                 continue
             if m.removed_at is not None and m.removed_at <= set_at:
                 continue  # removed before this password was set: they never knew it
@@ -308,12 +329,13 @@ def training_missing(snap: Snapshot):
       "Dartmoor 1.7: reviewed annually 'to reflect the rapidly changing nature of social media'")
 def review_overdue(snap: Snapshot):
     period = int(snap.settings["review_period_days"])
+    cutoff = _days_before(snap, period)
     for a in _active(snap):
         decision = snap.approval[a["id"]][0]
         dates = [d for d in (a["reviewed_on"], decision["at"][:10] if decision else None) if d]
         base = max(dates) if dates else (a["activated_on"] or a["requested_at"][:10])
-        days = snap.days_since(base)
-        if days is not None and days > period:
+        if base and base < cutoff:
+            days = snap.days_since(base)
             yield (a["id"], a["school"], f"last reviewed or approved {base} ({days} days ago; period {period})",
                    f"accountctl review {a['id']} (SLT)")
 
@@ -359,9 +381,10 @@ def custodian_left(snap: Snapshot):
       "Connect: accounts 'monitored regularly and frequently (preferably 5 days a week during term time)'")
 def monitoring_lapsed(snap: Snapshot):
     period = int(snap.settings["monitoring_period_days"])
+    cutoff = _days_before(snap, period)
     for a in _active(snap):
-        days = snap.days_since(a["monitored_on"])
-        if days is None or days > period:
+        if not a["monitored_on"] or a["monitored_on"] < cutoff:
+            days = snap.days_since(a["monitored_on"])
             seen = "never" if days is None else f"last {a['monitored_on']} ({days} days ago)"
             yield a["id"], a["school"], f"monitoring check {seen}; period {period} days", f"accountctl monitor {a['id']}"
 
@@ -371,43 +394,55 @@ ACCOUNT_COLUMNS = ("id", "school", "platform", "category", "email", "owner", "st
                    "head_notified_on", "activated_on", "reviewed_on", "monitored_on", "case_hash")
 
 
+def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """A cursor yielding plain tuples: cheaper than sqlite3.Row over tens of thousands of rows."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor
+
+
 def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, vault: bool = False) -> Snapshot:
     """Read everything the rules need with set-based queries."""
     where, args = ("AND a.school = ?", [school]) if school else ("", [])
     live = f"a.status IN ({','.join('?' * len(LIVE))}) {where}"
-    accounts = [dict(zip(ACCOUNT_COLUMNS, r)) for r in conn.execute(
+    accounts = [dict(zip(ACCOUNT_COLUMNS, r)) for r in _tuples(conn).execute(
         f"SELECT {', '.join('a.' + c for c in ACCOUNT_COLUMNS)} FROM accounts a WHERE {live} ORDER BY a.id",
         [*LIVE, *args])]
-    memberships: dict[str, list[Membership]] = {}
-    for r in conn.execute(
-            f"SELECT p.account, p.email, p.role, p.added_at, p.removed_at FROM account_people p JOIN accounts a "
-            f"ON a.id = p.account WHERE {live} ORDER BY p.id", [*LIVE, *args]):
-        memberships.setdefault(r[0], []).append(Membership(r[1], r[2], r[3], r[4]))
+    memberships: dict[str, list[Membership]] = {a["id"]: [] for a in accounts}
+    # Every membership, kept when its account is audited: one scan beats a join per row.
+    for account_id, email, role, added_at, removed_at in _tuples(conn).execute(
+            "SELECT account, email, role, added_at, removed_at FROM account_people ORDER BY id"):
+        people = memberships.get(account_id)
+        if people is not None:
+            people.append(Membership(email, role, added_at, removed_at))
     staff = {r[0]: {"email": r[0], "name": r[1], "school": r[2], "trained_on": r[3], "policy_ack": r[4],
                     "left_on": r[5], "moved_on": r[6]}
-             for r in conn.execute("SELECT email, name, school, trained_on, policy_ack, left_on, moved_on FROM staff")}
+             for r in _tuples(conn).execute(
+                 "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on FROM staff")}
     schools = {r[0]: {"id": r[0], "domains": json.loads(r[1]), "central": bool(r[2])}
-               for r in conn.execute("SELECT id, domains, central FROM schools")}
+               for r in _tuples(conn).execute("SELECT id, domains, central FROM schools")}
     owners = approvals.key_owners(conn)
     columns = ("id", "account", "decision", "approver", "at", "note", "case_hash", "payload", "public_key", "signature",
                "verified_digest")
-    latest = {r[1]: dict(zip(columns, r)) for r in conn.execute(
+    latest = {r[1]: dict(zip(columns, r)) for r in _tuples(conn).execute(
         f"SELECT {', '.join('ap.' + c for c in columns)} FROM approvals ap JOIN accounts a ON a.id = ap.account "
         f"WHERE {live} AND ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)", [*LIVE, *args])}
     state: dict[str, tuple[dict | None, list[str], bool]] = {}
     for a in accounts:
-        decision = latest.get(a["id"])
+        decision = latest.pop(a["id"], None)
         if decision is None or decision["decision"] != "approved":
             state[a["id"]] = (None, [], False)
             continue
         problems = approvals.audit_problems(decision, owners.get(bytes(decision["public_key"])), a,
                                             schools[a["school"]]["central"])
+        for heavy in ("payload", "signature", "public_key"):  # checked: the rules need none of them
+            del decision[heavy]
         state[a["id"]] = (decision, problems, a["case_hash"] != decision["case_hash"])
     # Every live account's credentials, whatever the school filter: a password reused across schools is
     # still a finding on the filtered school's account.
     credentials = {r[0]: {"password": bool(r[1]), "password_set_at": r[2], "totp": bool(r[3]), "password_weak": r[4],
                           "password_fp": r[5]}
-                   for r in conn.execute(
+                   for r in _tuples(conn).execute(
                        "SELECT c.account, c.password IS NOT NULL, c.password_set_at, c.totp IS NOT NULL, c.password_weak, "
                        f"c.password_fp FROM credentials c JOIN accounts a ON a.id = c.account "
                        f"WHERE a.status IN ({','.join('?' * len(LIVE))})", LIVE)}
