@@ -88,7 +88,10 @@ def ensure_trust(size: str, regen: bool) -> tuple[Path, dict]:
 
 
 def base_env(folder: Path, facts: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCOUNTCTL_", "PYTHON_KEYRING", "BENCH_"))}
+    # PYTHONDONTWRITEBYTECODE would make an editable install compile its modules on every run; a
+    # user's `pip install .` has its bytecode compiled at install time.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ACCOUNTCTL_", "PYTHON_KEYRING", "BENCH_")) and k != "PYTHONDONTWRITEBYTECODE"}
     env.update({"ACCOUNTCTL_TODAY": synth.TODAY.isoformat(), "ACCOUNTCTL_USER": facts["custodian"],
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))})
     return env

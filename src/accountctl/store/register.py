@@ -418,12 +418,15 @@ def open_register(path: Path, *, actor: str | None, passphrase_source: Passphras
     lock is taken; under the lock the file is re-read and re-opened with the same KEK, so a writer
     never applies its change to a stale copy.
     """
-    header, raw, body, _ = _load(path)
-    slot = choose_slot(header, actor)
-    kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
     if not write:
+        header, raw, body, _ = _load(path)
+        slot = choose_slot(header, actor)
+        kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
         yield _finish_open(path, header, raw, body, slot, keys, kek, history)
         return
+    header, _ = read_header(path)  # enough to find the KEK; the body is read once, under the lock
+    slot = choose_slot(header, actor)
+    kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
     with write_lock(path):
         header, raw, body, _ = _load(path)
         slot = choose_slot(header, actor)
