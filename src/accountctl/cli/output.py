@@ -32,7 +32,30 @@ def _table_cell(value: Any) -> str:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one instance: json.dumps(**kw) builds one per call
-_compact = _ENCODER.encode
+
+
+def _one_line_encoder():
+    """`_ENCODER.encode` for one record, without rebuilding the C encoder on every call.
+
+    `JSONEncoder.encode` makes a new C encoder per call: a third of the cost of writing a
+    26,000-finding audit one line at a time. Built once here with the same settings; the plain
+    `encode` stands in where the C accelerator is missing.
+    """
+    from json import encoder
+
+    if encoder.c_make_encoder is None:
+        return _ENCODER.encode
+    make = encoder.c_make_encoder(None, _ENCODER.default, encoder.encode_basestring, None, ": ", ", ",
+                                  False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return encoder.encode_basestring(value)
+        return "".join(make(value, 0))
+    return encode
+
+
+_compact = _one_line_encoder()
 JSON_BATCH = 2000  # records per piece written: few writes, no second copy of a large list
 
 
