@@ -132,3 +132,15 @@ def test_export_holds_every_event(run, oak, small_batches):
     add_staff(run, 6)
     exported = json.loads(ok(run("export")).stdout)
     assert [e["seq"] for e in exported["events"]] == seqs(run)
+
+
+def test_readers_take_the_archive_from_the_same_read_as_the_body(run, oak, small_batches, monkeypatch):
+    # A writer may replace the file between two reads; a reader must never pair this header with
+    # another file's archive, so it reads the file once.
+    add_staff(run, 6)
+
+    def second_read(*args):
+        raise AssertionError("a reader read the file twice")
+    monkeypatch.setattr(store, "read_range", second_read)
+    assert seqs(run)[-1] > 6
+    ok(run("verify"))

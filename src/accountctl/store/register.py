@@ -67,19 +67,25 @@ class Register:
     def history_loaded(self) -> bool:
         return dbmod.history_attached(self.db)
 
-    def load_history(self) -> None:
-        """Decrypt the history archive and attach it, so `all_events` holds every event."""
+    def load_history(self, blob: bytes | memoryview | None = None) -> None:
+        """Decrypt the history archive and attach it, so `all_events` holds every event.
+
+        `blob` is the archive as read with the body; without it the archive is read from the file,
+        which only a writer (holding the lock, so the file cannot change) may do.
+        """
         if self.history_loaded:
             return
         plain = None
         if self.header.history_len:
-            blob = read_range(self.path, self._history_offset, self.header.history_len)
+            if blob is None:
+                blob = read_range(self.path, self._history_offset, self.header.history_len)
             try:
                 plain = crypto.decrypt_with_nonce(self._history_key, self.header.history_nonce, blob,
                                                   _history_aad(self.header))
             except CryptoFailure:
                 raise DamagedError("register damaged or altered: the history archive does not authenticate") from None
-            del blob
+            if isinstance(blob, memoryview):
+                blob.release()  # the last view of the file's bytes: free them before SQLite copies the plaintext
         dbmod.attach_history(self.db, plain)
 
     def _archive_if_due(self) -> None:
@@ -344,16 +350,23 @@ def _head_and_body(prefix: bytes) -> int:
     return total + min(body_len, ff.MAX_BODY)
 
 
-def _load(path: Path) -> tuple[ff.Header, bytes, memoryview, int]:
-    """The header, its bytes and a view of the body, read without the history archive; and the file size."""
-    data, size = read_register(path, upto=_head_and_body)
+def _load(path: Path, with_history: bool = False) -> tuple[ff.Header, bytes, memoryview, memoryview | None]:
+    """The header, its bytes and a view of the body (and, `with_history`, of the archive), from one read.
+
+    Without `with_history` the archive's bytes are not read at all. With it, the archive comes
+    from the same read as the body, so a writer replacing the file in between cannot pair this
+    header with another file's archive.
+    """
+    data, size = read_register(path, upto=None if with_history else _head_and_body)
     header, raw = ff.parse_header(data)
-    expected = len(raw) + header.body_len + header.history_len
-    if size != expected or len(data) != len(raw) + header.body_len:
+    end = len(raw) + header.body_len
+    expected = end + header.history_len
+    if size != expected or len(data) != (expected if with_history else end):
         what = "truncated" if size < expected else "longer than its header says"
         raise DamagedError(f"register damaged: the file is {what}")
-    body = memoryview(data)[len(raw):]  # a view: a large body is not copied
-    return header, raw, body, size
+    view = memoryview(data)  # views: a large body is not copied
+    archive = view[end:] if with_history and header.history_len else None
+    return header, raw, view[len(raw):end], archive
 
 
 def _decrypt_body(header: ff.Header, raw: bytes, body: memoryview, register_key: bytes) -> sqlite3.Connection:
@@ -387,7 +400,7 @@ def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSo
 
 
 def _finish_open(path: Path, header: ff.Header, raw: bytes, body: memoryview, slot: ff.Slot, keys: Keys, kek: bytes,
-                 history: bool = False) -> Register:
+                 history: bool = False, archive: memoryview | None = None) -> Register:
     offset = len(raw) + header.body_len
     conn = _decrypt_body(header, raw, body, keys.register_key)
     if keys.vault_key is not None:
@@ -404,7 +417,7 @@ def _finish_open(path: Path, header: ff.Header, raw: bytes, body: memoryview, sl
         actor = row[0]
     reg = Register(path, header, keys, conn, slot, actor, kek, offset)
     if history:
-        reg.load_history()
+        reg.load_history(archive)
     return reg
 
 
@@ -419,10 +432,10 @@ def open_register(path: Path, *, actor: str | None, passphrase_source: Passphras
     never applies its change to a stale copy.
     """
     if not write:
-        header, raw, body, _ = _load(path)
+        header, raw, body, archive = _load(path, with_history=history)
         slot = choose_slot(header, actor)
         kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
-        yield _finish_open(path, header, raw, body, slot, keys, kek, history)
+        yield _finish_open(path, header, raw, body, slot, keys, kek, history, archive)
         return
     header, _ = read_header(path)  # enough to find the KEK; the body is read once, under the lock
     slot = choose_slot(header, actor)
