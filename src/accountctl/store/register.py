@@ -350,6 +350,14 @@ def _head_and_body(prefix: bytes) -> int:
     return total + min(body_len, ff.MAX_BODY)
 
 
+def _check_size(header: ff.Header, raw: bytes, size: int) -> None:
+    """The file must be exactly header, body and archive: no more, no less."""
+    expected = len(raw) + header.body_len + header.history_len
+    if size != expected:
+        what = "truncated" if size < expected else "longer than its header says"
+        raise DamagedError(f"register damaged: the file is {what}")
+
+
 def _load(path: Path, with_history: bool = False) -> tuple[ff.Header, bytes, memoryview, memoryview | None]:
     """The header, its bytes and a view of the body (and, `with_history`, of the archive), from one read.
 
@@ -360,10 +368,9 @@ def _load(path: Path, with_history: bool = False) -> tuple[ff.Header, bytes, mem
     data, size = read_register(path, upto=None if with_history else _head_and_body)
     header, raw = ff.parse_header(data)
     end = len(raw) + header.body_len
-    expected = end + header.history_len
-    if size != expected or len(data) != (expected if with_history else end):
-        what = "truncated" if size < expected else "longer than its header says"
-        raise DamagedError(f"register damaged: the file is {what}")
+    _check_size(header, raw, size)
+    if len(data) != (size if with_history else end):  # the file changed while it was read
+        raise DamagedError("register damaged: the file is truncated")
     view = memoryview(data)  # views: a large body is not copied
     archive = view[end:] if with_history and header.history_len else None
     return header, raw, view[len(raw):end], archive
@@ -525,7 +532,5 @@ def read_header(path: Path) -> tuple[ff.Header, int]:
     """The parsed header and file size, without unlocking (for `vault status` and `--as` checks)."""
     data, size = read_register(path, upto=lambda prefix: ff.file_lengths(prefix)[0])
     header, raw = ff.parse_header(data)
-    if size != len(raw) + header.body_len + header.history_len:
-        what = "truncated" if size < len(raw) + header.body_len + header.history_len else "longer than its header says"
-        raise DamagedError(f"register damaged: the file is {what}")
+    _check_size(header, raw, size)
     return header, size
