@@ -127,28 +127,17 @@ def session(write: bool = False, history: bool = False) -> Iterator:
         yield reg
 
 
-def reads(func: Callable) -> Callable:
-    """Decorator: open the register read-only and pass it as the first argument."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with session(write=False) as reg:
-            return func(reg, *args, **kwargs)
-    return wrapper
+def _with_register(**opening) -> Callable[[Callable], Callable]:
+    """A decorator that opens the register (`session(**opening)`) and passes it as the first argument."""
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with session(**opening) as reg:
+                return func(reg, *args, **kwargs)
+        return wrapper
+    return decorate
 
 
-def reads_history(func: Callable) -> Callable:
-    """Decorator: like `reads`, with the whole history (the archive too) in `all_events`."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with session(write=False, history=True) as reg:
-            return func(reg, *args, **kwargs)
-    return wrapper
-
-
-def writes(func: Callable) -> Callable:
-    """Decorator: open the register for writing and pass it as the first argument."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with session(write=True) as reg:
-            return func(reg, *args, **kwargs)
-    return wrapper
+reads = _with_register(write=False)
+reads_history = _with_register(write=False, history=True)  # log, verify, export: the archive too
+writes = _with_register(write=True)
