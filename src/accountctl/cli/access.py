@@ -189,7 +189,9 @@ def vault_status() -> None:
       accountctl vault status --json
     """
     info = access.status(register_path())
-    info["saved_by"] = _saved_by_if_unlockable()
+    who = _saved_by_if_unlockable()
+    info = {k: v for key, value in info.items()
+            for k, v in ([(key, value), ("saved_by", who)] if key == "saved_by_slot" else [(key, value)])}
     if fmt() == "table":
         output.record({k: v for k, v in info.items() if k != "slots"}, "table")
         click.echo("")

@@ -8,6 +8,7 @@ import sqlite3
 
 from accountctl import clock
 from accountctl.store.db import ALL_EVENTS, get_meta, set_meta
+from accountctl.store.trust import canonical  # one canonical JSON for everything that is hashed or signed
 
 GENESIS = "0" * 64
 HEAD_KEY = "events_head"  # "SEQ HASH" of the last event: without it, deleting the newest events went unnoticed
@@ -20,11 +21,6 @@ def _head(conn: sqlite3.Connection) -> tuple[int, str]:
         return 0, GENESIS
     seq, digest = head.split(" ", 1)
     return int(seq), digest
-
-
-def canonical(obj) -> bytes:
-    """Canonical JSON bytes: sorted keys, no spaces, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def event_hash(event: dict, prev_hash: str) -> str:

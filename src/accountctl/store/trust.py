@@ -13,8 +13,8 @@ in another person's name. So:
 - Each save signs the chain head of the events it added (`sign_event`), and the header
   (`fileformat.signed_part`) with the body's digest (`sign_save`); `verify` checks both against the
   keys the records say each person held at the time.
-- The recovery key signs with an Ed25519 key derived from it, so it needs no private key stored
-  anywhere.
+- The recovery key signs with an Ed25519 key of its own, whose private half the root record keeps
+  sealed to the recovery slot's X25519 key: only the recovery key opens it.
 """
 
 from __future__ import annotations
