@@ -42,7 +42,7 @@ def test_long_lists_come_out_one_record_a_line_across_batches(records):
 def test_table_cells_match_the_general_cell_rendering(rows):
     for a, b in rows:
         for value in (a, b):
-            assert output._table_cell(value) == output._cell(value, ", ").replace("\n", " ")
+            assert output._table_cell(value) == output.escape(output._cell(value, ", "))
 
 
 def test_a_list_longer_than_two_batches_keeps_every_record_once():

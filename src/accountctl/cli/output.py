@@ -1,16 +1,54 @@
-"""Renderers for --format table|json|csv. Data goes to stdout; messages go to stderr."""
+"""Renderers for --format table|json|csv. Data goes to stdout; messages go to stderr.
+
+Output that people and spreadsheets read is made safe here, once for every command: tables fit the
+screen (wrapping long cells, or shortening them with "…" in very long tables), control characters
+in a value are shown escaped instead of reaching the terminal, and a CSV cell that a spreadsheet
+would run as a formula is prefixed with `'`. docs/output.md says why the tables are laid out here
+rather than by `tabulate`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import re
 import sys
 from typing import Any, Iterable, Iterator, Sequence
 
 import click
 
 FORMATS = ("table", "json", "csv")
+WIDE = "accountctl.wide"  # the click context's meta key that --wide sets (see cli.common)
+LONG_TABLE = 2000  # rows: a longer terminal table shortens cells (one line a row) instead of wrapping them
+MIN_COLUMN = 6  # a column never gets narrower than this (or its own widest cell) when a table is fitted
+GAP = "  "
+
+# Never sent to a terminal as they are: C0 controls, DEL and C1 controls (escape sequences can set the
+# window title, clear the screen or move the cursor; a carriage return overwrites the line), and the
+# Unicode line separators and bidirectional overrides, which can break or reorder what is shown.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# A CSV cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape_one(match: re.Match) -> str:
+    ch = match.group()
+    return _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def escape(text: str) -> str:
+    """`text` with every control character shown escaped (`\\x1b`, `\\r`), so it is safe on a terminal."""
+    if text.isprintable():  # the fast answer for almost every value (it is False for spaces other than " ")
+        return text
+    return _UNSAFE.sub(_escape_one, text)
+
+
+def csv_safe(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading formula character gets a `'` before it."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _cell(value: Any, sep: str) -> str:
@@ -26,9 +64,9 @@ def _cell(value: Any, sep: str) -> str:
 
 
 def _table_cell(value: Any) -> str:
-    # Most cells are already one-line text: skip _cell's type checks for them (10,000-row tables).
+    # Most cells are already printable text: skip _cell's type checks and the escaping for them.
     text = value if type(value) is str else _cell(value, ", ")
-    return text.replace("\n", " ") if "\n" in text else text
+    return text if text.isprintable() else escape(text)
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one instance: json.dumps(**kw) builds one per call
@@ -92,16 +130,114 @@ def echo_json(data: Any) -> None:
     click.echo()
 
 
-def table(headers: Sequence[str], body: list[list[str]]) -> str:
-    """Aligned columns under a dashed header, like `tabulate`'s simple format, in linear time."""
+def screen_width() -> int | None:
+    """The width a table must fit: `COLUMNS`, else the terminal's; None (whole rows) for --wide and pipes."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(WIDE):
+        return None
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        import shutil
+
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def fit_widths(widths: Sequence[int], width: int) -> list[int]:
+    """Column widths that fit `width` with their gaps: the widest columns give way first.
+
+    The cap is the largest one with which every column fits (never below MIN_COLUMN, so a very
+    narrow screen overflows rather than showing nothing); what is left over goes back to the
+    capped columns from the left, where ids usually are.
+    """
+    room = width - len(GAP) * (len(widths) - 1)
+    if sum(widths) <= room:
+        return list(widths)
+    low, high = MIN_COLUMN, max(widths)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sum(min(w, mid) for w in widths) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    caps = [min(w, low) for w in widths]
+    spare = room - sum(caps)
+    for i, natural in enumerate(widths):
+        if spare <= 0:
+            break
+        extra = min(spare, natural - caps[i])
+        caps[i] += extra
+        spare -= extra
+    return caps
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` characters, broken at spaces (a longer word is cut)."""
+    if len(text) <= width:
+        return [text]
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        while len(word) > width:
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if not line:
+            line = word
+        elif len(line) + 1 + len(word) <= width:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = word
+    if line or not lines:
+        lines.append(line)
+    return lines
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _aligned(cells: Iterable[str], widths: Sequence[int]) -> str:
+    return GAP.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+
+def table(headers: Sequence[str], body: list[list[str]], width: int | None = None) -> str:
+    """Aligned columns under a dashed header, in linear time, fitted to `width` when it is given.
+
+    Cells must already be safe (`_table_cell`). Too wide for `width`: long cells wrap onto more
+    lines, or, in a table of more than LONG_TABLE rows, are shortened with "…" (one line a row).
+    """
     widths = [len(h) for h in headers]
     for row in body:
         for i, cell in enumerate(row):
             if len(cell) > widths[i]:
                 widths[i] = len(cell)
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
+    if width is not None:
+        fitted = fit_widths(widths, width)
+        if fitted != widths:
+            return _fitted_table(headers, body, fitted)
+    lines = [_aligned(headers, widths), GAP.join("-" * w for w in widths)]
+    lines += [_aligned(row, widths) for row in body]
+    return "\n".join(lines)
+
+
+def _fitted_table(headers: Sequence[str], body: list[list[str]], widths: list[int]) -> str:
+    def block(cells: Sequence[str]) -> list[str]:
+        parts = [wrap(c, w) for c, w in zip(cells, widths)]
+        height = max(len(p) for p in parts)
+        return [_aligned((p[k] if k < len(p) else "" for p in parts), widths) for k in range(height)]
+
+    lines = block(headers) + [GAP.join("-" * w for w in widths)]
+    if len(body) > LONG_TABLE:
+        lines += [_aligned((shorten(c, w) for c, w in zip(row, widths)), widths) for row in body]
+    else:
+        for row in body:
+            lines += block(row)
     return "\n".join(lines)
 
 
@@ -114,13 +250,13 @@ def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: A
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
         for item in data:
-            writer.writerow([_cell(item.get(c), ";") for c in columns])
+            writer.writerow([csv_safe(_cell(item.get(c), ";")) for c in columns])
         click.echo(buf.getvalue(), nl=False)
     else:
         if not data:
             message("(none)")
             return
-        click.echo(table(columns, [[_table_cell(item.get(c)) for c in columns] for item in data]))
+        click.echo(table(columns, [[_table_cell(item.get(c)) for c in columns] for item in data], screen_width()))
 
 
 def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:
@@ -132,13 +268,17 @@ def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:
         rows([data], keys, "csv")
     else:
         width = max((len(k) for k in keys), default=0)
+        screen = screen_width()
+        room = max(screen - width - len(GAP), MIN_COLUMN) if screen else None
         for key in keys:
-            click.echo(f"{key.ljust(width)}  {_cell(data.get(key), ', ')}")
+            value = _table_cell(data.get(key))
+            lines = wrap(value, room) if room else [value]
+            click.echo(f"{escape(key).ljust(width)}{GAP}" + f"\n{' ' * (width + len(GAP))}".join(lines))
 
 
 def message(text: str) -> None:
-    """A human message on stderr, never mixed into data on stdout."""
-    click.echo(text, err=True)
+    """A human message on stderr, never mixed into data on stdout; control characters shown escaped."""
+    click.echo(text if text.isprintable() else "\n".join(escape(line) for line in text.split("\n")), err=True)
 
 
 def isatty_stdin() -> bool:
