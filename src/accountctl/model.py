@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from accountctl.errors import InputError
+from accountctl.errors import InputError, shown
 
 ROLES = ("slt", "headteacher", "ceo", "it", "staff", "volunteer")
 APPROVER_ROLES = ("slt", "headteacher")
@@ -35,7 +35,7 @@ def email(value: str | None, what: str = "email") -> str:
     """A normalised (lower-case) email address, or InputError."""
     text = (value or "").strip()
     if len(text) > 254 or not _EMAIL.match(text) or ".." in text or text.startswith(".") or ".@" in text:
-        raise InputError(f"{what} is not a valid email address: {text!r}")
+        raise InputError(f"{what} is not a valid email address: {shown(text)}")
     return text.lower()
 
 
@@ -47,7 +47,7 @@ def domain(value: str) -> str:
     """A normalised school email domain; personal mail providers are refused."""
     text = (value or "").strip().lower().lstrip("@")
     if not _DOMAIN.match(text) or len(text) > 253:
-        raise InputError(f"not a valid email domain: {value!r}")
+        raise InputError(f"not a valid email domain: {shown(value)}")
     if text in PERSONAL_DOMAINS:
         raise InputError(f"{text} is a personal mail provider, not a school domain")
     return text
@@ -57,7 +57,7 @@ def slug(value: str, what: str = "id") -> str:
     """A lower-case id of letters, digits and dashes."""
     text = (value or "").strip()
     if not _SLUG.match(text):
-        raise InputError(f"{what} must be lower-case letters, digits and dashes (at most 64), not {text!r}")
+        raise InputError(f"{what} must be lower-case letters, digits and dashes (at most 64), not {shown(text)}")
     return text
 
 
@@ -70,7 +70,7 @@ def slugify(text: str) -> str:
 def role(value: str) -> str:
     text = (value or "").strip().lower()
     if text not in ROLES:
-        raise InputError(f"unknown role {value!r}; roles are {', '.join(ROLES)}")
+        raise InputError(f"unknown role {shown(value)}; roles are {', '.join(ROLES)}{did_you_mean(text, ROLES)}")
     return text
 
 
@@ -83,7 +83,7 @@ def roles(values) -> list[str]:
 def choice(value: str, allowed, what: str) -> str:
     text = (value or "").strip().lower()
     if text not in allowed:
-        raise InputError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
+        raise InputError(f"unknown {what} {shown(value)}; choose one of {', '.join(allowed)}{did_you_mean(text, allowed)}")
     return text
 
 
@@ -92,10 +92,46 @@ def platform(value: str) -> str:
     return choice(PLATFORM_ALIASES.get(text, text), PLATFORMS, "platform")
 
 
+# Control characters (tab aside) and lone surrogates (what undecodable bytes in argv or a file become)
+# have no place in a name, handle or note: refused on input, so they never reach a screen or a report.
+_NOT_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(text: str, what: str) -> str:
+    """`text` unchanged, or InputError when it holds a control character or is not valid UTF-8."""
+    bad = _NOT_TEXT.search(text)
+    if bad is None:
+        return text
+    if "\ud800" <= bad.group() <= "\udfff":
+        raise InputError(f"{what} is not valid UTF-8 text")
+    raise InputError(f"{what} contains a control character ({bad.group()!r}); only printable text is accepted")
+
+
 def nonempty(value: str | None, what: str, limit: int = 2000) -> str:
+    """Required free text (a name, a reason): stripped, at most `limit` characters, no control characters."""
     text = (value or "").strip()
     if not text:
         raise InputError(f"{what} must not be empty")
     if len(text) > limit:
         raise InputError(f"{what} is longer than {limit} characters")
-    return text
+    return plain_text(text, what)
+
+
+def optional_text(value: str | None, what: str, limit: int = 2000) -> str | None:
+    """Optional free text (a note): as `nonempty`, but empty gives None."""
+    return nonempty(value, what, limit) if (value or "").strip() else None
+
+
+def did_you_mean(given: object, known, most: int = 3) -> str:
+    """' (did you mean X or Y?)' naming the known values nearest to `given`, or '' when none is near."""
+    import difflib
+
+    text = str(given or "").strip()
+    if not text:
+        return ""
+    # 0.8: ids and emails share long prefixes and suffixes (a school, a domain), so a looser cutoff
+    # suggests people and accounts that merely belong to the same school
+    close = difflib.get_close_matches(text, [str(k) for k in known], n=most, cutoff=0.8)
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(close)}?)"
