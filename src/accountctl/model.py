@@ -123,15 +123,34 @@ def optional_text(value: str | None, what: str, limit: int = 2000) -> str | None
 
 
 def did_you_mean(given: object, known, most: int = 3) -> str:
-    """' (did you mean X or Y?)' naming the known values nearest to `given`, or '' when none is near."""
+    """' (did you mean X or Y?)' naming the known values a typo away from `given`, or '' when none is.
+
+    difflib finds the similar ones; an edit distance then keeps only real typos (about one edit in
+    six characters), since ids and emails share long parts (a school, a domain) that make
+    unrelated ones look similar.
+    """
     import difflib
 
     text = str(given or "").strip()
     if not text:
         return ""
-    # 0.8: ids and emails share long prefixes and suffixes (a school, a domain), so a looser cutoff
-    # suggests people and accounts that merely belong to the same school
-    close = difflib.get_close_matches(text, [str(k) for k in known], n=most, cutoff=0.8)
-    if not close:
+    similar = difflib.get_close_matches(text, [str(k) for k in known], n=10, cutoff=0.6)
+    allowed = max(1, len(text) // 6)
+    near = sorted((d, -difflib.SequenceMatcher(None, text, k).ratio(), k)
+                  for k in similar if (d := edit_distance(text.lower(), k.lower())) <= allowed)
+    if not near:
         return ""
-    return f" (did you mean {' or '.join(close)}?)"
+    return f" (did you mean {' or '.join(k for _, _, k in near[:most])}?)"
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours."""
+    previous2, previous = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        previous2, previous = previous, row
+    return previous[len(b)]

@@ -316,8 +316,7 @@ def _after_rejection(status: str, account_id: str) -> str:
                 "until then the audit reports it as unapproved.")
     if status == "approved":
         return f"It was approved before and will not go live; if it was already created on the platform, IT closes it ('{close}')."
-    return (f"Next: the requester can change the business case ('accountctl account update {account_id} ...') "
-            "and ask SLT again.")
+    return "Tell the requester why; the request stays on record as rejected and nothing else is needed."
 
 
 def _open_errors(reg, account_id: str) -> list[dict]:

@@ -32,7 +32,7 @@ def log(reg, account, limit) -> None:
         return
     output.rows([{"seq": e["seq"], "at": e["at"], "actor": e["actor"], "action": e["action"],
                   "target": _target(e), "details": details_text(e["details"])} for e in items],
-                ["seq", "at", "actor", "action", "target", "details"], "table")
+                ["seq", "at", "actor", "action", "target", "details"], "table", one_line=["details"])
 
 
 def _target(event: dict) -> str | None:

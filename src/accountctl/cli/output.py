@@ -22,7 +22,8 @@ import click
 FORMATS = ("table", "json", "csv")
 WIDE = "accountctl.wide"  # the click context's meta key that --wide sets (see cli.common)
 LONG_TABLE = 2000  # rows: a longer terminal table shortens cells (one line a row) instead of wrapping them
-MIN_COLUMN = 6  # a column never gets narrower than this (or its own widest cell) when a table is fitted
+MIN_COLUMN = 8  # narrowest a column gets (unless its cells are narrower); a screen that cannot fit that gets records
+PROSE_MIN = 16  # a column of text is narrowed to this before columns of ids and dates give way
 GAP = "  "
 
 # Never sent to a terminal as they are: C0 controls, DEL and C1 controls (escape sequences can set the
@@ -138,31 +139,40 @@ def screen_width() -> int | None:
     columns = os.environ.get("COLUMNS", "").strip()
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
-    if sys.stdout.isatty():
+    if isatty_stdout():
         import shutil
 
         return shutil.get_terminal_size().columns
     return None
 
 
-def fit_widths(widths: Sequence[int], width: int) -> list[int]:
-    """Column widths that fit `width` with their gaps: the widest columns give way first.
+def _capped(widths: Sequence[int], room: int, movable: Sequence[bool], floor: int) -> list[int]:
+    """The movable columns capped at the largest width (not below `floor`) with which all fit `room`."""
+    fixed = sum(w for w, m in zip(widths, movable) if not m)
+    low, high = floor, max(widths)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fixed + sum(min(w, mid) for w, m in zip(widths, movable) if m) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    return [min(w, low) if m else w for w, m in zip(widths, movable)]
 
-    The cap is the largest one with which every column fits (never below MIN_COLUMN, so a very
-    narrow screen overflows rather than showing nothing); what is left over goes back to the
-    capped columns from the left, where ids usually are.
+
+def fit_widths(widths: Sequence[int], width: int, prose: Sequence[bool] | None = None) -> list[int]:
+    """Column widths that fit `width` with their gaps; the widest columns give way first.
+
+    Columns of prose (`prose`: cells with spaces, which wrap at words) give way first, down to
+    PROSE_MIN; only then do columns of ids, emails and dates, down to MIN_COLUMN (on a screen too
+    narrow even for that the widths overflow `width`, and `table` shows records instead). Room left
+    over goes back from the left.
     """
     room = width - len(GAP) * (len(widths) - 1)
     if sum(widths) <= room:
         return list(widths)
-    low, high = MIN_COLUMN, max(widths)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if sum(min(w, mid) for w in widths) <= room:
-            low = mid
-        else:
-            high = mid - 1
-    caps = [min(w, low) for w in widths]
+    caps = _capped(widths, room, prose or [True] * len(widths), PROSE_MIN)
+    if sum(caps) > room:
+        caps = _capped(caps, room, [True] * len(caps), MIN_COLUMN)
     spare = room - sum(caps)
     for i, natural in enumerate(widths):
         if spare <= 0:
@@ -173,19 +183,29 @@ def fit_widths(widths: Sequence[int], width: int) -> list[int]:
     return caps
 
 
+_BREAK_AFTER = "-@./_,;"  # where an id, email or address too long for its column is best broken
+
+
+def _cut(word: str, width: int) -> int:
+    """Where to break a word longer than `width`: after its last separator in the line's second half."""
+    at = max(word.rfind(ch, width // 2, width) for ch in _BREAK_AFTER)
+    return at + 1 if at >= 0 else width
+
+
 def wrap(text: str, width: int) -> list[str]:
-    """`text` in lines of at most `width` characters, broken at spaces (a longer word is cut)."""
+    """`text` in lines of at most `width` characters, broken at spaces; a longer word at a separator, else cut."""
     if len(text) <= width:
         return [text]
     lines: list[str] = []
     line = ""
     for word in text.split(" "):
-        while len(word) > width:
+        while len(word) > width and not (line and len(line) + 1 + len(word) <= width):
             if line:
                 lines.append(line)
                 line = ""
-            lines.append(word[:width])
-            word = word[width:]
+            at = _cut(word, width)
+            lines.append(word[:at])
+            word = word[at:]
         if not line:
             line = word
         elif len(line) + 1 + len(word) <= width:
@@ -206,11 +226,13 @@ def _aligned(cells: Iterable[str], widths: Sequence[int]) -> str:
     return GAP.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
 
 
-def table(headers: Sequence[str], body: list[list[str]], width: int | None = None) -> str:
+def table(headers: Sequence[str], body: list[list[str]], width: int | None = None,
+          one_line: Sequence[str] = ()) -> str:
     """Aligned columns under a dashed header, in linear time, fitted to `width` when it is given.
 
     Cells must already be safe (`_table_cell`). Too wide for `width`: long cells wrap onto more
-    lines, or, in a table of more than LONG_TABLE rows, are shortened with "…" (one line a row).
+    lines, or are shortened with "…" in the `one_line` columns (a summary that --wide shows whole)
+    and in every column of a table of more than LONG_TABLE rows (one line a row).
     """
     widths = [len(h) for h in headers]
     for row in body:
@@ -218,45 +240,63 @@ def table(headers: Sequence[str], body: list[list[str]], width: int | None = Non
             if len(cell) > widths[i]:
                 widths[i] = len(cell)
     if width is not None:
-        fitted = fit_widths(widths, width)
+        fitted = fit_widths(widths, width, _prose(headers, body, widths, width))
+        if sum(fitted) + len(GAP) * (len(fitted) - 1) > width:
+            return "\n\n".join(key_values(list(zip(headers, row)), width) for row in body)
         if fitted != widths:
-            return _fitted_table(headers, body, fitted)
+            return _fitted_table(headers, body, fitted, [h in one_line for h in headers])
     lines = [_aligned(headers, widths), GAP.join("-" * w for w in widths)]
     lines += [_aligned(row, widths) for row in body]
     return "\n".join(lines)
 
 
-def _fitted_table(headers: Sequence[str], body: list[list[str]], widths: list[int]) -> str:
-    def block(cells: Sequence[str]) -> list[str]:
-        parts = [wrap(c, w) for c, w in zip(cells, widths)]
+def _prose(headers: Sequence[str], body: list[list[str]], widths: list[int], width: int) -> list[bool] | None:
+    """Which columns hold text that wraps at words (some cell has a space); None when the table fits anyway."""
+    if sum(widths) + len(GAP) * (len(widths) - 1) <= width:
+        return None
+    return [any(" " in row[i] for row in body) for i in range(len(headers))]
+
+
+def _fitted_table(headers: Sequence[str], body: list[list[str]], widths: list[int], short: list[bool]) -> str:
+    def block(cells: Sequence[str], shortened: Sequence[bool]) -> list[str]:
+        parts = [[shorten(c, w)] if s else wrap(c, w) for c, w, s in zip(cells, widths, shortened)]
         height = max(len(p) for p in parts)
         return [_aligned((p[k] if k < len(p) else "" for p in parts), widths) for k in range(height)]
 
-    lines = block(headers) + [GAP.join("-" * w for w in widths)]
+    lines = block(headers, [False] * len(headers)) + [GAP.join("-" * w for w in widths)]
     if len(body) > LONG_TABLE:
         lines += [_aligned((shorten(c, w) for c, w in zip(row, widths)), widths) for row in body]
     else:
         for row in body:
-            lines += block(row)
+            lines += block(row, short)
     return "\n".join(lines)
 
 
-def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None) -> None:
-    """Print records: a table, a JSON list (or `json_data`), or CSV with a header."""
+def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None,
+         one_line: Sequence[str] = ()) -> None:
+    """Print records: a table, a JSON list (or `json_data`), or CSV with a header.
+
+    In a table too wide for the screen, cells of the `one_line` columns are shortened, the rest wrap.
+    """
     if fmt == "json":
         echo_json(json_data if json_data is not None else list(data))
     elif fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
+        # csv quotes a cell holding a line end only if it is in `lineterminator`, but readers end a line at a
+        # lone carriage return too: a row with one is written with every cell quoted
+        quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(columns)
         for item in data:
-            writer.writerow([csv_safe(_cell(item.get(c), ";")) for c in columns])
+            cells = [csv_safe(_cell(item.get(c), ";")) for c in columns]
+            (quoted if any("\r" in c for c in cells) else writer).writerow(cells)
         click.echo(buf.getvalue(), nl=False)
     else:
         if not data:
             message("(none)")
             return
-        click.echo(table(columns, [[_table_cell(item.get(c)) for c in columns] for item in data], screen_width()))
+        click.echo(table(columns, [[_table_cell(item.get(c)) for c in columns] for item in data], screen_width(),
+                         one_line))
 
 
 def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:
@@ -267,13 +307,22 @@ def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:
     elif fmt == "csv":
         rows([data], keys, "csv")
     else:
-        width = max((len(k) for k in keys), default=0)
-        screen = screen_width()
-        room = max(screen - width - len(GAP), MIN_COLUMN) if screen else None
-        for key in keys:
-            value = _table_cell(data.get(key))
-            lines = wrap(value, room) if room else [value]
-            click.echo(f"{escape(key).ljust(width)}{GAP}" + f"\n{' ' * (width + len(GAP))}".join(lines))
+        click.echo(key_values([(escape(k), _table_cell(data.get(k))) for k in keys], screen_width()))
+
+
+def key_values(pairs: Sequence[tuple[str, str]], width: int | None) -> str:
+    """`key  value` lines, keys aligned; with a `width`, long values wrap under themselves.
+
+    One record's layout, and a table's on a screen too narrow for its columns side by side.
+    """
+    pad = max((len(k) for k, _ in pairs), default=0)
+    room = max(width - pad - len(GAP), MIN_COLUMN) if width else None
+    lines = []
+    for key, value in pairs:
+        parts = wrap(value, room) if room else [value]
+        lines.append(f"{key.ljust(pad)}{GAP}{parts[0]}".rstrip())
+        lines += [f"{' ' * (pad + len(GAP))}{part}".rstrip() for part in parts[1:]]
+    return "\n".join(lines)
 
 
 def message(text: str) -> None:
@@ -283,3 +332,7 @@ def message(text: str) -> None:
 
 def isatty_stdin() -> bool:
     return sys.stdin.isatty()
+
+
+def isatty_stdout() -> bool:
+    return sys.stdout.isatty()

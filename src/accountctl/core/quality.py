@@ -10,17 +10,21 @@ ZXCVBN_MAX = 72  # zxcvbn refuses longer input (ValueError): judge the first 72 
 
 
 def assess(secret: str, context: list[str] | None = None, min_length: int = MIN_LENGTH) -> tuple[str | None, list[str]]:
-    """(Why `secret` is weak, or None; zxcvbn's suggestions). `context`: words an attacker would try first."""
-    if len(secret) < min_length:
-        return f"shorter than {min_length} characters", [f"Use at least {min_length} characters."]
+    """(Why `secret` is weak, or None; zxcvbn's advice). `context`: words an attacker would try first."""
+    if not secret:
+        return "empty", []
     from zxcvbn import zxcvbn
 
     result = zxcvbn(secret[:ZXCVBN_MAX], user_inputs=[c for c in (context or []) if c])
+    feedback = result.get("feedback") or {}
+    warning = (feedback.get("warning") or "").rstrip(".")
+    suggestions = list(feedback.get("suggestions") or [])
+    if len(secret) < min_length:
+        return (f"shorter than {min_length} characters",
+                ([warning + "."] if warning else []) + [f"Use at least {min_length} characters."] + suggestions)
     if result["score"] >= WEAK_BELOW_SCORE:
         return None, []
-    feedback = result.get("feedback") or {}
-    warning = feedback.get("warning") or "easy to guess"
-    return f"strength {result['score']}/4: {warning.rstrip('.')}", list(feedback.get("suggestions") or [])
+    return f"strength {result['score']}/4: {warning or 'easy to guess'}", suggestions
 
 
 def weakness(password: str, context: list[str] | None = None) -> str | None:
