@@ -12,8 +12,11 @@ import re
 
 import keyring
 import pytest
+from hypothesis import given, strategies as st
 
+from accountctl import model
 from accountctl.cli import output
+from accountctl.errors import InputError
 from accountctl.store import register as store
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, error_line, ok, refused
 
@@ -429,3 +432,17 @@ def test_help_and_guides_never_put_a_secret_on_a_command_line(run):
         assert not re.search(r">\s*/var/tmp|/tmp/audit", text), name  # reports go to a private folder
     assert "umask 077" in texts["guide-it.md"]
 
+
+
+# -- the input check itself ---------------------------------------------------------------------------
+
+@given(st.text(max_size=60))
+def test_free_text_is_refused_exactly_when_it_holds_a_control_character(text):
+    bad = [ch for ch in text.strip() if ch != "\t" and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or 0xD800 <= ord(ch) <= 0xDFFF)]
+    try:
+        value = model.nonempty(text, "name")
+    except InputError as exc:
+        assert bad or not text.strip() or len(text.strip()) > 2000, str(exc)
+        assert len(str(exc)) < 120
+    else:
+        assert not bad and value == text.strip()

@@ -1,10 +1,15 @@
-"""The renderers' fast paths give exactly what the plain library calls give."""
+"""The renderers: fast paths give exactly what the plain library calls give; tables are safe and fit."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
+import os
 from datetime import date
 
+import pytest
 from hypothesis import given, strategies as st
 
 from accountctl.cli import output
@@ -53,13 +58,6 @@ def test_a_list_longer_than_two_batches_keeps_every_record_once():
 
 
 # -- safe output and tables that fit (issue 15) ----------------------------------------------------
-import contextlib  # noqa: E402
-import csv  # noqa: E402
-import io  # noqa: E402
-import os  # noqa: E402
-
-import pytest  # noqa: E402
-
 # What a user can write into any field: any text at all, and the lists and flags records hold.
 user_values = st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.lists(st.text(), max_size=3))
 COLUMNS = ["email", "name", "message"]
