@@ -32,7 +32,7 @@ GAP = "  "
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # A CSV cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = frozenset("=+-@\t\r")
 
 
 def _escape_one(match: re.Match) -> str:
@@ -45,11 +45,6 @@ def escape(text: str) -> str:
     if text.isprintable():  # the fast answer for almost every value (it is False for spaces other than " ")
         return text
     return _UNSAFE.sub(_escape_one, text)
-
-
-def csv_safe(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading formula character gets a `'` before it."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _cell(value: Any, sep: str) -> str:
@@ -288,8 +283,9 @@ def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: A
         quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(columns)
         for item in data:
-            cells = [csv_safe(_cell(item.get(c), ";")) for c in columns]
-            (quoted if any("\r" in c for c in cells) else writer).writerow(cells)
+            cells = [_cell(item.get(c), ";") for c in columns]
+            cells = ["'" + c if c[:1] in FORMULA_START else c for c in cells]  # a spreadsheet shows it as text
+            (quoted if "\r" in "".join(cells) else writer).writerow(cells)
         click.echo(buf.getvalue(), nl=False)
     else:
         if not data:
