@@ -47,7 +47,7 @@ class MemoryKeyring(KeyringBackend):
 def isolated(tmp_path, monkeypatch):
     """Every test gets its own register path, cheap KDF, passphrases in env and an empty keyring."""
     for name in ("ACCOUNTCTL_USER", "ACCOUNTCTL_TODAY", "ACCOUNTCTL_RECOVERY_KEY", "ACCOUNTCTL_DEBUG",
-                 "ACCOUNTCTL_LOCK_TIMEOUT", "PYTHON_KEYRING_BACKEND"):
+                 "ACCOUNTCTL_LOCK_TIMEOUT", "PYTHON_KEYRING_BACKEND", "COLUMNS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ACCOUNTCTL_KDF", TEST_KDF)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # where the no-keyring notice is remembered

@@ -29,13 +29,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.endswith(".lock")}
 
 
-PROMPT = re.compile(r"^(Enter|Repeat|Passphrase|Recovery key)\b.*: ?$")
+PROMPT = re.compile(r"^(Enter|Repeat|Passphrase|Recovery key)\b.*: ?$|Try again\.$")  # a retry is said, then asked
 
 
 def refused(result, code: int, *texts: str) -> None:
     """Exit `code` and one `Error: ...` line on stderr (prompts aside) naming each of `texts`."""
     ok(result, code)
-    lines = [line for line in result.stderr.strip().splitlines() if not PROMPT.match(line)]
+    lines = [line for line in result.stderr.strip().splitlines() if not PROMPT.search(line)]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: "), lines[0]
     for text in texts:
@@ -97,12 +97,14 @@ def test_init_refuses_to_overwrite(run, oak):
     assert len(staff_emails(run)) == 4
 
 
-def test_init_needs_a_passphrase_of_at_least_10_characters(run, register_path):
+def test_init_needs_a_passphrase_of_at_least_10_characters_that_is_hard_to_guess(run, register_path):
     refused(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": "123456789"}),
             2, "at least 10")
+    refused(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": "1234567890"}),
+            2, "too easy to guess")
     assert not register_path.exists()
     assert list(register_path.parent.iterdir()) == []
-    ok(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": "1234567890"}))
+    ok(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": NEW_PASS}))
 
 
 def test_init_without_a_new_passphrase_and_no_terminal_is_refused(run, register_path, monkeypatch):
@@ -118,21 +120,28 @@ def prompting(monkeypatch):
     monkeypatch.delenv("ACCOUNTCTL_NEW_PASSPHRASE")
 
 
-def test_init_prompt_not_confirmed_creates_nothing(run, register_path, prompting):
+def test_init_prompt_not_confirmed_asks_again_and_creates_nothing_until_it_matches(run, register_path, prompting):
     result = run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"',
-                 input="first passphrase one\nsecond passphrase two\n")
-    refused(result, 2, "did not match")
+                 input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES)
+    refused(result, 2, "no acceptable passphrase")
+    assert result.stderr.count("did not match. Try again.") == common.NEW_PASSPHRASE_TRIES
     assert not register_path.exists()
-    result = ok(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', input=f"{NEW_PASS}\n{NEW_PASS}\n"))
+    result = ok(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"',
+                    input=f"first passphrase one\nsecond passphrase two\n{NEW_PASS}\n{NEW_PASS}\n"))
+    assert "did not match. Try again." in result.stderr
     assert NEW_PASS not in result.stdout + result.stderr
     open_keys(register_path, CUSTODIAN, NEW_PASS)
 
 
-def test_passwd_prompt_not_confirmed_changes_nothing(run, oak, prompting):
+def test_passwd_prompt_not_confirmed_or_too_short_is_asked_again_and_changes_nothing(run, oak, prompting):
     before = snapshot(oak.parent)
-    refused(run("passwd", input="first passphrase one\nsecond passphrase two\n"), 2, "did not match")
+    refused(run("passwd", input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES),
+            2, "no acceptable passphrase")
     assert snapshot(oak.parent) == before
-    refused(run("passwd", input="short\nshort\n"), 2, "at least 10")
+    result = run("passwd", input="short\n" * common.NEW_PASSPHRASE_TRIES)
+    refused(result, 2, "no acceptable passphrase")
+    assert result.stderr.count("at least 10 characters. Try again.") == common.NEW_PASSPHRASE_TRIES
+    assert snapshot(oak.parent) == before
     assert snapshot(oak.parent) == before
     ok(run("passwd", input=f"{NEW_PASS}\n{NEW_PASS}\n"))
     assert snapshot(oak.parent) != before
@@ -142,8 +151,9 @@ def test_passwd_prompt_not_confirmed_changes_nothing(run, oak, prompting):
 
 def test_grant_prompt_not_confirmed_changes_nothing(run, oak, prompting):
     before = snapshot(oak.parent)
-    refused(run(f"person grant {HEAD} --access register", input="first passphrase one\nsecond passphrase two\n"),
-            2, "did not match")
+    refused(run(f"person grant {HEAD} --access register",
+                input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES),
+            2, "no acceptable passphrase")
     assert snapshot(oak.parent) == before
 
 

@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 
 from conftest import CUSTODIAN, HEAD, ok, refused
-from test_audit_rules import (ALL_RULES, ELM, FB, SLT, T1, T2, T3, TODAY, audit, base, day, found,  # noqa: F401
-                              import_accounts, one, request_argv, waive)
+from test_audit_rules import (ALL_RULES, ELM, FB, SLT, T1, T2, T3, TODAY, audit, day, found, import_accounts, one,
+                              request_argv, waive)
+from test_audit_rules import base  # noqa: F401  (a fixture: tests name it as a parameter)
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "audit-report.schema.json"
 FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]

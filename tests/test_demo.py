@@ -14,6 +14,13 @@ def test_demo_builds_a_trust_with_the_promised_problems_and_audits_it(run, tmp_p
                  "ROTATE_AFTER_LEAVER"):
         assert rule in out, rule
     assert out.count("\n  accountctl ") == 3  # three commands to try next
+    assert "ACCOUNTCTL_PASSPHRASE" not in out, "never a passphrase in a line to paste into a shell"
+
+
+def test_the_demo_audit_fits_a_100_column_window(run, tmp_path):
+    out = ok(run(["demo", "--dir", str(tmp_path / "demo")], env={"COLUMNS": "100"})).stdout
+    table = out.split("\n\n", 1)[1].split("\n\n", 1)[0]  # between the introduction and the summary
+    assert table.startswith("rule") and max(len(line) for line in table.splitlines()) <= 100
 
 
 def test_the_demo_register_opens_and_its_next_commands_work(run, tmp_path, monkeypatch):

@@ -92,6 +92,44 @@ def test_every_command_and_subcommand_help_shows_an_example():
     assert not missing, f"{len(missing)} command(s) whose --help shows no Example: " + ", ".join(missing)
 
 
+def options_without_help(group: click.Group) -> tuple[int, list[str]]:
+    """How many options the commands under `group` have, and those whose --help says nothing about them."""
+    root = click.Context(group)
+    missing, seen = [], 0
+    for path in commands(group):
+        command, ctx = group, root
+        for name in path:
+            command = command.get_command(ctx, name)
+            ctx = click.Context(command, parent=ctx)
+        for param in command.get_params(ctx):
+            if isinstance(param, click.Option) and not param.hidden:
+                seen += 1
+                if not (param.help or "").strip():
+                    missing.append(f"{' '.join((group.name or 'accountctl',) + path)} {param.opts[0]}")
+    return seen, missing
+
+
+def test_every_option_of_every_command_has_help_text():
+    """A style check: `--help` lists no option without saying what it is for."""
+    seen, missing = options_without_help(cli)
+    assert seen > 200, f"only {seen} options found"
+    assert not missing, f"{len(missing)} option(s) without help text: " + ", ".join(missing)
+
+
+def test_the_help_walk_finds_an_option_without_help():
+    @click.group("demo-cli")
+    def group():
+        """A group."""
+
+    @group.command("waive")
+    @click.option("--reason")
+    @click.option("--until", help="The last day.")
+    def waive(reason, until):
+        """A command with one option that says nothing."""
+
+    assert options_without_help(group) == (4, ["demo-cli waive --reason"])  # --help of both, --reason, --until
+
+
 # -- the guides -----------------------------------------------------------------------------------
 GUIDES = [ROOT / "docs" / "guide-it.md", ROOT / "docs" / "guide-slt.md"]
 

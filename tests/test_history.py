@@ -101,7 +101,7 @@ def test_log_renders_table_json_and_csv(run, oak):
     last_two = json.loads(ok(run("log --json --limit 2")).stdout)
     assert last_two == items[-2:]
     assert ok(run("--format json log --limit 1")).stdout == ok(run("log --limit 1 --json")).stdout
-    assert json.loads(ok(run("log --json --account no-such-account")).stdout) == []
+    refused(run("log --json --account oak-facebook-oakprimry"), 2, "unknown account")  # an id, not a filter
     refused(run("log --limit 0"), 2)
 
 

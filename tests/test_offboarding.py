@@ -462,3 +462,55 @@ def test_example_script_exit_codes_and_checklist(run, world, day, register_path)
     proc = script(T1, "--register", str(register_path.parent / "missing.accountctl"))
     assert proc.returncode == 2 and "Error:" in proc.stderr
     assert PASSPHRASE not in proc.stderr + proc.stdout
+
+
+# -- a custodian leaver: the key slot first, and the audit agrees ------------------------------------
+def test_custodian_leaver_checklist_starts_with_the_key_slot(run, world, day, monkeypatch, register_path):
+    ok(run(f"person grant {T3} --access vault"))
+    monkeypatch.setenv("ACCOUNTCTL_USER", T3)
+    day(D2)
+    ok(run(["staff", "leave", CUSTODIAN, "--on", D2]))
+    data = board(run, CUSTODIAN, 1)
+    assert data["items"][0]["kind"] == "key_slot" and "first" in data["items"][0]["step"]
+    table = ok(run(["offboard", CUSTODIAN]), 1).stdout.splitlines()
+    assert table[2].startswith("key_slot")  # under the header and its dashes
+    done = script(CUSTODIAN, "--register", str(register_path), env_over={"ACCOUNTCTL_USER": T3})
+    assert done.returncode == 1
+    steps = [line for line in done.stdout.splitlines() if line.lstrip().startswith("[ ]")]
+    assert "key slot" in steps[0] and "Revoke the key slot first" in done.stdout
+
+
+def test_audit_reports_every_credential_a_departed_custodian_could_read_until_rotated_after_the_revoke(
+        run, world, day, monkeypatch, tmp_path):
+    ok(run(f"person grant {T3} --access vault"))
+    monkeypatch.setenv("ACCOUNTCTL_USER", T3)
+    assert findings(run, "ROTATE_AFTER_LEAVER") == []
+    day(D2)
+    ok(run(["staff", "leave", CUSTODIAN, "--on", D2]))
+    held = {f["account"]: f for f in findings(run, "ROTATE_AFTER_LEAVER")}
+    assert set(held) == {FB, IG, XM}
+    assert "still holds a vault key slot" in held[FB]["message"] and CUSTODIAN in held[FB]["message"]
+    assert "password, 2FA seed and recovery codes" in held[FB]["message"]
+    assert held[FB]["fix"].startswith(f"accountctl person revoke {CUSTODIAN}, then")
+
+    day(D3)
+    ok(run(["cred", "generate", XM]))  # rotated while they could still read it: still to do
+    assert {f["account"] for f in findings(run, "ROTATE_AFTER_LEAVER")} == {FB, IG, XM}
+
+    day(D4)
+    ok(run(["person", "revoke", CUSTODIAN]))
+    after = {f["account"]: f for f in findings(run, "ROTATE_AFTER_LEAVER")}
+    assert set(after) == {FB, IG, XM}, "the revoke alone changes no password they may have copied"
+    assert f"lost vault access on {D4}" in after[XM]["message"] and "revoke" not in after[XM]["fix"]
+    figures = json.loads(ok(run(["report", "--out", str(tmp_path / "governors.html"), "--json"])).stdout)
+    rotate = next(r for r in figures["rules"] if r["id"] == "ROTATE_AFTER_LEAVER")
+    assert rotate["unwaived"] == 3, "the governors' report shows the departed custodian's credentials too"
+
+    day(D5)
+    ok(run(["cred", "generate", XM]))
+    left = {f["account"]: f for f in findings(run, "ROTATE_AFTER_LEAVER")}
+    assert set(left) == {FB, IG}
+    ok(run(["cred", "generate", IG]))
+    left = {f["account"]: f for f in findings(run, "ROTATE_AFTER_LEAVER")}
+    assert left[IG]["message"].startswith("2FA seed set before"), "the password is done, the 2FA seed is not"
+    assert left[IG]["fix"].endswith(f"accountctl cred totp {IG}")

@@ -1,10 +1,15 @@
-"""The renderers' fast paths give exactly what the plain library calls give."""
+"""The renderers: fast paths give exactly what the plain library calls give; tables are safe and fit."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
+import os
 from datetime import date
 
+import pytest
 from hypothesis import given, strategies as st
 
 from accountctl.cli import output
@@ -42,7 +47,7 @@ def test_long_lists_come_out_one_record_a_line_across_batches(records):
 def test_table_cells_match_the_general_cell_rendering(rows):
     for a, b in rows:
         for value in (a, b):
-            assert output._table_cell(value) == output._cell(value, ", ").replace("\n", " ")
+            assert output._table_cell(value) == output.escape(output._cell(value, ", "))
 
 
 def test_a_list_longer_than_two_batches_keeps_every_record_once():
@@ -50,3 +55,120 @@ def test_a_list_longer_than_two_batches_keeps_every_record_once():
     lines = output.to_json({"findings": records}).split("\n")
     assert [json.loads(line.strip().rstrip(",")) for line in lines[2:-2]] == records
     assert all(line.endswith(",") for line in lines[2:-3]) and not lines[-3].endswith(",")
+
+
+# -- safe output and tables that fit (issue 15) ----------------------------------------------------
+# What a user can write into any field: any text at all, and the lists and flags records hold.
+user_values = st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.lists(st.text(), max_size=3))
+COLUMNS = ["email", "name", "message"]
+records = st.lists(st.fixed_dictionaries({c: user_values for c in COLUMNS}), max_size=8)
+widths = st.one_of(st.none(), st.integers(min_value=20, max_value=200))
+
+
+def _unsafe(text: str) -> list[str]:
+    """Characters a terminal would act on: C0 controls (newlines between lines aside), DEL and C1 controls.
+
+    Checked on the text as printed: in UTF-8 every character beyond ASCII is made of bytes of 0x80 and
+    above (a euro sign is E2 82 AC), so "no byte 0x7f-0x9f" can only mean no such character.
+    """
+    return [ch for ch in text if ch != "\n" and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F)]
+
+
+def printed(data, fmt: str, width: int | None, monkeypatch) -> str:
+    if width is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", str(width))
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
+        if fmt == "record":
+            for item in data:
+                output.record(item, "table", COLUMNS)
+        else:
+            output.rows(data, COLUMNS, fmt)
+    return buffer.getvalue()
+
+
+@given(records, widths)
+def test_no_value_puts_a_control_character_into_a_table(data, width):
+    with pytest.MonkeyPatch.context() as mp:
+        for fmt in ("table", "record"):
+            text = printed(data, fmt, width, mp)
+            assert _unsafe(text) == [], (fmt, text)
+
+
+@given(records, st.integers(min_value=40, max_value=200))
+def test_a_table_fits_the_width_it_is_given(data, width):
+    with pytest.MonkeyPatch.context() as mp:
+        for fmt in ("table", "record"):
+            assert all(len(line) <= width for line in printed(data, fmt, width, mp).splitlines()), fmt
+
+
+@given(records)
+def test_no_csv_cell_starts_with_a_formula_character(data):
+    with pytest.MonkeyPatch.context() as mp:
+        text = printed(data, "csv", None, mp)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(rows) == len(data) + 1
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    for row, item in zip(rows[1:], data):  # a prefixed cell is the value with one quote before it, nothing else
+        for cell, column in zip(row, COLUMNS):
+            plain = output._cell(item[column], ";")
+            assert cell == plain or cell == "'" + plain
+
+
+@given(st.text(), st.integers(min_value=1, max_value=40))
+def test_wrapping_loses_nothing_and_keeps_to_the_width(text, width):
+    lines = output.wrap(text, width)
+    assert all(len(line) <= width for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_escaped_characters_are_shown_the_way_python_writes_them():
+    assert output.escape("Eve\x1b]0;PWNED\x07") == "Eve\\x1b]0;PWNED\\x07"
+    assert output.escape("Carl\rALL CLEAR\tok\n") == "Carl\\rALL CLEAR\\tok\\n"
+    assert output.escape("a\x9bb\u202ec\u2028d") == "a\\x9bb\\u202ec\\u2028d"
+    assert output.escape("Zoë – café €5 日本") == "Zoë – café €5 日本"  # printable text stays as it is
+
+
+@pytest.mark.parametrize("natural, width, expected", [
+    ([10, 8, 60, 80], 200, [10, 8, 60, 80]),            # fits: unchanged
+    ([10, 8, 60, 80], 100, [10, 8, 38, 38]),            # the prose columns give way
+    ([30, 30, 60, 80], 60, [15, 13, 13, 13]),           # then all of them, widest first
+])
+def test_column_widths_give_way_prose_first(natural, width, expected):
+    fitted = output.fit_widths(natural, width, [False, False, True, True])
+    assert sum(fitted) + 2 * (len(fitted) - 1) <= width
+    assert fitted == expected
+
+
+def test_a_screen_too_narrow_for_the_columns_gets_one_record_after_another():
+    body = [["t.one@oak.sch.uk", "Tom One", "active"], ["t.two@oak.sch.uk", "Tia Two", "left"]]
+    text = output.table(["email", "name", "status"], body, width=20)
+    assert text.split("\n\n")[0].splitlines() == ["email   t.one@oak.", "        sch.uk", "name    Tom One",
+                                                   "status  active"]
+    assert all(len(line) <= 20 for line in text.splitlines())
+
+
+def test_long_tables_are_shortened_one_line_a_row():
+    body = [[f"oak-facebook-account-{i}", "word " * 30] for i in range(output.LONG_TABLE + 1)]
+    lines = output.table(["account", "message"], body, width=80).splitlines()
+    assert len(lines) == len(body) + 2 and lines[-1].endswith("…") and all(len(line) <= 80 for line in lines)
+
+
+def test_whole_rows_for_pipes_and_wide_whatever_the_width(monkeypatch):
+    import click
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert output.screen_width() is None  # not a terminal, no COLUMNS
+    monkeypatch.setenv("COLUMNS", "90")
+    assert output.screen_width() == 90
+    with click.Context(click.Command("x")) as ctx:
+        ctx.meta[output.WIDE] = True
+        assert output.screen_width() is None
+    monkeypatch.delenv("COLUMNS")
+    monkeypatch.setattr(output, "isatty_stdout", lambda: True)
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24): os.terminal_size((77, 24)))
+    assert output.screen_width() == 77

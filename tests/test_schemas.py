@@ -35,6 +35,9 @@ BAD_CELLS = [
     ("trained_on", "01/09/2026"),
     ("trained_on", "2026-02-30"),
     ("policy_ack", "v" * 51),
+    ("name", "Eve\x1b]0;PWNED\x07"),
+    ("name", "Carl\rALL CLEAR"),
+    ("policy_ack", "v1\x00"),
 ]
 
 SECRET_PASSWORD = "Tr0ub4dor&3-never-exported"

@@ -268,3 +268,71 @@ def test_sync_report_and_gam_rows_match_their_schemas(run, school, tmp_path):
         jsonschema.validate(row, row_schema)
     bad = {"primaryEmail": "not-an-email", "name.fullName": "X", "suspended": "maybe"}
     assert list(jsonschema.Draft202012Validator(row_schema).iter_errors(bad))
+
+
+# -- Microsoft Entra (Microsoft 365) -----------------------------------------------------------------
+ENTRA_HEADER = ("userPrincipalName,displayName,surname,mail,givenName,objectId,userType,jobTitle,department,"
+                "accountEnabled,usageLocation\n")
+ENTRA = ENTRA_HEADER + f"""{CUSTODIAN},Ira Tech,Tech,{CUSTODIAN},Ira,id-1,Member,IT,IT,True,GB
+{HEAD},Hana Head,Head,{HEAD},Hana,id-2,Member,Head,SLT,True,GB
+{T1},Tom One,One,{T1},Tom,id-3,Member,Teacher,Y6,False,GB
+{T2},Tia Two,Two,{T2},Tia,id-4,Member,Teacher,Y4,TRUE,GB
+{T3},Tad Threeson,Threeson,{T3},Tad,id-5,Member,Teacher,Y2,true,GB
+g.new@oak.sch.uk,Gil New,New,g.new@oak.sch.uk,Gil,id-6,Member,TA,Y1,True,GB
+x.never@oak.sch.uk,Never Here,Here,,Never,id-7,Member,,,False,GB
+{E1},Eve One,One,{E1},Eve,id-8,Member,Teacher,Y1,True,GB
+parent_gmail.com#EXT#@oaktrust.onmicrosoft.com,A Parent,,parent@gmail.com,,id-9,Guest,,,True,
+"""
+
+
+def test_entra_download_is_recognised_and_follows_the_gam_rules(run, school, tmp_path):
+    roster = write(tmp_path, "exportUsers_2030-3-2.csv", "\ufeff" + ENTRA)  # Excel-friendly BOM, as Entra writes
+    before_file = school.read_bytes()
+    dry = sync(run, roster, "--school", "oak", "--left-on", "2030-03-31")
+    assert dry["format"] == "entra" and dry["applied"] is False
+    assert dry["ignored"] == 2, "Eve (elm's domain) and the guest are left out"
+    assert changes(dry) == GAM_CHANGES  # blocked sign-in (accountEnabled False) is a leaver, as suspended in GAM
+    assert school.read_bytes() == before_file
+    applied = sync(run, roster, "--school", "oak", "--apply", "--left-on", "2030-03-31")
+    assert changes(applied) == GAM_CHANGES
+    after = staff(run)
+    assert "x.never@oak.sch.uk" not in after and after[T1]["left_on"] == "2030-03-31"
+    assert after[E1]["school"] == "elm"
+    assert sync(run, roster, "--school", "oak", "--apply")["changes"] == []
+
+
+def test_entra_never_undoes_a_leaver_without_rejoin(run, school, tmp_path):
+    ok(run(f"staff leave {T2} --on 2026-01-31"))
+    roster = write(tmp_path, "users.csv", ENTRA_HEADER + f"{T2},Tia Two,,,,,Member,,,True,GB\n")
+    held = ok(run(["staff", "sync", roster, "--school", "oak", "--apply"]))
+    assert "Not reinstated" in held.stderr and staff(run)[T2]["left_on"] == "2026-01-31"
+
+
+@pytest.mark.parametrize("row, words", [
+    (f"{T1},Tom One,,,,,Member,,,maybe,GB\n", ["line 3", "accountEnabled", "maybe"]),
+    (f"{T1},Tom One,,,,,Member,,,,GB\n", ["line 3", "accountEnabled"]),
+    ("nope@,Nia,,,,,Member,,,True,GB\n", ["line 3", "userPrincipalName", "not a valid email"]),
+    (f"{T2},,,,,,Member,,,True,GB\n", ["line 3", "displayName"]),
+], ids=["enabled-word", "enabled-blank", "upn", "no-name"])
+def test_bad_entra_row_is_refused_whole(run, school, tmp_path, row, words):
+    roster = write(tmp_path, "bad.csv", ENTRA_HEADER + f"{CUSTODIAN},Ira Tech,,,,,Member,,,True,GB\n" + row)
+    refused(run, school, ["staff", "sync", roster, "--school", "oak", "--apply"], 2, *words)
+
+
+def test_entra_example_and_rows_match_the_schema():
+    import csv
+    import io
+    from pathlib import Path
+
+    import jsonschema
+
+    root = Path(__file__).resolve().parents[1]
+    row_schema = json.loads((root / "schemas" / "entra-users.schema.json").read_text())
+    example = (root / "docs" / "examples" / "entra-users.csv").read_text(encoding="utf-8-sig")
+    for text in (example, ENTRA):
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows
+        for row in rows:
+            jsonschema.validate(row, row_schema)
+    bad = {"userPrincipalName": "x", "displayName": "", "accountEnabled": ""}
+    assert len(list(jsonschema.Draft202012Validator(row_schema).iter_errors(bad))) == 3

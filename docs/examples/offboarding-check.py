@@ -2,7 +2,9 @@
 """Offboarding check for an HR / IT leavers checklist.
 
 Asks accountctl what a member of staff still holds in the social-media register and prints the
-outstanding steps, each with the accountctl command that closes it.
+outstanding steps, each with the accountctl command that closes it, in the order to do them:
+accountctl lists a key slot first, because a leaving IT custodian can read every credential until
+it is revoked (a password changed before the revoke must be changed again).
 
     python3 offboarding-check.py t.one@oak.sch.uk [--register /srv/accountctl/trust.accountctl] [--as it@oak.sch.uk]
 
@@ -106,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     for n, item in enumerate(todo, 1):
         print(f"  [ ] {n}. {describe(item)}")
         print(f"         {item['command']}")
+    if any(i["kind"] == "key_slot" and i["role"] == "vault" for i in todo):
+        print("Revoke the key slot first: until then they can read every credential, so anything changed "
+              "before it must be changed again.")
     print("Passwords, 2FA and recovery codes: change them on the platform first, then store the new ones.")
     return 1
 

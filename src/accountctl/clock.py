@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import date, datetime, timezone
 
-from accountctl.errors import InputError
+from accountctl.errors import InputError, shown
 
 ENV = "ACCOUNTCTL_TODAY"
 _override: list[date] = []  # innermost `as_of` date first
@@ -15,7 +15,7 @@ def parse_date(text: str, what: str = "date") -> date:
     """Parse a strict `YYYY-MM-DD` date or raise InputError naming `what`."""
     text = (text or "").strip()
     if len(text) != 10 or text[4] != "-" or text[7] != "-" or not (text[:4] + text[5:7] + text[8:]).isdigit():
-        raise InputError(f"{what} must be a date as YYYY-MM-DD, not {text!r}")
+        raise InputError(f"{what} must be a date as YYYY-MM-DD, not {shown(text)}")
     try:
         return date.fromisoformat(text)
     except ValueError:

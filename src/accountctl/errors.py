@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+SHOWN_CHARS = 80  # an error shows at most this much of a value it quotes
+
+
+def shown(value: object) -> str:
+    """A value quoted for an error message: repr-escaped, and at most SHOWN_CHARS characters of it."""
+    text = str(value)
+    return repr(text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…")
+
+
 class AccountctlError(Exception):
     """Base of every error a user may see; `exit_code` is the spec's code."""
 

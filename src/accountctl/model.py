@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from accountctl.errors import InputError
+from accountctl.errors import InputError, shown
 
 ROLES = ("slt", "headteacher", "ceo", "it", "staff", "volunteer")
 APPROVER_ROLES = ("slt", "headteacher")
@@ -35,7 +35,7 @@ def email(value: str | None, what: str = "email") -> str:
     """A normalised (lower-case) email address, or InputError."""
     text = (value or "").strip()
     if len(text) > 254 or not _EMAIL.match(text) or ".." in text or text.startswith(".") or ".@" in text:
-        raise InputError(f"{what} is not a valid email address: {text!r}")
+        raise InputError(f"{what} is not a valid email address: {shown(text)}")
     return text.lower()
 
 
@@ -47,7 +47,7 @@ def domain(value: str) -> str:
     """A normalised school email domain; personal mail providers are refused."""
     text = (value or "").strip().lower().lstrip("@")
     if not _DOMAIN.match(text) or len(text) > 253:
-        raise InputError(f"not a valid email domain: {value!r}")
+        raise InputError(f"not a valid email domain: {shown(value)}")
     if text in PERSONAL_DOMAINS:
         raise InputError(f"{text} is a personal mail provider, not a school domain")
     return text
@@ -57,7 +57,7 @@ def slug(value: str, what: str = "id") -> str:
     """A lower-case id of letters, digits and dashes."""
     text = (value or "").strip()
     if not _SLUG.match(text):
-        raise InputError(f"{what} must be lower-case letters, digits and dashes (at most 64), not {text!r}")
+        raise InputError(f"{what} must be lower-case letters, digits and dashes (at most 64), not {shown(text)}")
     return text
 
 
@@ -70,7 +70,7 @@ def slugify(text: str) -> str:
 def role(value: str) -> str:
     text = (value or "").strip().lower()
     if text not in ROLES:
-        raise InputError(f"unknown role {value!r}; roles are {', '.join(ROLES)}")
+        raise InputError(f"unknown role {shown(value)}; roles are {', '.join(ROLES)}{did_you_mean(text, ROLES)}")
     return text
 
 
@@ -83,7 +83,7 @@ def roles(values) -> list[str]:
 def choice(value: str, allowed, what: str) -> str:
     text = (value or "").strip().lower()
     if text not in allowed:
-        raise InputError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
+        raise InputError(f"unknown {what} {shown(value)}; choose one of {', '.join(allowed)}{did_you_mean(text, allowed)}")
     return text
 
 
@@ -92,10 +92,65 @@ def platform(value: str) -> str:
     return choice(PLATFORM_ALIASES.get(text, text), PLATFORMS, "platform")
 
 
+# Control characters (tab aside) and lone surrogates (what undecodable bytes in argv or a file become)
+# have no place in a name, handle or note: refused on input, so they never reach a screen or a report.
+_NOT_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(text: str, what: str) -> str:
+    """`text` unchanged, or InputError when it holds a control character or is not valid UTF-8."""
+    bad = _NOT_TEXT.search(text)
+    if bad is None:
+        return text
+    if "\ud800" <= bad.group() <= "\udfff":
+        raise InputError(f"{what} is not valid UTF-8 text")
+    raise InputError(f"{what} contains a control character ({bad.group()!r}); only printable text is accepted")
+
+
 def nonempty(value: str | None, what: str, limit: int = 2000) -> str:
+    """Required free text (a name, a reason): stripped, at most `limit` characters, no control characters."""
     text = (value or "").strip()
     if not text:
         raise InputError(f"{what} must not be empty")
     if len(text) > limit:
         raise InputError(f"{what} is longer than {limit} characters")
-    return text
+    return plain_text(text, what)
+
+
+def optional_text(value: str | None, what: str, limit: int = 2000) -> str | None:
+    """Optional free text (a note): as `nonempty`, but empty gives None."""
+    return nonempty(value, what, limit) if (value or "").strip() else None
+
+
+def did_you_mean(given: object, known, most: int = 3) -> str:
+    """' (did you mean X or Y?)' naming the known values a typo away from `given`, or '' when none is.
+
+    difflib finds the similar ones; an edit distance then keeps only real typos (about one edit in
+    six characters), since ids and emails share long parts (a school, a domain) that make
+    unrelated ones look similar.
+    """
+    import difflib
+
+    text = str(given or "").strip()
+    if not text:
+        return ""
+    similar = difflib.get_close_matches(text, [str(k) for k in known], n=10, cutoff=0.6)
+    allowed = max(1, len(text) // 6)
+    near = sorted((d, -difflib.SequenceMatcher(None, text, k).ratio(), k)
+                  for k in similar if (d := edit_distance(text.lower(), k.lower())) <= allowed)
+    if not near:
+        return ""
+    return f" (did you mean {' or '.join(k for _, _, k in near[:most])}?)"
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours."""
+    previous2, previous = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        previous2, previous = previous, row
+    return previous[len(b)]

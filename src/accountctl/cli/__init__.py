@@ -10,6 +10,7 @@ import click
 
 from accountctl import __version__
 from accountctl.cli.common import global_options, format_options
+from accountctl.cli.output import escape
 from accountctl.errors import AccountctlError
 
 
@@ -28,6 +29,15 @@ ATTRIBUTES = {"config": "config_group"}
 
 class AccountctlGroup(click.Group):
     """The root group: loads commands lazily; maps our errors to one `Error: ...` line and exit code."""
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            if exc.possibilities:
+                raise
+            # click suggests from the commands it has loaded, and ours load lazily: suggest from them all
+            raise click.exceptions.NoSuchCommand(args[0], possibilities=list(COMMANDS), ctx=ctx) from None
 
     def list_commands(self, ctx):
         return sorted(name for name in COMMANDS if self.get_command(ctx, name) is not None)
@@ -57,7 +67,7 @@ class AccountctlGroup(click.Group):
         except AccountctlError as exc:
             if debug:
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {escape(str(exc))}", err=True)
             code = exc.exit_code
         except click.exceptions.Abort:
             click.echo("Error: aborted", err=True)
@@ -66,7 +76,7 @@ class AccountctlGroup(click.Group):
             text = exc.format_message()
             if isinstance(exc, click.UsageError) and exc.ctx is not None:
                 text += f" (see '{exc.ctx.command_path} --help')"
-            click.echo(f"Error: {text}", err=True)
+            click.echo(f"Error: {escape(text)}", err=True)
             code = exc.exit_code
         except KeyboardInterrupt:
             click.echo("Error: interrupted", err=True)
@@ -83,9 +93,19 @@ class AccountctlGroup(click.Group):
                 raise
             click.echo(f"Error: internal error ({type(exc).__name__}); run again with --debug for details", err=True)
             code = 2
+        if code in (0, 1):
+            _notice()
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _notice() -> None:
+    """The no-keyring notice, after a command that worked (never beside an `Error:` line)."""
+    cache = sys.modules.get("accountctl.store.keyring_cache")  # not imported: nothing unlocked, nothing to say
+    text = cache.take_notice() if cache is not None else None
+    if text:
+        click.echo(text, err=True)
 
 
 @click.group(cls=AccountctlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -8,8 +8,8 @@ import sys
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import (actor_hint, fmt, format_options, global_options, interactive, new_passphrase,
-                                   passphrase_source, reads, register_path, session, writes)
+from accountctl.cli.common import (actor_hint, file_format_options, file_options, fmt, format_options, global_options, interactive,
+                                   new_passphrase, passphrase_source, reads, register_path, session, writes)
 from accountctl.core import access
 from accountctl.errors import AccessError, InputError
 
@@ -18,18 +18,26 @@ from accountctl.errors import AccessError, InputError
 @click.option("--trust", required=True, help="Name of the school or trust.")
 @click.option("--email", required=True, help="Your staff email: you become the first IT custodian.")
 @click.option("--name", required=True, help="Your name.")
-@global_options
+@file_options
 def init(trust: str, email: str, name: str) -> None:
     """Create a register and your custodian key slot; prints the recovery key once.
 
+    Asks twice, hidden, for the passphrase of your key slot (a few uncommon words: it must not be
+    easy to guess). Scripts may set ACCOUNTCTL_NEW_PASSPHRASE instead, from a secret store.
+
     \b
     Example:
-      ACCOUNTCTL_NEW_PASSPHRASE=... accountctl init --trust "Oak Trust" --email it@oak.sch.uk --name "Ira Tech"
+      accountctl init --trust "Oak Trust" --email it@oak.sch.uk --name "Ira Tech"
     """
+    from accountctl import model
+
     path = register_path()
     if path.exists() and not path.is_dir():
         raise InputError(f"a register already exists at {path}; refusing to overwrite it")
-    passphrase = new_passphrase("a passphrase for your key slot")
+    model.nonempty(trust, "trust name", 200)  # bad input is refused before the passphrase is asked for
+    model.email(email)
+    model.nonempty(name, "name", 200)
+    passphrase = new_passphrase("a passphrase for your key slot", (email, name, trust))
     recovery = access.init(path, trust, email, name, passphrase)
     output.message(f"Created register {path} for {trust.strip()}; {email.strip().lower()} is its IT custodian.")
     output.message("Recovery key (shown only this once: print it and lock it away; it opens everything):")
@@ -97,7 +105,9 @@ def passwd() -> None:
     """
     from accountctl.store import keyring_cache, register as store
 
-    new = new_passphrase("your new passphrase")  # asked before the writers' lock is taken, never under it
+    with session() as reg:  # the current passphrase first: a wrong one is refused before a new one is asked for
+        actor = reg.actor
+    new = new_passphrase("your new passphrase", (actor,))  # asked before the writers' lock is taken, never under it
     with session(write=True) as reg:
         tag = store.keyring_name(reg.header, reg.slot)
         cached = keyring_cache.available() and keyring_cache.get(reg.file_id, tag) is not None
@@ -130,7 +140,18 @@ def person_grant(email: str, level: str) -> None:
     Example:
       accountctl person grant head@oak.sch.uk --access register
     """
-    passphrase = new_passphrase(f"a passphrase for {email.strip().lower()}")  # before the lock, never under it
+    from accountctl import model
+    from accountctl.core.directory import find_staff
+    from accountctl.core.lookup import nearest
+
+    with session() as reg:  # your own passphrase, and who they are, before their new passphrase is asked for
+        access.require_custodian(reg, "grant access")
+        address = model.email(email)
+        person = find_staff(reg.db, address)
+        if person is None:
+            raise InputError(f"{address} is not staff in this register; add them with 'accountctl staff add' first"
+                             + nearest(reg.db, address, "SELECT email FROM staff"))
+    passphrase = new_passphrase(f"a passphrase for {address}", (address, person["name"]))  # never under the lock
     with session(write=True) as reg:
         result = access.grant(reg, email, level, passphrase)
     output.message(f"Granted {result['access']} access to {result['email']}; they can change it with 'accountctl passwd'.")
@@ -177,7 +198,7 @@ def vault() -> None:
 
 
 @vault.command("status")
-@format_options
+@file_format_options
 def vault_status() -> None:
     """File, format version, KDF parameters, key slots, generation, and who saved last (no passphrase needed).
 
@@ -267,7 +288,7 @@ def vault_recover(email: str) -> None:
     key = store.parse_recovery_key(text)
     path = register_path()
     store.read_header(path)
-    passphrase = new_passphrase(f"a new passphrase for {email.strip().lower()}")
+    passphrase = new_passphrase(f"a new passphrase for {email.strip().lower()}", (email,))
     with store.open_with_recovery_key(path, key) as reg:
         result = access.recover(reg, email, passphrase)
     output.message(f"Recovered {result['email']}: their key slot opens with the new passphrase.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import fmt, format_options, global_options, reads, writes
+from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.cli.directory import read_text_file
 from accountctl.core import accounts, approvals
 from accountctl.core.access import require_custodian
@@ -15,6 +15,7 @@ SHOW_FIELDS = ["id", "school", "platform", "handle", "url", "category", "status"
                "admins", "contributors", "aim", "audience", "promotion", "visibility", "requested_by", "requested_at",
                "approval", "head_notified_on", "activated_on", "reviewed_on", "monitored_on", "credentials_held",
                "legacy"]
+APPROVAL_FIELDS = ["decision", "approver", "at", "note", "current"]
 
 
 @click.group()
@@ -41,7 +42,8 @@ def account() -> None:
 @click.option("--aim", required=True, help="What the account is for.")
 @click.option("--audience", required=True, help="Who it is for.")
 @click.option("--promotion", required=True, help="How it will be promoted.")
-@click.option("--visibility", required=True, type=click.Choice(["open", "closed"], case_sensitive=False))
+@click.option("--visibility", required=True, type=click.Choice(["open", "closed"], case_sensitive=False),
+              help="open (anyone can see it) or closed (approved followers only).")
 @click.option("--requested-by", help="Who asked for it (default: you).")
 @click.option("--id", "account_id", help="Account id (default SCHOOL-PLATFORM-HANDLE).")
 @global_options
@@ -68,19 +70,29 @@ def account_request(reg, school, platform, handle, url, category, email, owner, 
 @account.command("import")
 @click.argument("file", type=click.Path(dir_okay=True))
 @global_options
-@writes
-def account_import(reg, file) -> None:
+def account_import(file) -> None:
     """Record existing accounts as they are (CSV or JSON); every row or none.
 
+    Each account is recorded with the status given, no approval, and whatever people and linked
+    email it really has, so the audit then shows every breach. Only malformed rows are refused.
+
     \b
-    Example:
-      accountctl account import legacy-accounts.csv
+    The CSV header (then one row an account):
+      id,school,platform,handle,url,category,email,owner,admins,contributors,status
+    admins and contributors are separated by ';'; id may be empty (SCHOOL-PLATFORM-HANDLE);
+    status defaults to active. JSON: a list of objects with the same keys. Save as UTF-8.
+
+    \b
+    Example (docs/examples/accounts.csv):
+      accountctl account import docs/examples/accounts.csv
     """
     from accountctl.cli.progress import Progress
 
-    require_custodian(reg, "import accounts")
-    with Progress("Checking accounts") as progress:
-        ids = accounts.import_accounts(reg.db, reg.actor, accounts.parse_import(read_text_file(file), file), progress)
+    rows = accounts.parse_import(read_text_file(file), file)  # a bad file is refused before any passphrase
+    with session(write=True) as reg:
+        require_custodian(reg, "import accounts")
+        with Progress("Checking accounts") as progress:
+            ids = accounts.import_accounts(reg.db, reg.actor, rows, progress)
     output.message(f"Imported {len(ids)} account(s) as they are; run 'accountctl audit' to see what needs fixing.")
 
 
@@ -96,8 +108,13 @@ def account_show(reg, account_id) -> None:
       accountctl account show oak-facebook-oakprimary
     """
     data = accounts.show(reg.db, account_id)
-    if fmt() == "table" and data["approval"]:
-        a = data["approval"]
+    a = data["approval"]
+    if fmt() == "csv":  # a spreadsheet gets the decision in its own columns, not a JSON object in one cell
+        fields = [f for f in SHOW_FIELDS if f != "approval"] + [f"approval_{k}" for k in APPROVAL_FIELDS]
+        data = {**data, **{f"approval_{k}": (a or {}).get(k) for k in APPROVAL_FIELDS}}
+        output.record(data, "csv", fields)
+        return
+    if fmt() == "table" and a:
         data = {**data, "approval": f"{a['decision']} by {a['approver']} at {a['at']}"
                 + (f" ({a['note']})" if a["note"] else "") + ("" if a["current"] else " [case changed since]")}
     output.record(data, fmt(), SHOW_FIELDS)
@@ -123,10 +140,11 @@ def account_list(reg, school, status, platform) -> None:
 @click.argument("account_id", metavar="ID")
 @click.option("--email", help="The official school email the account is now linked to.")
 @click.option("--url", help="Its new http(s) address.")
-@click.option("--aim")
-@click.option("--audience")
-@click.option("--promotion")
-@click.option("--visibility", type=click.Choice(["open", "closed"], case_sensitive=False))
+@click.option("--aim", help="What the account is for.")
+@click.option("--audience", help="Who it is for.")
+@click.option("--promotion", help="How it will be promoted.")
+@click.option("--visibility", type=click.Choice(["open", "closed"], case_sensitive=False),
+              help="open (anyone can see it) or closed (approved followers only).")
 @global_options
 @writes
 def account_update(reg, account_id, email, url, aim, audience, promotion, visibility) -> None:
@@ -176,12 +194,14 @@ def account_activate(reg, account_id) -> None:
 
 
 def _people_group(role: str) -> click.Group:
+    a_role = f"an {role}" if role[0] in "aeiou" else f"a {role}"
+
     @click.group(name=role, help=f"Add or remove an account's {role}s.\n\n\b\nExample:\n"
                                  f"  accountctl account {role} add oak-facebook-oakprimary t.two@oak.sch.uk")
     def group() -> None:
         pass
 
-    @group.command("add", help=f"Add an {role} (active staff of the account's school).\n\n\b\nExample:\n"
+    @group.command("add", help=f"Add {a_role} (active staff of the account's school).\n\n\b\nExample:\n"
                                f"  accountctl account {role} add oak-facebook-oakprimary t.two@oak.sch.uk")
     @click.argument("account_id", metavar="ID")
     @click.argument("email")
@@ -190,9 +210,9 @@ def _people_group(role: str) -> click.Group:
     def add(reg, account_id, email) -> None:
         require_custodian(reg, f"change {role}s")
         row = accounts.add_person(reg.db, reg.actor, account_id, email, role)
-        output.message(f"{email.strip().lower()} is now an {role} of {row['id']}.")
+        output.message(f"{email.strip().lower()} is now {a_role} of {row['id']}.")
 
-    @group.command("remove", help=f"Remove an {role}" + (" (never the owner, never below two active admins)"
+    @group.command("remove", help=f"Remove {a_role}" + (" (never the owner, never below two active admins)"
                                                          if role == "admin" else "") +
                    f".\n\n\b\nExample:\n  accountctl account {role} remove oak-facebook-oakprimary t.two@oak.sch.uk")
     @click.argument("account_id", metavar="ID")
@@ -202,7 +222,7 @@ def _people_group(role: str) -> click.Group:
     def remove(reg, account_id, email) -> None:
         require_custodian(reg, f"change {role}s")
         row = accounts.remove_person(reg.db, reg.actor, account_id, email, role)
-        output.message(f"{email.strip().lower()} is no longer an {role} of {row['id']}.")
+        output.message(f"{email.strip().lower()} is no longer {a_role} of {row['id']}.")
 
     return group
 
@@ -234,7 +254,7 @@ def _status_command(name: str, status: str, verb: str) -> click.Command:
     @account.command(name, help=f"{verb.capitalize()} an account, with a reason.\n\n\b\nExample:\n"
                                 f"  accountctl account {name} oak-facebook-oakprimary --reason \"...\"")
     @click.argument("account_id", metavar="ID")
-    @click.option("--reason", required=True)
+    @click.option("--reason", required=True, help=f"Why it is {status} (kept in its record and the history).")
     @global_options
     @writes
     def command(reg, account_id, reason) -> None:
@@ -263,6 +283,12 @@ def approve(reg, account_id, note) -> None:
     """
     result = approvals.decide(reg.db, reg.actor, reg.keys.signing_private, account_id, "approved", note)
     output.message(f"Approved {result['account']} (signed by {result['approver']}); status {result['status']}.")
+    errors = _open_errors(reg, result["account"])
+    if errors:
+        school = accounts.get_account(reg.db, result["account"])["school"]
+        output.message(f"Still open on {result['account']}: {len(errors)} error(s) in the audit: "
+                       + "; ".join(f"{f['rule']} ({f['message']})" for f in errors)
+                       + f". See 'accountctl audit --school {school}'.")
 
 
 @click.command()
@@ -277,5 +303,28 @@ def reject(reg, account_id, reason) -> None:
     Example:
       accountctl --as head@oak.sch.uk reject oak-tiktok-oakpe --reason "No second admin trained yet"
     """
+    before = accounts.get_account(reg.db, account_id)["status"]
     result = approvals.decide(reg.db, reg.actor, reg.keys.signing_private, account_id, "rejected", reason)
-    output.message(f"Rejected {result['account']} (signed by {result['approver']}).")
+    output.message(f"Rejected {result['account']} (signed by {result['approver']}). {_after_rejection(before, result['account'])}")
+
+
+def _after_rejection(status: str, account_id: str) -> str:
+    """The next step once an account is rejected, which depends on how far it had got."""
+    close = f"accountctl account close {account_id} --reason \"Rejected by SLT\""
+    if status in ("active", "suspended"):
+        return (f"It is still {status} on the platform: IT should take it down and close it ('{close}'); "
+                "until then the audit reports it as unapproved.")
+    if status == "approved":
+        return f"It was approved before and will not go live; if it was already created on the platform, IT closes it ('{close}')."
+    return "Tell the requester why; the request stays on record as rejected and nothing else is needed."
+
+
+def _open_errors(reg, account_id: str) -> list[dict]:
+    """The account's unwaived audit errors as they stand now (rules needing vault access aside for SLT)."""
+    from accountctl.core import audit
+
+    school = accounts.get_account(reg.db, account_id)["school"]
+    day = audit.as_of_from(None)
+    snap = audit.load(reg.db, day, school=school, vault=reg.is_custodian)
+    findings, _ = audit.run(snap, audit.waivers_in_force(reg.db, day))
+    return [f for f in findings if f["account"] == account_id and f["severity"] == "error" and not f["waived"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import fmt, format_options, global_options, reads, writes
+from accountctl.cli.common import fmt, format_options, global_options, plain_format_options, reads, writes
 from accountctl.core.access import require_custodian
 
 FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]
@@ -29,14 +29,15 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
     """
     from accountctl.core import audit as core
     from accountctl.core.directory import get_school
-    from accountctl.errors import InputError
+    from accountctl.errors import InputError, shown
+    from accountctl.model import did_you_mean
 
     day = core.as_of_from(as_of)
     chosen = []
     for r in rules:
         rule_id = r.strip().upper()
         if rule_id not in core.RULES:
-            raise InputError(f"unknown rule {r!r}; see 'accountctl rules'")
+            raise InputError(f"unknown rule {shown(r)}{did_you_mean(rule_id, core.RULES)}; see 'accountctl rules'")
         if rule_id not in chosen:  # a rule given twice is still applied once
             chosen.append(rule_id)
     school_id = get_school(reg.db, school)["id"] if school is not None else None  # --school "" is unknown
@@ -62,7 +63,7 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
 
 
 @click.command()
-@format_options
+@plain_format_options
 def rules() -> None:
     """Every audit rule: id, severity, what it checks and the policy clause behind it (no register needed).
 
@@ -78,7 +79,7 @@ def rules() -> None:
 @click.command()
 @click.argument("account_id", metavar="ID")
 @click.argument("rule_id", metavar="RULE")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why SLT accepts the finding (kept with the waiver and in the history).")
 @click.option("--until", required=True, metavar="YYYY-MM-DD", help="At most one year ahead.")
 @global_options
 @writes
@@ -162,18 +163,21 @@ def config_show(reg) -> None:
         output.rows(rows, ["key", "value", "meaning"], fmt())
 
 
-@config_group.command("set")
+def _config_set_help() -> str:
+    from accountctl.core import config
+
+    keys = "\n".join(f"  {k:<24} {config.DESCRIPTIONS[k]}" for k in config.DEFAULTS)
+    return ("Change one setting (KEY VALUE).\n\n\b\nKeys:\n" + keys + "\n"
+            f"  {'limit.PLATFORM.CATEGORY':<24} a guideline limit for one platform, e.g. limit.facebook.faculty\n\n"
+            "\b\nExample:\n  accountctl config set policy_version 2026.1")
+
+
+@config_group.command("set", help=_config_set_help())
 @click.argument("key")
 @click.argument("value")
 @global_options
 @writes
 def config_set(reg, key, value) -> None:
-    """Change one setting.
-
-    \b
-    Example:
-      accountctl config set policy_version 2026.1
-    """
     from accountctl.core import config
 
     require_custodian(reg, "change settings")

@@ -29,33 +29,52 @@ def _remember_json(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
-GLOBAL_OPTIONS = [
-    click.option("--register", "register", type=click.Path(dir_okay=True, path_type=Path), expose_value=False,
-                 callback=_remember, help="Register file (default: ACCOUNTCTL_REGISTER, else your data folder)."),
-    click.option("--as", "as_", metavar="EMAIL", expose_value=False, callback=_remember,
-                 help="Whose key slot to unlock (default: ACCOUNTCTL_USER; may be omitted with one slot)."),
-    click.option("--debug", is_flag=True, expose_value=False, callback=_remember, help="Show tracebacks."),
-]
+REGISTER_OPTION = click.option("--register", "register", type=click.Path(dir_okay=True, path_type=Path),
+                               expose_value=False, callback=_remember,
+                               help="Register file (default: ACCOUNTCTL_REGISTER, else your data folder).")
+AS_OPTION = click.option("--as", "as_", metavar="EMAIL", expose_value=False, callback=_remember,
+                         help="Whose key slot to unlock (default: ACCOUNTCTL_USER; may be omitted with one slot).")
+DEBUG_OPTION = click.option("--debug", is_flag=True, expose_value=False, callback=_remember, help="Show tracebacks.")
 FORMAT_OPTIONS = [
     click.option("--format", "format", type=click.Choice(output.FORMATS), expose_value=False, callback=_remember,
                  help="Output format."),
     click.option("--json", "json_", is_flag=True, expose_value=False, callback=_remember_json,
                  help="Same as --format json."),
+    click.option("--wide", is_flag=True, expose_value=False, callback=_remember,
+                 help="Tables: show every cell whole instead of fitting the screen."),
 ]
+assert META + "wide" == output.WIDE
 
 
-def global_options(func: Callable) -> Callable:
-    """Add --register, --as and --debug to a command."""
-    for option in reversed(GLOBAL_OPTIONS):
+def _add(func: Callable, options: list) -> Callable:
+    for option in reversed(options):
         func = option(func)
     return func
 
 
+def global_options(func: Callable) -> Callable:
+    """Add --register, --as and --debug to a command that unlocks the register."""
+    return _add(func, [REGISTER_OPTION, AS_OPTION, DEBUG_OPTION])
+
+
+def file_options(func: Callable) -> Callable:
+    """Add --register and --debug to a command that uses the file but unlocks no one's slot (init, vault status)."""
+    return _add(func, [REGISTER_OPTION, DEBUG_OPTION])
+
+
 def format_options(func: Callable) -> Callable:
-    """Add --format and --json to a command that prints records."""
-    for option in reversed(FORMAT_OPTIONS):
-        func = option(func)
-    return global_options(func)
+    """Add --format, --json and --wide (and the global options) to a command that prints records."""
+    return global_options(_add(func, FORMAT_OPTIONS))
+
+
+def file_format_options(func: Callable) -> Callable:
+    """--format, --json, --wide, --register and --debug, for a command that reads the file unlocked (vault status)."""
+    return file_options(_add(func, FORMAT_OPTIONS))
+
+
+def plain_format_options(func: Callable) -> Callable:
+    """--format, --json, --wide and --debug, for a command that reads no register (rules)."""
+    return _add(func, [*FORMAT_OPTIONS, DEBUG_OPTION])
 
 
 def meta(name: str, default=None):
@@ -85,32 +104,76 @@ def interactive() -> bool:
 
 
 def passphrase_source(who: str | None) -> Callable[[], str]:
-    """The passphrase from ACCOUNTCTL_PASSPHRASE, else a hidden prompt on a terminal."""
+    """The passphrase from ACCOUNTCTL_PASSPHRASE, else a hidden prompt on a terminal.
+
+    A typed passphrase is remembered for the rest of the command, so one that unlocks twice (to
+    check what it was given before asking for a secret, then to save) asks once.
+    """
     def get() -> str:
         env = os.environ.get("ACCOUNTCTL_PASSPHRASE")
         if env:
-            return env
+            return text_or_refuse(env, "ACCOUNTCTL_PASSPHRASE")
+        ctx = click.get_current_context(silent=True)
+        key = f"{META}passphrase:{who}"
+        if ctx is not None and key in ctx.meta:
+            return ctx.meta[key]
         if interactive():
-            return click.prompt(f"Passphrase{' for ' + who if who else ''}", hide_input=True, err=True)
+            typed = text_or_refuse(click.prompt(f"Passphrase{' for ' + who if who else ''}", hide_input=True, err=True),
+                                   "the passphrase")
+            if ctx is not None:
+                ctx.meta[key] = typed
+            return typed
         raise AccessError("no passphrase: run 'accountctl login', set ACCOUNTCTL_PASSPHRASE, or run in a terminal")
     return get
 
 
-def new_passphrase(whose: str = "the new passphrase") -> str:
-    """A new passphrase from ACCOUNTCTL_NEW_PASSPHRASE, else a hidden prompt asked twice."""
+def text_or_refuse(text: str, what: str) -> str:
+    """`text`, or InputError when it is not valid UTF-8 (undecodable bytes arrive as lone surrogates)."""
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise InputError(f"{what} is not valid UTF-8 text")
+    return text
+
+
+NEW_PASSPHRASE_TRIES = 5
+
+
+def new_passphrase(whose: str = "the new passphrase", context: tuple[str, ...] = ()) -> str:
+    """A new passphrase from ACCOUNTCTL_NEW_PASSPHRASE, else a hidden prompt asked twice.
+
+    It must be at least 10 characters and hard to guess (zxcvbn score 3 or more; `context` are words
+    an attacker would try first, such as the person's email and name). From the environment a weak
+    one is refused; at the prompt it is asked again.
+    """
     from accountctl.core.access import check_new_passphrase
+    from accountctl.core.quality import passphrase_problem
+
+    words = [w for c in context for w in (c or "").replace("@", " ").replace(".", " ").split()]
+
+    def problem(candidate: str) -> str | None:
+        try:
+            check_new_passphrase(text_or_refuse(candidate, "the passphrase"))
+        except InputError as exc:
+            return str(exc)
+        return passphrase_problem(candidate, words)
 
     env = os.environ.get("ACCOUNTCTL_NEW_PASSPHRASE")
     if env:
-        return check_new_passphrase(env)
+        why = problem(env)
+        if why:
+            raise InputError(f"ACCOUNTCTL_NEW_PASSPHRASE is refused: {why}")
+        return env
     if not interactive():
         raise InputError("no new passphrase: set ACCOUNTCTL_NEW_PASSPHRASE or run in a terminal")
-    first = click.prompt(f"Enter {whose}", hide_input=True, err=True)
-    check_new_passphrase(first)
-    second = click.prompt(f"Repeat {whose}", hide_input=True, err=True)
-    if first != second:
-        raise InputError("the two passphrases did not match; nothing was changed")
-    return first
+    for _ in range(NEW_PASSPHRASE_TRIES):
+        first = click.prompt(f"Enter {whose}", hide_input=True, err=True)
+        why = problem(first)
+        if why:
+            output.message(f"That passphrase is refused: {why.rstrip('.')}. Try again.")
+            continue
+        if click.prompt(f"Repeat {whose}", hide_input=True, err=True) == first:
+            return first
+        output.message("The two entries did not match. Try again.")
+    raise InputError(f"no acceptable passphrase after {NEW_PASSPHRASE_TRIES} tries; nothing was changed")
 
 
 @contextmanager

@@ -8,8 +8,11 @@ import sys
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import actor_hint, fmt, format_options, global_options, interactive, register_path, session
+from accountctl.cli.common import (actor_hint, fmt, format_options, global_options, interactive, register_path, session,
+                                   text_or_refuse)
 from accountctl.errors import AccessError, InputError
+
+STDIN_LIMIT = 64 * 1024  # bytes of secrets read from stdin: far more than any password, seed or set of codes
 
 
 def _precheck_custodian(doing: str) -> None:
@@ -21,17 +24,40 @@ def _precheck_custodian(doing: str) -> None:
         raise AccessError(f"only an IT custodian can {doing}")
 
 
-def _read_stdin() -> str:
-    text = sys.stdin.read()
+def _checked_account(account_id: str, doing: str) -> str:
+    """Unlock and check before any secret is asked for: a custodian, and an account that exists (its id)."""
+    from accountctl.core.lookup import get_account
+    from accountctl.core.vault import require_vault
+
+    _precheck_custodian(doing)  # from the header: no passphrase wasted on someone who may not do this
+    with session() as reg:
+        require_vault(reg, doing)
+        return get_account(reg.db, account_id)["id"]
+
+
+def _read_stdin(what: str) -> str:
+    """Stdin as UTF-8 text (bad bytes are refused, never half-decoded), without its last line break."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text-only stream (an embedding host): already decoded
+        text = text_or_refuse(sys.stdin.read(STDIN_LIMIT + 1), f"the {what} on stdin")
+    else:
+        data = stream.read(STDIN_LIMIT + 1)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"the {what} on stdin is not UTF-8 text; nothing was stored") from None
+    if len(text) > STDIN_LIMIT:
+        raise InputError(f"the {what} on stdin is longer than {STDIN_LIMIT // 1024} KiB")
+    text = text.removeprefix("\ufeff")  # a byte order mark some Windows tools put first
     return text[:-1] if text.endswith("\n") else text
 
 
 def read_secret(what: str, *, confirm: bool = False) -> str:
     """A secret from a hidden prompt (asked twice with `confirm`) or, when not a terminal, stdin."""
     if not interactive():
-        return _read_stdin().rstrip("\r")
-    first = click.prompt(what, hide_input=True, err=True)
-    if confirm and click.prompt(f"Repeat {what.lower()}", hide_input=True, err=True) != first:
+        return _read_stdin(what.split(" for ")[0].lower()).rstrip("\r")
+    first = text_or_refuse(click.prompt(what, hide_input=True, err=True), "what was typed")
+    if confirm and click.prompt(f"Repeat {what[0].lower() + what[1:]}", hide_input=True, err=True) != first:
         raise InputError("the two entries did not match; nothing was stored")
     return first
 
@@ -53,17 +79,24 @@ def cred() -> None:
 def cred_set(account_id, username) -> None:
     """Store the account's password from a hidden prompt, or stdin when it is not a terminal.
 
+    A weak password is stored (it is what the platform has) with a warning; 'cred generate' makes a
+    strong one.
+
     \b
     Example:
-      printf '%s\\n' "$NEW_PASSWORD" | accountctl cred set oak-facebook-oakprimary --username office@oak.sch.uk
+      accountctl cred set oak-facebook-oakprimary --username office@oak.sch.uk   # asked twice, hidden
     """
     from accountctl.core import vault
 
-    _precheck_custodian("set passwords")
-    password = read_secret("Password", confirm=True)
+    account_id = _checked_account(account_id, "set passwords")
+    password = read_secret(f"Password for {account_id}", confirm=True)
     with session(write=True) as reg:
-        vault.set_password(reg, account_id, password, username)
-    output.message(f"Stored a new password for {account_id.strip().lower()}.")
+        result = vault.set_password(reg, account_id, password, username)
+    output.message(f"Stored a new password for {result['account']}.")
+    if result["weak"]:
+        advice = " ".join(result["suggestions"])
+        output.message(f"Warning: that password is weak ({result['weak']}). {advice + ' ' if advice else ''}"
+                       f"A generated one is stronger: 'accountctl cred generate {result['account']}'.")
 
 
 @cred.command("generate")
@@ -90,16 +123,20 @@ def cred_generate(account_id, length) -> None:
 @click.argument("account_id", metavar="ID")
 @global_options
 def cred_totp(account_id) -> None:
-    """Store the 2FA (TOTP) seed: a base32 secret or an otpauth:// URI, from stdin or a hidden prompt.
+    """Store the 2FA (TOTP) seed: a base32 secret or an otpauth:// URI, from a hidden prompt or stdin.
+
+    Paste the secret (or the otpauth:// URI the platform's QR code holds) at the hidden prompt, or
+    pipe it from a file or another program; never type it into the command line.
 
     \b
     Example:
-      printf '%s\\n' "otpauth://totp/Facebook:office@oak.sch.uk?secret=...&issuer=Facebook" | accountctl cred totp ID
+      accountctl cred totp oak-facebook-oakprimary            # paste at the hidden prompt
+      accountctl cred totp oak-facebook-oakprimary < seed.txt  # or from a file only you can read
     """
     from accountctl.core import vault
 
-    _precheck_custodian("set 2FA seeds")
-    text = read_secret("TOTP secret or otpauth:// URI")
+    account_id = _checked_account(account_id, "set 2FA seeds")
+    text = read_secret(f"TOTP secret or otpauth:// URI for {account_id}")
     with session(write=True) as reg:
         vault.set_totp(reg, account_id, text)
     output.message(f"Stored the 2FA seed for {account_id.strip().lower()}.")
@@ -117,18 +154,19 @@ def cred_recovery(account_id) -> None:
     """
     from accountctl.core import vault
 
-    _precheck_custodian("set recovery codes")
+    account_id = _checked_account(account_id, "set recovery codes")
     if interactive():
         lines = []
-        output.message("Type the recovery codes, one a line; an empty line ends.")
+        output.message(f"Type the recovery codes for {account_id}, one a line; an empty line ends.")
         while True:
-            line = click.prompt("Code", default="", show_default=False, hide_input=True, err=True)
+            line = text_or_refuse(click.prompt("Code", default="", show_default=False, hide_input=True, err=True),
+                                  "what was typed")
             if not line.strip():
                 break
             lines.append(line)
         text = "\n".join(lines)
     else:
-        text = _read_stdin()
+        text = _read_stdin("recovery codes")
     with session(write=True) as reg:
         result = vault.set_recovery(reg, account_id, text)
     output.message(f"Stored {result['count']} recovery code(s) for {result['account']}.")

@@ -49,8 +49,9 @@ def demo(folder: Path | None) -> None:
     click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info across "
                f"{len(snap.accounts)} accounts. Try next (in a shell):")
     quote = (lambda s: f"'{s}'") if os.name != "nt" else (lambda s: f'"{s}"')
-    click.echo(f"  export ACCOUNTCTL_REGISTER={quote(str(path))} ACCOUNTCTL_PASSPHRASE={quote(facts['passphrase'])} "
-               f"ACCOUNTCTL_USER={facts['custodian']}")
+    # The passphrase is never put in a command line to copy: it would land in the shell's history.
+    click.echo(f"  export ACCOUNTCTL_REGISTER={quote(str(path))} ACCOUNTCTL_USER={facts['custodian']}"
+               "   # each command then asks for the passphrase")
     click.echo(f"  accountctl offboard {facts['leaver']}                      # what the leaver still holds (exit 1)")
     click.echo(f"  accountctl account show {facts['legacy_account']}           # the unapproved legacy account")
     click.echo(f"  accountctl --as {facts['head']} approve {facts['pending']}   # approve as the headteacher")

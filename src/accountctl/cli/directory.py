@@ -2,30 +2,49 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import fmt, format_options, global_options, reads, writes
+from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.core import directory
+from accountctl.core.csvrows import SAVE_AS
 from accountctl.core.access import require_custodian
 from accountctl.errors import InputError
 
 STAFF_COLUMNS = ["email", "name", "school", "roles", "status", "left_on", "trained_on", "policy_ack"]
 
 
+MAX_IMPORT_BYTES = 100 * 1024 * 1024  # larger import files are refused before they are read whole
+
+
 def read_text_file(path: str) -> str:
-    """A UTF-8 text file's contents, or InputError naming it."""
+    """A UTF-8 text file's contents (a BOM dropped), or InputError naming it.
+
+    A file over MAX_IMPORT_BYTES is refused from its size, before it is read; a pipe or device, which
+    has no size, is read only up to the limit. A file in another encoding (Excel's plain "CSV" is
+    Windows-1252) is refused naming the first line that is not UTF-8.
+    """
+    too_big = f"{path} is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB, the most accountctl imports"
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            return handle.read()
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_IMPORT_BYTES:
+                raise InputError(too_big)
+            data = handle.read(MAX_IMPORT_BYTES + 1)
     except FileNotFoundError:
         raise InputError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_IMPORT_BYTES:
+        raise InputError(too_big)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path} is not UTF-8 text (line {line}); {SAVE_AS}") from None
 
 
 @click.group()
@@ -82,7 +101,7 @@ def staff() -> None:
 
 @staff.command("add")
 @click.argument("email")
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="Their full name, as colleagues know it.")
 @click.option("--school", "school_id", required=True, help="School id.")
 @click.option("--role", "roles", multiple=True,
               help="slt, headteacher, ceo, it, staff or volunteer (repeatable; default staff).")
@@ -105,26 +124,33 @@ def staff_add(reg, email, name, school_id, roles, trained_on, policy_ack) -> Non
 @staff.command("import")
 @click.argument("file", type=click.Path(dir_okay=True))
 @global_options
-@writes
-def staff_import(reg, file: str) -> None:
-    """Import staff from a CSV (email,name,school,roles,trained_on,policy_ack): all rows or none.
+def staff_import(file: str) -> None:
+    """Import staff from a CSV file: every row or none.
 
     \b
-    Example:
-      accountctl staff import staff.csv
+    The header (then one row a person; empty cells allowed except email, name, school):
+      email,name,school,roles,trained_on,policy_ack
+    roles are separated by ';' (slt, headteacher, ceo, it, staff, volunteer; default staff);
+    trained_on is YYYY-MM-DD. Save the file as UTF-8 ("CSV UTF-8" in Excel).
+
+    \b
+    Example (docs/examples/staff.csv):
+      accountctl staff import docs/examples/staff.csv
     """
     from accountctl.cli.progress import Progress
 
-    require_custodian(reg, "import staff")
-    with Progress("Checking staff") as progress:
-        items = directory.import_staff(reg.db, reg.actor, read_text_file(file), progress)
+    rows = directory.parse_staff_csv(read_text_file(file))  # a bad file is refused before any passphrase
+    with session(write=True) as reg:
+        require_custodian(reg, "import staff")
+        with Progress("Checking staff") as progress:
+            items = directory.import_staff_rows(reg.db, reg.actor, rows, progress)
     output.message(f"Imported {len(items)} staff.")
 
 
 @staff.command("train")
 @click.argument("email")
-@click.option("--on", "on", required=True, metavar="YYYY-MM-DD")
-@click.option("--policy-ack", metavar="VERSION")
+@click.option("--on", "on", required=True, metavar="YYYY-MM-DD", help="The day they were trained.")
+@click.option("--policy-ack", metavar="VERSION", help="The policy version they acknowledged.")
 @global_options
 @writes
 def staff_train(reg, email, on, policy_ack) -> None:

@@ -7,6 +7,7 @@ import click
 from accountctl.cli import output
 from accountctl.cli.common import fmt, format_options, reads_history
 from accountctl.core import events
+from accountctl.core.lookup import get_account
 from accountctl.core.export import export as export_register
 from accountctl.store.db import ALL_EVENTS
 
@@ -23,8 +24,39 @@ def log(reg, account, limit) -> None:
     Example:
       accountctl log --account huxley-facebook-huxleyprimary
     """
+    if account is not None:
+        get_account(reg.db, account)  # an unknown id is refused (with the nearest ones), not an empty history
     items = events.history(reg.db, account=account, limit=limit)
-    output.rows(items, ["seq", "at", "actor", "action", "target", "account", "details"], fmt())
+    if fmt() != "table":
+        output.rows(items, ["seq", "at", "actor", "action", "target", "account", "details"], fmt())
+        return
+    output.rows([{"seq": e["seq"], "at": e["at"], "actor": e["actor"], "action": e["action"],
+                  "target": _target(e), "details": details_text(e["details"])} for e in items],
+                ["seq", "at", "actor", "action", "target", "details"], "table", one_line=["details"])
+
+
+def _target(event: dict) -> str | None:
+    """The event's target, and its account when that is another record (a person added to an account)."""
+    target, account = event["target"], event["account"]
+    if account and target and account != target:
+        return f"{target} on {account}"
+    return target or account
+
+
+def details_text(details: dict) -> str:
+    """An event's details as `key=value; ...` for a table: lists joined, changes as `from -> to`, nulls left out."""
+    parts = []
+    for key, value in details.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and set(value) == {"from", "to"}:
+            value = f"{value['from']} -> {value['to']}"
+        elif isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value) or "none"
+        elif isinstance(value, dict):
+            value = output.to_json(value)
+        parts.append(f"{key}={value}")
+    return "; ".join(parts)
 
 
 @click.command()

@@ -101,13 +101,19 @@ def staff_move(email, school_id, on) -> None:
               help="With --apply, also reinstate people recorded as left who are on the roster again.")
 @format_options
 def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
-    """Compare a school's full roster (staff CSV or Google Workspace GAM export) with the register.
+    """Compare a school's full roster with the register: joiners, leavers, movers, changes.
+
+    FILE is recognised from its header: the staff CSV (email,name,school,roles,trained_on,policy_ack),
+    a Google Workspace GAM export (primaryEmail,name.fullName,suspended; suspended users are leavers)
+    or a Microsoft Entra "Download users" CSV (userPrincipalName,displayName,accountEnabled; disabled
+    users are leavers). From GAM and Entra, users not on the school's domains are left out.
 
     \b
     Example:
       gam print users fields primaryEmail,name.fullName,suspended > users.csv
       accountctl staff sync users.csv --school oak            # show joiners, leavers, changes
       accountctl staff sync users.csv --school oak --apply    # record them
+      accountctl staff sync exportUsers.csv --school oak      # Entra: Users > All users > Download users
     """
     from accountctl import clock
     from accountctl.core import directory, roster
@@ -121,7 +127,7 @@ def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
         day = clock.parse_date(left_on, "--left-on").isoformat() if left_on else clock.today().isoformat()
         kind, entries = roster.parse(text, school)
         ignored = 0
-        if kind == "gam":
+        if kind in roster.DIRECTORY_EXPORTS:
             entries, ignored = roster.on_school_domains(entries, school_row["domains"])
         from accountctl.cli.progress import Progress
 

@@ -1,16 +1,50 @@
-"""Renderers for --format table|json|csv. Data goes to stdout; messages go to stderr."""
+"""Renderers for --format table|json|csv. Data goes to stdout; messages go to stderr.
+
+Output that people and spreadsheets read is made safe here, once for every command: tables fit the
+screen (wrapping long cells, or shortening them with "…" in very long tables), control characters
+in a value are shown escaped instead of reaching the terminal, and a CSV cell that a spreadsheet
+would run as a formula is prefixed with `'`. docs/output.md says why the tables are laid out here
+rather than by `tabulate`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import re
 import sys
 from typing import Any, Iterable, Iterator, Sequence
 
 import click
 
 FORMATS = ("table", "json", "csv")
+WIDE = "accountctl.wide"  # the click context's meta key that --wide sets (see cli.common)
+LONG_TABLE = 2000  # rows: a longer terminal table shortens cells (one line a row) instead of wrapping them
+MIN_COLUMN = 8  # narrowest a column gets (unless its cells are narrower); a screen that cannot fit that gets records
+PROSE_MIN = 16  # a column of text is narrowed to this before columns of ids and dates give way
+GAP = "  "
+
+# Never sent to a terminal as they are: C0 controls, DEL and C1 controls (escape sequences can set the
+# window title, clear the screen or move the cursor; a carriage return overwrites the line), and the
+# Unicode line separators and bidirectional overrides, which can break or reorder what is shown.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# A CSV cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+FORMULA_START = frozenset("=+-@\t\r")
+
+
+def _escape_one(match: re.Match) -> str:
+    ch = match.group()
+    return _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def escape(text: str) -> str:
+    """`text` with every control character shown escaped (`\\x1b`, `\\r`), so it is safe on a terminal."""
+    if text.isprintable():  # the fast answer for almost every value (it is False for spaces other than " ")
+        return text
+    return _UNSAFE.sub(_escape_one, text)
 
 
 def _cell(value: Any, sep: str) -> str:
@@ -26,9 +60,9 @@ def _cell(value: Any, sep: str) -> str:
 
 
 def _table_cell(value: Any) -> str:
-    # Most cells are already one-line text: skip _cell's type checks for them (10,000-row tables).
+    # Most cells are already printable text: skip _cell's type checks and the escaping for them.
     text = value if type(value) is str else _cell(value, ", ")
-    return text.replace("\n", " ") if "\n" in text else text
+    return text if text.isprintable() else escape(text)
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one instance: json.dumps(**kw) builds one per call
@@ -92,35 +126,173 @@ def echo_json(data: Any) -> None:
     click.echo()
 
 
-def table(headers: Sequence[str], body: list[list[str]]) -> str:
-    """Aligned columns under a dashed header, like `tabulate`'s simple format, in linear time."""
+def screen_width() -> int | None:
+    """The width a table must fit: `COLUMNS`, else the terminal's; None (whole rows) for --wide and pipes."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(WIDE):
+        return None
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if isatty_stdout():
+        import shutil
+
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _capped(widths: Sequence[int], room: int, movable: Sequence[bool], floor: int) -> list[int]:
+    """The movable columns capped at the largest width (not below `floor`) with which all fit `room`."""
+    fixed = sum(w for w, m in zip(widths, movable) if not m)
+    low, high = floor, max(widths)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fixed + sum(min(w, mid) for w, m in zip(widths, movable) if m) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    return [min(w, low) if m else w for w, m in zip(widths, movable)]
+
+
+def fit_widths(widths: Sequence[int], width: int, prose: Sequence[bool] | None = None) -> list[int]:
+    """Column widths that fit `width` with their gaps; the widest columns give way first.
+
+    Columns of prose (`prose`: cells with spaces, which wrap at words) give way first, down to
+    PROSE_MIN; only then do columns of ids, emails and dates, down to MIN_COLUMN (on a screen too
+    narrow even for that the widths overflow `width`, and `table` shows records instead). Room left
+    over goes back from the left.
+    """
+    room = width - len(GAP) * (len(widths) - 1)
+    if sum(widths) <= room:
+        return list(widths)
+    caps = _capped(widths, room, prose or [True] * len(widths), PROSE_MIN)
+    if sum(caps) > room:
+        caps = _capped(caps, room, [True] * len(caps), MIN_COLUMN)
+    spare = room - sum(caps)
+    for i, natural in enumerate(widths):
+        if spare <= 0:
+            break
+        extra = min(spare, natural - caps[i])
+        caps[i] += extra
+        spare -= extra
+    return caps
+
+
+_BREAK_AFTER = "-@./_,;"  # where an id, email or address too long for its column is best broken
+
+
+def _cut(word: str, width: int) -> int:
+    """Where to break a word longer than `width`: after its last separator in the line's second half."""
+    at = max(word.rfind(ch, width // 2, width) for ch in _BREAK_AFTER)
+    return at + 1 if at >= 0 else width
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` characters, broken at spaces; a longer word at a separator, else cut."""
+    if len(text) <= width:
+        return [text]
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        while len(word) > width and not (line and len(line) + 1 + len(word) <= width):
+            if line:
+                lines.append(line)
+                line = ""
+            at = _cut(word, width)
+            lines.append(word[:at])
+            word = word[at:]
+        if not line:
+            line = word
+        elif len(line) + 1 + len(word) <= width:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = word
+    if line or not lines:
+        lines.append(line)
+    return lines
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _aligned(cells: Iterable[str], widths: Sequence[int]) -> str:
+    return GAP.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+
+def table(headers: Sequence[str], body: list[list[str]], width: int | None = None,
+          one_line: Sequence[str] = ()) -> str:
+    """Aligned columns under a dashed header, in linear time, fitted to `width` when it is given.
+
+    Cells must already be safe (`_table_cell`). Too wide for `width`: long cells wrap onto more
+    lines, or are shortened with "…" in the `one_line` columns (a summary that --wide shows whole)
+    and in every column of a table of more than LONG_TABLE rows (one line a row).
+    """
     widths = [len(h) for h in headers]
     for row in body:
         for i, cell in enumerate(row):
             if len(cell) > widths[i]:
                 widths[i] = len(cell)
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
+    if width is not None:
+        fitted = fit_widths(widths, width, _prose(headers, body, widths, width))
+        if sum(fitted) + len(GAP) * (len(fitted) - 1) > width:
+            return "\n\n".join(key_values(list(zip(headers, row)), width) for row in body)
+        if fitted != widths:
+            return _fitted_table(headers, body, fitted, [h in one_line for h in headers])
+    lines = [_aligned(headers, widths), GAP.join("-" * w for w in widths)]
+    lines += [_aligned(row, widths) for row in body]
     return "\n".join(lines)
 
 
-def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None) -> None:
-    """Print records: a table, a JSON list (or `json_data`), or CSV with a header."""
+def _prose(headers: Sequence[str], body: list[list[str]], widths: list[int], width: int) -> list[bool] | None:
+    """Which columns hold text that wraps at words (some cell has a space); None when the table fits anyway."""
+    if sum(widths) + len(GAP) * (len(widths) - 1) <= width:
+        return None
+    return [any(" " in row[i] for row in body) for i in range(len(headers))]
+
+
+def _fitted_table(headers: Sequence[str], body: list[list[str]], widths: list[int], short: list[bool]) -> str:
+    def block(cells: Sequence[str], shortened: Sequence[bool]) -> list[str]:
+        parts = [[shorten(c, w)] if s else wrap(c, w) for c, w, s in zip(cells, widths, shortened)]
+        height = max(len(p) for p in parts)
+        return [_aligned((p[k] if k < len(p) else "" for p in parts), widths) for k in range(height)]
+
+    lines = block(headers, [False] * len(headers)) + [GAP.join("-" * w for w in widths)]
+    if len(body) > LONG_TABLE:
+        lines += [_aligned((shorten(c, w) for c, w in zip(row, widths)), widths) for row in body]
+    else:
+        for row in body:
+            lines += block(row, short)
+    return "\n".join(lines)
+
+
+def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None,
+         one_line: Sequence[str] = ()) -> None:
+    """Print records: a table, a JSON list (or `json_data`), or CSV with a header.
+
+    In a table too wide for the screen, cells of the `one_line` columns are shortened, the rest wrap.
+    """
     if fmt == "json":
         echo_json(json_data if json_data is not None else list(data))
     elif fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
+        # csv quotes a cell holding a line end only if it is in `lineterminator`, but readers end a line at a
+        # lone carriage return too: a row with one is written with every cell quoted
+        quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(columns)
         for item in data:
-            writer.writerow([_cell(item.get(c), ";") for c in columns])
+            cells = [_cell(item.get(c), ";") for c in columns]
+            cells = ["'" + c if c[:1] in FORMULA_START else c for c in cells]  # a spreadsheet shows it as text
+            (quoted if "\r" in "".join(cells) else writer).writerow(cells)
         click.echo(buf.getvalue(), nl=False)
     else:
         if not data:
             message("(none)")
             return
-        click.echo(table(columns, [[_table_cell(item.get(c)) for c in columns] for item in data]))
+        click.echo(table(columns, [[_table_cell(item.get(c)) for c in columns] for item in data], screen_width(),
+                         one_line))
 
 
 def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:
@@ -131,15 +303,32 @@ def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:
     elif fmt == "csv":
         rows([data], keys, "csv")
     else:
-        width = max((len(k) for k in keys), default=0)
-        for key in keys:
-            click.echo(f"{key.ljust(width)}  {_cell(data.get(key), ', ')}")
+        click.echo(key_values([(escape(k), _table_cell(data.get(k))) for k in keys], screen_width()))
+
+
+def key_values(pairs: Sequence[tuple[str, str]], width: int | None) -> str:
+    """`key  value` lines, keys aligned; with a `width`, long values wrap under themselves.
+
+    One record's layout, and a table's on a screen too narrow for its columns side by side.
+    """
+    pad = max((len(k) for k, _ in pairs), default=0)
+    room = max(width - pad - len(GAP), MIN_COLUMN) if width else None
+    lines = []
+    for key, value in pairs:
+        parts = wrap(value, room) if room else [value]
+        lines.append(f"{key.ljust(pad)}{GAP}{parts[0]}".rstrip())
+        lines += [f"{' ' * (pad + len(GAP))}{part}".rstrip() for part in parts[1:]]
+    return "\n".join(lines)
 
 
 def message(text: str) -> None:
-    """A human message on stderr, never mixed into data on stdout."""
-    click.echo(text, err=True)
+    """A human message on stderr, never mixed into data on stdout; control characters shown escaped."""
+    click.echo(text if text.isprintable() else "\n".join(escape(line) for line in text.split("\n")), err=True)
 
 
 def isatty_stdin() -> bool:
     return sys.stdin.isatty()
+
+
+def isatty_stdout() -> bool:
+    return sys.stdout.isatty()

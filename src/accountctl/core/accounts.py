@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 
 from accountctl import clock, model
 from accountctl.core import directory, events
-from accountctl.core.lookup import get_account  # noqa: F401  (the accounts API; lives apart for the hot paths)
-from accountctl.errors import InputError
+from accountctl.core.lookup import get_account, nearest  # get_account: the accounts API, apart for the hot paths
+from accountctl.errors import InputError, shown
 
 CASE_FIELDS = ("platform", "handle", "url", "category", "email", "aim", "audience", "promotion", "visibility")
 IMPORT_COLUMNS = ("id", "school", "platform", "handle", "url", "category", "email", "owner", "admins",
@@ -25,11 +25,11 @@ def url(value: str | None, what: str = "url") -> str:
     try:
         parsed = urlparse(text)
     except ValueError:  # e.g. "https://[oak" (an unclosed IPv6 bracket)
-        raise InputError(f"{what} must be an http:// or https:// address, not {text!r}") from None
+        raise InputError(f"{what} must be an http:// or https:// address, not {shown(text)}") from None
     # urlparse silently drops tabs and newlines, so look for any space or control character ourselves
     if (parsed.scheme not in ("http", "https") or not parsed.netloc
             or any(ch.isspace() or not ch.isprintable() for ch in text)):
-        raise InputError(f"{what} must be an http:// or https:// address, not {text!r}")
+        raise InputError(f"{what} must be an http:// or https:// address, not {shown(text)}")
     return text
 
 
@@ -37,8 +37,9 @@ def handle(value: str | None) -> str:
     text = (value or "").strip()
     if not text:
         raise InputError("handle must not be empty")
+    model.plain_text(text, "handle")
     if len(text) > 200 or any(ch.isspace() for ch in text):
-        raise InputError(f"handle must be one word of at most 200 characters, not {text!r}")
+        raise InputError(f"handle must be one word of at most 200 characters, not {shown(text)}")
     return text
 
 
@@ -62,7 +63,8 @@ def active_staff_of(conn: sqlite3.Connection, school_id: str, email: str, what: 
     address = model.email(email, what)
     person = directory.find_staff(conn, address)
     if person is None:
-        raise InputError(f"{what} {address} is not staff in this register")
+        raise InputError(f"{what} {address} is not staff in this register"
+                         + nearest(conn, address, "SELECT email FROM staff"))
     if person["school"] != school_id:
         raise InputError(f"{what} {address} is staff of {person['school']}, not {school_id}")
     if not directory.is_active(person, clock.today()):
@@ -210,14 +212,18 @@ def _active_admins(conn, account_id: str) -> list[str]:
     return out
 
 
+def _a(role: str) -> str:
+    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
+
+
 def add_person(conn: sqlite3.Connection, actor: str, account_id: str, email: str, role: str) -> dict:
     """Add an admin or contributor (active staff of the account's school)."""
     account = get_account(conn, account_id)
-    _require_status(account, LIVE_STATUSES, f"add an {role} to")
+    _require_status(account, LIVE_STATUSES, f"add {_a(role)} to")
     address = active_staff_of(conn, account["school"], email, role)
     current = people_of(conn, account["id"])
     if address in current[role]:
-        raise InputError(f"{address} is already an {role} of {account['id']}")
+        raise InputError(f"{address} is already {_a(role)} of {account['id']}")
     if role == "contributor" and address in current["admin"]:
         raise InputError(f"{address} is already an admin of {account['id']}")
     if role == "admin" and address in current["contributor"]:
@@ -234,7 +240,7 @@ def remove_person(conn: sqlite3.Connection, actor: str, account_id: str, email: 
     account = get_account(conn, account_id)
     address = model.email(email)
     if address not in people_of(conn, account["id"])[role]:
-        raise InputError(f"{address} is not an {role} of {account['id']}")
+        raise InputError(f"{address} is not {_a(role)} of {account['id']}")
     if role == "admin":
         if address == account["owner"]:
             raise InputError(f"{address} owns {account['id']}: transfer it first ('accountctl account transfer "
@@ -274,7 +280,7 @@ def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, rea
     conn.execute("UPDATE accounts SET owner = ? WHERE id = ?", (new_owner, account["id"]))
     _touch_case(conn, account["id"])
     events.record(conn, actor, "account.transfer", new_owner, account=account["id"], details={
-        "from": old_owner, "to": new_owner, "reason": (reason or "").strip() or None, "old_owner_removed": remove_old})
+        "from": old_owner, "to": new_owner, "reason": model.optional_text(reason, "--reason"), "old_owner_removed": remove_old})
     return get_account(conn, account["id"])
 
 
@@ -463,7 +469,7 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
         try:
             school_id = (row.get("school") or "").strip().lower()
             if school_id not in schools:
-                raise InputError(f"unknown school {row.get('school')!r}")
+                raise InputError(f"unknown school {shown(row.get('school') or '')}{model.did_you_mean(school_id, schools)}")
             platform = model.platform(row.get("platform") or "")
             the_handle = handle(row.get("handle"))
             the_url = url(row.get("url")) if (row.get("url") or "").strip() else None

@@ -98,7 +98,8 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     at = clock.now_iso()
     payload = {
         "v": PAYLOAD_VERSION, "account": account["id"], "school": school["id"], **case, "case_hash": digest,
-        "decision": decision, "note": (note or "").strip() or None, "approver": actor,
+        "decision": decision, "note": model.optional_text(note, "--reason" if decision == "rejected" else "--note"),
+        "approver": actor,
         "approver_roles": approver["roles"], "approver_school": approver["school"], "at": at,
     }
     message = canonical(payload)

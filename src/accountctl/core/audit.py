@@ -68,6 +68,7 @@ class Snapshot:
     vault: bool
     school_filter: str | None = None
     group: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    vault_slots: list[tuple[str, str | None]] = field(default_factory=list)  # (email, revoked_at) of every vault slot ever
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
 
@@ -262,7 +263,8 @@ def leaver_admin(snap: Snapshot):
 
 
 @rule("ROTATE_AFTER_LEAVER", "error",
-      "password last set before the leaving date of someone who was an admin or owner while it was in force",
+      "password last set before the leaving date of someone who was an admin or owner while it was in force; for "
+      "a custodian who left, any credential set before their vault key slot was removed",
       "Preston: administrators 'store account details, including passwords securely' and control the account after "
       "the lead has left")
 def rotate_after_leaver(snap: Snapshot):
@@ -288,6 +290,71 @@ def rotate_after_leaver(snap: Snapshot):
             yield (a["id"], a["school"],
                    f"password set {set_day.isoformat()}, before {_who(snap, m.email)} left on {gone.isoformat()}",
                    f"change the password on the platform, then: accountctl cred set {a['id']} (or cred generate)")
+    yield from _rotate_after_custodian(snap)
+
+
+CREDENTIAL_FIELDS = (("password", "password", "cred generate"), ("totp", "2FA seed", "cred totp"),
+                     ("recovery", "recovery codes", "cred recovery"))
+
+
+def _departed_custodians(snap: Snapshot) -> list[tuple[str, date, str | None]]:
+    """Custodians who have left by the audit date: (email, left on, when their vault access ended or None).
+
+    A custodian could read every credential while a vault key slot of theirs existed. Someone not on
+    the staff list counts as gone from the day their last slot was removed.
+    """
+    ends: dict[str, list[str | None]] = {}
+    for email, revoked_at in snap.vault_slots:
+        still = revoked_at is None or revoked_at[:10] > snap.as_of.isoformat()  # revoked after the audit date
+        ends.setdefault(email, []).append(None if still else revoked_at)
+    out = []
+    for email, revoked in ends.items():
+        end = None if None in revoked else max(revoked)
+        person = snap.staff.get(email)
+        if person is not None and person["left_on"]:
+            gone = date.fromisoformat(person["left_on"])
+        elif person is None and end is not None:
+            gone = date.fromisoformat(end[:10])
+        else:
+            continue
+        if gone <= snap.as_of:
+            out.append((email, gone, end))
+    return out
+
+
+def _rotate_after_custodian(snap: Snapshot):
+    custodians = _departed_custodians(snap)
+    if not custodians:
+        return
+    for a in _live(snap):
+        cred = snap.credentials.get(a["id"])
+        if not cred:
+            continue
+        stale, readers = [], {}
+        for name, label, command in CREDENTIAL_FIELDS:
+            set_at = cred.get(f"{name}_set_at") if cred.get(name) else None
+            if set_at is None:
+                continue
+            by = [c for c in custodians if c[2] is None or set_at < c[2]]
+            if by:
+                stale.append((label, command))
+                readers.update((c[0], c) for c in by)
+        if not stale:
+            continue
+        email, gone, end = max(readers.values(), key=lambda c: (c[2] is None, c[2] or ""))
+        labels = [label for label, _ in stale]
+        what = ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
+        first = "" if end is not None else f"accountctl person revoke {email}, then "
+        if end is None:
+            message = f"{what} readable by custodian {_who(snap, email)}, who left on {gone.isoformat()} and still holds a vault key slot"
+        else:
+            message = (f"{what} set before custodian {_who(snap, email)} (left on {gone.isoformat()}) lost vault "
+                       f"access on {end[:10]}")
+        if len(readers) > 1:
+            message += f" (and {len(readers) - 1} other departed custodian(s))"
+        yield (a["id"], a["school"], message,
+               f"{first}change them on the platform and store the new ones: "
+               + "; ".join(f"accountctl {command} {a['id']}" for _, command in stale))
 
 
 @rule("ONE_FACULTY_ONE_STAFF", "warning",
@@ -441,17 +508,19 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
     # Every live account's credentials, whatever the school filter: a password reused across schools is
     # still a finding on the filtered school's account.
     credentials = {r[0]: {"password": bool(r[1]), "password_set_at": r[2], "totp": bool(r[3]), "password_weak": r[4],
-                          "password_fp": r[5]}
+                          "password_fp": r[5], "totp_set_at": r[6], "recovery": bool(r[7]), "recovery_set_at": r[8]}
                    for r in _tuples(conn).execute(
                        "SELECT c.account, c.password IS NOT NULL, c.password_set_at, c.totp IS NOT NULL, c.password_weak, "
-                       f"c.password_fp FROM credentials c JOIN accounts a ON a.id = c.account "
+                       "c.password_fp, c.totp_set_at, c.recovery IS NOT NULL, c.recovery_set_at "
+                       f"FROM credentials c JOIN accounts a ON a.id = c.account "
                        f"WHERE a.status IN ({','.join('?' * len(LIVE))})", LIVE)}
     group: dict[tuple[str, str, str], list[str]] = {}
     for a in accounts:
         group.setdefault((a["school"], a["platform"], a["category"]), []).append(a["id"])
     slot_holders = [dict(r) for r in conn.execute("SELECT email, access FROM people ORDER BY email")]
+    vault_slots = list(_tuples(conn).execute("SELECT email, revoked_at FROM slot_history WHERE access = 'vault'"))
     return Snapshot(as_of, config.load(conn), schools, staff, accounts, memberships, state, credentials, slot_holders,
-                    vault, school, group)
+                    vault, school, group, vault_slots=vault_slots)
 
 
 def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, str], dict]:

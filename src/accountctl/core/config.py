@@ -6,7 +6,7 @@ import sqlite3
 
 from accountctl import model
 from accountctl.core import events
-from accountctl.errors import InputError
+from accountctl.errors import InputError, shown
 from accountctl.store.db import get_meta, set_meta
 
 DEFAULTS: dict[str, str] = {
@@ -36,18 +36,19 @@ def _check(key: str, value: str) -> tuple[str, str]:
     if parts[0] == "limit" and len(parts) == 3:
         model.platform(parts[1])
         if parts[2] not in model.CATEGORIES:
-            raise InputError(f"unknown setting {key!r}: limit.PLATFORM.faculty or limit.PLATFORM.staff")
+            raise InputError(f"unknown setting {shown(key)}: limit.PLATFORM.faculty or limit.PLATFORM.staff")
         parts = ["limit", model.platform(parts[1]), parts[2]]
         key = ".".join(parts)
     elif key not in DEFAULTS:
-        raise InputError(f"unknown setting {key!r}; settings are {', '.join(DEFAULTS)} and limit.PLATFORM.CATEGORY")
+        raise InputError(f"unknown setting {shown(key)}{model.did_you_mean(key, DEFAULTS)}; settings are "
+                         f"{', '.join(DEFAULTS)} and limit.PLATFORM.CATEGORY")
     if key in _INTEGER_KEYS or key.startswith("limit."):
         if not value.isdigit() or not 0 < int(value) <= 100000:
             raise InputError(f"{key} must be a whole number of at least 1")
         value = str(int(value))
     elif len(value) > 50:
         raise InputError(f"{key} is longer than 50 characters")
-    return key, value
+    return key, model.plain_text(value, key)
 
 
 def load(conn: sqlite3.Connection) -> dict[str, str]:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from accountctl import clock, model
 from accountctl.core import events
-from accountctl.errors import InputError
+from accountctl.core.lookup import nearest
+from accountctl.errors import InputError, shown
 
 STAFF_CSV_COLUMNS = ("email", "name", "school", "roles", "trained_on", "policy_ack")
 
@@ -44,7 +45,8 @@ def get_school(conn: sqlite3.Connection, school_id: str) -> dict:
     """A school by id, or InputError naming it."""
     row = conn.execute("SELECT * FROM schools WHERE id = ?", ((school_id or "").strip().lower(),)).fetchone()
     if row is None:
-        raise InputError(f"unknown school {school_id!r}")
+        raise InputError(f"unknown school {shown(school_id or '')}"
+                         + nearest(conn, (school_id or "").strip().lower(), "SELECT id FROM schools"))
     return _school_row(row)
 
 
@@ -69,12 +71,10 @@ def validate_staff(conn: sqlite3.Connection, email: str, name: str, school: str,
     school_id = (school or "").strip().lower()
     known = school_ids if school_ids is not None else {r[0] for r in conn.execute("SELECT id FROM schools")}
     if school_id not in known:
-        raise InputError(f"unknown school {school!r}")
+        raise InputError(f"unknown school {shown(school or '')}{model.did_you_mean(school_id, known)}")
     chosen = model.roles(roles) or ["staff"]
     trained = clock.parse_date(trained_on, "trained_on").isoformat() if (trained_on or "").strip() else None
-    ack = (policy_ack or "").strip() or None
-    if ack is not None and len(ack) > 50:
-        raise InputError("policy_ack is longer than 50 characters")
+    ack = model.optional_text(policy_ack, "policy_ack", 50)
     return StaffInput(address, clean_name, school_id, chosen, trained, ack)
 
 
@@ -135,7 +135,12 @@ def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, progress=
 
 def import_staff(conn: sqlite3.Connection, actor: str, text: str, progress=None) -> list[StaffInput]:
     """Import a staff CSV: every row valid or nothing imported."""
-    items = validate_staff_rows(conn, parse_staff_csv(text), progress=progress)
+    return import_staff_rows(conn, actor, parse_staff_csv(text), progress)
+
+
+def import_staff_rows(conn: sqlite3.Connection, actor: str, rows: list[dict], progress=None) -> list[StaffInput]:
+    """Import the rows of a parsed staff CSV (`parse_staff_csv`): every row valid or nothing imported."""
+    items = validate_staff_rows(conn, rows, progress=progress)
     _insert_staff(conn, items)
     events.record_many(conn, actor, [("staff.add", s.email, None, _staff_event_details(s)) for s in items])
     return items
@@ -154,7 +159,7 @@ def get_staff(conn: sqlite3.Connection, email: str) -> dict:
     address = model.email(email)
     row = conn.execute("SELECT * FROM staff WHERE email = ?", (address,)).fetchone()
     if row is None:
-        raise InputError(f"unknown staff {address}")
+        raise InputError(f"unknown staff {address}" + nearest(conn, address, "SELECT email FROM staff"))
     return staff_row(row)
 
 
@@ -176,7 +181,7 @@ def train_staff(conn: sqlite3.Connection, actor: str, email: str, on: str, polic
     """Record training (and optionally the policy version acknowledged)."""
     person = get_staff(conn, email)
     trained = clock.parse_date(on, "--on").isoformat()
-    ack = (policy_ack or "").strip() or person["policy_ack"]
+    ack = model.optional_text(policy_ack, "--policy-ack", 50) or person["policy_ack"]
     conn.execute("UPDATE staff SET trained_on = ?, policy_ack = ? WHERE email = ?", (trained, ack, person["email"]))
     events.record(conn, actor, "staff.train", person["email"], details={"trained_on": trained, "policy_ack": ack})
     return get_staff(conn, person["email"])

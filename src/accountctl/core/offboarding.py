@@ -13,6 +13,7 @@ from datetime import date
 
 from accountctl import clock, model
 from accountctl.core import directory
+from accountctl.core.lookup import nearest
 from accountctl.errors import InputError
 
 LIVE = ("requested", "approved", "active", "suspended")
@@ -43,7 +44,8 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
         "SELECT p.account, p.role, p.added_at, p.removed_at, a.school, a.status, a.owner FROM account_people p "
         "JOIN accounts a ON a.id = p.account WHERE p.email = ? ORDER BY p.account, p.role", (address,)).fetchall()
     if person is None and slot is None and not memberships:
-        raise InputError(f"unknown staff {address}: not in the register, on no account and with no key slot")
+        raise InputError(f"unknown staff {address}: not in the register, on no account and with no key slot"
+                         + nearest(conn, address, "SELECT email FROM staff"))
     status = _status(person, today)
     leaver = status in ("left", "leaving")
     mover = status == "moved"
@@ -103,9 +105,13 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                           "outstanding": outstanding,
                           "step": step, "command": command.format(id=c["account"])})
     if slot is not None:
-        items.append({"kind": "key_slot", "account": None, "school": person["school"] if person else None,
-                      "role": slot["access"], "field": None, "set_at": slot["granted_at"], "outstanding": leaver,
-                      "step": f"revoke their {slot['access']} key slot", "command": f"accountctl person revoke {address}"})
+        # First in the list: a custodian reads every credential through their slot until it is revoked,
+        # so a password rotated before the revoke would have to be rotated again.
+        step = (f"revoke their {slot['access']} key slot first (credentials changed before it must be changed again)"
+                if slot["access"] == "vault" else f"revoke their {slot['access']} key slot")
+        items.insert(0, {"kind": "key_slot", "account": None, "school": person["school"] if person else None,
+                         "role": slot["access"], "field": None, "set_at": slot["granted_at"], "outstanding": leaver,
+                         "step": step, "command": f"accountctl person revoke {address}"})
     outstanding = sum(1 for i in items if i["outstanding"])
     return {
         "email": address, "name": person["name"] if person else (slot["email"] if slot else None),

@@ -8,7 +8,7 @@ from datetime import date
 from accountctl import clock, model
 from accountctl.core import approvals, directory, events
 from accountctl.core.accounts import get_account, people_of
-from accountctl.errors import AccessError, InputError
+from accountctl.errors import AccessError, InputError, shown
 
 MAX_WAIVER_DAYS = 366  # the longest a calendar year can be; see one_year_after
 
@@ -35,7 +35,7 @@ def waive(conn: sqlite3.Connection, actor: str, account_id: str, rule_id: str, r
     account = get_account(conn, account_id)
     rule_id = (rule_id or "").strip().upper()
     if rule_id not in RULES:
-        raise InputError(f"unknown rule {rule_id!r}; see 'accountctl rules'")
+        raise InputError(f"unknown rule {shown(rule_id)}{model.did_you_mean(rule_id, RULES)}; see 'accountctl rules'")
     if rule_id == "CUSTODIAN_LEFT":
         raise InputError("CUSTODIAN_LEFT is about a person, not an account, and cannot be waived: revoke the slot")
     why = model.nonempty(reason, "--reason", 500)
@@ -64,7 +64,7 @@ def review(conn: sqlite3.Connection, actor: str, account_id: str, note: str | No
     day = clock.today().isoformat()
     conn.execute("UPDATE accounts SET reviewed_on = ? WHERE id = ?", (day, account["id"]))
     events.record(conn, actor, "account.review", account["id"], account=account["id"],
-                  details={"on": day, "note": (note or "").strip() or None})
+                  details={"on": day, "note": model.optional_text(note, "--note")})
     return {"account": account["id"], "reviewed_on": day}
 
 
@@ -78,5 +78,5 @@ def monitor(conn: sqlite3.Connection, actor: str, account_id: str, is_custodian:
     day = clock.today().isoformat()
     conn.execute("UPDATE accounts SET monitored_on = ? WHERE id = ?", (day, account["id"]))
     events.record(conn, actor, "account.monitor", account["id"], account=account["id"],
-                  details={"on": day, "note": (note or "").strip() or None})
+                  details={"on": day, "note": model.optional_text(note, "--note")})
     return {"account": account["id"], "monitored_on": day}

@@ -1,6 +1,6 @@
-"""`staff sync`: compare a school's full roster (MIS staff CSV or a Google Workspace GAM export)
-with the register, and optionally apply joiners, leavers and changes. Never deletes anyone; a
-second run with the same file changes nothing.
+"""`staff sync`: compare a school's full roster (MIS staff CSV, a Google Workspace GAM export or a
+Microsoft Entra "Download users" export) with the register, and optionally apply joiners, leavers
+and changes. Never deletes anyone; a second run with the same file changes nothing.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 
 from accountctl import clock, model
 from accountctl.core import directory, events
-from accountctl.errors import InputError
+from accountctl.errors import InputError, shown
 
 GAM_COLUMNS = ("primaryemail", "name.fullname", "suspended")
+# Microsoft Entra admin centre, Users > All users > Download users: these among some 25 columns.
+ENTRA_COLUMNS = ("userprincipalname", "displayname", "accountenabled")
+DIRECTORY_EXPORTS = ("gam", "entra")  # whole-tenant exports: users on other schools' domains are left out
 TRUE = {"true", "yes", "1", "y"}
 FALSE = {"false", "no", "0", "n", ""}
 
@@ -39,17 +42,20 @@ class Change:
 
 
 def parse(text: str, school: str) -> tuple[str, list[RosterEntry]]:
-    """The roster's format ('staff-csv' or 'gam') and its entries; a bad row refuses the whole file."""
+    """The roster's format ('staff-csv', 'gam' or 'entra') and its entries; a bad row refuses the whole file."""
     from accountctl.core import csvrows
 
     header, rows = csvrows.read(text, "roster file")
     if all(c in header for c in GAM_COLUMNS):
         kind = "gam"
+    elif all(c in header for c in ENTRA_COLUMNS):
+        kind = "entra"
     elif all(c in header for c in directory.STAFF_CSV_COLUMNS):
         kind = "staff-csv"
     else:
         raise InputError("unrecognised roster: expected the staff CSV header "
-                         f"({','.join(directory.STAFF_CSV_COLUMNS)}) or a GAM export (primaryEmail,name.fullName,suspended)")
+                         f"({','.join(directory.STAFF_CSV_COLUMNS)}), a GAM export (primaryEmail,name.fullName,suspended) "
+                         "or a Microsoft Entra user download (userPrincipalName,displayName,accountEnabled)")
     entries: list[RosterEntry] = []
     seen: dict[str, int] = {}
     for row in rows:
@@ -69,21 +75,26 @@ def _entry(kind: str, row: dict, line: int, school: str) -> RosterEntry:
     if kind == "gam":
         suspended = row["suspended"].lower()
         if suspended not in TRUE | FALSE:
-            raise InputError(f"suspended must be True or False, not {row['suspended']!r}")
+            raise InputError(f"suspended must be True or False, not {shown(row['suspended'])}")
         return RosterEntry(model.email(row["primaryemail"]), model.nonempty(row["name.fullname"], "name", 200), line,
                            suspended=suspended in TRUE)
+    if kind == "entra":
+        enabled = row["accountenabled"].lower()
+        if enabled not in (TRUE | FALSE) - {""}:  # Entra always writes True or False: a blank is a damaged file
+            raise InputError(f"accountEnabled must be True or False, not {shown(row['accountenabled'])}")
+        return RosterEntry(model.email(row["userprincipalname"], "userPrincipalName"),
+                           model.nonempty(row["displayname"], "displayName", 200), line, suspended=enabled in FALSE)
     if row["school"] and row["school"].lower() != school:
-        raise InputError(f"school {row['school']!r} is not {school} (a roster covers one school)")
+        raise InputError(f"school {shown(row['school'])} is not {school} (a roster covers one school)")
     roles = [r for r in row["roles"].split(";") if r.strip()]
     trained = clock.parse_date(row["trained_on"], "trained_on").isoformat() if row["trained_on"] else None
-    if len(row["policy_ack"]) > 50:
-        raise InputError("policy_ack is longer than 50 characters")
     return RosterEntry(model.email(row["email"]), model.nonempty(row["name"], "name", 200), line,
-                       roles=model.roles(roles) or ["staff"], trained_on=trained, policy_ack=row["policy_ack"] or None)
+                       roles=model.roles(roles) or ["staff"], trained_on=trained,
+                       policy_ack=model.optional_text(row["policy_ack"], "policy_ack", 50))
 
 
 def on_school_domains(entries: list[RosterEntry], domains: list[str]) -> tuple[list[RosterEntry], int]:
-    """A GAM export may cover a whole trust's Workspace: keep the users on this school's domains."""
+    """A GAM or Entra export may cover a whole trust's tenant: keep the users on this school's domains."""
     kept = [e for e in entries if e.email.rsplit("@", 1)[1] in domains]
     return kept, len(entries) - len(kept)
 
@@ -105,7 +116,7 @@ def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left
         gone = person is not None and person["left_on"] and person["left_on"] <= today.isoformat()
         if e.suspended:
             if person and person["school"] == school and not person["left_on"]:
-                changes.append(Change("leave", e.email, person["name"], f"suspended in the directory; leaves {left_on}",
+                changes.append(Change("leave", e.email, person["name"], f"suspended or disabled in the directory; leaves {left_on}",
                                       {"left_on": left_on}))
             continue
         if person is None:

@@ -76,16 +76,16 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
     at = _store(reg, account["id"], "password", password.encode("utf-8"))
     from accountctl.core import quality
 
+    weak, suggestions = quality.assess(password, [account["handle"], account["school"], account["platform"]])
     reg.db.execute("UPDATE credentials SET password_weak = ?, password_fp = ? WHERE account = ?",
-                   (quality.weakness(password, [account["handle"], account["school"], account["platform"]]),
-                    reg.fingerprint(password.encode("utf-8")), account["id"]))
+                   (weak, reg.fingerprint(password.encode("utf-8")), account["id"]))
     details = {"field": "password", "generated": generated}
     if username is not None:
         name = model.nonempty(username, "username", 320)
         _store(reg, account["id"], "username", name.encode("utf-8"))
         details["username_changed"] = True
     events.record(reg.db, reg.actor, "cred.set", account["id"], account=account["id"], details=details)
-    return {"account": account["id"], "set_at": at}
+    return {"account": account["id"], "set_at": at, "weak": weak, "suggestions": suggestions}
 
 
 def generate_password(length: int = GENERATE_DEFAULT) -> str:

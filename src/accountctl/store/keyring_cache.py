@@ -8,7 +8,6 @@ we say so once per process and carry on with the passphrase.
 from __future__ import annotations
 
 import base64
-import sys
 
 SERVICE = "accountctl"
 _NOT_KEYRINGS = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
@@ -64,10 +63,11 @@ def _marker():
 def notice_once() -> None:
     """Say once, on this machine, that there is no keyring and the passphrase is used instead.
 
-    Shown on the first unlock and remembered in the user's state folder, so scripts and cron jobs
-    do not carry it on every run (and a bad input stays one `Error:` line). If the folder cannot be
-    written, it is shown once per process. Choosing no keyring on purpose (PYTHON_KEYRING_BACKEND
-    naming keyring's `null` or `fail` backend) silences it.
+    Noted on the first unlock; the CLI shows it (`take_notice`) only once the command has succeeded,
+    so a failing command stays one `Error:` line. Once shown it is remembered in the user's state
+    folder, so scripts and cron jobs do not carry it on every run. If the folder cannot be written,
+    it is shown once per process. Choosing no keyring on purpose (PYTHON_KEYRING_BACKEND naming
+    keyring's `null` or `fail` backend) silences it.
     """
     import os
 
@@ -81,16 +81,21 @@ def notice_once() -> None:
             return
     except OSError:
         pass
-    print(
-        f"Notice: no OS keyring is available here ({unavailable_reason()}); "
-        "using ACCOUNTCTL_PASSPHRASE or a prompt instead (shown once).",
-        file=sys.stderr,
-    )
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(unavailable_reason() + "\n", encoding="utf-8")
-    except OSError:
-        pass
+    _state["pending"] = (f"Notice: no OS keyring is available here ({unavailable_reason()}); "
+                         "using ACCOUNTCTL_PASSPHRASE or a prompt instead (shown once).")
+
+
+def take_notice() -> str | None:
+    """The no-keyring notice if one is due (then remembered as shown on this machine), else None."""
+    text = _state.pop("pending", None)
+    if text is not None:
+        marker = _marker()
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(unavailable_reason() + "\n", encoding="utf-8")
+        except OSError:
+            pass
+    return text
 
 
 def _username(file_id: bytes, who: str) -> str:
