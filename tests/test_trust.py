@@ -98,7 +98,7 @@ def test_a_slot_retagged_with_another_email_is_refused(run, trust):
         mine = reg.slot
         mine.tag = ff.person_tag(reg.file_id, "t.one@oak.sch.uk")
         reg.header_changed = True
-    refused(run, trust, f"--as t.one@oak.sch.uk staff list", 4, mine.slot_id.hex()[:8])
+    refused(run, trust, "--as t.one@oak.sch.uk staff list", 4, mine.slot_id.hex()[:8])
     refused(run, trust, f"--as {CUSTODIAN} person revoke {SLT}", 4, mine.slot_id.hex()[:8])
 
 
@@ -449,7 +449,7 @@ def signed_register(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return (folder / "r.accountctl").read_bytes()
+    return folder / "r.accountctl"
 
 
 def _mutate(value, choice: int):
@@ -478,7 +478,7 @@ def test_any_single_change_to_a_signed_record_is_caught(signed_register, tmp_pat
 
     folder = tmp_path_factory.mktemp("mut")
     path = folder / "r.accountctl"
-    path.write_bytes(signed_register)
+    path.write_bytes(signed_register.read_bytes())
     monkeypatch.setenv("XDG_STATE_HOME", str(folder / "state"))
     columns = SIGNED_COLUMNS[table]
     column = columns[column_choice % len(columns)]
@@ -578,3 +578,75 @@ def test_core_dumps_are_off_once_keys_are_in_memory(run, oak):
     import ctypes
 
     assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE: 0 = not dumpable
+
+
+def test_a_swapped_recovery_slot_is_refused(run, trust):
+    """A custodian replaces the recovery slot's key with one of their own, so rotations after their revoke seal to it."""
+    from accountctl.store.register import _seal_keys_into
+
+    with _open(trust, IT2) as reg:
+        recovery = next(s for s in reg.header.slots if s.kind == ff.KIND_RECOVERY)
+        _, recovery.public = crypto.x25519_keypair()
+        _seal_keys_into(recovery, reg.file_id, reg.keys)
+        reg.header_changed = True
+    line = refused(run, trust, f"--as {CUSTODIAN} person revoke {IT2}", 4, f"key slot {recovery.slot_id.hex()[:8]} ")
+    assert "recovery slot" in line
+
+
+def test_a_second_recovery_slot_is_refused(run, trust):
+    with _open(trust, SLT) as reg:
+        recovery = next(s for s in reg.header.slots if s.kind == ff.KIND_RECOVERY)
+        extra = ff.Slot(crypto.random_bytes(16), ff.KIND_RECOVERY, ff.ACCESS_VAULT, bytes(16), ff.KDF_HKDF,
+                        crypto.random_bytes(16), recovery.kdf, crypto.x25519_keypair()[1], recovery.wrapped,
+                        recovery.sealed_register, recovery.sealed_vault)
+        reg.header.slots.append(extra)
+        reg.header_changed = True
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4, f"key slot {extra.slot_id.hex()[:8]} ")
+
+
+def test_a_key_counts_only_until_the_signed_record_that_retired_it(run, trust, monkeypatch):
+    """Keys are valid from the event that granted them up to, not including, the one that retired them."""
+    from accountctl.store import trust as records
+
+    with _open(trust, CUSTODIAN, write=False) as reg:
+        before = reg.membership
+        head_key, slt_key = before.current_key(HEAD), before.current_key(SLT)
+        granted = next(r["seq"] for r in before.records if r["kind"] == "grant" and r["member"]["email"] == HEAD)
+    assert before.keys_of(HEAD, granted) == [head_key] and before.keys_of(HEAD, granted - 1) == []
+    ok(run(f"person revoke {SLT}"))
+    with _open(trust, CUSTODIAN, write=False) as reg:
+        after = reg.membership
+        revoked = next(r["seq"] for r in after.records if r["kind"] == "revoke")
+    assert after.keys_of(SLT, revoked - 1) == [slt_key]
+    assert after.keys_of(SLT, revoked) == [] and after.current_key(SLT) is None
+    assert after.keys_of(HEAD, revoked) == [head_key]  # nobody else's key was retired
+    assert slt_key in after.retired_keys() and head_key not in after.retired_keys()
+    assert after.key_owners()[slt_key] == SLT
+    assert records.derive(reg.db).key_owners() == after.key_owners()
+
+
+def test_a_recovery_retires_only_the_recovered_persons_old_key(run, with_recovery_trust, monkeypatch):
+    path, recovery_key = with_recovery_trust
+    with _open(path, CUSTODIAN, write=False) as reg:
+        old_head, old_it = reg.membership.current_key(HEAD), reg.membership.current_key(CUSTODIAN)
+    monkeypatch.setenv("ACCOUNTCTL_RECOVERY_KEY", recovery_key)
+    ok(run(f"vault recover {HEAD}"))
+    with _open(path, CUSTODIAN, write=False) as reg:
+        ms = reg.membership
+        recovered = next(r["seq"] for r in ms.records if r["kind"] == "recover")
+    new_head = ms.current_key(HEAD)
+    assert new_head != old_head and ms.current_key(CUSTODIAN) == old_it
+    assert ms.keys_of(HEAD, recovered - 1) == [old_head] and ms.keys_of(HEAD, recovered) == [new_head]
+    assert ms.keys_of(CUSTODIAN, recovered) == [old_it]
+    ok(run(f"--as {CUSTODIAN} verify"))
+
+
+@pytest.fixture
+def with_recovery_trust(run, register_path, monkeypatch):
+    monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
+    recovery_key = ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"')).stdout.strip()
+    ok(run('school add oak --name "Oak Primary" --domain oak.sch.uk'))
+    ok(run(f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it'))
+    ok(run(f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt'))
+    ok(run(f"person grant {HEAD} --access register"))
+    return register_path, recovery_key.splitlines()[-1]

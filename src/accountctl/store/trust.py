@@ -186,7 +186,10 @@ def load(conn: sqlite3.Connection, file_id: bytes, *, check_signatures: bool = T
             raise DamagedError(f"register altered: {where} is not readable") from None
         if not ok:
             raise DamagedError(f"register altered: {where} is out of place (removed, reordered or copied records)")
-        signer = _signer(state, payload)
+        try:
+            signer = _signer(state, payload)
+        except (ValueError, KeyError, TypeError):
+            raise DamagedError(f"register altered: {where} is not readable") from None
         if signer is None or check_signatures and not crypto.verify_signature(
                 signer, signature, LABEL_MEMBERSHIP + text.encode("utf-8")):
             raise DamagedError(f"register altered: {where} ({kind} by {by}) is not signed by a custodian key "
