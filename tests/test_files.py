@@ -100,6 +100,26 @@ def test_read_register_with_upto_reads_exactly_what_is_asked(big, want):
     assert size == len(data)
 
 
+def test_read_register_with_upto_reads_no_further_than_asked(big, monkeypatch):
+    """What follows the asked-for bytes (the history archive) is not read at all, not even to be dropped."""
+    path, data = big
+    reads = []
+    real_open = open
+
+    class Counted(io.BufferedReader):
+        def read(self, n=-1):
+            chunk = super().read(n)
+            reads.append(len(chunk))
+            return chunk
+
+    monkeypatch.setattr(files, "open", lambda p, mode: Counted(real_open(p, mode, buffering=0)), raising=False)
+    for want in (100, files.PREFIX_LEN + 1):
+        reads.clear()
+        got, _ = files.read_register(path, upto=lambda prefix: want)
+        assert got == data[:want]
+        assert sum(reads) == max(want, files.PREFIX_LEN)
+
+
 def test_read_register_with_upto_on_a_short_file(tmp_path):
     path = tmp_path / "short.accountctl"
     path.write_bytes(b"0123456789")
@@ -120,7 +140,8 @@ def test_read_register_of_a_missing_file_says_how_to_create_one(tmp_path):
     path = tmp_path / "none.accountctl"
     with pytest.raises(InputError) as caught:
         files.read_register(path)
-    assert str(caught.value).startswith(f"no register at {path}; create one with 'accountctl init")
+    assert str(caught.value) == (f"no register at {path}; create one with 'accountctl init --trust NAME --email E "
+                                 "--name N' or point to one with --register PATH or ACCOUNTCTL_REGISTER")
 
 
 def test_read_register_permission_denied_is_bad_input(tmp_path, monkeypatch):
@@ -248,6 +269,16 @@ def test_a_write_keeps_the_previous_file_as_bak(tmp_path):
     assert _siblings(path) == {"oak.accountctl": b"third", "oak.accountctl.bak": b"second"}
 
 
+@pytest.mark.skipif(not hasattr(os, "link"), reason="no hard links here")
+def test_the_backup_is_a_hard_link_not_a_copy(tmp_path):
+    """Keeping PATH.bak costs no copy of a large register: it is the previous file itself."""
+    path = tmp_path / "oak.accountctl"
+    files.atomic_write(path, b"first")
+    previous = path.stat().st_ino
+    files.atomic_write(path, b"second")
+    assert path.with_name("oak.accountctl.bak").stat().st_ino == previous
+
+
 def test_stale_temporary_files_are_replaced(tmp_path):
     """A crash leaves PATH.tmp or PATH.bak.tmp behind; the next write replaces both and leaves neither."""
     path = tmp_path / "oak.accountctl"
@@ -298,3 +329,18 @@ def test_the_data_is_on_disk_before_the_rename_and_the_folder_after(tmp_path, mo
     ]
     if fds_before is not None:
         assert len(os.listdir("/proc/self/fd")) == fds_before  # the folder's descriptor is closed again
+
+
+def test_windows_does_not_fsync_the_folder(tmp_path, monkeypatch):
+    """Windows cannot open a folder as a file (PermissionError), so the folder sync is skipped there."""
+    path = tmp_path / "oak.accountctl"
+    windows = _OtherOs("nt", "Windows")
+
+    def open_folder(*args):
+        raise PermissionError(13, "Permission denied")
+
+    windows.open = open_folder
+    monkeypatch.setattr(files, "os", windows)
+    files.atomic_write(path, b"first")
+    files.atomic_write(path, b"second")
+    assert _siblings(path) == {"oak.accountctl": b"second", "oak.accountctl.bak": b"first"}
