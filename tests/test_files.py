@@ -336,10 +336,12 @@ def test_windows_does_not_fsync_the_folder(tmp_path, monkeypatch):
     path = tmp_path / "oak.accountctl"
     windows = _OtherOs("nt", "Windows")
 
-    def open_folder(*args):
-        raise PermissionError(13, "Permission denied")
+    def open_unless_folder(path, *args):
+        if os.path.isdir(path):
+            raise PermissionError(13, "Permission denied")
+        return os.open(path, *args)
 
-    windows.open = open_folder
+    windows.open = open_unless_folder
     monkeypatch.setattr(files, "os", windows)
     files.atomic_write(path, b"first")
     files.atomic_write(path, b"second")
