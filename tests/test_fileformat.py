@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shlex
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from accountctl.cli import cli
-from accountctl.errors import DamagedError
+from accountctl.errors import AccessError, DamagedError
 from accountctl.store import crypto, fileformat as ff, keyring_cache
 from accountctl.store import register as store
 from accountctl.store.crypto import KdfParams
@@ -415,58 +416,86 @@ def test_kdf_parameters_at_the_caps_are_accepted_by_the_parser(template):
     assert header.slots[0].kdf == ff.KDF_CAP
 
 
-def test_too_many_slots_is_refused(template):
-    header, raw = ff.parse_header(template)
-    many = header.copy()
-    many.slots = [replace(header.slots[0], slot_id=i.to_bytes(16, "big")) for i in range(ff.MAX_SLOTS + 1)]
-    with pytest.raises(DamagedError, match="slot count"):
-        ff.parse_header(ff.encode_header(many))
+# -- property tests: each asserts a refusal, so each fails when a check it leans on is removed -----------
+HEADER_LENGTH_AT = sum(_field_sizes(ff._FIXED.format)[: FIXED_FIELDS.index("header_length")])
+MIN_HEADER = ff.FIXED_LEN + ff.CHECKSUM_LEN
+NOT_A_REGISTER = "not an accountctl register (wrong magic bytes)"
+TRUNCATED_HEADER = "register damaged: the file is truncated inside its header"
+BAD_CHECKSUM = "register damaged or altered: header checksum does not match"
+# Version 1 files are refused (file-format.md); 2 up to VERSION may be read, every other value is refused.
+unsupported_versions = st.integers(0, 0xFFFF).filter(lambda v: v <= 1 or v > ff.VERSION)
 
 
-def test_a_header_with_no_custodian_slot_is_refused(template):
-    header, _ = ff.parse_header(template)
-    only_recovery = header.copy()
-    only_recovery.slots = [s for s in only_recovery.slots if s.kind == ff.KIND_RECOVERY]
-    with pytest.raises(DamagedError, match="no custodian"):
-        ff.parse_header(ff.encode_header(only_recovery))
-
-
-def test_duplicate_slot_ids_are_refused(template):
-    header, _ = ff.parse_header(template)
-    dup = header.copy()
-    dup.slots = [dup.slots[0], replace(dup.slots[0])]
-    with pytest.raises(DamagedError, match="duplicate"):
-        ff.parse_header(ff.encode_header(dup))
-
-
-# -- property tests ------------------------------------------------------------------------------------
-def _parse_only_damage(data: bytes) -> None:
-    try:
+def refusal(data: bytes) -> str:
+    """parse_header must refuse `data` with DamagedError (and nothing else); returns the message."""
+    with pytest.raises(DamagedError) as caught:
         ff.parse_header(data)
-    except DamagedError:
-        pass
+    return str(caught.value)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.binary(max_size=2048))
-def test_parse_header_on_arbitrary_bytes_raises_only_damaged_error(data):
-    _parse_only_damage(data)
+def open_refusal(path: Path) -> Exception:
+    """Opening the register as its one person must be refused, exit 4 or 3; returns the error."""
+    try:
+        with store.open_register(path, actor=None, passphrase_source=lambda: PASSPHRASE, use_keyring=False):
+            pass
+    except (DamagedError, AccessError) as exc:
+        return exc
+    pytest.fail("a changed register opened")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(version=st.integers(0, 0xFFFF), flags=st.integers(0, 0xFFFF), total=st.integers(0, 2**32 - 1),
-       rest=st.binary(max_size=1024))
-def test_parse_header_with_a_valid_magic_raises_only_damaged_error(version, flags, total, rest):
-    _parse_only_damage(ff.MAGIC + struct.pack(">HHI", version, flags, total) + rest)
+@pytest.fixture
+def argon2id_once(monkeypatch, template):
+    """Argon2id computed once per input: the template's own parameters give the real key, others another key.
+
+    A forged header may ask for anything up to the caps (1 GiB, 10 passes). Other parameters give
+    another key, which is all that open can observe, so they get a stand-in key instead of minutes of CPU.
+    """
+    real = crypto.argon2id
+    ours = next(s.kdf for s in ff.parse_header(template)[0].slots if s.kind == ff.KIND_PERSON)
+
+    @functools.cache
+    def argon2id(passphrase, salt, params):
+        if params != ours:
+            return hashlib.sha256(b"other parameters" + repr(params).encode() + salt).digest()
+        return real(passphrase, salt, params)
+
+    monkeypatch.setattr(crypto, "argon2id", argon2id)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048) | st.binary(max_size=2048).map(lambda b: ff.MAGIC + b))
+def test_arbitrary_bytes_are_refused(data):
+    message = refusal(data)
+    if not data.startswith(ff.MAGIC):
+        assert message == NOT_A_REGISTER
+
+
+@settings(max_examples=400, deadline=None)
+@given(version=st.just(ff.VERSION) | unsupported_versions, flags=st.just(0) | st.integers(0, 0xFFFF),
+       total=st.sampled_from([MIN_HEADER - 1, MIN_HEADER, ff.MAX_HEADER, ff.MAX_HEADER + 1])
+       | st.integers(MIN_HEADER, 4096) | st.integers(0, 2**32 - 1),
+       rest=st.binary(max_size=4096))
+def test_a_fixed_part_is_refused_by_the_first_check_it_fails(version, flags, total, rest):
+    """Magic, version, flags and header length come first in every format version, in this order."""
+    data = ff.MAGIC + struct.pack(">HHI", version, flags, total) + rest
+    message = refusal(data)
+    if len(data) < ff.FIXED_LEN:
+        assert message == TRUNCATED_HEADER
+    elif version != ff.VERSION:
+        assert message.startswith(f"register format version {version} is not supported"), message
+    elif flags:
+        assert message == "register damaged: unknown header flags"
+    elif not MIN_HEADER <= total <= ff.MAX_HEADER:
+        assert message == "register damaged: header length out of range"
+    elif len(data) < total:
+        assert message == TRUNCATED_HEADER
+    else:
+        assert message == BAD_CHECKSUM  # random bytes cannot carry a matching SHA-256
 
 
 def _recompute_checksum(raw: bytearray) -> bytes:
     """Fix the length field and checksum of a mutated header, so the slot parser sees the mutation."""
-    if len(raw) < ff.FIXED_LEN + ff.CHECKSUM_LEN:
-        return bytes(raw)
-    struct.pack_into(">I", raw, 12, len(raw))
-    raw[-ff.CHECKSUM_LEN:] = hashlib.sha256(bytes(raw[:-ff.CHECKSUM_LEN])).digest()
-    return bytes(raw)
+    return bytes(raw) if len(raw) < MIN_HEADER else _resealed(raw[: -ff.CHECKSUM_LEN])
 
 
 mutation = st.one_of(
@@ -494,25 +523,353 @@ def _mutate(raw: bytes, mutations) -> bytearray:
     return out
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(mutations=st.lists(mutation, min_size=1, max_size=6), fix_checksum=st.booleans(),
-       cut=st.none() | st.integers(0, 4000))
-def test_parse_header_on_a_mutated_real_header_raises_only_damaged_error(template, mutations, fix_checksum, cut):
+@settings(max_examples=300, deadline=None)
+@given(mutations=st.lists(mutation, min_size=1, max_size=6), cut=st.none() | st.integers(0, 4000))
+def test_a_changed_real_header_is_refused(template, mutations, cut):
     _, raw = ff.parse_header(template)
-    out = _mutate(raw, mutations)
-    data = _recompute_checksum(out) if fix_checksum else bytes(out)
-    if cut is not None:
-        data = data[:cut]
-    _parse_only_damage(data + template[len(raw):])
-    _parse_only_damage(data)
+    data = bytes(_mutate(raw, mutations))[:cut]
+    assume(data != raw)
+    refusal(data)
+    refusal(data + template[len(raw):])  # followed by the body it was written with
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutations=st.lists(mutation, min_size=1, max_size=6))
+def test_a_forged_real_header_is_refused_on_open(template, register_path, argon2id_once, mutations):
+    """With the checksum recomputed the parser may accept the header; the body's AAD still refuses it."""
+    _, raw = ff.parse_header(template)
+    forged = _recompute_checksum(_mutate(raw, mutations))
+    assume(forged != raw)
+    register_path.write_bytes(forged + template[len(raw):])
+    open_refusal(register_path)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_single_byte_change_to_a_real_file_is_refused_on_open(template, register_path, argon2id_once, data):
+    header_len = len(ff.parse_header(template)[1])
+    pos = data.draw(st.integers(0, header_len - 1) | st.integers(0, len(template) - 1), label="pos")
+    mask = data.draw(st.integers(1, 255), label="mask")
+    register_path.write_bytes(flipped(template, pos, mask))
+    error = open_refusal(register_path)
+    assert isinstance(error, DamagedError), error  # exit 4: no single change looks like a wrong passphrase
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cut=st.integers(0, 10**6))
-def test_any_truncated_real_header_is_damaged(template, cut):
-    _, raw = ff.parse_header(template)
-    with pytest.raises(DamagedError):
-        ff.parse_header(template[: cut % len(raw)])
+@given(data=st.data())
+def test_any_truncation_of_a_real_file_is_refused(template, register_path, data):
+    header_len = len(ff.parse_header(template)[1])
+    cut = data.draw(st.integers(0, header_len - 1) | st.integers(0, len(template) - 1), label="cut")
+    if cut < header_len:
+        assert refusal(template[:cut]) == (NOT_A_REGISTER if cut < len(ff.MAGIC) else TRUNCATED_HEADER)
+    register_path.write_bytes(template[:cut])
+    error = open_refusal(register_path)
+    assert isinstance(error, DamagedError), error
+    assert "truncated" in str(error) or str(error) == NOT_A_REGISTER, error
+
+
+# -- every check of the parser, one case each, with the message file-format.md documents ------------------
+# Built from ff.Header/ff.Slot and ff.encode_header; byte positions come from layout(), never literals.
+def _person(n: int, access: int = ff.ACCESS_VAULT, **changes) -> ff.Slot:
+    """A well-formed person slot (its keys are zeros: the parser checks shapes, not keys)."""
+    slot = ff.Slot(n.to_bytes(16, "big"), ff.KIND_PERSON, access, hashlib.sha256(b"%d" % n).digest()[:ff.TAG_LEN_PERSON],
+                   ff.KDF_ARGON2ID, bytes(16), ff.KDF_FLOOR, bytes(32), bytes(ff.WRAPPED_PERSON_LEN),
+                   bytes(ff.SEALED_KEY_LEN), bytes(ff.SEALED_KEY_LEN) if access == ff.ACCESS_VAULT else b"")
+    return replace(slot, **changes)
+
+
+def _recovery(n: int = 99, **changes) -> ff.Slot:
+    slot = ff.Slot(n.to_bytes(16, "big"), ff.KIND_RECOVERY, ff.ACCESS_VAULT, bytes(ff.TAG_LEN_PERSON), ff.KDF_HKDF,
+                   bytes(16), KdfParams(0, 0, 0), bytes(32), bytes(ff.WRAPPED_RECOVERY_LEN), bytes(ff.SEALED_KEY_LEN),
+                   bytes(ff.SEALED_KEY_LEN))
+    return replace(slot, **changes)
+
+
+def _header(slots=None, **changes) -> ff.Header:
+    """A well-formed header: a custodian, a register-access person and the recovery slot."""
+    slots = [_person(1), _person(2, ff.ACCESS_REGISTER), _recovery()] if slots is None else slots
+    header = ff.Header(file_id=bytes(range(16)), generation=7, body_nonce=bytes(range(1, 13)), body_len=crypto.TAG_LEN,
+                       slots=slots)
+    return replace(header, **changes)
+
+
+def _regions(raw: bytes) -> dict[str, tuple[int, int]]:
+    """layout() of a bare header, given a body of the length it announces."""
+    header, _ = ff.parse_header(raw)
+    return layout(raw + bytes(header.body_len))
+
+
+def _resealed(without_checksum: bytes) -> bytes:
+    """Patch the header length field and append a matching checksum: only the parser's own checks are left."""
+    out = bytearray(without_checksum)
+    struct.pack_into(">I", out, HEADER_LENGTH_AT, len(out) + ff.CHECKSUM_LEN)
+    return bytes(out) + hashlib.sha256(bytes(out)).digest()
+
+
+def _patched(raw: bytes, region: tuple[int, int], value: bytes) -> bytearray:
+    start, end = region
+    assert len(value) == end - start
+    return bytearray(raw[:start] + value + raw[end:])
+
+
+def _one_slot_more(raw: bytes, extra: bytes) -> bytes:
+    """The header with its slot count one higher and `extra` where that slot's record should be."""
+    count_at = _regions(raw)["slot_count"]
+    count = struct.unpack(">H", raw[count_at[0]:count_at[1]])[0]
+    return _resealed(bytes(_patched(raw, count_at, struct.pack(">H", count + 1))[:-ff.CHECKSUM_LEN]) + extra)
+
+
+def test_the_well_formed_header_round_trips():
+    """The base every case below changes in one place: it parses, so each refusal is that one change."""
+    header = _header()
+    raw = ff.encode_header(header)
+    parsed, exact = ff.parse_header(raw)
+    assert parsed == header and exact == raw
+
+
+def test_the_parser_needs_no_more_than_the_header(template):
+    header, raw = ff.parse_header(template)
+    assert ff.parse_header(raw) == (header, raw)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", NOT_A_REGISTER),
+    (ff.MAGIC[:-1], NOT_A_REGISTER),
+    (b"\0" + ff.MAGIC[1:] + bytes(ff.FIXED_LEN), NOT_A_REGISTER),
+    (ff.MAGIC, TRUNCATED_HEADER),  # the whole magic, nothing after it
+], ids=["empty", "magic-less-one", "magic-first-byte", "magic-only"])
+def test_magic_and_minimum_length(data, message):
+    assert refusal(data) == message
+
+
+def test_a_file_shorter_than_the_fixed_part_or_the_header_is_truncated():
+    raw = ff.encode_header(_header())
+    assert refusal(raw[: ff.FIXED_LEN - 1]) == TRUNCATED_HEADER
+    assert refusal(raw[:-1]) == TRUNCATED_HEADER
+    assert refusal(raw[: MIN_HEADER]) == TRUNCATED_HEADER
+
+
+@pytest.mark.parametrize("version", [0, 1, ff.VERSION + 1, 0xFFFF])
+def test_every_other_format_version_is_refused_by_number(version):
+    raw = ff.encode_header(_header())
+    data = _patched(raw, _regions(raw)["version"], struct.pack(">H", version))  # checked before the checksum
+    assert refusal(bytes(data)).startswith(f"register format version {version} is not supported by this accountctl")
+
+
+def test_flags_must_be_zero():
+    raw = ff.encode_header(_header())
+    for flags in (1, 0x8000):
+        data = _patched(raw, _regions(raw)["flags"], struct.pack(">H", flags))
+        assert refusal(bytes(data)) == "register damaged: unknown header flags"
+
+
+def test_header_length_bounds():
+    """146 (fixed part and checksum) up to MAX_HEADER is a length; anything else is refused unread."""
+    raw = ff.encode_header(_header())
+    region = _regions(raw)["header_length"]
+
+    def with_length(total: int) -> bytes:
+        return bytes(_patched(raw, region, struct.pack(">I", total)))
+
+    for total in (0, MIN_HEADER - 1, ff.MAX_HEADER + 1, 2**32 - 1):
+        assert refusal(with_length(total)) == "register damaged: header length out of range", total
+    for total in (MIN_HEADER, len(raw), ff.MAX_HEADER):
+        assert ff.header_length(with_length(total)) == total
+    # In range but past the end of the data: the file is too short for it.
+    assert refusal(with_length(ff.MAX_HEADER)) == TRUNCATED_HEADER
+
+
+def test_file_lengths_come_from_the_fixed_part_alone():
+    header = _header(body_len=123456, history_nonce=bytes(range(12)), history_len=98765)
+    raw = ff.encode_header(header)
+    assert ff.file_lengths(raw[: ff.FIXED_LEN]) == (len(raw), 123456, 98765)
+
+
+def test_the_checksum_covers_the_header():
+    raw = ff.encode_header(_header())
+    start, _ = _regions(raw)["file_id"]
+    assert refusal(flipped(raw, start)) == BAD_CHECKSUM
+    assert refusal(flipped(raw, len(raw) - 1)) == BAD_CHECKSUM
+
+
+@pytest.mark.parametrize("count", [0, ff.MAX_SLOTS + 1])
+def test_slot_count_out_of_range(count):
+    slots = [_person(i + 1, ff.ACCESS_REGISTER) for i in range(count)]
+    assert refusal(ff.encode_header(_header(slots))) == "register damaged: key slot count out of range"
+
+
+def test_exactly_max_slots_are_accepted():
+    slots = [_person(1)] + [_person(i, ff.ACCESS_REGISTER) for i in range(2, ff.MAX_SLOTS + 1)]
+    header, _ = ff.parse_header(ff.encode_header(_header(slots)))
+    assert len(header.slots) == ff.MAX_SLOTS == 256
+
+
+@pytest.mark.parametrize("body_len, ok", [(0, False), (crypto.TAG_LEN - 1, False), (crypto.TAG_LEN, True),
+                                          (ff.MAX_BODY, True), (ff.MAX_BODY + 1, False), (2**64 - 1, False)])
+def test_body_length_bounds(body_len, ok):
+    raw = ff.encode_header(_header(body_len=body_len))
+    if ok:
+        assert ff.parse_header(raw)[0].body_len == body_len
+    else:
+        assert refusal(raw) == "register damaged: body length out of range"
+
+
+@pytest.mark.parametrize("nonce, length, ok", [
+    (bytes(12), 0, True),  # no archive
+    (b"\1" + bytes(11), 0, False),  # no archive, yet a nonce: written by nothing we know
+    (bytes(range(12)), crypto.TAG_LEN - 1, False),
+    (bytes(range(12)), 1, False),
+    (bytes(12), 5, False),
+    (bytes(range(12)), crypto.TAG_LEN, True),
+    (bytes(range(12)), ff.MAX_BODY, True),
+    (bytes(range(12)), ff.MAX_BODY + 1, False),
+    (bytes(range(12)), 2**64 - 1, False),
+])
+def test_history_nonce_and_length(nonce, length, ok):
+    raw = ff.encode_header(_header(history_nonce=nonce, history_len=length))
+    if ok:
+        header, _ = ff.parse_header(raw)
+        assert (header.history_nonce, header.history_len) == (nonce, length)
+    else:
+        assert refusal(raw) == "register damaged: history length out of range"
+
+
+def test_trailing_bytes_in_the_header():
+    raw = ff.encode_header(_header())
+    body = raw[: -ff.CHECKSUM_LEN]
+    for extra in (b"\0", bytes(2), ff._encode_slot(_person(7))):  # the last: a whole slot the count leaves out
+        assert refusal(_resealed(body + extra)) == "register damaged: trailing bytes in header"
+
+
+@pytest.mark.parametrize("spare, message", [
+    (b"", "register damaged: key slot truncated"),
+    (b"\0", "register damaged: key slot truncated"),
+])  # two spare bytes: a slot of length 0, in test_a_slot_shorter_than_its_fixed_part
+def test_a_slot_count_larger_than_the_slots(spare, message):
+    assert refusal(_one_slot_more(ff.encode_header(_header()), spare)) == message
+
+
+SLOT_FIXED_LEN = ff._SLOT_FIXED.size
+
+
+@pytest.mark.parametrize("length, message", [
+    (0, "register damaged: key slot length out of range"),  # unpacking its fixed part would run off the data
+    (SLOT_FIXED_LEN - 1, "register damaged: key slot length out of range"),
+    (SLOT_FIXED_LEN, "register damaged: key slot truncated"),  # no room for the blobs' length fields
+    (SLOT_FIXED_LEN + 1, "register damaged: key slot truncated"),
+])
+def test_a_slot_shorter_than_its_fixed_part(length, message):
+    """The last slot is `length` zero bytes, so its record ends where the header's checksum starts."""
+    raw = ff.encode_header(_header())
+    assert refusal(_one_slot_more(raw, struct.pack(">H", length) + bytes(length))) == message
+
+
+def test_a_slot_longer_than_the_header():
+    raw = ff.encode_header(_header())
+    regions = _regions(raw)
+    last = max(int(name[4:].split(".")[0]) for name in regions if name.startswith("slot") and "." in name)
+    at = regions[f"slot{last}.length"]
+    length = struct.unpack(">H", raw[at[0]:at[1]])[0]
+    for longer in (length + 1, 0xFFFF):
+        patched = _patched(raw, at, struct.pack(">H", longer))
+        assert refusal(_resealed(bytes(patched[: -ff.CHECKSUM_LEN]))) == "register damaged: key slot length out of range"
+
+
+def test_a_blob_running_past_its_slot():
+    raw = ff.encode_header(_header([_person(1)]))
+    at = _regions(raw)["slot0.sealed_vault_length"]
+    patched = _patched(raw, at, struct.pack(">H", ff.SEALED_KEY_LEN + 1))
+    assert refusal(_resealed(bytes(patched[: -ff.CHECKSUM_LEN]))) == "register damaged: key slot truncated"
+
+
+def test_trailing_bytes_in_a_slot():
+    raw = ff.encode_header(_header([_person(1)]))
+    regions = _regions(raw)
+    at = regions["slot0.length"]
+    length = struct.unpack(">H", raw[at[0]:at[1]])[0]
+    out = _patched(raw, at, struct.pack(">H", length + 1))
+    end = regions["slot0.sealed_vault"][1]
+    out[end:end] = b"\0"  # one byte after the last blob, inside the record as its length now says
+    assert refusal(_resealed(bytes(out[: -ff.CHECKSUM_LEN]))) == "register damaged: key slot has trailing bytes"
+
+
+def test_blob_lengths_are_unsigned():
+    """A 40,000-byte blob (above a signed 16-bit length) is written and read back at its size, then refused."""
+    raw = ff.encode_header(_header([_person(1, wrapped=bytes(40_000))]))
+    assert refusal(raw) == "register damaged: a key slot has invalid fields"
+
+
+INVALID_SLOTS = {
+    "person-kdf-alg-hkdf": _person(9, kdf_alg=ff.KDF_HKDF),
+    "person-kdf-alg-0": _person(9, kdf_alg=0),
+    "person-kdf-below-floor": _person(9, kdf=KdfParams(ff.KDF_FLOOR.memory_kib - 1, 2, 1)),
+    "person-wrapped-short": _person(9, wrapped=bytes(ff.WRAPPED_PERSON_LEN - 1)),
+    "person-wrapped-long": _person(9, wrapped=bytes(ff.WRAPPED_PERSON_LEN + 1)),
+    "person-wrapped-recovery-size": _person(9, wrapped=bytes(ff.WRAPPED_RECOVERY_LEN)),
+    "recovery-kdf-alg-argon2id": _recovery(kdf_alg=ff.KDF_ARGON2ID),
+    "recovery-kdf-memory": _recovery(kdf=KdfParams(1, 0, 0)),
+    "recovery-kdf-iterations": _recovery(kdf=KdfParams(0, 1, 0)),
+    "recovery-kdf-lanes": _recovery(kdf=KdfParams(0, 0, 1)),
+    "recovery-kdf-floor": _recovery(kdf=ff.KDF_FLOOR),
+    "recovery-register-access": _recovery(access=ff.ACCESS_REGISTER, sealed_vault=b""),
+    "recovery-tag": _recovery(tag=b"\1" + bytes(ff.TAG_LEN_PERSON - 1)),
+    "recovery-wrapped-person-size": _recovery(wrapped=bytes(ff.WRAPPED_PERSON_LEN)),
+    "recovery-wrapped-short": _recovery(wrapped=bytes(ff.WRAPPED_RECOVERY_LEN - 1)),
+    "kind-0": _person(9, kind=0),
+    "kind-3": _person(9, kind=3),
+    "kind-255": _recovery(kind=255),
+    "access-0": _person(9, access=0, sealed_vault=b""),
+    "access-3": _person(9, access=3, sealed_vault=b""),
+    "access-3-with-vault-key": _person(9, access=3),
+    "sealed-register-short": _person(9, sealed_register=bytes(ff.SEALED_KEY_LEN - 1)),
+    "sealed-register-long": _person(9, sealed_register=bytes(ff.SEALED_KEY_LEN + 1)),
+    "sealed-register-empty": _recovery(sealed_register=b""),
+    "vault-access-without-vault-key": _person(9, ff.ACCESS_VAULT, sealed_vault=b""),
+    "vault-key-short": _person(9, ff.ACCESS_VAULT, sealed_vault=bytes(ff.SEALED_KEY_LEN - 1)),
+    "register-access-with-vault-key": _person(9, ff.ACCESS_REGISTER, sealed_vault=bytes(ff.SEALED_KEY_LEN)),
+    "recovery-without-vault-key": _recovery(sealed_vault=b""),
+}
+
+
+@pytest.mark.parametrize("slot", INVALID_SLOTS.values(), ids=INVALID_SLOTS.keys())
+def test_a_slot_with_an_invalid_field(slot):
+    """Each case breaks one rule of its kind; the custodian slot beside it is well formed."""
+    raw = ff.encode_header(_header([_person(1), slot]))
+    assert refusal(raw) == "register damaged: a key slot has invalid fields"
+
+
+def test_well_formed_slots_of_each_kind_and_access_are_accepted():
+    slots = [_person(1), _person(2, ff.ACCESS_REGISTER), _recovery(3), _person(4, kdf=ff.KDF_CAP)]
+    header, _ = ff.parse_header(ff.encode_header(_header(slots)))
+    assert header.slots == slots
+
+
+@pytest.mark.parametrize("slots", [[_recovery()], [_person(2, ff.ACCESS_REGISTER), _recovery()],
+                                   [_person(2, ff.ACCESS_REGISTER), _person(3, ff.ACCESS_REGISTER)]],
+                         ids=["recovery-only", "register-person-and-recovery", "register-people"])
+def test_a_header_without_a_person_with_vault_access_is_refused(slots):
+    assert refusal(ff.encode_header(_header(slots))) == "register damaged: no custodian key slot"
+
+
+def test_a_repeated_slot_id_is_refused():
+    slots = [_person(1), _person(2, ff.ACCESS_REGISTER), _recovery(2)]
+    assert refusal(ff.encode_header(_header(slots))) == "register damaged: duplicate key slot"
+
+
+def test_a_person_tag_is_the_normalised_email_hashed_with_the_file_id():
+    """The tag is part of the file format: a register written today must open with `--as` tomorrow."""
+    file_id = bytes(range(16))
+    expected = hashlib.sha256(ff.LABEL_PERSON_TAG + file_id + b"it@oak.sch.uk").digest()[: ff.TAG_LEN_PERSON]
+    assert ff.person_tag(file_id, " IT@Oak.sch.UK\t") == expected
+    assert ff.person_tag(bytes(16), "it@oak.sch.uk") != expected
+
+
+def test_a_header_copy_shares_no_slot_with_the_original():
+    header = _header()
+    copy = header.copy()
+    copy.slots[0].salt = b"\1" * 16
+    copy.slots.append(_person(5))
+    assert header == _header()
 
 
 def _bytes(n):

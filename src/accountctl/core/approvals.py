@@ -195,14 +195,11 @@ def key_owners(conn: sqlite3.Connection) -> dict[bytes, str]:
     return trust.derive(conn).key_owners()
 
 
-def authority_problems(conn: sqlite3.Connection, approval: dict, account: dict) -> list[str]:
-    """Whether the signer could decide: SLT/headteacher of the school, or the CEO; not their own request."""
-    school = conn.execute("SELECT central FROM schools WHERE id = ?", (account["school"],)).fetchone()
-    return authority_problems_in(approval, account, bool(school and school[0]))
-
-
 def authority_problems_in(approval: dict, account: dict, central: bool) -> list[str]:
-    """`authority_problems` over plain data: `central` says whether the account's school is a central team."""
+    """Whether the signer could decide: SLT/headteacher of the school, or the CEO; not their own request.
+
+    `central` says whether the account's school is a central team.
+    """
     try:
         payload = json.loads(approval["payload"])
     except (TypeError, ValueError):
@@ -229,12 +226,6 @@ def approval_state(conn: sqlite3.Connection, account: dict) -> tuple[dict | None
     problems = audit_problems(decision, owner, account, bool(school and school[0]))
     changed = decision["case_hash"] != case_hash(case_of(conn, account))
     return decision, problems, changed
-
-
-def has_valid_approval(conn: sqlite3.Connection, account: dict) -> bool:
-    """An approval that verifies, by someone allowed, for the current business case and people."""
-    decision, problems, changed = approval_state(conn, account)
-    return decision is not None and not problems and not changed
 
 
 def verify_all(conn: sqlite3.Connection) -> list[str]:

@@ -53,7 +53,7 @@ def read_register(path: Path, upto: Callable[[bytes], int] | None = None) -> tup
             want = min(upto(data), size)
             if want > len(data):
                 data += handle.read(want - len(data))
-            return data, size
+            return data[:want], size  # not the archive that may follow in the first prefix
     except FileNotFoundError:
         raise InputError(
             f"no register at {path}; create one with 'accountctl init --trust NAME --email E --name N' "
