@@ -42,7 +42,7 @@ def request_argv(**over) -> list[str]:
         "school": "oak", "platform": "facebook", "handle": "oakprimary", "url": "https://www.facebook.com/oakprimary",
         "category": "faculty", "email": "office@oak.sch.uk", "owner": T1, "admin": [T2], "contributor": [],
         "aim": "News and celebrations for parents", "audience": "Parents and carers of Oak pupils",
-        "promotion": "Weekly newsletter and the school website", "visibility": "open",
+        "promotion": "Weekly newsletter and the school website", "visibility": "open", "pupils": "none",
     }
     fields.update(over)
     argv = ["account", "request"]

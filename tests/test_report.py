@@ -69,7 +69,7 @@ def trust(today, oak, run, tmp_path, monkeypatch):
     ok(run(["account", "request", "--school", "oak", "--platform", "facebook", "--handle", "oakprimary",
             "--url", "https://www.facebook.com/oakprimary", "--category", "faculty", "--email", "office@oak.sch.uk",
             "--owner", T1, "--admin", T2, "--aim", "News for parents", "--audience", "Parents",
-            "--promotion", "Newsletter", "--visibility", "open"]))
+            "--promotion", "Newsletter", "--visibility", "open", "--pupils", "none"]))
     ok(run(["--as", HEAD, "approve", FB, "--note", "Approved at SLT"]))
     ok(run(["account", "notify-head", FB]))
     ok(run(["cred", "set", FB, "--username", "office@oak.sch.uk"], input=PASSWORD + "\n"))

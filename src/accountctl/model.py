@@ -13,7 +13,9 @@ PLATFORMS = ("facebook", "instagram", "x", "youtube", "tiktok", "linkedin", "thr
 PLATFORM_ALIASES = {"twitter": "x"}
 CATEGORIES = ("faculty", "staff")
 VISIBILITIES = ("open", "closed")
-ACCOUNT_STATUSES = ("requested", "approved", "rejected", "active", "suspended", "closed")
+ACCOUNT_STATUSES = ("requested", "approved", "rejected", "active", "suspended", "closed", "gone")
+# Pupils' ages an account may name: from nursery (3) to the sixth form (19).
+PUPIL_AGES = (3, 19)
 STAFF_STATUSES = ("active", "left")
 ACCESS_LEVELS = ("register", "vault")
 
@@ -99,3 +101,14 @@ def nonempty(value: str | None, what: str, limit: int = 2000) -> str:
     if len(text) > limit:
         raise InputError(f"{what} is longer than {limit} characters")
     return text
+
+
+def pupils(value: str | None) -> str:
+    """Whom an account is aimed at among pupils: 'none', or the youngest pupils' age as a whole number."""
+    text = (value or "").strip().lower()
+    if text == "none":
+        return text
+    youngest, oldest = PUPIL_AGES
+    if not (text.isascii() and text.isdigit()) or not youngest <= int(text) <= oldest:
+        raise InputError(f"--pupils must be 'none' or the youngest pupils' age ({youngest} to {oldest}), not {value!r}")
+    return str(int(text))

@@ -31,11 +31,15 @@ def case_of(conn: sqlite3.Connection, account: dict) -> dict:
 
 
 def case_from(account: dict, admins: list[str], contributors: list[str]) -> dict:
-    """The case of an account given its current admins and contributors (each sorted)."""
-    return {
-        "case": {k: account.get(k) for k in CASE_KEYS},
-        "people": {"owner": account.get("owner"), "admins": admins, "contributors": contributors},
-    }
+    """The case of an account given its current admins and contributors (each sorted).
+
+    Whether it is aimed at pupils is part of the case once it is said; until then it is left out,
+    so decisions signed before the question existed keep their hash.
+    """
+    case = {k: account.get(k) for k in CASE_KEYS}
+    if account.get("pupils") is not None:
+        case["pupils"] = account["pupils"]
+    return {"case": case, "people": {"owner": account.get("owner"), "admins": admins, "contributors": contributors}}
 
 
 def case_hash(case: dict) -> str:
@@ -89,6 +93,13 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
                          f"{previous['at']}; it needs no new decision until its business case or people change")
     if decision == "rejected" and not (note or "").strip():
         raise InputError("a rejection needs a reason (--reason)")
+    if decision == "approved":
+        from accountctl.core.accounts import approval_gaps, case_gaps
+
+        gaps = approval_gaps(conn, account)
+        if gaps:
+            how = f"; IT completes it with 'accountctl account update {account['id']}'" if case_gaps(account) else ""
+            raise InputError(f"cannot approve {account['id']}: its business case is incomplete: " + "; ".join(gaps) + how)
     if signing_private is None:
         raise AccessError("deciding needs your own signing key: unlock with your passphrase, not the recovery key")
     key_row = conn.execute("SELECT public_key FROM signing_keys WHERE email = ? AND retired_at IS NULL ORDER BY id DESC",
