@@ -14,6 +14,8 @@ PLATFORM_ALIASES = {"twitter": "x"}
 CATEGORIES = ("faculty", "staff")
 VISIBILITIES = ("open", "closed")
 ACCOUNT_STATUSES = ("requested", "approved", "rejected", "active", "suspended", "closed", "gone")
+# What an existing account may be recorded as: one already gone from its platform is not an account to import.
+IMPORT_STATUSES = tuple(s for s in ACCOUNT_STATUSES if s != "gone")
 # Pupils' ages an account may name: from nursery (3) to the sixth form (19).
 PUPIL_AGES = (3, 19)
 STAFF_STATUSES = ("active", "left")

@@ -610,7 +610,7 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
             owner = model.email(row["owner"], "owner") if (row.get("owner") or "").strip() else None
             admins = [model.email(a, "admin") for a in _split(row.get("admins"))]
             contributors = [model.email(c, "contributor") for c in _split(row.get("contributors"))]
-            status = model.choice(row.get("status") or "active", model.ACCOUNT_STATUSES, "status")
+            status = model.choice(row.get("status") or "active", model.IMPORT_STATUSES, "status")
             account_id = model.slug(row["id"], "id") if (row.get("id") or "").strip() else model.slugify(
                 f"{school_id}-{platform}-{the_handle.lstrip('@')}")
         except InputError as exc:
@@ -630,12 +630,12 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
             progress(len(records), len(rows))
     now = clock.now_iso()
     today = clock.today().isoformat()
-    # A suspended, closed or gone account is taken as suspended, closed or gone from the day it is recorded.
+    # A suspended or closed account is taken as suspended or closed from the day it is recorded.
     conn.executemany(
         "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, status, legacy, "
-        "requested_by, requested_at, suspended_on, closed_on, gone_on) VALUES (?,?,?,?,?,?,?,?,?,1,NULL,?,?,?,?)",
-        [r[:9] + (now, today if r[8] == "suspended" else None, today if r[8] in ("closed", "gone") else None,
-                  today if r[8] == "gone" else None) for r in records])
+        "requested_by, requested_at, suspended_on, closed_on) VALUES (?,?,?,?,?,?,?,?,?,1,NULL,?,?,?)",
+        [r[:9] + (now, today if r[8] == "suspended" else None, today if r[8] == "closed" else None)
+         for r in records])
     conn.executemany("INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
                      [(r[0], a, "admin", now) for r in records for a in r[9]] +
                      [(r[0], c, "contributor", now) for r in records for c in r[10]])

@@ -29,6 +29,7 @@ WAIVER_HORIZON_DAYS = 60  # waivers expiring within this many days of the as-of 
 STATUSES = ("requested", "approved", "active", "suspended", "closed", "rejected", "gone")
 LIVE = audit.LIVE
 CHUNK = 30  # bars per SVG, so a long chart breaks between pages instead of being cut
+FAILING_SHOWN = 25  # accounts named per rule and school; the rest are counted (`audit` lists every one)
 SEVERITY_MEANING = {
     "error": "a breach of the policy: fix it now, or have SLT accept it with a dated waiver",
     "warning": "a risk or a guideline not met: fix it or accept it with a waiver",
@@ -88,13 +89,18 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
     error_accounts: set[str] = set()
     warning_accounts: set[str] = set()
     finding_keys: set[tuple] = set()
-    failing: dict[str, dict[str | None, list[dict]]] = {rid: {} for rid in audit.RULES}
+    failing: dict[str, dict[str | None, dict]] = {rid: {} for rid in audit.RULES}
     for f in findings:
         item = per_rule[f["rule"]]
         item["findings"] += 1
-        failing[f["rule"]].setdefault(f["school"], []).append(
-            {"account": f["account"], "severity": f["severity"], "message": f["message"], "waived": f["waived"],
-             "waived_until": f["waived_until"]})
+        group = failing[f["rule"]].get(f["school"])
+        if group is None:
+            group = failing[f["rule"]][f["school"]] = {"school": f["school"], "school_name": None, "findings": 0,
+                                                       "shown": []}
+        group["findings"] += 1
+        if len(group["shown"]) < FAILING_SHOWN:  # in the audit's order: severity, then account id
+            group["shown"].append({"account": f["account"], "severity": f["severity"], "message": f["message"],
+                                   "waived": f["waived"], "waived_until": f["waived_until"]})
         rule_accounts[f["rule"]].add(f["account"] or ("person", f["message"]))
         finding_keys.add((f["account"], f["rule"]))
         if f["waived"]:
@@ -115,11 +121,11 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
                 warning_accounts.add(f["account"])
     for rid, seen in rule_accounts.items():
         per_rule[rid]["accounts"] = len(seen)
-        # By school (the register as a whole, for findings about no school, last), accounts in id order.
-        per_rule[rid]["failing"] = [
-            {"school": sid, "school_name": names.get(sid) if sid else None,
-             "findings": sorted(items, key=lambda i: (i["account"] or "", i["message"]))}
-            for sid, items in sorted(failing[rid].items(), key=lambda kv: (kv[0] is None, names.get(kv[0] or "", "")))]
+        # By school name (the register as a whole, for findings about no school, last).
+        groups = sorted(failing[rid].values(), key=lambda g: (g["school"] is None, names.get(g["school"] or "", "")))
+        for group in groups:
+            group["school_name"] = names.get(group["school"]) if group["school"] else None
+        per_rule[rid]["failing"] = groups
     school_of = {a["id"]: a["school"] for a in snap.accounts}
     for account_id in error_accounts:
         row = schools.get(school_of.get(account_id))
@@ -404,11 +410,16 @@ def _failing(data: dict) -> str:
         for group in r["failing"]:
             where = group["school_name"] or "The register as a whole"
             out.append(f'<p class="school" data-school="{e(group["school"] or "")}"><strong>{e(where)}</strong> '
-                       f'({_plural(len(group["findings"]), "finding")})</p><ul>')
-            for f in group["findings"]:
+                       f'({_plural(group["findings"], "finding")})</p><ul>')
+            for f in group["shown"]:
                 account = f'<code class="account">{e(f["account"])}</code>: ' if f["account"] else ""
                 waived = f' <span class="none">(waived until {_day(f["waived_until"])})</span>' if f["waived"] else ""
                 out.append(f'<li data-account="{e(f["account"] or "")}">{account}{e(f["message"])}{waived}</li>')
+            more = group["findings"] - len(group["shown"])
+            if more:
+                where_flag = f" --school {group['school']}" if group["school"] else ""
+                out.append(f'<li class="none">and {_plural(more, "more finding")}: '
+                           f'<code>accountctl audit{e(where_flag)} --rule {e(r["id"])}</code> lists them all</li>')
             out.append("</ul>")
         out.append("</section>")
     return "".join(out)
