@@ -670,7 +670,7 @@ def custodian_left(snap: Snapshot):
 @rule("MONITORING_LAPSED", "info", "active account with no monitoring check recorded in the monitoring period (default 7 days)",
       "Connect §5 (monitoring): 'School accounts must be monitored regularly and frequently (preferably 5 days a week "
       "during term time ...)'",
-      name="Checked every week",
+      name="Checked regularly",
       principle="Every live account is checked regularly, and comments on it are answered promptly.")
 def monitoring_lapsed(snap: Snapshot):
     period = int(snap.settings["monitoring_period_days"])
