@@ -152,8 +152,15 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
                        (head, public, "2026-01-01T00:00:00Z"))
             signing[head] = private
         shared = [vault.generate_password(20) for _ in range(max(1, len(p["accounts"]) // 100))]
+        # Legacy accounts come without a business case; SLT approves only complete ones, so write it first.
+        wanted = [a["id"] for a in p["accounts"] if a["_approve"]]
+        db.executemany("UPDATE accounts SET aim = 'School news', audience = 'Parents and carers', "
+                       "promotion = 'Newsletter', visibility = 'open', pupils = 'none' WHERE id = ?",
+                       [(i,) for i in wanted])
+        for account_id in wanted:
+            accounts.store_case_hash(db, account_id)
         for a in p["accounts"]:
-            if a["_approve"]:
+            if a["_approve"] and not accounts.approval_gaps(db, accounts.get_account(db, a["id"])):
                 head = p["heads"][a["school"]]
                 approvals.decide(db, head, signing[head], a["id"], "approved", "approved at SLT")
             if a["status"] in ("active", "suspended") and a["_notify"]:

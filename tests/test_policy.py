@@ -521,6 +521,37 @@ def test_core_eligibility(person, reason):
     assert (got is None) if reason is None else (got is not None and got.startswith(reason))
 
 
+def test_core_eligibility_in_sql_agrees_with_the_function():
+    """`account list` counts eligible admins in SQL; every case `ineligible` distinguishes, it judges the same."""
+    from accountctl.store.db import new_database
+
+    conn = new_database()
+    for school, central in (("oak", 0), ("elm", 0), ("trust", 1)):
+        conn.execute("INSERT INTO schools(id, name, domains, central, created_at) VALUES (?, ?, '[]', ?, 'x')",
+                     (school, school, central))
+    conn.execute("INSERT INTO accounts(id, school, platform, handle, category, status, requested_at) "
+                 "VALUES ('a', 'oak', 'x', 'h', 'faculty', 'active', 'x')")
+    people = [None, staff(), staff(roles=["volunteer"]), staff(roles=["staff", "volunteer"]), staff(roles=[]),
+              staff(school="elm"), staff(school="trust"), staff(left_on="2026-10-01"), staff(left_on="2026-09-30"),
+              staff(left_on="2026-10-02"), staff(school="elm", moved_from="oak", moved_on="2026-10-02"),
+              staff(school="elm", moved_from="oak", moved_on="2026-10-01"),
+              staff(school="elm", moved_from="ash", moved_on="2026-10-02"), staff(roles=["volunteer"], school="trust")]
+    on = date(2026, 10, 1)
+    for i, person in enumerate(people):
+        email = f"p{i}@oak.sch.uk"
+        if person is not None:
+            conn.execute("INSERT INTO staff(email, name, school, roles, left_on, moved_from, moved_on, created_at) "
+                         "VALUES (?, 'n', ?, ?, ?, ?, ?, 'x')", (email, person["school"], json.dumps(person["roles"]),
+                                                                 person["left_on"], person["moved_from"],
+                                                                 person["moved_on"]))
+        stored = None if person is None else {**person, "roles": json.dumps(person["roles"])}
+        expected = eligibility.ineligible(stored, "oak", frozenset({"trust"}), on) is None
+        (got,) = conn.execute(f"SELECT {eligibility.ELIGIBLE_SQL} FROM accounts a LEFT JOIN staff s ON s.email = ? "
+                              "WHERE a.id = 'a'", (on.isoformat(), on.isoformat(), email)).fetchone()
+        assert bool(got) is expected, person
+    assert sum(eligibility.ineligible(p, "oak", frozenset({"trust"}), on) is None for p in people) == 6
+
+
 def test_core_training_gaps():
     on = date(2026, 10, 1)
     settings = {"training.valid_days": "30", "policy_version": "2026.2"}

@@ -90,6 +90,8 @@ class Snapshot:
     waivers: dict[tuple[str, str], dict] = field(default_factory=dict)  # in force; `run` sets them
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
+    _ineligible: dict = field(default_factory=dict)
+    _training: dict = field(default_factory=dict)
     central: frozenset[str] = field(init=False, default=frozenset())
 
     def __post_init__(self) -> None:
@@ -123,7 +125,19 @@ class Snapshot:
 
     def ineligible(self, email: str | None, school: str) -> str | None:
         """Why `email` may not own or administer an account of `school` on the audit date (see eligibility)."""
-        return eligibility.ineligible(self.staff.get(email or ""), school, self.central, self.as_of)
+        key = (email, school)
+        reason = self._ineligible.get(key, _UNSET)
+        if reason is _UNSET:  # people run several accounts: judge each once per school
+            reason = self._ineligible[key] = eligibility.ineligible(self.staff.get(email or ""), school, self.central,
+                                                                    self.as_of)
+        return reason
+
+    def training_gaps(self, email: str) -> list[str]:
+        """What is missing from a staff member's training on the audit date (see eligibility)."""
+        gaps = self._training.get(email)
+        if gaps is None:
+            gaps = self._training[email] = eligibility.training_gaps(self.staff[email], self.settings, self.as_of)
+        return gaps
 
     def has_left(self, email: str | None) -> bool:
         """Whether `email` is staff who left on or before the audit date."""
@@ -192,10 +206,11 @@ class ESCALATED(tuple):
 
 def _runners(snap: Snapshot, a: dict) -> Iterator[tuple[str, str]]:
     """(role, email) of the account's owner and each other current admin, the owner first."""
-    if a["owner"]:
-        yield "owner", a["owner"]
-    for m in snap.current(a["id"], "admin"):
-        if m.email != a["owner"]:
+    owner = a["owner"]
+    if owner:
+        yield "owner", owner
+    for m in snap._current.get(a["id"], ()):
+        if m.role == "admin" and m.email != owner:
             yield "admin", m.email
 
 
@@ -225,14 +240,13 @@ def two_admins(snap: Snapshot):
       principle="Only current staff of the school (or of the trust's central team) own or administer its accounts; "
                 "volunteers, governors and other schools' staff may contribute, but never run one.")
 def admin_not_eligible(snap: Snapshot):
-    # Leavers and movers were staff: LEAVER_OWNER and LEAVER_ADMIN report them.
     for a in _live(snap):
         for role, email in _runners(snap, a):
-            gone = snap.gone_on(email, a["school"])
-            if gone is not None and gone != NEVER:
-                continue
             reason = snap.ineligible(email, a["school"])
-            if reason:
+            if reason is None:
+                continue
+            gone = snap.gone_on(email, a["school"])
+            if gone is None or gone == NEVER:  # leavers and movers were staff: the LEAVER rules report them
                 fix = (f"accountctl account transfer {a['id']} --to EMAIL --remove-old" if role == "owner" else
                        f"accountctl account admin remove {a['id']} {email} (then, if they still help: "
                        f"accountctl account contributor add {a['id']} {email})")
@@ -446,7 +460,7 @@ def training_missing(snap: Snapshot):
                 continue
             if snap.has_left(m.email):
                 continue  # leaver rules cover them
-            gaps = eligibility.training_gaps(person, snap.settings, snap.as_of)
+            gaps = snap.training_gaps(m.email)
             if gaps:
                 yield (a["id"], a["school"], f"{role} {_who(snap, m.email)}: {' and '.join(gaps)}",
                        f"accountctl staff train {m.email} --on DATE{ack}")

@@ -13,7 +13,9 @@ from datetime import date, timedelta
 
 def volunteer_only(roles) -> bool:
     """Whether a person's roles (a list, or its JSON text as stored) are `volunteer` and nothing else."""
-    if isinstance(roles, str):
+    if isinstance(roles, str):  # as stored: parse only the few that name a volunteer at all
+        if "volunteer" not in roles:
+            return False
         roles = json.loads(roles)
     return bool(roles) and set(roles) == {"volunteer"}
 
@@ -43,6 +45,18 @@ def ineligible(person: dict | None, school: str, central: set[str] | frozenset[s
     if volunteer_only(person["roles"]):
         return "is only a volunteer (volunteers may contribute, never run an account)"
     return None
+
+
+# `ineligible(...) is None` as SQL, for counting eligible admins over many accounts at once (`account list`):
+# `s` is the person's staff row (joined on email: NULL when unknown), `a` the account's row; both `?` are
+# the date as YYYY-MM-DD. Roles are stored as a JSON list in the spec's order, so only-volunteer is one text.
+# tests/test_policy.py checks that the two agree on every case `ineligible` distinguishes.
+ELIGIBLE_SQL = (
+    "(s.email IS NOT NULL AND (s.left_on IS NULL OR s.left_on = '' OR s.left_on > ?) "
+    "AND (s.school = a.school OR s.school IN (SELECT id FROM schools WHERE central) "
+    "OR (s.moved_from = a.school AND s.moved_on > ?)) "
+    "AND s.roles <> '[\"volunteer\"]')"
+)
 
 
 def training_gaps(person: dict, settings: dict[str, str], on: date) -> list[str]:
