@@ -561,3 +561,20 @@ def test_core_training_gaps():
     assert eligibility.training_gaps(staff(trained_on=None), settings, on) == [
         "no training recorded", "has not acknowledged policy 2026.2"]
     assert eligibility.training_gaps(staff(trained_on="2020-01-01"), {}, on) == []
+
+
+def test_a_register_written_before_these_columns_opens_and_gains_them(run, base):
+    from test_audit_rules import underneath
+
+    from accountctl.store.db import ADDED_COLUMNS
+
+    with underneath(base) as db:  # the body as an older accountctl wrote it
+        for column in ADDED_COLUMNS["accounts"]:
+            db.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
+        db.execute("UPDATE accounts SET monitored_on = monitored_on")  # a row change, so the body is saved
+    report, code = audit(run)
+    assert code == 0 and found(report, "CASE_INCOMPLETE", FB)  # its pupils answer is not on record yet
+    assert json.loads(ok(run(["account", "show", FB, "--json"])).stdout)["pupils"] is None
+    ok(run(["account", "update", FB, "--pupils", "none"]))  # a write keeps the columns
+    assert audit(run, "--fail-on", "warning")[0]["findings"] == []  # the case is as SLT approved it again
+    ok(run("verify"))

@@ -85,6 +85,9 @@ def account_request(reg, school, platform, handle, url, category, email, owner, 
 def account_import(reg, file) -> None:
     """Record existing accounts as they are (CSV or JSON); every row or none.
 
+    It warns, naming them, about owners and admins who may not run the account (not staff of its
+    school or the central team, left, or only a volunteer) and contributors who are not staff here.
+
     \b
     Example:
       accountctl account import legacy-accounts.csv
@@ -310,6 +313,9 @@ def account_gone(reg, account_id, on) -> None:
 @writes
 def approve(reg, account_id, note) -> None:
     """Approve an account request (SLT or headteacher of its school; the CEO for any), signed with your key.
+
+    Refuses an incomplete business case, naming each missing part: aim, audience, promotion,
+    visibility, whether it is aimed at pupils, and two eligible admins.
 
     \b
     Example:
