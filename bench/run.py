@@ -111,29 +111,34 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
     register = work / "register.accountctl"
     shutil.copyfile(folder / "register.accountctl", register)
     env = base_env(folder, facts)
+    # Each machine remembers the newest register it saw (the rollback witness). The write benchmarks put a
+    # fresh copy back before every run, which on one machine is a rollback: each copy gets a state folder of
+    # its own, wiped with it; the read benchmarks share one, so they pay its read as a user does.
     cached = {**env, "ACCOUNTCTL_REGISTER": str(register), "PYTHON_KEYRING_BACKEND": "bench_keyring.BenchKeyring",
-              "BENCH_KEYRING_FILE": str(work / "keyring.json")}
+              "BENCH_KEYRING_FILE": str(work / "keyring.json"), "XDG_STATE_HOME": str(work / "state")}
     login = subprocess.run([exe, "login"], env={**cached, "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]},
                            capture_output=True, text=True)
     if login.returncode:
         raise SystemExit(f"login failed: {login.stderr}")
     phrase = {**env, "ACCOUNTCTL_REGISTER": str(register), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-              "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]}
+              "ACCOUNTCTL_PASSPHRASE": facts["passphrase"], "XDG_STATE_HOME": str(work / "state")}
     account, leaver = facts["sample_account"], facts["sample_leaver"]
 
     def fresh(name: str, source: str):
         target = work / name
+        state = work / f"state-{name}"
 
         def prepare():
             shutil.copyfile(folder / source, target)
             for suffix in (".bak", ".lock", ".tmp"):
                 (work / (name + suffix)).unlink(missing_ok=True)
-        return target, prepare
+            shutil.rmtree(state, ignore_errors=True)
+        return {**cached, "ACCOUNTCTL_REGISTER": str(target), "XDG_STATE_HOME": str(state)}, prepare
 
-    leave_copy, leave_prep = fresh("leave.accountctl", "register.accountctl")
-    show_copy, show_prep = fresh("show.accountctl", "register.accountctl")
-    acc_import, acc_prep = fresh("acc-import.accountctl", "base.accountctl")
-    staff_import, staff_prep = fresh("staff-import.accountctl", "base.accountctl")
+    leave_env, leave_prep = fresh("leave.accountctl", "register.accountctl")
+    show_env, show_prep = fresh("show.accountctl", "register.accountctl")
+    acc_import_env, acc_prep = fresh("acc-import.accountctl", "base.accountctl")
+    staff_import_env, staff_prep = fresh("staff-import.accountctl", "base.accountctl")
     commands = [
         ("python -c pass (floor)", [sys.executable, "-c", "pass"], env, None),
         ("accountctl --version", [exe, "--version"], env, None),
@@ -141,15 +146,11 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
         ("account list", [exe, "account", "list"], cached, None),
         ("account show", [exe, "account", "show", account], cached, None),
         ("otp", [exe, "otp", account], cached, None),
-        ("cred show", [exe, "cred", "show", account, "--field", "password", "--reason", "bench"],
-         {**cached, "ACCOUNTCTL_REGISTER": str(show_copy)}, show_prep),
+        ("cred show", [exe, "cred", "show", account, "--field", "password", "--reason", "bench"], show_env, show_prep),
         ("offboard", [exe, "offboard", leaver, "--format", "json"], cached, None),
-        ("staff leave", [exe, "staff", "leave", facts["sample_staff"], "--on", "2026-12-31"],
-         {**cached, "ACCOUNTCTL_REGISTER": str(leave_copy)}, leave_prep),
-        ("account import", [exe, "account", "import", str(folder / "accounts.csv")],
-         {**cached, "ACCOUNTCTL_REGISTER": str(acc_import)}, acc_prep),
-        ("staff import", [exe, "staff", "import", str(folder / "staff.csv")],
-         {**cached, "ACCOUNTCTL_REGISTER": str(staff_import)}, staff_prep),
+        ("staff leave", [exe, "staff", "leave", facts["sample_staff"], "--on", "2026-12-31"], leave_env, leave_prep),
+        ("account import", [exe, "account", "import", str(folder / "accounts.csv")], acc_import_env, acc_prep),
+        ("staff import", [exe, "staff", "import", str(folder / "staff.csv")], staff_import_env, staff_prep),
         ("otp (passphrase)", [exe, "otp", account], phrase, None),
         ("audit (passphrase)", [exe, "audit", "--format", "json"], phrase, None),
     ]

@@ -120,7 +120,6 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
     os.environ["ACCOUNTCTL_TODAY"] = TODAY.isoformat()
     os.environ.setdefault("ACCOUNTCTL_KDF", "m=65536,t=3,p=4")
     from accountctl.core import access, accounts, approvals, directory, vault
-    from accountctl.store import crypto
     from accountctl.store.register import open_register
 
     started = time.perf_counter()
@@ -145,13 +144,6 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
         for email, day in p["leavers"].items():
             directory.leave(db, CUSTODIAN, email, day)
         accounts.import_accounts(db, CUSTODIAN, accounts.parse_import((out / "accounts.csv").read_text(encoding="utf-8")))
-        signing = {}
-        for school, head in p["heads"].items():
-            private, public = crypto.ed25519_keypair()
-            db.execute("INSERT INTO signing_keys(email, public_key, created_at) VALUES (?,?,?)",
-                       (head, public, "2026-01-01T00:00:00Z"))
-            signing[head] = private
-        shared = [vault.generate_password(20) for _ in range(max(1, len(p["accounts"]) // 100))]
         # Legacy accounts come without a business case; SLT approves only complete ones, so write it first.
         wanted = [a["id"] for a in p["accounts"] if a["_approve"]]
         db.executemany("UPDATE accounts SET aim = 'School news', audience = 'Parents and carers', "
@@ -159,10 +151,22 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
                        [(i,) for i in wanted])
         for account_id in wanted:
             accounts.store_case_hash(db, account_id)
+        approvable = {i for i in wanted if not accounts.approval_gaps(db, accounts.get_account(db, i))}
+        for head in sorted(set(p["heads"].values())):
+            access.grant(reg, head, "register", PASSPHRASE)  # each head signs their own decisions
+    by_head: dict[str, list[str]] = {}
+    for a in p["accounts"]:
+        if a["id"] in approvable:  # two eligible admins: the others stay unapproved, as the audit then shows
+            by_head.setdefault(p["heads"][a["school"]], []).append(a["id"])
+    for head, account_ids in sorted(by_head.items()):
+        with open_register(full, write=True, actor=head, passphrase_source=lambda: PASSPHRASE,
+                           use_keyring=False) as reg:
+            for account_id in account_ids:
+                approvals.decide(reg.db, head, reg.keys.signing_private, account_id, "approved", "approved at SLT")
+    with open_register(full, write=True, **unlock) as reg:
+        db = reg.db
+        shared = [vault.generate_password(20) for _ in range(max(1, len(p["accounts"]) // 100))]
         for a in p["accounts"]:
-            if a["_approve"] and not accounts.approval_gaps(db, accounts.get_account(db, a["id"])):
-                head = p["heads"][a["school"]]
-                approvals.decide(db, head, signing[head], a["id"], "approved", "approved at SLT")
             if a["status"] in ("active", "suspended") and a["_notify"]:
                 accounts.notify_head(db, CUSTODIAN, a["id"])
             kind = a["_password"]

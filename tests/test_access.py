@@ -239,7 +239,8 @@ def _read_credential(path: Path, email: str, passphrase: str) -> bytes:
         return reg.decrypt_field("credentials", "oak-x-oak", "password", blob)
 
 
-def test_revoke_rotates_keys_so_the_old_passphrase_opens_nothing_written_afterwards(run, two_custodians, tmp_path):
+def test_revoke_rotates_keys_so_the_old_passphrase_opens_nothing_written_afterwards(run, two_custodians, tmp_path,
+                                                                                   monkeypatch):
     path = two_custodians
     _store_a_credential(path)
     old_copy = tmp_path / "before-revoke.accountctl"
@@ -252,18 +253,22 @@ def test_revoke_rotates_keys_so_the_old_passphrase_opens_nothing_written_afterwa
 
     # The revoked custodian's passphrase fails on the current file...
     refused(run("staff list", env=as_(IT2, IT2_PASS)), 3, "no key slot")
-    # ...but still opens the old copy (LUKS's lesson: it is rotation that protects new data, not a deleted row).
-    assert IT2 in staff_emails(run, env=as_(IT2, IT2_PASS), extra=f"--register {old_copy}")
-    assert _read_credential(old_copy, IT2, IT2_PASS) == b"hunter2-secret"
+    # ...but still opens the old copy on their own machine (this one's witness refuses an older copy:
+    # LUKS's lesson: it is rotation that protects new data, not a deleted row).
+    with monkeypatch.context() as leavers_machine:
+        leavers_machine.setenv("XDG_STATE_HOME", str(tmp_path / "leaver-state"))
+        assert IT2 in staff_emails(run, env=as_(IT2, IT2_PASS), extra=f"--register {old_copy}")
+        assert _read_credential(old_copy, IT2, IT2_PASS) == b"hunter2-secret"
+        old_keys = open_keys(old_copy, CUSTODIAN, PASSPHRASE)
+        leaked = open_keys(old_copy, IT2, IT2_PASS)
+    refused(run(f"staff list --register {old_copy}", env=me), 4, "rolled back")
 
     # Byte level: the remaining custodian sees new register and vault keys.
-    old_keys = open_keys(old_copy, CUSTODIAN, PASSPHRASE)
     new_keys = open_keys(path, CUSTODIAN, PASSPHRASE)
     assert new_keys.register_key != old_keys.register_key
     assert new_keys.vault_key != old_keys.vault_key
     assert new_keys.x25519_private == old_keys.x25519_private  # the remaining slot itself was not replaced
     # Everything the revoked person could take from the old copy fails on the new file.
-    leaked = open_keys(old_copy, IT2, IT2_PASS)
     assert leaked.register_key == old_keys.register_key and leaked.vault_key == old_keys.vault_key
     data = path.read_bytes()
     header, raw = ff.parse_header(data)

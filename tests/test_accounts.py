@@ -243,7 +243,7 @@ def test_headteacher_approves_with_an_ed25519_signature_that_verifies(run, reque
     assert data["approval"]["note"] == "Approved at SLT 12 Nov" and data["approval"]["current"] is True
     with underneath(requested, write=False) as reg:
         row = dict(reg.db.execute("SELECT * FROM approvals WHERE account = ?", (ID,)).fetchone())
-        key = reg.db.execute("SELECT public_key FROM signing_keys WHERE email = ?", (HEAD,)).fetchone()[0]
+        key = reg.membership.current_key(HEAD)  # the key the head's signed grant names
     assert row["public_key"] == key
     Ed25519PublicKey.from_public_bytes(key).verify(row["signature"], row["payload"].encode("utf-8"))  # raises if bad
     payload = json.loads(row["payload"])

@@ -218,7 +218,7 @@ def test_the_crash_script_really_patches_the_rename(oak):
 
 
 # -- PATH.bak -------------------------------------------------------------------------------------------
-def test_bak_holds_the_previous_generation(run, oak):
+def test_bak_holds_the_previous_generation(run, oak, tmp_path):
     bak = oak.with_name(oak.name + ".bak")
     for i in range(2):
         before = oak.read_bytes()
@@ -227,7 +227,10 @@ def test_bak_holds_the_previous_generation(run, oak):
         assert bak.read_bytes() == before
         assert ff.parse_header(bak.read_bytes())[0].generation == generation
         assert ff.parse_header(oak.read_bytes())[0].generation == generation + 1
-        old = {s["email"] for s in json.loads(ok(run(f"staff list --json --register {bak}")).stdout)}
+        # Read on another machine: this one has seen the newer generation and refuses the older copy.
+        elsewhere = {"XDG_STATE_HOME": str(tmp_path / f"elsewhere-{i}")}
+        old = {s["email"] for s in json.loads(ok(run(f"staff list --json --register {bak}", env=elsewhere)).stdout)}
+        refused(run(f"staff list --json --register {bak}"), 4, "rolled back")
         new = {s["email"] for s in json.loads(ok(run("staff list --json")).stdout)}
         assert new - old == {f"b{i}@oak.sch.uk"}
     # A refused write leaves PATH.bak alone too.

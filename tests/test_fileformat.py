@@ -208,6 +208,8 @@ def test_a_flipped_byte_in_every_region_is_refused_and_nothing_is_written(run, r
     code, text = EXPECTED.get(region, (4, "header checksum does not match"))
     for offset in sorted({start, (start + end) // 2, end - 1}):
         reg.write_bytes(flipped(data, offset))
+        if region == "version" and struct.unpack_from(">H", flipped(data, offset), 8)[0] == ff.UPGRADABLE:
+            text = "header checksum does not match"  # a version this accountctl reads: then the checksum fails
         before = snapshot(reg.parent)
         refused(run(WRITE), code, text)
         assert snapshot(reg.parent) == before, f"{region} byte {offset}: something was written"

@@ -73,7 +73,8 @@ def request(run, account_id, platform, handle, owner, admins, contributors=(), s
 @pytest.fixture
 def world(day, run, oak, monkeypatch):
     """oak on D1: three approved accounts with credentials; head has a register slot (so --as is needed)."""
-    ok(run(f'staff add {T3} --name "Tad Three" --school oak --role staff --trained-on 2026-09-01'))
+    # T3 also works in IT, so that tests can make them a custodian (vault access needs the it role).
+    ok(run(f'staff add {T3} --name "Tad Three" --school oak --role staff --role it --trained-on 2026-09-01'))
     request(run, FB, "facebook", "oakprimary", T1, [T2, T3])
     request(run, IG, "instagram", "oakpe", T2, [T1, T3], category="staff")
     request(run, XM, "x", "oakmusic", T2, [T3], [T1])

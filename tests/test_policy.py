@@ -449,7 +449,8 @@ def test_account_gone_refusals(run, base):
     ok(run(["account", "gone", FB]))
     refused(run, base, ["account", "gone", FB], 2, "already gone", TODAY)
     for args in (["account", "update", FB, "--pupils", "11"], ["account", "activate", FB],
-                 ["account", "admin", "add", FB, ELM], ["account", "close", FB, "--reason", "again"]):
+                 ["account", "admin", "add", FB, ELM], ["account", "close", FB, "--reason", "again"],
+                 SLT + ["approve", FB], SLT + ["reject", FB, "--reason", "x"], SLT + ["review", FB], ["monitor", FB]):
         refused(run, base, args, 2, "gone")
 
 

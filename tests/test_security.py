@@ -32,7 +32,7 @@ def test_a_register_only_holder_cannot_plant_a_custodian_slot(run, oak):
     # The custodian's next command sees the altered slot list and refuses before sealing anything.
     result = run(f"--as {CUSTODIAN} person revoke {HEAD}")
     assert result.exit_code == 4, result.stderr
-    assert "custodian key slots" in result.stderr
+    assert "has no grant" in result.stderr
     assert oak.read_bytes() == forged_file
     # And no vault key was ever sealed to the attacker's public key.
     header, _ = ff.parse_header(oak.read_bytes())
@@ -60,37 +60,6 @@ def _request(run, requested_by=CUSTODIAN):
                     "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
                     "--promotion Newsletter --visibility open --pupils none"))
     return result.stdout.strip()
-
-
-def test_an_approval_forged_under_a_planted_key_is_caught_by_the_real_approver(run, oak):
-    import json
-
-    from accountctl.core import approvals
-    from accountctl.core.events import canonical
-
-    ok(run(f"person grant {HEAD} --access register"))
-    account_id = _request(run)
-    # A custodian plants a signing key in the head's name and signs an approval with it.
-    with open_register(oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True) as reg:
-        private, public = crypto.ed25519_keypair()
-        reg.db.execute("INSERT INTO signing_keys(email, public_key, created_at) VALUES (?, ?, '2026-01-01T00:00:00Z')",
-                       (HEAD, public))
-        account = dict(reg.db.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone())
-        case = approvals.case_of(reg.db, account)
-        payload = {"v": 1, "account": account_id, "school": "oak", **case, "case_hash": approvals.case_hash(case),
-                   "decision": "approved", "note": None, "approver": HEAD, "approver_roles": ["slt", "headteacher"],
-                   "approver_school": "oak", "at": "2026-11-21T10:00:00Z"}
-        message = canonical(payload)
-        reg.db.execute("INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, "
-                       "signature) VALUES (?, 'approved', ?, ?, NULL, ?, ?, ?, ?)",
-                       (account_id, HEAD, payload["at"], payload["case_hash"], message.decode(), public,
-                        crypto.sign(private, message)))
-    # The forger's own verify cannot tell ...
-    ok(run(f"--as {CUSTODIAN} verify"))
-    # ... but the headteacher's does.
-    result = run(f"--as {HEAD} verify --json")
-    assert result.exit_code == 1
-    assert any("not signed with your key" in p for p in json.loads(result.stdout)["problems"])
 
 
 def test_the_real_approvers_own_decisions_pass_their_verify(run, oak):

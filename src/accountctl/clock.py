@@ -57,3 +57,13 @@ def now() -> datetime:
 def now_iso() -> str:
     """`now()` as an ISO 8601 string with a Z suffix, the form every record stores."""
     return now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def real_today() -> date:
+    """The real UTC date, whatever ACCOUNTCTL_TODAY says: it decides who may act (a leaver cannot backdate)."""
+    return datetime.now(timezone.utc).date()
+
+
+def real_now_iso() -> str:
+    """The real UTC time as ISO 8601 with a Z suffix; every event records it beside its effective `at`."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

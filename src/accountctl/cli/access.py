@@ -59,19 +59,28 @@ def login() -> None:
 
 
 @click.command()
+@click.option("--all", "everyone", is_flag=True, help="Forget every cached unlock key of this register on this machine.")
 @global_options
-def logout() -> None:
-    """Forget your cached unlock key.
+def logout(everyone: bool) -> None:
+    """Forget your cached unlock key (even after your key slot was revoked).
 
     \b
     Example:
       accountctl logout
+      accountctl logout --all
     """
-    from accountctl.store import keyring_cache, register as store
+    from accountctl.store import fileformat as ff, keyring_cache, register as store
 
     header, _ = store.read_header(register_path())
-    slot = store.choose_slot(header, actor_hint())
-    if keyring_cache.available() and keyring_cache.delete(header.file_id, store.keyring_name(header, slot)):
+    if everyone:
+        tags = {s.tag.hex() for s in header.slots if s.kind == ff.KIND_PERSON}
+        gone = keyring_cache.delete_all(header.file_id, tags) if keyring_cache.available() else 0
+        output.message(f"Logged out everyone: {gone} cached unlock key(s) of this register removed from this machine.")
+        return
+    who = actor_hint()
+    # The keyring entry is named by the person's tag, which needs no slot: a revoked person can still log out.
+    name = ff.person_tag(header.file_id, who).hex() if who else store.keyring_name(header, store.choose_slot(header, None))
+    if keyring_cache.available() and keyring_cache.delete(header.file_id, name):
         output.message("Logged out: your cached unlock key is gone.")
     else:
         output.message("Nothing to forget: no unlock key was cached for you.")
@@ -170,13 +179,19 @@ def vault() -> None:
 @vault.command("status")
 @format_options
 def vault_status() -> None:
-    """File, format version, KDF parameters, key slots and generation (no passphrase needed).
+    """File, format version, KDF parameters, key slots, generation, and who saved last (no passphrase needed).
+
+    Who saved last is named when your key is at hand (keyring or ACCOUNTCTL_PASSPHRASE); otherwise
+    its key slot is shown. `verify` checks that save's signature.
 
     \b
     Example:
       accountctl vault status --json
     """
     info = access.status(register_path())
+    who = _saved_by_if_unlockable()
+    info = {k: v for key, value in info.items()
+            for k, v in ([(key, value), ("saved_by", who)] if key == "saved_by_slot" else [(key, value)])}
     if fmt() == "table":
         output.record({k: v for k, v in info.items() if k != "slots"}, "table")
         click.echo("")
@@ -185,6 +200,46 @@ def vault_status() -> None:
         output.rows(info["slots"], ["slot", "kind", "access", "kdf", "memory_kib", "iterations", "lanes"], "csv")
     else:
         output.record(info, "json")
+
+
+def _saved_by_if_unlockable() -> str | None:
+    """The email of whoever saved last, when the register opens without asking for a passphrase."""
+    from accountctl.errors import AccountctlError
+    from accountctl.store.register import open_register
+
+    def no_prompt() -> str:
+        if os.environ.get("ACCOUNTCTL_PASSPHRASE"):
+            return os.environ["ACCOUNTCTL_PASSPHRASE"]
+        raise AccessError("no key at hand")
+
+    try:
+        with open_register(register_path(), actor=actor_hint(), passphrase_source=no_prompt) as reg:
+            return access.saved_by(reg)
+    except AccountctlError:
+        return None
+
+
+@vault.command("accept-rollback")
+@click.option("--reason", required=True, help="Why an older copy was put back (recorded and shown to other machines).")
+@global_options
+def vault_accept_rollback(reason: str) -> None:
+    """Accept a deliberately restored older register (a backup put back); signed and recorded.
+
+    Other machines that saw the newer register accept it too, with a one-line notice.
+
+    \b
+    Example:
+      accountctl vault accept-rollback --reason "Restored Friday's backup after a bad import"
+    """
+    from accountctl.store.register import open_register
+
+    who = actor_hint()
+    with open_register(register_path(), actor=who, passphrase_source=passphrase_source(who), write=True,
+                       accepting_rollback=True) as reg:
+        access.require_may_act(reg)
+        result = access.accept_rollback(reg, reason)
+    output.message(f"Accepted the restore: generation {result['restored']} replaces generation {result['abandoned']} "
+                   "on this machine; other machines will accept it with a notice.")
 
 
 @vault.command("recover")

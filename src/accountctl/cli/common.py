@@ -124,6 +124,10 @@ def session(write: bool = False, history: bool = False) -> Iterator:
     who = actor_hint()
     with open_register(register_path(), actor=who, passphrase_source=passphrase_source(who), write=write,
                        history=history) as reg:
+        if write:
+            from accountctl.core.access import require_may_act
+
+            require_may_act(reg)
         yield reg
 
 

@@ -36,14 +36,16 @@ def demo(folder: Path | None) -> None:
     click.echo(f"You are the IT custodian, {facts['custodian']}. Here is the audit a technician would run:")
     click.echo("")
     with open_register(path, actor=facts["custodian"], passphrase_source=lambda: facts["passphrase"],
-                       use_keyring=False) as reg:
+                       use_keyring=False, history=True) as reg:
         snap = audit.load(reg.db, audit.as_of_from(None), vault=True)
         findings, _ = audit.run(snap, audit.waivers_in_force(reg.db, snap.as_of))
+        trail = _trail(reg)
     from accountctl.cli.audit import FINDING_COLUMNS
 
     output.rows(findings, [c for c in FINDING_COLUMNS if c != "waived"] + ["clause"], "table")
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in audit.SEVERITIES}
     click.echo("")
+    click.echo(trail)
     click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info across "
                f"{len(snap.accounts)} accounts. Try next (in a shell):")
     quote = (lambda s: f"'{s}'") if os.name != "nt" else (lambda s: f'"{s}"')
@@ -53,3 +55,17 @@ def demo(folder: Path | None) -> None:
     click.echo(f"  accountctl account show {facts['legacy_account']}           # the unapproved legacy account")
     click.echo(f"  accountctl --as {facts['head']} approve {facts['pending']}   # approve as the headteacher")
     click.echo(f"  accountctl account gone {facts['closed']}            # deleted on the platform: destroy its credentials")
+
+
+def _trail(reg) -> str:
+    """One line on the signed history: who holds slots, and whether every signature checks out."""
+    from accountctl.core import verification
+    from accountctl.store.db import ALL_EVENTS
+
+    problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems())
+    events = reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0]
+    decisions = reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0]
+    people = len(reg.membership.members)
+    state = "all signatures check out" if not problems else f"{len(problems)} problem(s): run accountctl verify"
+    return (f"History: {events} events and {decisions} decisions, each signed by the person who made it; "
+            f"{people} people hold key slots, each by a custodian-signed grant ({state}).")

@@ -32,7 +32,7 @@ def log(reg, account, limit) -> None:
 @click.pass_context
 @reads_history
 def verify(reg, ctx) -> None:
-    """Check the history's hash chain and every approval signature; exit 1 on a problem.
+    """Check the history's chain and signatures, every decision and the last save; exit 1 on a problem.
 
     \b
     Example:
@@ -40,15 +40,10 @@ def verify(reg, ctx) -> None:
     """
     from accountctl.core import verification
 
-    own = None
-    if reg.keys.signing_private is not None:
-        from accountctl.store import crypto
-
-        own = crypto.ed25519_public_of(reg.keys.signing_private)
     from accountctl.store.db import check
 
     check(reg.db, full=True)
-    problems = verification.verify(reg.db, reg.actor, own)
+    problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems())
     result = {"ok": not problems, "events": reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0],
               "approvals": reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0], "problems": problems}
     if fmt() == "json":

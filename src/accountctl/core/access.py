@@ -11,8 +11,9 @@ from accountctl.core import directory, events
 from accountctl.errors import AccessError, InputError
 from accountctl.store import fileformat as ff
 from accountctl.store import register as store
+from accountctl.store import trust
 from accountctl.store.crypto import KdfParams
-from accountctl.store.files import write_lock
+from accountctl.store.files import make_private_dir, write_lock
 
 MIN_PASSPHRASE = 10
 ACCESS_CODES = {"register": ff.ACCESS_REGISTER, "vault": ff.ACCESS_VAULT}
@@ -54,18 +55,36 @@ def require_custodian(reg: store.Register, doing: str) -> None:
         raise AccessError(f"only an IT custodian can {doing}")
 
 
-def _record_person(conn: sqlite3.Connection, email: str, name: str, access: str, slot_id: bytes, by: str | None,
-                   signing_public: bytes) -> None:
+def require_may_act(reg: store.Register) -> None:
+    """A person whose leaving date has come, by the real date, cannot change the register (exit 3).
+
+    ACCOUNTCTL_TODAY moves the dates that rules and records use, never who may act.
+    """
+    person = directory.find_staff(reg.db, reg.actor)
+    if person is not None and not directory.is_active(person, clock.real_today()):
+        raise AccessError(f"{reg.actor} has left (on {person['left_on']}) and can no longer change the register")
+
+
+def _record_person(conn: sqlite3.Connection, email: str, name: str, access: str, slot_id: bytes, by: str | None) -> None:
     now = clock.now_iso()
     conn.execute("INSERT INTO people(email, name, access, slot_id, granted_at, granted_by) VALUES (?,?,?,?,?,?)",
                  (email, name, access, slot_id, now, by))
     conn.execute("INSERT INTO slot_history(email, access, granted_at) VALUES (?,?,?)", (email, access, now))
-    conn.execute("INSERT INTO signing_keys(email, public_key, created_at) VALUES (?,?,?)", (email, signing_public, now))
 
 
-def init(path: Path, trust: str, email: str, name: str, passphrase: str) -> str:
-    """Create a register with its first IT custodian; returns the recovery key (to print once)."""
-    trust = model.nonempty(trust, "trust name", 200)
+def _sign_record(reg: store.Register, event: dict, kind: str, **fields) -> None:
+    """The membership record that goes with `event`, signed by the actor; the membership is re-derived."""
+    trust.append(reg.db, reg.file_id, kind, reg.actor, reg.keys.signing_private, event["seq"], event["at"],
+                 event["at_real"], **fields)
+    reg.reload_membership()
+
+
+def init(path: Path, trust_name: str, email: str, name: str, passphrase: str) -> str:
+    """Create a register with its first IT custodian; returns the recovery key (to print once).
+
+    The custodian's grant is the register's root of trust, signed with their own new key.
+    """
+    trust_name = model.nonempty(trust_name, "trust name", 200)
     email = model.email(email)
     name = model.nonempty(name, "name", 200)
     check_new_passphrase(passphrase)
@@ -74,16 +93,18 @@ def init(path: Path, trust: str, email: str, name: str, passphrase: str) -> str:
     if path.exists():
         raise InputError(f"a register already exists at {path}; refusing to overwrite it")
     if not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
     kdf = kdf_params()
     reg, recovery_key, signing_public = store.create(path, email, passphrase, kdf)
     conn = reg.db
     from accountctl.store.db import set_meta
 
-    set_meta(conn, "trust", trust)
+    set_meta(conn, "trust", trust_name)
     set_meta(conn, "created_at", clock.now_iso())
-    _record_person(conn, email, name, "vault", reg.slot.slot_id, None, signing_public)
-    events.record(conn, email, "register.init", None, details={"trust": trust, "custodian": email})
+    _record_person(conn, email, name, "vault", reg.slot.slot_id, None)
+    event = events.record(conn, email, "register.init", None, details={"trust": trust_name, "custodian": email})
+    _sign_record(reg, event, "root", member=trust.Member.from_slot(reg.slot, email, signing_public).describe(),
+                 recovery=reg.recovery)
     with write_lock(path):
         if path.exists():
             raise InputError(f"a register already exists at {path}; refusing to overwrite it")
@@ -101,12 +122,16 @@ def grant(reg: store.Register, email: str, access: str, passphrase: str) -> dict
         raise InputError(f"{email} is not staff in this register; add them with 'accountctl staff add' first")
     if not directory.is_active(person, clock.today()):
         raise InputError(f"{email} has left; a leaver cannot be given access")
-    if reg.slot_for(email) is not None or reg.db.execute("SELECT 1 FROM people WHERE email = ?", (email,)).fetchone():
+    if reg.membership.by_email(email) is not None:
         raise InputError(f"{email} already has a key slot (revoke it first to change access)")
+    if access == "vault" and "it" not in person["roles"]:
+        raise InputError(f"only IT staff (role it) can hold vault access; {email} has role(s) "
+                         f"{', '.join(person['roles']) or 'none'}: grant --access register, or add the it role first")
     check_new_passphrase(passphrase)
     slot, signing_public = reg.add_person_slot(email, ACCESS_CODES[access], passphrase, kdf_params())
-    _record_person(reg.db, email, person["name"], access, slot.slot_id, reg.actor, signing_public)
-    events.record(reg.db, reg.actor, "person.grant", email, details={"access": access})
+    _record_person(reg.db, email, person["name"], access, slot.slot_id, reg.actor)
+    event = events.record(reg.db, reg.actor, "person.grant", email, details={"access": access})
+    _sign_record(reg, event, "grant", member=trust.Member.from_slot(slot, email, signing_public).describe())
     return {"email": email, "name": person["name"], "access": access}
 
 
@@ -114,21 +139,27 @@ def revoke(reg: store.Register, email: str) -> dict:
     """Remove a person's slot and rotate the keys it could open; the last custodian cannot go."""
     require_custodian(reg, "revoke access")
     email = model.email(email)
-    row = reg.db.execute("SELECT * FROM people WHERE email = ?", (email,)).fetchone()
-    if row is None or reg.slot_for(email) is None:
+    member = reg.membership.by_email(email)  # the slot its grant names, whatever the header's tags say
+    if member is None:
         raise InputError(f"{email} has no key slot in this register")
-    custodians = [s for s in reg.header.slots if s.kind == ff.KIND_PERSON and s.is_custodian]
-    victim = reg.slot_for(email)
-    if victim.is_custodian and len(custodians) <= 1:
+    if member.access == "vault" and len(reg.membership.custodians()) <= 1:
         raise InputError(f"{email} is the last IT custodian; grant another custodian before revoking this one")
-    reg.remove_slot_and_rotate(email)
+    if email == reg.actor:
+        raise InputError("you cannot revoke your own key slot; another custodian does it")
+    reg.remove_slot_and_rotate(member.slot_id)
     now = clock.now_iso()
     reg.db.execute("DELETE FROM people WHERE email = ?", (email,))
     reg.db.execute("UPDATE slot_history SET revoked_at = ? WHERE email = ? AND revoked_at IS NULL", (now, email))
-    reg.db.execute("UPDATE signing_keys SET retired_at = ? WHERE email = ? AND retired_at IS NULL", (now, email))
-    rotated = ["register key"] + (["vault key"] if victim.is_custodian else [])
-    events.record(reg.db, reg.actor, "person.revoke", email, details={"access": row["access"], "rotated": rotated})
-    return {"email": email, "access": row["access"], "rotated": rotated}
+    rotated = ["register key"] + (["vault key"] if member.access == "vault" else [])
+    event = events.record(reg.db, reg.actor, "person.revoke", email,
+                          details={"access": member.access, "rotated": rotated})
+    _sign_record(reg, event, "revoke", slot=member.slot_id.hex(), email=email)
+    return {"email": email, "access": member.access, "rotated": rotated}
+
+
+def saved_by(reg: store.Register) -> str | None:
+    """Who saved the register last, as its header says (`verify` checks the signature)."""
+    return trust.saved_by(reg.membership, reg.header)
 
 
 def list_people(reg: store.Register) -> list[dict]:
@@ -147,16 +178,31 @@ def passwd(reg: store.Register, new_passphrase: str) -> bytes:
 def recover(reg: store.Register, email: str, new_passphrase: str) -> dict:
     """With the recovery key open: give `email` a new passphrase (and new key pairs) on their slot."""
     email = model.email(email)
-    row = reg.db.execute("SELECT * FROM people WHERE email = ?", (email,)).fetchone()
-    if row is None or reg.slot_for(email) is None:
+    member = reg.membership.by_email(email)
+    if member is None:
         raise InputError(f"{email} has no key slot in this register; recovery restores an existing person's access")
     check_new_passphrase(new_passphrase)
-    _, _, signing_public = reg.replace_person_slot(email, new_passphrase, kdf_params(), new_keys=True)
-    now = clock.now_iso()
-    reg.db.execute("UPDATE signing_keys SET retired_at = ? WHERE email = ? AND retired_at IS NULL", (now, email))
-    reg.db.execute("INSERT INTO signing_keys(email, public_key, created_at) VALUES (?,?,?)", (email, signing_public, now))
-    events.record(reg.db, "recovery-key", "person.recover", email, details={"via": "recovery key"})
-    return {"email": email, "access": row["access"]}
+    slot, _, signing_public = reg.replace_person_slot(email, new_passphrase, kdf_params(), new_keys=True)
+    event = events.record(reg.db, reg.actor, "person.recover", email, details={"via": "recovery key"})
+    _sign_record(reg, event, "recover", member=trust.Member.from_slot(slot, email, signing_public).describe())
+    return {"email": email, "access": member.access}
+
+
+def accept_rollback(reg: store.Register, reason: str) -> dict:
+    """Accept, on purpose, a register older than this machine has seen (a restored backup); signed and recorded."""
+    require_custodian(reg, "accept a restored register")
+    why = model.nonempty(reason, "--reason", 500)
+    seen = reg.seen
+    if not reg.rolled_back or seen is None:
+        raise InputError("this register is not older than what this machine has seen: there is nothing to accept")
+    seq, digest = events.head(reg.db)
+    abandoned = {"generation": int(seen["generation"]), "seq": int(seen["seq"]), "hash": seen["hash"]}
+    restored = {"generation": reg.header.generation, "seq": seq, "hash": digest}
+    event = events.record(reg.db, reg.actor, "rollback.accepted", None,
+                          details={"reason": why, "abandoned_generation": abandoned["generation"],
+                                   "restored_generation": restored["generation"]})
+    _sign_record(reg, event, "rollback", abandoned=abandoned, restored=restored, reason=why)
+    return {"abandoned": abandoned["generation"], "restored": restored["generation"], "reason": why}
 
 
 def status(path: Path) -> dict:
@@ -171,9 +217,14 @@ def status(path: Path) -> dict:
             "kdf": "argon2id" if s.kdf_alg == ff.KDF_ARGON2ID else "hkdf-sha256",
             "memory_kib": s.kdf.memory_kib, "iterations": s.kdf.iterations, "lanes": s.kdf.lanes,
         })
+    from datetime import datetime, timezone
+
+    saved_at = datetime.fromtimestamp(header.saved_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "file": str(path), "format_version": header.version, "file_id": header.file_id.hex(),
-        "generation": header.generation, "size_bytes": size, "slots": slots,
+        "generation": header.generation, "size_bytes": size,
+        "saved_by_slot": header.saved_by.hex()[:8], "saved_at": saved_at if header.saved_at else None,
+        "slots": slots,
         "custodian_slots": sum(1 for s in header.slots if s.kind == ff.KIND_PERSON and s.is_custodian),
         "person_slots": sum(1 for s in header.slots if s.kind == ff.KIND_PERSON),
     }

@@ -16,6 +16,7 @@ from accountctl import clock, model
 from accountctl.core import directory, events
 from accountctl.core.events import canonical
 from accountctl.errors import AccessError, InputError
+from accountctl.store import trust
 
 PAYLOAD_VERSION = 1
 CASE_KEYS = ("platform", "handle", "url", "category", "email", "aim", "audience", "promotion", "visibility")
@@ -57,7 +58,7 @@ def may_decide(approver: dict | None, school: dict) -> str | None:
     """Why this person may not decide on this school's accounts, or None when they may."""
     if approver is None:
         return "only SLT, the headteacher or the CEO can decide on accounts, and you are not staff in this register"
-    if not directory.is_active(approver, clock.today()):
+    if not directory.is_active(approver, clock.real_today()):  # the real date: ACCOUNTCTL_TODAY cannot backdate a leaver
         return f"{approver['email']} has left and can no longer decide on accounts"
     roles = set(approver["roles"])
     if "ceo" in roles:
@@ -81,8 +82,8 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     refusal = may_decide(approver, school)
     if refusal:
         raise AccessError(refusal)
-    if account["status"] == "closed":
-        raise InputError(f"{account['id']} is closed; there is nothing to decide")
+    if account["status"] in ("closed", "gone"):
+        raise InputError(f"{account['id']} is {account['status']}; there is nothing to decide")
     if account["requested_by"] and account["requested_by"] == actor:
         raise InputError(f"you requested {account['id']}; someone else in SLT must decide on it")
     case = case_of(conn, account)
@@ -102,10 +103,9 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
             raise InputError(f"cannot approve {account['id']}: its business case is incomplete: " + "; ".join(gaps) + how)
     if signing_private is None:
         raise AccessError("deciding needs your own signing key: unlock with your passphrase, not the recovery key")
-    key_row = conn.execute("SELECT public_key FROM signing_keys WHERE email = ? AND retired_at IS NULL ORDER BY id DESC",
-                           (actor,)).fetchone()
-    if key_row is None:
-        raise AccessError(f"{actor} has no signing key in this register")
+    public_key = crypto.ed25519_public_of(signing_private)
+    if trust.derive(conn).current_key(actor) != public_key:
+        raise AccessError(f"{actor} has no signing key in this register, or yours is not the one granted")
     at = clock.now_iso()
     payload = {
         "v": PAYLOAD_VERSION, "account": account["id"], "school": school["id"], **case, "case_hash": digest,
@@ -114,23 +114,23 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     }
     message = canonical(payload)
     signature = crypto.sign(signing_private, message)
-    if not crypto.verify_signature(key_row[0], signature, message):
-        raise AccessError("your signing key does not match the register's record of it")
-    row = {"payload": message.decode("utf-8"), "signature": signature, "public_key": key_row[0], "account": account["id"],
+    row = {"payload": message.decode("utf-8"), "signature": signature, "public_key": public_key, "account": account["id"],
            "decision": decision, "approver": actor, "at": at, "note": payload["note"], "case_hash": digest}
-    conn.execute(
+    decision_id = conn.execute(
         "INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, signature, "
         "verified_digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (account["id"], decision, actor, at, payload["note"], digest, row["payload"], key_row[0], signature,
-         signed_digest(row)))
+        (account["id"], decision, actor, at, payload["note"], digest, row["payload"], public_key, signature,
+         signed_digest(row))).lastrowid
     new_status = account["status"]
     if decision == "approved" and account["status"] in ("requested", "rejected"):
         new_status = "approved"
     elif decision == "rejected" and account["status"] in ("requested", "approved"):
         new_status = "rejected"
     conn.execute("UPDATE accounts SET status = ? WHERE id = ?", (new_status, account["id"]))
+    # The event names the decision, so `verify` can tell which key the approver held when they made it.
     events.record(conn, actor, "account.approve" if decision == "approved" else "account.reject", account["id"],
-                  account=account["id"], details={"note": payload["note"], "case_hash": digest, "status": new_status})
+                  account=account["id"], details={"note": payload["note"], "case_hash": digest, "status": new_status,
+                                                  "decision": decision_id})
     return {"account": account["id"], "decision": decision, "approver": actor, "at": at, "status": new_status}
 
 
@@ -201,8 +201,8 @@ def audit_problems(approval: dict, key_owner: str | None, account: dict, central
 
 
 def key_owners(conn: sqlite3.Connection) -> dict[bytes, str]:
-    """Every signing public key and whose it is."""
-    return {bytes(r[0]): r[1] for r in conn.execute("SELECT public_key, email FROM signing_keys")}
+    """Every signing key the membership records ever granted, and whose it is (open checked their signatures)."""
+    return trust.derive(conn).key_owners()
 
 
 def authority_problems(conn: sqlite3.Connection, approval: dict, account: dict) -> list[str]:

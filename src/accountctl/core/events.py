@@ -8,6 +8,7 @@ import sqlite3
 
 from accountctl import clock
 from accountctl.store.db import ALL_EVENTS, get_meta, set_meta
+from accountctl.store.trust import canonical  # one canonical JSON for everything that is hashed or signed
 
 GENESIS = "0" * 64
 HEAD_KEY = "events_head"  # "SEQ HASH" of the last event: without it, deleting the newest events went unnoticed
@@ -22,33 +23,35 @@ def _head(conn: sqlite3.Connection) -> tuple[int, str]:
     return int(seq), digest
 
 
-def canonical(obj) -> bytes:
-    """Canonical JSON bytes: sorted keys, no spaces, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def event_hash(event: dict, prev_hash: str) -> str:
-    """SHA-256 over the event's canonical JSON and the previous event's hash."""
+    """SHA-256 over the event's canonical JSON and the previous event's hash.
+
+    The real time is covered when the event has one (events from before format 3 do not).
+    """
     body = {k: event[k] for k in ("seq", "at", "actor", "action", "target", "account", "details")}
+    if event.get("at_real") is not None:
+        body["at_real"] = event["at_real"]
     return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
 
 
+INSERT = ("INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash, at_real) "
+          "VALUES (?,?,?,?,?,?,?,?,?,?)")
+
+
 def record(conn: sqlite3.Connection, actor: str, action: str, target: str | None = None, *,
-           account: str | None = None, details: dict | None = None, at: str | None = None) -> dict:
-    """Append one event, chained to the last one; returns it."""
+           account: str | None = None, details: dict | None = None, at: str | None = None,
+           at_real: str | None = None) -> dict:
+    """Append one event, chained to the last one; returns it. The save signs it (store/register.py)."""
     seq, prev = _head(conn)
     seq += 1
     event = {
         "seq": seq, "at": at or clock.now_iso(), "actor": actor, "action": action, "target": target,
-        "account": account, "details": details or {},
+        "account": account, "details": details or {}, "at_real": at_real or clock.real_now_iso(),
     }
     event["prev_hash"] = prev
     event["hash"] = event_hash(event, prev)
-    conn.execute(
-        "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-        (seq, event["at"], actor, action, target, account, json.dumps(event["details"], sort_keys=True),
-         prev, event["hash"]),
-    )
+    conn.execute(INSERT, (seq, event["at"], actor, action, target, account,
+                          json.dumps(event["details"], sort_keys=True), prev, event["hash"], event["at_real"]))
     set_meta(conn, HEAD_KEY, f"{seq} {event['hash']}")
     return event
 
@@ -56,19 +59,17 @@ def record(conn: sqlite3.Connection, actor: str, action: str, target: str | None
 def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str | None, str | None, dict]]) -> None:
     """Append many events (action, target, account, details) in one pass, for imports."""
     seq, prev = _head(conn)
-    at = clock.now_iso()
+    at, at_real = clock.now_iso(), clock.real_now_iso()
     rows = []
     for action, target, account, details in items:
         seq += 1
         event = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "account": account,
-                 "details": details}
+                 "details": details, "at_real": at_real}
         digest = event_hash(event, prev)
-        rows.append((seq, at, actor, action, target, account, json.dumps(details, sort_keys=True), prev, digest))
+        rows.append((seq, at, actor, action, target, account, json.dumps(details, sort_keys=True), prev, digest,
+                     at_real))
         prev = digest
-    conn.executemany(
-        "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-        rows,
-    )
+    conn.executemany(INSERT, rows)
     if rows:
         set_meta(conn, HEAD_KEY, f"{seq} {prev}")
 
@@ -76,7 +77,13 @@ def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str
 def _row_to_event(row: sqlite3.Row) -> dict:
     event = dict(row)
     event["details"] = json.loads(event["details"])
+    event.pop("signature", None)  # bytes: verify reads it from the row; log and export show events, not signatures
     return event
+
+
+def head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The last event's number and hash."""
+    return _head(conn)
 
 
 def history(conn: sqlite3.Connection, account: str | None = None, limit: int | None = None) -> list[dict]:

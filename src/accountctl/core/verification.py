@@ -1,26 +1,134 @@
-"""`verify`: the history's hash chain and every approval's signature."""
+"""`verify`: the history's chain, every signature on it, every decision, and the last save.
+
+What open already checked (the membership records against the header) is the ground this stands
+on: the membership says which signing keys each person held, and from which event to which, so a
+key planted in the body, or retired by anything but a signed revoke or recovery, signs nothing.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from datetime import datetime, timedelta
 
 from accountctl.core import approvals, events
+from accountctl.store import crypto, trust
+from accountctl.store.db import ALL_EVENTS
+
+CLOCK_SLACK = timedelta(days=1)
+# The event that goes with each kind of membership record.
+RECORD_ACTIONS = {"root": "register.init", "upgrade": "register.upgrade", "grant": "person.grant",
+                  "revoke": "person.revoke", "recover": "person.recover", "rollback": "rollback.accepted"}
 
 
-def verify(conn: sqlite3.Connection, actor: str | None = None, own_public_key: bytes | None = None) -> list[str]:
+def verify(conn: sqlite3.Connection, membership: trust.Membership, file_id: bytes,
+           save_problems: list[str] | None = None) -> list[str]:
     """Every problem found, as one sentence each; empty when the register checks out.
 
-    With the actor's own public key (derived from the private key in their slot), decisions in their
-    name must carry that key: the key table lives in the body, where any key holder could plant a key
-    under someone else's name, but only the real approver holds their private key.
+    `save_problems` are the last save's (see `trust.verify_save`), checked by the caller that has the file.
     """
-    problems = events.verify_chain(conn) + approvals.verify_all(conn)
-    if actor and own_public_key:
-        retired = {bytes(r[0]) for r in conn.execute(
-            "SELECT public_key FROM signing_keys WHERE email = ? AND retired_at IS NOT NULL", (actor,))}
-        for row in conn.execute("SELECT id, account, public_key FROM approvals WHERE approver = ?", (actor,)):
-            key = bytes(row["public_key"])
-            if key != own_public_key and key not in retired:
-                problems.append(f"decision {row['id']} on {row['account']} is in your name but was not signed "
-                                "with your key")
+    problems = events.verify_chain(conn)
+    signed_by, event_problems = event_signatures(conn, membership, file_id)
+    problems += event_problems
+    problems += _records_match_events(conn, membership)
+    problems += approvals.verify_all(conn)
+    problems += _decisions_signed_in_time(conn, membership, signed_by)
+    return problems + list(save_problems or [])
+
+
+def event_signatures(conn: sqlite3.Connection, membership: trust.Membership,
+                     file_id: bytes) -> tuple[dict[int, bytes], list[str]]:
+    """Which key covers each event, and the problems: events their actor did not sign, real time going back.
+
+    A save signs only its last event; the chain makes that signature cover the saver's earlier events
+    in the same save, so an unsigned event must be followed, with nobody else in between, by a signed
+    event of the same actor.
+    """
+    problems: list[str] = []
+    covered: dict[int, bytes] = {}
+    pending: list[tuple[int, str]] = []
+    latest_real: datetime | None = None
+    for seq, actor, digest, signature, at_real in conn.execute(
+            f"SELECT seq, actor, hash, signature, at_real FROM {ALL_EVENTS} ORDER BY seq"):
+        if seq <= membership.upgraded_at:
+            continue  # written before signed events existed (format 2)
+        if at_real:
+            real = _parse(at_real)
+            if real is None:
+                problems.append(f"event {seq} has an unreadable real time {at_real!r}")
+            elif latest_real is not None and real < latest_real - CLOCK_SLACK:
+                problems.append(f"event {seq} was recorded at {at_real}, more than a day before an earlier event: "
+                                "a clock went backwards, or events were made to look older")
+            else:
+                latest_real = max(latest_real or real, real)
+        if pending and pending[-1][1] != actor:
+            problems.append(_unsigned(pending))
+            pending = []
+        pending.append((seq, actor))
+        if signature is None:
+            continue
+        message = trust.event_message(file_id, digest)
+        key = next((k for k in membership.keys_of(actor, seq)
+                    if crypto.verify_signature(k, bytes(signature), message)), None)
+        if key is None:
+            problems.append(f"event {seq} names {actor} but is not signed with a key {actor} held at the time")
+        else:
+            covered.update((s, key) for s, _ in pending)
+        pending = []
+    if pending:
+        problems.append(_unsigned(pending))
+    return covered, problems
+
+
+def _unsigned(pending: list[tuple[int, str]]) -> str:
+    first, last, actor = pending[0][0], pending[-1][0], pending[0][1]
+    which = f"event {first}" if first == last else f"events {first} to {last}"
+    return f"{which} in the name of {actor} are not signed by {actor}"
+
+
+def _parse(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _records_match_events(conn: sqlite3.Connection, membership: trust.Membership) -> list[str]:
+    """Each membership record stands beside the event that recorded it, by the same person."""
+    problems = []
+    for record in membership.records:
+        row = conn.execute(f"SELECT action, actor FROM {ALL_EVENTS} WHERE seq = ?", (record["seq"],)).fetchone()
+        if row is None or row[0] != RECORD_ACTIONS[record["kind"]] or row[1] != record["by"]:
+            problems.append(f"the {record['kind']} record by {record['by']} has no matching event {record['seq']}")
     return problems
+
+
+def _decisions_signed_in_time(conn: sqlite3.Connection, membership: trust.Membership,
+                              signed_by: dict[int, bytes]) -> list[str]:
+    """Each decision was made, in a signed event, with the key its approver held then."""
+    made_in: dict[int, int] = {}
+    for seq, details in conn.execute(f"SELECT seq, details FROM {ALL_EVENTS} "
+                                     "WHERE action IN ('account.approve', 'account.reject')"):
+        decision = json.loads(details).get("decision")
+        if isinstance(decision, int):
+            made_in.setdefault(decision, seq)
+    problems = []
+    for row in conn.execute("SELECT id, account, approver, public_key FROM approvals ORDER BY id"):
+        where = f"decision {row['id']} on {row['account']} by {row['approver']}"
+        seq = made_in.get(row["id"])
+        if seq is None:
+            if membership.upgraded_at and row["id"] <= _last_decision_before_upgrade(conn, membership):
+                continue
+            problems.append(f"{where} has no signed event that made it")
+            continue
+        key = bytes(row["public_key"])
+        if key not in membership.keys_of(row["approver"], seq):
+            problems.append(f"{where} is signed with a key that was not theirs when it was made (event {seq})")
+        elif signed_by.get(seq) != key:
+            problems.append(f"{where} was not recorded by {row['approver']}'s own signed save")
+    return problems
+
+
+def _last_decision_before_upgrade(conn: sqlite3.Connection, membership: trust.Membership) -> int:
+    record = membership.records[0]
+    return int(record.get("last_decision", 0))

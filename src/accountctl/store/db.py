@@ -6,14 +6,16 @@ import sqlite3
 
 from accountctl.errors import DamagedError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: membership records (grants), signed events with real time; no signing_keys
 
 # The events table exists twice: in the main database (the newest events, appended by every write)
 # and in the attached "history" archive (older ones, moved there in batches; see register.py).
 EVENTS_SCHEMA = """
 CREATE TABLE {schema}.events (
     seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-    target TEXT, account TEXT, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+    target TEXT, account TEXT, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+    at_real TEXT,    -- the real UTC time, whatever ACCOUNTCTL_TODAY made `at`
+    signature BLOB   -- the actor's Ed25519 signature of `hash`, on the last event of each save (store/trust.py)
 );
 CREATE INDEX {schema}.events_account ON events(account);
 """
@@ -45,10 +47,9 @@ CREATE TABLE slot_history (
     granted_at TEXT NOT NULL, revoked_at TEXT
 );
 CREATE INDEX slot_history_email ON slot_history(email);
-CREATE TABLE signing_keys (
-    id INTEGER PRIMARY KEY, email TEXT NOT NULL, public_key BLOB NOT NULL UNIQUE,
-    created_at TEXT NOT NULL, retired_at TEXT
-);
+-- Membership records: each grant, revoke, recovery and accepted rollback, signed and hash-chained
+-- (store/trust.py). The only source of who holds which slot and signing key.
+CREATE TABLE grants (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, signature BLOB NOT NULL);
 CREATE TABLE accounts (
     id TEXT PRIMARY KEY, school TEXT NOT NULL REFERENCES schools(id), platform TEXT NOT NULL,
     handle TEXT NOT NULL, url TEXT, category TEXT NOT NULL, email TEXT, owner TEXT,
@@ -123,9 +124,21 @@ def attach_history(conn: sqlite3.Connection, data: bytes | None) -> None:
             conn.deserialize(data, name=HISTORY)
             conn.execute(f"SELECT seq, at, actor, action, target, account, details, prev_hash, hash "
                          f"FROM {HISTORY}.events LIMIT 1").fetchall()
+            if not _has_column(conn, HISTORY, "events", "signature"):
+                upgrade_events(conn, HISTORY)
     except sqlite3.DatabaseError:
         raise DamagedError("register damaged: its history archive is not a valid database") from None
     conn.execute(f"CREATE TEMP VIEW {ALL_EVENTS} AS SELECT * FROM {HISTORY}.events UNION ALL SELECT * FROM main.events")
+
+
+def _has_column(conn: sqlite3.Connection, schema: str, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA {schema}.table_info({table})"))
+
+
+def upgrade_events(conn: sqlite3.Connection, schema: str) -> None:
+    """Schema 1 to 2 for one events table: the real-time and signature columns."""
+    conn.execute(f"ALTER TABLE {schema}.events ADD COLUMN at_real TEXT")
+    conn.execute(f"ALTER TABLE {schema}.events ADD COLUMN signature BLOB")
 
 
 def history_attached(conn: sqlite3.Connection) -> bool:
@@ -185,6 +198,24 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
         for column in columns:
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(get_meta(conn, "schema_version", "0"))
+
+
+def upgrade_schema(conn: sqlite3.Connection) -> None:
+    """Schema 1 to 2, in place (the format-2 upgrade): grants replace signing_keys; events gain columns."""
+    conn.executescript("CREATE TABLE grants (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, signature BLOB NOT NULL);"
+                       "DROP TABLE signing_keys;")
+    upgrade_events(conn, "main")
+    set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+
+
+def events_head_seq(conn: sqlite3.Connection) -> int:
+    """The number of the last event (0 before the first), from meta: no history read."""
+    head = get_meta(conn, "events_head")
+    return int(head.split(" ", 1)[0]) if head else 0
 
 
 def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:

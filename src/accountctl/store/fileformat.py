@@ -14,8 +14,10 @@ from accountctl.errors import DamagedError
 from accountctl.store.crypto import KEY_LEN, NONCE_LEN, SALT_LEN, TAG_LEN, KdfParams
 
 MAGIC = b"\x89ACR\r\n\x1a\n"  # PNG-style: high bit and CRLF/^Z catch text-mode mangling
-VERSION = 2  # 2: the body is followed by an optional, separately encrypted history archive
-FIXED_LEN = 114  # magic .. slot count
+VERSION = 3  # 3: signed saves (saved-by slot, time, signature) and the history archive's digest
+UPGRADABLE = 2  # read once, to upgrade in place (docs/file-format.md §8); 2 added the history archive
+FIXED_LEN = 234  # magic .. slot count
+FIXED_LEN_V2 = 114
 CHECKSUM_LEN = 32
 MAX_SLOTS = 256
 MAX_HEADER = 1 << 20
@@ -46,11 +48,16 @@ LABEL_RECOVERY = b"accountctl/v1/recovery"
 LABEL_PERSON_TAG = b"accountctl/v1/person"
 LABEL_VAULT_SLOTS = b"accountctl/v1/vault-slots"
 LABEL_HISTORY = b"accountctl/v2/history"
+LABEL_SAVE = b"accountctl/v3/save"
+SIGNATURE_LEN = 64
 
-_FIXED = struct.Struct(">8sHHI16sQ12sQ12sQ32sH")
+# v3 appends, after v2's vault MAC: the history archive's SHA-256, the slot that saved, when (Unix
+# seconds, real time) and its Ed25519 signature (see `signed_part`).
+_FIXED = struct.Struct(">8sHHI16sQ12sQ12sQ32s32s16sQ64sH")
+_FIXED_V2 = struct.Struct(">8sHHI16sQ12sQ12sQ32sH")
 _LENGTHS = struct.Struct(">Q12sQ")  # body length, history nonce, history length (at offset 52)
 _SLOT_FIXED = struct.Struct(">16sBB16sB16sIII32s")
-assert _FIXED.size == FIXED_LEN
+assert _FIXED.size == FIXED_LEN and _FIXED_V2.size == FIXED_LEN_V2
 
 
 @dataclass
@@ -92,6 +99,12 @@ class Header:
     vault_mac: bytes = bytes(32)
     version: int = VERSION
     flags: int = 0
+    # SHA-256 of the archive's ciphertext: a save checks the bytes it copies against it, and the save
+    # signature covers it, so nobody can swap the archive without signing for it.
+    history_digest: bytes = bytes(32)
+    saved_by: bytes = bytes(16)  # the slot id of whoever saved last
+    saved_at: int = 0  # real UTC time of that save, Unix seconds
+    save_signature: bytes = bytes(SIGNATURE_LEN)
 
     def copy(self) -> "Header":
         return replace(self, slots=[replace(s) for s in self.slots])
@@ -103,11 +116,11 @@ def person_tag(file_id: bytes, email: str) -> bytes:
 
 
 def encode_header(header: Header) -> bytes:
-    """Serialize a header, checksum included."""
+    """Serialize a header (always in the current version), checksum included."""
     parts = [
         _FIXED.pack(
             MAGIC,
-            header.version,
+            VERSION,
             header.flags,
             0,  # header length, patched below
             header.file_id,
@@ -117,6 +130,10 @@ def encode_header(header: Header) -> bytes:
             header.history_nonce,
             header.history_len,
             header.vault_mac,
+            header.history_digest,
+            header.saved_by,
+            header.saved_at,
+            header.save_signature,
             len(header.slots),
         )
     ]
@@ -146,18 +163,26 @@ def _encode_slot(slot: Slot) -> bytes:
     return struct.pack(">H", len(fixed) + len(body)) + fixed + body
 
 
+def signed_part(header: Header) -> bytes:
+    """What a save signs of the header: all of it with the signature zeroed, without the checksum."""
+    return encode_header(replace(header, save_signature=bytes(SIGNATURE_LEN)))[:-CHECKSUM_LEN]
+
+
 def header_length(prefix: bytes) -> int:
     """The total header length announced by a file's first bytes, after checking magic and version."""
     if len(prefix) < len(MAGIC) or prefix[: len(MAGIC)] != MAGIC:
         raise DamagedError("not an accountctl register (wrong magic bytes)")
-    if len(prefix) < FIXED_LEN:
+    if len(prefix) < FIXED_LEN_V2:
         raise DamagedError("register damaged: the file is truncated inside its header")
     version, flags, total = struct.unpack_from(">HHI", prefix, 8)
-    if version != VERSION:
+    if version not in (VERSION, UPGRADABLE):
         raise DamagedError(f"register format version {version} is not supported by this accountctl (it reads {VERSION})")
     if flags != 0:
         raise DamagedError("register damaged: unknown header flags")
-    if not FIXED_LEN + CHECKSUM_LEN <= total <= MAX_HEADER:
+    fixed = FIXED_LEN if version == VERSION else FIXED_LEN_V2
+    if len(prefix) < fixed:
+        raise DamagedError("register damaged: the file is truncated inside its header")
+    if not fixed + CHECKSUM_LEN <= total <= MAX_HEADER:
         raise DamagedError("register damaged: header length out of range")
     return total
 
@@ -180,15 +205,22 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
     raw = bytes(data[:total])
     if hashlib.sha256(raw[:-CHECKSUM_LEN]).digest() != raw[-CHECKSUM_LEN:]:
         raise DamagedError("register damaged or altered: header checksum does not match")
-    (_, version, flags, _, file_id, generation, nonce, body_len, history_nonce, history_len, vault_mac,
-     count) = _FIXED.unpack_from(raw, 0)
+    version = struct.unpack_from(">H", raw, 8)[0]
+    if version == VERSION:
+        (_, version, flags, _, file_id, generation, nonce, body_len, history_nonce, history_len, vault_mac,
+         history_digest, saved_by, saved_at, save_signature, count) = _FIXED.unpack_from(raw, 0)
+        offset = FIXED_LEN
+    else:
+        (_, version, flags, _, file_id, generation, nonce, body_len, history_nonce, history_len, vault_mac,
+         count) = _FIXED_V2.unpack_from(raw, 0)
+        history_digest, saved_by, saved_at, save_signature = bytes(32), bytes(16), 0, bytes(SIGNATURE_LEN)
+        offset = FIXED_LEN_V2
     if not 1 <= count <= MAX_SLOTS:
         raise DamagedError("register damaged: key slot count out of range")
     if not TAG_LEN <= body_len <= MAX_BODY:
         raise DamagedError("register damaged: body length out of range")
     if not (history_len == 0 and history_nonce == bytes(NONCE_LEN) or TAG_LEN <= history_len <= MAX_BODY):
         raise DamagedError("register damaged: history length out of range")
-    offset = FIXED_LEN
     end = total - CHECKSUM_LEN
     slots = []
     seen_ids = set()
@@ -204,7 +236,8 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
         raise DamagedError("register damaged: no custodian key slot")
     header = Header(file_id=file_id, generation=generation, body_nonce=nonce, body_len=body_len, slots=slots,
                     version=version, flags=flags, vault_mac=vault_mac, history_nonce=history_nonce,
-                    history_len=history_len)
+                    history_len=history_len, history_digest=history_digest, saved_by=saved_by, saved_at=saved_at,
+                    save_signature=save_signature)
     return header, raw
 
 

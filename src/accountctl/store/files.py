@@ -11,6 +11,10 @@ from typing import BinaryIO, Callable, Iterator
 from accountctl.errors import BusyError, DamagedError, InputError
 
 DEFAULT_LOCK_TIMEOUT = 10.0
+PRIVATE = 0o600  # the register, PATH.bak, the lock and every temporary file: only their owner reads them
+PRIVATE_DIR = 0o700
+# A temporary file is always a new file, never one that was there (or a link planted to redirect the write).
+CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 PREFIX_LEN = 64 * 1024  # enough for the fixed header part (and most whole headers) in one read
 COPY_CHUNK = 1 << 20
 
@@ -74,8 +78,14 @@ def read_range(path: Path, start: int, length: int) -> bytes:
     return data
 
 
-def copy_range(path: Path, start: int, length: int, out: BinaryIO) -> None:
-    """Append `length` bytes of the file from `start` to `out`, in chunks: a large archive is never held in memory."""
+def copy_range(path: Path, start: int, length: int, out: BinaryIO) -> bytes:
+    """Append `length` bytes of the file from `start` to `out`, in chunks; returns their SHA-256.
+
+    A large archive is never held in memory; the digest lets the caller refuse bytes it did not expect.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
         handle.seek(start)
         left = length
@@ -84,7 +94,9 @@ def copy_range(path: Path, start: int, length: int, out: BinaryIO) -> None:
             if not chunk:
                 raise DamagedError("register damaged: the file is truncated")
             out.write(chunk)
+            digest.update(chunk)
             left -= len(chunk)
+    return digest.digest()
 
 
 @contextmanager
@@ -93,7 +105,7 @@ def write_lock(path: Path) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     timeout = float(os.environ.get("ACCOUNTCTL_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
-    lock = FileLock(str(path) + ".lock", timeout=timeout)
+    lock = FileLock(str(path) + ".lock", timeout=timeout, mode=PRIVATE)
     try:
         lock.acquire()
     except Timeout:
@@ -112,27 +124,51 @@ def atomic_write(path: Path, data) -> None:
     untouched (and a stale PATH.tmp the next write replaces).
     """
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        if callable(data):
-            data(handle)
-        else:
-            handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with _create_new(tmp) as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # refused part-way (a damaged archive): the register and PATH.bak stay as they were
+        raise
     if path.exists():
         _keep_backup(path)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 
 
+def _create_new(path: Path) -> BinaryIO:
+    """Open a new private file for writing; a stale one (a crash's, or a planted link) is removed first.
+
+    Only a writer holding the lock comes here, so nothing else is writing the temporary file.
+    """
+    try:
+        path.unlink()  # unlink removes a symbolic link itself, never what it points to
+    except FileNotFoundError:
+        pass
+    return os.fdopen(os.open(path, CREATE_NEW, PRIVATE), "wb")
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create a register's folder (and parents) readable only by its owner."""
+    folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+
+
 def _keep_backup(path: Path) -> None:
     bak = path.with_name(path.name + ".bak")
     staging = path.with_name(path.name + ".bak.tmp")
+    if os.name != "nt":
+        os.chmod(path, PRIVATE)  # a register from before this rule: PATH.bak (a link to it) must not stay readable
     try:
         staging.unlink(missing_ok=True)
         os.link(path, staging)  # a hard link costs nothing; copy where links are not supported
     except OSError:
-        shutil.copyfile(path, staging)
+        with open(path, "rb") as source, _create_new(staging) as target:
+            shutil.copyfileobj(source, target)
     os.replace(staging, bak)
 
 

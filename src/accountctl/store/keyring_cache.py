@@ -126,7 +126,55 @@ def put(file_id: bytes, who: str, kek: bytes) -> bool:
         from accountctl.errors import AccessError
 
         raise AccessError(f"the OS keyring refused to store your key ({type(exc).__name__}); is it locked?") from None
+    _set_index(file_id, _index(file_id) | {who})
     return True
+
+
+# Keyrings cannot list their entries portably, so the people whose keys are cached for each register
+# on this machine are listed in the user's state folder (names only, never keys): `logout --all`
+# needs the list once their slots are gone from the register.
+def _index_path():
+    from accountctl.store.witness import state_dir
+
+    return state_dir() / "keyring-index.json"
+
+
+def _index(file_id: bytes) -> set[str]:
+    import json
+
+    try:
+        data = json.loads(_index_path().read_text(encoding="utf-8"))
+        return set(data.get(file_id.hex(), []))
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def _set_index(file_id: bytes, names: set[str]) -> None:
+    import json
+
+    path = _index_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    if names:
+        data[file_id.hex()] = sorted(names)
+    else:
+        data.pop(file_id.hex(), None)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(json.dumps(data), encoding="utf-8")
+    except OSError:
+        pass
+
+
+def delete_all(file_id: bytes, also: set[str] = frozenset()) -> int:
+    """Forget every cached KEK of this register on this machine (those listed, and `also`); how many."""
+    if _backend() is None:
+        return 0
+    gone = sum(delete(file_id, who) for who in sorted(_index(file_id) | set(also)))
+    _set_index(file_id, set())
+    return gone
 
 
 def delete(file_id: bytes, who: str) -> bool:
@@ -138,6 +186,7 @@ def delete(file_id: bytes, who: str) -> bool:
         backend.delete_password(SERVICE, _username(file_id, who))
     except Exception:
         return False
+    _set_index(file_id, _index(file_id) - {who})
     return True
 
 

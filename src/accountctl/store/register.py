@@ -9,14 +9,17 @@ it for everyone left without knowing their passphrases.
 from __future__ import annotations
 
 import base64
+import hashlib
 import sqlite3
+import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from accountctl.errors import AccessError, DamagedError, InputError
-from accountctl.store import crypto, db as dbmod, fileformat as ff, keyring_cache
+from accountctl.store import crypto, db as dbmod, fileformat as ff, keyring_cache, trust, witness
 from accountctl.store.crypto import CryptoFailure, KdfParams
 from accountctl.store.files import atomic_write, copy_range, read_range, read_register, write_lock
 
@@ -47,7 +50,8 @@ class Register:
     """An open, unlocked register: its header, keys, database and the actor who unlocked it."""
 
     def __init__(self, path: Path, header: ff.Header, keys: Keys, conn: sqlite3.Connection,
-                 slot: ff.Slot, actor: str, kek: bytes, history_offset: int = 0):
+                 slot: ff.Slot, actor: str, kek: bytes, history_offset: int = 0,
+                 membership: trust.Membership | None = None):
         self.path = path
         self.header = header
         self.keys = keys
@@ -55,12 +59,19 @@ class Register:
         self.slot = slot
         self.actor = actor
         self.kek = kek
+        self.membership = membership or trust.Membership()
+        self.body_digest: bytes | None = None  # SHA-256 of the body as read (only readers of history compute it)
+        self.rolled_back = False  # older than this machine had seen, and accepted: the witness may go back
+        self.seen: dict | None = None  # what this machine's witness knew of the register when it was opened
+        self.recovery: dict | None = None  # at `create` only: the recovery slot, for the root record
+        self._seq_at_open = dbmod.events_head_seq(conn)
         self._changes_at_open = conn.total_changes
         self.header_changed = False
         # Where the history archive starts in the file on disk, and the key it is encrypted under there.
         self._history_offset = history_offset
         self._history_key = keys.register_key
         self._history_rewritten = False
+        self._archive_digest: bytes | None = None
 
     # -- the history archive ------------------------------------------------------------------
     @property
@@ -79,6 +90,7 @@ class Register:
         if self.header.history_len:
             if blob is None:
                 blob = read_range(self.path, self._history_offset, self.header.history_len)
+            self._archive_digest = hashlib.sha256(blob).digest()
             try:
                 plain = crypto.decrypt_with_nonce(self._history_key, self.header.history_nonce, blob,
                                                   _history_aad(self.header))
@@ -110,6 +122,58 @@ class Register:
     def dirty(self) -> bool:
         return self.header_changed or self.db.total_changes != self._changes_at_open
 
+    def save_problems(self) -> list[str]:
+        """Problems with the last save's signature and the archive it vouches for (needs `history`)."""
+        if self.body_digest is None:
+            raise ValueError("open the register with history=True to check its last save")
+        problems = trust.verify_save(self.membership, self.header, self.body_digest)
+        if self.header.history_len and self._archive_digest != self.header.history_digest:
+            problems.append("the history archive is not the one the last save signed for")
+        return problems
+
+    def check_archive(self) -> None:
+        """Before a writer changes anything: the archive on disk is the one the header vouches for.
+
+        Every save copies the archive into the new file (and the old file becomes PATH.bak), so a
+        damaged archive must stop the command before it starts, not after it has said what it did.
+        """
+        if self.header.history_len and not self.history_loaded:
+            if copy_range(self.path, self._history_offset, self.header.history_len, _Discard()) != \
+                    self.header.history_digest:
+                raise DamagedError("register damaged or altered: its history archive does not match its "
+                                   "header; nothing was written (restore from PATH.bak or a backup)")
+
+    def reload_membership(self) -> None:
+        """Re-derive the membership after a record was added (grant, revoke, recovery, rollback)."""
+        self.membership = trust.load(self.db, self.file_id)
+
+    # -- signing ------------------------------------------------------------------------------
+    def _sign_new_events(self) -> None:
+        """Sign the last event this save adds; the chain makes that signature cover every one before it.
+
+        A save signs only in its own name: events that name anyone else are refused, as a forgery.
+        """
+        rows = self.db.execute("SELECT seq, actor, hash FROM main.events WHERE seq > ? ORDER BY seq",
+                               (self._seq_at_open,)).fetchall()
+        if not rows:
+            return
+        strangers = sorted({r[1] for r in rows if r[1] != self.actor})
+        if strangers:
+            raise AccessError(f"{self.actor} cannot record events in the name of {', '.join(strangers)}")
+        if self.keys.signing_private is None:
+            raise AccessError("this key slot has no signing key, so it cannot change the register")
+        seq, _, digest = rows[-1]
+        self.db.execute("UPDATE main.events SET signature = ? WHERE seq = ?",
+                        (trust.sign_event(self.file_id, digest, self.keys.signing_private), seq))
+
+    def _sign_save(self, body_digest: bytes) -> None:
+        self.header.saved_by = self.slot.slot_id
+        self.header.saved_at = int(time.time())
+        self.header.save_signature = bytes(ff.SIGNATURE_LEN)
+        if self.keys.signing_private is not None:
+            self.header.save_signature = crypto.sign(self.keys.signing_private,
+                                                     trust.save_message(self.header, body_digest))
+
     # -- saving -------------------------------------------------------------------------------
     def save(self) -> None:
         """Check the database, encrypt it under a fresh nonce and atomically replace the file.
@@ -117,6 +181,7 @@ class Register:
         The history archive is re-encrypted only when it changed or the register key did;
         otherwise its bytes are copied from the current file as they are.
         """
+        self._sign_new_events()
         self._archive_if_due()
         rekey = self.header.history_len and self._history_key != self.keys.register_key
         if rekey:
@@ -129,14 +194,17 @@ class Register:
             archive = crypto.encrypt_with_nonce(self.keys.register_key, self.header.history_nonce,
                                                 dbmod.serialize(self.db, dbmod.HISTORY), _history_aad(self.header))
             self.header.history_len = len(archive)
+            self.header.history_digest = hashlib.sha256(archive).digest()
         if self.keys.vault_key is not None:
             self.header.vault_mac = vault_slots_mac(self.keys.vault_key, self.header)
         self.header.generation += 1
         self.header.body_nonce = crypto.random_bytes(crypto.NONCE_LEN)
         self.header.body_len = len(plain) + crypto.TAG_LEN
+        self.header.version = ff.VERSION
+        self._sign_save(hashlib.sha256(plain).digest())
         raw = ff.encode_header(self.header)
         key, nonce = self.keys.register_key, self.header.body_nonce
-        old_offset, history_len = self._history_offset, self.header.history_len
+        old_offset, history_len, digest = self._history_offset, self.header.history_len, self.header.history_digest
 
         def write(handle) -> None:
             handle.write(raw)
@@ -144,9 +212,15 @@ class Register:
             if archive is not None:
                 handle.write(archive)
             elif history_len:
-                copy_range(self.path, old_offset, history_len, handle)
+                # Copied as it is, but only if it is the archive the header vouches for: otherwise a
+                # damaged archive would be carried into the new file and then into PATH.bak too.
+                if copy_range(self.path, old_offset, history_len, handle) != digest:
+                    raise DamagedError("register damaged or altered: its history archive does not match its "
+                                       "header; nothing was written (restore from PATH.bak or a backup)")
 
         atomic_write(self.path, write)
+        self._seq_at_open = dbmod.events_head_seq(self.db)
+        _remember(self)
         self._changes_at_open = self.db.total_changes
         self.header_changed = False
         self._history_offset = len(raw) + self.header.body_len
@@ -176,8 +250,11 @@ class Register:
 
     # -- slots --------------------------------------------------------------------------------
     def slot_for(self, email: str) -> ff.Slot | None:
-        tag = ff.person_tag(self.file_id, email)
-        return next((s for s in self.header.slots if s.kind == ff.KIND_PERSON and s.tag == tag), None)
+        """The header slot that `email`'s grant names (not whichever slot carries their tag)."""
+        member = self.membership.by_email(email)
+        if member is None:
+            return None
+        return next((s for s in self.header.slots if s.slot_id == member.slot_id), None)
 
     def add_person_slot(self, email: str, access: int, passphrase: str, kdf: KdfParams) -> tuple[ff.Slot, bytes]:
         """Add a slot for a person; returns it and their new Ed25519 public key."""
@@ -216,11 +293,14 @@ class Register:
         self.header_changed = True
         return slot, kek, signing_public
 
-    def remove_slot_and_rotate(self, email: str) -> ff.Slot:
-        """Remove a person's slot, then rotate the register key (and the vault key for a custodian)."""
-        victim = self.slot_for(email)
+    def remove_slot_and_rotate(self, slot_id: bytes) -> ff.Slot:
+        """Remove a slot, then rotate the register key (and the vault key for a custodian's).
+
+        The new keys are sealed to the remaining slots, every one of which open has checked against its grant.
+        """
+        victim = next((s for s in self.header.slots if s.slot_id == slot_id), None)
         if victim is None:
-            raise InputError(f"{email} has no key slot in this register")
+            raise InputError("that key slot is not in this register")
         self.header.slots = [s for s in self.header.slots if s.slot_id != victim.slot_id]
         self.rotate(vault=victim.is_custodian)
         return victim
@@ -308,8 +388,40 @@ def _seal_keys_into(slot: ff.Slot, file_id: bytes, keys: Keys) -> None:
         slot.sealed_vault = b""
 
 
+class _Discard:
+    def write(self, data) -> None:
+        pass
+
+
+_hardened: list[bool] = []
+
+
+def no_core_dumps() -> None:
+    """No core file of this process, which is about to hold keys: RLIMIT_CORE 0 and, on Linux, not dumpable.
+
+    PR_SET_DUMPABLE also stops other processes of the same user from attaching a debugger (ptrace).
+    """
+    if _hardened:
+        return
+    _hardened.append(True)
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass  # Windows has no core dumps to switch off
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+        except (OSError, AttributeError):
+            pass
+
+
 def _unwrap(header: ff.Header, slot: ff.Slot, kek: bytes) -> Keys:
     """Open a slot with its KEK. A wrong KEK raises CryptoFailure; a right KEK on a bad slot, DamagedError."""
+    no_core_dumps()
     aad = ff.slot_aad(header.file_id, slot.slot_id)
     inner = crypto.open_sealed(kek, slot.wrapped, ff.LABEL_SLOT_KEYS + aad)
     x_private = inner[:32]
@@ -376,13 +488,15 @@ def _load(path: Path, with_history: bool = False) -> tuple[ff.Header, bytes, mem
     return header, raw, view[len(raw):end], archive
 
 
-def _decrypt_body(header: ff.Header, raw: bytes, body: memoryview, register_key: bytes) -> sqlite3.Connection:
+def _decrypt_body(header: ff.Header, raw: bytes, body: memoryview, register_key: bytes,
+                  digest: bool = False) -> tuple[sqlite3.Connection, bytes | None]:
+    """The body's database, and with `digest` the SHA-256 of its plaintext (what a save signs)."""
     try:
         plain = crypto.decrypt_with_nonce(register_key, header.body_nonce, body, raw)
     except CryptoFailure:
         raise DamagedError("register damaged or altered: the body does not authenticate") from None
     body.release()  # drop the file's bytes before SQLite copies the plaintext: peak memory is two bodies, not three
-    return dbmod.deserialize(plain)
+    return dbmod.deserialize(plain), hashlib.sha256(plain).digest() if digest else None
 
 
 def keyring_name(header: ff.Header, slot: ff.Slot) -> str:
@@ -407,54 +521,152 @@ def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSo
 
 
 def _finish_open(path: Path, header: ff.Header, raw: bytes, body: memoryview, slot: ff.Slot, keys: Keys, kek: bytes,
-                 history: bool = False, archive: memoryview | None = None) -> Register:
+                 history: bool = False, archive: memoryview | None = None, seen: dict | None = None,
+                 accepting_rollback: bool = False) -> Register:
+    """Decrypt the body, then check it against the header before anyone acts on it.
+
+    In order: the vault MAC (custodians), the membership records against the header's slots (every
+    slot must be granted), the people table against the membership, and this machine's witness.
+    `seen` is the witness as read before the file was, so a save by another process in between
+    cannot look like a rollback.
+    """
     offset = len(raw) + header.body_len
-    conn = _decrypt_body(header, raw, body, keys.register_key)
-    if keys.vault_key is not None:
+    conn, digest = _decrypt_body(header, raw, body, keys.register_key, digest=history)
+    if dbmod.schema_version(conn) < dbmod.SCHEMA_VERSION:
+        raise DamagedError("this register is in format 2: a custodian's next command upgrades it")
+    membership = trust.load(conn, header.file_id)
+    trust.check_header(membership, header)
+    if keys.vault_key is not None:  # defence in depth: the grants above already bind every custodian slot
         import hmac
 
         if not hmac.compare_digest(header.vault_mac, vault_slots_mac(keys.vault_key, header)):
             raise DamagedError("register altered: its custodian key slots were changed without vault access")
-    row = conn.execute("SELECT email FROM people WHERE slot_id = ?", (slot.slot_id,)).fetchone()
     if slot.kind == ff.KIND_RECOVERY:
-        actor = "recovery-key"
-    elif row is None:
-        raise DamagedError("register damaged: a key slot belongs to nobody in the register")
+        actor = trust.RECOVERY
     else:
-        actor = row[0]
-    reg = Register(path, header, keys, conn, slot, actor, kek, offset)
+        actor = membership.members[slot.slot_id].email
+    _check_people(conn, membership)
+    reg = Register(path, header, keys, conn, slot, actor, kek, offset, membership)
+    reg.body_digest = digest
+    reg.seen = seen
     if history:
         reg.load_history(archive)
+    _check_witness(reg, seen, accepting_rollback)
     return reg
+
+
+def _check_people(conn: sqlite3.Connection, membership: trust.Membership) -> None:
+    """The people table (names, grant dates) must list exactly the members, with their access."""
+    rows = {(r[0], r[1], bytes(r[2])) for r in conn.execute("SELECT email, access, slot_id FROM people")}
+    granted = {(m.email, m.access, m.slot_id) for m in membership.members.values()}
+    if rows != granted:
+        raise DamagedError("register altered: its list of people with key slots differs from their signed grants")
+
+
+def _has_event(reg: Register, seq: int, digest: str) -> bool:
+    if seq <= 0:
+        return True
+    head_seq, head_hash = dbmod.get_meta(reg.db, "events_head").split(" ", 1)
+    if seq > int(head_seq):
+        return False
+    if seq == int(head_seq):  # the usual case, and the only one right after events were archived
+        return head_hash == digest
+    row = reg.db.execute("SELECT hash FROM main.events WHERE seq = ?", (seq,)).fetchone()
+    if row is None:  # archived since: read the archive (once per batch of archived events on this machine)
+        reg.load_history()
+        row = reg.db.execute(f"SELECT hash FROM {dbmod.ALL_EVENTS} WHERE seq = ?", (seq,)).fetchone()
+    return row is not None and row[0] == digest
+
+
+def _check_witness(reg: Register, seen: dict | None, accepting: bool) -> None:
+    """Refuse a register older than this machine has seen, unless a custodian signed for the rollback."""
+    if seen is None:
+        _remember(reg)
+        return
+    membership = reg.membership
+    if seen.get("root") != membership.root_key.hex():
+        raise DamagedError("register altered: it is not the register this machine knows by its id (another root "
+                           "of trust); nothing was read or written")
+    seq, digest = int(seen.get("seq", 0)), str(seen.get("hash", ""))
+    generation = reg.header.generation
+    older = generation < int(seen.get("generation", 0))
+    if older or not _has_event(reg, seq, digest):
+        reg.rolled_back = True
+        if accepting:
+            return  # `vault accept-rollback` records it, and its save updates the witness
+        fresh = [r for r in membership.rollbacks if r["digest"] not in seen.get("accepted", [])
+                 and int(r["abandoned"]["generation"]) >= int(seen.get("generation", 0))
+                 and r["signer"] not in seen.get("retired", [])]
+        if not fresh:
+            what = (f"this machine has seen generation {seen.get('generation')} but the file is generation "
+                    f"{generation}" if older else
+                    f"the file (generation {generation}) does not contain event {seq}, the last one this machine saw "
+                    f"in generation {seen.get('generation')}")
+            raise DamagedError(f"register rolled back: {what}. If a custodian restored it on purpose, they run "
+                               "'accountctl vault accept-rollback --reason TEXT'")
+        last = fresh[-1]
+        print(f"Notice: accepting the restore of an older copy that {last['by']} recorded at {last['at_real']}: "
+              f"{last['reason']}", file=sys.stderr)
+    _remember(reg)
+
+
+def _remember(reg: Register) -> None:
+    """Record in the witness what this machine now knows of the register.
+
+    Never backwards (another process here may have seen a newer file meanwhile), except after a
+    rollback a custodian signed for.
+    """
+    seq, digest = reg.db.execute("SELECT value FROM meta WHERE key = 'events_head'").fetchone()[0].split(" ", 1)
+    membership = reg.membership
+    current = witness.seen(reg.file_id) or {}
+    entry = {"generation": reg.header.generation, "seq": int(seq), "hash": digest, "root": membership.root_key.hex(),
+             "retired": sorted({k.hex() for k in membership.retired_keys()} | set(current.get("retired", []))),
+             "accepted": sorted({r["digest"] for r in membership.rollbacks} | set(current.get("accepted", [])))}
+    if current == entry:
+        return
+    if not reg.rolled_back and int(current.get("generation", -1)) > entry["generation"]:
+        return
+    witness.remember(reg.file_id, entry)
 
 
 @contextmanager
 def open_register(path: Path, *, actor: str | None, passphrase_source: PassphraseSource, write: bool = False,
-                  use_keyring: bool = True, history: bool = False) -> Iterator[Register]:
+                  use_keyring: bool = True, history: bool = False, accepting_rollback: bool = False) -> Iterator[Register]:
     """Unlock and open the register; with `write`, hold the lock and save on success if changed.
 
     With `history`, the history archive is decrypted too (`all_events`); otherwise only the main
     database is, which is all that most commands read. The costly key derivation runs before the
     lock is taken; under the lock the file is re-read and re-opened with the same KEK, so a writer
-    never applies its change to a stale copy.
+    never applies its change to a stale copy. `accepting_rollback` lets `vault accept-rollback`
+    open a file older than this machine has seen.
     """
     if not write:
+        seen_all = witness.load_all()  # before the file is read: see `_finish_open`
         header, raw, body, archive = _load(path, with_history=history)
+        seen = seen_all.get(header.file_id.hex())
         slot = choose_slot(header, actor)
         kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
-        yield _finish_open(path, header, raw, body, slot, keys, kek, history, archive)
+        if header.version == ff.UPGRADABLE:
+            _upgrade(path, slot, kek)
+            header, raw, body, archive = _load(path, with_history=history)
+            keys = _unwrap(header, choose_slot(header, actor), kek)
+        yield _finish_open(path, header, raw, body, slot, keys, kek, history, archive, seen, accepting_rollback)
         return
     header, _ = read_header(path)  # enough to find the KEK; the body is read once, under the lock
     slot = choose_slot(header, actor)
     kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
+    if header.version == ff.UPGRADABLE:
+        _upgrade(path, slot, kek)
     with write_lock(path):
+        seen = witness.seen(header.file_id)
         header, raw, body, _ = _load(path)
         slot = choose_slot(header, actor)
         try:
             keys = _unwrap(header, slot, kek)
         except CryptoFailure:
             raise AccessError("your passphrase changed while this command ran; run it again") from None
-        reg = _finish_open(path, header, raw, body, slot, keys, kek, history)
+        reg = _finish_open(path, header, raw, body, slot, keys, kek, history, None, seen, accepting_rollback)
+        reg.check_archive()
         yield reg
         if reg.dirty:
             reg.save()
@@ -462,9 +674,11 @@ def open_register(path: Path, *, actor: str | None, passphrase_source: Passphras
 
 @contextmanager
 def open_with_recovery_key(path: Path, recovery_key: bytes) -> Iterator[Register]:
-    """Open for writing with the recovery key (held in its own slot)."""
+    """Open for writing with the recovery key (held in its own slot); it signs with a key derived from it."""
     with write_lock(path):
+        seen_all = witness.load_all()
         header, raw, body, _ = _load(path)
+        seen = seen_all.get(header.file_id.hex())
         slot = next((s for s in header.slots if s.kind == ff.KIND_RECOVERY), None)
         if slot is None:
             raise AccessError("this register has no recovery key slot")
@@ -473,10 +687,76 @@ def open_with_recovery_key(path: Path, recovery_key: bytes) -> Iterator[Register
             keys = _unwrap(header, slot, kek)
         except CryptoFailure:
             raise AccessError("wrong recovery key") from None
-        reg = _finish_open(path, header, raw, body, slot, keys, kek)
+        reg = _finish_open(path, header, raw, body, slot, keys, kek, seen=seen)
+        try:
+            keys.signing_private = trust.recovery_signing_private(reg.membership, header.file_id, keys.x25519_private)
+        except CryptoFailure:
+            raise DamagedError("register damaged or altered: the recovery key's signing key does not open") from None
         yield reg
         if reg.dirty:
             reg.save()
+
+
+def _upgrade(path: Path, slot: ff.Slot, kek: bytes) -> None:
+    """Upgrade a format-2 register in place, once, on a custodian's first open (docs/file-format.md §8).
+
+    Format 2 had no signed grants, so the upgrade has nothing to check the slots against but the
+    people table and the vault MAC: it binds every slot that names a person, as it is now, in one
+    record signed by the custodian who upgrades (the register's new root of trust), and refuses a
+    slot that names nobody. Events from before carry no signatures; `verify` says where they end.
+    """
+    from accountctl.core import events
+
+    with write_lock(path):
+        header, raw, body, _ = _load(path)
+        if header.version != ff.UPGRADABLE:
+            return  # another process upgraded it meanwhile
+        slot = next((s for s in header.slots if s.slot_id == slot.slot_id), slot)
+        try:
+            keys = _unwrap(header, slot, kek)
+        except CryptoFailure:
+            raise AccessError("your passphrase changed while this command ran; run it again") from None
+        if keys.vault_key is None:
+            raise InputError("this register is in format 2 and must be upgraded once: ask an IT custodian to run "
+                             "any accountctl command on it first")
+        conn, _ = _decrypt_body(header, raw, body, keys.register_key)
+        import hmac
+
+        if not hmac.compare_digest(header.vault_mac, vault_slots_mac(keys.vault_key, header)):
+            raise DamagedError("register altered: its custodian key slots were changed without vault access")
+        people = {bytes(r[0]): (r[1], r[2]) for r in conn.execute("SELECT slot_id, email, access FROM people")}
+        current = {r[0]: bytes(r[1]) for r in conn.execute(
+            "SELECT email, public_key FROM signing_keys WHERE retired_at IS NULL ORDER BY id")}
+        retired = [{"email": r[0], "key": bytes(r[1]).hex()} for r in conn.execute(
+            "SELECT email, public_key FROM signing_keys WHERE retired_at IS NOT NULL ORDER BY id")]
+        members, recovery_slot = [], None
+        for s in header.slots:
+            if s.kind == ff.KIND_RECOVERY:
+                recovery_slot = s
+                continue
+            email, access = people.get(s.slot_id, (None, None))
+            if email is None or email not in current or access != trust.ACCESS[s.access] \
+                    or s.tag != ff.person_tag(header.file_id, email):
+                raise DamagedError(f"register altered: key slot {s.slot_id.hex()[:8]} belongs to nobody in the "
+                                   "register, so it cannot be granted; the register cannot be upgraded")
+            members.append(trust.Member.from_slot(s, email, current[email]).describe())
+        actor = people[slot.slot_id][0]
+        reg = Register(path, header, keys, conn, slot, actor, kek, len(raw) + header.body_len)
+        reg.load_history()
+        reg._history_rewritten = True  # its events gain the new columns: re-encrypt it
+        last_decision = conn.execute("SELECT coalesce(max(id), 0) FROM approvals").fetchone()[0]
+        dbmod.upgrade_schema(conn)
+        reg._seq_at_open = dbmod.events_head_seq(conn)
+        event = events.record(conn, actor, "register.upgrade", None, details={"from_format": ff.UPGRADABLE,
+                                                                               "to_format": ff.VERSION})
+        trust.append(conn, header.file_id, "upgrade", actor, keys.signing_private, event["seq"], event["at"],
+                     event["at_real"], members=members, retired_keys=retired, last_decision=last_decision,
+                     recovery=trust.new_recovery_signer(header.file_id, recovery_slot))
+        reg.reload_membership()
+        reg.header_changed = True
+        reg.save()
+    print(f"Notice: upgraded the register to format {ff.VERSION} (signed grants and saves); "
+          f"{actor} signed its {len(members)} key slot(s) as they were.", file=sys.stderr)
 
 
 def create(path: Path, email: str, passphrase: str, kdf: KdfParams) -> tuple[Register, str, bytes]:
@@ -495,6 +775,7 @@ def create(path: Path, email: str, passphrase: str, kdf: KdfParams) -> tuple[Reg
     conn = dbmod.new_database()
     reg = Register(path, header, own, conn, slot, email, kek)
     reg.header_changed = True
+    reg.recovery = trust.new_recovery_signer(file_id, recovery_slot)
     return reg, format_recovery_key(recovery_key), signing_public
 
 

@@ -1,0 +1,580 @@
+"""Trust between key holders: each attack an insider could make with their own passphrase and the store module.
+
+Every test here performs the attack the way a key holder would (their own unlock, the project's store
+module, a few lines of Python) and asserts that it is refused. Written before the protections; each
+failed against the code that came before them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused
+
+from accountctl.core import approvals, events
+from accountctl.core.events import canonical
+from accountctl.store import crypto
+from accountctl.store import fileformat as ff
+from accountctl.store.register import open_register
+
+IT2 = "it2@oak.sch.uk"
+SLT = "slt@oak.sch.uk"
+
+
+def _open(path, who, write=True):
+    return open_register(path, actor=who, passphrase_source=lambda: PASSPHRASE, write=write, use_keyring=False)
+
+
+def _real_yesterday() -> str:
+    return (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+
+
+@pytest.fixture
+def trust(run, oak, monkeypatch):
+    """The oak register with a second custodian (IT2) and an SLT member, each with a slot; acting as CUSTODIAN."""
+    monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
+    ok(run(f'staff add {IT2} --name "Ivy Two" --school oak --role it'))
+    ok(run(f'staff add {SLT} --name "Sam Slt" --school oak --role slt'))
+    ok(run(f"person grant {IT2} --access vault"))
+    ok(run(f"person grant {SLT} --access register"))
+    ok(run(f"person grant {HEAD} --access register"))
+    return oak
+
+
+@contextmanager
+def _open_unchecked(path, who):
+    """As an attacker's own code would: open and save with the membership check switched off."""
+    from accountctl.store import trust as trust_records
+
+    real = trust_records.check_header
+    trust_records.check_header = lambda *a: None
+    try:
+        with _open(path, who) as reg:
+            yield reg
+    finally:
+        trust_records.check_header = real
+
+
+def _hidden_slot(path, who, access):
+    """As `who`, append a key slot for nobody whose private key the attacker keeps (the leaver's back door)."""
+    with _open(path, who) as reg:
+        x_private, x_public = crypto.x25519_keypair()
+        kek = crypto.random_bytes(32)
+        slot_id = crypto.random_bytes(16)
+        inner = x_private + bytes(32)  # X25519 private, and an Ed25519 private the attacker makes up
+        slot = ff.Slot(slot_id, ff.KIND_PERSON, access, ff.person_tag(reg.file_id, "ghost@oak.sch.uk"),
+                       ff.KDF_ARGON2ID, crypto.random_bytes(16), ff.KDF_FLOOR, x_public,
+                       crypto.seal(kek, inner, ff.LABEL_SLOT_KEYS + ff.slot_aad(reg.file_id, slot_id)), b"", b"")
+        from accountctl.store.register import _seal_keys_into
+
+        _seal_keys_into(slot, reg.file_id, reg.keys)
+        reg.header.slots.append(slot)
+        reg.header_changed = True
+    return slot_id
+
+
+def test_a_custodian_cannot_hide_a_vault_slot_for_after_they_leave(run, trust):
+    slot_id = _hidden_slot(trust, IT2, ff.ACCESS_VAULT)
+    # The next command, whoever runs it, refuses the file and names the slot; nothing is written.
+    line = refused(run, trust, f"--as {CUSTODIAN} person revoke {IT2}", 4, "slot", slot_id.hex()[:8])
+    assert "grant" in line.lower()
+    refused(run, trust, f"--as {SLT} staff list", 4, slot_id.hex()[:8])
+    refused(run, trust, f"--as {CUSTODIAN} audit", 4)
+    refused(run, trust, f"--as {CUSTODIAN} verify", 4)
+
+
+def test_an_slt_member_cannot_hide_a_register_slot(run, trust):
+    slot_id = _hidden_slot(trust, SLT, ff.ACCESS_REGISTER)
+    refused(run, trust, f"--as {CUSTODIAN} person revoke {SLT}", 4, slot_id.hex()[:8])
+    refused(run, trust, f"--as {HEAD} staff list", 4, slot_id.hex()[:8])
+
+
+def test_a_slot_retagged_with_another_email_is_refused(run, trust):
+    with _open(trust, SLT) as reg:
+        mine = reg.slot
+        mine.tag = ff.person_tag(reg.file_id, "t.one@oak.sch.uk")
+        reg.header_changed = True
+    refused(run, trust, f"--as t.one@oak.sch.uk staff list", 4, mine.slot_id.hex()[:8])
+    refused(run, trust, f"--as {CUSTODIAN} person revoke {SLT}", 4, mine.slot_id.hex()[:8])
+
+
+def test_a_slot_given_more_access_than_granted_is_refused(run, trust):
+    with _open(trust, SLT) as reg:
+        reg.slot.access = ff.ACCESS_VAULT
+        reg.slot.sealed_vault = crypto.random_bytes(ff.SEALED_KEY_LEN)
+        reg.header_changed = True
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4, reg.slot.slot_id.hex()[:8])
+
+
+def test_a_slot_with_a_swapped_public_key_is_refused(run, trust):
+    with _open(trust, SLT) as reg:
+        _, reg.slot.public = crypto.x25519_keypair()
+        reg.header_changed = True
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4, reg.slot.slot_id.hex()[:8])
+
+
+def test_a_granted_slot_removed_from_the_header_is_refused(run, trust):
+    with _open(trust, SLT) as reg:
+        victim = next(s for s in reg.header.slots if s.tag == ff.person_tag(reg.file_id, HEAD))
+        reg.header.slots.remove(victim)
+        reg.header_changed = True
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4, victim.slot_id.hex()[:8])
+
+
+def test_a_grant_signed_by_someone_who_is_not_a_custodian_is_refused(run, trust):
+    """An SLT member grants a hidden slot with a record she signs with her own, real, key."""
+    from accountctl.store import trust as trust_records
+
+    slot_id = _hidden_slot(trust, CUSTODIAN, ff.ACCESS_REGISTER)  # (refused on open: no grant yet)
+    with pytest.raises(Exception):
+        with _open(trust, SLT):
+            pass
+    data = trust.read_bytes()
+    with _open_unchecked(trust, SLT) as reg:
+        member = trust_records.Member(slot_id, "ghost@oak.sch.uk", ff.person_tag(reg.file_id, "ghost@oak.sch.uk"),
+                                      next(s.public for s in reg.header.slots if s.slot_id == slot_id),
+                                      crypto.ed25519_keypair()[1], "register")
+        event = events.record(reg.db, SLT, "person.grant", "ghost@oak.sch.uk", details={"access": "register"})
+        trust_records.append(reg.db, reg.file_id, "grant", SLT, reg.keys.signing_private, event["seq"], event["at"],
+                             event["at_real"], member=member.describe())
+        reg.db.execute("INSERT INTO people(email, name, access, slot_id, granted_at) VALUES (?, 'Ghost', 'register', ?, ?)",
+                       ("ghost@oak.sch.uk", slot_id, event["at"]))
+    assert trust.read_bytes() != data
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4, "grant by slt@oak.sch.uk", "not signed by a custodian")
+
+
+def test_a_record_removed_from_the_membership_chain_is_refused(run, trust):
+    with _open(trust, SLT) as reg:
+        reg.db.execute("DELETE FROM grants WHERE id = (SELECT max(id) FROM grants)")
+        reg.db.execute("DELETE FROM people WHERE email = ?", (HEAD,))
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4)
+
+
+def test_the_people_table_must_match_the_grants(run, trust):
+    with _open(trust, SLT) as reg:
+        reg.db.execute("UPDATE people SET access = 'vault' WHERE email = ?", (SLT,))
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4, "signed grants")
+
+
+def _request(run):
+    return ok(run(f"--as {CUSTODIAN} account request --school oak --platform facebook --handle oakprimary "
+                  "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
+                  "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
+                  "--promotion Newsletter --visibility open")).stdout.strip()
+
+
+def _forge_approval(reg, account_id, approver, private, public):
+    account = dict(reg.db.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone())
+    case = approvals.case_of(reg.db, account)
+    payload = {"v": 1, "account": account_id, "school": "oak", **case, "case_hash": approvals.case_hash(case),
+               "decision": "approved", "note": None, "approver": approver, "approver_roles": ["slt", "headteacher"],
+               "approver_school": "oak", "at": "2026-11-21T10:00:00Z"}
+    message = canonical(payload)
+    reg.db.execute("INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, "
+                   "signature) VALUES (?, 'approved', ?, ?, NULL, ?, ?, ?, ?)",
+                   (account_id, approver, payload["at"], payload["case_hash"], message.decode(), public,
+                    crypto.sign(private, message)))
+    reg.db.execute("UPDATE accounts SET status = 'approved' WHERE id = ?", (account_id,))
+
+
+@pytest.mark.parametrize("verifier", [HEAD, SLT, CUSTODIAN])
+def test_an_approval_under_a_planted_retired_key_fails_everyones_verify(run, trust, verifier):
+    account_id = _request(run)
+    with _open(trust, SLT) as reg:
+        private, public = crypto.ed25519_keypair()
+        if reg.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'signing_keys'").fetchone():
+            reg.db.execute("INSERT INTO signing_keys(email, public_key, created_at, retired_at) "
+                           "VALUES (?, ?, '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z')", (HEAD, public))
+        _forge_approval(reg, account_id, HEAD, private, public)
+    result = run(f"--as {verifier} verify --json")
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.stdout)["problems"]
+    assert any(account_id in p and HEAD in p for p in problems), problems
+    # And the audit does not count it as an approval.
+    audit = json.loads(run(f"--as {CUSTODIAN} audit --json").stdout)
+    assert any(f["rule"] == "APPROVAL_INVALID" and f["account"] == account_id for f in audit["findings"])
+
+
+def test_rewriting_and_rechaining_history_fails_verify(run, trust):
+    account_id = _request(run)
+    ok(run(f"--as {HEAD} approve {account_id}"))
+    with _open(trust, SLT) as reg:
+        # Remove a grant from the history and put the approval in the SLT member's name, then re-chain.
+        reg.load_history()
+        rows = [dict(r) for r in reg.db.execute("SELECT * FROM all_events ORDER BY seq")]
+        rows = [r for r in rows if not (r["action"] == "person.grant" and r["target"] == SLT)]
+        for r in rows:
+            if r["action"] == "account.approve":
+                r["actor"] = SLT
+        reg.db.execute("DELETE FROM main.events")
+        reg.db.execute("DELETE FROM history.events")
+        prev = events.GENESIS
+        for seq, r in enumerate(rows, start=1):
+            r["seq"], r["prev_hash"] = seq, prev
+            r["details"] = json.loads(r["details"])
+            r["hash"] = events.event_hash(r, prev)
+            cols = [c for c in r if c != "details"]
+            reg.db.execute(f"INSERT INTO main.events({', '.join(cols)}, details) VALUES "
+                           f"({', '.join('?' for _ in cols)}, ?)", [r[c] for c in cols] + [json.dumps(r["details"])])
+            prev = r["hash"]
+        reg.db.execute("UPDATE meta SET value = ? WHERE key = 'events_head'", (f"{len(rows)} {prev}",))
+    for who in (HEAD, CUSTODIAN, SLT):
+        result = run(f"--as {who} verify --json")
+        assert result.exit_code == 1, result.output
+        problems = " ".join(json.loads(result.stdout)["problems"])
+        assert "signed" in problems
+
+
+def test_the_store_refuses_to_save_an_event_in_someone_elses_name(run, trust):
+    from accountctl.errors import AccessError
+
+    data = trust.read_bytes()
+    with pytest.raises(AccessError, match="in the name of"):
+        with _open(trust, SLT) as reg:
+            events.record(reg.db, HEAD, "audit.waive", "x", details={"note": "forged"})
+    assert trust.read_bytes() == data
+
+
+@pytest.mark.parametrize("signed_as", ["attacker", "nobody"])
+def test_an_event_saved_in_someone_elses_name_by_own_code_fails_verify(run, trust, monkeypatch, signed_as):
+    """The attacker bypasses the store's refusal (their own code) and signs the forged event with their own key."""
+    from accountctl.store import register as store, trust as trust_records
+
+    def sign_anyway(self):
+        seq, digest = self.db.execute("SELECT seq, hash FROM main.events ORDER BY seq DESC LIMIT 1").fetchone()
+        if signed_as == "attacker":
+            self.db.execute("UPDATE main.events SET signature = ? WHERE seq = ?",
+                            (trust_records.sign_event(self.file_id, digest, self.keys.signing_private), seq))
+
+    with monkeypatch.context() as own_code:
+        own_code.setattr(store.Register, "_sign_new_events", sign_anyway)
+        with _open(trust, SLT) as reg:
+            events.record(reg.db, HEAD, "audit.waive", "x", details={"note": "forged"})
+    result = run(f"--as {CUSTODIAN} verify --json")
+    assert result.exit_code == 1, result.output
+    assert any(HEAD in p and "not signed" in p for p in json.loads(result.stdout)["problems"])
+
+
+def test_putting_back_an_older_copy_is_refused_and_names_both_generations(run, trust):
+    old = trust.read_bytes()
+    old_generation = ff.parse_header(old)[0].generation
+    ok(run(f"--as {CUSTODIAN} person revoke {SLT}"))
+    ok(run(f"--as {CUSTODIAN} staff list"))
+    new_generation = ff.parse_header(trust.read_bytes())[0].generation
+    trust.write_bytes(old)
+    line = refused(run, trust, f"--as {CUSTODIAN} staff list", 4, str(old_generation), str(new_generation))
+    assert "older" in line.lower() or "rollback" in line.lower()
+    refused(run, trust, f"--as {SLT} staff list", 4)
+
+
+def test_a_fork_with_a_higher_generation_but_without_the_last_seen_event_is_refused(run, trust):
+    old = trust.read_bytes()
+    ok(run('staff add a.one@oak.sch.uk --name "A One" --school oak --role staff'))
+    newer = trust.read_bytes()
+    # Someone works on the old copy for long enough to pass the generation this machine saw.
+    trust.write_bytes(old)
+    import os
+
+    state = os.environ["XDG_STATE_HOME"]
+    os.environ["XDG_STATE_HOME"] = state + "-elsewhere"  # another machine, which never saw `newer`
+    try:
+        for n in range(3):
+            ok(run(f'staff add f.{n}@oak.sch.uk --name "F {n}" --school oak --role staff'))
+    finally:
+        os.environ["XDG_STATE_HOME"] = state
+    assert ff.parse_header(trust.read_bytes())[0].generation > ff.parse_header(newer)[0].generation
+    refused(run, trust, "staff list", 4, "event")
+
+
+def test_accept_rollback_restores_on_purpose_and_other_machines_follow(run, trust, monkeypatch, tmp_path):
+    backup = trust.read_bytes()
+    ok(run(f"--as {CUSTODIAN} staff add late@oak.sch.uk --name Late --school oak --role staff"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "machine-b"))
+    ok(run(f"--as {HEAD} staff list"))  # machine B sees the newest generation too
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    trust.write_bytes(backup)
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4)
+    # Only a custodian may accept, and only with a reason.
+    refused(run, trust, f"--as {HEAD} vault accept-rollback --reason 'restore'", 3)
+    refused(run, trust, f"--as {CUSTODIAN} vault accept-rollback --reason ' '", 2)
+    ok(run(f"--as {CUSTODIAN} vault accept-rollback --reason 'Restored Friday backup after a bad import'"))
+    listing = ok(run(f"--as {CUSTODIAN} staff list --json"))
+    assert "late@oak.sch.uk" not in listing.stdout
+    log = ok(run(f"--as {CUSTODIAN} log --json")).stdout
+    assert "rollback.accepted" in log and "bad import" in log
+    ok(run(f"--as {CUSTODIAN} verify"))
+    # Machine B accepts it with a one-line notice naming who restored it and why; then quietly.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "machine-b"))
+    first = ok(run(f"--as {HEAD} staff list"))
+    assert "Notice:" in first.stderr and CUSTODIAN in first.stderr and "bad import" in first.stderr
+    assert len(first.stderr.strip().splitlines()) == 1
+    second = ok(run(f"--as {HEAD} staff list"))
+    assert "Notice:" not in second.stderr
+    ok(run(f"--as {HEAD} verify"))
+
+
+def test_an_old_copy_carrying_an_already_accepted_rollback_is_still_refused(run, trust, monkeypatch, tmp_path):
+    backup = trust.read_bytes()
+    ok(run(f"--as {CUSTODIAN} staff add late@oak.sch.uk --name Late --school oak --role staff"))
+    trust.write_bytes(backup)
+    ok(run(f"--as {CUSTODIAN} vault accept-rollback --reason 'restore'"))
+    accepted = trust.read_bytes()
+    ok(run(f"--as {CUSTODIAN} staff add later@oak.sch.uk --name Later --school oak --role staff"))
+    trust.write_bytes(accepted)  # the copy that carries the rollback record, but older than what was seen since
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4)
+
+
+def test_a_leaver_cannot_act_by_backdating_today(run, trust, monkeypatch):
+    account_id = _request(run)
+    ok(run(f"--as {CUSTODIAN} staff leave {HEAD} --on {_real_yesterday()}"))
+    refused(run, trust, f"--as {HEAD} approve {account_id}", 3, "left")
+    monkeypatch.setenv("ACCOUNTCTL_TODAY", "2026-06-01")
+    refused(run, trust, f"--as {HEAD} approve {account_id}", 3, "left")
+    refused(run, trust, f"--as {HEAD} waive {account_id} TWO_ADMINS --reason x --until 2026-07-01", 3, "left")
+    refused(run, trust, f"--as {HEAD} reject {account_id} --reason no", 3, "left")
+
+
+def test_a_leaver_cannot_write_anything(run, trust, monkeypatch):
+    ok(run(f"--as {CUSTODIAN} staff leave {IT2} --on {_real_yesterday()}"))
+    monkeypatch.setenv("ACCOUNTCTL_TODAY", "2026-01-01")
+    refused(run, trust, f"--as {IT2} staff add x.y@oak.sch.uk --name X --school oak --role staff", 3, "left")
+    ok(run(f"--as {IT2} staff list"))  # reading is still possible until the slot is revoked
+
+
+def test_an_upcoming_leaver_can_still_act(run, trust):
+    account_id = _request(run)
+    future = (datetime.now(timezone.utc).date() + timedelta(days=20)).isoformat()
+    ok(run(f"--as {CUSTODIAN} staff leave {HEAD} --on {future}"))
+    ok(run(f"--as {HEAD} approve {account_id}"))
+
+
+def test_events_record_the_real_time_beside_the_effective_date(run, trust, monkeypatch):
+    monkeypatch.setenv("ACCOUNTCTL_TODAY", "2026-01-05")
+    ok(run('staff add b.one@oak.sch.uk --name "B One" --school oak --role staff'))
+    last = json.loads(ok(run("log --limit 1 --json")).stdout)[-1]
+    assert last["at"].startswith("2026-01-05")
+    real = datetime.fromisoformat(last["at_real"].replace("Z", "+00:00"))
+    assert abs((datetime.now(timezone.utc) - real).total_seconds()) < 300
+
+
+def test_verify_reports_real_time_going_backwards(run, trust):
+    with _open(trust, CUSTODIAN) as reg:
+        events.record(reg.db, CUSTODIAN, "staff.note", "t.one@oak.sch.uk",
+                      at_real=(datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    result = run(f"--as {CUSTODIAN} verify --json")
+    assert result.exit_code == 1
+    assert any("backwards" in p for p in json.loads(result.stdout)["problems"])
+
+
+def test_vault_access_needs_the_it_role(run, trust):
+    ok(run('staff add vol@oak.sch.uk --name "Val Volunteer" --school oak --role volunteer'))
+    refused(run, trust, "person grant vol@oak.sch.uk --access vault", 2, "it")
+    refused(run, trust, f"person grant {SLT} --access vault", 2)
+    ok(run("person grant vol@oak.sch.uk --access register"))
+
+
+def test_logout_works_after_a_revoke(run, trust, isolated):
+    ok(run(f"--as {SLT} login"))
+    assert isolated.store
+    ok(run(f"--as {CUSTODIAN} person revoke {SLT}"))
+    ok(run(f"--as {SLT} logout"))
+    assert not isolated.store
+
+
+def test_logout_all_forgets_every_cached_key_of_this_register(run, trust, isolated):
+    ok(run(f"--as {SLT} login"))
+    ok(run(f"--as {CUSTODIAN} login"))
+    ok(run(f"--as {HEAD} login"))
+    assert len(isolated.store) == 3
+    result = ok(run("logout --all"))
+    assert not isolated.store
+    assert "3" in result.stderr
+
+
+def test_vault_status_shows_who_saved_last(run, trust):
+    ok(run(f"--as {HEAD} staff list"))
+    ok(run(f"--as {CUSTODIAN} staff train t.one@oak.sch.uk --on 2026-10-01"))
+    info = json.loads(ok(run(f"--as {CUSTODIAN} vault status --json")).stdout)
+    assert info["saved_by"] == CUSTODIAN
+    assert info["saved_at"].endswith("Z")
+
+
+# -- any single change to a signed record is caught ------------------------------------------------
+SIGNED_COLUMNS = {
+    "grants": ("payload", "signature"),
+    "events": ("seq", "at", "actor", "action", "target", "details", "prev_hash", "hash", "at_real", "signature"),
+    "approvals": ("account", "decision", "approver", "at", "note", "case_hash", "payload", "public_key", "signature"),
+}
+
+
+@pytest.fixture(scope="module")
+def signed_register(tmp_path_factory):
+    """A register with grants, a revoke, a decision and signed events, built once for the property test."""
+    import os
+
+    from click.testing import CliRunner
+
+    from accountctl.cli import cli
+
+    folder = tmp_path_factory.mktemp("signed")
+    env = {"ACCOUNTCTL_REGISTER": str(folder / "r.accountctl"), "ACCOUNTCTL_PASSPHRASE": PASSPHRASE,
+           "ACCOUNTCTL_NEW_PASSPHRASE": PASSPHRASE, "ACCOUNTCTL_KDF": "m=19456,t=2,p=1",
+           "XDG_STATE_HOME": str(folder / "state"), "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+           "ACCOUNTCTL_USER": CUSTODIAN}
+    runner = CliRunner()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for args in (f'init --trust Oak --email {CUSTODIAN} --name Ira', 'school add oak --name Oak --domain oak.sch.uk',
+                     f'staff add {CUSTODIAN} --name Ira --school oak --role it',
+                     f'staff add {HEAD} --name Hana --school oak --role headteacher --role slt',
+                     f'staff add {SLT} --name Sam --school oak --role slt',
+                     'staff add t.one@oak.sch.uk --name T1 --school oak --role staff --trained-on 2026-09-01',
+                     'staff add t.two@oak.sch.uk --name T2 --school oak --role staff --trained-on 2026-09-01',
+                     f"person grant {HEAD} --access register", f"person grant {SLT} --access register",
+                     "account request --school oak --platform facebook --handle oakprimary "
+                     "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
+                     "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
+                     "--promotion Newsletter --visibility open", f"--as {HEAD} approve oak-facebook-oakprimary",
+                     f"person revoke {SLT}"):
+            result = runner.invoke(cli, __import__("shlex").split(args), catch_exceptions=False)
+            assert result.exit_code == 0, (args, result.output)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return (folder / "r.accountctl").read_bytes()
+
+
+def _mutate(value, choice: int):
+    if isinstance(value, int):
+        return value + 1 + choice % 5
+    if value is None:
+        return "x" if choice % 2 else b"\x01" * 64
+    data = bytearray(value.encode("utf-8") if isinstance(value, str) else value)
+    if not data:
+        return "x"
+    i = choice % len(data)
+    data[i] = (data[i] + 1 + choice % 7) % 128 if isinstance(value, str) else data[i] ^ (1 << (choice % 8))
+    return data.decode("utf-8", "replace") if isinstance(value, str) else bytes(data)
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=st.sampled_from(sorted(SIGNED_COLUMNS)), row_choice=st.integers(0, 10**6),
+       column_choice=st.integers(0, 10**6), change=st.integers(0, 10**6))
+def test_any_single_change_to_a_signed_record_is_caught(signed_register, tmp_path_factory, monkeypatch, table,
+                                                        row_choice, column_choice, change):
+    from accountctl.core import verification
+    from accountctl.errors import DamagedError
+
+    folder = tmp_path_factory.mktemp("mut")
+    path = folder / "r.accountctl"
+    path.write_bytes(signed_register)
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder / "state"))
+    columns = SIGNED_COLUMNS[table]
+    column = columns[column_choice % len(columns)]
+    # An insider (the head, register access) changes one value with their own code and saves as themselves.
+    with _open_unchecked(path, HEAD) as reg:
+        reg.load_history()
+        source = "all_events" if table == "events" else table
+        keys = [r[0] for r in reg.db.execute(f"SELECT {'seq' if table == 'events' else 'id'} FROM {source}")]
+        key = keys[row_choice % len(keys)]
+        where = "seq" if table == "events" else "id"
+        schema = "main"
+        if table == "events" and not reg.db.execute("SELECT 1 FROM main.events WHERE seq = ?", (key,)).fetchone():
+            schema = "history"
+            reg._history_rewritten = True
+        (old,) = reg.db.execute(f"SELECT {column} FROM {schema}.{table} WHERE {where} = ?", (key,)).fetchone()
+        new = _mutate(old, change)
+        if new == old:
+            return
+        try:
+            reg.db.execute(f"UPDATE {schema}.{table} SET {column} = ? WHERE {where} = ?", (new, key))
+        except sqlite3.IntegrityError:
+            return  # e.g. a sequence number that another event has: not a change that can be made
+        reg.header_changed = True
+    try:
+        with open_register(path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False,
+                           history=True) as reg:
+            problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems())
+    except DamagedError:
+        return
+    assert problems, f"changing {table}.{column} of row {key} from {old!r} to {new!r} went unnoticed"
+
+
+# -- file and process hygiene ----------------------------------------------------------------------
+def _mode(path):
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_register_backup_lock_and_folder_are_private(run, tmp_path, monkeypatch):
+    import os
+
+    os.umask(0o022)
+    path = tmp_path / "new-folder" / "trust.accountctl"
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
+    ok(run(f'init --trust Oak --email {CUSTODIAN} --name Ira'))
+    ok(run('school add oak --name Oak --domain oak.sch.uk'))
+    assert _mode(path.parent) == 0o700
+    for name in ("trust.accountctl", "trust.accountctl.bak", "trust.accountctl.lock"):
+        assert _mode(path.parent / name) == 0o600, name
+    path.chmod(0o644)  # a register made readable by hand, or by an older accountctl
+    ok(run('school add elm --name Elm --domain elm.sch.uk'))
+    assert _mode(path) == 0o600 and _mode(path.with_name(path.name + ".bak")) == 0o600
+
+
+def test_a_planted_symlink_at_the_temp_file_is_not_followed(run, oak, tmp_path):
+    target = tmp_path / "victim.txt"
+    target.write_text("keep me")
+    tmp = oak.with_name(oak.name + ".tmp")
+    tmp.symlink_to(target)
+    ok(run('staff add z.z@oak.sch.uk --name Z --school oak --role staff'))
+    assert target.read_text() == "keep me"
+    assert not tmp.exists()
+    ok(run("staff list"))
+
+
+def test_a_damaged_history_archive_is_never_rotated_into_the_backup(run, oak):
+    from accountctl.store import register as store_module
+
+    for n in range(3):
+        ok(run(f'staff add s{n}@oak.sch.uk --name "S {n}" --school oak --role staff'))
+    # Force an archive, then damage one bit of it.
+    with _open(oak, CUSTODIAN) as reg:
+        reg.load_history()
+        reg._history_rewritten = True
+        reg.header_changed = True
+    data = bytearray(oak.read_bytes())
+    header, raw = ff.parse_header(bytes(data))
+    assert header.history_len
+    data[len(raw) + header.body_len + 5] ^= 1
+    oak.write_bytes(bytes(data))
+    backup = oak.with_name(oak.name + ".bak").read_bytes()
+    damaged = oak.read_bytes()
+    for _ in range(2):
+        refused(run, oak, 'staff add late@oak.sch.uk --name Late --school oak --role staff', 4, "history archive")
+    assert oak.read_bytes() == damaged
+    assert oak.with_name(oak.name + ".bak").read_bytes() == backup
+    assert not oak.with_name(oak.name + ".tmp").exists()
+    assert store_module  # the store module is what refused
+
+
+def test_core_dumps_are_off_once_keys_are_in_memory(run, oak):
+    import resource
+
+    ok(run("staff list"))
+    assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)
+    import ctypes
+
+    assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE: 0 = not dumpable
