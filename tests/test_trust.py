@@ -164,7 +164,7 @@ def _request(run):
     return ok(run(f"--as {CUSTODIAN} account request --school oak --platform facebook --handle oakprimary "
                   "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
                   "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
-                  "--promotion Newsletter --visibility open")).stdout.strip()
+                  "--promotion Newsletter --visibility open --pupils none")).stdout.strip()
 
 
 def _forge_approval(reg, account_id, approver, private, public):
@@ -439,7 +439,7 @@ def signed_register(tmp_path_factory):
                      "account request --school oak --platform facebook --handle oakprimary "
                      "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
                      "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
-                     "--promotion Newsletter --visibility open", f"--as {HEAD} approve oak-facebook-oakprimary",
+                     "--promotion Newsletter --visibility open --pupils none", f"--as {HEAD} approve oak-facebook-oakprimary",
                      f"person revoke {SLT}"):
             result = runner.invoke(cli, __import__("shlex").split(args), catch_exceptions=False)
             assert result.exit_code == 0, (args, result.output)

@@ -89,18 +89,17 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
     error_accounts: set[str] = set()
     warning_accounts: set[str] = set()
     finding_keys: set[tuple] = set()
-    failing: dict[str, dict[str | None, dict]] = {rid: {} for rid in audit.RULES}
+    failing: dict[tuple[str, str | None], list[dict]] = {}  # (rule, school) -> findings: the first few kept
+    failing_count: dict[tuple[str, str | None], int] = {}
     for f in findings:
         item = per_rule[f["rule"]]
         item["findings"] += 1
-        group = failing[f["rule"]].get(f["school"])
-        if group is None:
-            group = failing[f["rule"]][f["school"]] = {"school": f["school"], "school_name": None, "findings": 0,
-                                                       "shown": []}
-        group["findings"] += 1
-        if len(group["shown"]) < FAILING_SHOWN:  # in the audit's order: severity, then account id
-            group["shown"].append({"account": f["account"], "severity": f["severity"], "message": f["message"],
-                                   "waived": f["waived"], "waived_until": f["waived_until"]})
+        where = (f["rule"], f["school"])
+        n = failing_count[where] = failing_count.get(where, 0) + 1
+        if n <= FAILING_SHOWN:  # in the audit's order: severity, then account id
+            failing.setdefault(where, []).append(
+                {"account": f["account"], "severity": f["severity"], "message": f["message"], "waived": f["waived"],
+                 "waived_until": f["waived_until"]})
         rule_accounts[f["rule"]].add(f["account"] or ("person", f["message"]))
         finding_keys.add((f["account"], f["rule"]))
         if f["waived"]:
@@ -121,11 +120,10 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
                 warning_accounts.add(f["account"])
     for rid, seen in rule_accounts.items():
         per_rule[rid]["accounts"] = len(seen)
-        # By school name (the register as a whole, for findings about no school, last).
-        groups = sorted(failing[rid].values(), key=lambda g: (g["school"] is None, names.get(g["school"] or "", "")))
-        for group in groups:
-            group["school_name"] = names.get(group["school"]) if group["school"] else None
-        per_rule[rid]["failing"] = groups
+    # Each rule's findings by school name (the register as a whole, for findings about no school, last).
+    for (rid, sid), count in sorted(failing_count.items(), key=lambda kv: (kv[0][1] is None, names.get(kv[0][1], ""))):
+        per_rule[rid]["failing"].append({"school": sid, "school_name": names.get(sid) if sid else None,
+                                         "findings": count, "shown": failing[(rid, sid)]})
     school_of = {a["id"]: a["school"] for a in snap.accounts}
     for account_id in error_accounts:
         row = schools.get(school_of.get(account_id))
