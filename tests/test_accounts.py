@@ -18,7 +18,8 @@ from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused
 
 T1 = "t.one@oak.sch.uk"
 T2 = "t.two@oak.sch.uk"
-VOL = "v.helper@oak.sch.uk"  # a volunteer: staff with role volunteer
+VOL = "v.helper@oak.sch.uk"  # a volunteer: staff with role volunteer, who may contribute but never run an account
+T3 = "t.three@oak.sch.uk"
 ELM_TEACHER = "e.teacher@elm.sch.uk"
 CEO = "ceo@oaktrust.org.uk"
 TRUST_SLT = "cfo@oaktrust.org.uk"
@@ -42,7 +43,7 @@ def request_argv(**over) -> list[str]:
         "school": "oak", "platform": "facebook", "handle": "oakprimary", "url": "https://www.facebook.com/oakprimary",
         "category": "faculty", "email": "office@oak.sch.uk", "owner": T1, "admin": [T2], "contributor": [],
         "aim": "News and celebrations for parents", "audience": "Parents and carers of Oak pupils",
-        "promotion": "Weekly newsletter and the school website", "visibility": "open",
+        "promotion": "Weekly newsletter and the school website", "visibility": "open", "pupils": "none",
     }
     fields.update(over)
     argv = ["account", "request"]
@@ -84,6 +85,7 @@ def world(run, oak, monkeypatch):
     others with --as.
     """
     ok(run(f'staff add {VOL} --name "Val Helper" --school oak --role volunteer --trained-on 2026-09-01'))
+    ok(run(f'staff add {T3} --name "Teo Three" --school oak --role staff --trained-on 2026-09-01'))
     ok(run('school add elm --name "Elm Primary" --domain elm.sch.uk'))
     ok(run(f'staff add {ELM_TEACHER} --name "Eve Teacher" --school elm --role staff'))
     ok(run(f"person grant {HEAD} --access register"))
@@ -133,15 +135,21 @@ def test_request_with_every_field_prints_the_id_alone_and_records_the_business_c
     assert log_actions(run) == ["account.request"]
 
 
-def test_request_owner_is_always_an_admin_and_volunteers_may_run_accounts(run, world):
-    # The owner is not given as --admin, yet is one; a volunteer is staff and may be an admin.
+def test_request_owner_is_always_an_admin_and_volunteers_and_other_schools_may_only_contribute(run, world):
+    # The owner is not given as --admin, yet is one; a volunteer and another school's teacher contribute.
     out = ok(run(request_argv(platform="twitter", handle="@OakNews", url="https://x.com/OakNews", category="staff",
-                              owner=T2, admin=[VOL], contributor=[T1], id="oak-news"))).stdout
+                              owner=T2, admin=[T3], contributor=[T1, VOL, ELM_TEACHER], id="oak-news"))).stdout
     assert out == "oak-news\n"
     data = show(run, "oak-news")
     assert data["platform"] == "x"  # twitter is an alias of x
-    assert data["owner"] == T2 and data["admins"] == [T2, VOL] and data["contributors"] == [T1]
+    assert data["owner"] == T2 and data["admins"] == [T3, T2] and data["contributors"] == sorted([T1, VOL, ELM_TEACHER])
     assert data["requested_by"] == CUSTODIAN
+
+
+def test_the_central_teams_staff_may_run_any_schools_account(run, trust):
+    ok(run(request_argv(admin=[TRUST_STAFF])))
+    assert show(run)["admins"] == [TRUST_STAFF, T1]
+    assert json.loads(ok(run("account list --json")).stdout)[0]["admin_count"] == 2
 
 
 def test_request_default_id_is_school_platform_handle(run, world):
@@ -159,8 +167,17 @@ REQUEST_REFUSALS = [
     ({"owner": "not-an-email"}, ["owner"]),
     ({"admin": ["nobody@oak.sch.uk"]}, ["admin", "nobody@oak.sch.uk"]),
     ({"admin": [ELM_TEACHER]}, ["admin", ELM_TEACHER]),
-    ({"contributor": [ELM_TEACHER]}, ["contributor", ELM_TEACHER]),
-    ({"contributor": ["nobody@oak.sch.uk"]}, ["contributor", "nobody@oak.sch.uk"]),
+    ({"owner": VOL}, ["owner", VOL, "volunteer"]),
+    ({"admin": [VOL]}, ["admin", VOL, "volunteer"]),
+    ({"admin": [T2, VOL]}, ["admin", VOL, "volunteer"]),
+    ({"contributor": ["nobody@oak.sch.uk"]}, ["contributor", "nobody@oak.sch.uk", "not staff"]),
+    ({"pupils": "teens"}, ["--pupils", "teens"]),
+    ({"pupils": "8-9"}, ["--pupils", "8-9"]),
+    ({"pupils": "2"}, ["--pupils", "3 to 19"]),
+    ({"pupils": "20"}, ["--pupils", "3 to 19"]),
+    ({"pupils": ""}, ["--pupils"]),
+    ({"parents_informed_on": "last week"}, ["--parents-informed-on"]),
+    ({"parents_informed_on": "2999-09-01"}, ["--parents-informed-on", "future"]),
     ({"email": "office@elm.sch.uk"}, ["linked email", "office@elm.sch.uk"]),
     ({"email": "oakprimary@gmail.com"}, ["linked email", "personal"]),
     ({"email": "office.oak.sch.uk"}, ["linked email"]),
@@ -197,9 +214,9 @@ def test_request_refusals_name_the_field_and_change_nothing(run, world):
 
 def test_request_refuses_a_leaver_as_owner_admin_or_contributor(run, world):
     mark_left(run, T2)
-    refused(run, world, request_argv(admin=[T2, VOL]), 2, "admin", T2, "left")
+    refused(run, world, request_argv(admin=[T2, T3]), 2, "admin", T2, "left")
     refused(run, world, request_argv(owner=T2, admin=[T1]), 2, "owner", T2, "left")
-    refused(run, world, request_argv(admin=[VOL], contributor=[T2]), 2, "contributor", T2, "left")
+    refused(run, world, request_argv(admin=[T3], contributor=[T2]), 2, "contributor", T2, "left")
 
 
 def test_request_refuses_the_same_school_platform_and_handle_twice(run, requested):
@@ -360,15 +377,15 @@ def test_an_altered_approval_no_longer_counts_for_activation(run, approved):
 
 
 def test_a_legitimate_change_keeps_verify_green_but_needs_a_new_approval(run, approved):
-    ok(run(["account", "admin", "add", ID, VOL]))
+    ok(run(["account", "admin", "add", ID, T3]))
     assert ok(run("verify")).exit_code == 0  # a recorded change is not tampering
     data = show(run)
-    assert data["approval"]["current"] is False and VOL in data["admins"]
+    assert data["approval"]["current"] is False and T3 in data["admins"]
     ok(run(["account", "notify-head", ID]))
     hold_password(run)
     refused(run, approved, ["account", "activate", ID], 2, "new approval")
     # SLT approves the changed case: now it is a new decision, not "deciding twice"
-    ok(run(["--as", HEAD, "approve", ID, "--note", "Volunteer added"]))
+    ok(run(["--as", HEAD, "approve", ID, "--note", "Teo added"]))
     assert show(run)["approval"]["current"] is True
     ok(run(["account", "activate", ID]))
     assert show(run)["status"] == "active"
@@ -384,7 +401,7 @@ def test_full_path_as_it_and_the_headteacher_type_it(run, oak):
         "account", "request", "--school", "oak", "--platform", "facebook", "--handle", "oakprimary",
         "--url", "https://www.facebook.com/oakprimary", "--category", "faculty", "--email", "office@oak.sch.uk",
         "--owner", T1, "--admin", T2, "--aim", "News and celebrations for parents",
-        "--audience", "Parents and carers", "--promotion", "Newsletter", "--visibility", "open"]))
+        "--audience", "Parents and carers", "--promotion", "Newsletter", "--visibility", "open", "--pupils", "none"]))
     account_id = result.stdout.strip()
     assert result.stdout == f"{account_id}\n" and account_id == ID
     ok(run(["--as", HEAD, "account", "show", account_id]))  # the head reads the business case first
@@ -414,7 +431,7 @@ def test_activate_names_every_missing_step(run, world, tmp_path):
                         "approved\n", encoding="utf-8")
     ok(run(["account", "import", str(csv_file)]))
     message = refused(run, world, ["account", "activate", "oak-fb-old"], 2)
-    for step in ("not approved", "headteacher not notified", "fewer than two active admins",
+    for step in ("not approved", "headteacher not notified", "fewer than two eligible admins",
                  "linked email oakpta@gmail.com is not on a school domain", "does not hold the password"):
         assert step in message, f"{step!r} missing from {message!r}"
 
@@ -423,7 +440,7 @@ def test_activate_of_a_request_names_the_missing_steps(run, requested):
     message = refused(run, requested, ["account", "activate", ID], 2)
     for step in ("not approved", "headteacher not notified", "does not hold the password"):
         assert step in message, f"{step!r} missing from {message!r}"
-    assert "two active admins" not in message and "linked email" not in message
+    assert "eligible admins" not in message and "linked email" not in message
 
 
 def test_activate_of_an_approved_account_names_only_what_is_left(run, approved):
@@ -434,7 +451,7 @@ def test_activate_of_an_approved_account_names_only_what_is_left(run, approved):
     assert "headteacher" not in message
     hold_password(run)
     mark_left(run, T2)  # an admin leaves before go-live: only one active admin
-    refused(run, approved, ["account", "activate", ID], 2, "fewer than two active admins (1)")
+    refused(run, approved, ["account", "activate", ID], 2, "fewer than two eligible admins (1)")
 
 
 def test_activate_and_notify_head_are_for_custodians(run, approved):
@@ -523,21 +540,21 @@ def test_show_formats(run, approved):
 # -- people ---------------------------------------------------------------------------------------
 def test_admin_remove_refusals_then_success_after_a_replacement(run, requested):
     refused(run, requested, ["account", "admin", "remove", ID, T1], 2, "owns", "transfer")
-    refused(run, requested, ["account", "admin", "remove", ID, T2], 2, "fewer than two active admins")
-    refused(run, requested, ["account", "admin", "remove", ID, VOL], 2, "not an admin")
+    refused(run, requested, ["account", "admin", "remove", ID, T2], 2, "fewer than two eligible admins")
+    refused(run, requested, ["account", "admin", "remove", ID, T3], 2, "not an admin")
     refused(run, requested, ["--as", HEAD, "account", "admin", "remove", ID, T2], 3, "custodian")
-    ok(run(["account", "admin", "add", ID, VOL]))
+    ok(run(["account", "admin", "add", ID, T3]))
     ok(run(["account", "admin", "remove", ID, T2.upper()]))
     data = show(run)
-    assert data["admins"] == [T1, VOL] and data["owner"] == T1
-    refused(run, requested, ["account", "admin", "remove", ID, VOL], 2, "fewer than two active admins")
+    assert data["admins"] == [T1, T3] and data["owner"] == T1
+    refused(run, requested, ["account", "admin", "remove", ID, T3], 2, "fewer than two eligible admins")
 
 
 def test_admin_remove_counts_only_active_admins(run, requested):
     ok(run(["account", "admin", "add", ID, HEAD]))
     mark_left(run, T2)
     # three admins listed, but T2 has left: removing the head would leave one active admin
-    refused(run, requested, ["account", "admin", "remove", ID, HEAD], 2, "fewer than two active admins")
+    refused(run, requested, ["account", "admin", "remove", ID, HEAD], 2, "fewer than two eligible admins")
     ok(run(["account", "admin", "remove", ID, T2]))  # removing the leaver is always fine
     assert show(run)["admins"] == [HEAD, T1]
 
@@ -547,9 +564,10 @@ def test_admin_add_refusals(run, requested):
     refused(run, requested, ["account", "admin", "add", ID, ELM_TEACHER], 2, ELM_TEACHER)
     refused(run, requested, ["account", "admin", "add", ID, "nobody@oak.sch.uk"], 2, "nobody@oak.sch.uk")
     refused(run, requested, ["account", "admin", "add", ID, "not-an-email"], 2, "admin")
-    refused(run, requested, ["account", "admin", "add", "oak-nothing", VOL], 2, "oak-nothing")
-    mark_left(run, VOL)
-    refused(run, requested, ["account", "admin", "add", ID, VOL], 2, "left")
+    refused(run, requested, ["account", "admin", "add", "oak-nothing", T3], 2, "oak-nothing")
+    refused(run, requested, ["account", "admin", "add", ID, VOL], 2, VOL, "volunteer")
+    mark_left(run, T3)
+    refused(run, requested, ["account", "admin", "add", ID, T3], 2, "left")
 
 
 def test_contributors_add_and_remove(run, requested):
@@ -557,8 +575,10 @@ def test_contributors_add_and_remove(run, requested):
     assert show(run)["contributors"] == [VOL]
     refused(run, requested, ["account", "contributor", "add", ID, VOL], 2, "already a")
     refused(run, requested, ["account", "contributor", "add", ID, T2], 2, "already an admin")
-    refused(run, requested, ["account", "contributor", "add", ID, ELM_TEACHER], 2, ELM_TEACHER)
+    refused(run, requested, ["account", "contributor", "add", ID, "nobody@oak.sch.uk"], 2, "not staff")
     refused(run, requested, ["account", "contributor", "remove", ID, HEAD], 2, "not a")
+    ok(run(["account", "contributor", "add", ID, ELM_TEACHER]))  # another school's staff may contribute
+    ok(run(["account", "contributor", "remove", ID, ELM_TEACHER]))
     ok(run(["account", "contributor", "remove", ID, VOL]))
     assert show(run)["contributors"] == []
     # promoting a contributor to admin leaves them in one role only
@@ -572,9 +592,9 @@ def test_transfer_makes_the_new_owner_an_admin(run, requested):
     ok(run(["account", "transfer", ID, "--to", HEAD, "--reason", "Tom leaves at Christmas"]))
     data = show(run)
     assert data["owner"] == HEAD and data["admins"] == [HEAD, T1, T2]
-    ok(run(["account", "transfer", ID, "--to", VOL, "--remove-old"]))
+    ok(run(["account", "transfer", ID, "--to", T3, "--remove-old"]))
     data = show(run)
-    assert data["owner"] == VOL and data["admins"] == [T1, T2, VOL]
+    assert data["owner"] == T3 and data["admins"] == [T1, T3, T2]
     events = json.loads(ok(run(["log", "--account", ID, "--json"])).stdout)
     transfers = [e["details"] for e in events if e["action"] == "account.transfer"]
     assert transfers[0]["from"] == T1 and transfers[0]["to"] == HEAD
@@ -597,10 +617,11 @@ def test_transfer_refusals(run, requested):
     refused(run, path, ["account", "transfer", ID, "--to", T1], 2, "already owns")
     refused(run, path, ["account", "transfer", "oak-nothing", "--to", HEAD], 2, "oak-nothing")
     # T2 is already the other admin: dropping T1 would leave one active admin
-    refused(run, path, ["account", "transfer", ID, "--to", T2, "--remove-old"], 2, "fewer than two active admins")
+    refused(run, path, ["account", "transfer", ID, "--to", T2, "--remove-old"], 2, "fewer than two eligible admins")
     refused(run, path, ["--as", HEAD, "account", "transfer", ID, "--to", HEAD], 3, "custodian")
-    mark_left(run, VOL)
-    refused(run, path, ["account", "transfer", ID, "--to", VOL], 2, "new owner", "left")
+    refused(run, path, ["account", "transfer", ID, "--to", VOL], 2, "new owner", "volunteer")
+    mark_left(run, T3)
+    refused(run, path, ["account", "transfer", ID, "--to", T3], 2, "new owner", "left")
     assert show(run)["owner"] == T1
 
 

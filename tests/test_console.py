@@ -38,7 +38,8 @@ def test_a_failing_audit_exits_1_with_its_whole_report_on_stdout(register_path):
         made = accountctl("account", "request", "--school", "oak", "--platform", "x", "--handle", f"oakclub{i}",
                           "--url", f"https://x.com/oakclub{i}", "--category", "faculty", "--email", f"club{i}@oak.sch.uk",
                           "--owner", CUSTODIAN, "--admin", CUSTODIAN, "--admin", "t.one@oak.sch.uk", "--aim", "News",
-                          "--audience", "Parents", "--promotion", "Newsletter", "--visibility", "open")
+                          "--audience", "Parents", "--promotion", "Newsletter", "--visibility", "open",
+                          "--pupils", "none")
         assert made.returncode == 0, made.stderr
     result = accountctl("audit", "--format", "json", "--fail-on", "info")
     report = json.loads(result.stdout)  # complete: flushed before the process left

@@ -11,9 +11,14 @@ def test_demo_builds_a_trust_with_the_promised_problems_and_audits_it(run, tmp_p
     assert (tmp_path / "demo" / "demo.accountctl").exists()
     assert "oakfield demo passphrase" in out
     for rule in ("LEAVER_OWNER", "APPROVAL_MISSING", "SCHOOL_EMAIL", "ONE_FACULTY_ONE_STAFF", "MFA_NOT_HELD",
-                 "ROTATE_AFTER_LEAVER"):
+                 "ROTATE_AFTER_LEAVER", "ADMIN_NOT_ELIGIBLE", "CASE_INCOMPLETE", "PUPILS_UNDER_PLATFORM_AGE",
+                 "PARENTS_NOT_INFORMED", "LINKED_EMAIL_PERSONAL", "REQUEST_STALE", "SUSPENDED_TOO_LONG",
+                 "CLOSED_NOT_GONE", "SINGLE_CUSTODIAN", "POLICY_REVIEW_OVERDUE", "TRAINING_MISSING"):
         assert rule in out, rule
-    assert out.count("\n  accountctl ") == 3  # three commands to try next
+    assert "Oakfield Social Media Policy 6.1" in out  # the trust's own clause beside its finding
+    for name in ("Connect", "Huxley", "Agora", "Dartmoor", "Preston"):
+        assert name not in out
+    assert out.count("\n  accountctl ") == 4  # four commands to try next
     assert "ACCOUNTCTL_PASSPHRASE" not in out, "never a passphrase in a line to paste into a shell"
 
 
@@ -31,6 +36,9 @@ def test_the_demo_register_opens_and_its_next_commands_work(run, tmp_path, monke
     ok(run("offboard tom.brown@oakfield.sch.uk"), 1)
     ok(run("account show oakfield-facebook-oakfieldpta"))
     ok(run("--as helen.ward@oakfield.sch.uk approve oakfield-youtube-oakfieldmusic"))
+    gone = ok(run("account gone oakfield-flickr-oakfieldphotos"))
+    assert "destroyed: username, password, totp" in gone.stderr
+    assert ok(run("account show oakfield-flickr-oakfieldphotos --json")).stdout.count('"gone"') == 1
     ok(run("verify"))
 
 

@@ -62,7 +62,7 @@ def request(run, account_id, platform, handle, owner, admins, contributors=(), s
     argv = ["account", "request", "--id", account_id, "--school", school, "--platform", platform, "--handle", handle,
             "--url", f"https://example.com/{handle}", "--category", category, "--email", f"office@{school}.sch.uk",
             "--owner", owner, "--aim", "News for parents", "--audience", "Parents", "--promotion", "Newsletter",
-            "--visibility", "open"]
+            "--visibility", "open", "--pupils", "none"]
     for a in admins:
         argv += ["--admin", a]
     for c in contributors:

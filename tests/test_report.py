@@ -69,7 +69,7 @@ def trust(today, oak, run, tmp_path, monkeypatch):
     ok(run(["account", "request", "--school", "oak", "--platform", "facebook", "--handle", "oakprimary",
             "--url", "https://www.facebook.com/oakprimary", "--category", "faculty", "--email", "office@oak.sch.uk",
             "--owner", T1, "--admin", T2, "--aim", "News for parents", "--audience", "Parents",
-            "--promotion", "Newsletter", "--visibility", "open"]))
+            "--promotion", "Newsletter", "--visibility", "open", "--pupils", "none"]))
     ok(run(["--as", HEAD, "approve", FB, "--note", "Approved at SLT"]))
     ok(run(["account", "notify-head", FB]))
     ok(run(["cred", "set", FB, "--username", "office@oak.sch.uk"], input=PASSWORD + "\n"))
@@ -150,6 +150,63 @@ class Page(HTMLParser):
 
     def names(self) -> set[str]:
         return {t for t, _ in self.tags}
+
+
+class FailingAccounts(HTMLParser):
+    """The section that names the failing accounts: for each rule (`data-rule`), each school's name (as shown)
+    and the account ids shown under it (the text of each `<code class="account">`)."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.rules: dict[str, dict[str, list[str]]] = {}  # rule id -> school name -> account ids
+        self.headings: dict[str, str] = {}  # rule id -> the heading's text
+        self._rule: str | None = None
+        self._school: str | None = None
+        self._into: str | None = None  # "school", "account" or "heading" while inside one
+        self._depth = 0
+        self.feed(text)
+        self.close()
+
+    @property
+    def schools(self) -> dict[str, list[str]]:
+        return {rule: list(schools) for rule, schools in self.rules.items()}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "section" and "failing" in classes:
+            self._rule, self._depth = a["data-rule"], 1
+            self.rules[self._rule] = {}
+            self.headings[self._rule] = ""
+        elif self._rule and tag == "section":
+            self._depth += 1
+        elif self._rule and tag == "h4":
+            self._into = "heading"
+        elif self._rule and tag == "p" and "school" in classes:
+            self._into, self._school = "school", ""
+        elif self._rule and tag == "code" and "account" in classes:
+            self._into = "account"
+            self.rules[self._rule][self._school].append("")
+
+    def handle_endtag(self, tag):
+        if self._rule and tag == "section":
+            self._depth -= 1
+            if not self._depth:
+                self._rule = None
+        elif tag == "strong" and self._into == "school":
+            self.rules[self._rule][self._school] = []
+            self._into = None
+        elif tag in ("code", "h4"):
+            self._into = None
+
+    def handle_data(self, data):
+        if self._into == "school":
+            self._school += data
+        elif self._into == "account":
+            accounts = self.rules[self._rule][self._school]
+            accounts[-1] += data
+        elif self._into == "heading":
+            self.headings[self._rule] += data
 
 
 # -- the page -------------------------------------------------------------------------------------
@@ -264,14 +321,19 @@ def test_figures_match_the_audit(run, trust, tmp_path):
     assert lines[0] == "id,severity,unwaived,waived,accounts,skipped" and len(lines) == 1 + len(data["rules"])
 
 
-def test_the_rules_are_explained_from_the_registry(run, trust, tmp_path):
+def test_the_rules_are_explained_from_the_registry_in_plain_words(run, trust, tmp_path):
     from accountctl.core.audit import RULES
 
     page = Page(make_report(run, tmp_path)[0])
     ids = {a.get("id") for _, a in page.tags}
     for rule in RULES.values():
         assert f"rule-{rule.id}" in ids
-        assert rule.description in page.all_text and rule.clause in page.all_text
+        assert rule.name in page.all_text and rule.principle in page.all_text and rule.description in page.all_text
+        assert rule.sources not in page.all_text  # the published policies are for `rules --sources`, not governors
+    # the plain name first, the id small beside it
+    small = [t for t in page.tags if t[0] == "small" and "rule-id" in (t[1].get("class") or "")]
+    assert len(small) >= len(RULES)
+    assert "TOTP" not in page.all_text and "2FA code" in page.all_text
 
 
 def test_school_filter_shows_one_school(run, trust, tmp_path):
@@ -290,7 +352,7 @@ def test_an_slt_member_without_vault_access_gets_the_report_without_password_rul
     data = json.loads(result.stdout)
     skipped = {r["id"] for r in data["rules"] if r["skipped"]}
     assert skipped == {"PASSWORD_WEAK", "PASSWORD_REUSED"}
-    assert "Not checked in this report: PASSWORD_WEAK, PASSWORD_REUSED" in Page(text).all_text
+    assert "Not checked in this report: Strong passwords, One password per account" in Page(text).all_text
 
 
 def test_out_dash_writes_the_page_to_stdout(run, trust, tmp_path):
@@ -299,10 +361,24 @@ def test_out_dash_writes_the_page_to_stdout(run, trust, tmp_path):
 
 
 def test_an_empty_register_gives_a_page_without_charts(run, today, oak, tmp_path):
-    text, _ = make_report(run, tmp_path)
+    ok(run(f"config set policy.reviewed_on {TODAY}"))
+    ok(run("staff add it.two@oak.sch.uk --name 'Ivo Two' --school oak --role it"))
+    ok(run("person grant it.two@oak.sch.uk --access vault"))
+    text, _ = make_report(run, tmp_path, who=CUSTODIAN)
     page = Page(text)
     assert "svg" not in page.names()
     assert "No findings" in page.all_text and "No leavers in the period" in page.all_text
+    assert "No account fails a rule" in page.all_text
+
+
+def test_findings_about_the_whole_register_are_reported_with_no_account(run, today, oak, tmp_path):
+    text, result = make_report(run, tmp_path, "--json")
+    rules = {r["id"]: r for r in json.loads(result.stdout)["rules"]}
+    for rule_id in ("POLICY_REVIEW_OVERDUE", "SINGLE_CUSTODIAN"):
+        (group,) = rules[rule_id]["failing"]
+        assert group["school"] is None and group["findings"] == 1 and group["shown"][0]["account"] is None
+    section = FailingAccounts(text)
+    assert section.schools["POLICY_REVIEW_OVERDUE"] == ["The register as a whole"]
 
 
 @pytest.mark.parametrize("args, words", [
@@ -322,6 +398,18 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(run, trust, tmp_path
         assert word in lines[0]
     assert result.stdout == "" and not out.exists()
     assert trust.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["report.pdf", "report.htm", "report", "report.html.txt", "report.HTML.pdf"])
+def test_out_must_be_an_html_file(run, trust, tmp_path, name):
+    out = tmp_path / name
+    before = trust.read_bytes()
+    result = run(["report", "--out", str(out)])
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and ".html" in lines[0], result.stderr
+    assert not out.exists() and trust.read_bytes() == before
+    ok(run(["report", "--out", str(tmp_path / "Report.HTML")]))  # the extension in any case
 
 
 def test_an_unwritable_out_exits_2(run, trust, tmp_path):
@@ -456,3 +544,85 @@ def test_report_json_matches_its_schema_with_every_section_filled(run, tmp_path,
     assert data["leavers"] and data["transfers"] and data["waivers_expiring"]
     schema = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(data, schema)
+
+
+# -- the accounts that fail each rule, in the trust's own words -----------------------------------------
+def test_each_failing_account_is_named_under_its_rule_by_school(run, trust, tmp_path):
+    text, result = make_report(run, tmp_path, "--json")
+    section = FailingAccounts(text)
+    audit = audit_json(run)
+    assert audit["findings"]
+    for f in audit["findings"]:
+        school = {"oak": "Oak Primary", "elm": ELM_NAME}.get(f["school"], "The register as a whole")
+        shown = section.rules[f["rule"]][school]
+        assert (f["account"] in shown) if f["account"] else shown == [], f
+    # the personal Gmail address and the single admin of the PTA page: both named, under Oak Primary
+    assert "oak-pta" in section.rules["SCHOOL_EMAIL"]["Oak Primary"]
+    assert "oak-pta" in section.rules["TWO_ADMINS"]["Oak Primary"]
+    assert FB not in section.rules["SCHOOL_EMAIL"]["Oak Primary"]
+    assert set(section.rules["SCHOOL_EMAIL"]) == {"Oak Primary"}
+    # plain names, the id small beside them
+    assert section.headings["SCHOOL_EMAIL"].startswith("Linked to a school email SCHOOL_EMAIL")
+    # a rule nothing fails has no list
+    data = json.loads(result.stdout)
+    clean = [r["id"] for r in data["rules"] if not r["findings"]]
+    assert clean and not set(clean) & set(section.rules)
+    # the same in the figures
+    rules = {r["id"]: r for r in data["rules"]}
+    (group,) = rules["SCHOOL_EMAIL"]["failing"]
+    assert group["school"] == "oak" and group["school_name"] == "Oak Primary" and group["findings"] == 1
+    assert group["shown"][0]["account"] == "oak-pta" and "oakpta@gmail.com" in group["shown"][0]["message"]
+
+
+def test_a_waived_failing_account_is_marked_with_its_date(run, trust, tmp_path):
+    text, _ = make_report(run, tmp_path)
+    section = FailingAccounts(text)
+    assert "oak-pta" in section.rules["MFA_NOT_HELD"]["Oak Primary"]
+    item = text.split('data-rule="MFA_NOT_HELD"', 1)[1].split("</section>", 1)[0]
+    assert "waived until" in item and "2027-06-01" in item
+
+
+def test_many_failing_accounts_are_counted_beyond_the_first_25(run, today, oak, tmp_path):
+    rows = "\n".join(f"oak-x-{i:02d},oak,x,oakx{i:02d},,faculty,office@oak.sch.uk,{T1},,,requested" for i in range(30))
+    legacy = tmp_path / "many.csv"
+    legacy.write_text("id,school,platform,handle,url,category,email,owner,admins,contributors,status\n" + rows + "\n",
+                      encoding="utf-8")
+    ok(run(["account", "import", str(legacy)]))
+    text, result = make_report(run, tmp_path, "--json")
+    (group,) = {r["id"]: r for r in json.loads(result.stdout)["rules"]}["TWO_ADMINS"]["failing"]
+    assert group["findings"] == 30 and [f["account"] for f in group["shown"]] == [f"oak-x-{i:02d}" for i in range(25)]
+    assert len(FailingAccounts(text).rules["TWO_ADMINS"]["Oak Primary"]) == 25
+    assert "and 5 more findings" in Page(text).all_text and "--school oak --rule TWO_ADMINS" in text
+
+
+def test_counts_are_written_in_correct_plurals(run, trust, tmp_path):
+    text, result = make_report(run, tmp_path, "--json")
+    data = json.loads(result.stdout)
+    assert len(data["leavers"]) == 1 and len(data["transfers"]) == 1
+    page = Page(text).all_text
+    # the cards: the number, then its word (one piece of text each)
+    assert "1leaver in the period" in page and "1ownership transferin the period" in page
+    assert "leavers in the period" not in page and "ownership transfers" not in page
+    import re
+
+    assert not re.search(r"\b1 (leavers|accounts|findings|errors|warnings|transfers|waivers|breaches|risks)\b", page)
+
+
+SEED_NAMES = ("Connect", "Huxley", "Agora", "Dartmoor", "Preston")
+
+
+def test_no_published_policy_is_named_unless_the_trust_set_it(run, trust, tmp_path):
+    """The seed policies are sources, not the trust's policy: a trust that set no clause sees none of them."""
+    outputs = [run(["audit", "--json"]).stdout, run(["audit"]).stdout, run(["audit", "--format", "csv"]).stdout,
+               ok(run(["rules"])).stdout]
+    text, result = make_report(run, tmp_path, "--json")
+    outputs += [text, result.stdout]
+    for output in outputs:
+        assert output.strip()
+        for name in SEED_NAMES:
+            assert name not in output, f"{name} appears in: {output[:200]}"
+    # once the trust cites one (its own choice of words), it shows where the trust set it
+    ok(run(["config", "set", "clause.SCHOOL_EMAIL", "Oak Trust policy, after Huxley 6.3(a)"]))
+    text, _ = make_report(run, tmp_path)
+    assert "Oak Trust policy, after Huxley 6.3(a)" in Page(text).all_text
+    assert "Huxley 6.3(a)" in run(["audit"]).stdout

@@ -137,7 +137,7 @@ def busy_register(run, oak, tmp_path):
     ok(run(f"{me} account request --school oak --platform facebook --handle oakprimary "
            "--url https://www.facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --contributor s.one@oak.sch.uk "
-           "--aim 'News for parents' --audience Parents --promotion Newsletter --visibility open"))
+           "--aim 'News for parents' --audience Parents --promotion Newsletter --visibility open --pupils none"))
     ok(run(f"{head} approve {fb} --note 'Go ahead'"))
     ok(run(f"{me} cred set {fb} --username office@oak.sch.uk", input=SECRET_PASSWORD + "\n"))
     ok(run(f"{me} cred totp {fb}", input=TOTP_SECRET + "\n"))
@@ -151,7 +151,7 @@ def busy_register(run, oak, tmp_path):
     ok(run(f"{me} account request --school oak --platform instagram --handle oakprimary "
            "--url https://www.instagram.com/oakprimary --category faculty --email office@oak.sch.uk "
            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
-           "--aim Photos --audience Parents --promotion Newsletter --visibility closed"))
+           "--aim Photos --audience Parents --promotion Newsletter --visibility closed --pupils 11"))
     ok(run(f"{head} reject oak-instagram-oakprimary --reason 'One account is enough'"))
 
     (tmp_path / "legacy.csv").write_text(LEGACY_CSV, encoding="utf-8")

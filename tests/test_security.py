@@ -58,7 +58,7 @@ def _request(run, requested_by=CUSTODIAN):
     result = ok(run(f"--as {CUSTODIAN} account request --school oak --platform facebook --handle oakprimary "
                     "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
                     "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
-                    "--promotion Newsletter --visibility open"))
+                    "--promotion Newsletter --visibility open --pupils none"))
     return result.stdout.strip()
 
 

@@ -46,17 +46,21 @@ def trust(run, oak, monkeypatch):
 
 
 @contextmanager
-def _open_unchecked(path, who):
-    """As an attacker's own code would: open and save with the membership check switched off."""
-    from accountctl.store import trust as trust_records
+def _open_unchecked(path, who, *, sign_events=True):
+    """As an attacker's own code would: open and save with the membership check (and, if asked, the
+    refusal to save events in someone else's name) switched off."""
+    from accountctl.store import register as store_module, trust as trust_records
 
-    real = trust_records.check_header
+    real_check, real_sign = trust_records.check_header, store_module.Register._sign_new_events
     trust_records.check_header = lambda *a: None
+    if not sign_events:
+        store_module.Register._sign_new_events = lambda self: None
     try:
         with _open(path, who) as reg:
             yield reg
     finally:
-        trust_records.check_header = real
+        trust_records.check_header = real_check
+        store_module.Register._sign_new_events = real_sign
 
 
 def _hidden_slot(path, who, access):
@@ -164,7 +168,7 @@ def _request(run):
     return ok(run(f"--as {CUSTODIAN} account request --school oak --platform facebook --handle oakprimary "
                   "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
                   "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
-                  "--promotion Newsletter --visibility open")).stdout.strip()
+                  "--promotion Newsletter --visibility open --pupils none")).stdout.strip()
 
 
 def _forge_approval(reg, account_id, approver, private, public):
@@ -439,7 +443,7 @@ def signed_register(tmp_path_factory):
                      "account request --school oak --platform facebook --handle oakprimary "
                      "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
                      "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
-                     "--promotion Newsletter --visibility open", f"--as {HEAD} approve oak-facebook-oakprimary",
+                     "--promotion Newsletter --visibility open --pupils none", f"--as {HEAD} approve oak-facebook-oakprimary",
                      f"person revoke {SLT}"):
             result = runner.invoke(cli, __import__("shlex").split(args), catch_exceptions=False)
             assert result.exit_code == 0, (args, result.output)
@@ -483,7 +487,7 @@ def test_any_single_change_to_a_signed_record_is_caught(signed_register, tmp_pat
     columns = SIGNED_COLUMNS[table]
     column = columns[column_choice % len(columns)]
     # An insider (the head, register access) changes one value with their own code and saves as themselves.
-    with _open_unchecked(path, HEAD) as reg:
+    with _open_unchecked(path, HEAD, sign_events=False) as reg:
         reg.load_history()
         source = "all_events" if table == "events" else table
         keys = [r[0] for r in reg.db.execute(f"SELECT {'seq' if table == 'events' else 'id'} FROM {source}")]

@@ -54,7 +54,7 @@ def test_the_first_custodian_open_upgrades_once_and_everything_still_works(run, 
     assert ok(run(f"--as {CUSTODIAN} cred show oak-facebook-oakprimary --field password --reason test")).stdout \
         == "Old-format-password-2024!\n"
     # New work is signed as in any format-3 register, by the head too.
-    ok(run(f"--as {CUSTODIAN} account update oak-facebook-oakprimary --aim 'News and events'"))
+    ok(run(f"--as {CUSTODIAN} account update oak-facebook-oakprimary --aim 'News and events' --pupils none"))
     ok(run(f"--as {HEAD} approve oak-facebook-oakprimary"))
     ok(run(f"--as {CUSTODIAN} verify"))
     people = {p["email"]: p["access"] for p in json.loads(ok(run(f"--as {CUSTODIAN} person list --json")).stdout)}

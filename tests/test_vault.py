@@ -29,7 +29,7 @@ def new_account(run, handle: str = "oakprimary", platform: str = "facebook") -> 
     result = ok(run(
         f"account request --school oak --platform {platform} --handle {handle} --url https://{platform}.com/{handle} "
         "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
-        '--aim "News for parents" --audience Parents --promotion Newsletter --visibility open'))
+        '--aim "News for parents" --audience Parents --promotion Newsletter --visibility open --pupils none'))
     account_id = result.stdout.strip()
     assert account_id and "\n" not in account_id
     return account_id
@@ -724,7 +724,7 @@ def test_an_80_bit_seed_a_platform_issued_still_gives_codes(run, oak):
     result = ok(run(f"--as {CUSTODIAN} account request --school oak --platform facebook --handle seed80 "
                     "--url https://facebook.com/seed80 --category faculty --email office@oak.sch.uk "
                     "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim a --audience b --promotion c "
-                    "--visibility open"))
+                    "--visibility open --pupils none"))
     account = result.stdout.strip()
     ok(run(f"cred totp {account}", input="JBSWY3DPEHPK3PXP\n"))
     before = int(time.time()) // 30

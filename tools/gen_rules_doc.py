@@ -65,7 +65,7 @@ def _exit_codes() -> list[tuple[int, str, str]]:
 
 
 def render() -> str:
-    from accountctl.core.audit import RULES, SEVERITIES
+    from accountctl.core.audit import POLICIES, RULES, SEVERITIES
 
     out = [
         "# Audit rules",
@@ -73,31 +73,43 @@ def render() -> str:
         "<!-- Generated from the rule registry (src/accountctl/core/audit.py) by tools/gen_rules_doc.py.",
         "     Do not edit by hand: run `python tools/gen_rules_doc.py > docs/rules.md`. -->",
         "",
-        "`accountctl audit` checks every live account (requested, approved, active or suspended) against",
-        "these rules; `accountctl rules` prints the same list, and `accountctl report` explains them to",
-        "governors. Each finding has `rule`, `severity`, `account`, `school`, `message`, `fix` and `waived`.",
-        "SLT can accept one finding on one account until a date: `accountctl waive ID RULE --reason T --until DATE`.",
+        "`accountctl audit` checks every live account (requested, approved, active or suspended; closed ones",
+        "for `CLOSED_NOT_GONE`) and the register itself against these rules; `accountctl rules` prints the same",
+        "list, and `accountctl report` explains them to governors in plain words. Each finding has `rule`,",
+        "`severity`, `account`, `school`, `message`, `fix`, `waived` and `clause`. SLT can accept one finding",
+        "on one account until a date: `accountctl waive ID RULE --reason T --until DATE`.",
+        "",
+        "**The trust's own words.** Each rule states a principle; the published school policies below are",
+        "where the principles come from, not your policy. Record your own policy's clause for a rule with",
+        "`accountctl config set clause.RULE \"Social Media Policy 4.2\"`: `rules`, the audit and the",
+        "governors' report then cite it. They never name another organisation's policy unless you set it;",
+        "`accountctl rules --sources` lists the published sources.",
         "",
         "## At a glance",
         "",
-        "| rule | severity | what it checks | needs vault access |",
-        "|---|---|---|---|",
+        "| rule | name | severity | what it checks | needs vault access |",
+        "|---|---|---|---|---|",
     ]
     for r in RULES.values():
-        out.append(f"| [`{r.id}`](#{r.id.lower()}) | {r.severity} | {_cell(r.description)} | "
+        out.append(f"| [`{r.id}`](#{r.id.lower()}) | {_cell(r.name)} | {r.severity} | {_cell(r.description)} | "
                    f"{'yes' if r.needs_vault else 'no'} |")
     out += ["", "## Severities", ""]
     for s in SEVERITIES:
         count = sum(1 for r in RULES.values() if r.severity == s)
         out.append(f"- **{s}** ({count} rule{'s' if count != 1 else ''}): {SEVERITY_MEANING.get(s, '')}")
+    out += ["", "## The published policies the rules are drawn from", ""]
+    out += [f"- **{short}:** {title}" for short, title in POLICIES.items()]
     out += ["", "## The rules", ""]
     for r in RULES.values():
         out += [
             f"### {r.id}",
             "",
+            f"**{_cell(r.name)}.** {_cell(r.principle)}",
+            "",
             f"- **Severity:** {r.severity}",
             f"- **What it checks:** {_cell(r.description)}",
-            f"- **Policy clause:** {_cell(r.clause)}",
+            f"- **Drawn from:** {_cell(r.sources)}",
+            f"- **Your policy's clause:** `accountctl config set clause.{r.id} \"...\"`",
             "- **Needs vault access:** " + ("yes: run by an IT custodian; for anyone else `audit` skips it and says so"
                                             if r.needs_vault else "no"),
             f"- **Run only this rule:** `accountctl audit --rule {r.id}`",

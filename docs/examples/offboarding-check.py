@@ -29,7 +29,7 @@ import subprocess
 import sys
 
 LABELS = {"owner": "owns", "admin": "admin of", "contributor": "contributor to",
-          "credential": "credential of", "key_slot": "register key slot"}
+          "credential": "credential of", "linked_email": "linked to their own mailbox:", "key_slot": "register key slot"}
 FIELDS = {"password": "password", "totp": "2FA seed", "recovery": "recovery codes"}
 
 

@@ -13,7 +13,11 @@ PLATFORMS = ("facebook", "instagram", "x", "youtube", "tiktok", "linkedin", "thr
 PLATFORM_ALIASES = {"twitter": "x"}
 CATEGORIES = ("faculty", "staff")
 VISIBILITIES = ("open", "closed")
-ACCOUNT_STATUSES = ("requested", "approved", "rejected", "active", "suspended", "closed")
+ACCOUNT_STATUSES = ("requested", "approved", "rejected", "active", "suspended", "closed", "gone")
+# What an existing account may be recorded as: one already gone from its platform is not an account to import.
+IMPORT_STATUSES = tuple(s for s in ACCOUNT_STATUSES if s != "gone")
+# Pupils' ages an account may name: from nursery (3) to the sixth form (19).
+PUPIL_AGES = (3, 19)
 STAFF_STATUSES = ("active", "left")
 ACCESS_LEVELS = ("register", "vault")
 
@@ -154,3 +158,14 @@ def edit_distance(a: str, b: str) -> int:
                 row[j] = min(row[j], previous2[j - 2] + 1)
         previous2, previous = previous, row
     return previous[len(b)]
+
+
+def pupils(value: str | None) -> str:
+    """Whom an account is aimed at among pupils: 'none', or the youngest pupils' age as a whole number."""
+    text = (value or "").strip().lower()
+    if text == "none":
+        return text
+    youngest, oldest = PUPIL_AGES
+    if not (text.isascii() and text.isdigit()) or not youngest <= int(text) <= oldest:
+        raise InputError(f"--pupils must be 'none' or the youngest pupils' age ({youngest} to {oldest}), not {shown(value)}")
+    return str(int(text))

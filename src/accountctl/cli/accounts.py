@@ -1,4 +1,5 @@
-"""account request|import|show|list|notify-head|activate|admin|contributor|transfer|suspend|close; approve; reject."""
+"""account request|import|show|list|update|notify-head|activate|admin|contributor|transfer|suspend|close|gone;
+approve; reject."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from accountctl.cli.directory import read_text_file
 from accountctl.core import accounts, approvals
 from accountctl.core.access import require_custodian
 
+IMPORT_WARNINGS_SHOWN = 20  # people named in warnings; the audit lists every one
 LIST_COLUMNS = ["id", "school", "platform", "handle", "category", "status", "owner", "admin_count", "email"]
 SHOW_FIELDS = ["id", "school", "platform", "handle", "url", "category", "status", "status_reason", "email", "owner",
-               "admins", "contributors", "aim", "audience", "promotion", "visibility", "requested_by", "requested_at",
-               "approval", "head_notified_on", "activated_on", "reviewed_on", "monitored_on", "credentials_held",
-               "legacy"]
+               "admins", "contributors", "aim", "audience", "promotion", "visibility", "pupils", "case_missing",
+               "parents_informed_on", "requested_by", "requested_at", "approval", "head_notified_on", "activated_on",
+               "reviewed_on", "monitored_on", "suspended_on", "closed_on", "gone_on", "credentials_held", "legacy"]
 APPROVAL_FIELDS = ["decision", "approver", "at", "note", "current"]
+PUPILS_HELP = ("Whether it is aimed at pupils: 'none', or the youngest pupils' age (3 to 19), e.g. 11 for Year 7. "
+               "Most platforms are for 13 and over.")
 
 
 @click.group()
@@ -44,26 +48,35 @@ def account() -> None:
 @click.option("--promotion", required=True, help="How it will be promoted.")
 @click.option("--visibility", required=True, type=click.Choice(["open", "closed"], case_sensitive=False),
               help="open (anyone can see it) or closed (approved followers only).")
+@click.option("--pupils", metavar="none|AGE", help=PUPILS_HELP)
+@click.option("--parents-informed-on", metavar="YYYY-MM-DD", help="When parents and carers were told about it.")
 @click.option("--requested-by", help="Who asked for it (default: you).")
 @click.option("--id", "account_id", help="Account id (default SCHOOL-PLATFORM-HANDLE).")
 @global_options
 @writes
 def account_request(reg, school, platform, handle, url, category, email, owner, admins, contributors, aim, audience,
-                    promotion, visibility, requested_by, account_id) -> None:
+                    promotion, visibility, pupils, parents_informed_on, requested_by, account_id) -> None:
     """Record a request for an official account; prints the new account id.
+
+    The owner and admins must be eligible: current staff of the school (or the trust's central team)
+    with a role other than only volunteer. Volunteers and other schools' staff may be contributors.
 
     \b
     Example:
       accountctl account request --school oak --platform facebook --handle oakprimary \\
         --url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk \\
         --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim "News for parents" \\
-        --audience "Parents" --promotion "Newsletter" --visibility open
+        --audience "Parents" --promotion "Newsletter" --visibility open --pupils none
     """
     row = accounts.request(reg.db, reg.actor, accounts.Request(
         school=school, platform=platform, handle=handle, url=url, category=category, email=email, owner=owner,
         admins=list(admins), contributors=list(contributors), aim=aim, audience=audience, promotion=promotion,
-        visibility=visibility, requested_by=requested_by, id=account_id))
-    output.message(f"Requested {row['id']}: it now needs an SLT decision ('accountctl approve {row['id']}').")
+        visibility=visibility, requested_by=requested_by, id=account_id, pupils=pupils,
+        parents_informed_on=parents_informed_on))
+    missing = accounts.case_gaps(row)
+    then = (f"complete its business case ({', '.join(accounts.CASE_PARTS[m][1] for m in missing)}), then it needs"
+            if missing else "it now needs")
+    output.message(f"Requested {row['id']}: {then} an SLT decision ('accountctl approve {row['id']}').")
     click.echo(row["id"])
 
 
@@ -75,6 +88,8 @@ def account_import(file) -> None:
 
     Each account is recorded with the status given, no approval, and whatever people and linked
     email it really has, so the audit then shows every breach. Only malformed rows are refused.
+    It warns, naming them, about owners and admins who may not run the account (not staff of its
+    school or the central team, left, or only a volunteer) and contributors who are not staff here.
 
     \b
     The CSV header (then one row an account):
@@ -93,6 +108,12 @@ def account_import(file) -> None:
         require_custodian(reg, "import accounts")
         with Progress("Checking accounts") as progress:
             ids = accounts.import_accounts(reg.db, reg.actor, rows, progress)
+        warnings = accounts.import_warnings(reg.db, ids)
+    for line in warnings[:IMPORT_WARNINGS_SHOWN]:
+        output.message(f"Warning: {line}")
+    if len(warnings) > IMPORT_WARNINGS_SHOWN:
+        output.message(f"Warning: and {len(warnings) - IMPORT_WARNINGS_SHOWN} more people who cannot hold their role; "
+                       "'accountctl audit' lists them all")
     output.message(f"Imported {len(ids)} account(s) as they are; run 'accountctl audit' to see what needs fixing.")
 
 
@@ -145,19 +166,31 @@ def account_list(reg, school, status, platform) -> None:
 @click.option("--promotion", help="How it will be promoted.")
 @click.option("--visibility", type=click.Choice(["open", "closed"], case_sensitive=False),
               help="open (anyone can see it) or closed (approved followers only).")
+@click.option("--pupils", metavar="none|AGE", help=PUPILS_HELP)
+@click.option("--parents-informed-on", metavar="YYYY-MM-DD",
+              help="When parents and carers were told about it (needs no new approval).")
 @global_options
 @writes
-def account_update(reg, account_id, email, url, aim, audience, promotion, visibility) -> None:
-    """Change an account's linked email, URL or business case (SLT must approve the change).
+def account_update(reg, account_id, email, url, aim, audience, promotion, visibility, pupils,
+                   parents_informed_on) -> None:
+    """Complete or change an account's business case, linked email or URL (SLT approves the changed case).
 
     \b
     Example:
-      accountctl account update oak-facebook-oakpta --email pta@oak.sch.uk
+      accountctl account update oak-facebook-oakpta --email pta@oak.sch.uk --pupils none
+      accountctl account update oak-youtube-oakmusic --pupils 7 --parents-informed-on 2026-11-20
     """
     require_custodian(reg, "update accounts")
-    row = accounts.update(reg.db, reg.actor, account_id, {"email": email, "url": url, "aim": aim, "audience": audience,
-                                                          "promotion": promotion, "visibility": visibility})
-    output.message(f"Updated {row['id']}; ask SLT to approve the change ('accountctl approve {row['id']}').")
+    before = accounts.get_account(reg.db, account_id)["case_hash"]
+    row = accounts.update(reg.db, reg.actor, account_id, {
+        "email": email, "url": url, "aim": aim, "audience": audience, "promotion": promotion, "visibility": visibility,
+        "pupils": pupils, "parents_informed_on": parents_informed_on})
+    if row["case_hash"] == before:
+        output.message(f"Updated {row['id']}.")
+        return
+    missing = accounts.case_gaps(row)
+    output.message(f"Updated {row['id']}; " + (f"its business case still lacks {', '.join(accounts.CASE_PARTS[m][0] for m in missing)}."
+                                                if missing else f"ask SLT to approve it ('accountctl approve {row['id']}')."))
 
 
 @account.command("notify-head")
@@ -269,6 +302,29 @@ _status_command("suspend", "suspended", "suspend")
 _status_command("close", "closed", "close")
 
 
+@account.command("gone")
+@click.argument("account_id", metavar="ID")
+@click.option("--on", "on", metavar="YYYY-MM-DD", help="When it was deleted on the platform (default today).")
+@global_options
+@writes
+def account_gone(reg, account_id, on) -> None:
+    """Record that a closed account no longer exists on the platform; destroys the credentials IT held for it.
+
+    Delete the account on the platform first (or confirm the platform removed it), then record it here.
+    A live account must be closed first.
+
+    \b
+    Example:
+      accountctl account gone oak-facebook-oakpta --on 2026-11-20
+    """
+    require_custodian(reg, "record accounts as gone")
+    row = accounts.gone(reg.db, reg.actor, account_id, on)
+    destroyed = row["destroyed"] + ([f"{row['old_passwords_destroyed']} earlier password(s)"]
+                                    if row["old_passwords_destroyed"] else [])
+    output.message(f"{row['id']} is gone from {row['platform']} since {row['gone_on']}; "
+                   + (f"destroyed: {', '.join(destroyed)}." if destroyed else "IT held no credentials for it."))
+
+
 @click.command()
 @click.argument("account_id", metavar="ID")
 @click.option("--note", help="A note kept with the decision.")
@@ -276,6 +332,9 @@ _status_command("close", "closed", "close")
 @writes
 def approve(reg, account_id, note) -> None:
     """Approve an account request (SLT or headteacher of its school; the CEO for any), signed with your key.
+
+    Refuses an incomplete business case, naming each missing part: aim, audience, promotion,
+    visibility, whether it is aimed at pupils, and two eligible admins.
 
     \b
     Example:

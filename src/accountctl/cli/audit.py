@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import fmt, format_options, global_options, plain_format_options, reads, writes
+from accountctl.cli.common import fmt, format_options, global_options, reads, writes
 from accountctl.core.access import require_custodian
 
 FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]
@@ -47,7 +47,9 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
     if fmt() == "json":
         output.record({"summary": summary, "findings": findings}, "json")
     else:
-        output.rows(findings, FINDING_COLUMNS, fmt())
+        # The trust's own clause references, once it has set any: a column beside each finding.
+        with_clause = any(k.startswith("clause.") for k in snap.settings)
+        output.rows(findings, FINDING_COLUMNS + (["clause"] if with_clause else []), fmt())
         reasons: dict[str, list[str]] = {}
         for item in skipped:
             reasons.setdefault(item["reason"], []).append(item["rule"])
@@ -63,17 +65,28 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
 
 
 @click.command()
-@plain_format_options
-def rules() -> None:
-    """Every audit rule: id, severity, what it checks and the policy clause behind it (no register needed).
+@click.option("--sources", is_flag=True, help="Also name the published school policies each rule is drawn from.")
+@format_options
+def rules(sources) -> None:
+    """Every audit rule: id, plain name, severity, the principle in plain words, and the trust's own clause
+    reference where one is set ('config set clause.RULE ...'; read from the register when there is one).
 
     \b
     Example:
-      accountctl rules --format csv
+      accountctl rules --sources --format csv
     """
+    from accountctl.cli.common import register_path, session
+    from accountctl.core import config
     from accountctl.core.audit import rules_table
 
-    output.rows(rules_table(), ["id", "severity", "checks", "clause"], fmt())
+    settings: dict[str, str] = {}
+    if register_path().is_file():  # with no register yet, the rules still read without the trust's clauses
+        with session() as reg:
+            settings = config.load(reg.db)
+    table = rules_table(settings)
+    columns = ["id", "name", "severity", "principle", "checks", "clause"] + (["sources"] if sources else [])
+    output.rows(table, columns, fmt(), json_data=[{k: v for k, v in r.items() if sources or k != "sources"}
+                                                  for r in table])
 
 
 @click.command()
@@ -134,7 +147,7 @@ def monitor(reg, account_id, note) -> None:
 
 @click.group("config")
 def config_group() -> None:
-    """Guideline limits, policy version, review and monitoring periods.
+    """Guideline limits, the policy's version and review date, periods, minimum ages, the trust's own clauses.
 
     \b
     Example:
@@ -155,8 +168,7 @@ def config_show(reg) -> None:
     from accountctl.core import config
 
     settings = config.load(reg.db)
-    rows = [{"key": k, "value": v, "meaning": config.DESCRIPTIONS.get(k, "per-platform guideline limit")}
-            for k, v in settings.items()]
+    rows = [{"key": k, "value": v, "meaning": config.describe(k)} for k, v in settings.items()]
     if fmt() == "json":
         output.record(settings, "json")
     else:
@@ -166,10 +178,14 @@ def config_show(reg) -> None:
 def _config_set_help() -> str:
     from accountctl.core import config
 
-    keys = "\n".join(f"  {k:<24} {config.DESCRIPTIONS[k]}" for k in config.DEFAULTS)
+    keys = "\n".join(f"  {k:<24} {config.DESCRIPTIONS[k]}" for k in config.DESCRIPTIONS)
     return ("Change one setting (KEY VALUE).\n\n\b\nKeys:\n" + keys + "\n"
-            f"  {'limit.PLATFORM.CATEGORY':<24} a guideline limit for one platform, e.g. limit.facebook.faculty\n\n"
-            "\b\nExample:\n  accountctl config set policy_version 2026.1")
+            f"  {'limit.PLATFORM.CATEGORY':<24} a guideline limit for one platform, e.g. limit.facebook.faculty\n"
+            f"  {'min_age.PLATFORM':<24} youngest pupils an account on that platform may be aimed at (default 13, linkedin 16)\n"
+            f"  {'clause.RULE':<24} your policy's own clause for a rule, shown by rules, audit and report\n\n"
+            "\b\nExample:\n  accountctl config set policy_version 2026.1\n"
+            "  accountctl config set policy.reviewed_on 2026-09-15\n"
+            "  accountctl config set clause.TWO_ADMINS \"Social Media Policy 4.2\"")
 
 
 @config_group.command("set", help=_config_set_help())

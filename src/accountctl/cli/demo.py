@@ -42,7 +42,7 @@ def demo(folder: Path | None) -> None:
         trail = _trail(reg)
     from accountctl.cli.audit import FINDING_COLUMNS
 
-    output.rows(findings, [c for c in FINDING_COLUMNS if c != "waived"], "table")
+    output.rows(findings, [c for c in FINDING_COLUMNS if c != "waived"] + ["clause"], "table")
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in audit.SEVERITIES}
     click.echo("")
     click.echo(trail)
@@ -55,6 +55,7 @@ def demo(folder: Path | None) -> None:
     click.echo(f"  accountctl offboard {facts['leaver']}                      # what the leaver still holds (exit 1)")
     click.echo(f"  accountctl account show {facts['legacy_account']}           # the unapproved legacy account")
     click.echo(f"  accountctl --as {facts['head']} approve {facts['pending']}   # approve as the headteacher")
+    click.echo(f"  accountctl account gone {facts['closed']}            # deleted on the platform: destroy its credentials")
 
 
 def _trail(reg) -> str:

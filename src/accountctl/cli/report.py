@@ -63,6 +63,9 @@ def report(out, as_of, since, school) -> None:
         raise InputError(f"--since {start.isoformat()} is after the report date {day.isoformat()}")
     target = None if out == "-" else Path(out).expanduser()
     if target is not None:
+        if target.suffix.lower() != ".html" and not target.is_dir():
+            raise InputError(f"--out {out}: the report is an HTML page, so its name must end in .html "
+                             f"(e.g. {target.with_suffix('.html').name}); print it to PDF from a browser if needed")
         if target.is_dir():
             raise InputError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.html'}")
         if not (target.parent if str(target.parent) else Path(".")).is_dir():

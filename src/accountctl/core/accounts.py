@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from accountctl import clock, model
-from accountctl.core import directory, events
+from accountctl.core import directory, eligibility, events
 from accountctl.core.lookup import get_account, nearest  # get_account: the accounts API, apart for the hot paths
 from accountctl.errors import InputError, shown
 
@@ -17,6 +17,18 @@ IMPORT_COLUMNS = ("id", "school", "platform", "handle", "url", "category", "emai
                   "contributors", "status")
 # Statuses an account is "in use or heading there" for guideline counts and admin rules.
 LIVE_STATUSES = ("requested", "approved", "active", "suspended")
+# Statuses from which the platform account can be confirmed gone: closed ones, and (with found accounts)
+# those found or reported for takedown. A live account is closed first.
+GONE_FROM = ("closed", "found", "reported")
+# The written parts of a complete business case: how `approve`, `show` and the audit name each one
+# missing, and the option of `account update` that completes it.
+CASE_PARTS = {
+    "aim": ("the aim", "--aim T"),
+    "audience": ("the audience", "--audience T"),
+    "promotion": ("how it will be promoted", "--promotion T"),
+    "visibility": ("whether it is open or closed", "--visibility open|closed"),
+    "pupils": ("whether it is aimed at pupils", "--pupils none|AGE"),
+}
 
 
 def url(value: str | None, what: str = "url") -> str:
@@ -58,18 +70,35 @@ def school_email(conn: sqlite3.Connection, school: dict, value: str | None) -> s
     return address
 
 
-def active_staff_of(conn: sqlite3.Connection, school_id: str, email: str, what: str) -> str:
-    """A named person must be active staff of the account's school."""
+def eligible_staff(conn: sqlite3.Connection, school_id: str, email: str, what: str) -> str:
+    """An owner or admin must be eligible: current staff of the account's school (or the central team), not only a volunteer."""
+    address = model.email(email, what)
+    reason = eligibility.ineligible(directory.find_staff(conn, address), school_id, directory.central_schools(conn),
+                                    clock.today())
+    if reason:
+        raise InputError(f"{what} {address} {reason}")
+    return address
+
+
+def known_staff(conn: sqlite3.Connection, email: str, what: str) -> str:
+    """A contributor may be anyone in the register who has not left: volunteers and other schools' staff too."""
     address = model.email(email, what)
     person = directory.find_staff(conn, address)
     if person is None:
         raise InputError(f"{what} {address} is not staff in this register"
-                         + nearest(conn, address, "SELECT email FROM staff"))
-    if person["school"] != school_id:
-        raise InputError(f"{what} {address} is staff of {person['school']}, not {school_id}")
+                         + (nearest(conn, address, "SELECT email FROM staff")
+                            or " (record them first: accountctl staff add)"))
     if not directory.is_active(person, clock.today()):
-        raise InputError(f"{what} {address} has left (on {person['left_on']})")
+        raise InputError(f"{what} {address} left on {person['left_on']}")
     return address
+
+
+def recorded_date(value: str, what: str) -> str:
+    """A date something happened: valid, and not after today."""
+    day = clock.parse_date(value, what)
+    if day > clock.today():
+        raise InputError(f"{what} {day.isoformat()} is in the future")
+    return day.isoformat()
 
 
 @dataclass
@@ -89,6 +118,8 @@ class Request:
     contributors: list[str] = field(default_factory=list)
     requested_by: str | None = None
     id: str | None = None
+    pupils: str | None = None
+    parents_informed_on: str | None = None
 
 
 def people_of(conn: sqlite3.Connection, account_id: str) -> dict[str, list[str]]:
@@ -108,17 +139,19 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     the_url = url(req.url)
     category = model.choice(req.category, model.CATEGORIES, "category")
     linked = school_email(conn, school, req.email)
-    owner = active_staff_of(conn, school["id"], req.owner, "owner")
-    admins = [owner] + [active_staff_of(conn, school["id"], a, "admin") for a in req.admins]
+    owner = eligible_staff(conn, school["id"], req.owner, "owner")
+    admins = [owner] + [eligible_staff(conn, school["id"], a, "admin") for a in req.admins]
     admins = list(dict.fromkeys(admins))
     if len(admins) < 2:
         raise InputError(f"an account needs at least two admins (the owner counts as one); got {', '.join(admins)}")
-    contributors = list(dict.fromkeys(active_staff_of(conn, school["id"], c, "contributor") for c in req.contributors))
+    contributors = list(dict.fromkeys(known_staff(conn, c, "contributor") for c in req.contributors))
     contributors = [c for c in contributors if c not in admins]
     aim = model.nonempty(req.aim, "aim")
     audience = model.nonempty(req.audience, "audience")
     promotion = model.nonempty(req.promotion, "promotion")
     visibility = model.choice(req.visibility, model.VISIBILITIES, "visibility")
+    pupils = model.pupils(req.pupils) if req.pupils is not None else None
+    informed = recorded_date(req.parents_informed_on, "--parents-informed-on") if req.parents_informed_on else None
     requested_by = model.email(req.requested_by, "requested-by") if req.requested_by else actor
     if req.requested_by and directory.find_staff(conn, requested_by) is None:
         raise InputError(f"requested-by {requested_by} is not staff in this register")
@@ -128,16 +161,18 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     now = clock.now_iso()
     conn.execute(
         "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, aim, audience, promotion, "
-        "visibility, status, requested_by, requested_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'requested', ?, ?)",
+        "visibility, pupils, parents_informed_on, status, requested_by, requested_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'requested', ?, ?)",
         (account_id, school["id"], platform, the_handle, the_url, category, linked, owner, aim, audience, promotion,
-         visibility, requested_by, now),
+         visibility, pupils, informed, requested_by, now),
     )
     _insert_people(conn, account_id, admins, contributors, now)
     store_case_hash(conn, account_id)
     events.record(conn, actor, "account.request", account_id, account=account_id, details={
         "school": school["id"], "platform": platform, "handle": the_handle, "url": the_url, "category": category,
         "email": linked, "owner": owner, "admins": admins, "contributors": contributors, "aim": aim,
-        "audience": audience, "promotion": promotion, "visibility": visibility, "requested_by": requested_by})
+        "audience": audience, "promotion": promotion, "visibility": visibility, "pupils": pupils,
+        "parents_informed_on": informed, "requested_by": requested_by})
     return get_account(conn, account_id)
 
 
@@ -162,10 +197,12 @@ def _end_membership(conn, account_id: str, email: str, role: str) -> None:
 
 def list_accounts(conn: sqlite3.Connection, school: str | None = None, status: str | None = None,
                   platform: str | None = None) -> list[dict]:
-    sql = ("SELECT a.*, (SELECT count(*) FROM account_people p WHERE p.account = a.id AND p.role = 'admin' "
-           "AND p.removed_at IS NULL) AS admin_count "
-           "FROM accounts a WHERE 1=1")
-    args: list = []
+    """Accounts, with `admin_count`: their eligible admins, counted as the audit's TWO_ADMINS counts them."""
+    today = clock.today().isoformat()
+    sql = ("SELECT a.*, (SELECT count(*) FROM account_people p LEFT JOIN staff s ON s.email = p.email "
+           "WHERE p.account = a.id AND p.role = 'admin' AND p.removed_at IS NULL "
+           f"AND {eligibility.ELIGIBLE_SQL}) AS admin_count FROM accounts a WHERE 1=1")
+    args: list = [today, today]
     if school:
         args.append(directory.get_school(conn, school)["id"])
         sql += " AND a.school = ?"
@@ -203,12 +240,38 @@ def store_case_hash(conn, account_id: str) -> None:
                  (approvals.case_hash(approvals.case_of(conn, account)), account_id))
 
 
-def _active_admins(conn, account_id: str) -> list[str]:
+def eligible_admins(conn: sqlite3.Connection, account: dict) -> list[str]:
+    """The account's current admins who are eligible today (see eligibility.ineligible)."""
     today = clock.today()
+    central = directory.central_schools(conn)
+    return [email for email in people_of(conn, account["id"])["admin"]
+            if eligibility.ineligible(directory.find_staff(conn, email), account["school"], central, today) is None]
+
+
+def case_gaps(account: dict) -> list[str]:
+    """The written parts of the business case an account lacks (keys of CASE_PARTS)."""
+    return [part for part in CASE_PARTS if not (account.get(part) or "").strip()]
+
+
+def approval_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
+    """Why SLT cannot approve the case yet: each missing part, too few eligible admins, anyone not eligible."""
+    gaps = [f"missing {CASE_PARTS[part][0]} ({CASE_PARTS[part][1]})" for part in case_gaps(account)]
+    eligible = eligible_admins(conn, account)
+    if len(eligible) < 2:
+        gaps.append(f"{len(eligible)} eligible admin(s), two needed (accountctl account admin add {account['id']} EMAIL)")
+    gaps += _ineligible_people(conn, account)
+    return gaps
+
+
+def _ineligible_people(conn: sqlite3.Connection, account: dict) -> list[str]:
+    """Each owner or admin who may not run the account, with why."""
+    today = clock.today()
+    central = directory.central_schools(conn)
     out = []
-    for email in people_of(conn, account_id)["admin"]:
-        if directory.is_active(directory.find_staff(conn, email), today):
-            out.append(email)
+    for email in dict.fromkeys(([account["owner"]] if account["owner"] else []) + people_of(conn, account["id"])["admin"]):
+        reason = eligibility.ineligible(directory.find_staff(conn, email), account["school"], central, today)
+        if reason:
+            out.append(f"{'owner' if email == account['owner'] else 'admin'} {email} {reason}")
     return out
 
 
@@ -220,7 +283,8 @@ def add_person(conn: sqlite3.Connection, actor: str, account_id: str, email: str
     """Add an admin or contributor (active staff of the account's school)."""
     account = get_account(conn, account_id)
     _require_status(account, LIVE_STATUSES, f"add {_a(role)} to")
-    address = active_staff_of(conn, account["school"], email, role)
+    address = (eligible_staff(conn, account["school"], email, role) if role == "admin"
+               else known_staff(conn, email, role))
     current = people_of(conn, account["id"])
     if address in current[role]:
         raise InputError(f"{address} is already {_a(role)} of {account['id']}")
@@ -245,9 +309,9 @@ def remove_person(conn: sqlite3.Connection, actor: str, account_id: str, email: 
         if address == account["owner"]:
             raise InputError(f"{address} owns {account['id']}: transfer it first ('accountctl account transfer "
                              f"{account['id']} --to EMAIL')")
-        active = _active_admins(conn, account["id"])
+        active = eligible_admins(conn, account)
         if address in active and len(active) - 1 < 2 and account["status"] != "closed":
-            raise InputError(f"removing {address} would leave {account['id']} with fewer than two active admins; "
+            raise InputError(f"removing {address} would leave {account['id']} with fewer than two eligible admins; "
                              "add the replacement first")
     _end_membership(conn, account["id"], address, role)
     _touch_case(conn, account["id"])
@@ -260,15 +324,15 @@ def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, rea
     """Make `to` the owner (and an admin); with `remove_old`, drop the old owner as admin."""
     account = get_account(conn, account_id)
     _require_status(account, LIVE_STATUSES, "transfer")
-    new_owner = active_staff_of(conn, account["school"], to, "new owner")
+    new_owner = eligible_staff(conn, account["school"], to, "new owner")
     old_owner = account["owner"]
     if new_owner == old_owner:
         raise InputError(f"{new_owner} already owns {account['id']}")
     people = people_of(conn, account["id"])
     if remove_old and old_owner:
-        active = set(_active_admins(conn, account["id"])) | {new_owner}
+        active = set(eligible_admins(conn, account)) | {new_owner}
         if old_owner in active and len(active) - 1 < 2:
-            raise InputError(f"removing the old owner would leave {account['id']} with fewer than two active admins; "
+            raise InputError(f"removing the old owner would leave {account['id']} with fewer than two eligible admins; "
                              "add another admin first")
     now = clock.now_iso()
     if new_owner in people["contributor"]:
@@ -285,7 +349,10 @@ def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, rea
 
 
 def update(conn: sqlite3.Connection, actor: str, account_id: str, changes: dict[str, str | None]) -> dict:
-    """Change an account's linked email, URL or business case; a material change needs a new approval."""
+    """Change or complete an account's linked email, URL or business case; a material change needs a new approval.
+
+    The date parents were informed is a record, not part of the case: it needs no new approval.
+    """
     account = get_account(conn, account_id)
     _require_status(account, LIVE_STATUSES, "update")
     school = directory.get_school(conn, account["school"])
@@ -296,15 +363,19 @@ def update(conn: sqlite3.Connection, actor: str, account_id: str, changes: dict[
         "audience": lambda v: model.nonempty(v, "audience"),
         "promotion": lambda v: model.nonempty(v, "promotion"),
         "visibility": lambda v: model.choice(v, model.VISIBILITIES, "visibility"),
+        "pupils": model.pupils,
+        "parents_informed_on": lambda v: recorded_date(v, "--parents-informed-on"),
     }
     new = {k: checks[k](v) for k, v in changes.items() if v is not None}
     if not new:
-        raise InputError("nothing to change: give --email, --url, --aim, --audience, --promotion or --visibility")
+        raise InputError("nothing to change: give --email, --url, --aim, --audience, --promotion, --visibility, "
+                         "--pupils or --parents-informed-on")
     new = {k: v for k, v in new.items() if v != account[k]}
     if not new:
         raise InputError(f"{account['id']} already has those values")
     conn.execute(f"UPDATE accounts SET {', '.join(f'{k} = ?' for k in new)} WHERE id = ?", (*new.values(), account["id"]))
-    _touch_case(conn, account["id"])
+    if set(new) - {"parents_informed_on"}:
+        _touch_case(conn, account["id"])
     events.record(conn, actor, "account.update", account["id"], account=account["id"],
                   details={k: {"from": account[k], "to": v} for k, v in new.items()})
     return get_account(conn, account["id"])
@@ -318,10 +389,39 @@ def set_status(conn: sqlite3.Connection, actor: str, account_id: str, status: st
         _require_status(account, ("active", "approved"), "suspend")
     elif status == "closed":
         _require_status(account, ("requested", "approved", "rejected", "active", "suspended"), "close")
-    conn.execute("UPDATE accounts SET status = ?, status_reason = ? WHERE id = ?", (status, why, account["id"]))
+    since = "suspended_on" if status == "suspended" else "closed_on"  # SUSPENDED_TOO_LONG, CLOSED_NOT_GONE count from it
+    conn.execute(f"UPDATE accounts SET status = ?, status_reason = ?, {since} = ? WHERE id = ?",
+                 (status, why, clock.today().isoformat(), account["id"]))
     events.record(conn, actor, f"account.{'suspend' if status == 'suspended' else 'close'}", account["id"],
                   account=account["id"], details={"reason": why, "previous_status": account["status"]})
     return get_account(conn, account["id"])
+
+
+def gone(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None = None) -> dict:
+    """Record that the platform account no longer exists, and destroy the credentials IT held for it."""
+    account = get_account(conn, account_id)
+    if account["status"] == "gone":
+        raise InputError(f"{account['id']} is already gone (since {account['gone_on']})")
+    if account["status"] not in GONE_FROM:
+        raise InputError(f"cannot mark {account['id']} gone: it is {account['status']}; close it first "
+                         f"('accountctl account close {account['id']} --reason T'), then delete it on the platform")
+    day = recorded_date(on, "--on") if on else clock.today().isoformat()
+    row = conn.execute("SELECT username IS NOT NULL, password IS NOT NULL, totp IS NOT NULL, recovery IS NOT NULL "
+                       "FROM credentials WHERE account = ?", (account["id"],)).fetchone()
+    destroyed = [f for f, held in zip(("username", "password", "totp", "recovery"), row or ()) if held]
+    old_passwords = conn.execute("SELECT count(*) FROM password_history WHERE account = ?", (account["id"],)).fetchone()[0]
+    # Overwrite the freed pages too, so no ciphertext of them is left in the saved body.
+    secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        conn.execute("DELETE FROM password_history WHERE account = ?", (account["id"],))
+        conn.execute("DELETE FROM credentials WHERE account = ?", (account["id"],))
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(secure)}")
+    conn.execute("UPDATE accounts SET status = 'gone', gone_on = ? WHERE id = ?", (day, account["id"]))
+    events.record(conn, actor, "account.gone", account["id"], account=account["id"], details={
+        "on": day, "previous_status": account["status"], "destroyed": destroyed, "old_passwords_destroyed": old_passwords})
+    return {**get_account(conn, account["id"]), "destroyed": destroyed, "old_passwords_destroyed": old_passwords}
 
 
 def notify_head(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None = None) -> dict:
@@ -360,9 +460,11 @@ def activation_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
     if not account["head_notified_on"]:
         gaps.append("headteacher not notified of the URL and identity (accountctl account notify-head "
                     + account["id"] + ")")
-    active = _active_admins(conn, account["id"])
-    if len(active) < 2:
-        gaps.append(f"fewer than two active admins ({len(active)})")
+    eligible = eligible_admins(conn, account)
+    if len(eligible) < 2:
+        gaps.append(f"fewer than two eligible admins ({len(eligible)})")
+    gaps += _ineligible_people(conn, account)
+    gaps += _training_gaps(conn, account, eligible)
     school = directory.get_school(conn, account["school"])
     try:
         school_email(conn, school, account["email"])
@@ -371,6 +473,21 @@ def activation_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
     if not credentials_held(conn, account["id"]):
         gaps.append("IT does not hold the password (accountctl cred set " + account["id"] + ")")
     return gaps
+
+
+def _training_gaps(conn: sqlite3.Connection, account: dict, eligible: list[str]) -> list[str]:
+    """Each eligible owner or admin whose training is not in order today, with what is missing."""
+    from accountctl.core import config
+
+    settings = config.load(conn)
+    today = clock.today()
+    out = []
+    for email in eligible:
+        missing = eligibility.training_gaps(directory.find_staff(conn, email), settings, today)
+        if missing:
+            out.append(f"{'owner' if email == account['owner'] else 'admin'} {email}: {' and '.join(missing)} "
+                       f"(accountctl staff train {email} --on DATE)")
+    return out
 
 
 def activate(conn: sqlite3.Connection, actor: str, account_id: str) -> dict:
@@ -404,6 +521,7 @@ def show(conn: sqlite3.Connection, account_id: str) -> dict:
         "note": decision["note"], "current": decision["case_hash"] == approvals.case_hash(approvals.case_of(conn, account)),
     }
     account["credentials_held"] = credentials_held(conn, account["id"])
+    account["case_missing"] = [CASE_PARTS[p][0] for p in case_gaps(account)] if account["status"] in LIVE_STATUSES else []
     return account
 
 
@@ -478,7 +596,7 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
             owner = model.email(row["owner"], "owner") if (row.get("owner") or "").strip() else None
             admins = [model.email(a, "admin") for a in _split(row.get("admins"))]
             contributors = [model.email(c, "contributor") for c in _split(row.get("contributors"))]
-            status = model.choice(row.get("status") or "active", model.ACCOUNT_STATUSES, "status")
+            status = model.choice(row.get("status") or "active", model.IMPORT_STATUSES, "status")
             account_id = model.slug(row["id"], "id") if (row.get("id") or "").strip() else model.slugify(
                 f"{school_id}-{platform}-{the_handle.lstrip('@')}")
         except InputError as exc:
@@ -497,10 +615,13 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
         if progress and len(records) % 200 == 0:
             progress(len(records), len(rows))
     now = clock.now_iso()
+    today = clock.today().isoformat()
+    # A suspended or closed account is taken as suspended or closed from the day it is recorded.
     conn.executemany(
         "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, status, legacy, "
-        "requested_by, requested_at) VALUES (?,?,?,?,?,?,?,?,?,1,NULL,?)",
-        [r[:9] + (now,) for r in records])
+        "requested_by, requested_at, suspended_on, closed_on) VALUES (?,?,?,?,?,?,?,?,?,1,NULL,?,?,?)",
+        [r[:9] + (now, today if r[8] == "suspended" else None, today if r[8] == "closed" else None)
+         for r in records])
     conn.executemany("INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
                      [(r[0], a, "admin", now) for r in records for a in r[9]] +
                      [(r[0], c, "contributor", now) for r in records for c in r[10]])
@@ -514,3 +635,35 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
         "school": r[1], "platform": r[2], "handle": r[3], "url": r[4], "category": r[5], "email": r[6],
         "owner": r[7], "status": r[8], "admins": r[9], "contributors": r[10]}) for r in records])
     return [r[0] for r in records]
+
+
+def import_warnings(conn: sqlite3.Connection, account_ids: list[str]) -> list[str]:
+    """The people named on these accounts whom the register does not know as able to hold their role.
+
+    One line per person and reason: an owner or admin who is not eligible (not staff of the school or the
+    central team, left, only a volunteer), a contributor who is not staff in this register at all.
+    """
+    wanted = set(account_ids)
+    if not wanted:
+        return []
+    today = clock.today()
+    central = directory.central_schools(conn)
+    staff = {r[0]: {"school": r[1], "roles": r[2], "left_on": r[3], "moved_from": r[4], "moved_on": r[5]}
+             for r in conn.execute("SELECT email, school, roles, left_on, moved_from, moved_on FROM staff")}
+    accounts = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, school, owner FROM accounts")}
+    named: dict[tuple[str, str], list[str]] = {}
+    for account_id, email, role in conn.execute(
+            "SELECT account, email, role FROM account_people WHERE removed_at IS NULL ORDER BY account, id"):
+        if account_id not in wanted:
+            continue
+        school, owner = accounts[account_id]
+        if role == "admin":
+            reason = eligibility.ineligible(staff.get(email), school, central, today)
+            role = "owner" if email == owner else "admin"
+        else:
+            reason = None if email in staff else "is not staff in this register"
+        if reason:
+            named.setdefault((email, reason), []).append(f"{role} of {account_id}")
+    from accountctl.core.audit import _some  # the audit's "first few, then how many more"
+
+    return [f"{email} {reason} ({_some(places, 3)})" for (email, reason), places in named.items()]

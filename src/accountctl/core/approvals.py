@@ -32,11 +32,15 @@ def case_of(conn: sqlite3.Connection, account: dict) -> dict:
 
 
 def case_from(account: dict, admins: list[str], contributors: list[str]) -> dict:
-    """The case of an account given its current admins and contributors (each sorted)."""
-    return {
-        "case": {k: account.get(k) for k in CASE_KEYS},
-        "people": {"owner": account.get("owner"), "admins": admins, "contributors": contributors},
-    }
+    """The case of an account given its current admins and contributors (each sorted).
+
+    Whether it is aimed at pupils is part of the case once it is said; until then it is left out,
+    so decisions signed before the question existed keep their hash.
+    """
+    case = {k: account.get(k) for k in CASE_KEYS}
+    if account.get("pupils") is not None:
+        case["pupils"] = account["pupils"]
+    return {"case": case, "people": {"owner": account.get("owner"), "admins": admins, "contributors": contributors}}
 
 
 def case_hash(case: dict) -> str:
@@ -78,8 +82,8 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     refusal = may_decide(approver, school)
     if refusal:
         raise AccessError(refusal)
-    if account["status"] == "closed":
-        raise InputError(f"{account['id']} is closed; there is nothing to decide")
+    if account["status"] in ("closed", "gone"):
+        raise InputError(f"{account['id']} is {account['status']}; there is nothing to decide")
     if account["requested_by"] and account["requested_by"] == actor:
         raise InputError(f"you requested {account['id']}; someone else in SLT must decide on it")
     case = case_of(conn, account)
@@ -90,6 +94,13 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
                          f"{previous['at']}; it needs no new decision until its business case or people change")
     if decision == "rejected" and not (note or "").strip():
         raise InputError("a rejection needs a reason (--reason)")
+    if decision == "approved":
+        from accountctl.core.accounts import approval_gaps, case_gaps
+
+        gaps = approval_gaps(conn, account)
+        if gaps:
+            how = f"; IT completes it with 'accountctl account update {account['id']}'" if case_gaps(account) else ""
+            raise InputError(f"cannot approve {account['id']}: its business case is incomplete: " + "; ".join(gaps) + how)
     if signing_private is None:
         raise AccessError("deciding needs your own signing key: unlock with your passphrase, not the recovery key")
     public_key = crypto.ed25519_public_of(signing_private)

@@ -1,7 +1,10 @@
 """The audit: every policy rule, in one place, as a small function over a snapshot of plain data.
 
 Adding a rule is adding one decorated function here (and its tests). Each rule yields
-(account id or None, school id, message, fix); `run` attaches id, severity and waivers.
+(account id or None, school id or None, message, fix); `run` attaches id, severity, the trust's
+own clause reference and waivers. Each rule states its principle in plain words and names the
+published school policies it is drawn from (`sources`): those appear in `rules --sources` and
+docs/rules.md, never in an audit or report, which cite only the trust's own clauses.
 The snapshot is read with a fixed number of set-based queries, never one per account.
 """
 
@@ -13,30 +16,45 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable, Iterable, Iterator
 
-from accountctl.core import approvals, config, quality
+from accountctl.core import approvals, config, eligibility, quality
 
 SEVERITIES = ("error", "warning", "info")
 LIVE = ("requested", "approved", "active", "suspended")
 NEVER = date.min  # "gone since always": named on an account but never staff of its school
+REQUEST_DAYS = 30  # REQUEST_STALE: a request undecided for longer
+SUSPENDED_DAYS = 90  # SUSPENDED_TOO_LONG
+CLOSED_DAYS = 30  # CLOSED_NOT_GONE: closed longer, and not confirmed gone from the platform
+POLICY_REVIEW_DAYS = 365  # POLICY_REVIEW_OVERDUE: the policy's own annual review
+# The published policies the rules are drawn from, by the short name `sources` use.
+POLICIES = {
+    "Connect": "Connect Academy Trust, Social Media Policy (2023)",
+    "Huxley": "Huxley CE Primary School, Social Media Policy (2022)",
+    "Agora": "Agora Learning Partnership, Social media policy (2021)",
+    "Dartmoor": "Dartmoor Multi Academy Trust, Social Media Policy for Staff (2021)",
+    "Preston": "Preston Primary Academy Trust, Social Media Policy (2025)",
+}
 
 
 @dataclass(frozen=True)
 class Rule:
     id: str
     severity: str
-    description: str
-    clause: str
+    description: str  # when it is reported, in the register's terms
+    sources: str  # the published policies and clauses it is drawn from (short names: see POLICIES)
     check: Callable[["Snapshot"], Iterable[tuple]]
     needs_vault: bool = False
+    name: str = ""  # a plain name for governors
+    principle: str = ""  # the principle in plain words, no organisation named
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(id: str, severity: str, description: str, clause: str, needs_vault: bool = False):
+def rule(id: str, severity: str, description: str, sources: str, needs_vault: bool = False, *, name: str,
+         principle: str):
     """Register an audit rule."""
     def register(fn):
-        RULES[id] = Rule(id, severity, description, clause, fn, needs_vault)
+        RULES[id] = Rule(id, severity, description, sources, fn, needs_vault, name, principle)
         return fn
     return register
 
@@ -68,14 +86,20 @@ class Snapshot:
     vault: bool
     school_filter: str | None = None
     group: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    closed: list[dict] = field(default_factory=list)  # closed accounts (in the chosen school): CLOSED_NOT_GONE
+    waivers: dict[tuple[str, str], dict] = field(default_factory=dict)  # in force; `run` sets them
     vault_slots: list[tuple[str, str | None]] = field(default_factory=list)  # (email, revoked_at) of every vault slot ever
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
+    _ineligible: dict = field(default_factory=dict)
+    _training: dict = field(default_factory=dict)
+    central: frozenset[str] = field(init=False, default=frozenset())
 
     def __post_init__(self) -> None:
         # Several rules ask for each account's current people: sort them out once.
         self._current = {account_id: [m for m in people if m.removed_at is None]
                          for account_id, people in self.memberships.items()}
+        self.central = frozenset(s["id"] for s in self.schools.values() if s["central"])
 
     def current(self, account_id: str, role: str | None = None) -> list[Membership]:
         people = self._current.get(account_id, ())
@@ -94,9 +118,32 @@ class Snapshot:
             return NEVER
         if person["left_on"]:
             return date.fromisoformat(person["left_on"])
-        if person["school"] != school:
-            return date.fromisoformat(person["moved_on"]) if person["moved_on"] else NEVER
-        return None
+        if person["school"] == school or person["school"] in self.central:  # the central team serves every school
+            return None
+        if person["moved_on"] and person.get("moved_from") == school:
+            return date.fromisoformat(person["moved_on"])
+        return NEVER
+
+    def ineligible(self, email: str | None, school: str) -> str | None:
+        """Why `email` may not own or administer an account of `school` on the audit date (see eligibility)."""
+        key = (email, school)
+        reason = self._ineligible.get(key, _UNSET)
+        if reason is _UNSET:  # people run several accounts: judge each once per school
+            reason = self._ineligible[key] = eligibility.ineligible(self.staff.get(email or ""), school, self.central,
+                                                                    self.as_of)
+        return reason
+
+    def training_gaps(self, email: str) -> list[str]:
+        """What is missing from a staff member's training on the audit date (see eligibility)."""
+        gaps = self._training.get(email)
+        if gaps is None:
+            gaps = self._training[email] = eligibility.training_gaps(self.staff[email], self.settings, self.as_of)
+        return gaps
+
+    def has_left(self, email: str | None) -> bool:
+        """Whether `email` is staff who left on or before the audit date."""
+        person = self.staff.get(email or "")
+        return bool(person and person["left_on"] and person["left_on"] <= self.as_of.isoformat())
 
     def has_gone(self, email: str | None, school: str) -> bool:
         gone = self._gone.get((email, school), _UNSET)
@@ -151,20 +198,66 @@ def _who(snap: Snapshot, email: str | None) -> str:
     return f"{person['name']} <{email}>" if person else (email or "(nobody)")
 
 
+class ESCALATED(tuple):
+    """A finding reported one severity higher: the person it is about has left."""
+
+    def __new__(cls, *items):
+        return super().__new__(cls, items)
+
+
+def _runners(snap: Snapshot, a: dict) -> Iterator[tuple[str, str]]:
+    """(role, email) of the account's owner and each other current admin, the owner first."""
+    owner = a["owner"]
+    if owner:
+        yield "owner", owner
+    for m in snap._current.get(a["id"], ()):
+        if m.role == "admin" and m.email != owner:
+            yield "admin", m.email
+
+
+def _aimed_at_pupils(a: dict) -> bool:
+    return bool(a["pupils"]) and a["pupils"] != "none"
+
+
 # -- the rules ------------------------------------------------------------------------------------
-@rule("TWO_ADMINS", "error", "fewer than two active admins (staff who have not left)",
-      "Connect: administration and monitoring 'involving at least two members of staff'; Preston: "
-      "'at least two staff members should be named'")
+@rule("TWO_ADMINS", "error", "fewer than two eligible admins (current staff of the school, not only volunteers)",
+      "Connect §6: administration and monitoring 'involving at least two members of staff'; Preston (process for "
+      "creating accounts): 'at least two staff members should be named'",
+      name="Two members of staff run every account",
+      principle="Every account is run by at least two current members of staff, so it never depends on one person.")
 def two_admins(snap: Snapshot):
     for a in _live(snap):
-        active = [m.email for m in snap.current(a["id"], "admin") if not snap.has_gone(m.email, a["school"])]
-        if len(active) < 2:
-            yield (a["id"], a["school"], f"{len(active)} active admin(s): {', '.join(active) or 'none'}",
+        eligible = [m.email for m in snap.current(a["id"], "admin") if snap.ineligible(m.email, a["school"]) is None]
+        if len(eligible) < 2:
+            yield (a["id"], a["school"], f"{len(eligible)} eligible admin(s): {', '.join(eligible) or 'none'}",
                    f"accountctl account admin add {a['id']} EMAIL")
 
 
+@rule("ADMIN_NOT_ELIGIBLE", "error",
+      "an owner or admin who is not staff of the account's school (or the central team), or only a volunteer",
+      "Connect §6: administration 'involving at least two members of staff'; Preston (process for creating "
+      "accounts): 'at least two staff members should be named' to run it, while others may 'contribute content'",
+      name="Only staff run accounts",
+      principle="Only current staff of the school (or of the trust's central team) own or administer its accounts; "
+                "volunteers, governors and other schools' staff may contribute, but never run one.")
+def admin_not_eligible(snap: Snapshot):
+    for a in _live(snap):
+        for role, email in _runners(snap, a):
+            reason = snap.ineligible(email, a["school"])
+            if reason is None:
+                continue
+            gone = snap.gone_on(email, a["school"])
+            if gone is None or gone == NEVER:  # leavers and movers were staff: the LEAVER rules report them
+                fix = (f"accountctl account transfer {a['id']} --to EMAIL --remove-old" if role == "owner" else
+                       f"accountctl account admin remove {a['id']} {email} (then, if they still help: "
+                       f"accountctl account contributor add {a['id']} {email})")
+                yield a["id"], a["school"], f"{role} {_who(snap, email)} {reason}", fix
+
+
 @rule("SCHOOL_EMAIL", "error", "linked email missing, or not on one of the school's domains",
-      "Huxley 6.3(a): 'linked to an official school email account'")
+      "Huxley 6.3(a): 'linked to an official school email account'",
+      name="Linked to a school email",
+      principle="Every account is linked to an official school email address, so the school can always recover it.")
 def school_email(snap: Snapshot):
     for a in _live(snap):
         domains = snap.schools[a["school"]]["domains"]
@@ -179,7 +272,11 @@ def school_email(snap: Snapshot):
 
 
 @rule("APPROVAL_MISSING", "error", "account active or approved with no valid approval on record",
-      "Connect: 'a process for approval by senior leaders'; Preston: SLT 'approve account creation'")
+      "Connect §6: 'a process for approval by senior leaders'; Preston (roles): SLT 'approve account creation'; "
+      "Agora 3.4: only 'through the appropriate approved social media channels'",
+      name="Approved by senior leaders",
+      principle="No account is used until the school's senior leaders (or the CEO, for the central team) have "
+                "approved it.")
 def approval_missing(snap: Snapshot):
     for a in _live(snap):
         if a["status"] in ("active", "approved") and snap.approval[a["id"]][0] is None:
@@ -189,7 +286,11 @@ def approval_missing(snap: Snapshot):
 
 @rule("APPROVAL_INVALID", "error",
       "approver was not SLT/headteacher of that school (or CEO), approved their own request, or the signature does not verify",
-      "Preston: applications go to the school's SLT, or to the CEO for the central team")
+      "Preston (process for creating accounts): the business case goes to the school's SLT or, for the central team, "
+      "to the Chief Executive Officer",
+      name="Approved by someone entitled to",
+      principle="An approval counts only when the school's senior leaders (or the CEO) gave it, not the person who "
+                "asked for the account, and its signature is intact.")
 def approval_invalid(snap: Snapshot):
     for a in _live(snap):
         decision, problems, _ = snap.approval[a["id"]]
@@ -198,7 +299,10 @@ def approval_invalid(snap: Snapshot):
 
 
 @rule("CHANGED_SINCE_APPROVAL", "warning", "business case or named people changed after the approval",
-      "Preston: the business case names the aim, audience, promotion, who runs it and who contributes")
+      "Preston (process for creating accounts): the business case names the aim, audience, promotion, who runs it "
+      "and who contributes",
+      name="Approved as it is now",
+      principle="When the business case or the people running an account change, senior leaders approve it again.")
 def changed_since_approval(snap: Snapshot):
     for a in _live(snap):
         decision, problems, changed = snap.approval[a["id"]]
@@ -208,7 +312,9 @@ def changed_since_approval(snap: Snapshot):
 
 
 @rule("HEAD_NOT_NOTIFIED", "error", "active but the headteacher was never notified of URL and identity",
-      "Huxley 6.3(b): 'URL and identity ... notified to the Headteacher before any account is activated'")
+      "Huxley 6.3(b): 'URL and identity ... notified to the Headteacher before any account is activated'",
+      name="The headteacher knows about it",
+      principle="The headteacher is told each account's address and identity before it goes live.")
 def head_not_notified(snap: Snapshot):
     for a in _active(snap):
         if not a["head_notified_on"]:
@@ -216,24 +322,33 @@ def head_not_notified(snap: Snapshot):
 
 
 @rule("CREDENTIALS_NOT_HELD", "error", "active and IT holds no password",
-      "Huxley 6.3(c): 'password or login details ... must be provided to IT who will retain a record'")
+      "Huxley 6.3(c): 'password or login details ... must be provided to IT who will retain a record'",
+      name="IT holds the password",
+      principle="IT keeps a secure record of every live account's password, so the school never depends on one "
+                "person to get in.")
 def credentials_not_held(snap: Snapshot):
     for a in _active(snap):
         if not snap.credentials.get(a["id"], {}).get("password"):
             yield a["id"], a["school"], "IT holds no password for it", f"accountctl cred set {a['id']}"
 
 
-@rule("MFA_NOT_HELD", "warning", "active and IT holds no TOTP secret",
-      "Preston: administrators 'store account details, including passwords securely'")
+@rule("MFA_NOT_HELD", "warning", "active and IT cannot produce its 2FA code (it holds no authenticator seed)",
+      "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 6.3(c): "
+      "login details 'provided to IT'",
+      name="IT can produce the 2FA code",
+      principle="Every live account has two-factor sign-in (2FA), and IT can produce its 2FA code, so getting in never "
+                "depends on one person's phone.")
 def mfa_not_held(snap: Snapshot):
     for a in _active(snap):
         if not snap.credentials.get(a["id"], {}).get("totp"):
-            yield a["id"], a["school"], "IT holds no 2FA (TOTP) seed for it", f"enable 2FA on the platform, then: accountctl cred totp {a['id']}"
+            yield a["id"], a["school"], "IT cannot produce its 2FA code (no authenticator seed held)", f"enable 2FA on the platform, then: accountctl cred totp {a['id']}"
 
 
 @rule("LEAVER_OWNER", "error", "owner has left (warning while the leaving date is still ahead, within 30 days)",
-      "Preston: administrators 'control the process for managing an account after the lead staff member has left "
-      "the organisation (closing or transferring)'")
+      "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
+      "left the organisation (closing or transferring)'",
+      name="Its lead is still on the staff",
+      principle="When the lead member of staff leaves, the account is transferred to someone who stays, or closed.")
 def leaver_owner(snap: Snapshot):
     # The upcoming-leaver case is reported one severity lower by `run` (see UPCOMING).
     ahead = int(snap.settings["upcoming_leaver_days"])
@@ -244,6 +359,8 @@ def leaver_owner(snap: Snapshot):
         fix = f"accountctl account transfer {a['id']} --to EMAIL (or close it)"
         if not a["owner"]:  # a legacy account recorded without one
             yield a["id"], a["school"], "no owner (lead member of staff) recorded", fix
+        elif gone == NEVER:
+            continue  # never staff of the school: ADMIN_NOT_ELIGIBLE
         elif gone <= snap.as_of:
             yield a["id"], a["school"], f"owner {_who(snap, a['owner'])} {_gone_text(snap, a['owner'], gone)}", fix
         elif (gone - snap.as_of).days <= ahead:
@@ -251,22 +368,30 @@ def leaver_owner(snap: Snapshot):
 
 
 @rule("LEAVER_ADMIN", "error", "an admin or contributor has left and is still listed",
-      "Preston: administrators control the process after staff leave; NCSC: remove access when staff leave")
+      "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
+      "left'; Preston (process for creating accounts): the case names 'who will run the account' and 'who will be able "
+      "to contribute content'",
+      name="Leavers are taken off",
+      principle="People who have left are taken off the accounts they helped run or contributed to.")
 def leaver_admin(snap: Snapshot):
     for a in _live(snap):
         for m in snap.current(a["id"]):
-            if snap.has_gone(m.email, a["school"]):
-                gone = snap.gone_on(m.email, a["school"])
-                yield (a["id"], a["school"], f"{m.role} {_who(snap, m.email)} {_gone_text(snap, m.email, gone)}",
-                       f"accountctl account {m.role} remove {a['id']} {m.email}"
-                       + (" (transfer ownership first)" if m.email == a["owner"] else ""))
+            gone = snap.gone_on(m.email, a["school"])
+            # Never staff of the school: an admin is ADMIN_NOT_ELIGIBLE; a contributor from elsewhere may contribute.
+            if gone is None or gone == NEVER or gone > snap.as_of:
+                continue
+            yield (a["id"], a["school"], f"{m.role} {_who(snap, m.email)} {_gone_text(snap, m.email, gone)}",
+                   f"accountctl account {m.role} remove {a['id']} {m.email}"
+                   + (" (transfer ownership first)" if m.email == a["owner"] else ""))
 
 
 @rule("ROTATE_AFTER_LEAVER", "error",
       "password last set before the leaving date of someone who was an admin or owner while it was in force; for "
       "a custodian who left, any credential set before their vault key slot was removed",
       "Preston: administrators 'store account details, including passwords securely' and control the account after "
-      "the lead has left")
+      "the lead has left",
+      name="Passwords changed after a leaver",
+      principle="When someone who could know an account's password leaves, the password is changed.")
 def rotate_after_leaver(snap: Snapshot):
     for a in _live(snap):
         cred = snap.credentials.get(a["id"])
@@ -356,44 +481,65 @@ def _rotate_after_custodian(snap: Snapshot):
                f"{first}change them on the platform and store the new ones: "
                + "; ".join(f"accountctl {command} {a['id']}" for _, command in stale))
 
-
 @rule("ONE_FACULTY_ONE_STAFF", "warning",
       "more than one faculty, or more than one staff, account on one platform in one school (limits configurable)",
-      "Huxley 6.2: 'limited to one \"faculty\" account and one individual staff member account per social media provider'")
+      "Huxley 6.2: 'limited to one \"faculty\" account and one individual staff member account per social media provider'",
+      name="No more accounts than needed",
+      principle="A school keeps to one faculty account and one staff account on each platform unless senior leaders "
+                "accept another: every extra account is one more that can be hacked.")
 def one_faculty_one_staff(snap: Snapshot):
     for (school, platform, category), members in snap.group.items():
         allowed = config.limit(snap.settings, platform, category)
-        if len(members) > allowed:
-            for account_id in members:
-                yield (account_id, school,
-                       f"{len(members)} {category} accounts on {platform} at {school} (guideline: {allowed}): "
-                       + _some(members),
-                       "close or merge the extra accounts, or have SLT waive this finding")
+        if len(members) <= allowed:
+            continue
+        # A waived account is SLT's accepted exception: it does not count towards the limit for the others.
+        counted = [m for m in members if (m, "ONE_FACULTY_ONE_STAFF") not in snap.waivers]
+        for account_id in members:
+            if account_id in counted and len(counted) <= allowed:
+                continue
+            yield (account_id, school,
+                   f"{len(members)} {category} accounts on {platform} at {school} (guideline: {allowed}): "
+                   + _some(members),
+                   "close or merge the extra accounts, or have SLT waive this finding")
 
 
 @rule("TRAINING_MISSING", "warning",
-      "an admin has no training date or has not acknowledged the current policy version",
-      "Preston: SLT 'must be satisfied that anyone running a social media account ... has read and understood this "
-      "policy and received appropriate training'")
+      "an owner, admin or contributor has no training date, training older than training.valid_days (when set), or "
+      "has not acknowledged the current policy version",
+      "Preston (process for creating accounts): SLT 'must be satisfied that anyone running a social media account ... "
+      "has read and understood this policy and received appropriate training', volunteers and parents too; Connect §6: "
+      "'a clear understanding of this policy by all users of the account'",
+      name="Everyone who runs it is trained",
+      principle="Everyone who runs or contributes to an account, volunteers too, has been trained and has read the "
+                "current policy.")
 def training_missing(snap: Snapshot):
     version = snap.settings.get("policy_version") or ""
+    ack = f" --policy-ack {version}" if version else ""
     for a in _live(snap):
-        for m in snap.current(a["id"], "admin"):
+        for m in snap.current(a["id"]):
             person = snap.staff.get(m.email)
-            if person is None or snap.has_gone(m.email, a["school"]):
+            role = "owner" if m.email == a["owner"] else m.role
+            if person is None:
+                if m.role == "contributor":  # an unknown admin is ADMIN_NOT_ELIGIBLE
+                    yield (a["id"], a["school"], f"contributor {m.email} is not in the register: no training on record",
+                           f"accountctl staff add {m.email} --name NAME --school SCHOOL --role volunteer --trained-on DATE"
+                           f" (or remove them: accountctl account contributor remove {a['id']} {m.email})")
+                continue
+            if snap.has_left(m.email):
                 continue  # leaver rules cover them
-            gaps = []
-            if not person["trained_on"]:
-                gaps.append("no training recorded")
-            if version and person["policy_ack"] != version:
-                gaps.append(f"has not acknowledged policy {version}")
+            gaps = snap.training_gaps(m.email)
             if gaps:
-                yield (a["id"], a["school"], f"admin {_who(snap, m.email)}: {' and '.join(gaps)}",
-                       f"accountctl staff train {m.email} --on DATE" + (f" --policy-ack {version}" if version else ""))
+                yield (a["id"], a["school"], f"{role} {_who(snap, m.email)}: {' and '.join(gaps)}",
+                       f"accountctl staff train {m.email} --on DATE{ack}")
 
 
 @rule("REVIEW_OVERDUE", "warning", "not reviewed for more than 365 days (review period configurable)",
-      "Dartmoor 1.7: reviewed annually 'to reflect the rapidly changing nature of social media'")
+      "Connect §6: use of social media for professional purposes 'will be checked regularly by the senior staff'; "
+      "Huxley 6.2: 'There must be a strong pedagogical or business reason for creating official school social media "
+      "sites'",
+      name="Reviewed every year",
+      principle="Senior leaders review every live account at least once a year: is it still needed, and still run "
+                "as approved?")
 def review_overdue(snap: Snapshot):
     period = int(snap.settings["review_period_days"])
     cutoff = _days_before(snap, period)
@@ -407,8 +553,160 @@ def review_overdue(snap: Snapshot):
                    f"accountctl review {a['id']} (SLT)")
 
 
+@rule("POLICY_REVIEW_OVERDUE", "warning",
+      "the social-media policy itself has no review date (policy.reviewed_on), or it is older than 365 days",
+      "Dartmoor 1.7: 'This policy will be reviewed annually'; Huxley 2.2: 'reviewing this policy annually'",
+      name="The policy itself is reviewed every year",
+      principle="The social-media policy itself is reviewed every year, because social media changes quickly.")
+def policy_review_overdue(snap: Snapshot):
+    reviewed = snap.settings.get("policy.reviewed_on") or ""
+    fix = "review the policy, then record it: accountctl config set policy.reviewed_on DATE"
+    if not reviewed or reviewed > snap.as_of.isoformat():
+        yield None, None, "no review of the social-media policy on record", fix
+    elif snap.days_since(reviewed) > POLICY_REVIEW_DAYS:
+        yield (None, None, f"the social-media policy was last reviewed on {reviewed} ({snap.days_since(reviewed)} days "
+               f"ago; at most {POLICY_REVIEW_DAYS})", fix)
+
+
+@rule("CASE_INCOMPLETE", "warning",
+      "a requested or live account whose business case lacks its aim, audience, promotion, visibility or the answer "
+      "to whether it is aimed at pupils (too few eligible admins is TWO_ADMINS)",
+      "Preston (process for creating accounts): the business case covers the aim, the intended audience, how it will "
+      "be promoted, who runs it and whether it is open or closed; Dartmoor 7: 'clear educational or community "
+      "engagement objectives'",
+      name="A complete business case",
+      principle="Every account has a complete business case: what it is for, who it is for, how it will be promoted, "
+                "whether it is open or closed, and whether it is aimed at pupils.")
+def case_incomplete(snap: Snapshot):
+    from accountctl.core.accounts import CASE_PARTS, case_gaps
+
+    for a in _live(snap):
+        gaps = case_gaps(a)
+        if gaps:
+            yield (a["id"], a["school"], "its business case lacks " + ", ".join(CASE_PARTS[g][0] for g in gaps),
+                   f"accountctl account update {a['id']} " + " ".join(CASE_PARTS[g][1] for g in gaps)
+                   + " (then SLT approves the complete case)")
+
+
+@rule("PUPILS_UNDER_PLATFORM_AGE", "error",
+      "the account is aimed at pupils younger than the platform's minimum age (min_age.PLATFORM; 13 by default, "
+      "LinkedIn 16, none for other)",
+      "Dartmoor 6.1: 'many popular social media sites state that they are not for children under the age of 13, "
+      "therefore we will not create accounts specifically for pupils under this age'",
+      name="No accounts for pupils under the platform's age",
+      principle="No account is aimed at pupils younger than the platform allows (13 on most).")
+def pupils_under_platform_age(snap: Snapshot):
+    for a in _live(snap):
+        if not _aimed_at_pupils(a):
+            continue
+        minimum = config.min_age(snap.settings, a["platform"])
+        if minimum is not None and int(a["pupils"]) < minimum:
+            yield (a["id"], a["school"],
+                   f"aimed at pupils from age {a['pupils']}; {a['platform']} is for {minimum} and over",
+                   f"close it: accountctl account close {a['id']} --reason T (or, if it is not for those pupils: "
+                   f"accountctl account update {a['id']} --pupils none|AGE)")
+
+
+@rule("PARENTS_NOT_INFORMED", "warning", "a live account aimed at pupils and no date on which parents were informed",
+      "Dartmoor 7.2: 'Parents and carers will be informed of any official social media use with pupils'; Preston "
+      "(safeguarding): make clear to parents 'what platforms they will be asked to access'",
+      name="Parents told about accounts for pupils",
+      principle="Parents and carers are told about every account aimed at their children.")
+def parents_not_informed(snap: Snapshot):
+    for a in _live(snap):
+        if a["status"] == "requested" or not _aimed_at_pupils(a):
+            continue
+        informed = a["parents_informed_on"]
+        if not informed or informed > snap.as_of.isoformat():
+            yield (a["id"], a["school"], f"aimed at pupils from age {a['pupils']}; no record that parents were informed",
+                   f"tell parents and carers, then: accountctl account update {a['id']} --parents-informed-on DATE")
+
+
+@rule("LINKED_EMAIL_PERSONAL", "warning",
+      "the linked email is one person's own mailbox (a staff member's address) rather than a shared one; error once "
+      "that person has left",
+      "Huxley 6.3(a): an account 'entirely separate from any personal social media accounts held by that member of "
+      "staff ... linked to an official school email account'; Preston (roles): administrators control the account "
+      "'after the lead staff member has left'",
+      name="Linked to a shared school mailbox",
+      principle="An account is linked to a shared school mailbox, not one person's own, which closes when they leave.")
+def linked_email_personal(snap: Snapshot):
+    for a in _live(snap):
+        person = snap.staff.get(a["email"] or "")
+        if person is None:
+            continue
+        fix = (f"link it to a shared school mailbox on the platform, then: accountctl account update {a['id']} "
+               "--email EMAIL")
+        if snap.has_left(a["email"]):
+            yield ESCALATED(a["id"], a["school"], f"linked to the mailbox of {_who(snap, a['email'])}, who left on "
+                            f"{person['left_on']}", fix)
+        else:
+            yield a["id"], a["school"], f"linked to the personal mailbox of {_who(snap, a['email'])}", fix
+
+
+@rule("REQUEST_STALE", "warning", f"a request undecided for more than {REQUEST_DAYS} days",
+      "Preston (process for creating accounts): 'Following consideration by the SLT an application will be approved "
+      "or rejected'",
+      name="Requests are decided promptly",
+      principle="Senior leaders approve or reject every request for an account within a month.")
+def request_stale(snap: Snapshot):
+    for a in _live(snap):
+        days = snap.days_since(a["requested_at"]) if a["status"] == "requested" else None
+        if days is not None and days > REQUEST_DAYS:
+            yield (a["id"], a["school"], f"requested on {a['requested_at'][:10]}, {days} days ago, and not yet decided",
+                   f"SLT decides: accountctl approve {a['id']} (or reject {a['id']} --reason T)")
+
+
+@rule("SUSPENDED_TOO_LONG", "warning", f"suspended for more than {SUSPENDED_DAYS} days",
+      "Preston (roles): administrators control managing an account 'closing or transferring'; Huxley 6.2: 'the "
+      "greater the number of accounts the greater the risk ... of those accounts being \"hacked\"'",
+      name="Suspended accounts are resolved",
+      principle="A suspended account is restored or closed within three months, not left hanging.")
+def suspended_too_long(snap: Snapshot):
+    for a in _live(snap):
+        if a["status"] != "suspended":
+            continue
+        since = a["suspended_on"] or a["requested_at"][:10]
+        days = snap.days_since(since)
+        if days > SUSPENDED_DAYS:
+            yield (a["id"], a["school"], f"suspended since {since} ({days} days)",
+                   f"accountctl account activate {a['id']} (or close it: accountctl account close {a['id']} --reason T)")
+
+
+@rule("CLOSED_NOT_GONE", "warning",
+      f"closed more than {CLOSED_DAYS} days ago and not confirmed gone from the platform (credentials still held)",
+      "Huxley 6.2: 'the greater the number of accounts the greater the risk ... of those accounts being \"hacked\"'; "
+      "Preston (roles): administrators control 'closing' an account",
+      name="Closed accounts are deleted",
+      principle="A closed account is deleted on the platform within a month, and the passwords kept for it are "
+                "destroyed.")
+def closed_not_gone(snap: Snapshot):
+    for a in snap.closed:
+        since = a["closed_on"] or a["requested_at"][:10]
+        days = snap.days_since(since)
+        if days > CLOSED_DAYS:
+            held = " IT still holds its credentials." if a["credentials_held"] else ""
+            yield (a["id"], a["school"], f"closed on {since} ({days} days ago) and not confirmed gone from "
+                   f"{a['platform']}.{held}", f"delete it on the platform, then: accountctl account gone {a['id']}")
+
+
+@rule("SINGLE_CUSTODIAN", "warning", "fewer than two current people hold vault access (the recovery key aside)",
+      "Huxley 6.3(c): login details 'provided to IT who will retain a record'; Connect §6: administration "
+      "'involving at least two members of staff'",
+      name="Two people can open the password vault",
+      principle="At least two current members of IT staff can open the password vault, so losing one never locks "
+                "the school out of its accounts.")
+def single_custodian(snap: Snapshot):
+    current = [p["email"] for p in snap.slot_holders if p["access"] == "vault" and not snap.has_left(p["email"])]
+    if len(current) < 2:
+        yield (None, None, f"{len(current)} current custodian(s) hold vault access: {', '.join(current) or 'none'}",
+               "grant a second IT custodian: accountctl person grant EMAIL --access vault")
+
+
 @rule("PASSWORD_WEAK", "warning", "weak password (needs vault access; skipped otherwise)",
-      "Preston: administrators 'store account details, including passwords securely'", needs_vault=True)
+      "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 5.5: 'use "
+      "strong passwords'", needs_vault=True,
+      name="Strong passwords", principle="Every account has a strong password that nobody could guess.")
 def password_weak(snap: Snapshot):
     for a in _live(snap):
         cred = snap.credentials.get(a["id"])
@@ -418,7 +716,10 @@ def password_weak(snap: Snapshot):
 
 
 @rule("PASSWORD_REUSED", "warning", "same password on two accounts (needs vault access; skipped otherwise)",
-      "Preston: administrators 'store account details, including passwords securely'", needs_vault=True)
+      "Huxley 5.5: 'never use the same password for multiple sites'; Preston (roles): administrators 'store account "
+      "details, including passwords securely'", needs_vault=True,
+      name="One password per account",
+      principle="No two accounts share a password, so one leaked password opens only one account.")
 def password_reused(snap: Snapshot):
     ids = {a["id"]: a for a in _live(snap)}
     # snap.credentials covers every live account (any school), so reuse across schools is found under --school too
@@ -433,7 +734,10 @@ def password_reused(snap: Snapshot):
 
 
 @rule("CUSTODIAN_LEFT", "error", "a person who left still has a key slot",
-      "NCSC: revoke access when staff leave; Preston: administrators control access after staff leave")
+      "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 6.3(c): login "
+      "details are provided to IT 'who will retain a record'",
+      name="Leavers can no longer open the register",
+      principle="Someone who has left can no longer open the register of accounts and their passwords.")
 def custodian_left(snap: Snapshot):
     for person in snap.slot_holders:
         staff = snap.staff.get(person["email"])
@@ -445,7 +749,10 @@ def custodian_left(snap: Snapshot):
 
 
 @rule("MONITORING_LAPSED", "info", "active account with no monitoring check recorded in the monitoring period (default 7 days)",
-      "Connect: accounts 'monitored regularly and frequently (preferably 5 days a week during term time)'")
+      "Connect §5 (monitoring): 'School accounts must be monitored regularly and frequently (preferably 5 days a week "
+      "during term time ...)'",
+      name="Checked regularly",
+      principle="Every live account is checked regularly, and comments on it are answered promptly.")
 def monitoring_lapsed(snap: Snapshot):
     period = int(snap.settings["monitoring_period_days"])
     cutoff = _days_before(snap, period)
@@ -458,7 +765,8 @@ def monitoring_lapsed(snap: Snapshot):
 
 # -- loading and running --------------------------------------------------------------------------
 ACCOUNT_COLUMNS = ("id", "school", "platform", "category", "email", "owner", "status", "requested_by", "requested_at",
-                   "head_notified_on", "activated_on", "reviewed_on", "monitored_on", "case_hash")
+                   "head_notified_on", "activated_on", "reviewed_on", "monitored_on", "case_hash", "aim", "audience",
+                   "promotion", "visibility", "pupils", "parents_informed_on", "suspended_on")
 
 
 def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
@@ -483,9 +791,9 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
         if people is not None:
             people.append(Membership(email, role, added_at, removed_at))
     staff = {r[0]: {"email": r[0], "name": r[1], "school": r[2], "trained_on": r[3], "policy_ack": r[4],
-                    "left_on": r[5], "moved_on": r[6]}
+                    "left_on": r[5], "moved_on": r[6], "moved_from": r[7], "roles": r[8]}
              for r in _tuples(conn).execute(
-                 "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on FROM staff")}
+                 "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on, moved_from, roles FROM staff")}
     schools = {r[0]: {"id": r[0], "domains": json.loads(r[1]), "central": bool(r[2])}
                for r in _tuples(conn).execute("SELECT id, domains, central FROM schools")}
     owners = approvals.key_owners(conn)
@@ -519,8 +827,14 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
         group.setdefault((a["school"], a["platform"], a["category"]), []).append(a["id"])
     slot_holders = [dict(r) for r in conn.execute("SELECT email, access FROM people ORDER BY email")]
     vault_slots = list(_tuples(conn).execute("SELECT email, revoked_at FROM slot_history WHERE access = 'vault'"))
+    closed = [{"id": r[0], "school": r[1], "platform": r[2], "requested_at": r[3], "closed_on": r[4],
+               "credentials_held": bool(r[5])}
+              for r in _tuples(conn).execute(
+                  "SELECT a.id, a.school, a.platform, a.requested_at, a.closed_on, EXISTS (SELECT 1 FROM credentials c "
+                  "WHERE c.account = a.id AND coalesce(c.username, c.password, c.totp, c.recovery) IS NOT NULL) "
+                  f"FROM accounts a WHERE a.status = 'closed' {where} ORDER BY a.id", args)]
     return Snapshot(as_of, config.load(conn), schools, staff, accounts, memberships, state, credentials, slot_holders,
-                    vault, school, group, vault_slots=vault_slots)
+                    vault, school, group, closed, vault_slots=vault_slots)
 
 
 def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, str], dict]:
@@ -536,18 +850,22 @@ def run(snap: Snapshot, waivers: dict[tuple[str, str], dict], rules: list[str] |
     """Apply the rules; returns (findings, skipped rules with why)."""
     findings, skipped = [], []
     order = {s: i for i, s in enumerate(SEVERITIES)}
+    snap.waivers = waivers or {}
     for rule_id in rules or list(RULES):
         r = RULES[rule_id]
         if r.needs_vault and not snap.vault:
             skipped.append({"rule": r.id, "reason": "needs vault access (an IT custodian's key slot)"})
             continue
-        lower = SEVERITIES[min(order[r.severity] + 1, len(SEVERITIES) - 1)]
+        severity = {UPCOMING: SEVERITIES[min(order[r.severity] + 1, len(SEVERITIES) - 1)],
+                    ESCALATED: SEVERITIES[max(order[r.severity] - 1, 0)]}
+        clause = config.clause(snap.settings, r.id)
         for item in r.check(snap):
             account_id, school, message, fix = item
             waiver = waivers.get((account_id, r.id)) if waivers and account_id else None
-            findings.append({"rule": r.id, "severity": lower if type(item) is UPCOMING else r.severity,
+            findings.append({"rule": r.id, "severity": severity.get(type(item), r.severity),
                              "account": account_id, "school": school, "message": message, "fix": fix,
-                             "waived": waiver is not None, "waived_until": waiver["until"] if waiver else None})
+                             "waived": waiver is not None, "waived_until": waiver["until"] if waiver else None,
+                             "clause": clause})
     findings.sort(key=lambda f: (order[f["severity"]], f["account"] or "", f["rule"]))
     return findings, skipped
 
@@ -568,10 +886,11 @@ def summarize(findings: list[dict], snap: Snapshot, skipped: list[dict], fail_on
             "fail_on": fail_on, "failed": failed}
 
 
-def rules_table() -> list[dict]:
-    """Every rule: id, severity, what it checks, the policy clause."""
-    return [{"id": r.id, "severity": r.severity, "checks": r.description, "clause": r.clause,
-             "needs_vault": r.needs_vault} for r in RULES.values()]
+def rules_table(settings: dict[str, str] | None = None) -> list[dict]:
+    """Every rule: id, plain name, severity, principle, what it checks, the trust's own clause (from `settings`), sources."""
+    return [{"id": r.id, "name": r.name, "severity": r.severity, "principle": r.principle, "checks": r.description,
+             "clause": config.clause(settings or {}, r.id), "sources": r.sources, "needs_vault": r.needs_vault}
+            for r in RULES.values()]
 
 
 def as_of_from(text: str | None) -> date:

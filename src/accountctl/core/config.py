@@ -1,4 +1,5 @@
-"""Register settings: guideline limits, current policy version, review and monitoring periods."""
+"""Register settings: guideline limits, the policy's version and last review, review, monitoring and training
+periods, platforms' minimum ages, and the trust's own clause reference for each audit rule."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ DEFAULTS: dict[str, str] = {
     "upcoming_leaver_days": "30",
     "limit.faculty": "1",
     "limit.staff": "1",
+    "policy.reviewed_on": "",
+    "training.valid_days": "",
+    # The minimum age the platforms' own terms set for an account holder (13 for most, LinkedIn 16);
+    # `other` has none until the trust sets one.
+    **{f"min_age.{p}": ("16" if p == "linkedin" else "" if p == "other" else "13") for p in model.PLATFORMS},
 }
 DESCRIPTIONS = {
     "policy_version": "current social-media policy version staff must acknowledge (TRAINING_MISSING); empty: not checked",
@@ -24,14 +30,70 @@ DESCRIPTIONS = {
     "upcoming_leaver_days": "days ahead that an owner's leaving date raises the LEAVER_OWNER warning",
     "limit.faculty": "faculty accounts per platform per school (ONE_FACULTY_ONE_STAFF); limit.PLATFORM.faculty overrides",
     "limit.staff": "staff accounts per platform per school (ONE_FACULTY_ONE_STAFF); limit.PLATFORM.staff overrides",
+    "policy.reviewed_on": "when the social-media policy itself was last reviewed (POLICY_REVIEW_OVERDUE); empty: never",
+    "training.valid_days": "days a person's training stays valid (TRAINING_MISSING, activate); empty: it never expires",
 }
 _INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days"}
 PREFIX = "config."
+MAX_AGE = 21
+CLAUSE_LIMIT = 200
+
+
+def describe(key: str) -> str:
+    """What a setting means, for `config show`."""
+    if key in DESCRIPTIONS:
+        return DESCRIPTIONS[key]
+    kind, _, rest = key.partition(".")
+    if kind == "min_age":
+        return f"youngest pupils an account on {rest} may be aimed at (PUPILS_UNDER_PLATFORM_AGE); empty: no minimum"
+    if kind == "clause":
+        return f"the trust's own policy clause for {rest}, shown by rules, audit and report"
+    return "per-platform guideline limit"
+
+
+def _whole_days(key: str, value: str) -> str:
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= 100000:
+        raise InputError(f"{key} must be a whole number of at least 1")
+    return str(int(value))
+
+
+def _special(key: str, value: str) -> tuple[str, str] | None:
+    """The settings whose key names a platform or a rule, or whose value is a date or may be emptied."""
+    kind, _, rest = key.partition(".")
+    if kind == "min_age" and rest:
+        key = f"min_age.{model.platform(rest)}"
+        if value.lower() in ("", "none"):
+            return key, ""
+        if not (value.isascii() and value.isdigit()) or int(value) > MAX_AGE:
+            raise InputError(f"{key} must be an age from 0 to {MAX_AGE} (or 'none'), not {value!r}")
+        return key, str(int(value))
+    if kind == "clause" and rest:
+        from accountctl.core.audit import RULES
+
+        rule_id = rest.strip().upper()
+        if rule_id not in RULES:
+            raise InputError(f"unknown rule {rest!r} in {key!r}; see 'accountctl rules'")
+        return f"clause.{rule_id}", model.nonempty(value, key, CLAUSE_LIMIT) if value else ""
+    if key == "policy.reviewed_on":
+        if not value:
+            return key, ""
+        from accountctl import clock
+
+        day = clock.parse_date(value, key)
+        if day > clock.today():
+            raise InputError(f"{key} {day.isoformat()} is in the future")
+        return key, day.isoformat()
+    if key == "training.valid_days":
+        return key, _whole_days(key, value) if value else ""
+    return None
 
 
 def _check(key: str, value: str) -> tuple[str, str]:
     key = key.strip().lower()
     value = value.strip()
+    special = _special(key, value)
+    if special is not None:
+        return special
     parts = key.split(".")
     if parts[0] == "limit" and len(parts) == 3:
         model.platform(parts[1])
@@ -40,12 +102,11 @@ def _check(key: str, value: str) -> tuple[str, str]:
         parts = ["limit", model.platform(parts[1]), parts[2]]
         key = ".".join(parts)
     elif key not in DEFAULTS:
+        names = [k for k in DEFAULTS if not k.startswith("min_age.")]
         raise InputError(f"unknown setting {shown(key)}{model.did_you_mean(key, DEFAULTS)}; settings are "
-                         f"{', '.join(DEFAULTS)} and limit.PLATFORM.CATEGORY")
+                         f"{', '.join(names)}, limit.PLATFORM.CATEGORY, min_age.PLATFORM and clause.RULE")
     if key in _INTEGER_KEYS or key.startswith("limit."):
-        if not value.isdigit() or not 0 < int(value) <= 100000:
-            raise InputError(f"{key} must be a whole number of at least 1")
-        value = str(int(value))
+        value = _whole_days(key, value)
     elif len(value) > 50:
         raise InputError(f"{key} is longer than 50 characters")
     return key, model.plain_text(value, key)
@@ -63,7 +124,10 @@ def set_value(conn: sqlite3.Connection, actor: str, key: str, value: str) -> tup
     """Change one setting; records an event."""
     key, value = _check(key, value)
     old = get_meta(conn, PREFIX + key, DEFAULTS.get(key))
-    set_meta(conn, PREFIX + key, value)
+    if key.startswith("clause.") and not value:  # cleared: the rule has no clause of the trust's again
+        conn.execute("DELETE FROM meta WHERE key = ?", (PREFIX + key,))
+    else:
+        set_meta(conn, PREFIX + key, value)
     events.record(conn, actor, "config.set", key, details={"key": key, "old": old, "new": value})
     return key, value
 
@@ -71,3 +135,14 @@ def set_value(conn: sqlite3.Connection, actor: str, key: str, value: str) -> tup
 def limit(settings: dict[str, str], platform: str, category: str) -> int:
     """The guideline limit for one platform and category."""
     return int(settings.get(f"limit.{platform}.{category}", settings[f"limit.{category}"]))
+
+
+def min_age(settings: dict[str, str], platform: str) -> int | None:
+    """The youngest pupils an account on `platform` may be aimed at, or None when there is no minimum."""
+    value = settings.get(f"min_age.{platform}", "")
+    return int(value) if value else None
+
+
+def clause(settings: dict[str, str], rule_id: str) -> str | None:
+    """The trust's own clause reference for a rule, or None when it set none."""
+    return settings.get(f"clause.{rule_id}") or None

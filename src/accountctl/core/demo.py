@@ -1,8 +1,12 @@
 """A sample trust with realistic problems, built through the same core functions the commands use.
 
 Oakfield Learning Trust (fictional): two schools and a central team, a dozen accounts, and the
-problems a first audit finds: a leaver who still owns an account, an unapproved legacy account
-linked to a personal email, a guideline breach, an account without 2FA, a request awaiting SLT.
+problems a first audit finds: a leaver who still owns an account (linked to his own mailbox), an
+unapproved legacy account linked to a personal email with a volunteer as its admin and no business
+case, a guideline breach, an account without 2FA, a request SLT has left for months, a TikTok account
+asked for Year 4 pupils, an account for pupils whose parents were never told, one suspended and one
+closed and left hanging, a single IT custodian, and a policy nobody has reviewed for over a year.
+The trust has written its own clause references for two rules.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from accountctl import clock
-from accountctl.core import access, accounts, approvals, directory, oversight, vault
+from accountctl.core import access, accounts, approvals, config, directory, oversight, vault
 from accountctl.store.register import open_register
 
 PASSPHRASE = "oakfield demo passphrase"
@@ -46,15 +50,20 @@ STAFF = [
 UNTRAINED = {"omar.haddad@brookside.sch.uk"}
 
 # (school, platform, handle, category, linked email, owner, other admins, contributors, aim, what happens next)
+# "live": approved, notified, IT holds its password and 2FA seed, active; "-no-2fa", "-suspended", "-closed" vary it.
 REQUESTS = [
     ("oakfield", "facebook", "OakfieldPrimary", "faculty", "office@oakfield.sch.uk", "james.smith@oakfield.sch.uk",
      ["aisha.khan@oakfield.sch.uk"], ["grace.hill@oakfield.sch.uk"], "News and celebrations for parents", "live"),
-    ("oakfield", "instagram", "OakfieldPE", "faculty", "pe@oakfield.sch.uk", LEAVER, ["priya.jones@oakfield.sch.uk"],
+    ("oakfield", "instagram", "OakfieldPE", "faculty", LEAVER, LEAVER, ["priya.jones@oakfield.sch.uk"],
      [], "Fixtures and results for the PE department", "live"),
     ("oakfield", "x", "OakfieldNews", "faculty", "office@oakfield.sch.uk", "aisha.khan@oakfield.sch.uk",
      ["james.smith@oakfield.sch.uk"], [], "Closures and urgent notices", "live"),
     ("oakfield", "youtube", "OakfieldMusic", "faculty", "music@oakfield.sch.uk", "priya.jones@oakfield.sch.uk",
      ["james.smith@oakfield.sch.uk"], [], "Concert recordings for families", "requested"),
+    ("oakfield", "tiktok", "Oakfield4B", "faculty", "office@oakfield.sch.uk", "priya.jones@oakfield.sch.uk",
+     ["aisha.khan@oakfield.sch.uk"], [], "Class 4B's science challenges", "requested-later"),
+    ("oakfield", "flickr", "OakfieldPhotos", "faculty", "office@oakfield.sch.uk", "raj.mehta@oakfield.sch.uk",
+     ["james.smith@oakfield.sch.uk"], [], "Photos of school events", "live-closed"),
     ("brookside", "facebook", "BrooksideAcademy", "faculty", "office@brookside.sch.uk", "ben.carter@brookside.sch.uk",
      ["lucy.hall@brookside.sch.uk"], [], "School news for parents", "live-no-2fa"),
     ("brookside", "instagram", "BrooksideSport", "faculty", "sport@brookside.sch.uk", "lucy.hall@brookside.sch.uk",
@@ -68,16 +77,22 @@ REQUESTS = [
     ("central", "linkedin", "OakfieldTrust", "faculty", "comms@oakfieldtrust.org.uk", "marcus.green@oakfieldtrust.org.uk",
      ["nadia.rahman@oakfieldtrust.org.uk"], [], "Recruitment and trust news", "live"),
     ("central", "x", "OakfieldTrust", "faculty", "comms@oakfieldtrust.org.uk", "nadia.rahman@oakfieldtrust.org.uk",
-     ["marcus.green@oakfieldtrust.org.uk"], [], "Trust announcements", "live"),
+     ["marcus.green@oakfieldtrust.org.uk"], [], "Trust announcements", "live-suspended"),
 ]
+# Accounts aimed at pupils: (the youngest pupils' age, the audience); every other one says --pupils none.
+PUPILS = {"Oakfield4B": ("8", "Year 4 pupils (age 8-9) and their parents"),
+          "BrooksideSport": ("14", "Pupils in the Year 10 and 11 teams, and their families")}
+# The trust's own policy, cited in place of the published policies the rules are drawn from.
+CLAUSES = {"TWO_ADMINS": "Oakfield Social Media Policy 4.2",
+           "PUPILS_UNDER_PLATFORM_AGE": "Oakfield Social Media Policy 6.1"}
 LEGACY_CSV = (
     "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
     "oakfield-facebook-oakfieldpta,oakfield,facebook,OakfieldPTA,https://www.facebook.com/OakfieldPTA,faculty,"
-    "oakfieldpta@gmail.com,aisha.khan@oakfield.sch.uk,,,active\n"
+    "oakfieldpta@gmail.com,aisha.khan@oakfield.sch.uk,grace.hill@oakfield.sch.uk,,active\n"
 )
 URLS = {"facebook": "https://www.facebook.com/{}", "instagram": "https://www.instagram.com/{}",
         "x": "https://x.com/{}", "youtube": "https://www.youtube.com/@{}", "tiktok": "https://www.tiktok.com/@{}",
-        "linkedin": "https://www.linkedin.com/company/{}"}
+        "linkedin": "https://www.linkedin.com/company/{}", "flickr": "https://www.flickr.com/photos/{}"}
 
 
 def build(path: Path) -> dict:
@@ -95,14 +110,15 @@ def build(path: Path) -> dict:
                 directory.add_staff(reg.db, CUSTODIAN, email, name, school, roles, trained, "2026")
             for approver in (CEO, *HEADS.values()):
                 access.grant(reg, approver, "register", PASSPHRASE)
+            # The policy was last reviewed well over a year ago; training lasts a year.
+            config.set_value(reg.db, CUSTODIAN, "policy.reviewed_on", (start - timedelta(days=300)).isoformat())
+            config.set_value(reg.db, CUSTODIAN, "training.valid_days", "365")
+            for rule_id, clause in CLAUSES.items():
+                config.set_value(reg.db, CUSTODIAN, f"clause.{rule_id}", clause)
             ids = {}
-            for school, platform, handle, category, email, owner, admins, contributors, aim, _ in REQUESTS:
-                row = accounts.request(reg.db, CUSTODIAN, accounts.Request(
-                    school=school, platform=platform, handle=handle, url=URLS[platform].format(handle),
-                    category=category, email=email, owner=owner, admins=admins, contributors=contributors, aim=aim,
-                    audience="Parents, pupils and the local community", promotion="Newsletter and website footer",
-                    visibility="open", requested_by=owner))
-                ids[school, platform, handle] = row["id"]
+            for request in REQUESTS:
+                if request[-1] != "requested-later":
+                    ids[request[:3]] = _request(reg, request)
             accounts.import_accounts(reg.db, CUSTODIAN, accounts.parse_import(LEGACY_CSV, "legacy.csv"))
     decided = {}
     with clock.as_of(start + timedelta(days=7)):
@@ -111,7 +127,7 @@ def build(path: Path) -> dict:
                 for school, platform, handle, _, _, owner, *_, outcome in REQUESTS:
                     # The CEO decides for the central team, and where the headteacher asked themselves.
                     boss = CEO if school == "central" or HEADS[school] == owner else HEADS[school]
-                    if boss != approver or outcome == "requested":
+                    if boss != approver or outcome.startswith("requested"):
                         continue
                     account_id = ids[school, platform, handle]
                     if outcome == "rejected":
@@ -132,15 +148,39 @@ def build(path: Path) -> dict:
                     vault.set_totp(reg, account_id, f"otpauth://totp/Demo:{account_id}?secret="
                                    f"{'JBSWY3DPEHPK3PXP'}{'ABCDEFGHIJKLMNOP'[n % 16] * 16}&issuer=Demo")
                 accounts.activate(reg.db, CUSTODIAN, account_id)
+    with clock.as_of(start + timedelta(days=20)):
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            for (school, platform, handle), account_id in ids.items():
+                outcome = decided.get(account_id, "")
+                if outcome == "live-suspended":
+                    accounts.set_status(reg.db, CUSTODIAN, account_id, "suspended", "Paused while the trust rebrands")
+                elif outcome == "live-closed":
+                    accounts.set_status(reg.db, CUSTODIAN, account_id, "closed", "Photos now go on the website")
+    with clock.as_of(today - timedelta(days=40)):
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            for request in REQUESTS:
+                if request[-1] == "requested-later":
+                    ids[request[:3]] = _request(reg, request)
     with clock.as_of(today - timedelta(days=14)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
             directory.leave(reg.db, CUSTODIAN, LEAVER, (today - timedelta(days=14)).isoformat())
     with clock.as_of(today - timedelta(days=2)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
             for account_id, outcome in decided.items():
-                if outcome.startswith("live"):
+                if outcome in ("live", "live-no-2fa"):
                     oversight.monitor(reg.db, CUSTODIAN, account_id, True, "Weekly check")
     leaver_account = ids["oakfield", "instagram", "OakfieldPE"]
     return {"path": str(path), "passphrase": PASSPHRASE, "custodian": CUSTODIAN, "leaver": LEAVER,
             "leaver_account": leaver_account, "legacy_account": "oakfield-facebook-oakfieldpta",
-            "head": HEADS["oakfield"], "pending": ids["oakfield", "youtube", "OakfieldMusic"]}
+            "head": HEADS["oakfield"], "pending": ids["oakfield", "youtube", "OakfieldMusic"],
+            "closed": ids["oakfield", "flickr", "OakfieldPhotos"]}
+
+
+def _request(reg, request: tuple) -> str:
+    """Record one of REQUESTS, asked for by its owner, with a complete business case; returns its id."""
+    school, platform, handle, category, email, owner, admins, contributors, aim, _ = request
+    pupils, audience = PUPILS.get(handle, ("none", "Parents, carers and the local community"))
+    return accounts.request(reg.db, CUSTODIAN, accounts.Request(
+        school=school, platform=platform, handle=handle, url=URLS[platform].format(handle), category=category,
+        email=email, owner=owner, admins=admins, contributors=contributors, aim=aim, audience=audience,
+        promotion="Newsletter and website footer", visibility="open", pupils=pupils, requested_by=owner))["id"]

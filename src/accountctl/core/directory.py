@@ -41,6 +41,11 @@ def list_schools(conn: sqlite3.Connection) -> list[dict]:
     return [_school_row(r) for r in conn.execute("SELECT * FROM schools ORDER BY id")]
 
 
+def central_schools(conn: sqlite3.Connection) -> frozenset[str]:
+    """The ids of the trust's central teams (their staff may run any school's accounts)."""
+    return frozenset(r[0] for r in conn.execute("SELECT id FROM schools WHERE central"))
+
+
 def get_school(conn: sqlite3.Connection, school_id: str) -> dict:
     """A school by id, or InputError naming it."""
     row = conn.execute("SELECT * FROM schools WHERE id = ?", ((school_id or "").strip().lower(),)).fetchone()

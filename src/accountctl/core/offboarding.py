@@ -3,7 +3,8 @@ closes each item. Plain data in, plain data out; `offboard`, `staff leave` and H
 
 A credential counts while the person could read it: an account's owner and admins could read its
 credentials until they were removed from it; a custodian could read every credential while their
-vault slot existed. A credential set after that access ended is done.
+vault slot existed. A credential set after that access ended is done. An account linked to the
+person's own mailbox is a holding too: its login and recovery mail go to them.
 """
 
 from __future__ import annotations
@@ -104,6 +105,13 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                           "field": field, "set_at": set_at,
                           "outstanding": outstanding,
                           "step": step, "command": command.format(id=c["account"])})
+    # An account linked to their own mailbox (LINKED_EMAIL_PERSONAL): recovery mail goes where the school cannot follow.
+    for acc in conn.execute(f"SELECT id, school FROM accounts WHERE email = ? AND status IN ({','.join('?' * len(LIVE))}) "
+                            "ORDER BY id", (address, *LIVE)):
+        items.append({"kind": "linked_email", "account": acc["id"], "school": acc["school"], "role": None, "field": None,
+                      "set_at": None, "outstanding": outstanding_for(acc["school"]),
+                      "step": "link the account to a shared school mailbox (change it on the platform first)",
+                      "command": f"accountctl account update {acc['id']} --email EMAIL"})
     if slot is not None:
         # First in the list: a custodian reads every credential through their slot until it is revoked,
         # so a password rotated before the revoke would have to be rotated again.

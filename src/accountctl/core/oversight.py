@@ -58,7 +58,7 @@ def waive(conn: sqlite3.Connection, actor: str, account_id: str, rule_id: str, r
 def review(conn: sqlite3.Connection, actor: str, account_id: str, note: str | None = None) -> dict:
     """SLT's annual review of an account."""
     account = get_account(conn, account_id)
-    if account["status"] in ("closed", "rejected"):
+    if account["status"] in ("closed", "rejected", "gone"):
         raise InputError(f"{account['id']} is {account['status']}; there is nothing to review")
     _require_slt(conn, actor, account, "review")
     day = clock.today().isoformat()
@@ -71,7 +71,7 @@ def review(conn: sqlite3.Connection, actor: str, account_id: str, note: str | No
 def monitor(conn: sqlite3.Connection, actor: str, account_id: str, is_custodian: bool, note: str | None = None) -> dict:
     """A monitoring check done, by an admin of the account or a custodian."""
     account = get_account(conn, account_id)
-    if account["status"] in ("closed", "rejected"):
+    if account["status"] in ("closed", "rejected", "gone"):
         raise InputError(f"{account['id']} is {account['status']}; there is nothing to monitor")
     if not is_custodian and actor not in people_of(conn, account["id"])["admin"]:
         raise AccessError(f"only an admin of {account['id']} or an IT custodian can record a monitoring check")

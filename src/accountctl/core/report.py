@@ -1,6 +1,8 @@
 """The governors' report: the register's state as plain data (`build`) and one self-contained,
-printable HTML page (`render_html`): accounts by school and platform, compliance by audit rule,
-leavers and transfers in the period, waivers about to expire, and what each rule means.
+printable HTML page (`render_html`): accounts by school and platform, compliance by audit rule with
+the accounts that fail each, leavers and transfers in the period, waivers about to expire, and what
+each rule means, in plain words and the trust's own clause references (never another organisation's
+policy: the published policies the rules are drawn from are for `rules --sources`, not governors).
 
 `build` reads with a fixed number of set-based queries (and the audit's own `load`/`run`); it never
 reads a credential's value, only whether one is held, so nothing secret can reach the page.
@@ -24,9 +26,10 @@ REPORT_FORMAT = "accountctl-governors-report"
 REPORT_VERSION = 1
 PERIOD_DAYS = 365  # leavers and transfers: the 365 days up to and including the as-of date
 WAIVER_HORIZON_DAYS = 60  # waivers expiring within this many days of the as-of date
-STATUSES = ("requested", "approved", "active", "suspended", "closed", "rejected")
+STATUSES = ("requested", "approved", "active", "suspended", "closed", "rejected", "gone")
 LIVE = audit.LIVE
 CHUNK = 30  # bars per SVG, so a long chart breaks between pages instead of being cut
+FAILING_SHOWN = 25  # accounts named per rule and school; the rest are counted (`audit` lists every one)
 SEVERITY_MEANING = {
     "error": "a breach of the policy: fix it now, or have SLT accept it with a dated waiver",
     "warning": "a risk or a guideline not met: fix it or accept it with a waiver",
@@ -76,17 +79,27 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
     findings, skipped = audit.run(snap, audit.waivers_in_force(conn, as_of))
     summary = audit.summarize(findings, snap, skipped, "error", list(audit.RULES))
     skipped_ids = {s["rule"] for s in skipped}
-    per_rule = {rid: {"id": r.id, "severity": r.severity, "description": r.description, "clause": r.clause,
-                      "needs_vault": r.needs_vault, "skipped": rid in skipped_ids, "findings": 0, "unwaived": 0,
-                      "waived": 0, "accounts": 0, "unwaived_by_severity": {s: 0 for s in audit.SEVERITIES}}
-                for rid, r in audit.RULES.items()}
+    per_rule = {r["id"]: {**{k: r[k] for k in ("id", "name", "severity", "principle", "clause", "needs_vault")},
+                          "description": r["checks"], "skipped": r["id"] in skipped_ids, "findings": 0, "unwaived": 0,
+                          "waived": 0, "accounts": 0, "unwaived_by_severity": {s: 0 for s in audit.SEVERITIES},
+                          "failing": []}
+                for r in audit.rules_table(snap.settings)}
+    names = {r[0]: r[1] for r in conn.execute("SELECT id, name FROM schools")}
     rule_accounts: dict[str, set] = {rid: set() for rid in audit.RULES}
     error_accounts: set[str] = set()
     warning_accounts: set[str] = set()
     finding_keys: set[tuple] = set()
+    failing: dict[tuple[str, str | None], list[dict]] = {}  # (rule, school) -> findings: the first few kept
+    failing_count: dict[tuple[str, str | None], int] = {}
     for f in findings:
         item = per_rule[f["rule"]]
         item["findings"] += 1
+        where = (f["rule"], f["school"])
+        n = failing_count[where] = failing_count.get(where, 0) + 1
+        if n <= FAILING_SHOWN:  # in the audit's order: severity, then account id
+            failing.setdefault(where, []).append(
+                {"account": f["account"], "severity": f["severity"], "message": f["message"], "waived": f["waived"],
+                 "waived_until": f["waived_until"]})
         rule_accounts[f["rule"]].add(f["account"] or ("person", f["message"]))
         finding_keys.add((f["account"], f["rule"]))
         if f["waived"]:
@@ -107,6 +120,10 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
                 warning_accounts.add(f["account"])
     for rid, seen in rule_accounts.items():
         per_rule[rid]["accounts"] = len(seen)
+    # Each rule's findings by school name (the register as a whole, for findings about no school, last).
+    for (rid, sid), count in sorted(failing_count.items(), key=lambda kv: (kv[0][1] is None, names.get(kv[0][1], ""))):
+        per_rule[rid]["failing"].append({"school": sid, "school_name": names.get(sid) if sid else None,
+                                         "findings": count, "shown": failing[(rid, sid)]})
     school_of = {a["id"]: a["school"] for a in snap.accounts}
     for account_id in error_accounts:
         row = schools.get(school_of.get(account_id))
@@ -246,7 +263,12 @@ svg.chart .axis { stroke: #111; stroke-width: 1; }
 .key-info { background: var(--bar-info); } .key-waived { background: var(--waived); border-style: dashed; }
 dl.rules dt { font-weight: 700; margin-top: .7rem; break-after: avoid; page-break-after: avoid; }
 dl.rules dd { margin: .1rem 0 0 1.2rem; }
-dl.rules .clause { color: var(--muted); font-style: italic; }
+.clause, .when { color: var(--muted); }
+.clause { font-style: italic; }
+.rule-id { font-size: .72em; font-weight: normal; color: var(--muted); }
+h4 { margin: 1rem 0 .2rem; font-size: 1rem; break-after: avoid; page-break-after: avoid; }
+section.failing ul { margin: .2rem 0 .6rem; padding-left: 1.4rem; }
+section.failing p { margin: .2rem 0; }
 .note { border-left: 4px solid var(--rule); padding: .3rem .7rem; color: var(--ink); margin: .6rem 0; }
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em; }
 footer { margin-top: 2.5rem; border-top: 1px solid var(--rule); padding-top: .5rem; font-size: .8rem; color: var(--muted); }
@@ -317,7 +339,7 @@ def _findings_chart(data: dict) -> str:
         unwaived = r["unwaived_by_severity"]
         segs = [(unwaived[s], SEV_FILL[s], s) for s in audit.SEVERITIES] + [(r["waived"], WAIVED_FILL, "waived")]
         after = f"{r['unwaived']} open" + (f", {r['waived']} waived" if r["waived"] else "")
-        rows.append((r["id"], f"{r['id']} ({r['severity']})", segs, after))
+        rows.append((r["id"], f"{r['name']} ({r['severity']})", segs, after))
     legend = ('<span class="key key-error"></span>error <span class="key key-warning"></span>warning '
               '<span class="key key-info"></span>info <span class="key key-waived"></span>waived (accepted by SLT '
               'until a date). Each bar is one rule; its length is the number of findings.')
@@ -364,6 +386,43 @@ def _sev(severity: str) -> str:
     return f'<span class="sev sev-{e(severity)}">{e(severity)}</span>'
 
 
+def _rule_name(rule: dict) -> str:
+    """A rule's plain name with its id small beside it (a waiver row carries only the id)."""
+    name = rule.get("name") or rule.get("rule") or rule["id"]
+    rule_id = rule.get("id") or rule["rule"]
+    return f'{e(name)} <small class="rule-id"><code>{e(rule_id)}</code></small>'
+
+
+def _failing(data: dict) -> str:
+    """Under each rule with findings, the accounts that fail it, school by school."""
+    rules = [r for r in data["rules"] if r["findings"]]
+    out = ['<h3 id="failing">Accounts that fail each rule</h3>']
+    if not rules:
+        return out[0] + '<p class="none">No account fails a rule.</p>'
+    out.append("<p>Each account below does not meet the rule it is listed under. Waived ones were accepted by SLT "
+               "until the date shown.</p>")
+    for r in sorted(rules, key=lambda r: (audit.SEVERITIES.index(r["severity"]), -r["unwaived"], r["name"])):
+        clause = f' <span class="clause">Our policy: {e(r["clause"])}</span>' if r["clause"] else ""
+        out.append(f'<section class="failing" data-rule="{e(r["id"])}"><h4 id="fail-{e(r["id"])}">{_rule_name(r)} '
+                   f'{_sev(r["severity"])}</h4><p class="principle">{e(r["principle"])}{clause}</p>')
+        for group in r["failing"]:
+            where = group["school_name"] or "The register as a whole"
+            out.append(f'<p class="school" data-school="{e(group["school"] or "")}"><strong>{e(where)}</strong> '
+                       f'({_plural(group["findings"], "finding")})</p><ul>')
+            for f in group["shown"]:
+                account = f'<code class="account">{e(f["account"])}</code>: ' if f["account"] else ""
+                waived = f' <span class="none">(waived until {_day(f["waived_until"])})</span>' if f["waived"] else ""
+                out.append(f'<li data-account="{e(f["account"] or "")}">{account}{e(f["message"])}{waived}</li>')
+            more = group["findings"] - len(group["shown"])
+            if more:
+                where_flag = f" --school {group['school']}" if group["school"] else ""
+                out.append(f'<li class="none">and {_plural(more, "more finding")}: '
+                           f'<code>accountctl audit{e(where_flag)} --rule {e(r["id"])}</code> lists them all</li>')
+            out.append("</ul>")
+        out.append("</section>")
+    return "".join(out)
+
+
 def render_html(data: dict) -> str:
     """One self-contained HTML page for governors: inline CSS and SVG, no scripts, nothing fetched."""
     trust = data.get("trust") or "Register"
@@ -390,7 +449,8 @@ def render_html(data: dict) -> str:
         f'<time datetime="{e(period["to"])}">{e(period["to"])}</time>. '
         f'Generated {e(data["generated_at"].replace("T", " ").replace("Z", " UTC"))} by {e(data.get("generator"))}.</p>',
         '<nav class="toc">'
-        '<a href="#summary">Summary</a><a href="#compliance">Compliance by rule</a><a href="#accounts">Accounts</a>'
+        '<a href="#summary">Summary</a><a href="#compliance">Compliance by rule</a>'
+        '<a href="#failing">Accounts that fail</a><a href="#accounts">Accounts</a>'
         '<a href="#people">Leavers and transfers</a><a href="#waivers">Waivers expiring</a>'
         '<a href="#rules">What the rules check</a></nav>',
         "</header>",
@@ -405,23 +465,31 @@ def render_html(data: dict) -> str:
             f'<strong>{comp["accounts_without_errors"]} ({_pct(comp["accounts_without_errors"], live)})</strong> meet every '
             f'error-level rule of the policy, allowing for waivers; <strong>{comp["accounts_with_errors"]}</strong> '
             f'{"has" if comp["accounts_with_errors"] == 1 else "have"} at least one open error. '
-            f'{comp["accounts_clean"]} ({_pct(comp["accounts_clean"], live)}) have no open error or warning.</p>')
+            f'{comp["accounts_clean"]} ({_pct(comp["accounts_clean"], live)}) '
+            f'{"has" if comp["accounts_clean"] == 1 else "have"} no open error or warning.</p>')
     else:
         out.append('<p class="lead">The register holds no live accounts (requested, approved, active or suspended).</p>')
+    def word(n: int, one: str, many: str | None = None) -> str:
+        return _plural(n, one, many).split(" ", 1)[1]
+
+    live_n, errors, warnings = data["accounts"]["live"], unw["error"], unw["warning"]
+    leavers, transfers, expiring = len(data["leavers"]), len(data["transfers"]), len(data["waivers_expiring"])
     cards = [
-        (data["accounts"]["live"], "live accounts", f'{data["accounts"]["by_status"].get("active", 0)} active'),
-        (unw["error"], "open errors", "breaches to fix"),
-        (unw["warning"], "open warnings", "risks to fix or accept"),
-        (summ["waived"], "waived findings", "accepted by SLT until a date"),
-        (len(data["leavers"]), "leavers in the period", f'{len(data["upcoming_leavers"])} due to leave soon'),
-        (len(data["transfers"]), "ownership transfers", "in the period"),
-        (len(data["waivers_expiring"]), "waivers expiring", f'within {data["waiver_horizon"]["days"]} days'),
+        (live_n, word(live_n, "live account"), f'{data["accounts"]["by_status"].get("active", 0)} active'),
+        (errors, word(errors, "open error"), word(errors, "breach", "breaches") + " to fix"),
+        (warnings, word(warnings, "open warning"), word(warnings, "risk") + " to fix or accept"),
+        (summ["waived"], word(summ["waived"], "waived finding"), "accepted by SLT until a date"),
+        (leavers, word(leavers, "leaver") + " in the period",
+         f'{_plural(len(data["upcoming_leavers"]), "person", "people")} due to leave soon'),
+        (transfers, word(transfers, "ownership transfer"), "in the period"),
+        (expiring, word(expiring, "waiver") + " expiring", f'within {data["waiver_horizon"]["days"]} days'),
     ]
     out.append('<div class="cards">' + "".join(
         f'<div class="card"><span class="n">{e(n)}</span><span class="l">{e(label)}<br>{e(sub)}</span></div>'
         for n, label, sub in cards) + "</div>")
     if summ["skipped"]:
-        names = ", ".join(s["rule"] for s in summ["skipped"])
+        rule_names = {r["id"]: r["name"] for r in data["rules"]}
+        names = ", ".join(rule_names.get(s["rule"], s["rule"]) for s in summ["skipped"])
         out.append(f'<p class="note">Not checked in this report: {e(names)}. These rules need vault access (an IT '
                    "custodian's key slot); ask IT to produce the report to include them.</p>")
     out.append("</section>")
@@ -435,11 +503,12 @@ def render_html(data: dict) -> str:
     body = []
     for r in data["rules"]:
         status = "not checked (needs vault access)" if r["skipped"] else ""
-        body.append([f'<a href="#rule-{e(r["id"])}"><code>{e(r["id"])}</code></a>', _sev(r["severity"]),
+        target = f"fail-{r['id']}" if r["findings"] else f"rule-{r['id']}"
+        body.append([f'<a href="#{e(target)}">{_rule_name(r)}</a>', _sev(r["severity"]),
                      e(r["unwaived"]) if not r["skipped"] else "\u2013", e(r["waived"]) if not r["skipped"] else "\u2013",
-                     e(r["accounts"]) if not r["skipped"] else "\u2013", e(status or r["description"])])
+                     e(r["accounts"]) if not r["skipped"] else "\u2013", e(status or r["principle"])])
     out.append(_table("Findings by rule", [("Rule", False), ("Severity", False), ("Open", True), ("Waived", True),
-                                           ("Accounts", True), ("What it checks", False)], body,
+                                           ("Accounts", True), ("What it means", False)], body,
                       foot=["All rules", "", e(sum(unw.values())), e(summ["waived"]), "", ""]))
     rows = [s for s in data["schools"] if s["live"] or s["unwaived_errors"] or s["unwaived_warnings"]]
     out.append("<h3>Compliance by school</h3>")
@@ -451,6 +520,7 @@ def render_html(data: dict) -> str:
                           else s["accounts_with_errors"]),
                         e(s["unwaived_errors"]), e(s["unwaived_warnings"])] for s in rows],
                       empty="No school has live accounts."))
+    out.append(_failing(data))
     out.append("</section>")
 
     # Accounts
@@ -501,6 +571,7 @@ def render_html(data: dict) -> str:
 
     # Waivers
     horizon = data["waiver_horizon"]
+    rules_by_id = {r["id"]: r for r in data["rules"]}
     out.append(f'<section id="waivers"><h2>Waivers expiring within {e(horizon["days"])} days</h2>')
     out.append(f"<p>Waivers in force on {e(as_of)} that end by {e(horizon['until'])}. When a waiver ends, its finding "
                "counts again unless SLT renews it or the account is fixed.</p>")
@@ -508,7 +579,8 @@ def render_html(data: dict) -> str:
                                            ("Rule", False), ("Reason", False), ("Waived by", False),
                                            ("Still needed", False)],
                       [[_day(w["until"]), e(w["days_left"]), f'<code>{e(w["account"])}</code>',
-                        e(school_names.get(w["school"], w["school"])), f'<code>{e(w["rule"])}</code>', e(w["reason"]),
+                        e(school_names.get(w["school"], w["school"])), _rule_name(rules_by_id.get(w["rule"], w)),
+                        e(w["reason"]),
                         e(w["waived_by"]), "yes" if w["covers_finding"] else "no (no such finding now)"]
                        for w in data["waivers_expiring"]],
                       empty=f"No waiver expires within {horizon['days']} days."))
@@ -516,15 +588,17 @@ def render_html(data: dict) -> str:
 
     # Rules
     out.append('<section id="rules" class="major"><h2>What the rules check</h2>')
-    out.append("<p>Every rule comes from a clause of the social-media policies the register enforces. Severities: "
+    out.append("<p>Each rule is a principle of the trust's social-media policy, with the trust's own clause where it "
+               "has recorded one. Severities: "
                + "; ".join(f"{_sev(s)} {e(m)}" for s, m in SEVERITY_MEANING.items()) + ".</p>")
     out.append('<dl class="rules">')
     for r in data["rules"]:
         extra = (" Needs vault access: checked only when IT produces the report."
                  if r["needs_vault"] and "vault" not in r["description"] else "")
-        out.append(f'<dt id="rule-{e(r["id"])}"><code>{e(r["id"])}</code> {_sev(r["severity"])}</dt>'
-                   f'<dd>Reported when: {e(r["description"])}.{e(extra)}<br>'
-                   f'<span class="clause">Policy: {e(r["clause"])}</span></dd>')
+        clause = f'<br><span class="clause">Our policy: {e(r["clause"])}</span>' if r["clause"] else ""
+        out.append(f'<dt id="rule-{e(r["id"])}">{_rule_name(r)} {_sev(r["severity"])}</dt>'
+                   f'<dd>{e(r["principle"])}<br><span class="when">Reported when: {e(r["description"])}.{e(extra)}</span>'
+                   f'{clause}</dd>')
     out.append("</dl></section>")
 
     out.append(f"<footer>Produced with <code>accountctl report</code> from the encrypted register. It contains no "

@@ -31,6 +31,15 @@ def require_vault(reg, doing: str = "use credentials") -> None:
         raise AccessError(f"only an IT custodian can {doing}")
 
 
+def _held_for(reg, account_id: str) -> dict:
+    """The account whose credentials are asked for, unless it is gone: they were destroyed with it."""
+    account = get_account(reg.db, account_id)
+    if account["status"] == "gone":
+        raise InputError(f"{account['id']} is gone from {account['platform']} (since {account['gone_on']}): "
+                         "its credentials were destroyed")
+    return account
+
+
 def _row(reg, account_id: str):
     return reg.db.execute("SELECT * FROM credentials WHERE account = ?", (account_id,)).fetchone()
 
@@ -55,7 +64,7 @@ def _store(reg, account_id: str, column: str, value: bytes) -> str:
 def set_password(reg, account_id: str, password: str, username: str | None = None, *, generated: bool = False) -> dict:
     """Store a new password (keeping the old one, encrypted, in the history)."""
     require_vault(reg, "set passwords")
-    account = get_account(reg.db, account_id)
+    account = _held_for(reg, account_id)
     if not password:
         raise InputError("the password is empty")
     if len(password) > 1024:
@@ -184,7 +193,7 @@ def parse_totp(text: str) -> Totp:
 def set_totp(reg, account_id: str, text: str) -> dict:
     """Store a TOTP seed for an account."""
     require_vault(reg, "set 2FA seeds")
-    account = get_account(reg.db, account_id)
+    account = _held_for(reg, account_id)
     seed = parse_totp(text)
     at = _store(reg, account["id"], "totp", json.dumps(asdict(seed)).encode("utf-8"))
     events.record(reg.db, reg.actor, "cred.totp", account["id"], account=account["id"],
@@ -213,7 +222,7 @@ def totp_code(seed: Totp, at: float | None = None) -> str:
 def load_totp(reg, account_id: str) -> Totp:
     """The stored TOTP seed, or InputError when IT holds none."""
     require_vault(reg, "read 2FA seeds")
-    account = get_account(reg.db, account_id)
+    account = _held_for(reg, account_id)
     row = _row(reg, account["id"])
     if row is None or row["totp"] is None:
         raise InputError(f"IT holds no 2FA seed for {account['id']} ('accountctl cred totp {account['id']}')")
@@ -224,7 +233,7 @@ def load_totp(reg, account_id: str) -> Totp:
 def set_recovery(reg, account_id: str, text: str) -> dict:
     """Store recovery codes, one a line."""
     require_vault(reg, "set recovery codes")
-    account = get_account(reg.db, account_id)
+    account = _held_for(reg, account_id)
     codes = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not codes:
         raise InputError("no recovery codes given (one a line on stdin)")
@@ -240,7 +249,7 @@ def set_recovery(reg, account_id: str, text: str) -> dict:
 def reveal(reg, account_id: str, reason: str, field: str | None = None) -> dict:
     """Decrypt what IT holds for an account; records the reveal and its reason (never the value)."""
     require_vault(reg, "reveal credentials")
-    account = get_account(reg.db, account_id)
+    account = _held_for(reg, account_id)
     why = model.nonempty(reason, "--reason", 500)
     wanted = [field] if field else list(FIELDS)
     row = _row(reg, account["id"])

@@ -58,6 +58,8 @@ CREATE TABLE accounts (
     requested_by TEXT, requested_at TEXT NOT NULL, case_changed_at TEXT,
     case_hash TEXT,  -- hash of the current business case and people, kept by every change (verify recomputes it)
     head_notified_on TEXT, activated_on TEXT, reviewed_on TEXT, monitored_on TEXT,
+    pupils TEXT,  -- 'none', or the youngest pupils' age the account is aimed at; NULL: not yet said
+    parents_informed_on TEXT, suspended_on TEXT, closed_on TEXT, gone_on TEXT,
     UNIQUE (school, platform, handle)
 );
 CREATE INDEX accounts_school ON accounts(school, platform);
@@ -181,7 +183,21 @@ def deserialize(data: bytes) -> sqlite3.Connection:
         raise DamagedError("register damaged: no schema version")
     if int(row[0]) > SCHEMA_VERSION:
         raise DamagedError(f"register was written by a newer accountctl (schema {row[0]}); upgrade accountctl")
+    _add_missing_columns(conn)
     return conn
+
+
+# Columns added to a table after registers were already written with it: nullable, so adding them
+# changes no existing value (nor any case hash) and the next save keeps them.
+ADDED_COLUMNS = {"accounts": ("pupils", "parents_informed_on", "suspended_on", "closed_on", "gone_on")}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

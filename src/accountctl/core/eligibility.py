@@ -1,0 +1,74 @@
+"""Who may run an account: which people are eligible admins, and whose training is in order.
+
+Plain functions over plain staff records (dicts with `school`, `roles`, `left_on`, `moved_from`,
+`moved_on`, `trained_on`, `policy_ack`), so the audit, the activation gate, `request`, `admin add`,
+`transfer`, `account list` and `account import` all judge people the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+
+def volunteer_only(roles) -> bool:
+    """Whether a person's roles (a list, or its JSON text as stored) are `volunteer` and nothing else."""
+    if isinstance(roles, str):  # as stored: parse only the few that name a volunteer at all
+        if "volunteer" not in roles:
+            return False
+        roles = json.loads(roles)
+    return bool(roles) and set(roles) == {"volunteer"}
+
+
+def staff_of(person: dict, school: str, central: set[str] | frozenset[str], on: date) -> bool:
+    """Whether `person` is, on `on`, staff of `school` or of the trust's central team (leaving aside whether they left).
+
+    A mover still counts for the school they move from until the day of the move.
+    """
+    if person["school"] == school or person["school"] in central:
+        return True
+    return person.get("moved_from") == school and bool(person.get("moved_on")) and person["moved_on"] > on.isoformat()
+
+
+def ineligible(person: dict | None, school: str, central: set[str] | frozenset[str], on: date) -> str | None:
+    """Why `person` may not be an owner or admin of an account of `school` on `on`, or None when they may.
+
+    An eligible admin is current staff of the account's school (or of the central team) with a role
+    other than only `volunteer`: volunteers, governors and other schools' staff may only contribute.
+    """
+    if person is None:
+        return "is not staff in this register"
+    if person.get("left_on") and person["left_on"] <= on.isoformat():
+        return f"left on {person['left_on']}"
+    if not staff_of(person, school, central, on):
+        return f"is staff of {person['school']}, not {school}"
+    if volunteer_only(person["roles"]):
+        return "is only a volunteer (volunteers may contribute, never run an account)"
+    return None
+
+
+# `ineligible(...) is None` as SQL, for counting eligible admins over many accounts at once (`account list`):
+# `s` is the person's staff row (joined on email: NULL when unknown), `a` the account's row; both `?` are
+# the date as YYYY-MM-DD. Roles are stored as a JSON list in the spec's order, so only-volunteer is one text.
+# tests/test_policy.py checks that the two agree on every case `ineligible` distinguishes.
+ELIGIBLE_SQL = (
+    "(s.email IS NOT NULL AND (s.left_on IS NULL OR s.left_on = '' OR s.left_on > ?) "
+    "AND (s.school = a.school OR s.school IN (SELECT id FROM schools WHERE central) "
+    "OR (s.moved_from = a.school AND s.moved_on > ?)) "
+    "AND s.roles <> '[\"volunteer\"]')"
+)
+
+
+def training_gaps(person: dict, settings: dict[str, str], on: date) -> list[str]:
+    """What is missing from a person's training on `on`: none recorded, too old, or the policy not acknowledged."""
+    gaps = []
+    trained = person.get("trained_on")
+    valid_days = settings.get("training.valid_days") or ""
+    if not trained:
+        gaps.append("no training recorded")
+    elif valid_days and date.fromisoformat(trained) + timedelta(days=int(valid_days)) < on:
+        gaps.append(f"training of {trained} is older than {valid_days} days")
+    version = settings.get("policy_version") or ""
+    if version and person.get("policy_ack") != version:
+        gaps.append(f"has not acknowledged policy {version}")
+    return gaps
