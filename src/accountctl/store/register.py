@@ -632,36 +632,40 @@ def open_register(where: stores.Address, *, actor: str | None, passphrase_source
     """
     with stores.open_store(where) as store:
         _warn_conflict_copies(store)
-        if not write:
-            seen_all = witness.load_all()  # before the register is read: see `_finish_open`
-            header, raw, body, archive = _load(store, with_history=history)
-            seen = seen_all.get(header.file_id.hex())
-            slot = choose_slot(header, actor)
-            kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
-            if header.version == ff.UPGRADABLE:
-                _upgrade(store, slot, kek)
-                header, raw, body, archive = _load(store, with_history=history)
-                keys = _unwrap(header, choose_slot(header, actor), kek)
-            yield _finish_open(store, header, raw, body, slot, keys, kek, history, archive, seen, accepting_rollback)
-            return
-        header, _ = read_header(store)  # enough to find the KEK; the body is read once, under the lock
+        yield from _open(store, actor, passphrase_source, write, use_keyring, history, accepting_rollback)
+
+
+def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback):
+    if not write:
+        seen_all = witness.load_all()  # before the register is read: see `_finish_open`
+        header, raw, body, archive = _load(store, with_history=history)
+        seen = seen_all.get(header.file_id.hex())
         slot = choose_slot(header, actor)
-        kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
+        kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
         if header.version == ff.UPGRADABLE:
             _upgrade(store, slot, kek)
-        with store.lock():
-            seen = witness.seen(header.file_id)
-            header, raw, body, _ = _load(store)
-            slot = choose_slot(header, actor)
-            try:
-                keys = _unwrap(header, slot, kek)
-            except CryptoFailure:
-                raise AccessError("your passphrase changed while this command ran; run it again") from None
-            reg = _finish_open(store, header, raw, body, slot, keys, kek, history, None, seen, accepting_rollback)
-            reg.check_archive()
-            yield reg
-            if reg.dirty:
-                reg.save()
+            header, raw, body, archive = _load(store, with_history=history)
+            keys = _unwrap(header, choose_slot(header, actor), kek)
+        yield _finish_open(store, header, raw, body, slot, keys, kek, history, archive, seen, accepting_rollback)
+        return
+    header, _ = read_header(store)  # enough to find the KEK; the body is read once, under the lock
+    slot = choose_slot(header, actor)
+    kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
+    if header.version == ff.UPGRADABLE:
+        _upgrade(store, slot, kek)
+    with store.lock():
+        seen = witness.seen(header.file_id)
+        header, raw, body, _ = _load(store)
+        slot = choose_slot(header, actor)
+        try:
+            keys = _unwrap(header, slot, kek)
+        except CryptoFailure:
+            raise AccessError("your passphrase changed while this command ran; run it again") from None
+        reg = _finish_open(store, header, raw, body, slot, keys, kek, history, None, seen, accepting_rollback)
+        reg.check_archive()
+        yield reg
+        if reg.dirty:
+            reg.save()
 
 
 @contextmanager

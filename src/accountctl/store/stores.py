@@ -200,9 +200,10 @@ class _Discard:
 # -- conflict copies ------------------------------------------------------------------------------------
 # OneDrive keeps the losing side of a conflict as NAME-COMPUTERNAME.EXT (NAME-COMPUTERNAME-2.EXT for
 # the next); Google Drive for desktop as NAME (1).EXT; Dropbox, Nextcloud and Syncthing put "conflict"
-# in the name. A Windows computer name is at most 15 letters, digits and hyphens.
+# in the name. A Windows computer name is at most 15 capital letters, digits and hyphens (so a
+# hand-made "oak-backup" is not taken for one).
 _NUMBERED = re.compile(r" \(\d{1,3}\)$")
-_COMPUTER = re.compile(r"^-[A-Za-z0-9][A-Za-z0-9-]{0,14}(-\d{1,3})?$")
+_COMPUTER = re.compile(r"^-[A-Z0-9][A-Z0-9-]{0,14}(-\d{1,3})?$")
 
 
 def _looks_like_conflict(name: str, stem: str, suffix: str) -> bool:
