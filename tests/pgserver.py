@@ -43,11 +43,12 @@ class Cluster:
 
     why_not = ""
 
-    def __init__(self, folder: Path, port: int, bindir: str, owner: pwd.struct_passwd | None):
-        self.folder, self.port, self.bindir, self.owner = folder, port, bindir, owner
+    def __init__(self, folder: Path, port: int, bindir: str, owner: pwd.struct_passwd | None, durable: bool):
+        self.folder, self.port, self.bindir, self.owner, self.durable = folder, port, bindir, owner, durable
 
     @classmethod
-    def start(cls) -> "Cluster | None":
+    def start(cls, durable: bool = False) -> "Cluster | None":
+        """A running cluster; `durable` keeps fsync on (the bench), the tests trade it for speed."""
         initdb = find_bin("initdb")
         if initdb is None:
             cls.why_not = "no PostgreSQL server programs (initdb) on this machine: install Debian's postgresql package"
@@ -66,7 +67,7 @@ class Cluster:
         folder = Path(tempfile.mkdtemp(prefix="accountctl-pg-"))
         if owner is not None:
             os.chown(folder, owner.pw_uid, owner.pw_gid)
-        cluster = cls(folder, free_port(), os.path.dirname(initdb), owner)
+        cluster = cls(folder, free_port(), os.path.dirname(initdb), owner, durable)
         try:
             cluster._init_and_start()
         except (OSError, subprocess.SubprocessError) as exc:
@@ -92,10 +93,11 @@ class Cluster:
         if self.owner is not None:
             os.chown(pwfile, self.owner.pw_uid, self.owner.pw_gid)
         self._run(f"{self.bindir}/initdb", "-D", str(data), "-U", ADMIN, f"--pwfile={pwfile}", "-A", "scram-sha-256",
-                  "-E", "UTF8", "--no-sync")
+                  "-E", "UTF8", *([] if self.durable else ["--no-sync"]))
         settings = (f"listen_addresses='127.0.0.1'\nport={self.port}\nunix_socket_directories='{self.folder}'\n"
-                    "fsync=off\nsynchronous_commit=off\nfull_page_writes=off\nmax_connections=60\n"
-                    "shared_buffers=32MB\n")
+                    "max_connections=60\nshared_buffers=32MB\n")
+        if not self.durable:
+            settings += "fsync=off\nsynchronous_commit=off\nfull_page_writes=off\n"
         with open(data / "postgresql.conf", "a") as handle:
             handle.write(settings)
         self._run(f"{self.bindir}/pg_ctl", "-D", str(data), "-l", str(self.folder / "log"), "-w", "-t", "60", "start")

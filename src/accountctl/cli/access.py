@@ -171,7 +171,7 @@ def person_list(reg) -> None:
 
 @click.group()
 def vault() -> None:
-    """The register file itself: status, recovery.
+    """The register itself: status, copy (a file or PostgreSQL), rollback, recovery.
 
     \b
     Example:

@@ -201,6 +201,11 @@ class PgStore:
         with self._errors("reading the history archive"):
             self._connection()
             data = b"".join(self._segments(at.digest))
+            if len(data) != at.length and not self._locked:
+                current = self._conn.execute(f"SELECT archive_digest FROM {REGISTER}").fetchone()
+                if current is not None and current[0] is not None and bytes(current[0]) != at.digest:
+                    # A reader without the lock, and a save replaced the archive since it read the header.
+                    raise BusyError(f"register busy: {self.name} changed while this command read it; run it again")
         if len(data) != at.length:
             raise DamagedError("register damaged: its history archive is incomplete")
         return data

@@ -1,13 +1,44 @@
-"""A register file in OneDrive or Google Drive: the conflicted copies a sync service leaves beside it are named."""
+"""Store addresses (a path or a postgresql:// URL), and the conflicted copies a sync service leaves beside a file."""
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
-from conftest import ok
-from accountctl.store.stores import conflict_copies
+from conftest import error_line, ok
+from accountctl.store.pgstore import redact
+from accountctl.store.stores import address, conflict_copies
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://app:s3cret@db/trust", "postgresql://app:***@db/trust"),
+    ("postgres://app:s3cret@db:5433/trust?sslmode=require", "postgres://app:***@db:5433/trust?sslmode=require"),
+    ("postgresql://app@db/trust?password=s3cret&sslmode=verify-full",
+     "postgresql://app@db/trust?password=***&sslmode=verify-full"),
+    ("postgresql://db/trust", "postgresql://db/trust"),
+    ("POSTGRESQL://app:p%40ss@db/trust", "POSTGRESQL://app:***@db/trust"),
+])
+def test_a_url_is_shown_without_its_password(url, shown):
+    assert redact(url) == shown
+
+
+def test_an_address_is_a_url_as_given_or_a_path(monkeypatch, tmp_path):
+    url = "postgresql://app@db.oak.sch.uk/trust?sslmode=verify-full"
+    assert address(url) == url  # a Path would fold the // and lose it
+    assert address("~/trust.accountctl") == Path.home() / "trust.accountctl"
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", url)
+    assert address(None) == url
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "r.accountctl"))
+    assert address(None) == tmp_path / "r.accountctl"
+
+
+def test_a_folder_is_not_a_register(run, tmp_path):
+    error_line(run(f"--register {tmp_path} init --trust Oak --email it@oak.sch.uk --name Ira"), 2, "is a folder")
+    assert not list(tmp_path.glob("*.accountctl*"))
+
+
 
 CONFLICT_NAMES = ["oak-DESKTOP-4F2K9QL.accountctl",  # OneDrive: the other computer's name
                   "oak-LAPTOP-7H3-2.accountctl",  # OneDrive, the second conflict from that computer
