@@ -16,8 +16,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -226,14 +228,24 @@ def _hold_row(url: str, held, release) -> None:
         conn.execute("ROLLBACK")
 
 
-def test_a_writer_holding_the_row_makes_another_exit_5_busy_and_readers_still_read(run, pg_oak, cluster, schema,
-                                                                                     monkeypatch):
-    monkeypatch.setenv("ACCOUNTCTL_LOCK_TIMEOUT", "0.5")
+@contextmanager
+def row_held(cluster, schema: str) -> Iterator:
+    """Another process holds the register's row lock (a writer mid-command); yields its release event."""
     held, release = FORK.Event(), FORK.Event()
     holder = FORK.Process(target=_hold_row, args=(with_schema(cluster.url(), schema), held, release))
     holder.start()
     try:
         assert held.wait(10)
+        yield release
+    finally:
+        release.set()
+        holder.join(10)
+
+
+def test_a_writer_holding_the_row_makes_another_exit_5_busy_and_readers_still_read(run, pg_oak, cluster, schema,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("ACCOUNTCTL_LOCK_TIMEOUT", "0.5")
+    with row_held(cluster, schema):
         before = stored(cluster, schema)
         started = time.monotonic()
         error_line(run("staff add x@oak.sch.uk --name X --school oak"), 5, "register busy")
@@ -241,28 +253,18 @@ def test_a_writer_holding_the_row_makes_another_exit_5_busy_and_readers_still_re
         assert stored(cluster, schema) == before
         ok(run("staff list"))
         ok(run("vault status"))
-    finally:
-        release.set()
-        holder.join(10)
     ok(run("staff add x@oak.sch.uk --name X --school oak"))
 
 
 def test_a_writer_waits_for_the_row_released_in_time(run, pg_oak, cluster, schema, monkeypatch):
     monkeypatch.setenv("ACCOUNTCTL_LOCK_TIMEOUT", "10")
-    held, release = FORK.Event(), FORK.Event()
-    holder = FORK.Process(target=_hold_row, args=(with_schema(cluster.url(), schema), held, release))
-    holder.start()
-    try:
-        assert held.wait(10)
+    with row_held(cluster, schema) as release:
         import threading
 
         threading.Timer(0.5, release.set).start()
         started = time.monotonic()
         ok(run("staff add x@oak.sch.uk --name X --school oak"))
         assert time.monotonic() - started >= 0.4
-    finally:
-        release.set()
-        holder.join(10)
     assert "x@oak.sch.uk" in staff_emails(run)
 
 
