@@ -110,13 +110,18 @@ def refused(run, path, args, code: int, *words: str, env=None) -> str:
     return line
 
 
-@pytest.fixture
-def oak(run, register_path):
-    """A register with one school (oak), its custodian, a headteacher and two teachers."""
+def build_oak(run) -> None:
+    """Create the `oak` trust in the register ACCOUNTCTL_REGISTER names (a file, or PostgreSQL)."""
     ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"'))
     ok(run('school add oak --name "Oak Primary" --domain oak.sch.uk'))
     ok(run(f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it'))
     ok(run(f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt'))
     ok(run('staff add t.one@oak.sch.uk --name "Tom One" --school oak --role staff --trained-on 2026-09-01'))
     ok(run('staff add t.two@oak.sch.uk --name "Tia Two" --school oak --role staff --trained-on 2026-09-01'))
+
+
+@pytest.fixture
+def oak(run, register_path):
+    """A register with one school (oak), its custodian, a headteacher and two teachers."""
+    build_oak(run)
     return register_path

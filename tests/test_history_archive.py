@@ -144,6 +144,8 @@ def test_readers_take_the_archive_from_the_same_read_as_the_body(run, oak, small
 
     def second_read(*args):
         raise AssertionError("a reader read the file twice")
-    monkeypatch.setattr(store, "read_range", second_read)
+    from accountctl.store.stores import FileStore
+
+    monkeypatch.setattr(FileStore, "read_archive", second_read)
     assert seqs(run)[-1] > 6
     ok(run("verify"))

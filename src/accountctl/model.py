@@ -169,3 +169,17 @@ def pupils(value: str | None) -> str:
     if not (text.isascii() and text.isdigit()) or not youngest <= int(text) <= oldest:
         raise InputError(f"--pupils must be 'none' or the youngest pupils' age ({youngest} to {oldest}), not {shown(value)}")
     return str(int(text))
+
+
+# The register's settings and bookkeeping live in its `meta` table (key, value), which both the store
+# (schema version, events head) and the core (trust name, settings) read and write.
+def get_meta(conn, key: str, default: str | None = None) -> str | None:
+    """One value from the meta table."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(conn, key: str, value: str) -> None:
+    """Set one value in the meta table."""
+    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                 (key, value))

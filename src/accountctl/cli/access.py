@@ -30,16 +30,18 @@ def init(trust: str, email: str, name: str) -> None:
       accountctl init --trust "Oak Trust" --email it@oak.sch.uk --name "Ira Tech"
     """
     from accountctl import model
+    from accountctl.store import register as store
 
-    path = register_path()
-    if path.exists() and not path.is_dir():
-        raise InputError(f"a register already exists at {path}; refusing to overwrite it")
+    where = register_path()
+    if store.exists(where):  # before the passphrase is asked for
+        raise InputError(f"a register already exists at {store.describe(where)}; refusing to overwrite it")
     model.nonempty(trust, "trust name", 200)  # bad input is refused before the passphrase is asked for
     model.email(email)
     model.nonempty(name, "name", 200)
     passphrase = new_passphrase("a passphrase for your key slot", (email, name, trust))
-    recovery = access.init(path, trust, email, name, passphrase)
-    output.message(f"Created register {path} for {trust.strip()}; {email.strip().lower()} is its IT custodian.")
+    recovery = access.init(where, trust, email, name, passphrase)
+    output.message(f"Created register {store.describe(where)} for {trust.strip()}; {email.strip().lower()} is its "
+                   "IT custodian.")
     output.message("Recovery key (shown only this once: print it and lock it away; it opens everything):")
     click.echo(recovery)
 
@@ -189,7 +191,7 @@ def person_list(reg) -> None:
 
 @click.group()
 def vault() -> None:
-    """The register file itself: status, recovery.
+    """The register itself: status, copy (a file or PostgreSQL), rollback, recovery.
 
     \b
     Example:
@@ -261,6 +263,34 @@ def vault_accept_rollback(reason: str) -> None:
         result = access.accept_rollback(reg, reason)
     output.message(f"Accepted the restore: generation {result['restored']} replaces generation {result['abandoned']} "
                    "on this machine; other machines will accept it with a notice.")
+
+
+@vault.command("copy")
+@click.option("--to", "target", required=True, metavar="PATH|URL",
+              help="Where the copy goes: a new file, or a postgresql:// URL with no register yet.")
+@global_options
+def vault_copy(target: str) -> None:
+    """Copy the register to a new file or a PostgreSQL database, either way: keys and history unchanged.
+
+    The copy is the same register, byte for byte (its signatures verify there); point everyone at
+    it (ACCOUNTCTL_REGISTER) and stop writing to the old one. See docs/shared-register.md.
+
+    \b
+    Example:
+      accountctl vault copy --to postgresql://accountctl@db.oak.sch.uk/trust
+      accountctl --register postgresql://accountctl@db.oak.sch.uk/trust vault copy --to ~/trust.accountctl
+    """
+    from accountctl.core import events as history
+    from accountctl.store import register as store
+    from accountctl.store.stores import address
+
+    who = actor_hint()
+    source, destination = register_path(), address(target)
+    with store.copy_register(source, destination, actor=who, passphrase_source=passphrase_source(who)) as reg:
+        access.require_custodian(reg, "copy the register")
+        generation, (events, _) = reg.header.generation, history.head(reg.db)
+    output.message(f"Copied the register (generation {generation}, {events} events) from {store.describe(source)} to "
+                   f"{store.describe(destination)}; point everyone at the copy and stop writing to the old one.")
 
 
 @vault.command("recover")

@@ -80,7 +80,9 @@ def rules(sources) -> None:
     from accountctl.core.audit import rules_table
 
     settings: dict[str, str] = {}
-    if register_path().is_file():  # with no register yet, the rules still read without the trust's clauses
+    from accountctl.store import register as store
+
+    if store.exists(register_path()):  # with no register yet, the rules still read without the trust's clauses
         with session() as reg:
             settings = config.load(reg.db)
     table = rules_table(settings)

@@ -29,9 +29,9 @@ def _remember_json(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
-REGISTER_OPTION = click.option("--register", "register", type=click.Path(dir_okay=True, path_type=Path),
-                               expose_value=False, callback=_remember,
-                               help="Register file (default: ACCOUNTCTL_REGISTER, else your data folder).")
+REGISTER_OPTION = click.option("--register", "register", metavar="PATH|URL", expose_value=False, callback=_remember,
+                               help="Register file, or a postgresql:// URL (default: ACCOUNTCTL_REGISTER, else your "
+                                    "data folder).")
 AS_OPTION = click.option("--as", "as_", metavar="EMAIL", expose_value=False, callback=_remember,
                          help="Whose key slot to unlock (default: ACCOUNTCTL_USER; may be omitted with one slot).")
 DEBUG_OPTION = click.option("--debug", is_flag=True, expose_value=False, callback=_remember, help="Show tracebacks.")
@@ -86,11 +86,11 @@ def fmt() -> str:
     return meta("format", "table")
 
 
-def register_path() -> Path:
-    from accountctl.store.files import default_path
+def register_path() -> Path | str:
+    """The register's address: a file path, or a postgresql:// URL as given."""
+    from accountctl.store.stores import address
 
-    chosen = meta("register")
-    return Path(chosen).expanduser() if chosen else default_path()
+    return address(meta("register"))
 
 
 def actor_hint() -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from pathlib import Path
 
 from accountctl import clock, model
 from accountctl.core import directory, events
@@ -13,7 +12,6 @@ from accountctl.store import fileformat as ff
 from accountctl.store import register as store
 from accountctl.store import trust
 from accountctl.store.crypto import KdfParams
-from accountctl.store.files import make_private_dir, write_lock
 
 MIN_PASSPHRASE = 10
 ACCESS_CODES = {"register": ff.ACCESS_REGISTER, "vault": ff.ACCESS_VAULT}
@@ -79,36 +77,25 @@ def _sign_record(reg: store.Register, event: dict, kind: str, **fields) -> None:
     reg.reload_membership()
 
 
-def init(path: Path, trust_name: str, email: str, name: str, passphrase: str) -> str:
+def init(where, trust_name: str, email: str, name: str, passphrase: str) -> str:
     """Create a register with its first IT custodian; returns the recovery key (to print once).
 
-    The custodian's grant is the register's root of trust, signed with their own new key.
+    `where` is the register's address (a file path or a postgresql:// URL); the store behind it
+    refuses to put the new register over an existing one. The custodian's grant is the register's
+    root of trust, signed with their own new key.
     """
     trust_name = model.nonempty(trust_name, "trust name", 200)
     email = model.email(email)
     name = model.nonempty(name, "name", 200)
     check_new_passphrase(passphrase)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give the register a file name, e.g. {path / 'register.accountctl'}")
-    if path.exists():
-        raise InputError(f"a register already exists at {path}; refusing to overwrite it")
-    if not path.parent.exists():
-        make_private_dir(path.parent)
-    kdf = kdf_params()
-    reg, recovery_key, signing_public = store.create(path, email, passphrase, kdf)
-    conn = reg.db
-    from accountctl.store.db import set_meta
-
-    set_meta(conn, "trust", trust_name)
-    set_meta(conn, "created_at", clock.now_iso())
-    _record_person(conn, email, name, "vault", reg.slot.slot_id, None)
-    event = events.record(conn, email, "register.init", None, details={"trust": trust_name, "custodian": email})
-    _sign_record(reg, event, "root", member=trust.Member.from_slot(reg.slot, email, signing_public).describe(),
-                 recovery=reg.recovery)
-    with write_lock(path):
-        if path.exists():
-            raise InputError(f"a register already exists at {path}; refusing to overwrite it")
-        reg.save()
+    with store.create(where, email, passphrase, kdf_params()) as (reg, recovery_key, signing_public):
+        conn = reg.db
+        model.set_meta(conn, "trust", trust_name)
+        model.set_meta(conn, "created_at", clock.now_iso())
+        _record_person(conn, email, name, "vault", reg.slot.slot_id, None)
+        event = events.record(conn, email, "register.init", None, details={"trust": trust_name, "custodian": email})
+        _sign_record(reg, event, "root", member=trust.Member.from_slot(reg.slot, email, signing_public).describe(),
+                     recovery=reg.recovery)
     return recovery_key
 
 
@@ -205,9 +192,9 @@ def accept_rollback(reg: store.Register, reason: str) -> dict:
     return {"abandoned": abandoned["generation"], "restored": restored["generation"], "reason": why}
 
 
-def status(path: Path) -> dict:
+def status(where) -> dict:
     """What `vault status` shows: read from the header alone, without unlocking."""
-    header, size = store.read_header(path)
+    header, size = store.read_header(where)
     slots = []
     for s in header.slots:
         slots.append({
@@ -221,7 +208,7 @@ def status(path: Path) -> dict:
 
     saved_at = datetime.fromtimestamp(header.saved_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "file": str(path), "format_version": header.version, "file_id": header.file_id.hex(),
+        "file": store.describe(where), "format_version": header.version, "file_id": header.file_id.hex(),
         "generation": header.generation, "size_bytes": size,
         "saved_by_slot": header.saved_by.hex()[:8], "saved_at": saved_at if header.saved_at else None,
         "slots": slots,

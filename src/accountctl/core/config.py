@@ -8,7 +8,7 @@ import sqlite3
 from accountctl import model
 from accountctl.core import events
 from accountctl.errors import InputError, shown
-from accountctl.store.db import get_meta, set_meta
+from accountctl.model import get_meta, set_meta
 
 DEFAULTS: dict[str, str] = {
     "policy_version": "",

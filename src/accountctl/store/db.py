@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from accountctl.errors import DamagedError
+from accountctl.model import get_meta, set_meta  # noqa: F401 (the meta table's accessors, shared with core)
 
 SCHEMA_VERSION = 2  # 2: membership records (grants), signed events with real time; no signing_keys
 
@@ -216,15 +217,3 @@ def events_head_seq(conn: sqlite3.Connection) -> int:
     """The number of the last event (0 before the first), from meta: no history read."""
     head = get_meta(conn, "events_head")
     return int(head.split(" ", 1)[0]) if head else 0
-
-
-def get_meta(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
-    """One value from the meta table."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else default
-
-
-def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    """Set one value in the meta table."""
-    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                 (key, value))

@@ -15,13 +15,12 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 from accountctl.errors import AccessError, DamagedError, InputError
-from accountctl.store import crypto, db as dbmod, fileformat as ff, keyring_cache, trust, witness
+from accountctl.store import crypto, db as dbmod, fileformat as ff, keyring_cache, stores, trust, witness
 from accountctl.store.crypto import CryptoFailure, KdfParams
-from accountctl.store.files import atomic_write, copy_range, read_range, read_register, write_lock
+from accountctl.store.stores import describe  # noqa: F401 (an address as messages show it: a URL without its password)
 
 PassphraseSource = Callable[[], str]
 
@@ -49,10 +48,10 @@ class Keys:
 class Register:
     """An open, unlocked register: its header, keys, database and the actor who unlocked it."""
 
-    def __init__(self, path: Path, header: ff.Header, keys: Keys, conn: sqlite3.Connection,
+    def __init__(self, store: stores.Store, header: ff.Header, keys: Keys, conn: sqlite3.Connection,
                  slot: ff.Slot, actor: str, kek: bytes, history_offset: int = 0,
                  membership: trust.Membership | None = None):
-        self.path = path
+        self.store = store  # where its bytes are kept: a file or PostgreSQL (store/stores.py)
         self.header = header
         self.keys = keys
         self.db = conn
@@ -81,15 +80,15 @@ class Register:
     def load_history(self, blob: bytes | memoryview | None = None) -> None:
         """Decrypt the history archive and attach it, so `all_events` holds every event.
 
-        `blob` is the archive as read with the body; without it the archive is read from the file,
-        which only a writer (holding the lock, so the file cannot change) may do.
+        `blob` is the archive as read with the body; without it the archive is read from the store,
+        which only a writer (holding the lock, so the register cannot change) may do.
         """
         if self.history_loaded:
             return
         plain = None
         if self.header.history_len:
             if blob is None:
-                blob = read_range(self.path, self._history_offset, self.header.history_len)
+                blob = self.store.read_archive(self._archive_at())
             self._archive_digest = hashlib.sha256(blob).digest()
             try:
                 plain = crypto.decrypt_with_nonce(self._history_key, self.header.history_nonce, blob,
@@ -99,6 +98,10 @@ class Register:
             if isinstance(blob, memoryview):
                 blob.release()  # the last view of the file's bytes: free them before SQLite copies the plaintext
         dbmod.attach_history(self.db, plain)
+
+    def _archive_at(self) -> stores.ArchiveAt:
+        """The archive the register as opened (or last saved) has: where, how long, its digest."""
+        return stores.ArchiveAt(self._history_offset, self.header.history_len, self.header.history_digest)
 
     def _archive_if_due(self) -> None:
         if self.db.execute("SELECT count(*) FROM main.events").fetchone()[0] < ARCHIVE_AT:
@@ -138,10 +141,8 @@ class Register:
         damaged archive must stop the command before it starts, not after it has said what it did.
         """
         if self.header.history_len and not self.history_loaded:
-            if copy_range(self.path, self._history_offset, self.header.history_len, _Discard()) != \
-                    self.header.history_digest:
-                raise DamagedError("register damaged or altered: its history archive does not match its "
-                                   "header; nothing was written (restore from PATH.bak or a backup)")
+            if self.store.archive_digest(self._archive_at()) != self.header.history_digest:
+                raise stores.archive_mismatch()
 
     def reload_membership(self) -> None:
         """Re-derive the membership after a record was added (grant, revoke, recovery, rollback)."""
@@ -176,11 +177,13 @@ class Register:
 
     # -- saving -------------------------------------------------------------------------------
     def save(self) -> None:
-        """Check the database, encrypt it under a fresh nonce and atomically replace the file.
+        """Check the database, encrypt it under a fresh nonce and replace the register in one atomic step.
 
         The history archive is re-encrypted only when it changed or the register key did;
-        otherwise its bytes are copied from the current file as they are.
+        otherwise the store keeps its bytes as they are (a file copies them into the new file).
         """
+        kept = self._archive_at()
+        expected = self.header.generation  # 0: a new register, which the store refuses to put over one
         self._sign_new_events()
         self._archive_if_due()
         rekey = self.header.history_len and self._history_key != self.keys.register_key
@@ -204,21 +207,11 @@ class Register:
         self._sign_save(hashlib.sha256(plain).digest())
         raw = ff.encode_header(self.header)
         key, nonce = self.keys.register_key, self.header.body_nonce
-        old_offset, history_len, digest = self._history_offset, self.header.history_len, self.header.history_digest
 
-        def write(handle) -> None:
-            handle.write(raw)
+        def write_body(handle) -> None:
             crypto.encrypt_to(handle, key, nonce, plain, raw)
-            if archive is not None:
-                handle.write(archive)
-            elif history_len:
-                # Copied as it is, but only if it is the archive the header vouches for: otherwise a
-                # damaged archive would be carried into the new file and then into PATH.bak too.
-                if copy_range(self.path, old_offset, history_len, handle) != digest:
-                    raise DamagedError("register damaged or altered: its history archive does not match its "
-                                       "header; nothing was written (restore from PATH.bak or a backup)")
 
-        atomic_write(self.path, write)
+        self.store.save(expected, self.header, raw, write_body, archive, None if archive is not None else kept)
         self._seq_at_open = dbmod.events_head_seq(self.db)
         _remember(self)
         self._changes_at_open = self.db.total_changes
@@ -388,11 +381,6 @@ def _seal_keys_into(slot: ff.Slot, file_id: bytes, keys: Keys) -> None:
         slot.sealed_vault = b""
 
 
-class _Discard:
-    def write(self, data) -> None:
-        pass
-
-
 _hardened: list[bool] = []
 
 
@@ -470,14 +458,14 @@ def _check_size(header: ff.Header, raw: bytes, size: int) -> None:
         raise DamagedError(f"register damaged: the file is {what}")
 
 
-def _load(path: Path, with_history: bool = False) -> tuple[ff.Header, bytes, memoryview, memoryview | None]:
+def _load(store: stores.Store, with_history: bool = False) -> tuple[ff.Header, bytes, memoryview, memoryview | None]:
     """The header, its bytes and a view of the body (and, `with_history`, of the archive), from one read.
 
     Without `with_history` the archive's bytes are not read at all. With it, the archive comes
     from the same read as the body, so a writer replacing the file in between cannot pair this
     header with another file's archive.
     """
-    data, size = read_register(path, upto=None if with_history else _head_and_body)
+    data, size = store.read(upto=None if with_history else _head_and_body)
     header, raw = ff.parse_header(data)
     end = len(raw) + header.body_len
     _check_size(header, raw, size)
@@ -520,7 +508,7 @@ def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSo
         raise AccessError("wrong passphrase") from None
 
 
-def _finish_open(path: Path, header: ff.Header, raw: bytes, body: memoryview, slot: ff.Slot, keys: Keys, kek: bytes,
+def _finish_open(store: stores.Store, header: ff.Header, raw: bytes, body: memoryview, slot: ff.Slot, keys: Keys, kek: bytes,
                  history: bool = False, archive: memoryview | None = None, seen: dict | None = None,
                  accepting_rollback: bool = False) -> Register:
     """Decrypt the body, then check it against the header before anyone acts on it.
@@ -546,7 +534,7 @@ def _finish_open(path: Path, header: ff.Header, raw: bytes, body: memoryview, sl
     else:
         actor = membership.members[slot.slot_id].email
     _check_people(conn, membership)
-    reg = Register(path, header, keys, conn, slot, actor, kek, offset, membership)
+    reg = Register(store, header, keys, conn, slot, actor, kek, offset, membership)
     reg.body_digest = digest
     reg.seen = seen
     if history:
@@ -630,42 +618,50 @@ def _remember(reg: Register) -> None:
 
 
 @contextmanager
-def open_register(path: Path, *, actor: str | None, passphrase_source: PassphraseSource, write: bool = False,
-                  use_keyring: bool = True, history: bool = False, accepting_rollback: bool = False) -> Iterator[Register]:
+def open_register(where: stores.Address, *, actor: str | None, passphrase_source: PassphraseSource,
+                  write: bool = False, use_keyring: bool = True, history: bool = False,
+                  accepting_rollback: bool = False) -> Iterator[Register]:
     """Unlock and open the register; with `write`, hold the lock and save on success if changed.
 
-    With `history`, the history archive is decrypted too (`all_events`); otherwise only the main
-    database is, which is all that most commands read. The costly key derivation runs before the
-    lock is taken; under the lock the file is re-read and re-opened with the same KEK, so a writer
-    never applies its change to a stale copy. `accepting_rollback` lets `vault accept-rollback`
-    open a file older than this machine has seen.
+    `where` is a path, a postgresql:// URL or an open store (store/stores.py). With `history`, the
+    history archive is decrypted too (`all_events`); otherwise only the main database is, which is
+    all that most commands read. The costly key derivation runs before the lock is taken; under the
+    lock the register is re-read and re-opened with the same KEK, so a writer never applies its
+    change to a stale copy. `accepting_rollback` lets `vault accept-rollback` open a register older
+    than this machine has seen.
     """
+    with stores.open_store(where) as store:
+        _warn_conflict_copies(store)
+        yield from _open(store, actor, passphrase_source, write, use_keyring, history, accepting_rollback)
+
+
+def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback):
     if not write:
-        seen_all = witness.load_all()  # before the file is read: see `_finish_open`
-        header, raw, body, archive = _load(path, with_history=history)
+        seen_all = witness.load_all()  # before the register is read: see `_finish_open`
+        header, raw, body, archive = _load(store, with_history=history)
         seen = seen_all.get(header.file_id.hex())
         slot = choose_slot(header, actor)
         kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
         if header.version == ff.UPGRADABLE:
-            _upgrade(path, slot, kek)
-            header, raw, body, archive = _load(path, with_history=history)
+            _upgrade(store, slot, kek)
+            header, raw, body, archive = _load(store, with_history=history)
             keys = _unwrap(header, choose_slot(header, actor), kek)
-        yield _finish_open(path, header, raw, body, slot, keys, kek, history, archive, seen, accepting_rollback)
+        yield _finish_open(store, header, raw, body, slot, keys, kek, history, archive, seen, accepting_rollback)
         return
-    header, _ = read_header(path)  # enough to find the KEK; the body is read once, under the lock
+    header, _ = read_header(store)  # enough to find the KEK; the body is read once, under the lock
     slot = choose_slot(header, actor)
     kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
     if header.version == ff.UPGRADABLE:
-        _upgrade(path, slot, kek)
-    with write_lock(path):
+        _upgrade(store, slot, kek)
+    with store.lock():
         seen = witness.seen(header.file_id)
-        header, raw, body, _ = _load(path)
+        header, raw, body, _ = _load(store)
         slot = choose_slot(header, actor)
         try:
             keys = _unwrap(header, slot, kek)
         except CryptoFailure:
             raise AccessError("your passphrase changed while this command ran; run it again") from None
-        reg = _finish_open(path, header, raw, body, slot, keys, kek, history, None, seen, accepting_rollback)
+        reg = _finish_open(store, header, raw, body, slot, keys, kek, history, None, seen, accepting_rollback)
         reg.check_archive()
         yield reg
         if reg.dirty:
@@ -673,11 +669,11 @@ def open_register(path: Path, *, actor: str | None, passphrase_source: Passphras
 
 
 @contextmanager
-def open_with_recovery_key(path: Path, recovery_key: bytes) -> Iterator[Register]:
+def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterator[Register]:
     """Open for writing with the recovery key (held in its own slot); it signs with a key derived from it."""
-    with write_lock(path):
+    with stores.open_store(where) as store, store.lock():
         seen_all = witness.load_all()
-        header, raw, body, _ = _load(path)
+        header, raw, body, _ = _load(store)
         seen = seen_all.get(header.file_id.hex())
         slot = next((s for s in header.slots if s.kind == ff.KIND_RECOVERY), None)
         if slot is None:
@@ -687,7 +683,7 @@ def open_with_recovery_key(path: Path, recovery_key: bytes) -> Iterator[Register
             keys = _unwrap(header, slot, kek)
         except CryptoFailure:
             raise AccessError("wrong recovery key") from None
-        reg = _finish_open(path, header, raw, body, slot, keys, kek, seen=seen)
+        reg = _finish_open(store, header, raw, body, slot, keys, kek, seen=seen)
         try:
             keys.signing_private = trust.recovery_signing_private(reg.membership, header.file_id, keys.x25519_private)
         except CryptoFailure:
@@ -697,7 +693,48 @@ def open_with_recovery_key(path: Path, recovery_key: bytes) -> Iterator[Register
             reg.save()
 
 
-def _upgrade(path: Path, slot: ff.Slot, kek: bytes) -> None:
+@contextmanager
+def copy_register(source: stores.Address, target: stores.Address, *, actor: str | None,
+                  passphrase_source: PassphraseSource, use_keyring: bool = True) -> Iterator[Register]:
+    """Copy a register, byte for byte, to an address where there is none (a file or PostgreSQL, either way).
+
+    The source is read once (header, body and archive from one snapshot) and that image is opened
+    like any register, with every check (grants, signed save, archive digest, this machine's
+    witness); the block may refuse (the custodian rule). Then exactly those bytes are saved at the
+    target and read back: keys, signatures, generation and history are unchanged, so `verify`
+    passes there and machines that knew the source accept the copy as the same register.
+    """
+    with stores.open_store(source) as src, stores.open_store(target) as dst:
+        if dst.exists():
+            raise InputError(f"a register already exists at {dst.name}; refusing to overwrite it")
+        if read_header(src)[0].version == ff.UPGRADABLE:
+            with open_register(src, actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring):
+                pass  # a custodian's open upgrades it to the current format first
+        image, _ = src.read()
+        with open_register(stores.ImageStore(src.name, image), actor=actor, passphrase_source=passphrase_source,
+                           use_keyring=use_keyring, history=True) as reg:
+            yield reg
+        header, raw = ff.parse_header(image)
+        end = len(raw) + header.body_len
+        body, archive = memoryview(image)[len(raw):end], (image[end:] if header.history_len else None)
+        with dst.creating():
+            dst.save(0, header, raw, lambda handle: handle.write(body), archive, None)
+        if dst.read()[0] != image:
+            raise DamagedError(f"the copy at {dst.name} does not read back as it was written")
+
+
+def _warn_conflict_copies(store: stores.Store) -> None:
+    """Name the copies a sync service (OneDrive, Google Drive) made beside a register file; they are not merged."""
+    find = getattr(store, "conflict_copies", None)
+    names = find() if find else []
+    if names:
+        print(f"Warning: {len(names)} conflicting cop{'y' if len(names) == 1 else 'ies'} of this register beside "
+              f"it, made by a sync service when two machines saved at once: {', '.join(names)}. Their changes are "
+              "not in this register: make them again here, then delete the copies (a register shared by several "
+              "machines belongs in PostgreSQL: docs/shared-register.md).", file=sys.stderr)
+
+
+def _upgrade(store: stores.Store, slot: ff.Slot, kek: bytes) -> None:
     """Upgrade a format-2 register in place, once, on a custodian's first open (docs/file-format.md §8).
 
     Format 2 had no signed grants, so the upgrade has nothing to check the slots against but the
@@ -707,8 +744,8 @@ def _upgrade(path: Path, slot: ff.Slot, kek: bytes) -> None:
     """
     from accountctl.core import events
 
-    with write_lock(path):
-        header, raw, body, _ = _load(path)
+    with store.lock():
+        header, raw, body, _ = _load(store)
         if header.version != ff.UPGRADABLE:
             return  # another process upgraded it meanwhile
         slot = next((s for s in header.slots if s.slot_id == slot.slot_id), slot)
@@ -741,7 +778,7 @@ def _upgrade(path: Path, slot: ff.Slot, kek: bytes) -> None:
                                    "register, so it cannot be granted; the register cannot be upgraded")
             members.append(trust.Member.from_slot(s, email, current[email]).describe())
         actor = people[slot.slot_id][0]
-        reg = Register(path, header, keys, conn, slot, actor, kek, len(raw) + header.body_len)
+        reg = Register(store, header, keys, conn, slot, actor, kek, len(raw) + header.body_len)
         reg.load_history()
         reg._history_rewritten = True  # its events gain the new columns: re-encrypt it
         last_decision = conn.execute("SELECT coalesce(max(id), 0) FROM approvals").fetchone()[0]
@@ -759,12 +796,29 @@ def _upgrade(path: Path, slot: ff.Slot, kek: bytes) -> None:
           f"{actor} signed its {len(members)} key slot(s) as they were.", file=sys.stderr)
 
 
-def create(path: Path, email: str, passphrase: str, kdf: KdfParams) -> tuple[Register, str, bytes]:
-    """A new register with one custodian slot and a recovery slot.
+@contextmanager
+def create(where: stores.Address, email: str, passphrase: str, kdf: KdfParams) -> Iterator[tuple[Register, str, bytes]]:
+    """A new register with one custodian slot and a recovery slot, saved when the block succeeds.
 
-    Returns the (unsaved) register, the recovery key to print once, and the custodian's Ed25519
-    public key. The caller fills the database and calls `save()` under `write_lock`.
+    Yields the register, the recovery key to print once, and the custodian's Ed25519 public key;
+    the caller fills the database. The save refuses to put it over a register that appeared meanwhile.
     """
+    with stores.open_store(where) as store:
+        if store.exists():
+            raise InputError(f"a register already exists at {store.name}; refusing to overwrite it")
+        reg, recovery_key, signing_public = _new_register(store, email, passphrase, kdf)
+        yield reg, recovery_key, signing_public
+        with store.creating():
+            reg.save()
+
+
+def exists(where: stores.Address) -> bool:
+    """Whether there is a register at this address (`init` asks before it prompts for a passphrase)."""
+    with stores.open_store(where) as store:
+        return store.exists()
+
+
+def _new_register(store: stores.Store, email: str, passphrase: str, kdf: KdfParams) -> tuple[Register, str, bytes]:
     file_id = crypto.random_bytes(16)
     keys = Keys(crypto.random_bytes(32), crypto.random_bytes(32), b"", None)
     slot, kek, signing_public = _make_person_slot(file_id, email, ff.ACCESS_VAULT, passphrase, kdf, keys)
@@ -773,7 +827,7 @@ def create(path: Path, email: str, passphrase: str, kdf: KdfParams) -> tuple[Reg
     header = ff.Header(file_id=file_id, generation=0, body_nonce=b"\0" * 12, body_len=0, slots=[slot, recovery_slot])
     own = _unwrap(header, slot, kek)
     conn = dbmod.new_database()
-    reg = Register(path, header, own, conn, slot, email, kek)
+    reg = Register(store, header, own, conn, slot, email, kek)
     reg.header_changed = True
     reg.recovery = trust.new_recovery_signer(file_id, recovery_slot)
     return reg, format_recovery_key(recovery_key), signing_public
@@ -809,9 +863,10 @@ def parse_recovery_key(text: str) -> bytes:
     return key
 
 
-def read_header(path: Path) -> tuple[ff.Header, int]:
-    """The parsed header and file size, without unlocking (for `vault status` and `--as` checks)."""
-    data, size = read_register(path, upto=lambda prefix: ff.file_lengths(prefix)[0])
+def read_header(where: stores.Address) -> tuple[ff.Header, int]:
+    """The parsed header and register size, without unlocking (for `vault status` and `--as` checks)."""
+    with stores.open_store(where) as store:
+        data, size = store.read(upto=lambda prefix: ff.file_lengths(prefix)[0])
     header, raw = ff.parse_header(data)
     _check_size(header, raw, size)
     return header, size
