@@ -25,10 +25,22 @@ def sample_rows(count: int, seed: int = 15) -> list[list[str]]:
     rnd = random.Random(seed)
 
     def words(n: int) -> str:
-        return " ".join("".join(rnd.choice(string.ascii_lowercase) for _ in range(rnd.randint(2, 10))) for _ in range(n))
+        return " ".join(
+            "".join(rnd.choice(string.ascii_lowercase) for _ in range(rnd.randint(2, 10))) for _ in range(n)
+        )
 
-    return [["ROTATE_AFTER_LEAVER", rnd.choice(["error", "warning"]), f"oak-facebook-account{i}", "oak",
-             words(12), f"accountctl cred generate oak-facebook-account{i} " + words(8), "no"] for i in range(count)]
+    return [
+        [
+            "ROTATE_AFTER_LEAVER",
+            rnd.choice(["error", "warning"]),
+            f"oak-facebook-account{i}",
+            "oak",
+            words(12),
+            f"accountctl cred generate oak-facebook-account{i} " + words(8),
+            "no",
+        ]
+        for i in range(count)
+    ]
 
 
 def best_ms(fn, repeat: int = 7) -> float:
@@ -72,8 +84,9 @@ def main() -> None:
     except ImportError:
         print("tabulate is not installed: pip install tabulate to compare")
         return
-    theirs = best_ms(lambda: tabulate.tabulate(rows, HEADERS, tablefmt="simple", maxcolwidths=widths,
-                                               disable_numparse=True))
+    theirs = best_ms(
+        lambda: tabulate.tabulate(rows, HEADERS, tablefmt="simple", maxcolwidths=widths, disable_numparse=True)
+    )
     print(f"tabulate {tabulate.__version__} (maxcolwidths):      {theirs:7.1f} ms")
     print(f"tabulate import, after click:        {import_ms('tabulate'):7.1f} ms (median, fresh interpreter)")
 

@@ -48,8 +48,14 @@ def run_child(argv: list[str], env: dict, stdin: bytes | None = None) -> tuple[f
         os.close(handle)
         argv = [GNU_TIME, "-f", "%M", "-o", report, *argv]
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(
+        argv,
+        env=env,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     elapsed = time.perf_counter() - start
     if report:
         text = Path(report).read_text().strip().splitlines()
@@ -74,8 +80,12 @@ def measure(argv, env, runs, prepare=None, stdin=None, ok=(0, 1)) -> dict:
         if i:
             times.append(elapsed)
             peaks.append(peak)
-    return {"median_ms": round(statistics.median(times) * 1000, 1), "min_ms": round(min(times) * 1000, 1),
-            "peak_mb": round(max(peaks) / 1024, 1), "runs": runs}
+    return {
+        "median_ms": round(statistics.median(times) * 1000, 1),
+        "min_ms": round(min(times) * 1000, 1),
+        "peak_mb": round(max(peaks) / 1024, 1),
+        "runs": runs,
+    }
 
 
 def ensure_trust(size: str, regen: bool) -> tuple[Path, dict]:
@@ -90,10 +100,18 @@ def ensure_trust(size: str, regen: bool) -> tuple[Path, dict]:
 def base_env(folder: Path, facts: dict) -> dict:
     # PYTHONDONTWRITEBYTECODE would make an editable install compile its modules on every run; a
     # user's `pip install .` has its bytecode compiled at install time.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ACCOUNTCTL_", "PYTHON_KEYRING", "BENCH_")) and k != "PYTHONDONTWRITEBYTECODE"}
-    env.update({"ACCOUNTCTL_TODAY": synth.TODAY.isoformat(), "ACCOUNTCTL_USER": facts["custodian"],
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ACCOUNTCTL_", "PYTHON_KEYRING", "BENCH_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    env.update(
+        {
+            "ACCOUNTCTL_TODAY": synth.TODAY.isoformat(),
+            "ACCOUNTCTL_USER": facts["custodian"],
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])),
+        }
+    )
     return env
 
 
@@ -114,14 +132,25 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
     # Each machine remembers the newest register it saw (the rollback witness). The write benchmarks put a
     # fresh copy back before every run, which on one machine is a rollback: each copy gets a state folder of
     # its own, wiped with it; the read benchmarks share one, so they pay its read as a user does.
-    cached = {**env, "ACCOUNTCTL_REGISTER": str(register), "PYTHON_KEYRING_BACKEND": "bench_keyring.BenchKeyring",
-              "BENCH_KEYRING_FILE": str(work / "keyring.json"), "XDG_STATE_HOME": str(work / "state")}
-    login = subprocess.run([exe, "login"], env={**cached, "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]},
-                           capture_output=True, text=True)
+    cached = {
+        **env,
+        "ACCOUNTCTL_REGISTER": str(register),
+        "PYTHON_KEYRING_BACKEND": "bench_keyring.BenchKeyring",
+        "BENCH_KEYRING_FILE": str(work / "keyring.json"),
+        "XDG_STATE_HOME": str(work / "state"),
+    }
+    login = subprocess.run(
+        [exe, "login"], env={**cached, "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]}, capture_output=True, text=True
+    )
     if login.returncode:
         raise SystemExit(f"login failed: {login.stderr}")
-    phrase = {**env, "ACCOUNTCTL_REGISTER": str(register), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-              "ACCOUNTCTL_PASSPHRASE": facts["passphrase"], "XDG_STATE_HOME": str(work / "state")}
+    phrase = {
+        **env,
+        "ACCOUNTCTL_REGISTER": str(register),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "ACCOUNTCTL_PASSPHRASE": facts["passphrase"],
+        "XDG_STATE_HOME": str(work / "state"),
+    }
     account, leaver = facts["sample_account"], facts["sample_leaver"]
 
     def fresh(name: str, source: str):
@@ -133,6 +162,7 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
             for suffix in (".bak", ".lock", ".tmp"):
                 (work / (name + suffix)).unlink(missing_ok=True)
             shutil.rmtree(state, ignore_errors=True)
+
         return {**cached, "ACCOUNTCTL_REGISTER": str(target), "XDG_STATE_HOME": str(state)}, prepare
 
     leave_env, leave_prep = fresh("leave.accountctl", "register.accountctl")
@@ -158,8 +188,10 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
     results = {}
     for name, argv, cmd_env, prepare in commands:
         results[name] = measure(argv, cmd_env, runs, prepare)
-        print(f"  {size:6s} {name:24s} {results[name]['median_ms']:8.1f} ms  {results[name]['peak_mb']:6.1f} MB",
-              file=sys.stderr)
+        print(
+            f"  {size:6s} {name:24s} {results[name]['median_ms']:8.1f} ms  {results[name]['peak_mb']:6.1f} MB",
+            file=sys.stderr,
+        )
     if compare:
         results.update(compare_peers(folder, facts, runs))
     floor = results["python -c pass (floor)"]["median_ms"]
@@ -180,25 +212,51 @@ def compare_peers(folder: Path, facts: dict, runs: int) -> dict:
             entries = "".join(
                 f"<Entry><UUID>{(i).to_bytes(16, 'big').hex()}</UUID><String><Key>Title</Key><Value>acct{i}</Value></String>"
                 f"<String><Key>UserName</Key><Value>user{i}@school.sch.uk</Value></String>"
-                f"<String><Key>Password</Key><Value ProtectInMemory=\"True\">pw-{i}-x7Q!</Value></String></Entry>"
-                for i in range(count))
-            xml.write_text(f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><KeePassFile><Meta><DatabaseName>bench</DatabaseName>"
-                           f"</Meta><Root><Group><UUID>{'0' * 32}</UUID><Name>Root</Name>{entries}</Group></Root></KeePassFile>")
-            done = subprocess.run(["keepassxc-cli", "import", "-p", str(xml), str(db)], input="bench\nbench\n",
-                                  capture_output=True, text=True)
+                f'<String><Key>Password</Key><Value ProtectInMemory="True">pw-{i}-x7Q!</Value></String></Entry>'
+                for i in range(count)
+            )
+            xml.write_text(
+                f'<?xml version="1.0" encoding="UTF-8"?><KeePassFile><Meta><DatabaseName>bench</DatabaseName>'
+                f"</Meta><Root><Group><UUID>{'0' * 32}</UUID><Name>Root</Name>{entries}</Group></Root></KeePassFile>"
+            )
+            done = subprocess.run(
+                ["keepassxc-cli", "import", "-p", str(xml), str(db)],
+                input="bench\nbench\n",
+                capture_output=True,
+                text=True,
+            )
             if done.returncode:
                 print(f"  keepassxc import failed: {done.stderr.strip()}", file=sys.stderr)
         if db.exists():
-            out["keepassxc-cli show"] = measure(["keepassxc-cli", "show", "-q", "-s", "-a", "Password", str(db),
-                                                 f"acct{count // 2}"], dict(os.environ), runs, stdin=b"bench\n", ok=(0,))
+            out["keepassxc-cli show"] = measure(
+                ["keepassxc-cli", "show", "-q", "-s", "-a", "Password", str(db), f"acct{count // 2}"],
+                dict(os.environ),
+                runs,
+                stdin=b"bench\n",
+                ok=(0,),
+            )
             print(f"  keepassxc-cli show {out['keepassxc-cli show']['median_ms']} ms", file=sys.stderr)
     if shutil.which("pass") and shutil.which("gpg"):
         store, gnupg = folder / "pass-store", folder / "gnupg"
         env = {**os.environ, "PASSWORD_STORE_DIR": str(store), "GNUPGHOME": str(gnupg)}
         if not (store / ".gpg-id").exists():
             gnupg.mkdir(mode=0o700, exist_ok=True)
-            subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "bench@accountctl.invalid",
-                            "default", "default", "never"], env=env, capture_output=True, check=True)
+            subprocess.run(
+                [
+                    "gpg",
+                    "--batch",
+                    "--passphrase",
+                    "",
+                    "--quick-gen-key",
+                    "bench@accountctl.invalid",
+                    "default",
+                    "default",
+                    "never",
+                ],
+                env=env,
+                capture_output=True,
+                check=True,
+            )
             subprocess.run(["pass", "init", "bench@accountctl.invalid"], env=env, capture_output=True, check=True)
             plain = []
             for i in range(count):
@@ -206,9 +264,23 @@ def compare_peers(folder: Path, facts: dict, runs: int) -> dict:
                 path.write_text(f"pw-{i}-x7Q!\n")
                 plain.append(str(path))
             for start in range(0, len(plain), 500):
-                subprocess.run(["gpg", "--batch", "--yes", "--trust-model", "always", "-r", "bench@accountctl.invalid",
-                                "--encrypt", "--multifile", *plain[start:start + 500]], env=env, capture_output=True,
-                               check=True)
+                subprocess.run(
+                    [
+                        "gpg",
+                        "--batch",
+                        "--yes",
+                        "--trust-model",
+                        "always",
+                        "-r",
+                        "bench@accountctl.invalid",
+                        "--encrypt",
+                        "--multifile",
+                        *plain[start : start + 500],
+                    ],
+                    env=env,
+                    capture_output=True,
+                    check=True,
+                )
             for path in plain:
                 os.unlink(path)
         out["pass show"] = measure(["pass", "show", f"acct{count // 2}"], env, runs, ok=(0,))
@@ -227,8 +299,13 @@ def machine() -> dict:
         mem = next(line.split(":", 1)[1].strip() for line in open("/proc/meminfo") if line.startswith("MemTotal"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "python": platform.python_version(),
-            "system": f"{platform.system()} {platform.release()}"}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
 
 
 def table(report: dict) -> str:

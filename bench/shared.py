@@ -38,17 +38,26 @@ def bench_size(size: str, runs: int, cluster: pgserver.Cluster) -> dict:
     cluster.admin_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema} AUTHORIZATION {pgserver.APP}")
     url = f"{cluster.url()}?options=-csearch_path%3D{schema}"
     env = bench.base_env(folder, facts)
-    cached = {**env, "PYTHON_KEYRING_BACKEND": "bench_keyring.BenchKeyring",
-              "BENCH_KEYRING_FILE": str(work / "keyring.json"), "XDG_STATE_HOME": str(work / "state")}
+    cached = {
+        **env,
+        "PYTHON_KEYRING_BACKEND": "bench_keyring.BenchKeyring",
+        "BENCH_KEYRING_FILE": str(work / "keyring.json"),
+        "XDG_STATE_HOME": str(work / "state"),
+    }
     phrase = {"ACCOUNTCTL_PASSPHRASE": facts["passphrase"]}
     started = time.perf_counter()
-    copy = subprocess.run([exe, "--register", str(register), "vault", "copy", "--to", url],
-                          env={**cached, **phrase}, capture_output=True, text=True)
+    copy = subprocess.run(
+        [exe, "--register", str(register), "vault", "copy", "--to", url],
+        env={**cached, **phrase},
+        capture_output=True,
+        text=True,
+    )
     copy_ms = round((time.perf_counter() - started) * 1000, 1)
     if copy.returncode:
         raise SystemExit(f"vault copy failed: {copy.stderr}")
-    subprocess.run([exe, "--register", str(register), "login"], env={**cached, **phrase}, check=True,
-                   capture_output=True)  # the copy has the same file id and slots: one cached key opens both
+    subprocess.run(
+        [exe, "--register", str(register), "login"], env={**cached, **phrase}, check=True, capture_output=True
+    )  # the copy has the same file id and slots: one cached key opens both
     account = facts["sample_account"]
     results = {"vault copy (file to PostgreSQL, once)": {"median_ms": copy_ms, "runs": 1}}
     commands = [
@@ -67,11 +76,17 @@ def bench_size(size: str, runs: int, cluster: pgserver.Cluster) -> dict:
             print(f"  {size:6s} {key:45s} {results[key]['median_ms']:8.1f} ms", file=sys.stderr)
     sizes = cluster.admin_sql(
         f"SELECT (SELECT length(header) + length(body) FROM {schema}.accountctl_register), "
-        f"(SELECT coalesce(sum(length(bytes)), 0) FROM {schema}.accountctl_archive_segment)", fetch=True)[0]
+        f"(SELECT coalesce(sum(length(bytes)), 0) FROM {schema}.accountctl_archive_segment)",
+        fetch=True,
+    )[0]
     shutil.rmtree(work, ignore_errors=True)
     cluster.admin_sql(f"DROP SCHEMA {schema} CASCADE")
-    return {"accounts": facts.get("accounts_written"), "row_bytes": sizes[0], "archive_bytes": int(sizes[1]),
-            "results": results}
+    return {
+        "accounts": facts.get("accounts_written"),
+        "row_bytes": sizes[0],
+        "archive_bytes": int(sizes[1]),
+        "results": results,
+    }
 
 
 def main() -> None:
@@ -84,8 +99,12 @@ def main() -> None:
     if cluster is None:
         raise SystemExit(f"no PostgreSQL cluster: {pgserver.Cluster.why_not}")
     try:
-        report = {"machine": bench.machine(), "runs": args.runs,
-                  "postgresql": cluster.admin_sql("SHOW server_version", fetch=True)[0][0], "sizes": {}}
+        report = {
+            "machine": bench.machine(),
+            "runs": args.runs,
+            "postgresql": cluster.admin_sql("SHOW server_version", fetch=True)[0][0],
+            "sizes": {},
+        }
         for size in [s.strip() for s in args.sizes.split(",")]:
             report["sizes"][size] = bench_size(size, args.runs, cluster)
     finally:

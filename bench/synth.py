@@ -29,23 +29,83 @@ SIZES = {
 PASSPHRASE = "bench passphrase 2026"
 CUSTODIAN = "it@trust.org.uk"
 TODAY = date(2026, 11, 21)
-PLATFORMS = ["facebook"] * 5 + ["instagram"] * 4 + ["x"] * 3 + ["youtube"] * 2 + ["tiktok", "linkedin", "threads",
-                                                                                  "bluesky", "whatsapp", "flickr"]
+PLATFORMS = (
+    ["facebook"] * 5
+    + ["instagram"] * 4
+    + ["x"] * 3
+    + ["youtube"] * 2
+    + ["tiktok", "linkedin", "threads", "bluesky", "whatsapp", "flickr"]
+)
 WEAK = ["Password123!", "Summer2024", "school1234", "letmein2020", "Welcome1!"]
-FIRST = ["Alex", "Sam", "Jo", "Priya", "Tom", "Aisha", "Ben", "Chloe", "Dev", "Ella", "Finn", "Grace", "Hassan",
-         "Isla", "Jack", "Kemi", "Leo", "Maya", "Noah", "Olivia", "Raj", "Sofia", "Theo", "Uma", "Zara"]
-LAST = ["Smith", "Jones", "Patel", "Khan", "Brown", "Taylor", "Wilson", "Evans", "Thomas", "Roberts", "Walker",
-        "Wright", "Hughes", "Green", "Hall", "Clarke", "Lewis", "Young", "King", "Ahmed"]
+FIRST = [
+    "Alex",
+    "Sam",
+    "Jo",
+    "Priya",
+    "Tom",
+    "Aisha",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Ella",
+    "Finn",
+    "Grace",
+    "Hassan",
+    "Isla",
+    "Jack",
+    "Kemi",
+    "Leo",
+    "Maya",
+    "Noah",
+    "Olivia",
+    "Raj",
+    "Sofia",
+    "Theo",
+    "Uma",
+    "Zara",
+]
+LAST = [
+    "Smith",
+    "Jones",
+    "Patel",
+    "Khan",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Walker",
+    "Wright",
+    "Hughes",
+    "Green",
+    "Hall",
+    "Clarke",
+    "Lewis",
+    "Young",
+    "King",
+    "Ahmed",
+]
 
 
 def plan(size: str, seed: int = 2026) -> dict:
     """The trust as plain data: schools, staff rows, account rows and what to do to each account."""
     spec = SIZES[size]
     rng = random.Random(seed)
-    schools = [{"id": f"s{i:03d}", "name": f"School {i:03d}", "domain": f"s{i:03d}.sch.uk"}
-               for i in range(1, spec["schools"] + 1)]
-    staff = [{"email": CUSTODIAN, "name": "Ira Custodian", "school": schools[0]["id"], "roles": "it",
-              "trained_on": "2026-09-01", "policy_ack": "2026"}]
+    schools = [
+        {"id": f"s{i:03d}", "name": f"School {i:03d}", "domain": f"s{i:03d}.sch.uk"}
+        for i in range(1, spec["schools"] + 1)
+    ]
+    staff = [
+        {
+            "email": CUSTODIAN,
+            "name": "Ira Custodian",
+            "school": schools[0]["id"],
+            "roles": "it",
+            "trained_on": "2026-09-01",
+            "policy_ack": "2026",
+        }
+    ]
     by_school: dict[str, list[str]] = {s["id"]: [] for s in schools}
     heads: dict[str, str] = {}
     per_school = max(3, spec["staff"] // len(schools))
@@ -55,10 +115,20 @@ def plan(size: str, seed: int = 2026) -> dict:
             n += 1
             name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
             email = f"{name.split()[0].lower()}.{name.split()[1].lower()}{n}@{s['domain']}"
-            roles = "headteacher;slt" if j == 0 else ("slt" if j < 3 else ("volunteer" if rng.random() < 0.05 else "staff"))
+            roles = (
+                "headteacher;slt" if j == 0 else ("slt" if j < 3 else ("volunteer" if rng.random() < 0.05 else "staff"))
+            )
             trained = "" if rng.random() < 0.15 else (TODAY - timedelta(days=rng.randint(10, 700))).isoformat()
-            staff.append({"email": email, "name": name, "school": s["id"], "roles": roles, "trained_on": trained,
-                          "policy_ack": "2026" if rng.random() < 0.8 else "2024"})
+            staff.append(
+                {
+                    "email": email,
+                    "name": name,
+                    "school": s["id"],
+                    "roles": roles,
+                    "trained_on": trained,
+                    "policy_ack": "2026" if rng.random() < 0.8 else "2024",
+                }
+            )
             by_school[s["id"]].append(email)
             if j == 0:
                 heads[s["id"]] = email
@@ -88,18 +158,27 @@ def plan(size: str, seed: int = 2026) -> dict:
         if key in taken:
             continue
         taken.add(key)
-        accounts.append({
-            "id": f"{s['id']}-{platform}-{handle}", "school": s["id"], "platform": platform, "handle": handle,
-            "url": f"https://{platform}.example/{handle}", "category": "faculty" if rng.random() < 0.7 else "staff",
-            "email": email, "owner": owner, "admins": ";".join(admins), "contributors": ";".join(contributors),
-            "status": status,
-            "_approve": status in ("active", "approved", "suspended") and rng.random() < 0.9,
-            "_notify": rng.random() < 0.92,
-            "_password": rng.choices(["strong", "weak", "reused", "none"], [80, 6, 4, 10])[0],
-            "_totp": rng.random() < 0.75,
-            "_monitored": (TODAY - timedelta(days=rng.randint(0, 14))).isoformat() if rng.random() < 0.8 else None,
-            "_reviewed": (TODAY - timedelta(days=rng.randint(0, 500))).isoformat() if rng.random() < 0.6 else None,
-        })
+        accounts.append(
+            {
+                "id": f"{s['id']}-{platform}-{handle}",
+                "school": s["id"],
+                "platform": platform,
+                "handle": handle,
+                "url": f"https://{platform}.example/{handle}",
+                "category": "faculty" if rng.random() < 0.7 else "staff",
+                "email": email,
+                "owner": owner,
+                "admins": ";".join(admins),
+                "contributors": ";".join(contributors),
+                "status": status,
+                "_approve": status in ("active", "approved", "suspended") and rng.random() < 0.9,
+                "_notify": rng.random() < 0.92,
+                "_password": rng.choices(["strong", "weak", "reused", "none"], [80, 6, 4, 10])[0],
+                "_totp": rng.random() < 0.75,
+                "_monitored": (TODAY - timedelta(days=rng.randint(0, 14))).isoformat() if rng.random() < 0.8 else None,
+                "_reviewed": (TODAY - timedelta(days=rng.randint(0, 500))).isoformat() if rng.random() < 0.6 else None,
+            }
+        )
     return {"schools": schools, "staff": staff, "heads": heads, "leavers": leavers, "accounts": accounts}
 
 
@@ -108,7 +187,19 @@ def write_csvs(p: dict, out: Path) -> None:
         w = csv.DictWriter(f, ["email", "name", "school", "roles", "trained_on", "policy_ack"])
         w.writeheader()
         w.writerows(p["staff"])
-    cols = ["id", "school", "platform", "handle", "url", "category", "email", "owner", "admins", "contributors", "status"]
+    cols = [
+        "id",
+        "school",
+        "platform",
+        "handle",
+        "url",
+        "category",
+        "email",
+        "owner",
+        "admins",
+        "contributors",
+        "status",
+    ]
     with open(out / "accounts.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, cols, extrasaction="ignore")
         w.writeheader()
@@ -143,12 +234,16 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
         directory.import_staff(db, CUSTODIAN, (out / "staff.csv").read_text(encoding="utf-8"))
         for email, day in p["leavers"].items():
             directory.leave(db, CUSTODIAN, email, day)
-        accounts.import_accounts(db, CUSTODIAN, accounts.parse_import((out / "accounts.csv").read_text(encoding="utf-8")))
+        accounts.import_accounts(
+            db, CUSTODIAN, accounts.parse_import((out / "accounts.csv").read_text(encoding="utf-8"))
+        )
         # Legacy accounts come without a business case; SLT approves only complete ones, so write it first.
         wanted = [a["id"] for a in p["accounts"] if a["_approve"]]
-        db.executemany("UPDATE accounts SET aim = 'School news', audience = 'Parents and carers', "
-                       "promotion = 'Newsletter', visibility = 'open', pupils = 'none' WHERE id = ?",
-                       [(i,) for i in wanted])
+        db.executemany(
+            "UPDATE accounts SET aim = 'School news', audience = 'Parents and carers', "
+            "promotion = 'Newsletter', visibility = 'open', pupils = 'none' WHERE id = ?",
+            [(i,) for i in wanted],
+        )
         for account_id in wanted:
             accounts.store_case_hash(db, account_id)
         approvable = {i for i in wanted if not accounts.approval_gaps(db, accounts.get_account(db, i))}
@@ -159,8 +254,9 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
         if a["id"] in approvable:  # two eligible admins: the others stay unapproved, as the audit then shows
             by_head.setdefault(p["heads"][a["school"]], []).append(a["id"])
     for head, account_ids in sorted(by_head.items()):
-        with open_register(full, write=True, actor=head, passphrase_source=lambda: PASSPHRASE,
-                           use_keyring=False) as reg:
+        with open_register(
+            full, write=True, actor=head, passphrase_source=lambda: PASSPHRASE, use_keyring=False
+        ) as reg:
             for account_id in account_ids:
                 approvals.decide(reg.db, head, reg.keys.signing_private, account_id, "approved", "approved at SLT")
     with open_register(full, write=True, **unlock) as reg:
@@ -171,19 +267,35 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
                 accounts.notify_head(db, CUSTODIAN, a["id"])
             kind = a["_password"]
             if a["status"] != "closed" and kind != "none":
-                password = {"strong": None, "weak": rng.choice(WEAK), "reused": rng.choice(shared)}[kind] or vault.generate_password(20)
+                password = {"strong": None, "weak": rng.choice(WEAK), "reused": rng.choice(shared)}[
+                    kind
+                ] or vault.generate_password(20)
                 vault.set_password(reg, a["id"], password, username=a["email"])
             if a["status"] in ("active", "suspended") and a["_totp"]:
                 secret = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(32))
-                vault.set_totp(reg, a["id"], f"otpauth://totp/{a['platform']}:{a['handle']}?secret={secret}&issuer={a['platform']}")
-            db.execute("UPDATE accounts SET monitored_on = ?, reviewed_on = ? WHERE id = ?",
-                       (a["_monitored"], a["_reviewed"], a["id"]))
-    facts = {"size": size, **SIZES[size], "accounts_written": len(p["accounts"]), "staff_written": len(p["staff"]),
-             "leavers": len(p["leavers"]), "register_bytes": full.stat().st_size, "seconds": round(time.perf_counter() - started, 1),
-             "passphrase": PASSPHRASE, "custodian": CUSTODIAN,
-             "sample_account": next(a["id"] for a in p["accounts"] if a["status"] == "active" and a["_totp"]
-                                    and a["_password"] != "none"),
-             "sample_leaver": next(iter(p["leavers"])), "sample_staff": p["staff"][-1]["email"]}
+                vault.set_totp(
+                    reg, a["id"], f"otpauth://totp/{a['platform']}:{a['handle']}?secret={secret}&issuer={a['platform']}"
+                )
+            db.execute(
+                "UPDATE accounts SET monitored_on = ?, reviewed_on = ? WHERE id = ?",
+                (a["_monitored"], a["_reviewed"], a["id"]),
+            )
+    facts = {
+        "size": size,
+        **SIZES[size],
+        "accounts_written": len(p["accounts"]),
+        "staff_written": len(p["staff"]),
+        "leavers": len(p["leavers"]),
+        "register_bytes": full.stat().st_size,
+        "seconds": round(time.perf_counter() - started, 1),
+        "passphrase": PASSPHRASE,
+        "custodian": CUSTODIAN,
+        "sample_account": next(
+            a["id"] for a in p["accounts"] if a["status"] == "active" and a["_totp"] and a["_password"] != "none"
+        ),
+        "sample_leaver": next(iter(p["leavers"])),
+        "sample_staff": p["staff"][-1]["email"],
+    }
     (out / "facts.json").write_text(json.dumps(facts, indent=2))
     return facts
 

@@ -46,8 +46,15 @@ class MemoryKeyring(KeyringBackend):
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Every test gets its own register path, cheap KDF, passphrases in env and an empty keyring."""
-    for name in ("ACCOUNTCTL_USER", "ACCOUNTCTL_TODAY", "ACCOUNTCTL_RECOVERY_KEY", "ACCOUNTCTL_DEBUG",
-                 "ACCOUNTCTL_LOCK_TIMEOUT", "PYTHON_KEYRING_BACKEND", "COLUMNS"):
+    for name in (
+        "ACCOUNTCTL_USER",
+        "ACCOUNTCTL_TODAY",
+        "ACCOUNTCTL_RECOVERY_KEY",
+        "ACCOUNTCTL_DEBUG",
+        "ACCOUNTCTL_LOCK_TIMEOUT",
+        "PYTHON_KEYRING_BACKEND",
+        "COLUMNS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ACCOUNTCTL_KDF", TEST_KDF)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # where the no-keyring notice is remembered
@@ -86,7 +93,9 @@ def run() -> Runner:
 
 def ok(result, code: int = 0):
     """Assert an exit code, showing stderr when it is wrong; returns the result."""
-    assert result.exit_code == code, f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    assert result.exit_code == code, (
+        f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    )
     return result
 
 

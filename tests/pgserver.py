@@ -83,8 +83,15 @@ class Cluster:
                 os.setgid(self.owner.pw_gid)
                 os.setuid(self.owner.pw_uid)
 
-        return subprocess.run(argv, preexec_fn=demote, cwd=self.folder, capture_output=True, check=True,
-                              timeout=timeout, env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"})
+        return subprocess.run(
+            argv,
+            preexec_fn=demote,
+            cwd=self.folder,
+            capture_output=True,
+            check=True,
+            timeout=timeout,
+            env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
+        )
 
     def _init_and_start(self) -> None:
         data = self.folder / "data"
@@ -92,10 +99,23 @@ class Cluster:
         pwfile.write_text(ADMIN_PASSWORD)
         if self.owner is not None:
             os.chown(pwfile, self.owner.pw_uid, self.owner.pw_gid)
-        self._run(f"{self.bindir}/initdb", "-D", str(data), "-U", ADMIN, f"--pwfile={pwfile}", "-A", "scram-sha-256",
-                  "-E", "UTF8", *([] if self.durable else ["--no-sync"]))
-        settings = (f"listen_addresses='127.0.0.1'\nport={self.port}\nunix_socket_directories='{self.folder}'\n"
-                    "max_connections=60\nshared_buffers=32MB\n")
+        self._run(
+            f"{self.bindir}/initdb",
+            "-D",
+            str(data),
+            "-U",
+            ADMIN,
+            f"--pwfile={pwfile}",
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            *([] if self.durable else ["--no-sync"]),
+        )
+        settings = (
+            f"listen_addresses='127.0.0.1'\nport={self.port}\nunix_socket_directories='{self.folder}'\n"
+            "max_connections=60\nshared_buffers=32MB\n"
+        )
         if not self.durable:
             settings += "fsync=off\nsynchronous_commit=off\nfull_page_writes=off\n"
         with open(data / "postgresql.conf", "a") as handle:

@@ -98,10 +98,16 @@ def test_init_refuses_to_overwrite(run, oak):
 
 
 def test_init_needs_a_passphrase_of_at_least_10_characters_that_is_hard_to_guess(run, register_path):
-    refused(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": "123456789"}),
-            2, "at least 10")
-    refused(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": "1234567890"}),
-            2, "too easy to guess")
+    refused(
+        run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": "123456789"}),
+        2,
+        "at least 10",
+    )
+    refused(
+        run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": "1234567890"}),
+        2,
+        "too easy to guess",
+    )
     assert not register_path.exists()
     assert list(register_path.parent.iterdir()) == []
     ok(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_NEW_PASSPHRASE": NEW_PASS}))
@@ -121,13 +127,19 @@ def prompting(monkeypatch):
 
 
 def test_init_prompt_not_confirmed_asks_again_and_creates_nothing_until_it_matches(run, register_path, prompting):
-    result = run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"',
-                 input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES)
+    result = run(
+        f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"',
+        input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES,
+    )
     refused(result, 2, "no acceptable passphrase")
     assert result.stderr.count("did not match. Try again.") == common.NEW_PASSPHRASE_TRIES
     assert not register_path.exists()
-    result = ok(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"',
-                    input=f"first passphrase one\nsecond passphrase two\n{NEW_PASS}\n{NEW_PASS}\n"))
+    result = ok(
+        run(
+            f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"',
+            input=f"first passphrase one\nsecond passphrase two\n{NEW_PASS}\n{NEW_PASS}\n",
+        )
+    )
     assert "did not match. Try again." in result.stderr
     assert NEW_PASS not in result.stdout + result.stderr
     open_keys(register_path, CUSTODIAN, NEW_PASS)
@@ -135,8 +147,11 @@ def test_init_prompt_not_confirmed_asks_again_and_creates_nothing_until_it_match
 
 def test_passwd_prompt_not_confirmed_or_too_short_is_asked_again_and_changes_nothing(run, oak, prompting):
     before = snapshot(oak.parent)
-    refused(run("passwd", input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES),
-            2, "no acceptable passphrase")
+    refused(
+        run("passwd", input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES),
+        2,
+        "no acceptable passphrase",
+    )
     assert snapshot(oak.parent) == before
     result = run("passwd", input="short\n" * common.NEW_PASSPHRASE_TRIES)
     refused(result, 2, "no acceptable passphrase")
@@ -151,9 +166,14 @@ def test_passwd_prompt_not_confirmed_or_too_short_is_asked_again_and_changes_not
 
 def test_grant_prompt_not_confirmed_changes_nothing(run, oak, prompting):
     before = snapshot(oak.parent)
-    refused(run(f"person grant {HEAD} --access register",
-                input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES),
-            2, "no acceptable passphrase")
+    refused(
+        run(
+            f"person grant {HEAD} --access register",
+            input="first passphrase one\nsecond passphrase two\n" * common.NEW_PASSPHRASE_TRIES,
+        ),
+        2,
+        "no acceptable passphrase",
+    )
     assert snapshot(oak.parent) == before
 
 
@@ -185,13 +205,16 @@ def test_grant_short_passphrase_is_refused(run, oak):
     assert snapshot(oak.parent) == before
 
 
-@pytest.mark.parametrize("args, text", [
-    ("person grant stranger@oak.sch.uk --access register", "not staff"),
-    ("person grant not-an-email --access register", "not a valid email"),
-    (f"person grant {CUSTODIAN} --access vault", "already has a key slot"),
-    (f"person grant {CUSTODIAN.upper()} --access register", "already has a key slot"),
-    (f"person grant {HEAD} --access everything", "everything"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        ("person grant stranger@oak.sch.uk --access register", "not staff"),
+        ("person grant not-an-email --access register", "not a valid email"),
+        (f"person grant {CUSTODIAN} --access vault", "already has a key slot"),
+        (f"person grant {CUSTODIAN.upper()} --access register", "already has a key slot"),
+        (f"person grant {HEAD} --access everything", "everything"),
+    ],
+)
 def test_grant_bad_input_is_refused(run, oak, args, text):
     before = snapshot(oak.parent)
     refused(run(args), 2, text)
@@ -237,8 +260,9 @@ def test_several_slots_need_as_and_user_env_works_like_as(run, two_custodians, m
 
 # -- person revoke: rotation, not a deleted row ---------------------------------------------------------
 def _store_a_credential(path: Path) -> None:
-    with store.open_register(path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                             use_keyring=False) as reg:
+    with store.open_register(
+        path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False
+    ) as reg:
         blob = reg.encrypt_field("credentials", "oak-x-oak", "password", b"hunter2-secret")
         reg.db.execute("INSERT INTO credentials(account, password) VALUES (?, ?)", ("oak-x-oak", blob))
 
@@ -249,8 +273,9 @@ def _read_credential(path: Path, email: str, passphrase: str) -> bytes:
         return reg.decrypt_field("credentials", "oak-x-oak", "password", blob)
 
 
-def test_revoke_rotates_keys_so_the_old_passphrase_opens_nothing_written_afterwards(run, two_custodians, tmp_path,
-                                                                                   monkeypatch):
+def test_revoke_rotates_keys_so_the_old_passphrase_opens_nothing_written_afterwards(
+    run, two_custodians, tmp_path, monkeypatch
+):
     path = two_custodians
     _store_a_credential(path)
     old_copy = tmp_path / "before-revoke.accountctl"
@@ -283,11 +308,15 @@ def test_revoke_rotates_keys_so_the_old_passphrase_opens_nothing_written_afterwa
     data = path.read_bytes()
     header, raw = ff.parse_header(data)
     with pytest.raises(CryptoFailure):
-        crypto.decrypt_with_nonce(leaked.register_key, header.body_nonce, data[len(raw):], raw)
+        crypto.decrypt_with_nonce(leaked.register_key, header.body_nonce, data[len(raw) :], raw)
     for slot in header.slots:
         with pytest.raises(CryptoFailure):
-            crypto.open_sealed_to(leaked.x25519_private, slot.sealed_register, ff.LABEL_REGISTER_KEY,
-                                  ff.slot_aad(header.file_id, slot.slot_id))
+            crypto.open_sealed_to(
+                leaked.x25519_private,
+                slot.sealed_register,
+                ff.LABEL_REGISTER_KEY,
+                ff.slot_aad(header.file_id, slot.slot_id),
+            )
     assert ff.person_tag(header.file_id, IT2) not in {s.tag for s in header.slots}
     # The credential was re-encrypted under the new vault key: readable by the custodian, not with the old key.
     assert _read_credential(path, CUSTODIAN, PASSPHRASE) == b"hunter2-secret"
@@ -369,8 +398,11 @@ def test_passwd_to_a_short_passphrase_is_refused(run, oak):
 
 def test_passwd_with_the_wrong_current_passphrase_is_refused(run, oak):
     before = snapshot(oak.parent)
-    refused(run("passwd", env={"ACCOUNTCTL_PASSPHRASE": "not my passphrase", "ACCOUNTCTL_NEW_PASSPHRASE": NEW_PASS}),
-            3, "wrong passphrase")
+    refused(
+        run("passwd", env={"ACCOUNTCTL_PASSPHRASE": "not my passphrase", "ACCOUNTCTL_NEW_PASSPHRASE": NEW_PASS}),
+        3,
+        "wrong passphrase",
+    )
     assert snapshot(oak.parent) == before
 
 
@@ -453,7 +485,7 @@ def test_a_stale_cached_key_falls_back_to_the_passphrase(run, oak, isolated):
 
 def test_passwd_updates_the_cached_key(run, oak, isolated, monkeypatch):
     ok(run("login"))
-    (entry, before), = isolated.store.items()
+    ((entry, before),) = isolated.store.items()
     monkeypatch.delenv("ACCOUNTCTL_PASSPHRASE")
     ok(run("passwd", env={"ACCOUNTCTL_NEW_PASSPHRASE": NEW_PASS}))  # unlocked by the cached key alone
     assert list(isolated.store) == [entry]
@@ -473,7 +505,7 @@ def test_passwd_without_login_caches_nothing(run, oak, isolated):
 def test_after_revoke_the_revoked_persons_cached_key_opens_nothing(run, two_custodians, isolated, monkeypatch):
     path = two_custodians
     ok(run("login", env=as_(IT2, IT2_PASS)))
-    (_, value), = isolated.store.items()
+    ((_, value),) = isolated.store.items()
     cached = base64.b64decode(value)
     ok(run("staff list", env={"ACCOUNTCTL_USER": IT2, "ACCOUNTCTL_PASSPHRASE": None}))  # the cache works
     ok(run(f"person revoke {IT2}", env=as_(CUSTODIAN, PASSPHRASE)))
@@ -551,8 +583,11 @@ def test_vault_status_counts_slots_after_grants(run, two_custodians):
 
 
 def test_kdf_setting_outside_the_floor_is_refused(run, register_path):
-    refused(run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_KDF": "m=1024,t=1,p=1"}),
-            2, "ACCOUNTCTL_KDF")
+    refused(
+        run(f'init --trust "Oak" --email {CUSTODIAN} --name "Ira"', env={"ACCOUNTCTL_KDF": "m=1024,t=1,p=1"}),
+        2,
+        "ACCOUNTCTL_KDF",
+    )
     assert not register_path.exists()
     assert access.kdf_params() == crypto.KdfParams(19456, 2, 1)  # the tests' own setting, at the floor
 

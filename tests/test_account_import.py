@@ -35,14 +35,45 @@ LEGACY_CSV = (
 )
 
 SAMPLE_JSON = [
-    {"id": "oak-yt", "school": "oak", "platform": "youtube", "handle": "OakPrimaryTV",
-     "url": "https://www.youtube.com/@OakPrimaryTV", "category": "faculty", "email": "oaktv@hotmail.co.uk",
-     "owner": T2, "admins": [], "contributors": [], "status": "active"},
-    {"id": "", "school": "elm", "platform": "twitter", "handle": "@ElmNews", "url": "https://x.com/ElmNews",
-     "category": "faculty", "email": "office@elm.sch.uk", "owner": "e.teacher@elm.sch.uk",
-     "admins": "e.two@elm.sch.uk;e.three@elm.sch.uk", "contributors": ["e.four@elm.sch.uk"], "status": "requested"},
-    {"id": "oak-tiktok-pe", "school": "oak", "platform": "tiktok", "handle": "oakpe", "url": None,
-     "category": "staff", "email": None, "owner": None, "admins": None, "contributors": None, "status": "approved"},
+    {
+        "id": "oak-yt",
+        "school": "oak",
+        "platform": "youtube",
+        "handle": "OakPrimaryTV",
+        "url": "https://www.youtube.com/@OakPrimaryTV",
+        "category": "faculty",
+        "email": "oaktv@hotmail.co.uk",
+        "owner": T2,
+        "admins": [],
+        "contributors": [],
+        "status": "active",
+    },
+    {
+        "id": "",
+        "school": "elm",
+        "platform": "twitter",
+        "handle": "@ElmNews",
+        "url": "https://x.com/ElmNews",
+        "category": "faculty",
+        "email": "office@elm.sch.uk",
+        "owner": "e.teacher@elm.sch.uk",
+        "admins": "e.two@elm.sch.uk;e.three@elm.sch.uk",
+        "contributors": ["e.four@elm.sch.uk"],
+        "status": "requested",
+    },
+    {
+        "id": "oak-tiktok-pe",
+        "school": "oak",
+        "platform": "tiktok",
+        "handle": "oakpe",
+        "url": None,
+        "category": "staff",
+        "email": None,
+        "owner": None,
+        "admins": None,
+        "contributors": None,
+        "status": "approved",
+    },
 ]
 
 
@@ -130,9 +161,19 @@ def test_import_refuses_a_missing_file(run, ready, tmp_path):
 
 # -- malformed files: refused whole, naming the line or item --------------------------------------
 def _row(**over) -> str:
-    cells = {"id": "", "school": "oak", "platform": "facebook", "handle": "oakprimary",
-             "url": "https://facebook.com/oakprimary", "category": "faculty", "email": "office@oak.sch.uk",
-             "owner": T1, "admins": T2, "contributors": "", "status": "active"}
+    cells = {
+        "id": "",
+        "school": "oak",
+        "platform": "facebook",
+        "handle": "oakprimary",
+        "url": "https://facebook.com/oakprimary",
+        "category": "faculty",
+        "email": "office@oak.sch.uk",
+        "owner": T1,
+        "admins": T2,
+        "contributors": "",
+        "status": "active",
+    }
     cells.update(over)
     return ",".join(cells[c] for c in HEADER.split(","))
 
@@ -155,12 +196,17 @@ BAD_CSV = [
     ("bad handle", f"{HEADER}\n{_row(handle='oak primary')}\n", ["line 2", "handle"]),
     ("no handle", f"{HEADER}\n{_row(handle='')}\n", ["line 2", "handle"]),
     ("bad id", f"{HEADER}\n{_row(id='Oak FB')}\n", ["line 2", "id"]),
-    ("duplicate id in file", f"{HEADER}\n{GOOD}\n{_row(id='oak-good', handle='other')}\n",
-     ["line 3", "oak-good"]),
-    ("duplicate handle in file", f"{HEADER}\n{GOOD}\n{_row(id='oak-again', handle='@OakGood')}\n",
-     ["line 3", "oakgood"]),
-    ("twitter is x", f"{HEADER}\n{_row(platform='x', handle='oaknews')}\n{_row(platform='twitter', handle='OakNews')}\n",
-     ["line 3", "oaknews"]),
+    ("duplicate id in file", f"{HEADER}\n{GOOD}\n{_row(id='oak-good', handle='other')}\n", ["line 3", "oak-good"]),
+    (
+        "duplicate handle in file",
+        f"{HEADER}\n{GOOD}\n{_row(id='oak-again', handle='@OakGood')}\n",
+        ["line 3", "oakgood"],
+    ),
+    (
+        "twitter is x",
+        f"{HEADER}\n{_row(platform='x', handle='oaknews')}\n{_row(platform='twitter', handle='OakNews')}\n",
+        ["line 3", "oaknews"],
+    ),
     ("duplicate id in register", f"{HEADER}\n{_row(id='oak-old', handle='fresh')}\n", ["line 2", "oak-old"]),
     ("duplicate handle in register", f"{HEADER}\n{GOOD}\n{_row(handle='OAKOLD')}\n", ["line 3", "oakold"]),
     ("line numbers count blank lines", f"{HEADER}\n{GOOD}\n\n{_row(status='gone')}\n", ["line 4", "status"]),
@@ -177,19 +223,31 @@ BAD_JSON = [
     ("item not an object", json.dumps([SAMPLE_JSON[0], "oak-fb"]), ["item 2", "object"]),
     ("unknown key", json.dumps([{**SAMPLE_JSON[0], "followers": "1200"}]), ["item 1", "followers"]),
     ("non-string handle", json.dumps([{**SAMPLE_JSON[0], "handle": 5}]), ["item 1", "handle"]),
-    ("bad admin in a list", json.dumps([SAMPLE_JSON[0], {**SAMPLE_JSON[1], "admins": ["e.two@elm.sch.uk", "e.3"]}]),
-     ["item 2", "admin"]),
+    (
+        "bad admin in a list",
+        json.dumps([SAMPLE_JSON[0], {**SAMPLE_JSON[1], "admins": ["e.two@elm.sch.uk", "e.3"]}]),
+        ["item 2", "admin"],
+    ),
     ("bad owner", json.dumps([{**SAMPLE_JSON[0], "owner": "t.two@"}]), ["item 1", "owner"]),
-    ("unknown status", json.dumps([SAMPLE_JSON[0], SAMPLE_JSON[1], {**SAMPLE_JSON[2], "status": "live"}]),
-     ["item 3", "status"]),
+    (
+        "unknown status",
+        json.dumps([SAMPLE_JSON[0], SAMPLE_JSON[1], {**SAMPLE_JSON[2], "status": "live"}]),
+        ["item 3", "status"],
+    ),
     ("unknown category", json.dumps([{**SAMPLE_JSON[0], "category": "school"}]), ["item 1", "category"]),
     ("unknown school", json.dumps([{**SAMPLE_JSON[0], "school": "ash"}]), ["item 1", "school"]),
     ("duplicate id", json.dumps([SAMPLE_JSON[0], {**SAMPLE_JSON[2], "id": "oak-yt"}]), ["item 2", "oak-yt"]),
-    ("duplicate handle", json.dumps([SAMPLE_JSON[0], {**SAMPLE_JSON[2], "platform": "youtube",
-                                                      "handle": "oakprimarytv"}]), ["item 2", "oakprimarytv"]),
+    (
+        "duplicate handle",
+        json.dumps([SAMPLE_JSON[0], {**SAMPLE_JSON[2], "platform": "youtube", "handle": "oakprimarytv"}]),
+        ["item 2", "oakprimarytv"],
+    ),
     ("duplicate against register", json.dumps([{**SAMPLE_JSON[0], "id": "oak-old"}]), ["item 1", "oak-old"]),
-    ("unpaired surrogate", '[{"id": "oak-s", "school": "oak", "platform": "x", "handle": "a\\ud800",'
-                           ' "category": "faculty"}]', ["item 1"]),
+    (
+        "unpaired surrogate",
+        '[{"id": "oak-s", "school": "oak", "platform": "x", "handle": "a\\ud800", "category": "faculty"}]',
+        ["item 1"],
+    ),
     ("number too long", "[" + "9" * 5000 + "]", ["json"]),
 ]
 
@@ -231,21 +289,62 @@ def test_a_bad_last_row_imports_nothing_from_the_good_ones(run, ready, tmp_path)
 
 # -- parse_import never fails any other way -------------------------------------------------------
 _json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
-_json_values = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=4)
-                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 _cells = st.one_of(
     st.text(max_size=25),
-    st.sampled_from(["oak", "OAK ", "elm", "facebook", "Twitter", "x", "faculty", "staff", "active", "closed",
-                     "t.one@oak.sch.uk", "t.one@oak.sch.uk;t.two@oak.sch.uk", "a@b", "@h", "https://x.com/h",
-                     "ftp://x", "http://[::1", "oak-x-h", "", " ", '"', '""', ",", ";", "\n", "\r", "\x00", "\ufeff"]))
-_items = st.dictionaries(st.sampled_from(accounts.IMPORT_COLUMNS + ("extra",)),
-                         st.one_of(_cells, _json_values, st.lists(_cells, max_size=3)), max_size=12)
+    st.sampled_from(
+        [
+            "oak",
+            "OAK ",
+            "elm",
+            "facebook",
+            "Twitter",
+            "x",
+            "faculty",
+            "staff",
+            "active",
+            "closed",
+            "t.one@oak.sch.uk",
+            "t.one@oak.sch.uk;t.two@oak.sch.uk",
+            "a@b",
+            "@h",
+            "https://x.com/h",
+            "ftp://x",
+            "http://[::1",
+            "oak-x-h",
+            "",
+            " ",
+            '"',
+            '""',
+            ",",
+            ";",
+            "\n",
+            "\r",
+            "\x00",
+            "\ufeff",
+        ]
+    ),
+)
+_items = st.dictionaries(
+    st.sampled_from(accounts.IMPORT_COLUMNS + ("extra",)),
+    st.one_of(_cells, _json_values, st.lists(_cells, max_size=3)),
+    max_size=12,
+)
 
 
 @st.composite
 def _csv_texts(draw):
-    header = draw(st.one_of(st.just(list(accounts.IMPORT_COLUMNS)), st.permutations(accounts.IMPORT_COLUMNS),
-                            st.lists(st.sampled_from(accounts.IMPORT_COLUMNS + ("X", " id ")), max_size=12)))
+    header = draw(
+        st.one_of(
+            st.just(list(accounts.IMPORT_COLUMNS)),
+            st.permutations(accounts.IMPORT_COLUMNS),
+            st.lists(st.sampled_from(accounts.IMPORT_COLUMNS + ("X", " id ")), max_size=12),
+        )
+    )
     rows = draw(st.lists(st.lists(_cells, max_size=13), max_size=4))
     end = draw(st.sampled_from(["\n", "\r\n", "", "\r"]))
     return end.join(",".join(r) for r in [header] + rows) + end
@@ -297,8 +396,10 @@ def validator():
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert "CSV" in schema["description"] and "id,school,platform,handle,url,category,email,owner,admins," \
-        "contributors,status" in schema["description"]
+    assert (
+        "CSV" in schema["description"]
+        and "id,school,platform,handle,url,category,email,owner,admins,contributors,status" in schema["description"]
+    )
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
@@ -312,11 +413,22 @@ def test_the_sample_import_is_valid_and_an_unknown_key_is_not(validator):
     assert errors and any("followers" in e.message for e in errors)
 
 
-@pytest.mark.parametrize("change", [
-    {"platform": "myspace"}, {"status": "live"}, {"category": "school"}, {"owner": "t.two@"},
-    {"admins": ["e.two@elm.sch.uk", "not-an-email"]}, {"admins": "e.two@elm.sch.uk e.three@elm.sch.uk"},
-    {"handle": "two words"}, {"handle": 5}, {"url": "ftp://x"}, {"id": "Oak YT"}, {"school": ""},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"platform": "myspace"},
+        {"status": "live"},
+        {"category": "school"},
+        {"owner": "t.two@"},
+        {"admins": ["e.two@elm.sch.uk", "not-an-email"]},
+        {"admins": "e.two@elm.sch.uk e.three@elm.sch.uk"},
+        {"handle": "two words"},
+        {"handle": 5},
+        {"url": "ftp://x"},
+        {"id": "Oak YT"},
+        {"school": ""},
+    ],
+)
 def test_the_schema_refuses_what_the_import_refuses(validator, change):
     doc = copy.deepcopy(SAMPLE_JSON)
     doc[1].update(change)

@@ -40,10 +40,20 @@ def underneath(path, write=True):
 def request_argv(**over) -> list[str]:
     """`account request` with every business-case field; keyword overrides (None drops the option)."""
     fields = {
-        "school": "oak", "platform": "facebook", "handle": "oakprimary", "url": "https://www.facebook.com/oakprimary",
-        "category": "faculty", "email": "office@oak.sch.uk", "owner": T1, "admin": [T2], "contributor": [],
-        "aim": "News and celebrations for parents", "audience": "Parents and carers of Oak pupils",
-        "promotion": "Weekly newsletter and the school website", "visibility": "open", "pupils": "none",
+        "school": "oak",
+        "platform": "facebook",
+        "handle": "oakprimary",
+        "url": "https://www.facebook.com/oakprimary",
+        "category": "faculty",
+        "email": "office@oak.sch.uk",
+        "owner": T1,
+        "admin": [T2],
+        "contributor": [],
+        "aim": "News and celebrations for parents",
+        "audience": "Parents and carers of Oak pupils",
+        "promotion": "Weekly newsletter and the school website",
+        "visibility": "open",
+        "pupils": "none",
     }
     fields.update(over)
     argv = ["account", "request"]
@@ -51,7 +61,7 @@ def request_argv(**over) -> list[str]:
         if value is None:
             continue
         flag = "--" + key.replace("_", "-")
-        for item in (value if isinstance(value, (list, tuple)) else [value]):
+        for item in value if isinstance(value, (list, tuple)) else [value]:
             argv += [flag, item]
     return argv
 
@@ -137,8 +147,20 @@ def test_request_with_every_field_prints_the_id_alone_and_records_the_business_c
 
 def test_request_owner_is_always_an_admin_and_volunteers_and_other_schools_may_only_contribute(run, world):
     # The owner is not given as --admin, yet is one; a volunteer and another school's teacher contribute.
-    out = ok(run(request_argv(platform="twitter", handle="@OakNews", url="https://x.com/OakNews", category="staff",
-                              owner=T2, admin=[T3], contributor=[T1, VOL, ELM_TEACHER], id="oak-news"))).stdout
+    out = ok(
+        run(
+            request_argv(
+                platform="twitter",
+                handle="@OakNews",
+                url="https://x.com/OakNews",
+                category="staff",
+                owner=T2,
+                admin=[T3],
+                contributor=[T1, VOL, ELM_TEACHER],
+                id="oak-news",
+            )
+        )
+    ).stdout
     assert out == "oak-news\n"
     data = show(run, "oak-news")
     assert data["platform"] == "x"  # twitter is an alias of x
@@ -153,8 +175,10 @@ def test_the_central_teams_staff_may_run_any_schools_account(run, trust):
 
 
 def test_request_default_id_is_school_platform_handle(run, world):
-    assert ok(run(request_argv(platform="Instagram", handle="@Oak_PE", url="https://instagram.com/oak_pe"))
-              ).stdout == "oak-instagram-oak-pe\n"
+    assert (
+        ok(run(request_argv(platform="Instagram", handle="@Oak_PE", url="https://instagram.com/oak_pe"))).stdout
+        == "oak-instagram-oak-pe\n"
+    )
 
 
 REQUEST_REFUSALS = [
@@ -226,12 +250,21 @@ def test_request_refuses_the_same_school_platform_and_handle_twice(run, requeste
     refused(run, path, request_argv(handle="another", url="https://facebook.com/another", id=ID), 2, ID, "exists")
     # same handle on x, asked for as twitter the second time
     ok(run(request_argv(platform="x", handle="oaknews", url="https://x.com/oaknews")))
-    refused(run, path, request_argv(platform="twitter", handle="OakNews", url="https://x.com/oaknews", id="oak-tw"),
-            2, "oaknews")
+    refused(
+        run,
+        path,
+        request_argv(platform="twitter", handle="OakNews", url="https://x.com/oaknews", id="oak-tw"),
+        2,
+        "oaknews",
+    )
     # another school may have the same handle
     ok(run(["staff", "add", "e.two@elm.sch.uk", "--name", "Ed Two", "--school", "elm"]))
-    assert ok(run(request_argv(school="elm", email="office@elm.sch.uk", owner=ELM_TEACHER,
-                               admin=["e.two@elm.sch.uk"]))).stdout == "elm-facebook-oakprimary\n"
+    assert (
+        ok(
+            run(request_argv(school="elm", email="office@elm.sch.uk", owner=ELM_TEACHER, admin=["e.two@elm.sch.uk"]))
+        ).stdout
+        == "elm-facebook-oakprimary\n"
+    )
 
 
 # -- approve / reject: who may decide -------------------------------------------------------------
@@ -285,8 +318,14 @@ def test_ceo_of_another_school_approves(run, world):
 
 
 def test_only_the_ceo_decides_for_a_central_school(run, trust):
-    argv = request_argv(school="trust", handle="oaktrust", url="https://www.facebook.com/oaktrust",
-                        email="comms@oaktrust.org.uk", owner=TRUST_STAFF, admin=[TRUST_STAFF2])
+    argv = request_argv(
+        school="trust",
+        handle="oaktrust",
+        url="https://www.facebook.com/oaktrust",
+        email="comms@oaktrust.org.uk",
+        owner=TRUST_STAFF,
+        admin=[TRUST_STAFF2],
+    )
     assert ok(run(argv)).stdout == "trust-facebook-oaktrust\n"
     refused(run, trust, ["--as", TRUST_SLT, "approve", "trust-facebook-oaktrust"], 3, "ceo")
     refused(run, trust, ["--as", TRUST_SLT, "reject", "trust-facebook-oaktrust", "--reason", "no"], 3, "ceo")
@@ -342,17 +381,23 @@ def test_deciding_an_unknown_account_is_refused(run, world):
 
 
 # -- tampering underneath -------------------------------------------------------------------------
-@pytest.mark.parametrize("sql, words", [
-    ("UPDATE approvals SET note = 'Approved at governors'", ["note"]),
-    ("UPDATE approvals SET payload = replace(payload, 'News and celebrations', 'Adverts')", ["signature"]),
-    ("UPDATE approvals SET approver = 't.one@oak.sch.uk'", ["approver"]),
-    ("UPDATE approvals SET signature = zeroblob(64)", ["signature"]),
-    ("UPDATE accounts SET aim = 'Selling uniform second hand'", [ID, "business case"]),
-    ("UPDATE accounts SET email = 'oakprimary@oak.sch.uk'", [ID, "business case"]),
-    ("UPDATE accounts SET owner = 't.two@oak.sch.uk'", [ID, "business case"]),
-    ("INSERT INTO account_people(account, email, role, added_at) "
-     "VALUES ('oak-facebook-oakprimary', 'v.helper@oak.sch.uk', 'admin', '2026-01-01T00:00:00Z')", [ID]),
-])
+@pytest.mark.parametrize(
+    "sql, words",
+    [
+        ("UPDATE approvals SET note = 'Approved at governors'", ["note"]),
+        ("UPDATE approvals SET payload = replace(payload, 'News and celebrations', 'Adverts')", ["signature"]),
+        ("UPDATE approvals SET approver = 't.one@oak.sch.uk'", ["approver"]),
+        ("UPDATE approvals SET signature = zeroblob(64)", ["signature"]),
+        ("UPDATE accounts SET aim = 'Selling uniform second hand'", [ID, "business case"]),
+        ("UPDATE accounts SET email = 'oakprimary@oak.sch.uk'", [ID, "business case"]),
+        ("UPDATE accounts SET owner = 't.two@oak.sch.uk'", [ID, "business case"]),
+        (
+            "INSERT INTO account_people(account, email, role, added_at) "
+            "VALUES ('oak-facebook-oakprimary', 'v.helper@oak.sch.uk', 'admin', '2026-01-01T00:00:00Z')",
+            [ID],
+        ),
+    ],
+)
 def test_verify_detects_approvals_and_business_cases_altered_underneath(run, approved, sql, words):
     assert ok(run("verify")).exit_code == 0
     with underneath(approved) as reg:
@@ -397,11 +442,41 @@ def test_full_path_as_it_and_the_headteacher_type_it(run, oak):
     """Request -> approve -> notify-head -> IT holds the password -> activate; every command names its user."""
     it = ["--as", CUSTODIAN]
     ok(run(f"person grant {HEAD} --access register"))
-    result = ok(run(it + [
-        "account", "request", "--school", "oak", "--platform", "facebook", "--handle", "oakprimary",
-        "--url", "https://www.facebook.com/oakprimary", "--category", "faculty", "--email", "office@oak.sch.uk",
-        "--owner", T1, "--admin", T2, "--aim", "News and celebrations for parents",
-        "--audience", "Parents and carers", "--promotion", "Newsletter", "--visibility", "open", "--pupils", "none"]))
+    result = ok(
+        run(
+            it
+            + [
+                "account",
+                "request",
+                "--school",
+                "oak",
+                "--platform",
+                "facebook",
+                "--handle",
+                "oakprimary",
+                "--url",
+                "https://www.facebook.com/oakprimary",
+                "--category",
+                "faculty",
+                "--email",
+                "office@oak.sch.uk",
+                "--owner",
+                T1,
+                "--admin",
+                T2,
+                "--aim",
+                "News and celebrations for parents",
+                "--audience",
+                "Parents and carers",
+                "--promotion",
+                "Newsletter",
+                "--visibility",
+                "open",
+                "--pupils",
+                "none",
+            ]
+        )
+    )
     account_id = result.stdout.strip()
     assert result.stdout == f"{account_id}\n" and account_id == ID
     ok(run(["--as", HEAD, "account", "show", account_id]))  # the head reads the business case first
@@ -415,8 +490,11 @@ def test_full_path_as_it_and_the_headteacher_type_it(run, oak):
     assert data["approval"]["approver"] == HEAD and data["approval"]["current"] is True
     events = json.loads(ok(run(it + ["log", "--account", account_id, "--json"])).stdout)
     assert all(e["account"] == account_id for e in events)
-    steps = [e["action"] for e in events
-             if e["action"] in ("account.request", "account.approve", "account.notify-head", "account.activate")]
+    steps = [
+        e["action"]
+        for e in events
+        if e["action"] in ("account.request", "account.approve", "account.notify-head", "account.activate")
+    ]
     assert steps == ["account.request", "account.approve", "account.notify-head", "account.activate"]
     assert [e["actor"] for e in events if e["action"] == "account.approve"] == [HEAD]
     assert all(PASSWORD.decode() not in json.dumps(e) for e in events)
@@ -426,13 +504,21 @@ def test_full_path_as_it_and_the_headteacher_type_it(run, oak):
 def test_activate_names_every_missing_step(run, world, tmp_path):
     # A legacy "approved" account with no approval, one admin, a personal email: everything is missing.
     csv_file = tmp_path / "legacy.csv"
-    csv_file.write_text("id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
-                        f"oak-fb-old,oak,facebook,oakold,https://facebook.com/oakold,faculty,oakpta@gmail.com,{T1},,,"
-                        "approved\n", encoding="utf-8")
+    csv_file.write_text(
+        "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
+        f"oak-fb-old,oak,facebook,oakold,https://facebook.com/oakold,faculty,oakpta@gmail.com,{T1},,,"
+        "approved\n",
+        encoding="utf-8",
+    )
     ok(run(["account", "import", str(csv_file)]))
     message = refused(run, world, ["account", "activate", "oak-fb-old"], 2)
-    for step in ("not approved", "headteacher not notified", "fewer than two eligible admins",
-                 "linked email oakpta@gmail.com is not on a school domain", "does not hold the password"):
+    for step in (
+        "not approved",
+        "headteacher not notified",
+        "fewer than two eligible admins",
+        "linked email oakpta@gmail.com is not on a school domain",
+        "does not hold the password",
+    ):
         assert step in message, f"{step!r} missing from {message!r}"
 
 
@@ -481,30 +567,34 @@ def test_activate_refuses_active_or_closed_accounts(run, approved):
 @pytest.fixture
 def many(run, world, tmp_path):
     rows = [
-        "oak-fb,oak,facebook,oakprimary,https://facebook.com/oakprimary,faculty,office@oak.sch.uk,"
-        f"{T1},{T2},,active",
+        f"oak-fb,oak,facebook,oakprimary,https://facebook.com/oakprimary,faculty,office@oak.sch.uk,{T1},{T2},,active",
         f"oak-x,oak,twitter,oaknews,https://x.com/oaknews,faculty,office@oak.sch.uk,{T1},{T2},,requested",
         f"oak-ig,oak,instagram,oakpe,https://instagram.com/oakpe,staff,pe@oak.sch.uk,{T2},{T1},,suspended",
         f"elm-fb,elm,facebook,elmprimary,https://facebook.com/elmprimary,faculty,office@elm.sch.uk,{ELM_TEACHER},,,active",
         f"elm-x,elm,x,elmnews,https://x.com/elmnews,faculty,office@elm.sch.uk,{ELM_TEACHER},,,closed",
     ]
     path = tmp_path / "accounts.csv"
-    path.write_text("id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
-                    + "\n".join(rows) + "\n", encoding="utf-8")
+    path.write_text(
+        "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n" + "\n".join(rows) + "\n",
+        encoding="utf-8",
+    )
     ok(run(["account", "import", str(path)]))
     return world
 
 
-@pytest.mark.parametrize("filters, expected", [
-    ([], ["elm-fb", "elm-x", "oak-fb", "oak-ig", "oak-x"]),
-    (["--school", "oak"], ["oak-fb", "oak-ig", "oak-x"]),
-    (["--school", "ELM"], ["elm-fb", "elm-x"]),
-    (["--status", "active"], ["elm-fb", "oak-fb"]),
-    (["--platform", "twitter"], ["elm-x", "oak-x"]),
-    (["--platform", "x", "--school", "elm"], ["elm-x"]),
-    (["--school", "oak", "--status", "suspended", "--platform", "instagram"], ["oak-ig"]),
-    (["--school", "oak", "--status", "closed"], []),
-])
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        ([], ["elm-fb", "elm-x", "oak-fb", "oak-ig", "oak-x"]),
+        (["--school", "oak"], ["oak-fb", "oak-ig", "oak-x"]),
+        (["--school", "ELM"], ["elm-fb", "elm-x"]),
+        (["--status", "active"], ["elm-fb", "oak-fb"]),
+        (["--platform", "twitter"], ["elm-x", "oak-x"]),
+        (["--platform", "x", "--school", "elm"], ["elm-x"]),
+        (["--school", "oak", "--status", "suspended", "--platform", "instagram"], ["oak-ig"]),
+        (["--school", "oak", "--status", "closed"], []),
+    ],
+)
 def test_list_filters(run, many, filters, expected):
     rows = json.loads(ok(run(["account", "list", "--json"] + filters)).stdout)
     assert [r["id"] for r in rows] == expected
@@ -521,8 +611,10 @@ def test_list_formats(run, many):
     assert "elm-fb" in table and "elm-x" in table and "oak-fb" not in table
 
 
-@pytest.mark.parametrize("filters, word", [
-    (["--status", "live"], "status"), (["--school", "nowhere"], "school"), (["--platform", "myspace"], "platform")])
+@pytest.mark.parametrize(
+    "filters, word",
+    [(["--status", "live"], "status"), (["--school", "nowhere"], "school"), (["--platform", "myspace"], "platform")],
+)
 def test_list_refuses_unknown_filters(run, many, filters, word):
     refused(run, many, ["account", "list"] + filters, 2, word)
 
@@ -659,7 +751,9 @@ def test_reactivating_a_suspended_account_goes_through_the_gate(run, approved):
 
 # -- history --------------------------------------------------------------------------------------
 def test_every_change_is_an_event_carrying_the_account_id(run, requested):
-    other = ok(run(request_argv(platform="instagram", handle="oakpe", url="https://instagram.com/oakpe"))).stdout.strip()
+    other = ok(
+        run(request_argv(platform="instagram", handle="oakpe", url="https://instagram.com/oakpe"))
+    ).stdout.strip()
     ok(run(["account", "contributor", "add", ID, VOL]))
     ok(run(["account", "contributor", "remove", ID, VOL]))
     ok(run(["account", "admin", "add", ID, HEAD]))
@@ -670,9 +764,17 @@ def test_every_change_is_an_event_carrying_the_account_id(run, requested):
     ok(run(["account", "suspend", ID, "--reason", "Half-term pause"]))
     ok(run(["account", "close", ID, "--reason", "No longer needed"]))
     assert log_actions(run) == [
-        "account.request", "account.contributor.add", "account.contributor.remove", "account.admin.add",
-        "account.admin.remove", "account.transfer", "account.approve", "account.notify-head", "account.suspend",
-        "account.close"]
+        "account.request",
+        "account.contributor.add",
+        "account.contributor.remove",
+        "account.admin.add",
+        "account.admin.remove",
+        "account.transfer",
+        "account.approve",
+        "account.notify-head",
+        "account.suspend",
+        "account.close",
+    ]
     assert log_actions(run, other) == ["account.request"]
     assert ok(run("verify")).exit_code == 0
 
@@ -681,9 +783,11 @@ def test_account_update_fixes_a_personal_email_and_needs_a_new_approval(run, oak
     import json
 
     legacy = oak.parent / "legacy.csv"
-    legacy.write_text("id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
-                      ",oak,facebook,oakpta,https://facebook.com/oakpta,faculty,oakpta@gmail.com,t.one@oak.sch.uk,"
-                      "t.two@oak.sch.uk,,active\n")
+    legacy.write_text(
+        "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
+        ",oak,facebook,oakpta,https://facebook.com/oakpta,faculty,oakpta@gmail.com,t.one@oak.sch.uk,"
+        "t.two@oak.sch.uk,,active\n"
+    )
     ok(run(f"account import {legacy}"))
 
     def rules():
@@ -692,7 +796,13 @@ def test_account_update_fixes_a_personal_email_and_needs_a_new_approval(run, oak
 
     assert rules() == {"SCHOOL_EMAIL"}
     before = oak.read_bytes()
-    for bad in ("--email pta@gmail.com", "--email pta@elsewhere.sch.uk", "--url ftp://x", "", "--email oakpta@gmail.com"):
+    for bad in (
+        "--email pta@gmail.com",
+        "--email pta@elsewhere.sch.uk",
+        "--url ftp://x",
+        "",
+        "--email oakpta@gmail.com",
+    ):
         result = run(f"account update oak-facebook-oakpta {bad}")
         assert result.exit_code == 2 and result.stderr.startswith("Error: "), bad
     assert oak.read_bytes() == before

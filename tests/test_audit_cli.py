@@ -16,8 +16,24 @@ import jsonschema
 import pytest
 
 from conftest import CUSTODIAN, HEAD, ok, refused
-from test_audit_rules import (ALL_RULES, ELM, FB, SLT, SPEC_SEVERITY, T1, T2, T3, TODAY, audit, day, found,
-                              import_accounts, one, request_argv, waive)
+from test_audit_rules import (
+    ALL_RULES,
+    ELM,
+    FB,
+    SLT,
+    SPEC_SEVERITY,
+    T1,
+    T2,
+    T3,
+    TODAY,
+    audit,
+    day,
+    found,
+    import_accounts,
+    one,
+    request_argv,
+    waive,
+)
 from test_audit_rules import base  # noqa: F401  (a fixture: tests name it as a parameter)
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "audit-report.schema.json"
@@ -109,8 +125,20 @@ def test_rule_filter_unknown_rule(run, base, bad):
 
 # -- --school ---------------------------------------------------------------------------------------------------
 def test_school_filter(run, base, tmp_path):
-    import_accounts(run, tmp_path, {"id": "elm-x-main", "school": "elm", "platform": "x", "handle": "elmmain",
-                                    "email": "office@elm.sch.uk", "owner": ELM, "admins": "", "status": "requested"})
+    import_accounts(
+        run,
+        tmp_path,
+        {
+            "id": "elm-x-main",
+            "school": "elm",
+            "platform": "x",
+            "handle": "elmmain",
+            "email": "office@elm.sch.uk",
+            "owner": ELM,
+            "admins": "",
+            "status": "requested",
+        },
+    )
     report, code = audit(run)
     assert {f["account"] for f in report["findings"]} == {"elm-x-main"} and code == 1
     assert report["summary"]["accounts_audited"] == 2 and report["summary"]["school"] is None
@@ -130,8 +158,9 @@ def test_school_filter_unknown_school(run, base, bad):
 
 
 # -- --as-of and ACCOUNTCTL_TODAY ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad", ["2026-13-01", "2026-02-30", "01/10/2026", "2026-1-1", "tomorrow", "",
-                                 "2026-10-01T00:00"])
+@pytest.mark.parametrize(
+    "bad", ["2026-13-01", "2026-02-30", "01/10/2026", "2026-1-1", "tomorrow", "", "2026-10-01T00:00"]
+)
 def test_bad_as_of(run, base, bad):
     refused(run, base, ["audit", "--as-of", bad], 2, "--as-of")
     refused(run, base, ["audit", "--json", "--as-of", bad], 2, "--as-of")
@@ -167,8 +196,11 @@ def test_csv_output_parses_and_matches_json(run, base, tmp_path):
     report, _ = audit(run, "--as-of", day(10))
     assert len(rows) == len(report["findings"]) >= 6
     for row, finding in zip(rows, report["findings"]):
-        assert row == {**{k: str(finding[k]) for k in FINDING_COLUMNS}, "account": finding["account"] or "",
-                       "waived": "yes" if finding["waived"] else "no"}
+        assert row == {
+            **{k: str(finding[k]) for k in FINDING_COLUMNS},
+            "account": finding["account"] or "",
+            "waived": "yes" if finding["waived"] else "no",
+        }
     assert any(", " in r["message"] for r in rows)
     assert {"error", "warning", "info"} == {r["severity"] for r in rows}
     assert "Audited" not in result.stdout  # the summary line is a message, not data
@@ -193,9 +225,11 @@ def test_table_output_and_summary_line(run, base, tmp_path):
 def test_json_output_validates_against_the_schema(run, base, tmp_path):
     reports = [audit(run)[0]]  # no findings
     busy_register(run, base, tmp_path)
-    reports += [audit(run, "--as-of", day(10))[0],
-                audit(run, "--as-of", day(10), who=HEAD)[0],  # with skipped rules
-                audit(run, "--school", "oak", "--rule", "CUSTODIAN_LEFT", "--fail-on", "info", "--as-of", day(10))[0]]
+    reports += [
+        audit(run, "--as-of", day(10))[0],
+        audit(run, "--as-of", day(10), who=HEAD)[0],  # with skipped rules
+        audit(run, "--school", "oak", "--rule", "CUSTODIAN_LEFT", "--fail-on", "info", "--as-of", day(10))[0],
+    ]
     for report in reports:
         assert problems(report) == [], report
     busy = reports[1]
@@ -315,20 +349,23 @@ def test_the_trusts_own_clause_shows_in_rules_and_the_audit(run, base, tmp_path)
     assert run(["audit"]).stdout.splitlines()[0].split() == FINDING_COLUMNS
 
 
-@pytest.mark.parametrize("key,value,words", [
-    ("clause.NO_SUCH_RULE", "Policy 1.1", ["unknown rule"]),
-    ("clause.", "Policy 1.1", ["unknown setting"]),
-    ("clause.TWO_ADMINS", "x" * 201, ["200 characters"]),
-    ("min_age.tiktok", "22", ["0 to 21"]),
-    ("min_age.tiktok", "-1", ["0 to 21"]),
-    ("min_age.tiktok", "thirteen", ["0 to 21"]),
-    ("min_age.myspace", "13", ["platform"]),
-    ("training.valid_days", "0", ["at least 1"]),
-    ("training.valid_days", "a year", ["whole number"]),
-    ("policy.reviewed_on", "2026-02-30", ["policy.reviewed_on"]),
-    ("policy.reviewed_on", "last week", ["policy.reviewed_on"]),
-    ("policy.reviewed_on", "2026-10-02", ["future"]),
-])
+@pytest.mark.parametrize(
+    "key,value,words",
+    [
+        ("clause.NO_SUCH_RULE", "Policy 1.1", ["unknown rule"]),
+        ("clause.", "Policy 1.1", ["unknown setting"]),
+        ("clause.TWO_ADMINS", "x" * 201, ["200 characters"]),
+        ("min_age.tiktok", "22", ["0 to 21"]),
+        ("min_age.tiktok", "-1", ["0 to 21"]),
+        ("min_age.tiktok", "thirteen", ["0 to 21"]),
+        ("min_age.myspace", "13", ["platform"]),
+        ("training.valid_days", "0", ["at least 1"]),
+        ("training.valid_days", "a year", ["whole number"]),
+        ("policy.reviewed_on", "2026-02-30", ["policy.reviewed_on"]),
+        ("policy.reviewed_on", "last week", ["policy.reviewed_on"]),
+        ("policy.reviewed_on", "2026-10-02", ["future"]),
+    ],
+)
 def test_config_set_refuses_bad_policy_settings(run, base, key, value, words):
     refused(run, base, ["config", "set", "--", key, value], 2, *words)
 
@@ -383,10 +420,12 @@ def test_waiver_limits(run, base, tmp_path):
     refused(run, base, argv + ["2027-10-02"], 2, "one year", "2027-10-01")
     refused(run, base, argv + ["2026-02-30"], 2, "--until")
     refused(run, base, argv + ["next year"], 2, "--until")
-    refused(run, base, SLT + ["waive", "oak-x-oakpe", "NO_SUCH_RULE", "--reason", "x", "--until", day(5)], 2,
-            "unknown rule")
-    refused(run, base, SLT + ["waive", "oak-x-nope", "TWO_ADMINS", "--reason", "x", "--until", day(5)], 2,
-            "unknown account")
+    refused(
+        run, base, SLT + ["waive", "oak-x-oakpe", "NO_SUCH_RULE", "--reason", "x", "--until", day(5)], 2, "unknown rule"
+    )
+    refused(
+        run, base, SLT + ["waive", "oak-x-nope", "TWO_ADMINS", "--reason", "x", "--until", day(5)], 2, "unknown account"
+    )
     refused(run, base, SLT + ["waive", "oak-x-oakpe", "TWO_ADMINS", "--reason", "  ", "--until", day(5)], 2, "reason")
     assert run(SLT + ["waive", "oak-x-oakpe", "TWO_ADMINS", "--until", day(5)]).exit_code == 2  # --reason required
     ok(run(argv + [TODAY]))  # today is the last day: allowed
@@ -469,12 +508,36 @@ def test_monitor(run, base):
 # -- config ---------------------------------------------------------------------------------------------------------
 def test_config_show(run, base):
     settings = json.loads(ok(run("config show --json")).stdout)
-    ages = {f"min_age.{p}": "13" for p in ("facebook", "instagram", "x", "youtube", "tiktok", "threads", "bluesky",
-                                           "whatsapp", "snapchat", "pinterest", "flickr", "vimeo")}
-    assert settings == {"policy_version": "", "review_period_days": "365", "monitoring_period_days": "7",
-                        "upcoming_leaver_days": "30", "limit.faculty": "1", "limit.staff": "1",
-                        "policy.reviewed_on": TODAY, "training.valid_days": "", **ages, "min_age.linkedin": "16",
-                        "min_age.other": ""}
+    ages = {
+        f"min_age.{p}": "13"
+        for p in (
+            "facebook",
+            "instagram",
+            "x",
+            "youtube",
+            "tiktok",
+            "threads",
+            "bluesky",
+            "whatsapp",
+            "snapchat",
+            "pinterest",
+            "flickr",
+            "vimeo",
+        )
+    }
+    assert settings == {
+        "policy_version": "",
+        "review_period_days": "365",
+        "monitoring_period_days": "7",
+        "upcoming_leaver_days": "30",
+        "limit.faculty": "1",
+        "limit.staff": "1",
+        "policy.reviewed_on": TODAY,
+        "training.valid_days": "",
+        **ages,
+        "min_age.linkedin": "16",
+        "min_age.other": "",
+    }
     table = ok(run("config show")).stdout
     for key in settings:
         assert key in table
@@ -510,7 +573,8 @@ def test_config_policy_version_triggers_training_missing(run, base):
     report, code = audit(run, "--fail-on", "warning")
     assert sorted(f["message"] for f in found(report, "TRAINING_MISSING")) == sorted(
         f"{role} {name} <{email}>: has not acknowledged policy 2026.2"
-        for role, name, email in (("owner", "Tom One", T1), ("admin", "Tia Two", T2), ("admin", "Teo Three", T3)))
+        for role, name, email in (("owner", "Tom One", T1), ("admin", "Tia Two", T2), ("admin", "Teo Three", T3))
+    )
     assert code == 1
     for email in (T1, T2, T3):
         ok(run(["staff", "train", email, "--on", TODAY, "--policy-ack", "2026.2"]))
@@ -522,20 +586,23 @@ def test_config_policy_version_triggers_training_missing(run, base):
     assert found(audit(run)[0], "TRAINING_MISSING") == []
 
 
-@pytest.mark.parametrize("key,value,words", [
-    ("no_such_setting", "1", ["unknown setting"]),
-    ("limit", "2", ["unknown setting"]),
-    ("limit.myspace.faculty", "2", ["platform"]),
-    ("limit.facebook.owner", "2", ["unknown setting"]),
-    ("limit.facebook.faculty", "0", ["at least 1"]),
-    ("limit.facebook.faculty", "-1", ["at least 1"]),
-    ("limit.facebook.faculty", "two", ["whole number"]),
-    ("limit.staff", "1.5", ["whole number"]),
-    ("review_period_days", "", ["whole number"]),
-    ("monitoring_period_days", "7 days", ["whole number"]),
-    ("upcoming_leaver_days", "0", ["at least 1"]),
-    ("policy_version", "v" * 51, ["50 characters"]),
-])
+@pytest.mark.parametrize(
+    "key,value,words",
+    [
+        ("no_such_setting", "1", ["unknown setting"]),
+        ("limit", "2", ["unknown setting"]),
+        ("limit.myspace.faculty", "2", ["platform"]),
+        ("limit.facebook.owner", "2", ["unknown setting"]),
+        ("limit.facebook.faculty", "0", ["at least 1"]),
+        ("limit.facebook.faculty", "-1", ["at least 1"]),
+        ("limit.facebook.faculty", "two", ["whole number"]),
+        ("limit.staff", "1.5", ["whole number"]),
+        ("review_period_days", "", ["whole number"]),
+        ("monitoring_period_days", "7 days", ["whole number"]),
+        ("upcoming_leaver_days", "0", ["at least 1"]),
+        ("policy_version", "v" * 51, ["50 characters"]),
+    ],
+)
 def test_config_set_refuses_bad_input(run, base, key, value, words):
     refused(run, base, ["config", "set", "--", key, value], 2, *words)
 

@@ -36,16 +36,36 @@ OTHER_STRONG = "Quartz-Lantern-97!Pelican"
 TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 SLT = ["--as", HEAD]
 # Every rule, in the registry's order, with the spec's severity.
-SPEC_SEVERITY = {"TWO_ADMINS": "error", "ADMIN_NOT_ELIGIBLE": "error", "SCHOOL_EMAIL": "error",
-                 "APPROVAL_MISSING": "error", "APPROVAL_INVALID": "error", "CHANGED_SINCE_APPROVAL": "warning",
-                 "HEAD_NOT_NOTIFIED": "error", "CREDENTIALS_NOT_HELD": "error", "MFA_NOT_HELD": "warning",
-                 "LEAVER_OWNER": "error", "LEAVER_ADMIN": "error", "ROTATE_AFTER_LEAVER": "error",
-                 "ONE_FACULTY_ONE_STAFF": "warning", "TRAINING_MISSING": "warning", "REVIEW_OVERDUE": "warning",
-                 "POLICY_REVIEW_OVERDUE": "warning", "CASE_INCOMPLETE": "warning", "PUPILS_UNDER_PLATFORM_AGE": "error",
-                 "PARENTS_NOT_INFORMED": "warning", "LINKED_EMAIL_PERSONAL": "warning", "REQUEST_STALE": "warning",
-                 "SUSPENDED_TOO_LONG": "warning", "CLOSED_NOT_GONE": "warning", "SINGLE_CUSTODIAN": "warning",
-                 "PASSWORD_WEAK": "warning", "PASSWORD_REUSED": "warning", "CUSTODIAN_LEFT": "error",
-                 "MONITORING_LAPSED": "info"}
+SPEC_SEVERITY = {
+    "TWO_ADMINS": "error",
+    "ADMIN_NOT_ELIGIBLE": "error",
+    "SCHOOL_EMAIL": "error",
+    "APPROVAL_MISSING": "error",
+    "APPROVAL_INVALID": "error",
+    "CHANGED_SINCE_APPROVAL": "warning",
+    "HEAD_NOT_NOTIFIED": "error",
+    "CREDENTIALS_NOT_HELD": "error",
+    "MFA_NOT_HELD": "warning",
+    "LEAVER_OWNER": "error",
+    "LEAVER_ADMIN": "error",
+    "ROTATE_AFTER_LEAVER": "error",
+    "ONE_FACULTY_ONE_STAFF": "warning",
+    "TRAINING_MISSING": "warning",
+    "REVIEW_OVERDUE": "warning",
+    "POLICY_REVIEW_OVERDUE": "warning",
+    "CASE_INCOMPLETE": "warning",
+    "PUPILS_UNDER_PLATFORM_AGE": "error",
+    "PARENTS_NOT_INFORMED": "warning",
+    "LINKED_EMAIL_PERSONAL": "warning",
+    "REQUEST_STALE": "warning",
+    "SUSPENDED_TOO_LONG": "warning",
+    "CLOSED_NOT_GONE": "warning",
+    "SINGLE_CUSTODIAN": "warning",
+    "PASSWORD_WEAK": "warning",
+    "PASSWORD_REUSED": "warning",
+    "CUSTODIAN_LEFT": "error",
+    "MONITORING_LAPSED": "info",
+}
 ALL_RULES = list(SPEC_SEVERITY)
 IT2 = "i.two@oak.sch.uk"  # the second IT custodian: with one, SINGLE_CUSTODIAN
 IMPORT_HEADER = "id,school,platform,handle,url,category,email,owner,admins,contributors,status"
@@ -60,12 +80,46 @@ def day(offset: int, start: str = TODAY) -> str:
 _TEMPLATE: dict[str, bytes] = {}
 
 
-def request_argv(account_id: str, platform: str = "facebook", handle: str = "oakprimary", category: str = "faculty",
-                 school: str = "oak", owner: str = T1, admins=(T2, T3), email: str = "office@oak.sch.uk") -> list[str]:
-    argv = ["account", "request", "--id", account_id, "--school", school, "--platform", platform, "--handle", handle,
-            "--url", f"https://www.{platform}.com/{handle}", "--category", category, "--email", email,
-            "--owner", owner, "--aim", "News and celebrations for parents", "--audience", "Parents and carers",
-            "--promotion", "Weekly newsletter", "--visibility", "open", "--pupils", "none"]
+def request_argv(
+    account_id: str,
+    platform: str = "facebook",
+    handle: str = "oakprimary",
+    category: str = "faculty",
+    school: str = "oak",
+    owner: str = T1,
+    admins=(T2, T3),
+    email: str = "office@oak.sch.uk",
+) -> list[str]:
+    argv = [
+        "account",
+        "request",
+        "--id",
+        account_id,
+        "--school",
+        school,
+        "--platform",
+        platform,
+        "--handle",
+        handle,
+        "--url",
+        f"https://www.{platform}.com/{handle}",
+        "--category",
+        category,
+        "--email",
+        email,
+        "--owner",
+        owner,
+        "--aim",
+        "News and celebrations for parents",
+        "--audience",
+        "Parents and carers",
+        "--promotion",
+        "Weekly newsletter",
+        "--visibility",
+        "open",
+        "--pupils",
+        "none",
+    ]
     for admin in admins:
         argv += ["--admin", admin]
     return argv
@@ -77,8 +131,13 @@ def _build(run) -> None:
     ok(run('school add elm --name "Elm Primary" --domain elm.sch.uk'))
     ok(run(f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it'))
     ok(run(f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt'))
-    for email, name, school in ((T1, "Tom One", "oak"), (T2, "Tia Two", "oak"), (T3, "Teo Three", "oak"),
-                                (ELM, "Eve One", "elm"), (ELM2, "Eli Two", "elm")):
+    for email, name, school in (
+        (T1, "Tom One", "oak"),
+        (T2, "Tia Two", "oak"),
+        (T3, "Teo Three", "oak"),
+        (ELM, "Eve One", "elm"),
+        (ELM2, "Eli Two", "elm"),
+    ):
         ok(run(f'staff add {email} --name "{name}" --school {school} --role staff --trained-on 2026-09-01'))
     ok(run(f"person grant {HEAD} --access register"))
     ok(run(f'staff add {IT2} --name "Ivy Two" --school oak --role it'))
@@ -128,8 +187,11 @@ def one(report: dict, rule: str, account: str | None = FB) -> dict:
 
 
 def rules_of(report: dict, severity: str | None = None, waived: bool | None = None) -> set[str]:
-    return {f["rule"] for f in report["findings"]
-            if (severity is None or f["severity"] == severity) and (waived is None or f["waived"] is waived)}
+    return {
+        f["rule"]
+        for f in report["findings"]
+        if (severity is None or f["severity"] == severity) and (waived is None or f["waived"] is waived)
+    }
 
 
 def fix_argv(finding: dict, **placeholders: str) -> list[str]:
@@ -144,23 +206,55 @@ def fix_argv(finding: dict, **placeholders: str) -> list[str]:
 
 
 def waive(run, account: str, rule: str, until: str = "2026-12-31", who: str = HEAD, today: str | None = None):
-    return ok(run(["--as", who, "waive", account, rule, "--reason", "Accepted by SLT for now", "--until", until],
-                  env={"ACCOUNTCTL_TODAY": today} if today else None))
+    return ok(
+        run(
+            ["--as", who, "waive", account, rule, "--reason", "Accepted by SLT for now", "--until", until],
+            env={"ACCOUNTCTL_TODAY": today} if today else None,
+        )
+    )
 
 
 def complete_case(run, account: str, pupils: str = "none") -> None:
     """`account update` fills in a legacy account's business case (an import records none)."""
-    ok(run(["account", "update", account, "--aim", "Fixtures and results", "--audience", "Parents and carers",
-            "--promotion", "Newsletter", "--visibility", "open", "--pupils", pupils]))
+    ok(
+        run(
+            [
+                "account",
+                "update",
+                account,
+                "--aim",
+                "Fixtures and results",
+                "--audience",
+                "Parents and carers",
+                "--promotion",
+                "Newsletter",
+                "--visibility",
+                "open",
+                "--pupils",
+                pupils,
+            ]
+        )
+    )
 
 
 def import_accounts(run, tmp_path: Path, *rows: dict) -> None:
     """`account import` of legacy rows (defaults: an active oak Instagram faculty account, owner t.one, admin t.two)."""
     lines = [IMPORT_HEADER]
     for i, over in enumerate(rows):
-        row = {"id": f"oak-instagram-legacy{i}", "school": "oak", "platform": "instagram", "handle": f"legacy{i}",
-               "url": f"https://www.instagram.com/legacy{i}", "category": "faculty", "email": "office@oak.sch.uk",
-               "owner": T1, "admins": T2, "contributors": "", "status": "active", **over}
+        row = {
+            "id": f"oak-instagram-legacy{i}",
+            "school": "oak",
+            "platform": "instagram",
+            "handle": f"legacy{i}",
+            "url": f"https://www.instagram.com/legacy{i}",
+            "category": "faculty",
+            "email": "office@oak.sch.uk",
+            "owner": T1,
+            "admins": T2,
+            "contributors": "",
+            "status": "active",
+            **over,
+        }
         lines.append(",".join(row[k] for k in IMPORT_HEADER.split(",")))
     path = tmp_path / "legacy.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -174,8 +268,9 @@ def underneath(path: Path):
         yield reg.db
 
 
-def check_waiver_marks(run, account: str, rule: str, fail_on: str = "error", today: str | None = None,
-                       as_of: str | None = None) -> dict:
+def check_waiver_marks(
+    run, account: str, rule: str, fail_on: str = "error", today: str | None = None, as_of: str | None = None
+) -> dict:
     """Waive `rule` on `account` (it must be the only unwaived finding at or above `fail_on`): the finding is
     still listed, marked waived with its end date, and the audit now passes."""
     extra = ["--fail-on", fail_on] + (["--as-of", as_of] if as_of else [])
@@ -209,8 +304,9 @@ def test_the_registry_has_exactly_the_spec_rules_with_their_severities():
 
 # -- TWO_ADMINS ---------------------------------------------------------------------------------------------
 def test_two_admins_legacy_account_with_one_admin(run, base, tmp_path):
-    import_accounts(run, tmp_path, {"id": "oak-x-oakpe", "platform": "x", "handle": "oakpe", "admins": "",
-                                    "status": "requested"})
+    import_accounts(
+        run, tmp_path, {"id": "oak-x-oakpe", "platform": "x", "handle": "oakpe", "admins": "", "status": "requested"}
+    )
     report, code = audit(run)
     hit = one(report, "TWO_ADMINS", "oak-x-oakpe")
     assert (hit["severity"], hit["school"]) == ("error", "oak")
@@ -239,12 +335,18 @@ def test_two_admins_counts_only_admins_who_have_not_left(run, base):
 
 
 # -- SCHOOL_EMAIL ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("email,words", [("oakpe.sports@gmail.com", ["oakpe.sports@gmail.com", "oak.sch.uk"]),
-                                         ("pe@elm.sch.uk", ["pe@elm.sch.uk"]),
-                                         ("", ["no linked email"])])
+@pytest.mark.parametrize(
+    "email,words",
+    [
+        ("oakpe.sports@gmail.com", ["oakpe.sports@gmail.com", "oak.sch.uk"]),
+        ("pe@elm.sch.uk", ["pe@elm.sch.uk"]),
+        ("", ["no linked email"]),
+    ],
+)
 def test_school_email(run, base, tmp_path, email, words):
-    import_accounts(run, tmp_path, {"id": "oak-x-oakpe", "platform": "x", "handle": "oakpe", "email": email,
-                                    "status": "requested"})
+    import_accounts(
+        run, tmp_path, {"id": "oak-x-oakpe", "platform": "x", "handle": "oakpe", "email": email, "status": "requested"}
+    )
     report, code = audit(run)
     hit = one(report, "SCHOOL_EMAIL", "oak-x-oakpe")
     assert (hit["severity"], hit["school"]) == ("error", "oak")
@@ -260,9 +362,20 @@ def test_school_email(run, base, tmp_path, email, words):
 def test_school_email_accepts_any_of_the_schools_domains(run, base, tmp_path):
     ok(run("school add ash --name 'Ash Academy' --domain ash.sch.uk --domain ashacademy.org.uk"))
     ok(run("staff add a.one@ash.sch.uk --name 'Ada One' --school ash --trained-on 2026-09-01"))
-    import_accounts(run, tmp_path, {"id": "ash-x-main", "school": "ash", "platform": "x", "handle": "ashmain",
-                                    "email": "office@ashacademy.org.uk", "owner": "a.one@ash.sch.uk", "admins": "",
-                                    "status": "requested"})
+    import_accounts(
+        run,
+        tmp_path,
+        {
+            "id": "ash-x-main",
+            "school": "ash",
+            "platform": "x",
+            "handle": "ashmain",
+            "email": "office@ashacademy.org.uk",
+            "owner": "a.one@ash.sch.uk",
+            "admins": "",
+            "status": "requested",
+        },
+    )
     report, _ = audit(run, "--rule", "SCHOOL_EMAIL")
     assert report["findings"] == []
 
@@ -296,14 +409,20 @@ def test_activation_gates_on_a_legacy_active_account(run, base, tmp_path, rule):
     check_waiver_marks(run, LEGACY, rule, fail_on=severity)
 
     who = SLT if rule == "APPROVAL_MISSING" else []  # "(by SLT or the headteacher of oak)"
-    ok(run(who + fix_argv(hit), input={"CREDENTIALS_NOT_HELD": OTHER_STRONG + "\n", "MFA_NOT_HELD": TOTP + "\n"}.get(rule)))
+    ok(
+        run(
+            who + fix_argv(hit),
+            input={"CREDENTIALS_NOT_HELD": OTHER_STRONG + "\n", "MFA_NOT_HELD": TOTP + "\n"}.get(rule),
+        )
+    )
     report, code = audit(run, "--fail-on", "warning")
     assert found(report, rule) == [] and code == 0, report["findings"]
 
 
 def test_approval_missing_covers_approved_and_active_but_not_requested(run, base, tmp_path):
-    import_accounts(run, tmp_path, {"status": "approved"}, {"status": "requested"}, {"status": "suspended"},
-                    {"status": "active"})
+    import_accounts(
+        run, tmp_path, {"status": "approved"}, {"status": "requested"}, {"status": "suspended"}, {"status": "active"}
+    )
     report, _ = audit(run, "--rule", "APPROVAL_MISSING")
     assert {f["account"] for f in report["findings"]} == {"oak-instagram-legacy0", "oak-instagram-legacy3"}
     assert "approved with no SLT approval" in one(report, "APPROVAL_MISSING", "oak-instagram-legacy0")["message"]
@@ -311,17 +430,31 @@ def test_approval_missing_covers_approved_and_active_but_not_requested(run, base
 
 def test_gates_other_than_approval_apply_only_to_active_accounts(run, base, tmp_path):
     import_accounts(run, tmp_path, {"status": "approved"}, {"status": "requested"}, {"status": "suspended"})
-    report, _ = audit(run, "--rule", "HEAD_NOT_NOTIFIED", "--rule", "CREDENTIALS_NOT_HELD", "--rule", "MFA_NOT_HELD",
-                      "--rule", "MONITORING_LAPSED", "--rule", "REVIEW_OVERDUE")
+    report, _ = audit(
+        run,
+        "--rule",
+        "HEAD_NOT_NOTIFIED",
+        "--rule",
+        "CREDENTIALS_NOT_HELD",
+        "--rule",
+        "MFA_NOT_HELD",
+        "--rule",
+        "MONITORING_LAPSED",
+        "--rule",
+        "REVIEW_OVERDUE",
+    )
     assert report["findings"] == []
 
 
 # -- APPROVAL_INVALID ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("tamper,words", [
-    ("UPDATE approvals SET note = 'approved at SLT' WHERE account = ?", ["note differs from what was signed"]),
-    ("UPDATE approvals SET approver = 'it@oak.sch.uk' WHERE account = ?", ["it@oak.sch.uk"]),
-    ("UPDATE accounts SET requested_by = 'head@oak.sch.uk' WHERE id = ?", ["approved their own request"]),
-])
+@pytest.mark.parametrize(
+    "tamper,words",
+    [
+        ("UPDATE approvals SET note = 'approved at SLT' WHERE account = ?", ["note differs from what was signed"]),
+        ("UPDATE approvals SET approver = 'it@oak.sch.uk' WHERE account = ?", ["it@oak.sch.uk"]),
+        ("UPDATE accounts SET requested_by = 'head@oak.sch.uk' WHERE id = ?", ["approved their own request"]),
+    ],
+)
 def test_approval_invalid_is_found_and_can_be_waived(run, base, tamper, words):
     with underneath(base) as db:
         assert db.execute(tamper, (FB,)).rowcount == 1
@@ -476,8 +609,12 @@ def test_leaver_admin_contributor(run, base):
 
 
 def test_leaver_owner_legacy_account_without_an_owner(run, base, tmp_path):
-    import_accounts(run, tmp_path, {"owner": "", "admins": f"{T2};{T3}", "status": "requested"},
-                    {"owner": "stranger@oak.sch.uk", "admins": f"{T2};{T3}", "status": "requested"})
+    import_accounts(
+        run,
+        tmp_path,
+        {"owner": "", "admins": f"{T2};{T3}", "status": "requested"},
+        {"owner": "stranger@oak.sch.uk", "admins": f"{T2};{T3}", "status": "requested"},
+    )
     report, _ = audit(run, "--rule", "LEAVER_OWNER", "--rule", "ADMIN_NOT_ELIGIBLE")
     assert one(report, "LEAVER_OWNER", LEGACY)["message"] == "no owner (lead member of staff) recorded"
     # an owner who never was staff has not left: they were never eligible
@@ -571,7 +708,10 @@ def test_one_faculty_one_staff(run, base):
     ok(run(request_argv(third, handle="oakart")))
     report, code = audit(run, "--fail-on", "warning")
     assert {f["account"]: f["waived"] for f in found(report, "ONE_FACULTY_ONE_STAFF")} == {
-        FB: False, second: True, third: False}
+        FB: False,
+        second: True,
+        third: False,
+    }
     assert "3 faculty accounts" in one(report, "ONE_FACULTY_ONE_STAFF", FB)["message"] and code == 1
     ok(run(["account", "close", third, "--reason", "Not needed"]))
 
@@ -582,24 +722,45 @@ def test_one_faculty_one_staff(run, base):
     assert found(report, "ONE_FACULTY_ONE_STAFF") == []
 
 
-@pytest.mark.parametrize("status,counts", [("requested", True), ("approved", True), ("active", True),
-                                           ("suspended", True), ("closed", False), ("rejected", False)])
+@pytest.mark.parametrize(
+    "status,counts",
+    [
+        ("requested", True),
+        ("approved", True),
+        ("active", True),
+        ("suspended", True),
+        ("closed", False),
+        ("rejected", False),
+    ],
+)
 def test_one_faculty_one_staff_counts_live_statuses(run, base, tmp_path, status, counts):
-    import_accounts(run, tmp_path, {"id": "oak-facebook-old", "platform": "facebook", "handle": "oldpage",
-                                    "status": status})
+    import_accounts(
+        run, tmp_path, {"id": "oak-facebook-old", "platform": "facebook", "handle": "oldpage", "status": status}
+    )
     report, _ = audit(run, "--rule", "ONE_FACULTY_ONE_STAFF")
     assert len(report["findings"]) == (2 if counts else 0)
 
 
 def test_one_faculty_one_staff_separates_category_platform_and_school(run, base, tmp_path):
-    import_accounts(run, tmp_path,
-                    {"id": "oak-facebook-mrone", "platform": "facebook", "handle": "mrone", "category": "staff"},
-                    {"id": "oak-instagram-main", "platform": "instagram", "handle": "main"},
-                    {"id": "elm-facebook-main", "school": "elm", "platform": "facebook", "handle": "main",
-                     "email": "office@elm.sch.uk", "owner": ELM, "admins": ELM2})
+    import_accounts(
+        run,
+        tmp_path,
+        {"id": "oak-facebook-mrone", "platform": "facebook", "handle": "mrone", "category": "staff"},
+        {"id": "oak-instagram-main", "platform": "instagram", "handle": "main"},
+        {
+            "id": "elm-facebook-main",
+            "school": "elm",
+            "platform": "facebook",
+            "handle": "main",
+            "email": "office@elm.sch.uk",
+            "owner": ELM,
+            "admins": ELM2,
+        },
+    )
     assert audit(run, "--rule", "ONE_FACULTY_ONE_STAFF")[0]["findings"] == []
-    import_accounts(run, tmp_path, {"id": "oak-facebook-mrstwo", "platform": "facebook", "handle": "mrstwo",
-                                    "category": "staff"})
+    import_accounts(
+        run, tmp_path, {"id": "oak-facebook-mrstwo", "platform": "facebook", "handle": "mrstwo", "category": "staff"}
+    )
     report, _ = audit(run, "--rule", "ONE_FACULTY_ONE_STAFF")
     assert sorted(f["account"] for f in report["findings"]) == ["oak-facebook-mrone", "oak-facebook-mrstwo"]
     assert "2 staff accounts on facebook" in report["findings"][0]["message"]
@@ -766,8 +927,10 @@ def test_custodian_left(run, base):
     assert one(audit(run, "--school", "oak", today=leaves)[0], "CUSTODIAN_LEFT", None)
 
     # it is about a person, not an account: no waiver can cover it
-    result = run(["--as", CUSTODIAN, "waive", FB, "CUSTODIAN_LEFT", "--reason", "x", "--until", day(30)],
-                 env={"ACCOUNTCTL_TODAY": leaves})
+    result = run(
+        ["--as", CUSTODIAN, "waive", FB, "CUSTODIAN_LEFT", "--reason", "x", "--until", day(30)],
+        env={"ACCOUNTCTL_TODAY": leaves},
+    )
     ok(result, 2)
     assert "CUSTODIAN_LEFT" in result.stderr
 
@@ -803,37 +966,79 @@ def test_monitoring_never_recorded_and_period_setting(run, base, tmp_path):
 
 
 # -- the rules as plain functions over a hand-made Snapshot -------------------------------------------------------
-def snapshot(accounts: list[dict], memberships: dict, staff: dict, *, as_of: str = TODAY, settings: dict | None = None,
-             credentials: dict | None = None, slot_holders: list | None = None, vault: bool = True,
-             closed: list | None = None) -> core.Snapshot:
-    columns = {**dict.fromkeys(core.ACCOUNT_COLUMNS), "aim": "News", "audience": "Parents", "promotion": "Newsletter",
-               "visibility": "open", "pupils": "none"}
+def snapshot(
+    accounts: list[dict],
+    memberships: dict,
+    staff: dict,
+    *,
+    as_of: str = TODAY,
+    settings: dict | None = None,
+    credentials: dict | None = None,
+    slot_holders: list | None = None,
+    vault: bool = True,
+    closed: list | None = None,
+) -> core.Snapshot:
+    columns = {
+        **dict.fromkeys(core.ACCOUNT_COLUMNS),
+        "aim": "News",
+        "audience": "Parents",
+        "promotion": "Newsletter",
+        "visibility": "open",
+        "pupils": "none",
+    }
     rows = [{**columns, "status": "active", "requested_at": f"{TODAY}T09:00:00Z", **a} for a in accounts]
     custodians = [{"email": "it1@oak.sch.uk", "access": "vault"}, {"email": "it2@oak.sch.uk", "access": "vault"}]
     group: dict = {}
     for a in rows:
         group.setdefault((a["school"], a["platform"], a["category"]), []).append(a["id"])
     return core.Snapshot(
-        as_of=date.fromisoformat(as_of), settings={**config.DEFAULTS, "policy.reviewed_on": TODAY, **(settings or {})},
+        as_of=date.fromisoformat(as_of),
+        settings={**config.DEFAULTS, "policy.reviewed_on": TODAY, **(settings or {})},
         schools={"oak": {"id": "oak", "domains": ["oak.sch.uk"], "central": False}},
-        staff={email: {"email": email, "name": email.split("@")[0], "school": "oak", "trained_on": "2026-09-01",
-                       "policy_ack": None, "left_on": None, "moved_on": None, "moved_from": None,
-                       "roles": '["staff"]', **extra}
-               for email, extra in staff.items()},
+        staff={
+            email: {
+                "email": email,
+                "name": email.split("@")[0],
+                "school": "oak",
+                "trained_on": "2026-09-01",
+                "policy_ack": None,
+                "left_on": None,
+                "moved_on": None,
+                "moved_from": None,
+                "roles": '["staff"]',
+                **extra,
+            }
+            for email, extra in staff.items()
+        },
         accounts=rows,
-        memberships={k: [core.Membership(e, r, f"{TODAY}T09:00:00Z", None) for e, r in v] for k, v in memberships.items()},
-        approval={a["id"]: (None, [], False) for a in rows}, credentials=credentials or {},
-        slot_holders=custodians if slot_holders is None else slot_holders, vault=vault, group=group,
-        closed=closed or [])
+        memberships={
+            k: [core.Membership(e, r, f"{TODAY}T09:00:00Z", None) for e, r in v] for k, v in memberships.items()
+        },
+        approval={a["id"]: (None, [], False) for a in rows},
+        credentials=credentials or {},
+        slot_holders=custodians if slot_holders is None else slot_holders,
+        vault=vault,
+        group=group,
+        closed=closed or [],
+    )
 
 
 def test_core_two_admins_and_school_email_over_plain_data():
     snap = snapshot(
-        [{"id": "a", "school": "oak", "platform": "x", "category": "faculty", "email": "a@gmail.com", "owner": T1},
-         {"id": "b", "school": "oak", "platform": "facebook", "category": "faculty", "email": "b@oak.sch.uk",
-          "owner": T1}],
+        [
+            {"id": "a", "school": "oak", "platform": "x", "category": "faculty", "email": "a@gmail.com", "owner": T1},
+            {
+                "id": "b",
+                "school": "oak",
+                "platform": "facebook",
+                "category": "faculty",
+                "email": "b@oak.sch.uk",
+                "owner": T1,
+            },
+        ],
         {"a": [(T1, "admin")], "b": [(T1, "admin"), (T2, "admin")]},
-        {T1: {}, T2: {}})
+        {T1: {}, T2: {}},
+    )
     assert [item[0] for item in core.RULES["TWO_ADMINS"].check(snap)] == ["a"]
     assert [(item[0], item[1]) for item in core.two_admins(snap)] == [("a", "oak")]
     emails = list(core.school_email(snap))
@@ -841,11 +1046,16 @@ def test_core_two_admins_and_school_email_over_plain_data():
 
 
 def test_core_leaver_owner_upcoming_is_one_severity_lower():
-    accounts = [{"id": "a", "school": "oak", "platform": "x", "category": "faculty", "email": "a@oak.sch.uk",
-                 "owner": T1}]
+    accounts = [
+        {"id": "a", "school": "oak", "platform": "x", "category": "faculty", "email": "a@oak.sch.uk", "owner": T1}
+    ]
     people = {"a": [(T1, "admin"), (T2, "admin")]}
-    for as_of, expected in ((day(-31, "2026-12-31"), []), (day(-30, "2026-12-31"), ["warning"]),
-                            (day(-1, "2026-12-31"), ["warning"]), ("2026-12-31", ["error"])):
+    for as_of, expected in (
+        (day(-31, "2026-12-31"), []),
+        (day(-30, "2026-12-31"), ["warning"]),
+        (day(-1, "2026-12-31"), ["warning"]),
+        ("2026-12-31", ["error"]),
+    ):
         snap = snapshot(accounts, people, {T1: {"left_on": "2026-12-31"}, T2: {}}, as_of=as_of)
         findings, skipped = core.run(snap, {}, ["LEAVER_OWNER"])
         assert [f["severity"] for f in findings] == expected, as_of
@@ -853,8 +1063,17 @@ def test_core_leaver_owner_upcoming_is_one_severity_lower():
 
 
 def test_core_one_faculty_one_staff_limits_and_waivers():
-    accounts = [{"id": i, "school": "oak", "platform": "facebook", "category": "faculty", "email": f"{i}@oak.sch.uk",
-                 "owner": T1} for i in ("f1", "f2")]
+    accounts = [
+        {
+            "id": i,
+            "school": "oak",
+            "platform": "facebook",
+            "category": "faculty",
+            "email": f"{i}@oak.sch.uk",
+            "owner": T1,
+        }
+        for i in ("f1", "f2")
+    ]
     people = {i: [(T1, "admin"), (T2, "admin")] for i in ("f1", "f2")}
     snap = snapshot(accounts, people, {T1: {}, T2: {}})
     findings, _ = core.run(snap, {}, ["ONE_FACULTY_ONE_STAFF"])
@@ -871,14 +1090,33 @@ def test_core_one_faculty_one_staff_limits_and_waivers():
 
 
 def test_core_custodian_left_and_password_rules_need_the_vault():
-    accounts = [{"id": "a", "school": "oak", "platform": "x", "category": "faculty", "email": "a@oak.sch.uk",
-                 "owner": T1, "status": "requested"}]
+    accounts = [
+        {
+            "id": "a",
+            "school": "oak",
+            "platform": "x",
+            "category": "faculty",
+            "email": "a@oak.sch.uk",
+            "owner": T1,
+            "status": "requested",
+        }
+    ]
     people = {"a": [(T1, "admin"), (T2, "admin")]}
     staff = {T1: {}, T2: {}, HEAD: {"left_on": "2026-09-30"}}
-    creds = {"a": {"password": True, "password_set_at": "2026-09-01T10:00:00Z", "totp": True,
-                   "password_weak": "shorter than 12 characters", "password_fp": "fp"}}
-    holders = [{"email": HEAD, "access": "register"}, {"email": "it1@oak.sch.uk", "access": "vault"},
-               {"email": "it2@oak.sch.uk", "access": "vault"}]
+    creds = {
+        "a": {
+            "password": True,
+            "password_set_at": "2026-09-01T10:00:00Z",
+            "totp": True,
+            "password_weak": "shorter than 12 characters",
+            "password_fp": "fp",
+        }
+    }
+    holders = [
+        {"email": HEAD, "access": "register"},
+        {"email": "it1@oak.sch.uk", "access": "vault"},
+        {"email": "it2@oak.sch.uk", "access": "vault"},
+    ]
     snap = snapshot(accounts, people, staff, credentials=creds, slot_holders=holders, vault=False)
     findings, skipped = core.run(snap, {})
     assert [(f["rule"], f["account"], f["school"]) for f in findings] == [("CUSTODIAN_LEFT", None, "oak")]
@@ -889,11 +1127,19 @@ def test_core_custodian_left_and_password_rules_need_the_vault():
 
 
 def test_core_rotate_after_leaver_over_plain_data():
-    accounts = [{"id": "a", "school": "oak", "platform": "x", "category": "faculty", "email": "a@oak.sch.uk",
-                 "owner": T1}]
+    accounts = [
+        {"id": "a", "school": "oak", "platform": "x", "category": "faculty", "email": "a@oak.sch.uk", "owner": T1}
+    ]
     people = {"a": [(T1, "admin"), (T2, "admin"), (T3, "admin")]}
-    creds = {"a": {"password": True, "password_set_at": "2026-09-01T10:00:00Z", "totp": True, "password_weak": None,
-                   "password_fp": "fp"}}
+    creds = {
+        "a": {
+            "password": True,
+            "password_set_at": "2026-09-01T10:00:00Z",
+            "totp": True,
+            "password_weak": None,
+            "password_fp": "fp",
+        }
+    }
     staff = {T1: {}, T2: {"left_on": "2026-09-20"}, T3: {"left_on": "2026-09-01"}}
     snap = snapshot(accounts, people, staff, credentials=creds)
     messages = [m for _, _, m, _ in core.rotate_after_leaver(snap)]

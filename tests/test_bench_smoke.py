@@ -11,11 +11,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_bench_smoke_runs_every_command(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke"], capture_output=True,
-                            text=True, timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    for command in ("audit", "account list", "otp", "cred show", "offboard", "staff leave", "account import",
-                    "staff import", "otp (passphrase)"):
+    for command in (
+        "audit",
+        "account list",
+        "otp",
+        "cred show",
+        "offboard",
+        "staff leave",
+        "account import",
+        "staff import",
+        "otp (passphrase)",
+    ):
         assert f"| {command} |" in result.stdout
 
 

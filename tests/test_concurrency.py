@@ -42,10 +42,12 @@ def _writer(path: str, worker: int, writes: int) -> None:
     from accountctl.core import directory
 
     for i in range(writes):
-        with store.open_register(Path(path), actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                                 use_keyring=False) as reg:
-            directory.add_staff(reg.db, reg.actor, f"w{worker}.n{i}@oak.sch.uk", f"Worker {worker} #{i}", "oak",
-                                ["staff"])
+        with store.open_register(
+            Path(path), actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False
+        ) as reg:
+            directory.add_staff(
+                reg.db, reg.actor, f"w{worker}.n{i}@oak.sch.uk", f"Worker {worker} #{i}", "oak", ["staff"]
+            )
 
 
 def _reader(path: str, stop, failures) -> None:
@@ -53,8 +55,9 @@ def _reader(path: str, stop, failures) -> None:
     reads = 0
     while not stop.is_set() or reads == 0:
         try:
-            with store.open_register(Path(path), actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE,
-                                     use_keyring=False) as reg:
+            with store.open_register(
+                Path(path), actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False
+            ) as reg:
                 reg.db.execute("SELECT count(*) FROM staff").fetchone()
         except DamagedError as exc:
             failures.put(str(exc))
@@ -107,8 +110,15 @@ def test_cli_writers_in_separate_processes_lose_no_update(oak, run):
             subprocess.run([sys.executable, "-m", "accountctl", "staff", "add", f"c{sys.argv[1]}.{i}@oak.sch.uk",
                             "--name", "Cli", "--school", "oak"], check=True)
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(w)], env=child_env(ACCOUNTCTL_LOCK_TIMEOUT="60"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for w in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(w)],
+            env=child_env(ACCOUNTCTL_LOCK_TIMEOUT="60"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for w in range(4)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()

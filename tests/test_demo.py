@@ -10,10 +10,25 @@ def test_demo_builds_a_trust_with_the_promised_problems_and_audits_it(run, tmp_p
     out = result.stdout
     assert (tmp_path / "demo" / "demo.accountctl").exists()
     assert "oakfield demo passphrase" in out
-    for rule in ("LEAVER_OWNER", "APPROVAL_MISSING", "SCHOOL_EMAIL", "ONE_FACULTY_ONE_STAFF", "MFA_NOT_HELD",
-                 "ROTATE_AFTER_LEAVER", "ADMIN_NOT_ELIGIBLE", "CASE_INCOMPLETE", "PUPILS_UNDER_PLATFORM_AGE",
-                 "PARENTS_NOT_INFORMED", "LINKED_EMAIL_PERSONAL", "REQUEST_STALE", "SUSPENDED_TOO_LONG",
-                 "CLOSED_NOT_GONE", "SINGLE_CUSTODIAN", "POLICY_REVIEW_OVERDUE", "TRAINING_MISSING"):
+    for rule in (
+        "LEAVER_OWNER",
+        "APPROVAL_MISSING",
+        "SCHOOL_EMAIL",
+        "ONE_FACULTY_ONE_STAFF",
+        "MFA_NOT_HELD",
+        "ROTATE_AFTER_LEAVER",
+        "ADMIN_NOT_ELIGIBLE",
+        "CASE_INCOMPLETE",
+        "PUPILS_UNDER_PLATFORM_AGE",
+        "PARENTS_NOT_INFORMED",
+        "LINKED_EMAIL_PERSONAL",
+        "REQUEST_STALE",
+        "SUSPENDED_TOO_LONG",
+        "CLOSED_NOT_GONE",
+        "SINGLE_CUSTODIAN",
+        "POLICY_REVIEW_OVERDUE",
+        "TRAINING_MISSING",
+    ):
         assert rule in out, rule
     assert "Oakfield Social Media Policy 6.1" in out  # the trust's own clause beside its finding
     for name in ("Connect", "Huxley", "Agora", "Dartmoor", "Preston"):
@@ -62,8 +77,12 @@ def test_a_waiver_does_not_reach_back_before_it_was_granted(run, tmp_path, monke
     monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", "oakfield demo passphrase")
     monkeypatch.setenv("ACCOUNTCTL_USER", "ira.patel@oakfieldtrust.org.uk")
     today = clock.today()
-    ok(run(f"--as helen.ward@oakfield.sch.uk waive oakfield-facebook-oakfieldpta ONE_FACULTY_ONE_STAFF "
-           f"--reason 'PTA page agreed' --until {(today + timedelta(days=30)).isoformat()}"))
+    ok(
+        run(
+            f"--as helen.ward@oakfield.sch.uk waive oakfield-facebook-oakfieldpta ONE_FACULTY_ONE_STAFF "
+            f"--reason 'PTA page agreed' --until {(today + timedelta(days=30)).isoformat()}"
+        )
+    )
 
     def waived(as_of):
         report = json.loads(run(f"audit --json --rule ONE_FACULTY_ONE_STAFF --as-of {as_of.isoformat()}").stdout)

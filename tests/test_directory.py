@@ -25,18 +25,26 @@ HEADER = "email,name,school,roles,trained_on,policy_ack\n"
 def template(tmp_path_factory) -> bytes:
     path = tmp_path_factory.mktemp("template") / "oak.accountctl"
     runner = CliRunner()
-    env = {"ACCOUNTCTL_KDF": TEST_KDF, "ACCOUNTCTL_REGISTER": str(path), "ACCOUNTCTL_PASSPHRASE": PASSPHRASE,
-           "ACCOUNTCTL_NEW_PASSPHRASE": PASSPHRASE, "ACCOUNTCTL_USER": None, "ACCOUNTCTL_TODAY": None}
+    env = {
+        "ACCOUNTCTL_KDF": TEST_KDF,
+        "ACCOUNTCTL_REGISTER": str(path),
+        "ACCOUNTCTL_PASSPHRASE": PASSPHRASE,
+        "ACCOUNTCTL_NEW_PASSPHRASE": PASSPHRASE,
+        "ACCOUNTCTL_USER": None,
+        "ACCOUNTCTL_TODAY": None,
+    }
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
     keyring_cache.reset()
     try:
-        for args in (f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"',
-                     'school add oak --name "Oak Primary" --domain oak.sch.uk',
-                     f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it',
-                     f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt',
-                     'staff add t.one@oak.sch.uk --name "Tom One" --school oak --role staff --trained-on 2026-09-01',
-                     'staff add t.two@oak.sch.uk --name "Tia Two" --school oak --role staff --trained-on 2026-09-01'):
+        for args in (
+            f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"',
+            'school add oak --name "Oak Primary" --domain oak.sch.uk',
+            f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it',
+            f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt',
+            'staff add t.one@oak.sch.uk --name "Tom One" --school oak --role staff --trained-on 2026-09-01',
+            'staff add t.two@oak.sch.uk --name "Tia Two" --school oak --role staff --trained-on 2026-09-01',
+        ):
             result = runner.invoke(cli, shlex.split(args), env=env, catch_exceptions=False)
             assert result.exit_code == 0, result.stderr
     finally:
@@ -52,8 +60,11 @@ def reg(register_path, template) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
-            if p.is_file() and p.name.startswith("oak.accountctl") and not p.name.endswith(".lock")}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name.startswith("oak.accountctl") and not p.name.endswith(".lock")
+    }
 
 
 def refused_unchanged(run, reg: Path, args, code: int, *texts: str, **kwargs) -> None:
@@ -73,8 +84,12 @@ def events(run) -> list[dict]:
 # -- schools -----------------------------------------------------------------------------------------
 def test_school_add_and_list(run, reg):
     n = len(events(run))
-    result = ok(run('school add elm-central --name "Elm Trust Central" --domain @ELM.org.uk --domain elm.sch.uk '
-                    '--domain elm.sch.uk --central'))
+    result = ok(
+        run(
+            'school add elm-central --name "Elm Trust Central" --domain @ELM.org.uk --domain elm.sch.uk '
+            "--domain elm.sch.uk --central"
+        )
+    )
     assert "elm-central" in result.stderr and result.stdout == ""
     schools = {s["id"]: s for s in json.loads(ok(run("school list --json")).stdout)}
     assert set(schools) == {"oak", "elm-central"}
@@ -89,19 +104,22 @@ def test_school_add_and_list(run, reg):
     assert [(e["action"], e["target"], e["actor"]) for e in added] == [("school.add", "elm-central", CUSTODIAN)]
 
 
-@pytest.mark.parametrize("args, text", [
-    ('school add "Elm School" --name Elm --domain elm.sch.uk', "lower-case letters"),
-    ("school add --name Elm --domain elm.sch.uk -- -elm", "lower-case letters"),
-    ("school add ELM --name Elm --domain elm.sch.uk", "lower-case letters"),
-    ("school add elm_1 --name Elm --domain elm.sch.uk", "lower-case letters"),
-    ("school add elm --name Elm --domain gmail.com", "personal mail provider"),
-    ("school add elm --name Elm --domain elm.sch.uk --domain Hotmail.co.uk", "personal mail provider"),
-    ("school add elm --name Elm --domain not_a_domain", "not a valid email domain"),
-    ("school add elm --name Elm --domain localhost", "not a valid email domain"),
-    ('school add elm --name "  " --domain elm.sch.uk', "must not be empty"),
-    ("school add oak --name Oak --domain oak2.sch.uk", "already exists"),
-    ("school add elm --name Elm", "--domain"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        ('school add "Elm School" --name Elm --domain elm.sch.uk', "lower-case letters"),
+        ("school add --name Elm --domain elm.sch.uk -- -elm", "lower-case letters"),
+        ("school add ELM --name Elm --domain elm.sch.uk", "lower-case letters"),
+        ("school add elm_1 --name Elm --domain elm.sch.uk", "lower-case letters"),
+        ("school add elm --name Elm --domain gmail.com", "personal mail provider"),
+        ("school add elm --name Elm --domain elm.sch.uk --domain Hotmail.co.uk", "personal mail provider"),
+        ("school add elm --name Elm --domain not_a_domain", "not a valid email domain"),
+        ("school add elm --name Elm --domain localhost", "not a valid email domain"),
+        ('school add elm --name "  " --domain elm.sch.uk', "must not be empty"),
+        ("school add oak --name Oak --domain oak2.sch.uk", "already exists"),
+        ("school add elm --name Elm", "--domain"),
+    ],
+)
 def test_school_add_bad_input(run, reg, args, text):
     refused_unchanged(run, reg, args, 2, text)
     assert [s["id"] for s in json.loads(ok(run("school list --json")).stdout)] == ["oak"]
@@ -109,8 +127,12 @@ def test_school_add_bad_input(run, reg, args, text):
 
 # -- staff add ---------------------------------------------------------------------------------------
 def test_staff_add_records_training_and_policy(run, reg):
-    ok(run("staff add New.Teacher@Oak.SCH.uk --name 'Nia New' --school OAK --role slt --role staff --role slt "
-           "--trained-on 2026-09-01 --policy-ack 2026-v2"))
+    ok(
+        run(
+            "staff add New.Teacher@Oak.SCH.uk --name 'Nia New' --school OAK --role slt --role staff --role slt "
+            "--trained-on 2026-09-01 --policy-ack 2026-v2"
+        )
+    )
     person = json.loads(ok(run("staff show new.teacher@oak.sch.uk --json")).stdout)
     assert person["email"] == "new.teacher@oak.sch.uk"
     assert person["school"] == "oak"
@@ -128,27 +150,30 @@ def test_staff_add_defaults_to_the_staff_role_and_no_training(run, reg):
     assert person["roles"] == ["staff"] and person["trained_on"] is None and person["policy_ack"] is None
 
 
-@pytest.mark.parametrize("args, text", [
-    ("staff add not-an-email --name X --school oak", "not a valid email"),
-    ("staff add x@oak --name X --school oak", "not a valid email"),
-    ("staff add x..y@oak.sch.uk --name X --school oak", "not a valid email"),
-    ("staff add 'x y@oak.sch.uk' --name X --school oak", "not a valid email"),
-    ("staff add @oak.sch.uk --name X --school oak", "not a valid email"),
-    ("staff add x@oak.sch.uk --name X --school elm", "unknown school"),
-    ("staff add x@oak.sch.uk --name X --school oak --role teacher", "unknown role"),
-    ("staff add x@oak.sch.uk --name X --school oak --role staff --role admin", "unknown role"),
-    (f"staff add {HEAD} --name Dup --school oak", "already exists"),
-    ("staff add Head@Oak.Sch.UK --name Dup --school oak", "already exists"),
-    ("staff add ' head@oak.sch.uk ' --name Dup --school oak", "already exists"),
-    ("staff add x@oak.sch.uk --name X --school oak --trained-on 2026-13-01", "not a real date"),
-    ("staff add x@oak.sch.uk --name X --school oak --trained-on 2026-02-30", "not a real date"),
-    ("staff add x@oak.sch.uk --name X --school oak --trained-on 01/02/2026", "YYYY-MM-DD"),
-    ("staff add x@oak.sch.uk --name X --school oak --trained-on 2026-1-5", "YYYY-MM-DD"),
-    ("staff add x@oak.sch.uk --name X --school oak --trained-on tomorrow", "YYYY-MM-DD"),
-    ("staff add x@oak.sch.uk --name '' --school oak", "must not be empty"),
-    ("staff add x@oak.sch.uk --name X --school oak --policy-ack " + "v" * 51, "longer than 50"),
-    ("staff add x@oak.sch.uk --school oak", "--name"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        ("staff add not-an-email --name X --school oak", "not a valid email"),
+        ("staff add x@oak --name X --school oak", "not a valid email"),
+        ("staff add x..y@oak.sch.uk --name X --school oak", "not a valid email"),
+        ("staff add 'x y@oak.sch.uk' --name X --school oak", "not a valid email"),
+        ("staff add @oak.sch.uk --name X --school oak", "not a valid email"),
+        ("staff add x@oak.sch.uk --name X --school elm", "unknown school"),
+        ("staff add x@oak.sch.uk --name X --school oak --role teacher", "unknown role"),
+        ("staff add x@oak.sch.uk --name X --school oak --role staff --role admin", "unknown role"),
+        (f"staff add {HEAD} --name Dup --school oak", "already exists"),
+        ("staff add Head@Oak.Sch.UK --name Dup --school oak", "already exists"),
+        ("staff add ' head@oak.sch.uk ' --name Dup --school oak", "already exists"),
+        ("staff add x@oak.sch.uk --name X --school oak --trained-on 2026-13-01", "not a real date"),
+        ("staff add x@oak.sch.uk --name X --school oak --trained-on 2026-02-30", "not a real date"),
+        ("staff add x@oak.sch.uk --name X --school oak --trained-on 01/02/2026", "YYYY-MM-DD"),
+        ("staff add x@oak.sch.uk --name X --school oak --trained-on 2026-1-5", "YYYY-MM-DD"),
+        ("staff add x@oak.sch.uk --name X --school oak --trained-on tomorrow", "YYYY-MM-DD"),
+        ("staff add x@oak.sch.uk --name '' --school oak", "must not be empty"),
+        ("staff add x@oak.sch.uk --name X --school oak --policy-ack " + "v" * 51, "longer than 50"),
+        ("staff add x@oak.sch.uk --school oak", "--name"),
+    ],
+)
 def test_staff_add_bad_input(run, reg, args, text):
     refused_unchanged(run, reg, args, 2, text)
     assert sorted(s["email"] for s in staff(run)) == sorted(OAK_STAFF)
@@ -187,27 +212,32 @@ def test_staff_import_imports_every_row(run, reg, tmp_path):
 
 
 def test_staff_import_handles_bom_crlf_blank_lines_and_column_order(run, reg, tmp_path):
-    text = ("\ufeffName,Email,School,Roles,Trained_On,Policy_Ack\r\n"
-            "Ann One,a.one@oak.sch.uk,oak,staff,,\r\n"
-            "\r\n"
-            "Ben Two,b.two@oak.sch.uk,oak,it,,\r\n")
+    text = (
+        "\ufeffName,Email,School,Roles,Trained_On,Policy_Ack\r\n"
+        "Ann One,a.one@oak.sch.uk,oak,staff,,\r\n"
+        "\r\n"
+        "Ben Two,b.two@oak.sch.uk,oak,it,,\r\n"
+    )
     ok(run(f"staff import {write_csv(tmp_path, text)}"))
     people = {s["email"]: s for s in staff(run)}
     assert people["a.one@oak.sch.uk"]["name"] == "Ann One" and people["b.two@oak.sch.uk"]["roles"] == ["it"]
 
 
-@pytest.mark.parametrize("row3, text", [
-    ("not-an-email,Bad Row,oak,staff,,", "not a valid email"),
-    ("bad@oak.sch.uk,Bad Row,elm,staff,,", "unknown school"),
-    ("bad@oak.sch.uk,Bad Row,oak,teacher,,", "unknown role"),
-    ("bad@oak.sch.uk,Bad Row,oak,staff,2026-13-01,", "trained_on"),
-    ("bad@oak.sch.uk,Bad Row,oak,staff,01/09/2026,", "trained_on"),
-    ("bad@oak.sch.uk,,oak,staff,,", "name must not be empty"),
-    (",Bad Row,oak,staff,,", "not a valid email"),
-    ("bad@oak.sch.uk,Bad Row,,staff,,", "unknown school"),
-    ("bad@oak.sch.uk,Bad Row,oak,staff,,,extra", "more cells than columns"),
-    ("HEAD@oak.sch.uk,Hana Again,oak,slt,,", "already exists"),
-])
+@pytest.mark.parametrize(
+    "row3, text",
+    [
+        ("not-an-email,Bad Row,oak,staff,,", "not a valid email"),
+        ("bad@oak.sch.uk,Bad Row,elm,staff,,", "unknown school"),
+        ("bad@oak.sch.uk,Bad Row,oak,teacher,,", "unknown role"),
+        ("bad@oak.sch.uk,Bad Row,oak,staff,2026-13-01,", "trained_on"),
+        ("bad@oak.sch.uk,Bad Row,oak,staff,01/09/2026,", "trained_on"),
+        ("bad@oak.sch.uk,,oak,staff,,", "name must not be empty"),
+        (",Bad Row,oak,staff,,", "not a valid email"),
+        ("bad@oak.sch.uk,Bad Row,,staff,,", "unknown school"),
+        ("bad@oak.sch.uk,Bad Row,oak,staff,,,extra", "more cells than columns"),
+        ("HEAD@oak.sch.uk,Hana Again,oak,slt,,", "already exists"),
+    ],
+)
 def test_staff_import_with_a_bad_row_on_line_3_names_it_and_imports_nothing(run, reg, tmp_path, row3, text):
     csv_text = HEADER + "ok.one@oak.sch.uk,Ok One,oak,staff,,\n" + row3 + "\nok.two@oak.sch.uk,Ok Two,oak,staff,,\n"
     path = write_csv(tmp_path, csv_text)
@@ -222,15 +252,18 @@ def test_staff_import_duplicate_within_the_file(run, reg, tmp_path):
     refused_unchanged(run, reg, f"staff import {path}", 2, "line 3", "already on line 2")
 
 
-@pytest.mark.parametrize("content, text", [
-    ("email,name,school,trained_on,policy_ack\nx@oak.sch.uk,X,oak,,\n", "missing column(s): roles"),
-    ("email,name\nx@oak.sch.uk,X\n", "missing column(s): school, roles, trained_on, policy_ack"),
-    ("", "empty"),
-    ("\n\n  \n", "empty"),
-    (HEADER, "no rows"),
-    (HEADER + "\n,,,,,\n", "no rows"),
-    ("x@oak.sch.uk,X,oak,staff,,\n", "missing column"),  # no header line at all
-])
+@pytest.mark.parametrize(
+    "content, text",
+    [
+        ("email,name,school,trained_on,policy_ack\nx@oak.sch.uk,X,oak,,\n", "missing column(s): roles"),
+        ("email,name\nx@oak.sch.uk,X\n", "missing column(s): school, roles, trained_on, policy_ack"),
+        ("", "empty"),
+        ("\n\n  \n", "empty"),
+        (HEADER, "no rows"),
+        (HEADER + "\n,,,,,\n", "no rows"),
+        ("x@oak.sch.uk,X,oak,staff,,\n", "missing column"),  # no header line at all
+    ],
+)
 def test_staff_import_bad_files(run, reg, tmp_path, content, text):
     refused_unchanged(run, reg, f"staff import {write_csv(tmp_path, content)}", 2, text)
 
@@ -253,16 +286,22 @@ def test_staff_train_records_date_and_keeps_policy_ack(run, reg):
     person = json.loads(ok(run("staff show t.one@oak.sch.uk --json")).stdout)
     assert (person["trained_on"], person["policy_ack"]) == ("2026-11-03", "2026")
     last = events(run)[-1]
-    assert (last["action"], last["target"], last["details"]["trained_on"]) == ("staff.train", "t.one@oak.sch.uk",
-                                                                                "2026-11-03")
+    assert (last["action"], last["target"], last["details"]["trained_on"]) == (
+        "staff.train",
+        "t.one@oak.sch.uk",
+        "2026-11-03",
+    )
 
 
-@pytest.mark.parametrize("args, text", [
-    ("staff train nobody@oak.sch.uk --on 2026-10-02", "unknown staff"),
-    ("staff train t.one@oak.sch.uk --on 2026-10-32", "not a real date"),
-    ("staff train t.one@oak.sch.uk --on 02/10/2026", "YYYY-MM-DD"),
-    ("staff train nonsense --on 2026-10-02", "not a valid email"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        ("staff train nobody@oak.sch.uk --on 2026-10-02", "unknown staff"),
+        ("staff train t.one@oak.sch.uk --on 2026-10-32", "not a real date"),
+        ("staff train t.one@oak.sch.uk --on 02/10/2026", "YYYY-MM-DD"),
+        ("staff train nonsense --on 2026-10-02", "not a valid email"),
+    ],
+)
 def test_staff_train_bad_input(run, reg, args, text):
     refused_unchanged(run, reg, args, 2, text)
 
@@ -286,8 +325,18 @@ def test_staff_list_filters_by_school_and_renders_every_format(run, reg):
     everyone = staff(run)
     assert [s["email"] for s in everyone] == sorted(OAK_STAFF + ["e.one@elm.sch.uk"])
     rows = list(csv.DictReader(io.StringIO(ok(run("staff list --format csv --school elm")).stdout)))
-    assert rows == [{"email": "e.one@elm.sch.uk", "name": "One, Elm", "school": "elm", "roles": "staff;volunteer",
-                     "status": "active", "left_on": "", "trained_on": "", "policy_ack": ""}]
+    assert rows == [
+        {
+            "email": "e.one@elm.sch.uk",
+            "name": "One, Elm",
+            "school": "elm",
+            "roles": "staff;volunteer",
+            "status": "active",
+            "left_on": "",
+            "trained_on": "",
+            "policy_ack": "",
+        }
+    ]
     full = list(csv.DictReader(io.StringIO(ok(run("staff list --format csv")).stdout)))
     assert [r["email"] for r in full] == [s["email"] for s in everyone]
     table = ok(run("staff list --school elm")).stdout
@@ -299,7 +348,8 @@ def test_an_empty_list_prints_no_data(run, reg):
     ok(run("school add elm --name Elm --domain elm.sch.uk"))
     assert json.loads(ok(run("staff list --school elm --json")).stdout) == []
     assert ok(run("staff list --school elm --format csv")).stdout.strip() == ",".join(
-        ["email", "name", "school", "roles", "status", "left_on", "trained_on", "policy_ack"])
+        ["email", "name", "school", "roles", "status", "left_on", "trained_on", "policy_ack"]
+    )
     result = ok(run("staff list --school elm"))
     assert result.stdout == "" and "(none)" in result.stderr
 
@@ -328,12 +378,20 @@ def test_global_options_work_before_and_after_the_subcommand(run, reg, tmp_path,
 
 @pytest.mark.parametrize("kind", ["missing", "folder", "missing-folder"])
 def test_a_register_path_that_is_missing_or_a_folder_says_how_to_create_one(run, tmp_path, monkeypatch, kind):
-    target = {"missing": tmp_path / "none.accountctl", "folder": tmp_path,
-              "missing-folder": tmp_path / "no" / "such" / "reg.accountctl"}[kind]
+    target = {
+        "missing": tmp_path / "none.accountctl",
+        "folder": tmp_path,
+        "missing-folder": tmp_path / "no" / "such" / "reg.accountctl",
+    }[kind]
     monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(target))
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    for args in ("staff list", "school add elm --name Elm --domain elm.sch.uk", f"staff list --register {target}",
-                 "vault status", "log"):
+    for args in (
+        "staff list",
+        "school add elm --name Elm --domain elm.sch.uk",
+        f"staff list --register {target}",
+        "vault status",
+        "log",
+    ):
         refused(run(args), 2, str(target), "accountctl init")
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
@@ -366,8 +424,12 @@ def test_only_a_custodian_changes_the_directory(run, reg, tmp_path):
     ok(run(f"person grant {HEAD} --access register", env={"ACCOUNTCTL_NEW_PASSPHRASE": "head passphrase"}))
     head = {"ACCOUNTCTL_USER": HEAD, "ACCOUNTCTL_PASSPHRASE": "head passphrase"}
     path = write_csv(tmp_path, GOOD_CSV)
-    for args in ("school add elm --name Elm --domain elm.sch.uk", "staff add x@oak.sch.uk --name X --school oak",
-                 f"staff import {path}", "staff train t.one@oak.sch.uk --on 2026-10-01"):
+    for args in (
+        "school add elm --name Elm --domain elm.sch.uk",
+        "staff add x@oak.sch.uk --name X --school oak",
+        f"staff import {path}",
+        "staff train t.one@oak.sch.uk --on 2026-10-01",
+    ):
         refused_unchanged(run, reg, args, 3, "only an IT custodian", env=head)
     # ...while anyone with a slot can read it
     assert len(json.loads(ok(run("staff list --json", env=head)).stdout)) == 4

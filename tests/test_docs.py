@@ -33,8 +33,9 @@ def generator():
 def test_rules_doc_matches_the_registry():
     expected = generator().render()
     current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    assert current == expected, ("docs/rules.md differs from the rule registry: "
-                                 "run 'python tools/gen_rules_doc.py > docs/rules.md'")
+    assert current == expected, (
+        "docs/rules.md differs from the rule registry: run 'python tools/gen_rules_doc.py > docs/rules.md'"
+    )
 
 
 def test_the_generated_page_covers_every_rule_and_exit_code():
@@ -47,7 +48,9 @@ def test_the_generated_page_covers_every_rule_and_exit_code():
         assert rule.principle in text and f"clause.{rule.id}" in text
         assert f"| [`{rule.id}`](#{rule.id.lower()}) | {rule.name} | {rule.severity} |" in text
     vault_rules = [r.id for r in RULES.values() if r.needs_vault]
-    assert vault_rules and all(" | warning | " in text.split(f"(#{r.lower()})", 1)[1].split("\n")[0] for r in vault_rules)
+    assert vault_rules and all(
+        " | warning | " in text.split(f"(#{r.lower()})", 1)[1].split("\n")[0] for r in vault_rules
+    )
     exit_section = text.split("## Exit codes", 1)[1]
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 5 |"):
         assert code in exit_section
@@ -58,11 +61,16 @@ def test_check_mode_passes_on_the_current_page_and_fails_on_a_stale_one(tmp_path
     assert current.returncode == 0, current.stderr
     stale = tmp_path / "rules.md"
     stale.write_text(generator().render().replace("### TWO_ADMINS", "### TWO_ADMIN"), encoding="utf-8")
-    result = subprocess.run([sys.executable, str(TOOL), "--check", "--doc", str(stale)], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(TOOL), "--check", "--doc", str(stale)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1 and "out of date" in result.stderr
-    missing = subprocess.run([sys.executable, str(TOOL), "--check", "--doc", str(tmp_path / "none.md")],
-                             capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [sys.executable, str(TOOL), "--check", "--doc", str(tmp_path / "none.md")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode == 1
 
 
@@ -157,7 +165,7 @@ def guide_commands(path: Path):
         for i, token in enumerate(tokens):
             if token.rsplit("/", 1)[-1] == "accountctl":
                 argv = []
-                for word in tokens[i + 1:]:
+                for word in tokens[i + 1 :]:
                     if word and set(word) <= set("|&;<>()"):
                         break
                     argv.append(word)

@@ -21,8 +21,10 @@ from accountctl.store import register as store
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, error_line, ok, refused
 
 FB = "oak-facebook-oakprimary"
-LONG_AIM = ("News, celebrations and closures for parents and carers, with photographs of events, "
-            "reminders of trips and the newsletter every Friday afternoon")
+LONG_AIM = (
+    "News, celebrations and closures for parents and carers, with photographs of events, "
+    "reminders of trips and the newsletter every Friday afternoon"
+)
 STRONG = "Quiet-Harbour-Lantern-77!"
 UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # what a table may never carry (newlines between rows aside)
 
@@ -32,10 +34,40 @@ def account(run, oak):
     """oak with one requested account whose aim is long, and a policy version nobody has acknowledged yet
     (so the audit has long warnings); returns the register path."""
     ok(run("config set policy_version 2027.1"))
-    ok(run(["account", "request", "--school", "oak", "--platform", "facebook", "--handle", "OakPrimary",
-            "--url", "https://www.facebook.com/OakPrimary", "--category", "faculty", "--email", "office@oak.sch.uk",
-            "--owner", "t.one@oak.sch.uk", "--admin", "t.two@oak.sch.uk", "--aim", LONG_AIM,
-            "--audience", "Parents", "--promotion", "Newsletter", "--visibility", "open", "--pupils", "none"]))
+    ok(
+        run(
+            [
+                "account",
+                "request",
+                "--school",
+                "oak",
+                "--platform",
+                "facebook",
+                "--handle",
+                "OakPrimary",
+                "--url",
+                "https://www.facebook.com/OakPrimary",
+                "--category",
+                "faculty",
+                "--email",
+                "office@oak.sch.uk",
+                "--owner",
+                "t.one@oak.sch.uk",
+                "--admin",
+                "t.two@oak.sch.uk",
+                "--aim",
+                LONG_AIM,
+                "--audience",
+                "Parents",
+                "--promotion",
+                "Newsletter",
+                "--visibility",
+                "open",
+                "--pupils",
+                "none",
+            ]
+        )
+    )
     return oak
 
 
@@ -45,8 +77,9 @@ def widest(text: str) -> int:
 
 def put_raw(path, sql: str, *args) -> None:
     """Write to the register behind the CLI's back, as an older version without input checks could have."""
-    with store.open_register(path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                             use_keyring=False) as reg:
+    with store.open_register(
+        path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False
+    ) as reg:
         reg.db.execute(sql, args)
 
 
@@ -86,8 +119,9 @@ def test_log_names_the_account_once_and_keeps_details_to_one_line(run, account):
     assert header == ["seq", "at", "actor", "action", "target", "details"]  # no second column repeating the target
     request_line = next(line for line in table.splitlines() if "account.request" in line)
     assert request_line.count(FB) == 1 and request_line.rstrip().endswith("…")
-    added = next(line for line in ok(run("log", env={"COLUMNS": "200"})).stdout.splitlines()
-                 if "account.contributor.add" in line)
+    added = next(
+        line for line in ok(run("log", env={"COLUMNS": "200"})).stdout.splitlines() if "account.contributor.add" in line
+    )
     assert f"head@oak.sch.uk on {FB}" in added
     assert "{" not in table, "details are key=value, not raw JSON"
     whole = ok(run("log --wide")).stdout
@@ -112,7 +146,19 @@ def test_control_characters_already_in_a_register_are_shown_escaped(run, account
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_start_with_a_quote(run, oak):
-    ok(run(["staff", "add", "f.one@oak.sch.uk", "--name", '=HYPERLINK("http://evil.example","Click")', "--school", "oak"]))
+    ok(
+        run(
+            [
+                "staff",
+                "add",
+                "f.one@oak.sch.uk",
+                "--name",
+                '=HYPERLINK("http://evil.example","Click")',
+                "--school",
+                "oak",
+            ]
+        )
+    )
     ok(run(["staff", "add", "f.two@oak.sch.uk", "--name", "+44 20 7946 0000", "--school", "oak"]))
     ok(run(["staff", "add", "f.three@oak.sch.uk", "--name", "@SUM(1+1)", "--school", "oak"]))
     ok(run(["staff", "add", "f.four@oak.sch.uk", "--name", "-2+3", "--school", "oak", "--policy-ack", "=1+1"]))
@@ -131,21 +177,29 @@ def test_account_show_csv_has_the_approval_in_columns_not_json(run, account):
     rows = list(csv.DictReader(io.StringIO(ok(run(f"--as {CUSTODIAN} account show {FB} --format csv")).stdout)))
     assert len(rows) == 1 and "approval" not in rows[0]
     row = rows[0]
-    assert (row["approval_decision"], row["approval_approver"], row["approval_note"], row["approval_current"]) == \
-        ("approved", HEAD, "Agreed at SLT", "yes")
+    assert (row["approval_decision"], row["approval_approver"], row["approval_note"], row["approval_current"]) == (
+        "approved",
+        HEAD,
+        "Agreed at SLT",
+        "yes",
+    )
     assert not any(v.startswith(("{", "[")) for v in row.values())
 
 
 # -- 4. input that is refused ---------------------------------------------------------------------
-@pytest.mark.parametrize("args", [
-    ["staff", "add", "e@oak.sch.uk", "--name", "Eve\x1b]0;PWNED\x07\x1b[2J", "--school", "oak"],
-    ["staff", "add", "c@oak.sch.uk", "--name", "Carl\rALL CLEAR: 0 errors", "--school", "oak"],
-    ["staff", "add", "n@oak.sch.uk", "--name", "Nia\x85New", "--school", "oak"],
-    ["staff", "add", "u@oak.sch.uk", "--name", "Bad\udcffBytes", "--school", "oak"],
-    ["school", "add", "elm", "--name", "Elm\x7fSchool", "--domain", "elm.sch.uk"],
-    ["staff", "train", "t.one@oak.sch.uk", "--on", "2026-09-01", "--policy-ack", "v1\x1b[2J"],
-    ["config", "set", "policy_version", "2026\x1b[2J"],
-], ids=["escape", "carriage-return", "c1", "not-utf8", "del", "policy-ack", "setting"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["staff", "add", "e@oak.sch.uk", "--name", "Eve\x1b]0;PWNED\x07\x1b[2J", "--school", "oak"],
+        ["staff", "add", "c@oak.sch.uk", "--name", "Carl\rALL CLEAR: 0 errors", "--school", "oak"],
+        ["staff", "add", "n@oak.sch.uk", "--name", "Nia\x85New", "--school", "oak"],
+        ["staff", "add", "u@oak.sch.uk", "--name", "Bad\udcffBytes", "--school", "oak"],
+        ["school", "add", "elm", "--name", "Elm\x7fSchool", "--domain", "elm.sch.uk"],
+        ["staff", "train", "t.one@oak.sch.uk", "--on", "2026-09-01", "--policy-ack", "v1\x1b[2J"],
+        ["config", "set", "policy_version", "2026\x1b[2J"],
+    ],
+    ids=["escape", "carriage-return", "c1", "not-utf8", "del", "policy-ack", "setting"],
+)
 def test_control_characters_in_names_and_text_are_refused(run, oak, args):
     line = refused(run, oak, args, 2)
     assert "control character" in line or "UTF-8" in line
@@ -154,21 +208,60 @@ def test_control_characters_in_names_and_text_are_refused(run, oak, args):
 def test_control_characters_in_handles_and_notes_are_refused(run, account):
     ok(run(f"person grant {HEAD} --access register"))
     refused(run, account, ["--as", HEAD, "approve", FB, "--note", "ok\rALL CLEAR"], 2, "control character")
-    refused(run, account, ["--as", CUSTODIAN, "account", "request", "--school", "oak", "--platform", "x",
-                           "--handle", "Oak\x1bNews", "--url", "https://x.com/oaknews", "--category", "faculty",
-                           "--email", "office@oak.sch.uk", "--owner", "t.one@oak.sch.uk", "--admin", "t.two@oak.sch.uk",
-                           "--aim", "News", "--audience", "Parents", "--promotion", "Web", "--visibility", "open", "--pupils", "none"],
-            2, "handle", "control character")
+    refused(
+        run,
+        account,
+        [
+            "--as",
+            CUSTODIAN,
+            "account",
+            "request",
+            "--school",
+            "oak",
+            "--platform",
+            "x",
+            "--handle",
+            "Oak\x1bNews",
+            "--url",
+            "https://x.com/oaknews",
+            "--category",
+            "faculty",
+            "--email",
+            "office@oak.sch.uk",
+            "--owner",
+            "t.one@oak.sch.uk",
+            "--admin",
+            "t.two@oak.sch.uk",
+            "--aim",
+            "News",
+            "--audience",
+            "Parents",
+            "--promotion",
+            "Web",
+            "--visibility",
+            "open",
+            "--pupils",
+            "none",
+        ],
+        2,
+        "handle",
+        "control character",
+    )
 
 
 def test_nul_in_an_import_is_refused_naming_the_line(run, oak, tmp_path):
     staff_csv = tmp_path / "staff.csv"
-    staff_csv.write_text("email,name,school,roles,trained_on,policy_ack\n"
-                         "a.one@oak.sch.uk,Ann One,oak,,,\nb.two@oak.sch.uk,Oak\x00Nul,oak,,,\n", encoding="utf-8")
+    staff_csv.write_text(
+        "email,name,school,roles,trained_on,policy_ack\n"
+        "a.one@oak.sch.uk,Ann One,oak,,,\nb.two@oak.sch.uk,Oak\x00Nul,oak,,,\n",
+        encoding="utf-8",
+    )
     refused(run, oak, ["staff", "import", str(staff_csv)], 2, "line 3", "control character")
     accounts_json = tmp_path / "accounts.json"
-    accounts_json.write_text(json.dumps([{"school": "oak", "platform": "x", "handle": "Oak\u0000Nul",
-                                          "category": "faculty"}]), encoding="utf-8")
+    accounts_json.write_text(
+        json.dumps([{"school": "oak", "platform": "x", "handle": "Oak\u0000Nul", "category": "faculty"}]),
+        encoding="utf-8",
+    )
     refused(run, oak, ["account", "import", str(accounts_json)], 2, "item 1", "control character")
 
 
@@ -216,8 +309,11 @@ def test_an_import_over_100_mb_is_refused_before_it_is_read(run, oak, tmp_path, 
         return opened[-1]
 
     monkeypatch.setattr("builtins.open", spy)
-    for args in (["staff", "import", str(big)], ["account", "import", str(big)],
-                 ["staff", "sync", str(big), "--school", "oak"]):
+    for args in (
+        ["staff", "import", str(big)],
+        ["account", "import", str(big)],
+        ["staff", "sync", str(big), "--school", "oak"],
+    ):
         refused(run, oak, args, 2, "larger than 100 MB")
     assert len(opened) == 3 and all(h.read_sizes == [] for h in opened), "refused from its size, nothing read"
 
@@ -243,10 +339,12 @@ def test_a_50_mb_one_line_file_is_refused_without_holding_many_copies_of_it(oak,
 
     huge = tmp_path / "one-line.csv"
     huge.write_bytes(b"x" * 50_000_000)
-    probe = ("import resource, subprocess, sys; "
-             "done = subprocess.run([sys.executable, '-m', 'accountctl', 'staff', 'import', sys.argv[1]], "
-             "capture_output=True, text=True); "
-             "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.stderr.strip())")
+    probe = (
+        "import resource, subprocess, sys; "
+        "done = subprocess.run([sys.executable, '-m', 'accountctl', 'staff', 'import', sys.argv[1]], "
+        "capture_output=True, text=True); "
+        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.stderr.strip())"
+    )
     result = subprocess.run([sys.executable, "-c", probe, str(huge)], capture_output=True, text=True, timeout=120)
     code, peak_kib, error = result.stdout.split(" ", 2)
     assert code == "2" and "line 1 is longer than" in error
@@ -301,14 +399,22 @@ def test_passwd_asks_for_the_current_passphrase_first(run, oak, terminal, monkey
 # -- 6. weak secrets ------------------------------------------------------------------------------
 @pytest.mark.parametrize("weak", ["passwordpassword", "1234567890", "iloveyou2024", "Password2026!"])
 def test_a_weak_new_passphrase_from_the_environment_is_refused(run, register_path, weak):
-    result = run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"', env={"ACCOUNTCTL_NEW_PASSPHRASE": weak})
+    result = run(
+        f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"', env={"ACCOUNTCTL_NEW_PASSPHRASE": weak}
+    )
     line = error_line(result, 2, "ACCOUNTCTL_NEW_PASSPHRASE", "too easy to guess")
     assert weak not in line and not register_path.exists()
 
 
 def test_a_weak_grant_passphrase_is_refused_and_changes_nothing(run, oak):
-    refused(run, oak, f"person grant {HEAD} --access register", 2, "too easy to guess",
-            env={"ACCOUNTCTL_NEW_PASSPHRASE": "passwordpassword"})
+    refused(
+        run,
+        oak,
+        f"person grant {HEAD} --access register",
+        2,
+        "too easy to guess",
+        env={"ACCOUNTCTL_NEW_PASSPHRASE": "passwordpassword"},
+    )
 
 
 def test_a_short_or_weak_passphrase_at_the_prompt_is_asked_again(run, oak, terminal, monkeypatch):
@@ -333,8 +439,10 @@ def test_a_weak_password_is_stored_with_a_warning_and_zxcvbn_advice(run, account
 
 # -- 7. help and "did you mean" -------------------------------------------------------------------
 def test_import_help_shows_the_header(run):
-    assert "id,school,platform,handle,url,category,email,owner,admins,contributors,status" in \
-        ok(run("account import --help")).stdout
+    assert (
+        "id,school,platform,handle,url,category,email,owner,admins,contributors,status"
+        in ok(run("account import --help")).stdout
+    )
     assert "email,name,school,roles,trained_on,policy_ack" in ok(run("staff import --help")).stdout
     assert "userPrincipalName,displayName,accountEnabled" in ok(run("staff sync --help")).stdout
 
@@ -362,17 +470,20 @@ def test_contributor_wording(run, account):
     refused(run, account, f"account contributor add {FB} head@oak.sch.uk", 2, "already a contributor")
 
 
-@pytest.mark.parametrize("args, words", [
-    ("account show oak-facebook-oakprimry", [f"did you mean {FB}?"]),
-    ("staff list --school oka", ["unknown school 'oka'", "did you mean oak?"]),
-    ("staff show t.onr@oak.sch.uk", ["did you mean t.one@oak.sch.uk?"]),
-    ("offboard t.onr@oak.sch.uk", ["did you mean t.one@oak.sch.uk?"]),
-    ("audit --rule TWO_ADMIN", ["did you mean TWO_ADMINS?"]),
-    ("config set policy_versoin 2026", ["did you mean policy_version?"]),
-    ("account list --platform facebok", ["did you mean facebook?"]),
-    ("staf list", ["Did you mean 'staff'?"]),
-    ("log --account oak-facebook-oakprimry", [f"did you mean {FB}?"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        ("account show oak-facebook-oakprimry", [f"did you mean {FB}?"]),
+        ("staff list --school oka", ["unknown school 'oka'", "did you mean oak?"]),
+        ("staff show t.onr@oak.sch.uk", ["did you mean t.one@oak.sch.uk?"]),
+        ("offboard t.onr@oak.sch.uk", ["did you mean t.one@oak.sch.uk?"]),
+        ("audit --rule TWO_ADMIN", ["did you mean TWO_ADMINS?"]),
+        ("config set policy_versoin 2026", ["did you mean policy_version?"]),
+        ("account list --platform facebok", ["did you mean facebook?"]),
+        ("staf list", ["Did you mean 'staff'?"]),
+        ("log --account oak-facebook-oakprimry", [f"did you mean {FB}?"]),
+    ],
+)
 def test_unknown_ids_get_the_nearest_known_ones(run, account, args, words):
     refused(run, account, args, 2, *words)
 
@@ -399,9 +510,13 @@ def test_reject_says_what_comes_next(run, account):
     ok(run(f"--as {CUSTODIAN} account update {FB} --audience Parents-and-carers"))  # a change: a new decision is due
     approved = ok(run(["--as", HEAD, "reject", FB, "--reason", "Not with this audience"]))
     assert f"accountctl account close {FB}" in approved.stderr and "already created on the platform" in approved.stderr
-    ok(run(f"--as {CUSTODIAN} account request --school oak --platform x --handle OakNews --url https://x.com/OakNews "
-           "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
-           "--aim News --audience Parents --promotion Newsletter --visibility open --pupils none"))
+    ok(
+        run(
+            f"--as {CUSTODIAN} account request --school oak --platform x --handle OakNews --url https://x.com/OakNews "
+            "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
+            "--aim News --audience Parents --promotion Newsletter --visibility open --pupils none"
+        )
+    )
     requested = ok(run(["--as", HEAD, "reject", "oak-x-oaknews", "--reason", "One channel is enough"]))
     assert "Tell the requester why" in requested.stderr and "close" not in requested.stderr
 
@@ -426,8 +541,12 @@ def test_help_and_guides_never_put_a_secret_on_a_command_line(run):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    texts = {"init --help": ok(run("init --help")).stdout, "cred totp --help": ok(run("cred totp --help")).stdout,
-             "cred set --help": ok(run("cred set --help")).stdout, "README.md": (root / "README.md").read_text()}
+    texts = {
+        "init --help": ok(run("init --help")).stdout,
+        "cred totp --help": ok(run("cred totp --help")).stdout,
+        "cred set --help": ok(run("cred set --help")).stdout,
+        "README.md": (root / "README.md").read_text(),
+    }
     for page in (root / "docs").glob("*.md"):
         texts[page.name] = page.read_text(encoding="utf-8")
     for name, text in texts.items():
@@ -437,12 +556,16 @@ def test_help_and_guides_never_put_a_secret_on_a_command_line(run):
     assert "umask 077" in texts["guide-it.md"]
 
 
-
 # -- the input check itself ---------------------------------------------------------------------------
+
 
 @given(st.text(max_size=60))
 def test_free_text_is_refused_exactly_when_it_holds_a_control_character(text):
-    bad = [ch for ch in text.strip() if ch != "\t" and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or 0xD800 <= ord(ch) <= 0xDFFF)]
+    bad = [
+        ch
+        for ch in text.strip()
+        if ch != "\t" and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or 0xD800 <= ord(ch) <= 0xDFFF)
+    ]
     try:
         value = model.nonempty(text, "name")
     except InputError as exc:

@@ -30,16 +30,24 @@ WRITE = "school add elm --name Elm --domain elm.sch.uk"  # a write: a refused on
 def template(tmp_path_factory) -> bytes:
     path = tmp_path_factory.mktemp("template") / "oak.accountctl"
     runner = CliRunner()
-    env = {"ACCOUNTCTL_KDF": TEST_KDF, "ACCOUNTCTL_REGISTER": str(path), "ACCOUNTCTL_PASSPHRASE": PASSPHRASE,
-           "ACCOUNTCTL_NEW_PASSPHRASE": PASSPHRASE, "ACCOUNTCTL_USER": None, "ACCOUNTCTL_TODAY": None}
+    env = {
+        "ACCOUNTCTL_KDF": TEST_KDF,
+        "ACCOUNTCTL_REGISTER": str(path),
+        "ACCOUNTCTL_PASSPHRASE": PASSPHRASE,
+        "ACCOUNTCTL_NEW_PASSPHRASE": PASSPHRASE,
+        "ACCOUNTCTL_USER": None,
+        "ACCOUNTCTL_TODAY": None,
+    }
     previous = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring())
     keyring_cache.reset()
     try:
-        for args in (f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"',
-                     'school add oak --name "Oak Primary" --domain oak.sch.uk',
-                     f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it',
-                     f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt'):
+        for args in (
+            f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"',
+            'school add oak --name "Oak Primary" --domain oak.sch.uk',
+            f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it',
+            f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt',
+        ):
             result = runner.invoke(cli, shlex.split(args), env=env, catch_exceptions=False)
             assert result.exit_code == 0, result.stderr
     finally:
@@ -60,10 +68,29 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 # -- field offsets, found by walking the header with fileformat's own struct layouts ---------------------
-FIXED_FIELDS = ["magic", "version", "flags", "header_length", "file_id", "generation", "body_nonce", "body_length",
-                "slot_count"]
-SLOT_FIELDS = ["slot_id", "kind", "access", "tag", "kdf_alg", "salt", "kdf_memory", "kdf_iterations", "kdf_lanes",
-               "public_key"]
+FIXED_FIELDS = [
+    "magic",
+    "version",
+    "flags",
+    "header_length",
+    "file_id",
+    "generation",
+    "body_nonce",
+    "body_length",
+    "slot_count",
+]
+SLOT_FIELDS = [
+    "slot_id",
+    "kind",
+    "access",
+    "tag",
+    "kdf_alg",
+    "salt",
+    "kdf_memory",
+    "kdf_iterations",
+    "kdf_lanes",
+    "public_key",
+]
 
 
 def _field_sizes(fmt: str) -> list[int]:
@@ -80,11 +107,22 @@ def _field_sizes(fmt: str) -> list[int]:
 
 def _fixed_names(header: ff.Header, raw: bytes) -> list[str]:
     """Name each field of the fixed part by what parse_header made of it (robust to fields added later)."""
-    known = {"magic": ff.MAGIC, "version": header.version, "flags": header.flags, "header_length": len(raw),
-             "file_id": header.file_id, "generation": header.generation, "body_nonce": header.body_nonce,
-             "body_length": header.body_len, "slot_count": len(header.slots)}
-    others = {f.name: getattr(header, f.name) for f in fields(header) if f.name not in
-              ("file_id", "generation", "body_nonce", "body_len", "slots", "version", "flags")}
+    known = {
+        "magic": ff.MAGIC,
+        "version": header.version,
+        "flags": header.flags,
+        "header_length": len(raw),
+        "file_id": header.file_id,
+        "generation": header.generation,
+        "body_nonce": header.body_nonce,
+        "body_length": header.body_len,
+        "slot_count": len(header.slots),
+    }
+    others = {
+        f.name: getattr(header, f.name)
+        for f in fields(header)
+        if f.name not in ("file_id", "generation", "body_nonce", "body_len", "slots", "version", "flags")
+    }
     expected = list(FIXED_FIELDS)
     names = []
     for i, value in enumerate(ff._FIXED.unpack_from(raw, 0)):
@@ -113,8 +151,11 @@ def layout(data: bytes) -> dict[str, tuple[int, int]]:
         for name, size in zip(SLOT_FIELDS, _field_sizes(ff._SLOT_FIXED.format), strict=True):
             regions[f"slot{i}.{name}"] = (pos, pos + size)
             pos += size
-        for name, blob in (("wrapped", slot.wrapped), ("sealed_register", slot.sealed_register),
-                           ("sealed_vault", slot.sealed_vault)):
+        for name, blob in (
+            ("wrapped", slot.wrapped),
+            ("sealed_register", slot.sealed_register),
+            ("sealed_vault", slot.sealed_vault),
+        ):
             regions[f"slot{i}.{name}_length"] = (pos, pos + 2)
             pos += 2
             if blob:
@@ -141,7 +182,7 @@ def layout(data: bytes) -> dict[str, tuple[int, int]]:
         assert at(f"slot{i}.wrapped") == slot.wrapped
         assert at(f"slot{i}.sealed_register") == slot.sealed_register
         assert struct.unpack(">I", at(f"slot{i}.kdf_memory"))[0] == slot.kdf.memory_kib
-    assert at("checksum") == hashlib.sha256(raw[:-ff.CHECKSUM_LEN]).digest()
+    assert at("checksum") == hashlib.sha256(raw[: -ff.CHECKSUM_LEN]).digest()
     return regions
 
 
@@ -195,9 +236,18 @@ EXPECTED = {
     "body": (4, "body does not authenticate"),
 }
 CHECKSUMMED = ["file_id", "generation", "body_nonce", "body_length", "slot_count", "checksum"] + [
-    f"slot{i}.{name}" for i in (0, 1)
-    for name in ["length", *SLOT_FIELDS, "wrapped_length", "wrapped", "sealed_register_length", "sealed_register",
-                 "sealed_vault_length", "sealed_vault"]
+    f"slot{i}.{name}"
+    for i in (0, 1)
+    for name in [
+        "length",
+        *SLOT_FIELDS,
+        "wrapped_length",
+        "wrapped",
+        "sealed_register_length",
+        "sealed_register",
+        "sealed_vault_length",
+        "sealed_vault",
+    ]
 ]
 ALL_REGIONS = list(EXPECTED) + CHECKSUMMED
 
@@ -255,7 +305,7 @@ def forge(data: bytes, change) -> bytes:
     header, raw = ff.parse_header(data)
     forged = header.copy()
     change(forged)
-    return ff.encode_header(forged) + data[len(raw):]
+    return ff.encode_header(forged) + data[len(raw) :]
 
 
 def _bump_generation(h):
@@ -282,8 +332,17 @@ def _tamper_recovery_slot(h):
     h.slots[1].salt = bytes(16)
 
 
-@pytest.mark.parametrize("change", [_bump_generation, _other_nonce, _swap_public, _tamper_sealed_register,
-                                    _tamper_sealed_vault, _tamper_recovery_slot])
+@pytest.mark.parametrize(
+    "change",
+    [
+        _bump_generation,
+        _other_nonce,
+        _swap_public,
+        _tamper_sealed_register,
+        _tamper_sealed_vault,
+        _tamper_recovery_slot,
+    ],
+)
 def test_a_forged_header_with_a_valid_checksum_is_still_damage(run, reg, change):
     reg.write_bytes(forge(reg.read_bytes(), change))
     before = snapshot(reg.parent)
@@ -305,8 +364,19 @@ def test_a_forged_body_length_is_damage(run, reg):
 
 
 # -- truncation and things that are not registers -----------------------------------------------------
-@pytest.mark.parametrize("cut", ["zero", "inside_magic", "inside_fixed", "inside_slot", "inside_checksum",
-                                 "end_of_header", "inside_body", "last_byte"])
+@pytest.mark.parametrize(
+    "cut",
+    [
+        "zero",
+        "inside_magic",
+        "inside_fixed",
+        "inside_slot",
+        "inside_checksum",
+        "end_of_header",
+        "inside_body",
+        "last_byte",
+    ],
+)
 def test_truncation_is_damage_and_nothing_is_written(run, reg, cut):
     data = reg.read_bytes()
     regions = layout(data)
@@ -338,13 +408,17 @@ def test_extra_bytes_after_the_body_are_damage(run, reg):
     assert snapshot(reg.parent) == before
 
 
-@pytest.mark.parametrize("content", [
-    os.urandom(4096),
-    b"email,name,school\nhead@oak.sch.uk,Hana,oak\n",
-    b"",
-    ff.MAGIC[:4],
-    b"\x89PNG\r\n\x1a\n" + bytes(100),
-], ids=["random", "text", "empty", "short-magic", "png"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        os.urandom(4096),
+        b"email,name,school\nhead@oak.sch.uk,Hana,oak\n",
+        b"",
+        ff.MAGIC[:4],
+        b"\x89PNG\r\n\x1a\n" + bytes(100),
+    ],
+    ids=["random", "text", "empty", "short-magic", "png"],
+)
 def test_a_file_that_is_not_a_register(run, register_path, content):
     register_path.write_bytes(content)
     before = snapshot(register_path.parent)
@@ -379,16 +453,20 @@ def test_the_damage_is_found_before_the_passphrase_is_tried(run, reg, monkeypatc
 
 
 # -- KDF caps: a hostile header cannot make us spin or allocate ----------------------------------------
-@pytest.mark.parametrize("kdf", [
-    KdfParams(1024 * 1024 + 1, 2, 1),  # memory just above 1 GiB
-    KdfParams(4 * 1024 * 1024, 3, 4),
-    KdfParams(19456, 11, 1),  # iterations above 10
-    KdfParams(19456, 2**32 - 1, 1),
-    KdfParams(19456, 2, 17),  # lanes above 16
-    KdfParams(19455, 2, 1),  # below OWASP's floor
-    KdfParams(19456, 1, 1),
-    KdfParams(19456, 2, 0),
-], ids=lambda k: f"m{k.memory_kib}-t{k.iterations}-p{k.lanes}")
+@pytest.mark.parametrize(
+    "kdf",
+    [
+        KdfParams(1024 * 1024 + 1, 2, 1),  # memory just above 1 GiB
+        KdfParams(4 * 1024 * 1024, 3, 4),
+        KdfParams(19456, 11, 1),  # iterations above 10
+        KdfParams(19456, 2**32 - 1, 1),
+        KdfParams(19456, 2, 17),  # lanes above 16
+        KdfParams(19455, 2, 1),  # below OWASP's floor
+        KdfParams(19456, 1, 1),
+        KdfParams(19456, 2, 0),
+    ],
+    ids=lambda k: f"m{k.memory_kib}-t{k.iterations}-p{k.lanes}",
+)
 def test_kdf_parameters_outside_the_caps_are_refused_before_any_derivation(run, reg, monkeypatch, kdf):
     def must_not_run(*args):
         raise AssertionError("argon2id ran on a header that should have been refused")
@@ -471,10 +549,14 @@ def test_arbitrary_bytes_are_refused(data):
 
 
 @settings(max_examples=400, deadline=None)
-@given(version=st.just(ff.VERSION) | unsupported_versions, flags=st.just(0) | st.integers(0, 0xFFFF),
-       total=st.sampled_from([MIN_HEADER - 1, MIN_HEADER, ff.MAX_HEADER, ff.MAX_HEADER + 1])
-       | st.integers(MIN_HEADER, 4096) | st.integers(0, 2**32 - 1),
-       rest=st.binary(max_size=4096))
+@given(
+    version=st.just(ff.VERSION) | unsupported_versions,
+    flags=st.just(0) | st.integers(0, 0xFFFF),
+    total=st.sampled_from([MIN_HEADER - 1, MIN_HEADER, ff.MAX_HEADER, ff.MAX_HEADER + 1])
+    | st.integers(MIN_HEADER, 4096)
+    | st.integers(0, 2**32 - 1),
+    rest=st.binary(max_size=4096),
+)
 def test_a_fixed_part_is_refused_by_the_first_check_it_fails(version, flags, total, rest):
     """Magic, version, flags and header length come first in every format version, in this order."""
     data = ff.MAGIC + struct.pack(">HHI", version, flags, total) + rest
@@ -530,7 +612,7 @@ def test_a_changed_real_header_is_refused(template, mutations, cut):
     data = bytes(_mutate(raw, mutations))[:cut]
     assume(data != raw)
     refusal(data)
-    refusal(data + template[len(raw):])  # followed by the body it was written with
+    refusal(data + template[len(raw) :])  # followed by the body it was written with
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -540,7 +622,7 @@ def test_a_forged_real_header_is_refused_on_open(template, register_path, argon2
     _, raw = ff.parse_header(template)
     forged = _recompute_checksum(_mutate(raw, mutations))
     assume(forged != raw)
-    register_path.write_bytes(forged + template[len(raw):])
+    register_path.write_bytes(forged + template[len(raw) :])
     open_refusal(register_path)
 
 
@@ -572,24 +654,45 @@ def test_any_truncation_of_a_real_file_is_refused(template, register_path, data)
 # Built from ff.Header/ff.Slot and ff.encode_header; byte positions come from layout(), never literals.
 def _person(n: int, access: int = ff.ACCESS_VAULT, **changes) -> ff.Slot:
     """A well-formed person slot (its keys are zeros: the parser checks shapes, not keys)."""
-    slot = ff.Slot(n.to_bytes(16, "big"), ff.KIND_PERSON, access, hashlib.sha256(b"%d" % n).digest()[:ff.TAG_LEN_PERSON],
-                   ff.KDF_ARGON2ID, bytes(16), ff.KDF_FLOOR, bytes(32), bytes(ff.WRAPPED_PERSON_LEN),
-                   bytes(ff.SEALED_KEY_LEN), bytes(ff.SEALED_KEY_LEN) if access == ff.ACCESS_VAULT else b"")
+    slot = ff.Slot(
+        n.to_bytes(16, "big"),
+        ff.KIND_PERSON,
+        access,
+        hashlib.sha256(b"%d" % n).digest()[: ff.TAG_LEN_PERSON],
+        ff.KDF_ARGON2ID,
+        bytes(16),
+        ff.KDF_FLOOR,
+        bytes(32),
+        bytes(ff.WRAPPED_PERSON_LEN),
+        bytes(ff.SEALED_KEY_LEN),
+        bytes(ff.SEALED_KEY_LEN) if access == ff.ACCESS_VAULT else b"",
+    )
     return replace(slot, **changes)
 
 
 def _recovery(n: int = 99, **changes) -> ff.Slot:
-    slot = ff.Slot(n.to_bytes(16, "big"), ff.KIND_RECOVERY, ff.ACCESS_VAULT, bytes(ff.TAG_LEN_PERSON), ff.KDF_HKDF,
-                   bytes(16), KdfParams(0, 0, 0), bytes(32), bytes(ff.WRAPPED_RECOVERY_LEN), bytes(ff.SEALED_KEY_LEN),
-                   bytes(ff.SEALED_KEY_LEN))
+    slot = ff.Slot(
+        n.to_bytes(16, "big"),
+        ff.KIND_RECOVERY,
+        ff.ACCESS_VAULT,
+        bytes(ff.TAG_LEN_PERSON),
+        ff.KDF_HKDF,
+        bytes(16),
+        KdfParams(0, 0, 0),
+        bytes(32),
+        bytes(ff.WRAPPED_RECOVERY_LEN),
+        bytes(ff.SEALED_KEY_LEN),
+        bytes(ff.SEALED_KEY_LEN),
+    )
     return replace(slot, **changes)
 
 
 def _header(slots=None, **changes) -> ff.Header:
     """A well-formed header: a custodian, a register-access person and the recovery slot."""
     slots = [_person(1), _person(2, ff.ACCESS_REGISTER), _recovery()] if slots is None else slots
-    header = ff.Header(file_id=bytes(range(16)), generation=7, body_nonce=bytes(range(1, 13)), body_len=crypto.TAG_LEN,
-                       slots=slots)
+    header = ff.Header(
+        file_id=bytes(range(16)), generation=7, body_nonce=bytes(range(1, 13)), body_len=crypto.TAG_LEN, slots=slots
+    )
     return replace(header, **changes)
 
 
@@ -615,8 +718,8 @@ def _patched(raw: bytes, region: tuple[int, int], value: bytes) -> bytearray:
 def _one_slot_more(raw: bytes, extra: bytes) -> bytes:
     """The header with its slot count one higher and `extra` where that slot's record should be."""
     count_at = _regions(raw)["slot_count"]
-    count = struct.unpack(">H", raw[count_at[0]:count_at[1]])[0]
-    return _resealed(bytes(_patched(raw, count_at, struct.pack(">H", count + 1))[:-ff.CHECKSUM_LEN]) + extra)
+    count = struct.unpack(">H", raw[count_at[0] : count_at[1]])[0]
+    return _resealed(bytes(_patched(raw, count_at, struct.pack(">H", count + 1))[: -ff.CHECKSUM_LEN]) + extra)
 
 
 def test_the_well_formed_header_round_trips():
@@ -632,12 +735,16 @@ def test_the_parser_needs_no_more_than_the_header(template):
     assert ff.parse_header(raw) == (header, raw)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", NOT_A_REGISTER),
-    (ff.MAGIC[:-1], NOT_A_REGISTER),
-    (b"\0" + ff.MAGIC[1:] + bytes(ff.FIXED_LEN), NOT_A_REGISTER),
-    (ff.MAGIC, TRUNCATED_HEADER),  # the whole magic, nothing after it
-], ids=["empty", "magic-less-one", "magic-first-byte", "magic-only"])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", NOT_A_REGISTER),
+        (ff.MAGIC[:-1], NOT_A_REGISTER),
+        (b"\0" + ff.MAGIC[1:] + bytes(ff.FIXED_LEN), NOT_A_REGISTER),
+        (ff.MAGIC, TRUNCATED_HEADER),  # the whole magic, nothing after it
+    ],
+    ids=["empty", "magic-less-one", "magic-first-byte", "magic-only"],
+)
 def test_magic_and_minimum_length(data, message):
     assert refusal(data) == message
 
@@ -646,7 +753,7 @@ def test_a_file_shorter_than_the_fixed_part_or_the_header_is_truncated():
     raw = ff.encode_header(_header())
     assert refusal(raw[: ff.FIXED_LEN - 1]) == TRUNCATED_HEADER
     assert refusal(raw[:-1]) == TRUNCATED_HEADER
-    assert refusal(raw[: MIN_HEADER]) == TRUNCATED_HEADER
+    assert refusal(raw[:MIN_HEADER]) == TRUNCATED_HEADER
 
 
 @pytest.mark.parametrize("version", [0, 1, ff.VERSION + 1, 0xFFFF])
@@ -704,8 +811,17 @@ def test_exactly_max_slots_are_accepted():
     assert len(header.slots) == ff.MAX_SLOTS == 256
 
 
-@pytest.mark.parametrize("body_len, ok", [(0, False), (crypto.TAG_LEN - 1, False), (crypto.TAG_LEN, True),
-                                          (ff.MAX_BODY, True), (ff.MAX_BODY + 1, False), (2**64 - 1, False)])
+@pytest.mark.parametrize(
+    "body_len, ok",
+    [
+        (0, False),
+        (crypto.TAG_LEN - 1, False),
+        (crypto.TAG_LEN, True),
+        (ff.MAX_BODY, True),
+        (ff.MAX_BODY + 1, False),
+        (2**64 - 1, False),
+    ],
+)
 def test_body_length_bounds(body_len, ok):
     raw = ff.encode_header(_header(body_len=body_len))
     if ok:
@@ -714,17 +830,20 @@ def test_body_length_bounds(body_len, ok):
         assert refusal(raw) == "register damaged: body length out of range"
 
 
-@pytest.mark.parametrize("nonce, length, ok", [
-    (bytes(12), 0, True),  # no archive
-    (b"\1" + bytes(11), 0, False),  # no archive, yet a nonce: written by nothing we know
-    (bytes(range(12)), crypto.TAG_LEN - 1, False),
-    (bytes(range(12)), 1, False),
-    (bytes(12), 5, False),
-    (bytes(range(12)), crypto.TAG_LEN, True),
-    (bytes(range(12)), ff.MAX_BODY, True),
-    (bytes(range(12)), ff.MAX_BODY + 1, False),
-    (bytes(range(12)), 2**64 - 1, False),
-])
+@pytest.mark.parametrize(
+    "nonce, length, ok",
+    [
+        (bytes(12), 0, True),  # no archive
+        (b"\1" + bytes(11), 0, False),  # no archive, yet a nonce: written by nothing we know
+        (bytes(range(12)), crypto.TAG_LEN - 1, False),
+        (bytes(range(12)), 1, False),
+        (bytes(12), 5, False),
+        (bytes(range(12)), crypto.TAG_LEN, True),
+        (bytes(range(12)), ff.MAX_BODY, True),
+        (bytes(range(12)), ff.MAX_BODY + 1, False),
+        (bytes(range(12)), 2**64 - 1, False),
+    ],
+)
 def test_history_nonce_and_length(nonce, length, ok):
     raw = ff.encode_header(_header(history_nonce=nonce, history_len=length))
     if ok:
@@ -741,10 +860,13 @@ def test_trailing_bytes_in_the_header():
         assert refusal(_resealed(body + extra)) == "register damaged: trailing bytes in header"
 
 
-@pytest.mark.parametrize("spare, message", [
-    (b"", "register damaged: key slot truncated"),
-    (b"\0", "register damaged: key slot truncated"),
-])  # two spare bytes: a slot of length 0, in test_a_slot_shorter_than_its_fixed_part
+@pytest.mark.parametrize(
+    "spare, message",
+    [
+        (b"", "register damaged: key slot truncated"),
+        (b"\0", "register damaged: key slot truncated"),
+    ],
+)  # two spare bytes: a slot of length 0, in test_a_slot_shorter_than_its_fixed_part
 def test_a_slot_count_larger_than_the_slots(spare, message):
     assert refusal(_one_slot_more(ff.encode_header(_header()), spare)) == message
 
@@ -752,12 +874,15 @@ def test_a_slot_count_larger_than_the_slots(spare, message):
 SLOT_FIXED_LEN = ff._SLOT_FIXED.size
 
 
-@pytest.mark.parametrize("length, message", [
-    (0, "register damaged: key slot length out of range"),  # unpacking its fixed part would run off the data
-    (SLOT_FIXED_LEN - 1, "register damaged: key slot length out of range"),
-    (SLOT_FIXED_LEN, "register damaged: key slot truncated"),  # no room for the blobs' length fields
-    (SLOT_FIXED_LEN + 1, "register damaged: key slot truncated"),
-])
+@pytest.mark.parametrize(
+    "length, message",
+    [
+        (0, "register damaged: key slot length out of range"),  # unpacking its fixed part would run off the data
+        (SLOT_FIXED_LEN - 1, "register damaged: key slot length out of range"),
+        (SLOT_FIXED_LEN, "register damaged: key slot truncated"),  # no room for the blobs' length fields
+        (SLOT_FIXED_LEN + 1, "register damaged: key slot truncated"),
+    ],
+)
 def test_a_slot_shorter_than_its_fixed_part(length, message):
     """The last slot is `length` zero bytes, so its record ends where the header's checksum starts."""
     raw = ff.encode_header(_header())
@@ -769,10 +894,12 @@ def test_a_slot_longer_than_the_header():
     regions = _regions(raw)
     last = max(int(name[4:].split(".")[0]) for name in regions if name.startswith("slot") and "." in name)
     at = regions[f"slot{last}.length"]
-    length = struct.unpack(">H", raw[at[0]:at[1]])[0]
+    length = struct.unpack(">H", raw[at[0] : at[1]])[0]
     for longer in (length + 1, 0xFFFF):
         patched = _patched(raw, at, struct.pack(">H", longer))
-        assert refusal(_resealed(bytes(patched[: -ff.CHECKSUM_LEN]))) == "register damaged: key slot length out of range"
+        assert (
+            refusal(_resealed(bytes(patched[: -ff.CHECKSUM_LEN]))) == "register damaged: key slot length out of range"
+        )
 
 
 def test_a_blob_running_past_its_slot():
@@ -786,7 +913,7 @@ def test_trailing_bytes_in_a_slot():
     raw = ff.encode_header(_header([_person(1)]))
     regions = _regions(raw)
     at = regions["slot0.length"]
-    length = struct.unpack(">H", raw[at[0]:at[1]])[0]
+    length = struct.unpack(">H", raw[at[0] : at[1]])[0]
     out = _patched(raw, at, struct.pack(">H", length + 1))
     end = regions["slot0.sealed_vault"][1]
     out[end:end] = b"\0"  # one byte after the last blob, inside the record as its length now says
@@ -844,9 +971,15 @@ def test_well_formed_slots_of_each_kind_and_access_are_accepted():
     assert header.slots == slots
 
 
-@pytest.mark.parametrize("slots", [[_recovery()], [_person(2, ff.ACCESS_REGISTER), _recovery()],
-                                   [_person(2, ff.ACCESS_REGISTER), _person(3, ff.ACCESS_REGISTER)]],
-                         ids=["recovery-only", "register-person-and-recovery", "register-people"])
+@pytest.mark.parametrize(
+    "slots",
+    [
+        [_recovery()],
+        [_person(2, ff.ACCESS_REGISTER), _recovery()],
+        [_person(2, ff.ACCESS_REGISTER), _person(3, ff.ACCESS_REGISTER)],
+    ],
+    ids=["recovery-only", "register-person-and-recovery", "register-people"],
+)
 def test_a_header_without_a_person_with_vault_access_is_refused(slots):
     assert refusal(ff.encode_header(_header(slots))) == "register damaged: no custodian key slot"
 
@@ -876,25 +1009,47 @@ def _bytes(n):
     return st.binary(min_size=n, max_size=n)
 
 
-person_kdf = st.builds(KdfParams, st.integers(ff.KDF_FLOOR.memory_kib, ff.KDF_CAP.memory_kib),
-                       st.integers(ff.KDF_FLOOR.iterations, ff.KDF_CAP.iterations),
-                       st.integers(ff.KDF_FLOOR.lanes, ff.KDF_CAP.lanes))
+person_kdf = st.builds(
+    KdfParams,
+    st.integers(ff.KDF_FLOOR.memory_kib, ff.KDF_CAP.memory_kib),
+    st.integers(ff.KDF_FLOOR.iterations, ff.KDF_CAP.iterations),
+    st.integers(ff.KDF_FLOOR.lanes, ff.KDF_CAP.lanes),
+)
 
 
 @st.composite
 def person_slots(draw, access=None):
     access = access if access is not None else draw(st.sampled_from([ff.ACCESS_REGISTER, ff.ACCESS_VAULT]))
-    return ff.Slot(draw(_bytes(16)), ff.KIND_PERSON, access, draw(_bytes(ff.TAG_LEN_PERSON)), ff.KDF_ARGON2ID,
-                   draw(_bytes(16)), draw(person_kdf), draw(_bytes(32)), draw(_bytes(ff.WRAPPED_PERSON_LEN)),
-                   draw(_bytes(ff.SEALED_KEY_LEN)),
-                   draw(_bytes(ff.SEALED_KEY_LEN)) if access == ff.ACCESS_VAULT else b"")
+    return ff.Slot(
+        draw(_bytes(16)),
+        ff.KIND_PERSON,
+        access,
+        draw(_bytes(ff.TAG_LEN_PERSON)),
+        ff.KDF_ARGON2ID,
+        draw(_bytes(16)),
+        draw(person_kdf),
+        draw(_bytes(32)),
+        draw(_bytes(ff.WRAPPED_PERSON_LEN)),
+        draw(_bytes(ff.SEALED_KEY_LEN)),
+        draw(_bytes(ff.SEALED_KEY_LEN)) if access == ff.ACCESS_VAULT else b"",
+    )
 
 
 @st.composite
 def recovery_slots(draw):
-    return ff.Slot(draw(_bytes(16)), ff.KIND_RECOVERY, ff.ACCESS_VAULT, bytes(ff.TAG_LEN_PERSON), ff.KDF_HKDF,
-                   draw(_bytes(16)), KdfParams(0, 0, 0), draw(_bytes(32)), draw(_bytes(ff.WRAPPED_RECOVERY_LEN)),
-                   draw(_bytes(ff.SEALED_KEY_LEN)), draw(_bytes(ff.SEALED_KEY_LEN)))
+    return ff.Slot(
+        draw(_bytes(16)),
+        ff.KIND_RECOVERY,
+        ff.ACCESS_VAULT,
+        bytes(ff.TAG_LEN_PERSON),
+        ff.KDF_HKDF,
+        draw(_bytes(16)),
+        KdfParams(0, 0, 0),
+        draw(_bytes(32)),
+        draw(_bytes(ff.WRAPPED_RECOVERY_LEN)),
+        draw(_bytes(ff.SEALED_KEY_LEN)),
+        draw(_bytes(ff.SEALED_KEY_LEN)),
+    )
 
 
 @st.composite
@@ -904,14 +1059,25 @@ def headers(draw):
     slots = draw(st.permutations(slots))
     assume(len({s.slot_id for s in slots}) == len(slots))
     # Fixed-size byte fields the layout may grow (each with a bytes default of its size) get random values too.
-    extra = {f.name: draw(_bytes(len(f.default))) for f in fields(ff.Header)
-             if isinstance(f.default, bytes) and f.name not in ("file_id", "body_nonce", "history_nonce")}
+    extra = {
+        f.name: draw(_bytes(len(f.default)))
+        for f in fields(ff.Header)
+        if isinstance(f.default, bytes) and f.name not in ("file_id", "body_nonce", "history_nonce")
+    }
     # No archive is all zeros; an archive has any nonce and at least a GCM tag's length.
-    history_nonce, history_len = draw(st.one_of(
-        st.just((bytes(12), 0)), st.tuples(_bytes(12), st.integers(crypto.TAG_LEN, ff.MAX_BODY))))
-    return ff.Header(file_id=draw(_bytes(16)), generation=draw(st.integers(0, 2**64 - 1)),
-                     body_nonce=draw(_bytes(12)), body_len=draw(st.integers(crypto.TAG_LEN, ff.MAX_BODY)),
-                     slots=list(slots), history_nonce=history_nonce, history_len=history_len, **extra)
+    history_nonce, history_len = draw(
+        st.one_of(st.just((bytes(12), 0)), st.tuples(_bytes(12), st.integers(crypto.TAG_LEN, ff.MAX_BODY)))
+    )
+    return ff.Header(
+        file_id=draw(_bytes(16)),
+        generation=draw(st.integers(0, 2**64 - 1)),
+        body_nonce=draw(_bytes(12)),
+        body_len=draw(st.integers(crypto.TAG_LEN, ff.MAX_BODY)),
+        slots=list(slots),
+        history_nonce=history_nonce,
+        history_len=history_len,
+        **extra,
+    )
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

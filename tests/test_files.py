@@ -84,8 +84,7 @@ def test_read_register_reads_the_whole_file(big):
     assert files.read_register(path) == (data, len(data))
 
 
-@pytest.mark.parametrize("want", [0, 100, files.PREFIX_LEN, files.PREFIX_LEN + 1, 2 * files.PREFIX_LEN + 1234,
-                                  10**9])
+@pytest.mark.parametrize("want", [0, 100, files.PREFIX_LEN, files.PREFIX_LEN + 1, 2 * files.PREFIX_LEN + 1234, 10**9])
 def test_read_register_with_upto_reads_exactly_what_is_asked(big, want):
     path, data = big
     seen = []
@@ -140,8 +139,10 @@ def test_read_register_of_a_missing_file_says_how_to_create_one(tmp_path):
     path = tmp_path / "none.accountctl"
     with pytest.raises(InputError) as caught:
         files.read_register(path)
-    assert str(caught.value) == (f"no register at {path}; create one with 'accountctl init --trust NAME --email E "
-                                 "--name N' or point to one with --register PATH or ACCOUNTCTL_REGISTER")
+    assert str(caught.value) == (
+        f"no register at {path}; create one with 'accountctl init --trust NAME --email E "
+        "--name N' or point to one with --register PATH or ACCOUNTCTL_REGISTER"
+    )
 
 
 def test_read_register_permission_denied_is_bad_input(tmp_path, monkeypatch):

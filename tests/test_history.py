@@ -27,8 +27,9 @@ def log(run, env=None) -> list[dict]:
 
 def tamper(path: Path, *sql: tuple[str, tuple]) -> None:
     """Change the events table underneath, as someone with the key but not the tool might, and save."""
-    with store.open_register(path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                             use_keyring=False) as reg:
+    with store.open_register(
+        path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False
+    ) as reg:
         for statement, args in sql:
             reg.db.execute(statement, args)
         assert reg.dirty
@@ -41,7 +42,7 @@ def test_every_change_makes_an_event(run, register_path, tmp_path):
         result = ok(run(args, env=env))
         after = log(run, env=who)
         assert after[: len(before)] == before, "earlier events changed"
-        new = after[len(before):]
+        new = after[len(before) :]
         assert len(new) == count, (args, new)
         for i, event in enumerate(new):
             assert event["action"] == action and event["actor"] == actor
@@ -57,23 +58,49 @@ def test_every_change_makes_an_event(run, register_path, tmp_path):
     step(f'staff add {CUSTODIAN} --name "Ira Tech" --school oak --role it', "staff.add", CUSTODIAN)
     step(f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher', "staff.add", HEAD)
     csv_path = tmp_path / "s.csv"
-    csv_path.write_text("email,name,school,roles,trained_on,policy_ack\n"
-                        f"{IT2},Ivo,oak,it,,\nt.one@oak.sch.uk,Tom,oak,staff,,\n")
+    csv_path.write_text(
+        f"email,name,school,roles,trained_on,policy_ack\n{IT2},Ivo,oak,it,,\nt.one@oak.sch.uk,Tom,oak,staff,,\n"
+    )
     step(f"staff import {csv_path}", "staff.add", [IT2, "t.one@oak.sch.uk"], count=2)
     step("staff train t.one@oak.sch.uk --on 2026-09-01", "staff.train", "t.one@oak.sch.uk")
     me = {"ACCOUNTCTL_USER": CUSTODIAN}
-    step(f"person grant {HEAD} --access register", "person.grant", HEAD, env={"ACCOUNTCTL_NEW_PASSPHRASE": HEAD_PASS},
-         who=me)
-    step(f"person grant {IT2} --access vault", "person.grant", IT2, env={**me, "ACCOUNTCTL_NEW_PASSPHRASE": IT2_PASS},
-         who=me)
-    step("passwd", "person.passwd", HEAD, actor=HEAD, env={"ACCOUNTCTL_USER": HEAD, "ACCOUNTCTL_PASSPHRASE": HEAD_PASS,
-                                                             "ACCOUNTCTL_NEW_PASSPHRASE": NEW_PASS}, who=me)
+    step(
+        f"person grant {HEAD} --access register",
+        "person.grant",
+        HEAD,
+        env={"ACCOUNTCTL_NEW_PASSPHRASE": HEAD_PASS},
+        who=me,
+    )
+    step(
+        f"person grant {IT2} --access vault",
+        "person.grant",
+        IT2,
+        env={**me, "ACCOUNTCTL_NEW_PASSPHRASE": IT2_PASS},
+        who=me,
+    )
+    step(
+        "passwd",
+        "person.passwd",
+        HEAD,
+        actor=HEAD,
+        env={"ACCOUNTCTL_USER": HEAD, "ACCOUNTCTL_PASSPHRASE": HEAD_PASS, "ACCOUNTCTL_NEW_PASSPHRASE": NEW_PASS},
+        who=me,
+    )
     step(f"person revoke {IT2}", "person.revoke", IT2, env=me, who=me)
     ok(run("verify", env=me))
     # Reads and refused commands record nothing.
     before = log(run, env=me)
-    for args in ("staff list", "school list", "person list", "vault status", "log", "verify", "export",
-                 "staff add bad --name X --school oak", "school add oak --name Dup --domain oak2.sch.uk"):
+    for args in (
+        "staff list",
+        "school list",
+        "person list",
+        "vault status",
+        "log",
+        "verify",
+        "export",
+        "staff add bad --name X --school oak",
+        "school add oak --name Dup --domain oak2.sch.uk",
+    ):
         run(args, env=me)
     assert log(run, env=me) == before
 
@@ -127,16 +154,19 @@ def _verify_fails(run, *expected: str) -> list[str]:
     return data["problems"]
 
 
-@pytest.mark.parametrize("statement, args, expected", [
-    ("UPDATE events SET target = ? WHERE seq = 3", ("someone@else.org",), "event 3 was altered"),
-    ("UPDATE events SET actor = ? WHERE seq = 4", (HEAD,), "event 4 was altered"),
-    ("UPDATE events SET action = 'staff.remove' WHERE seq = 5", (), "event 5 was altered"),
-    ("UPDATE events SET at = '2020-01-01T00:00:00Z' WHERE seq = 2", (), "event 2 was altered"),
-    ("UPDATE events SET details = '{\"name\": \"Forged\"}' WHERE seq = 4", (), "event 4 was altered"),
-    ("UPDATE events SET account = 'oak-x' WHERE seq = 6", (), "event 6 was altered"),
-    ("UPDATE events SET hash = ? WHERE seq = 3", ("0" * 64,), "event 3"),
-    ("UPDATE events SET prev_hash = ? WHERE seq = 1", ("f" * 64,), "event 1"),
-])
+@pytest.mark.parametrize(
+    "statement, args, expected",
+    [
+        ("UPDATE events SET target = ? WHERE seq = 3", ("someone@else.org",), "event 3 was altered"),
+        ("UPDATE events SET actor = ? WHERE seq = 4", (HEAD,), "event 4 was altered"),
+        ("UPDATE events SET action = 'staff.remove' WHERE seq = 5", (), "event 5 was altered"),
+        ("UPDATE events SET at = '2020-01-01T00:00:00Z' WHERE seq = 2", (), "event 2 was altered"),
+        ('UPDATE events SET details = \'{"name": "Forged"}\' WHERE seq = 4', (), "event 4 was altered"),
+        ("UPDATE events SET account = 'oak-x' WHERE seq = 6", (), "event 6 was altered"),
+        ("UPDATE events SET hash = ? WHERE seq = 3", ("0" * 64,), "event 3"),
+        ("UPDATE events SET prev_hash = ? WHERE seq = 1", ("f" * 64,), "event 1"),
+    ],
+)
 def test_verify_fails_when_an_event_row_is_altered(run, oak, statement, args, expected):
     tamper(oak, (statement, args))
     _verify_fails(run, expected)
@@ -144,13 +174,13 @@ def test_verify_fails_when_an_event_row_is_altered(run, oak, statement, args, ex
 
 def test_verify_fails_when_an_altered_event_is_rehashed(run, oak):
     """Recomputing the altered event's own hash is not enough: the next event no longer follows it."""
-    with store.open_register(oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                             use_keyring=False) as reg:
+    with store.open_register(
+        oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False
+    ) as reg:
         row = dict(reg.db.execute("SELECT * FROM events WHERE seq = 3").fetchone())
         row["details"] = {"name": "Forged", "school": "oak"}
         new_hash = events_mod.event_hash(row, row["prev_hash"])
-        reg.db.execute("UPDATE events SET details = ?, hash = ? WHERE seq = 3",
-                       (json.dumps(row["details"]), new_hash))
+        reg.db.execute("UPDATE events SET details = ?, hash = ? WHERE seq = 3", (json.dumps(row["details"]), new_hash))
     _verify_fails(run, "event 4 does not follow")
 
 
@@ -172,37 +202,70 @@ def test_verify_fails_when_every_event_is_deleted(run, oak):
 
 def test_verify_fails_when_events_are_reordered(run, oak):
     """Swap the contents of events 3 and 4 (each row's own hash still matches its own content)."""
-    tamper(oak,
-           ("UPDATE events SET seq = -3 WHERE seq = 3", ()),
-           ("UPDATE events SET seq = 3 WHERE seq = 4", ()),
-           ("UPDATE events SET seq = 4 WHERE seq = -3", ()))
+    tamper(
+        oak,
+        ("UPDATE events SET seq = -3 WHERE seq = 3", ()),
+        ("UPDATE events SET seq = 3 WHERE seq = 4", ()),
+        ("UPDATE events SET seq = 4 WHERE seq = -3", ()),
+    )
     _verify_fails(run)
 
 
 def test_verify_fails_when_contents_are_swapped_but_seq_kept(run, oak):
-    with store.open_register(oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                             use_keyring=False) as reg:
+    with store.open_register(
+        oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False
+    ) as reg:
         three = reg.db.execute("SELECT * FROM events WHERE seq = 3").fetchone()
         four = reg.db.execute("SELECT * FROM events WHERE seq = 4").fetchone()
         for seq, row in ((3, four), (4, three)):
-            reg.db.execute("UPDATE events SET at=?, actor=?, action=?, target=?, account=?, details=?, prev_hash=?, "
-                           "hash=? WHERE seq=?", (row["at"], row["actor"], row["action"], row["target"],
-                                                  row["account"], row["details"], row["prev_hash"], row["hash"], seq))
+            reg.db.execute(
+                "UPDATE events SET at=?, actor=?, action=?, target=?, account=?, details=?, prev_hash=?, "
+                "hash=? WHERE seq=?",
+                (
+                    row["at"],
+                    row["actor"],
+                    row["action"],
+                    row["target"],
+                    row["account"],
+                    row["details"],
+                    row["prev_hash"],
+                    row["hash"],
+                    seq,
+                ),
+            )
     _verify_fails(run)
 
 
 def test_verify_fails_when_an_event_is_inserted(run, oak):
-    with store.open_register(oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                             use_keyring=False) as reg:
+    with store.open_register(
+        oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False
+    ) as reg:
         reg.db.execute("UPDATE events SET seq = seq + 100 WHERE seq > 3")
         reg.db.execute("UPDATE events SET seq = seq - 99 WHERE seq > 100")
         last = reg.db.execute("SELECT hash FROM events WHERE seq = 3").fetchone()[0]
-        forged = {"seq": 4, "at": "2026-01-01T00:00:00Z", "actor": CUSTODIAN, "action": "staff.add",
-                  "target": "ghost@oak.sch.uk", "account": None, "details": {}}
-        reg.db.execute("INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) "
-                       "VALUES (4,?,?,?,?,?,?,?,?)", (forged["at"], forged["actor"], forged["action"],
-                                                      forged["target"], None, "{}", last,
-                                                      events_mod.event_hash(forged, last)))
+        forged = {
+            "seq": 4,
+            "at": "2026-01-01T00:00:00Z",
+            "actor": CUSTODIAN,
+            "action": "staff.add",
+            "target": "ghost@oak.sch.uk",
+            "account": None,
+            "details": {},
+        }
+        reg.db.execute(
+            "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) "
+            "VALUES (4,?,?,?,?,?,?,?,?)",
+            (
+                forged["at"],
+                forged["actor"],
+                forged["action"],
+                forged["target"],
+                None,
+                "{}",
+                last,
+                events_mod.event_hash(forged, last),
+            ),
+        )
     _verify_fails(run, "event 5 does not follow")
 
 
@@ -252,8 +315,9 @@ def test_no_passphrase_or_recovery_key_appears_in_any_output_or_in_the_history(r
         assert secret not in haystack
     assert recovery in outputs[0]
     # Nor anywhere in the decrypted database (events, people, meta ...).
-    with store.open_register(register_path, actor=CUSTODIAN, passphrase_source=lambda: NEW_PASS,
-                             use_keyring=False) as reg:
+    with store.open_register(
+        register_path, actor=CUSTODIAN, passphrase_source=lambda: NEW_PASS, use_keyring=False
+    ) as reg:
         plain = reg.db.serialize()
     for secret in secrets_ + [recovery, recovery.replace("-", "")]:
         assert secret.encode() not in plain

@@ -22,8 +22,8 @@ def regions(path) -> tuple[ff.Header, bytes, bytes, bytes]:
     """The header, its bytes, the body and the archive, split as the header says."""
     data = path.read_bytes()
     header, raw = ff.parse_header(data)
-    body = data[len(raw): len(raw) + header.body_len]
-    return header, raw, body, data[len(raw) + header.body_len:]
+    body = data[len(raw) : len(raw) + header.body_len]
+    return header, raw, body, data[len(raw) + header.body_len :]
 
 
 def add_staff(run, n: int, start: int = 0) -> None:
@@ -123,8 +123,9 @@ def test_revoking_someone_re_encrypts_the_archive_under_the_new_key(run, oak, sm
 
 def test_removing_archived_events_is_caught_by_verify(run, oak, small_batches):
     add_staff(run, 6)
-    with store.open_register(oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                             use_keyring=False, history=True) as reg:
+    with store.open_register(
+        oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False, history=True
+    ) as reg:
         reg.db.execute("DELETE FROM history.events WHERE seq = 3")
         reg._history_rewritten = True  # a key holder rewriting the archive, as a tool of their own could
     result = ok(run("verify --format json"), 1)
@@ -144,6 +145,7 @@ def test_readers_take_the_archive_from_the_same_read_as_the_body(run, oak, small
 
     def second_read(*args):
         raise AssertionError("a reader read the file twice")
+
     from accountctl.store.stores import FileStore
 
     monkeypatch.setattr(FileStore, "read_archive", second_read)

@@ -31,8 +31,8 @@ T2 = "t.two@oak.sch.uk"
 T3 = "t.three@oak.sch.uk"
 E1 = "e.one@elm.sch.uk"
 FB = "oak-facebook-oakprimary"  # owner T1, admins T2 T3
-IG = "oak-instagram-oakpe"      # owner T2, admins T1 T3
-XM = "oak-x-oakmusic"           # owner T2, admin T3, contributor T1
+IG = "oak-instagram-oakpe"  # owner T2, admins T1 T3
+XM = "oak-x-oakmusic"  # owner T2, admin T3, contributor T1
 ELM = "elm-youtube-elmchoir"
 TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 TOTP2 = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
@@ -40,29 +40,69 @@ D1, D2, D3, D4, D5 = "2030-03-01", "2030-03-02", "2030-03-03", "2030-03-04", "20
 
 # What T1 holds in `world`: (kind, account, field).
 T1_HOLDINGS = {
-    ("owner", FB, None), ("admin", FB, None), ("admin", IG, None), ("contributor", XM, None),
-    ("credential", FB, "password"), ("credential", FB, "totp"), ("credential", FB, "recovery"),
-    ("credential", IG, "password"), ("credential", IG, "totp"),
+    ("owner", FB, None),
+    ("admin", FB, None),
+    ("admin", IG, None),
+    ("contributor", XM, None),
+    ("credential", FB, "password"),
+    ("credential", FB, "totp"),
+    ("credential", FB, "recovery"),
+    ("credential", IG, "password"),
+    ("credential", IG, "totp"),
 }
-ALL_CREDENTIALS = {("credential", FB, "password"), ("credential", FB, "totp"), ("credential", FB, "recovery"),
-                   ("credential", IG, "password"), ("credential", IG, "totp"), ("credential", XM, "password")}
+ALL_CREDENTIALS = {
+    ("credential", FB, "password"),
+    ("credential", FB, "totp"),
+    ("credential", FB, "recovery"),
+    ("credential", IG, "password"),
+    ("credential", IG, "totp"),
+    ("credential", XM, "password"),
+}
 
 
 # -- helpers --------------------------------------------------------------------------------------
 @pytest.fixture
 def day(monkeypatch):
     """Set the tool's date: day("2030-03-02")."""
+
     def set_day(value: str) -> None:
         monkeypatch.setenv("ACCOUNTCTL_TODAY", value)
+
     set_day(D1)
     return set_day
 
 
 def request(run, account_id, platform, handle, owner, admins, contributors=(), school="oak", category="faculty"):
-    argv = ["account", "request", "--id", account_id, "--school", school, "--platform", platform, "--handle", handle,
-            "--url", f"https://example.com/{handle}", "--category", category, "--email", f"office@{school}.sch.uk",
-            "--owner", owner, "--aim", "News for parents", "--audience", "Parents", "--promotion", "Newsletter",
-            "--visibility", "open", "--pupils", "none"]
+    argv = [
+        "account",
+        "request",
+        "--id",
+        account_id,
+        "--school",
+        school,
+        "--platform",
+        platform,
+        "--handle",
+        handle,
+        "--url",
+        f"https://example.com/{handle}",
+        "--category",
+        category,
+        "--email",
+        f"office@{school}.sch.uk",
+        "--owner",
+        owner,
+        "--aim",
+        "News for parents",
+        "--audience",
+        "Parents",
+        "--promotion",
+        "Newsletter",
+        "--visibility",
+        "open",
+        "--pupils",
+        "none",
+    ]
     for a in admins:
         argv += ["--admin", a]
     for c in contributors:
@@ -344,8 +384,11 @@ def test_active_staff_holdings_are_listed_and_nothing_is_outstanding(run, world)
     data = board(run, T2, 0)
     assert data["status"] == "active" and not data["leaver"] and not data["mover"]
     assert data["name"] == "Tia Two" and data["school"] == "oak"
-    assert keys(data, False) == {("owner", IG, None), ("owner", XM, None), ("admin", FB, None), ("admin", IG, None),
-                                 ("admin", XM, None)} | ALL_CREDENTIALS
+    assert (
+        keys(data, False)
+        == {("owner", IG, None), ("owner", XM, None), ("admin", FB, None), ("admin", IG, None), ("admin", XM, None)}
+        | ALL_CREDENTIALS
+    )
     assert data["outstanding"] == 0 and keys(data) == set()
     table = ok(run(["offboard", T2]))
     assert "not a leaver or mover" in table.stderr and f"accountctl account admin remove {FB} {T2}" in table.stdout
@@ -358,22 +401,30 @@ def test_active_staff_holdings_are_listed_and_nothing_is_outstanding(run, world)
 
 
 # -- bad input and access -------------------------------------------------------------------------
-@pytest.mark.parametrize("email, words", [("nobody@oak.sch.uk", ["unknown", "nobody@oak.sch.uk"]),
-                                          ("not-an-email", ["not a valid email"]),
-                                          ("a..b@oak.sch.uk", ["not a valid email"])])
+@pytest.mark.parametrize(
+    "email, words",
+    [
+        ("nobody@oak.sch.uk", ["unknown", "nobody@oak.sch.uk"]),
+        ("not-an-email", ["not a valid email"]),
+        ("a..b@oak.sch.uk", ["not a valid email"]),
+    ],
+)
 def test_offboard_unknown_or_malformed_email_exits_2(run, world, email, words):
     refused(run, world, ["offboard", email, "--format", "json"], 2, *words)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["staff", "leave", T1, "--on", "2030-02-30"], ["not a real date"]),
-    (["staff", "leave", T1, "--on", "30/03/2030"], ["YYYY-MM-DD"]),
-    (["staff", "leave", "nobody@oak.sch.uk", "--on", D2], ["unknown staff"]),
-    (["staff", "leave", "nobody", "--on", D2], ["not a valid email"]),
-    (["staff", "move", T1, "--school", "nowhere"], ["unknown school"]),
-    (["staff", "move", T1, "--school", "oak"], ["already staff of oak"]),
-    (["staff", "move", T1, "--school", "elm", "--on", "2030-13-01"], ["--on"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["staff", "leave", T1, "--on", "2030-02-30"], ["not a real date"]),
+        (["staff", "leave", T1, "--on", "30/03/2030"], ["YYYY-MM-DD"]),
+        (["staff", "leave", "nobody@oak.sch.uk", "--on", D2], ["unknown staff"]),
+        (["staff", "leave", "nobody", "--on", D2], ["not a valid email"]),
+        (["staff", "move", T1, "--school", "nowhere"], ["unknown school"]),
+        (["staff", "move", T1, "--school", "oak"], ["already staff of oak"]),
+        (["staff", "move", T1, "--school", "elm", "--on", "2030-13-01"], ["--on"]),
+    ],
+)
 def test_staff_leave_and_move_refuse_bad_input_and_change_nothing(run, elm, args, words):
     refused(run, elm, args, 2, *words)
 
@@ -419,8 +470,14 @@ def script(*args, env_over=None, drop=()):
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"  # never touch the machine's real keyring
     env.update(env_over or {})
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env,
-                          stdin=subprocess.DEVNULL, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
 
 
 def test_example_script_exit_codes_and_checklist(run, world, day, register_path):
@@ -481,7 +538,8 @@ def test_custodian_leaver_checklist_starts_with_the_key_slot(run, world, day, mo
 
 
 def test_audit_reports_every_credential_a_departed_custodian_could_read_until_rotated_after_the_revoke(
-        run, world, day, monkeypatch, tmp_path):
+    run, world, day, monkeypatch, tmp_path
+):
     ok(run(f"person grant {T3} --access vault"))
     monkeypatch.setenv("ACCOUNTCTL_USER", T3)
     assert findings(run, "ROTATE_AFTER_LEAVER") == []

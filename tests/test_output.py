@@ -15,9 +15,11 @@ from hypothesis import given, strategies as st
 from accountctl.cli import output
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text())
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                      max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 @given(values)
@@ -34,7 +36,11 @@ def test_the_readable_json_parses_back_to_the_same_data(value):
     assert json.loads(output.to_json(value)) == value
 
 
-@given(st.lists(st.dictionaries(st.sampled_from("abc"), scalars, min_size=1), min_size=1, max_size=output.JSON_BATCH * 2 + 3))
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from("abc"), scalars, min_size=1), min_size=1, max_size=output.JSON_BATCH * 2 + 3
+    )
+)
 def test_long_lists_come_out_one_record_a_line_across_batches(records):
     text = output.to_json({"findings": records})
     lines = text.split("\n")  # not splitlines(): text may hold U+2028 and other breaks JSON leaves raw
@@ -42,8 +48,14 @@ def test_long_lists_come_out_one_record_a_line_across_batches(records):
     assert [json.loads(line.strip().rstrip(",")) for line in lines[2:-2]] == records
 
 
-@given(st.lists(st.lists(st.one_of(st.none(), st.booleans(), st.text(), st.lists(st.text(), max_size=3)),
-                         min_size=2, max_size=2), max_size=20))
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.none(), st.booleans(), st.text(), st.lists(st.text(), max_size=3)), min_size=2, max_size=2
+        ),
+        max_size=20,
+    )
+)
 def test_table_cells_match_the_general_cell_rendering(rows):
     for a, b in rows:
         for value in (a, b):
@@ -133,11 +145,14 @@ def test_escaped_characters_are_shown_the_way_python_writes_them():
     assert output.escape("Zoë – café €5 日本") == "Zoë – café €5 日本"  # printable text stays as it is
 
 
-@pytest.mark.parametrize("natural, width, expected", [
-    ([10, 8, 60, 80], 200, [10, 8, 60, 80]),            # fits: unchanged
-    ([10, 8, 60, 80], 100, [10, 8, 38, 38]),            # the prose columns give way
-    ([30, 30, 60, 80], 60, [15, 13, 13, 13]),           # then all of them, widest first
-])
+@pytest.mark.parametrize(
+    "natural, width, expected",
+    [
+        ([10, 8, 60, 80], 200, [10, 8, 60, 80]),  # fits: unchanged
+        ([10, 8, 60, 80], 100, [10, 8, 38, 38]),  # the prose columns give way
+        ([30, 30, 60, 80], 60, [15, 13, 13, 13]),  # then all of them, widest first
+    ],
+)
 def test_column_widths_give_way_prose_first(natural, width, expected):
     fitted = output.fit_widths(natural, width, [False, False, True, True])
     assert sum(fitted) + 2 * (len(fitted) - 1) <= width
@@ -147,8 +162,12 @@ def test_column_widths_give_way_prose_first(natural, width, expected):
 def test_a_screen_too_narrow_for_the_columns_gets_one_record_after_another():
     body = [["t.one@oak.sch.uk", "Tom One", "active"], ["t.two@oak.sch.uk", "Tia Two", "left"]]
     text = output.table(["email", "name", "status"], body, width=20)
-    assert text.split("\n\n")[0].splitlines() == ["email   t.one@oak.", "        sch.uk", "name    Tom One",
-                                                   "status  active"]
+    assert text.split("\n\n")[0].splitlines() == [
+        "email   t.one@oak.",
+        "        sch.uk",
+        "name    Tom One",
+        "status  active",
+    ]
     assert all(len(line) <= 20 for line in text.splitlines())
 
 

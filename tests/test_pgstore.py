@@ -125,9 +125,17 @@ SCRIPT = [
     f"--as {CUSTODIAN} staff leave t.one@oak.sch.uk --on 2026-12-01",
     f"--as {CUSTODIAN} config set review_period_days 200",
 ]
-READS = ["account show oak-facebook-oakprimary --json", "account list --json", "staff list --json",
-         "audit --json", "offboard t.one@oak.sch.uk --json", "person list --json", "config show --json",
-         "rules --json", "export"]
+READS = [
+    "account show oak-facebook-oakprimary --json",
+    "account list --json",
+    "staff list --json",
+    "audit --json",
+    "offboard t.one@oak.sch.uk --json",
+    "person list --json",
+    "config show --json",
+    "rules --json",
+    "export",
+]
 
 
 def _normalised(text: str) -> str:
@@ -164,8 +172,9 @@ def test_every_command_gives_the_same_answers_on_a_file_and_in_postgresql(run, o
     import difflib
 
     for command, file_out, pg_out in zip(SCRIPT + READS, on_file, in_postgres):
-        assert pg_out == file_out, f"{command}:\n" + "\n".join(difflib.unified_diff(
-            file_out.splitlines(), pg_out.splitlines(), "file", "postgresql", lineterm="", n=0))
+        assert pg_out == file_out, f"{command}:\n" + "\n".join(
+            difflib.unified_diff(file_out.splitlines(), pg_out.splitlines(), "file", "postgresql", lineterm="", n=0)
+        )
     status = json.loads(ok(run("vault status --json")).stdout)
     assert status["file"] == url and status["generation"] == store.read_header(url)[0].generation
     assert store.read_header(oak)[0].generation == status["generation"]
@@ -173,11 +182,15 @@ def test_every_command_gives_the_same_answers_on_a_file_and_in_postgresql(run, o
 
 def test_init_creates_the_tables_and_refuses_a_second_register(run, pg_url, cluster, schema):
     ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"'))
-    tables = {r[0] for r in row(cluster, schema, "SELECT table_name FROM information_schema.tables "
-                                                 f"WHERE table_schema = '{schema}'")}
+    tables = {
+        r[0]
+        for r in row(
+            cluster, schema, f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+        )
+    }
     assert tables == {"accountctl_register", "accountctl_archive", "accountctl_archive_segment"}
     before = stored(cluster, schema)
-    error_line(run(f'init --trust Other --email {CUSTODIAN} --name Ira'), 2, "already exists")
+    error_line(run(f"init --trust Other --email {CUSTODIAN} --name Ira"), 2, "already exists")
     assert stored(cluster, schema) == before
 
 
@@ -186,15 +199,20 @@ def test_a_url_password_never_shows(run, pg_oak, cluster, schema, monkeypatch):
     url = with_schema(cluster.url(), schema)
     status = ok(run(f"--register {url} vault status --json")).stdout
     assert pgserver.APP_PASSWORD not in status and "app:***@" in json.loads(status)["file"]
-    line = error_line(run(f"--register {url.replace(pgserver.APP_PASSWORD, 'wrong-one')} staff list"), 2,
-                      "password authentication failed")
+    line = error_line(
+        run(f"--register {url.replace(pgserver.APP_PASSWORD, 'wrong-one')} staff list"),
+        2,
+        "password authentication failed",
+    )
     assert "wrong-one" not in line
 
 
 # -- errors -----------------------------------------------------------------------------------------------
 def test_an_unreachable_server_is_one_line_and_exit_2(run, pg_url):
     port = pgserver.free_port()  # nothing listens there
-    line = error_line(run(f"--register postgresql://app@127.0.0.1:{port}/trust staff list"), 2, "cannot open the register")
+    line = error_line(
+        run(f"--register postgresql://app@127.0.0.1:{port}/trust staff list"), 2, "cannot open the register"
+    )
     assert "refused" in line.lower()
 
 
@@ -242,8 +260,9 @@ def row_held(cluster, schema: str) -> Iterator:
         holder.join(10)
 
 
-def test_a_writer_holding_the_row_makes_another_exit_5_busy_and_readers_still_read(run, pg_oak, cluster, schema,
-                                                                                     monkeypatch):
+def test_a_writer_holding_the_row_makes_another_exit_5_busy_and_readers_still_read(
+    run, pg_oak, cluster, schema, monkeypatch
+):
     monkeypatch.setenv("ACCOUNTCTL_LOCK_TIMEOUT", "0.5")
     with row_held(cluster, schema):
         before = stored(cluster, schema)
@@ -287,16 +306,20 @@ FILE_ONLY = textwrap.dedent("""
 
 
 def test_without_the_driver_the_error_names_the_extra(pg_oak):
-    proc = subprocess.run([sys.executable, "-c", NO_DRIVER], env=child_env(), capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_DRIVER], env=child_env(), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == "Error: a postgresql:// register needs the PostgreSQL driver: " \
-                                  "pip install 'accountctl[postgres]'"
+    assert (
+        proc.stderr.strip() == "Error: a postgresql:// register needs the PostgreSQL driver: "
+        "pip install 'accountctl[postgres]'"
+    )
 
 
 def test_a_register_file_never_imports_the_driver(oak):
-    proc = subprocess.run([sys.executable, "-c", FILE_ONLY], env=child_env(), capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", FILE_ONLY], env=child_env(), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -305,10 +328,12 @@ def _writer(url: str, worker: int, writes: int) -> None:
     from accountctl.core import directory
 
     for i in range(writes):
-        with store.open_register(url, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True,
-                                 use_keyring=False) as reg:
-            directory.add_staff(reg.db, reg.actor, f"w{worker}.n{i}@oak.sch.uk", f"Worker {worker} #{i}", "oak",
-                                ["staff"])
+        with store.open_register(
+            url, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True, use_keyring=False
+        ) as reg:
+            directory.add_staff(
+                reg.db, reg.actor, f"w{worker}.n{i}@oak.sch.uk", f"Worker {worker} #{i}", "oak", ["staff"]
+            )
 
 
 def _reader(url: str, stop, failures) -> None:
@@ -317,8 +342,9 @@ def _reader(url: str, stop, failures) -> None:
     reads = 0
     while not stop.is_set() or reads == 0:
         try:
-            with store.open_register(url, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE,
-                                     use_keyring=False) as reg:
+            with store.open_register(
+                url, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False
+            ) as reg:
                 reg.db.execute("SELECT count(*) FROM staff").fetchone()
         except AccountctlError as exc:
             failures.put(str(exc))
@@ -378,8 +404,9 @@ CRASH = textwrap.dedent("""
 
 def test_a_writer_killed_before_its_commit_leaves_the_register_as_it_was(run, pg_oak, cluster, schema, monkeypatch):
     before = stored(cluster, schema)
-    proc = subprocess.run([sys.executable, "-c", CRASH], env=child_env(DIE_AT_COMMIT="1"), capture_output=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH], env=child_env(DIE_AT_COMMIT="1"), capture_output=True, timeout=60
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     assert stored(cluster, schema) == before
     assert "ghost@oak.sch.uk" not in staff_emails(run)
@@ -392,8 +419,9 @@ def test_a_writer_killed_before_its_commit_leaves_the_register_as_it_was(run, pg
 
 
 def test_the_crash_script_really_saves_without_the_kill(run, pg_oak):
-    proc = subprocess.run([sys.executable, "-c", CRASH], env=child_env(DIE_AT_COMMIT="0"), capture_output=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH], env=child_env(DIE_AT_COMMIT="0"), capture_output=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert "ghost@oak.sch.uk" in staff_emails(run)
 
@@ -417,8 +445,12 @@ def test_writers_killed_at_random_moments_never_leave_a_half_save(run, pg_oak, m
     monkeypatch.setenv("ACCOUNTCTL_LOCK_TIMEOUT", "5")
     rng = random.Random(17)
     for round_ in range(5):
-        proc = subprocess.Popen([sys.executable, "-c", LOOP, pg_oak, PASSPHRASE, str(round_)], env=child_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LOOP, pg_oak, PASSPHRASE, str(round_)],
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         time.sleep(1.0 + rng.random() * 1.5)
         proc.kill()
         out, err = proc.communicate(timeout=30)
@@ -451,8 +483,9 @@ def test_a_restored_older_dump_is_refused_until_a_custodian_accepts_it(run, pg_o
 
 
 # -- vault copy ---------------------------------------------------------------------------------------
-def test_vault_copy_from_a_file_to_postgresql_and_back_changes_no_byte(run, oak, cluster, schema, monkeypatch, tmp_path,
-                                                                          small_archive):
+def test_vault_copy_from_a_file_to_postgresql_and_back_changes_no_byte(
+    run, oak, cluster, schema, monkeypatch, tmp_path, small_archive
+):
     ok(run(f"person grant {HEAD} --access register"))
     monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
     for i in range(6):  # past the (lowered) archive threshold: the copy carries a history archive
@@ -520,8 +553,12 @@ def test_an_altered_archive_segment_stops_a_writer_and_fails_readers(run, pg_oak
     for i in range(6):
         ok(run(f"staff add a{i}@oak.sch.uk --name A{i} --school oak"))
     before = stored(cluster, schema)
-    row(cluster, schema, "UPDATE accountctl_archive_segment SET bytes = set_byte(bytes, 0, get_byte(bytes, 0) # 1) "
-                         "WHERE n = 0 RETURNING n")
+    row(
+        cluster,
+        schema,
+        "UPDATE accountctl_archive_segment SET bytes = set_byte(bytes, 0, get_byte(bytes, 0) # 1) "
+        "WHERE n = 0 RETURNING n",
+    )
     error_line(run("staff add z@oak.sch.uk --name Z --school oak"), 4, "history archive")
     assert stored(cluster, schema) == before
     error_line(run("log"), 4, "history archive")
@@ -529,9 +566,13 @@ def test_an_altered_archive_segment_stops_a_writer_and_fails_readers(run, pg_oak
 
 def test_the_docs_least_privilege_role_is_enough(run, pg_oak, cluster, schema, monkeypatch):
     """The docs' grants, for a role that can read and write rows but not change the tables."""
-    sql = docs_sql("app").replace("accountctl_app", "leastpriv").replace("SCHEMA accountctl", f"SCHEMA {schema}") \
-        .replace("accountctl.accountctl_", f"{schema}.accountctl_").replace("search_path = accountctl",
-                                                                            f"search_path = {schema}")
+    sql = (
+        docs_sql("app")
+        .replace("accountctl_app", "leastpriv")
+        .replace("SCHEMA accountctl", f"SCHEMA {schema}")
+        .replace("accountctl.accountctl_", f"{schema}.accountctl_")
+        .replace("search_path = accountctl", f"search_path = {schema}")
+    )
     sql = sql.replace("DATABASE trust", f"DATABASE {pgserver.DATABASE}")
     cluster.admin_sql("DROP ROLE IF EXISTS leastpriv")
     try:
@@ -545,7 +586,7 @@ def test_the_docs_least_privilege_role_is_enough(run, pg_oak, cluster, schema, m
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("DROP TABLE accountctl_register CASCADE")
     finally:
-        cluster.admin_sql(f"DROP OWNED BY leastpriv; DROP ROLE leastpriv")
+        cluster.admin_sql("DROP OWNED BY leastpriv; DROP ROLE leastpriv")
 
 
 def test_the_docs_owner_setup_lets_init_create_its_tables(run, cluster, monkeypatch):
@@ -554,10 +595,11 @@ def test_the_docs_owner_setup_lets_init_create_its_tables(run, cluster, monkeypa
     try:
         cluster.admin_sql(sql.replace("choose-a-long-random-one", "owner-pw"))
         url = f"postgresql://accountctl:owner-pw@127.0.0.1:{cluster.port}/{pgserver.DATABASE}"
-        ok(run(f'--register {url} init --trust Oak --email {CUSTODIAN} --name Ira'))
+        ok(run(f"--register {url} init --trust Oak --email {CUSTODIAN} --name Ira"))
         ok(run(f"--register {url} school add oak --name Oak --domain oak.sch.uk"))
-        tables = cluster.admin_sql("SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                                   "'accountctl'", fetch=True)
+        tables = cluster.admin_sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'accountctl'", fetch=True
+        )
         assert {t[0] for t in tables} == {"accountctl_register", "accountctl_archive", "accountctl_archive_segment"}
     finally:
         cluster.admin_sql("DROP SCHEMA IF EXISTS accountctl CASCADE; DROP OWNED BY accountctl; DROP ROLE accountctl")
@@ -570,20 +612,44 @@ SECRETS_PASSWORD = "Tr0ub4dor&3-oak-facebook"
 def test_no_table_holds_a_name_an_email_or_a_password(run, pg_oak, cluster, schema, small_archive, monkeypatch):
     ok(run(f"person grant {HEAD} --access register"))
     monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
-    ok(run("account request --school oak --platform facebook --handle OakPrimary "
-           "--url https://www.facebook.com/OakPrimary --category faculty --email office@oak.sch.uk "
-           "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim 'News for parents' --audience Parents "
-           "--promotion Newsletter --visibility open"))
+    ok(
+        run(
+            "account request --school oak --platform facebook --handle OakPrimary "
+            "--url https://www.facebook.com/OakPrimary --category faculty --email office@oak.sch.uk "
+            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim 'News for parents' --audience Parents "
+            "--promotion Newsletter --visibility open"
+        )
+    )
     ok(run("cred set oak-facebook-oakprimary --username office.login@oak.sch.uk", input=SECRETS_PASSWORD + "\n"))
     ok(run("cred totp oak-facebook-oakprimary", input="JBSWY3DPEHPK3PXP\n"))
     for i in range(6):
         ok(run(f"staff add s{i}@oak.sch.uk --name 'Sasha Secretname{i}' --school oak"))
     assert store.read_header(pg_oak)[0].history_len > 0  # the archive is in the tables too
-    needles = ["Ira Tech", "Hana Head", "Tom One", "Tia Two", "Sasha Secretname", "Oak Trust", "Oak Primary",
-               CUSTODIAN, HEAD, "t.one@oak.sch.uk", "office@oak.sch.uk", "office.login@oak.sch.uk", "oak.sch.uk",
-               "OakPrimary", "News for parents", SECRETS_PASSWORD, "JBSWY3DPEHPK3PXP"]
-    tables = [r[0] for r in row(cluster, schema, "SELECT table_name FROM information_schema.tables "
-                                                 f"WHERE table_schema = '{schema}'")]
+    needles = [
+        "Ira Tech",
+        "Hana Head",
+        "Tom One",
+        "Tia Two",
+        "Sasha Secretname",
+        "Oak Trust",
+        "Oak Primary",
+        CUSTODIAN,
+        HEAD,
+        "t.one@oak.sch.uk",
+        "office@oak.sch.uk",
+        "office.login@oak.sch.uk",
+        "oak.sch.uk",
+        "OakPrimary",
+        "News for parents",
+        SECRETS_PASSWORD,
+        "JBSWY3DPEHPK3PXP",
+    ]
+    tables = [
+        r[0]
+        for r in row(
+            cluster, schema, f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+        )
+    ]
     assert len(tables) == 3
     blobs = []
     for table in tables:

@@ -22,8 +22,30 @@ from accountctl import model
 from accountctl.core import eligibility
 from accountctl.errors import InputError
 from conftest import CUSTODIAN, ok, refused
-from test_audit_rules import (ELM, FB, IT2, LEGACY, SLT, STRONG, T1, T2, T3, TODAY, TOTP, audit, base,  # noqa: F401
-                              complete_case, day, fix_argv, found, import_accounts, one, request_argv, rules_of, waive)
+from test_audit_rules import (
+    ELM,
+    FB,
+    IT2,
+    LEGACY,
+    SLT,
+    STRONG,
+    T1,
+    T2,
+    T3,
+    TODAY,
+    TOTP,
+    audit,
+    base,  # noqa: F401
+    complete_case,
+    day,
+    fix_argv,
+    found,
+    import_accounts,
+    one,
+    request_argv,
+    rules_of,
+    waive,
+)
 from test_offboarding import SCHEMA as OFFBOARD_SCHEMA
 
 VOL = "v.helper@oak.sch.uk"  # a volunteer (a parent who helps)
@@ -31,14 +53,18 @@ NEW = "oak-tiktok-oak4b"
 
 
 def add_volunteer(run, email: str = VOL, trained: str | None = "2026-09-01") -> None:
-    ok(run(["staff", "add", email, "--name", "Val Helper", "--school", "oak", "--role", "volunteer"]
-           + (["--trained-on", trained] if trained else [])))
+    ok(
+        run(
+            ["staff", "add", email, "--name", "Val Helper", "--school", "oak", "--role", "volunteer"]
+            + (["--trained-on", trained] if trained else [])
+        )
+    )
 
 
 def request(run, account_id: str = NEW, platform: str = "tiktok", pupils: str | None = "none", **over) -> None:
     argv = request_argv(account_id, platform=platform, handle=account_id.rsplit("-", 1)[1], **over)
     i = argv.index("--pupils")
-    del argv[i:i + 2]
+    del argv[i : i + 2]
     ok(run(argv + (["--pupils", pupils] if pupils is not None else [])))
 
 
@@ -59,8 +85,14 @@ def at(when: str) -> dict:
 def test_approve_refuses_an_incomplete_case_naming_each_missing_part(run, base, tmp_path):
     import_accounts(run, tmp_path, {"admins": "", "status": "requested"})  # a legacy request: no case, one admin
     line = refused(run, base, SLT + ["approve", LEGACY], 2, LEGACY, "incomplete")
-    for part in ("the aim", "the audience", "how it will be promoted", "whether it is open or closed",
-                 "whether it is aimed at pupils (--pupils none|AGE)", "1 eligible admin(s), two needed"):
+    for part in (
+        "the aim",
+        "the audience",
+        "how it will be promoted",
+        "whether it is open or closed",
+        "whether it is aimed at pupils (--pupils none|AGE)",
+        "1 eligible admin(s), two needed",
+    ):
         assert part in line, part
     # `account update` completes it, part by part; approve names only what is still missing
     ok(run(["account", "update", LEGACY, "--aim", "Fixtures", "--audience", "Parents", "--promotion", "Newsletter"]))
@@ -93,7 +125,7 @@ def test_rejecting_needs_no_complete_case(run, base, tmp_path):
 def test_a_request_without_the_pupils_answer_says_what_to_complete(run, base):
     argv = request_argv(NEW, platform="tiktok", handle="oak4b")
     i = argv.index("--pupils")
-    result = ok(run(argv[:i] + argv[i + 2:]))  # without --pupils
+    result = ok(run(argv[:i] + argv[i + 2 :]))  # without --pupils
     assert "complete its business case (--pupils none|AGE)" in result.stderr
     shown = json.loads(ok(run(["account", "show", NEW, "--json"])).stdout)
     assert shown["pupils"] is None and shown["case_missing"] == ["whether it is aimed at pupils"]
@@ -113,21 +145,24 @@ def test_the_pupils_answer_is_part_of_the_approved_case(run, base):
     ok(run("verify"))
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--pupils", "teens"], ["--pupils", "teens"]),
-    (["--pupils", "Year 4"], ["--pupils"]),
-    (["--pupils", "8-9"], ["--pupils"]),
-    (["--pupils", "2"], ["3 to 19"]),
-    (["--pupils", "20"], ["3 to 19"]),
-    (["--pupils", "-5"], ["--pupils"]),
-    (["--pupils", ""], ["--pupils"]),
-    (["--pupils", "١٢"], ["--pupils"]),  # Arabic-Indic digits: not an age we read
-    (["--parents-informed-on", "2026-02-30"], ["--parents-informed-on"]),
-    (["--parents-informed-on", "yesterday"], ["--parents-informed-on"]),
-    (["--parents-informed-on", "2026-10-02"], ["future"]),
-    (["--pupils", "none"], ["already has"]),
-    ([], ["nothing to change", "--pupils", "--parents-informed-on"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--pupils", "teens"], ["--pupils", "teens"]),
+        (["--pupils", "Year 4"], ["--pupils"]),
+        (["--pupils", "8-9"], ["--pupils"]),
+        (["--pupils", "2"], ["3 to 19"]),
+        (["--pupils", "20"], ["3 to 19"]),
+        (["--pupils", "-5"], ["--pupils"]),
+        (["--pupils", ""], ["--pupils"]),
+        (["--pupils", "١٢"], ["--pupils"]),  # Arabic-Indic digits: not an age we read
+        (["--parents-informed-on", "2026-02-30"], ["--parents-informed-on"]),
+        (["--parents-informed-on", "yesterday"], ["--parents-informed-on"]),
+        (["--parents-informed-on", "2026-10-02"], ["future"]),
+        (["--pupils", "none"], ["already has"]),
+        ([], ["nothing to change", "--pupils", "--parents-informed-on"]),
+    ],
+)
 def test_account_update_refuses_bad_pupils_and_dates(run, base, args, words):
     refused(run, base, ["account", "update", FB, *args], 2, *words)
 
@@ -159,7 +194,8 @@ def test_two_volunteer_admins_do_not_make_two_admins(run, base, tmp_path):
     hits = found(report, "ADMIN_NOT_ELIGIBLE", LEGACY)
     assert sorted(h["message"] for h in hits) == [
         "admin Val Helper <parent@gmail.com> is only a volunteer (volunteers may contribute, never run an account)",
-        f"owner Val Helper <{VOL}> is only a volunteer (volunteers may contribute, never run an account)"]
+        f"owner Val Helper <{VOL}> is only a volunteer (volunteers may contribute, never run an account)",
+    ]
     assert {h["severity"] for h in hits} == {"error"}
     listed = {a["id"]: a for a in json.loads(ok(run("account list --json")).stdout)}
     assert listed[LEGACY]["admin_count"] == 0 and listed[FB]["admin_count"] == 3
@@ -176,10 +212,12 @@ def test_two_volunteer_admins_do_not_make_two_admins(run, base, tmp_path):
 
 def test_import_warns_naming_the_people_it_does_not_know(run, base, tmp_path):
     add_volunteer(run)
-    lines = ["id,school,platform,handle,url,category,email,owner,admins,contributors,status",
-             f"oak-x-one,oak,x,one,,faculty,office@oak.sch.uk,nobody@oak.sch.uk,{VOL},,active",
-             f"oak-x-two,oak,x,two,,faculty,office@oak.sch.uk,{T1},{ELM};{T2},stranger@gmail.com,requested",
-             f"oak-x-three,oak,x,three,,faculty,office@oak.sch.uk,{T1},{T2},{ELM},requested"]
+    lines = [
+        "id,school,platform,handle,url,category,email,owner,admins,contributors,status",
+        f"oak-x-one,oak,x,one,,faculty,office@oak.sch.uk,nobody@oak.sch.uk,{VOL},,active",
+        f"oak-x-two,oak,x,two,,faculty,office@oak.sch.uk,{T1},{ELM};{T2},stranger@gmail.com,requested",
+        f"oak-x-three,oak,x,three,,faculty,office@oak.sch.uk,{T1},{T2},{ELM},requested",
+    ]
     path = tmp_path / "legacy.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = ok(run(["account", "import", str(path)]))
@@ -204,8 +242,9 @@ def test_import_names_at_most_twenty_people_then_counts(run, base, tmp_path):
     lines += [f"oak-x-{i},oak,x,h{i},,faculty,office@oak.sch.uk,ghost{i}@oak.sch.uk,,,requested" for i in range(23)]
     path = tmp_path / "many.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    warnings = [line for line in ok(run(["account", "import", str(path)])).stderr.splitlines()
-                if line.startswith("Warning: ")]
+    warnings = [
+        line for line in ok(run(["account", "import", str(path)])).stderr.splitlines() if line.startswith("Warning: ")
+    ]
     assert len(warnings) == 21 and "and 3 more" in warnings[-1] and "audit" in warnings[-1]
 
 
@@ -255,8 +294,14 @@ def test_activate_is_gated_on_training(run, base):
     ok(run(SLT + ["approve", NEW]))
     ok(run(["account", "notify-head", NEW]))
     ok(run(["cred", "set", NEW], input=f"{STRONG}-x\n"))
-    line = refused(run, base, ["account", "activate", NEW], 2, "owner n.new@oak.sch.uk: no training recorded",
-                   "staff train n.new@oak.sch.uk")
+    line = refused(
+        run,
+        base,
+        ["account", "activate", NEW],
+        2,
+        "owner n.new@oak.sch.uk: no training recorded",
+        "staff train n.new@oak.sch.uk",
+    )
     assert T2 not in line  # the others are trained
     ok(run(["staff", "train", "n.new@oak.sch.uk", "--on", TODAY]))
     ok(run(["account", "activate", NEW]))
@@ -289,11 +334,19 @@ def test_training_expires_after_training_valid_days(run, base):
 
 
 # -- pupils and the platforms' minimum ages -------------------------------------------------------------------
-@pytest.mark.parametrize("platform,age,expected", [
-    ("tiktok", "12", True), ("tiktok", "13", False), ("tiktok", "14", False),
-    ("linkedin", "15", True), ("linkedin", "16", False), ("linkedin", "17", False),
-    ("instagram", "8", True), ("other", "3", False),
-])
+@pytest.mark.parametrize(
+    "platform,age,expected",
+    [
+        ("tiktok", "12", True),
+        ("tiktok", "13", False),
+        ("tiktok", "14", False),
+        ("linkedin", "15", True),
+        ("linkedin", "16", False),
+        ("linkedin", "17", False),
+        ("instagram", "8", True),
+        ("other", "3", False),
+    ],
+)
 def test_pupils_under_platform_age_at_the_boundary(run, base, platform, age, expected):
     request(run, f"oak-{platform}-p{age}", platform=platform, pupils=age)
     report, _ = audit(run, "--rule", "PUPILS_UNDER_PLATFORM_AGE")
@@ -355,8 +408,11 @@ def test_linked_email_personal_warns_then_errs_from_the_leaving_day(run, base):
     leaves = day(20)
     ok(run(["staff", "leave", T1, "--on", leaves]))
     for when, severity in ((day(19), "warning"), (leaves, "error"), (day(21), "error")):
-        hit = one(audit(run, "--rule", "LINKED_EMAIL_PERSONAL", "--as-of", when)[0], "LINKED_EMAIL_PERSONAL",
-                  "oak-instagram-oakart")
+        hit = one(
+            audit(run, "--rule", "LINKED_EMAIL_PERSONAL", "--as-of", when)[0],
+            "LINKED_EMAIL_PERSONAL",
+            "oak-instagram-oakart",
+        )
         assert hit["severity"] == severity, when
         assert T1 in hit["message"] and (("left on " + leaves) in hit["message"]) == (severity == "error")
     # once he has left, the account is in his offboarding checklist
@@ -448,9 +504,16 @@ def test_account_gone_refusals(run, base):
     refused(run, base, ["account", "gone", FB, "--on", "soon"], 2, "--on")
     ok(run(["account", "gone", FB]))
     refused(run, base, ["account", "gone", FB], 2, "already gone", TODAY)
-    for args in (["account", "update", FB, "--pupils", "11"], ["account", "activate", FB],
-                 ["account", "admin", "add", FB, ELM], ["account", "close", FB, "--reason", "again"],
-                 SLT + ["approve", FB], SLT + ["reject", FB, "--reason", "x"], SLT + ["review", FB], ["monitor", FB]):
+    for args in (
+        ["account", "update", FB, "--pupils", "11"],
+        ["account", "activate", FB],
+        ["account", "admin", "add", FB, ELM],
+        ["account", "close", FB, "--reason", "again"],
+        SLT + ["approve", FB],
+        SLT + ["reject", FB, "--reason", "x"],
+        SLT + ["review", FB],
+        ["monitor", FB],
+    ):
         refused(run, base, args, 2, "gone")
 
 
@@ -477,20 +540,25 @@ def test_policy_review_overdue_after_365_days(run, base):
     ok(run(fix_argv(hit, DATE=day(366)), env=at(day(366))))
     assert found(audit(run, today=day(366))[0], "POLICY_REVIEW_OVERDUE") == []
     ok(run(["config", "set", "policy.reviewed_on", ""]))
-    assert one(audit(run)[0], "POLICY_REVIEW_OVERDUE", None)["message"] == \
-        "no review of the social-media policy on record"
+    assert (
+        one(audit(run)[0], "POLICY_REVIEW_OVERDUE", None)["message"] == "no review of the social-media policy on record"
+    )
 
 
 def test_case_incomplete_names_the_missing_parts_and_its_fix_completes_them(run, base, tmp_path):
     import_accounts(run, tmp_path, {"admins": f"{T2};{T3}", "status": "requested"})
     hit = one(audit(run, "--fail-on", "warning")[0], "CASE_INCOMPLETE", LEGACY)
     assert hit["severity"] == "warning"
-    assert hit["message"] == ("its business case lacks the aim, the audience, how it will be promoted, whether it is "
-                              "open or closed, whether it is aimed at pupils")
+    assert hit["message"] == (
+        "its business case lacks the aim, the audience, how it will be promoted, whether it is "
+        "open or closed, whether it is aimed at pupils"
+    )
     ok(run(["account", "update", LEGACY, "--aim", "Fixtures", "--audience", "Parents", "--promotion", "Newsletter"]))
     hit = one(audit(run)[0], "CASE_INCOMPLETE", LEGACY)
-    assert hit["fix"] == (f"accountctl account update {LEGACY} --visibility open|closed --pupils none|AGE "
-                          "(then SLT approves the complete case)")
+    assert hit["fix"] == (
+        f"accountctl account update {LEGACY} --visibility open|closed --pupils none|AGE "
+        "(then SLT approves the complete case)"
+    )
     ok(run(fix_argv(hit, **{"open|closed": "open", "none|AGE": "none"})))
     assert found(audit(run)[0], "CASE_INCOMPLETE") == []
     # closed and rejected accounts are not audited for it
@@ -500,23 +568,34 @@ def test_case_incomplete_names_the_missing_parts_and_its_fix_completes_them(run,
 
 # -- the core over plain data -----------------------------------------------------------------------------------
 def staff(**over) -> dict:
-    return {"school": "oak", "roles": ["staff"], "left_on": None, "moved_from": None, "moved_on": None,
-            "trained_on": "2026-09-01", "policy_ack": None, **over}
+    return {
+        "school": "oak",
+        "roles": ["staff"],
+        "left_on": None,
+        "moved_from": None,
+        "moved_on": None,
+        "trained_on": "2026-09-01",
+        "policy_ack": None,
+        **over,
+    }
 
 
-@pytest.mark.parametrize("person,reason", [
-    (None, "is not staff in this register"),
-    (staff(), None),
-    (staff(roles='["volunteer"]'), "is only a volunteer"),
-    (staff(roles=["volunteer", "staff"]), None),
-    (staff(roles=["slt", "headteacher"]), None),
-    (staff(school="elm"), "is staff of elm, not oak"),
-    (staff(school="trust"), None),
-    (staff(left_on="2026-10-01"), "left on 2026-10-01"),
-    (staff(left_on="2026-10-02"), None),
-    (staff(school="elm", moved_from="oak", moved_on="2026-10-02"), None),
-    (staff(school="elm", moved_from="oak", moved_on="2026-10-01"), "is staff of elm, not oak"),
-])
+@pytest.mark.parametrize(
+    "person,reason",
+    [
+        (None, "is not staff in this register"),
+        (staff(), None),
+        (staff(roles='["volunteer"]'), "is only a volunteer"),
+        (staff(roles=["volunteer", "staff"]), None),
+        (staff(roles=["slt", "headteacher"]), None),
+        (staff(school="elm"), "is staff of elm, not oak"),
+        (staff(school="trust"), None),
+        (staff(left_on="2026-10-01"), "left on 2026-10-01"),
+        (staff(left_on="2026-10-02"), None),
+        (staff(school="elm", moved_from="oak", moved_on="2026-10-02"), None),
+        (staff(school="elm", moved_from="oak", moved_on="2026-10-01"), "is staff of elm, not oak"),
+    ],
+)
 def test_core_eligibility(person, reason):
     got = eligibility.ineligible(person, "oak", frozenset({"trust"}), date(2026, 10, 1))
     assert (got is None) if reason is None else (got is not None and got.startswith(reason))
@@ -528,27 +607,52 @@ def test_core_eligibility_in_sql_agrees_with_the_function():
 
     conn = new_database()
     for school, central in (("oak", 0), ("elm", 0), ("trust", 1)):
-        conn.execute("INSERT INTO schools(id, name, domains, central, created_at) VALUES (?, ?, '[]', ?, 'x')",
-                     (school, school, central))
-    conn.execute("INSERT INTO accounts(id, school, platform, handle, category, status, requested_at) "
-                 "VALUES ('a', 'oak', 'x', 'h', 'faculty', 'active', 'x')")
-    people = [None, staff(), staff(roles=["volunteer"]), staff(roles=["staff", "volunteer"]), staff(roles=[]),
-              staff(school="elm"), staff(school="trust"), staff(left_on="2026-10-01"), staff(left_on="2026-09-30"),
-              staff(left_on="2026-10-02"), staff(school="elm", moved_from="oak", moved_on="2026-10-02"),
-              staff(school="elm", moved_from="oak", moved_on="2026-10-01"),
-              staff(school="elm", moved_from="ash", moved_on="2026-10-02"), staff(roles=["volunteer"], school="trust")]
+        conn.execute(
+            "INSERT INTO schools(id, name, domains, central, created_at) VALUES (?, ?, '[]', ?, 'x')",
+            (school, school, central),
+        )
+    conn.execute(
+        "INSERT INTO accounts(id, school, platform, handle, category, status, requested_at) "
+        "VALUES ('a', 'oak', 'x', 'h', 'faculty', 'active', 'x')"
+    )
+    people = [
+        None,
+        staff(),
+        staff(roles=["volunteer"]),
+        staff(roles=["staff", "volunteer"]),
+        staff(roles=[]),
+        staff(school="elm"),
+        staff(school="trust"),
+        staff(left_on="2026-10-01"),
+        staff(left_on="2026-09-30"),
+        staff(left_on="2026-10-02"),
+        staff(school="elm", moved_from="oak", moved_on="2026-10-02"),
+        staff(school="elm", moved_from="oak", moved_on="2026-10-01"),
+        staff(school="elm", moved_from="ash", moved_on="2026-10-02"),
+        staff(roles=["volunteer"], school="trust"),
+    ]
     on = date(2026, 10, 1)
     for i, person in enumerate(people):
         email = f"p{i}@oak.sch.uk"
         if person is not None:
-            conn.execute("INSERT INTO staff(email, name, school, roles, left_on, moved_from, moved_on, created_at) "
-                         "VALUES (?, 'n', ?, ?, ?, ?, ?, 'x')", (email, person["school"], json.dumps(person["roles"]),
-                                                                 person["left_on"], person["moved_from"],
-                                                                 person["moved_on"]))
+            conn.execute(
+                "INSERT INTO staff(email, name, school, roles, left_on, moved_from, moved_on, created_at) "
+                "VALUES (?, 'n', ?, ?, ?, ?, ?, 'x')",
+                (
+                    email,
+                    person["school"],
+                    json.dumps(person["roles"]),
+                    person["left_on"],
+                    person["moved_from"],
+                    person["moved_on"],
+                ),
+            )
         stored = None if person is None else {**person, "roles": json.dumps(person["roles"])}
         expected = eligibility.ineligible(stored, "oak", frozenset({"trust"}), on) is None
-        (got,) = conn.execute(f"SELECT {eligibility.ELIGIBLE_SQL} FROM accounts a LEFT JOIN staff s ON s.email = ? "
-                              "WHERE a.id = 'a'", (on.isoformat(), on.isoformat(), email)).fetchone()
+        (got,) = conn.execute(
+            f"SELECT {eligibility.ELIGIBLE_SQL} FROM accounts a LEFT JOIN staff s ON s.email = ? WHERE a.id = 'a'",
+            (on.isoformat(), on.isoformat(), email),
+        ).fetchone()
         assert bool(got) is expected, person
     assert sum(eligibility.ineligible(p, "oak", frozenset({"trust"}), on) is None for p in people) == 6
 
@@ -558,9 +662,12 @@ def test_core_training_gaps():
     settings = {"training.valid_days": "30", "policy_version": "2026.2"}
     assert eligibility.training_gaps(staff(policy_ack="2026.2"), settings, on) == []
     assert eligibility.training_gaps(staff(trained_on="2026-08-31", policy_ack="2026.2"), settings, on) == [
-        "training of 2026-08-31 is older than 30 days"]
+        "training of 2026-08-31 is older than 30 days"
+    ]
     assert eligibility.training_gaps(staff(trained_on=None), settings, on) == [
-        "no training recorded", "has not acknowledged policy 2026.2"]
+        "no training recorded",
+        "has not acknowledged policy 2026.2",
+    ]
     assert eligibility.training_gaps(staff(trained_on="2020-01-01"), {}, on) == []
 
 

@@ -66,10 +66,40 @@ def trust(today, oak, run, tmp_path, monkeypatch):
     ok(run(f"person grant {HEAD} --access register"))
     monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
     # An account done properly: requested, approved by the head, notified, secrets held, active.
-    ok(run(["account", "request", "--school", "oak", "--platform", "facebook", "--handle", "oakprimary",
-            "--url", "https://www.facebook.com/oakprimary", "--category", "faculty", "--email", "office@oak.sch.uk",
-            "--owner", T1, "--admin", T2, "--aim", "News for parents", "--audience", "Parents",
-            "--promotion", "Newsletter", "--visibility", "open", "--pupils", "none"]))
+    ok(
+        run(
+            [
+                "account",
+                "request",
+                "--school",
+                "oak",
+                "--platform",
+                "facebook",
+                "--handle",
+                "oakprimary",
+                "--url",
+                "https://www.facebook.com/oakprimary",
+                "--category",
+                "faculty",
+                "--email",
+                "office@oak.sch.uk",
+                "--owner",
+                T1,
+                "--admin",
+                T2,
+                "--aim",
+                "News for parents",
+                "--audience",
+                "Parents",
+                "--promotion",
+                "Newsletter",
+                "--visibility",
+                "open",
+                "--pupils",
+                "none",
+            ]
+        )
+    )
     ok(run(["--as", HEAD, "approve", FB, "--note", "Approved at SLT"]))
     ok(run(["account", "notify-head", FB]))
     ok(run(["cred", "set", FB, "--username", "office@oak.sch.uk"], input=PASSWORD + "\n"))
@@ -85,10 +115,36 @@ def trust(today, oak, run, tmp_path, monkeypatch):
     ok(run(["staff", "leave", SOON, "--on", "2026-12-10"]))
     ok(run(["staff", "leave", OLD, "--on", "2025-06-30"]))
     # Waivers: one ends within 60 days, one later.
-    ok(run(["--as", HEAD, "waive", "oak-pta", "ONE_FACULTY_ONE_STAFF", "--reason", "PTA page <merging>",
-            "--until", "2026-12-15"]))
-    ok(run(["--as", HEAD, "waive", "oak-pta", "MFA_NOT_HELD", "--reason", "PTA has no 2FA yet",
-            "--until", "2027-06-01"]))
+    ok(
+        run(
+            [
+                "--as",
+                HEAD,
+                "waive",
+                "oak-pta",
+                "ONE_FACULTY_ONE_STAFF",
+                "--reason",
+                "PTA page <merging>",
+                "--until",
+                "2026-12-15",
+            ]
+        )
+    )
+    ok(
+        run(
+            [
+                "--as",
+                HEAD,
+                "waive",
+                "oak-pta",
+                "MFA_NOT_HELD",
+                "--reason",
+                "PTA has no 2FA yet",
+                "--until",
+                "2027-06-01",
+            ]
+        )
+    )
     return oak
 
 
@@ -249,8 +305,14 @@ def test_findings_chart_has_one_bar_per_rule_with_findings_as_the_audit_counts_t
     expected: dict[str, int] = {}
     for f in findings:
         expected[f["rule"]] = expected.get(f["rule"], 0) + 1
-    assert {"TWO_ADMINS", "SCHOOL_EMAIL", "APPROVAL_MISSING", "LEAVER_ADMIN", "ONE_FACULTY_ONE_STAFF",
-            "TRAINING_MISSING"} <= set(expected)  # the trust really has findings of several rules
+    assert {
+        "TWO_ADMINS",
+        "SCHOOL_EMAIL",
+        "APPROVAL_MISSING",
+        "LEAVER_ADMIN",
+        "ONE_FACULTY_ONE_STAFF",
+        "TRAINING_MISSING",
+    } <= set(expected)  # the trust really has findings of several rules
     bars = page.bars["findings-by-rule"]
     assert sorted(k for k, _ in bars) == sorted(expected), "one bar per rule with findings, and no other"
     assert dict(bars) == expected
@@ -290,10 +352,12 @@ def test_leavers_transfers_and_expiring_waivers_are_those_of_the_period(run, tru
     assert data["leavers"][0]["listed_on"] == 1 and data["leavers"][0]["owns"] == 0  # still an admin of FB
     assert [p["email"] for p in data["upcoming_leavers"]] == [SOON]
     assert OLD not in text and "Olga Old" not in text
-    assert [(t["account"], t["from"], t["to"], t["reason"]) for t in data["transfers"]] == \
-        [(FB, T1, T3, TRANSFER_REASON)]
-    assert [(w["account"], w["rule"], w["until"], w["days_left"], w["covers_finding"])
-            for w in data["waivers_expiring"]] == [("oak-pta", "ONE_FACULTY_ONE_STAFF", "2026-12-15", 24, True)]
+    assert [(t["account"], t["from"], t["to"], t["reason"]) for t in data["transfers"]] == [
+        (FB, T1, T3, TRANSFER_REASON)
+    ]
+    assert [
+        (w["account"], w["rule"], w["until"], w["days_left"], w["covers_finding"]) for w in data["waivers_expiring"]
+    ] == [("oak-pta", "ONE_FACULTY_ONE_STAFF", "2026-12-15", 24, True)]
     assert data["accounts"]["by_status"]["closed"] == 1 and data["accounts"]["live"] == 3
     page = Page(text)
     assert "Tia Two" in page.all_text and "Sam Soon" in page.all_text
@@ -381,12 +445,15 @@ def test_findings_about_the_whole_register_are_reported_with_no_account(run, tod
     assert section.schools["POLICY_REVIEW_OVERDUE"] == ["The register as a whole"]
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--as-of", "2026-13-01"], ["--as-of"]),
-    (["--as-of", "yesterday"], ["--as-of"]),
-    (["--since", "2026-12-01"], ["--since"]),
-    (["--school", "nope"], ["unknown school"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--as-of", "2026-13-01"], ["--as-of"]),
+        (["--as-of", "yesterday"], ["--as-of"]),
+        (["--since", "2026-12-01"], ["--since"]),
+        (["--school", "nope"], ["unknown school"]),
+    ],
+)
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(run, trust, tmp_path, args, words):
     out = tmp_path / "bad.html"
     before = trust.read_bytes()
@@ -427,31 +494,55 @@ def synthetic_trust(accounts: int = 10_000, schools: int = 100) -> object:
     conn = db.new_database()
     conn.execute("INSERT INTO meta(key, value) VALUES ('trust', 'Big Trust')")
     at = "2026-01-05T09:00:00Z"
-    conn.executemany("INSERT INTO schools(id, name, domains, central, created_at) VALUES (?,?,?,0,?)",
-                     [(f"s{i:03d}", f"School {i:03d}", json.dumps([f"s{i:03d}.sch.uk"]), at) for i in range(schools)])
+    conn.executemany(
+        "INSERT INTO schools(id, name, domains, central, created_at) VALUES (?,?,?,0,?)",
+        [(f"s{i:03d}", f"School {i:03d}", json.dumps([f"s{i:03d}.sch.uk"]), at) for i in range(schools)],
+    )
     staff, acc, people, events, waivers = [], [], [], [], []
     platforms = ["facebook", "instagram", "x", "youtube", "tiktok"]
     for n in range(accounts):
         school = f"s{n % schools:03d}"
         owner, admin = f"a{n}@{school}.sch.uk", f"b{n}@{school}.sch.uk"
         left = "2026-06-30" if n % 40 == 0 else None
-        staff += [(owner, f"Owner {n}", school, '["staff"]', "2026-09-01", "left" if left else "active", left, at),
-                  (admin, f"Admin {n}", school, '["staff"]', None, "active", None, at)]
+        staff += [
+            (owner, f"Owner {n}", school, '["staff"]', "2026-09-01", "left" if left else "active", left, at),
+            (admin, f"Admin {n}", school, '["staff"]', None, "active", None, at),
+        ]
         aid = f"{school}-{platforms[n % 5]}-h{n}"
         status = ["active", "active", "active", "requested", "closed"][n % 5]
         acc.append((aid, school, platforms[n % 5], f"h{n}", "faculty", f"h{n}@{school}.sch.uk", owner, status, at))
         people += [(aid, owner, "admin", at), (aid, admin, "admin", at)]
         if n % 100 == 0:
-            events.append((len(events) + 1, "2026-08-01T10:00:00Z", "it@x", "account.transfer", admin, aid,
-                           json.dumps({"from": owner, "to": admin, "reason": "r"}), "0", "0"))
+            events.append(
+                (
+                    len(events) + 1,
+                    "2026-08-01T10:00:00Z",
+                    "it@x",
+                    "account.transfer",
+                    admin,
+                    aid,
+                    json.dumps({"from": owner, "to": admin, "reason": "r"}),
+                    "0",
+                    "0",
+                )
+            )
             waivers.append((aid, "MFA_NOT_HELD", "pilot", "2026-12-01", "head@x", at))
-    conn.executemany("INSERT INTO staff(email, name, school, roles, trained_on, status, left_on, created_at) "
-                     "VALUES (?,?,?,?,?,?,?,?)", staff)
-    conn.executemany("INSERT INTO accounts(id, school, platform, handle, category, email, owner, status, requested_at) "
-                     "VALUES (?,?,?,?,?,?,?,?,?)", acc)
+    conn.executemany(
+        "INSERT INTO staff(email, name, school, roles, trained_on, status, left_on, created_at) "
+        "VALUES (?,?,?,?,?,?,?,?)",
+        staff,
+    )
+    conn.executemany(
+        "INSERT INTO accounts(id, school, platform, handle, category, email, owner, status, requested_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        acc,
+    )
     conn.executemany("INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)", people)
-    conn.executemany("INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) "
-                     "VALUES (?,?,?,?,?,?,?,?,?)", events)
+    conn.executemany(
+        "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        events,
+    )
     conn.executemany("INSERT INTO waivers(account, rule, reason, until, waived_by, at) VALUES (?,?,?,?,?,?)", waivers)
     return conn
 
@@ -491,8 +582,8 @@ def png_pixels(path: Path) -> tuple[int, int, bytes]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, width, height = 8, [], 0, 0
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height = struct.unpack(">II", chunk[:8])
         elif kind == b"IDAT":
@@ -506,10 +597,21 @@ def test_chromium_renders_the_page(run, trust, tmp_path):
     make_report(run, tmp_path)
     shot = tmp_path / "report.png"
     profile = tmp_path / "chromium-profile"
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", f"--screenshot={shot}", "--window-size=1200,2000",
-               (tmp_path / "report.html").as_uri()]
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--screenshot={shot}",
+        "--window-size=1200,2000",
+        (tmp_path / "report.html").as_uri(),
+    ]
     try:
         subprocess.run(command, capture_output=True, timeout=90, check=False)
     except subprocess.TimeoutExpired:
@@ -538,8 +640,12 @@ def test_report_json_matches_its_schema_with_every_section_filled(run, tmp_path,
     from accountctl import clock
 
     until = (clock.today() + timedelta(days=10)).isoformat()
-    ok(run(f"--as helen.ward@oakfield.sch.uk waive oakfield-facebook-oakfieldpta ONE_FACULTY_ONE_STAFF "
-           f"--reason PTA --until {until}"))
+    ok(
+        run(
+            f"--as helen.ward@oakfield.sch.uk waive oakfield-facebook-oakfieldpta ONE_FACULTY_ONE_STAFF "
+            f"--reason PTA --until {until}"
+        )
+    )
     data = json.loads(ok(run(["report", "--out", str(tmp_path / "r.html"), "--json"])).stdout)
     assert data["leavers"] and data["transfers"] and data["waivers_expiring"]
     schema = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json").read_text())
@@ -585,8 +691,10 @@ def test_a_waived_failing_account_is_marked_with_its_date(run, trust, tmp_path):
 def test_many_failing_accounts_are_counted_beyond_the_first_25(run, today, oak, tmp_path):
     rows = "\n".join(f"oak-x-{i:02d},oak,x,oakx{i:02d},,faculty,office@oak.sch.uk,{T1},,,requested" for i in range(30))
     legacy = tmp_path / "many.csv"
-    legacy.write_text("id,school,platform,handle,url,category,email,owner,admins,contributors,status\n" + rows + "\n",
-                      encoding="utf-8")
+    legacy.write_text(
+        "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n" + rows + "\n",
+        encoding="utf-8",
+    )
     ok(run(["account", "import", str(legacy)]))
     text, result = make_report(run, tmp_path, "--json")
     (group,) = {r["id"]: r for r in json.loads(result.stdout)["rules"]}["TWO_ADMINS"]["failing"]
@@ -613,8 +721,12 @@ SEED_NAMES = ("Connect", "Huxley", "Agora", "Dartmoor", "Preston")
 
 def test_no_published_policy_is_named_unless_the_trust_set_it(run, trust, tmp_path):
     """The seed policies are sources, not the trust's policy: a trust that set no clause sees none of them."""
-    outputs = [run(["audit", "--json"]).stdout, run(["audit"]).stdout, run(["audit", "--format", "csv"]).stdout,
-               ok(run(["rules"])).stdout]
+    outputs = [
+        run(["audit", "--json"]).stdout,
+        run(["audit"]).stdout,
+        run(["audit", "--format", "csv"]).stdout,
+        ok(run(["rules"])).stdout,
+    ]
     text, result = make_report(run, tmp_path, "--json")
     outputs += [text, result.stdout]
     for output in outputs:

@@ -23,8 +23,14 @@ P.Two@Oak.sch.uk,Pat Two,OAK,slt; headteacher,,
 v.three@oak.sch.uk,"Three, Vic",oak,,2026-10-15,
 m.four@oak.sch.uk,Mo Four,oak,volunteer;staff,,
 """
-GOOD_ROW = {"email": "x.new@oak.sch.uk", "name": "Xan New", "school": "oak", "roles": "staff",
-            "trained_on": "2026-09-01", "policy_ack": "2026.1"}
+GOOD_ROW = {
+    "email": "x.new@oak.sch.uk",
+    "name": "Xan New",
+    "school": "oak",
+    "roles": "staff",
+    "trained_on": "2026-09-01",
+    "policy_ack": "2026.1",
+}
 BAD_CELLS = [
     ("email", "not-an-email"),
     ("email", "a..b@oak.sch.uk"),
@@ -134,10 +140,14 @@ def busy_register(run, oak, tmp_path):
     ok(run(f"{me} school add elm --name 'Elm Academy' --domain elm.sch.uk --domain elm-academy.org.uk"))
 
     fb = "oak-facebook-oakprimary"
-    ok(run(f"{me} account request --school oak --platform facebook --handle oakprimary "
-           "--url https://www.facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
-           "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --contributor s.one@oak.sch.uk "
-           "--aim 'News for parents' --audience Parents --promotion Newsletter --visibility open --pupils none"))
+    ok(
+        run(
+            f"{me} account request --school oak --platform facebook --handle oakprimary "
+            "--url https://www.facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
+            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --contributor s.one@oak.sch.uk "
+            "--aim 'News for parents' --audience Parents --promotion Newsletter --visibility open --pupils none"
+        )
+    )
     ok(run(f"{head} approve {fb} --note 'Go ahead'"))
     ok(run(f"{me} cred set {fb} --username office@oak.sch.uk", input=SECRET_PASSWORD + "\n"))
     ok(run(f"{me} cred totp {fb}", input=TOTP_SECRET + "\n"))
@@ -146,12 +156,20 @@ def busy_register(run, oak, tmp_path):
     ok(run(f"{me} account activate {fb}"))
     ok(run(f"{head} review {fb}"))
     ok(run(f"{me} monitor {fb}"))
-    ok(run(f"{head} waive {fb} ONE_FACULTY_ONE_STAFF --reason 'Pilot' --until {(today + timedelta(days=30)).isoformat()}"))
+    ok(
+        run(
+            f"{head} waive {fb} ONE_FACULTY_ONE_STAFF --reason 'Pilot' --until {(today + timedelta(days=30)).isoformat()}"
+        )
+    )
 
-    ok(run(f"{me} account request --school oak --platform instagram --handle oakprimary "
-           "--url https://www.instagram.com/oakprimary --category faculty --email office@oak.sch.uk "
-           "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
-           "--aim Photos --audience Parents --promotion Newsletter --visibility closed --pupils 11"))
+    ok(
+        run(
+            f"{me} account request --school oak --platform instagram --handle oakprimary "
+            "--url https://www.instagram.com/oakprimary --category faculty --email office@oak.sch.uk "
+            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
+            "--aim Photos --audience Parents --promotion Newsletter --visibility closed --pupils 11"
+        )
+    )
     ok(run(f"{head} reject oak-instagram-oakprimary --reason 'One account is enough'"))
 
     (tmp_path / "legacy.csv").write_text(LEGACY_CSV, encoding="utf-8")

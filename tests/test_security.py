@@ -16,10 +16,19 @@ def _forge_vault_slot(path, as_email):
         x_private, x_public = crypto.x25519_keypair()
         kek = crypto.random_bytes(32)
         slot_id = crypto.random_bytes(16)
-        forged = ff.Slot(slot_id, ff.KIND_PERSON, ff.ACCESS_VAULT, ff.person_tag(reg.file_id, "mallory@oak.sch.uk"),
-                         ff.KDF_ARGON2ID, crypto.random_bytes(16), ff.KDF_FLOOR, x_public,
-                         crypto.seal(kek, x_private + bytes(32), ff.LABEL_SLOT_KEYS + ff.slot_aad(reg.file_id, slot_id)),
-                         crypto.random_bytes(ff.SEALED_KEY_LEN), crypto.random_bytes(ff.SEALED_KEY_LEN))
+        forged = ff.Slot(
+            slot_id,
+            ff.KIND_PERSON,
+            ff.ACCESS_VAULT,
+            ff.person_tag(reg.file_id, "mallory@oak.sch.uk"),
+            ff.KDF_ARGON2ID,
+            crypto.random_bytes(16),
+            ff.KDF_FLOOR,
+            x_public,
+            crypto.seal(kek, x_private + bytes(32), ff.LABEL_SLOT_KEYS + ff.slot_aad(reg.file_id, slot_id)),
+            crypto.random_bytes(ff.SEALED_KEY_LEN),
+            crypto.random_bytes(ff.SEALED_KEY_LEN),
+        )
         reg.header.slots.append(forged)
         reg.header_changed = True
     return x_private
@@ -38,7 +47,9 @@ def test_a_register_only_holder_cannot_plant_a_custodian_slot(run, oak):
     header, _ = ff.parse_header(oak.read_bytes())
     forged = [s for s in header.slots if s.public == crypto.x25519_public_of(x_private)][0]
     try:
-        crypto.open_sealed_to(x_private, forged.sealed_vault, ff.LABEL_VAULT_KEY, ff.slot_aad(header.file_id, forged.slot_id))
+        crypto.open_sealed_to(
+            x_private, forged.sealed_vault, ff.LABEL_VAULT_KEY, ff.slot_aad(header.file_id, forged.slot_id)
+        )
         opened = True
     except crypto.CryptoFailure:
         opened = False
@@ -55,10 +66,14 @@ def test_a_register_only_holder_can_still_write_without_breaking_custodian_acces
 
 
 def _request(run, requested_by=CUSTODIAN):
-    result = ok(run(f"--as {CUSTODIAN} account request --school oak --platform facebook --handle oakprimary "
-                    "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
-                    "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
-                    "--promotion Newsletter --visibility open --pupils none"))
+    result = ok(
+        run(
+            f"--as {CUSTODIAN} account request --school oak --platform facebook --handle oakprimary "
+            "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
+            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
+            "--promotion Newsletter --visibility open --pupils none"
+        )
+    )
     return result.stdout.strip()
 
 

@@ -12,14 +12,19 @@ from accountctl.store.pgstore import redact
 from accountctl.store.stores import address, conflict_copies
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("postgresql://app:s3cret@db/trust", "postgresql://app:***@db/trust"),
-    ("postgres://app:s3cret@db:5433/trust?sslmode=require", "postgres://app:***@db:5433/trust?sslmode=require"),
-    ("postgresql://app@db/trust?password=s3cret&sslmode=verify-full",
-     "postgresql://app@db/trust?password=***&sslmode=verify-full"),
-    ("postgresql://db/trust", "postgresql://db/trust"),
-    ("POSTGRESQL://app:p%40ss@db/trust", "POSTGRESQL://app:***@db/trust"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://app:s3cret@db/trust", "postgresql://app:***@db/trust"),
+        ("postgres://app:s3cret@db:5433/trust?sslmode=require", "postgres://app:***@db:5433/trust?sslmode=require"),
+        (
+            "postgresql://app@db/trust?password=s3cret&sslmode=verify-full",
+            "postgresql://app@db/trust?password=***&sslmode=verify-full",
+        ),
+        ("postgresql://db/trust", "postgresql://db/trust"),
+        ("POSTGRESQL://app:p%40ss@db/trust", "POSTGRESQL://app:***@db/trust"),
+    ],
+)
 def test_a_url_is_shown_without_its_password(url, shown):
     assert redact(url) == shown
 
@@ -39,11 +44,12 @@ def test_a_folder_is_not_a_register(run, tmp_path):
     assert not list(tmp_path.glob("*.accountctl*"))
 
 
-
-CONFLICT_NAMES = ["oak-DESKTOP-4F2K9QL.accountctl",  # OneDrive: the other computer's name
-                  "oak-LAPTOP-7H3-2.accountctl",  # OneDrive, the second conflict from that computer
-                  "oak (1).accountctl",  # Google Drive for desktop
-                  "oak (Ira's conflicted copy 2026-11-30).accountctl"]  # Dropbox, Nextcloud
+CONFLICT_NAMES = [
+    "oak-DESKTOP-4F2K9QL.accountctl",  # OneDrive: the other computer's name
+    "oak-LAPTOP-7H3-2.accountctl",  # OneDrive, the second conflict from that computer
+    "oak (1).accountctl",  # Google Drive for desktop
+    "oak (Ira's conflicted copy 2026-11-30).accountctl",
+]  # Dropbox, Nextcloud
 
 
 def warning_lines(result) -> list[str]:

@@ -109,8 +109,14 @@ def test_staff_csv_shows_then_applies_then_changes_nothing(run, school, tmp_path
     after = staff(run)
     assert set(before) <= set(after) and len(after) == len(before) + 1
     new = after["n.new@oak.sch.uk"]
-    assert (new["name"], new["school"], new["roles"], new["trained_on"], new["policy_ack"], new["status"]) == \
-        ("New, Nia", "oak", ["staff", "volunteer"], "2030-02-01", "2030.1", "active")
+    assert (new["name"], new["school"], new["roles"], new["trained_on"], new["policy_ack"], new["status"]) == (
+        "New, Nia",
+        "oak",
+        ["staff", "volunteer"],
+        "2030-02-01",
+        "2030.1",
+        "active",
+    )
     assert after[E1]["school"] == "oak" and after[E1]["moved_from"] == "elm" and after[E1]["moved_on"] == TODAY
     assert after[T1]["policy_ack"] == "2030.1" and after[T1]["trained_on"] == "2026-09-01"
     assert after[T2]["name"] == "Tia Two-Smith"
@@ -160,13 +166,17 @@ def test_gam_export_shows_then_applies_with_left_on_then_changes_nothing(run, sc
 
     file_after = school.read_bytes()
     assert sync(run, roster, "--school", "oak", "--apply", "--left-on", "2030-03-31")["changes"] == []
-    assert sync(run, roster, "--school", "oak", "--apply")["changes"] == []  # a different --left-on changes nothing either
+    assert (
+        sync(run, roster, "--school", "oak", "--apply")["changes"] == []
+    )  # a different --left-on changes nothing either
     assert staff(run) == after and school.read_bytes() == file_after
 
 
 def test_left_on_defaults_to_today_and_never_deletes_anyone(run, school, tmp_path):
     # A roster naming only the custodian: everyone else at oak leaves; nobody disappears; elm is untouched.
-    roster = write(tmp_path, "one.csv", f"email,name,school,roles,trained_on,policy_ack\n{CUSTODIAN},Ira Tech,oak,it,,\n")
+    roster = write(
+        tmp_path, "one.csv", f"email,name,school,roles,trained_on,policy_ack\n{CUSTODIAN},Ira Tech,oak,it,,\n"
+    )
     before = staff(run)
     data = sync(run, roster, "--school", "oak", "--apply")
     assert changes(data) == [("leave", HEAD), ("leave", T1), ("leave", T3), ("leave", T2)]  # sorted by email
@@ -193,24 +203,43 @@ GOOD = f"{T1},Tom One,oak,staff,,\n"
 GOOD_GAM = f"{T1},Tom One,False\n"
 
 
-@pytest.mark.parametrize("text, words", [
-    (HEADER + GOOD + "not-an-email,Nia New,oak,staff,,\n", ["line 3", "not a valid email"]),
-    (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,elm,staff,,\n", ["line 3", "elm", "one school"]),
-    (HEADER + GOOD + f"{T2},Tia,oak,,,\nT.ONE@oak.sch.uk,Tom,oak,,,\n", ["line 4", "already on line 2"]),
-    (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,staff,2030-02-30,\n", ["line 3", "trained_on"]),
-    (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,staff,01/02/2030,\n", ["line 3", "YYYY-MM-DD"]),
-    (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,boss,,\n", ["line 3", "boss"]),
-    (HEADER + GOOD + "n.new@oak.sch.uk,,oak,staff,,\n", ["line 3", "name"]),
-    (HEADER + GOOD + "n.new@oak.sch.uk,Nia,oak,staff,,,extra\n", ["line 3", "more cells"]),
-    (GAM_HEADER + GOOD_GAM + "n.new@oak.sch.uk,Nia New,maybe\n", ["line 3", "suspended", "maybe"]),
-    (GAM_HEADER + GOOD_GAM + "nope@,Nia New,False\n", ["line 3", "not a valid email"]),
-    (GAM_HEADER + GOOD_GAM + f"{T1.upper()},Tom Again,True\n", ["line 3", "already on line 2"]),
-    ("email,name,school\n" + f"{T1},Tom One,oak\n", ["unrecognised roster"]),
-    ("primaryEmail,fullName\n" + f"{T1},Tom One\n", ["unrecognised roster"]),
-    ("", ["empty"]),
-    (HEADER, ["no rows"]),
-], ids=["email", "other-school", "duplicate", "no-such-date", "date-format", "role", "no-name", "extra-cell",
-        "suspended", "gam-email", "gam-duplicate", "staff-header", "gam-header", "empty", "header-only"])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (HEADER + GOOD + "not-an-email,Nia New,oak,staff,,\n", ["line 3", "not a valid email"]),
+        (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,elm,staff,,\n", ["line 3", "elm", "one school"]),
+        (HEADER + GOOD + f"{T2},Tia,oak,,,\nT.ONE@oak.sch.uk,Tom,oak,,,\n", ["line 4", "already on line 2"]),
+        (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,staff,2030-02-30,\n", ["line 3", "trained_on"]),
+        (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,staff,01/02/2030,\n", ["line 3", "YYYY-MM-DD"]),
+        (HEADER + GOOD + "n.new@oak.sch.uk,Nia New,oak,boss,,\n", ["line 3", "boss"]),
+        (HEADER + GOOD + "n.new@oak.sch.uk,,oak,staff,,\n", ["line 3", "name"]),
+        (HEADER + GOOD + "n.new@oak.sch.uk,Nia,oak,staff,,,extra\n", ["line 3", "more cells"]),
+        (GAM_HEADER + GOOD_GAM + "n.new@oak.sch.uk,Nia New,maybe\n", ["line 3", "suspended", "maybe"]),
+        (GAM_HEADER + GOOD_GAM + "nope@,Nia New,False\n", ["line 3", "not a valid email"]),
+        (GAM_HEADER + GOOD_GAM + f"{T1.upper()},Tom Again,True\n", ["line 3", "already on line 2"]),
+        ("email,name,school\n" + f"{T1},Tom One,oak\n", ["unrecognised roster"]),
+        ("primaryEmail,fullName\n" + f"{T1},Tom One\n", ["unrecognised roster"]),
+        ("", ["empty"]),
+        (HEADER, ["no rows"]),
+    ],
+    ids=[
+        "email",
+        "other-school",
+        "duplicate",
+        "no-such-date",
+        "date-format",
+        "role",
+        "no-name",
+        "extra-cell",
+        "suspended",
+        "gam-email",
+        "gam-duplicate",
+        "staff-header",
+        "gam-header",
+        "empty",
+        "header-only",
+    ],
+)
 @pytest.mark.parametrize("apply", [False, True], ids=["show", "apply"])
 def test_bad_roster_is_refused_whole_and_changes_nothing(run, school, tmp_path, text, words, apply):
     roster = write(tmp_path, "bad.csv", text)
@@ -219,11 +248,14 @@ def test_bad_roster_is_refused_whole_and_changes_nothing(run, school, tmp_path, 
     assert staff(run) == before
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--school", "nowhere", "--apply"], ["unknown school"]),
-    (["--school", "oak", "--apply", "--left-on", "2030-02-30"], ["--left-on"]),
-    (["--school", "oak", "--apply", "--left-on", "31/03/2030"], ["--left-on"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--school", "nowhere", "--apply"], ["unknown school"]),
+        (["--school", "oak", "--apply", "--left-on", "2030-02-30"], ["--left-on"]),
+        (["--school", "oak", "--apply", "--left-on", "31/03/2030"], ["--left-on"]),
+    ],
+)
 def test_bad_options_are_refused(run, school, tmp_path, args, words):
     roster = write(tmp_path, "users.csv", GAM)
     refused(run, school, ["staff", "sync", roster, *args], 2, *words)
@@ -235,13 +267,17 @@ def test_missing_file_is_refused(run, school, tmp_path):
 
 def test_a_leaver_back_on_the_roster_is_shown_but_reinstated_only_with_rejoin(run, school, tmp_path):
     ok(run(f"staff leave {T2} --on 2026-01-31"))
-    roster = write(tmp_path, "users.csv", f"""primaryEmail,name.fullName,suspended
+    roster = write(
+        tmp_path,
+        "users.csv",
+        f"""primaryEmail,name.fullName,suspended
 {CUSTODIAN},Ira Tech,False
 {HEAD},Hana Head,False
 {T1},Tom One,False
 {T2},Tia Two,False
 {T3},Tad Three,False
-""")
+""",
+    )
     held = ok(run(["staff", "sync", str(roster), "--school", "oak", "--apply"]))
     assert "Not reinstated" in held.stderr and T2 in held.stderr
     assert staff(run)[T2]["left_on"] == "2026-01-31", "a lagging roster must not undo a leaver"
@@ -271,9 +307,13 @@ def test_sync_report_and_gam_rows_match_their_schemas(run, school, tmp_path):
 
 
 # -- Microsoft Entra (Microsoft 365) -----------------------------------------------------------------
-ENTRA_HEADER = ("userPrincipalName,displayName,surname,mail,givenName,objectId,userType,jobTitle,department,"
-                "accountEnabled,usageLocation\n")
-ENTRA = ENTRA_HEADER + f"""{CUSTODIAN},Ira Tech,Tech,{CUSTODIAN},Ira,id-1,Member,IT,IT,True,GB
+ENTRA_HEADER = (
+    "userPrincipalName,displayName,surname,mail,givenName,objectId,userType,jobTitle,department,"
+    "accountEnabled,usageLocation\n"
+)
+ENTRA = (
+    ENTRA_HEADER
+    + f"""{CUSTODIAN},Ira Tech,Tech,{CUSTODIAN},Ira,id-1,Member,IT,IT,True,GB
 {HEAD},Hana Head,Head,{HEAD},Hana,id-2,Member,Head,SLT,True,GB
 {T1},Tom One,One,{T1},Tom,id-3,Member,Teacher,Y6,False,GB
 {T2},Tia Two,Two,{T2},Tia,id-4,Member,Teacher,Y4,TRUE,GB
@@ -283,6 +323,7 @@ x.never@oak.sch.uk,Never Here,Here,,Never,id-7,Member,,,False,GB
 {E1},Eve One,One,{E1},Eve,id-8,Member,Teacher,Y1,True,GB
 parent_gmail.com#EXT#@oaktrust.onmicrosoft.com,A Parent,,parent@gmail.com,,id-9,Guest,,,True,
 """
+)
 
 
 def test_entra_download_is_recognised_and_follows_the_gam_rules(run, school, tmp_path):
@@ -308,12 +349,16 @@ def test_entra_never_undoes_a_leaver_without_rejoin(run, school, tmp_path):
     assert "Not reinstated" in held.stderr and staff(run)[T2]["left_on"] == "2026-01-31"
 
 
-@pytest.mark.parametrize("row, words", [
-    (f"{T1},Tom One,,,,,Member,,,maybe,GB\n", ["line 3", "accountEnabled", "maybe"]),
-    (f"{T1},Tom One,,,,,Member,,,,GB\n", ["line 3", "accountEnabled"]),
-    ("nope@,Nia,,,,,Member,,,True,GB\n", ["line 3", "userPrincipalName", "not a valid email"]),
-    (f"{T2},,,,,,Member,,,True,GB\n", ["line 3", "displayName"]),
-], ids=["enabled-word", "enabled-blank", "upn", "no-name"])
+@pytest.mark.parametrize(
+    "row, words",
+    [
+        (f"{T1},Tom One,,,,,Member,,,maybe,GB\n", ["line 3", "accountEnabled", "maybe"]),
+        (f"{T1},Tom One,,,,,Member,,,,GB\n", ["line 3", "accountEnabled"]),
+        ("nope@,Nia,,,,,Member,,,True,GB\n", ["line 3", "userPrincipalName", "not a valid email"]),
+        (f"{T2},,,,,,Member,,,True,GB\n", ["line 3", "displayName"]),
+    ],
+    ids=["enabled-word", "enabled-blank", "upn", "no-name"],
+)
 def test_bad_entra_row_is_refused_whole(run, school, tmp_path, row, words):
     roster = write(tmp_path, "bad.csv", ENTRA_HEADER + f"{CUSTODIAN},Ira Tech,,,,,Member,,,True,GB\n" + row)
     refused(run, school, ["staff", "sync", roster, "--school", "oak", "--apply"], 2, *words)

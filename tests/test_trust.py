@@ -70,9 +70,19 @@ def _hidden_slot(path, who, access):
         kek = crypto.random_bytes(32)
         slot_id = crypto.random_bytes(16)
         inner = x_private + bytes(32)  # X25519 private, and an Ed25519 private the attacker makes up
-        slot = ff.Slot(slot_id, ff.KIND_PERSON, access, ff.person_tag(reg.file_id, "ghost@oak.sch.uk"),
-                       ff.KDF_ARGON2ID, crypto.random_bytes(16), ff.KDF_FLOOR, x_public,
-                       crypto.seal(kek, inner, ff.LABEL_SLOT_KEYS + ff.slot_aad(reg.file_id, slot_id)), b"", b"")
+        slot = ff.Slot(
+            slot_id,
+            ff.KIND_PERSON,
+            access,
+            ff.person_tag(reg.file_id, "ghost@oak.sch.uk"),
+            ff.KDF_ARGON2ID,
+            crypto.random_bytes(16),
+            ff.KDF_FLOOR,
+            x_public,
+            crypto.seal(kek, inner, ff.LABEL_SLOT_KEYS + ff.slot_aad(reg.file_id, slot_id)),
+            b"",
+            b"",
+        )
         from accountctl.store.register import _seal_keys_into
 
         _seal_keys_into(slot, reg.file_id, reg.keys)
@@ -139,14 +149,30 @@ def test_a_grant_signed_by_someone_who_is_not_a_custodian_is_refused(run, trust)
             pass
     data = trust.read_bytes()
     with _open_unchecked(trust, SLT) as reg:
-        member = trust_records.Member(slot_id, "ghost@oak.sch.uk", ff.person_tag(reg.file_id, "ghost@oak.sch.uk"),
-                                      next(s.public for s in reg.header.slots if s.slot_id == slot_id),
-                                      crypto.ed25519_keypair()[1], "register")
+        member = trust_records.Member(
+            slot_id,
+            "ghost@oak.sch.uk",
+            ff.person_tag(reg.file_id, "ghost@oak.sch.uk"),
+            next(s.public for s in reg.header.slots if s.slot_id == slot_id),
+            crypto.ed25519_keypair()[1],
+            "register",
+        )
         event = events.record(reg.db, SLT, "person.grant", "ghost@oak.sch.uk", details={"access": "register"})
-        trust_records.append(reg.db, reg.file_id, "grant", SLT, reg.keys.signing_private, event["seq"], event["at"],
-                             event["at_real"], member=member.describe())
-        reg.db.execute("INSERT INTO people(email, name, access, slot_id, granted_at) VALUES (?, 'Ghost', 'register', ?, ?)",
-                       ("ghost@oak.sch.uk", slot_id, event["at"]))
+        trust_records.append(
+            reg.db,
+            reg.file_id,
+            "grant",
+            SLT,
+            reg.keys.signing_private,
+            event["seq"],
+            event["at"],
+            event["at_real"],
+            member=member.describe(),
+        )
+        reg.db.execute(
+            "INSERT INTO people(email, name, access, slot_id, granted_at) VALUES (?, 'Ghost', 'register', ?, ?)",
+            ("ghost@oak.sch.uk", slot_id, event["at"]),
+        )
     assert trust.read_bytes() != data
     refused(run, trust, f"--as {CUSTODIAN} staff list", 4, "grant by slt@oak.sch.uk", "not signed by a custodian")
 
@@ -165,23 +191,46 @@ def test_the_people_table_must_match_the_grants(run, trust):
 
 
 def _request(run):
-    return ok(run(f"--as {CUSTODIAN} account request --school oak --platform facebook --handle oakprimary "
-                  "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
-                  "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
-                  "--promotion Newsletter --visibility open --pupils none")).stdout.strip()
+    return ok(
+        run(
+            f"--as {CUSTODIAN} account request --school oak --platform facebook --handle oakprimary "
+            "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
+            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
+            "--promotion Newsletter --visibility open --pupils none"
+        )
+    ).stdout.strip()
 
 
 def _forge_approval(reg, account_id, approver, private, public):
     account = dict(reg.db.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone())
     case = approvals.case_of(reg.db, account)
-    payload = {"v": 1, "account": account_id, "school": "oak", **case, "case_hash": approvals.case_hash(case),
-               "decision": "approved", "note": None, "approver": approver, "approver_roles": ["slt", "headteacher"],
-               "approver_school": "oak", "at": "2026-11-21T10:00:00Z"}
+    payload = {
+        "v": 1,
+        "account": account_id,
+        "school": "oak",
+        **case,
+        "case_hash": approvals.case_hash(case),
+        "decision": "approved",
+        "note": None,
+        "approver": approver,
+        "approver_roles": ["slt", "headteacher"],
+        "approver_school": "oak",
+        "at": "2026-11-21T10:00:00Z",
+    }
     message = canonical(payload)
-    reg.db.execute("INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, "
-                   "signature) VALUES (?, 'approved', ?, ?, NULL, ?, ?, ?, ?)",
-                   (account_id, approver, payload["at"], payload["case_hash"], message.decode(), public,
-                    crypto.sign(private, message)))
+    reg.db.execute(
+        "INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, "
+        "signature) VALUES (?, 'approved', ?, ?, NULL, ?, ?, ?, ?)",
+        (
+            account_id,
+            approver,
+            payload["at"],
+            payload["case_hash"],
+            message.decode(),
+            public,
+            crypto.sign(private, message),
+        ),
+    )
     reg.db.execute("UPDATE accounts SET status = 'approved' WHERE id = ?", (account_id,))
 
 
@@ -191,8 +240,11 @@ def test_an_approval_under_a_planted_retired_key_fails_everyones_verify(run, tru
     with _open(trust, SLT) as reg:
         private, public = crypto.ed25519_keypair()
         if reg.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'signing_keys'").fetchone():
-            reg.db.execute("INSERT INTO signing_keys(email, public_key, created_at, retired_at) "
-                           "VALUES (?, ?, '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z')", (HEAD, public))
+            reg.db.execute(
+                "INSERT INTO signing_keys(email, public_key, created_at, retired_at) "
+                "VALUES (?, ?, '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z')",
+                (HEAD, public),
+            )
         _forge_approval(reg, account_id, HEAD, private, public)
     result = run(f"--as {verifier} verify --json")
     assert result.exit_code == 1, result.output
@@ -222,8 +274,10 @@ def test_rewriting_and_rechaining_history_fails_verify(run, trust):
             r["details"] = json.loads(r["details"])
             r["hash"] = events.event_hash(r, prev)
             cols = [c for c in r if c != "details"]
-            reg.db.execute(f"INSERT INTO main.events({', '.join(cols)}, details) VALUES "
-                           f"({', '.join('?' for _ in cols)}, ?)", [r[c] for c in cols] + [json.dumps(r["details"])])
+            reg.db.execute(
+                f"INSERT INTO main.events({', '.join(cols)}, details) VALUES ({', '.join('?' for _ in cols)}, ?)",
+                [r[c] for c in cols] + [json.dumps(r["details"])],
+            )
             prev = r["hash"]
         reg.db.execute("UPDATE meta SET value = ? WHERE key = 'events_head'", (f"{len(rows)} {prev}",))
     for who in (HEAD, CUSTODIAN, SLT):
@@ -251,8 +305,10 @@ def test_an_event_saved_in_someone_elses_name_by_own_code_fails_verify(run, trus
     def sign_anyway(self):
         seq, digest = self.db.execute("SELECT seq, hash FROM main.events ORDER BY seq DESC LIMIT 1").fetchone()
         if signed_as == "attacker":
-            self.db.execute("UPDATE main.events SET signature = ? WHERE seq = ?",
-                            (trust_records.sign_event(self.file_id, digest, self.keys.signing_private), seq))
+            self.db.execute(
+                "UPDATE main.events SET signature = ? WHERE seq = ?",
+                (trust_records.sign_event(self.file_id, digest, self.keys.signing_private), seq),
+            )
 
     with monkeypatch.context() as own_code:
         own_code.setattr(store.Register, "_sign_new_events", sign_anyway)
@@ -367,8 +423,13 @@ def test_events_record_the_real_time_beside_the_effective_date(run, trust, monke
 
 def test_verify_reports_real_time_going_backwards(run, trust):
     with _open(trust, CUSTODIAN) as reg:
-        events.record(reg.db, CUSTODIAN, "staff.note", "t.one@oak.sch.uk",
-                      at_real=(datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        events.record(
+            reg.db,
+            CUSTODIAN,
+            "staff.note",
+            "t.one@oak.sch.uk",
+            at_real=(datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
     result = run(f"--as {CUSTODIAN} verify --json")
     assert result.exit_code == 1
     assert any("backwards" in p for p in json.loads(result.stdout)["problems"])
@@ -425,26 +486,36 @@ def signed_register(tmp_path_factory):
     from accountctl.cli import cli
 
     folder = tmp_path_factory.mktemp("signed")
-    env = {"ACCOUNTCTL_REGISTER": str(folder / "r.accountctl"), "ACCOUNTCTL_PASSPHRASE": PASSPHRASE,
-           "ACCOUNTCTL_NEW_PASSPHRASE": PASSPHRASE, "ACCOUNTCTL_KDF": "m=19456,t=2,p=1",
-           "XDG_STATE_HOME": str(folder / "state"), "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-           "ACCOUNTCTL_USER": CUSTODIAN}
+    env = {
+        "ACCOUNTCTL_REGISTER": str(folder / "r.accountctl"),
+        "ACCOUNTCTL_PASSPHRASE": PASSPHRASE,
+        "ACCOUNTCTL_NEW_PASSPHRASE": PASSPHRASE,
+        "ACCOUNTCTL_KDF": "m=19456,t=2,p=1",
+        "XDG_STATE_HOME": str(folder / "state"),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+        "ACCOUNTCTL_USER": CUSTODIAN,
+    }
     runner = CliRunner()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        for args in (f'init --trust Oak --email {CUSTODIAN} --name Ira', 'school add oak --name Oak --domain oak.sch.uk',
-                     f'staff add {CUSTODIAN} --name Ira --school oak --role it',
-                     f'staff add {HEAD} --name Hana --school oak --role headteacher --role slt',
-                     f'staff add {SLT} --name Sam --school oak --role slt',
-                     'staff add t.one@oak.sch.uk --name T1 --school oak --role staff --trained-on 2026-09-01',
-                     'staff add t.two@oak.sch.uk --name T2 --school oak --role staff --trained-on 2026-09-01',
-                     f"person grant {HEAD} --access register", f"person grant {SLT} --access register",
-                     "account request --school oak --platform facebook --handle oakprimary "
-                     "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
-                     "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
-                     "--promotion Newsletter --visibility open --pupils none", f"--as {HEAD} approve oak-facebook-oakprimary",
-                     f"person revoke {SLT}"):
+        for args in (
+            f"init --trust Oak --email {CUSTODIAN} --name Ira",
+            "school add oak --name Oak --domain oak.sch.uk",
+            f"staff add {CUSTODIAN} --name Ira --school oak --role it",
+            f"staff add {HEAD} --name Hana --school oak --role headteacher --role slt",
+            f"staff add {SLT} --name Sam --school oak --role slt",
+            "staff add t.one@oak.sch.uk --name T1 --school oak --role staff --trained-on 2026-09-01",
+            "staff add t.two@oak.sch.uk --name T2 --school oak --role staff --trained-on 2026-09-01",
+            f"person grant {HEAD} --access register",
+            f"person grant {SLT} --access register",
+            "account request --school oak --platform facebook --handle oakprimary "
+            "--url https://facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
+            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim News --audience Parents "
+            "--promotion Newsletter --visibility open --pupils none",
+            f"--as {HEAD} approve oak-facebook-oakprimary",
+            f"person revoke {SLT}",
+        ):
             result = runner.invoke(cli, __import__("shlex").split(args), catch_exceptions=False)
             assert result.exit_code == 0, (args, result.output)
     finally:
@@ -473,10 +544,15 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(table=st.sampled_from(sorted(SIGNED_COLUMNS)), row_choice=st.integers(0, 10**6),
-       column_choice=st.integers(0, 10**6), change=st.integers(0, 10**6))
-def test_any_single_change_to_a_signed_record_is_caught(signed_register, tmp_path_factory, monkeypatch, table,
-                                                        row_choice, column_choice, change):
+@given(
+    table=st.sampled_from(sorted(SIGNED_COLUMNS)),
+    row_choice=st.integers(0, 10**6),
+    column_choice=st.integers(0, 10**6),
+    change=st.integers(0, 10**6),
+)
+def test_any_single_change_to_a_signed_record_is_caught(
+    signed_register, tmp_path_factory, monkeypatch, table, row_choice, column_choice, change
+):
     from accountctl.core import verification
     from accountctl.errors import DamagedError
 
@@ -507,8 +583,9 @@ def test_any_single_change_to_a_signed_record_is_caught(signed_register, tmp_pat
             return  # e.g. a sequence number that another event has: not a change that can be made
         reg.header_changed = True
     try:
-        with open_register(path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False,
-                           history=True) as reg:
+        with open_register(
+            path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False, history=True
+        ) as reg:
             problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems())
     except DamagedError:
         return
@@ -528,13 +605,13 @@ def test_register_backup_lock_and_folder_are_private(run, tmp_path, monkeypatch)
     os.umask(0o022)
     path = tmp_path / "new-folder" / "trust.accountctl"
     monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
-    ok(run(f'init --trust Oak --email {CUSTODIAN} --name Ira'))
-    ok(run('school add oak --name Oak --domain oak.sch.uk'))
+    ok(run(f"init --trust Oak --email {CUSTODIAN} --name Ira"))
+    ok(run("school add oak --name Oak --domain oak.sch.uk"))
     assert _mode(path.parent) == 0o700
     for name in ("trust.accountctl", "trust.accountctl.bak", "trust.accountctl.lock"):
         assert _mode(path.parent / name) == 0o600, name
     path.chmod(0o644)  # a register made readable by hand, or by an older accountctl
-    ok(run('school add elm --name Elm --domain elm.sch.uk'))
+    ok(run("school add elm --name Elm --domain elm.sch.uk"))
     assert _mode(path) == 0o600 and _mode(path.with_name(path.name + ".bak")) == 0o600
 
 
@@ -543,7 +620,7 @@ def test_a_planted_symlink_at_the_temp_file_is_not_followed(run, oak, tmp_path):
     target.write_text("keep me")
     tmp = oak.with_name(oak.name + ".tmp")
     tmp.symlink_to(target)
-    ok(run('staff add z.z@oak.sch.uk --name Z --school oak --role staff'))
+    ok(run("staff add z.z@oak.sch.uk --name Z --school oak --role staff"))
     assert target.read_text() == "keep me"
     assert not tmp.exists()
     ok(run("staff list"))
@@ -567,7 +644,7 @@ def test_a_damaged_history_archive_is_never_rotated_into_the_backup(run, oak):
     backup = oak.with_name(oak.name + ".bak").read_bytes()
     damaged = oak.read_bytes()
     for _ in range(2):
-        refused(run, oak, 'staff add late@oak.sch.uk --name Late --school oak --role staff', 4, "history archive")
+        refused(run, oak, "staff add late@oak.sch.uk --name Late --school oak --role staff", 4, "history archive")
     assert oak.read_bytes() == damaged
     assert oak.with_name(oak.name + ".bak").read_bytes() == backup
     assert not oak.with_name(oak.name + ".tmp").exists()
@@ -600,9 +677,19 @@ def test_a_swapped_recovery_slot_is_refused(run, trust):
 def test_a_second_recovery_slot_is_refused(run, trust):
     with _open(trust, SLT) as reg:
         recovery = next(s for s in reg.header.slots if s.kind == ff.KIND_RECOVERY)
-        extra = ff.Slot(crypto.random_bytes(16), ff.KIND_RECOVERY, ff.ACCESS_VAULT, bytes(16), ff.KDF_HKDF,
-                        crypto.random_bytes(16), recovery.kdf, crypto.x25519_keypair()[1], recovery.wrapped,
-                        recovery.sealed_register, recovery.sealed_vault)
+        extra = ff.Slot(
+            crypto.random_bytes(16),
+            ff.KIND_RECOVERY,
+            ff.ACCESS_VAULT,
+            bytes(16),
+            ff.KDF_HKDF,
+            crypto.random_bytes(16),
+            recovery.kdf,
+            crypto.x25519_keypair()[1],
+            recovery.wrapped,
+            recovery.sealed_register,
+            recovery.sealed_vault,
+        )
         reg.header.slots.append(extra)
         reg.header_changed = True
     refused(run, trust, f"--as {CUSTODIAN} staff list", 4, f"key slot {extra.slot_id.hex()[:8]} ")

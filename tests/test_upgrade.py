@@ -51,8 +51,10 @@ def test_the_first_custodian_open_upgrades_once_and_everything_still_works(run, 
     log = json.loads(ok(run(f"--as {CUSTODIAN} log --json")).stdout)
     assert log[-1]["action"] == "register.upgrade" and log[-1]["actor"] == CUSTODIAN
     assert any(e["action"] == "person.recover" for e in log)
-    assert ok(run(f"--as {CUSTODIAN} cred show oak-facebook-oakprimary --field password --reason test")).stdout \
+    assert (
+        ok(run(f"--as {CUSTODIAN} cred show oak-facebook-oakprimary --field password --reason test")).stdout
         == "Old-format-password-2024!\n"
+    )
     # New work is signed as in any format-3 register, by the head too.
     ok(run(f"--as {CUSTODIAN} account update oak-facebook-oakprimary --aim 'News and events' --pupils none"))
     ok(run(f"--as {HEAD} approve oak-facebook-oakprimary"))

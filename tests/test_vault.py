@@ -22,14 +22,19 @@ IT2 = "it.two@oak.sch.uk"
 PASSWORD = "Vq7#kestrel-Lantern-91!zz"
 SEED = base64.b32encode(b"accountctl-secret-seed!!xy").decode().rstrip("=")  # 42 base32 characters
 RECOVERY = ["RCV-4471-ALPHA-9QX", "RCV-8812-BRAVO-3MK", "RCV-0093-CHARLIE-7ZP"]
-TOTP_URI = f"otpauth://totp/Facebook:office%40oak.sch.uk?secret={SEED}&issuer=Facebook&digits=8&period=60&algorithm=SHA256"
+TOTP_URI = (
+    f"otpauth://totp/Facebook:office%40oak.sch.uk?secret={SEED}&issuer=Facebook&digits=8&period=60&algorithm=SHA256"
+)
 
 
 def new_account(run, handle: str = "oakprimary", platform: str = "facebook") -> str:
-    result = ok(run(
-        f"account request --school oak --platform {platform} --handle {handle} --url https://{platform}.com/{handle} "
-        "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
-        '--aim "News for parents" --audience Parents --promotion Newsletter --visibility open --pupils none'))
+    result = ok(
+        run(
+            f"account request --school oak --platform {platform} --handle {handle} --url https://{platform}.com/{handle} "
+            "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
+            '--aim "News for parents" --audience Parents --promotion Newsletter --visibility open --pupils none'
+        )
+    )
     account_id = result.stdout.strip()
     assert account_id and "\n" not in account_id
     return account_id
@@ -63,8 +68,11 @@ def acct(run, oak):
 @pytest.fixture
 def secrets_set(run, acct):
     """An account with a known password, username, TOTP seed and recovery codes."""
-    for args, stdin in [(f"cred set {acct} --username office@oak.sch.uk", PASSWORD + "\n"),
-                        (f"cred totp {acct}", TOTP_URI + "\n"), (f"cred recovery {acct}", "\n".join(RECOVERY) + "\n")]:
+    for args, stdin in [
+        (f"cred set {acct} --username office@oak.sch.uk", PASSWORD + "\n"),
+        (f"cred totp {acct}", TOTP_URI + "\n"),
+        (f"cred recovery {acct}", "\n".join(RECOVERY) + "\n"),
+    ]:
         result = ok(run(args, input=stdin))
         assert result.stdout == ""
         _assert_clean(args, result)
@@ -94,8 +102,9 @@ def test_totp_code_matches_rfc6238_vectors(algorithm, column, vector):
     assert vault.totp_code(seed, at=vector[0]) == vector[column]
 
 
-@pytest.mark.parametrize("digits,period,algorithm", [(6, 30, "SHA1"), (8, 60, "SHA256"), (7, 15, "SHA512"),
-                                                     (10, 30, "SHA1")])
+@pytest.mark.parametrize(
+    "digits,period,algorithm", [(6, 30, "SHA1"), (8, 60, "SHA256"), (7, 15, "SHA512"), (10, 30, "SHA1")]
+)
 @pytest.mark.parametrize("at", [0, 59, 1_700_000_000, 1_700_000_029.9, 1_893_456_000])
 def test_totp_code_matches_pyotp(digits, period, algorithm, at):
     digest = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512}[algorithm]
@@ -108,7 +117,13 @@ def test_totp_code_matches_pyotp(digits, period, algorithm, at):
 def test_parse_totp_keeps_uri_parameters():
     seed = vault.parse_totp(TOTP_URI)
     assert (seed.secret, seed.digits, seed.period, seed.algorithm, seed.issuer, seed.name) == (
-        SEED, 8, 60, "SHA256", "Facebook", "office@oak.sch.uk")
+        SEED,
+        8,
+        60,
+        "SHA256",
+        "Facebook",
+        "office@oak.sch.uk",
+    )
     plain = vault.parse_totp(SEED.lower()[:8] + " " + SEED.lower()[8:] + "\n")
     assert (plain.secret, plain.digits, plain.period, plain.algorithm) == (SEED, 6, 30, "SHA1")
 
@@ -186,8 +201,11 @@ def test_ciphertext_moved_to_another_account_does_not_decrypt(run, oak, register
     ok(run(f"cred set {b}", input="Bravo-password-0002!\n"))
     ok(run(f"cred totp {a}", input=SEED + "\n"))
     with open_reg(register_path, write=True) as reg:
-        reg.db.execute("UPDATE credentials SET password = (SELECT password FROM credentials WHERE account = ?), "
-                       "totp = (SELECT totp FROM credentials WHERE account = ?) WHERE account = ?", (a, a, b))
+        reg.db.execute(
+            "UPDATE credentials SET password = (SELECT password FROM credentials WHERE account = ?), "
+            "totp = (SELECT totp FROM credentials WHERE account = ?) WHERE account = ?",
+            (a, a, b),
+        )
     result = run(f'cred show {b} --field password --reason "handover"')
     assert result.exit_code == 4, result.stderr
     assert "Alpha-password-0001!" not in result.stdout + result.stderr
@@ -222,7 +240,9 @@ def test_field_encryption_is_aes_gcm_bound_to_row(run, acct, register_path):
         with pytest.raises(DamagedError):
             reg.decrypt_field("credentials", acct, "password", bytes(tampered))
         # two encryptions of the same value differ (fresh nonce)
-        assert reg.encrypt_field("credentials", acct, "password", b"x") != reg.encrypt_field("credentials", acct, "password", b"x")
+        assert reg.encrypt_field("credentials", acct, "password", b"x") != reg.encrypt_field(
+            "credentials", acct, "password", b"x"
+        )
 
 
 # -- the secret grep --------------------------------------------------------------------------------
@@ -230,8 +250,15 @@ WEAK = "qwertyuiop12345"
 
 
 def _forbidden():
-    return [PASSWORD, SEED, SEED.lower(), *RECOVERY, "office%40oak.sch.uk?secret", WEAK,
-            "Second-password-for-history-77!"]
+    return [
+        PASSWORD,
+        SEED,
+        SEED.lower(),
+        *RECOVERY,
+        "office%40oak.sch.uk?secret",
+        WEAK,
+        "Second-password-for-history-77!",
+    ]
 
 
 def _assert_clean(label, result):
@@ -249,16 +276,41 @@ def test_no_secret_in_any_output_file_or_backup(run, secrets_set, register_path,
     ok(run(f"cred set {reuser}", input="Second-password-for-history-77!\n"))
     ok(run(f"cred set {weak}", input=WEAK + "\n"))
     reads = [
-        "log", "log --json", "log --format csv", "log --format table", f"log --account {acct}",
-        f"log --account {acct} --json", "export", "export --json", f"account show {acct}",
-        f"account show {acct} --json", f"account show {acct} --format csv", "account list", "account list --json",
-        "account list --format csv", f"cred history {acct}", f"cred history {acct} --json",
-        f"cred history {acct} --format csv", "vault status", "vault status --json", "verify", "verify --json",
-        "staff list", "staff list --json", "person list", "person list --json", "school list",
+        "log",
+        "log --json",
+        "log --format csv",
+        "log --format table",
+        f"log --account {acct}",
+        f"log --account {acct} --json",
+        "export",
+        "export --json",
+        f"account show {acct}",
+        f"account show {acct} --json",
+        f"account show {acct} --format csv",
+        "account list",
+        "account list --json",
+        "account list --format csv",
+        f"cred history {acct}",
+        f"cred history {acct} --json",
+        f"cred history {acct} --format csv",
+        "vault status",
+        "vault status --json",
+        "verify",
+        "verify --json",
+        "staff list",
+        "staff list --json",
+        "person list",
+        "person list --json",
+        "school list",
     ]
     if "audit" in cli.commands:
-        reads += ["audit --format json", "audit", "audit --format csv", "audit --fail-on info --json",
-                  "audit --as-of 2030-01-01 --json"]
+        reads += [
+            "audit --format json",
+            "audit",
+            "audit --format csv",
+            "audit --fail-on info --json",
+            "audit --as-of 2030-01-01 --json",
+        ]
     for optional in ("offboard t.one@oak.sch.uk --json", f"offboard {CUSTODIAN}", "rules", "config show"):
         if optional.split()[0] in cli.commands:
             reads.append(optional)
@@ -408,9 +460,15 @@ def test_revoked_custodian_gets_exit_3(run, secrets_set, monkeypatch):
     _second_custodian(run)
     ok(run(f"--as {IT2} cred show {acct} --reason x --field password"))  # works while granted
     ok(run(f"--as {CUSTODIAN} person revoke {IT2}"))
-    for args, stdin in [(f"cred set {acct}", "Another-one-123456!\n"), (f"cred generate {acct}", None),
-                        (f"cred totp {acct}", SEED + "\n"), (f"cred recovery {acct}", "c\n"),
-                        (f"cred show {acct} --reason x", None), (f"cred history {acct}", None), (f"otp {acct}", None)]:
+    for args, stdin in [
+        (f"cred set {acct}", "Another-one-123456!\n"),
+        (f"cred generate {acct}", None),
+        (f"cred totp {acct}", SEED + "\n"),
+        (f"cred recovery {acct}", "c\n"),
+        (f"cred show {acct} --reason x", None),
+        (f"cred history {acct}", None),
+        (f"otp {acct}", None),
+    ]:
         result = run(f"--as {IT2} {args}", input=stdin)
         assert result.exit_code == 3, (args, result.exit_code, result.stderr)
         assert result.stdout == ""
@@ -467,8 +525,12 @@ def test_custodian_revoke_reencrypts_every_secret(run, secrets_set, register_pat
                 crypto.open_sealed(old_key, blob, store._field_aad(*where))
             assert new_reg.decrypt_field(*where, blob) == plain
         history_id = next(k[1] for k in new_blobs if k[0] == "password_history")
-        assert new_reg.decrypt_field("password_history", history_id, "password",
-                                     new_blobs[("password_history", history_id, "password")]) == PASSWORD.encode()
+        assert (
+            new_reg.decrypt_field(
+                "password_history", history_id, "password", new_blobs[("password_history", history_id, "password")]
+            )
+            == PASSWORD.encode()
+        )
 
 
 def test_register_only_revoke_keeps_vault_key(run, secrets_set, register_path, monkeypatch):
@@ -509,7 +571,9 @@ def test_cred_set_keeps_history_without_values(run, acct, register_path):
         hist = reg.db.execute("SELECT id, password FROM password_history WHERE account = ?", (acct,)).fetchall()
         assert len(hist) == 1
         assert first.encode() not in hist[0]["password"]
-        assert reg.decrypt_field("password_history", str(hist[0]["id"]), "password", hist[0]["password"]) == first.encode()
+        assert (
+            reg.decrypt_field("password_history", str(hist[0]["id"]), "password", hist[0]["password"]) == first.encode()
+        )
 
     # the events say a password was set, never which
     log = json.dumps(events(run, acct))
@@ -674,8 +738,11 @@ def test_weakness_passes_strong_passwords():
 
 def test_reused_groups_accounts_sharing_a_password():
     assert quality.reused({"a": "Same-pass-1!", "b": "Same-pass-1!", "c": "Other-pass-2!"}) == {"a": ["b"], "b": ["a"]}
-    assert quality.reused({"a": "x1", "b": "x1", "c": "x1", "d": "y"}) == {"a": ["b", "c"], "b": ["a", "c"],
-                                                                          "c": ["a", "b"]}
+    assert quality.reused({"a": "x1", "b": "x1", "c": "x1", "d": "y"}) == {
+        "a": ["b", "c"],
+        "b": ["a", "c"],
+        "c": ["a", "b"],
+    }
     assert quality.reused({"a": "p1", "b": "p2"}) == {}
     assert quality.reused({}) == {}
     assert quality.reused({"a": "Case", "b": "case"}) == {}
@@ -687,8 +754,10 @@ def test_stored_passwords_feed_quality(run, oak, register_path):
     ok(run(f"cred set {b}", input="Shared-Secret-Pass-55!\n"))
     ok(run(f"cred set {c}", input="password1234\n"))
     with open_reg(register_path) as reg:
-        pws = {row["account"]: reg.decrypt_field("credentials", row["account"], "password", row["password"]).decode()
-               for row in reg.db.execute("SELECT account, password FROM credentials")}
+        pws = {
+            row["account"]: reg.decrypt_field("credentials", row["account"], "password", row["password"]).decode()
+            for row in reg.db.execute("SELECT account, password FROM credentials")
+        }
     assert pws == {a: "Shared-Secret-Pass-55!", b: "Shared-Secret-Pass-55!", c: "password1234"}
     assert quality.reused(pws) == {a: [b], b: [a]}
     assert quality.weakness(pws[c]) is not None
@@ -708,7 +777,6 @@ def test_cred_set_long_password(run, acct, length):
     assert show(run, acct, "password") == pw + "\n"
 
 
-
 def _rfc6238(seed_base32: str, counter: int) -> str:
     """A 6-digit SHA-1 TOTP code, by the RFC's own steps (an independent check of the product)."""
     import hmac
@@ -716,15 +784,19 @@ def _rfc6238(seed_base32: str, counter: int) -> str:
 
     digest = hmac.new(base64.b32decode(seed_base32), struct.pack(">Q", counter), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
-    return str((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 10**6).zfill(6)
+    return str((struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 10**6).zfill(6)
 
 
 def test_an_80_bit_seed_a_platform_issued_still_gives_codes(run, oak):
     """pyotp refuses seeds under 112 bits; platforms still issue 80-bit ones, and IT must hold them."""
-    result = ok(run(f"--as {CUSTODIAN} account request --school oak --platform facebook --handle seed80 "
-                    "--url https://facebook.com/seed80 --category faculty --email office@oak.sch.uk "
-                    "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim a --audience b --promotion c "
-                    "--visibility open --pupils none"))
+    result = ok(
+        run(
+            f"--as {CUSTODIAN} account request --school oak --platform facebook --handle seed80 "
+            "--url https://facebook.com/seed80 --category faculty --email office@oak.sch.uk "
+            "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim a --audience b --promotion c "
+            "--visibility open --pupils none"
+        )
+    )
     account = result.stdout.strip()
     ok(run(f"cred totp {account}", input="JBSWY3DPEHPK3PXP\n"))
     before = int(time.time()) // 30

@@ -19,7 +19,11 @@ from conftest import ok
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-SECTIONS = ("## Walkthrough: IT technician", "## Walkthrough: SLT, headteacher, CEO", "## Walkthrough: an offboarding script")
+SECTIONS = (
+    "## Walkthrough: IT technician",
+    "## Walkthrough: SLT, headteacher, CEO",
+    "## Walkthrough: an offboarding script",
+)
 TODAY = "2026-11-30"  # the README's dates (a leaver on 2026-12-19, a waiver to 2027-07-31) are ahead of it
 TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 # What the README says these do: the audit finds problems, activation refuses (SLT has not approved
@@ -93,8 +97,9 @@ def test_the_readme_walkthroughs_run_as_written(run, clone, monkeypatch):
         path = command_path(words[1:])
         expected = EXPECTED.get(path[:2], EXPECTED.get(path[:1], 0))
         result = run(words[1:], input=STDIN.get(path[:2]))
-        assert result.exit_code == expected, (f"{' '.join(words)} exited {result.exit_code}, not {expected}:\n"
-                                              f"{result.stderr}")
+        assert result.exit_code == expected, (
+            f"{' '.join(words)} exited {result.exit_code}, not {expected}:\n{result.stderr}"
+        )
         if expected == 0:
             assert "Error:" not in result.stderr, result.stderr
         ran.append((" ".join(words), result))
@@ -106,8 +111,12 @@ def test_the_readme_walkthroughs_run_as_written(run, clone, monkeypatch):
     assert "Imported 6 staff." in output_of("accountctl staff import").stderr
     assert "Imported 3 account(s)" in output_of("accountctl account import").stderr
     findings = {(f["rule"], f["account"]) for f in json.loads(ok(run("audit --json"), 1).stdout)["findings"]}
-    for expected_finding in [("SCHOOL_EMAIL", "oak-facebook-oakpta"), ("TWO_ADMINS", "oak-facebook-oakpta"),
-                             ("ONE_FACULTY_ONE_STAFF", "oak-x-oakpe"), ("APPROVAL_MISSING", "oak-x-oakpe")]:
+    for expected_finding in [
+        ("SCHOOL_EMAIL", "oak-facebook-oakpta"),
+        ("TWO_ADMINS", "oak-facebook-oakpta"),
+        ("ONE_FACULTY_ONE_STAFF", "oak-x-oakpe"),
+        ("APPROVAL_MISSING", "oak-x-oakpe"),
+    ]:
         assert expected_finding in findings, expected_finding
     # The SLT walkthrough waives the PE page's guideline finding: it no longer counts against the news page.
     assert ("ONE_FACULTY_ONE_STAFF", "oak-x-oaknews") not in findings

@@ -31,7 +31,7 @@ SEVERITY_MEANING = {
 EXIT_MEANING = {
     0: "OK (for `audit`: no unwaived finding at or above `--fail-on`).",
     1: "A check ran and found problems: `audit` (an unwaived finding at or above `--fail-on`), `offboard` "
-       "(a leaver or mover still holds something), `verify` (the history or a signature does not check out).",
+    "(a leaver or mover still holds something), `verify` (the history or a signature does not check out).",
     2: "Bad input or a refused operation; nothing was changed.",
     3: "Authentication or permission: wrong passphrase, no key slot, or a role not allowed to do this.",
     4: "The register file is damaged, altered, truncated or not a register; nothing was written.",
@@ -51,8 +51,11 @@ def _exit_codes() -> list[tuple[int, str, str]]:
 
     rows = [(0, "", EXIT_MEANING[0])]
     seen = {0}
-    classes = [c for c in vars(errors).values()
-               if isinstance(c, type) and issubclass(c, errors.AccountctlError) and c is not errors.AccountctlError]
+    classes = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.AccountctlError) and c is not errors.AccountctlError
+    ]
     for cls in sorted(classes, key=lambda c: c.exit_code):
         if cls.exit_code in seen:
             continue
@@ -81,7 +84,7 @@ def render() -> str:
         "",
         "**The trust's own words.** Each rule states a principle; the published school policies below are",
         "where the principles come from, not your policy. Record your own policy's clause for a rule with",
-        "`accountctl config set clause.RULE \"Social Media Policy 4.2\"`: `rules`, the audit and the",
+        '`accountctl config set clause.RULE "Social Media Policy 4.2"`: `rules`, the audit and the',
         "governors' report then cite it. They never name another organisation's policy unless you set it;",
         "`accountctl rules --sources` lists the published sources.",
         "",
@@ -91,8 +94,10 @@ def render() -> str:
         "|---|---|---|---|---|",
     ]
     for r in RULES.values():
-        out.append(f"| [`{r.id}`](#{r.id.lower()}) | {_cell(r.name)} | {r.severity} | {_cell(r.description)} | "
-                   f"{'yes' if r.needs_vault else 'no'} |")
+        out.append(
+            f"| [`{r.id}`](#{r.id.lower()}) | {_cell(r.name)} | {r.severity} | {_cell(r.description)} | "
+            f"{'yes' if r.needs_vault else 'no'} |"
+        )
     out += ["", "## Severities", ""]
     for s in SEVERITIES:
         count = sum(1 for r in RULES.values() if r.severity == s)
@@ -109,9 +114,9 @@ def render() -> str:
             f"- **Severity:** {r.severity}",
             f"- **What it checks:** {_cell(r.description)}",
             f"- **Drawn from:** {_cell(r.sources)}",
-            f"- **Your policy's clause:** `accountctl config set clause.{r.id} \"...\"`",
-            "- **Needs vault access:** " + ("yes: run by an IT custodian; for anyone else `audit` skips it and says so"
-                                            if r.needs_vault else "no"),
+            f'- **Your policy\'s clause:** `accountctl config set clause.{r.id} "..."`',
+            "- **Needs vault access:** "
+            + ("yes: run by an IT custodian; for anyone else `audit` skips it and says so" if r.needs_vault else "no"),
             f"- **Run only this rule:** `accountctl audit --rule {r.id}`",
             "",
         ]
@@ -119,7 +124,7 @@ def render() -> str:
         "## Exit codes",
         "",
         "`audit` exits 1 when an unwaived finding is at or above `--fail-on` (default `error`), so a cron job",
-        "or CI step can alert on it; `--json` prints `{\"summary\": {...}, \"findings\": [...]}`.",
+        'or CI step can alert on it; `--json` prints `{"summary": {...}, "findings": [...]}`.',
         "Every command uses the same codes:",
         "",
         "| code | error | meaning |",

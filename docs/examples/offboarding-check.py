@@ -28,8 +28,14 @@ import os
 import subprocess
 import sys
 
-LABELS = {"owner": "owns", "admin": "admin of", "contributor": "contributor to",
-          "credential": "credential of", "linked_email": "linked to their own mailbox:", "key_slot": "register key slot"}
+LABELS = {
+    "owner": "owns",
+    "admin": "admin of",
+    "contributor": "contributor to",
+    "credential": "credential of",
+    "linked_email": "linked to their own mailbox:",
+    "key_slot": "register key slot",
+}
 FIELDS = {"password": "password", "totp": "2FA seed", "recovery": "recovery codes"}
 
 
@@ -58,9 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="What a leaver or mover still holds in the accountctl register.")
     parser.add_argument("email", help="The member of staff's school email.")
     parser.add_argument("--register", help="Register file (default: ACCOUNTCTL_REGISTER or accountctl's default).")
-    parser.add_argument("--as", dest="as_", metavar="EMAIL", help="Whose key slot to unlock (default: ACCOUNTCTL_USER).")
-    parser.add_argument("--accountctl", default=os.environ.get("ACCOUNTCTL_BIN", "accountctl"),
-                        help="The accountctl program (default: ACCOUNTCTL_BIN, else accountctl on PATH).")
+    parser.add_argument(
+        "--as", dest="as_", metavar="EMAIL", help="Whose key slot to unlock (default: ACCOUNTCTL_USER)."
+    )
+    parser.add_argument(
+        "--accountctl",
+        default=os.environ.get("ACCOUNTCTL_BIN", "accountctl"),
+        help="The accountctl program (default: ACCOUNTCTL_BIN, else accountctl on PATH).",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="Seconds to wait for accountctl (default 120).")
     args = parser.parse_args(argv)
 
@@ -109,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [ ] {n}. {describe(item)}")
         print(f"         {item['command']}")
     if any(i["kind"] == "key_slot" and i["role"] == "vault" for i in todo):
-        print("Revoke the key slot first: until then they can read every credential, so anything changed "
-              "before it must be changed again.")
+        print(
+            "Revoke the key slot first: until then they can read every credential, so anything changed "
+            "before it must be changed again."
+        )
     print("Passwords, 2FA and recovery codes: change them on the platform first, then store the new ones.")
     return 1
 

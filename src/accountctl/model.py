@@ -8,8 +8,22 @@ from accountctl.errors import InputError, shown
 
 ROLES = ("slt", "headteacher", "ceo", "it", "staff", "volunteer")
 APPROVER_ROLES = ("slt", "headteacher")
-PLATFORMS = ("facebook", "instagram", "x", "youtube", "tiktok", "linkedin", "threads", "bluesky", "whatsapp",
-             "snapchat", "pinterest", "flickr", "vimeo", "other")
+PLATFORMS = (
+    "facebook",
+    "instagram",
+    "x",
+    "youtube",
+    "tiktok",
+    "linkedin",
+    "threads",
+    "bluesky",
+    "whatsapp",
+    "snapchat",
+    "pinterest",
+    "flickr",
+    "vimeo",
+    "other",
+)
 PLATFORM_ALIASES = {"twitter": "x"}
 CATEGORIES = ("faculty", "staff")
 VISIBILITIES = ("open", "closed")
@@ -22,15 +36,42 @@ STAFF_STATUSES = ("active", "left")
 ACCESS_LEVELS = ("register", "vault")
 
 # Consumer mail providers: an official account must never hang off one of these.
-PERSONAL_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com", "hotmail.com", "hotmail.co.uk", "outlook.com", "live.com", "live.co.uk",
-    "msn.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com",
-    "aol.co.uk", "btinternet.com", "sky.com", "virginmedia.com", "talktalk.net", "protonmail.com",
-    "proton.me", "gmx.com", "gmx.co.uk", "mail.com", "zoho.com", "yandex.com",
-})
+PERSONAL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "outlook.com",
+        "live.com",
+        "live.co.uk",
+        "msn.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "ymail.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "aol.co.uk",
+        "btinternet.com",
+        "sky.com",
+        "virginmedia.com",
+        "talktalk.net",
+        "protonmail.com",
+        "proton.me",
+        "gmx.com",
+        "gmx.co.uk",
+        "mail.com",
+        "zoho.com",
+        "yandex.com",
+    }
+)
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$"
+)
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -87,7 +128,9 @@ def roles(values) -> list[str]:
 def choice(value: str, allowed, what: str) -> str:
     text = (value or "").strip().lower()
     if text not in allowed:
-        raise InputError(f"unknown {what} {shown(value)}; choose one of {', '.join(allowed)}{did_you_mean(text, allowed)}")
+        raise InputError(
+            f"unknown {what} {shown(value)}; choose one of {', '.join(allowed)}{did_you_mean(text, allowed)}"
+        )
     return text
 
 
@@ -140,8 +183,11 @@ def did_you_mean(given: object, known, most: int = 3) -> str:
         return ""
     similar = difflib.get_close_matches(text, [str(k) for k in known], n=10, cutoff=0.6)
     allowed = max(1, len(text) // 6)
-    near = sorted((d, -difflib.SequenceMatcher(None, text, k).ratio(), k)
-                  for k in similar if (d := edit_distance(text.lower(), k.lower())) <= allowed)
+    near = sorted(
+        (d, -difflib.SequenceMatcher(None, text, k).ratio(), k)
+        for k in similar
+        if (d := edit_distance(text.lower(), k.lower())) <= allowed
+    )
     if not near:
         return ""
     return f" (did you mean {' or '.join(k for _, _, k in near[:most])}?)"
@@ -167,7 +213,9 @@ def pupils(value: str | None) -> str:
         return text
     youngest, oldest = PUPIL_AGES
     if not (text.isascii() and text.isdigit()) or not youngest <= int(text) <= oldest:
-        raise InputError(f"--pupils must be 'none' or the youngest pupils' age ({youngest} to {oldest}), not {shown(value)}")
+        raise InputError(
+            f"--pupils must be 'none' or the youngest pupils' age ({youngest} to {oldest}), not {shown(value)}"
+        )
     return str(int(text))
 
 
@@ -181,5 +229,6 @@ def get_meta(conn, key: str, default: str | None = None) -> str | None:
 
 def set_meta(conn, key: str, value: str) -> None:
     """Set one value in the meta table."""
-    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                 (key, value))
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
+    )

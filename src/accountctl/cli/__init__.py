@@ -17,12 +17,31 @@ from accountctl.errors import AccountctlError
 # Every command and the module that defines it: imported only when that command runs, so the hot
 # paths (`otp`, `cred show`) load only what they use (click's documented lazy-loading pattern).
 COMMANDS = {
-    "init": "access", "login": "access", "logout": "access", "passwd": "access", "person": "access",
-    "vault": "access", "school": "directory", "staff": "directory", "account": "accounts",
-    "approve": "accounts", "reject": "accounts", "cred": "creds", "otp": "creds", "audit": "audit",
-    "rules": "audit", "waive": "audit", "review": "audit", "monitor": "audit", "config": "audit",
-    "offboard": "offboard", "log": "history", "verify": "history", "export": "history",
-    "report": "report", "demo": "demo",
+    "init": "access",
+    "login": "access",
+    "logout": "access",
+    "passwd": "access",
+    "person": "access",
+    "vault": "access",
+    "school": "directory",
+    "staff": "directory",
+    "account": "accounts",
+    "approve": "accounts",
+    "reject": "accounts",
+    "cred": "creds",
+    "otp": "creds",
+    "audit": "audit",
+    "rules": "audit",
+    "waive": "audit",
+    "review": "audit",
+    "monitor": "audit",
+    "config": "audit",
+    "offboard": "offboard",
+    "log": "history",
+    "verify": "history",
+    "export": "history",
+    "report": "report",
+    "demo": "demo",
 }
 ATTRIBUTES = {"config": "config_group"}
 
@@ -61,8 +80,13 @@ class AccountctlGroup(click.Group):
         debug = "--debug" in argv or bool(os.environ.get("ACCOUNTCTL_DEBUG"))
         code = 0
         try:
-            result = super().main(args=argv, prog_name=prog_name or "accountctl", complete_var=complete_var,
-                                  standalone_mode=False, **extra)
+            result = super().main(
+                args=argv,
+                prog_name=prog_name or "accountctl",
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
             code = result if isinstance(result, int) else 0
         except AccountctlError as exc:
             if debug:
@@ -139,5 +163,6 @@ def main() -> None:
     except BrokenPipeError:  # the reader (`| head`) has gone: nothing left to say
         pass
     os._exit(code)
+
 
 __all__ = ["cli", "main", "global_options", "format_options"]

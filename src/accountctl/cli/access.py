@@ -8,8 +8,21 @@ import sys
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import (actor_hint, file_format_options, file_options, fmt, format_options, global_options, interactive,
-                                   new_passphrase, passphrase_source, reads, register_path, session, writes)
+from accountctl.cli.common import (
+    actor_hint,
+    file_format_options,
+    file_options,
+    fmt,
+    format_options,
+    global_options,
+    interactive,
+    new_passphrase,
+    passphrase_source,
+    reads,
+    register_path,
+    session,
+    writes,
+)
 from accountctl.core import access
 from accountctl.errors import AccessError, InputError
 
@@ -40,8 +53,9 @@ def init(trust: str, email: str, name: str) -> None:
     model.nonempty(name, "name", 200)
     passphrase = new_passphrase("a passphrase for your key slot", (email, name, trust))
     recovery = access.init(where, trust, email, name, passphrase)
-    output.message(f"Created register {store.describe(where)} for {trust.strip()}; {email.strip().lower()} is its "
-                   "IT custodian.")
+    output.message(
+        f"Created register {store.describe(where)} for {trust.strip()}; {email.strip().lower()} is its IT custodian."
+    )
     output.message("Recovery key (shown only this once: print it and lock it away; it opens everything):")
     click.echo(recovery)
 
@@ -58,8 +72,10 @@ def login() -> None:
     from accountctl.store import keyring_cache, register as store
 
     if not keyring_cache.available():
-        raise InputError(f"no OS keyring is available here ({keyring_cache.unavailable_reason()}); "
-                         "use ACCOUNTCTL_PASSPHRASE or the prompt instead")
+        raise InputError(
+            f"no OS keyring is available here ({keyring_cache.unavailable_reason()}); "
+            "use ACCOUNTCTL_PASSPHRASE or the prompt instead"
+        )
     path = register_path()
     header, _ = store.read_header(path)
     slot = store.choose_slot(header, actor_hint())
@@ -69,7 +85,9 @@ def login() -> None:
 
 
 @click.command()
-@click.option("--all", "everyone", is_flag=True, help="Forget every cached unlock key of this register on this machine.")
+@click.option(
+    "--all", "everyone", is_flag=True, help="Forget every cached unlock key of this register on this machine."
+)
 @global_options
 def logout(everyone: bool) -> None:
     """Forget your cached unlock key (even after your key slot was revoked).
@@ -89,7 +107,9 @@ def logout(everyone: bool) -> None:
         return
     who = actor_hint()
     # The keyring entry is named by the person's tag, which needs no slot: a revoked person can still log out.
-    name = ff.person_tag(header.file_id, who).hex() if who else store.keyring_name(header, store.choose_slot(header, None))
+    name = (
+        ff.person_tag(header.file_id, who).hex() if who else store.keyring_name(header, store.choose_slot(header, None))
+    )
     if keyring_cache.available() and keyring_cache.delete(header.file_id, name):
         output.message("Logged out: your cached unlock key is gone.")
     else:
@@ -132,8 +152,13 @@ def person() -> None:
 
 @person.command("grant")
 @click.argument("email")
-@click.option("--access", "level", type=click.Choice(["register", "vault"]), required=True,
-              help="register: open the register (SLT, approvers); vault: also credentials (IT custodians).")
+@click.option(
+    "--access",
+    "level",
+    type=click.Choice(["register", "vault"]),
+    required=True,
+    help="register: open the register (SLT, approvers); vault: also credentials (IT custodians).",
+)
 @global_options
 def person_grant(email: str, level: str) -> None:
     """Give a member of staff a key slot; the new passphrase comes from ACCOUNTCTL_NEW_PASSPHRASE or a prompt.
@@ -151,12 +176,16 @@ def person_grant(email: str, level: str) -> None:
         address = model.email(email)
         person = find_staff(reg.db, address)
         if person is None:
-            raise InputError(f"{address} is not staff in this register; add them with 'accountctl staff add' first"
-                             + nearest(reg.db, address, "SELECT email FROM staff"))
+            raise InputError(
+                f"{address} is not staff in this register; add them with 'accountctl staff add' first"
+                + nearest(reg.db, address, "SELECT email FROM staff")
+            )
     passphrase = new_passphrase(f"a passphrase for {address}", (address, person["name"]))  # never under the lock
     with session(write=True) as reg:
         result = access.grant(reg, email, level, passphrase)
-    output.message(f"Granted {result['access']} access to {result['email']}; they can change it with 'accountctl passwd'.")
+    output.message(
+        f"Granted {result['access']} access to {result['email']}; they can change it with 'accountctl passwd'."
+    )
 
 
 @person.command("revoke")
@@ -171,9 +200,11 @@ def person_revoke(reg, email: str) -> None:
       accountctl person revoke old.tech@oak.sch.uk
     """
     result = access.revoke(reg, email)
-    output.message(f"Revoked {result['email']}; rotated the {' and '.join(result['rotated'])}. "
-                   "Copies of the register from before now still open with their old passphrase: "
-                   "change the passwords they could read.")
+    output.message(
+        f"Revoked {result['email']}; rotated the {' and '.join(result['rotated'])}. "
+        "Copies of the register from before now still open with their old passphrase: "
+        "change the passwords they could read."
+    )
 
 
 @person.command("list")
@@ -213,8 +244,11 @@ def vault_status() -> None:
     """
     info = access.status(register_path())
     who = _saved_by_if_unlockable()
-    info = {k: v for key, value in info.items()
-            for k, v in ([(key, value), ("saved_by", who)] if key == "saved_by_slot" else [(key, value)])}
+    info = {
+        k: v
+        for key, value in info.items()
+        for k, v in ([(key, value), ("saved_by", who)] if key == "saved_by_slot" else [(key, value)])
+    }
     if fmt() == "table":
         output.record({k: v for k, v in info.items() if k != "slots"}, "table")
         click.echo("")
@@ -257,17 +291,25 @@ def vault_accept_rollback(reason: str) -> None:
     from accountctl.store.register import open_register
 
     who = actor_hint()
-    with open_register(register_path(), actor=who, passphrase_source=passphrase_source(who), write=True,
-                       accepting_rollback=True) as reg:
+    with open_register(
+        register_path(), actor=who, passphrase_source=passphrase_source(who), write=True, accepting_rollback=True
+    ) as reg:
         access.require_may_act(reg)
         result = access.accept_rollback(reg, reason)
-    output.message(f"Accepted the restore: generation {result['restored']} replaces generation {result['abandoned']} "
-                   "on this machine; other machines will accept it with a notice.")
+    output.message(
+        f"Accepted the restore: generation {result['restored']} replaces generation {result['abandoned']} "
+        "on this machine; other machines will accept it with a notice."
+    )
 
 
 @vault.command("copy")
-@click.option("--to", "target", required=True, metavar="PATH|URL",
-              help="Where the copy goes: a new file, or a postgresql:// URL with no register yet.")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="PATH|URL",
+    help="Where the copy goes: a new file, or a postgresql:// URL with no register yet.",
+)
 @global_options
 def vault_copy(target: str) -> None:
     """Copy the register to a new file or a PostgreSQL database, either way: keys and history unchanged.
@@ -289,8 +331,10 @@ def vault_copy(target: str) -> None:
     with store.copy_register(source, destination, actor=who, passphrase_source=passphrase_source(who)) as reg:
         access.require_custodian(reg, "copy the register")
         generation, (events, _) = reg.header.generation, history.head(reg.db)
-    output.message(f"Copied the register (generation {generation}, {events} events) from {store.describe(source)} to "
-                   f"{store.describe(destination)}; point everyone at the copy and stop writing to the old one.")
+    output.message(
+        f"Copied the register (generation {generation}, {events} events) from {store.describe(source)} to "
+        f"{store.describe(destination)}; point everyone at the copy and stop writing to the old one."
+    )
 
 
 @vault.command("recover")

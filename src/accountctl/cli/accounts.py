@@ -13,13 +13,44 @@ from accountctl.core.access import require_custodian
 
 IMPORT_WARNINGS_SHOWN = 20  # people named in warnings; the audit lists every one
 LIST_COLUMNS = ["id", "school", "platform", "handle", "category", "status", "owner", "admin_count", "email"]
-SHOW_FIELDS = ["id", "school", "platform", "handle", "url", "category", "status", "status_reason", "email", "owner",
-               "admins", "contributors", "aim", "audience", "promotion", "visibility", "pupils", "case_missing",
-               "parents_informed_on", "requested_by", "requested_at", "approval", "head_notified_on", "activated_on",
-               "reviewed_on", "monitored_on", "suspended_on", "closed_on", "gone_on", "credentials_held", "legacy"]
+SHOW_FIELDS = [
+    "id",
+    "school",
+    "platform",
+    "handle",
+    "url",
+    "category",
+    "status",
+    "status_reason",
+    "email",
+    "owner",
+    "admins",
+    "contributors",
+    "aim",
+    "audience",
+    "promotion",
+    "visibility",
+    "pupils",
+    "case_missing",
+    "parents_informed_on",
+    "requested_by",
+    "requested_at",
+    "approval",
+    "head_notified_on",
+    "activated_on",
+    "reviewed_on",
+    "monitored_on",
+    "suspended_on",
+    "closed_on",
+    "gone_on",
+    "credentials_held",
+    "legacy",
+]
 APPROVAL_FIELDS = ["decision", "approver", "at", "note", "current"]
-PUPILS_HELP = ("Whether it is aimed at pupils: 'none', or the youngest pupils' age (3 to 19), e.g. 11 for Year 7. "
-               "Most platforms are for 13 and over.")
+PUPILS_HELP = (
+    "Whether it is aimed at pupils: 'none', or the youngest pupils' age (3 to 19), e.g. 11 for Year 7. "
+    "Most platforms are for 13 and over."
+)
 
 
 @click.group()
@@ -37,8 +68,12 @@ def account() -> None:
 @click.option("--platform", required=True, help="facebook, instagram, x (twitter), youtube, tiktok, linkedin, ...")
 @click.option("--handle", required=True, help="The account's handle or name on the platform.")
 @click.option("--url", required=True, help="The account's http(s) address.")
-@click.option("--category", required=True, type=click.Choice(["faculty", "staff"], case_sensitive=False),
-              help="faculty (a department or the school's main account) or staff (one member of staff).")
+@click.option(
+    "--category",
+    required=True,
+    type=click.Choice(["faculty", "staff"], case_sensitive=False),
+    help="faculty (a department or the school's main account) or staff (one member of staff).",
+)
 @click.option("--email", required=True, help="The official school email the account is linked to.")
 @click.option("--owner", required=True, help="Lead member of staff (always an admin).")
 @click.option("--admin", "admins", multiple=True, help="Another admin (repeatable; at least two admins in all).")
@@ -46,16 +81,38 @@ def account() -> None:
 @click.option("--aim", required=True, help="What the account is for.")
 @click.option("--audience", required=True, help="Who it is for.")
 @click.option("--promotion", required=True, help="How it will be promoted.")
-@click.option("--visibility", required=True, type=click.Choice(["open", "closed"], case_sensitive=False),
-              help="open (anyone can see it) or closed (approved followers only).")
+@click.option(
+    "--visibility",
+    required=True,
+    type=click.Choice(["open", "closed"], case_sensitive=False),
+    help="open (anyone can see it) or closed (approved followers only).",
+)
 @click.option("--pupils", metavar="none|AGE", help=PUPILS_HELP)
 @click.option("--parents-informed-on", metavar="YYYY-MM-DD", help="When parents and carers were told about it.")
 @click.option("--requested-by", help="Who asked for it (default: you).")
 @click.option("--id", "account_id", help="Account id (default SCHOOL-PLATFORM-HANDLE).")
 @global_options
 @writes
-def account_request(reg, school, platform, handle, url, category, email, owner, admins, contributors, aim, audience,
-                    promotion, visibility, pupils, parents_informed_on, requested_by, account_id) -> None:
+def account_request(
+    reg,
+    school,
+    platform,
+    handle,
+    url,
+    category,
+    email,
+    owner,
+    admins,
+    contributors,
+    aim,
+    audience,
+    promotion,
+    visibility,
+    pupils,
+    parents_informed_on,
+    requested_by,
+    account_id,
+) -> None:
     """Record a request for an official account; prints the new account id.
 
     The owner and admins must be eligible: current staff of the school (or the trust's central team)
@@ -68,14 +125,35 @@ def account_request(reg, school, platform, handle, url, category, email, owner, 
         --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --aim "News for parents" \\
         --audience "Parents" --promotion "Newsletter" --visibility open --pupils none
     """
-    row = accounts.request(reg.db, reg.actor, accounts.Request(
-        school=school, platform=platform, handle=handle, url=url, category=category, email=email, owner=owner,
-        admins=list(admins), contributors=list(contributors), aim=aim, audience=audience, promotion=promotion,
-        visibility=visibility, requested_by=requested_by, id=account_id, pupils=pupils,
-        parents_informed_on=parents_informed_on))
+    row = accounts.request(
+        reg.db,
+        reg.actor,
+        accounts.Request(
+            school=school,
+            platform=platform,
+            handle=handle,
+            url=url,
+            category=category,
+            email=email,
+            owner=owner,
+            admins=list(admins),
+            contributors=list(contributors),
+            aim=aim,
+            audience=audience,
+            promotion=promotion,
+            visibility=visibility,
+            requested_by=requested_by,
+            id=account_id,
+            pupils=pupils,
+            parents_informed_on=parents_informed_on,
+        ),
+    )
     missing = accounts.case_gaps(row)
-    then = (f"complete its business case ({', '.join(accounts.CASE_PARTS[m][1] for m in missing)}), then it needs"
-            if missing else "it now needs")
+    then = (
+        f"complete its business case ({', '.join(accounts.CASE_PARTS[m][1] for m in missing)}), then it needs"
+        if missing
+        else "it now needs"
+    )
     output.message(f"Requested {row['id']}: {then} an SLT decision ('accountctl approve {row['id']}').")
     click.echo(row["id"])
 
@@ -112,8 +190,10 @@ def account_import(file) -> None:
     for line in warnings[:IMPORT_WARNINGS_SHOWN]:
         output.message(f"Warning: {line}")
     if len(warnings) > IMPORT_WARNINGS_SHOWN:
-        output.message(f"Warning: and {len(warnings) - IMPORT_WARNINGS_SHOWN} more people who cannot hold their role; "
-                       "'accountctl audit' lists them all")
+        output.message(
+            f"Warning: and {len(warnings) - IMPORT_WARNINGS_SHOWN} more people who cannot hold their role; "
+            "'accountctl audit' lists them all"
+        )
     output.message(f"Imported {len(ids)} account(s) as they are; run 'accountctl audit' to see what needs fixing.")
 
 
@@ -136,8 +216,12 @@ def account_show(reg, account_id) -> None:
         output.record(data, "csv", fields)
         return
     if fmt() == "table" and a:
-        data = {**data, "approval": f"{a['decision']} by {a['approver']} at {a['at']}"
-                + (f" ({a['note']})" if a["note"] else "") + ("" if a["current"] else " [case changed since]")}
+        data = {
+            **data,
+            "approval": f"{a['decision']} by {a['approver']} at {a['at']}"
+            + (f" ({a['note']})" if a["note"] else "")
+            + ("" if a["current"] else " [case changed since]"),
+        }
     output.record(data, fmt(), SHOW_FIELDS)
 
 
@@ -164,15 +248,22 @@ def account_list(reg, school, status, platform) -> None:
 @click.option("--aim", help="What the account is for.")
 @click.option("--audience", help="Who it is for.")
 @click.option("--promotion", help="How it will be promoted.")
-@click.option("--visibility", type=click.Choice(["open", "closed"], case_sensitive=False),
-              help="open (anyone can see it) or closed (approved followers only).")
+@click.option(
+    "--visibility",
+    type=click.Choice(["open", "closed"], case_sensitive=False),
+    help="open (anyone can see it) or closed (approved followers only).",
+)
 @click.option("--pupils", metavar="none|AGE", help=PUPILS_HELP)
-@click.option("--parents-informed-on", metavar="YYYY-MM-DD",
-              help="When parents and carers were told about it (needs no new approval).")
+@click.option(
+    "--parents-informed-on",
+    metavar="YYYY-MM-DD",
+    help="When parents and carers were told about it (needs no new approval).",
+)
 @global_options
 @writes
-def account_update(reg, account_id, email, url, aim, audience, promotion, visibility, pupils,
-                   parents_informed_on) -> None:
+def account_update(
+    reg, account_id, email, url, aim, audience, promotion, visibility, pupils, parents_informed_on
+) -> None:
     """Complete or change an account's business case, linked email or URL (SLT approves the changed case).
 
     \b
@@ -182,15 +273,33 @@ def account_update(reg, account_id, email, url, aim, audience, promotion, visibi
     """
     require_custodian(reg, "update accounts")
     before = accounts.get_account(reg.db, account_id)["case_hash"]
-    row = accounts.update(reg.db, reg.actor, account_id, {
-        "email": email, "url": url, "aim": aim, "audience": audience, "promotion": promotion, "visibility": visibility,
-        "pupils": pupils, "parents_informed_on": parents_informed_on})
+    row = accounts.update(
+        reg.db,
+        reg.actor,
+        account_id,
+        {
+            "email": email,
+            "url": url,
+            "aim": aim,
+            "audience": audience,
+            "promotion": promotion,
+            "visibility": visibility,
+            "pupils": pupils,
+            "parents_informed_on": parents_informed_on,
+        },
+    )
     if row["case_hash"] == before:
         output.message(f"Updated {row['id']}.")
         return
     missing = accounts.case_gaps(row)
-    output.message(f"Updated {row['id']}; " + (f"its business case still lacks {', '.join(accounts.CASE_PARTS[m][0] for m in missing)}."
-                                                if missing else f"ask SLT to approve it ('accountctl approve {row['id']}')."))
+    output.message(
+        f"Updated {row['id']}; "
+        + (
+            f"its business case still lacks {', '.join(accounts.CASE_PARTS[m][0] for m in missing)}."
+            if missing
+            else f"ask SLT to approve it ('accountctl approve {row['id']}')."
+        )
+    )
 
 
 @account.command("notify-head")
@@ -229,13 +338,19 @@ def account_activate(reg, account_id) -> None:
 def _people_group(role: str) -> click.Group:
     a_role = f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
-    @click.group(name=role, help=f"Add or remove an account's {role}s.\n\n\b\nExample:\n"
-                                 f"  accountctl account {role} add oak-facebook-oakprimary t.two@oak.sch.uk")
+    @click.group(
+        name=role,
+        help=f"Add or remove an account's {role}s.\n\n\b\nExample:\n"
+        f"  accountctl account {role} add oak-facebook-oakprimary t.two@oak.sch.uk",
+    )
     def group() -> None:
         pass
 
-    @group.command("add", help=f"Add {a_role} (active staff of the account's school).\n\n\b\nExample:\n"
-                               f"  accountctl account {role} add oak-facebook-oakprimary t.two@oak.sch.uk")
+    @group.command(
+        "add",
+        help=f"Add {a_role} (active staff of the account's school).\n\n\b\nExample:\n"
+        f"  accountctl account {role} add oak-facebook-oakprimary t.two@oak.sch.uk",
+    )
     @click.argument("account_id", metavar="ID")
     @click.argument("email")
     @global_options
@@ -245,9 +360,12 @@ def _people_group(role: str) -> click.Group:
         row = accounts.add_person(reg.db, reg.actor, account_id, email, role)
         output.message(f"{email.strip().lower()} is now {a_role} of {row['id']}.")
 
-    @group.command("remove", help=f"Remove {a_role}" + (" (never the owner, never below two active admins)"
-                                                         if role == "admin" else "") +
-                   f".\n\n\b\nExample:\n  accountctl account {role} remove oak-facebook-oakprimary t.two@oak.sch.uk")
+    @group.command(
+        "remove",
+        help=f"Remove {a_role}"
+        + (" (never the owner, never below two active admins)" if role == "admin" else "")
+        + f".\n\n\b\nExample:\n  accountctl account {role} remove oak-facebook-oakprimary t.two@oak.sch.uk",
+    )
     @click.argument("account_id", metavar="ID")
     @click.argument("email")
     @global_options
@@ -284,8 +402,11 @@ def account_transfer(reg, account_id, to, reason, remove_old) -> None:
 
 
 def _status_command(name: str, status: str, verb: str) -> click.Command:
-    @account.command(name, help=f"{verb.capitalize()} an account, with a reason.\n\n\b\nExample:\n"
-                                f"  accountctl account {name} oak-facebook-oakprimary --reason \"...\"")
+    @account.command(
+        name,
+        help=f"{verb.capitalize()} an account, with a reason.\n\n\b\nExample:\n"
+        f'  accountctl account {name} oak-facebook-oakprimary --reason "..."',
+    )
     @click.argument("account_id", metavar="ID")
     @click.option("--reason", required=True, help=f"Why it is {status} (kept in its record and the history).")
     @global_options
@@ -319,10 +440,13 @@ def account_gone(reg, account_id, on) -> None:
     """
     require_custodian(reg, "record accounts as gone")
     row = accounts.gone(reg.db, reg.actor, account_id, on)
-    destroyed = row["destroyed"] + ([f"{row['old_passwords_destroyed']} earlier password(s)"]
-                                    if row["old_passwords_destroyed"] else [])
-    output.message(f"{row['id']} is gone from {row['platform']} since {row['gone_on']}; "
-                   + (f"destroyed: {', '.join(destroyed)}." if destroyed else "IT held no credentials for it."))
+    destroyed = row["destroyed"] + (
+        [f"{row['old_passwords_destroyed']} earlier password(s)"] if row["old_passwords_destroyed"] else []
+    )
+    output.message(
+        f"{row['id']} is gone from {row['platform']} since {row['gone_on']}; "
+        + (f"destroyed: {', '.join(destroyed)}." if destroyed else "IT held no credentials for it.")
+    )
 
 
 @click.command()
@@ -345,9 +469,11 @@ def approve(reg, account_id, note) -> None:
     errors = _open_errors(reg, result["account"])
     if errors:
         school = accounts.get_account(reg.db, result["account"])["school"]
-        output.message(f"Still open on {result['account']}: {len(errors)} error(s) in the audit: "
-                       + "; ".join(f"{f['rule']} ({f['message']})" for f in errors)
-                       + f". See 'accountctl audit --school {school}'.")
+        output.message(
+            f"Still open on {result['account']}: {len(errors)} error(s) in the audit: "
+            + "; ".join(f"{f['rule']} ({f['message']})" for f in errors)
+            + f". See 'accountctl audit --school {school}'."
+        )
 
 
 @click.command()
@@ -364,15 +490,19 @@ def reject(reg, account_id, reason) -> None:
     """
     before = accounts.get_account(reg.db, account_id)["status"]
     result = approvals.decide(reg.db, reg.actor, reg.keys.signing_private, account_id, "rejected", reason)
-    output.message(f"Rejected {result['account']} (signed by {result['approver']}). {_after_rejection(before, result['account'])}")
+    output.message(
+        f"Rejected {result['account']} (signed by {result['approver']}). {_after_rejection(before, result['account'])}"
+    )
 
 
 def _after_rejection(status: str, account_id: str) -> str:
     """The next step once an account is rejected, which depends on how far it had got."""
-    close = f"accountctl account close {account_id} --reason \"Rejected by SLT\""
+    close = f'accountctl account close {account_id} --reason "Rejected by SLT"'
     if status in ("active", "suspended"):
-        return (f"It is still {status} on the platform: IT should take it down and close it ('{close}'); "
-                "until then the audit reports it as unapproved.")
+        return (
+            f"It is still {status} on the platform: IT should take it down and close it ('{close}'); "
+            "until then the audit reports it as unapproved."
+        )
     if status == "approved":
         return f"It was approved before and will not go live; if it was already created on the platform, IT closes it ('{close}')."
     return "Tell the requester why; the request stays on record as rejected and nothing else is needed."

@@ -14,8 +14,13 @@ FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "w
 @click.command()
 @click.option("--school", help="Only this school's accounts.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Audit as if today were this date.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True,
-              help="Exit 1 when an unwaived finding is at or above this severity.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    default="error",
+    show_default=True,
+    help="Exit 1 when an unwaived finding is at or above this severity.",
+)
 @click.option("--rule", "rules", multiple=True, metavar="RULE", help="Only this rule (repeatable).")
 @format_options
 @click.pass_context
@@ -57,9 +62,11 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
             output.message(f"Skipped {', '.join(skipped_rules)}: {reason}.")
         if fmt() == "table":
             c, u = summary["counts"], summary["unwaived"]
-            output.message(f"Audited {summary['accounts_audited']} account(s) as of {summary['as_of']}: "
-                           f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} info "
-                           f"({summary['waived']} waived; {u['error']} error(s) unwaived).")
+            output.message(
+                f"Audited {summary['accounts_audited']} account(s) as of {summary['as_of']}: "
+                f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} info "
+                f"({summary['waived']} waived; {u['error']} error(s) unwaived)."
+            )
     if summary["failed"]:
         ctx.exit(1)
 
@@ -87,8 +94,9 @@ def rules(sources) -> None:
             settings = config.load(reg.db)
     table = rules_table(settings)
     columns = ["id", "name", "severity", "principle", "checks", "clause"] + (["sources"] if sources else [])
-    output.rows(table, columns, fmt(), json_data=[{k: v for k, v in r.items() if sources or k != "sources"}
-                                                  for r in table])
+    output.rows(
+        table, columns, fmt(), json_data=[{k: v for k, v in r.items() if sources or k != "sources"} for r in table]
+    )
 
 
 @click.command()
@@ -181,13 +189,15 @@ def _config_set_help() -> str:
     from accountctl.core import config
 
     keys = "\n".join(f"  {k:<24} {config.DESCRIPTIONS[k]}" for k in config.DESCRIPTIONS)
-    return ("Change one setting (KEY VALUE).\n\n\b\nKeys:\n" + keys + "\n"
-            f"  {'limit.PLATFORM.CATEGORY':<24} a guideline limit for one platform, e.g. limit.facebook.faculty\n"
-            f"  {'min_age.PLATFORM':<24} youngest pupils an account on that platform may be aimed at (default 13, linkedin 16)\n"
-            f"  {'clause.RULE':<24} your policy's own clause for a rule, shown by rules, audit and report\n\n"
-            "\b\nExample:\n  accountctl config set policy_version 2026.1\n"
-            "  accountctl config set policy.reviewed_on 2026-09-15\n"
-            "  accountctl config set clause.TWO_ADMINS \"Social Media Policy 4.2\"")
+    return (
+        "Change one setting (KEY VALUE).\n\n\b\nKeys:\n" + keys + "\n"
+        f"  {'limit.PLATFORM.CATEGORY':<24} a guideline limit for one platform, e.g. limit.facebook.faculty\n"
+        f"  {'min_age.PLATFORM':<24} youngest pupils an account on that platform may be aimed at (default 13, linkedin 16)\n"
+        f"  {'clause.RULE':<24} your policy's own clause for a rule, shown by rules, audit and report\n\n"
+        "\b\nExample:\n  accountctl config set policy_version 2026.1\n"
+        "  accountctl config set policy.reviewed_on 2026-09-15\n"
+        '  accountctl config set clause.TWO_ADMINS "Social Media Policy 4.2"'
+    )
 
 
 @config_group.command("set", help=_config_set_help())

@@ -29,19 +29,42 @@ def _remember_json(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
-REGISTER_OPTION = click.option("--register", "register", metavar="PATH|URL", expose_value=False, callback=_remember,
-                               help="Register file, or a postgresql:// URL (default: ACCOUNTCTL_REGISTER, else your "
-                                    "data folder).")
-AS_OPTION = click.option("--as", "as_", metavar="EMAIL", expose_value=False, callback=_remember,
-                         help="Whose key slot to unlock (default: ACCOUNTCTL_USER; may be omitted with one slot).")
+REGISTER_OPTION = click.option(
+    "--register",
+    "register",
+    metavar="PATH|URL",
+    expose_value=False,
+    callback=_remember,
+    help="Register file, or a postgresql:// URL (default: ACCOUNTCTL_REGISTER, else your data folder).",
+)
+AS_OPTION = click.option(
+    "--as",
+    "as_",
+    metavar="EMAIL",
+    expose_value=False,
+    callback=_remember,
+    help="Whose key slot to unlock (default: ACCOUNTCTL_USER; may be omitted with one slot).",
+)
 DEBUG_OPTION = click.option("--debug", is_flag=True, expose_value=False, callback=_remember, help="Show tracebacks.")
 FORMAT_OPTIONS = [
-    click.option("--format", "format", type=click.Choice(output.FORMATS), expose_value=False, callback=_remember,
-                 help="Output format."),
-    click.option("--json", "json_", is_flag=True, expose_value=False, callback=_remember_json,
-                 help="Same as --format json."),
-    click.option("--wide", is_flag=True, expose_value=False, callback=_remember,
-                 help="Tables: show every cell whole instead of fitting the screen."),
+    click.option(
+        "--format",
+        "format",
+        type=click.Choice(output.FORMATS),
+        expose_value=False,
+        callback=_remember,
+        help="Output format.",
+    ),
+    click.option(
+        "--json", "json_", is_flag=True, expose_value=False, callback=_remember_json, help="Same as --format json."
+    ),
+    click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember,
+        help="Tables: show every cell whole instead of fitting the screen.",
+    ),
 ]
 assert META + "wide" == output.WIDE
 
@@ -109,6 +132,7 @@ def passphrase_source(who: str | None) -> Callable[[], str]:
     A typed passphrase is remembered for the rest of the command, so one that unlocks twice (to
     check what it was given before asking for a secret, then to save) asks once.
     """
+
     def get() -> str:
         env = os.environ.get("ACCOUNTCTL_PASSPHRASE")
         if env:
@@ -118,12 +142,14 @@ def passphrase_source(who: str | None) -> Callable[[], str]:
         if ctx is not None and key in ctx.meta:
             return ctx.meta[key]
         if interactive():
-            typed = text_or_refuse(click.prompt(f"Passphrase{' for ' + who if who else ''}", hide_input=True, err=True),
-                                   "the passphrase")
+            typed = text_or_refuse(
+                click.prompt(f"Passphrase{' for ' + who if who else ''}", hide_input=True, err=True), "the passphrase"
+            )
             if ctx is not None:
                 ctx.meta[key] = typed
             return typed
         raise AccessError("no passphrase: run 'accountctl login', set ACCOUNTCTL_PASSPHRASE, or run in a terminal")
+
     return get
 
 
@@ -185,8 +211,9 @@ def session(write: bool = False, history: bool = False) -> Iterator:
     from accountctl.store.register import open_register
 
     who = actor_hint()
-    with open_register(register_path(), actor=who, passphrase_source=passphrase_source(who), write=write,
-                       history=history) as reg:
+    with open_register(
+        register_path(), actor=who, passphrase_source=passphrase_source(who), write=write, history=history
+    ) as reg:
         if write:
             from accountctl.core.access import require_may_act
 
@@ -196,12 +223,15 @@ def session(write: bool = False, history: bool = False) -> Iterator:
 
 def _with_register(**opening) -> Callable[[Callable], Callable]:
     """A decorator that opens the register (`session(**opening)`) and passes it as the first argument."""
+
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             with session(**opening) as reg:
                 return func(reg, *args, **kwargs)
+
         return wrapper
+
     return decorate
 
 

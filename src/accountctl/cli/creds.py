@@ -8,8 +8,16 @@ import sys
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import (actor_hint, fmt, format_options, global_options, interactive, register_path, session,
-                                   text_or_refuse)
+from accountctl.cli.common import (
+    actor_hint,
+    fmt,
+    format_options,
+    global_options,
+    interactive,
+    register_path,
+    session,
+    text_or_refuse,
+)
 from accountctl.errors import AccessError, InputError
 
 STDIN_LIMIT = 64 * 1024  # bytes of secrets read from stdin: far more than any password, seed or set of codes
@@ -95,8 +103,10 @@ def cred_set(account_id, username) -> None:
     output.message(f"Stored a new password for {result['account']}.")
     if result["weak"]:
         advice = " ".join(result["suggestions"])
-        output.message(f"Warning: that password is weak ({result['weak']}). {advice + ' ' if advice else ''}"
-                       f"A generated one is stronger: 'accountctl cred generate {result['account']}'.")
+        output.message(
+            f"Warning: that password is weak ({result['weak']}). {advice + ' ' if advice else ''}"
+            f"A generated one is stronger: 'accountctl cred generate {result['account']}'."
+        )
 
 
 @cred.command("generate")
@@ -159,8 +169,9 @@ def cred_recovery(account_id) -> None:
         lines = []
         output.message(f"Type the recovery codes for {account_id}, one a line; an empty line ends.")
         while True:
-            line = text_or_refuse(click.prompt("Code", default="", show_default=False, hide_input=True, err=True),
-                                  "what was typed")
+            line = text_or_refuse(
+                click.prompt("Code", default="", show_default=False, hide_input=True, err=True), "what was typed"
+            )
             if not line.strip():
                 break
             lines.append(line)
@@ -175,8 +186,11 @@ def cred_recovery(account_id) -> None:
 @cred.command("show")
 @click.argument("account_id", metavar="ID")
 @click.option("--reason", required=True, help="Why you need it (kept in the history).")
-@click.option("--field", type=click.Choice(["username", "password", "totp", "recovery"]),
-              help="Print just this one, alone on stdout.")
+@click.option(
+    "--field",
+    type=click.Choice(["username", "password", "totp", "recovery"]),
+    help="Print just this one, alone on stdout.",
+)
 @format_options
 def cred_show(account_id, reason, field) -> None:
     """Reveal what IT holds; the reveal and its reason (not the value) go in the history.

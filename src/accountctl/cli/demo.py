@@ -13,8 +13,12 @@ from accountctl.errors import InputError
 
 
 @click.command()
-@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the demo register (default: a new temporary folder).")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the demo register (default: a new temporary folder).",
+)
 def demo(folder: Path | None) -> None:
     """Build a sample trust register with realistic problems and audit it.
 
@@ -35,8 +39,9 @@ def demo(folder: Path | None) -> None:
     click.echo(f"Every demo person's passphrase: {facts['passphrase']}")
     click.echo(f"You are the IT custodian, {facts['custodian']}. Here is the audit a technician would run:")
     click.echo("")
-    with open_register(path, actor=facts["custodian"], passphrase_source=lambda: facts["passphrase"],
-                       use_keyring=False, history=True) as reg:
+    with open_register(
+        path, actor=facts["custodian"], passphrase_source=lambda: facts["passphrase"], use_keyring=False, history=True
+    ) as reg:
         snap = audit.load(reg.db, audit.as_of_from(None), vault=True)
         findings, _ = audit.run(snap, audit.waivers_in_force(reg.db, snap.as_of))
         trail = _trail(reg)
@@ -46,16 +51,22 @@ def demo(folder: Path | None) -> None:
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in audit.SEVERITIES}
     click.echo("")
     click.echo(trail)
-    click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info across "
-               f"{len(snap.accounts)} accounts. Try next (in a shell):")
+    click.echo(
+        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info across "
+        f"{len(snap.accounts)} accounts. Try next (in a shell):"
+    )
     quote = (lambda s: f"'{s}'") if os.name != "nt" else (lambda s: f'"{s}"')
     # The passphrase is never put in a command line to copy: it would land in the shell's history.
-    click.echo(f"  export ACCOUNTCTL_REGISTER={quote(str(path))} ACCOUNTCTL_USER={facts['custodian']}"
-               "   # each command then asks for the passphrase")
+    click.echo(
+        f"  export ACCOUNTCTL_REGISTER={quote(str(path))} ACCOUNTCTL_USER={facts['custodian']}"
+        "   # each command then asks for the passphrase"
+    )
     click.echo(f"  accountctl offboard {facts['leaver']}                      # what the leaver still holds (exit 1)")
     click.echo(f"  accountctl account show {facts['legacy_account']}           # the unapproved legacy account")
     click.echo(f"  accountctl --as {facts['head']} approve {facts['pending']}   # approve as the headteacher")
-    click.echo(f"  accountctl account gone {facts['closed']}            # deleted on the platform: destroy its credentials")
+    click.echo(
+        f"  accountctl account gone {facts['closed']}            # deleted on the platform: destroy its credentials"
+    )
 
 
 def _trail(reg) -> str:
@@ -68,5 +79,7 @@ def _trail(reg) -> str:
     decisions = reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0]
     people = len(reg.membership.members)
     state = "all signatures check out" if not problems else f"{len(problems)} problem(s): run accountctl verify"
-    return (f"History: {events} events and {decisions} decisions, each signed by the person who made it; "
-            f"{people} people hold key slots, each by a custodian-signed grant ({state}).")
+    return (
+        f"History: {events} events and {decisions} decisions, each signed by the person who made it; "
+        f"{people} people hold key slots, each by a custodian-signed grant ({state})."
+    )

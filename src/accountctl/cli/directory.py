@@ -103,8 +103,9 @@ def staff() -> None:
 @click.argument("email")
 @click.option("--name", required=True, help="Their full name, as colleagues know it.")
 @click.option("--school", "school_id", required=True, help="School id.")
-@click.option("--role", "roles", multiple=True,
-              help="slt, headteacher, ceo, it, staff or volunteer (repeatable; default staff).")
+@click.option(
+    "--role", "roles", multiple=True, help="slt, headteacher, ceo, it, staff or volunteer (repeatable; default staff)."
+)
 @click.option("--trained-on", metavar="YYYY-MM-DD", help="Date of social-media policy training.")
 @click.option("--policy-ack", metavar="VERSION", help="Policy version acknowledged.")
 @global_options

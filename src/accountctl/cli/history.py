@@ -30,9 +30,22 @@ def log(reg, account, limit) -> None:
     if fmt() != "table":
         output.rows(items, ["seq", "at", "actor", "action", "target", "account", "details"], fmt())
         return
-    output.rows([{"seq": e["seq"], "at": e["at"], "actor": e["actor"], "action": e["action"],
-                  "target": _target(e), "details": details_text(e["details"])} for e in items],
-                ["seq", "at", "actor", "action", "target", "details"], "table", one_line=["details"])
+    output.rows(
+        [
+            {
+                "seq": e["seq"],
+                "at": e["at"],
+                "actor": e["actor"],
+                "action": e["action"],
+                "target": _target(e),
+                "details": details_text(e["details"]),
+            }
+            for e in items
+        ],
+        ["seq", "at", "actor", "action", "target", "details"],
+        "table",
+        one_line=["details"],
+    )
 
 
 def _target(event: dict) -> str | None:
@@ -76,8 +89,12 @@ def verify(reg, ctx) -> None:
 
     check(reg.db, full=True)
     problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems())
-    result = {"ok": not problems, "events": reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0],
-              "approvals": reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0], "problems": problems}
+    result = {
+        "ok": not problems,
+        "events": reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0],
+        "approvals": reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0],
+        "problems": problems,
+    }
     if fmt() == "json":
         output.record(result, "json")
     elif fmt() == "csv":
@@ -85,8 +102,10 @@ def verify(reg, ctx) -> None:
     else:
         for problem in problems:
             click.echo(problem)
-        output.message(f"{'OK' if not problems else 'FAILED'}: {result['events']} events, "
-                       f"{result['approvals']} approvals checked, {len(problems)} problem(s).")
+        output.message(
+            f"{'OK' if not problems else 'FAILED'}: {result['events']} events, "
+            f"{result['approvals']} approvals checked, {len(problems)} problem(s)."
+        )
     if problems:
         ctx.exit(1)
 

@@ -48,7 +48,9 @@ def offboard(reg, ctx, email) -> None:
 
 @staff.command("leave")
 @click.argument("email")
-@click.option("--on", "on", required=True, metavar="YYYY-MM-DD", help="Leaving date (a future date: an upcoming leaver).")
+@click.option(
+    "--on", "on", required=True, metavar="YYYY-MM-DD", help="Leaving date (a future date: an upcoming leaver)."
+)
 @format_options
 def staff_leave(email, on) -> None:
     """Mark a leaver, then print what they still hold (as `offboard`).
@@ -95,10 +97,14 @@ def staff_move(email, school_id, on) -> None:
 @click.argument("file", type=click.Path(dir_okay=True))
 @click.option("--school", "school_id", required=True, help="The school whose full roster FILE is.")
 @click.option("--apply", "do_apply", is_flag=True, help="Record the changes (without it, only show them).")
-@click.option("--left-on", metavar="YYYY-MM-DD",
-              help="Leaving date for staff missing from the roster or suspended in the directory (default today).")
-@click.option("--rejoin", is_flag=True,
-              help="With --apply, also reinstate people recorded as left who are on the roster again.")
+@click.option(
+    "--left-on",
+    metavar="YYYY-MM-DD",
+    help="Leaving date for staff missing from the roster or suspended in the directory (default today).",
+)
+@click.option(
+    "--rejoin", is_flag=True, help="With --apply, also reinstate people recorded as left who are on the roster again."
+)
 @format_options
 def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
     """Compare a school's full roster with the register: joiners, leavers, movers, changes.
@@ -135,16 +141,27 @@ def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
             changes = roster.plan(reg.db, school, entries, day, progress)
         applied = roster.apply(reg.db, reg.actor, school, changes, rejoin=rejoin) if do_apply and changes else []
     done = {id(c) for c in applied}
-    rows = [{"change": c.change, "email": c.email, "name": c.name, "detail": c.detail, "applied": id(c) in done}
-            for c in changes]
-    output.rows(rows, ["change", "email", "name", "detail", "applied"], fmt(),
-                json_data={"school": school, "format": kind, "applied": do_apply, "ignored": ignored, "changes": rows})
+    rows = [
+        {"change": c.change, "email": c.email, "name": c.name, "detail": c.detail, "applied": id(c) in done}
+        for c in changes
+    ]
+    output.rows(
+        rows,
+        ["change", "email", "name", "detail", "applied"],
+        fmt(),
+        json_data={"school": school, "format": kind, "applied": do_apply, "ignored": ignored, "changes": rows},
+    )
     if fmt() == "table":
         counts = {k: sum(1 for c in changes if c.change == k) for k in ("join", "rejoin", "move", "update", "leave")}
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no changes"
-        output.message(f"{'Applied' if do_apply else 'Would apply (use --apply)'}: {summary} ({len(entries)} on the {kind} roster"
-                       + (f"; ignored {ignored} not on {school}'s domains" if ignored else "") + ").")
+        output.message(
+            f"{'Applied' if do_apply else 'Would apply (use --apply)'}: {summary} ({len(entries)} on the {kind} roster"
+            + (f"; ignored {ignored} not on {school}'s domains" if ignored else "")
+            + ")."
+        )
         held = [c.email for c in changes if c.change == "rejoin" and (not do_apply or not rejoin)]
         if held:
-            output.message(f"Not reinstated: {', '.join(held)} left but are on the roster; "
-                           "if they have really come back, run again with --apply --rejoin.")
+            output.message(
+                f"Not reinstated: {', '.join(held)} left but are on the roster; "
+                "if they have really come back, run again with --apply --rejoin."
+            )

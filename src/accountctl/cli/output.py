@@ -79,13 +79,15 @@ def _one_line_encoder():
 
     if encoder.c_make_encoder is None:
         return _ENCODER.encode
-    make = encoder.c_make_encoder(None, _ENCODER.default, encoder.encode_basestring, None, ": ", ", ",
-                                  False, False, True)
+    make = encoder.c_make_encoder(
+        None, _ENCODER.default, encoder.encode_basestring, None, ": ", ", ", False, False, True
+    )
 
     def encode(value: Any) -> str:
         if isinstance(value, str):
             return encoder.encode_basestring(value)
         return "".join(make(value, 0))
+
     return encode
 
 
@@ -108,7 +110,7 @@ def iter_json(data: Any, level: int = 0) -> Iterator[str]:
     elif isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
         yield "[\n"
         for start in range(0, len(data), JSON_BATCH):
-            yield (",\n" if start else "") + ",\n".join(inner + _compact(v) for v in data[start:start + JSON_BATCH])
+            yield (",\n" if start else "") + ",\n".join(inner + _compact(v) for v in data[start : start + JSON_BATCH])
         yield f"\n{pad}]"
     else:
         yield _compact(data)
@@ -221,8 +223,7 @@ def _aligned(cells: Iterable[str], widths: Sequence[int]) -> str:
     return GAP.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
 
 
-def table(headers: Sequence[str], body: list[list[str]], width: int | None = None,
-          one_line: Sequence[str] = ()) -> str:
+def table(headers: Sequence[str], body: list[list[str]], width: int | None = None, one_line: Sequence[str] = ()) -> str:
     """Aligned columns under a dashed header, in linear time, fitted to `width` when it is given.
 
     Cells must already be safe (`_table_cell`). Too wide for `width`: long cells wrap onto more
@@ -267,8 +268,9 @@ def _fitted_table(headers: Sequence[str], body: list[list[str]], widths: list[in
     return "\n".join(lines)
 
 
-def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None,
-         one_line: Sequence[str] = ()) -> None:
+def rows(
+    data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None, one_line: Sequence[str] = ()
+) -> None:
     """Print records: a table, a JSON list (or `json_data`), or CSV with a header.
 
     In a table too wide for the screen, cells of the `one_line` columns are shortened, the rest wrap.
@@ -291,8 +293,9 @@ def rows(data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: A
         if not data:
             message("(none)")
             return
-        click.echo(table(columns, [[_table_cell(item.get(c)) for c in columns] for item in data], screen_width(),
-                         one_line))
+        click.echo(
+            table(columns, [[_table_cell(item.get(c)) for c in columns] for item in data], screen_width(), one_line)
+        )
 
 
 def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:

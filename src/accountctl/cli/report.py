@@ -35,11 +35,13 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 @click.command()
-@click.option("--out", "out", required=True, metavar="FILE.html",
-              help="Where to write the HTML page ('-' for stdout).")
+@click.option("--out", "out", required=True, metavar="FILE.html", help="Where to write the HTML page ('-' for stdout).")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Report as if today were this date (default today).")
-@click.option("--since", metavar="YYYY-MM-DD",
-              help="First day of the period for leavers and transfers (default: 365 days up to --as-of).")
+@click.option(
+    "--since",
+    metavar="YYYY-MM-DD",
+    help="First day of the period for leavers and transfers (default: 365 days up to --as-of).",
+)
 @click.option("--school", help="Only this school (default: the whole register).")
 @format_options
 def report(out, as_of, since, school) -> None:
@@ -64,8 +66,10 @@ def report(out, as_of, since, school) -> None:
     target = None if out == "-" else Path(out).expanduser()
     if target is not None:
         if target.suffix.lower() != ".html" and not target.is_dir():
-            raise InputError(f"--out {out}: the report is an HTML page, so its name must end in .html "
-                             f"(e.g. {target.with_suffix('.html').name}); print it to PDF from a browser if needed")
+            raise InputError(
+                f"--out {out}: the report is an HTML page, so its name must end in .html "
+                f"(e.g. {target.with_suffix('.html').name}); print it to PDF from a browser if needed"
+            )
         if target.is_dir():
             raise InputError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.html'}")
         if not (target.parent if str(target.parent) else Path(".")).is_dir():

@@ -32,12 +32,17 @@ def kdf_params() -> KdfParams:
         if key.strip() not in ("m", "t", "p") or not value.strip().isdigit():
             raise InputError("ACCOUNTCTL_KDF must look like m=65536,t=3,p=4")
         values[key.strip()] = int(value)
-    params = KdfParams(values.get("m", ff.KDF_DEFAULT.memory_kib), values.get("t", ff.KDF_DEFAULT.iterations),
-                       values.get("p", ff.KDF_DEFAULT.lanes))
+    params = KdfParams(
+        values.get("m", ff.KDF_DEFAULT.memory_kib),
+        values.get("t", ff.KDF_DEFAULT.iterations),
+        values.get("p", ff.KDF_DEFAULT.lanes),
+    )
     if not ff.kdf_within_limits(params):
-        raise InputError(f"ACCOUNTCTL_KDF is outside the allowed range (memory {ff.KDF_FLOOR.memory_kib}.."
-                         f"{ff.KDF_CAP.memory_kib} KiB, iterations {ff.KDF_FLOOR.iterations}..{ff.KDF_CAP.iterations}, "
-                         f"lanes {ff.KDF_FLOOR.lanes}..{ff.KDF_CAP.lanes})")
+        raise InputError(
+            f"ACCOUNTCTL_KDF is outside the allowed range (memory {ff.KDF_FLOOR.memory_kib}.."
+            f"{ff.KDF_CAP.memory_kib} KiB, iterations {ff.KDF_FLOOR.iterations}..{ff.KDF_CAP.iterations}, "
+            f"lanes {ff.KDF_FLOOR.lanes}..{ff.KDF_CAP.lanes})"
+        )
     return params
 
 
@@ -63,17 +68,30 @@ def require_may_act(reg: store.Register) -> None:
         raise AccessError(f"{reg.actor} has left (on {person['left_on']}) and can no longer change the register")
 
 
-def _record_person(conn: sqlite3.Connection, email: str, name: str, access: str, slot_id: bytes, by: str | None) -> None:
+def _record_person(
+    conn: sqlite3.Connection, email: str, name: str, access: str, slot_id: bytes, by: str | None
+) -> None:
     now = clock.now_iso()
-    conn.execute("INSERT INTO people(email, name, access, slot_id, granted_at, granted_by) VALUES (?,?,?,?,?,?)",
-                 (email, name, access, slot_id, now, by))
+    conn.execute(
+        "INSERT INTO people(email, name, access, slot_id, granted_at, granted_by) VALUES (?,?,?,?,?,?)",
+        (email, name, access, slot_id, now, by),
+    )
     conn.execute("INSERT INTO slot_history(email, access, granted_at) VALUES (?,?,?)", (email, access, now))
 
 
 def _sign_record(reg: store.Register, event: dict, kind: str, **fields) -> None:
     """The membership record that goes with `event`, signed by the actor; the membership is re-derived."""
-    trust.append(reg.db, reg.file_id, kind, reg.actor, reg.keys.signing_private, event["seq"], event["at"],
-                 event["at_real"], **fields)
+    trust.append(
+        reg.db,
+        reg.file_id,
+        kind,
+        reg.actor,
+        reg.keys.signing_private,
+        event["seq"],
+        event["at"],
+        event["at_real"],
+        **fields,
+    )
     reg.reload_membership()
 
 
@@ -94,8 +112,13 @@ def init(where, trust_name: str, email: str, name: str, passphrase: str) -> str:
         model.set_meta(conn, "created_at", clock.now_iso())
         _record_person(conn, email, name, "vault", reg.slot.slot_id, None)
         event = events.record(conn, email, "register.init", None, details={"trust": trust_name, "custodian": email})
-        _sign_record(reg, event, "root", member=trust.Member.from_slot(reg.slot, email, signing_public).describe(),
-                     recovery=reg.recovery)
+        _sign_record(
+            reg,
+            event,
+            "root",
+            member=trust.Member.from_slot(reg.slot, email, signing_public).describe(),
+            recovery=reg.recovery,
+        )
     return recovery_key
 
 
@@ -112,8 +135,10 @@ def grant(reg: store.Register, email: str, access: str, passphrase: str) -> dict
     if reg.membership.by_email(email) is not None:
         raise InputError(f"{email} already has a key slot (revoke it first to change access)")
     if access == "vault" and "it" not in person["roles"]:
-        raise InputError(f"only IT staff (role it) can hold vault access; {email} has role(s) "
-                         f"{', '.join(person['roles']) or 'none'}: grant --access register, or add the it role first")
+        raise InputError(
+            f"only IT staff (role it) can hold vault access; {email} has role(s) "
+            f"{', '.join(person['roles']) or 'none'}: grant --access register, or add the it role first"
+        )
     check_new_passphrase(passphrase)
     slot, signing_public = reg.add_person_slot(email, ACCESS_CODES[access], passphrase, kdf_params())
     _record_person(reg.db, email, person["name"], access, slot.slot_id, reg.actor)
@@ -138,8 +163,9 @@ def revoke(reg: store.Register, email: str) -> dict:
     reg.db.execute("DELETE FROM people WHERE email = ?", (email,))
     reg.db.execute("UPDATE slot_history SET revoked_at = ? WHERE email = ? AND revoked_at IS NULL", (now, email))
     rotated = ["register key"] + (["vault key"] if member.access == "vault" else [])
-    event = events.record(reg.db, reg.actor, "person.revoke", email,
-                          details={"access": member.access, "rotated": rotated})
+    event = events.record(
+        reg.db, reg.actor, "person.revoke", email, details={"access": member.access, "rotated": rotated}
+    )
     _sign_record(reg, event, "revoke", slot=member.slot_id.hex(), email=email)
     return {"email": email, "access": member.access, "rotated": rotated}
 
@@ -185,9 +211,17 @@ def accept_rollback(reg: store.Register, reason: str) -> dict:
     seq, digest = events.head(reg.db)
     abandoned = {"generation": int(seen["generation"]), "seq": int(seen["seq"]), "hash": seen["hash"]}
     restored = {"generation": reg.header.generation, "seq": seq, "hash": digest}
-    event = events.record(reg.db, reg.actor, "rollback.accepted", None,
-                          details={"reason": why, "abandoned_generation": abandoned["generation"],
-                                   "restored_generation": restored["generation"]})
+    event = events.record(
+        reg.db,
+        reg.actor,
+        "rollback.accepted",
+        None,
+        details={
+            "reason": why,
+            "abandoned_generation": abandoned["generation"],
+            "restored_generation": restored["generation"],
+        },
+    )
     _sign_record(reg, event, "rollback", abandoned=abandoned, restored=restored, reason=why)
     return {"abandoned": abandoned["generation"], "restored": restored["generation"], "reason": why}
 
@@ -197,20 +231,28 @@ def status(where) -> dict:
     header, size = store.read_header(where)
     slots = []
     for s in header.slots:
-        slots.append({
-            "slot": s.slot_id.hex()[:8],
-            "kind": "person" if s.kind == ff.KIND_PERSON else "recovery",
-            "access": ACCESS_NAMES[s.access],
-            "kdf": "argon2id" if s.kdf_alg == ff.KDF_ARGON2ID else "hkdf-sha256",
-            "memory_kib": s.kdf.memory_kib, "iterations": s.kdf.iterations, "lanes": s.kdf.lanes,
-        })
+        slots.append(
+            {
+                "slot": s.slot_id.hex()[:8],
+                "kind": "person" if s.kind == ff.KIND_PERSON else "recovery",
+                "access": ACCESS_NAMES[s.access],
+                "kdf": "argon2id" if s.kdf_alg == ff.KDF_ARGON2ID else "hkdf-sha256",
+                "memory_kib": s.kdf.memory_kib,
+                "iterations": s.kdf.iterations,
+                "lanes": s.kdf.lanes,
+            }
+        )
     from datetime import datetime, timezone
 
     saved_at = datetime.fromtimestamp(header.saved_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "file": store.describe(where), "format_version": header.version, "file_id": header.file_id.hex(),
-        "generation": header.generation, "size_bytes": size,
-        "saved_by_slot": header.saved_by.hex()[:8], "saved_at": saved_at if header.saved_at else None,
+        "file": store.describe(where),
+        "format_version": header.version,
+        "file_id": header.file_id.hex(),
+        "generation": header.generation,
+        "size_bytes": size,
+        "saved_by_slot": header.saved_by.hex()[:8],
+        "saved_at": saved_at if header.saved_at else None,
         "slots": slots,
         "custodian_slots": sum(1 for s in header.slots if s.kind == ff.KIND_PERSON and s.is_custodian),
         "person_slots": sum(1 for s in header.slots if s.kind == ff.KIND_PERSON),

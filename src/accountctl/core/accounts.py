@@ -13,8 +13,19 @@ from accountctl.core.lookup import get_account, nearest  # get_account: the acco
 from accountctl.errors import InputError, shown
 
 CASE_FIELDS = ("platform", "handle", "url", "category", "email", "aim", "audience", "promotion", "visibility")
-IMPORT_COLUMNS = ("id", "school", "platform", "handle", "url", "category", "email", "owner", "admins",
-                  "contributors", "status")
+IMPORT_COLUMNS = (
+    "id",
+    "school",
+    "platform",
+    "handle",
+    "url",
+    "category",
+    "email",
+    "owner",
+    "admins",
+    "contributors",
+    "status",
+)
 # Statuses an account is "in use or heading there" for guideline counts and admin rules.
 LIVE_STATUSES = ("requested", "approved", "active", "suspended")
 # Statuses from which the platform account can be confirmed gone: closed ones, and (with found accounts)
@@ -39,8 +50,11 @@ def url(value: str | None, what: str = "url") -> str:
     except ValueError:  # e.g. "https://[oak" (an unclosed IPv6 bracket)
         raise InputError(f"{what} must be an http:// or https:// address, not {shown(text)}") from None
     # urlparse silently drops tabs and newlines, so look for any space or control character ourselves
-    if (parsed.scheme not in ("http", "https") or not parsed.netloc
-            or any(ch.isspace() or not ch.isprintable() for ch in text)):
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.netloc
+        or any(ch.isspace() or not ch.isprintable() for ch in text)
+    ):
         raise InputError(f"{what} must be an http:// or https:// address, not {shown(text)}")
     return text
 
@@ -73,8 +87,9 @@ def school_email(conn: sqlite3.Connection, school: dict, value: str | None) -> s
 def eligible_staff(conn: sqlite3.Connection, school_id: str, email: str, what: str) -> str:
     """An owner or admin must be eligible: current staff of the account's school (or the central team), not only a volunteer."""
     address = model.email(email, what)
-    reason = eligibility.ineligible(directory.find_staff(conn, address), school_id, directory.central_schools(conn),
-                                    clock.today())
+    reason = eligibility.ineligible(
+        directory.find_staff(conn, address), school_id, directory.central_schools(conn), clock.today()
+    )
     if reason:
         raise InputError(f"{what} {address} {reason}")
     return address
@@ -85,9 +100,10 @@ def known_staff(conn: sqlite3.Connection, email: str, what: str) -> str:
     address = model.email(email, what)
     person = directory.find_staff(conn, address)
     if person is None:
-        raise InputError(f"{what} {address} is not staff in this register"
-                         + (nearest(conn, address, "SELECT email FROM staff")
-                            or " (record them first: accountctl staff add)"))
+        raise InputError(
+            f"{what} {address} is not staff in this register"
+            + (nearest(conn, address, "SELECT email FROM staff") or " (record them first: accountctl staff add)")
+        )
     if not directory.is_active(person, clock.today()):
         raise InputError(f"{what} {address} left on {person['left_on']}")
     return address
@@ -125,8 +141,9 @@ class Request:
 def people_of(conn: sqlite3.Connection, account_id: str) -> dict[str, list[str]]:
     """The account's admins and contributors, sorted."""
     out: dict[str, list[str]] = {"admin": [], "contributor": []}
-    for row in conn.execute("SELECT email, role FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY email",
-                            (account_id,)):
+    for row in conn.execute(
+        "SELECT email, role FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY email", (account_id,)
+    ):
         out[row["role"]].append(row["email"])
     return out
 
@@ -155,24 +172,63 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     requested_by = model.email(req.requested_by, "requested-by") if req.requested_by else actor
     if req.requested_by and directory.find_staff(conn, requested_by) is None:
         raise InputError(f"requested-by {requested_by} is not staff in this register")
-    account_id = model.slug(req.id, "account id") if req.id else model.slugify(
-        f"{school['id']}-{platform}-{the_handle.lstrip('@')}")
+    account_id = (
+        model.slug(req.id, "account id")
+        if req.id
+        else model.slugify(f"{school['id']}-{platform}-{the_handle.lstrip('@')}")
+    )
     _refuse_duplicate(conn, account_id, school["id"], platform, the_handle)
     now = clock.now_iso()
     conn.execute(
         "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, aim, audience, promotion, "
         "visibility, pupils, parents_informed_on, status, requested_by, requested_at) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'requested', ?, ?)",
-        (account_id, school["id"], platform, the_handle, the_url, category, linked, owner, aim, audience, promotion,
-         visibility, pupils, informed, requested_by, now),
+        (
+            account_id,
+            school["id"],
+            platform,
+            the_handle,
+            the_url,
+            category,
+            linked,
+            owner,
+            aim,
+            audience,
+            promotion,
+            visibility,
+            pupils,
+            informed,
+            requested_by,
+            now,
+        ),
     )
     _insert_people(conn, account_id, admins, contributors, now)
     store_case_hash(conn, account_id)
-    events.record(conn, actor, "account.request", account_id, account=account_id, details={
-        "school": school["id"], "platform": platform, "handle": the_handle, "url": the_url, "category": category,
-        "email": linked, "owner": owner, "admins": admins, "contributors": contributors, "aim": aim,
-        "audience": audience, "promotion": promotion, "visibility": visibility, "pupils": pupils,
-        "parents_informed_on": informed, "requested_by": requested_by})
+    events.record(
+        conn,
+        actor,
+        "account.request",
+        account_id,
+        account=account_id,
+        details={
+            "school": school["id"],
+            "platform": platform,
+            "handle": the_handle,
+            "url": the_url,
+            "category": category,
+            "email": linked,
+            "owner": owner,
+            "admins": admins,
+            "contributors": contributors,
+            "aim": aim,
+            "audience": audience,
+            "promotion": promotion,
+            "visibility": visibility,
+            "pupils": pupils,
+            "parents_informed_on": informed,
+            "requested_by": requested_by,
+        },
+    )
     return get_account(conn, account_id)
 
 
@@ -185,23 +241,29 @@ def _refuse_duplicate(conn, account_id: str, school_id: str, platform: str, the_
 
 
 def _insert_people(conn, account_id: str, admins: list[str], contributors: list[str], at: str) -> None:
-    conn.executemany("INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
-                     [(account_id, a, "admin", at) for a in admins] +
-                     [(account_id, c, "contributor", at) for c in contributors])
+    conn.executemany(
+        "INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
+        [(account_id, a, "admin", at) for a in admins] + [(account_id, c, "contributor", at) for c in contributors],
+    )
 
 
 def _end_membership(conn, account_id: str, email: str, role: str) -> None:
-    conn.execute("UPDATE account_people SET removed_at = ? WHERE account = ? AND email = ? AND role = ? AND removed_at IS NULL",
-                 (clock.now_iso(), account_id, email, role))
+    conn.execute(
+        "UPDATE account_people SET removed_at = ? WHERE account = ? AND email = ? AND role = ? AND removed_at IS NULL",
+        (clock.now_iso(), account_id, email, role),
+    )
 
 
-def list_accounts(conn: sqlite3.Connection, school: str | None = None, status: str | None = None,
-                  platform: str | None = None) -> list[dict]:
+def list_accounts(
+    conn: sqlite3.Connection, school: str | None = None, status: str | None = None, platform: str | None = None
+) -> list[dict]:
     """Accounts, with `admin_count`: their eligible admins, counted as the audit's TWO_ADMINS counts them."""
     today = clock.today().isoformat()
-    sql = ("SELECT a.*, (SELECT count(*) FROM account_people p LEFT JOIN staff s ON s.email = p.email "
-           "WHERE p.account = a.id AND p.role = 'admin' AND p.removed_at IS NULL "
-           f"AND {eligibility.ELIGIBLE_SQL}) AS admin_count FROM accounts a WHERE 1=1")
+    sql = (
+        "SELECT a.*, (SELECT count(*) FROM account_people p LEFT JOIN staff s ON s.email = p.email "
+        "WHERE p.account = a.id AND p.role = 'admin' AND p.removed_at IS NULL "
+        f"AND {eligibility.ELIGIBLE_SQL}) AS admin_count FROM accounts a WHERE 1=1"
+    )
     args: list = [today, today]
     if school:
         args.append(directory.get_school(conn, school)["id"])
@@ -236,16 +298,21 @@ def store_case_hash(conn, account_id: str) -> None:
     from accountctl.core import approvals
 
     account = get_account(conn, account_id)
-    conn.execute("UPDATE accounts SET case_hash = ? WHERE id = ?",
-                 (approvals.case_hash(approvals.case_of(conn, account)), account_id))
+    conn.execute(
+        "UPDATE accounts SET case_hash = ? WHERE id = ?",
+        (approvals.case_hash(approvals.case_of(conn, account)), account_id),
+    )
 
 
 def eligible_admins(conn: sqlite3.Connection, account: dict) -> list[str]:
     """The account's current admins who are eligible today (see eligibility.ineligible)."""
     today = clock.today()
     central = directory.central_schools(conn)
-    return [email for email in people_of(conn, account["id"])["admin"]
-            if eligibility.ineligible(directory.find_staff(conn, email), account["school"], central, today) is None]
+    return [
+        email
+        for email in people_of(conn, account["id"])["admin"]
+        if eligibility.ineligible(directory.find_staff(conn, email), account["school"], central, today) is None
+    ]
 
 
 def case_gaps(account: dict) -> list[str]:
@@ -258,7 +325,9 @@ def approval_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
     gaps = [f"missing {CASE_PARTS[part][0]} ({CASE_PARTS[part][1]})" for part in case_gaps(account)]
     eligible = eligible_admins(conn, account)
     if len(eligible) < 2:
-        gaps.append(f"{len(eligible)} eligible admin(s), two needed (accountctl account admin add {account['id']} EMAIL)")
+        gaps.append(
+            f"{len(eligible)} eligible admin(s), two needed (accountctl account admin add {account['id']} EMAIL)"
+        )
     gaps += _ineligible_people(conn, account)
     return gaps
 
@@ -268,7 +337,9 @@ def _ineligible_people(conn: sqlite3.Connection, account: dict) -> list[str]:
     today = clock.today()
     central = directory.central_schools(conn)
     out = []
-    for email in dict.fromkeys(([account["owner"]] if account["owner"] else []) + people_of(conn, account["id"])["admin"]):
+    for email in dict.fromkeys(
+        ([account["owner"]] if account["owner"] else []) + people_of(conn, account["id"])["admin"]
+    ):
         reason = eligibility.ineligible(directory.find_staff(conn, email), account["school"], central, today)
         if reason:
             out.append(f"{'owner' if email == account['owner'] else 'admin'} {email} {reason}")
@@ -283,8 +354,9 @@ def add_person(conn: sqlite3.Connection, actor: str, account_id: str, email: str
     """Add an admin or contributor (active staff of the account's school)."""
     account = get_account(conn, account_id)
     _require_status(account, LIVE_STATUSES, f"add {_a(role)} to")
-    address = (eligible_staff(conn, account["school"], email, role) if role == "admin"
-               else known_staff(conn, email, role))
+    address = (
+        eligible_staff(conn, account["school"], email, role) if role == "admin" else known_staff(conn, email, role)
+    )
     current = people_of(conn, account["id"])
     if address in current[role]:
         raise InputError(f"{address} is already {_a(role)} of {account['id']}")
@@ -292,8 +364,13 @@ def add_person(conn: sqlite3.Connection, actor: str, account_id: str, email: str
         raise InputError(f"{address} is already an admin of {account['id']}")
     if role == "admin" and address in current["contributor"]:
         _end_membership(conn, account["id"], address, "contributor")
-    _insert_people(conn, account["id"], [address] if role == "admin" else [], [address] if role == "contributor" else [],
-                   clock.now_iso())
+    _insert_people(
+        conn,
+        account["id"],
+        [address] if role == "admin" else [],
+        [address] if role == "contributor" else [],
+        clock.now_iso(),
+    )
     _touch_case(conn, account["id"])
     events.record(conn, actor, f"account.{role}.add", address, account=account["id"], details={"email": address})
     return get_account(conn, account["id"])
@@ -307,20 +384,25 @@ def remove_person(conn: sqlite3.Connection, actor: str, account_id: str, email: 
         raise InputError(f"{address} is not {_a(role)} of {account['id']}")
     if role == "admin":
         if address == account["owner"]:
-            raise InputError(f"{address} owns {account['id']}: transfer it first ('accountctl account transfer "
-                             f"{account['id']} --to EMAIL')")
+            raise InputError(
+                f"{address} owns {account['id']}: transfer it first ('accountctl account transfer "
+                f"{account['id']} --to EMAIL')"
+            )
         active = eligible_admins(conn, account)
         if address in active and len(active) - 1 < 2 and account["status"] != "closed":
-            raise InputError(f"removing {address} would leave {account['id']} with fewer than two eligible admins; "
-                             "add the replacement first")
+            raise InputError(
+                f"removing {address} would leave {account['id']} with fewer than two eligible admins; "
+                "add the replacement first"
+            )
     _end_membership(conn, account["id"], address, role)
     _touch_case(conn, account["id"])
     events.record(conn, actor, f"account.{role}.remove", address, account=account["id"], details={"email": address})
     return get_account(conn, account["id"])
 
 
-def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, reason: str | None = None,
-             remove_old: bool = False) -> dict:
+def transfer(
+    conn: sqlite3.Connection, actor: str, account_id: str, to: str, reason: str | None = None, remove_old: bool = False
+) -> dict:
     """Make `to` the owner (and an admin); with `remove_old`, drop the old owner as admin."""
     account = get_account(conn, account_id)
     _require_status(account, LIVE_STATUSES, "transfer")
@@ -332,8 +414,10 @@ def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, rea
     if remove_old and old_owner:
         active = set(eligible_admins(conn, account)) | {new_owner}
         if old_owner in active and len(active) - 1 < 2:
-            raise InputError(f"removing the old owner would leave {account['id']} with fewer than two eligible admins; "
-                             "add another admin first")
+            raise InputError(
+                f"removing the old owner would leave {account['id']} with fewer than two eligible admins; "
+                "add another admin first"
+            )
     now = clock.now_iso()
     if new_owner in people["contributor"]:
         _end_membership(conn, account["id"], new_owner, "contributor")
@@ -343,8 +427,19 @@ def transfer(conn: sqlite3.Connection, actor: str, account_id: str, to: str, rea
         _end_membership(conn, account["id"], old_owner, "admin")
     conn.execute("UPDATE accounts SET owner = ? WHERE id = ?", (new_owner, account["id"]))
     _touch_case(conn, account["id"])
-    events.record(conn, actor, "account.transfer", new_owner, account=account["id"], details={
-        "from": old_owner, "to": new_owner, "reason": model.optional_text(reason, "--reason"), "old_owner_removed": remove_old})
+    events.record(
+        conn,
+        actor,
+        "account.transfer",
+        new_owner,
+        account=account["id"],
+        details={
+            "from": old_owner,
+            "to": new_owner,
+            "reason": model.optional_text(reason, "--reason"),
+            "old_owner_removed": remove_old,
+        },
+    )
     return get_account(conn, account["id"])
 
 
@@ -368,16 +463,26 @@ def update(conn: sqlite3.Connection, actor: str, account_id: str, changes: dict[
     }
     new = {k: checks[k](v) for k, v in changes.items() if v is not None}
     if not new:
-        raise InputError("nothing to change: give --email, --url, --aim, --audience, --promotion, --visibility, "
-                         "--pupils or --parents-informed-on")
+        raise InputError(
+            "nothing to change: give --email, --url, --aim, --audience, --promotion, --visibility, "
+            "--pupils or --parents-informed-on"
+        )
     new = {k: v for k, v in new.items() if v != account[k]}
     if not new:
         raise InputError(f"{account['id']} already has those values")
-    conn.execute(f"UPDATE accounts SET {', '.join(f'{k} = ?' for k in new)} WHERE id = ?", (*new.values(), account["id"]))
+    conn.execute(
+        f"UPDATE accounts SET {', '.join(f'{k} = ?' for k in new)} WHERE id = ?", (*new.values(), account["id"])
+    )
     if set(new) - {"parents_informed_on"}:
         _touch_case(conn, account["id"])
-    events.record(conn, actor, "account.update", account["id"], account=account["id"],
-                  details={k: {"from": account[k], "to": v} for k, v in new.items()})
+    events.record(
+        conn,
+        actor,
+        "account.update",
+        account["id"],
+        account=account["id"],
+        details={k: {"from": account[k], "to": v} for k, v in new.items()},
+    )
     return get_account(conn, account["id"])
 
 
@@ -389,11 +494,21 @@ def set_status(conn: sqlite3.Connection, actor: str, account_id: str, status: st
         _require_status(account, ("active", "approved"), "suspend")
     elif status == "closed":
         _require_status(account, ("requested", "approved", "rejected", "active", "suspended"), "close")
-    since = "suspended_on" if status == "suspended" else "closed_on"  # SUSPENDED_TOO_LONG, CLOSED_NOT_GONE count from it
-    conn.execute(f"UPDATE accounts SET status = ?, status_reason = ?, {since} = ? WHERE id = ?",
-                 (status, why, clock.today().isoformat(), account["id"]))
-    events.record(conn, actor, f"account.{'suspend' if status == 'suspended' else 'close'}", account["id"],
-                  account=account["id"], details={"reason": why, "previous_status": account["status"]})
+    since = (
+        "suspended_on" if status == "suspended" else "closed_on"
+    )  # SUSPENDED_TOO_LONG, CLOSED_NOT_GONE count from it
+    conn.execute(
+        f"UPDATE accounts SET status = ?, status_reason = ?, {since} = ? WHERE id = ?",
+        (status, why, clock.today().isoformat(), account["id"]),
+    )
+    events.record(
+        conn,
+        actor,
+        f"account.{'suspend' if status == 'suspended' else 'close'}",
+        account["id"],
+        account=account["id"],
+        details={"reason": why, "previous_status": account["status"]},
+    )
     return get_account(conn, account["id"])
 
 
@@ -403,13 +518,20 @@ def gone(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None =
     if account["status"] == "gone":
         raise InputError(f"{account['id']} is already gone (since {account['gone_on']})")
     if account["status"] not in GONE_FROM:
-        raise InputError(f"cannot mark {account['id']} gone: it is {account['status']}; close it first "
-                         f"('accountctl account close {account['id']} --reason T'), then delete it on the platform")
+        raise InputError(
+            f"cannot mark {account['id']} gone: it is {account['status']}; close it first "
+            f"('accountctl account close {account['id']} --reason T'), then delete it on the platform"
+        )
     day = recorded_date(on, "--on") if on else clock.today().isoformat()
-    row = conn.execute("SELECT username IS NOT NULL, password IS NOT NULL, totp IS NOT NULL, recovery IS NOT NULL "
-                       "FROM credentials WHERE account = ?", (account["id"],)).fetchone()
+    row = conn.execute(
+        "SELECT username IS NOT NULL, password IS NOT NULL, totp IS NOT NULL, recovery IS NOT NULL "
+        "FROM credentials WHERE account = ?",
+        (account["id"],),
+    ).fetchone()
     destroyed = [f for f, held in zip(("username", "password", "totp", "recovery"), row or ()) if held]
-    old_passwords = conn.execute("SELECT count(*) FROM password_history WHERE account = ?", (account["id"],)).fetchone()[0]
+    old_passwords = conn.execute(
+        "SELECT count(*) FROM password_history WHERE account = ?", (account["id"],)
+    ).fetchone()[0]
     # Overwrite the freed pages too, so no ciphertext of them is left in the saved body.
     secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
     conn.execute("PRAGMA secure_delete = ON")
@@ -419,8 +541,19 @@ def gone(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None =
     finally:
         conn.execute(f"PRAGMA secure_delete = {int(secure)}")
     conn.execute("UPDATE accounts SET status = 'gone', gone_on = ? WHERE id = ?", (day, account["id"]))
-    events.record(conn, actor, "account.gone", account["id"], account=account["id"], details={
-        "on": day, "previous_status": account["status"], "destroyed": destroyed, "old_passwords_destroyed": old_passwords})
+    events.record(
+        conn,
+        actor,
+        "account.gone",
+        account["id"],
+        account=account["id"],
+        details={
+            "on": day,
+            "previous_status": account["status"],
+            "destroyed": destroyed,
+            "old_passwords_destroyed": old_passwords,
+        },
+    )
     return {**get_account(conn, account["id"]), "destroyed": destroyed, "old_passwords_destroyed": old_passwords}
 
 
@@ -431,11 +564,22 @@ def notify_head(conn: sqlite3.Connection, actor: str, account_id: str, on: str |
     day = clock.parse_date(on, "--on") if on else clock.today()
     if day > clock.today():
         raise InputError(f"--on {day.isoformat()} is in the future")
-    heads = [r["email"] for r in conn.execute("SELECT email, roles FROM staff WHERE school = ? AND status = 'active'",
-                                              (account["school"],)) if "headteacher" in json.loads(r["roles"])]
+    heads = [
+        r["email"]
+        for r in conn.execute(
+            "SELECT email, roles FROM staff WHERE school = ? AND status = 'active'", (account["school"],)
+        )
+        if "headteacher" in json.loads(r["roles"])
+    ]
     conn.execute("UPDATE accounts SET head_notified_on = ? WHERE id = ?", (day.isoformat(), account["id"]))
-    events.record(conn, actor, "account.notify-head", account["id"], account=account["id"], details={
-        "on": day.isoformat(), "url": account["url"], "handle": account["handle"], "headteachers": heads})
+    events.record(
+        conn,
+        actor,
+        "account.notify-head",
+        account["id"],
+        account=account["id"],
+        details={"on": day.isoformat(), "url": account["url"], "handle": account["handle"], "headteachers": heads},
+    )
     return get_account(conn, account["id"])
 
 
@@ -458,8 +602,9 @@ def activation_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
     elif changed:
         gaps.append("its business case or people changed since it was approved: it needs a new approval")
     if not account["head_notified_on"]:
-        gaps.append("headteacher not notified of the URL and identity (accountctl account notify-head "
-                    + account["id"] + ")")
+        gaps.append(
+            "headteacher not notified of the URL and identity (accountctl account notify-head " + account["id"] + ")"
+        )
     eligible = eligible_admins(conn, account)
     if len(eligible) < 2:
         gaps.append(f"fewer than two eligible admins ({len(eligible)})")
@@ -485,8 +630,10 @@ def _training_gaps(conn: sqlite3.Connection, account: dict, eligible: list[str])
     for email in eligible:
         missing = eligibility.training_gaps(directory.find_staff(conn, email), settings, today)
         if missing:
-            out.append(f"{'owner' if email == account['owner'] else 'admin'} {email}: {' and '.join(missing)} "
-                       f"(accountctl staff train {email} --on DATE)")
+            out.append(
+                f"{'owner' if email == account['owner'] else 'admin'} {email}: {' and '.join(missing)} "
+                f"(accountctl staff train {email} --on DATE)"
+            )
     return out
 
 
@@ -499,10 +646,18 @@ def activate(conn: sqlite3.Connection, actor: str, account_id: str) -> dict:
     if gaps:
         raise InputError(f"cannot activate {account['id']}: " + "; ".join(gaps))
     _require_status(account, ("approved", "suspended"), "activate")
-    conn.execute("UPDATE accounts SET status = 'active', activated_on = ? WHERE id = ?",
-                 (clock.today().isoformat(), account["id"]))
-    events.record(conn, actor, "account.activate", account["id"], account=account["id"],
-                  details={"previous_status": account["status"]})
+    conn.execute(
+        "UPDATE accounts SET status = 'active', activated_on = ? WHERE id = ?",
+        (clock.today().isoformat(), account["id"]),
+    )
+    events.record(
+        conn,
+        actor,
+        "account.activate",
+        account["id"],
+        account=account["id"],
+        details={"previous_status": account["status"]},
+    )
     return get_account(conn, account["id"])
 
 
@@ -516,12 +671,21 @@ def show(conn: sqlite3.Connection, account_id: str) -> dict:
     account["admins"] = people["admin"]
     account["contributors"] = people["contributor"]
     account["legacy"] = bool(account["legacy"])
-    account["approval"] = None if decision is None else {
-        "decision": decision["decision"], "approver": decision["approver"], "at": decision["at"],
-        "note": decision["note"], "current": decision["case_hash"] == approvals.case_hash(approvals.case_of(conn, account)),
-    }
+    account["approval"] = (
+        None
+        if decision is None
+        else {
+            "decision": decision["decision"],
+            "approver": decision["approver"],
+            "at": decision["at"],
+            "note": decision["note"],
+            "current": decision["case_hash"] == approvals.case_hash(approvals.case_of(conn, account)),
+        }
+    )
     account["credentials_held"] = credentials_held(conn, account["id"])
-    account["case_missing"] = [CASE_PARTS[p][0] for p in case_gaps(account)] if account["status"] in LIVE_STATUSES else []
+    account["case_missing"] = (
+        [CASE_PARTS[p][0] for p in case_gaps(account)] if account["status"] in LIVE_STATUSES else []
+    )
     return account
 
 
@@ -556,8 +720,9 @@ def parse_import(text: str, name: str = "") -> list[dict]:
             try:
                 json.dumps(item, ensure_ascii=False).encode("utf-8")
             except UnicodeEncodeError:
-                raise InputError(f"item {number}: contains an unpaired surrogate escape (\\ud800-\\udfff), "
-                                 "which is not text") from None
+                raise InputError(
+                    f"item {number}: contains an unpaired surrogate escape (\\ud800-\\udfff), which is not text"
+                ) from None
             unknown = set(item) - set(IMPORT_COLUMNS)
             if unknown:
                 raise InputError(f"item {number}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -580,14 +745,18 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
     """Record existing accounts as they are (status given, no approval); all rows or none."""
     schools = {s["id"]: s for s in directory.list_schools(conn)}
     taken_ids = {r[0] for r in conn.execute("SELECT id FROM accounts")}
-    taken_handles = {(r[0], r[1], _handle_key(r[2])) for r in conn.execute("SELECT school, platform, handle FROM accounts")}
+    taken_handles = {
+        (r[0], r[1], _handle_key(r[2])) for r in conn.execute("SELECT school, platform, handle FROM accounts")
+    }
     records = []
     for row in rows:
         where = row["_where"]
         try:
             school_id = (row.get("school") or "").strip().lower()
             if school_id not in schools:
-                raise InputError(f"unknown school {shown(row.get('school') or '')}{model.did_you_mean(school_id, schools)}")
+                raise InputError(
+                    f"unknown school {shown(row.get('school') or '')}{model.did_you_mean(school_id, schools)}"
+                )
             platform = model.platform(row.get("platform") or "")
             the_handle = handle(row.get("handle"))
             the_url = url(row.get("url")) if (row.get("url") or "").strip() else None
@@ -597,8 +766,11 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
             admins = [model.email(a, "admin") for a in _split(row.get("admins"))]
             contributors = [model.email(c, "contributor") for c in _split(row.get("contributors"))]
             status = model.choice(row.get("status") or "active", model.IMPORT_STATUSES, "status")
-            account_id = model.slug(row["id"], "id") if (row.get("id") or "").strip() else model.slugify(
-                f"{school_id}-{platform}-{the_handle.lstrip('@')}")
+            account_id = (
+                model.slug(row["id"], "id")
+                if (row.get("id") or "").strip()
+                else model.slugify(f"{school_id}-{platform}-{the_handle.lstrip('@')}")
+            )
         except InputError as exc:
             raise InputError(f"{where}: {exc}") from None
         key = (school_id, platform, _handle_key(the_handle))
@@ -610,8 +782,21 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
         taken_handles.add(key)
         admins = list(dict.fromkeys(([owner] if owner else []) + admins))
         contributors = [c for c in dict.fromkeys(contributors) if c not in admins]
-        records.append((account_id, school_id, platform, the_handle, the_url, category, linked, owner, status,
-                        admins, contributors))
+        records.append(
+            (
+                account_id,
+                school_id,
+                platform,
+                the_handle,
+                the_url,
+                category,
+                linked,
+                owner,
+                status,
+                admins,
+                contributors,
+            )
+        )
         if progress and len(records) % 200 == 0:
             progress(len(records), len(rows))
     now = clock.now_iso()
@@ -620,20 +805,55 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
     conn.executemany(
         "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, status, legacy, "
         "requested_by, requested_at, suspended_on, closed_on) VALUES (?,?,?,?,?,?,?,?,?,1,NULL,?,?,?)",
-        [r[:9] + (now, today if r[8] == "suspended" else None, today if r[8] == "closed" else None)
-         for r in records])
-    conn.executemany("INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
-                     [(r[0], a, "admin", now) for r in records for a in r[9]] +
-                     [(r[0], c, "contributor", now) for r in records for c in r[10]])
+        [r[:9] + (now, today if r[8] == "suspended" else None, today if r[8] == "closed" else None) for r in records],
+    )
+    conn.executemany(
+        "INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
+        [(r[0], a, "admin", now) for r in records for a in r[9]]
+        + [(r[0], c, "contributor", now) for r in records for c in r[10]],
+    )
     from accountctl.core import approvals
 
-    conn.executemany("UPDATE accounts SET case_hash = ? WHERE id = ?", [
-        (approvals.case_hash(approvals.case_from(
-            {"platform": r[2], "handle": r[3], "url": r[4], "category": r[5], "email": r[6], "owner": r[7]},
-            sorted(r[9]), sorted(r[10]))), r[0]) for r in records])
-    events.record_many(conn, actor, [("account.import", r[0], r[0], {
-        "school": r[1], "platform": r[2], "handle": r[3], "url": r[4], "category": r[5], "email": r[6],
-        "owner": r[7], "status": r[8], "admins": r[9], "contributors": r[10]}) for r in records])
+    conn.executemany(
+        "UPDATE accounts SET case_hash = ? WHERE id = ?",
+        [
+            (
+                approvals.case_hash(
+                    approvals.case_from(
+                        {"platform": r[2], "handle": r[3], "url": r[4], "category": r[5], "email": r[6], "owner": r[7]},
+                        sorted(r[9]),
+                        sorted(r[10]),
+                    )
+                ),
+                r[0],
+            )
+            for r in records
+        ],
+    )
+    events.record_many(
+        conn,
+        actor,
+        [
+            (
+                "account.import",
+                r[0],
+                r[0],
+                {
+                    "school": r[1],
+                    "platform": r[2],
+                    "handle": r[3],
+                    "url": r[4],
+                    "category": r[5],
+                    "email": r[6],
+                    "owner": r[7],
+                    "status": r[8],
+                    "admins": r[9],
+                    "contributors": r[10],
+                },
+            )
+            for r in records
+        ],
+    )
     return [r[0] for r in records]
 
 
@@ -648,12 +868,15 @@ def import_warnings(conn: sqlite3.Connection, account_ids: list[str]) -> list[st
         return []
     today = clock.today()
     central = directory.central_schools(conn)
-    staff = {r[0]: {"school": r[1], "roles": r[2], "left_on": r[3], "moved_from": r[4], "moved_on": r[5]}
-             for r in conn.execute("SELECT email, school, roles, left_on, moved_from, moved_on FROM staff")}
+    staff = {
+        r[0]: {"school": r[1], "roles": r[2], "left_on": r[3], "moved_from": r[4], "moved_on": r[5]}
+        for r in conn.execute("SELECT email, school, roles, left_on, moved_from, moved_on FROM staff")
+    }
     accounts = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, school, owner FROM accounts")}
     named: dict[tuple[str, str], list[str]] = {}
     for account_id, email, role in conn.execute(
-            "SELECT account, email, role FROM account_people WHERE removed_at IS NULL ORDER BY account, id"):
+        "SELECT account, email, role FROM account_people WHERE removed_at IS NULL ORDER BY account, id"
+    ):
         if account_id not in wanted:
             continue
         school, owner = accounts[account_id]

@@ -25,8 +25,10 @@ CASE_KEYS = ("platform", "handle", "url", "category", "email", "aim", "audience"
 def case_of(conn: sqlite3.Connection, account: dict) -> dict:
     """The business case and the people named in it, as approved and as hashed."""
     people = {"admin": [], "contributor": []}
-    for row in conn.execute("SELECT email, role FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY email",
-                            (account["id"],)):
+    for row in conn.execute(
+        "SELECT email, role FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY email",
+        (account["id"],),
+    ):
         people[row["role"]].append(row["email"])
     return case_from(account, people["admin"], people["contributor"])
 
@@ -58,7 +60,9 @@ def may_decide(approver: dict | None, school: dict) -> str | None:
     """Why this person may not decide on this school's accounts, or None when they may."""
     if approver is None:
         return "only SLT, the headteacher or the CEO can decide on accounts, and you are not staff in this register"
-    if not directory.is_active(approver, clock.real_today()):  # the real date: ACCOUNTCTL_TODAY cannot backdate a leaver
+    if not directory.is_active(
+        approver, clock.real_today()
+    ):  # the real date: ACCOUNTCTL_TODAY cannot backdate a leaver
         return f"{approver['email']} has left and can no longer decide on accounts"
     roles = set(approver["roles"])
     if "ceo" in roles:
@@ -70,8 +74,14 @@ def may_decide(approver: dict | None, school: dict) -> str | None:
     return f"only SLT or the headteacher of {school['id']} (or the CEO) can decide on its accounts"
 
 
-def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, account_id: str, decision: str,
-           note: str | None) -> dict:
+def decide(
+    conn: sqlite3.Connection,
+    actor: str,
+    signing_private: bytes | None,
+    account_id: str,
+    decision: str,
+    note: str | None,
+) -> dict:
     """Approve or reject an account request with a signed decision."""
     from accountctl.core.accounts import get_account
     from accountctl.store import crypto
@@ -90,8 +100,10 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
     digest = case_hash(case)
     previous = latest(conn, account["id"])
     if previous and previous["case_hash"] == digest and not _invalid(conn, previous, account, school):
-        raise InputError(f"{account['id']} was already {previous['decision']} by {previous['approver']} at "
-                         f"{previous['at']}; it needs no new decision until its business case or people change")
+        raise InputError(
+            f"{account['id']} was already {previous['decision']} by {previous['approver']} at "
+            f"{previous['at']}; it needs no new decision until its business case or people change"
+        )
     if decision == "rejected" and not (note or "").strip():
         raise InputError("a rejection needs a reason (--reason)")
     if decision == "approved":
@@ -100,7 +112,9 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
         gaps = approval_gaps(conn, account)
         if gaps:
             how = f"; IT completes it with 'accountctl account update {account['id']}'" if case_gaps(account) else ""
-            raise InputError(f"cannot approve {account['id']}: its business case is incomplete: " + "; ".join(gaps) + how)
+            raise InputError(
+                f"cannot approve {account['id']}: its business case is incomplete: " + "; ".join(gaps) + how
+            )
     if signing_private is None:
         raise AccessError("deciding needs your own signing key: unlock with your passphrase, not the recovery key")
     public_key = crypto.ed25519_public_of(signing_private)
@@ -108,20 +122,47 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
         raise AccessError(f"{actor} has no signing key in this register, or yours is not the one granted")
     at = clock.now_iso()
     payload = {
-        "v": PAYLOAD_VERSION, "account": account["id"], "school": school["id"], **case, "case_hash": digest,
-        "decision": decision, "note": model.optional_text(note, "--reason" if decision == "rejected" else "--note"),
+        "v": PAYLOAD_VERSION,
+        "account": account["id"],
+        "school": school["id"],
+        **case,
+        "case_hash": digest,
+        "decision": decision,
+        "note": model.optional_text(note, "--reason" if decision == "rejected" else "--note"),
         "approver": actor,
-        "approver_roles": approver["roles"], "approver_school": approver["school"], "at": at,
+        "approver_roles": approver["roles"],
+        "approver_school": approver["school"],
+        "at": at,
     }
     message = canonical(payload)
     signature = crypto.sign(signing_private, message)
-    row = {"payload": message.decode("utf-8"), "signature": signature, "public_key": public_key, "account": account["id"],
-           "decision": decision, "approver": actor, "at": at, "note": payload["note"], "case_hash": digest}
+    row = {
+        "payload": message.decode("utf-8"),
+        "signature": signature,
+        "public_key": public_key,
+        "account": account["id"],
+        "decision": decision,
+        "approver": actor,
+        "at": at,
+        "note": payload["note"],
+        "case_hash": digest,
+    }
     decision_id = conn.execute(
         "INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, signature, "
         "verified_digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (account["id"], decision, actor, at, payload["note"], digest, row["payload"], public_key, signature,
-         signed_digest(row))).lastrowid
+        (
+            account["id"],
+            decision,
+            actor,
+            at,
+            payload["note"],
+            digest,
+            row["payload"],
+            public_key,
+            signature,
+            signed_digest(row),
+        ),
+    ).lastrowid
     new_status = account["status"]
     if decision == "approved" and account["status"] in ("requested", "rejected"):
         new_status = "approved"
@@ -129,9 +170,14 @@ def decide(conn: sqlite3.Connection, actor: str, signing_private: bytes | None, 
         new_status = "rejected"
     conn.execute("UPDATE accounts SET status = ? WHERE id = ?", (new_status, account["id"]))
     # The event names the decision, so `verify` can tell which key the approver held when they made it.
-    events.record(conn, actor, "account.approve" if decision == "approved" else "account.reject", account["id"],
-                  account=account["id"], details={"note": payload["note"], "case_hash": digest, "status": new_status,
-                                                  "decision": decision_id})
+    events.record(
+        conn,
+        actor,
+        "account.approve" if decision == "approved" else "account.reject",
+        account["id"],
+        account=account["id"],
+        details={"note": payload["note"], "case_hash": digest, "status": new_status, "decision": decision_id},
+    )
     return {"account": account["id"], "decision": decision, "approver": actor, "at": at, "status": new_status}
 
 
@@ -170,8 +216,9 @@ def signature_problems(approval: dict, key_owner: str | None) -> list[str]:
     if not isinstance(payload, dict):
         return [f"{where}: its signed payload is not readable"]
     problems = []
-    if not crypto.verify_signature(bytes(approval["public_key"]), bytes(approval["signature"]),
-                                                   approval["payload"].encode("utf-8")):
+    if not crypto.verify_signature(
+        bytes(approval["public_key"]), bytes(approval["signature"]), approval["payload"].encode("utf-8")
+    ):
         problems.append(f"{where}: the signature does not verify")
     if key_owner != approval["approver"]:
         problems.append(f"{where}: signed with a key that is not {approval['approver']}'s")
@@ -193,8 +240,13 @@ def audit_problems(approval: dict, key_owner: str | None, account: dict, central
     re-checks every decision in full regardless.
     """
     if approval.get("verified_digest") and approval["verified_digest"] == signed_digest(approval):
-        problems = [] if key_owner == approval["approver"] else [
-            f"decision {approval['id']} on {approval['account']}: signed with a key that is not {approval['approver']}'s"]
+        problems = (
+            []
+            if key_owner == approval["approver"]
+            else [
+                f"decision {approval['id']} on {approval['account']}: signed with a key that is not {approval['approver']}'s"
+            ]
+        )
         if account.get("requested_by") and approval["approver"] == account["requested_by"]:
             problems.append(f"{approval['approver']} approved their own request")
         return problems
@@ -219,9 +271,12 @@ def authority_problems_in(approval: dict, account: dict, central: bool) -> list[
         payload = {}
     roles = set(payload.get("approver_roles") or [])
     problems = []
-    if "ceo" not in roles and (central or payload.get("approver_school") != account["school"]
-                               or not roles & set(model.APPROVER_ROLES)):
-        problems.append(f"{approval['approver']} was not {'the CEO' if central else 'SLT or headteacher of ' + account['school']}")
+    if "ceo" not in roles and (
+        central or payload.get("approver_school") != account["school"] or not roles & set(model.APPROVER_ROLES)
+    ):
+        problems.append(
+            f"{approval['approver']} was not {'the CEO' if central else 'SLT or headteacher of ' + account['school']}"
+        )
     if account.get("requested_by") and approval["approver"] == account["requested_by"]:
         problems.append(f"{approval['approver']} approved their own request")
     return problems
@@ -243,8 +298,12 @@ def verify_all(conn: sqlite3.Connection) -> list[str]:
     """Every approval's signature and key, and business cases changed underneath an approval."""
     problems = []
     owners = key_owners(conn)
-    accounts = {r["id"]: dict(r) for r in conn.execute(
-        "SELECT a.id, a.school, a.requested_by, s.central FROM accounts a JOIN schools s ON s.id = a.school")}
+    accounts = {
+        r["id"]: dict(r)
+        for r in conn.execute(
+            "SELECT a.id, a.school, a.requested_by, s.central FROM accounts a JOIN schools s ON s.id = a.school"
+        )
+    }
     for row in conn.execute("SELECT * FROM approvals ORDER BY id"):
         approval = dict(row)
         problems += signature_problems(approval, owners.get(bytes(row["public_key"])))
@@ -252,11 +311,14 @@ def verify_all(conn: sqlite3.Connection) -> list[str]:
         if account is None:
             problems.append(f"decision {approval['id']} is on an account that does not exist")
         elif approval["decision"] == "approved":
-            problems += [f"decision {approval['id']} on {approval['account']}: {p}"
-                         for p in authority_problems_in(approval, account, bool(account["central"]))]
+            problems += [
+                f"decision {approval['id']} on {approval['account']}: {p}"
+                for p in authority_problems_in(approval, account, bool(account["central"]))
+            ]
     for row in conn.execute(
-            "SELECT a.*, ap.case_hash AS approved_hash, ap.at AS approved_at FROM accounts a "
-            "JOIN approvals ap ON ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)"):
+        "SELECT a.*, ap.case_hash AS approved_hash, ap.at AS approved_at FROM accounts a "
+        "JOIN approvals ap ON ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)"
+    ):
         account = dict(row)
         current = case_hash(case_of(conn, account))
         if account["case_hash"] is not None and account["case_hash"] != current:
@@ -264,6 +326,8 @@ def verify_all(conn: sqlite3.Connection) -> list[str]:
         if current != account["approved_hash"]:
             changed_at = account["case_changed_at"]
             if not changed_at or changed_at < account["approved_at"]:
-                problems.append(f"account {account['id']}: its business case or people differ from the decision of "
-                                f"{account['approved_at']} and no recorded change explains it")
+                problems.append(
+                    f"account {account['id']}: its business case or people differ from the decision of "
+                    f"{account['approved_at']} and no recorded change explains it"
+                )
     return problems

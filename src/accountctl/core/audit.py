@@ -50,12 +50,15 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(id: str, severity: str, description: str, sources: str, needs_vault: bool = False, *, name: str,
-         principle: str):
+def rule(
+    id: str, severity: str, description: str, sources: str, needs_vault: bool = False, *, name: str, principle: str
+):
     """Register an audit rule."""
+
     def register(fn):
         RULES[id] = Rule(id, severity, description, sources, fn, needs_vault, name, principle)
         return fn
+
     return register
 
 
@@ -88,7 +91,9 @@ class Snapshot:
     group: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     closed: list[dict] = field(default_factory=list)  # closed accounts (in the chosen school): CLOSED_NOT_GONE
     waivers: dict[tuple[str, str], dict] = field(default_factory=dict)  # in force; `run` sets them
-    vault_slots: list[tuple[str, str | None]] = field(default_factory=list)  # (email, revoked_at) of every vault slot ever
+    vault_slots: list[tuple[str, str | None]] = field(
+        default_factory=list
+    )  # (email, revoked_at) of every vault slot ever
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
     _ineligible: dict = field(default_factory=dict)
@@ -97,8 +102,9 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         # Several rules ask for each account's current people: sort them out once.
-        self._current = {account_id: [m for m in people if m.removed_at is None]
-                         for account_id, people in self.memberships.items()}
+        self._current = {
+            account_id: [m for m in people if m.removed_at is None] for account_id, people in self.memberships.items()
+        }
         self.central = frozenset(s["id"] for s in self.schools.values() if s["central"])
 
     def current(self, account_id: str, role: str | None = None) -> list[Membership]:
@@ -129,8 +135,9 @@ class Snapshot:
         key = (email, school)
         reason = self._ineligible.get(key, _UNSET)
         if reason is _UNSET:  # people run several accounts: judge each once per school
-            reason = self._ineligible[key] = eligibility.ineligible(self.staff.get(email or ""), school, self.central,
-                                                                    self.as_of)
+            reason = self._ineligible[key] = eligibility.ineligible(
+                self.staff.get(email or ""), school, self.central, self.as_of
+            )
         return reason
 
     def training_gaps(self, email: str) -> list[str]:
@@ -220,26 +227,37 @@ def _aimed_at_pupils(a: dict) -> bool:
 
 
 # -- the rules ------------------------------------------------------------------------------------
-@rule("TWO_ADMINS", "error", "fewer than two eligible admins (current staff of the school, not only volunteers)",
-      "Connect §6: administration and monitoring 'involving at least two members of staff'; Preston (process for "
-      "creating accounts): 'at least two staff members should be named'",
-      name="Two members of staff run every account",
-      principle="Every account is run by at least two current members of staff, so it never depends on one person.")
+@rule(
+    "TWO_ADMINS",
+    "error",
+    "fewer than two eligible admins (current staff of the school, not only volunteers)",
+    "Connect §6: administration and monitoring 'involving at least two members of staff'; Preston (process for "
+    "creating accounts): 'at least two staff members should be named'",
+    name="Two members of staff run every account",
+    principle="Every account is run by at least two current members of staff, so it never depends on one person.",
+)
 def two_admins(snap: Snapshot):
     for a in _live(snap):
         eligible = [m.email for m in snap.current(a["id"], "admin") if snap.ineligible(m.email, a["school"]) is None]
         if len(eligible) < 2:
-            yield (a["id"], a["school"], f"{len(eligible)} eligible admin(s): {', '.join(eligible) or 'none'}",
-                   f"accountctl account admin add {a['id']} EMAIL")
+            yield (
+                a["id"],
+                a["school"],
+                f"{len(eligible)} eligible admin(s): {', '.join(eligible) or 'none'}",
+                f"accountctl account admin add {a['id']} EMAIL",
+            )
 
 
-@rule("ADMIN_NOT_ELIGIBLE", "error",
-      "an owner or admin who is not staff of the account's school (or the central team), or only a volunteer",
-      "Connect §6: administration 'involving at least two members of staff'; Preston (process for creating "
-      "accounts): 'at least two staff members should be named' to run it, while others may 'contribute content'",
-      name="Only staff run accounts",
-      principle="Only current staff of the school (or of the trust's central team) own or administer its accounts; "
-                "volunteers, governors and other schools' staff may contribute, but never run one.")
+@rule(
+    "ADMIN_NOT_ELIGIBLE",
+    "error",
+    "an owner or admin who is not staff of the account's school (or the central team), or only a volunteer",
+    "Connect §6: administration 'involving at least two members of staff'; Preston (process for creating "
+    "accounts): 'at least two staff members should be named' to run it, while others may 'contribute content'",
+    name="Only staff run accounts",
+    principle="Only current staff of the school (or of the trust's central team) own or administer its accounts; "
+    "volunteers, governors and other schools' staff may contribute, but never run one.",
+)
 def admin_not_eligible(snap: Snapshot):
     for a in _live(snap):
         for role, email in _runners(snap, a):
@@ -248,107 +266,172 @@ def admin_not_eligible(snap: Snapshot):
                 continue
             gone = snap.gone_on(email, a["school"])
             if gone is None or gone == NEVER:  # leavers and movers were staff: the LEAVER rules report them
-                fix = (f"accountctl account transfer {a['id']} --to EMAIL --remove-old" if role == "owner" else
-                       f"accountctl account admin remove {a['id']} {email} (then, if they still help: "
-                       f"accountctl account contributor add {a['id']} {email})")
+                fix = (
+                    f"accountctl account transfer {a['id']} --to EMAIL --remove-old"
+                    if role == "owner"
+                    else f"accountctl account admin remove {a['id']} {email} (then, if they still help: "
+                    f"accountctl account contributor add {a['id']} {email})"
+                )
                 yield a["id"], a["school"], f"{role} {_who(snap, email)} {reason}", fix
 
 
-@rule("SCHOOL_EMAIL", "error", "linked email missing, or not on one of the school's domains",
-      "Huxley 6.3(a): 'linked to an official school email account'",
-      name="Linked to a school email",
-      principle="Every account is linked to an official school email address, so the school can always recover it.")
+@rule(
+    "SCHOOL_EMAIL",
+    "error",
+    "linked email missing, or not on one of the school's domains",
+    "Huxley 6.3(a): 'linked to an official school email account'",
+    name="Linked to a school email",
+    principle="Every account is linked to an official school email address, so the school can always recover it.",
+)
 def school_email(snap: Snapshot):
     for a in _live(snap):
         domains = snap.schools[a["school"]]["domains"]
         email = a["email"]
         if not email:
-            yield (a["id"], a["school"], "no linked email",
-                   f"link it to an official school email on the platform, then: accountctl account update {a['id']} --email EMAIL")
+            yield (
+                a["id"],
+                a["school"],
+                "no linked email",
+                f"link it to an official school email on the platform, then: accountctl account update {a['id']} --email EMAIL",
+            )
         elif email.rsplit("@", 1)[-1].lower() not in domains:
-            yield (a["id"], a["school"], f"linked email {email} is not on {', '.join(domains)}",
-                   f"move its login to an address @{domains[0]} on the platform, then: "
-                   f"accountctl account update {a['id']} --email EMAIL")
+            yield (
+                a["id"],
+                a["school"],
+                f"linked email {email} is not on {', '.join(domains)}",
+                f"move its login to an address @{domains[0]} on the platform, then: "
+                f"accountctl account update {a['id']} --email EMAIL",
+            )
 
 
-@rule("APPROVAL_MISSING", "error", "account active or approved with no valid approval on record",
-      "Connect §6: 'a process for approval by senior leaders'; Preston (roles): SLT 'approve account creation'; "
-      "Agora 3.4: only 'through the appropriate approved social media channels'",
-      name="Approved by senior leaders",
-      principle="No account is used until the school's senior leaders (or the CEO, for the central team) have "
-                "approved it.")
+@rule(
+    "APPROVAL_MISSING",
+    "error",
+    "account active or approved with no valid approval on record",
+    "Connect §6: 'a process for approval by senior leaders'; Preston (roles): SLT 'approve account creation'; "
+    "Agora 3.4: only 'through the appropriate approved social media channels'",
+    name="Approved by senior leaders",
+    principle="No account is used until the school's senior leaders (or the CEO, for the central team) have "
+    "approved it.",
+)
 def approval_missing(snap: Snapshot):
     for a in _live(snap):
         if a["status"] in ("active", "approved") and snap.approval[a["id"]][0] is None:
-            yield (a["id"], a["school"], f"{a['status']} with no SLT approval on record",
-                   f"accountctl approve {a['id']} (by SLT or the headteacher of {a['school']})")
+            yield (
+                a["id"],
+                a["school"],
+                f"{a['status']} with no SLT approval on record",
+                f"accountctl approve {a['id']} (by SLT or the headteacher of {a['school']})",
+            )
 
 
-@rule("APPROVAL_INVALID", "error",
-      "approver was not SLT/headteacher of that school (or CEO), approved their own request, or the signature does not verify",
-      "Preston (process for creating accounts): the business case goes to the school's SLT or, for the central team, "
-      "to the Chief Executive Officer",
-      name="Approved by someone entitled to",
-      principle="An approval counts only when the school's senior leaders (or the CEO) gave it, not the person who "
-                "asked for the account, and its signature is intact.")
+@rule(
+    "APPROVAL_INVALID",
+    "error",
+    "approver was not SLT/headteacher of that school (or CEO), approved their own request, or the signature does not verify",
+    "Preston (process for creating accounts): the business case goes to the school's SLT or, for the central team, "
+    "to the Chief Executive Officer",
+    name="Approved by someone entitled to",
+    principle="An approval counts only when the school's senior leaders (or the CEO) gave it, not the person who "
+    "asked for the account, and its signature is intact.",
+)
 def approval_invalid(snap: Snapshot):
     for a in _live(snap):
         decision, problems, _ = snap.approval[a["id"]]
         if decision is not None and problems:
-            yield a["id"], a["school"], "; ".join(problems), f"a new decision by someone entitled: accountctl approve {a['id']}"
+            yield (
+                a["id"],
+                a["school"],
+                "; ".join(problems),
+                f"a new decision by someone entitled: accountctl approve {a['id']}",
+            )
 
 
-@rule("CHANGED_SINCE_APPROVAL", "warning", "business case or named people changed after the approval",
-      "Preston (process for creating accounts): the business case names the aim, audience, promotion, who runs it "
-      "and who contributes",
-      name="Approved as it is now",
-      principle="When the business case or the people running an account change, senior leaders approve it again.")
+@rule(
+    "CHANGED_SINCE_APPROVAL",
+    "warning",
+    "business case or named people changed after the approval",
+    "Preston (process for creating accounts): the business case names the aim, audience, promotion, who runs it "
+    "and who contributes",
+    name="Approved as it is now",
+    principle="When the business case or the people running an account change, senior leaders approve it again.",
+)
 def changed_since_approval(snap: Snapshot):
     for a in _live(snap):
         decision, problems, changed = snap.approval[a["id"]]
         if decision is not None and not problems and changed:
-            yield (a["id"], a["school"], f"changed since {decision['approver']} approved it on {decision['at'][:10]}",
-                   f"ask SLT to approve the current business case: accountctl approve {a['id']}")
+            yield (
+                a["id"],
+                a["school"],
+                f"changed since {decision['approver']} approved it on {decision['at'][:10]}",
+                f"ask SLT to approve the current business case: accountctl approve {a['id']}",
+            )
 
 
-@rule("HEAD_NOT_NOTIFIED", "error", "active but the headteacher was never notified of URL and identity",
-      "Huxley 6.3(b): 'URL and identity ... notified to the Headteacher before any account is activated'",
-      name="The headteacher knows about it",
-      principle="The headteacher is told each account's address and identity before it goes live.")
+@rule(
+    "HEAD_NOT_NOTIFIED",
+    "error",
+    "active but the headteacher was never notified of URL and identity",
+    "Huxley 6.3(b): 'URL and identity ... notified to the Headteacher before any account is activated'",
+    name="The headteacher knows about it",
+    principle="The headteacher is told each account's address and identity before it goes live.",
+)
 def head_not_notified(snap: Snapshot):
     for a in _active(snap):
         if not a["head_notified_on"]:
-            yield a["id"], a["school"], "headteacher never notified of its URL and identity", f"accountctl account notify-head {a['id']}"
+            yield (
+                a["id"],
+                a["school"],
+                "headteacher never notified of its URL and identity",
+                f"accountctl account notify-head {a['id']}",
+            )
 
 
-@rule("CREDENTIALS_NOT_HELD", "error", "active and IT holds no password",
-      "Huxley 6.3(c): 'password or login details ... must be provided to IT who will retain a record'",
-      name="IT holds the password",
-      principle="IT keeps a secure record of every live account's password, so the school never depends on one "
-                "person to get in.")
+@rule(
+    "CREDENTIALS_NOT_HELD",
+    "error",
+    "active and IT holds no password",
+    "Huxley 6.3(c): 'password or login details ... must be provided to IT who will retain a record'",
+    name="IT holds the password",
+    principle="IT keeps a secure record of every live account's password, so the school never depends on one "
+    "person to get in.",
+)
 def credentials_not_held(snap: Snapshot):
     for a in _active(snap):
         if not snap.credentials.get(a["id"], {}).get("password"):
             yield a["id"], a["school"], "IT holds no password for it", f"accountctl cred set {a['id']}"
 
 
-@rule("MFA_NOT_HELD", "warning", "active and IT cannot produce its 2FA code (it holds no authenticator seed)",
-      "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 6.3(c): "
-      "login details 'provided to IT'",
-      name="IT can produce the 2FA code",
-      principle="Every live account has two-factor sign-in (2FA), and IT can produce its 2FA code, so getting in never "
-                "depends on one person's phone.")
+@rule(
+    "MFA_NOT_HELD",
+    "warning",
+    "active and IT cannot produce its 2FA code (it holds no authenticator seed)",
+    "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 6.3(c): "
+    "login details 'provided to IT'",
+    name="IT can produce the 2FA code",
+    principle="Every live account has two-factor sign-in (2FA), and IT can produce its 2FA code, so getting in never "
+    "depends on one person's phone.",
+)
 def mfa_not_held(snap: Snapshot):
     for a in _active(snap):
         if not snap.credentials.get(a["id"], {}).get("totp"):
-            yield a["id"], a["school"], "IT cannot produce its 2FA code (no authenticator seed held)", f"enable 2FA on the platform, then: accountctl cred totp {a['id']}"
+            yield (
+                a["id"],
+                a["school"],
+                "IT cannot produce its 2FA code (no authenticator seed held)",
+                f"enable 2FA on the platform, then: accountctl cred totp {a['id']}",
+            )
 
 
-@rule("LEAVER_OWNER", "error", "owner has left (warning while the leaving date is still ahead, within 30 days)",
-      "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
-      "left the organisation (closing or transferring)'",
-      name="Its lead is still on the staff",
-      principle="When the lead member of staff leaves, the account is transferred to someone who stays, or closed.")
+@rule(
+    "LEAVER_OWNER",
+    "error",
+    "owner has left (warning while the leaving date is still ahead, within 30 days)",
+    "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
+    "left the organisation (closing or transferring)'",
+    name="Its lead is still on the staff",
+    principle="When the lead member of staff leaves, the account is transferred to someone who stays, or closed.",
+)
 def leaver_owner(snap: Snapshot):
     # The upcoming-leaver case is reported one severity lower by `run` (see UPCOMING).
     ahead = int(snap.settings["upcoming_leaver_days"])
@@ -367,12 +450,16 @@ def leaver_owner(snap: Snapshot):
             yield UPCOMING(a["id"], a["school"], f"owner {_who(snap, a['owner'])} leaves on {gone.isoformat()}", fix)
 
 
-@rule("LEAVER_ADMIN", "error", "an admin or contributor has left and is still listed",
-      "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
-      "left'; Preston (process for creating accounts): the case names 'who will run the account' and 'who will be able "
-      "to contribute content'",
-      name="Leavers are taken off",
-      principle="People who have left are taken off the accounts they helped run or contributed to.")
+@rule(
+    "LEAVER_ADMIN",
+    "error",
+    "an admin or contributor has left and is still listed",
+    "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
+    "left'; Preston (process for creating accounts): the case names 'who will run the account' and 'who will be able "
+    "to contribute content'",
+    name="Leavers are taken off",
+    principle="People who have left are taken off the accounts they helped run or contributed to.",
+)
 def leaver_admin(snap: Snapshot):
     for a in _live(snap):
         for m in snap.current(a["id"]):
@@ -380,18 +467,25 @@ def leaver_admin(snap: Snapshot):
             # Never staff of the school: an admin is ADMIN_NOT_ELIGIBLE; a contributor from elsewhere may contribute.
             if gone is None or gone == NEVER or gone > snap.as_of:
                 continue
-            yield (a["id"], a["school"], f"{m.role} {_who(snap, m.email)} {_gone_text(snap, m.email, gone)}",
-                   f"accountctl account {m.role} remove {a['id']} {m.email}"
-                   + (" (transfer ownership first)" if m.email == a["owner"] else ""))
+            yield (
+                a["id"],
+                a["school"],
+                f"{m.role} {_who(snap, m.email)} {_gone_text(snap, m.email, gone)}",
+                f"accountctl account {m.role} remove {a['id']} {m.email}"
+                + (" (transfer ownership first)" if m.email == a["owner"] else ""),
+            )
 
 
-@rule("ROTATE_AFTER_LEAVER", "error",
-      "password last set before the leaving date of someone who was an admin or owner while it was in force; for "
-      "a custodian who left, any credential set before their vault key slot was removed",
-      "Preston: administrators 'store account details, including passwords securely' and control the account after "
-      "the lead has left",
-      name="Passwords changed after a leaver",
-      principle="When someone who could know an account's password leaves, the password is changed.")
+@rule(
+    "ROTATE_AFTER_LEAVER",
+    "error",
+    "password last set before the leaving date of someone who was an admin or owner while it was in force; for "
+    "a custodian who left, any credential set before their vault key slot was removed",
+    "Preston: administrators 'store account details, including passwords securely' and control the account after "
+    "the lead has left",
+    name="Passwords changed after a leaver",
+    principle="When someone who could know an account's password leaves, the password is changed.",
+)
 def rotate_after_leaver(snap: Snapshot):
     for a in _live(snap):
         cred = snap.credentials.get(a["id"])
@@ -412,14 +506,20 @@ def rotate_after_leaver(snap: Snapshot):
             if m.removed_at is not None and m.removed_at <= set_at:
                 continue  # removed before this password was set: they never knew it
             seen.add(m.email)
-            yield (a["id"], a["school"],
-                   f"password set {set_day.isoformat()}, before {_who(snap, m.email)} left on {gone.isoformat()}",
-                   f"change the password on the platform, then: accountctl cred set {a['id']} (or cred generate)")
+            yield (
+                a["id"],
+                a["school"],
+                f"password set {set_day.isoformat()}, before {_who(snap, m.email)} left on {gone.isoformat()}",
+                f"change the password on the platform, then: accountctl cred set {a['id']} (or cred generate)",
+            )
     yield from _rotate_after_custodian(snap)
 
 
-CREDENTIAL_FIELDS = (("password", "password", "cred generate"), ("totp", "2FA seed", "cred totp"),
-                     ("recovery", "recovery codes", "cred recovery"))
+CREDENTIAL_FIELDS = (
+    ("password", "password", "cred generate"),
+    ("totp", "2FA seed", "cred totp"),
+    ("recovery", "recovery codes", "cred recovery"),
+)
 
 
 def _departed_custodians(snap: Snapshot) -> list[tuple[str, date, str | None]]:
@@ -473,20 +573,30 @@ def _rotate_after_custodian(snap: Snapshot):
         if end is None:
             message = f"{what} readable by custodian {_who(snap, email)}, who left on {gone.isoformat()} and still holds a vault key slot"
         else:
-            message = (f"{what} set before custodian {_who(snap, email)} (left on {gone.isoformat()}) lost vault "
-                       f"access on {end[:10]}")
+            message = (
+                f"{what} set before custodian {_who(snap, email)} (left on {gone.isoformat()}) lost vault "
+                f"access on {end[:10]}"
+            )
         if len(readers) > 1:
             message += f" (and {len(readers) - 1} other departed custodian(s))"
-        yield (a["id"], a["school"], message,
-               f"{first}change them on the platform and store the new ones: "
-               + "; ".join(f"accountctl {command} {a['id']}" for _, command in stale))
+        yield (
+            a["id"],
+            a["school"],
+            message,
+            f"{first}change them on the platform and store the new ones: "
+            + "; ".join(f"accountctl {command} {a['id']}" for _, command in stale),
+        )
 
-@rule("ONE_FACULTY_ONE_STAFF", "warning",
-      "more than one faculty, or more than one staff, account on one platform in one school (limits configurable)",
-      "Huxley 6.2: 'limited to one \"faculty\" account and one individual staff member account per social media provider'",
-      name="No more accounts than needed",
-      principle="A school keeps to one faculty account and one staff account on each platform unless senior leaders "
-                "accept another: every extra account is one more that can be hacked.")
+
+@rule(
+    "ONE_FACULTY_ONE_STAFF",
+    "warning",
+    "more than one faculty, or more than one staff, account on one platform in one school (limits configurable)",
+    "Huxley 6.2: 'limited to one \"faculty\" account and one individual staff member account per social media provider'",
+    name="No more accounts than needed",
+    principle="A school keeps to one faculty account and one staff account on each platform unless senior leaders "
+    "accept another: every extra account is one more that can be hacked.",
+)
 def one_faculty_one_staff(snap: Snapshot):
     for (school, platform, category), members in snap.group.items():
         allowed = config.limit(snap.settings, platform, category)
@@ -497,21 +607,27 @@ def one_faculty_one_staff(snap: Snapshot):
         for account_id in members:
             if account_id in counted and len(counted) <= allowed:
                 continue
-            yield (account_id, school,
-                   f"{len(members)} {category} accounts on {platform} at {school} (guideline: {allowed}): "
-                   + _some(members),
-                   "close or merge the extra accounts, or have SLT waive this finding")
+            yield (
+                account_id,
+                school,
+                f"{len(members)} {category} accounts on {platform} at {school} (guideline: {allowed}): "
+                + _some(members),
+                "close or merge the extra accounts, or have SLT waive this finding",
+            )
 
 
-@rule("TRAINING_MISSING", "warning",
-      "an owner, admin or contributor has no training date, training older than training.valid_days (when set), or "
-      "has not acknowledged the current policy version",
-      "Preston (process for creating accounts): SLT 'must be satisfied that anyone running a social media account ... "
-      "has read and understood this policy and received appropriate training', volunteers and parents too; Connect §6: "
-      "'a clear understanding of this policy by all users of the account'",
-      name="Everyone who runs it is trained",
-      principle="Everyone who runs or contributes to an account, volunteers too, has been trained and has read the "
-                "current policy.")
+@rule(
+    "TRAINING_MISSING",
+    "warning",
+    "an owner, admin or contributor has no training date, training older than training.valid_days (when set), or "
+    "has not acknowledged the current policy version",
+    "Preston (process for creating accounts): SLT 'must be satisfied that anyone running a social media account ... "
+    "has read and understood this policy and received appropriate training', volunteers and parents too; Connect §6: "
+    "'a clear understanding of this policy by all users of the account'",
+    name="Everyone who runs it is trained",
+    principle="Everyone who runs or contributes to an account, volunteers too, has been trained and has read the "
+    "current policy.",
+)
 def training_missing(snap: Snapshot):
     version = snap.settings.get("policy_version") or ""
     ack = f" --policy-ack {version}" if version else ""
@@ -521,25 +637,37 @@ def training_missing(snap: Snapshot):
             role = "owner" if m.email == a["owner"] else m.role
             if person is None:
                 if m.role == "contributor":  # an unknown admin is ADMIN_NOT_ELIGIBLE
-                    yield (a["id"], a["school"], f"contributor {m.email} is not in the register: no training on record",
-                           f"accountctl staff add {m.email} --name NAME --school SCHOOL --role volunteer --trained-on DATE"
-                           f" (or remove them: accountctl account contributor remove {a['id']} {m.email})")
+                    yield (
+                        a["id"],
+                        a["school"],
+                        f"contributor {m.email} is not in the register: no training on record",
+                        f"accountctl staff add {m.email} --name NAME --school SCHOOL --role volunteer --trained-on DATE"
+                        f" (or remove them: accountctl account contributor remove {a['id']} {m.email})",
+                    )
                 continue
             if snap.has_left(m.email):
                 continue  # leaver rules cover them
             gaps = snap.training_gaps(m.email)
             if gaps:
-                yield (a["id"], a["school"], f"{role} {_who(snap, m.email)}: {' and '.join(gaps)}",
-                       f"accountctl staff train {m.email} --on DATE{ack}")
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"{role} {_who(snap, m.email)}: {' and '.join(gaps)}",
+                    f"accountctl staff train {m.email} --on DATE{ack}",
+                )
 
 
-@rule("REVIEW_OVERDUE", "warning", "not reviewed for more than 365 days (review period configurable)",
-      "Connect §6: use of social media for professional purposes 'will be checked regularly by the senior staff'; "
-      "Huxley 6.2: 'There must be a strong pedagogical or business reason for creating official school social media "
-      "sites'",
-      name="Reviewed every year",
-      principle="Senior leaders review every live account at least once a year: is it still needed, and still run "
-                "as approved?")
+@rule(
+    "REVIEW_OVERDUE",
+    "warning",
+    "not reviewed for more than 365 days (review period configurable)",
+    "Connect §6: use of social media for professional purposes 'will be checked regularly by the senior staff'; "
+    "Huxley 6.2: 'There must be a strong pedagogical or business reason for creating official school social media "
+    "sites'",
+    name="Reviewed every year",
+    principle="Senior leaders review every live account at least once a year: is it still needed, and still run "
+    "as approved?",
+)
 def review_overdue(snap: Snapshot):
     period = int(snap.settings["review_period_days"])
     cutoff = _days_before(snap, period)
@@ -549,119 +677,174 @@ def review_overdue(snap: Snapshot):
         base = max(dates) if dates else (a["activated_on"] or a["requested_at"][:10])
         if base and base < cutoff:
             days = snap.days_since(base)
-            yield (a["id"], a["school"], f"last reviewed or approved {base} ({days} days ago; period {period})",
-                   f"accountctl review {a['id']} (SLT)")
+            yield (
+                a["id"],
+                a["school"],
+                f"last reviewed or approved {base} ({days} days ago; period {period})",
+                f"accountctl review {a['id']} (SLT)",
+            )
 
 
-@rule("POLICY_REVIEW_OVERDUE", "warning",
-      "the social-media policy itself has no review date (policy.reviewed_on), or it is older than 365 days",
-      "Dartmoor 1.7: 'This policy will be reviewed annually'; Huxley 2.2: 'reviewing this policy annually'",
-      name="The policy itself is reviewed every year",
-      principle="The social-media policy itself is reviewed every year, because social media changes quickly.")
+@rule(
+    "POLICY_REVIEW_OVERDUE",
+    "warning",
+    "the social-media policy itself has no review date (policy.reviewed_on), or it is older than 365 days",
+    "Dartmoor 1.7: 'This policy will be reviewed annually'; Huxley 2.2: 'reviewing this policy annually'",
+    name="The policy itself is reviewed every year",
+    principle="The social-media policy itself is reviewed every year, because social media changes quickly.",
+)
 def policy_review_overdue(snap: Snapshot):
     reviewed = snap.settings.get("policy.reviewed_on") or ""
     fix = "review the policy, then record it: accountctl config set policy.reviewed_on DATE"
     if not reviewed or reviewed > snap.as_of.isoformat():
         yield None, None, "no review of the social-media policy on record", fix
     elif snap.days_since(reviewed) > POLICY_REVIEW_DAYS:
-        yield (None, None, f"the social-media policy was last reviewed on {reviewed} ({snap.days_since(reviewed)} days "
-               f"ago; at most {POLICY_REVIEW_DAYS})", fix)
+        yield (
+            None,
+            None,
+            f"the social-media policy was last reviewed on {reviewed} ({snap.days_since(reviewed)} days "
+            f"ago; at most {POLICY_REVIEW_DAYS})",
+            fix,
+        )
 
 
-@rule("CASE_INCOMPLETE", "warning",
-      "a requested or live account whose business case lacks its aim, audience, promotion, visibility or the answer "
-      "to whether it is aimed at pupils (too few eligible admins is TWO_ADMINS)",
-      "Preston (process for creating accounts): the business case covers the aim, the intended audience, how it will "
-      "be promoted, who runs it and whether it is open or closed; Dartmoor 7: 'clear educational or community "
-      "engagement objectives'",
-      name="A complete business case",
-      principle="Every account has a complete business case: what it is for, who it is for, how it will be promoted, "
-                "whether it is open or closed, and whether it is aimed at pupils.")
+@rule(
+    "CASE_INCOMPLETE",
+    "warning",
+    "a requested or live account whose business case lacks its aim, audience, promotion, visibility or the answer "
+    "to whether it is aimed at pupils (too few eligible admins is TWO_ADMINS)",
+    "Preston (process for creating accounts): the business case covers the aim, the intended audience, how it will "
+    "be promoted, who runs it and whether it is open or closed; Dartmoor 7: 'clear educational or community "
+    "engagement objectives'",
+    name="A complete business case",
+    principle="Every account has a complete business case: what it is for, who it is for, how it will be promoted, "
+    "whether it is open or closed, and whether it is aimed at pupils.",
+)
 def case_incomplete(snap: Snapshot):
     from accountctl.core.accounts import CASE_PARTS, case_gaps
 
     for a in _live(snap):
         gaps = case_gaps(a)
         if gaps:
-            yield (a["id"], a["school"], "its business case lacks " + ", ".join(CASE_PARTS[g][0] for g in gaps),
-                   f"accountctl account update {a['id']} " + " ".join(CASE_PARTS[g][1] for g in gaps)
-                   + " (then SLT approves the complete case)")
+            yield (
+                a["id"],
+                a["school"],
+                "its business case lacks " + ", ".join(CASE_PARTS[g][0] for g in gaps),
+                f"accountctl account update {a['id']} "
+                + " ".join(CASE_PARTS[g][1] for g in gaps)
+                + " (then SLT approves the complete case)",
+            )
 
 
-@rule("PUPILS_UNDER_PLATFORM_AGE", "error",
-      "the account is aimed at pupils younger than the platform's minimum age (min_age.PLATFORM; 13 by default, "
-      "LinkedIn 16, none for other)",
-      "Dartmoor 6.1: 'many popular social media sites state that they are not for children under the age of 13, "
-      "therefore we will not create accounts specifically for pupils under this age'",
-      name="No accounts for pupils under the platform's age",
-      principle="No account is aimed at pupils younger than the platform allows (13 on most).")
+@rule(
+    "PUPILS_UNDER_PLATFORM_AGE",
+    "error",
+    "the account is aimed at pupils younger than the platform's minimum age (min_age.PLATFORM; 13 by default, "
+    "LinkedIn 16, none for other)",
+    "Dartmoor 6.1: 'many popular social media sites state that they are not for children under the age of 13, "
+    "therefore we will not create accounts specifically for pupils under this age'",
+    name="No accounts for pupils under the platform's age",
+    principle="No account is aimed at pupils younger than the platform allows (13 on most).",
+)
 def pupils_under_platform_age(snap: Snapshot):
     for a in _live(snap):
         if not _aimed_at_pupils(a):
             continue
         minimum = config.min_age(snap.settings, a["platform"])
         if minimum is not None and int(a["pupils"]) < minimum:
-            yield (a["id"], a["school"],
-                   f"aimed at pupils from age {a['pupils']}; {a['platform']} is for {minimum} and over",
-                   f"close it: accountctl account close {a['id']} --reason T (or, if it is not for those pupils: "
-                   f"accountctl account update {a['id']} --pupils none|AGE)")
+            yield (
+                a["id"],
+                a["school"],
+                f"aimed at pupils from age {a['pupils']}; {a['platform']} is for {minimum} and over",
+                f"close it: accountctl account close {a['id']} --reason T (or, if it is not for those pupils: "
+                f"accountctl account update {a['id']} --pupils none|AGE)",
+            )
 
 
-@rule("PARENTS_NOT_INFORMED", "warning", "a live account aimed at pupils and no date on which parents were informed",
-      "Dartmoor 7.2: 'Parents and carers will be informed of any official social media use with pupils'; Preston "
-      "(safeguarding): make clear to parents 'what platforms they will be asked to access'",
-      name="Parents told about accounts for pupils",
-      principle="Parents and carers are told about every account aimed at their children.")
+@rule(
+    "PARENTS_NOT_INFORMED",
+    "warning",
+    "a live account aimed at pupils and no date on which parents were informed",
+    "Dartmoor 7.2: 'Parents and carers will be informed of any official social media use with pupils'; Preston "
+    "(safeguarding): make clear to parents 'what platforms they will be asked to access'",
+    name="Parents told about accounts for pupils",
+    principle="Parents and carers are told about every account aimed at their children.",
+)
 def parents_not_informed(snap: Snapshot):
     for a in _live(snap):
         if a["status"] == "requested" or not _aimed_at_pupils(a):
             continue
         informed = a["parents_informed_on"]
         if not informed or informed > snap.as_of.isoformat():
-            yield (a["id"], a["school"], f"aimed at pupils from age {a['pupils']}; no record that parents were informed",
-                   f"tell parents and carers, then: accountctl account update {a['id']} --parents-informed-on DATE")
+            yield (
+                a["id"],
+                a["school"],
+                f"aimed at pupils from age {a['pupils']}; no record that parents were informed",
+                f"tell parents and carers, then: accountctl account update {a['id']} --parents-informed-on DATE",
+            )
 
 
-@rule("LINKED_EMAIL_PERSONAL", "warning",
-      "the linked email is one person's own mailbox (a staff member's address) rather than a shared one; error once "
-      "that person has left",
-      "Huxley 6.3(a): an account 'entirely separate from any personal social media accounts held by that member of "
-      "staff ... linked to an official school email account'; Preston (roles): administrators control the account "
-      "'after the lead staff member has left'",
-      name="Linked to a shared school mailbox",
-      principle="An account is linked to a shared school mailbox, not one person's own, which closes when they leave.")
+@rule(
+    "LINKED_EMAIL_PERSONAL",
+    "warning",
+    "the linked email is one person's own mailbox (a staff member's address) rather than a shared one; error once "
+    "that person has left",
+    "Huxley 6.3(a): an account 'entirely separate from any personal social media accounts held by that member of "
+    "staff ... linked to an official school email account'; Preston (roles): administrators control the account "
+    "'after the lead staff member has left'",
+    name="Linked to a shared school mailbox",
+    principle="An account is linked to a shared school mailbox, not one person's own, which closes when they leave.",
+)
 def linked_email_personal(snap: Snapshot):
     for a in _live(snap):
         person = snap.staff.get(a["email"] or "")
         if person is None:
             continue
-        fix = (f"link it to a shared school mailbox on the platform, then: accountctl account update {a['id']} "
-               "--email EMAIL")
+        fix = (
+            f"link it to a shared school mailbox on the platform, then: accountctl account update {a['id']} "
+            "--email EMAIL"
+        )
         if snap.has_left(a["email"]):
-            yield ESCALATED(a["id"], a["school"], f"linked to the mailbox of {_who(snap, a['email'])}, who left on "
-                            f"{person['left_on']}", fix)
+            yield ESCALATED(
+                a["id"],
+                a["school"],
+                f"linked to the mailbox of {_who(snap, a['email'])}, who left on {person['left_on']}",
+                fix,
+            )
         else:
             yield a["id"], a["school"], f"linked to the personal mailbox of {_who(snap, a['email'])}", fix
 
 
-@rule("REQUEST_STALE", "warning", f"a request undecided for more than {REQUEST_DAYS} days",
-      "Preston (process for creating accounts): 'Following consideration by the SLT an application will be approved "
-      "or rejected'",
-      name="Requests are decided promptly",
-      principle="Senior leaders approve or reject every request for an account within a month.")
+@rule(
+    "REQUEST_STALE",
+    "warning",
+    f"a request undecided for more than {REQUEST_DAYS} days",
+    "Preston (process for creating accounts): 'Following consideration by the SLT an application will be approved "
+    "or rejected'",
+    name="Requests are decided promptly",
+    principle="Senior leaders approve or reject every request for an account within a month.",
+)
 def request_stale(snap: Snapshot):
     for a in _live(snap):
         days = snap.days_since(a["requested_at"]) if a["status"] == "requested" else None
         if days is not None and days > REQUEST_DAYS:
-            yield (a["id"], a["school"], f"requested on {a['requested_at'][:10]}, {days} days ago, and not yet decided",
-                   f"SLT decides: accountctl approve {a['id']} (or reject {a['id']} --reason T)")
+            yield (
+                a["id"],
+                a["school"],
+                f"requested on {a['requested_at'][:10]}, {days} days ago, and not yet decided",
+                f"SLT decides: accountctl approve {a['id']} (or reject {a['id']} --reason T)",
+            )
 
 
-@rule("SUSPENDED_TOO_LONG", "warning", f"suspended for more than {SUSPENDED_DAYS} days",
-      "Preston (roles): administrators control managing an account 'closing or transferring'; Huxley 6.2: 'the "
-      "greater the number of accounts the greater the risk ... of those accounts being \"hacked\"'",
-      name="Suspended accounts are resolved",
-      principle="A suspended account is restored or closed within three months, not left hanging.")
+@rule(
+    "SUSPENDED_TOO_LONG",
+    "warning",
+    f"suspended for more than {SUSPENDED_DAYS} days",
+    "Preston (roles): administrators control managing an account 'closing or transferring'; Huxley 6.2: 'the "
+    'greater the number of accounts the greater the risk ... of those accounts being "hacked"\'',
+    name="Suspended accounts are resolved",
+    principle="A suspended account is restored or closed within three months, not left hanging.",
+)
 def suspended_too_long(snap: Snapshot):
     for a in _live(snap):
         if a["status"] != "suspended":
@@ -669,90 +852,142 @@ def suspended_too_long(snap: Snapshot):
         since = a["suspended_on"] or a["requested_at"][:10]
         days = snap.days_since(since)
         if days > SUSPENDED_DAYS:
-            yield (a["id"], a["school"], f"suspended since {since} ({days} days)",
-                   f"accountctl account activate {a['id']} (or close it: accountctl account close {a['id']} --reason T)")
+            yield (
+                a["id"],
+                a["school"],
+                f"suspended since {since} ({days} days)",
+                f"accountctl account activate {a['id']} (or close it: accountctl account close {a['id']} --reason T)",
+            )
 
 
-@rule("CLOSED_NOT_GONE", "warning",
-      f"closed more than {CLOSED_DAYS} days ago and not confirmed gone from the platform (credentials still held)",
-      "Huxley 6.2: 'the greater the number of accounts the greater the risk ... of those accounts being \"hacked\"'; "
-      "Preston (roles): administrators control 'closing' an account",
-      name="Closed accounts are deleted",
-      principle="A closed account is deleted on the platform within a month, and the passwords kept for it are "
-                "destroyed.")
+@rule(
+    "CLOSED_NOT_GONE",
+    "warning",
+    f"closed more than {CLOSED_DAYS} days ago and not confirmed gone from the platform (credentials still held)",
+    "Huxley 6.2: 'the greater the number of accounts the greater the risk ... of those accounts being \"hacked\"'; "
+    "Preston (roles): administrators control 'closing' an account",
+    name="Closed accounts are deleted",
+    principle="A closed account is deleted on the platform within a month, and the passwords kept for it are "
+    "destroyed.",
+)
 def closed_not_gone(snap: Snapshot):
     for a in snap.closed:
         since = a["closed_on"] or a["requested_at"][:10]
         days = snap.days_since(since)
         if days > CLOSED_DAYS:
             held = " IT still holds its credentials." if a["credentials_held"] else ""
-            yield (a["id"], a["school"], f"closed on {since} ({days} days ago) and not confirmed gone from "
-                   f"{a['platform']}.{held}", f"delete it on the platform, then: accountctl account gone {a['id']}")
+            yield (
+                a["id"],
+                a["school"],
+                f"closed on {since} ({days} days ago) and not confirmed gone from {a['platform']}.{held}",
+                f"delete it on the platform, then: accountctl account gone {a['id']}",
+            )
 
 
-@rule("SINGLE_CUSTODIAN", "warning", "fewer than two current people hold vault access (the recovery key aside)",
-      "Huxley 6.3(c): login details 'provided to IT who will retain a record'; Connect §6: administration "
-      "'involving at least two members of staff'",
-      name="Two people can open the password vault",
-      principle="At least two current members of IT staff can open the password vault, so losing one never locks "
-                "the school out of its accounts.")
+@rule(
+    "SINGLE_CUSTODIAN",
+    "warning",
+    "fewer than two current people hold vault access (the recovery key aside)",
+    "Huxley 6.3(c): login details 'provided to IT who will retain a record'; Connect §6: administration "
+    "'involving at least two members of staff'",
+    name="Two people can open the password vault",
+    principle="At least two current members of IT staff can open the password vault, so losing one never locks "
+    "the school out of its accounts.",
+)
 def single_custodian(snap: Snapshot):
     current = [p["email"] for p in snap.slot_holders if p["access"] == "vault" and not snap.has_left(p["email"])]
     if len(current) < 2:
-        yield (None, None, f"{len(current)} current custodian(s) hold vault access: {', '.join(current) or 'none'}",
-               "grant a second IT custodian: accountctl person grant EMAIL --access vault")
+        yield (
+            None,
+            None,
+            f"{len(current)} current custodian(s) hold vault access: {', '.join(current) or 'none'}",
+            "grant a second IT custodian: accountctl person grant EMAIL --access vault",
+        )
 
 
-@rule("PASSWORD_WEAK", "warning", "weak password (needs vault access; skipped otherwise)",
-      "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 5.5: 'use "
-      "strong passwords'", needs_vault=True,
-      name="Strong passwords", principle="Every account has a strong password that nobody could guess.")
+@rule(
+    "PASSWORD_WEAK",
+    "warning",
+    "weak password (needs vault access; skipped otherwise)",
+    "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 5.5: 'use "
+    "strong passwords'",
+    needs_vault=True,
+    name="Strong passwords",
+    principle="Every account has a strong password that nobody could guess.",
+)
 def password_weak(snap: Snapshot):
     for a in _live(snap):
         cred = snap.credentials.get(a["id"])
         if cred and cred["password"] and cred["password_weak"]:
-            yield (a["id"], a["school"], f"weak password: {cred['password_weak']}",
-                   f"change it on the platform to a generated one: accountctl cred generate {a['id']}")
+            yield (
+                a["id"],
+                a["school"],
+                f"weak password: {cred['password_weak']}",
+                f"change it on the platform to a generated one: accountctl cred generate {a['id']}",
+            )
 
 
-@rule("PASSWORD_REUSED", "warning", "same password on two accounts (needs vault access; skipped otherwise)",
-      "Huxley 5.5: 'never use the same password for multiple sites'; Preston (roles): administrators 'store account "
-      "details, including passwords securely'", needs_vault=True,
-      name="One password per account",
-      principle="No two accounts share a password, so one leaked password opens only one account.")
+@rule(
+    "PASSWORD_REUSED",
+    "warning",
+    "same password on two accounts (needs vault access; skipped otherwise)",
+    "Huxley 5.5: 'never use the same password for multiple sites'; Preston (roles): administrators 'store account "
+    "details, including passwords securely'",
+    needs_vault=True,
+    name="One password per account",
+    principle="No two accounts share a password, so one leaked password opens only one account.",
+)
 def password_reused(snap: Snapshot):
     ids = {a["id"]: a for a in _live(snap)}
     # snap.credentials covers every live account (any school), so reuse across schools is found under --school too
-    shared = quality.reused({k: c["password_fp"] for k, c in snap.credentials.items()
-                             if c["password"] and c["password_fp"]})
+    shared = quality.reused(
+        {k: c["password_fp"] for k, c in snap.credentials.items() if c["password"] and c["password_fp"]}
+    )
     for account_id, others in shared.items():
         if account_id not in ids:
             continue
         a = ids[account_id]
-        yield (a["id"], a["school"], f"same password as {_some(others)}",
-               f"give each account its own password: accountctl cred generate {a['id']}")
+        yield (
+            a["id"],
+            a["school"],
+            f"same password as {_some(others)}",
+            f"give each account its own password: accountctl cred generate {a['id']}",
+        )
 
 
-@rule("CUSTODIAN_LEFT", "error", "a person who left still has a key slot",
-      "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 6.3(c): login "
-      "details are provided to IT 'who will retain a record'",
-      name="Leavers can no longer open the register",
-      principle="Someone who has left can no longer open the register of accounts and their passwords.")
+@rule(
+    "CUSTODIAN_LEFT",
+    "error",
+    "a person who left still has a key slot",
+    "Preston (roles): administrators 'store account details, including passwords securely'; Huxley 6.3(c): login "
+    "details are provided to IT 'who will retain a record'",
+    name="Leavers can no longer open the register",
+    principle="Someone who has left can no longer open the register of accounts and their passwords.",
+)
 def custodian_left(snap: Snapshot):
     for person in snap.slot_holders:
         staff = snap.staff.get(person["email"])
         if staff and staff["left_on"] and date.fromisoformat(staff["left_on"]) <= snap.as_of:
             if snap.school_filter and staff["school"] != snap.school_filter:
                 continue
-            yield (None, staff["school"], f"{_who(snap, person['email'])} left on {staff['left_on']} but still has "
-                   f"{person['access']} access to the register", f"accountctl person revoke {person['email']}")
+            yield (
+                None,
+                staff["school"],
+                f"{_who(snap, person['email'])} left on {staff['left_on']} but still has "
+                f"{person['access']} access to the register",
+                f"accountctl person revoke {person['email']}",
+            )
 
 
-@rule("MONITORING_LAPSED", "info", "active account with no monitoring check recorded in the monitoring period (default 7 days)",
-      "Connect §5 (monitoring): 'School accounts must be monitored regularly and frequently (preferably 5 days a week "
-      "during term time ...)'",
-      name="Checked regularly",
-      principle="Every live account is checked regularly, and comments on it are answered promptly.")
+@rule(
+    "MONITORING_LAPSED",
+    "info",
+    "active account with no monitoring check recorded in the monitoring period (default 7 days)",
+    "Connect §5 (monitoring): 'School accounts must be monitored regularly and frequently (preferably 5 days a week "
+    "during term time ...)'",
+    name="Checked regularly",
+    principle="Every live account is checked regularly, and comments on it are answered promptly.",
+)
 def monitoring_lapsed(snap: Snapshot):
     period = int(snap.settings["monitoring_period_days"])
     cutoff = _days_before(snap, period)
@@ -760,13 +995,38 @@ def monitoring_lapsed(snap: Snapshot):
         if not a["monitored_on"] or a["monitored_on"] < cutoff:
             days = snap.days_since(a["monitored_on"])
             seen = "never" if days is None else f"last {a['monitored_on']} ({days} days ago)"
-            yield a["id"], a["school"], f"monitoring check {seen}; period {period} days", f"accountctl monitor {a['id']}"
+            yield (
+                a["id"],
+                a["school"],
+                f"monitoring check {seen}; period {period} days",
+                f"accountctl monitor {a['id']}",
+            )
 
 
 # -- loading and running --------------------------------------------------------------------------
-ACCOUNT_COLUMNS = ("id", "school", "platform", "category", "email", "owner", "status", "requested_by", "requested_at",
-                   "head_notified_on", "activated_on", "reviewed_on", "monitored_on", "case_hash", "aim", "audience",
-                   "promotion", "visibility", "pupils", "parents_informed_on", "suspended_on")
+ACCOUNT_COLUMNS = (
+    "id",
+    "school",
+    "platform",
+    "category",
+    "email",
+    "owner",
+    "status",
+    "requested_by",
+    "requested_at",
+    "head_notified_on",
+    "activated_on",
+    "reviewed_on",
+    "monitored_on",
+    "case_hash",
+    "aim",
+    "audience",
+    "promotion",
+    "visibility",
+    "pupils",
+    "parents_informed_on",
+    "suspended_on",
+)
 
 
 def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
@@ -780,61 +1040,133 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
     """Read everything the rules need with set-based queries."""
     where, args = ("AND a.school = ?", [school]) if school else ("", [])
     live = f"a.status IN ({','.join('?' * len(LIVE))}) {where}"
-    accounts = [dict(zip(ACCOUNT_COLUMNS, r)) for r in _tuples(conn).execute(
-        f"SELECT {', '.join('a.' + c for c in ACCOUNT_COLUMNS)} FROM accounts a WHERE {live} ORDER BY a.id",
-        [*LIVE, *args])]
+    accounts = [
+        dict(zip(ACCOUNT_COLUMNS, r))
+        for r in _tuples(conn).execute(
+            f"SELECT {', '.join('a.' + c for c in ACCOUNT_COLUMNS)} FROM accounts a WHERE {live} ORDER BY a.id",
+            [*LIVE, *args],
+        )
+    ]
     memberships: dict[str, list[Membership]] = {a["id"]: [] for a in accounts}
     # Every membership, kept when its account is audited: one scan beats a join per row.
     for account_id, email, role, added_at, removed_at in _tuples(conn).execute(
-            "SELECT account, email, role, added_at, removed_at FROM account_people ORDER BY id"):
+        "SELECT account, email, role, added_at, removed_at FROM account_people ORDER BY id"
+    ):
         people = memberships.get(account_id)
         if people is not None:
             people.append(Membership(email, role, added_at, removed_at))
-    staff = {r[0]: {"email": r[0], "name": r[1], "school": r[2], "trained_on": r[3], "policy_ack": r[4],
-                    "left_on": r[5], "moved_on": r[6], "moved_from": r[7], "roles": r[8]}
-             for r in _tuples(conn).execute(
-                 "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on, moved_from, roles FROM staff")}
-    schools = {r[0]: {"id": r[0], "domains": json.loads(r[1]), "central": bool(r[2])}
-               for r in _tuples(conn).execute("SELECT id, domains, central FROM schools")}
+    staff = {
+        r[0]: {
+            "email": r[0],
+            "name": r[1],
+            "school": r[2],
+            "trained_on": r[3],
+            "policy_ack": r[4],
+            "left_on": r[5],
+            "moved_on": r[6],
+            "moved_from": r[7],
+            "roles": r[8],
+        }
+        for r in _tuples(conn).execute(
+            "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on, moved_from, roles FROM staff"
+        )
+    }
+    schools = {
+        r[0]: {"id": r[0], "domains": json.loads(r[1]), "central": bool(r[2])}
+        for r in _tuples(conn).execute("SELECT id, domains, central FROM schools")
+    }
     owners = approvals.key_owners(conn)
-    columns = ("id", "account", "decision", "approver", "at", "note", "case_hash", "payload", "public_key", "signature",
-               "verified_digest")
-    latest = {r[1]: dict(zip(columns, r)) for r in _tuples(conn).execute(
-        f"SELECT {', '.join('ap.' + c for c in columns)} FROM approvals ap JOIN accounts a ON a.id = ap.account "
-        f"WHERE {live} AND ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)", [*LIVE, *args])}
+    columns = (
+        "id",
+        "account",
+        "decision",
+        "approver",
+        "at",
+        "note",
+        "case_hash",
+        "payload",
+        "public_key",
+        "signature",
+        "verified_digest",
+    )
+    latest = {
+        r[1]: dict(zip(columns, r))
+        for r in _tuples(conn).execute(
+            f"SELECT {', '.join('ap.' + c for c in columns)} FROM approvals ap JOIN accounts a ON a.id = ap.account "
+            f"WHERE {live} AND ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)",
+            [*LIVE, *args],
+        )
+    }
     state: dict[str, tuple[dict | None, list[str], bool]] = {}
     for a in accounts:
         decision = latest.pop(a["id"], None)
         if decision is None or decision["decision"] != "approved":
             state[a["id"]] = (None, [], False)
             continue
-        problems = approvals.audit_problems(decision, owners.get(bytes(decision["public_key"])), a,
-                                            schools[a["school"]]["central"])
+        problems = approvals.audit_problems(
+            decision, owners.get(bytes(decision["public_key"])), a, schools[a["school"]]["central"]
+        )
         for heavy in ("payload", "signature", "public_key"):  # checked: the rules need none of them
             del decision[heavy]
         state[a["id"]] = (decision, problems, a["case_hash"] != decision["case_hash"])
     # Every live account's credentials, whatever the school filter: a password reused across schools is
     # still a finding on the filtered school's account.
-    credentials = {r[0]: {"password": bool(r[1]), "password_set_at": r[2], "totp": bool(r[3]), "password_weak": r[4],
-                          "password_fp": r[5], "totp_set_at": r[6], "recovery": bool(r[7]), "recovery_set_at": r[8]}
-                   for r in _tuples(conn).execute(
-                       "SELECT c.account, c.password IS NOT NULL, c.password_set_at, c.totp IS NOT NULL, c.password_weak, "
-                       "c.password_fp, c.totp_set_at, c.recovery IS NOT NULL, c.recovery_set_at "
-                       f"FROM credentials c JOIN accounts a ON a.id = c.account "
-                       f"WHERE a.status IN ({','.join('?' * len(LIVE))})", LIVE)}
+    credentials = {
+        r[0]: {
+            "password": bool(r[1]),
+            "password_set_at": r[2],
+            "totp": bool(r[3]),
+            "password_weak": r[4],
+            "password_fp": r[5],
+            "totp_set_at": r[6],
+            "recovery": bool(r[7]),
+            "recovery_set_at": r[8],
+        }
+        for r in _tuples(conn).execute(
+            "SELECT c.account, c.password IS NOT NULL, c.password_set_at, c.totp IS NOT NULL, c.password_weak, "
+            "c.password_fp, c.totp_set_at, c.recovery IS NOT NULL, c.recovery_set_at "
+            f"FROM credentials c JOIN accounts a ON a.id = c.account "
+            f"WHERE a.status IN ({','.join('?' * len(LIVE))})",
+            LIVE,
+        )
+    }
     group: dict[tuple[str, str, str], list[str]] = {}
     for a in accounts:
         group.setdefault((a["school"], a["platform"], a["category"]), []).append(a["id"])
     slot_holders = [dict(r) for r in conn.execute("SELECT email, access FROM people ORDER BY email")]
     vault_slots = list(_tuples(conn).execute("SELECT email, revoked_at FROM slot_history WHERE access = 'vault'"))
-    closed = [{"id": r[0], "school": r[1], "platform": r[2], "requested_at": r[3], "closed_on": r[4],
-               "credentials_held": bool(r[5])}
-              for r in _tuples(conn).execute(
-                  "SELECT a.id, a.school, a.platform, a.requested_at, a.closed_on, EXISTS (SELECT 1 FROM credentials c "
-                  "WHERE c.account = a.id AND coalesce(c.username, c.password, c.totp, c.recovery) IS NOT NULL) "
-                  f"FROM accounts a WHERE a.status = 'closed' {where} ORDER BY a.id", args)]
-    return Snapshot(as_of, config.load(conn), schools, staff, accounts, memberships, state, credentials, slot_holders,
-                    vault, school, group, closed, vault_slots=vault_slots)
+    closed = [
+        {
+            "id": r[0],
+            "school": r[1],
+            "platform": r[2],
+            "requested_at": r[3],
+            "closed_on": r[4],
+            "credentials_held": bool(r[5]),
+        }
+        for r in _tuples(conn).execute(
+            "SELECT a.id, a.school, a.platform, a.requested_at, a.closed_on, EXISTS (SELECT 1 FROM credentials c "
+            "WHERE c.account = a.id AND coalesce(c.username, c.password, c.totp, c.recovery) IS NOT NULL) "
+            f"FROM accounts a WHERE a.status = 'closed' {where} ORDER BY a.id",
+            args,
+        )
+    ]
+    return Snapshot(
+        as_of,
+        config.load(conn),
+        schools,
+        staff,
+        accounts,
+        memberships,
+        state,
+        credentials,
+        slot_holders,
+        vault,
+        school,
+        group,
+        closed,
+        vault_slots=vault_slots,
+    )
 
 
 def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, str], dict]:
@@ -846,7 +1178,9 @@ def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, s
     return out
 
 
-def run(snap: Snapshot, waivers: dict[tuple[str, str], dict], rules: list[str] | None = None) -> tuple[list[dict], list[dict]]:
+def run(
+    snap: Snapshot, waivers: dict[tuple[str, str], dict], rules: list[str] | None = None
+) -> tuple[list[dict], list[dict]]:
     """Apply the rules; returns (findings, skipped rules with why)."""
     findings, skipped = [], []
     order = {s: i for i, s in enumerate(SEVERITIES)}
@@ -856,16 +1190,27 @@ def run(snap: Snapshot, waivers: dict[tuple[str, str], dict], rules: list[str] |
         if r.needs_vault and not snap.vault:
             skipped.append({"rule": r.id, "reason": "needs vault access (an IT custodian's key slot)"})
             continue
-        severity = {UPCOMING: SEVERITIES[min(order[r.severity] + 1, len(SEVERITIES) - 1)],
-                    ESCALATED: SEVERITIES[max(order[r.severity] - 1, 0)]}
+        severity = {
+            UPCOMING: SEVERITIES[min(order[r.severity] + 1, len(SEVERITIES) - 1)],
+            ESCALATED: SEVERITIES[max(order[r.severity] - 1, 0)],
+        }
         clause = config.clause(snap.settings, r.id)
         for item in r.check(snap):
             account_id, school, message, fix = item
             waiver = waivers.get((account_id, r.id)) if waivers and account_id else None
-            findings.append({"rule": r.id, "severity": severity.get(type(item), r.severity),
-                             "account": account_id, "school": school, "message": message, "fix": fix,
-                             "waived": waiver is not None, "waived_until": waiver["until"] if waiver else None,
-                             "clause": clause})
+            findings.append(
+                {
+                    "rule": r.id,
+                    "severity": severity.get(type(item), r.severity),
+                    "account": account_id,
+                    "school": school,
+                    "message": message,
+                    "fix": fix,
+                    "waived": waiver is not None,
+                    "waived_until": waiver["until"] if waiver else None,
+                    "clause": clause,
+                }
+            )
     findings.sort(key=lambda f: (order[f["severity"]], f["account"] or "", f["rule"]))
     return findings, skipped
 
@@ -880,21 +1225,39 @@ def summarize(findings: list[dict], snap: Snapshot, skipped: list[dict], fail_on
             unwaived[f["severity"]] += 1
     threshold = SEVERITIES.index(fail_on)
     failed = any(unwaived[s] for s in SEVERITIES[: threshold + 1])
-    return {"as_of": snap.as_of.isoformat(), "school": snap.school_filter, "accounts_audited": len(snap.accounts),
-            "findings": len(findings), "counts": counts, "unwaived": unwaived,
-            "waived": sum(1 for f in findings if f["waived"]), "rules": rules, "skipped": skipped,
-            "fail_on": fail_on, "failed": failed}
+    return {
+        "as_of": snap.as_of.isoformat(),
+        "school": snap.school_filter,
+        "accounts_audited": len(snap.accounts),
+        "findings": len(findings),
+        "counts": counts,
+        "unwaived": unwaived,
+        "waived": sum(1 for f in findings if f["waived"]),
+        "rules": rules,
+        "skipped": skipped,
+        "fail_on": fail_on,
+        "failed": failed,
+    }
 
 
 def rules_table(settings: dict[str, str] | None = None) -> list[dict]:
     """Every rule: id, plain name, severity, principle, what it checks, the trust's own clause (from `settings`), sources."""
-    return [{"id": r.id, "name": r.name, "severity": r.severity, "principle": r.principle, "checks": r.description,
-             "clause": config.clause(settings or {}, r.id), "sources": r.sources, "needs_vault": r.needs_vault}
-            for r in RULES.values()]
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "severity": r.severity,
+            "principle": r.principle,
+            "checks": r.description,
+            "clause": config.clause(settings or {}, r.id),
+            "sources": r.sources,
+            "needs_vault": r.needs_vault,
+        }
+        for r in RULES.values()
+    ]
 
 
 def as_of_from(text: str | None) -> date:
     from accountctl import clock
 
     return clock.parse_date(text, "--as-of") if text is not None else clock.today()  # --as-of "" is bad input
-

@@ -103,8 +103,10 @@ def _check(key: str, value: str) -> tuple[str, str]:
         key = ".".join(parts)
     elif key not in DEFAULTS:
         names = [k for k in DEFAULTS if not k.startswith("min_age.")]
-        raise InputError(f"unknown setting {shown(key)}{model.did_you_mean(key, DEFAULTS)}; settings are "
-                         f"{', '.join(names)}, limit.PLATFORM.CATEGORY, min_age.PLATFORM and clause.RULE")
+        raise InputError(
+            f"unknown setting {shown(key)}{model.did_you_mean(key, DEFAULTS)}; settings are "
+            f"{', '.join(names)}, limit.PLATFORM.CATEGORY, min_age.PLATFORM and clause.RULE"
+        )
     if key in _INTEGER_KEYS or key.startswith("limit."):
         value = _whole_days(key, value)
     elif len(value) > 50:
@@ -116,7 +118,7 @@ def load(conn: sqlite3.Connection) -> dict[str, str]:
     """Every setting, defaults filled in (per-platform limits only where set)."""
     out = dict(DEFAULTS)
     for row in conn.execute("SELECT key, value FROM meta WHERE key LIKE 'config.%'"):
-        out[row[0][len(PREFIX):]] = row[1]
+        out[row[0][len(PREFIX) :]] = row[1]
     return out
 
 

@@ -69,10 +69,10 @@ def read(text: str, what: str, required: Sequence[str] = ()) -> tuple[list[str],
         header = [h.strip().lower() for h in first]
         missing = [c for c in required if c not in header]
         if missing:
-            hint = (f"; the file is separated by semicolons: {SAVE_AS}"
-                    if len(header) == 1 and ";" in header[0] else "")
-            raise InputError(f"the {what} is missing column(s): {', '.join(missing)} "
-                             f"(expected header {','.join(required)}){hint}")
+            hint = f"; the file is separated by semicolons: {SAVE_AS}" if len(header) == 1 and ";" in header[0] else ""
+            raise InputError(
+                f"the {what} is missing column(s): {', '.join(missing)} (expected header {','.join(required)}){hint}"
+            )
         rows = []
         while True:
             start = lines.count + 1

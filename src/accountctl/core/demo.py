@@ -52,47 +52,187 @@ UNTRAINED = {"omar.haddad@brookside.sch.uk"}
 # (school, platform, handle, category, linked email, owner, other admins, contributors, aim, what happens next)
 # "live": approved, notified, IT holds its password and 2FA seed, active; "-no-2fa", "-suspended", "-closed" vary it.
 REQUESTS = [
-    ("oakfield", "facebook", "OakfieldPrimary", "faculty", "office@oakfield.sch.uk", "james.smith@oakfield.sch.uk",
-     ["aisha.khan@oakfield.sch.uk"], ["grace.hill@oakfield.sch.uk"], "News and celebrations for parents", "live"),
-    ("oakfield", "instagram", "OakfieldPE", "faculty", LEAVER, LEAVER, ["priya.jones@oakfield.sch.uk"],
-     [], "Fixtures and results for the PE department", "live"),
-    ("oakfield", "x", "OakfieldNews", "faculty", "office@oakfield.sch.uk", "aisha.khan@oakfield.sch.uk",
-     ["james.smith@oakfield.sch.uk"], [], "Closures and urgent notices", "live"),
-    ("oakfield", "youtube", "OakfieldMusic", "faculty", "music@oakfield.sch.uk", "priya.jones@oakfield.sch.uk",
-     ["james.smith@oakfield.sch.uk"], [], "Concert recordings for families", "requested"),
-    ("oakfield", "tiktok", "Oakfield4B", "faculty", "office@oakfield.sch.uk", "priya.jones@oakfield.sch.uk",
-     ["aisha.khan@oakfield.sch.uk"], [], "Class 4B's science challenges", "requested-later"),
-    ("oakfield", "flickr", "OakfieldPhotos", "faculty", "office@oakfield.sch.uk", "raj.mehta@oakfield.sch.uk",
-     ["james.smith@oakfield.sch.uk"], [], "Photos of school events", "live-closed"),
-    ("brookside", "facebook", "BrooksideAcademy", "faculty", "office@brookside.sch.uk", "ben.carter@brookside.sch.uk",
-     ["lucy.hall@brookside.sch.uk"], [], "School news for parents", "live-no-2fa"),
-    ("brookside", "instagram", "BrooksideSport", "faculty", "sport@brookside.sch.uk", "lucy.hall@brookside.sch.uk",
-     ["ben.carter@brookside.sch.uk"], [], "Sports teams and results", "live"),
-    ("brookside", "x", "BrooksideHead", "staff", "head@brookside.sch.uk", HEADS["brookside"],
-     ["sara.lee@brookside.sch.uk"], [], "The headteacher's updates", "live"),
-    ("brookside", "youtube", "BrooksideScience", "faculty", "science@brookside.sch.uk", "omar.haddad@brookside.sch.uk",
-     ["ben.carter@brookside.sch.uk"], [], "Science experiments for homework", "approved"),
-    ("brookside", "tiktok", "BrooksideDrama", "faculty", "drama@brookside.sch.uk", "lucy.hall@brookside.sch.uk",
-     ["omar.haddad@brookside.sch.uk"], [], "Drama club clips", "rejected"),
-    ("central", "linkedin", "OakfieldTrust", "faculty", "comms@oakfieldtrust.org.uk", "marcus.green@oakfieldtrust.org.uk",
-     ["nadia.rahman@oakfieldtrust.org.uk"], [], "Recruitment and trust news", "live"),
-    ("central", "x", "OakfieldTrust", "faculty", "comms@oakfieldtrust.org.uk", "nadia.rahman@oakfieldtrust.org.uk",
-     ["marcus.green@oakfieldtrust.org.uk"], [], "Trust announcements", "live-suspended"),
+    (
+        "oakfield",
+        "facebook",
+        "OakfieldPrimary",
+        "faculty",
+        "office@oakfield.sch.uk",
+        "james.smith@oakfield.sch.uk",
+        ["aisha.khan@oakfield.sch.uk"],
+        ["grace.hill@oakfield.sch.uk"],
+        "News and celebrations for parents",
+        "live",
+    ),
+    (
+        "oakfield",
+        "instagram",
+        "OakfieldPE",
+        "faculty",
+        LEAVER,
+        LEAVER,
+        ["priya.jones@oakfield.sch.uk"],
+        [],
+        "Fixtures and results for the PE department",
+        "live",
+    ),
+    (
+        "oakfield",
+        "x",
+        "OakfieldNews",
+        "faculty",
+        "office@oakfield.sch.uk",
+        "aisha.khan@oakfield.sch.uk",
+        ["james.smith@oakfield.sch.uk"],
+        [],
+        "Closures and urgent notices",
+        "live",
+    ),
+    (
+        "oakfield",
+        "youtube",
+        "OakfieldMusic",
+        "faculty",
+        "music@oakfield.sch.uk",
+        "priya.jones@oakfield.sch.uk",
+        ["james.smith@oakfield.sch.uk"],
+        [],
+        "Concert recordings for families",
+        "requested",
+    ),
+    (
+        "oakfield",
+        "tiktok",
+        "Oakfield4B",
+        "faculty",
+        "office@oakfield.sch.uk",
+        "priya.jones@oakfield.sch.uk",
+        ["aisha.khan@oakfield.sch.uk"],
+        [],
+        "Class 4B's science challenges",
+        "requested-later",
+    ),
+    (
+        "oakfield",
+        "flickr",
+        "OakfieldPhotos",
+        "faculty",
+        "office@oakfield.sch.uk",
+        "raj.mehta@oakfield.sch.uk",
+        ["james.smith@oakfield.sch.uk"],
+        [],
+        "Photos of school events",
+        "live-closed",
+    ),
+    (
+        "brookside",
+        "facebook",
+        "BrooksideAcademy",
+        "faculty",
+        "office@brookside.sch.uk",
+        "ben.carter@brookside.sch.uk",
+        ["lucy.hall@brookside.sch.uk"],
+        [],
+        "School news for parents",
+        "live-no-2fa",
+    ),
+    (
+        "brookside",
+        "instagram",
+        "BrooksideSport",
+        "faculty",
+        "sport@brookside.sch.uk",
+        "lucy.hall@brookside.sch.uk",
+        ["ben.carter@brookside.sch.uk"],
+        [],
+        "Sports teams and results",
+        "live",
+    ),
+    (
+        "brookside",
+        "x",
+        "BrooksideHead",
+        "staff",
+        "head@brookside.sch.uk",
+        HEADS["brookside"],
+        ["sara.lee@brookside.sch.uk"],
+        [],
+        "The headteacher's updates",
+        "live",
+    ),
+    (
+        "brookside",
+        "youtube",
+        "BrooksideScience",
+        "faculty",
+        "science@brookside.sch.uk",
+        "omar.haddad@brookside.sch.uk",
+        ["ben.carter@brookside.sch.uk"],
+        [],
+        "Science experiments for homework",
+        "approved",
+    ),
+    (
+        "brookside",
+        "tiktok",
+        "BrooksideDrama",
+        "faculty",
+        "drama@brookside.sch.uk",
+        "lucy.hall@brookside.sch.uk",
+        ["omar.haddad@brookside.sch.uk"],
+        [],
+        "Drama club clips",
+        "rejected",
+    ),
+    (
+        "central",
+        "linkedin",
+        "OakfieldTrust",
+        "faculty",
+        "comms@oakfieldtrust.org.uk",
+        "marcus.green@oakfieldtrust.org.uk",
+        ["nadia.rahman@oakfieldtrust.org.uk"],
+        [],
+        "Recruitment and trust news",
+        "live",
+    ),
+    (
+        "central",
+        "x",
+        "OakfieldTrust",
+        "faculty",
+        "comms@oakfieldtrust.org.uk",
+        "nadia.rahman@oakfieldtrust.org.uk",
+        ["marcus.green@oakfieldtrust.org.uk"],
+        [],
+        "Trust announcements",
+        "live-suspended",
+    ),
 ]
 # Accounts aimed at pupils: (the youngest pupils' age, the audience); every other one says --pupils none.
-PUPILS = {"Oakfield4B": ("8", "Year 4 pupils (age 8-9) and their parents"),
-          "BrooksideSport": ("14", "Pupils in the Year 10 and 11 teams, and their families")}
+PUPILS = {
+    "Oakfield4B": ("8", "Year 4 pupils (age 8-9) and their parents"),
+    "BrooksideSport": ("14", "Pupils in the Year 10 and 11 teams, and their families"),
+}
 # The trust's own policy, cited in place of the published policies the rules are drawn from.
-CLAUSES = {"TWO_ADMINS": "Oakfield Social Media Policy 4.2",
-           "PUPILS_UNDER_PLATFORM_AGE": "Oakfield Social Media Policy 6.1"}
+CLAUSES = {
+    "TWO_ADMINS": "Oakfield Social Media Policy 4.2",
+    "PUPILS_UNDER_PLATFORM_AGE": "Oakfield Social Media Policy 6.1",
+}
 LEGACY_CSV = (
     "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
     "oakfield-facebook-oakfieldpta,oakfield,facebook,OakfieldPTA,https://www.facebook.com/OakfieldPTA,faculty,"
     "oakfieldpta@gmail.com,aisha.khan@oakfield.sch.uk,grace.hill@oakfield.sch.uk,,active\n"
 )
-URLS = {"facebook": "https://www.facebook.com/{}", "instagram": "https://www.instagram.com/{}",
-        "x": "https://x.com/{}", "youtube": "https://www.youtube.com/@{}", "tiktok": "https://www.tiktok.com/@{}",
-        "linkedin": "https://www.linkedin.com/company/{}", "flickr": "https://www.flickr.com/photos/{}"}
+URLS = {
+    "facebook": "https://www.facebook.com/{}",
+    "instagram": "https://www.instagram.com/{}",
+    "x": "https://x.com/{}",
+    "youtube": "https://www.youtube.com/@{}",
+    "tiktok": "https://www.tiktok.com/@{}",
+    "linkedin": "https://www.linkedin.com/company/{}",
+    "flickr": "https://www.flickr.com/photos/{}",
+}
 
 
 def build(path: Path) -> dict:
@@ -131,11 +271,23 @@ def build(path: Path) -> dict:
                         continue
                     account_id = ids[school, platform, handle]
                     if outcome == "rejected":
-                        approvals.decide(reg.db, approver, reg.keys.signing_private, account_id, "rejected",
-                                         "Only one trained admin; ask again next term")
+                        approvals.decide(
+                            reg.db,
+                            approver,
+                            reg.keys.signing_private,
+                            account_id,
+                            "rejected",
+                            "Only one trained admin; ask again next term",
+                        )
                     else:
-                        approvals.decide(reg.db, approver, reg.keys.signing_private, account_id, "approved",
-                                         "Approved at SLT meeting")
+                        approvals.decide(
+                            reg.db,
+                            approver,
+                            reg.keys.signing_private,
+                            account_id,
+                            "approved",
+                            "Approved at SLT meeting",
+                        )
                     decided[account_id] = outcome
     with clock.as_of(start + timedelta(days=10)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
@@ -145,8 +297,12 @@ def build(path: Path) -> dict:
                 accounts.notify_head(reg.db, CUSTODIAN, account_id)
                 vault.set_password(reg, account_id, vault.generate_password(24), username=account_id)
                 if outcome != "live-no-2fa":
-                    vault.set_totp(reg, account_id, f"otpauth://totp/Demo:{account_id}?secret="
-                                   f"{'JBSWY3DPEHPK3PXP'}{'ABCDEFGHIJKLMNOP'[n % 16] * 16}&issuer=Demo")
+                    vault.set_totp(
+                        reg,
+                        account_id,
+                        f"otpauth://totp/Demo:{account_id}?secret="
+                        f"{'JBSWY3DPEHPK3PXP'}{'ABCDEFGHIJKLMNOP'[n % 16] * 16}&issuer=Demo",
+                    )
                 accounts.activate(reg.db, CUSTODIAN, account_id)
     with clock.as_of(start + timedelta(days=20)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
@@ -170,17 +326,41 @@ def build(path: Path) -> dict:
                 if outcome in ("live", "live-no-2fa"):
                     oversight.monitor(reg.db, CUSTODIAN, account_id, True, "Weekly check")
     leaver_account = ids["oakfield", "instagram", "OakfieldPE"]
-    return {"path": str(path), "passphrase": PASSPHRASE, "custodian": CUSTODIAN, "leaver": LEAVER,
-            "leaver_account": leaver_account, "legacy_account": "oakfield-facebook-oakfieldpta",
-            "head": HEADS["oakfield"], "pending": ids["oakfield", "youtube", "OakfieldMusic"],
-            "closed": ids["oakfield", "flickr", "OakfieldPhotos"]}
+    return {
+        "path": str(path),
+        "passphrase": PASSPHRASE,
+        "custodian": CUSTODIAN,
+        "leaver": LEAVER,
+        "leaver_account": leaver_account,
+        "legacy_account": "oakfield-facebook-oakfieldpta",
+        "head": HEADS["oakfield"],
+        "pending": ids["oakfield", "youtube", "OakfieldMusic"],
+        "closed": ids["oakfield", "flickr", "OakfieldPhotos"],
+    }
 
 
 def _request(reg, request: tuple) -> str:
     """Record one of REQUESTS, asked for by its owner, with a complete business case; returns its id."""
     school, platform, handle, category, email, owner, admins, contributors, aim, _ = request
     pupils, audience = PUPILS.get(handle, ("none", "Parents, carers and the local community"))
-    return accounts.request(reg.db, CUSTODIAN, accounts.Request(
-        school=school, platform=platform, handle=handle, url=URLS[platform].format(handle), category=category,
-        email=email, owner=owner, admins=admins, contributors=contributors, aim=aim, audience=audience,
-        promotion="Newsletter and website footer", visibility="open", pupils=pupils, requested_by=owner))["id"]
+    return accounts.request(
+        reg.db,
+        CUSTODIAN,
+        accounts.Request(
+            school=school,
+            platform=platform,
+            handle=handle,
+            url=URLS[platform].format(handle),
+            category=category,
+            email=email,
+            owner=owner,
+            admins=admins,
+            contributors=contributors,
+            aim=aim,
+            audience=audience,
+            promotion="Newsletter and website footer",
+            visibility="open",
+            pupils=pupils,
+            requested_by=owner,
+        ),
+    )["id"]

@@ -15,8 +15,9 @@ STAFF_CSV_COLUMNS = ("email", "name", "school", "roles", "trained_on", "policy_a
 
 
 # -- schools --------------------------------------------------------------------------------------
-def add_school(conn: sqlite3.Connection, actor: str, school_id: str, name: str, domains: list[str],
-               central: bool = False) -> dict:
+def add_school(
+    conn: sqlite3.Connection, actor: str, school_id: str, name: str, domains: list[str], central: bool = False
+) -> dict:
     """Add a school (or a trust's central team, `central`)."""
     school_id = model.slug(school_id, "school id")
     name = model.nonempty(name, "school name", 200)
@@ -26,15 +27,24 @@ def add_school(conn: sqlite3.Connection, actor: str, school_id: str, name: str, 
     if conn.execute("SELECT 1 FROM schools WHERE id = ?", (school_id,)).fetchone():
         raise InputError(f"school {school_id} already exists")
     row = {"id": school_id, "name": name, "domains": clean, "central": bool(central), "created_at": clock.now_iso()}
-    conn.execute("INSERT INTO schools(id, name, domains, central, created_at) VALUES (?,?,?,?,?)",
-                 (school_id, name, json.dumps(clean), int(central), row["created_at"]))
-    events.record(conn, actor, "school.add", school_id, details={"name": name, "domains": clean, "central": bool(central)})
+    conn.execute(
+        "INSERT INTO schools(id, name, domains, central, created_at) VALUES (?,?,?,?,?)",
+        (school_id, name, json.dumps(clean), int(central), row["created_at"]),
+    )
+    events.record(
+        conn, actor, "school.add", school_id, details={"name": name, "domains": clean, "central": bool(central)}
+    )
     return row
 
 
 def _school_row(row: sqlite3.Row) -> dict:
-    return {"id": row["id"], "name": row["name"], "domains": json.loads(row["domains"]),
-            "central": bool(row["central"]), "created_at": row["created_at"]}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "domains": json.loads(row["domains"]),
+        "central": bool(row["central"]),
+        "created_at": row["created_at"],
+    }
 
 
 def list_schools(conn: sqlite3.Connection) -> list[dict]:
@@ -50,8 +60,10 @@ def get_school(conn: sqlite3.Connection, school_id: str) -> dict:
     """A school by id, or InputError naming it."""
     row = conn.execute("SELECT * FROM schools WHERE id = ?", ((school_id or "").strip().lower(),)).fetchone()
     if row is None:
-        raise InputError(f"unknown school {shown(school_id or '')}"
-                         + nearest(conn, (school_id or "").strip().lower(), "SELECT id FROM schools"))
+        raise InputError(
+            f"unknown school {shown(school_id or '')}"
+            + nearest(conn, (school_id or "").strip().lower(), "SELECT id FROM schools")
+        )
     return _school_row(row)
 
 
@@ -68,8 +80,16 @@ class StaffInput:
     policy_ack: str | None = None
 
 
-def validate_staff(conn: sqlite3.Connection, email: str, name: str, school: str, roles, trained_on: str | None,
-                   policy_ack: str | None, school_ids: set[str] | None = None) -> StaffInput:
+def validate_staff(
+    conn: sqlite3.Connection,
+    email: str,
+    name: str,
+    school: str,
+    roles,
+    trained_on: str | None,
+    policy_ack: str | None,
+    school_ids: set[str] | None = None,
+) -> StaffInput:
     """Check one staff record against the spec; raises InputError naming the problem."""
     address = model.email(email)
     clean_name = model.nonempty(name, "name", 200)
@@ -92,11 +112,18 @@ def _insert_staff(conn: sqlite3.Connection, items: list[StaffInput]) -> None:
 
 
 def _staff_event_details(s: StaffInput) -> dict:
-    return {"name": s.name, "school": s.school, "roles": s.roles, "trained_on": s.trained_on, "policy_ack": s.policy_ack}
+    return {
+        "name": s.name,
+        "school": s.school,
+        "roles": s.roles,
+        "trained_on": s.trained_on,
+        "policy_ack": s.policy_ack,
+    }
 
 
-def add_staff(conn: sqlite3.Connection, actor: str, email: str, name: str, school: str, roles, trained_on=None,
-              policy_ack=None) -> dict:
+def add_staff(
+    conn: sqlite3.Connection, actor: str, email: str, name: str, school: str, roles, trained_on=None, policy_ack=None
+) -> dict:
     """Add one member of staff."""
     item = validate_staff(conn, email, name, school, roles, trained_on, policy_ack)
     if conn.execute("SELECT 1 FROM staff WHERE email = ?", (item.email,)).fetchone():
@@ -122,9 +149,16 @@ def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, progress=
     for row in rows:
         line = row["_line"]
         try:
-            item = validate_staff(conn, row.get("email"), row.get("name"), row.get("school"),
-                                  [r for r in (row.get("roles") or "").split(";") if r.strip()],
-                                  row.get("trained_on"), row.get("policy_ack"), school_ids)
+            item = validate_staff(
+                conn,
+                row.get("email"),
+                row.get("name"),
+                row.get("school"),
+                [r for r in (row.get("roles") or "").split(";") if r.strip()],
+                row.get("trained_on"),
+                row.get("policy_ack"),
+                school_ids,
+            )
         except InputError as exc:
             raise InputError(f"line {line}: {exc}") from None
         if item.email in seen:
@@ -218,7 +252,11 @@ def move(conn: sqlite3.Connection, actor: str, email: str, school: str, on: str 
     if person["left_on"] and person["left_on"] <= clock.today().isoformat():
         raise InputError(f"{person['email']} has left; a leaver cannot move")
     day = clock.parse_date(on, "--on").isoformat() if on else clock.today().isoformat()
-    conn.execute("UPDATE staff SET school = ?, moved_from = ?, moved_on = ? WHERE email = ?",
-                 (target, person["school"], day, person["email"]))
-    events.record(conn, actor, "staff.move", person["email"], details={"from": person["school"], "to": target, "on": day})
+    conn.execute(
+        "UPDATE staff SET school = ?, moved_from = ?, moved_on = ? WHERE email = ?",
+        (target, person["school"], day, person["email"]),
+    )
+    events.record(
+        conn, actor, "staff.move", person["email"], details={"from": person["school"], "to": target, "on": day}
+    )
     return get_staff(conn, person["email"])

@@ -34,24 +34,53 @@ def event_hash(event: dict, prev_hash: str) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
 
 
-INSERT = ("INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash, at_real) "
-          "VALUES (?,?,?,?,?,?,?,?,?,?)")
+INSERT = (
+    "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash, at_real) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
 
 
-def record(conn: sqlite3.Connection, actor: str, action: str, target: str | None = None, *,
-           account: str | None = None, details: dict | None = None, at: str | None = None,
-           at_real: str | None = None) -> dict:
+def record(
+    conn: sqlite3.Connection,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    *,
+    account: str | None = None,
+    details: dict | None = None,
+    at: str | None = None,
+    at_real: str | None = None,
+) -> dict:
     """Append one event, chained to the last one; returns it. The save signs it (store/register.py)."""
     seq, prev = _head(conn)
     seq += 1
     event = {
-        "seq": seq, "at": at or clock.now_iso(), "actor": actor, "action": action, "target": target,
-        "account": account, "details": details or {}, "at_real": at_real or clock.real_now_iso(),
+        "seq": seq,
+        "at": at or clock.now_iso(),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "account": account,
+        "details": details or {},
+        "at_real": at_real or clock.real_now_iso(),
     }
     event["prev_hash"] = prev
     event["hash"] = event_hash(event, prev)
-    conn.execute(INSERT, (seq, event["at"], actor, action, target, account,
-                          json.dumps(event["details"], sort_keys=True), prev, event["hash"], event["at_real"]))
+    conn.execute(
+        INSERT,
+        (
+            seq,
+            event["at"],
+            actor,
+            action,
+            target,
+            account,
+            json.dumps(event["details"], sort_keys=True),
+            prev,
+            event["hash"],
+            event["at_real"],
+        ),
+    )
     set_meta(conn, HEAD_KEY, f"{seq} {event['hash']}")
     return event
 
@@ -63,11 +92,20 @@ def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str
     rows = []
     for action, target, account, details in items:
         seq += 1
-        event = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "account": account,
-                 "details": details, "at_real": at_real}
+        event = {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "account": account,
+            "details": details,
+            "at_real": at_real,
+        }
         digest = event_hash(event, prev)
-        rows.append((seq, at, actor, action, target, account, json.dumps(details, sort_keys=True), prev, digest,
-                     at_real))
+        rows.append(
+            (seq, at, actor, action, target, account, json.dumps(details, sort_keys=True), prev, digest, at_real)
+        )
         prev = digest
     conn.executemany(INSERT, rows)
     if rows:
@@ -126,6 +164,8 @@ def verify_chain(conn: sqlite3.Connection) -> list[str]:
         problems.append("the history's last event is not recorded: events may have been removed")
     elif head != f"{last_seq} {prev}":
         recorded = head.split(" ", 1)[0]
-        problems.append(f"the history ends at event {last_seq} but event {recorded} was recorded last: "
-                        "events were removed or replaced at its end")
+        problems.append(
+            f"the history ends at event {last_seq} but event {recorded} was recorded last: "
+            "events were removed or replaced at its end"
+        )
     return problems

@@ -22,11 +22,17 @@ def export(conn: sqlite3.Connection) -> dict:
     """Everything in the register but the credentials' values (only when and by whom they were set)."""
     accounts = []
     people_by_account: dict[str, dict[str, list[str]]] = {}
-    for row in conn.execute("SELECT account, email, role FROM account_people WHERE removed_at IS NULL ORDER BY account, role, email"):
+    for row in conn.execute(
+        "SELECT account, email, role FROM account_people WHERE removed_at IS NULL ORDER BY account, role, email"
+    ):
         people_by_account.setdefault(row["account"], {"admin": [], "contributor": []})[row["role"]].append(row["email"])
-    creds = {r["account"]: r for r in conn.execute(
-        "SELECT account, username IS NOT NULL AS u, password IS NOT NULL AS p, password_set_at, password_set_by, "
-        "totp IS NOT NULL AS t, totp_set_at, recovery IS NOT NULL AS r, recovery_set_at FROM credentials")}
+    creds = {
+        r["account"]: r
+        for r in conn.execute(
+            "SELECT account, username IS NOT NULL AS u, password IS NOT NULL AS p, password_set_at, password_set_by, "
+            "totp IS NOT NULL AS t, totp_set_at, recovery IS NOT NULL AS r, recovery_set_at FROM credentials"
+        )
+    }
     for row in conn.execute("SELECT * FROM accounts ORDER BY id"):
         item = dict(row)
         item["legacy"] = bool(item["legacy"])
@@ -46,8 +52,10 @@ def export(conn: sqlite3.Connection) -> dict:
         }
         accounts.append(item)
     approvals = []
-    for row in conn.execute("SELECT id, account, decision, approver, at, note, case_hash, payload, public_key, signature "
-                            "FROM approvals ORDER BY id"):
+    for row in conn.execute(
+        "SELECT id, account, decision, approver, at, note, case_hash, payload, public_key, signature "
+        "FROM approvals ORDER BY id"
+    ):
         item = dict(row)
         item["payload"] = json.loads(item["payload"])
         item["public_key"] = _b64(item["public_key"])
@@ -61,8 +69,10 @@ def export(conn: sqlite3.Connection) -> dict:
         "trust": get_meta(conn, "trust"),
         "schools": directory.list_schools(conn),
         "staff": directory.list_staff(conn),
-        "people": [dict(r) for r in conn.execute(
-            "SELECT email, name, access, granted_at, granted_by FROM people ORDER BY email")],
+        "people": [
+            dict(r)
+            for r in conn.execute("SELECT email, name, access, granted_at, granted_by FROM people ORDER BY email")
+        ],
         "accounts": accounts,
         "approvals": approvals,
         "waivers": [dict(r) for r in conn.execute("SELECT * FROM waivers ORDER BY id")],

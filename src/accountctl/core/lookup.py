@@ -14,7 +14,9 @@ def get_account(conn: sqlite3.Connection, account_id: str) -> dict:
     if row is None:
         from accountctl.errors import shown
 
-        raise InputError(f"unknown account {shown(account_id or '')}" + nearest(conn, wanted, "SELECT id FROM accounts"))
+        raise InputError(
+            f"unknown account {shown(account_id or '')}" + nearest(conn, wanted, "SELECT id FROM accounts")
+        )
     return dict(row)
 
 

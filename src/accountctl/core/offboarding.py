@@ -43,10 +43,14 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
     slot = conn.execute("SELECT email, access, granted_at FROM people WHERE email = ?", (address,)).fetchone()
     memberships = conn.execute(
         "SELECT p.account, p.role, p.added_at, p.removed_at, a.school, a.status, a.owner FROM account_people p "
-        "JOIN accounts a ON a.id = p.account WHERE p.email = ? ORDER BY p.account, p.role", (address,)).fetchall()
+        "JOIN accounts a ON a.id = p.account WHERE p.email = ? ORDER BY p.account, p.role",
+        (address,),
+    ).fetchall()
     if person is None and slot is None and not memberships:
-        raise InputError(f"unknown staff {address}: not in the register, on no account and with no key slot"
-                         + nearest(conn, address, "SELECT email FROM staff"))
+        raise InputError(
+            f"unknown staff {address}: not in the register, on no account and with no key slot"
+            + nearest(conn, address, "SELECT email FROM staff")
+        )
     status = _status(person, today)
     leaver = status in ("left", "leaving")
     mover = status == "moved"
@@ -56,13 +60,24 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
         return leaver or (mover and school != person["school"])
 
     items = []
-    owned = conn.execute(f"SELECT id, school FROM accounts WHERE owner = ? AND status IN ({','.join('?' * len(LIVE))}) "
-                         "ORDER BY id", (address, *LIVE)).fetchall()
+    owned = conn.execute(
+        f"SELECT id, school FROM accounts WHERE owner = ? AND status IN ({','.join('?' * len(LIVE))}) ORDER BY id",
+        (address, *LIVE),
+    ).fetchall()
     for acc in owned:
-        items.append({"kind": "owner", "account": acc["id"], "school": acc["school"], "role": "owner", "field": None,
-                      "set_at": None, "outstanding": outstanding_for(acc["school"]),
-                      "step": "transfer ownership (or close the account)",
-                      "command": f"accountctl account transfer {acc['id']} --to EMAIL --remove-old"})
+        items.append(
+            {
+                "kind": "owner",
+                "account": acc["id"],
+                "school": acc["school"],
+                "role": "owner",
+                "field": None,
+                "set_at": None,
+                "outstanding": outstanding_for(acc["school"]),
+                "step": "transfer ownership (or close the account)",
+                "command": f"accountctl account transfer {acc['id']} --to EMAIL --remove-old",
+            }
+        )
     could_read: dict[str, str | None] = {}  # account -> when their access to its credentials ended (None: not yet)
     for m in memberships:
         if m["status"] not in LIVE:
@@ -72,15 +87,27 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
             prev = could_read.get(m["account"], "")
             could_read[m["account"]] = None if (end is None or prev is None) else max(end, prev or end)
         if m["removed_at"] is None:
-            items.append({"kind": m["role"], "account": m["account"], "school": m["school"], "role": m["role"],
-                          "field": None, "set_at": None, "outstanding": outstanding_for(m["school"]),
-                          "step": f"remove as {m['role']}" + (" (after the transfer; its --remove-old does this)" if m["owner"] == address else ""),
-                          "command": f"accountctl account {m['role']} remove {m['account']} {address}"})
+            items.append(
+                {
+                    "kind": m["role"],
+                    "account": m["account"],
+                    "school": m["school"],
+                    "role": m["role"],
+                    "field": None,
+                    "set_at": None,
+                    "outstanding": outstanding_for(m["school"]),
+                    "step": f"remove as {m['role']}"
+                    + (" (after the transfer; its --remove-old does this)" if m["owner"] == address else ""),
+                    "command": f"accountctl account {m['role']} remove {m['account']} {address}",
+                }
+            )
     vault_access = _vault_access(conn, address)
     cred_rows = conn.execute(
         f"SELECT c.account, a.school, c.password_set_at, c.totp_set_at, c.recovery_set_at, c.password IS NOT NULL AS p, "
         f"c.totp IS NOT NULL AS t, c.recovery IS NOT NULL AS r FROM credentials c JOIN accounts a ON a.id = c.account "
-        f"WHERE a.status IN ({','.join('?' * len(LIVE))}) ORDER BY c.account", LIVE).fetchall()
+        f"WHERE a.status IN ({','.join('?' * len(LIVE))}) ORDER BY c.account",
+        LIVE,
+    ).fetchall()
     for c in cred_rows:
         ends = []
         if c["account"] in could_read:
@@ -101,35 +128,77 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                 role_end = could_read.get(c["account"], "")
                 outstanding = c["account"] in could_read and (role_end is None or set_at < role_end)
             step, command = CREDENTIAL_STEPS[field]
-            items.append({"kind": "credential", "account": c["account"], "school": c["school"], "role": None,
-                          "field": field, "set_at": set_at,
-                          "outstanding": outstanding,
-                          "step": step, "command": command.format(id=c["account"])})
+            items.append(
+                {
+                    "kind": "credential",
+                    "account": c["account"],
+                    "school": c["school"],
+                    "role": None,
+                    "field": field,
+                    "set_at": set_at,
+                    "outstanding": outstanding,
+                    "step": step,
+                    "command": command.format(id=c["account"]),
+                }
+            )
     # An account linked to their own mailbox (LINKED_EMAIL_PERSONAL): recovery mail goes where the school cannot follow.
-    for acc in conn.execute(f"SELECT id, school FROM accounts WHERE email = ? AND status IN ({','.join('?' * len(LIVE))}) "
-                            "ORDER BY id", (address, *LIVE)):
-        items.append({"kind": "linked_email", "account": acc["id"], "school": acc["school"], "role": None, "field": None,
-                      "set_at": None, "outstanding": outstanding_for(acc["school"]),
-                      "step": "link the account to a shared school mailbox (change it on the platform first)",
-                      "command": f"accountctl account update {acc['id']} --email EMAIL"})
+    for acc in conn.execute(
+        f"SELECT id, school FROM accounts WHERE email = ? AND status IN ({','.join('?' * len(LIVE))}) ORDER BY id",
+        (address, *LIVE),
+    ):
+        items.append(
+            {
+                "kind": "linked_email",
+                "account": acc["id"],
+                "school": acc["school"],
+                "role": None,
+                "field": None,
+                "set_at": None,
+                "outstanding": outstanding_for(acc["school"]),
+                "step": "link the account to a shared school mailbox (change it on the platform first)",
+                "command": f"accountctl account update {acc['id']} --email EMAIL",
+            }
+        )
     if slot is not None:
         # First in the list: a custodian reads every credential through their slot until it is revoked,
         # so a password rotated before the revoke would have to be rotated again.
-        step = (f"revoke their {slot['access']} key slot first (credentials changed before it must be changed again)"
-                if slot["access"] == "vault" else f"revoke their {slot['access']} key slot")
-        items.insert(0, {"kind": "key_slot", "account": None, "school": person["school"] if person else None,
-                         "role": slot["access"], "field": None, "set_at": slot["granted_at"], "outstanding": leaver,
-                         "step": step, "command": f"accountctl person revoke {address}"})
+        step = (
+            f"revoke their {slot['access']} key slot first (credentials changed before it must be changed again)"
+            if slot["access"] == "vault"
+            else f"revoke their {slot['access']} key slot"
+        )
+        items.insert(
+            0,
+            {
+                "kind": "key_slot",
+                "account": None,
+                "school": person["school"] if person else None,
+                "role": slot["access"],
+                "field": None,
+                "set_at": slot["granted_at"],
+                "outstanding": leaver,
+                "step": step,
+                "command": f"accountctl person revoke {address}",
+            },
+        )
     outstanding = sum(1 for i in items if i["outstanding"])
     return {
-        "email": address, "name": person["name"] if person else (slot["email"] if slot else None),
-        "school": person["school"] if person else None, "status": status,
+        "email": address,
+        "name": person["name"] if person else (slot["email"] if slot else None),
+        "school": person["school"] if person else None,
+        "status": status,
         "left_on": person.get("left_on") if person else None,
         "moved_from": person.get("moved_from") if person else None,
-        "leaver": leaver, "mover": mover, "holdings": len(items), "outstanding": outstanding, "items": items,
+        "leaver": leaver,
+        "mover": mover,
+        "holdings": len(items),
+        "outstanding": outstanding,
+        "items": items,
     }
 
 
 def _vault_access(conn: sqlite3.Connection, email: str) -> list[str | None]:
     """When each of the person's vault slots ended (None: still there)."""
-    return [r[0] for r in conn.execute("SELECT revoked_at FROM slot_history WHERE email = ? AND access = 'vault'", (email,))]
+    return [
+        r[0] for r in conn.execute("SELECT revoked_at FROM slot_history WHERE email = ? AND access = 'vault'", (email,))
+    ]

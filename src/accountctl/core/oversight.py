@@ -48,10 +48,18 @@ def waive(conn: sqlite3.Connection, actor: str, account_id: str, rule_id: str, r
         raise InputError(f"a waiver lasts at most one year (until {latest.isoformat()})")
     _require_slt(conn, actor, account, "waive findings on")
     at = clock.now_iso()
-    conn.execute("INSERT INTO waivers(account, rule, reason, until, waived_by, at) VALUES (?,?,?,?,?,?)",
-                 (account["id"], rule_id, why, day.isoformat(), actor, at))
-    events.record(conn, actor, "audit.waive", account["id"], account=account["id"],
-                  details={"rule": rule_id, "reason": why, "until": day.isoformat()})
+    conn.execute(
+        "INSERT INTO waivers(account, rule, reason, until, waived_by, at) VALUES (?,?,?,?,?,?)",
+        (account["id"], rule_id, why, day.isoformat(), actor, at),
+    )
+    events.record(
+        conn,
+        actor,
+        "audit.waive",
+        account["id"],
+        account=account["id"],
+        details={"rule": rule_id, "reason": why, "until": day.isoformat()},
+    )
     return {"account": account["id"], "rule": rule_id, "until": day.isoformat(), "reason": why, "waived_by": actor}
 
 
@@ -63,8 +71,14 @@ def review(conn: sqlite3.Connection, actor: str, account_id: str, note: str | No
     _require_slt(conn, actor, account, "review")
     day = clock.today().isoformat()
     conn.execute("UPDATE accounts SET reviewed_on = ? WHERE id = ?", (day, account["id"]))
-    events.record(conn, actor, "account.review", account["id"], account=account["id"],
-                  details={"on": day, "note": model.optional_text(note, "--note")})
+    events.record(
+        conn,
+        actor,
+        "account.review",
+        account["id"],
+        account=account["id"],
+        details={"on": day, "note": model.optional_text(note, "--note")},
+    )
     return {"account": account["id"], "reviewed_on": day}
 
 
@@ -77,6 +91,12 @@ def monitor(conn: sqlite3.Connection, actor: str, account_id: str, is_custodian:
         raise AccessError(f"only an admin of {account['id']} or an IT custodian can record a monitoring check")
     day = clock.today().isoformat()
     conn.execute("UPDATE accounts SET monitored_on = ? WHERE id = ?", (day, account["id"]))
-    events.record(conn, actor, "account.monitor", account["id"], account=account["id"],
-                  details={"on": day, "note": model.optional_text(note, "--note")})
+    events.record(
+        conn,
+        actor,
+        "account.monitor",
+        account["id"],
+        account=account["id"],
+        details={"on": day, "note": model.optional_text(note, "--note")},
+    )
     return {"account": account["id"], "monitored_on": day}

@@ -20,8 +20,10 @@ def assess(secret: str, context: list[str] | None = None, min_length: int = MIN_
     warning = (feedback.get("warning") or "").rstrip(".")
     suggestions = list(feedback.get("suggestions") or [])
     if len(secret) < min_length:
-        return (f"shorter than {min_length} characters",
-                ([warning + "."] if warning else []) + [f"Use at least {min_length} characters."] + suggestions)
+        return (
+            f"shorter than {min_length} characters",
+            ([warning + "."] if warning else []) + [f"Use at least {min_length} characters."] + suggestions,
+        )
     if result["score"] >= WEAK_BELOW_SCORE:
         return None, []
     return f"strength {result['score']}/4: {warning or 'easy to guess'}", suggestions

@@ -38,8 +38,9 @@ SEVERITY_MEANING = {
 
 
 # -- data -----------------------------------------------------------------------------------------
-def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | None = None,
-          since: date | None = None) -> dict:
+def build(
+    conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | None = None, since: date | None = None
+) -> dict:
     """Everything the report shows, as plain data (no secrets).
 
     `vault`: whether the reader may run the rules that need vault access (password quality);
@@ -54,15 +55,31 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
     live_marks = ",".join("?" * len(LIVE))
 
     # Schools and accounts by school, platform and status: one grouped query.
-    schools = {r["id"]: {"id": r["id"], "name": r["name"], "central": bool(r["central"]),
-                         **{s: 0 for s in STATUSES}, "live": 0, "total": 0,
-                         "unwaived_errors": 0, "unwaived_warnings": 0, "accounts_with_errors": 0}
-               for r in conn.execute("SELECT id, name, central FROM schools" + (" WHERE id = ?" if school_id else "")
-                                     + " ORDER BY id", [school_id] if school_id else [])}
+    schools = {
+        r["id"]: {
+            "id": r["id"],
+            "name": r["name"],
+            "central": bool(r["central"]),
+            **{s: 0 for s in STATUSES},
+            "live": 0,
+            "total": 0,
+            "unwaived_errors": 0,
+            "unwaived_warnings": 0,
+            "accounts_with_errors": 0,
+        }
+        for r in conn.execute(
+            "SELECT id, name, central FROM schools" + (" WHERE id = ?" if school_id else "") + " ORDER BY id",
+            [school_id] if school_id else [],
+        )
+    }
     platforms: dict[str, dict] = {}
     statuses = {s: 0 for s in STATUSES}
-    for r in conn.execute("SELECT a.school, a.platform, a.status, count(*) FROM accounts a WHERE 1 = 1" + one_school
-                          + " GROUP BY a.school, a.platform, a.status", one_args):
+    for r in conn.execute(
+        "SELECT a.school, a.platform, a.status, count(*) FROM accounts a WHERE 1 = 1"
+        + one_school
+        + " GROUP BY a.school, a.platform, a.status",
+        one_args,
+    ):
         sch, platform, status, n = r[0], r[1], r[2], r[3]
         plat = platforms.setdefault(platform, {"platform": platform, **{s: 0 for s in STATUSES}, "live": 0, "total": 0})
         for row in (schools.get(sch), plat):
@@ -79,11 +96,20 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
     findings, skipped = audit.run(snap, audit.waivers_in_force(conn, as_of))
     summary = audit.summarize(findings, snap, skipped, "error", list(audit.RULES))
     skipped_ids = {s["rule"] for s in skipped}
-    per_rule = {r["id"]: {**{k: r[k] for k in ("id", "name", "severity", "principle", "clause", "needs_vault")},
-                          "description": r["checks"], "skipped": r["id"] in skipped_ids, "findings": 0, "unwaived": 0,
-                          "waived": 0, "accounts": 0, "unwaived_by_severity": {s: 0 for s in audit.SEVERITIES},
-                          "failing": []}
-                for r in audit.rules_table(snap.settings)}
+    per_rule = {
+        r["id"]: {
+            **{k: r[k] for k in ("id", "name", "severity", "principle", "clause", "needs_vault")},
+            "description": r["checks"],
+            "skipped": r["id"] in skipped_ids,
+            "findings": 0,
+            "unwaived": 0,
+            "waived": 0,
+            "accounts": 0,
+            "unwaived_by_severity": {s: 0 for s in audit.SEVERITIES},
+            "failing": [],
+        }
+        for r in audit.rules_table(snap.settings)
+    }
     names = {r[0]: r[1] for r in conn.execute("SELECT id, name FROM schools")}
     rule_accounts: dict[str, set] = {rid: set() for rid in audit.RULES}
     error_accounts: set[str] = set()
@@ -98,8 +124,14 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
         n = failing_count[where] = failing_count.get(where, 0) + 1
         if n <= FAILING_SHOWN:  # in the audit's order: severity, then account id
             failing.setdefault(where, []).append(
-                {"account": f["account"], "severity": f["severity"], "message": f["message"], "waived": f["waived"],
-                 "waived_until": f["waived_until"]})
+                {
+                    "account": f["account"],
+                    "severity": f["severity"],
+                    "message": f["message"],
+                    "waived": f["waived"],
+                    "waived_until": f["waived_until"],
+                }
+            )
         rule_accounts[f["rule"]].add(f["account"] or ("person", f["message"]))
         finding_keys.add((f["account"], f["rule"]))
         if f["waived"]:
@@ -122,8 +154,14 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
         per_rule[rid]["accounts"] = len(seen)
     # Each rule's findings by school name (the register as a whole, for findings about no school, last).
     for (rid, sid), count in sorted(failing_count.items(), key=lambda kv: (kv[0][1] is None, names.get(kv[0][1], ""))):
-        per_rule[rid]["failing"].append({"school": sid, "school_name": names.get(sid) if sid else None,
-                                         "findings": count, "shown": failing[(rid, sid)]})
+        per_rule[rid]["failing"].append(
+            {
+                "school": sid,
+                "school_name": names.get(sid) if sid else None,
+                "findings": count,
+                "shown": failing[(rid, sid)],
+            }
+        )
     school_of = {a["id"]: a["school"] for a in snap.accounts}
     for account_id in error_accounts:
         row = schools.get(school_of.get(account_id))
@@ -144,34 +182,60 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
         f"(SELECT count(*) FROM accounts a WHERE a.owner = s.email AND a.status IN ({live_marks})) AS owns, "
         "(SELECT count(DISTINCT p.account) FROM account_people p JOIN accounts a ON a.id = p.account "
         f" WHERE p.email = s.email AND p.removed_at IS NULL AND a.status IN ({live_marks})) AS listed "
-        "FROM staff s WHERE s.left_on BETWEEN ? AND ?" + (" AND s.school = ?" if school_id else "")
-        + " ORDER BY s.left_on, s.email")
+        "FROM staff s WHERE s.left_on BETWEEN ? AND ?"
+        + (" AND s.school = ?" if school_id else "")
+        + " ORDER BY s.left_on, s.email"
+    )
     leavers, upcoming = [], []
-    for r in conn.execute(leaver_sql, [*LIVE, *LIVE, start.isoformat(), horizon.isoformat(),
-                                       *([school_id] if school_id else [])]):
+    for r in conn.execute(
+        leaver_sql, [*LIVE, *LIVE, start.isoformat(), horizon.isoformat(), *([school_id] if school_id else [])]
+    ):
         item = {"email": r[0], "name": r[1], "school": r[2], "left_on": r[3], "owns": r[4], "listed_on": r[5]}
         (leavers if r[3] <= as_of.isoformat() else upcoming).append(item)
 
     # Ownership transfers in the period, from the history.
     transfers = []
     for r in conn.execute(
-            f"SELECT e.at, e.actor, e.account, e.details, a.school FROM {ALL_EVENTS} e LEFT JOIN accounts a ON a.id = e.account "
-            "WHERE e.action = 'account.transfer' AND substr(e.at, 1, 10) BETWEEN ? AND ?" + one_school
-            + " ORDER BY e.seq", [start.isoformat(), as_of.isoformat(), *one_args]):
+        f"SELECT e.at, e.actor, e.account, e.details, a.school FROM {ALL_EVENTS} e LEFT JOIN accounts a ON a.id = e.account "
+        "WHERE e.action = 'account.transfer' AND substr(e.at, 1, 10) BETWEEN ? AND ?" + one_school + " ORDER BY e.seq",
+        [start.isoformat(), as_of.isoformat(), *one_args],
+    ):
         details = json.loads(r[3] or "{}")
-        transfers.append({"at": r[0], "on": r[0][:10], "by": r[1], "account": r[2], "school": r[4],
-                          "from": details.get("from"), "to": details.get("to"), "reason": details.get("reason")})
+        transfers.append(
+            {
+                "at": r[0],
+                "on": r[0][:10],
+                "by": r[1],
+                "account": r[2],
+                "school": r[4],
+                "from": details.get("from"),
+                "to": details.get("to"),
+                "reason": details.get("reason"),
+            }
+        )
 
     # Waivers in force on the as-of date that expire within the horizon (the latest per account and rule).
     latest: dict[tuple[str, str], dict] = {}
     for r in conn.execute(
-            "SELECT w.account, w.rule, w.reason, w.until, w.waived_by, w.at, a.school FROM waivers w "
-            f"JOIN accounts a ON a.id = w.account WHERE w.until >= ? AND a.status IN ({live_marks})" + one_school
-            + " ORDER BY w.id", [as_of.isoformat(), *LIVE, *one_args]):
-        latest[(r[0], r[1])] = {"account": r[0], "rule": r[1], "reason": r[2], "until": r[3], "waived_by": r[4],
-                                "waived_at": r[5], "school": r[6]}
-    expiring = sorted((w for w in latest.values() if w["until"] <= horizon.isoformat()),
-                      key=lambda w: (w["until"], w["account"], w["rule"]))
+        "SELECT w.account, w.rule, w.reason, w.until, w.waived_by, w.at, a.school FROM waivers w "
+        f"JOIN accounts a ON a.id = w.account WHERE w.until >= ? AND a.status IN ({live_marks})"
+        + one_school
+        + " ORDER BY w.id",
+        [as_of.isoformat(), *LIVE, *one_args],
+    ):
+        latest[(r[0], r[1])] = {
+            "account": r[0],
+            "rule": r[1],
+            "reason": r[2],
+            "until": r[3],
+            "waived_by": r[4],
+            "waived_at": r[5],
+            "school": r[6],
+        }
+    expiring = sorted(
+        (w for w in latest.values() if w["until"] <= horizon.isoformat()),
+        key=lambda w: (w["until"], w["account"], w["rule"]),
+    )
     for w in expiring:
         w["days_left"] = (date.fromisoformat(w["until"]) - as_of).days
         w["covers_finding"] = (w["account"], w["rule"]) in finding_keys
@@ -187,8 +251,11 @@ def build(conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | N
         "waiver_horizon": {"days": WAIVER_HORIZON_DAYS, "until": horizon.isoformat()},
         "school": {"id": school_row["id"], "name": school_row["name"]} if school_row else None,
         "vault": bool(vault),
-        "accounts": {"total": sum(statuses.values()), "live": sum(statuses[s] for s in LIVE if s in statuses),
-                     "by_status": statuses},
+        "accounts": {
+            "total": sum(statuses.values()),
+            "live": sum(statuses[s] for s in LIVE if s in statuses),
+            "by_status": statuses,
+        },
         "schools": list(schools.values()),
         "platforms": sorted(platforms.values(), key=lambda p: (-p["live"], -p["total"], p["platform"])),
         "compliance": compliance,
@@ -287,8 +354,9 @@ footer { margin-top: 2.5rem; border-top: 1px solid var(--rule); padding-top: .5r
 """
 
 
-def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int, str, str]], str]],
-          legend: str) -> str:
+def _bars(
+    chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int, str, str]], str]], legend: str
+) -> str:
     """Horizontal bar chart(s) as inline SVG, at most CHUNK bars each.
 
     rows: (key, label, segments [(value, css fill colour, segment name)], text after the bar).
@@ -301,25 +369,31 @@ def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int
     width = label_w + bar_w + value_w
     parts = [f'<figure data-chart="{e(chart_id)}"><figcaption>{e(caption)}</figcaption>']
     for start in range(0, len(rows), CHUNK):
-        chunk = rows[start:start + CHUNK]
+        chunk = rows[start : start + CHUNK]
         height = len(chunk) * row_h + 2 * pad
-        parts.append(f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-                     f'aria-label="{e(caption)}" data-chart="{e(chart_id)}">')
+        parts.append(
+            f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'aria-label="{e(caption)}" data-chart="{e(chart_id)}">'
+        )
         parts.append(f'<line class="axis" x1="{label_w}" y1="{pad - 2}" x2="{label_w}" y2="{height - pad + 2}"/>')
         for i, (key, label, segs, after) in enumerate(chunk):
             y = pad + i * row_h
             total = sum(v for v, _, _ in segs)
             tip = f"{label}: {after}"
             parts.append(f'<g class="bar" data-key="{e(key)}" data-value="{total}"><title>{e(tip)}</title>')
-            parts.append(f'<text x="{label_w - 8}" y="{y + row_h / 2 + 4:.0f}" text-anchor="end">{e(_short(label))}</text>')
+            parts.append(
+                f'<text x="{label_w - 8}" y="{y + row_h / 2 + 4:.0f}" text-anchor="end">{e(_short(label))}</text>'
+            )
             x = float(label_w)
             for value, fill, name in segs:
                 if value <= 0:
                     continue
                 w = max(1.5, bar_w * value / top)
                 dash = ' stroke-dasharray="3 2"' if fill == WAIVED_FILL else ""
-                parts.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{fill}" '
-                             f'stroke="#111" stroke-width="0.75"{dash} data-segment="{e(name)}"/>')
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{fill}" '
+                    f'stroke="#111" stroke-width="0.75"{dash} data-segment="{e(name)}"/>'
+                )
                 x += w
             parts.append(f'<text x="{x + 6:.1f}" y="{y + row_h / 2 + 4:.0f}">{e(after)}</text></g>')
         parts.append("</svg>")
@@ -340,9 +414,11 @@ def _findings_chart(data: dict) -> str:
         segs = [(unwaived[s], SEV_FILL[s], s) for s in audit.SEVERITIES] + [(r["waived"], WAIVED_FILL, "waived")]
         after = f"{r['unwaived']} open" + (f", {r['waived']} waived" if r["waived"] else "")
         rows.append((r["id"], f"{r['name']} ({r['severity']})", segs, after))
-    legend = ('<span class="key key-error"></span>error <span class="key key-warning"></span>warning '
-              '<span class="key key-info"></span>info <span class="key key-waived"></span>waived (accepted by SLT '
-              'until a date). Each bar is one rule; its length is the number of findings.')
+    legend = (
+        '<span class="key key-error"></span>error <span class="key key-warning"></span>warning '
+        '<span class="key key-info"></span>info <span class="key key-waived"></span>waived (accepted by SLT '
+        "until a date). Each bar is one rule; its length is the number of findings."
+    )
     return _bars("findings-by-rule", "Findings by rule", rows, legend)
 
 
@@ -352,13 +428,20 @@ def _accounts_chart(chart_id: str, caption: str, items: list[tuple[str, str, dic
         pending = row["live"] - row["active"]
         after = f"{row['live']} live" + (f" ({row['active']} active)" if pending else "")
         rows.append((key, label, [(row["active"], LIVE_FILL, "active"), (pending, PENDING_FILL, "not active")], after))
-    legend = ('<span class="key key-live"></span>active <span class="key key-pending"></span>requested, approved '
-              'or suspended. Closed and rejected accounts are not shown.')
+    legend = (
+        '<span class="key key-live"></span>active <span class="key key-pending"></span>requested, approved '
+        "or suspended. Closed and rejected accounts are not shown."
+    )
     return _bars(chart_id, caption, rows, legend)
 
 
-def _table(caption: str, headers: list[tuple[str, bool]], body: list[list[str]], foot: list[str] | None = None,
-           empty: str = "None.") -> str:
+def _table(
+    caption: str,
+    headers: list[tuple[str, bool]],
+    body: list[list[str]],
+    foot: list[str] | None = None,
+    empty: str = "None.",
+) -> str:
     """A table; cells in `body` are already-escaped HTML. headers: (title, numeric)."""
     if not body:
         return f'<p class="none">{e(empty)}</p>'
@@ -367,12 +450,16 @@ def _table(caption: str, headers: list[tuple[str, bool]], body: list[list[str]],
     out += [f'<th scope="col"{num_attr if num else ""}>{e(h)}</th>' for h, num in headers]
     out.append("</tr></thead><tbody>")
     for row in body:
-        out.append("<tr>" + "".join(f'<td{num_attr if headers[i][1] else ""}>{c}</td>'
-                                    for i, c in enumerate(row)) + "</tr>")
+        out.append(
+            "<tr>" + "".join(f"<td{num_attr if headers[i][1] else ''}>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        )
     out.append("</tbody>")
     if foot:
-        out.append("<tfoot><tr>" + "".join(f'<td{num_attr if headers[i][1] else ""}>{c}</td>'
-                                           for i, c in enumerate(foot)) + "</tr></tfoot>")
+        out.append(
+            "<tfoot><tr>"
+            + "".join(f"<td{num_attr if headers[i][1] else ''}>{c}</td>" for i, c in enumerate(foot))
+            + "</tr></tfoot>"
+        )
     out.append("</table>")
     return "".join(out)
 
@@ -399,16 +486,22 @@ def _failing(data: dict) -> str:
     out = ['<h3 id="failing">Accounts that fail each rule</h3>']
     if not rules:
         return out[0] + '<p class="none">No account fails a rule.</p>'
-    out.append("<p>Each account below does not meet the rule it is listed under. Waived ones were accepted by SLT "
-               "until the date shown.</p>")
+    out.append(
+        "<p>Each account below does not meet the rule it is listed under. Waived ones were accepted by SLT "
+        "until the date shown.</p>"
+    )
     for r in sorted(rules, key=lambda r: (audit.SEVERITIES.index(r["severity"]), -r["unwaived"], r["name"])):
         clause = f' <span class="clause">Our policy: {e(r["clause"])}</span>' if r["clause"] else ""
-        out.append(f'<section class="failing" data-rule="{e(r["id"])}"><h4 id="fail-{e(r["id"])}">{_rule_name(r)} '
-                   f'{_sev(r["severity"])}</h4><p class="principle">{e(r["principle"])}{clause}</p>')
+        out.append(
+            f'<section class="failing" data-rule="{e(r["id"])}"><h4 id="fail-{e(r["id"])}">{_rule_name(r)} '
+            f'{_sev(r["severity"])}</h4><p class="principle">{e(r["principle"])}{clause}</p>'
+        )
         for group in r["failing"]:
             where = group["school_name"] or "The register as a whole"
-            out.append(f'<p class="school" data-school="{e(group["school"] or "")}"><strong>{e(where)}</strong> '
-                       f'({_plural(group["findings"], "finding")})</p><ul>')
+            out.append(
+                f'<p class="school" data-school="{e(group["school"] or "")}"><strong>{e(where)}</strong> '
+                f"({_plural(group['findings'], 'finding')})</p><ul>"
+            )
             for f in group["shown"]:
                 account = f'<code class="account">{e(f["account"])}</code>: ' if f["account"] else ""
                 waived = f' <span class="none">(waived until {_day(f["waived_until"])})</span>' if f["waived"] else ""
@@ -416,8 +509,10 @@ def _failing(data: dict) -> str:
             more = group["findings"] - len(group["shown"])
             if more:
                 where_flag = f" --school {group['school']}" if group["school"] else ""
-                out.append(f'<li class="none">and {_plural(more, "more finding")}: '
-                           f'<code>accountctl audit{e(where_flag)} --rule {e(r["id"])}</code> lists them all</li>')
+                out.append(
+                    f'<li class="none">and {_plural(more, "more finding")}: '
+                    f"<code>accountctl audit{e(where_flag)} --rule {e(r['id'])}</code> lists them all</li>"
+                )
             out.append("</ul>")
         out.append("</section>")
     return "".join(out)
@@ -442,12 +537,12 @@ def render_html(data: dict) -> str:
         f'<meta name="generator" content="{e(data.get("generator"))}">',
         f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
         "<header>",
-        "<p class=\"kicker\">Governors' report \u00b7 official social-media accounts</p>",
+        '<p class="kicker">Governors\' report \u00b7 official social-media accounts</p>',
         f"<h1>{e(trust)}{(dash + e(scope)) if scope else ''}</h1>",
         f'<p class="meta">Register as of <strong><time datetime="{e(as_of)}">{e(as_of)}</time></strong>. '
         f'Leavers and transfers from <time datetime="{e(period["from"])}">{e(period["from"])}</time> to '
         f'<time datetime="{e(period["to"])}">{e(period["to"])}</time>. '
-        f'Generated {e(data["generated_at"].replace("T", " ").replace("Z", " UTC"))} by {e(data.get("generator"))}.</p>',
+        f"Generated {e(data['generated_at'].replace('T', ' ').replace('Z', ' UTC'))} by {e(data.get('generator'))}.</p>",
         '<nav class="toc">'
         '<a href="#summary">Summary</a><a href="#compliance">Compliance by rule</a>'
         '<a href="#failing">Accounts that fail</a><a href="#accounts">Accounts</a>'
@@ -462,145 +557,285 @@ def render_html(data: dict) -> str:
     if live:
         out.append(
             f'<p class="lead">Of <strong>{_plural(live, "live account")}</strong>, '
-            f'<strong>{comp["accounts_without_errors"]} ({_pct(comp["accounts_without_errors"], live)})</strong> meet every '
-            f'error-level rule of the policy, allowing for waivers; <strong>{comp["accounts_with_errors"]}</strong> '
-            f'{"has" if comp["accounts_with_errors"] == 1 else "have"} at least one open error. '
-            f'{comp["accounts_clean"]} ({_pct(comp["accounts_clean"], live)}) '
-            f'{"has" if comp["accounts_clean"] == 1 else "have"} no open error or warning.</p>')
+            f"<strong>{comp['accounts_without_errors']} ({_pct(comp['accounts_without_errors'], live)})</strong> meet every "
+            f"error-level rule of the policy, allowing for waivers; <strong>{comp['accounts_with_errors']}</strong> "
+            f"{'has' if comp['accounts_with_errors'] == 1 else 'have'} at least one open error. "
+            f"{comp['accounts_clean']} ({_pct(comp['accounts_clean'], live)}) "
+            f"{'has' if comp['accounts_clean'] == 1 else 'have'} no open error or warning.</p>"
+        )
     else:
-        out.append('<p class="lead">The register holds no live accounts (requested, approved, active or suspended).</p>')
+        out.append(
+            '<p class="lead">The register holds no live accounts (requested, approved, active or suspended).</p>'
+        )
+
     def word(n: int, one: str, many: str | None = None) -> str:
         return _plural(n, one, many).split(" ", 1)[1]
 
     live_n, errors, warnings = data["accounts"]["live"], unw["error"], unw["warning"]
     leavers, transfers, expiring = len(data["leavers"]), len(data["transfers"]), len(data["waivers_expiring"])
     cards = [
-        (live_n, word(live_n, "live account"), f'{data["accounts"]["by_status"].get("active", 0)} active'),
+        (live_n, word(live_n, "live account"), f"{data['accounts']['by_status'].get('active', 0)} active"),
         (errors, word(errors, "open error"), word(errors, "breach", "breaches") + " to fix"),
         (warnings, word(warnings, "open warning"), word(warnings, "risk") + " to fix or accept"),
         (summ["waived"], word(summ["waived"], "waived finding"), "accepted by SLT until a date"),
-        (leavers, word(leavers, "leaver") + " in the period",
-         f'{_plural(len(data["upcoming_leavers"]), "person", "people")} due to leave soon'),
+        (
+            leavers,
+            word(leavers, "leaver") + " in the period",
+            f"{_plural(len(data['upcoming_leavers']), 'person', 'people')} due to leave soon",
+        ),
         (transfers, word(transfers, "ownership transfer"), "in the period"),
-        (expiring, word(expiring, "waiver") + " expiring", f'within {data["waiver_horizon"]["days"]} days'),
+        (expiring, word(expiring, "waiver") + " expiring", f"within {data['waiver_horizon']['days']} days"),
     ]
-    out.append('<div class="cards">' + "".join(
-        f'<div class="card"><span class="n">{e(n)}</span><span class="l">{e(label)}<br>{e(sub)}</span></div>'
-        for n, label, sub in cards) + "</div>")
+    out.append(
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><span class="n">{e(n)}</span><span class="l">{e(label)}<br>{e(sub)}</span></div>'
+            for n, label, sub in cards
+        )
+        + "</div>"
+    )
     if summ["skipped"]:
         rule_names = {r["id"]: r["name"] for r in data["rules"]}
         names = ", ".join(rule_names.get(s["rule"], s["rule"]) for s in summ["skipped"])
-        out.append(f'<p class="note">Not checked in this report: {e(names)}. These rules need vault access (an IT '
-                   "custodian's key slot); ask IT to produce the report to include them.</p>")
+        out.append(
+            f'<p class="note">Not checked in this report: {e(names)}. These rules need vault access (an IT '
+            "custodian's key slot); ask IT to produce the report to include them.</p>"
+        )
     out.append("</section>")
 
     # Compliance by rule
     out.append('<section id="compliance" class="major"><h2>Compliance by rule</h2>')
-    out.append("<p>Each finding is one account (or person) that does not meet one rule on "
-               f"{e(as_of)}. Open findings count against compliance; waived ones were accepted by SLT until a date.</p>")
+    out.append(
+        "<p>Each finding is one account (or person) that does not meet one rule on "
+        f"{e(as_of)}. Open findings count against compliance; waived ones were accepted by SLT until a date.</p>"
+    )
     chart = _findings_chart(data)
     out.append(chart or '<p class="none">No findings: every account meets every rule checked.</p>')
     body = []
     for r in data["rules"]:
         status = "not checked (needs vault access)" if r["skipped"] else ""
         target = f"fail-{r['id']}" if r["findings"] else f"rule-{r['id']}"
-        body.append([f'<a href="#{e(target)}">{_rule_name(r)}</a>', _sev(r["severity"]),
-                     e(r["unwaived"]) if not r["skipped"] else "\u2013", e(r["waived"]) if not r["skipped"] else "\u2013",
-                     e(r["accounts"]) if not r["skipped"] else "\u2013", e(status or r["principle"])])
-    out.append(_table("Findings by rule", [("Rule", False), ("Severity", False), ("Open", True), ("Waived", True),
-                                           ("Accounts", True), ("What it means", False)], body,
-                      foot=["All rules", "", e(sum(unw.values())), e(summ["waived"]), "", ""]))
+        body.append(
+            [
+                f'<a href="#{e(target)}">{_rule_name(r)}</a>',
+                _sev(r["severity"]),
+                e(r["unwaived"]) if not r["skipped"] else "\u2013",
+                e(r["waived"]) if not r["skipped"] else "\u2013",
+                e(r["accounts"]) if not r["skipped"] else "\u2013",
+                e(status or r["principle"]),
+            ]
+        )
+    out.append(
+        _table(
+            "Findings by rule",
+            [
+                ("Rule", False),
+                ("Severity", False),
+                ("Open", True),
+                ("Waived", True),
+                ("Accounts", True),
+                ("What it means", False),
+            ],
+            body,
+            foot=["All rules", "", e(sum(unw.values())), e(summ["waived"]), "", ""],
+        )
+    )
     rows = [s for s in data["schools"] if s["live"] or s["unwaived_errors"] or s["unwaived_warnings"]]
     out.append("<h3>Compliance by school</h3>")
-    out.append(_table("Open findings by school", [("School", False), ("Live accounts", True),
-                                                  ("Accounts with an open error", True), ("Open errors", True),
-                                                  ("Open warnings", True)],
-                      [[e(s["name"]) + f' <span class="none">({e(s["id"])})</span>', e(s["live"]),
-                        e(f'{s["accounts_with_errors"]} ({_pct(s["accounts_with_errors"], s["live"])})' if s["live"]
-                          else s["accounts_with_errors"]),
-                        e(s["unwaived_errors"]), e(s["unwaived_warnings"])] for s in rows],
-                      empty="No school has live accounts."))
+    out.append(
+        _table(
+            "Open findings by school",
+            [
+                ("School", False),
+                ("Live accounts", True),
+                ("Accounts with an open error", True),
+                ("Open errors", True),
+                ("Open warnings", True),
+            ],
+            [
+                [
+                    e(s["name"]) + f' <span class="none">({e(s["id"])})</span>',
+                    e(s["live"]),
+                    e(
+                        f"{s['accounts_with_errors']} ({_pct(s['accounts_with_errors'], s['live'])})"
+                        if s["live"]
+                        else s["accounts_with_errors"]
+                    ),
+                    e(s["unwaived_errors"]),
+                    e(s["unwaived_warnings"]),
+                ]
+                for s in rows
+            ],
+            empty="No school has live accounts.",
+        )
+    )
     out.append(_failing(data))
     out.append("</section>")
 
     # Accounts
     out.append('<section id="accounts" class="major"><h2>Accounts</h2>')
     acc = data["accounts"]
-    out.append(f'<p>{_plural(acc["total"], "account")} on record, {acc["live"]} live: ' + ", ".join(
-        f'{e(n)} {e(s)}' for s, n in acc["by_status"].items() if n) + ".</p>" if acc["total"]
-        else '<p class="none">No accounts on record.</p>')
-    out.append(_accounts_chart("accounts-by-school", "Live accounts by school",
-                               [(s["id"], s["name"], s) for s in data["schools"] if s["live"]]))
-    out.append(_accounts_chart("accounts-by-platform", "Live accounts by platform",
-                               [(p["platform"], p["platform"], p) for p in data["platforms"] if p["live"]]))
+    out.append(
+        f"<p>{_plural(acc['total'], 'account')} on record, {acc['live']} live: "
+        + ", ".join(f"{e(n)} {e(s)}" for s, n in acc["by_status"].items() if n)
+        + ".</p>"
+        if acc["total"]
+        else '<p class="none">No accounts on record.</p>'
+    )
+    out.append(
+        _accounts_chart(
+            "accounts-by-school",
+            "Live accounts by school",
+            [(s["id"], s["name"], s) for s in data["schools"] if s["live"]],
+        )
+    )
+    out.append(
+        _accounts_chart(
+            "accounts-by-platform",
+            "Live accounts by platform",
+            [(p["platform"], p["platform"], p) for p in data["platforms"] if p["live"]],
+        )
+    )
     heads = [("School", False)] + [(s.capitalize(), True) for s in STATUSES] + [("Total", True)]
-    out.append(_table("Accounts by school and status", heads,
-                      [[e(s["name"])] + [e(s[st]) for st in STATUSES] + [e(s["total"])]
-                       for s in data["schools"]],
-                      foot=["All schools"] + [e(acc["by_status"].get(st, 0)) for st in STATUSES] + [e(acc["total"])],
-                      empty="No schools."))
-    out.append(_table("Accounts by platform and status", [("Platform", False)] + heads[1:],
-                      [[e(p["platform"])] + [e(p[st]) for st in STATUSES] + [e(p["total"])] for p in data["platforms"]]))
+    out.append(
+        _table(
+            "Accounts by school and status",
+            heads,
+            [[e(s["name"])] + [e(s[st]) for st in STATUSES] + [e(s["total"])] for s in data["schools"]],
+            foot=["All schools"] + [e(acc["by_status"].get(st, 0)) for st in STATUSES] + [e(acc["total"])],
+            empty="No schools.",
+        )
+    )
+    out.append(
+        _table(
+            "Accounts by platform and status",
+            [("Platform", False)] + heads[1:],
+            [[e(p["platform"])] + [e(p[st]) for st in STATUSES] + [e(p["total"])] for p in data["platforms"]],
+        )
+    )
     out.append("</section>")
 
     # People
     out.append('<section id="people" class="major"><h2>Leavers and transfers</h2>')
-    out.append(f'<p>Staff who left between {e(period["from"])} and {e(period["to"])}, and how many live accounts still '
-               "name them (as owner, admin or contributor). Every one should be 0: a leaver's accounts are transferred "
-               "and their access removed.</p>")
+    out.append(
+        f"<p>Staff who left between {e(period['from'])} and {e(period['to'])}, and how many live accounts still "
+        "name them (as owner, admin or contributor). Every one should be 0: a leaver's accounts are transferred "
+        "and their access removed.</p>"
+    )
 
     def leaver_rows(items):
-        return [[e(p["name"]) + f'<br><span class="none">{e(p["email"])}</span>',
-                 e(school_names.get(p["school"], p["school"])), _day(p["left_on"]), e(p["owns"]), e(p["listed_on"])]
-                for p in items]
-    leaver_heads = [("Name", False), ("School", False), ("Left on", False), ("Still owns", True),
-                    ("Still named on", True)]
-    out.append(_table("Leavers in the period", leaver_heads, leaver_rows(data["leavers"]),
-                      empty="No leavers in the period."))
+        return [
+            [
+                e(p["name"]) + f'<br><span class="none">{e(p["email"])}</span>',
+                e(school_names.get(p["school"], p["school"])),
+                _day(p["left_on"]),
+                e(p["owns"]),
+                e(p["listed_on"]),
+            ]
+            for p in items
+        ]
+
+    leaver_heads = [
+        ("Name", False),
+        ("School", False),
+        ("Left on", False),
+        ("Still owns", True),
+        ("Still named on", True),
+    ]
+    out.append(
+        _table("Leavers in the period", leaver_heads, leaver_rows(data["leavers"]), empty="No leavers in the period.")
+    )
     if data["upcoming_leavers"]:
-        out.append(_table(f"Due to leave within {data['waiver_horizon']['days']} days", leaver_heads,
-                          leaver_rows(data["upcoming_leavers"])))
+        out.append(
+            _table(
+                f"Due to leave within {data['waiver_horizon']['days']} days",
+                leaver_heads,
+                leaver_rows(data["upcoming_leavers"]),
+            )
+        )
     out.append("<h3>Ownership transfers</h3>")
-    out.append(_table("Ownership transfers in the period",
-                      [("Date", False), ("Account", False), ("School", False), ("From", False), ("To", False),
-                       ("Reason", False)],
-                      [[_day(t["on"]), f'<code>{e(t["account"])}</code>', e(school_names.get(t["school"], t["school"])),
-                        e(t["from"] or "(nobody)"), e(t["to"]), e(t["reason"] or "")] for t in data["transfers"]],
-                      empty="No ownership transfers in the period."))
+    out.append(
+        _table(
+            "Ownership transfers in the period",
+            [("Date", False), ("Account", False), ("School", False), ("From", False), ("To", False), ("Reason", False)],
+            [
+                [
+                    _day(t["on"]),
+                    f"<code>{e(t['account'])}</code>",
+                    e(school_names.get(t["school"], t["school"])),
+                    e(t["from"] or "(nobody)"),
+                    e(t["to"]),
+                    e(t["reason"] or ""),
+                ]
+                for t in data["transfers"]
+            ],
+            empty="No ownership transfers in the period.",
+        )
+    )
     out.append("</section>")
 
     # Waivers
     horizon = data["waiver_horizon"]
     rules_by_id = {r["id"]: r for r in data["rules"]}
     out.append(f'<section id="waivers"><h2>Waivers expiring within {e(horizon["days"])} days</h2>')
-    out.append(f"<p>Waivers in force on {e(as_of)} that end by {e(horizon['until'])}. When a waiver ends, its finding "
-               "counts again unless SLT renews it or the account is fixed.</p>")
-    out.append(_table("Waivers expiring", [("Until", False), ("Days left", True), ("Account", False), ("School", False),
-                                           ("Rule", False), ("Reason", False), ("Waived by", False),
-                                           ("Still needed", False)],
-                      [[_day(w["until"]), e(w["days_left"]), f'<code>{e(w["account"])}</code>',
-                        e(school_names.get(w["school"], w["school"])), _rule_name(rules_by_id.get(w["rule"], w)),
-                        e(w["reason"]),
-                        e(w["waived_by"]), "yes" if w["covers_finding"] else "no (no such finding now)"]
-                       for w in data["waivers_expiring"]],
-                      empty=f"No waiver expires within {horizon['days']} days."))
+    out.append(
+        f"<p>Waivers in force on {e(as_of)} that end by {e(horizon['until'])}. When a waiver ends, its finding "
+        "counts again unless SLT renews it or the account is fixed.</p>"
+    )
+    out.append(
+        _table(
+            "Waivers expiring",
+            [
+                ("Until", False),
+                ("Days left", True),
+                ("Account", False),
+                ("School", False),
+                ("Rule", False),
+                ("Reason", False),
+                ("Waived by", False),
+                ("Still needed", False),
+            ],
+            [
+                [
+                    _day(w["until"]),
+                    e(w["days_left"]),
+                    f"<code>{e(w['account'])}</code>",
+                    e(school_names.get(w["school"], w["school"])),
+                    _rule_name(rules_by_id.get(w["rule"], w)),
+                    e(w["reason"]),
+                    e(w["waived_by"]),
+                    "yes" if w["covers_finding"] else "no (no such finding now)",
+                ]
+                for w in data["waivers_expiring"]
+            ],
+            empty=f"No waiver expires within {horizon['days']} days.",
+        )
+    )
     out.append("</section>")
 
     # Rules
     out.append('<section id="rules" class="major"><h2>What the rules check</h2>')
-    out.append("<p>Each rule is a principle of the trust's social-media policy, with the trust's own clause where it "
-               "has recorded one. Severities: "
-               + "; ".join(f"{_sev(s)} {e(m)}" for s, m in SEVERITY_MEANING.items()) + ".</p>")
+    out.append(
+        "<p>Each rule is a principle of the trust's social-media policy, with the trust's own clause where it "
+        "has recorded one. Severities: " + "; ".join(f"{_sev(s)} {e(m)}" for s, m in SEVERITY_MEANING.items()) + ".</p>"
+    )
     out.append('<dl class="rules">')
     for r in data["rules"]:
-        extra = (" Needs vault access: checked only when IT produces the report."
-                 if r["needs_vault"] and "vault" not in r["description"] else "")
+        extra = (
+            " Needs vault access: checked only when IT produces the report."
+            if r["needs_vault"] and "vault" not in r["description"]
+            else ""
+        )
         clause = f'<br><span class="clause">Our policy: {e(r["clause"])}</span>' if r["clause"] else ""
-        out.append(f'<dt id="rule-{e(r["id"])}">{_rule_name(r)} {_sev(r["severity"])}</dt>'
-                   f'<dd>{e(r["principle"])}<br><span class="when">Reported when: {e(r["description"])}.{e(extra)}</span>'
-                   f'{clause}</dd>')
+        out.append(
+            f'<dt id="rule-{e(r["id"])}">{_rule_name(r)} {_sev(r["severity"])}</dt>'
+            f'<dd>{e(r["principle"])}<br><span class="when">Reported when: {e(r["description"])}.{e(extra)}</span>'
+            f"{clause}</dd>"
+        )
     out.append("</dl></section>")
 
-    out.append(f"<footer>Produced with <code>accountctl report</code> from the encrypted register. It contains no "
-               f"passwords, 2FA seeds or recovery codes. {e(title)}.</footer></body></html>\n")
+    out.append(
+        f"<footer>Produced with <code>accountctl report</code> from the encrypted register. It contains no "
+        f"passwords, 2FA seeds or recovery codes. {e(title)}.</footer></body></html>\n"
+    )
     return "".join(out)

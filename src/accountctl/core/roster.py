@@ -53,9 +53,11 @@ def parse(text: str, school: str) -> tuple[str, list[RosterEntry]]:
     elif all(c in header for c in directory.STAFF_CSV_COLUMNS):
         kind = "staff-csv"
     else:
-        raise InputError("unrecognised roster: expected the staff CSV header "
-                         f"({','.join(directory.STAFF_CSV_COLUMNS)}), a GAM export (primaryEmail,name.fullName,suspended) "
-                         "or a Microsoft Entra user download (userPrincipalName,displayName,accountEnabled)")
+        raise InputError(
+            "unrecognised roster: expected the staff CSV header "
+            f"({','.join(directory.STAFF_CSV_COLUMNS)}), a GAM export (primaryEmail,name.fullName,suspended) "
+            "or a Microsoft Entra user download (userPrincipalName,displayName,accountEnabled)"
+        )
     entries: list[RosterEntry] = []
     seen: dict[str, int] = {}
     for row in rows:
@@ -76,21 +78,34 @@ def _entry(kind: str, row: dict, line: int, school: str) -> RosterEntry:
         suspended = row["suspended"].lower()
         if suspended not in TRUE | FALSE:
             raise InputError(f"suspended must be True or False, not {shown(row['suspended'])}")
-        return RosterEntry(model.email(row["primaryemail"]), model.nonempty(row["name.fullname"], "name", 200), line,
-                           suspended=suspended in TRUE)
+        return RosterEntry(
+            model.email(row["primaryemail"]),
+            model.nonempty(row["name.fullname"], "name", 200),
+            line,
+            suspended=suspended in TRUE,
+        )
     if kind == "entra":
         enabled = row["accountenabled"].lower()
         if enabled not in (TRUE | FALSE) - {""}:  # Entra always writes True or False: a blank is a damaged file
             raise InputError(f"accountEnabled must be True or False, not {shown(row['accountenabled'])}")
-        return RosterEntry(model.email(row["userprincipalname"], "userPrincipalName"),
-                           model.nonempty(row["displayname"], "displayName", 200), line, suspended=enabled in FALSE)
+        return RosterEntry(
+            model.email(row["userprincipalname"], "userPrincipalName"),
+            model.nonempty(row["displayname"], "displayName", 200),
+            line,
+            suspended=enabled in FALSE,
+        )
     if row["school"] and row["school"].lower() != school:
         raise InputError(f"school {shown(row['school'])} is not {school} (a roster covers one school)")
     roles = [r for r in row["roles"].split(";") if r.strip()]
     trained = clock.parse_date(row["trained_on"], "trained_on").isoformat() if row["trained_on"] else None
-    return RosterEntry(model.email(row["email"]), model.nonempty(row["name"], "name", 200), line,
-                       roles=model.roles(roles) or ["staff"], trained_on=trained,
-                       policy_ack=model.optional_text(row["policy_ack"], "policy_ack", 50))
+    return RosterEntry(
+        model.email(row["email"]),
+        model.nonempty(row["name"], "name", 200),
+        line,
+        roles=model.roles(roles) or ["staff"],
+        trained_on=trained,
+        policy_ack=model.optional_text(row["policy_ack"], "policy_ack", 50),
+    )
 
 
 def on_school_domains(entries: list[RosterEntry], domains: list[str]) -> tuple[list[RosterEntry], int]:
@@ -99,7 +114,9 @@ def on_school_domains(entries: list[RosterEntry], domains: list[str]) -> tuple[l
     return kept, len(entries) - len(kept)
 
 
-def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left_on: str, progress=None) -> list[Change]:
+def plan(
+    conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left_on: str, progress=None
+) -> list[Change]:
     """What applying the roster would change, in a stable order.
 
     A "rejoin" (someone recorded as left who is on the roster again) is planned like the rest, but
@@ -116,20 +133,39 @@ def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left
         gone = person is not None and person["left_on"] and person["left_on"] <= today.isoformat()
         if e.suspended:
             if person and person["school"] == school and not person["left_on"]:
-                changes.append(Change("leave", e.email, person["name"], f"suspended or disabled in the directory; leaves {left_on}",
-                                      {"left_on": left_on}))
+                changes.append(
+                    Change(
+                        "leave",
+                        e.email,
+                        person["name"],
+                        f"suspended or disabled in the directory; leaves {left_on}",
+                        {"left_on": left_on},
+                    )
+                )
             continue
         if person is None:
-            changes.append(Change("join", e.email, e.name, f"joins {school}" + (f" as {', '.join(e.roles)}" if e.roles else ""),
-                                  {"name": e.name, "roles": e.roles or ["staff"], "trained_on": e.trained_on,
-                                   "policy_ack": e.policy_ack}))
+            changes.append(
+                Change(
+                    "join",
+                    e.email,
+                    e.name,
+                    f"joins {school}" + (f" as {', '.join(e.roles)}" if e.roles else ""),
+                    {
+                        "name": e.name,
+                        "roles": e.roles or ["staff"],
+                        "trained_on": e.trained_on,
+                        "policy_ack": e.policy_ack,
+                    },
+                )
+            )
             continue
         if person["school"] != school:
             if gone:
                 changes.append(Change("rejoin", e.email, e.name, f"rejoins at {school}", {"school": school}))
             else:
-                changes.append(Change("move", e.email, e.name, f"moves from {person['school']} to {school}",
-                                      {"school": school}))
+                changes.append(
+                    Change("move", e.email, e.name, f"moves from {person['school']} to {school}", {"school": school})
+                )
             continue
         if gone:  # an upcoming leaver is still on the roster until their date: no change
             changes.append(Change("rejoin", e.email, e.name, f"back on the roster (had left {person['left_on']})", {}))
@@ -143,41 +179,73 @@ def plan(conn: sqlite3.Connection, school: str, entries: list[RosterEntry], left
         if e.policy_ack and e.policy_ack != person["policy_ack"]:
             updates["policy_ack"] = e.policy_ack
         if updates:
-            changes.append(Change("update", e.email, e.name,
-                                  "; ".join(f"{k}: {person[k]!r} -> {v!r}" for k, v in updates.items()), updates))
+            changes.append(
+                Change(
+                    "update",
+                    e.email,
+                    e.name,
+                    "; ".join(f"{k}: {person[k]!r} -> {v!r}" for k, v in updates.items()),
+                    updates,
+                )
+            )
     for email, person in sorted(current.items()):
-        if person["school"] == school and not person["left_on"] and email not in listed \
-                and not any(c.email == email for c in changes):
-            changes.append(Change("leave", email, person["name"], f"not on the roster; leaves {left_on}",
-                                  {"left_on": left_on}))
+        if (
+            person["school"] == school
+            and not person["left_on"]
+            and email not in listed
+            and not any(c.email == email for c in changes)
+        ):
+            changes.append(
+                Change("leave", email, person["name"], f"not on the roster; leaves {left_on}", {"left_on": left_on})
+            )
     order = {"join": 0, "rejoin": 1, "move": 2, "update": 3, "leave": 4}
     changes.sort(key=lambda c: (order[c.change], c.email))
     return changes
 
 
-def apply(conn: sqlite3.Connection, actor: str, school: str, changes: list[Change], *, rejoin: bool = False) -> list[Change]:
+def apply(
+    conn: sqlite3.Connection, actor: str, school: str, changes: list[Change], *, rejoin: bool = False
+) -> list[Change]:
     """Record the planned changes, each as an event; returns those applied (rejoins only with `rejoin`)."""
     changes = [c for c in changes if rejoin or c.change != "rejoin"]
     now = clock.now_iso()
     for c in changes:
         if c.change == "join":
-            conn.execute("INSERT INTO staff(email, name, school, roles, trained_on, policy_ack, status, created_at) "
-                         "VALUES (?,?,?,?,?,?,'active',?)", (c.email, c.fields["name"], school,
-                                                             json.dumps(c.fields["roles"]), c.fields["trained_on"],
-                                                             c.fields["policy_ack"], now))
+            conn.execute(
+                "INSERT INTO staff(email, name, school, roles, trained_on, policy_ack, status, created_at) "
+                "VALUES (?,?,?,?,?,?,'active',?)",
+                (
+                    c.email,
+                    c.fields["name"],
+                    school,
+                    json.dumps(c.fields["roles"]),
+                    c.fields["trained_on"],
+                    c.fields["policy_ack"],
+                    now,
+                ),
+            )
         elif c.change == "leave":
-            conn.execute("UPDATE staff SET status = 'left', left_on = ? WHERE email = ?", (c.fields["left_on"], c.email))
+            conn.execute(
+                "UPDATE staff SET status = 'left', left_on = ? WHERE email = ?", (c.fields["left_on"], c.email)
+            )
         elif c.change == "rejoin":
-            conn.execute("UPDATE staff SET status = 'active', left_on = NULL, school = ? WHERE email = ?",
-                         (c.fields.get("school", school), c.email))
+            conn.execute(
+                "UPDATE staff SET status = 'active', left_on = NULL, school = ? WHERE email = ?",
+                (c.fields.get("school", school), c.email),
+            )
         elif c.change == "move":
             old = conn.execute("SELECT school FROM staff WHERE email = ?", (c.email,)).fetchone()[0]
-            conn.execute("UPDATE staff SET school = ?, moved_from = ?, moved_on = ? WHERE email = ?",
-                         (school, old, clock.today().isoformat(), c.email))
+            conn.execute(
+                "UPDATE staff SET school = ?, moved_from = ?, moved_on = ? WHERE email = ?",
+                (school, old, clock.today().isoformat(), c.email),
+            )
         elif c.change == "update":
             for key, value in c.fields.items():
-                conn.execute(f"UPDATE staff SET {key} = ? WHERE email = ?",
-                             (json.dumps(value) if key == "roles" else value, c.email))
-    events.record_many(conn, actor, [(f"staff.sync.{c.change}", c.email, None, {"school": school, **c.fields})
-                                     for c in changes])
+                conn.execute(
+                    f"UPDATE staff SET {key} = ? WHERE email = ?",
+                    (json.dumps(value) if key == "roles" else value, c.email),
+                )
+    events.record_many(
+        conn, actor, [(f"staff.sync.{c.change}", c.email, None, {"school": school, **c.fields}) for c in changes]
+    )
     return changes

@@ -35,8 +35,10 @@ def _held_for(reg, account_id: str) -> dict:
     """The account whose credentials are asked for, unless it is gone: they were destroyed with it."""
     account = get_account(reg.db, account_id)
     if account["status"] == "gone":
-        raise InputError(f"{account['id']} is gone from {account['platform']} (since {account['gone_on']}): "
-                         "its credentials were destroyed")
+        raise InputError(
+            f"{account['id']} is gone from {account['platform']} (since {account['gone_on']}): "
+            "its credentials were destroyed"
+        )
     return account
 
 
@@ -55,8 +57,10 @@ def _decrypt(reg, account_id: str, column: str, blob: bytes | None) -> bytes | N
 def _store(reg, account_id: str, column: str, value: bytes) -> str:
     now = clock.now_iso()
     _ensure_row(reg, account_id)
-    reg.db.execute(f"UPDATE credentials SET {column} = ?, {column}_set_at = ?, {column}_set_by = ? WHERE account = ?",
-                   (reg.encrypt_field("credentials", account_id, column, value), now, reg.actor, account_id))
+    reg.db.execute(
+        f"UPDATE credentials SET {column} = ?, {column}_set_at = ?, {column}_set_by = ? WHERE account = ?",
+        (reg.encrypt_field("credentials", account_id, column, value), now, reg.actor, account_id),
+    )
     return now
 
 
@@ -78,16 +82,21 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
             raise InputError("that is already the current password; a rotation needs a new one")
         cur = reg.db.execute(
             "INSERT INTO password_history(account, password, set_at, set_by, replaced_at) VALUES (?, x'', ?, ?, ?)",
-            (account["id"], row["password_set_at"], row["password_set_by"], clock.now_iso()))
+            (account["id"], row["password_set_at"], row["password_set_by"], clock.now_iso()),
+        )
         history_id = cur.lastrowid
-        reg.db.execute("UPDATE password_history SET password = ? WHERE id = ?",
-                       (reg.encrypt_field("password_history", str(history_id), "password", old), history_id))
+        reg.db.execute(
+            "UPDATE password_history SET password = ? WHERE id = ?",
+            (reg.encrypt_field("password_history", str(history_id), "password", old), history_id),
+        )
     at = _store(reg, account["id"], "password", password.encode("utf-8"))
     from accountctl.core import quality
 
     weak, suggestions = quality.assess(password, [account["handle"], account["school"], account["platform"]])
-    reg.db.execute("UPDATE credentials SET password_weak = ?, password_fp = ? WHERE account = ?",
-                   (weak, reg.fingerprint(password.encode("utf-8")), account["id"]))
+    reg.db.execute(
+        "UPDATE credentials SET password_weak = ?, password_fp = ? WHERE account = ?",
+        (weak, reg.fingerprint(password.encode("utf-8")), account["id"]),
+    )
     details = {"field": "password", "generated": generated}
     if username is not None:
         name = model.nonempty(username, "username", 320)
@@ -104,8 +113,12 @@ def generate_password(length: int = GENERATE_DEFAULT) -> str:
     alphabet = string.ascii_letters + string.digits + _SYMBOLS
     while True:
         candidate = "".join(secrets.choice(alphabet) for _ in range(length))
-        if (any(c.islower() for c in candidate) and any(c.isupper() for c in candidate)
-                and any(c.isdigit() for c in candidate) and any(c in _SYMBOLS for c in candidate)):
+        if (
+            any(c.islower() for c in candidate)
+            and any(c.isupper() for c in candidate)
+            and any(c.isdigit() for c in candidate)
+            and any(c in _SYMBOLS for c in candidate)
+        ):
             return candidate
 
 
@@ -116,10 +129,12 @@ def password_history(reg, account_id: str) -> list[dict]:
     out = []
     row = _row(reg, account["id"])
     if row is not None and row["password"] is not None:
-        out.append({"set_at": row["password_set_at"], "set_by": row["password_set_by"], "replaced_at": None,
-                    "current": True})
-    for h in reg.db.execute("SELECT set_at, set_by, replaced_at FROM password_history WHERE account = ? ORDER BY id DESC",
-                            (account["id"],)):
+        out.append(
+            {"set_at": row["password_set_at"], "set_by": row["password_set_by"], "replaced_at": None, "current": True}
+        )
+    for h in reg.db.execute(
+        "SELECT set_at, set_by, replaced_at FROM password_history WHERE account = ? ORDER BY id DESC", (account["id"],)
+    ):
         out.append({"set_at": h["set_at"], "set_by": h["set_by"], "replaced_at": h["replaced_at"], "current": False})
     return out
 
@@ -139,7 +154,10 @@ class Totp:
     def uri(self) -> str:
         from urllib.parse import quote, urlencode
 
-        label = quote(f"{self.issuer}:{self.name}" if self.issuer and self.name else (self.name or self.issuer or "account"), safe=":@")
+        label = quote(
+            f"{self.issuer}:{self.name}" if self.issuer and self.name else (self.name or self.issuer or "account"),
+            safe=":@",
+        )
         params = {"secret": self.secret, "digits": self.digits, "period": self.period, "algorithm": self.algorithm}
         if self.issuer:
             params["issuer"] = self.issuer
@@ -196,8 +214,14 @@ def set_totp(reg, account_id: str, text: str) -> dict:
     account = _held_for(reg, account_id)
     seed = parse_totp(text)
     at = _store(reg, account["id"], "totp", json.dumps(asdict(seed)).encode("utf-8"))
-    events.record(reg.db, reg.actor, "cred.totp", account["id"], account=account["id"],
-                  details={"field": "totp", "digits": seed.digits, "period": seed.period, "algorithm": seed.algorithm})
+    events.record(
+        reg.db,
+        reg.actor,
+        "cred.totp",
+        account["id"],
+        account=account["id"],
+        details={"field": "totp", "digits": seed.digits, "period": seed.period, "algorithm": seed.algorithm},
+    )
     return {"account": account["id"], "set_at": at}
 
 
@@ -240,8 +264,14 @@ def set_recovery(reg, account_id: str, text: str) -> dict:
     if len(codes) > 100 or any(len(c) > 200 for c in codes):
         raise InputError("at most 100 recovery codes of at most 200 characters each")
     at = _store(reg, account["id"], "recovery", json.dumps(codes).encode("utf-8"))
-    events.record(reg.db, reg.actor, "cred.recovery", account["id"], account=account["id"],
-                  details={"field": "recovery", "count": len(codes)})
+    events.record(
+        reg.db,
+        reg.actor,
+        "cred.recovery",
+        account["id"],
+        account=account["id"],
+        details={"field": "recovery", "count": len(codes)},
+    )
     return {"account": account["id"], "set_at": at, "count": len(codes)}
 
 
@@ -267,6 +297,7 @@ def reveal(reg, account_id: str, reason: str, field: str | None = None) -> dict:
             values[name] = plain.decode("utf-8")
     if field and values[field] is None:
         raise InputError(f"IT holds no {field} for {account['id']}")
-    events.record(reg.db, reg.actor, "cred.show", account["id"], account=account["id"],
-                  details={"fields": wanted, "reason": why})
+    events.record(
+        reg.db, reg.actor, "cred.show", account["id"], account=account["id"], details={"fields": wanted, "reason": why}
+    )
     return values

@@ -17,12 +17,19 @@ from accountctl.store.db import ALL_EVENTS
 
 CLOCK_SLACK = timedelta(days=1)
 # The event that goes with each kind of membership record.
-RECORD_ACTIONS = {"root": "register.init", "upgrade": "register.upgrade", "grant": "person.grant",
-                  "revoke": "person.revoke", "recover": "person.recover", "rollback": "rollback.accepted"}
+RECORD_ACTIONS = {
+    "root": "register.init",
+    "upgrade": "register.upgrade",
+    "grant": "person.grant",
+    "revoke": "person.revoke",
+    "recover": "person.recover",
+    "rollback": "rollback.accepted",
+}
 
 
-def verify(conn: sqlite3.Connection, membership: trust.Membership, file_id: bytes,
-           save_problems: list[str] | None = None) -> list[str]:
+def verify(
+    conn: sqlite3.Connection, membership: trust.Membership, file_id: bytes, save_problems: list[str] | None = None
+) -> list[str]:
     """Every problem found, as one sentence each; empty when the register checks out.
 
     `save_problems` are the last save's (see `trust.verify_save`), checked by the caller that has the file.
@@ -36,8 +43,9 @@ def verify(conn: sqlite3.Connection, membership: trust.Membership, file_id: byte
     return problems + list(save_problems or [])
 
 
-def event_signatures(conn: sqlite3.Connection, membership: trust.Membership,
-                     file_id: bytes) -> tuple[dict[int, bytes], list[str]]:
+def event_signatures(
+    conn: sqlite3.Connection, membership: trust.Membership, file_id: bytes
+) -> tuple[dict[int, bytes], list[str]]:
     """Which key covers each event, and the problems: events their actor did not sign, real time going back.
 
     A save signs only its last event; the chain makes that signature cover the saver's earlier events
@@ -49,7 +57,8 @@ def event_signatures(conn: sqlite3.Connection, membership: trust.Membership,
     pending: list[tuple[int, str]] = []
     latest_real: datetime | None = None
     for seq, actor, digest, signature, at_real in conn.execute(
-            f"SELECT seq, actor, hash, signature, at_real FROM {ALL_EVENTS} ORDER BY seq"):
+        f"SELECT seq, actor, hash, signature, at_real FROM {ALL_EVENTS} ORDER BY seq"
+    ):
         if seq <= membership.upgraded_at:
             continue  # written before signed events existed (format 2)
         if at_real:
@@ -57,8 +66,10 @@ def event_signatures(conn: sqlite3.Connection, membership: trust.Membership,
             if real is None:
                 problems.append(f"event {seq} has an unreadable real time {at_real!r}")
             elif latest_real is not None and real < latest_real - CLOCK_SLACK:
-                problems.append(f"event {seq} was recorded at {at_real}, more than a day before an earlier event: "
-                                "a clock went backwards, or events were made to look older")
+                problems.append(
+                    f"event {seq} was recorded at {at_real}, more than a day before an earlier event: "
+                    "a clock went backwards, or events were made to look older"
+                )
             else:
                 latest_real = max(latest_real or real, real)
         if pending and pending[-1][1] != actor:
@@ -68,8 +79,9 @@ def event_signatures(conn: sqlite3.Connection, membership: trust.Membership,
         if signature is None:
             continue
         message = trust.event_message(file_id, digest)
-        key = next((k for k in membership.keys_of(actor, seq)
-                    if crypto.verify_signature(k, bytes(signature), message)), None)
+        key = next(
+            (k for k in membership.keys_of(actor, seq) if crypto.verify_signature(k, bytes(signature), message)), None
+        )
         if key is None:
             problems.append(f"event {seq} names {actor} but is not signed with a key {actor} held at the time")
         else:
@@ -103,12 +115,14 @@ def _records_match_events(conn: sqlite3.Connection, membership: trust.Membership
     return problems
 
 
-def _decisions_signed_in_time(conn: sqlite3.Connection, membership: trust.Membership,
-                              signed_by: dict[int, bytes]) -> list[str]:
+def _decisions_signed_in_time(
+    conn: sqlite3.Connection, membership: trust.Membership, signed_by: dict[int, bytes]
+) -> list[str]:
     """Each decision was made, in a signed event, with the key its approver held then."""
     made_in: dict[int, int] = {}
-    for seq, details in conn.execute(f"SELECT seq, details FROM {ALL_EVENTS} "
-                                     "WHERE action IN ('account.approve', 'account.reject')"):
+    for seq, details in conn.execute(
+        f"SELECT seq, details FROM {ALL_EVENTS} WHERE action IN ('account.approve', 'account.reject')"
+    ):
         decision = json.loads(details).get("decision")
         if isinstance(decision, int):
             made_in.setdefault(decision, seq)

@@ -123,8 +123,10 @@ def attach_history(conn: sqlite3.Connection, data: bytes | None) -> None:
             conn.executescript(EVENTS_SCHEMA.format(schema=HISTORY))
         else:
             conn.deserialize(data, name=HISTORY)
-            conn.execute(f"SELECT seq, at, actor, action, target, account, details, prev_hash, hash "
-                         f"FROM {HISTORY}.events LIMIT 1").fetchall()
+            conn.execute(
+                f"SELECT seq, at, actor, action, target, account, details, prev_hash, hash "
+                f"FROM {HISTORY}.events LIMIT 1"
+            ).fetchall()
             if not _has_column(conn, HISTORY, "events", "signature"):
                 upgrade_events(conn, HISTORY)
     except sqlite3.DatabaseError:
@@ -207,8 +209,10 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 def upgrade_schema(conn: sqlite3.Connection) -> None:
     """Schema 1 to 2, in place (the format-2 upgrade): grants replace signing_keys; events gain columns."""
-    conn.executescript("CREATE TABLE grants (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, signature BLOB NOT NULL);"
-                       "DROP TABLE signing_keys;")
+    conn.executescript(
+        "CREATE TABLE grants (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, signature BLOB NOT NULL);"
+        "DROP TABLE signing_keys;"
+    )
     upgrade_events(conn, "main")
     set_meta(conn, "schema_version", str(SCHEMA_VERSION))
 

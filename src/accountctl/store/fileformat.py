@@ -176,7 +176,9 @@ def header_length(prefix: bytes) -> int:
         raise DamagedError("register damaged: the file is truncated inside its header")
     version, flags, total = struct.unpack_from(">HHI", prefix, 8)
     if version not in (VERSION, UPGRADABLE):
-        raise DamagedError(f"register format version {version} is not supported by this accountctl (it reads {VERSION})")
+        raise DamagedError(
+            f"register format version {version} is not supported by this accountctl (it reads {VERSION})"
+        )
     if flags != 0:
         raise DamagedError("register damaged: unknown header flags")
     fixed = FIXED_LEN if version == VERSION else FIXED_LEN_V2
@@ -207,12 +209,29 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
         raise DamagedError("register damaged or altered: header checksum does not match")
     version = struct.unpack_from(">H", raw, 8)[0]
     if version == VERSION:
-        (_, version, flags, _, file_id, generation, nonce, body_len, history_nonce, history_len, vault_mac,
-         history_digest, saved_by, saved_at, save_signature, count) = _FIXED.unpack_from(raw, 0)
+        (
+            _,
+            version,
+            flags,
+            _,
+            file_id,
+            generation,
+            nonce,
+            body_len,
+            history_nonce,
+            history_len,
+            vault_mac,
+            history_digest,
+            saved_by,
+            saved_at,
+            save_signature,
+            count,
+        ) = _FIXED.unpack_from(raw, 0)
         offset = FIXED_LEN
     else:
-        (_, version, flags, _, file_id, generation, nonce, body_len, history_nonce, history_len, vault_mac,
-         count) = _FIXED_V2.unpack_from(raw, 0)
+        (_, version, flags, _, file_id, generation, nonce, body_len, history_nonce, history_len, vault_mac, count) = (
+            _FIXED_V2.unpack_from(raw, 0)
+        )
         history_digest, saved_by, saved_at, save_signature = bytes(32), bytes(16), 0, bytes(SIGNATURE_LEN)
         offset = FIXED_LEN_V2
     if not 1 <= count <= MAX_SLOTS:
@@ -234,10 +253,22 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
         raise DamagedError("register damaged: trailing bytes in header")
     if sum(1 for s in slots if s.kind == KIND_PERSON and s.access == ACCESS_VAULT) < 1:
         raise DamagedError("register damaged: no custodian key slot")
-    header = Header(file_id=file_id, generation=generation, body_nonce=nonce, body_len=body_len, slots=slots,
-                    version=version, flags=flags, vault_mac=vault_mac, history_nonce=history_nonce,
-                    history_len=history_len, history_digest=history_digest, saved_by=saved_by, saved_at=saved_at,
-                    save_signature=save_signature)
+    header = Header(
+        file_id=file_id,
+        generation=generation,
+        body_nonce=nonce,
+        body_len=body_len,
+        slots=slots,
+        version=version,
+        flags=flags,
+        vault_mac=vault_mac,
+        history_nonce=history_nonce,
+        history_len=history_len,
+        history_digest=history_digest,
+        saved_by=saved_by,
+        saved_at=saved_at,
+        save_signature=save_signature,
+    )
     return header, raw
 
 
@@ -268,15 +299,22 @@ def _parse_slot(raw: bytes, offset: int, end: int) -> tuple[Slot, int]:
     if kind == KIND_PERSON:
         ok = kdf_alg == KDF_ARGON2ID and kdf_within_limits(kdf) and len(wrapped) == WRAPPED_PERSON_LEN
     elif kind == KIND_RECOVERY:
-        ok = kdf_alg == KDF_HKDF and kdf == KdfParams(0, 0, 0) and access == ACCESS_VAULT and tag == bytes(TAG_LEN_PERSON) \
+        ok = (
+            kdf_alg == KDF_HKDF
+            and kdf == KdfParams(0, 0, 0)
+            and access == ACCESS_VAULT
+            and tag == bytes(TAG_LEN_PERSON)
             and len(wrapped) == WRAPPED_RECOVERY_LEN
+        )
     else:
         ok = False
     ok = ok and access in (ACCESS_REGISTER, ACCESS_VAULT) and len(sealed_register) == SEALED_KEY_LEN
     ok = ok and len(sealed_vault) == (SEALED_KEY_LEN if access == ACCESS_VAULT else 0)
     if not ok:
         raise DamagedError("register damaged: a key slot has invalid fields")
-    return Slot(slot_id, kind, access, tag, kdf_alg, salt, kdf, public, wrapped, sealed_register, sealed_vault), slot_end
+    return Slot(
+        slot_id, kind, access, tag, kdf_alg, salt, kdf, public, wrapped, sealed_register, sealed_vault
+    ), slot_end
 
 
 def kdf_within_limits(kdf: KdfParams) -> bool:

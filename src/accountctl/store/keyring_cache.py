@@ -81,8 +81,10 @@ def notice_once() -> None:
             return
     except OSError:
         pass
-    _state["pending"] = (f"Notice: no OS keyring is available here ({unavailable_reason()}); "
-                         "using ACCOUNTCTL_PASSPHRASE or a prompt instead (shown once).")
+    _state["pending"] = (
+        f"Notice: no OS keyring is available here ({unavailable_reason()}); "
+        "using ACCOUNTCTL_PASSPHRASE or a prompt instead (shown once)."
+    )
 
 
 def take_notice() -> str | None:

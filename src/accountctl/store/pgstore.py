@@ -55,8 +55,14 @@ CREATE TABLE {REGISTER} (
 );
 ALTER TABLE {REGISTER} ALTER COLUMN body SET STORAGE EXTERNAL;
 """
-_BUSY_TEXT = ("too many clients", "remaining connection slots", "starting up", "shutting down",
-              "in recovery mode", "too many connections")
+_BUSY_TEXT = (
+    "too many clients",
+    "remaining connection slots",
+    "starting up",
+    "shutting down",
+    "in recovery mode",
+    "too many connections",
+)
 
 
 def driver():
@@ -64,8 +70,9 @@ def driver():
     try:
         import psycopg
     except ImportError:
-        raise InputError(f"a postgresql:// register needs the PostgreSQL driver: pip install 'accountctl[{EXTRA}]'") \
-            from None
+        raise InputError(
+            f"a postgresql:// register needs the PostgreSQL driver: pip install 'accountctl[{EXTRA}]'"
+        ) from None
     return psycopg
 
 
@@ -110,8 +117,9 @@ class PgStore:
             except psycopg.OperationalError as exc:
                 text = _one_line(exc)
                 if any(t in text.lower() for t in _BUSY_TEXT):
-                    raise BusyError(f"register busy: the PostgreSQL server at {self.name} is busy ({text}); "
-                                    "try again in a moment") from None
+                    raise BusyError(
+                        f"register busy: the PostgreSQL server at {self.name} is busy ({text}); try again in a moment"
+                    ) from None
                 raise InputError(f"cannot open the register at {self.name}: {text}") from None
         return self._conn
 
@@ -123,17 +131,23 @@ class PgStore:
         try:
             yield
         except (errors.LockNotAvailable, errors.QueryCanceled):
-            raise BusyError(f"register busy: another accountctl is saving to {self.name}; try again in a moment") \
-                from None
+            raise BusyError(
+                f"register busy: another accountctl is saving to {self.name}; try again in a moment"
+            ) from None
         except (errors.SerializationFailure, errors.DeadlockDetected):
-            raise BusyError(f"register busy: another accountctl saved to {self.name} at the same moment; "
-                            "try again") from None
+            raise BusyError(
+                f"register busy: another accountctl saved to {self.name} at the same moment; try again"
+            ) from None
         except errors.UndefinedTable:
-            raise InputError(f"no register at {self.name}; create one with 'accountctl init --trust NAME --email E "
-                             f"--name N --register URL'") from None
+            raise InputError(
+                f"no register at {self.name}; create one with 'accountctl init --trust NAME --email E "
+                f"--name N --register URL'"
+            ) from None
         except errors.InsufficientPrivilege as exc:
-            raise InputError(f"PostgreSQL refused {doing} at {self.name}: {_one_line(exc)} (the grants the "
-                             "application's role needs are in docs/shared-register.md)") from None
+            raise InputError(
+                f"PostgreSQL refused {doing} at {self.name}: {_one_line(exc)} (the grants the "
+                "application's role needs are in docs/shared-register.md)"
+            ) from None
         except psycopg.OperationalError as exc:
             self._drop()
             raise InputError(f"lost the connection to {self.name} while {doing}: {_one_line(exc)}") from None
@@ -161,8 +175,10 @@ class PgStore:
             return conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchone()[0] > 0
 
     def _no_register(self) -> InputError:
-        return InputError(f"no register at {self.name}; create one with 'accountctl init --trust NAME --email E "
-                          "--name N --register URL'")
+        return InputError(
+            f"no register at {self.name}; create one with 'accountctl init --trust NAME --email E "
+            "--name N --register URL'"
+        )
 
     def read(self, upto: Callable[[bytes], int] | None = None) -> tuple[bytes, int]:
         """Header and body (and, without `upto`, the archive), from one snapshot; the total size.
@@ -175,9 +191,11 @@ class PgStore:
             if not self._locked:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                row = conn.execute(f"SELECT r.header, length(r.body), r.archive_digest, coalesce(a.length, 0) "
-                                   f"FROM {REGISTER} r LEFT JOIN {ARCHIVE} a ON a.digest = r.archive_digest",
-                                   binary=True).fetchone()
+                row = conn.execute(
+                    f"SELECT r.header, length(r.body), r.archive_digest, coalesce(a.length, 0) "
+                    f"FROM {REGISTER} r LEFT JOIN {ARCHIVE} a ON a.digest = r.archive_digest",
+                    binary=True,
+                ).fetchone()
                 if row is None:
                     raise self._no_register()
                 header, body_len, archive_digest, archive_len = bytes(row[0]), row[1], row[2], row[3]
@@ -219,9 +237,15 @@ class PgStore:
     def archive_digest(self, at: ArchiveAt) -> bytes:
         """The SHA-256 of the stored archive, computed by the server (its bytes are not sent)."""
         with self._errors("reading the history archive"):
-            row = self._connection().execute(
-                f"SELECT sha256(string_agg(bytes, ''::bytea ORDER BY n)), sum(length(bytes)) FROM {SEGMENTS} "
-                "WHERE digest = %s", (at.digest,)).fetchone()
+            row = (
+                self._connection()
+                .execute(
+                    f"SELECT sha256(string_agg(bytes, ''::bytea ORDER BY n)), sum(length(bytes)) FROM {SEGMENTS} "
+                    "WHERE digest = %s",
+                    (at.digest,),
+                )
+                .fetchone()
+            )
         return bytes(row[0]) if row[0] is not None and row[1] == at.length else b""
 
     # -- writing ----------------------------------------------------------------------------------
@@ -264,8 +288,15 @@ class PgStore:
                     raise
         yield
 
-    def save(self, expected_generation: int, header, raw: bytes, write_body: BodyWriter, archive: bytes | None,
-             kept: ArchiveAt | None) -> None:
+    def save(
+        self,
+        expected_generation: int,
+        header,
+        raw: bytes,
+        write_body: BodyWriter,
+        archive: bytes | None,
+        kept: ArchiveAt | None,
+    ) -> None:
         """One transaction: the new row (compare-and-set on the generation), a new archive's segments."""
         buffer = io.BytesIO()
         write_body(buffer)
@@ -281,30 +312,47 @@ class PgStore:
                     import hashlib
 
                     digest = hashlib.sha256(archive).digest()
-                    if conn.execute(f"INSERT INTO {ARCHIVE}(digest, length) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                                    (digest, len(archive))).rowcount:
+                    if conn.execute(
+                        f"INSERT INTO {ARCHIVE}(digest, length) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        (digest, len(archive)),
+                    ).rowcount:
                         with conn.cursor() as cur:
-                            cur.executemany(f"INSERT INTO {SEGMENTS}(digest, n, bytes) VALUES (%s, %s, %s)",
-                                            [(digest, i, archive[start: start + SEGMENT])
-                                             for i, start in enumerate(range(0, len(archive), SEGMENT))])
-                elif digest is not None and conn.execute(f"SELECT 1 FROM {ARCHIVE} WHERE digest = %s",
-                                                         (digest,)).fetchone() is None:
+                            cur.executemany(
+                                f"INSERT INTO {SEGMENTS}(digest, n, bytes) VALUES (%s, %s, %s)",
+                                [
+                                    (digest, i, archive[start : start + SEGMENT])
+                                    for i, start in enumerate(range(0, len(archive), SEGMENT))
+                                ],
+                            )
+                elif (
+                    digest is not None
+                    and conn.execute(f"SELECT 1 FROM {ARCHIVE} WHERE digest = %s", (digest,)).fetchone() is None
+                ):
                     raise archive_mismatch()
                 values = (header.file_id, header.generation, raw, body, digest)
                 if expected_generation == 0:
-                    done = conn.execute(f"INSERT INTO {REGISTER}(file_id, generation, header, body, archive_digest) "
-                                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", values).rowcount
+                    done = conn.execute(
+                        f"INSERT INTO {REGISTER}(file_id, generation, header, body, archive_digest) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        values,
+                    ).rowcount
                     if not done:
                         raise InputError(f"a register already exists at {self.name}; refusing to overwrite it")
                 else:
-                    done = conn.execute(f"UPDATE {REGISTER} SET file_id = %s, generation = %s, header = %s, body = %s, "
-                                        "archive_digest = %s, saved_at = now() WHERE generation = %s",
-                                        (*values, expected_generation)).rowcount
+                    done = conn.execute(
+                        f"UPDATE {REGISTER} SET file_id = %s, generation = %s, header = %s, body = %s, "
+                        "archive_digest = %s, saved_at = now() WHERE generation = %s",
+                        (*values, expected_generation),
+                    ).rowcount
                     if not done:
-                        raise BusyError(f"register busy: someone else saved {self.name} meanwhile; nothing was saved, "
-                                        "run the command again")
-                conn.execute(f"DELETE FROM {ARCHIVE} a WHERE NOT EXISTS "
-                             f"(SELECT 1 FROM {REGISTER} r WHERE r.archive_digest = a.digest)")
+                        raise BusyError(
+                            f"register busy: someone else saved {self.name} meanwhile; nothing was saved, "
+                            "run the command again"
+                        )
+                conn.execute(
+                    f"DELETE FROM {ARCHIVE} a WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {REGISTER} r WHERE r.archive_digest = a.digest)"
+                )
             except BaseException:
                 self._locked = False
                 try:
@@ -317,5 +365,7 @@ class PgStore:
             conn.execute("COMMIT")
         except self._psycopg.Error as exc:
             self._drop()
-            raise InputError(f"lost the connection to {self.name} while saving ({_one_line(exc)}): the change may or "
-                             "may not have been saved; run 'accountctl log' to see") from None
+            raise InputError(
+                f"lost the connection to {self.name} while saving ({_one_line(exc)}): the change may or "
+                "may not have been saved; run 'accountctl log' to see"
+            ) from None

@@ -48,9 +48,18 @@ class Keys:
 class Register:
     """An open, unlocked register: its header, keys, database and the actor who unlocked it."""
 
-    def __init__(self, store: stores.Store, header: ff.Header, keys: Keys, conn: sqlite3.Connection,
-                 slot: ff.Slot, actor: str, kek: bytes, history_offset: int = 0,
-                 membership: trust.Membership | None = None):
+    def __init__(
+        self,
+        store: stores.Store,
+        header: ff.Header,
+        keys: Keys,
+        conn: sqlite3.Connection,
+        slot: ff.Slot,
+        actor: str,
+        kek: bytes,
+        history_offset: int = 0,
+        membership: trust.Membership | None = None,
+    ):
         self.store = store  # where its bytes are kept: a file or PostgreSQL (store/stores.py)
         self.header = header
         self.keys = keys
@@ -91,8 +100,9 @@ class Register:
                 blob = self.store.read_archive(self._archive_at())
             self._archive_digest = hashlib.sha256(blob).digest()
             try:
-                plain = crypto.decrypt_with_nonce(self._history_key, self.header.history_nonce, blob,
-                                                  _history_aad(self.header))
+                plain = crypto.decrypt_with_nonce(
+                    self._history_key, self.header.history_nonce, blob, _history_aad(self.header)
+                )
             except CryptoFailure:
                 raise DamagedError("register damaged or altered: the history archive does not authenticate") from None
             if isinstance(blob, memoryview):
@@ -154,8 +164,9 @@ class Register:
 
         A save signs only in its own name: events that name anyone else are refused, as a forgery.
         """
-        rows = self.db.execute("SELECT seq, actor, hash FROM main.events WHERE seq > ? ORDER BY seq",
-                               (self._seq_at_open,)).fetchall()
+        rows = self.db.execute(
+            "SELECT seq, actor, hash FROM main.events WHERE seq > ? ORDER BY seq", (self._seq_at_open,)
+        ).fetchall()
         if not rows:
             return
         strangers = sorted({r[1] for r in rows if r[1] != self.actor})
@@ -164,16 +175,19 @@ class Register:
         if self.keys.signing_private is None:
             raise AccessError("this key slot has no signing key, so it cannot change the register")
         seq, _, digest = rows[-1]
-        self.db.execute("UPDATE main.events SET signature = ? WHERE seq = ?",
-                        (trust.sign_event(self.file_id, digest, self.keys.signing_private), seq))
+        self.db.execute(
+            "UPDATE main.events SET signature = ? WHERE seq = ?",
+            (trust.sign_event(self.file_id, digest, self.keys.signing_private), seq),
+        )
 
     def _sign_save(self, body_digest: bytes) -> None:
         self.header.saved_by = self.slot.slot_id
         self.header.saved_at = int(time.time())
         self.header.save_signature = bytes(ff.SIGNATURE_LEN)
         if self.keys.signing_private is not None:
-            self.header.save_signature = crypto.sign(self.keys.signing_private,
-                                                     trust.save_message(self.header, body_digest))
+            self.header.save_signature = crypto.sign(
+                self.keys.signing_private, trust.save_message(self.header, body_digest)
+            )
 
     # -- saving -------------------------------------------------------------------------------
     def save(self) -> None:
@@ -194,8 +208,12 @@ class Register:
         archive = None
         if self._history_rewritten or rekey:
             self.header.history_nonce = crypto.random_bytes(crypto.NONCE_LEN)
-            archive = crypto.encrypt_with_nonce(self.keys.register_key, self.header.history_nonce,
-                                                dbmod.serialize(self.db, dbmod.HISTORY), _history_aad(self.header))
+            archive = crypto.encrypt_with_nonce(
+                self.keys.register_key,
+                self.header.history_nonce,
+                dbmod.serialize(self.db, dbmod.HISTORY),
+                _history_aad(self.header),
+            )
             self.header.history_len = len(archive)
             self.header.history_digest = hashlib.sha256(archive).digest()
         if self.keys.vault_key is not None:
@@ -260,7 +278,9 @@ class Register:
         self.header_changed = True
         return slot, signing_public
 
-    def replace_person_slot(self, email: str, passphrase: str, kdf: KdfParams, *, new_keys: bool) -> tuple[ff.Slot, bytes, bytes | None]:
+    def replace_person_slot(
+        self, email: str, passphrase: str, kdf: KdfParams, *, new_keys: bool
+    ) -> tuple[ff.Slot, bytes, bytes | None]:
         """Re-wrap a person's slot under a new passphrase; with `new_keys`, also new key pairs.
 
         Returns the new slot, its KEK and (with new_keys) the new Ed25519 public key. `passwd`
@@ -270,15 +290,27 @@ class Register:
         if old is None:
             raise AccessError(f"{email} has no key slot in this register")
         if new_keys:
-            slot, kek, signing_public = _make_person_slot(self.file_id, email, old.access, passphrase, kdf, self.keys,
-                                                          slot_id=old.slot_id)
+            slot, kek, signing_public = _make_person_slot(
+                self.file_id, email, old.access, passphrase, kdf, self.keys, slot_id=old.slot_id
+            )
         else:
             salt = crypto.random_bytes(crypto.SALT_LEN)
             kek = crypto.argon2id(passphrase, salt, kdf)
             inner = self.keys.x25519_private + (self.keys.signing_private or b"")
             wrapped = crypto.seal(kek, inner, ff.LABEL_SLOT_KEYS + ff.slot_aad(self.file_id, old.slot_id))
-            slot = ff.Slot(old.slot_id, old.kind, old.access, old.tag, ff.KDF_ARGON2ID, salt, kdf, old.public, wrapped,
-                           old.sealed_register, old.sealed_vault)
+            slot = ff.Slot(
+                old.slot_id,
+                old.kind,
+                old.access,
+                old.tag,
+                ff.KDF_ARGON2ID,
+                salt,
+                kdf,
+                old.public,
+                wrapped,
+                old.sealed_register,
+                old.sealed_vault,
+            )
             signing_public = None
         self.header.slots = [slot if s.slot_id == old.slot_id else s for s in self.header.slots]
         if old.slot_id == self.slot.slot_id:
@@ -313,8 +345,9 @@ class Register:
     def _reencrypt_fields(self, old: bytes, new: bytes) -> None:
         for row in self.db.execute("SELECT account, password FROM credentials WHERE password IS NOT NULL").fetchall():
             plain = crypto.open_sealed(old, row["password"], _field_aad("credentials", row["account"], "password"))
-            self.db.execute("UPDATE credentials SET password_fp = ? WHERE account = ?",
-                            (_fingerprint(new, plain), row["account"]))
+            self.db.execute(
+                "UPDATE credentials SET password_fp = ? WHERE account = ?", (_fingerprint(new, plain), row["account"])
+            )
         for table, (key_col, columns) in ENCRYPTED_COLUMNS.items():
             rows = self.db.execute(f"SELECT {key_col}, {', '.join(columns)} FROM {table}").fetchall()
             for row in rows:
@@ -342,8 +375,11 @@ def vault_slots_mac(vault_key: bytes, header: ff.Header) -> bytes:
     import hmac
 
     subkey = crypto.hkdf(vault_key, header.file_id, ff.LABEL_VAULT_SLOTS)
-    message = b"".join(s.slot_id + bytes([s.kind]) + s.tag + s.public
-                       for s in sorted(header.slots, key=lambda s: s.slot_id) if s.access == ff.ACCESS_VAULT)
+    message = b"".join(
+        s.slot_id + bytes([s.kind]) + s.tag + s.public
+        for s in sorted(header.slots, key=lambda s: s.slot_id)
+        if s.access == ff.ACCESS_VAULT
+    )
     return hmac.new(subkey, message, hashlib.sha256).digest()
 
 
@@ -357,16 +393,28 @@ def _field_aad(table: str, row: str, column: str) -> bytes:
     return LABEL_FIELD + f"{table}/{row}/{column}".encode("utf-8")
 
 
-def _make_person_slot(file_id: bytes, email: str, access: int, passphrase: str, kdf: KdfParams, keys: Keys,
-                      slot_id: bytes | None = None) -> tuple[ff.Slot, bytes, bytes]:
+def _make_person_slot(
+    file_id: bytes, email: str, access: int, passphrase: str, kdf: KdfParams, keys: Keys, slot_id: bytes | None = None
+) -> tuple[ff.Slot, bytes, bytes]:
     slot_id = slot_id or crypto.random_bytes(16)
     salt = crypto.random_bytes(crypto.SALT_LEN)
     kek = crypto.argon2id(passphrase, salt, kdf)
     x_private, x_public = crypto.x25519_keypair()
     s_private, s_public = crypto.ed25519_keypair()
     wrapped = crypto.seal(kek, x_private + s_private, ff.LABEL_SLOT_KEYS + ff.slot_aad(file_id, slot_id))
-    slot = ff.Slot(slot_id, ff.KIND_PERSON, access, ff.person_tag(file_id, email), ff.KDF_ARGON2ID, salt, kdf,
-                   x_public, wrapped, b"", b"")
+    slot = ff.Slot(
+        slot_id,
+        ff.KIND_PERSON,
+        access,
+        ff.person_tag(file_id, email),
+        ff.KDF_ARGON2ID,
+        salt,
+        kdf,
+        x_public,
+        wrapped,
+        b"",
+        b"",
+    )
     _seal_keys_into(slot, file_id, keys)
     return slot, kek, s_public
 
@@ -417,8 +465,11 @@ def _unwrap(header: ff.Header, slot: ff.Slot, kek: bytes) -> Keys:
         if crypto.x25519_public_of(x_private) != slot.public:
             raise CryptoFailure("public key mismatch")
         register_key = crypto.open_sealed_to(x_private, slot.sealed_register, ff.LABEL_REGISTER_KEY, aad)
-        vault_key = (crypto.open_sealed_to(x_private, slot.sealed_vault, ff.LABEL_VAULT_KEY, aad)
-                     if slot.access == ff.ACCESS_VAULT else None)
+        vault_key = (
+            crypto.open_sealed_to(x_private, slot.sealed_vault, ff.LABEL_VAULT_KEY, aad)
+            if slot.access == ff.ACCESS_VAULT
+            else None
+        )
     except CryptoFailure:
         raise DamagedError("register damaged or altered: a key slot opens but its keys do not") from None
     return Keys(register_key, vault_key, x_private, inner[32:] or None)
@@ -473,11 +524,12 @@ def _load(store: stores.Store, with_history: bool = False) -> tuple[ff.Header, b
         raise DamagedError("register damaged: the file is truncated")
     view = memoryview(data)  # views: a large body is not copied
     archive = view[end:] if with_history and header.history_len else None
-    return header, raw, view[len(raw):end], archive
+    return header, raw, view[len(raw) : end], archive
 
 
-def _decrypt_body(header: ff.Header, raw: bytes, body: memoryview, register_key: bytes,
-                  digest: bool = False) -> tuple[sqlite3.Connection, bytes | None]:
+def _decrypt_body(
+    header: ff.Header, raw: bytes, body: memoryview, register_key: bytes, digest: bool = False
+) -> tuple[sqlite3.Connection, bytes | None]:
     """The body's database, and with `digest` the SHA-256 of its plaintext (what a save signs)."""
     try:
         plain = crypto.decrypt_with_nonce(register_key, header.body_nonce, body, raw)
@@ -491,7 +543,9 @@ def keyring_name(header: ff.Header, slot: ff.Slot) -> str:
     return slot.tag.hex()
 
 
-def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSource, *, use_keyring: bool = True) -> tuple[bytes, Keys]:
+def unlock_kek(
+    header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSource, *, use_keyring: bool = True
+) -> tuple[bytes, Keys]:
     """Find the KEK that opens `slot`: the keyring's cached one first, then the passphrase."""
     if use_keyring:
         cached = keyring_cache.get(header.file_id, keyring_name(header, slot))
@@ -508,9 +562,19 @@ def unlock_kek(header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSo
         raise AccessError("wrong passphrase") from None
 
 
-def _finish_open(store: stores.Store, header: ff.Header, raw: bytes, body: memoryview, slot: ff.Slot, keys: Keys, kek: bytes,
-                 history: bool = False, archive: memoryview | None = None, seen: dict | None = None,
-                 accepting_rollback: bool = False) -> Register:
+def _finish_open(
+    store: stores.Store,
+    header: ff.Header,
+    raw: bytes,
+    body: memoryview,
+    slot: ff.Slot,
+    keys: Keys,
+    kek: bytes,
+    history: bool = False,
+    archive: memoryview | None = None,
+    seen: dict | None = None,
+    accepting_rollback: bool = False,
+) -> Register:
     """Decrypt the body, then check it against the header before anyone acts on it.
 
     In order: the vault MAC (custodians), the membership records against the header's slots (every
@@ -573,8 +637,10 @@ def _check_witness(reg: Register, seen: dict | None, accepting: bool) -> None:
         return
     membership = reg.membership
     if seen.get("root") != membership.root_key.hex():
-        raise DamagedError("register altered: it is not the register this machine knows by its id (another root "
-                           "of trust); nothing was read or written")
+        raise DamagedError(
+            "register altered: it is not the register this machine knows by its id (another root "
+            "of trust); nothing was read or written"
+        )
     seq, digest = int(seen.get("seq", 0)), str(seen.get("hash", ""))
     generation = reg.header.generation
     older = generation < int(seen.get("generation", 0))
@@ -582,19 +648,30 @@ def _check_witness(reg: Register, seen: dict | None, accepting: bool) -> None:
         reg.rolled_back = True
         if accepting:
             return  # `vault accept-rollback` records it, and its save updates the witness
-        fresh = [r for r in membership.rollbacks if r["digest"] not in seen.get("accepted", [])
-                 and int(r["abandoned"]["generation"]) >= int(seen.get("generation", 0))
-                 and r["signer"] not in seen.get("retired", [])]
+        fresh = [
+            r
+            for r in membership.rollbacks
+            if r["digest"] not in seen.get("accepted", [])
+            and int(r["abandoned"]["generation"]) >= int(seen.get("generation", 0))
+            and r["signer"] not in seen.get("retired", [])
+        ]
         if not fresh:
-            what = (f"this machine has seen generation {seen.get('generation')} but the file is generation "
-                    f"{generation}" if older else
-                    f"the file (generation {generation}) does not contain event {seq}, the last one this machine saw "
-                    f"in generation {seen.get('generation')}")
-            raise DamagedError(f"register rolled back: {what}. If a custodian restored it on purpose, they run "
-                               "'accountctl vault accept-rollback --reason TEXT'")
+            what = (
+                f"this machine has seen generation {seen.get('generation')} but the file is generation {generation}"
+                if older
+                else f"the file (generation {generation}) does not contain event {seq}, the last one this machine saw "
+                f"in generation {seen.get('generation')}"
+            )
+            raise DamagedError(
+                f"register rolled back: {what}. If a custodian restored it on purpose, they run "
+                "'accountctl vault accept-rollback --reason TEXT'"
+            )
         last = fresh[-1]
-        print(f"Notice: accepting the restore of an older copy that {last['by']} recorded at {last['at_real']}: "
-              f"{last['reason']}", file=sys.stderr)
+        print(
+            f"Notice: accepting the restore of an older copy that {last['by']} recorded at {last['at_real']}: "
+            f"{last['reason']}",
+            file=sys.stderr,
+        )
     _remember(reg)
 
 
@@ -607,9 +684,14 @@ def _remember(reg: Register) -> None:
     seq, digest = reg.db.execute("SELECT value FROM meta WHERE key = 'events_head'").fetchone()[0].split(" ", 1)
     membership = reg.membership
     current = witness.seen(reg.file_id) or {}
-    entry = {"generation": reg.header.generation, "seq": int(seq), "hash": digest, "root": membership.root_key.hex(),
-             "retired": sorted({k.hex() for k in membership.retired_keys()} | set(current.get("retired", []))),
-             "accepted": sorted({r["digest"] for r in membership.rollbacks} | set(current.get("accepted", [])))}
+    entry = {
+        "generation": reg.header.generation,
+        "seq": int(seq),
+        "hash": digest,
+        "root": membership.root_key.hex(),
+        "retired": sorted({k.hex() for k in membership.retired_keys()} | set(current.get("retired", []))),
+        "accepted": sorted({r["digest"] for r in membership.rollbacks} | set(current.get("accepted", []))),
+    }
     if current == entry:
         return
     if not reg.rolled_back and int(current.get("generation", -1)) > entry["generation"]:
@@ -618,9 +700,16 @@ def _remember(reg: Register) -> None:
 
 
 @contextmanager
-def open_register(where: stores.Address, *, actor: str | None, passphrase_source: PassphraseSource,
-                  write: bool = False, use_keyring: bool = True, history: bool = False,
-                  accepting_rollback: bool = False) -> Iterator[Register]:
+def open_register(
+    where: stores.Address,
+    *,
+    actor: str | None,
+    passphrase_source: PassphraseSource,
+    write: bool = False,
+    use_keyring: bool = True,
+    history: bool = False,
+    accepting_rollback: bool = False,
+) -> Iterator[Register]:
     """Unlock and open the register; with `write`, hold the lock and save on success if changed.
 
     `where` is a path, a postgresql:// URL or an open store (store/stores.py). With `history`, the
@@ -694,8 +783,14 @@ def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterat
 
 
 @contextmanager
-def copy_register(source: stores.Address, target: stores.Address, *, actor: str | None,
-                  passphrase_source: PassphraseSource, use_keyring: bool = True) -> Iterator[Register]:
+def copy_register(
+    source: stores.Address,
+    target: stores.Address,
+    *,
+    actor: str | None,
+    passphrase_source: PassphraseSource,
+    use_keyring: bool = True,
+) -> Iterator[Register]:
     """Copy a register, byte for byte, to an address where there is none (a file or PostgreSQL, either way).
 
     The source is read once (header, body and archive from one snapshot) and that image is opened
@@ -711,12 +806,17 @@ def copy_register(source: stores.Address, target: stores.Address, *, actor: str 
             with open_register(src, actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring):
                 pass  # a custodian's open upgrades it to the current format first
         image, _ = src.read()
-        with open_register(stores.ImageStore(src.name, image), actor=actor, passphrase_source=passphrase_source,
-                           use_keyring=use_keyring, history=True) as reg:
+        with open_register(
+            stores.ImageStore(src.name, image),
+            actor=actor,
+            passphrase_source=passphrase_source,
+            use_keyring=use_keyring,
+            history=True,
+        ) as reg:
             yield reg
         header, raw = ff.parse_header(image)
         end = len(raw) + header.body_len
-        body, archive = memoryview(image)[len(raw):end], (image[end:] if header.history_len else None)
+        body, archive = memoryview(image)[len(raw) : end], (image[end:] if header.history_len else None)
         with dst.creating():
             dst.save(0, header, raw, lambda handle: handle.write(body), archive, None)
         if dst.read()[0] != image:
@@ -728,10 +828,13 @@ def _warn_conflict_copies(store: stores.Store) -> None:
     find = getattr(store, "conflict_copies", None)
     names = find() if find else []
     if names:
-        print(f"Warning: {len(names)} conflicting cop{'y' if len(names) == 1 else 'ies'} of this register beside "
-              f"it, made by a sync service when two machines saved at once: {', '.join(names)}. Their changes are "
-              "not in this register: make them again here, then delete the copies (a register shared by several "
-              "machines belongs in PostgreSQL: docs/shared-register.md).", file=sys.stderr)
+        print(
+            f"Warning: {len(names)} conflicting cop{'y' if len(names) == 1 else 'ies'} of this register beside "
+            f"it, made by a sync service when two machines saved at once: {', '.join(names)}. Their changes are "
+            "not in this register: make them again here, then delete the copies (a register shared by several "
+            "machines belongs in PostgreSQL: docs/shared-register.md).",
+            file=sys.stderr,
+        )
 
 
 def _upgrade(store: stores.Store, slot: ff.Slot, kek: bytes) -> None:
@@ -754,28 +857,40 @@ def _upgrade(store: stores.Store, slot: ff.Slot, kek: bytes) -> None:
         except CryptoFailure:
             raise AccessError("your passphrase changed while this command ran; run it again") from None
         if keys.vault_key is None:
-            raise InputError("this register is in format 2 and must be upgraded once: ask an IT custodian to run "
-                             "any accountctl command on it first")
+            raise InputError(
+                "this register is in format 2 and must be upgraded once: ask an IT custodian to run "
+                "any accountctl command on it first"
+            )
         conn, _ = _decrypt_body(header, raw, body, keys.register_key)
         import hmac
 
         if not hmac.compare_digest(header.vault_mac, vault_slots_mac(keys.vault_key, header)):
             raise DamagedError("register altered: its custodian key slots were changed without vault access")
         people = {bytes(r[0]): (r[1], r[2]) for r in conn.execute("SELECT slot_id, email, access FROM people")}
-        current = {r[0]: bytes(r[1]) for r in conn.execute(
-            "SELECT email, public_key FROM signing_keys WHERE retired_at IS NULL ORDER BY id")}
-        retired = [{"email": r[0], "key": bytes(r[1]).hex()} for r in conn.execute(
-            "SELECT email, public_key FROM signing_keys WHERE retired_at IS NOT NULL ORDER BY id")]
+        current = {
+            r[0]: bytes(r[1])
+            for r in conn.execute("SELECT email, public_key FROM signing_keys WHERE retired_at IS NULL ORDER BY id")
+        }
+        retired = [
+            {"email": r[0], "key": bytes(r[1]).hex()}
+            for r in conn.execute("SELECT email, public_key FROM signing_keys WHERE retired_at IS NOT NULL ORDER BY id")
+        ]
         members, recovery_slot = [], None
         for s in header.slots:
             if s.kind == ff.KIND_RECOVERY:
                 recovery_slot = s
                 continue
             email, access = people.get(s.slot_id, (None, None))
-            if email is None or email not in current or access != trust.ACCESS[s.access] \
-                    or s.tag != ff.person_tag(header.file_id, email):
-                raise DamagedError(f"register altered: key slot {s.slot_id.hex()[:8]} belongs to nobody in the "
-                                   "register, so it cannot be granted; the register cannot be upgraded")
+            if (
+                email is None
+                or email not in current
+                or access != trust.ACCESS[s.access]
+                or s.tag != ff.person_tag(header.file_id, email)
+            ):
+                raise DamagedError(
+                    f"register altered: key slot {s.slot_id.hex()[:8]} belongs to nobody in the "
+                    "register, so it cannot be granted; the register cannot be upgraded"
+                )
             members.append(trust.Member.from_slot(s, email, current[email]).describe())
         actor = people[slot.slot_id][0]
         reg = Register(store, header, keys, conn, slot, actor, kek, len(raw) + header.body_len)
@@ -784,16 +899,31 @@ def _upgrade(store: stores.Store, slot: ff.Slot, kek: bytes) -> None:
         last_decision = conn.execute("SELECT coalesce(max(id), 0) FROM approvals").fetchone()[0]
         dbmod.upgrade_schema(conn)
         reg._seq_at_open = dbmod.events_head_seq(conn)
-        event = events.record(conn, actor, "register.upgrade", None, details={"from_format": ff.UPGRADABLE,
-                                                                               "to_format": ff.VERSION})
-        trust.append(conn, header.file_id, "upgrade", actor, keys.signing_private, event["seq"], event["at"],
-                     event["at_real"], members=members, retired_keys=retired, last_decision=last_decision,
-                     recovery=trust.new_recovery_signer(header.file_id, recovery_slot))
+        event = events.record(
+            conn, actor, "register.upgrade", None, details={"from_format": ff.UPGRADABLE, "to_format": ff.VERSION}
+        )
+        trust.append(
+            conn,
+            header.file_id,
+            "upgrade",
+            actor,
+            keys.signing_private,
+            event["seq"],
+            event["at"],
+            event["at_real"],
+            members=members,
+            retired_keys=retired,
+            last_decision=last_decision,
+            recovery=trust.new_recovery_signer(header.file_id, recovery_slot),
+        )
         reg.reload_membership()
         reg.header_changed = True
         reg.save()
-    print(f"Notice: upgraded the register to format {ff.VERSION} (signed grants and saves); "
-          f"{actor} signed its {len(members)} key slot(s) as they were.", file=sys.stderr)
+    print(
+        f"Notice: upgraded the register to format {ff.VERSION} (signed grants and saves); "
+        f"{actor} signed its {len(members)} key slot(s) as they were.",
+        file=sys.stderr,
+    )
 
 
 @contextmanager
@@ -837,10 +967,24 @@ def _make_recovery_slot(file_id: bytes, recovery_key: bytes, keys: Keys) -> ff.S
     slot_id = crypto.random_bytes(16)
     salt = crypto.random_bytes(crypto.SALT_LEN)
     x_private, x_public = crypto.x25519_keypair()
-    slot = ff.Slot(slot_id, ff.KIND_RECOVERY, ff.ACCESS_VAULT, bytes(ff.TAG_LEN_PERSON), ff.KDF_HKDF, salt,
-                   KdfParams(0, 0, 0), x_public, b"", b"", b"")
-    slot.wrapped = crypto.seal(crypto.hkdf(recovery_key, salt, ff.LABEL_RECOVERY), x_private,
-                               ff.LABEL_SLOT_KEYS + ff.slot_aad(file_id, slot_id))
+    slot = ff.Slot(
+        slot_id,
+        ff.KIND_RECOVERY,
+        ff.ACCESS_VAULT,
+        bytes(ff.TAG_LEN_PERSON),
+        ff.KDF_HKDF,
+        salt,
+        KdfParams(0, 0, 0),
+        x_public,
+        b"",
+        b"",
+        b"",
+    )
+    slot.wrapped = crypto.seal(
+        crypto.hkdf(recovery_key, salt, ff.LABEL_RECOVERY),
+        x_private,
+        ff.LABEL_SLOT_KEYS + ff.slot_aad(file_id, slot_id),
+    )
     _seal_keys_into(slot, file_id, keys)
     return slot
 

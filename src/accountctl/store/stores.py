@@ -51,8 +51,15 @@ class Store(Protocol):
     def read_archive(self, at: ArchiveAt) -> bytes: ...
     def archive_digest(self, at: ArchiveAt) -> bytes: ...
     def lock(self): ...
-    def save(self, expected_generation: int, header: "ff.Header", raw: bytes, write_body: BodyWriter,
-             archive: bytes | None, kept: ArchiveAt | None) -> None: ...
+    def save(
+        self,
+        expected_generation: int,
+        header: "ff.Header",
+        raw: bytes,
+        write_body: BodyWriter,
+        archive: bytes | None,
+        kept: ArchiveAt | None,
+    ) -> None: ...
     def exists(self) -> bool: ...
     def creating(self): ...
     def close(self) -> None: ...
@@ -122,8 +129,9 @@ class FileStore:
 
     def exists(self) -> bool:
         if self.path.is_dir():
-            raise InputError(f"{self.path} is a folder; give the register a file name, "
-                             f"e.g. {self.path / 'register.accountctl'}")
+            raise InputError(
+                f"{self.path} is a folder; give the register a file name, e.g. {self.path / 'register.accountctl'}"
+            )
         return self.path.exists()
 
     @contextmanager
@@ -134,8 +142,15 @@ class FileStore:
         with files.write_lock(self.path):
             yield
 
-    def save(self, expected_generation: int, header: "ff.Header", raw: bytes, write_body: BodyWriter,
-             archive: bytes | None, kept: ArchiveAt | None) -> None:
+    def save(
+        self,
+        expected_generation: int,
+        header: "ff.Header",
+        raw: bytes,
+        write_body: BodyWriter,
+        archive: bytes | None,
+        kept: ArchiveAt | None,
+    ) -> None:
         """Write the new file and rename it over the old one (PATH.bak keeps the old one).
 
         The caller holds the lock, so the file on disk is still generation `expected_generation`.
@@ -176,7 +191,7 @@ class ImageStore:
         return (self.image if upto is None else self.image[: min(upto(self.image[: files.PREFIX_LEN]), size)]), size
 
     def read_archive(self, at: ArchiveAt) -> bytes:
-        return self.image[at.offset: at.offset + at.length]
+        return self.image[at.offset : at.offset + at.length]
 
     def archive_digest(self, at: ArchiveAt) -> bytes:
         import hashlib
@@ -188,8 +203,10 @@ class ImageStore:
 
 
 def archive_mismatch() -> DamagedError:
-    return DamagedError("register damaged or altered: its history archive does not match its header; nothing "
-                        "was written (restore from PATH.bak or a backup)")
+    return DamagedError(
+        "register damaged or altered: its history archive does not match its header; nothing "
+        "was written (restore from PATH.bak or a backup)"
+    )
 
 
 class _Discard:
@@ -215,7 +232,7 @@ def _looks_like_conflict(name: str, stem: str, suffix: str) -> bool:
         return True
     if not extra.lower().startswith(low_stem):
         return False
-    rest = extra[len(stem):]
+    rest = extra[len(stem) :]
     return bool(_NUMBERED.match(rest) or _COMPUTER.match(rest))
 
 
@@ -229,8 +246,13 @@ def conflict_copies(path: Path) -> list[str]:
 
     folder, stem, suffix = path.parent, path.stem, path.suffix
     try:
-        entries = [e for e in os.scandir(folder) if e.name != path.name and e.is_file(follow_symlinks=False)
-                   and fnmatch.fnmatch(e.name.lower(), f"*{stem.lower()}*{suffix.lower()}")]
+        entries = [
+            e
+            for e in os.scandir(folder)
+            if e.name != path.name
+            and e.is_file(follow_symlinks=False)
+            and fnmatch.fnmatch(e.name.lower(), f"*{stem.lower()}*{suffix.lower()}")
+        ]
     except OSError:
         return []
     if not entries:

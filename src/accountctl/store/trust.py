@@ -55,8 +55,14 @@ class Member:
     access: str
 
     def describe(self) -> dict:
-        return {"slot": self.slot_id.hex(), "email": self.email, "tag": self.tag.hex(), "public": self.public.hex(),
-                "signing_key": self.signing_key.hex(), "access": self.access}
+        return {
+            "slot": self.slot_id.hex(),
+            "email": self.email,
+            "tag": self.tag.hex(),
+            "public": self.public.hex(),
+            "signing_key": self.signing_key.hex(),
+            "access": self.access,
+        }
 
     @classmethod
     def from_slot(cls, slot: ff.Slot, email: str, signing_key: bytes) -> "Member":
@@ -64,8 +70,14 @@ class Member:
 
     @classmethod
     def parse(cls, obj: dict) -> "Member":
-        return cls(bytes.fromhex(obj["slot"]), obj["email"], bytes.fromhex(obj["tag"]), bytes.fromhex(obj["public"]),
-                   bytes.fromhex(obj["signing_key"]), obj["access"])
+        return cls(
+            bytes.fromhex(obj["slot"]),
+            obj["email"],
+            bytes.fromhex(obj["tag"]),
+            bytes.fromhex(obj["public"]),
+            bytes.fromhex(obj["signing_key"]),
+            obj["access"],
+        )
 
 
 @dataclass
@@ -125,32 +137,58 @@ def new_recovery_signer(file_id: bytes, recovery_slot: ff.Slot) -> dict:
     the recovery key can sign, and a format-2 register can be given one without the recovery key.
     """
     private, public = crypto.ed25519_keypair()
-    sealed = crypto.seal_to(recovery_slot.public, private, LABEL_RECOVERY_SIGNING,
-                            ff.slot_aad(file_id, recovery_slot.slot_id))
-    return {"slot": recovery_slot.slot_id.hex(), "public": recovery_slot.public.hex(), "signing_key": public.hex(),
-            "sealed_signing_key": sealed.hex()}
+    sealed = crypto.seal_to(
+        recovery_slot.public, private, LABEL_RECOVERY_SIGNING, ff.slot_aad(file_id, recovery_slot.slot_id)
+    )
+    return {
+        "slot": recovery_slot.slot_id.hex(),
+        "public": recovery_slot.public.hex(),
+        "signing_key": public.hex(),
+        "sealed_signing_key": sealed.hex(),
+    }
 
 
 def recovery_signing_private(state: Membership, file_id: bytes, x25519_private: bytes) -> bytes:
     """The recovery key's signing key, unsealed with the recovery slot's private key."""
-    return crypto.open_sealed_to(x25519_private, state.recovery_sealed, LABEL_RECOVERY_SIGNING,
-                                 ff.slot_aad(file_id, state.recovery_slot))
+    return crypto.open_sealed_to(
+        x25519_private, state.recovery_sealed, LABEL_RECOVERY_SIGNING, ff.slot_aad(file_id, state.recovery_slot)
+    )
 
 
 def record_digest(payload: str, signature: bytes) -> str:
     return hashlib.sha256(payload.encode("utf-8") + signature).hexdigest()
 
 
-def append(conn: sqlite3.Connection, file_id: bytes, kind: str, by: str, signing_private: bytes, seq: int,
-           at: str, at_real: str, **fields) -> dict:
+def append(
+    conn: sqlite3.Connection,
+    file_id: bytes,
+    kind: str,
+    by: str,
+    signing_private: bytes,
+    seq: int,
+    at: str,
+    at_real: str,
+    **fields,
+) -> dict:
     """Sign and store one membership record, chained to the last; returns its payload."""
     last = conn.execute("SELECT payload, signature FROM grants ORDER BY id DESC LIMIT 1").fetchone()
     prev = record_digest(last[0], bytes(last[1])) if last else ""
-    payload = {"v": RECORD_VERSION, "kind": kind, "file": file_id.hex(), "by": by, "seq": seq, "at": at,
-               "at_real": at_real, "prev": prev, **fields}
+    payload = {
+        "v": RECORD_VERSION,
+        "kind": kind,
+        "file": file_id.hex(),
+        "by": by,
+        "seq": seq,
+        "at": at,
+        "at_real": at_real,
+        "prev": prev,
+        **fields,
+    }
     message = canonical(payload)
-    conn.execute("INSERT INTO grants(payload, signature) VALUES (?, ?)",
-                 (message.decode("utf-8"), crypto.sign(signing_private, LABEL_MEMBERSHIP + message)))
+    conn.execute(
+        "INSERT INTO grants(payload, signature) VALUES (?, ?)",
+        (message.decode("utf-8"), crypto.sign(signing_private, LABEL_MEMBERSHIP + message)),
+    )
     return payload
 
 
@@ -179,9 +217,15 @@ def load(conn: sqlite3.Connection, file_id: bytes, *, check_signatures: bool = T
         try:
             payload = json.loads(text)
             kind, by, seq = payload["kind"], payload["by"], int(payload["seq"])
-            ok = (isinstance(payload, dict) and payload.get("v") == RECORD_VERSION and kind in KINDS
-                  and payload.get("file") == file_id.hex() and payload.get("prev") == prev and seq >= last_seq
-                  and (kind in FIRST_KINDS) == (n == 0))
+            ok = (
+                isinstance(payload, dict)
+                and payload.get("v") == RECORD_VERSION
+                and kind in KINDS
+                and payload.get("file") == file_id.hex()
+                and payload.get("prev") == prev
+                and seq >= last_seq
+                and (kind in FIRST_KINDS) == (n == 0)
+            )
         except (ValueError, KeyError, TypeError):
             raise DamagedError(f"register altered: {where} is not readable") from None
         if not ok:
@@ -190,10 +234,15 @@ def load(conn: sqlite3.Connection, file_id: bytes, *, check_signatures: bool = T
             signer = _signer(state, payload)
         except (ValueError, KeyError, TypeError):
             raise DamagedError(f"register altered: {where} is not readable") from None
-        if signer is None or check_signatures and not crypto.verify_signature(
-                signer, signature, LABEL_MEMBERSHIP + text.encode("utf-8")):
-            raise DamagedError(f"register altered: {where} ({kind} by {by}) is not signed by a custodian key "
-                               "that was valid at the time")
+        if (
+            signer is None
+            or check_signatures
+            and not crypto.verify_signature(signer, signature, LABEL_MEMBERSHIP + text.encode("utf-8"))
+        ):
+            raise DamagedError(
+                f"register altered: {where} ({kind} by {by}) is not signed by a custodian key "
+                "that was valid at the time"
+            )
         try:
             _apply(state, payload, signer, file_id)
         except (ValueError, KeyError, TypeError) as exc:
@@ -287,16 +336,22 @@ def check_header(state: Membership, header: ff.Header) -> None:
         name = slot.slot_id.hex()[:8]
         if slot.kind == ff.KIND_RECOVERY:
             if slot.slot_id != state.recovery_slot or slot.public != state.recovery_public:
-                raise DamagedError(f"register altered: key slot {name} is a recovery slot that no grant made; "
-                                   "nothing was read or written")
+                raise DamagedError(
+                    f"register altered: key slot {name} is a recovery slot that no grant made; "
+                    "nothing was read or written"
+                )
         else:
             member = state.members.get(slot.slot_id)
             if member is None:
-                raise DamagedError(f"register altered: key slot {name} has no grant signed by a custodian "
-                                   "(a slot added behind the register's back); nothing was read or written")
+                raise DamagedError(
+                    f"register altered: key slot {name} has no grant signed by a custodian "
+                    "(a slot added behind the register's back); nothing was read or written"
+                )
             if (slot.tag, slot.public, ACCESS.get(slot.access)) != (member.tag, member.public, member.access):
-                raise DamagedError(f"register altered: key slot {name} no longer matches its grant to "
-                                   f"{member.email} (another person, key or access level); nothing was read or written")
+                raise DamagedError(
+                    f"register altered: key slot {name} no longer matches its grant to "
+                    f"{member.email} (another person, key or access level); nothing was read or written"
+                )
         seen.add(slot.slot_id)
     missing = [m for m in state.members.values() if m.slot_id not in seen]
     if missing or state.recovery_slot not in seen:
