@@ -586,7 +586,7 @@ def _finish_open(
     conn, digest = _decrypt_body(header, raw, body, keys.register_key, digest=history)
     if dbmod.schema_version(conn) < dbmod.SCHEMA_VERSION:
         raise DamagedError("this register is in format 2: a custodian's next command upgrades it")
-    membership = trust.load(conn, header.file_id)
+    membership = trust.load(conn, header.file_id, verified_head=(seen or {}).get("members"))
     trust.check_header(membership, header)
     if keys.vault_key is not None:  # defence in depth: the grants above already bind every custodian slot
         import hmac
@@ -691,6 +691,7 @@ def _remember(reg: Register) -> None:
         "root": membership.root_key.hex(),
         "retired": sorted({k.hex() for k in membership.retired_keys()} | set(current.get("retired", []))),
         "accepted": sorted({r["digest"] for r in membership.rollbacks} | set(current.get("accepted", []))),
+        "members": membership.head,  # verified: the next open here need not check these signatures again
     }
     if current == entry:
         return
