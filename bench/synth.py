@@ -187,19 +187,9 @@ def write_csvs(p: dict, out: Path) -> None:
         w = csv.DictWriter(f, ["email", "name", "school", "roles", "trained_on", "policy_ack"])
         w.writeheader()
         w.writerows(p["staff"])
-    cols = [
-        "id",
-        "school",
-        "platform",
-        "handle",
-        "url",
-        "category",
-        "email",
-        "owner",
-        "admins",
-        "contributors",
-        "status",
-    ]
+    from accountctl.core.accounts import IMPORT_COLUMNS
+
+    cols = list(IMPORT_COLUMNS)
     with open(out / "accounts.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, cols, extrasaction="ignore")
         w.writeheader()
