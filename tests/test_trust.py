@@ -741,3 +741,205 @@ def with_recovery_trust(run, register_path, monkeypatch):
     ok(run(f'staff add {HEAD} --name "Hana Head" --school oak --role headteacher --role slt'))
     ok(run(f"person grant {HEAD} --access register"))
     return register_path, recovery_key.splitlines()[-1]
+
+
+# -- the membership chain itself, record by record (direct calls on an opened register's database) --------
+@pytest.fixture
+def members_db(trust):
+    """The trust register's decrypted database and file id, to change in memory and re-check."""
+    with _open(trust, CUSTODIAN, write=False) as reg:
+        yield reg.db, reg.file_id, reg
+
+
+def _rows(conn):
+    return [(r[0], json.loads(r[1]), bytes(r[2])) for r in conn.execute("SELECT id, payload, signature FROM grants")]
+
+
+def _rewrite(conn, row_id, payload, signature=None):
+    conn.execute(
+        "UPDATE grants SET payload = ?, signature = coalesce(?, signature) WHERE id = ?",
+        (canonical(payload).decode(), signature, row_id),
+    )
+
+
+def _refused(conn, file_id, *words):
+    from accountctl.errors import DamagedError
+    from accountctl.store import trust as records
+
+    with pytest.raises(DamagedError) as caught:
+        records.load(conn, file_id)
+    for word in words:
+        assert word in str(caught.value), str(caught.value)
+    return str(caught.value)
+
+
+def test_a_membership_record_taken_out_of_the_middle_is_refused(members_db):
+    conn, file_id, _ = members_db
+    rows = _rows(conn)
+    conn.execute("DELETE FROM grants WHERE id = ?", (rows[1][0],))
+    _refused(conn, file_id, f"membership record {rows[2][0]}", "out of place")
+
+
+def test_membership_records_swapped_are_refused(members_db):
+    conn, file_id, _ = members_db
+    (a, pa, sa), (b, pb, sb) = _rows(conn)[1:3]
+    _rewrite(conn, a, pb, sb)
+    _rewrite(conn, b, pa, sa)
+    _refused(conn, file_id, f"membership record {a}", "out of place")
+
+
+def test_a_record_from_another_register_is_refused(members_db):
+    from accountctl.store import trust as records
+
+    conn, file_id, reg = members_db
+    last_id, last, _ = _rows(conn)[-1]
+    forged = dict(last, file="00" * 16)
+    _rewrite(conn, last_id, forged, crypto.sign(reg.keys.signing_private, records.LABEL_MEMBERSHIP + canonical(forged)))
+    _refused(conn, file_id, f"membership record {last_id}", "out of place")
+
+
+def test_a_record_whose_event_number_goes_back_is_refused(members_db):
+    from accountctl.store import trust as records
+
+    conn, file_id, reg = members_db
+    last_id, last, _ = _rows(conn)[-1]
+    forged = dict(last, seq=1)
+    _rewrite(conn, last_id, forged, crypto.sign(reg.keys.signing_private, records.LABEL_MEMBERSHIP + canonical(forged)))
+    _refused(conn, file_id, f"membership record {last_id}", "out of place")
+
+
+@pytest.mark.parametrize("change", [{"v": 2}, {"kind": "promote"}, {"kind": "root"}])
+def test_a_record_of_an_unknown_version_or_kind_or_a_second_root_is_refused(members_db, change):
+    from accountctl.store import trust as records
+
+    conn, file_id, reg = members_db
+    last_id, last, _ = _rows(conn)[-1]
+    forged = dict(last, **change)
+    _rewrite(conn, last_id, forged, crypto.sign(reg.keys.signing_private, records.LABEL_MEMBERSHIP + canonical(forged)))
+    _refused(conn, file_id, f"membership record {last_id}", "out of place")
+
+
+def test_a_root_that_is_not_first_is_refused(members_db):
+    conn, file_id, _ = members_db
+    first_id, first, _ = _rows(conn)[0]
+    _rewrite(conn, first_id, dict(first, kind="grant"))
+    _refused(conn, file_id, f"membership record {first_id}")
+
+
+def test_an_unreadable_record_is_refused(members_db):
+    conn, file_id, _ = members_db
+    last_id = _rows(conn)[-1][0]
+    conn.execute("UPDATE grants SET payload = '{not json' WHERE id = ?", (last_id,))
+    _refused(conn, file_id, f"membership record {last_id} is not readable")
+
+
+def test_no_membership_records_at_all_is_refused(members_db):
+    conn, file_id, _ = members_db
+    conn.execute("DELETE FROM grants")
+    _refused(conn, file_id, "no membership records")
+
+
+def test_only_the_recovery_key_can_sign_a_recovery(members_db):
+    """A custodian who signs a 'recover' record to swap someone's keys for their own is refused."""
+    from accountctl.store import trust as records
+
+    conn, file_id, reg = members_db
+    member = reg.membership.by_email(HEAD)
+    _, new_public = crypto.x25519_keypair()
+    replaced = dict(member.describe(), public=new_public.hex(), signing_key=crypto.ed25519_keypair()[1].hex())
+    records.append(
+        conn,
+        file_id,
+        "recover",
+        CUSTODIAN,
+        reg.keys.signing_private,
+        99,
+        "2026-11-30T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+        member=replaced,
+    )
+    last_id = _rows(conn)[-1][0]
+    _refused(conn, file_id, f"membership record {last_id} (recover by {CUSTODIAN}) is not signed")
+
+
+def test_a_revoke_naming_someone_else_than_the_slot_is_refused(members_db):
+    from accountctl.store import trust as records
+
+    conn, file_id, reg = members_db
+    member = reg.membership.by_email(SLT)
+    records.append(
+        conn,
+        file_id,
+        "revoke",
+        CUSTODIAN,
+        reg.keys.signing_private,
+        99,
+        "2026-11-30T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+        slot=member.slot_id.hex(),
+        email=HEAD,
+    )
+    _refused(conn, file_id, "does not apply", "another person")
+
+
+def test_a_grant_with_a_tag_that_is_not_its_persons_is_refused(members_db):
+    from accountctl.store import trust as records
+
+    conn, file_id, reg = members_db
+    slot_id = crypto.random_bytes(16)
+    member = records.Member(
+        slot_id,
+        "new@oak.sch.uk",
+        ff.person_tag(file_id, HEAD),
+        crypto.x25519_keypair()[1],
+        crypto.ed25519_keypair()[1],
+        "register",
+    )
+    records.append(
+        conn,
+        file_id,
+        "grant",
+        CUSTODIAN,
+        reg.keys.signing_private,
+        99,
+        "2026-11-30T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+        member=member.describe(),
+    )
+    _refused(conn, file_id, "does not apply", "tag")
+
+
+def test_a_second_grant_to_a_member_is_refused(members_db):
+    from accountctl.store import trust as records
+
+    conn, file_id, reg = members_db
+    member = reg.membership.by_email(HEAD)
+    again = dict(member.describe(), slot=crypto.random_bytes(16).hex())
+    records.append(
+        conn,
+        file_id,
+        "grant",
+        CUSTODIAN,
+        reg.keys.signing_private,
+        99,
+        "2026-11-30T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+        member=again,
+    )
+    _refused(conn, file_id, "does not apply", "holds a slot already")
+
+
+def test_the_witness_keeps_the_verified_head_and_the_accepted_rollbacks(run, trust, monkeypatch, tmp_path):
+    from accountctl.store import trust as records, witness
+
+    backup = trust.read_bytes()
+    ok(run("staff add late@oak.sch.uk --name Late --school oak --role staff"))
+    trust.write_bytes(backup)
+    ok(run("vault accept-rollback --reason restore"))
+    with _open(trust, CUSTODIAN, write=False) as reg:
+        rows = reg.db.execute("SELECT payload, signature FROM grants ORDER BY id").fetchall()
+        head = records.record_digest(rows[-1][0], bytes(rows[-1][1]))
+        assert reg.membership.head == head
+        assert reg.membership.rollbacks[-1]["digest"] == head  # the rollback is the last record
+    entry = witness.seen(reg.file_id)
+    assert entry["members"] == head and head in entry["accepted"]

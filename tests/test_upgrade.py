@@ -77,3 +77,21 @@ def test_a_hidden_slot_in_a_format_2_register_stops_the_upgrade(run, register_pa
     before = register_path.read_bytes()
     error_line(run(f"--as {CUSTODIAN} staff list"), 4, "e93015f0", "belongs to nobody")
     assert register_path.read_bytes() == before
+
+
+def test_a_decision_from_before_the_upgrade_still_needs_its_approvers_key(run, old):
+    """The old approval was signed with the head's first key, which a recovery retired: carried over, it verifies;
+    made to name another approver, it does not."""
+    from accountctl.core import verification
+    from accountctl.store.register import open_register
+
+    ok(run(f"--as {CUSTODIAN} staff list"))
+    with open_register(
+        old, actor=CUSTODIAN, passphrase_source=lambda: "correct horse battery staple", use_keyring=False, history=True
+    ) as reg:
+        (key,) = reg.db.execute("SELECT public_key FROM approvals").fetchone()
+        assert bytes(key) in reg.membership.retired_keys()  # the head's first key, retired by the recovery
+        assert verification.verify(reg.db, reg.membership, reg.file_id) == []
+        reg.db.execute("UPDATE approvals SET approver = ?", (CUSTODIAN,))
+        problems = verification.verify(reg.db, reg.membership, reg.file_id)
+    assert any("never theirs" in p for p in problems), problems

@@ -132,6 +132,10 @@ def _decisions_signed_in_time(
         seq = made_in.get(row["id"])
         if seq is None:
             if membership.upgraded_at and row["id"] <= _last_decision_before_upgrade(conn, membership):
+                # Made before signed events existed: the key must at least be one the upgrade carried over
+                # as the approver's (their current key, or one a recovery had retired).
+                if bytes(row["public_key"]) not in {s.key for s in membership.spans if s.email == row["approver"]}:
+                    problems.append(f"{where} is signed with a key that was never theirs")
                 continue
             problems.append(f"{where} has no signed event that made it")
             continue
