@@ -78,7 +78,12 @@ def event_signatures(
         pending.append((seq, actor))
         if signature is None:
             continue
-        message = trust.event_message(file_id, digest)
+        try:
+            message = trust.event_message(file_id, digest)
+        except (TypeError, ValueError):
+            problems.append(f"event {seq} has an unreadable hash")
+            pending = []
+            continue
         key = next(
             (k for k in membership.keys_of(actor, seq) if crypto.verify_signature(k, bytes(signature), message)), None
         )
@@ -101,7 +106,7 @@ def _unsigned(pending: list[tuple[int, str]]) -> str:
 def _parse(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):
         return None
 
 
