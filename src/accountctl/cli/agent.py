@@ -98,7 +98,12 @@ def agent() -> None:
     "--ttl", "ttl", default="15m", show_default=True, help="Forget a key after this long unused (12h at most)."
 )
 def agent_start(ttl: str) -> None:
-    """Start the agent (one per user); it leaves by itself once it holds no key."""
+    """Start the agent (one per user); it leaves by itself once it holds no key.
+
+    \b
+    Example:
+      accountctl agent start --ttl 2h
+    """
     seconds = parse_ttl(ttl)
     before = running()
     status = ensure_started(seconds)
@@ -110,7 +115,12 @@ def agent_start(ttl: str) -> None:
 
 @agent.command("stop")
 def agent_stop() -> None:
-    """Stop the agent: every key it holds is wiped."""
+    """Stop the agent: every key it holds is wiped.
+
+    \b
+    Example:
+      accountctl agent stop
+    """
     try:
         agent_link.request({"op": "stop"}, timeout=5)
     except agent_link.AgentGone:
@@ -122,7 +132,12 @@ def agent_stop() -> None:
 @agent.command("status")
 @plain_format_options
 def agent_status() -> None:
-    """Which registers and people the agent holds keys for, and when each expires (never a key)."""
+    """Which registers and people the agent holds keys for, and when each expires (never a key).
+
+    \b
+    Example:
+      accountctl agent status --json
+    """
     status = running()
     if status is None:
         output.message("No agent is running.")
