@@ -12,6 +12,7 @@ at once, and writes (the `cred show` reveal event) go through the normal lock an
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import time
@@ -264,6 +265,8 @@ class Agent:
 
     # -- the loop -------------------------------------------------------------------------------
     def serve(self) -> None:
+        if agent_link.WINDOWS:
+            return self.serve_pipe()
         import select
         import signal
 
@@ -290,6 +293,39 @@ class Agent:
                 os.unlink(agent_link.address())
             except OSError:
                 pass
+
+    def serve_pipe(self) -> None:
+        """Windows: a named pipe, one request at a time; keys only (a `run` answers "fall back").
+
+        Not tested in CI (see docs/security.md). A watcher thread expires keys, since accept() blocks.
+        """
+        import threading
+
+        listener = agent_link.listen()
+        agent_link._local = self._local_kek
+
+        def watch() -> None:
+            while True:
+                time.sleep(1)
+                self.keys.expire()
+                if not self.running or (not self.keys.entries and time.monotonic() >= self.deadline):
+                    self.keys.wipe_all()
+                    os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
+        while self.running:
+            conn = listener.accept()
+            try:
+                message = json.loads(conn.recv_bytes(agent_link.MAX_MESSAGE))
+                answer = {"ok": True, "fallback": True} if message.get("op") == "run" else self.handle(message)
+                conn.send_bytes(json.dumps(answer).encode("utf-8"))
+            except (OSError, EOFError, ValueError, KeyError, TypeError):
+                pass
+            finally:
+                conn.close()
+            if self.keys.entries:
+                self.deadline = max(self.deadline, time.monotonic())
+        self.keys.wipe_all()
 
     def _local_kek(self, file_id: bytes, name: str) -> bytes | None:
         return self.keys.get(file_id.hex(), name)
