@@ -23,6 +23,11 @@ MAX_TTL = 12 * 3600
 DEFAULT_TTL = 15 * 60
 
 
+# Pure reads whose answer the agent may keep while the file is unchanged (otp changes every 30 s; cred
+# show writes its reveal event).
+CACHED = {("account", "show"), ("account", "list"), ("offboard",), ("audit",)}
+MAX_ANSWERS = 32
+
 WARM = (
     "accountctl.cli",
     "accountctl.cli.creds",
@@ -121,8 +126,14 @@ class Agent:
         self.ttl = ttl
         self.keys = Keys()
         self.deadline = time.monotonic() + ttl  # with no key ever added, it leaves after one TTL
-        self.cache: dict[tuple[str, str], tuple[tuple, object]] = {}  # (path, slot name) -> (identity, Register)
+        self.cache: dict[
+            tuple[str, str, str], tuple[tuple, object]
+        ] = {}  # (path, file id, name) -> (identity, Register)
         self.running = True
+        # Answers of pure reads, by (file identity, command, environment, real date): an unchanged file
+        # gives the same answer, so a repeated `audit` costs one lookup. Filled from the children (pending).
+        self.answers: dict[tuple, dict] = {}
+        self.pending: dict[int, tuple] = {}
 
     # -- requests -----------------------------------------------------------------------------
     def handle(self, message: dict) -> dict | None:
@@ -162,9 +173,11 @@ class Agent:
         return {"ok": False, "error": f"unknown request {op!r}"}
 
     def _drop_cache(self) -> None:
-        held = {e["register"] + "\0" + name for (_, name), e in self.keys.entries.items()}
-        for key in [k for k in self.cache if "\0".join(k) not in held]:
+        for key in [k for k in self.cache if k[1:] not in self.keys.entries]:
             del self.cache[key]
+        current = {identity for identity, _ in self.cache.values()}
+        for key in [k for k in self.answers if k[0] not in current]:
+            del self.answers[key]
 
     def prepare(self, message: dict) -> tuple | None:
         """For a `run`: the register path and the cached, current Register it needs; None to fall back."""
@@ -202,7 +215,7 @@ class Agent:
         if slot.kind != ff.KIND_PERSON or (header.file_id.hex(), name) not in self.keys.entries:
             return None
         identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, header.generation)
-        key = (str(path), name)
+        key = (str(path), header.file_id.hex(), name)
         cached = self.cache.get(key)
         if cached is None or cached[0] != identity:
             self.cache.pop(key, None)
@@ -213,11 +226,15 @@ class Agent:
                 return None
             self.cache[key] = (identity, reg)
             cached = self.cache[key]
-        return str(path), actor, cached[1], env, cwd, argv
+        from accountctl import clock
 
-    def run_child(self, sock, prepared: tuple) -> None:
+        # A pure read's output depends on the file, the command and what it sees of the environment and date
+        answer_key = (identity, str(path), tuple(argv), tuple(sorted(env.items())), cwd, clock.real_today().isoformat())
+        return str(path), actor, cached[1], env, cwd, argv, answer_key if words in CACHED else None
+
+    def run_child(self, sock, prepared: tuple, back: int | None) -> None:
         """In the forked child: run the command over the cached register and send back its output."""
-        path, actor, reg, env, cwd, argv = prepared
+        path, actor, reg, env, cwd, argv, answer_key = prepared
         import gc
 
         gc.disable()  # a short life: collecting would only copy the parent's pages
@@ -251,15 +268,16 @@ class Agent:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
-            agent_link.send(
-                sock,
-                {
-                    "ok": True,
-                    "out": out.getvalue().decode("utf-8", "surrogateescape"),
-                    "err": err.getvalue().decode("utf-8", "surrogateescape"),
-                    "code": code,
-                },
-            )
+            answer = {
+                "ok": True,
+                "out": out.getvalue().decode("utf-8", "surrogateescape"),
+                "err": err.getvalue().decode("utf-8", "surrogateescape"),
+                "code": code,
+            }
+            agent_link.send(sock, answer)
+            if back is not None:  # the same answer for the agent to keep, for as long as the file is unchanged
+                with os.fdopen(back, "wb") as pipe:
+                    pipe.write(json.dumps(answer).encode("utf-8"))
         finally:
             os._exit(0)
 
@@ -282,9 +300,14 @@ class Agent:
                 if not self.keys.entries and now >= self.deadline:
                     break  # nothing left to hold
                 wake = self.keys.next_expiry() or self.deadline
-                ready, _, _ = select.select([listener], [], [], max(0.05, min(wake, self.deadline) - now + 0.01))
-                if ready:
-                    self.accept(listener)
+                ready, _, _ = select.select(
+                    [listener, *self.pending], [], [], max(0.05, min(wake, self.deadline) - now + 0.01)
+                )
+                for source in ready:
+                    if source is listener:
+                        self.accept(listener)
+                    else:
+                        self.collect(source)
         finally:
             self.keys.wipe_all()
             self.cache.clear()
@@ -293,6 +316,29 @@ class Agent:
                 os.unlink(agent_link.address())
             except OSError:
                 pass
+
+    def collect(self, fd: int) -> None:
+        """Read a child's copy of its answer; once whole, keep it (only answers of the current files)."""
+        key, parts = self.pending[fd]
+        chunk = os.read(fd, 1 << 20)
+        if chunk:
+            parts.append(chunk)
+            return
+        os.close(fd)
+        del self.pending[fd]
+        try:
+            answer = json.loads(b"".join(parts))
+        except ValueError:
+            return
+        if answer.get("code") not in (0, 1):
+            return  # an error may come from the moment (a busy lock), not the file
+        current = {identity for identity, _ in self.cache.values()}
+        for old in [k for k in self.answers if k[0] not in current]:
+            del self.answers[old]
+        if key[0] in current:
+            while len(self.answers) >= MAX_ANSWERS:
+                self.answers.pop(next(iter(self.answers)))
+            self.answers[key] = answer
 
     def serve_pipe(self) -> None:
         """Windows: a named pipe, one request at a time; keys only (a `run` answers "fall back").
@@ -345,8 +391,18 @@ class Agent:
                 if prepared is None:
                     agent_link.send(sock, {"ok": True, "fallback": True})
                     return
+                answer_key = prepared[-1]
+                if answer_key is not None and answer_key in self.answers:
+                    agent_link.send(sock, self.answers[answer_key])
+                    return
+                read_end, back = os.pipe() if answer_key is not None else (None, None)
                 if os.fork() == 0:
-                    self.run_child(sock, prepared)
+                    if read_end is not None:
+                        os.close(read_end)
+                    self.run_child(sock, prepared, back)
+                if read_end is not None:
+                    os.close(back)
+                    self.pending[read_end] = (answer_key, [])
                 return
             try:
                 answer = self.handle(message)
