@@ -17,11 +17,11 @@ def main() -> None:
         answer = agent_link.run(argv)
         if answer is not None:
             try:
-                sys.stdout.write(answer.get("out", ""))
+                sys.stdout.buffer.write(answer["out"])
                 sys.stdout.flush()
             except BrokenPipeError:
                 pass
-            sys.stderr.write(answer.get("err", ""))
+            sys.stderr.buffer.write(answer["err"])
             sys.stderr.flush()
             os._exit(int(answer.get("code", 2)))
     from accountctl.cli import main as cli_main

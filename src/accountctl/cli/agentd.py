@@ -268,16 +268,11 @@ class Agent:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
-            answer = {
-                "ok": True,
-                "out": out.getvalue().decode("utf-8", "surrogateescape"),
-                "err": err.getvalue().decode("utf-8", "surrogateescape"),
-                "code": code,
-            }
-            agent_link.send(sock, answer)
+            answer = (int(code or 0), out.getvalue(), err.getvalue())
+            agent_link.send_output(sock, *answer)
             if back is not None:  # the same answer for the agent to keep, for as long as the file is unchanged
                 with os.fdopen(back, "wb") as pipe:
-                    pipe.write(json.dumps(answer).encode("utf-8"))
+                    pipe.write(answer[0].to_bytes(1, "big") + len(answer[1]).to_bytes(8, "big") + answer[1] + answer[2])
         finally:
             os._exit(0)
 
@@ -326,11 +321,12 @@ class Agent:
             return
         os.close(fd)
         del self.pending[fd]
-        try:
-            answer = json.loads(b"".join(parts))
-        except ValueError:
+        data = b"".join(parts)
+        if len(data) < 9:
             return
-        if answer.get("code") not in (0, 1):
+        size = int.from_bytes(data[1:9], "big")
+        answer = (data[0], data[9 : 9 + size], data[9 + size :])
+        if answer[0] not in (0, 1):
             return  # an error may come from the moment (a busy lock), not the file
         current = {identity for identity, _ in self.cache.values()}
         for old in [k for k in self.answers if k[0] not in current]:
@@ -393,7 +389,7 @@ class Agent:
                     return
                 answer_key = prepared[-1]
                 if answer_key is not None and answer_key in self.answers:
-                    agent_link.send(sock, self.answers[answer_key])
+                    agent_link.send_output(sock, *self.answers[answer_key])
                     return
                 read_end, back = os.pipe() if answer_key is not None else (None, None)
                 if os.fork() == 0:
