@@ -118,7 +118,7 @@ SCRIPT = [
     f"person grant {HEAD} --access register",
     "account request --school oak --platform facebook --handle OakPrimary --url https://www.facebook.com/OakPrimary "
     "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
-    "--aim News --audience Parents --promotion Newsletter --visibility open",
+    "--aim News --audience Parents --promotion Newsletter --visibility open --pupils none",
     f"--as {HEAD} approve oak-facebook-oakprimary --note Agreed",
     f"--as {CUSTODIAN} account notify-head oak-facebook-oakprimary",
     f"--as {CUSTODIAN} cred totp oak-facebook-oakprimary",
