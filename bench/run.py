@@ -192,13 +192,79 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
             f"  {size:6s} {name:24s} {results[name]['median_ms']:8.1f} ms  {results[name]['peak_mb']:6.1f} MB",
             file=sys.stderr,
         )
+    agent_results, agent_peak = bench_agent(exe, cached, facts, work, runs)
+    results.update(agent_results)
     if compare:
         results.update(compare_peers(folder, facts, runs))
     floor = results["python -c pass (floor)"]["median_ms"]
     for item in results.values():
         item["x_floor"] = round(item["median_ms"] / floor, 1) if floor else None
     shutil.rmtree(work, ignore_errors=True)
-    return {"facts": {k: v for k, v in facts.items() if k != "passphrase"}, "results": results}
+    return {
+        "facts": {k: v for k, v in facts.items() if k != "passphrase"},
+        "results": results,
+        "agent_peak_mb": agent_peak,
+    }
+
+
+def bench_agent(exe: str, cached: dict, facts: dict, work: Path, runs: int) -> tuple[dict, float]:
+    """The hot commands once the agent holds the key (no keyring, no passphrase); and the agent's peak MB.
+
+    The agent reads the same register as the cached-key runs. `cred show` saves a reveal event every
+    run, so each run also re-opens the changed file in the agent: that cost is in its time.
+    """
+    runtime = work / "run"
+    runtime.mkdir(mode=0o700)
+    env = {**cached, "XDG_RUNTIME_DIR": str(runtime), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env.pop("BENCH_KEYRING_FILE", None)
+    login = subprocess.run(
+        [exe, "login", "--agent", "--ttl", "1h"],
+        env={**env, "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]},
+        capture_output=True,
+        text=True,
+    )
+    if login.returncode:
+        raise SystemExit(f"login --agent failed: {login.stderr}")
+    status = json.loads(subprocess.run([exe, "agent", "status", "--json"], env=env, capture_output=True).stdout or "[]")
+    pid = int(
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from accountctl.store import agent_link; print(agent_link.request({'op': 'status'})['pid'])",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        or 0
+    )
+    account, leaver = facts["sample_account"], facts["sample_leaver"]
+    commands = [
+        ("audit (agent)", [exe, "audit", "--format", "json"]),
+        ("account list (agent)", [exe, "account", "list"]),
+        ("account show (agent)", [exe, "account", "show", account]),
+        ("otp (agent)", [exe, "otp", account]),
+        ("cred show (agent)", [exe, "cred", "show", account, "--field", "password", "--reason", "bench"]),
+        ("offboard (agent)", [exe, "offboard", leaver, "--format", "json"]),
+    ]
+    out = {}
+    try:
+        assert status, "the agent holds no key"
+        for name, argv in commands:
+            out[name] = measure(argv, env, runs)
+            print(f"  agent  {name:24s} {out[name]['median_ms']:8.1f} ms", file=sys.stderr)
+        peak = 0.0
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = round(int(line.split()[1]) / 1024, 1)
+        except (OSError, ValueError):
+            pass
+        print(f"  agent process peak {peak} MB", file=sys.stderr)
+    finally:
+        subprocess.run([exe, "agent", "stop"], env=env, capture_output=True)
+    return out, peak
 
 
 def compare_peers(folder: Path, facts: dict, runs: int) -> dict:

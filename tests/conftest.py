@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import tempfile
 from pathlib import Path
 
 import keyring
@@ -58,6 +61,9 @@ def isolated(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ACCOUNTCTL_KDF", TEST_KDF)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # where the no-keyring notice is remembered
+    # this test's own agent socket, never the developer's agent (short: a Unix socket path has ~100 bytes)
+    runtime = Path(tempfile.mkdtemp(prefix="acr"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "oak.accountctl"))
     monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", PASSPHRASE)
@@ -68,6 +74,24 @@ def isolated(tmp_path, monkeypatch):
     yield backend
     keyring.set_keyring(previous)
     keyring_cache.reset()
+    stop_agent()
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+def stop_agent() -> None:
+    """Stop this test's agent, if it started one (and wait until it has gone)."""
+    import time
+
+    from accountctl.store import agent_link
+
+    try:
+        agent_link.request({"op": "stop"}, timeout=5)
+    except agent_link.AgentGone:
+        return
+    for _ in range(100):
+        if not os.path.exists(agent_link.address()):
+            return
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -29,6 +29,10 @@ def test_bench_smoke_runs_every_command(tmp_path):
         "account import",
         "staff import",
         "otp (passphrase)",
+        "otp (agent)",
+        "cred show (agent)",
+        "audit (agent)",
+        "account list (agent)",
     ):
         assert f"| {command} |" in result.stdout
 

@@ -18,6 +18,7 @@ from accountctl.errors import AccountctlError
 # paths (`otp`, `cred show`) load only what they use (click's documented lazy-loading pattern).
 COMMANDS = {
     "init": "access",
+    "agent": "agent",
     "login": "access",
     "logout": "access",
     "passwd": "access",

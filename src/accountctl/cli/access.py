@@ -61,26 +61,49 @@ def init(trust: str, email: str, name: str) -> None:
 
 
 @click.command()
+@click.option("--agent", "use_agent", is_flag=True, help="Give the key to this user's agent instead of the OS keyring.")
+@click.option(
+    "--ttl", "ttl", metavar="D", help="With --agent: forget the key after this long unused (e.g. 2h; 12h at most)."
+)
 @global_options
-def login() -> None:
-    """Cache your unlock key in the OS keyring, so commands stop asking for your passphrase.
+def login(use_agent: bool, ttl: str | None) -> None:
+    """Cache your unlock key in the OS keyring (or the agent), so commands stop asking for your passphrase.
+
+    Where no OS keyring works (a headless server, WSL), the key goes to the agent by itself.
 
     \b
     Example:
       accountctl login --as it@oak.sch.uk
+      accountctl login --agent --ttl 2h
     """
     from accountctl.store import keyring_cache, register as store
 
-    if not keyring_cache.available():
-        raise InputError(
-            f"no OS keyring is available here ({keyring_cache.unavailable_reason()}); "
-            "use ACCOUNTCTL_PASSPHRASE or the prompt instead"
-        )
+    seconds = None
+    if ttl is not None:
+        if not use_agent:
+            raise InputError("--ttl goes with --agent")
+        from accountctl.cli.agent import parse_ttl
+
+        seconds = parse_ttl(ttl)
+    to_agent = use_agent or not keyring_cache.available()
     path = register_path()
     header, _ = store.read_header(path)
     slot = store.choose_slot(header, actor_hint())
-    kek, _ = store.unlock_kek(header, slot, passphrase_source(actor_hint()), use_keyring=False)
-    keyring_cache.put(header.file_id, store.keyring_name(header, slot), kek)
+    kek, keys = store.unlock_kek(header, slot, passphrase_source(actor_hint()), use_keyring=False)
+    name = store.keyring_name(header, slot)
+    if to_agent:
+        from accountctl.cli.agent import hand_over
+
+        hand_over(header.file_id, name, kek, actor_hint() or "", store.describe(path), seconds)
+        if (
+            not actor_hint()
+        ):  # the only person with a slot: their email is inside the register (opened with the agent's key)
+            with session() as reg:
+                hand_over(header.file_id, name, kek, reg.actor, store.describe(path), seconds)
+        why = "" if use_agent else f" (no OS keyring here: {keyring_cache.unavailable_reason()})"
+        output.message(f"Logged in: your unlock key is held by the agent{why}; run 'accountctl logout' to forget it.")
+        return
+    keyring_cache.put(header.file_id, name, kek)
     output.message("Logged in: your unlock key is cached in the OS keyring (run 'accountctl logout' to forget it).")
 
 
@@ -97,12 +120,14 @@ def logout(everyone: bool) -> None:
       accountctl logout
       accountctl logout --all
     """
+    from accountctl.cli import agent
     from accountctl.store import fileformat as ff, keyring_cache, register as store
 
     header, _ = store.read_header(register_path())
     if everyone:
         tags = {s.tag.hex() for s in header.slots if s.kind == ff.KIND_PERSON}
         gone = keyring_cache.delete_all(header.file_id, tags) if keyring_cache.available() else 0
+        gone += agent.forget(header.file_id)
         output.message(f"Logged out everyone: {gone} cached unlock key(s) of this register removed from this machine.")
         return
     who = actor_hint()
@@ -110,7 +135,8 @@ def logout(everyone: bool) -> None:
     name = (
         ff.person_tag(header.file_id, who).hex() if who else store.keyring_name(header, store.choose_slot(header, None))
     )
-    if keyring_cache.available() and keyring_cache.delete(header.file_id, name):
+    held = agent.forget(header.file_id, name)
+    if (keyring_cache.available() and keyring_cache.delete(header.file_id, name)) or held:
         output.message("Logged out: your cached unlock key is gone.")
     else:
         output.message("Nothing to forget: no unlock key was cached for you.")

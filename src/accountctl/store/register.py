@@ -546,14 +546,21 @@ def keyring_name(header: ff.Header, slot: ff.Slot) -> str:
 def unlock_kek(
     header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSource, *, use_keyring: bool = True
 ) -> tuple[bytes, Keys]:
-    """Find the KEK that opens `slot`: the keyring's cached one first, then the passphrase."""
+    """Find the KEK that opens `slot`: the agent's, then the keyring's cached one, then the passphrase.
+
+    An agent that is gone (stopped, or killed) simply answers nothing, and the next source is tried.
+    """
     if use_keyring:
-        cached = keyring_cache.get(header.file_id, keyring_name(header, slot))
-        if cached is not None:
+        from accountctl.store import agent_link
+
+        for source in (agent_link.get_kek, keyring_cache.get):
+            cached = source(header.file_id, keyring_name(header, slot))
+            if cached is None:
+                continue
             try:
                 return cached, _unwrap(header, slot, cached)
             except CryptoFailure:
-                pass  # stale cache (passphrase changed): fall back to the passphrase
+                pass  # stale cache (passphrase changed): fall back to the next source
     passphrase = passphrase_source()
     kek = _kek_from_passphrase(slot, passphrase)
     try:
@@ -725,7 +732,17 @@ def open_register(
         yield from _open(store, actor, passphrase_source, write, use_keyring, history, accepting_rollback)
 
 
+# Inside the agent: a function (store, actor) -> the agent's already opened and checked Register for
+# this file as it is on disk now, or None. Reads use it; writes always take the lock and re-read.
+cached_reader: Callable[[stores.Store, str | None], "Register | None"] | None = None
+
+
 def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback):
+    if not write and not history and cached_reader is not None and not accepting_rollback:
+        reg = cached_reader(store, actor)
+        if reg is not None:
+            yield reg
+            return
     if not write:
         seen_all = witness.load_all()  # before the register is read: see `_finish_open`
         header, raw, body, archive = _load(store, with_history=history)

@@ -1,0 +1,149 @@
+"""`agent start|stop|status`: this user's agent, which holds unlock keys in memory (cli/agentd.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import click
+
+from accountctl.cli import output
+from accountctl.cli.common import fmt, plain_format_options
+from accountctl.errors import InputError
+from accountctl.store import agent_link
+
+UNITS = {"s": 1, "m": 60, "h": 3600}
+STATUS_COLUMNS = ["register", "person", "expires_in"]
+
+
+def parse_ttl(text: str) -> int:
+    """Seconds from `90s`, `15m`, `2h` (or plain seconds); 12 h at most."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smh]?)\s*", text or "")
+    if not match:
+        raise InputError(f"--ttl must look like 15m, 2h or 90s, not {text!r}")
+    seconds = int(match.group(1)) * UNITS[match.group(2) or "s"]
+    if not 1 <= seconds <= 12 * 3600:
+        raise InputError("--ttl must be between 1 second and 12h")
+    return seconds
+
+
+def running() -> dict | None:
+    """The agent's status, or None when no agent answers."""
+    try:
+        return agent_link.request({"op": "status"}, timeout=5)
+    except agent_link.AgentGone:
+        return None
+
+
+def ensure_started(ttl: int | None = None) -> dict:
+    """This user's agent, started in the background if none answers."""
+    from accountctl.cli import agentd
+
+    status = running()
+    if status is not None:
+        return status
+    subprocess.Popen(
+        [sys.executable, "-m", "accountctl.cli.agentd", "--ttl", str(ttl or agentd.DEFAULT_TTL)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # it outlives this command and the terminal's signals
+        close_fds=True,
+    )
+    for _ in range(200):
+        status = running()
+        if status is not None:
+            return status
+        time.sleep(0.05)
+    raise InputError(f"the agent did not start (socket {agent_link.address()})")
+
+
+def hand_over(file_id: bytes, name: str, kek: bytes, who: str, register: str, ttl: int | None = None) -> None:
+    """Give a KEK to the agent (starting it if needed); only the key, never the passphrase."""
+    ensure_started(ttl)
+    message = {"op": "add", "file": file_id.hex(), "name": name, "kek": kek.hex(), "who": who, "register": register}
+    if ttl:
+        message["ttl"] = ttl
+    answer = agent_link.request(message)
+    if not answer.get("ok"):
+        raise InputError(f"the agent refused the key: {answer.get('error')}")
+
+
+def forget(file_id: bytes, name: str | None = None) -> int:
+    """Make the agent forget this register's key for `name` (or all of them); how many it held."""
+    try:
+        message = {"op": "forget", "file": file_id.hex()}
+        if name is not None:
+            message["name"] = name
+        return int(agent_link.request(message).get("forgotten", 0))
+    except agent_link.AgentGone:
+        return 0
+
+
+@click.group()
+def agent() -> None:
+    """This user's agent: keeps unlock keys in memory for a while, so commands need no passphrase.
+
+    \b
+    Example:
+      accountctl agent start --ttl 2h
+      accountctl login --agent
+    """
+
+
+@agent.command("start")
+@click.option(
+    "--ttl", "ttl", default="15m", show_default=True, help="Forget a key after this long unused (12h at most)."
+)
+def agent_start(ttl: str) -> None:
+    """Start the agent (one per user); it leaves by itself once it holds no key.
+
+    \b
+    Example:
+      accountctl agent start --ttl 2h
+    """
+    seconds = parse_ttl(ttl)
+    before = running()
+    status = ensure_started(seconds)
+    if before is not None:
+        output.message(f"The agent is already running (process {status['pid']}).")
+    else:
+        output.message(f"Agent started (process {status['pid']}); keys expire after {ttl} unused.")
+
+
+@agent.command("stop")
+def agent_stop() -> None:
+    """Stop the agent: every key it holds is wiped.
+
+    \b
+    Example:
+      accountctl agent stop
+    """
+    try:
+        agent_link.request({"op": "stop"}, timeout=5)
+    except agent_link.AgentGone:
+        output.message("No agent is running.")
+        return
+    output.message("Agent stopped: the keys it held are gone.")
+
+
+@agent.command("status")
+@plain_format_options
+def agent_status() -> None:
+    """Which registers and people the agent holds keys for, and when each expires (never a key).
+
+    \b
+    Example:
+      accountctl agent status --json
+    """
+    status = running()
+    if status is None:
+        output.message("No agent is running.")
+        return
+    output.rows(status.get("keys", []), STATUS_COLUMNS, fmt())
+    if fmt() == "table":
+        output.message(
+            f"Agent process {status['pid']}; keys locked in memory: {'yes' if status.get('mlock') else 'no'}."
+        )

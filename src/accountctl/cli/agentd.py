@@ -1,0 +1,442 @@
+"""The agent process: holds people's unlock keys (KEKs) in memory and answers its own user's commands.
+
+Started by `accountctl agent start` as `python -m accountctl.cli.agentd --ttl SECONDS`. One request
+per connection (store/agent_link.py). It never holds a passphrase: `login` derives the KEK in the
+client and hands over only that. Every answer reflects the file on disk: before each command the
+file's identity (device, inode, size, mtime, generation) is compared with the one the cached,
+checked register was opened from, and the file is opened again when it differs. A command runs in
+a forked child over that cached register, so a command cannot change the agent's state, many run
+at once, and writes (the `cred show` reveal event) go through the normal lock and signed save.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+
+from accountctl.store import agent_link
+
+MAX_TTL = 12 * 3600
+DEFAULT_TTL = 15 * 60
+
+
+# Pure reads whose answer the agent may keep while the file is unchanged (otp changes every 30 s; cred
+# show writes its reveal event).
+CACHED = {("account", "show"), ("account", "list"), ("offboard",), ("audit",)}
+MAX_ANSWERS = 32
+
+WARM = (
+    "accountctl.cli",
+    "accountctl.cli.creds",
+    "accountctl.cli.accounts",
+    "accountctl.cli.audit",
+    "accountctl.cli.offboard",
+    "accountctl.core.audit",
+    "accountctl.core.accounts",
+    "accountctl.core.offboarding",
+    "accountctl.core.vault",
+    "accountctl.store.register",
+    "pyotp",
+)
+
+
+class Keys:
+    """KEKs in one mlock'ed buffer (where the OS allows), wiped when they expire or are forgotten."""
+
+    SIZE = 32
+    SLOTS = 128
+
+    def __init__(self) -> None:
+        self.arena = bytearray(self.SIZE * self.SLOTS)
+        self.locked = _mlock(self.arena)
+        self.entries: dict[tuple[str, str], dict] = {}  # (file id, name) -> slot, who, register, ttl, expires
+
+    def put(self, file_id: str, name: str, kek: bytes, who: str, register: str, ttl: float) -> None:
+        if len(kek) != self.SIZE:
+            raise ValueError("a KEK is 32 bytes")
+        entry = self.entries.get((file_id, name))
+        if entry is None:
+            used = {e["slot"] for e in self.entries.values()}
+            free = next((i for i in range(self.SLOTS) if i not in used), None)
+            if free is None:
+                raise ValueError("the agent holds as many keys as it can")
+            entry = {"slot": free}
+        start = entry["slot"] * self.SIZE
+        self.arena[start : start + self.SIZE] = kek
+        entry.update(who=who, register=register, ttl=ttl, expires=time.monotonic() + ttl)
+        self.entries[(file_id, name)] = entry
+
+    def get(self, file_id: str, name: str) -> bytes | None:
+        entry = self.entries.get((file_id, name))
+        if entry is None:
+            return None
+        entry["expires"] = time.monotonic() + entry["ttl"]  # expiry counts from the last use
+        start = entry["slot"] * self.SIZE
+        return bytes(self.arena[start : start + self.SIZE])
+
+    def forget(self, file_id: str, name: str | None = None) -> int:
+        gone = [k for k in self.entries if k[0] == file_id and (name is None or k[1] == name)]
+        for key in gone:
+            self._wipe(key)
+        return len(gone)
+
+    def expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, e in self.entries.items() if e["expires"] <= now]:
+            self._wipe(key)
+
+    def wipe_all(self) -> None:
+        for key in list(self.entries):
+            self._wipe(key)
+
+    def _wipe(self, key) -> None:
+        entry = self.entries.pop(key)
+        start = entry["slot"] * self.SIZE
+        self.arena[start : start + self.SIZE] = bytes(self.SIZE)
+
+    def status(self) -> list[dict]:
+        now = time.monotonic()
+        return [
+            {"register": e["register"], "person": e["who"], "expires_in": max(0, round(e["expires"] - now))}
+            for e in sorted(self.entries.values(), key=lambda e: (e["register"], e["who"]))
+        ]
+
+    def next_expiry(self) -> float | None:
+        return min((e["expires"] for e in self.entries.values()), default=None)
+
+
+def _mlock(buffer: bytearray) -> bool:
+    """Lock the keys' buffer into RAM (never swapped out) where the OS allows it; False if it does not."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        view = (ctypes.c_char * len(buffer)).from_buffer(buffer)
+        return libc.mlock(ctypes.addressof(view), ctypes.c_size_t(len(buffer))) == 0
+    except (OSError, AttributeError, TypeError):
+        return False
+
+
+class Agent:
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self.keys = Keys()
+        self.deadline = time.monotonic() + ttl  # with no key ever added, it leaves after one TTL
+        self.cache: dict[
+            tuple[str, str, str], tuple[tuple, object]
+        ] = {}  # (path, file id, name) -> (identity, Register)
+        self.running = True
+        # Answers of pure reads, by (file identity, command, environment, real date): an unchanged file
+        # gives the same answer, so a repeated `audit` costs one lookup. Filled from the children (pending).
+        self.answers: dict[tuple, dict] = {}
+        self.pending: dict[int, tuple] = {}
+
+    # -- requests -----------------------------------------------------------------------------
+    def handle(self, message: dict) -> dict | None:
+        """The answer to one request; None for `run`, which answers from a forked child."""
+        op = message.get("op")
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        if op == "status":
+            return {
+                "ok": True,
+                "pid": os.getpid(),
+                "ttl": self.ttl,
+                "mlock": self.keys.locked,
+                "keys": self.keys.status(),
+            }
+        if op == "add":
+            ttl = min(float(message.get("ttl") or self.ttl), MAX_TTL)
+            self.keys.put(
+                message["file"],
+                message["name"],
+                bytes.fromhex(message["kek"]),
+                message["who"],
+                message["register"],
+                ttl,
+            )
+            return {"ok": True}
+        if op == "get":
+            kek = self.keys.get(message["file"], message["name"])
+            return {"ok": True, "kek": kek.hex() if kek else None}
+        if op == "forget":
+            gone = self.keys.forget(message["file"], message.get("name"))
+            self._drop_cache()
+            return {"ok": True, "forgotten": gone}
+        if op == "stop":
+            self.running = False
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown request {op!r}"}
+
+    def _drop_cache(self) -> None:
+        for key in [k for k in self.cache if k[1:] not in self.keys.entries]:
+            del self.cache[key]
+        current = {identity for identity, _ in self.cache.values()}
+        for key in [k for k in self.answers if k[0] not in current]:
+            del self.answers[key]
+
+    def prepare(self, message: dict) -> tuple | None:
+        """For a `run`: the register path and the cached, current Register it needs; None to fall back."""
+        from pathlib import Path
+
+        from accountctl.store import fileformat as ff, register as store, stores
+
+        argv = list(message.get("argv", []))
+        words, values = agent_link.command_of(argv)
+        if not words:
+            return None
+        sent = message.get("env") or {}
+        if any(sent.get(name) != os.environ.get(name) for name in agent_link.SAME_ENV):
+            return None  # another home or state folder than the agent's: the client runs it itself
+        env = {k: v for k, v in sent.items() if k in agent_link.PASSED_ENV}
+        cwd = message.get("cwd") or "/"
+        given = values.get("--register") or env.get("ACCOUNTCTL_REGISTER")
+        if given and stores.is_url(given):
+            return None  # a PostgreSQL register: the client opens it itself (with the agent's key)
+        if given:
+            path = Path(os.path.join(cwd, os.path.expanduser(given)))
+        else:
+            from accountctl.store import files
+
+            path = files.default_path()
+        actor = values.get("--as") or env.get("ACCOUNTCTL_USER")
+        actor = actor.strip().lower() if actor else None
+        try:
+            info = os.stat(path)
+            header, _ = store.read_header(path)
+            slot = store.choose_slot(header, actor)
+        except Exception:  # let the full CLI say what is wrong with the file or the person
+            return None
+        name = store.keyring_name(header, slot)
+        if slot.kind != ff.KIND_PERSON or (header.file_id.hex(), name) not in self.keys.entries:
+            return None
+        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, header.generation)
+        key = (str(path), header.file_id.hex(), name)
+        cached = self.cache.get(key)
+        if cached is None or cached[0] != identity:
+            self.cache.pop(key, None)
+            try:
+                with store.open_register(path, actor=actor, passphrase_source=_no_passphrase) as reg:
+                    pass
+            except Exception:
+                return None
+            self.cache[key] = (identity, reg)
+            cached = self.cache[key]
+        from accountctl import clock
+
+        # A pure read's output depends on the file, the command and what it sees of the environment and date
+        answer_key = (identity, str(path), tuple(argv), tuple(sorted(env.items())), cwd, clock.real_today().isoformat())
+        return str(path), actor, cached[1], env, cwd, argv, answer_key if words in CACHED else None
+
+    def run_child(self, sock, prepared: tuple, back: int | None) -> None:
+        """In the forked child: run the command over the cached register and send back its output."""
+        path, actor, reg, env, cwd, argv, answer_key = prepared
+        import gc
+
+        gc.disable()  # a short life: collecting would only copy the parent's pages
+        from accountctl.store import register as store
+
+        def reader(target, who):
+            same = getattr(target, "path", None)
+            if same is not None and str(same) == path and (who or None) == actor:
+                return reg
+            return None
+
+        store.cached_reader = reader
+        for name in agent_link.PASSED_ENV:
+            os.environ.pop(name, None)
+        os.environ.update(env)
+        os.environ.pop("ACCOUNTCTL_PASSPHRASE", None)
+        out, err = io.BytesIO(), io.BytesIO()
+        sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="surrogateescape", write_through=True)
+        sys.stderr = io.TextIOWrapper(err, encoding="utf-8", errors="surrogateescape", write_through=True)
+        sys.stdin = open(os.devnull)
+        code = 2
+        try:
+            os.chdir(cwd)
+            from accountctl.cli import cli
+
+            code = cli.main(args=argv, standalone_mode=False)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            code = 2
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            answer = (int(code or 0), out.getvalue(), err.getvalue())
+            agent_link.send_output(sock, *answer)
+            if back is not None:  # the same answer for the agent to keep, for as long as the file is unchanged
+                with os.fdopen(back, "wb") as pipe:
+                    pipe.write(answer[0].to_bytes(1, "big") + len(answer[1]).to_bytes(8, "big") + answer[1] + answer[2])
+        finally:
+            os._exit(0)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def serve(self) -> None:
+        if agent_link.WINDOWS:
+            return self.serve_pipe()
+        import select
+        import signal
+
+        listener = agent_link.listen()
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        agent_link._local = self._local_kek
+        try:
+            while self.running:
+                self.keys.expire()
+                self._drop_cache()
+                now = time.monotonic()
+                if not self.keys.entries and now >= self.deadline:
+                    break  # nothing left to hold
+                wake = self.keys.next_expiry() or self.deadline
+                ready, _, _ = select.select(
+                    [listener, *self.pending], [], [], max(0.05, min(wake, self.deadline) - now + 0.01)
+                )
+                for source in ready:
+                    if source is listener:
+                        self.accept(listener)
+                    else:
+                        self.collect(source)
+        finally:
+            self.keys.wipe_all()
+            self.cache.clear()
+            listener.close()
+            try:
+                os.unlink(agent_link.address())
+            except OSError:
+                pass
+
+    def collect(self, fd: int) -> None:
+        """Read a child's copy of its answer; once whole, keep it (only answers of the current files)."""
+        key, parts = self.pending[fd]
+        chunk = os.read(fd, 1 << 20)
+        if chunk:
+            parts.append(chunk)
+            return
+        os.close(fd)
+        del self.pending[fd]
+        data = b"".join(parts)
+        if len(data) < 9:
+            return
+        size = int.from_bytes(data[1:9], "big")
+        answer = (data[0], data[9 : 9 + size], data[9 + size :])
+        if answer[0] not in (0, 1):
+            return  # an error may come from the moment (a busy lock), not the file
+        current = {identity for identity, _ in self.cache.values()}
+        for old in [k for k in self.answers if k[0] not in current]:
+            del self.answers[old]
+        if key[0] in current:
+            while len(self.answers) >= MAX_ANSWERS:
+                self.answers.pop(next(iter(self.answers)))
+            self.answers[key] = answer
+
+    def serve_pipe(self) -> None:
+        """Windows: a named pipe, one request at a time; keys only (a `run` answers "fall back").
+
+        Not tested in CI (see docs/security.md). A watcher thread expires keys, since accept() blocks.
+        """
+        import threading
+
+        listener = agent_link.listen()
+        agent_link._local = self._local_kek
+
+        def watch() -> None:
+            while True:
+                time.sleep(1)
+                self.keys.expire()
+                if not self.running or (not self.keys.entries and time.monotonic() >= self.deadline):
+                    self.keys.wipe_all()
+                    os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
+        while self.running:
+            conn = listener.accept()
+            try:
+                message = json.loads(conn.recv_bytes(agent_link.MAX_MESSAGE))
+                answer = {"ok": True, "fallback": True} if message.get("op") == "run" else self.handle(message)
+                conn.send_bytes(json.dumps(answer).encode("utf-8"))
+            except (OSError, EOFError, ValueError, KeyError, TypeError):
+                pass
+            finally:
+                conn.close()
+            if self.keys.entries:
+                self.deadline = max(self.deadline, time.monotonic())
+        self.keys.wipe_all()
+
+    def _local_kek(self, file_id: bytes, name: str) -> bytes | None:
+        return self.keys.get(file_id.hex(), name)
+
+    def accept(self, listener) -> None:
+        sock, _ = listener.accept()
+        try:
+            if not agent_link.peer_is_owner(sock):
+                return  # another user: say nothing at all
+            sock.settimeout(agent_link.TIMEOUT)
+            try:
+                message = agent_link.receive(sock)
+            except (agent_link.AgentGone, OSError, ValueError):
+                return
+            if message.get("op") == "run":
+                prepared = self.prepare(message)
+                if prepared is None:
+                    agent_link.send(sock, {"ok": True, "fallback": True})
+                    return
+                answer_key = prepared[-1]
+                if answer_key is not None and answer_key in self.answers:
+                    agent_link.send_output(sock, *self.answers[answer_key])
+                    return
+                read_end, back = os.pipe() if answer_key is not None else (None, None)
+                if os.fork() == 0:
+                    if read_end is not None:
+                        os.close(read_end)
+                    self.run_child(sock, prepared, back)
+                if read_end is not None:
+                    os.close(back)
+                    self.pending[read_end] = (answer_key, [])
+                return
+            try:
+                answer = self.handle(message)
+            except (KeyError, ValueError, TypeError) as exc:
+                answer = {"ok": False, "error": str(exc)}
+            agent_link.send(sock, answer)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        if self.keys.entries:
+            self.deadline = max(self.deadline, time.monotonic())
+
+
+def _no_passphrase() -> str:
+    from accountctl.errors import AccessError
+
+    raise AccessError("the agent holds no passphrase")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="accountctl-agent")
+    parser.add_argument("--ttl", type=float, default=DEFAULT_TTL)
+    args = parser.parse_args(argv)
+    from accountctl.store.register import no_core_dumps
+
+    no_core_dumps()
+    import importlib
+
+    for name in WARM:  # loaded once here, so a forked child starts with them
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    Agent(min(args.ttl, MAX_TTL)).serve()
+
+
+if __name__ == "__main__":
+    main()

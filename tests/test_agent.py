@@ -1,0 +1,200 @@
+"""The agent: its life, who it answers, no stale reads, many clients at once, and falling back when killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pyotp
+import pytest
+
+from accountctl.store import agent_link
+from conftest import CUSTODIAN, PASSPHRASE, ok
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the POSIX side of the agent (Unix socket, fork)")
+
+FB = "oak-facebook-oakprimary"
+TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+ACCOUNT = (
+    "account request --school oak --platform facebook --handle OakPrimary --url https://www.facebook.com/OakPrimary "
+    "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
+    "--aim News --audience Parents --promotion Newsletter --visibility open --pupils none"
+)
+
+
+def sh(*args: str, passphrase: bool = False, stdin: str | None = None, env: dict | None = None):
+    """`accountctl ARGS` as a user's shell runs it (the console script's entry), with no OS keyring."""
+    child = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", **(env or {}))
+    if not passphrase:
+        child.pop("ACCOUNTCTL_PASSPHRASE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "accountctl.fast", *args], env=child, input=stdin, capture_output=True, text=True
+    )
+
+
+def done(result, code: int = 0):
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    return result
+
+
+def status() -> dict:
+    return agent_link.request({"op": "status"})
+
+
+@pytest.fixture
+def agent_oak(run, oak):
+    """oak with a Facebook account holding a TOTP secret, and its custodian's key given to the agent."""
+    ok(run(ACCOUNT))
+    ok(run(f"cred totp {FB}", input=TOTP + "\n"))
+    done(sh("login", "--agent", "--ttl", "10m", passphrase=True))
+    return oak
+
+
+# -- who it answers -----------------------------------------------------------------------------------
+def _ucred(pid: int, uid: int, gid: int) -> bytes:
+    return b"".join(n.to_bytes(4, sys.byteorder) for n in (pid, uid, gid))
+
+
+def test_the_peer_check_refuses_another_users_credential():
+    me = os.getuid()
+    assert agent_link.peer_allowed(_ucred(4242, me, 0), me)
+    assert not agent_link.peer_allowed(_ucred(4242, me + 1, me), me)  # another uid, even with our gid
+    assert not agent_link.peer_allowed(_ucred(4242, 0, 0), 1000)  # root is another user too
+    assert not agent_link.peer_allowed(b"\0" * 8, me)  # a short answer is no answer
+
+
+def test_only_the_hot_commands_are_handed_over_and_options_are_found_anywhere():
+    assert agent_link.command_of(["--register", "x.acc", "otp", FB]) == (("otp",), {"--register": "x.acc"})
+    assert agent_link.command_of(["cred", "show", FB, "--as=it@oak.sch.uk"])[0] == ("cred", "show")
+    assert agent_link.command_of(["account", "list", "--format", "json"])[0] == ("account", "list")
+    assert agent_link.command_of(["cred", "set", FB])[0] == ()  # a write with a secret: never
+    assert agent_link.command_of(["otp", "--help"])[0] == ()
+    assert agent_link.command_of(["account", "approve", FB])[0] == ()
+
+
+def test_socket_and_folder_are_private_and_status_shows_no_key(agent_oak):
+    path = agent_link.address()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700
+    text = done(sh("agent", "status", "--json")).stdout
+    held = json.loads(text)
+    assert [(k["person"], k["register"]) for k in held] == [(CUSTODIAN, str(agent_oak))]
+    assert 0 < held[0]["expires_in"] <= 600
+    kek = agent_link.request({"op": "get", "file": _file_id(agent_oak), "name": _name(agent_oak)})["kek"]
+    assert (
+        kek and kek not in text and kek not in done(sh("agent", "status")).stdout + done(sh("agent", "status")).stderr
+    )
+
+
+def _file_id(path) -> str:
+    from accountctl.store import register as store
+
+    return store.read_header(path)[0].file_id.hex()
+
+
+def _name(path) -> str:
+    from accountctl.store import register as store
+
+    header, _ = store.read_header(path)
+    return store.keyring_name(header, store.choose_slot(header, CUSTODIAN))
+
+
+# -- its life ------------------------------------------------------------------------------------------
+def test_life_start_login_use_expire(run, oak):
+    ok(run(ACCOUNT))
+    done(sh("agent", "start", "--ttl", "2s"))
+    before = done(sh("account", "list", "--json"), 3)  # no key yet, no keyring, no passphrase
+    assert "no passphrase" in before.stderr
+    done(sh("login", "--agent", passphrase=True))  # the key takes the agent's TTL
+    listed = json.loads(done(sh("account", "list", "--json")).stdout)
+    assert [a["id"] for a in listed] == [FB]
+    # the client path loaded neither click, keyring nor cryptography
+    imports = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "accountctl.fast", "account", "list"],
+        env=dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", ACCOUNTCTL_PASSPHRASE=""),
+        capture_output=True,
+        text=True,
+    )
+    assert imports.returncode == 0, imports.stderr
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in imports.stderr.splitlines() if "import time:" in line}
+    assert loaded and not {m for m in loaded if m.split(".")[0] in ("click", "keyring", "cryptography")}
+    time.sleep(3)  # the key expires unused, and with nothing left the agent leaves
+    for _ in range(50):
+        if not os.path.exists(agent_link.address()):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(agent_link.address())
+    done(sh("account", "list"), 3)
+    done(sh("account", "list", "--json", passphrase=True))  # the passphrase still works
+
+
+def test_stop_and_logout_clear_the_key(agent_oak):
+    assert done(sh("otp", FB)).stdout.strip().isdigit()
+    done(sh("logout"))
+    assert status()["keys"] == []
+    assert "no passphrase" in done(sh("otp", FB), 3).stderr
+    done(sh("login", "--agent", passphrase=True))
+    done(sh("agent", "stop"))
+    assert "No agent" in done(sh("agent", "status")).stderr
+    done(sh("otp", FB), 3)
+
+
+def test_cred_show_through_the_agent_records_its_reveal(run, agent_oak):
+    shown = done(sh("cred", "show", FB, "--reason", "posting cover", "--field", "totp"))
+    assert f"secret={TOTP}" in shown.stdout
+    log = ok(run("log --json", env={"ACCOUNTCTL_PASSPHRASE": PASSPHRASE})).stdout
+    assert "posting cover" in log  # the reveal is saved, signed like any write
+
+
+# -- no stale read ---------------------------------------------------------------------------------------
+def test_no_stale_read_after_another_process_writes(run, agent_oak):
+    first = json.loads(done(sh("account", "list", "--json")).stdout)
+    assert first[0]["handle"] == "OakPrimary"
+    ok(run(ACCOUNT.replace("OakPrimary", "OakSports")))  # another process writes (passphrase, normal path)
+    after = json.loads(done(sh("account", "list", "--json")).stdout)
+    assert sorted(a["handle"] for a in after) == ["OakPrimary", "OakSports"]
+
+
+# -- many at once ----------------------------------------------------------------------------------------
+def test_twenty_otp_and_five_writers_at_once(agent_oak):
+    handles = [f"OakClub{i}" for i in range(5)]
+
+    def otp(_):
+        before = pyotp.TOTP(TOTP).now()
+        result = sh("otp", FB)
+        return result, {before, pyotp.TOTP(TOTP).now()}
+
+    def write(handle):
+        return sh(*ACCOUNT.replace("OakPrimary", handle).split())
+
+    with ThreadPoolExecutor(25) as pool:
+        reads = [pool.submit(otp, i) for i in range(20)]
+        writes = [pool.submit(write, h) for h in handles]
+        for future in reads:
+            result, valid = future.result()
+            assert done(result).stdout.strip() in valid
+        for future in writes:
+            done(future.result())
+    listed = json.loads(done(sh("account", "list", "--json")).stdout)
+    assert {a["handle"] for a in listed} == {"OakPrimary", *handles}
+
+
+# -- killed in the middle --------------------------------------------------------------------------------
+def test_after_kill_9_the_next_command_works_by_passphrase(agent_oak):
+    pid = status()["pid"]
+    assert done(sh("otp", FB)).stdout.strip().isdigit()
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert os.path.exists(agent_link.address())  # its socket is left behind, refusing connections
+    assert done(sh("otp", FB, passphrase=True)).stdout.strip() in {
+        pyotp.TOTP(TOTP).now(),
+        pyotp.TOTP(TOTP).at(time.time() - 30),
+    }
+    assert "no passphrase" in done(sh("otp", FB), 3).stderr
+    done(sh("agent", "start"))  # a new agent replaces the dead one's socket
+    assert status()["pid"] != pid
