@@ -60,6 +60,7 @@ SPEC_SEVERITY = {
     "REQUEST_STALE": "warning",
     "SUSPENDED_TOO_LONG": "warning",
     "CLOSED_NOT_GONE": "warning",
+    "UNCLAIMED_ACCOUNT": "error",
     "SINGLE_CUSTODIAN": "warning",
     "PASSWORD_WEAK": "warning",
     "PASSWORD_REUSED": "warning",

@@ -24,6 +24,8 @@ NEVER = date.min  # "gone since always": named on an account but never staff of 
 REQUEST_DAYS = 30  # REQUEST_STALE: a request undecided for longer
 SUSPENDED_DAYS = 90  # SUSPENDED_TOO_LONG
 CLOSED_DAYS = 30  # CLOSED_NOT_GONE: closed longer, and not confirmed gone from the platform
+FOUND_DAYS = 14  # UNCLAIMED_ACCOUNT: a found account neither claimed nor reported for longer
+REPORTED_DAYS = 30  # UNCLAIMED_ACCOUNT: reported for takedown and still not gone for longer
 POLICY_REVIEW_DAYS = 365  # POLICY_REVIEW_OVERDUE: the policy's own annual review
 # The published policies the rules are drawn from, by the short name `sources` use.
 POLICIES = {
@@ -90,6 +92,7 @@ class Snapshot:
     school_filter: str | None = None
     group: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     closed: list[dict] = field(default_factory=list)  # closed accounts (in the chosen school): CLOSED_NOT_GONE
+    found: list[dict] = field(default_factory=list)  # found and reported accounts: UNCLAIMED_ACCOUNT
     waivers: dict[tuple[str, str], dict] = field(default_factory=dict)  # in force; `run` sets them
     vault_slots: list[tuple[str, str | None]] = field(
         default_factory=list
@@ -885,6 +888,41 @@ def closed_not_gone(snap: Snapshot):
 
 
 @rule(
+    "UNCLAIMED_ACCOUNT",
+    "error",
+    f"a found account neither claimed nor reported within {FOUND_DAYS} days, or reported and not gone within "
+    f"{REPORTED_DAYS}",
+    "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; Huxley 6.3(h): abuse of "
+    "school-sanctioned social media 'should immediately be removed and reported to the Headteacher'",
+    name="Unofficial accounts are dealt with",
+    principle="An account that claims to be the school's but was never approved is claimed or reported to the "
+    "platform within two weeks, and followed up until it is gone.",
+)
+def unclaimed_account(snap: Snapshot):
+    for a in snap.found:
+        if a["status"] == "found":
+            days = snap.days_since(a["found_on"] or a["requested_at"])
+            if days > FOUND_DAYS:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"found on {a['platform']} ({a['url']}) {days} days ago and neither claimed nor reported",
+                    f"accountctl account claim {a['id']} (or report it to {a['platform']}: accountctl account "
+                    f"takedown {a['id']} --reported-on DATE)",
+                )
+        else:
+            days = snap.days_since(a["reported_on"])
+            if days > REPORTED_DAYS:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"reported to {a['platform']} on {a['reported_on']} ({days} days ago) and still not gone",
+                    f"chase {a['platform']} (reference {a['takedown_reference'] or 'none recorded'}); once removed: "
+                    f"accountctl account gone {a['id']}",
+                )
+
+
+@rule(
     "SINGLE_CUSTODIAN",
     "warning",
     "fewer than two current people hold vault access (the recovery key aside)",
@@ -1151,6 +1189,25 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
             args,
         )
     ]
+    found_columns = (
+        "id",
+        "school",
+        "platform",
+        "url",
+        "status",
+        "requested_at",
+        "found_on",
+        "reported_on",
+        "takedown_reference",
+    )
+    found = [
+        dict(zip(found_columns, r))
+        for r in _tuples(conn).execute(
+            f"SELECT {', '.join('a.' + c for c in found_columns)} FROM accounts a "
+            f"WHERE a.status IN ('found', 'reported') {where} ORDER BY a.id",
+            args,
+        )
+    ]
     return Snapshot(
         as_of,
         config.load(conn),
@@ -1166,6 +1223,7 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
         group,
         closed,
         vault_slots=vault_slots,
+        found=found,
     )
 
 
