@@ -62,6 +62,8 @@ SPEC_SEVERITY = {
     "CLOSED_NOT_GONE": "warning",
     "UNCLAIMED_ACCOUNT": "error",
     "SINGLE_CUSTODIAN": "warning",
+    "INCIDENT_OPEN": "error",
+    "BREACH_NOT_REPORTED": "error",
     "PASSWORD_WEAK": "warning",
     "PASSWORD_REUSED": "warning",
     "CUSTODIAN_LEFT": "error",
