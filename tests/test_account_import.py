@@ -450,5 +450,5 @@ def test_the_schema_enums_match_accountctl(validator):
     assert set(account["platform"]["enum"]) == set(model.PLATFORMS) | set(model.PLATFORM_ALIASES)
     assert set(account["category"]["enum"]) == set(model.CATEGORIES)
     status_enum = next(s["enum"] for s in account["status"]["anyOf"] if "enum" in s)
-    assert set(status_enum) == set(model.IMPORT_STATUSES) == set(model.ACCOUNT_STATUSES) - {"gone"}
+    assert set(status_enum) == set(model.IMPORT_STATUSES) == set(model.ACCOUNT_STATUSES) - {"gone", "found", "reported"}
     assert set(validator.schema["$defs"]["account"]["required"]) == set(accounts.IMPORT_COLUMNS)

@@ -25,6 +25,8 @@ def test_demo_builds_a_trust_with_the_promised_problems_and_audits_it(run, tmp_p
         "REQUEST_STALE",
         "SUSPENDED_TOO_LONG",
         "CLOSED_NOT_GONE",
+        "UNCLAIMED_ACCOUNT",
+        "INCIDENT_OPEN",
         "SINGLE_CUSTODIAN",
         "POLICY_REVIEW_OVERDUE",
         "TRAINING_MISSING",
@@ -54,6 +56,8 @@ def test_the_demo_register_opens_and_its_next_commands_work(run, tmp_path, monke
     gone = ok(run("account gone oakfield-flickr-oakfieldphotos"))
     assert "destroyed: username, password, totp" in gone.stderr
     assert ok(run("account show oakfield-flickr-oakfieldphotos --json")).stdout.count('"gone"') == 1
+    assert "head-informed" in ok(run("incident show inc-1")).stdout
+    ok(run("account takedown oakfield-instagram-oakfield-school-official --reported-on 2020-01-01"))
     ok(run("verify"))
 
 

@@ -27,9 +27,10 @@ PLATFORMS = (
 PLATFORM_ALIASES = {"twitter": "x"}
 CATEGORIES = ("faculty", "staff")
 VISIBILITIES = ("open", "closed")
-ACCOUNT_STATUSES = ("requested", "approved", "rejected", "active", "suspended", "closed", "gone")
-# What an existing account may be recorded as: one already gone from its platform is not an account to import.
-IMPORT_STATUSES = tuple(s for s in ACCOUNT_STATUSES if s != "gone")
+ACCOUNT_STATUSES = ("requested", "approved", "rejected", "active", "suspended", "closed", "gone", "found", "reported")
+# What an existing account may be recorded as: one already gone from its platform is not an account to
+# import, and a found one is recorded with `account found` (it has no owner, case or people).
+IMPORT_STATUSES = tuple(s for s in ACCOUNT_STATUSES if s not in ("gone", "found", "reported"))
 # Pupils' ages an account may name: from nursery (3) to the sixth form (19).
 PUPIL_AGES = (3, 19)
 STAFF_STATUSES = ("active", "left")

@@ -42,6 +42,9 @@ COMMANDS = {
     "verify": "history",
     "export": "history",
     "report": "report",
+    "publish": "publish",
+    "incident": "incidents",
+    "attest": "attest",
     "demo": "demo",
 }
 ATTRIBUTES = {"config": "config_group"}

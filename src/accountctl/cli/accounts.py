@@ -1,4 +1,5 @@
-"""account request|import|show|list|update|notify-head|activate|admin|contributor|transfer|suspend|close|gone;
+"""account request|import|show|list|update|notify-head|activate|admin|contributor|transfer|suspend|close|gone|
+found|claim|takedown;
 approve; reject."""
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ SHOW_FIELDS = [
     "suspended_on",
     "closed_on",
     "gone_on",
+    "found_on",
+    "found_source",
+    "reported_on",
+    "takedown_reference",
     "credentials_held",
     "legacy",
 ]
@@ -429,10 +434,10 @@ _status_command("close", "closed", "close")
 @global_options
 @writes
 def account_gone(reg, account_id, on) -> None:
-    """Record that a closed account no longer exists on the platform; destroys the credentials IT held for it.
+    """Record that a closed, found or reported account no longer exists on the platform.
 
-    Delete the account on the platform first (or confirm the platform removed it), then record it here.
-    A live account must be closed first.
+    Destroys the credentials IT held for it. Delete the account on the platform first (or confirm the
+    platform removed it), then record it here. A live account must be closed first.
 
     \b
     Example:
@@ -446,6 +451,76 @@ def account_gone(reg, account_id, on) -> None:
     output.message(
         f"{row['id']} is gone from {row['platform']} since {row['gone_on']}; "
         + (f"destroyed: {', '.join(destroyed)}." if destroyed else "IT held no credentials for it.")
+    )
+
+
+@account.command("found")
+@click.option("--school", required=True, help="The school it claims to belong to.")
+@click.option("--platform", required=True, help="facebook, instagram, x (twitter), youtube, tiktok, linkedin, ...")
+@click.option("--handle", required=True, help="Its handle or name on the platform.")
+@click.option("--url", required=True, help="Its http(s) address.")
+@click.option("--source", required=True, help="How it came to light (a parent's tip, a search, ...).")
+@global_options
+@writes
+def account_found(reg, school, platform, handle, url, source) -> None:
+    """Record an account that claims to be the school's but was never registered; prints its id.
+
+    Then claim it into the register ('account claim ID') or report it to the platform
+    ('account takedown ID --reported-on DATE') within 14 days.
+
+    \b
+    Example:
+      accountctl account found --school oak --platform facebook --handle oakpta \\
+        --url https://facebook.com/oakpta --source "a parent's tip"
+    """
+    row = accounts.found(reg.db, reg.actor, school, platform, handle, url, source)
+    output.message(
+        f"Recorded found account {row['id']}: claim it ('accountctl account claim {row['id']}') or report it "
+        f"to {row['platform']} ('accountctl account takedown {row['id']} --reported-on DATE') within 14 days."
+    )
+    click.echo(row["id"])
+
+
+@account.command("claim")
+@click.argument("account_id", metavar="ID")
+@global_options
+@writes
+def account_claim(reg, account_id) -> None:
+    """Claim a found account into the register: it becomes a request to complete and approve.
+
+    \b
+    Example:
+      accountctl account claim oak-facebook-oakpta
+    """
+    require_custodian(reg, "claim found accounts")
+    row = accounts.claim(reg.db, reg.actor, account_id)
+    output.message(
+        f"{row['id']} is now requested: give it an owner and admins ('accountctl account transfer {row['id']} "
+        f"--to EMAIL', 'accountctl account admin add {row['id']} EMAIL'), complete its case "
+        f"('accountctl account update {row['id']} ...'), then ask SLT to approve it."
+    )
+
+
+@account.command("takedown")
+@click.argument("account_id", metavar="ID")
+@click.option("--reported-on", "reported_on", required=True, metavar="YYYY-MM-DD", help="When it was reported.")
+@click.option("--reference", help="The platform's case or ticket reference.")
+@global_options
+@writes
+def account_takedown(reg, account_id, reported_on, reference) -> None:
+    """Record that a found account was reported to the platform for takedown.
+
+    Once the platform removes it, record that: 'accountctl account gone ID'.
+
+    \b
+    Example:
+      accountctl account takedown oak-facebook-oakpta --reported-on 2026-11-20 --reference FB-123
+    """
+    require_custodian(reg, "report found accounts")
+    row = accounts.takedown(reg.db, reg.actor, account_id, reported_on, reference)
+    output.message(
+        f"{row['id']} reported to {row['platform']} on {row['reported_on']}; when it is removed: "
+        f"accountctl account gone {row['id']}"
     )
 
 

@@ -101,12 +101,19 @@ def cred_set(account_id, username) -> None:
     with session(write=True) as reg:
         result = vault.set_password(reg, account_id, password, username)
     output.message(f"Stored a new password for {result['account']}.")
+    _ticked(result, "password-rotated")
     if result["weak"]:
         advice = " ".join(result["suggestions"])
         output.message(
             f"Warning: that password is weak ({result['weak']}). {advice + ' ' if advice else ''}"
             f"A generated one is stronger: 'accountctl cred generate {result['account']}'."
         )
+
+
+def _ticked(result: dict, step: str) -> None:
+    """Say which open incidents the change completed a step of."""
+    for incident in result["incidents"]:
+        output.message(f"Incident {incident}: {step} done.")
 
 
 @cred.command("generate")
@@ -125,8 +132,9 @@ def cred_generate(account_id, length) -> None:
     _precheck_custodian("generate passwords")
     password = vault.generate_password(length)
     with session(write=True) as reg:
-        vault.set_password(reg, account_id, password, generated=True)
+        result = vault.set_password(reg, account_id, password, generated=True)
     click.echo(password)
+    _ticked(result, "password-rotated")
 
 
 @cred.command("totp")
@@ -148,8 +156,9 @@ def cred_totp(account_id) -> None:
     account_id = _checked_account(account_id, "set 2FA seeds")
     text = read_secret(f"TOTP secret or otpauth:// URI for {account_id}")
     with session(write=True) as reg:
-        vault.set_totp(reg, account_id, text)
+        result = vault.set_totp(reg, account_id, text)
     output.message(f"Stored the 2FA seed for {account_id.strip().lower()}.")
+    _ticked(result, "mfa-reseeded")
 
 
 @cred.command("recovery")

@@ -27,23 +27,67 @@ def print_checklist(result: dict) -> None:
 
 
 @click.command()
-@click.argument("email")
+@click.argument("email", required=False)
+@click.option(
+    "--leaving-before",
+    "leaving_before",
+    metavar="YYYY-MM-DD",
+    help="Instead of one person: everyone leaving on or before this date (the summer handover).",
+)
+@click.option("--school", help="With --leaving-before: only this school's staff.")
 @format_options
 @click.pass_context
 @reads
-def offboard(reg, ctx, email) -> None:
+def offboard(reg, ctx, email, leaving_before, school) -> None:
     """What a person holds; for a leaver or mover, each outstanding step and its command (exit 1 until done).
+
+    With --leaving-before DATE, one checklist for everyone leaving on or before DATE, grouped by person.
 
     \b
     Example:
       accountctl offboard t.one@oak.sch.uk --format json
+      accountctl offboard --leaving-before 2027-07-23 --school oak
     """
-    from accountctl.core.offboarding import offboard as core_offboard
+    from accountctl.core import offboarding
 
-    result = core_offboard(reg.db, email)
+    if bool(email) == bool(leaving_before):
+        raise click.UsageError("give either EMAIL or --leaving-before DATE")
+    if school and not leaving_before:
+        raise click.UsageError("--school goes with --leaving-before")
+    if leaving_before:
+        batch = offboarding.leaving_before(reg.db, leaving_before, school)
+        _print_batch(batch)
+        if batch["outstanding"]:
+            ctx.exit(1)
+        return
+    result = offboarding.offboard(reg.db, email)
     print_checklist(result)
     if (result["leaver"] or result["mover"]) and result["outstanding"]:
         ctx.exit(1)
+
+
+def _print_batch(batch: dict) -> None:
+    if fmt() == "json":
+        output.record(batch, "json")
+        return
+    if fmt() == "csv":
+        rows = [{"email": p["email"], "left_on": p["left_on"], **item} for p in batch["people"] for item in p["items"]]
+        output.rows(rows, ["email", "left_on", *ITEM_COLUMNS], "csv")
+        return
+    if not batch["people"]:
+        output.message(f"Nobody is leaving on or before {batch['leaving_before']}.")
+        return
+    for person in batch["people"]:
+        click.echo(
+            f"{output.escape(person['email'])} ({output.escape(person['name'] or '')}), leaving {person['left_on']}: "
+            f"{person['outstanding']} outstanding"
+        )
+        if person["items"]:
+            output.rows(person["items"], ITEM_COLUMNS, "table")
+        click.echo("")
+    output.message(
+        f"{len(batch['people'])} leaver(s) by {batch['leaving_before']}: {batch['outstanding']} step(s) outstanding."
+    )
 
 
 @staff.command("leave")

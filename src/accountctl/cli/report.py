@@ -34,6 +34,21 @@ def _write_atomically(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
+def check_html_target(out: str, what: str) -> Path:
+    """Where an HTML page goes: a name ending in .html, in a folder that exists; InputError otherwise."""
+    target = Path(out).expanduser()
+    if target.suffix.lower() != ".html" and not target.is_dir():
+        raise InputError(
+            f"--out {out}: {what} is an HTML page, so its name must end in .html "
+            f"(e.g. {target.with_suffix('.html').name}); print it to PDF from a browser if needed"
+        )
+    if target.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.html'}")
+    if not (target.parent if str(target.parent) else Path(".")).is_dir():
+        raise InputError(f"cannot write {out}: no such folder {target.parent}")
+    return target
+
+
 @click.command()
 @click.option("--out", "out", required=True, metavar="FILE.html", help="Where to write the HTML page ('-' for stdout).")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Report as if today were this date (default today).")
@@ -63,17 +78,7 @@ def report(out, as_of, since, school) -> None:
     start = clock.parse_date(since, "--since") if since else None
     if start is not None and start > day:
         raise InputError(f"--since {start.isoformat()} is after the report date {day.isoformat()}")
-    target = None if out == "-" else Path(out).expanduser()
-    if target is not None:
-        if target.suffix.lower() != ".html" and not target.is_dir():
-            raise InputError(
-                f"--out {out}: the report is an HTML page, so its name must end in .html "
-                f"(e.g. {target.with_suffix('.html').name}); print it to PDF from a browser if needed"
-            )
-        if target.is_dir():
-            raise InputError(f"--out {out} is a folder; give a file name such as {Path(out) / 'report.html'}")
-        if not (target.parent if str(target.parent) else Path(".")).is_dir():
-            raise InputError(f"cannot write {out}: no such folder {target.parent}")
+    target = None if out == "-" else check_html_target(out, "the report")
     with session(write=False, history=True) as reg:
         data = core.build(reg.db, day, reg.is_custodian, school=school, since=start)
     page = core.render_html(data)

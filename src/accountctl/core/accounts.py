@@ -519,7 +519,8 @@ def gone(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None =
         raise InputError(f"{account['id']} is already gone (since {account['gone_on']})")
     if account["status"] not in GONE_FROM:
         raise InputError(
-            f"cannot mark {account['id']} gone: it is {account['status']}; close it first "
+            f"cannot mark {account['id']} gone: it is {account['status']} (only closed, found or reported accounts "
+            f"can be gone); close it first "
             f"('accountctl account close {account['id']} --reason T'), then delete it on the platform"
         )
     day = recorded_date(on, "--on") if on else clock.today().isoformat()
@@ -555,6 +556,85 @@ def gone(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None =
         },
     )
     return {**get_account(conn, account["id"]), "destroyed": destroyed, "old_passwords_destroyed": old_passwords}
+
+
+# -- found accounts: on a platform, claiming to be the school's, never registered -------------------
+FOUND_SOURCE_LIMIT = 500
+
+
+def found(
+    conn: sqlite3.Connection, actor: str, school: str, platform: str, the_handle: str, the_url: str, source: str
+) -> dict:
+    """Record an account nobody registered (status `found`); returns it."""
+    school_row = directory.get_school(conn, school)
+    platform = model.platform(platform)
+    the_handle = handle(the_handle)
+    the_url = url(the_url)
+    why = model.nonempty(source, "source", FOUND_SOURCE_LIMIT)
+    account_id = model.slugify(f"{school_row['id']}-{platform}-{the_handle.lstrip('@')}")
+    _refuse_duplicate(conn, account_id, school_row["id"], platform, the_handle)
+    now = clock.now_iso()
+    # Not yet anyone's account: no owner, email or case; a claim turns it into a request to complete.
+    conn.execute(
+        "INSERT INTO accounts(id, school, platform, handle, url, category, status, requested_by, requested_at, "
+        "found_on, found_source) VALUES (?,?,?,?,?, 'faculty', 'found', ?, ?, ?, ?)",
+        (account_id, school_row["id"], platform, the_handle, the_url, actor, now, clock.today().isoformat(), why),
+    )
+    store_case_hash(conn, account_id)
+    events.record(
+        conn,
+        actor,
+        "account.found",
+        account_id,
+        account=account_id,
+        details={"school": school_row["id"], "platform": platform, "handle": the_handle, "url": the_url, "source": why},
+    )
+    return get_account(conn, account_id)
+
+
+def claim(conn: sqlite3.Connection, actor: str, account_id: str) -> dict:
+    """A found account becomes a request: its case and people must then be completed and approved."""
+    account = get_account(conn, account_id)
+    _require_found(account, "claim")
+    conn.execute(
+        "UPDATE accounts SET status = 'requested', requested_by = ?, requested_at = ? WHERE id = ?",
+        (actor, clock.now_iso(), account["id"]),
+    )
+    events.record(
+        conn, actor, "account.claim", account["id"], account=account["id"], details={"found_on": account["found_on"]}
+    )
+    return get_account(conn, account["id"])
+
+
+def takedown(
+    conn: sqlite3.Connection, actor: str, account_id: str, reported_on: str, reference: str | None = None
+) -> dict:
+    """A found account reported to the platform for takedown (status `reported`)."""
+    account = get_account(conn, account_id)
+    _require_found(account, "report for takedown")
+    day = recorded_date(reported_on, "--reported-on")
+    ref = model.optional_text(reference, "reference", 200)
+    conn.execute(
+        "UPDATE accounts SET status = 'reported', reported_on = ?, takedown_reference = ? WHERE id = ?",
+        (day, ref, account["id"]),
+    )
+    events.record(
+        conn,
+        actor,
+        "account.takedown",
+        account["id"],
+        account=account["id"],
+        details={"reported_on": day, "reference": ref},
+    )
+    return get_account(conn, account["id"])
+
+
+def _require_found(account: dict, doing: str) -> None:
+    if account["status"] != "found":
+        raise InputError(
+            f"cannot {doing} {account['id']}: it is {account['status']}, and only a found account "
+            "(recorded with 'accountctl account found') can be"
+        )
 
 
 def notify_head(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None = None) -> dict:

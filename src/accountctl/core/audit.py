@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timezone
 from typing import Callable, Iterable, Iterator
 
 from accountctl.core import approvals, config, eligibility, quality
@@ -24,6 +24,8 @@ NEVER = date.min  # "gone since always": named on an account but never staff of 
 REQUEST_DAYS = 30  # REQUEST_STALE: a request undecided for longer
 SUSPENDED_DAYS = 90  # SUSPENDED_TOO_LONG
 CLOSED_DAYS = 30  # CLOSED_NOT_GONE: closed longer, and not confirmed gone from the platform
+FOUND_DAYS = 14  # UNCLAIMED_ACCOUNT: a found account neither claimed nor reported for longer
+REPORTED_DAYS = 30  # UNCLAIMED_ACCOUNT: reported for takedown and still not gone for longer
 POLICY_REVIEW_DAYS = 365  # POLICY_REVIEW_OVERDUE: the policy's own annual review
 # The published policies the rules are drawn from, by the short name `sources` use.
 POLICIES = {
@@ -90,6 +92,9 @@ class Snapshot:
     school_filter: str | None = None
     group: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     closed: list[dict] = field(default_factory=list)  # closed accounts (in the chosen school): CLOSED_NOT_GONE
+    found: list[dict] = field(default_factory=list)  # found and reported accounts: UNCLAIMED_ACCOUNT
+    incidents: list[dict] = field(default_factory=list)  # open incidents, each with the steps done
+    now: datetime | None = None  # the moment the audit is as of (BREACH_NOT_REPORTED counts hours)
     waivers: dict[tuple[str, str], dict] = field(default_factory=dict)  # in force; `run` sets them
     vault_slots: list[tuple[str, str | None]] = field(
         default_factory=list
@@ -885,6 +890,41 @@ def closed_not_gone(snap: Snapshot):
 
 
 @rule(
+    "UNCLAIMED_ACCOUNT",
+    "error",
+    f"a found account neither claimed nor reported within {FOUND_DAYS} days, or reported and not gone within "
+    f"{REPORTED_DAYS}",
+    "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; Huxley 6.3(h): abuse of "
+    "school-sanctioned social media 'should immediately be removed and reported to the Headteacher'",
+    name="Unofficial accounts are dealt with",
+    principle="An account that claims to be the school's but was never approved is claimed or reported to the "
+    "platform within two weeks, and followed up until it is gone.",
+)
+def unclaimed_account(snap: Snapshot):
+    for a in snap.found:
+        if a["status"] == "found":
+            days = snap.days_since(a["found_on"] or a["requested_at"])
+            if days > FOUND_DAYS:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"found on {a['platform']} ({a['url']}) {days} days ago and neither claimed nor reported",
+                    f"accountctl account claim {a['id']} (or report it to {a['platform']}: accountctl account "
+                    f"takedown {a['id']} --reported-on DATE)",
+                )
+        else:
+            days = snap.days_since(a["reported_on"])
+            if days > REPORTED_DAYS:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"reported to {a['platform']} on {a['reported_on']} ({days} days ago) and still not gone",
+                    f"chase {a['platform']} (reference {a['takedown_reference'] or 'none recorded'}); once removed: "
+                    f"accountctl account gone {a['id']}",
+                )
+
+
+@rule(
     "SINGLE_CUSTODIAN",
     "warning",
     "fewer than two current people hold vault access (the recovery key aside)",
@@ -903,6 +943,60 @@ def single_custodian(snap: Snapshot):
             f"{len(current)} current custodian(s) hold vault access: {', '.join(current) or 'none'}",
             "grant a second IT custodian: accountctl person grant EMAIL --access vault",
         )
+
+
+@rule(
+    "INCIDENT_OPEN",
+    "error",
+    "an incident open for more than 7 days (warning before)",
+    "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; Huxley 6.3(h): abuse 'should "
+    "immediately be removed and reported to the Headteacher'",
+    name="Incidents are dealt with",
+    principle="An incident on an account (a hijack, abuse, a safeguarding concern, an impersonation, a data "
+    "breach) is worked through its checklist and closed within a week.",
+)
+def incident_open(snap: Snapshot):
+    from accountctl.core.incidents import OPEN_DAYS
+
+    for inc in snap.incidents:
+        days = snap.days_since(inc["opened_at"])
+        todo = ", ".join(inc["outstanding"]) or "none (close it)"
+        item = (
+            inc["account"],
+            inc["school"],
+            f"{inc['kind']} incident {inc['id']} open since {inc['opened_at'][:10]} ({days} days); still to do: {todo}",
+            f"accountctl incident show {inc['id']}",
+        )
+        yield item if days > OPEN_DAYS else UPCOMING(*item)
+
+
+@rule(
+    "BREACH_NOT_REPORTED",
+    "error",
+    "a breach incident open for more than 72 hours without the `dpo-informed` step",
+    "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; UK GDPR Art. 33: a reportable "
+    "breach is notified to the ICO within 72 hours of discovery",
+    name="Data breaches reach the DPO in time",
+    principle="A data breach is passed to the data protection officer quickly enough for a reportable one to "
+    "reach the ICO within 72 hours.",
+)
+def breach_not_reported(snap: Snapshot):
+    from accountctl.core.incidents import BREACH_HOURS
+
+    now = snap.now or datetime.combine(snap.as_of, time.max, timezone.utc)
+    for inc in snap.incidents:
+        if inc["kind"] != "breach" or "dpo-informed" in inc["done"]:
+            continue
+        opened = datetime.fromisoformat(inc["opened_at"].replace("Z", "+00:00"))
+        hours = (now - opened).total_seconds() / 3600
+        if hours > BREACH_HOURS:
+            yield (
+                inc["account"],
+                inc["school"],
+                f"breach {inc['id']} opened {inc['opened_at']} ({int(hours)} hours ago) and the data protection "
+                "officer is not recorded as told",
+                f"tell the DPO now, then: accountctl incident step {inc['id']} dpo-informed",
+            )
 
 
 @rule(
@@ -1036,7 +1130,14 @@ def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
     return cursor
 
 
-def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, vault: bool = False) -> Snapshot:
+def load(
+    conn: sqlite3.Connection,
+    as_of: date,
+    *,
+    school: str | None = None,
+    vault: bool = False,
+    now: datetime | None = None,
+) -> Snapshot:
     """Read everything the rules need with set-based queries."""
     where, args = ("AND a.school = ?", [school]) if school else ("", [])
     live = f"a.status IN ({','.join('?' * len(LIVE))}) {where}"
@@ -1151,6 +1252,42 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
             args,
         )
     ]
+    found_columns = (
+        "id",
+        "school",
+        "platform",
+        "url",
+        "status",
+        "requested_at",
+        "found_on",
+        "reported_on",
+        "takedown_reference",
+    )
+    found = [
+        dict(zip(found_columns, r))
+        for r in _tuples(conn).execute(
+            f"SELECT {', '.join('a.' + c for c in found_columns)} FROM accounts a "
+            f"WHERE a.status IN ('found', 'reported') {where} ORDER BY a.id",
+            args,
+        )
+    ]
+    open_incidents = []
+    for r in _tuples(conn).execute(
+        "SELECT i.id, i.account, a.school, i.kind, i.opened_at FROM incidents i JOIN accounts a ON a.id = i.account "
+        f"WHERE i.closed_at IS NULL AND substr(i.opened_at, 1, 10) <= ? {where} ORDER BY i.id",
+        [as_of.isoformat(), *args],
+    ):
+        open_incidents.append(dict(zip(("id", "account", "school", "kind", "opened_at"), r)))
+    if open_incidents:
+        from accountctl.core import incidents as incident_steps
+
+        for inc in open_incidents:
+            inc["done"] = {
+                r[0] for r in conn.execute("SELECT step FROM incident_steps WHERE incident = ?", (inc["id"],))
+            }
+            inc["outstanding"] = [
+                s.id for s in incident_steps.CHECKLISTS[inc["kind"]] if s.required and s.id not in inc["done"]
+            ]
     return Snapshot(
         as_of,
         config.load(conn),
@@ -1166,7 +1303,18 @@ def load(conn: sqlite3.Connection, as_of: date, *, school: str | None = None, va
         group,
         closed,
         vault_slots=vault_slots,
+        found=found,
+        incidents=open_incidents,
+        now=now if now is not None else _now_for(as_of),
     )
+
+
+def _now_for(as_of: date) -> datetime:
+    """The moment an audit as of `as_of` looks at: now for today, else the end of that day."""
+    from accountctl import clock
+
+    current = clock.now()
+    return current if current.date() == as_of else datetime.combine(as_of, time.max, timezone.utc)
 
 
 def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, str], dict]:

@@ -48,6 +48,8 @@ def describe(key: str) -> str:
         return f"youngest pupils an account on {rest} may be aimed at (PUPILS_UNDER_PLATFORM_AGE); empty: no minimum"
     if kind == "clause":
         return f"the trust's own policy clause for {rest}, shown by rules, audit and report"
+    if kind == "contact":
+        return f"where parents report a fake {rest} page (shown by publish)"
     return "per-platform guideline limit"
 
 
@@ -74,6 +76,8 @@ def _special(key: str, value: str) -> tuple[str, str] | None:
         if rule_id not in RULES:
             raise InputError(f"unknown rule {rest!r} in {key!r}; see 'accountctl rules'")
         return f"clause.{rule_id}", model.nonempty(value, key, CLAUSE_LIMIT) if value else ""
+    if kind == "contact" and rest:
+        return f"contact.{model.slug(rest, 'school id')}", model.email(value, key) if value else ""
     if key == "policy.reviewed_on":
         if not value:
             return key, ""
@@ -105,7 +109,7 @@ def _check(key: str, value: str) -> tuple[str, str]:
         names = [k for k in DEFAULTS if not k.startswith("min_age.")]
         raise InputError(
             f"unknown setting {shown(key)}{model.did_you_mean(key, DEFAULTS)}; settings are "
-            f"{', '.join(names)}, limit.PLATFORM.CATEGORY, min_age.PLATFORM and clause.RULE"
+            f"{', '.join(names)}, limit.PLATFORM.CATEGORY, min_age.PLATFORM, clause.RULE and contact.SCHOOL"
         )
     if key in _INTEGER_KEYS or key.startswith("limit."):
         value = _whole_days(key, value)
@@ -126,7 +130,7 @@ def set_value(conn: sqlite3.Connection, actor: str, key: str, value: str) -> tup
     """Change one setting; records an event."""
     key, value = _check(key, value)
     old = get_meta(conn, PREFIX + key, DEFAULTS.get(key))
-    if key.startswith("clause.") and not value:  # cleared: the rule has no clause of the trust's again
+    if key.startswith(("clause.", "contact.")) and not value:  # cleared: the rule has no clause of the trust's again
         conn.execute("DELETE FROM meta WHERE key = ?", (PREFIX + key,))
     else:
         set_meta(conn, PREFIX + key, value)

@@ -5,7 +5,8 @@ problems a first audit finds: a leaver who still owns an account (linked to his 
 unapproved legacy account linked to a personal email with a volunteer as its admin and no business
 case, a guideline breach, an account without 2FA, a request SLT has left for months, a TikTok account
 asked for Year 4 pupils, an account for pupils whose parents were never told, one suspended and one
-closed and left hanging, a single IT custodian, and a policy nobody has reviewed for over a year.
+closed and left hanging, a page nobody registered that a parent found, an incident still open, a
+single IT custodian, and a policy nobody has reviewed for over a year.
 The trust has written its own clause references for two rules.
 """
 
@@ -15,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from accountctl import clock
-from accountctl.core import access, accounts, approvals, config, directory, oversight, vault
+from accountctl.core import access, accounts, approvals, config, directory, incidents, oversight, vault
 from accountctl.store.register import open_register
 
 PASSPHRASE = "oakfield demo passphrase"
@@ -317,6 +318,29 @@ def build(path: Path) -> dict:
             for request in REQUESTS:
                 if request[-1] == "requested-later":
                     ids[request[:3]] = _request(reg, request)
+    with clock.as_of(today - timedelta(days=20)):
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            # A parent's tip: a page that looks like the school's, that nobody registered or dealt with since.
+            found = accounts.found(
+                reg.db,
+                CUSTODIAN,
+                "oakfield",
+                "instagram",
+                "oakfield_school_official",
+                "https://www.instagram.com/oakfield_school_official",
+                "A parent asked whether this page is ours",
+            )
+    with clock.as_of(today - timedelta(days=3)):
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            # Abuse in the comments under a post: removed, but the headteacher is not yet told.
+            abuse = incidents.open_incident(
+                reg.db,
+                CUSTODIAN,
+                ids["oakfield", "facebook", "OakfieldPrimary"],
+                "abuse",
+                "Abusive comments about a member of staff under the sports day post",
+            )
+            incidents.step(reg.db, CUSTODIAN, True, abuse["id"], "content-removed", "Hidden and screenshotted")
     with clock.as_of(today - timedelta(days=14)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
             directory.leave(reg.db, CUSTODIAN, LEAVER, (today - timedelta(days=14)).isoformat())
@@ -336,6 +360,8 @@ def build(path: Path) -> dict:
         "head": HEADS["oakfield"],
         "pending": ids["oakfield", "youtube", "OakfieldMusic"],
         "closed": ids["oakfield", "flickr", "OakfieldPhotos"],
+        "found": found["id"],
+        "incident": abuse["id"],
     }
 
 

@@ -202,3 +202,21 @@ def _vault_access(conn: sqlite3.Connection, email: str) -> list[str | None]:
     return [
         r[0] for r in conn.execute("SELECT revoked_at FROM slot_history WHERE email = ? AND access = 'vault'", (email,))
     ]
+
+
+def leaving_before(conn: sqlite3.Connection, day: str, school: str | None = None) -> dict:
+    """One checklist for everyone leaving on or before `day` (the summer handover), grouped by person."""
+    last = clock.parse_date(day, "--leaving-before").isoformat()
+    sql, args = "SELECT email FROM staff WHERE left_on IS NOT NULL AND left_on <= ?", [last]
+    school_id = None
+    if school:
+        school_id = directory.get_school(conn, school)["id"]
+        sql += " AND school = ?"
+        args.append(school_id)
+    people = [offboard(conn, r[0]) for r in conn.execute(sql + " ORDER BY left_on, email", args).fetchall()]
+    return {
+        "leaving_before": last,
+        "school": school_id,
+        "people": people,
+        "outstanding": sum(p["outstanding"] for p in people),
+    }

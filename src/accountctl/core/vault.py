@@ -103,7 +103,10 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
         _store(reg, account["id"], "username", name.encode("utf-8"))
         details["username_changed"] = True
     events.record(reg.db, reg.actor, "cred.set", account["id"], account=account["id"], details=details)
-    return {"account": account["id"], "set_at": at, "weak": weak, "suggestions": suggestions}
+    from accountctl.core import incidents
+
+    ticked = incidents.credential_changed(reg.db, reg.actor, account["id"], "password")
+    return {"account": account["id"], "set_at": at, "weak": weak, "suggestions": suggestions, "incidents": ticked}
 
 
 def generate_password(length: int = GENERATE_DEFAULT) -> str:
@@ -222,7 +225,10 @@ def set_totp(reg, account_id: str, text: str) -> dict:
         account=account["id"],
         details={"field": "totp", "digits": seed.digits, "period": seed.period, "algorithm": seed.algorithm},
     )
-    return {"account": account["id"], "set_at": at}
+    from accountctl.core import incidents
+
+    ticked = incidents.credential_changed(reg.db, reg.actor, account["id"], "totp")
+    return {"account": account["id"], "set_at": at, "incidents": ticked}
 
 
 def totp_code(seed: Totp, at: float | None = None) -> str:

@@ -61,6 +61,8 @@ CREATE TABLE accounts (
     head_notified_on TEXT, activated_on TEXT, reviewed_on TEXT, monitored_on TEXT,
     pupils TEXT,  -- 'none', or the youngest pupils' age the account is aimed at; NULL: not yet said
     parents_informed_on TEXT, suspended_on TEXT, closed_on TEXT, gone_on TEXT,
+    found_on TEXT, found_source TEXT,  -- a found account: when, and how it came to light
+    reported_on TEXT, takedown_reference TEXT,  -- reported to the platform for takedown
     UNIQUE (school, platform, handle)
 );
 CREATE INDEX accounts_school ON accounts(school, platform);
@@ -103,6 +105,33 @@ CREATE TABLE waivers (
 );
 CREATE INDEX waivers_account ON waivers(account);
 """
+# Tables added after registers were already written: a register opened without them gains them empty.
+ADDED_TABLES = """
+-- Incidents, their checklist steps done, attestation campaigns and what each attestation saw.
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), kind TEXT NOT NULL,
+    summary TEXT NOT NULL, opened_at TEXT NOT NULL, opened_by TEXT NOT NULL,
+    closed_at TEXT, closed_by TEXT, outcome TEXT
+);
+CREATE INDEX IF NOT EXISTS incidents_account ON incidents(account);
+CREATE TABLE IF NOT EXISTS incident_steps (
+    incident TEXT NOT NULL REFERENCES incidents(id), step TEXT NOT NULL,
+    done_at TEXT NOT NULL, done_by TEXT NOT NULL, note TEXT, PRIMARY KEY (incident, step)
+);
+CREATE TABLE IF NOT EXISTS campaigns (
+    id TEXT PRIMARY KEY, school TEXT, due TEXT NOT NULL, started_at TEXT NOT NULL, started_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS campaign_accounts (
+    campaign TEXT NOT NULL REFERENCES campaigns(id), account TEXT NOT NULL REFERENCES accounts(id),
+    PRIMARY KEY (campaign, account)
+);
+CREATE TABLE IF NOT EXISTS attestations (
+    id INTEGER PRIMARY KEY, campaign TEXT NOT NULL, account TEXT NOT NULL, at TEXT NOT NULL,
+    attested_by TEXT NOT NULL, admins TEXT NOT NULL, mfa TEXT NOT NULL, recovery TEXT, note TEXT
+);
+CREATE INDEX IF NOT EXISTS attestations_account ON attestations(account);
+"""
+SCHEMA += ADDED_TABLES
 
 
 def new_database() -> sqlite3.Connection:
@@ -192,10 +221,24 @@ def deserialize(data: bytes) -> sqlite3.Connection:
 
 # Columns added to a table after registers were already written with it: nullable, so adding them
 # changes no existing value (nor any case hash) and the next save keeps them.
-ADDED_COLUMNS = {"accounts": ("pupils", "parents_informed_on", "suspended_on", "closed_on", "gone_on")}
+ADDED_COLUMNS = {
+    "accounts": (
+        "pupils",
+        "parents_informed_on",
+        "suspended_on",
+        "closed_on",
+        "gone_on",
+        "found_on",
+        "found_source",
+        "reported_on",
+        "takedown_reference",
+    )
+}
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'incidents'").fetchone() is None:
+        conn.executescript(ADDED_TABLES)  # tables added since: empty in a register written before them
     for table, columns in ADDED_COLUMNS.items():
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         for column in columns:

@@ -1,0 +1,186 @@
+"""Incidents: the per-kind checklists, a whole hijack runbook, INCIDENT_OPEN at 7 days and
+BREACH_NOT_REPORTED at 72 hours, and every bad input refused with the file unchanged.
+
+Registers start from `base` (see test_audit_rules) on TODAY.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from accountctl.core import audit as core
+from accountctl.core import incidents
+from conftest import ok, refused
+from test_audit_rules import (
+    FB,
+    HEAD,
+    OTHER_STRONG,
+    TODAY,
+    audit,
+    base,  # noqa: F401
+    day,
+    found,
+    one,
+    underneath,
+)
+
+TOTP2 = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
+
+
+def at(today: str) -> dict:
+    return {"ACCOUNTCTL_TODAY": today}
+
+
+def open_incident(run, kind: str = "hijack", account: str = FB, today: str | None = None) -> str:
+    result = ok(
+        run(
+            ["incident", "open", account, "--kind", kind, "--summary", "Posts we did not write"],
+            env=at(today) if today else None,
+        )
+    )
+    return result.stdout.strip()
+
+
+def test_the_checklists_are_the_specs():
+    ids = {kind: [(s.id, s.required) for s in steps] for kind, steps in incidents.CHECKLISTS.items()}
+    assert set(ids["hijack"]) == {
+        ("head-informed", True),
+        ("password-rotated", True),
+        ("mfa-reseeded", True),
+        ("email-secured", True),
+        ("sessions-revoked", True),
+        ("platform-reported", True),
+        ("parents-informed", False),
+    }
+    assert set(ids["abuse"]) == {("head-informed", True), ("content-removed", True), ("dsl-informed", False)}
+    assert set(ids["safeguarding"]) == {("head-informed", True), ("dsl-informed", True), ("content-removed", True)}
+    assert set(ids["impersonation"]) == {
+        ("head-informed", True),
+        ("platform-reported", True),
+        ("parents-informed", True),
+    }
+    assert set(ids["breach"]) == {("head-informed", True), ("dpo-informed", True), ("password-rotated", True)}
+
+
+def test_a_whole_hijack_runbook(run, base):
+    inc = open_incident(run)
+    assert inc == "inc-1"
+    shown = json.loads(ok(run(["account", "show", FB, "--json"])).stdout)
+    assert shown["status"] == "suspended" and "inc-1" in shown["status_reason"]
+    # the runbook: every step in one line with the command that records it
+    text = ok(run(["incident", "show", inc])).stdout
+    for step in ("head-informed", "password-rotated", "mfa-reseeded", "email-secured", "sessions-revoked"):
+        assert "[ ] " in text and step in text
+    assert f"accountctl cred totp {FB}" in text and f"accountctl incident step {inc} email-secured" in text
+    refused(run, base, ["incident", "close", inc, "--outcome", "fine"], 2, "password-rotated", "mfa-reseeded")
+    # the rotations tick themselves
+    result = ok(run(["cred", "set", FB], input=OTHER_STRONG + "\n"))
+    assert "inc-1: password-rotated done" in result.stderr
+    ok(run(["cred", "totp", FB], input=TOTP2 + "\n"))
+    data = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
+    done = {s["step"]: s for s in data["checklist"] if s["done"]}
+    assert set(done) == {"password-rotated", "mfa-reseeded"}
+    assert done["mfa-reseeded"]["note"] == "recorded by cred totp"
+    for step in ("email-secured", "sessions-revoked", "head-informed"):
+        ok(run(["incident", "step", inc, step]))
+    ok(run(["--as", HEAD, "incident", "step", inc, "platform-reported", "--note", "Meta case 123"]))
+    assert json.loads(ok(run(["incident", "list", "--open", "--json"])).stdout)[0]["outstanding"] == []
+    ok(run(["incident", "close", inc, "--outcome", "Recovered; no data lost"]))
+    assert json.loads(ok(run(["incident", "list", "--open", "--json"])).stdout) == []
+    listed = json.loads(ok(run(["incident", "list", "--json"])).stdout)
+    assert (listed[0]["status"], listed[0]["outcome"]) == ("closed", "Recovered; no data lost")
+    assert "inc-1" in ok(run(["incident", "list", "--format", "csv"])).stdout
+    with underneath(base) as db:
+        actions = [r[0] for r in db.execute("SELECT action FROM events WHERE target = ? ORDER BY seq", (inc,))]
+    assert actions[0] == "incident.open" and actions[-1] == "incident.close"
+    assert actions.count("incident.step") == 6
+    # after the close, a new password ticks nothing
+    assert "Incident" not in ok(run(["cred", "set", FB], input="Another-Strong-Pass-4521!\n")).stderr
+
+
+def test_bad_input_is_refused_and_changes_nothing(run, base):
+    refused(run, base, ["incident", "open", FB, "--kind", "hijak", "--summary", "x"], 2, "hijack")
+    refused(run, base, ["incident", "open", "nope", "--kind", "abuse", "--summary", "x"], 2, "unknown account")
+    inc = open_incident(run, "abuse")
+    refused(run, base, ["incident", "step", inc, "dpo-informed"], 2, "unknown step", "content-removed")
+    refused(run, base, ["incident", "step", "inc-9", "head-informed"], 2, "unknown incident")
+    refused(run, base, ["incident", "show", "inc-9"], 2, "unknown incident")
+    ok(run(["incident", "step", inc, "head-informed"]))
+    refused(run, base, ["incident", "step", inc, "head-informed"], 2, "already done")
+    refused(run, base, ["incident", "close", inc, "--outcome", "x"], 2, "content-removed")
+    ok(run(["incident", "step", inc, "content-removed"]))  # dsl-informed is optional
+    ok(run(["incident", "close", inc, "--outcome", "Removed"]))
+    refused(run, base, ["incident", "close", inc, "--outcome", "again"], 2, "already closed")
+    refused(run, base, ["incident", "step", inc, "dsl-informed"], 2, "closed")
+
+
+def test_incident_open_warns_then_errors_after_7_days(run, base):
+    inc = open_incident(run, "impersonation")
+    for when, severity in ((day(0), "warning"), (day(7), "warning"), (day(8), "error")):
+        hit = one(audit(run, "--as-of", when, "--fail-on", "info")[0], "INCIDENT_OPEN")
+        assert hit["severity"] == severity, when
+        assert inc in hit["message"] and "platform-reported" in hit["message"]
+    assert found(audit(run, "--as-of", day(-1))[0], "INCIDENT_OPEN") == []  # not yet opened
+    for step in ("platform-reported", "head-informed", "parents-informed"):
+        ok(run(["incident", "step", inc, step]))
+    ok(run(["incident", "close", inc, "--outcome", "Taken down"]))
+    assert found(audit(run, "--as-of", day(8))[0], "INCIDENT_OPEN") == []
+
+
+def test_breach_not_reported_after_72_hours(run, base):
+    inc = open_incident(run, "breach")
+    opened = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
+    with underneath(base) as db:
+        db.execute("UPDATE incidents SET opened_at = ? WHERE id = ?", ("2026-10-01T09:00:00Z", inc))
+
+    def hits(now: datetime) -> list:
+        with underneath(base) as db:
+            snap = core.load(db, now.date(), now=now)
+        return [f for f in core.run(snap, {}, ["BREACH_NOT_REPORTED"])[0]]
+
+    assert hits(opened + timedelta(hours=72)) == []
+    late = hits(opened + timedelta(hours=72, seconds=1))
+    assert len(late) == 1 and late[0]["severity"] == "error" and f"incident step {inc} dpo-informed" in late[0]["fix"]
+    # through the CLI: three days after, at the end of the day, the clock has run out
+    assert one(audit(run, "--as-of", day(3))[0], "BREACH_NOT_REPORTED")["account"] == FB
+    ok(run(["incident", "step", inc, "dpo-informed"]))
+    assert hits(opened + timedelta(hours=100)) == []
+
+
+def test_a_found_account_can_have_an_impersonation_incident(run, base):
+    ok(
+        run(
+            [
+                "account",
+                "found",
+                "--school",
+                "oak",
+                "--platform",
+                "x",
+                "--handle",
+                "oakfake",
+                "--url",
+                "https://x.com/oakfake",
+                "--source",
+                "tip",
+            ]
+        )
+    )
+    assert open_incident(run, "impersonation", "oak-x-oakfake") == "inc-1"
+    assert TODAY in ok(run(["incident", "list"])).stdout
+
+
+def test_json_output_matches_the_schemas(run, base):
+    from test_schemas import problems, validator
+
+    inc = open_incident(run, "safeguarding")
+    ok(run(["incident", "step", inc, "dsl-informed", "--note", "Told Ms Lee"]))
+    opened = json.loads(ok(run(["incident", "open", FB, "--kind", "breach", "--summary", "x", "--json"])).stdout)
+    assert problems(validator("incident.schema.json"), opened) == []
+    shown = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
+    assert problems(validator("incident.schema.json"), shown) == []
+    listed = json.loads(ok(run(["incident", "list", "--json"])).stdout)
+    assert len(listed) == 2 and problems(validator("incident-list.schema.json"), listed) == []
+    shown["kind"] = "fire"
+    assert problems(validator("incident.schema.json"), shown)
