@@ -943,3 +943,12 @@ def test_the_witness_keeps_the_verified_head_and_the_accepted_rollbacks(run, tru
         assert reg.membership.rollbacks[-1]["digest"] == head  # the rollback is the last record
     entry = witness.seen(reg.file_id)
     assert entry["members"] == head and head in entry["accepted"]
+
+
+def test_an_event_whose_details_are_not_json_is_damage_for_log_and_a_problem_for_verify(run, trust):
+    with _open_unchecked(trust, SLT, sign_events=False) as reg:
+        reg.db.execute("UPDATE main.events SET details = '{not json' WHERE seq = 2")
+        reg.header_changed = True
+    refused(run, trust, "log", 4, "details of event 2")
+    result = run("verify --json")
+    assert result.exit_code == 1 and any("event 2" in p for p in json.loads(result.stdout)["problems"])

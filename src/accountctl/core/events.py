@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 from accountctl import clock
+from accountctl.errors import DamagedError
 from accountctl.store.db import ALL_EVENTS, get_meta, set_meta
 from accountctl.store.trust import canonical  # one canonical JSON for everything that is hashed or signed
 
@@ -114,7 +115,12 @@ def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str
 
 def _row_to_event(row: sqlite3.Row) -> dict:
     event = dict(row)
-    event["details"] = json.loads(event["details"])
+    try:
+        event["details"] = json.loads(event["details"])
+    except (TypeError, ValueError):
+        raise DamagedError(
+            f"register damaged or altered: the details of event {event['seq']} are not readable"
+        ) from None
     event.pop("signature", None)  # bytes: verify reads it from the row; log and export show events, not signatures
     return event
 
@@ -150,7 +156,7 @@ def verify_chain(conn: sqlite3.Connection) -> list[str]:
     for row in conn.execute(f"SELECT * FROM {ALL_EVENTS} ORDER BY seq"):
         try:
             event = _row_to_event(row)
-        except (TypeError, ValueError):
+        except DamagedError:
             event = dict(row, details=None)  # details no longer JSON: its hash cannot match, reported below
         if event["seq"] != expected_seq:
             problems.append(f"event {expected_seq} is missing (next is {event['seq']})")
