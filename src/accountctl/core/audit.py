@@ -1054,7 +1054,7 @@ def unknown_platform_admin(snap: Snapshot):
                 continue
             who = _who(snap, person["email"]) if person["email"] else person["shown"]
             if person["email"] and snap.has_left(person["email"]):
-                who += f", who left on {snap.staff[person['email']]['left_on']}"
+                who += f" (left on {snap.staff[person['email']]['left_on']})"
             elif person["email"] is None:
                 who += " (not in the staff register)"
             yield (
