@@ -155,3 +155,17 @@ def test_bad_input_is_refused_and_changes_nothing(run, base):
     refused(run, base, ["attest", "start", "--due", "12/12/2026"], 2, "--due")
     refused(run, base, ["attest", "start", "--due", day(-1)], 2, "past")
     refused(run, base, ["attest", "start", "--due", day(9), "--school", "elm"], 2, "no active")
+
+
+def test_offboard_lists_platform_admin_rights_the_last_attestation_still_shows(run, base):
+    ok(run('staff add o.ld@oak.sch.uk --name "Olly Old" --school oak --role staff --trained-on 2026-09-01'))
+    ok(run(["staff", "leave", "o.ld@oak.sch.uk", "--on", TODAY]))
+    start(run)
+    attest(run, FB, CLEAN + ",Olly Old")
+    data = json.loads(ok(run(["offboard", "o.ld@oak.sch.uk", "--json"]), 1).stdout)
+    assert problems(validator("offboard.schema.json"), data) == []
+    item = next(i for i in data["items"] if i["kind"] == "platform_admin")
+    assert item["account"] == FB and item["outstanding"] and "attest record" in item["command"]
+    attest(run, FB, CLEAN)  # removed on the platform, and attested again
+    data = json.loads(ok(run(["offboard", "o.ld@oak.sch.uk", "--json"])).stdout)
+    assert [i for i in data["items"] if i["kind"] == "platform_admin"] == []
