@@ -169,3 +169,28 @@ def test_offboard_lists_platform_admin_rights_the_last_attestation_still_shows(r
     attest(run, FB, CLEAN)  # removed on the platform, and attested again
     data = json.loads(ok(run(["offboard", "o.ld@oak.sch.uk", "--json"])).stdout)
     assert [i for i in data["items"] if i["kind"] == "platform_admin"] == []
+
+
+def test_the_governors_report_shows_attestation_progress(run, base, tmp_path):
+    import_accounts(run, tmp_path, {})
+    start(run, "--school", "oak", due=day(7))
+    attest(run, FB)
+    out = tmp_path / "report.html"
+    result = ok(run(["report", "--out", str(out), "--json", "--as-of", day(8)], env={"ACCOUNTCTL_TODAY": day(8)}))
+    data = json.loads(result.stdout)
+    assert problems(validator("report.schema.json"), data) == []
+    assert data["attestation"] == [
+        {
+            "id": "att-1",
+            "school": "oak",
+            "started": TODAY,
+            "due": day(7),
+            "accounts": 2,
+            "attested": 1,
+            "outstanding": 1,
+            "overdue": 1,
+        }
+    ]
+    assert "Platform access reviews" in out.read_text(encoding="utf-8")
+    elm = json.loads(ok(run(["report", "--out", str(tmp_path / "elm.html"), "--json", "--school", "elm"])).stdout)
+    assert elm["attestation"] == []  # an oak campaign has nothing in elm
