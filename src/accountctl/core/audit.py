@@ -1003,6 +1003,14 @@ def breach_not_reported(snap: Snapshot):
             )
 
 
+def _attested(snap: Snapshot) -> Iterator[tuple[dict, dict]]:
+    """(account, its last attestation) for each live account attested at least once."""
+    for a in _live(snap):
+        seen = snap.attested.get(a["id"])
+        if seen is not None:
+            yield a, seen
+
+
 def _platform_fix(a: dict) -> str:
     return f"then record what {a['platform']} shows: accountctl attest record {a['id']} --admins LIST --mfa METHOD"
 
@@ -1044,10 +1052,7 @@ def attestation_overdue(snap: Snapshot):
     "a former teacher's personal profile keeps no role on the school's page.",
 )
 def unknown_platform_admin(snap: Snapshot):
-    for a in _live(snap):
-        seen = snap.attested.get(a["id"])
-        if seen is None:
-            continue
+    for a, seen in _attested(snap):
         runners = {email for _, email in _runners(snap, a)}
         for person in seen["admins"]:
             if person["email"] in runners:
@@ -1077,10 +1082,7 @@ def unknown_platform_admin(snap: Snapshot):
     "the account never depends on fewer people than it appears to.",
 )
 def platform_admin_missing(snap: Snapshot):
-    for a in _live(snap):
-        seen = snap.attested.get(a["id"])
-        if seen is None:
-            continue
+    for a, seen in _attested(snap):
         there = {p["email"] for p in seen["admins"]}
         for role, email in _runners(snap, a):
             if email not in there:
@@ -1105,9 +1107,8 @@ def platform_admin_missing(snap: Snapshot):
     "message to one person's phone, and never nothing.",
 )
 def mfa_weak(snap: Snapshot):
-    for a in _live(snap):
-        seen = snap.attested.get(a["id"])
-        if seen is None or seen["mfa"] not in ("sms", "none"):
+    for a, seen in _attested(snap):
+        if seen["mfa"] not in ("sms", "none"):
             continue
         fix = f"switch {a['platform']}'s 2FA to an authenticator app and store the seed: accountctl cred totp {a['id']}"
         if seen["mfa"] == "none":
