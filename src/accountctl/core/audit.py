@@ -94,6 +94,10 @@ class Snapshot:
     closed: list[dict] = field(default_factory=list)  # closed accounts (in the chosen school): CLOSED_NOT_GONE
     found: list[dict] = field(default_factory=list)  # found and reported accounts: UNCLAIMED_ACCOUNT
     incidents: list[dict] = field(default_factory=list)  # open incidents, each with the steps done
+    campaign_due: dict[str, tuple[str, str, bool]] = field(
+        default_factory=dict
+    )  # live account -> (its latest campaign, due, attested in it by the audit date)
+    attested: dict[str, dict] = field(default_factory=dict)  # live account -> its last attestation
     now: datetime | None = None  # the moment the audit is as of (BREACH_NOT_REPORTED counts hours)
     waivers: dict[tuple[str, str], dict] = field(default_factory=dict)  # in force; `run` sets them
     vault_slots: list[tuple[str, str | None]] = field(
@@ -999,6 +1003,127 @@ def breach_not_reported(snap: Snapshot):
             )
 
 
+def _attested(snap: Snapshot) -> Iterator[tuple[dict, dict]]:
+    """(account, its last attestation) for each live account attested at least once."""
+    for a in _live(snap):
+        seen = snap.attested.get(a["id"])
+        if seen is not None:
+            yield a, seen
+
+
+def _platform_fix(a: dict) -> str:
+    return f"then record what {a['platform']} shows: accountctl attest record {a['id']} --admins LIST --mfa METHOD"
+
+
+@rule(
+    "ATTESTATION_OVERDUE",
+    "warning",
+    "an account in an open campaign not attested by its due date",
+    "Connect §6: administration 'involving at least two members of staff'; Preston (roles): administrators "
+    "'control the process for managing an account after the lead staff member has left'",
+    name="Platform access is checked each term",
+    principle="Each term, the people who run each account check the platform's own settings (who really has admin "
+    "rights, which two-factor method) and record what they see, by the date asked.",
+)
+def attestation_overdue(snap: Snapshot):
+    for a in _live(snap):
+        campaign = snap.campaign_due.get(a["id"])
+        if campaign is None:
+            continue
+        campaign_id, due, done = campaign
+        if not done and snap.as_of.isoformat() > due:
+            yield (
+                a["id"],
+                a["school"],
+                f"not attested for campaign {campaign_id}, due {due} ({snap.days_since(due)} days ago)",
+                f"check {a['platform']}'s settings, " + _platform_fix(a),
+            )
+
+
+@rule(
+    "UNKNOWN_PLATFORM_ADMIN",
+    "error",
+    "the last attestation lists someone with admin rights on the platform who is not a registered owner or admin "
+    "(named; said if they have left)",
+    "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
+    "left'; Connect §6: administration 'involving at least two members of staff'",
+    name="Nobody else holds admin rights on the platform",
+    principle="Only the people the register names as running an account hold admin rights on the platform itself; "
+    "a former teacher's personal profile keeps no role on the school's page.",
+)
+def unknown_platform_admin(snap: Snapshot):
+    for a, seen in _attested(snap):
+        runners = {email for _, email in _runners(snap, a)}
+        for person in seen["admins"]:
+            if person["email"] in runners:
+                continue
+            who = _who(snap, person["email"]) if person["email"] else person["shown"]
+            if person["email"] and snap.has_left(person["email"]):
+                who += f" (left on {snap.staff[person['email']]['left_on']})"
+            elif person["email"] is None:
+                who += " (not in the staff register)"
+            yield (
+                a["id"],
+                a["school"],
+                f"{who} holds admin rights on {a['platform']} (attested {seen['at'][:10]}) and is not a registered "
+                "owner or admin",
+                f"remove them in {a['platform']}'s page roles (or, if they should run it: accountctl account admin add "
+                f"{a['id']} EMAIL), " + _platform_fix(a),
+            )
+
+
+@rule(
+    "PLATFORM_ADMIN_MISSING",
+    "warning",
+    "a registered admin the last attestation did not find on the platform",
+    "Connect §6: administration 'involving at least two members of staff'",
+    name="The register matches the platform",
+    principle="The people the register names as running an account really hold admin rights on the platform, so "
+    "the account never depends on fewer people than it appears to.",
+)
+def platform_admin_missing(snap: Snapshot):
+    for a, seen in _attested(snap):
+        there = {p["email"] for p in seen["admins"]}
+        for role, email in _runners(snap, a):
+            if email not in there:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"{role} {_who(snap, email)} was not among the admins on {a['platform']} (attested "
+                    f"{seen['at'][:10]})",
+                    f"give them admin rights on {a['platform']} (or: accountctl account admin remove {a['id']} "
+                    f"{email}), " + _platform_fix(a),
+                )
+
+
+@rule(
+    "MFA_WEAK",
+    "warning",
+    "the last attestation says the platform's 2FA is SMS (error when `none`)",
+    "Huxley 6.3(c): login details 'provided to IT who will retain a record'; Preston: administrators 'store "
+    "account details, including passwords securely'",
+    name="Two-factor sign-in is strong",
+    principle="Every account's two-factor sign-in uses an authenticator app, a passkey or a code IT holds, not a text "
+    "message to one person's phone, and never nothing.",
+)
+def mfa_weak(snap: Snapshot):
+    for a, seen in _attested(snap):
+        if seen["mfa"] not in ("sms", "none"):
+            continue
+        fix = f"switch {a['platform']}'s 2FA to an authenticator app and store the seed: accountctl cred totp {a['id']}"
+        if seen["mfa"] == "none":
+            yield ESCALATED(
+                a["id"], a["school"], f"no two-factor sign-in on {a['platform']} (attested {seen['at'][:10]})", fix
+            )
+        else:
+            yield (
+                a["id"],
+                a["school"],
+                f"two-factor sign-in on {a['platform']} is by text message (attested {seen['at'][:10]})",
+                fix,
+            )
+
+
 @rule(
     "PASSWORD_WEAK",
     "warning",
@@ -1288,6 +1413,26 @@ def load(
             inc["outstanding"] = [
                 s.id for s in incident_steps.CHECKLISTS[inc["kind"]] if s.required and s.id not in inc["done"]
             ]
+    live_ids = {a["id"] for a in accounts}
+    day = as_of.isoformat()
+    campaign_due: dict[str, tuple[str, str, bool]] = {}
+    for account_id, campaign_id, due in _tuples(conn).execute(
+        "SELECT ca.account, c.id, c.due FROM campaign_accounts ca JOIN campaigns c ON c.id = ca.campaign "
+        "WHERE substr(c.started_at, 1, 10) <= ? ORDER BY c.rowid",
+        (day,),
+    ):
+        if account_id in live_ids:  # a later campaign supersedes an earlier one
+            campaign_due[account_id] = (campaign_id, due, False)
+    attested: dict[str, dict] = {}
+    for campaign_id, account_id, at, admins, mfa in _tuples(conn).execute(
+        "SELECT campaign, account, at, admins, mfa FROM attestations WHERE substr(at, 1, 10) <= ? ORDER BY id", (day,)
+    ):
+        if account_id not in live_ids:
+            continue
+        attested[account_id] = {"campaign": campaign_id, "at": at, "admins": json.loads(admins), "mfa": mfa}
+        due = campaign_due.get(account_id)
+        if due and due[0] == campaign_id:
+            campaign_due[account_id] = (campaign_id, due[1], True)
     return Snapshot(
         as_of,
         config.load(conn),
@@ -1305,6 +1450,8 @@ def load(
         vault_slots=vault_slots,
         found=found,
         incidents=open_incidents,
+        campaign_due=campaign_due,
+        attested=attested,
         now=now if now is not None else _now_for(as_of),
     )
 

@@ -6,7 +6,7 @@ unapproved legacy account linked to a personal email with a volunteer as its adm
 case, a guideline breach, an account without 2FA, a request SLT has left for months, a TikTok account
 asked for Year 4 pupils, an account for pupils whose parents were never told, one suspended and one
 closed and left hanging, a page nobody registered that a parent found, an incident still open, a
-single IT custodian, and a policy nobody has reviewed for over a year.
+termly review the leaver's profile still shows up in as a page admin, a single IT custodian, and a policy nobody has reviewed for over a year.
 The trust has written its own clause references for two rules.
 """
 
@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from accountctl import clock
-from accountctl.core import access, accounts, approvals, config, directory, incidents, oversight, vault
+from accountctl.core import access, accounts, approvals, attestation, config, directory, incidents, oversight, vault
 from accountctl.store.register import open_register
 
 PASSPHRASE = "oakfield demo passphrase"
@@ -344,6 +344,20 @@ def build(path: Path) -> dict:
     with clock.as_of(today - timedelta(days=14)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
             directory.leave(reg.db, CUSTODIAN, LEAVER, (today - timedelta(days=14)).isoformat())
+    with clock.as_of(today - timedelta(days=12)):
+        with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
+            # The termly review: one account answered, and the platform still shows the leaver as an admin
+            # (his personal profile kept its role); the others are late.
+            campaign = attestation.start(reg.db, CUSTODIAN, True, (today - timedelta(days=2)).isoformat(), "oakfield")
+            attestation.record(
+                reg.db,
+                CUSTODIAN,
+                True,
+                ids["oakfield", "facebook", "OakfieldPrimary"],
+                "james.smith@oakfield.sch.uk,Aisha Khan,Tom Brown",
+                "sms",
+                note="Page roles screen, checked with James",
+            )
     with clock.as_of(today - timedelta(days=2)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
             for account_id, outcome in decided.items():
@@ -362,6 +376,7 @@ def build(path: Path) -> dict:
         "closed": ids["oakfield", "flickr", "OakfieldPhotos"],
         "found": found["id"],
         "incident": abuse["id"],
+        "campaign": campaign["id"],
     }
 
 

@@ -4,11 +4,13 @@ closes each item. Plain data in, plain data out; `offboard`, `staff leave` and H
 A credential counts while the person could read it: an account's owner and admins could read its
 credentials until they were removed from it; a custodian could read every credential while their
 vault slot existed. A credential set after that access ended is done. An account linked to the
-person's own mailbox is a holding too: its login and recovery mail go to them.
+person's own mailbox is a holding too: its login and recovery mail go to them. So are admin rights on
+the platform that an account's last attestation still shows them holding.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import date
 
@@ -159,6 +161,29 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                 "command": f"accountctl account update {acc['id']} --email EMAIL",
             }
         )
+    # Admin rights on the platform itself that the account's last attestation still shows them holding
+    # (a personal profile given a role): the register cannot remove those.
+    for acc in conn.execute(
+        "SELECT a.id, a.school, a.platform, t.at, t.admins FROM attestations t JOIN accounts a ON a.id = t.account "
+        f"WHERE a.status IN ({','.join('?' * len(LIVE))}) "
+        "AND t.id = (SELECT max(id) FROM attestations WHERE account = a.id) ORDER BY a.id",
+        LIVE,
+    ):
+        if any(seen["email"] == address for seen in json.loads(acc["admins"])):
+            items.append(
+                {
+                    "kind": "platform_admin",
+                    "account": acc["id"],
+                    "school": acc["school"],
+                    "role": "admin",
+                    "field": None,
+                    "set_at": acc["at"],
+                    "outstanding": outstanding_for(acc["school"]),
+                    "step": f"remove their admin rights on {acc['platform']} (attested {acc['at'][:10]}), then record "
+                    "what it shows",
+                    "command": f"accountctl attest record {acc['id']} --admins LIST --mfa METHOD",
+                }
+            )
     if slot is not None:
         # First in the list: a custodian reads every credential through their slot until it is revoked,
         # so a password rotated before the revoke would have to be rotated again.

@@ -240,6 +240,8 @@ def build(
         w["days_left"] = (date.fromisoformat(w["until"]) - as_of).days
         w["covers_finding"] = (w["account"], w["rule"]) in finding_keys
 
+    campaigns = _attestation_progress(conn, as_of, start, school_id)
+
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
@@ -265,7 +267,41 @@ def build(
         "upcoming_leavers": upcoming,
         "transfers": transfers,
         "waivers_expiring": expiring,
+        "attestation": campaigns,
     }
+
+
+def _attestation_progress(conn: sqlite3.Connection, as_of: date, start: date, school_id: str | None) -> list[dict]:
+    """Each attestation campaign started by `as_of` and due in the period or later: accounts attested and not."""
+    day = as_of.isoformat()
+    out = []
+    for c in conn.execute(
+        "SELECT c.id, c.school, c.due, substr(c.started_at, 1, 10) AS started, "
+        "count(DISTINCT t.account) AS attested FROM campaigns c JOIN campaign_accounts ca ON ca.campaign = c.id "
+        "JOIN accounts a ON a.id = ca.account LEFT JOIN attestations t ON t.campaign = c.id AND t.account = "
+        "ca.account AND substr(t.at, 1, 10) <= ? WHERE substr(c.started_at, 1, 10) <= ? AND c.due >= ? "
+        "AND (? IS NULL OR a.school = ?) GROUP BY c.id ORDER BY c.rowid",
+        (day, day, start.isoformat(), school_id, school_id),
+    ):
+        accounts = conn.execute(
+            "SELECT count(DISTINCT ca.account) FROM campaign_accounts ca JOIN accounts a ON a.id = ca.account "
+            "WHERE ca.campaign = ? AND (? IS NULL OR a.school = ?)",
+            (c["id"], school_id, school_id),
+        ).fetchone()[0]
+        outstanding = accounts - c["attested"]
+        out.append(
+            {
+                "id": c["id"],
+                "school": c["school"],
+                "started": c["started"],
+                "due": c["due"],
+                "accounts": accounts,
+                "attested": c["attested"],
+                "outstanding": outstanding,
+                "overdue": outstanding if c["due"] < day else 0,
+            }
+        )
+    return out
 
 
 # -- HTML -----------------------------------------------------------------------------------------
@@ -770,6 +806,43 @@ def render_html(data: dict) -> str:
                 for t in data["transfers"]
             ],
             empty="No ownership transfers in the period.",
+        )
+    )
+    out.append("</section>")
+
+    # Attestation progress
+    out.append('<section id="attestation"><h2>Platform access reviews</h2>')
+    out.append(
+        "<p>Each term the people who run each account check the platform's own settings (who really has admin "
+        "rights, which two-factor method) and record what they see.</p>"
+    )
+    out.append(
+        _table(
+            "Attestation campaigns",
+            [
+                ("Campaign", False),
+                ("School", False),
+                ("Started", False),
+                ("Due", False),
+                ("Accounts", True),
+                ("Attested", True),
+                ("Outstanding", True),
+                ("Overdue", True),
+            ],
+            [
+                [
+                    f"<code>{e(c['id'])}</code>",
+                    e(school_names.get(c["school"], c["school"]) if c["school"] else "Whole trust"),
+                    _day(c["started"]),
+                    _day(c["due"]),
+                    e(c["accounts"]),
+                    f"{e(c['attested'])} ({_pct(c['attested'], c['accounts'])})",
+                    e(c["outstanding"]),
+                    e(c["overdue"]),
+                ]
+                for c in data["attestation"]
+            ],
+            empty="No attestation campaign in the period.",
         )
     )
     out.append("</section>")
