@@ -184,3 +184,28 @@ def test_json_output_matches_the_schemas(run, base):
     assert len(listed) == 2 and problems(validator("incident-list.schema.json"), listed) == []
     shown["kind"] = "fire"
     assert problems(validator("incident.schema.json"), shown)
+
+
+def test_the_governors_report_lists_the_periods_incidents_without_their_summaries(run, base, tmp_path):
+    from test_schemas import problems, validator
+
+    handled = open_incident(run, "safeguarding")
+    ok(run(["incident", "step", handled, "dsl-informed"]))
+    ok(run(["incident", "step", handled, "content-removed"]))
+    ok(run(["incident", "step", handled, "head-informed"]))
+    ok(run(["incident", "close", handled, "--outcome", "Content removed, DSL informed"]))
+    still_open = open_incident(run, "breach")
+    out = tmp_path / "report.html"
+    data = json.loads(ok(run(["report", "--out", str(out), "--json"])).stdout)
+    assert problems(validator("report.schema.json"), data) == []
+    by_id = {i["id"]: i for i in data["incidents"]}
+    assert set(by_id) == {handled, still_open}
+    assert by_id[handled]["closed_at"] and by_id[handled]["outstanding"] == []
+    assert by_id[still_open]["closed_at"] is None
+    assert {"dpo-informed", "password-rotated"} <= set(by_id[still_open]["outstanding"])
+    page = out.read_text(encoding="utf-8")
+    assert "Incidents in the period" in page and still_open in page and "still open" in page
+    assert "Posts we did not write" not in page and "Posts we did not write" not in json.dumps(data)
+    # Another school's report has none of them.
+    other = json.loads(ok(run(["report", "--out", str(tmp_path / "elm.html"), "--json", "--school", "elm"])).stdout)
+    assert other["incidents"] == []

@@ -241,6 +241,7 @@ def build(
         w["covers_finding"] = (w["account"], w["rule"]) in finding_keys
 
     campaigns = _attestation_progress(conn, as_of, start, school_id)
+    incidents = _incidents_in_period(conn, as_of, start, school_id)
 
     return {
         "format": REPORT_FORMAT,
@@ -268,7 +269,41 @@ def build(
         "transfers": transfers,
         "waivers_expiring": expiring,
         "attestation": campaigns,
+        "incidents": incidents,
     }
+
+
+def _incidents_in_period(conn: sqlite3.Connection, as_of: date, start: date, school_id: str | None) -> list[dict]:
+    """Incidents open at some time in the period: kind, account, when opened and closed, steps still to do.
+
+    The summary stays out: governors see what happened and whether it was handled, not a safeguarding
+    or breach narrative in a document that gets printed and shared.
+    """
+    from accountctl.core.incidents import show
+
+    day, first = as_of.isoformat(), start.isoformat()
+    rows = conn.execute(
+        "SELECT i.id FROM incidents i JOIN accounts a ON a.id = i.account "
+        "WHERE substr(i.opened_at, 1, 10) <= ? AND (i.closed_at IS NULL OR substr(i.closed_at, 1, 10) >= ?) "
+        "AND (? IS NULL OR a.school = ?) ORDER BY i.opened_at, i.id",
+        (day, first, school_id, school_id),
+    ).fetchall()
+    out = []
+    for (incident_id,) in rows:
+        item = show(conn, incident_id)
+        closed = item["closed_at"] if item["closed_at"] and item["closed_at"][:10] <= day else None
+        out.append(
+            {
+                "id": item["id"],
+                "account": item["account"],
+                "school": item["school"],
+                "kind": item["kind"],
+                "opened_at": item["opened_at"],
+                "closed_at": closed,
+                "outstanding": [] if closed else item["outstanding"],
+            }
+        )
+    return out
 
 
 def _attestation_progress(conn: sqlite3.Connection, as_of: date, start: date, school_id: str | None) -> list[dict]:
@@ -806,6 +841,39 @@ def render_html(data: dict) -> str:
                 for t in data["transfers"]
             ],
             empty="No ownership transfers in the period.",
+        )
+    )
+    out.append("</section>")
+
+    # Incidents
+    out.append('<section id="incidents"><h2>Incidents</h2>')
+    out.append(
+        "<p>Hijacked, abused or impersonated accounts, safeguarding concerns and data breaches in the period, "
+        "and whether every required step of each one's checklist was done.</p>"
+    )
+    out.append(
+        _table(
+            "Incidents in the period",
+            [
+                ("Incident", False),
+                ("Account", False),
+                ("Kind", False),
+                ("Opened", False),
+                ("Closed", False),
+                ("Steps still to do", False),
+            ],
+            [
+                [
+                    f"<code>{e(i['id'])}</code>",
+                    f"<code>{e(i['account'])}</code>",
+                    e(i["kind"]),
+                    _day(i["opened_at"]),
+                    _day(i["closed_at"]) if i["closed_at"] else "still open",
+                    e(", ".join(i["outstanding"]) or "none"),
+                ]
+                for i in data["incidents"]
+            ],
+            empty="No incident in the period.",
         )
     )
     out.append("</section>")
