@@ -209,3 +209,14 @@ def test_the_governors_report_lists_the_periods_incidents_without_their_summarie
     # Another school's report has none of them.
     other = json.loads(ok(run(["report", "--out", str(tmp_path / "elm.html"), "--json", "--school", "elm"])).stdout)
     assert other["incidents"] == []
+
+
+def test_only_custodians_and_slt_read_incidents(run, base, monkeypatch):
+    from test_audit_rules import T1
+
+    inc = open_incident(run, "abuse")
+    ok(run(["person", "grant", T1, "--access", "register"]))  # (the head has a slot already)
+    refused(run, base, ["--as", T1, "incident", "list"], 3, "custodian", "slt")
+    refused(run, base, ["--as", T1, "incident", "show", inc], 3, "read incidents")
+    assert [i["id"] for i in json.loads(ok(run(["--as", HEAD, "incident", "list", "--json"])).stdout)] == [inc]
+    ok(run(["--as", HEAD, "incident", "show", inc]))

@@ -134,7 +134,8 @@ def incident_list(reg, open_only, school) -> None:
     Example:
       accountctl incident list --open
     """
-    output.rows(incidents.list_incidents(reg.db, open_only, school), LIST_COLUMNS, fmt())
+    rows = incidents.readable_list(reg.db, reg.actor, reg.is_custodian, open_only, school)
+    output.rows(rows, LIST_COLUMNS, fmt())
 
 
 @incident.command("show")
@@ -148,4 +149,4 @@ def incident_show(reg, incident_id) -> None:
     Example:
       accountctl incident show inc-1
     """
-    _render(incidents.show(reg.db, incident_id))
+    _render(incidents.read(reg.db, reg.actor, reg.is_custodian, incident_id))

@@ -238,6 +238,28 @@ def show(conn: sqlite3.Connection, incident_id: str) -> dict:
     }
 
 
+def read(conn: sqlite3.Connection, actor: str, is_custodian: bool, incident_id: str) -> dict:
+    """`show`, for a custodian or SLT of the account's school (or the CEO): the spec's readers of incidents."""
+    incident = get_incident(conn, incident_id)
+    _require_custodian_or_slt(conn, actor, is_custodian, get_account(conn, incident["account"]), "read incidents")
+    return show(conn, incident["id"])
+
+
+def readable_list(
+    conn: sqlite3.Connection, actor: str, is_custodian: bool, open_only: bool = False, school: str | None = None
+) -> list[dict]:
+    """`list_incidents` as `actor` may see it: everything for a custodian, their schools' for SLT (all for the CEO)."""
+    items = list_incidents(conn, open_only, school)
+    if is_custodian:
+        return items
+    person = directory.find_staff(conn, actor)
+    schools = {r[0]: directory.get_school(conn, r[0]) for r in conn.execute("SELECT id FROM schools")}
+    allowed = {sid for sid, row in schools.items() if not approvals.may_decide(person, row)}
+    if not allowed:
+        raise AccessError("only an IT custodian, SLT or the CEO can read incidents")
+    return [i for i in items if i["school"] in allowed]
+
+
 def list_incidents(conn: sqlite3.Connection, open_only: bool = False, school: str | None = None) -> list[dict]:
     """Incidents, newest first, with their outstanding required steps."""
     sql = "SELECT i.id FROM incidents i JOIN accounts a ON a.id = i.account WHERE 1=1"
