@@ -400,6 +400,16 @@ def test_active_staff_holdings_are_listed_and_nothing_is_outstanding(run, world)
     assert item(head, "key_slot", None)["role"] == "register"
 
 
+def test_a_key_holder_who_is_not_staff_is_listed_by_their_slot(run, register_path):
+    """An IT contractor given the first slot at `init` but never added as staff: their slot is all they hold."""
+    ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"'))
+    data = board(run, CUSTODIAN, 0)
+    assert data["status"] == "not staff" and not data["leaver"] and not data["mover"]
+    assert data["name"] == CUSTODIAN and data["school"] is None and data["left_on"] is None
+    assert [(i["kind"], i["school"], i["outstanding"]) for i in data["items"]] == [("key_slot", None, False)]
+    assert data["items"][0]["step"].startswith("revoke their vault key slot first")
+
+
 # -- bad input and access -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "email, words",
