@@ -252,9 +252,10 @@ def test_approval_state_of_an_account(run, approved):
         assert approvals.approval_state(reg.db, account | {"requested_by": HEAD})[1] == [
             f"{HEAD} approved their own request"
         ]
-        # the school's central flag reaches the check: a head's approval of a central team's account fails
-        reg.db.execute("UPDATE schools SET central = 1 WHERE id = 'oak'")
+        # the school's central flag reaches the full check: a head's approval of a central team's account fails
         reg.db.execute("UPDATE approvals SET verified_digest = NULL")
+        assert approvals.approval_state(reg.db, account)[1] == []
+        reg.db.execute("UPDATE schools SET central = 1 WHERE id = 'oak'")
         assert approvals.approval_state(reg.db, account)[1] == [f"{HEAD} was not the CEO"]
 
 
@@ -343,15 +344,38 @@ def _status(path) -> str:
         return reg.db.execute("SELECT status FROM accounts WHERE id = ?", (ID,)).fetchone()[0]
 
 
-def test_a_decision_that_no_longer_checks_out_may_be_replaced(run, approved):
+def test_a_decision_whose_signature_no_longer_checks_out_may_be_replaced(run, approved):
     from conftest import ok
 
     ok(run(["--as", HEAD, "approve", ID]), 2)  # the same case, still good: deciding twice is refused
     with underneath(approved) as reg:
-        reg.db.execute(ANOTHER_SCHOOL)
-        reg.db.execute("UPDATE approvals SET verified_digest = NULL")
-    # the stored decision no longer shows the head's authority, so a new one is allowed
+        reg.db.execute("UPDATE approvals SET signature = zeroblob(64), verified_digest = NULL")
+    ok(run(["--as", HEAD, "approve", ID]))  # the stored decision no longer verifies: a new one is allowed
+
+
+def test_an_approval_whose_signer_no_longer_had_authority_may_be_replaced(run, trust):
+    """oak becomes a central team: the head's approval (signed and intact) no longer counts, so the CEO may decide."""
+    from conftest import ok
+    from test_accounts import request_argv
+
+    ok(run(request_argv()))
     ok(run(["--as", HEAD, "approve", ID]))
+    with underneath(trust) as reg:
+        reg.db.execute("UPDATE schools SET central = 1 WHERE id = 'oak'")
+    ok(run(["--as", CEO, "approve", ID]))
+    ok(run(["--as", CEO, "approve", ID]), 2)  # and the CEO's own stands: deciding twice is refused
+
+
+def test_a_rejection_is_replaced_only_when_its_signature_fails(run, trust):
+    """A rejection carries no authority check: the same case, rejected by a head of what is now a central team, stands."""
+    from conftest import ok
+    from test_accounts import request_argv
+
+    ok(run(request_argv()))
+    ok(run(["--as", HEAD, "reject", ID, "--reason", "Not now"]))
+    with underneath(trust) as reg:
+        reg.db.execute("UPDATE schools SET central = 1 WHERE id = 'oak'")
+    ok(run(["--as", CEO, "reject", ID, "--reason", "Still no"]), 2)
 
 
 def test_verify_all_names_each_problem(run, approved):
@@ -377,6 +401,18 @@ def test_verify_all_names_each_problem(run, approved):
         problems = approvals.verify_all(db)
         assert f"decision 1 on {ID}: {HEAD} was not SLT or headteacher of oak" in problems
         assert f"decision 1 on {ID}: the signature does not verify" in problems
+
+
+def test_verify_all_reports_every_decision_not_only_the_last(run, requested):
+    from conftest import ok
+
+    ok(run(["--as", HEAD, "reject", ID, "--reason", "Not now"]))
+    with underneath(requested) as reg:
+        reg.db.execute("UPDATE accounts SET status = 'requested', aim = 'Term dates', case_hash = NULL WHERE id = ?", (ID,))
+    ok(run(["--as", HEAD, "approve", ID]))
+    with underneath(requested) as reg:
+        reg.db.execute("UPDATE approvals SET signature = zeroblob(64) WHERE id = 1")
+        assert approvals.verify_all(reg.db) == [f"decision 1 on {ID}: the signature does not verify"]
 
 
 def test_verify_all_reports_a_decision_on_an_account_that_does_not_exist(run, approved):
