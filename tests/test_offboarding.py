@@ -415,6 +415,7 @@ def test_a_key_holder_who_is_not_staff_is_listed_by_their_slot(run, register_pat
     "email, words",
     [
         ("nobody@oak.sch.uk", ["unknown", "nobody@oak.sch.uk"]),
+        ("t.onne@oak.sch.uk", ["unknown staff t.onne@oak.sch.uk", "did you mean t.one@oak.sch.uk"]),
         ("not-an-email", ["not a valid email"]),
         ("a..b@oak.sch.uk", ["not a valid email"]),
     ],
