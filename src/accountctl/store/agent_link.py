@@ -9,8 +9,6 @@ has it. Windows: a named pipe (multiprocessing.connection), which Windows opens 
 user only by default; only the POSIX side is tested in CI.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
