@@ -77,6 +77,15 @@ def test_only_the_hot_commands_are_handed_over_and_options_are_found_anywhere():
     assert agent_link.command_of(["account", "approve", FB])[0] == ()
 
 
+def test_a_run_request_survives_its_framing_and_a_garbled_one_is_refused():
+    argv, env = ["otp", "", "caf\u00e9", "--as=x"], {"ACCOUNTCTL_TODAY": "2026-11-21", "COLUMNS": ""}
+    frame = agent_link.run_frame(argv, env, "/some where")
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    assert agent_link._parse_run(frame[4:]) == {"op": "run", "argv": argv, "env": env, "cwd": "/some where"}
+    with pytest.raises(ValueError):
+        agent_link._parse_run(agent_link.RUN_TAG + b"/\x009\x00otp")
+
+
 def test_socket_and_folder_are_private_and_status_shows_no_key(agent_oak):
     path = agent_link.address()
     assert os.stat(path).st_mode & 0o777 == 0o600
@@ -123,6 +132,7 @@ def test_life_start_login_use_expire(run, oak):
     assert imports.returncode == 0, imports.stderr
     loaded = {line.rsplit("|", 1)[-1].strip() for line in imports.stderr.splitlines() if "import time:" in line}
     assert loaded and not {m for m in loaded if m.split(".")[0] in ("click", "keyring", "cryptography")}
+    assert not loaded & {"socket", "json"}  # the run framing needs neither (their enum and re cost ~5 ms)
     time.sleep(3)  # the key expires unused, and with nothing left the agent leaves
     for _ in range(50):
         if not os.path.exists(agent_link.address()):
@@ -198,3 +208,22 @@ def test_after_kill_9_the_next_command_works_by_passphrase(agent_oak):
     assert "no passphrase" in done(sh("otp", FB), 3).stderr
     done(sh("agent", "start"))  # a new agent replaces the dead one's socket
     assert status()["pid"] != pid
+
+
+def test_a_dropped_register_is_freed_at_once():
+    import sqlite3
+
+    from accountctl.cli import agentd
+
+    agent = agentd.Agent(60)
+
+    class Held:  # a Register's part that matters here: a database, in a reference cycle
+        pass
+
+    reg = Held()
+    reg.db, reg.itself = sqlite3.connect(":memory:"), reg
+    agent.cache[("x.accountctl", "file", "name")] = ((1, 2, 3, 4, 5), reg)
+    agent._drop_cache()  # no key is held for it any more
+    assert not agent.cache
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not left for the collector
+        reg.db.execute("SELECT 1")

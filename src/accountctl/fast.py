@@ -1,8 +1,9 @@
 """The console script's entry: hand a hot command to this user's agent before the CLI loads.
 
 When the agent holds the key, `otp`, `cred show`, `account show|list`, `offboard` and `audit` run
-there, over the register it keeps decrypted, and this process imports only `socket` and `json`
-(no click, keyring or cryptography). Otherwise, or when the agent is gone, the full CLI runs.
+there, over the register it keeps decrypted, and this process imports only `_socket` (no click,
+keyring or cryptography; not even `socket` or `json`). Otherwise, or when the agent is gone, the
+full CLI runs.
 """
 
 import os

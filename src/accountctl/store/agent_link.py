@@ -1,15 +1,14 @@
 """The agent's transport: where its socket lives, who may talk to it, and one request/answer exchange.
 
-Imported by the fast client path before anything else loads, so it needs only `os`, `sys`,
-`socket` and `json` (no click, keyring or cryptography). POSIX: a Unix socket in the user's
+Imported by the fast client path before anything else loads. A `run` request and its answer use a
+small binary framing, so that client needs only `os`, `sys` and `_socket` (not `socket`, whose enum
+and selectors cost more than the rest of the client; not `json`, whose `re` costs as much again).
+The other requests are JSON, from the full CLI. POSIX: a Unix socket in the user's
 runtime folder (0700 folder, 0600 socket), the peer's uid checked with SO_PEERCRED where the OS
 has it. Windows: a named pipe (multiprocessing.connection), which Windows opens to the creating
 user only by default; only the POSIX side is tested in CI.
 """
 
-from __future__ import annotations
-
-import json
 import os
 import sys
 
@@ -65,9 +64,12 @@ def folder() -> str:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         return os.path.join(runtime, "accountctl")
-    import tempfile
-
-    return os.path.join(tempfile.gettempdir(), f"accountctl-{os.getuid()}")
+    # tempfile.gettempdir()'s choice, without importing tempfile (random, shutil: most of a client's cost)
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        value = os.environ.get(name)
+        if value and os.path.isdir(value):
+            return os.path.join(os.path.abspath(value), f"accountctl-{os.getuid()}")
+    return os.path.join("/tmp", f"accountctl-{os.getuid()}")
 
 
 def address() -> str:
@@ -110,8 +112,18 @@ def peer_is_owner(sock) -> bool:
     return peer_allowed(sock.getsockopt(socket.SOL_SOCKET, option, 12), os.getuid())
 
 
-# Framing: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
+# Framing: a 4-byte big-endian length, then that many bytes: UTF-8 JSON, or a `run` request (RUN_TAG,
+# then NUL-separated fields: argv, environment and folder never contain NUL).
+RUN_TAG = b"\0run\0"
+# A `run` answer: one byte (OUTPUT or FALLBACK), the exit code (4 bytes), the lengths of stdout and
+# stderr (8 bytes each), then their bytes.
+OUTPUT, FALLBACK = b"O", b"F"
+ANSWER_HEAD = 21
+
+
 def send(sock, message: dict) -> None:
+    import json
+
     data = json.dumps(message, separators=(",", ":")).encode("utf-8")
     sock.sendall(len(data).to_bytes(4, "big") + data)
 
@@ -127,18 +139,51 @@ def _exactly(sock, count: int) -> bytes:
     return b"".join(parts)
 
 
+def run_frame(argv: list[str], env: dict[str, str], cwd: str) -> bytes:
+    """A `run` request, framed, without json."""
+    fields = [cwd, str(len(argv)), *argv, str(len(env))]
+    for name, value in env.items():
+        fields += [name, value]
+    body = RUN_TAG + b"\0".join(os.fsencode(f) for f in fields)
+    return len(body).to_bytes(4, "big") + body
+
+
+def _parse_run(body: bytes) -> dict:
+    fields = [os.fsdecode(f) for f in body[len(RUN_TAG) :].split(b"\0")]
+    try:
+        cwd, count = fields[0], int(fields[1])
+        argv = fields[2 : 2 + count]
+        pairs = fields[3 + count :]
+        if int(fields[2 + count]) * 2 != len(pairs):
+            raise ValueError
+    except (IndexError, ValueError):
+        raise ValueError("a garbled run request") from None
+    return {"op": "run", "argv": argv, "env": dict(zip(pairs[::2], pairs[1::2])), "cwd": cwd}
+
+
 def send_output(sock, code: int, out: bytes, err: bytes) -> None:
-    """A command's answer: a JSON frame with its exit code and lengths, then its stdout and stderr as bytes."""
-    send(sock, {"ok": True, "code": code, "out": len(out), "err": len(err)})
+    """A command's answer: its exit code and the lengths of its output, then its stdout and stderr."""
+    head = OUTPUT + (code & 0xFFFFFFFF).to_bytes(4, "big") + len(out).to_bytes(8, "big") + len(err).to_bytes(8, "big")
+    sock.sendall(head)
     sock.sendall(out)
     sock.sendall(err)
+
+
+def send_fallback(sock) -> None:
+    """The answer to a `run` the agent will not serve: the client runs the command itself."""
+    sock.sendall(FALLBACK + bytes(ANSWER_HEAD - 1))
 
 
 def receive(sock) -> dict:
     size = int.from_bytes(_exactly(sock, 4), "big")
     if size > MAX_MESSAGE:
         raise AgentGone("message too large")
-    return json.loads(_exactly(sock, size))
+    body = _exactly(sock, size)
+    if body.startswith(RUN_TAG):
+        return _parse_run(body)
+    import json
+
+    return json.loads(body)
 
 
 class _Pipe:
@@ -151,6 +196,8 @@ class _Pipe:
         self.conn.send_bytes(data[4:])
 
     def exchange(self, message: dict) -> dict:
+        import json
+
         self.conn.send_bytes(json.dumps(message).encode("utf-8"))
         return json.loads(self.conn.recv_bytes(MAX_MESSAGE))
 
@@ -242,21 +289,22 @@ def run(argv: list[str]) -> dict | None:
             pass
     if WINDOWS:
         return None  # the Windows agent serves keys only
-    message = {"op": "run", "argv": argv, "env": env, "cwd": os.getcwd()}
-    import socket
+    import _socket  # not `socket`: see the module's docstring
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(600)  # a large audit may take a while; a dead agent refuses at once
         sock.connect(address())
-        send(sock, message)
-        answer = receive(sock)
-        if answer.get("fallback") or "code" not in answer:
+        sock.sendall(run_frame(argv, env, os.getcwd()))
+        head = _exactly(sock, ANSWER_HEAD)
+        if head[:1] != OUTPUT:
             return None
-        answer["out"] = _exactly(sock, int(answer["out"]))
-        answer["err"] = _exactly(sock, int(answer["err"]))
-        return answer
-    except (OSError, ValueError, AgentGone):
+        sizes = int.from_bytes(head[5:13], "big"), int.from_bytes(head[13:21], "big")
+        if max(sizes) > MAX_MESSAGE:
+            return None
+        code = int.from_bytes(head[1:5], "big")
+        return {"code": code, "out": _exactly(sock, sizes[0]), "err": _exactly(sock, sizes[1])}
+    except (OSError, AgentGone):
         return None
     finally:
         sock.close()
