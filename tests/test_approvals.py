@@ -274,35 +274,100 @@ def test_a_rejection_is_no_approval(run, requested):
         assert approvals.approval_state(reg.db, account) == (None, [], False)
 
 
+def refusal(kind, text):
+    """pytest.raises for exactly this message (the whole of it, so a changed word fails)."""
+    import re
+
+    return pytest.raises(kind, match=f"^{re.escape(text)}$")
+
+
 def test_decide_refusals_in_order(run, requested):
     with underneath(requested) as reg:
         db = reg.db
-        with pytest.raises(AccessError, match="not staff in this register"):
+        with refusal(
+            AccessError,
+            "only SLT, the headteacher or the CEO can decide on accounts, and you are not staff in this register",
+        ):
             approvals.decide(db, "nobody@oak.sch.uk", None, ID, "approved", None)
-        with pytest.raises(AccessError, match="only SLT or the headteacher of oak"):
+        with refusal(AccessError, "only SLT or the headteacher of oak (or the CEO) can decide on its accounts"):
             approvals.decide(db, T1, None, ID, "approved", None)
         for blank in (None, "", "   ", "\t\n"):
-            with pytest.raises(InputError, match=r"a rejection needs a reason \(--reason\)"):
+            with refusal(InputError, "a rejection needs a reason (--reason)"):
                 approvals.decide(db, HEAD, None, ID, "rejected", blank)
-        with pytest.raises(AccessError, match="deciding needs your own signing key"):
+        with refusal(
+            AccessError, "deciding needs your own signing key: unlock with your passphrase, not the recovery key"
+        ):
             approvals.decide(db, HEAD, None, ID, "approved", "ok")
         stranger, _ = crypto.ed25519_keypair()
-        with pytest.raises(AccessError, match=f"{HEAD} has no signing key in this register"):
+        with refusal(AccessError, f"{HEAD} has no signing key in this register, or yours is not the one granted"):
             approvals.decide(db, HEAD, stranger, ID, "approved", "ok")
         db.execute("UPDATE accounts SET requested_by = ? WHERE id = ?", (HEAD, ID))
-        with pytest.raises(InputError, match=f"you requested {ID}; someone else in SLT must decide on it"):
+        with refusal(InputError, f"you requested {ID}; someone else in SLT must decide on it"):
             approvals.decide(db, HEAD, None, ID, "approved", None)
         for status in ("closed", "gone"):
             db.execute("UPDATE accounts SET status = ? WHERE id = ?", (status, ID))
-            with pytest.raises(InputError, match=f"{ID} is {status}; there is nothing to decide"):
+            with refusal(InputError, f"{ID} is {status}; there is nothing to decide"):
                 approvals.decide(db, HEAD, None, ID, "approved", None)
 
 
-def test_an_incomplete_case_cannot_be_approved_but_can_be_rejected(run, requested):
+def test_an_incomplete_case_names_every_gap_and_how_to_complete_it(run, requested):
     with underneath(requested) as reg:
-        reg.db.execute("UPDATE accounts SET aim = NULL WHERE id = ?", (ID,))
-        with pytest.raises(InputError, match=f"cannot approve {ID}: its business case is incomplete: .*aim"):
+        reg.db.execute("UPDATE accounts SET aim = NULL, audience = ' ' WHERE id = ?", (ID,))
+        with refusal(
+            InputError,
+            f"cannot approve {ID}: its business case is incomplete: missing the aim (--aim T); "
+            f"missing the audience (--audience T); IT completes it with 'accountctl account update {ID}'",
+        ):
             approvals.decide(reg.db, HEAD, None, ID, "approved", None)
+
+
+def test_a_complete_case_with_too_few_eligible_admins_is_not_sent_to_account_update(run, requested):
+    with underneath(requested) as reg:
+        reg.db.execute("DELETE FROM account_people WHERE account = ? AND email = ?", (ID, T2))
+        with refusal(
+            InputError,
+            f"cannot approve {ID}: its business case is incomplete: 1 eligible admin(s), two needed "
+            f"(accountctl account admin add {ID} EMAIL)",
+        ):
+            approvals.decide(reg.db, HEAD, None, ID, "approved", None)
+
+
+@pytest.mark.parametrize("decision, option", [("approved", "--note"), ("rejected", "--reason")])
+def test_a_note_too_long_names_the_option_it_came_from(run, requested, decision, option):
+    from accountctl.store.register import open_register
+    from conftest import PASSPHRASE
+
+    with open_register(requested, actor=HEAD, passphrase_source=lambda: PASSPHRASE, write=True) as reg:
+        with refusal(InputError, f"{option} is longer than 2000 characters"):
+            approvals.decide(reg.db, HEAD, reg.keys.signing_private, ID, decision, "x" * 2001)
+
+
+def test_the_signed_payload_holds_what_a_later_check_reads(run, approved):
+    with underneath(approved, write=False) as reg:
+        row = dict(reg.db.execute("SELECT * FROM approvals").fetchone())
+    payload = json.loads(row["payload"])
+    assert payload["v"] == approvals.PAYLOAD_VERSION == 1
+    assert payload["school"] == "oak" and payload["account"] == ID
+    assert payload["approver"] == HEAD and payload["approver_school"] == "oak"
+    assert set(payload["approver_roles"]) == {"headteacher", "slt"}
+    assert payload["decision"] == "approved" and payload["note"] == row["note"]
+    assert set(payload) == {
+        "v",
+        "account",
+        "school",
+        "case",
+        "people",
+        "case_hash",
+        "decision",
+        "note",
+        "approver",
+        "approver_roles",
+        "approver_school",
+        "at",
+    }
+    assert row["payload"].encode("utf-8") == canonical(payload)
+    assert crypto.verify_signature(bytes(row["public_key"]), bytes(row["signature"]), row["payload"].encode())
+    assert row["verified_digest"] == approvals.signed_digest(row)
 
 
 def test_decisions_move_the_status(run, requested):
@@ -408,7 +473,9 @@ def test_verify_all_reports_every_decision_not_only_the_last(run, requested):
 
     ok(run(["--as", HEAD, "reject", ID, "--reason", "Not now"]))
     with underneath(requested) as reg:
-        reg.db.execute("UPDATE accounts SET status = 'requested', aim = 'Term dates', case_hash = NULL WHERE id = ?", (ID,))
+        reg.db.execute(
+            "UPDATE accounts SET status = 'requested', aim = 'Term dates', case_hash = NULL WHERE id = ?", (ID,)
+        )
     ok(run(["--as", HEAD, "approve", ID]))
     with underneath(requested) as reg:
         reg.db.execute("UPDATE approvals SET signature = zeroblob(64) WHERE id = 1")
