@@ -400,6 +400,33 @@ def test_active_staff_holdings_are_listed_and_nothing_is_outstanding(run, world)
     assert item(head, "key_slot", None)["role"] == "register"
 
 
+def test_a_closed_account_drops_out_and_the_holdings_after_it_stay(run, world, day):
+    """T1's first account in id order is closed: it no longer counts, and what T1 holds on the others still does."""
+    ok(run(["account", "close", FB, "--reason", "Merged into the school page"]))
+    data = board(run, T1, 0)
+    assert keys(data, False) == {
+        ("admin", IG, None),
+        ("contributor", XM, None),
+        ("credential", IG, "password"),
+        ("credential", IG, "totp"),
+    }
+
+
+def test_each_item_names_its_step_and_command_exactly(run, world, day):
+    data = board(run, T1, 0)
+    owner = item(data, "owner", FB)
+    assert owner["step"] == "transfer ownership (or close the account)"
+    assert owner["command"] == f"accountctl account transfer {FB} --to EMAIL --remove-old"
+    assert owner["school"] == "oak" and owner["role"] == "owner" and owner["set_at"] is None
+    admin = item(data, "admin", FB)
+    assert admin["step"] == "remove as admin (after the transfer; its --remove-old does this)"
+    assert admin["command"] == f"accountctl account admin remove {FB} {T1}"
+    assert item(data, "admin", IG)["step"] == "remove as admin"
+    assert item(data, "contributor", XM)["step"] == "remove as contributor"
+    assert item(data, "credential", FB, "totp")["step"] == "re-seed 2FA (reset it on the platform first)"
+    assert item(data, "credential", FB, "totp")["command"] == f"accountctl cred totp {FB}"
+
+
 def test_a_key_holder_who_is_not_staff_is_listed_by_their_slot(run, register_path):
     """An IT contractor given the first slot at `init` but never added as staff: their slot is all they hold."""
     ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"'))
