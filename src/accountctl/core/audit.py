@@ -1498,6 +1498,7 @@ def run(
 ) -> tuple[list[dict], list[dict]]:
     """Apply the rules; returns (findings, skipped rules with why)."""
     findings, skipped = [], []
+    keys = []  # each finding's place: (severity rank, account, rule)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     snap.waivers = waivers or {}
     for rule_id in rules or list(RULES):
@@ -1506,6 +1507,7 @@ def run(
             skipped.append({"rule": r.id, "reason": "needs vault access (an IT custodian's key slot)"})
             continue
         severity = {
+            tuple: r.severity,
             UPCOMING: SEVERITIES[min(order[r.severity] + 1, len(SEVERITIES) - 1)],
             ESCALATED: SEVERITIES[max(order[r.severity] - 1, 0)],
         }
@@ -1513,10 +1515,11 @@ def run(
         for item in r.check(snap):
             account_id, school, message, fix = item
             waiver = waivers.get((account_id, r.id)) if waivers and account_id else None
+            level = severity[type(item)]
             findings.append(
                 {
                     "rule": r.id,
-                    "severity": severity.get(type(item), r.severity),
+                    "severity": level,
                     "account": account_id,
                     "school": school,
                     "message": message,
@@ -1526,7 +1529,9 @@ def run(
                     "clause": clause,
                 }
             )
-    findings.sort(key=lambda f: (order[f["severity"]], f["account"] or "", f["rule"]))
+            keys.append((order[level], account_id or "", r.id))
+    # A stable sort of the positions by their keys: equal keys keep the rules' own order.
+    findings = [findings[i] for i in sorted(range(len(findings)), key=keys.__getitem__)]
     return findings, skipped
 
 
