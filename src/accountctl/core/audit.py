@@ -14,7 +14,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from accountctl.core import approvals, config, eligibility, quality
 
@@ -64,8 +64,9 @@ def rule(
     return register
 
 
-@dataclass(slots=True)
-class Membership:
+class Membership(NamedTuple):
+    """One person's place on an account (a tuple: tens of thousands are made per audit)."""
+
     email: str
     role: str
     added_at: str
@@ -124,6 +125,9 @@ class Snapshot:
 
     def gone_on(self, email: str | None, school: str) -> date | None:
         """The day from which `email` is no longer active staff of `school`, or None while they are."""
+        person = self.staff.get(email or "")
+        if person is not None and not person["left_on"] and person["school"] == school:
+            return None  # the usual case (see _gone_on), answered before the cache
         gone = self._gone.get((email, school), _UNSET)
         if gone is _UNSET:
             gone = self._gone[(email, school)] = self._gone_on(email, school)
@@ -143,20 +147,18 @@ class Snapshot:
 
     def ineligible(self, email: str | None, school: str) -> str | None:
         """Why `email` may not own or administer an account of `school` on the audit date (see eligibility)."""
+        person = self.staff.get(email or "")
+        if (
+            person is not None
+            and not person["left_on"]
+            and person["school"] == school
+            and "volunteer" not in person["roles"]
+        ):
+            return None  # the usual case, decided without the cache or eligibility's date arithmetic
         key = (email, school)
         reason = self._ineligible.get(key, _UNSET)
         if reason is _UNSET:  # people run several accounts: judge each once per school
-            person = self.staff.get(email or "")
-            if (
-                person is not None
-                and not person["left_on"]
-                and person["school"] == school
-                and "volunteer" not in person["roles"]
-            ):
-                reason = None  # the usual case, decided without eligibility's date arithmetic
-            else:
-                reason = eligibility.ineligible(person, school, self.central, self.as_of)
-            self._ineligible[key] = reason
+            reason = self._ineligible[key] = eligibility.ineligible(person, school, self.central, self.as_of)
         return reason
 
     def training_gaps(self, email: str) -> list[str]:
@@ -1295,12 +1297,12 @@ def load(
     ]
     memberships: dict[str, list[Membership]] = {a["id"]: [] for a in accounts}
     # Every membership, kept when its account is audited: one scan beats a join per row.
-    for account_id, email, role, added_at, removed_at in _tuples(conn).execute(
+    for row in _tuples(conn).execute(
         "SELECT account, email, role, added_at, removed_at FROM account_people ORDER BY id"
     ):
-        people = memberships.get(account_id)
+        people = memberships.get(row[0])
         if people is not None:
-            people.append(Membership(email, role, added_at, removed_at))
+            people.append(Membership._make(row[1:]))
     staff = {
         r[0]: {
             "email": r[0],
