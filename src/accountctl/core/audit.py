@@ -165,7 +165,17 @@ class Snapshot:
         """What is missing from a staff member's training on the audit date (see eligibility)."""
         gaps = self._training.get(email)
         if gaps is None:
-            gaps = self._training[email] = eligibility.training_gaps(self.staff[email], self.settings, self.as_of)
+            person = self.staff[email]
+            version = self.settings.get("policy_version") or ""
+            if (
+                person.get("trained_on")
+                and not self.settings.get("training.valid_days")
+                and (not version or person.get("policy_ack") == version)
+            ):
+                gaps = []  # trained, with no expiry, and any current policy acknowledged: nothing to judge by date
+            else:
+                gaps = eligibility.training_gaps(person, self.settings, self.as_of)
+            self._training[email] = gaps
         return gaps
 
     def has_left(self, email: str | None) -> bool:
