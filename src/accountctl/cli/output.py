@@ -95,6 +95,48 @@ _compact = _one_line_encoder()
 JSON_BATCH = 2000  # records per piece written: few writes, no second copy of a large list
 
 
+def _records(batch: list, inner: str) -> str:
+    """Each item of `batch` on its own line after `inner`, exactly as `_compact` writes it.
+
+    Records are mostly dicts with the same text keys and text, None or boolean values (an audit's
+    50,000 findings): those are written from their keys' encodings, made once, and each value's,
+    which is faster than the C encoder walking each record (~1.8 µs a finding).
+    """
+    from json.encoder import encode_basestring
+
+    lines = []
+    keys: tuple = ()
+    heads: list[str] = []
+    for record in batch:
+        if type(record) is not dict or not record:
+            lines.append(inner + _compact(record))
+            continue
+        if tuple(record) != keys:
+            keys = tuple(record)
+            if not all(type(k) is str for k in keys):  # the encoder's own text for numbers and None as keys
+                keys = ()
+                lines.append(inner + _compact(record))
+                continue
+            heads = [inner + "{" + encode_basestring(keys[0]) + ": "]
+            heads += [", " + encode_basestring(k) + ": " for k in keys[1:]]
+        parts = []
+        for head, value in zip(heads, record.values()):
+            parts.append(head)
+            if type(value) is str:
+                parts.append(encode_basestring(value))
+            elif value is None:
+                parts.append("null")
+            elif value is True:
+                parts.append("true")
+            elif value is False:
+                parts.append("false")
+            else:
+                parts.append(_compact(value))  # nested the same as alone: one encoder, one set of separators
+        parts.append("}")
+        lines.append("".join(parts))
+    return ",\n".join(lines)
+
+
 def iter_json(data: Any, level: int = 0) -> Iterator[str]:
     """JSON that stays readable and fast, in pieces: objects indented, each record of a list on one line.
 
@@ -110,7 +152,7 @@ def iter_json(data: Any, level: int = 0) -> Iterator[str]:
     elif isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
         yield "[\n"
         for start in range(0, len(data), JSON_BATCH):
-            yield (",\n" if start else "") + ",\n".join(inner + _compact(v) for v in data[start : start + JSON_BATCH])
+            yield (",\n" if start else "") + _records(data[start : start + JSON_BATCH], inner)
         yield f"\n{pad}]"
     else:
         yield _compact(data)
