@@ -110,6 +110,8 @@ class Snapshot:
     _training: dict = field(default_factory=dict)
     central: frozenset[str] = field(init=False, default=frozenset())
     day: str = field(init=False, default="")  # the audit date as YYYY-MM-DD, the form stored dates compare with
+    _staying: dict = field(init=False, default_factory=dict)  # email -> school, of staff with no leaving date
+    _eligible: dict = field(init=False, default_factory=dict)  # the same, less those who are only volunteers
 
     def __post_init__(self) -> None:
         # Several rules ask for each account's current people: sort them out once.
@@ -118,6 +120,12 @@ class Snapshot:
         }
         self.central = frozenset(s["id"] for s in self.schools.values() if s["central"])
         self.day = self.as_of.isoformat()
+        # Nearly everyone is staff of one school with no leaving date: one lookup answers gone_on and
+        # ineligible for them, with no judgement to make or cache.
+        self._staying = {email: p["school"] for email, p in self.staff.items() if not p["left_on"]}
+        self._eligible = {
+            email: school for email, school in self._staying.items() if "volunteer" not in self.staff[email]["roles"]
+        }
 
     def current(self, account_id: str, role: str | None = None) -> list[Membership]:
         people = self._current.get(account_id, ())
@@ -125,9 +133,8 @@ class Snapshot:
 
     def gone_on(self, email: str | None, school: str) -> date | None:
         """The day from which `email` is no longer active staff of `school`, or None while they are."""
-        person = self.staff.get(email or "")
-        if person is not None and not person["left_on"] and person["school"] == school:
-            return None  # the usual case (see _gone_on), answered before the cache
+        if self._staying.get(email) == school:
+            return None  # the usual case (see _gone_on)
         gone = self._gone.get((email, school), _UNSET)
         if gone is _UNSET:
             gone = self._gone[(email, school)] = self._gone_on(email, school)
@@ -147,18 +154,14 @@ class Snapshot:
 
     def ineligible(self, email: str | None, school: str) -> str | None:
         """Why `email` may not own or administer an account of `school` on the audit date (see eligibility)."""
-        person = self.staff.get(email or "")
-        if (
-            person is not None
-            and not person["left_on"]
-            and person["school"] == school
-            and "volunteer" not in person["roles"]
-        ):
-            return None  # the usual case, decided without the cache or eligibility's date arithmetic
+        if self._eligible.get(email) == school:
+            return None  # the usual case (see eligibility.ineligible)
         key = (email, school)
         reason = self._ineligible.get(key, _UNSET)
         if reason is _UNSET:  # people run several accounts: judge each once per school
-            reason = self._ineligible[key] = eligibility.ineligible(person, school, self.central, self.as_of)
+            reason = self._ineligible[key] = eligibility.ineligible(
+                self.staff.get(email or ""), school, self.central, self.as_of
+            )
         return reason
 
     def training_gaps(self, email: str) -> list[str]:
