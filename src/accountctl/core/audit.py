@@ -124,7 +124,9 @@ class Snapshot:
         # ineligible for them, with no judgement to make or cache.
         self._staying = {email: p["school"] for email, p in self.staff.items() if not p["left_on"]}
         self._eligible = {
-            email: school for email, school in self._staying.items() if "volunteer" not in self.staff[email]["roles"]
+            email: school
+            for email, school in self._staying.items()
+            if "volunteer" not in (self.staff[email]["roles"] or "")
         }
 
     def current(self, account_id: str, role: str | None = None) -> list[Membership]:
@@ -1522,7 +1524,6 @@ def run(
             skipped.append({"rule": r.id, "reason": "needs vault access (an IT custodian's key slot)"})
             continue
         severity = {
-            tuple: r.severity,
             UPCOMING: SEVERITIES[min(order[r.severity] + 1, len(SEVERITIES) - 1)],
             ESCALATED: SEVERITIES[max(order[r.severity] - 1, 0)],
         }
@@ -1530,7 +1531,7 @@ def run(
         for item in r.check(snap):
             account_id, school, message, fix = item
             waiver = waivers.get((account_id, r.id)) if waivers and account_id else None
-            level = severity[type(item)]
+            level = severity.get(type(item), r.severity)
             findings.append(
                 {
                     "rule": r.id,
