@@ -14,7 +14,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator
 
 from accountctl.core import approvals, config, eligibility, quality
 
@@ -64,9 +64,8 @@ def rule(
     return register
 
 
-class Membership(NamedTuple):
-    """One person's place on an account (a tuple: tens of thousands are made per audit)."""
-
+@dataclass(slots=True)
+class Membership:
     email: str
     role: str
     added_at: str
@@ -1312,12 +1311,12 @@ def load(
     ]
     memberships: dict[str, list[Membership]] = {a["id"]: [] for a in accounts}
     # Every membership, kept when its account is audited: one scan beats a join per row.
-    for row in _tuples(conn).execute(
+    for account_id, email, role, added_at, removed_at in _tuples(conn).execute(
         "SELECT account, email, role, added_at, removed_at FROM account_people ORDER BY id"
     ):
-        people = memberships.get(row[0])
+        people = memberships.get(account_id)
         if people is not None:
-            people.append(Membership._make(row[1:]))
+            people.append(Membership(email, role, added_at, removed_at))
     staff = {
         r[0]: {
             "email": r[0],
