@@ -121,12 +121,11 @@ class Snapshot:
         self.day = self.as_of.isoformat()
         # Nearly everyone is staff of one school with no leaving date: one lookup answers gone_on and
         # ineligible for them, with no judgement to make or cache.
-        self._staying = {email: p["school"] for email, p in self.staff.items() if not p["left_on"]}
-        self._eligible = {
-            email: school
-            for email, school in self._staying.items()
-            if "volunteer" not in (self.staff[email]["roles"] or "")
-        }
+        for email, person in self.staff.items():
+            if not person["left_on"]:
+                self._staying[email] = school = person["school"]
+                if "volunteer" not in (person["roles"] or ""):
+                    self._eligible[email] = school
 
     def current(self, account_id: str, role: str | None = None) -> list[Membership]:
         people = self._current.get(account_id, ())
