@@ -327,7 +327,8 @@ def rows(
         quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(columns)
         for item in data:
-            cells = [_cell(item.get(c), ";") for c in columns]
+            # most cells are already text: only the others go through _cell's type checks
+            cells = [v if type(v) is str else _cell(v, ";") for v in map(item.get, columns)]
             cells = ["'" + c if c[:1] in FORMULA_START else c for c in cells]  # a spreadsheet shows it as text
             (quoted if "\r" in "".join(cells) else writer).writerow(cells)
         click.echo(buf.getvalue(), nl=False)
