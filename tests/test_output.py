@@ -202,3 +202,24 @@ def test_records_fast_path_writes_what_the_encoder_writes(records):
     assert output._records([{1: "a", None: True}, {"a": float("inf")}], "") == '{"1": "a", "null": true}\n'[:-1] + (
         ',\n{"a": Infinity}'
     )
+
+
+def test_long_tables_and_csv_are_written_in_pieces_that_join_to_the_whole(monkeypatch):
+    # rows() writes a plain table a batch of lines at a time and CSV about a megabyte at a time: the
+    # pieces must join to exactly the one-piece text
+    monkeypatch.delenv("COLUMNS", raising=False)
+    data = [
+        {"a": f"row {i}", "b": "x" * (i % 700), "c": None, "d": i % 3 == 0} for i in range(output.JSON_BATCH * 2 + 5)
+    ]
+    columns = ["a", "b", "c", "d"]
+    body = [[output._table_cell(item.get(c)) for c in columns] for item in data]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        output.rows(data, columns, "table")
+    assert buffer.getvalue() == output.table(columns, body) + "\n"
+    whole = io.StringIO()
+    csv.writer(whole, lineterminator="\n").writerows([columns] + [[output._cell(v, ";") for v in row] for row in body])
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        output.rows(data, columns, "csv")
+    assert len(buffer.getvalue()) > output.OUTPUT_PIECE and buffer.getvalue() == whole.getvalue()

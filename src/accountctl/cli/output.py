@@ -92,7 +92,8 @@ def _one_line_encoder():
 
 
 _compact = _one_line_encoder()
-JSON_BATCH = 2000  # records per piece written: few writes, no second copy of a large list
+JSON_BATCH = 2000  # records (or table lines) per piece written: few writes, no second copy of a large list
+OUTPUT_PIECE = 1 << 20  # characters of CSV written at a time
 
 
 def _records(batch: list, inner: str) -> str:
@@ -272,19 +273,28 @@ def table(headers: Sequence[str], body: list[list[str]], width: int | None = Non
     lines, or are shortened with "…" in the `one_line` columns (a summary that --wide shows whole)
     and in every column of a table of more than LONG_TABLE rows (one line a row).
     """
+    return "\n".join(_table_pieces(headers, body, width, one_line))
+
+
+def _table_pieces(
+    headers: Sequence[str], body: list[list[str]], width: int | None, one_line: Sequence[str]
+) -> Iterator[str]:
+    """`table` in pieces to join with line ends: a plain table a few thousand lines at a time."""
     widths = [len(h) for h in headers]
     for i, column in enumerate(zip(*body)):  # a column at a time: max and len run in C
         widths[i] = max(widths[i], max(map(len, column)))
     if width is not None:
         fitted = fit_widths(widths, width, _prose(headers, body, widths, width))
         if sum(fitted) + len(GAP) * (len(fitted) - 1) > width:
-            return "\n\n".join(key_values(list(zip(headers, row)), width) for row in body)
+            yield "\n\n".join(key_values(list(zip(headers, row)), width) for row in body)
+            return
         if fitted != widths:
-            return _fitted_table(headers, body, fitted, [h in one_line for h in headers])
-    lines = [_aligned(headers, widths), GAP.join("-" * w for w in widths)]
+            yield _fitted_table(headers, body, fitted, [h in one_line for h in headers])
+            return
+    yield _aligned(headers, widths) + "\n" + GAP.join("-" * w for w in widths)
     line = GAP.join(f"{{:<{w}}}" for w in widths).format  # the same padding as _aligned's ljust, one call a row
-    lines += [line(*row).rstrip() for row in body]
-    return "\n".join(lines)
+    for start in range(0, len(body), JSON_BATCH):
+        yield "\n".join([line(*row).rstrip() for row in body[start : start + JSON_BATCH]])
 
 
 def _prose(headers: Sequence[str], body: list[list[str]], widths: list[int], width: int) -> list[bool] | None:
@@ -330,6 +340,10 @@ def rows(
             cells = [v if type(v) is str else _cell(v, ";") for v in map(item.get, columns)]
             cells = ["'" + c if c[:1] in FORMULA_START else c for c in cells]  # a spreadsheet shows it as text
             (quoted if "\r" in "".join(cells) else writer).writerow(cells)
+            if buf.tell() > OUTPUT_PIECE:  # written in pieces, never the whole text held twice
+                click.echo(buf.getvalue(), nl=False)
+                buf.seek(0)
+                buf.truncate()
         click.echo(buf.getvalue(), nl=False)
     else:
         if not data:
@@ -339,7 +353,8 @@ def rows(
             [v if type(v) is str and v.isprintable() else _table_cell(v) for v in map(item.get, columns)]
             for item in data
         ]
-        click.echo(table(columns, body, screen_width(), one_line))
+        for piece in _table_pieces(columns, body, screen_width(), one_line):  # never the whole text at once
+            click.echo(piece)
 
 
 def record(data: dict, fmt: str, fields: Iterable[str] | None = None) -> None:
