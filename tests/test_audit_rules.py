@@ -1151,3 +1151,35 @@ def test_core_rotate_after_leaver_over_plain_data():
     snap = snapshot(accounts, people, staff, credentials=creds)
     messages = [m for _, _, m, _ in core.rotate_after_leaver(snap)]
     assert len(messages) == 1 and T2 in messages[0]  # t.three left the day it was set: not before it
+
+
+def test_core_quick_answers_for_current_staff_agree_with_the_full_judgements():
+    # gone_on, ineligible and training_gaps answer the usual person from one lookup (see Snapshot): the
+    # answers must be the ones eligibility and _gone_on give, for every kind of person and school
+    from accountctl.core import eligibility
+
+    people = {
+        "plain@oak.sch.uk": {},
+        "volunteer@oak.sch.uk": {"roles": '["volunteer"]'},
+        "both@oak.sch.uk": {"roles": '["staff", "volunteer"]'},
+        "left@oak.sch.uk": {"left_on": "2026-09-01"},
+        "leaving@oak.sch.uk": {"left_on": "2026-12-01"},
+        "moved@oak.sch.uk": {"school": "elm", "moved_from": "oak", "moved_on": "2026-09-01"},
+        "moving@oak.sch.uk": {"school": "elm", "moved_from": "oak", "moved_on": "2026-12-01"},
+        "elm@elm.sch.uk": {"school": "elm"},
+        "untrained@oak.sch.uk": {"trained_on": None},
+        "acked@oak.sch.uk": {"policy_ack": "2026.1"},
+    }
+    for settings in ({}, {"policy_version": "2026.1"}, {"training.valid_days": "20"}):
+        snap = snapshot([], {}, people, settings=settings)
+        snap.schools["elm"] = {"id": "elm", "domains": ["elm.sch.uk"], "central": False}
+        for email in [*people, "stranger@oak.sch.uk", None]:
+            for school in ("oak", "elm"):
+                person = snap.staff.get(email or "")
+                expected = eligibility.ineligible(person, school, snap.central, snap.as_of)
+                assert snap.ineligible(email, school) == expected, (email, school)
+                assert snap.gone_on(email, school) == snap._gone_on(email, school), (email, school)
+            if email in people:
+                assert snap.training_gaps(email) == eligibility.training_gaps(
+                    snap.staff[email], snap.settings, snap.as_of
+                ), (email, settings)

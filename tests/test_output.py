@@ -191,3 +191,35 @@ def test_whole_rows_for_pipes_and_wide_whatever_the_width(monkeypatch):
     monkeypatch.setattr(output, "isatty_stdout", lambda: True)
     monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24): os.terminal_size((77, 24)))
     assert output.screen_width() == 77
+
+
+@given(
+    st.lists(st.one_of(values, st.dictionaries(st.sampled_from(["rule", "account", "waived"]), scalars)), max_size=8)
+)
+def test_records_fast_path_writes_what_the_encoder_writes(records):
+    # lists of flat records take a fast path (see _records): the same text as the C encoder, record by record
+    assert output._records(records, "  ") == ",\n".join("  " + output._compact(v) for v in records)
+    assert output._records([{1: "a", None: True}, {"a": float("inf")}], "") == '{"1": "a", "null": true}\n'[:-1] + (
+        ',\n{"a": Infinity}'
+    )
+
+
+def test_long_tables_and_csv_are_written_in_pieces_that_join_to_the_whole(monkeypatch):
+    # rows() writes a plain table a batch of lines at a time and CSV about a megabyte at a time: the
+    # pieces must join to exactly the one-piece text
+    monkeypatch.delenv("COLUMNS", raising=False)
+    data = [
+        {"a": f"row {i}", "b": "x" * (i % 700), "c": None, "d": i % 3 == 0} for i in range(output.JSON_BATCH * 2 + 5)
+    ]
+    columns = ["a", "b", "c", "d"]
+    body = [[output._table_cell(item.get(c)) for c in columns] for item in data]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        output.rows(data, columns, "table")
+    assert buffer.getvalue() == output.table(columns, body) + "\n"
+    whole = io.StringIO()
+    csv.writer(whole, lineterminator="\n").writerows([columns] + [[output._cell(v, ";") for v in row] for row in body])
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        output.rows(data, columns, "csv")
+    assert len(buffer.getvalue()) > output.OUTPUT_PIECE and buffer.getvalue() == whole.getvalue()

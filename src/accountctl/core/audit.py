@@ -108,6 +108,9 @@ class Snapshot:
     _ineligible: dict = field(default_factory=dict)
     _training: dict = field(default_factory=dict)
     central: frozenset[str] = field(init=False, default=frozenset())
+    day: str = field(init=False, default="")  # the audit date as YYYY-MM-DD, the form stored dates compare with
+    _staying: dict = field(init=False, default_factory=dict)  # email -> school, of staff with no leaving date
+    _eligible: dict = field(init=False, default_factory=dict)  # the same, less those who are only volunteers
 
     def __post_init__(self) -> None:
         # Several rules ask for each account's current people: sort them out once.
@@ -115,6 +118,14 @@ class Snapshot:
             account_id: [m for m in people if m.removed_at is None] for account_id, people in self.memberships.items()
         }
         self.central = frozenset(s["id"] for s in self.schools.values() if s["central"])
+        self.day = self.as_of.isoformat()
+        # Nearly everyone is staff of one school with no leaving date: one lookup answers gone_on and
+        # ineligible for them, with no judgement to make or cache.
+        for email, person in self.staff.items():
+            if not person["left_on"]:
+                self._staying[email] = school = person["school"]
+                if "volunteer" not in (person["roles"] or ""):
+                    self._eligible[email] = school
 
     def current(self, account_id: str, role: str | None = None) -> list[Membership]:
         people = self._current.get(account_id, ())
@@ -122,6 +133,8 @@ class Snapshot:
 
     def gone_on(self, email: str | None, school: str) -> date | None:
         """The day from which `email` is no longer active staff of `school`, or None while they are."""
+        if self._staying.get(email) == school:
+            return None  # the usual case (see _gone_on)
         gone = self._gone.get((email, school), _UNSET)
         if gone is _UNSET:
             gone = self._gone[(email, school)] = self._gone_on(email, school)
@@ -141,6 +154,8 @@ class Snapshot:
 
     def ineligible(self, email: str | None, school: str) -> str | None:
         """Why `email` may not own or administer an account of `school` on the audit date (see eligibility)."""
+        if self._eligible.get(email) == school:
+            return None  # the usual case (see eligibility.ineligible)
         key = (email, school)
         reason = self._ineligible.get(key, _UNSET)
         if reason is _UNSET:  # people run several accounts: judge each once per school
@@ -153,13 +168,23 @@ class Snapshot:
         """What is missing from a staff member's training on the audit date (see eligibility)."""
         gaps = self._training.get(email)
         if gaps is None:
-            gaps = self._training[email] = eligibility.training_gaps(self.staff[email], self.settings, self.as_of)
+            person = self.staff[email]
+            version = self.settings.get("policy_version") or ""
+            if (
+                person.get("trained_on")
+                and not self.settings.get("training.valid_days")
+                and (not version or person.get("policy_ack") == version)
+            ):
+                gaps = []  # trained, with no expiry, and any current policy acknowledged: nothing to judge by date
+            else:
+                gaps = eligibility.training_gaps(person, self.settings, self.as_of)
+            self._training[email] = gaps
         return gaps
 
     def has_left(self, email: str | None) -> bool:
         """Whether `email` is staff who left on or before the audit date."""
         person = self.staff.get(email or "")
-        return bool(person and person["left_on"] and person["left_on"] <= self.as_of.isoformat())
+        return bool(person and person["left_on"] and person["left_on"] <= self.day)
 
     def has_gone(self, email: str | None, school: str) -> bool:
         gone = self._gone.get((email, school), _UNSET)
@@ -221,14 +246,12 @@ class ESCALATED(tuple):
         return super().__new__(cls, items)
 
 
-def _runners(snap: Snapshot, a: dict) -> Iterator[tuple[str, str]]:
+def _runners(snap: Snapshot, a: dict) -> list[tuple[str, str]]:
     """(role, email) of the account's owner and each other current admin, the owner first."""
     owner = a["owner"]
-    if owner:
-        yield "owner", owner
-    for m in snap._current.get(a["id"], ()):
-        if m.role == "admin" and m.email != owner:
-            yield "admin", m.email
+    runners = [("owner", owner)] if owner else []
+    runners += [("admin", m.email) for m in snap._current.get(a["id"], ()) if m.role == "admin" and m.email != owner]
+    return runners
 
 
 def _aimed_at_pupils(a: dict) -> bool:
@@ -246,8 +269,12 @@ def _aimed_at_pupils(a: dict) -> bool:
     principle="Every account is run by at least two current members of staff, so it never depends on one person.",
 )
 def two_admins(snap: Snapshot):
+    ineligible, current = snap.ineligible, snap._current
     for a in _live(snap):
-        eligible = [m.email for m in snap.current(a["id"], "admin") if snap.ineligible(m.email, a["school"]) is None]
+        school = a["school"]
+        eligible = [
+            m.email for m in current.get(a["id"], ()) if m.role == "admin" and ineligible(m.email, school) is None
+        ]
         if len(eligible) < 2:
             yield (
                 a["id"],
@@ -268,9 +295,11 @@ def two_admins(snap: Snapshot):
     "volunteers, governors and other schools' staff may contribute, but never run one.",
 )
 def admin_not_eligible(snap: Snapshot):
+    ineligible = snap.ineligible
     for a in _live(snap):
+        school = a["school"]
         for role, email in _runners(snap, a):
-            reason = snap.ineligible(email, a["school"])
+            reason = ineligible(email, school)
             if reason is None:
                 continue
             gone = snap.gone_on(email, a["school"])
@@ -444,8 +473,9 @@ def mfa_not_held(snap: Snapshot):
 def leaver_owner(snap: Snapshot):
     # The upcoming-leaver case is reported one severity lower by `run` (see UPCOMING).
     ahead = int(snap.settings["upcoming_leaver_days"])
+    gone_on = snap.gone_on
     for a in _live(snap):
-        gone = snap.gone_on(a["owner"], a["school"])
+        gone = gone_on(a["owner"], a["school"])
         if gone is None:
             continue
         fix = f"accountctl account transfer {a['id']} --to EMAIL (or close it)"
@@ -470,11 +500,13 @@ def leaver_owner(snap: Snapshot):
     principle="People who have left are taken off the accounts they helped run or contributed to.",
 )
 def leaver_admin(snap: Snapshot):
+    gone_on, current, as_of = snap.gone_on, snap._current, snap.as_of
     for a in _live(snap):
-        for m in snap.current(a["id"]):
-            gone = snap.gone_on(m.email, a["school"])
+        school = a["school"]
+        for m in current.get(a["id"], ()):
+            gone = gone_on(m.email, school)
             # Never staff of the school: an admin is ADMIN_NOT_ELIGIBLE; a contributor from elsewhere may contribute.
-            if gone is None or gone == NEVER or gone > snap.as_of:
+            if gone is None or gone == NEVER or gone > as_of:
                 continue
             yield (
                 a["id"],
@@ -496,18 +528,20 @@ def leaver_admin(snap: Snapshot):
     principle="When someone who could know an account's password leaves, the password is changed.",
 )
 def rotate_after_leaver(snap: Snapshot):
+    gone_on, credentials, memberships, as_of = snap.gone_on, snap.credentials, snap.memberships, snap.as_of
     for a in _live(snap):
-        cred = snap.credentials.get(a["id"])
+        cred = credentials.get(a["id"])
         if not cred or not cred["password"]:
             continue
         set_at = cred["password_set_at"]
         set_day = None  # parsed only for the few accounts with a leaver among their admins
         seen = set()
-        for m in snap.memberships.get(a["id"], ()):
+        school = a["school"]
+        for m in memberships.get(a["id"], ()):
             if m.role != "admin" or m.email in seen:
                 continue
-            gone = snap.gone_on(m.email, a["school"])
-            if gone is None or gone == NEVER or gone > snap.as_of:
+            gone = gone_on(m.email, school)
+            if gone is None or gone == NEVER or gone > as_of:
                 continue
             set_day = set_day or date.fromisoformat(set_at[:10])
             if set_day >= gone:
@@ -612,17 +646,15 @@ def one_faculty_one_staff(snap: Snapshot):
         if len(members) <= allowed:
             continue
         # A waived account is SLT's accepted exception: it does not count towards the limit for the others.
-        counted = [m for m in members if (m, "ONE_FACULTY_ONE_STAFF") not in snap.waivers]
+        waived = {m for m in members if (m, "ONE_FACULTY_ONE_STAFF") in snap.waivers}
+        within = len(members) - len(waived) <= allowed  # then only the waived accounts are reported
+        message = f"{len(members)} {category} accounts on {platform} at {school} (guideline: {allowed}): " + _some(
+            members
+        )
         for account_id in members:
-            if account_id in counted and len(counted) <= allowed:
+            if within and account_id not in waived:
                 continue
-            yield (
-                account_id,
-                school,
-                f"{len(members)} {category} accounts on {platform} at {school} (guideline: {allowed}): "
-                + _some(members),
-                "close or merge the extra accounts, or have SLT waive this finding",
-            )
+            yield account_id, school, message, "close or merge the extra accounts, or have SLT waive this finding"
 
 
 @rule(
@@ -640,10 +672,10 @@ def one_faculty_one_staff(snap: Snapshot):
 def training_missing(snap: Snapshot):
     version = snap.settings.get("policy_version") or ""
     ack = f" --policy-ack {version}" if version else ""
+    staff, current, day, training_gaps = snap.staff, snap._current, snap.day, snap.training_gaps
     for a in _live(snap):
-        for m in snap.current(a["id"]):
-            person = snap.staff.get(m.email)
-            role = "owner" if m.email == a["owner"] else m.role
+        for m in current.get(a["id"], ()):
+            person = staff.get(m.email)
             if person is None:
                 if m.role == "contributor":  # an unknown admin is ADMIN_NOT_ELIGIBLE
                     yield (
@@ -654,10 +686,11 @@ def training_missing(snap: Snapshot):
                         f" (or remove them: accountctl account contributor remove {a['id']} {m.email})",
                     )
                 continue
-            if snap.has_left(m.email):
-                continue  # leaver rules cover them
-            gaps = snap.training_gaps(m.email)
+            if person["left_on"] and person["left_on"] <= day:
+                continue  # leaver rules cover them (see has_left)
+            gaps = training_gaps(m.email)
             if gaps:
+                role = "owner" if m.email == a["owner"] else m.role
                 yield (
                     a["id"],
                     a["school"],
@@ -682,8 +715,10 @@ def review_overdue(snap: Snapshot):
     cutoff = _days_before(snap, period)
     for a in _active(snap):
         decision = snap.approval[a["id"]][0]
-        dates = [d for d in (a["reviewed_on"], decision["at"][:10] if decision else None) if d]
-        base = max(dates) if dates else (a["activated_on"] or a["requested_at"][:10])
+        reviewed, approved = a["reviewed_on"], decision["at"][:10] if decision else None
+        # the later of the last review and the approval; with neither, when it went live
+        base = max(reviewed, approved) if reviewed and approved else reviewed or approved
+        base = base or a["activated_on"] or a["requested_at"][:10]
         if base and base < cutoff:
             days = snap.days_since(base)
             yield (
@@ -1478,6 +1513,7 @@ def run(
 ) -> tuple[list[dict], list[dict]]:
     """Apply the rules; returns (findings, skipped rules with why)."""
     findings, skipped = [], []
+    keys = []  # each finding's place: (severity rank, account, rule)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     snap.waivers = waivers or {}
     for rule_id in rules or list(RULES):
@@ -1493,10 +1529,11 @@ def run(
         for item in r.check(snap):
             account_id, school, message, fix = item
             waiver = waivers.get((account_id, r.id)) if waivers and account_id else None
+            level = severity.get(type(item), r.severity)
             findings.append(
                 {
                     "rule": r.id,
-                    "severity": severity.get(type(item), r.severity),
+                    "severity": level,
                     "account": account_id,
                     "school": school,
                     "message": message,
@@ -1506,7 +1543,9 @@ def run(
                     "clause": clause,
                 }
             )
-    findings.sort(key=lambda f: (order[f["severity"]], f["account"] or "", f["rule"]))
+            keys.append((order[level], account_id or "", r.id))
+    # A stable sort of the positions by their keys: equal keys keep the rules' own order.
+    findings = [findings[i] for i in sorted(range(len(findings)), key=keys.__getitem__)]
     return findings, skipped
 
 

@@ -51,6 +51,7 @@ def reused(values: dict[str, str]) -> dict[str, list[str]]:
     out = {}
     for members in groups.values():
         if len(members) > 1:
+            ordered = sorted(members)  # once a group, not once a member: a password shared by dozens
             for account in members:
-                out[account] = sorted(m for m in members if m != account)
+                out[account] = [m for m in ordered if m != account]
     return out
