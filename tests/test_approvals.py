@@ -342,6 +342,24 @@ def test_a_note_too_long_names_the_option_it_came_from(run, requested, decision,
             approvals.decide(reg.db, HEAD, reg.keys.signing_private, ID, decision, "x" * 2001)
 
 
+def test_decide_returns_and_records_the_decision(run, requested):
+    from accountctl.store.register import open_register
+    from conftest import PASSPHRASE
+
+    with open_register(requested, actor=HEAD, passphrase_source=lambda: PASSPHRASE, write=True) as reg:
+        result = approvals.decide(reg.db, HEAD, reg.keys.signing_private, ID, "approved", "Agreed at SLT")
+        row = dict(reg.db.execute("SELECT * FROM approvals").fetchone())
+        event = dict(reg.db.execute("SELECT * FROM events ORDER BY seq DESC LIMIT 1").fetchone())
+    assert result == {"account": ID, "decision": "approved", "approver": HEAD, "at": row["at"], "status": "approved"}
+    assert (event["actor"], event["action"], event["target"], event["account"]) == (HEAD, "account.approve", ID, ID)
+    assert json.loads(event["details"]) == {
+        "note": "Agreed at SLT",
+        "case_hash": row["case_hash"],
+        "status": "approved",
+        "decision": row["id"],
+    }
+
+
 def test_the_signed_payload_holds_what_a_later_check_reads(run, approved):
     with underneath(approved, write=False) as reg:
         row = dict(reg.db.execute("SELECT * FROM approvals").fetchone())

@@ -44,7 +44,8 @@ def test_everyone_leaving_by_the_date_grouped_by_person(run, base):
 
 
 def test_bad_input(run, base):
-    refused(run, base, ["offboard", "--leaving-before", "2027-02-30"], 2, "not a real date")
+    line = refused(run, base, ["offboard", "--leaving-before", "2027-02-30"], 2, "not a real date")
+    assert "--leaving-before is not a real date: '2027-02-30'" in line  # the option named as typed
     refused(run, base, ["offboard", T1, "--leaving-before", day(3)], 2, "either")
     refused(run, base, ["offboard"], 2, "either")
     refused(run, base, ["offboard", T1, "--school", "oak"], 2, "--leaving-before")
