@@ -1183,3 +1183,44 @@ def test_core_quick_answers_for_current_staff_agree_with_the_full_judgements():
                 assert snap.training_gaps(email) == eligibility.training_gaps(
                     snap.staff[email], snap.settings, snap.as_of
                 ), (email, settings)
+
+
+# -- the rule table and the wording helpers ----------------------------------------------------------
+def test_each_rule_is_registered_under_its_own_id_with_its_parts():
+    assert len(core.RULES) >= 35
+    for rule_id, r in core.RULES.items():
+        assert r.id == rule_id and re.fullmatch(r"[A-Z][A-Z_]+", rule_id)
+        assert r.severity in core.SEVERITIES
+        assert r.description and r.sources and r.name and r.principle, rule_id
+        assert callable(r.check)
+    # Only the rules that read passwords need the vault; every other rule runs for SLT too.
+    assert {r.id for r in core.RULES.values() if r.needs_vault} == {"PASSWORD_WEAK", "PASSWORD_REUSED"}
+    table = {r["id"]: r for r in core.rules_table()}
+    assert table.keys() == core.RULES.keys()
+    assert table["PASSWORD_REUSED"]["needs_vault"] is True and table["TWO_ADMINS"]["needs_vault"] is False
+    assert all(row["sources"] == core.RULES[i].sources for i, row in table.items())
+
+
+def test_a_long_list_is_cut_to_five_and_a_count():
+    items = [f"a{i}" for i in range(8)]
+    assert core._some(items[:5]) == "a0, a1, a2, a3, a4"
+    assert core._some(items[:6]) == "a0, a1, a2, a3, a4 and 1 more"
+    assert core._some(items) == "a0, a1, a2, a3, a4 and 3 more"
+    assert core._some(items, most=2) == "a0, a1 and 6 more"
+    assert core._some([]) == ""
+
+
+def test_how_someone_stopped_being_staff_is_worded():
+    from types import SimpleNamespace
+
+    snap = SimpleNamespace(
+        staff={
+            "left@oak.sch.uk": {"left_on": "2026-07-31", "school": "oak"},
+            "moved@oak.sch.uk": {"left_on": None, "school": "elm"},
+        }
+    )
+    on = date(2026, 7, 31)
+    assert core._gone_text(snap, "x@oak.sch.uk", core.NEVER) == "is not staff of the school"
+    assert core._gone_text(snap, "left@oak.sch.uk", on) == "left on 2026-07-31"
+    assert core._gone_text(snap, "moved@oak.sch.uk", on) == "moved to elm on 2026-07-31"
+    assert core._gone_text(snap, None, on) == "left on 2026-07-31"
