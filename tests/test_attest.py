@@ -164,8 +164,23 @@ def test_offboard_lists_platform_admin_rights_the_last_attestation_still_shows(r
     attest(run, FB, CLEAN + ",Olly Old")
     data = json.loads(ok(run(["offboard", "o.ld@oak.sch.uk", "--json"]), 1).stdout)
     assert problems(validator("offboard.schema.json"), data) == []
-    item = next(i for i in data["items"] if i["kind"] == "platform_admin")
-    assert item["account"] == FB and item["outstanding"] and "attest record" in item["command"]
+    (item,) = [i for i in data["items"] if i["kind"] == "platform_admin"]
+    at = item["set_at"]
+    assert at[:10] == TODAY
+    assert item == {
+        "kind": "platform_admin",
+        "account": FB,
+        "school": "oak",
+        "role": "admin",
+        "field": None,
+        "set_at": at,
+        "outstanding": True,
+        "step": f"remove their admin rights on facebook (attested {TODAY}), then record what it shows",
+        "command": f"accountctl attest record {FB} --admins LIST --mfa METHOD",
+    }
+    # someone the attestation does not name has no platform item
+    other = json.loads(ok(run(["offboard", CUSTODIAN, "--json"])).stdout)
+    assert [i for i in other["items"] if i["kind"] == "platform_admin"] == []
     attest(run, FB, CLEAN)  # removed on the platform, and attested again
     data = json.loads(ok(run(["offboard", "o.ld@oak.sch.uk", "--json"])).stdout)
     assert [i for i in data["items"] if i["kind"] == "platform_admin"] == []

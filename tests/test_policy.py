@@ -421,8 +421,17 @@ def test_linked_email_personal_warns_then_errs_from_the_leaving_day(run, base):
     data = json.loads(result.stdout)
     jsonschema.validate(data, OFFBOARD_SCHEMA)
     (item,) = [i for i in data["items"] if i["kind"] == "linked_email"]
-    assert item["account"] == "oak-instagram-oakart" and item["outstanding"] is True
-    assert item["command"] == "accountctl account update oak-instagram-oakart --email EMAIL"
+    assert item == {
+        "kind": "linked_email",
+        "account": "oak-instagram-oakart",
+        "school": "oak",
+        "role": None,
+        "field": None,
+        "set_at": None,
+        "outstanding": True,
+        "step": "link the account to a shared school mailbox (change it on the platform first)",
+        "command": "accountctl account update oak-instagram-oakart --email EMAIL",
+    }
     ok(run(["account", "update", "oak-instagram-oakart", "--email", "art@oak.sch.uk"], env=at(leaves)))
     data = json.loads(run(["offboard", T1, "--format", "json"], env=at(leaves)).stdout)
     assert [i for i in data["items"] if i["kind"] == "linked_email"] == []

@@ -45,7 +45,7 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
     slot = conn.execute("SELECT email, access, granted_at FROM people WHERE email = ?", (address,)).fetchone()
     memberships = conn.execute(
         "SELECT p.account, p.role, p.added_at, p.removed_at, a.school, a.status, a.owner FROM account_people p "
-        "JOIN accounts a ON a.id = p.account WHERE p.email = ? ORDER BY p.account, p.role",
+        "JOIN accounts a ON a.id = p.account WHERE p.email = ? ORDER BY p.account, p.role, p.id",
         (address,),
     ).fetchall()
     if person is None and slot is None and not memberships:
@@ -81,6 +81,7 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
             }
         )
     could_read: dict[str, str | None] = {}  # account -> when their access to its credentials ended (None: not yet)
+    # In the order they were made, so a person's current membership of an account comes after the ended ones.
     for m in memberships:
         if m["status"] not in LIVE:
             continue
