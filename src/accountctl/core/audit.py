@@ -127,10 +127,6 @@ class Snapshot:
                 if "volunteer" not in (person["roles"] or ""):
                     self._eligible[email] = school
 
-    def current(self, account_id: str, role: str | None = None) -> list[Membership]:
-        people = self._current.get(account_id, ())
-        return list(people) if role is None else [m for m in people if m.role == role]
-
     def gone_on(self, email: str | None, school: str) -> date | None:
         """The day from which `email` is no longer active staff of `school`, or None while they are."""
         if self._staying.get(email) == school:
@@ -185,12 +181,6 @@ class Snapshot:
         """Whether `email` is staff who left on or before the audit date."""
         person = self.staff.get(email or "")
         return bool(person and person["left_on"] and person["left_on"] <= self.day)
-
-    def has_gone(self, email: str | None, school: str) -> bool:
-        gone = self._gone.get((email, school), _UNSET)
-        if gone is _UNSET:
-            gone = self.gone_on(email, school)
-        return gone is not None and gone <= self.as_of
 
     def days_since(self, iso: str | None) -> int | None:
         return None if not iso else (self.as_of - date.fromisoformat(iso[:10])).days
