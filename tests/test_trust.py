@@ -8,6 +8,7 @@ failed against the code that came before them.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -836,7 +837,22 @@ def test_an_unreadable_record_is_refused(members_db):
 def test_no_membership_records_at_all_is_refused(members_db):
     conn, file_id, _ = members_db
     conn.execute("DELETE FROM grants")
-    _refused(conn, file_id, "no membership records")
+    message = _refused(conn, file_id, "no membership records")
+    assert message == "register altered: it has no membership records, so no key slot is granted"
+
+
+def test_each_record_says_who_signed_it_when_and_after_which(members_db):
+    """The signed payload of a record: kind, register, signer, event number, both times and the chain link."""
+    conn, file_id, _ = members_db
+    rows = _rows(conn)
+    first, second = rows[0][1], rows[1][1]
+    for record in (first, second):
+        assert record["file"] == file_id.hex() and record["v"] == 1
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", record["at"]), record
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", record["at_real"]), record
+        assert isinstance(record["seq"], int) and record["by"]
+    assert first["kind"] == "root" and first["prev"] == ""
+    assert second["prev"] and second["prev"] != first["prev"]
 
 
 def test_only_the_recovery_key_can_sign_a_recovery(members_db):
