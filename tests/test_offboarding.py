@@ -348,6 +348,34 @@ def test_mover_old_school_roles_are_outstanding_new_school_ones_are_not(run, elm
     assert keys(data, False) == {("owner", ELM, None), ("admin", ELM, None)}
 
 
+def oak_path():
+    return Path(os.environ["ACCOUNTCTL_REGISTER"])
+
+
+def test_a_movers_own_mailbox_is_outstanding_only_on_the_old_schools_accounts(run, elm, day):
+    day(D2)
+    ok(run(["staff", "move", T1, "--school", "elm"]))
+    request(run, ELM, "youtube", "elmchoir", E1, [T1], school="elm")
+    from accountctl.store.register import open_register
+
+    # an elm account still linked to T1's old address (from before elm's domain rule, say)
+    with open_register(oak_path(), actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, write=True) as reg:
+        reg.db.execute("UPDATE accounts SET email = ? WHERE id = ?", (T1, ELM))
+    ok(run(["account", "update", IG, "--email", T1]))
+    data = board(run, T1, 1)
+    assert item(data, "linked_email", IG)["outstanding"] is True
+    assert item(data, "linked_email", ELM)["outstanding"] is False
+
+
+def test_credentials_of_accounts_a_person_never_ran_are_skipped_not_the_end_of_the_list(run, world, day):
+    """An account earlier in id order that T1 has no role on: its credentials are not T1's, and the rest still are."""
+    request(run, "oak-bluesky-aaa", "bluesky", "aaa", T2, [T3])
+    ok(run("cred set oak-bluesky-aaa", input="Bs-first-Password-04!\n"))
+    data = board(run, T1, 0)
+    creds = {k for k in keys(data, False) if k[0] == "credential"}
+    assert creds == {k for k in T1_HOLDINGS if k[0] == "credential"}
+
+
 def test_custodian_mover_only_has_their_account_roles_to_close(run, elm, day, monkeypatch):
     """A custodian who moves keeps their vault slot: credentials they read through it are holdings, and only
     those they could read through an old-school role must be rotated (after the removal) to finish."""
