@@ -96,7 +96,10 @@ def test_a_custodian_cannot_hide_a_vault_slot_for_after_they_leave(run, trust):
     slot_id = _hidden_slot(trust, IT2, ff.ACCESS_VAULT)
     # The next command, whoever runs it, refuses the file and names the slot; nothing is written.
     line = refused(run, trust, f"--as {CUSTODIAN} person revoke {IT2}", 4, "slot", slot_id.hex()[:8])
-    assert "grant" in line.lower()
+    assert line.endswith(
+        f"key slot {slot_id.hex()[:8]} has no grant signed by a custodian "
+        "(a slot added behind the register's back); nothing was read or written"
+    ), line
     refused(run, trust, f"--as {SLT} staff list", 4, slot_id.hex()[:8])
     refused(run, trust, f"--as {CUSTODIAN} audit", 4)
     refused(run, trust, f"--as {CUSTODIAN} verify", 4)
@@ -387,6 +390,31 @@ def test_an_old_copy_carrying_an_already_accepted_rollback_is_still_refused(run,
     ok(run(f"--as {CUSTODIAN} staff add later@oak.sch.uk --name Later --school oak --role staff"))
     trust.write_bytes(accepted)  # the copy that carries the rollback record, but older than what was seen since
     refused(run, trust, f"--as {CUSTODIAN} staff list", 4)
+
+
+def test_a_rollback_signed_by_a_custodian_this_machine_saw_revoked_is_refused(run, trust, monkeypatch, tmp_path):
+    """IT2 kept a copy from before their revoke and 'accepts a rollback' to it on their own machine, whose
+    witness they edited to claim the newest generation: a machine that saw IT2 revoked refuses it."""
+    import json as _json
+
+    it2_machine = tmp_path / "it2-machine"
+    fork = trust.read_bytes()
+    monkeypatch.setenv("XDG_STATE_HOME", str(it2_machine))
+    ok(run(f"--as {IT2} staff list"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    ok(run(f"--as {CUSTODIAN} person revoke {IT2}"))
+    ok(run(f"--as {CUSTODIAN} staff add late@oak.sch.uk --name Late --school oak --role staff"))
+    # IT2, on their own machine: the old copy back, their witness claiming a generation far ahead
+    trust.write_bytes(fork)
+    seen_file = it2_machine / "accountctl" / "seen.json"
+    entries = _json.loads(seen_file.read_text())
+    for entry in entries.values():
+        entry["generation"] = 10_000
+    seen_file.write_text(_json.dumps(entries))
+    monkeypatch.setenv("XDG_STATE_HOME", str(it2_machine))
+    ok(run(f"--as {IT2} vault accept-rollback --reason 'restore'"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    refused(run, trust, f"--as {CUSTODIAN} staff list", 4, "rolled back")
 
 
 def test_a_leaver_cannot_act_by_backdating_today(run, trust, monkeypatch):
@@ -943,6 +971,54 @@ def test_a_second_grant_to_a_member_is_refused(members_db):
         member=again,
     )
     _refused(conn, file_id, "does not apply", "holds a slot already")
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ("same_slot", "the slot is granted already"),
+        ("bad_tag", "its tag or access level is not valid for its person"),
+        ("bad_access", "its tag or access level is not valid for its person"),
+        ("old_signing_key", "its signing key was granted before"),
+    ],
+)
+def test_a_signed_grant_that_cannot_apply_is_refused_with_why(members_db, change, reason):
+    """Each rule a grant must keep, even when a custodian signed it: a new person, a new slot, their own tag."""
+    from accountctl.store import trust as records
+
+    conn, file_id, reg = members_db
+    email = "new@oak.sch.uk"
+    member = {
+        "slot": crypto.random_bytes(16).hex(),
+        "email": email,
+        "tag": ff.person_tag(file_id, email).hex(),
+        "public": crypto.x25519_keypair()[1].hex(),
+        "signing_key": crypto.ed25519_keypair()[1].hex(),
+        "access": "register",
+    }
+    head = reg.membership.by_email(HEAD)
+    if change == "same_slot":
+        member["slot"] = head.slot_id.hex()
+    elif change == "bad_tag":
+        member["tag"] = ff.person_tag(file_id, HEAD).hex()
+    elif change == "bad_access":
+        member["access"] = "admin"
+    else:
+        member["signing_key"] = head.signing_key.hex()
+    records.append(
+        conn,
+        file_id,
+        "grant",
+        CUSTODIAN,
+        reg.keys.signing_private,
+        99,
+        "2026-11-30T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+        member=member,
+    )
+    last_id = _rows(conn)[-1][0]
+    message = _refused(conn, file_id)
+    assert message == f"register altered: membership record {last_id} (grant) does not apply: {reason}"
 
 
 def test_the_witness_keeps_the_verified_head_and_the_accepted_rollbacks(run, trust, monkeypatch, tmp_path):
