@@ -1224,3 +1224,66 @@ def test_how_someone_stopped_being_staff_is_worded():
     assert core._gone_text(snap, "left@oak.sch.uk", on) == "left on 2026-07-31"
     assert core._gone_text(snap, "moved@oak.sch.uk", on) == "moved to elm on 2026-07-31"
     assert core._gone_text(snap, None, on) == "left on 2026-07-31"
+
+
+# -- custodians who have gone, and the credentials they could read ----------------------------------
+def _custodian_snap(vault_slots, staff, accounts=(), credentials=None, as_of=date(2026, 6, 1)):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        vault_slots=list(vault_slots), staff=staff, as_of=as_of, accounts=list(accounts), credentials=credentials or {}
+    )
+
+
+def test_departed_custodians_staff_who_left_and_others_from_the_day_their_slot_went():
+    staff = {
+        "left@oak.sch.uk": {"left_on": "2026-04-01", "name": "Lee Left"},
+        "later@oak.sch.uk": {"left_on": "2026-06-02", "name": "Lou Later"},
+        "here@oak.sch.uk": {"left_on": None, "name": "Hal Here"},
+    }
+    snap = _custodian_snap(
+        [
+            ("left@oak.sch.uk", None),  # left, slot still there
+            ("later@oak.sch.uk", None),  # leaves after the audit date
+            ("here@oak.sch.uk", "2026-03-01T09:00:00Z"),  # staff still: a removed slot is not leaving
+            ("contractor@it.example", "2026-05-01T09:00:00Z"),  # not staff: gone when the slot went
+            ("contractor@it.example", "2026-05-20T09:00:00Z"),  # ... the last one
+            ("today@it.example", "2026-06-01T08:00:00Z"),  # gone on the audit date itself
+            ("kept@it.example", "2026-05-01T09:00:00Z"),
+            ("kept@it.example", None),  # not staff, but a slot still there: not gone
+            ("future@it.example", "2026-06-03T09:00:00Z"),  # removed after the audit date: still held then
+        ],
+        staff,
+    )
+    assert core._departed_custodians(snap) == [
+        ("left@oak.sch.uk", date(2026, 4, 1), None),
+        ("contractor@it.example", date(2026, 5, 20), "2026-05-20T09:00:00Z"),
+        ("today@it.example", date(2026, 6, 1), "2026-06-01T08:00:00Z"),
+    ]
+
+
+def test_credentials_readable_by_departed_custodians_name_the_one_still_holding_a_slot_and_count_the_rest():
+    staff = {
+        "a@oak.sch.uk": {"left_on": "2026-04-01", "name": "Ann A"},
+        "b@oak.sch.uk": {"left_on": "2026-04-01", "name": "Bob B"},
+    }
+    accounts = [
+        {"id": "oak-a-no-creds", "school": "oak"},
+        {"id": "oak-b-creds", "school": "oak"},
+    ]
+    credentials = {
+        "oak-b-creds": {"password": True, "password_set_at": "2026-01-01T00:00:00Z", "totp": False, "recovery": False}
+    }
+    snap = _custodian_snap(
+        [("a@oak.sch.uk", None), ("b@oak.sch.uk", "2026-04-02T00:00:00Z")], staff, accounts, credentials
+    )
+    ((account, school, message, fix),) = list(core._rotate_after_custodian(snap))
+    assert (account, school) == ("oak-b-creds", "oak")
+    assert message == (
+        "password readable by custodian Ann A <a@oak.sch.uk>, who left on 2026-04-01 and still holds a vault key "
+        "slot (and 1 other departed custodian(s))"
+    )
+    assert fix == (
+        "accountctl person revoke a@oak.sch.uk, then change them on the platform and store the new ones: "
+        "accountctl cred generate oak-b-creds"
+    )
