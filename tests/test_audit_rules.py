@@ -1287,3 +1287,21 @@ def test_credentials_readable_by_departed_custodians_name_the_one_still_holding_
         "accountctl person revoke a@oak.sch.uk, then change them on the platform and store the new ones: "
         "accountctl cred generate oak-b-creds"
     )
+
+
+def test_of_custodians_who_lost_access_the_finding_names_the_last_to_lose_it():
+    staff = {
+        "a@oak.sch.uk": {"left_on": "2026-04-01", "name": "Ann A"},
+        "b@oak.sch.uk": {"left_on": "2026-04-01", "name": "Bob B"},
+    }
+    accounts = [{"id": "oak-b-creds", "school": "oak"}]
+    credentials = {
+        "oak-b-creds": {"password": True, "password_set_at": "2026-01-01T00:00:00Z", "totp": False, "recovery": False}
+    }
+    slots = [("a@oak.sch.uk", "2026-04-02T00:00:00Z"), ("b@oak.sch.uk", "2026-04-10T00:00:00Z")]
+    ((_, _, message, fix),) = list(core._rotate_after_custodian(_custodian_snap(slots, staff, accounts, credentials)))
+    assert message == (
+        "password set before custodian Bob B <b@oak.sch.uk> (left on 2026-04-01) lost vault access on 2026-04-10 "
+        "(and 1 other departed custodian(s))"
+    )
+    assert fix == "change them on the platform and store the new ones: accountctl cred generate oak-b-creds"
