@@ -42,12 +42,14 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
     today = today or clock.today()
     address = model.email(email)
     person = directory.find_staff(conn, address)
-    slot = conn.execute("SELECT email, access, granted_at FROM people WHERE email = ?", (address,)).fetchone()
-    memberships = conn.execute(
-        "SELECT p.account, p.role, p.added_at, p.removed_at, a.school, a.status, a.owner FROM account_people p "
-        "JOIN accounts a ON a.id = p.account WHERE p.email = ? ORDER BY p.account, p.role, p.id",
-        (address,),
-    ).fetchall()
+    slot = _row(conn.execute("SELECT email, access, granted_at FROM people WHERE email = ?", (address,)).fetchone())
+    memberships = _rows(
+        conn.execute(
+            "SELECT p.account, p.role, p.added_at, p.removed_at, a.school, a.status, a.owner FROM account_people p "
+            "JOIN accounts a ON a.id = p.account WHERE p.email = ? ORDER BY p.account, p.role, p.id",
+            (address,),
+        )
+    )
     if person is None and slot is None and not memberships:
         raise InputError(
             f"unknown staff {address}: not in the register, on no account and with no key slot"
@@ -62,10 +64,12 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
         return leaver or (mover and school != person["school"])
 
     items = []
-    owned = conn.execute(
-        f"SELECT id, school FROM accounts WHERE owner = ? AND status IN ({','.join('?' * len(LIVE))}) ORDER BY id",
-        (address, *LIVE),
-    ).fetchall()
+    owned = _rows(
+        conn.execute(
+            f"SELECT id, school FROM accounts WHERE owner = ? AND status IN ({','.join('?' * len(LIVE))}) ORDER BY id",
+            (address, *LIVE),
+        )
+    )
     for acc in owned:
         items.append(
             {
@@ -105,12 +109,14 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                 }
             )
     vault_access = _vault_access(conn, address)
-    cred_rows = conn.execute(
-        f"SELECT c.account, a.school, c.password_set_at, c.totp_set_at, c.recovery_set_at, c.password IS NOT NULL AS p, "
-        f"c.totp IS NOT NULL AS t, c.recovery IS NOT NULL AS r FROM credentials c JOIN accounts a ON a.id = c.account "
-        f"WHERE a.status IN ({','.join('?' * len(LIVE))}) ORDER BY c.account",
-        LIVE,
-    ).fetchall()
+    cred_rows = _rows(
+        conn.execute(
+            f"SELECT c.account, a.school, c.password_set_at, c.totp_set_at, c.recovery_set_at, c.password IS NOT NULL AS p, "
+            f"c.totp IS NOT NULL AS t, c.recovery IS NOT NULL AS r FROM credentials c JOIN accounts a ON a.id = c.account "
+            f"WHERE a.status IN ({','.join('?' * len(LIVE))}) ORDER BY c.account",
+            LIVE,
+        )
+    )
     for c in cred_rows:
         ends = []
         if c["account"] in could_read:
@@ -145,9 +151,11 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                 }
             )
     # An account linked to their own mailbox (LINKED_EMAIL_PERSONAL): recovery mail goes where the school cannot follow.
-    for acc in conn.execute(
-        f"SELECT id, school FROM accounts WHERE email = ? AND status IN ({','.join('?' * len(LIVE))}) ORDER BY id",
-        (address, *LIVE),
+    for acc in _rows(
+        conn.execute(
+            f"SELECT id, school FROM accounts WHERE email = ? AND status IN ({','.join('?' * len(LIVE))}) ORDER BY id",
+            (address, *LIVE),
+        )
     ):
         items.append(
             {
@@ -164,11 +172,13 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
         )
     # Admin rights on the platform itself that the account's last attestation still shows them holding
     # (a personal profile given a role): the register cannot remove those.
-    for acc in conn.execute(
-        "SELECT a.id, a.school, a.platform, t.at, t.admins FROM attestations t JOIN accounts a ON a.id = t.account "
-        f"WHERE a.status IN ({','.join('?' * len(LIVE))}) "
-        "AND t.id = (SELECT max(id) FROM attestations WHERE account = a.id) ORDER BY a.id",
-        LIVE,
+    for acc in _rows(
+        conn.execute(
+            "SELECT a.id, a.school, a.platform, t.at, t.admins FROM attestations t JOIN accounts a ON a.id = t.account "
+            f"WHERE a.status IN ({','.join('?' * len(LIVE))}) "
+            "AND t.id = (SELECT max(id) FROM attestations WHERE account = a.id) ORDER BY a.id",
+            LIVE,
+        )
     ):
         if any(seen["email"] == address for seen in json.loads(acc["admins"])):
             items.append(
@@ -221,6 +231,15 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
         "outstanding": outstanding,
         "items": items,
     }
+
+
+def _rows(cursor) -> list[dict]:
+    """Rows as plain dicts, whose keys are exact (a `sqlite3.Row` would also answer to "ID" for "id")."""
+    return [dict(r) for r in cursor]
+
+
+def _row(row) -> dict | None:
+    return dict(row) if row is not None else None
 
 
 def _vault_access(conn: sqlite3.Connection, email: str) -> list[str | None]:
