@@ -126,3 +126,45 @@ def test_verify_ends_with_the_last_saves_problems(trust):
         assert verification.verify(reg.db, reg.membership, reg.file_id, ["the last save is not signed"]) == [
             "the last save is not signed"
         ]
+
+
+# -- decisions and membership records against the events that made them -----------------------------------
+def _opened(path):
+    from accountctl.store.register import open_register
+    from conftest import CUSTODIAN, PASSPHRASE
+
+    return open_register(path, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, history=True)
+
+
+def test_a_record_needs_its_own_kind_of_event_at_its_number(trust):
+    with _opened(trust) as reg:
+        grant = next(r for r in reg.membership.records if r["kind"] == "grant")
+        assert verification._records_match_events(reg.db, reg.membership) == []
+        reg.db.execute("UPDATE events SET action = 'staff.add' WHERE seq = ?", (grant["seq"],))
+        assert verification._records_match_events(reg.db, reg.membership) == [
+            f"the grant record by {grant['by']} has no matching event {grant['seq']}"
+        ]
+
+
+def test_every_decision_needs_the_signed_event_that_made_it(run, trust):
+    from conftest import HEAD, ok
+    from test_trust import _request
+
+    first = _request(run)
+    ok(run(f"--as {HEAD} approve {first}"))
+    second = ok(
+        run(
+            "account request --school oak --platform instagram --handle oakpe --url https://instagram.com/oakpe "
+            "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
+            "--aim News --audience Parents --promotion Newsletter --visibility open --pupils none"
+        )
+    ).stdout.strip()
+    ok(run(f"--as {HEAD} approve {second}"))
+    with _opened(trust) as reg:
+        signed_by, _ = verification.event_signatures(reg.db, reg.membership, reg.file_id)
+        assert verification._decisions_signed_in_time(reg.db, reg.membership, signed_by) == []
+        reg.db.execute("UPDATE events SET details = '{}' WHERE action = 'account.approve'")
+        assert verification._decisions_signed_in_time(reg.db, reg.membership, signed_by) == [
+            f"decision 1 on {first} by {HEAD} has no signed event that made it",
+            f"decision 2 on {second} by {HEAD} has no signed event that made it",
+        ]
