@@ -8,6 +8,7 @@ failed against the code that came before them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -1044,3 +1045,43 @@ def test_an_event_whose_details_are_not_json_is_damage_for_log_and_a_problem_for
     refused(run, trust, "log", 4, "details of event 2")
     result = run("verify --json")
     assert result.exit_code == 1 and any("event 2" in p for p in json.loads(result.stdout)["problems"])
+
+
+# -- the witness file itself ------------------------------------------------------------------------------
+def test_the_witness_folder_and_file_are_the_users_alone(tmp_path, monkeypatch):
+    from accountctl.store import witness
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    old = os.umask(0o022)
+    try:
+        witness.remember(b"\x01" * 16, {"generation": 3})
+    finally:
+        os.umask(old)
+    folder = witness.state_dir()
+    assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
+    assert oct((folder / witness.FILE).stat().st_mode & 0o777) == oct(0o600)
+    assert witness.seen(b"\x01" * 16) == {"generation": 3}
+
+
+def test_the_witness_never_writes_through_a_planted_link(tmp_path, monkeypatch):
+    """Someone who can write the state folder plants the temporary file's name as a link to a file of the user's."""
+    from accountctl.store import witness
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    folder = witness.state_dir()
+    folder.mkdir(parents=True, mode=0o700)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's own file\n")
+    (folder / f".{witness.FILE}.{os.getpid()}.tmp").symlink_to(victim)
+    witness.remember(b"\x02" * 16, {"generation": 1})  # refused quietly: a witness that cannot be written is not fatal
+    assert victim.read_text() == "the user's own file\n"
+
+
+def test_a_witness_entry_that_is_not_a_record_counts_as_never_seen(tmp_path, monkeypatch):
+    from accountctl.store import witness
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    witness.remember(b"\x03" * 16, {"generation": 1})
+    path = witness.state_dir() / witness.FILE
+    path.write_text(json.dumps({(b"\x03" * 16).hex(): [1, 2], (b"\x04" * 16).hex(): "x"}))
+    assert witness.seen(b"\x03" * 16) is None and witness.seen(b"\x04" * 16) is None
