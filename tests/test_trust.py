@@ -1085,3 +1085,5 @@ def test_a_witness_entry_that_is_not_a_record_counts_as_never_seen(tmp_path, mon
     path = witness.state_dir() / witness.FILE
     path.write_text(json.dumps({(b"\x03" * 16).hex(): [1, 2], (b"\x04" * 16).hex(): "x"}))
     assert witness.seen(b"\x03" * 16) is None and witness.seen(b"\x04" * 16) is None
+    path.write_text("[1, 2]")  # not even a table of registers
+    assert witness.load_all() == {} and witness.seen(b"\x03" * 16) is None
