@@ -792,6 +792,23 @@ def _rewrite(conn, row_id, payload, signature=None):
     )
 
 
+def _signed_by_custodian(conn, file_id, reg, kind, **fields):
+    """A membership record of `kind` appended and signed with the custodian's own key, as an insider's code would."""
+    from accountctl.store import trust as records
+
+    records.append(
+        conn,
+        file_id,
+        kind,
+        CUSTODIAN,
+        reg.keys.signing_private,
+        99,
+        "2026-11-30T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+        **fields,
+    )
+
+
 def _refused(conn, file_id, *words):
     from accountctl.errors import DamagedError
     from accountctl.store import trust as records
@@ -886,44 +903,21 @@ def test_each_record_says_who_signed_it_when_and_after_which(members_db):
 
 def test_only_the_recovery_key_can_sign_a_recovery(members_db):
     """A custodian who signs a 'recover' record to swap someone's keys for their own is refused."""
-    from accountctl.store import trust as records
 
     conn, file_id, reg = members_db
     member = reg.membership.by_email(HEAD)
     _, new_public = crypto.x25519_keypair()
     replaced = dict(member.describe(), public=new_public.hex(), signing_key=crypto.ed25519_keypair()[1].hex())
-    records.append(
-        conn,
-        file_id,
-        "recover",
-        CUSTODIAN,
-        reg.keys.signing_private,
-        99,
-        "2026-11-30T00:00:00Z",
-        "2026-11-30T00:00:00Z",
-        member=replaced,
-    )
+    _signed_by_custodian(conn, file_id, reg, "recover", member=replaced)
     last_id = _rows(conn)[-1][0]
     _refused(conn, file_id, f"membership record {last_id} (recover by {CUSTODIAN}) is not signed")
 
 
 def test_a_revoke_naming_someone_else_than_the_slot_is_refused(members_db):
-    from accountctl.store import trust as records
 
     conn, file_id, reg = members_db
     member = reg.membership.by_email(SLT)
-    records.append(
-        conn,
-        file_id,
-        "revoke",
-        CUSTODIAN,
-        reg.keys.signing_private,
-        99,
-        "2026-11-30T00:00:00Z",
-        "2026-11-30T00:00:00Z",
-        slot=member.slot_id.hex(),
-        email=HEAD,
-    )
+    _signed_by_custodian(conn, file_id, reg, "revoke", slot=member.slot_id.hex(), email=HEAD)
     _refused(conn, file_id, "does not apply", "another person")
 
 
@@ -940,37 +934,16 @@ def test_a_grant_with_a_tag_that_is_not_its_persons_is_refused(members_db):
         crypto.ed25519_keypair()[1],
         "register",
     )
-    records.append(
-        conn,
-        file_id,
-        "grant",
-        CUSTODIAN,
-        reg.keys.signing_private,
-        99,
-        "2026-11-30T00:00:00Z",
-        "2026-11-30T00:00:00Z",
-        member=member.describe(),
-    )
+    _signed_by_custodian(conn, file_id, reg, "grant", member=member.describe())
     _refused(conn, file_id, "does not apply", "tag")
 
 
 def test_a_second_grant_to_a_member_is_refused(members_db):
-    from accountctl.store import trust as records
 
     conn, file_id, reg = members_db
     member = reg.membership.by_email(HEAD)
     again = dict(member.describe(), slot=crypto.random_bytes(16).hex())
-    records.append(
-        conn,
-        file_id,
-        "grant",
-        CUSTODIAN,
-        reg.keys.signing_private,
-        99,
-        "2026-11-30T00:00:00Z",
-        "2026-11-30T00:00:00Z",
-        member=again,
-    )
+    _signed_by_custodian(conn, file_id, reg, "grant", member=again)
     _refused(conn, file_id, "does not apply", "holds a slot already")
 
 
@@ -985,7 +958,6 @@ def test_a_second_grant_to_a_member_is_refused(members_db):
 )
 def test_a_signed_grant_that_cannot_apply_is_refused_with_why(members_db, change, reason):
     """Each rule a grant must keep, even when a custodian signed it: a new person, a new slot, their own tag."""
-    from accountctl.store import trust as records
 
     conn, file_id, reg = members_db
     email = "new@oak.sch.uk"
@@ -1006,17 +978,7 @@ def test_a_signed_grant_that_cannot_apply_is_refused_with_why(members_db, change
         member["access"] = "admin"
     else:
         member["signing_key"] = head.signing_key.hex()
-    records.append(
-        conn,
-        file_id,
-        "grant",
-        CUSTODIAN,
-        reg.keys.signing_private,
-        99,
-        "2026-11-30T00:00:00Z",
-        "2026-11-30T00:00:00Z",
-        member=member,
-    )
+    _signed_by_custodian(conn, file_id, reg, "grant", member=member)
     last_id = _rows(conn)[-1][0]
     message = _refused(conn, file_id)
     assert message == f"register altered: membership record {last_id} (grant) does not apply: {reason}"
