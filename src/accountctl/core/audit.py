@@ -164,17 +164,7 @@ class Snapshot:
         """What is missing from a staff member's training on the audit date (see eligibility)."""
         gaps = self._training.get(email)
         if gaps is None:
-            person = self.staff[email]
-            version = self.settings.get("policy_version") or ""
-            if (
-                person.get("trained_on")
-                and not self.settings.get("training.valid_days")
-                and (not version or person.get("policy_ack") == version)
-            ):
-                gaps = []  # trained, with no expiry, and any current policy acknowledged: nothing to judge by date
-            else:
-                gaps = eligibility.training_gaps(person, self.settings, self.as_of)
-            self._training[email] = gaps
+            gaps = self._training[email] = eligibility.training_gaps(self.staff[email], self.settings, self.as_of)
         return gaps
 
     def has_left(self, email: str | None) -> bool:
@@ -662,7 +652,7 @@ def one_faculty_one_staff(snap: Snapshot):
 def training_missing(snap: Snapshot):
     version = snap.settings.get("policy_version") or ""
     ack = f" --policy-ack {version}" if version else ""
-    staff, current, day, training_gaps = snap.staff, snap._current, snap.day, snap.training_gaps
+    staff, current, has_left, training_gaps = snap.staff, snap._current, snap.has_left, snap.training_gaps
     for a in _live(snap):
         for m in current.get(a["id"], ()):
             person = staff.get(m.email)
@@ -676,8 +666,8 @@ def training_missing(snap: Snapshot):
                         f" (or remove them: accountctl account contributor remove {a['id']} {m.email})",
                     )
                 continue
-            if person["left_on"] and person["left_on"] <= day:
-                continue  # leaver rules cover them (see has_left)
+            if has_left(m.email):
+                continue  # leaver rules cover them
             gaps = training_gaps(m.email)
             if gaps:
                 role = "owner" if m.email == a["owner"] else m.role
