@@ -227,3 +227,20 @@ def test_a_dropped_register_is_freed_at_once():
     assert not agent.cache
     with pytest.raises(sqlite3.ProgrammingError):  # closed, not left for the collector
         reg.db.execute("SELECT 1")
+
+
+def test_malformed_requests_get_no_answer_and_the_agent_keeps_serving(agent_oak):
+    """Anything of the user's own may connect: a frame that is not a request must not stop the agent."""
+    import socket
+
+    for body in (b"[1, 2]", b'"text"', b"null", b"{not json", agent_link.RUN_TAG + b"/\x009\x00otp"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(agent_link.address())
+            sock.sendall(len(body).to_bytes(4, "big") + body)
+            try:
+                answer = sock.recv(64)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b"", body  # closed with no answer
+    assert status()["keys"], "the agent is still there, still holding the key"

@@ -183,7 +183,10 @@ def receive(sock) -> dict:
         return _parse_run(body)
     import json
 
-    return json.loads(body)
+    message = json.loads(body)
+    if not isinstance(message, dict):  # anything of the user's may connect: a stray frame must not stop the agent
+        raise ValueError("a request is a JSON object")
+    return message
 
 
 class _Pipe:
