@@ -161,6 +161,47 @@ def test_cred_show_through_the_agent_records_its_reveal(run, agent_oak):
     assert "posting cover" in log  # the reveal is saved, signed like any write
 
 
+def _reveals(run) -> list[str]:
+    log = json.loads(ok(run("log --json", env={"ACCOUNTCTL_PASSPHRASE": PASSPHRASE})).stdout)
+    return [e["details"]["reason"] for e in log if e["action"] == "cred.show"]
+
+
+def test_reveals_through_the_agent_and_beside_it_append_in_order_and_verify(run, agent_oak):
+    """The agent's child appends a record to the file's tail; the agent adds others' records to what it holds."""
+    from accountctl.store import register as store
+
+    generation = store.read_header(agent_oak)[0].generation
+    done(sh("cred", "show", FB, "--reason", "one", "--field", "totp"))
+    done(sh("cred", "show", FB, "--reason", "two", "--field", "totp"))
+    done(
+        sh(
+            "cred",
+            "show",
+            FB,
+            "--reason",
+            "beside",
+            "--field",
+            "totp",
+            env={"ACCOUNTCTL_NO_AGENT": "1"},
+            passphrase=True,
+        )
+    )
+    done(sh("cred", "show", FB, "--reason", "three", "--field", "totp"))
+    assert store.read_header(agent_oak)[0].generation == generation  # appended, never rewritten
+    assert _reveals(run) == ["one", "two", "beside", "three"]
+    ok(run("verify", env={"ACCOUNTCTL_PASSPHRASE": PASSPHRASE}))
+
+
+def test_reveals_and_writers_at_once_lose_no_event(run, agent_oak):
+    with ThreadPoolExecutor(13) as pool:
+        reveals = [pool.submit(sh, "cred", "show", FB, "--reason", f"r{i}", "--field", "totp") for i in range(10)]
+        writes = [pool.submit(sh, *ACCOUNT.replace("OakPrimary", f"OakClub{i}").split()) for i in range(3)]
+        for future in reveals + writes:
+            done(future.result())
+    assert sorted(_reveals(run)) == sorted(f"r{i}" for i in range(10))
+    ok(run("verify", env={"ACCOUNTCTL_PASSPHRASE": PASSPHRASE}))
+
+
 # -- no stale read ---------------------------------------------------------------------------------------
 def test_no_stale_read_after_another_process_writes(run, agent_oak):
     first = json.loads(done(sh("account", "list", "--json")).stdout)

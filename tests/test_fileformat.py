@@ -401,8 +401,30 @@ def test_truncation_is_damage_and_nothing_is_written(run, reg, cut):
     assert snapshot(reg.parent) == before
 
 
-def test_extra_bytes_after_the_body_are_damage(run, reg):
-    reg.write_bytes(reg.read_bytes() + b"\0")
+def test_a_whole_record_of_junk_after_the_archive_is_damage(run, reg):
+    junk = os.urandom(40)
+    reg.write_bytes(reg.read_bytes() + len(junk).to_bytes(4, "big") + junk)
+    before = snapshot(reg.parent)
+    refused(run(WRITE), 4, "record 1 at the end of the file does not authenticate")
+    assert snapshot(reg.parent) == before
+
+
+def test_a_record_cut_short_after_the_archive_is_left_out_and_cut_off_by_the_next_write(run, reg):
+    """A crash in the middle of an append leaves part of a record: nothing acted on it, so it is not damage."""
+    size = reg.stat().st_size
+    reg.write_bytes(reg.read_bytes() + (400).to_bytes(4, "big") + b"\0" * 10)
+    assert run(["account", "list"]).exit_code == 0
+    assert run(WRITE).exit_code == 0
+    assert ff.file_lengths(reg.read_bytes())[0] + sum(ff.file_lengths(reg.read_bytes())[1::2]) == reg.stat().st_size
+    assert reg.stat().st_size != size + 14
+
+
+def test_extra_bytes_after_a_format_3_body_are_damage(run, reg):
+    data = bytearray(reg.read_bytes())
+    struct.pack_into(">H", data, 8, ff.SAME_LAYOUT)  # a format-3 file has no tail
+    total = ff.header_length(bytes(data))
+    data[total - ff.CHECKSUM_LEN : total] = hashlib.sha256(bytes(data[: total - ff.CHECKSUM_LEN])).digest()
+    reg.write_bytes(bytes(data) + b"\0")
     before = snapshot(reg.parent)
     refused(run(WRITE), 4, "longer than its header says")
     assert snapshot(reg.parent) == before

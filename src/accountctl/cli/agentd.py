@@ -4,11 +4,14 @@ Started by `accountctl agent start` as `python -m accountctl.cli.agentd --ttl SE
 per connection (store/agent_link.py). It never holds a passphrase: `login` derives the KEK in the
 client and hands over only that. Every answer reflects the file on disk: before each command the
 file's identity (device, inode, size, mtime, generation) is compared with the one the cached,
-checked register was opened from, and the file is opened again when it differs. A command runs in
-a forked child over that cached register, so a command cannot change the agent's state, many run
-at once, and writes (the `cred show` reveal event) go through the normal lock and signed save.
-`otp`, a pure read of one row, runs in the agent itself (INLINE): a fork would cost it ten times
-the command.
+checked register was opened from, and the file is opened again when it differs (or, when records
+were only appended to its tail, those are read and added). A command runs in a forked child over
+that cached register, so a command cannot change the agent's state and many run at once. `otp`, a
+pure read of one row, runs in the agent itself (INLINE): a fork would cost it ten times the
+command. So does `cred show` (INLINE_WRITE) when the writers' lock is free: its only change is the
+reveal event, which its save appends to the file's tail (docs/file-format.md §5e) under the lock,
+signed, like any writer's, and which the cached register then holds too; a reveal that fails
+midway leaves the agent to read the file afresh.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ MAX_ANSWERS = 32
 # faults of a child touching the interpreter cost ~3-4 ms, the command itself ~0.4 ms. Only commands
 # that neither write nor change module state belong here (run_here puts back env, folder and streams).
 INLINE = {("otp",)}
+# Commands whose only change is events appended to the file's tail: in the agent itself too, when no
+# other writer holds the lock (waiting for one would hold up every other client of the agent).
+INLINE_WRITE = {("cred", "show")}
 
 WARM = (
     "accountctl.cli",
@@ -46,6 +52,7 @@ WARM = (
     "accountctl.core.vault",
     "accountctl.store.register",
     "pyotp",
+    "filelock",  # the writers' lock: a `cred show` child would import it anew every time (~15 ms)
 )
 
 
@@ -224,6 +231,9 @@ class Agent:
         identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, header.generation)
         key = (str(path), header.file_id.hex(), name)
         cached = self.cache.get(key)
+        if cached is not None and cached[0] != identity and _only_appended(cached[0], identity):
+            identity = self._add_tail(key, cached[1]) or identity  # a reveal's record: read it, not the whole file
+            cached = self.cache.get(key)
         if cached is None or cached[0] != identity:
             if cached is not None:
                 _release([self.cache.pop(key)[1]])
@@ -238,11 +248,37 @@ class Agent:
 
         # A pure read's output depends on the file, the command and what it sees of the environment and date
         answer_key = (identity, str(path), tuple(argv), tuple(sorted(env.items())), cwd, clock.real_today().isoformat())
-        return str(path), actor, cached[1], env, cwd, argv, answer_key if words in CACHED else None
+        return str(path), actor, cached[1], env, cwd, argv, identity, answer_key if words in CACHED else None
+
+    def _after_write(self, prepared: tuple) -> None:
+        """After a write run here: keep the cached register, now with its save, or drop it if it did not save."""
+        path, reg = prepared[0], prepared[2]
+        key = next((k for k, (_, r) in self.cache.items() if r is reg), None)
+        if key is None:
+            return
+        identity = _identity(path)
+        if reg.dirty or identity is None or identity[2] != reg._tail_end or identity[4] != reg.header.generation:
+            _release([self.cache.pop(key)[1]])  # changed but not saved, or the file moved on: read it afresh
+        else:
+            self.cache[key] = (identity, reg)
+
+    def _add_tail(self, key: tuple, reg) -> tuple | None:
+        """Add the records appended to the file's tail to the cached register; its new identity, or None to re-open."""
+
+        try:
+            if reg.refresh_tail():
+                identity = _identity(key[0])
+                if identity is not None and identity[2] == reg._tail_end:
+                    self.cache[key] = (identity, reg)
+                    return identity
+        except Exception:  # damaged, replaced meanwhile: the full open says what is wrong
+            pass
+        _release([self.cache.pop(key)[1]])
+        return None
 
     def execute(self, prepared: tuple) -> tuple[int, bytes, bytes]:
         """Run a command over the cached register, with the client's environment and folder: (code, out, err)."""
-        path, actor, reg, env, cwd, argv, _ = prepared
+        path, actor, reg, env, cwd, argv, identity, _ = prepared
         from accountctl.store import register as store
 
         def reader(target, who):
@@ -251,7 +287,15 @@ class Agent:
                 return reg
             return None
 
+        def writer(target, who):
+            # Asked under the writers' lock: only the very file the register was read from will do (a save
+            # replaces the file, so a new generation is also a new inode: the header need not be read again).
+            if reader(target, who) is None or reg.dirty or _stat(path) != identity[:4]:
+                return None
+            return reg
+
         store.cached_reader = reader
+        store.cached_writer = writer
         for name in agent_link.PASSED_ENV:
             os.environ.pop(name, None)
         os.environ.update(env)
@@ -294,7 +338,7 @@ class Agent:
 
         saved_env = {name: os.environ.get(name) for name in (*agent_link.PASSED_ENV, "ACCOUNTCTL_PASSPHRASE")}
         saved_streams = sys.stdout, sys.stderr, sys.stdin
-        saved_reader = store.cached_reader
+        saved_reader, saved_writer = store.cached_reader, store.cached_writer
         try:
             saved_cwd = os.getcwd()
         except OSError:
@@ -305,7 +349,7 @@ class Agent:
             if sys.stdin is not saved_streams[2]:
                 sys.stdin.close()
             sys.stdout, sys.stderr, sys.stdin = saved_streams
-            store.cached_reader = saved_reader
+            store.cached_reader, store.cached_writer = saved_reader, saved_writer
             for name, value in saved_env.items():
                 if value is None:
                     os.environ.pop(name, None)
@@ -432,8 +476,14 @@ class Agent:
                 if answer_key is not None and answer_key in self.answers:
                     agent_link.send_output(sock, *self.answers[answer_key])
                     return
-                if agent_link.command_of(prepared[5])[0] in INLINE:
+                words = agent_link.command_of(prepared[5])[0]
+                if words in INLINE:
                     agent_link.send_output(sock, *self.run_here(prepared))
+                    return
+                if words in INLINE_WRITE and _lock_is_free(prepared[0]):
+                    answer = self.run_here(prepared)
+                    self._after_write(prepared)
+                    agent_link.send_output(sock, *answer)
                     return
                 read_end, back = os.pipe() if answer_key is not None else (None, None)
                 if os.fork() == 0:
@@ -455,6 +505,42 @@ class Agent:
             sock.close()
         if self.keys.entries:
             self.deadline = max(self.deadline, time.monotonic())
+
+
+def _stat(path) -> tuple | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _identity(path) -> tuple | None:
+    """A register file's identity: device, inode, size, modification time and generation; None if unreadable."""
+    from accountctl.store import register as store
+
+    try:
+        return (*_stat(path), store.read_header(path)[0].generation)
+    except Exception:
+        return None
+
+
+def _lock_is_free(path: str) -> bool:
+    """Whether no writer holds the register's lock right now (a guess: one may take it next)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(path + ".lock", timeout=0, mode=0o600)
+    try:
+        lock.acquire()
+    except (Timeout, OSError):
+        return False
+    lock.release()
+    return True
+
+
+def _only_appended(old: tuple, new: tuple) -> bool:
+    """The same file (device, inode, generation), only longer: records were appended to its tail."""
+    return old[:2] == new[:2] and old[4] == new[4] and new[2] > old[2]
 
 
 def _release(registers: list) -> None:

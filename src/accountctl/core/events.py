@@ -40,6 +40,11 @@ INSERT = (
     "VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 
+INSERT_SIGNED = (
+    "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash, at_real, signature) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
 
 def record(
     conn: sqlite3.Connection,
@@ -84,6 +89,50 @@ def record(
     )
     set_meta(conn, HEAD_KEY, f"{seq} {event['hash']}")
     return event
+
+
+def append_signed(conn: sqlite3.Connection, items: list[dict], membership, file_id: bytes) -> None:
+    """Add events read from a register's tail: they must continue the chain and end in their actor's signature.
+
+    All are one person's, as a save's are; the last carries the signature that covers them all
+    (store/register.py signs a save the same way). Raises ValueError, naming what is wrong.
+    """
+    from accountctl.store import crypto, trust
+
+    seq, prev = _head(conn)
+    actors = {item["actor"] for item in items}
+    if len(actors) != 1:
+        raise ValueError("events of more than one person")
+    rows = []
+    for item in items:
+        seq += 1
+        if item["seq"] != seq or item["prev_hash"] != prev:
+            raise ValueError(f"event {item['seq']} does not follow event {seq - 1}")
+        if not isinstance(item["details"], dict) or event_hash(item, prev) != item["hash"]:
+            raise ValueError(f"event {seq} does not match its hash")
+        prev = item["hash"]
+        rows.append(
+            (
+                seq,
+                item["at"],
+                item["actor"],
+                item["action"],
+                item["target"],
+                item["account"],
+                json.dumps(item["details"], sort_keys=True),
+                item["prev_hash"],
+                prev,
+                item["at_real"],
+                None,
+            )
+        )
+    actor, signature = items[-1]["actor"], bytes.fromhex(items[-1]["signature"])
+    message = trust.event_message(file_id, prev)
+    if not any(crypto.verify_signature(k, signature, message) for k in membership.keys_of(actor, seq)):
+        raise ValueError(f"event {seq} names {actor} but is not signed with a key {actor} held at the time")
+    rows[-1] = rows[-1][:-1] + (signature,)
+    conn.executemany(INSERT_SIGNED, rows)
+    set_meta(conn, HEAD_KEY, f"{seq} {prev}")
 
 
 def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str | None, str | None, dict]]) -> None:

@@ -306,4 +306,5 @@ def reveal(reg, account_id: str, reason: str, field: str | None = None) -> dict:
     events.record(
         reg.db, reg.actor, "cred.show", account["id"], account=account["id"], details={"fields": wanted, "reason": why}
     )
+    reg.events_only = True  # the reveal changes nothing else: its save appends one record (file-format.md §5e)
     return values

@@ -14,7 +14,8 @@ from accountctl.errors import DamagedError
 from accountctl.store.crypto import KEY_LEN, NONCE_LEN, SALT_LEN, TAG_LEN, KdfParams
 
 MAGIC = b"\x89ACR\r\n\x1a\n"  # PNG-style: high bit and CRLF/^Z catch text-mode mangling
-VERSION = 3  # 3: signed saves (saved-by slot, time, signature) and the history archive's digest
+VERSION = 4  # 4: events appended after the archive (the tail, §5e); 3: signed saves and the archive's digest
+SAME_LAYOUT = 3  # a format-3 header is laid out as 4's, and its file has no tail: read as it is, saved as 4
 UPGRADABLE = 2  # read once, to upgrade in place (docs/file-format.md §8); 2 added the history archive
 FIXED_LEN = 234  # magic .. slot count
 FIXED_LEN_V2 = 114
@@ -49,6 +50,7 @@ LABEL_PERSON_TAG = b"accountctl/v1/person"
 LABEL_VAULT_SLOTS = b"accountctl/v1/vault-slots"
 LABEL_HISTORY = b"accountctl/v2/history"
 LABEL_SAVE = b"accountctl/v3/save"
+LABEL_TAIL = b"accountctl/v4/tail"
 SIGNATURE_LEN = 64
 
 # v3 appends, after v2's vault MAC: the history archive's SHA-256, the slot that saved, when (Unix
@@ -175,13 +177,13 @@ def header_length(prefix: bytes) -> int:
     if len(prefix) < FIXED_LEN_V2:
         raise DamagedError("register damaged: the file is truncated inside its header")
     version, flags, total = struct.unpack_from(">HHI", prefix, 8)
-    if version not in (VERSION, UPGRADABLE):
+    if version not in (VERSION, SAME_LAYOUT, UPGRADABLE):
         raise DamagedError(
             f"register format version {version} is not supported by this accountctl (it reads {VERSION})"
         )
     if flags != 0:
         raise DamagedError("register damaged: unknown header flags")
-    fixed = FIXED_LEN if version == VERSION else FIXED_LEN_V2
+    fixed = FIXED_LEN_V2 if version == UPGRADABLE else FIXED_LEN
     if len(prefix) < fixed:
         raise DamagedError("register damaged: the file is truncated inside its header")
     if not fixed + CHECKSUM_LEN <= total <= MAX_HEADER:
@@ -208,7 +210,7 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
     if hashlib.sha256(raw[:-CHECKSUM_LEN]).digest() != raw[-CHECKSUM_LEN:]:
         raise DamagedError("register damaged or altered: header checksum does not match")
     version = struct.unpack_from(">H", raw, 8)[0]
-    if version == VERSION:
+    if version != UPGRADABLE:
         (
             _,
             version,
@@ -315,6 +317,45 @@ def _parse_slot(raw: bytes, offset: int, end: int) -> tuple[Slot, int]:
     return Slot(
         slot_id, kind, access, tag, kdf_alg, salt, kdf, public, wrapped, sealed_register, sealed_vault
     ), slot_end
+
+
+# -- the tail (§5e) ---------------------------------------------------------------------------------
+# After the archive, a format-4 file may end in records that each add events: a command that only
+# records an event (a `cred show` reveal) appends one instead of rewriting the whole file. Each is
+# its length and then AES-256-GCM under the register key, bound to this very header and to its place.
+_TAIL_LEN = struct.Struct(">I")
+MAX_TAIL_RECORD = 1 << 20
+
+
+def tail_aad(raw_header: bytes, index: int) -> bytes:
+    """What a tail record is bound to: the header it follows (so this save only) and its place in the tail."""
+    return LABEL_TAIL + hashlib.sha256(raw_header).digest() + _TAIL_LEN.pack(index)
+
+
+def tail_record(sealed: bytes) -> bytes:
+    """A sealed record as it is appended: its length, then nonce || ciphertext || tag."""
+    return _TAIL_LEN.pack(len(sealed)) + sealed
+
+
+def split_tail(data: bytes | memoryview) -> tuple[list[memoryview], int]:
+    """The whole records of a tail, and how many bytes they take.
+
+    A last record with fewer bytes than its length says is left out: it is being appended now, or a
+    crash cut it short, and nothing has acted on it (an append is answered only once it is written).
+    """
+    view = memoryview(data)
+    records, offset = [], 0
+    while len(view) - offset >= _TAIL_LEN.size:
+        (length,) = _TAIL_LEN.unpack_from(view, offset)
+        if not NONCE_LEN + TAG_LEN <= length <= MAX_TAIL_RECORD:
+            raise DamagedError(
+                f"register damaged: record {len(records) + 1} at the end of the file has an impossible length"
+            )
+        if offset + _TAIL_LEN.size + length > len(view):
+            break
+        records.append(view[offset + _TAIL_LEN.size : offset + _TAIL_LEN.size + length])
+        offset += _TAIL_LEN.size + length
+    return records, offset
 
 
 def kdf_within_limits(kdf: KdfParams) -> bool:

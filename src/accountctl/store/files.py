@@ -33,11 +33,15 @@ def default_path() -> Path:
     return base / "accountctl" / "register.accountctl"
 
 
-def read_register(path: Path, upto: Callable[[bytes], int] | None = None) -> tuple[bytes, int]:
+def read_register(
+    path: Path, upto: Callable[[bytes], int] | None = None, tail_at: Callable[[bytes], int] | None = None
+) -> tuple[bytes, int]:
     """The file's bytes and its size; with `upto`, only its first `upto(first bytes)` bytes.
 
     `upto` sees the first PREFIX_LEN bytes and says how many the caller needs (the header and body,
-    without the history archive). A missing file or a folder is bad input that says how to create one.
+    without the history archive); `tail_at` where the file's tail starts (after the archive): its
+    bytes to the end, from the same open file, follow. A missing file or a folder is bad input that
+    says how to create one.
     """
     if path.is_dir():
         raise InputError(
@@ -48,12 +52,19 @@ def read_register(path: Path, upto: Callable[[bytes], int] | None = None) -> tup
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if upto is None:
-                return handle.read(), size
-            data = handle.read(PREFIX_LEN)
-            want = min(upto(data), size)
-            if want > len(data):
-                data += handle.read(want - len(data))
-            return data[:want], size  # not the archive that may follow in the first prefix
+                data = handle.read()
+                return data, max(size, len(data))  # a record appended since fstat is read, and counted
+            prefix = handle.read(PREFIX_LEN)
+            want = min(upto(prefix), size)
+            data = prefix + handle.read(want - len(prefix)) if want > len(prefix) else prefix[:want]
+            if tail_at is not None:
+                start = tail_at(prefix)
+                if start < size:
+                    handle.seek(start)
+                    tail = handle.read()  # to the end now: a record appended since fstat is read, and counted
+                    data += tail
+                    size = start + len(tail)
+            return data, size
     except FileNotFoundError:
         raise InputError(
             f"no register at {path}; create one with 'accountctl init --trust NAME --email E --name N' "
@@ -76,6 +87,18 @@ def read_range(path: Path, start: int, length: int) -> bytes:
     if len(data) != length:
         raise DamagedError("register damaged: the file is truncated")
     return data
+
+
+def read_rest(path: Path, start: int) -> bytes:
+    """The file's bytes from `start` to its end; a file shorter than `start` is damaged."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size < start:
+                raise DamagedError("register damaged: the file is truncated")
+            handle.seek(start)
+            return handle.read()
+    except OSError as exc:
+        raise DamagedError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def copy_range(path: Path, start: int, length: int, out: BinaryIO) -> bytes:
@@ -114,6 +137,34 @@ def write_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def append(path: Path, expected_size: int, data: bytes) -> int:
+    """Append `data` to the register file and fsync it; returns the new size.
+
+    Only a writer holding the lock comes here, and only onto the file it read: if the file is not
+    `expected_size` bytes (replaced, or an unfinished record a crash left), nothing is appended
+    after anything unexpected. An unfinished record past `expected_size` is cut off first.
+    """
+    flags = os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise DamagedError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        size = os.fstat(fd).st_size
+        if size < expected_size:
+            raise DamagedError("register damaged: the file is truncated")
+        if size > expected_size:
+            os.ftruncate(fd, expected_size)
+        os.lseek(fd, expected_size, os.SEEK_SET)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return expected_size + len(data)
 
 
 def atomic_write(path: Path, data) -> None:

@@ -180,11 +180,14 @@ class PgStore:
             "--name N --register URL'"
         )
 
-    def read(self, upto: Callable[[bytes], int] | None = None) -> tuple[bytes, int]:
+    def read(
+        self, upto: Callable[[bytes], int] | None = None, tail_at: Callable[[bytes], int] | None = None
+    ) -> tuple[bytes, int]:
         """Header and body (and, without `upto`, the archive), from one snapshot; the total size.
 
         `upto` sees the header and says how many bytes of the image are needed, as for a file: the
-        body is fetched only when they go past the header.
+        body is fetched only when they go past the header. A register here has no tail (it has no
+        `append`: every change is a whole save), so `tail_at` has nothing to add.
         """
         with self._errors("reading the register"):
             conn = self._connection()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import sqlite3
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from accountctl.errors import AccessError, DamagedError, InputError
 from accountctl.store import crypto, db as dbmod, fileformat as ff, keyring_cache, stores, trust, witness
@@ -35,6 +36,9 @@ RECOVERY_KEY_BYTES = 20
 # A save moves the main database's events into the history archive once there are this many: the
 # archive is re-encrypted once per batch, and in between every save copies its bytes unchanged.
 ARCHIVE_AT = 1000
+# Records a file's tail may hold before the next event-only save rewrites the file instead: each is
+# checked at every open (a decryption and a signature, ~0.1 ms).
+MAX_TAIL_RECORDS = 1000
 
 
 @dataclass
@@ -80,6 +84,13 @@ class Register:
         self._history_key = keys.register_key
         self._history_rewritten = False
         self._archive_digest: bytes | None = None
+        # The tail (docs/file-format.md §5e): the header bytes its records are bound to, where the file's
+        # last whole record ends, and how many there are. A command that only records events says so
+        # (`events_only`), and its save appends them there instead of rewriting the file.
+        self.raw = b""
+        self._tail_end: int | None = None
+        self._tail_count = 0
+        self.events_only = False
 
     # -- the history archive ------------------------------------------------------------------
     @property
@@ -158,6 +169,91 @@ class Register:
         """Re-derive the membership after a record was added (grant, revoke, recovery, rollback)."""
         self.membership = trust.load(self.db, self.file_id)
 
+    # -- the tail -----------------------------------------------------------------------------
+    def apply_tail(self, data: bytes | memoryview) -> None:
+        """Add the events of the tail's whole records (read from where the last one ended) to the database.
+
+        Each record must decrypt under this header and at its place, continue the chain from the
+        events before it, and end in an event its actor signed with a key they held then, as a save's
+        last event is: an insider with the register key cannot add events in another's name.
+        """
+        from accountctl.core import events
+
+        records, used = ff.split_tail(data)
+        for sealed in records:
+            index = self._tail_count
+            where = f"record {index + 1} at the end of the file"
+            try:
+                plain = crypto.open_sealed(self.keys.register_key, bytes(sealed), ff.tail_aad(self.raw, index))
+                rows = json.loads(plain)["events"]
+                if not isinstance(rows, list) or not rows:
+                    raise ValueError("no events")
+                events.append_signed(self.db, rows, self.membership, self.file_id)
+            except CryptoFailure:
+                raise DamagedError(f"register damaged or altered: {where} does not authenticate") from None
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DamagedError(
+                    f"register damaged or altered: {where} does not continue the history ({exc})"
+                ) from None
+            self._tail_count += 1
+        self._tail_end += used
+        self._seq_at_open = dbmod.events_head_seq(self.db)
+        self._changes_at_open = self.db.total_changes
+
+    def refresh_tail(self) -> bool:
+        """Add records appended since this register was read (the agent's cached copy); False when it cannot."""
+        read_from = getattr(self.store, "read_from", None)
+        if read_from is None or self._tail_end is None or self.dirty:
+            return False
+        self.apply_tail(read_from(self._tail_end))
+        return True
+
+    def _new_events_to_append(self) -> list[tuple] | None:
+        """This save's events, when it may append them to the tail rather than rewrite the file.
+
+        Only a command that said it records nothing but events (`events_only`), and only when the
+        database agrees: each event is two changes (its row and the chain's head), nothing else was
+        changed, and the header and archive stay as they are.
+        """
+        if (
+            not self.events_only
+            or not hasattr(self.store, "append")
+            or self._tail_end is None
+            or self.header.version != ff.VERSION
+            or self.header_changed
+            or self._history_rewritten
+            or self._tail_count >= MAX_TAIL_RECORDS
+        ):
+            return None
+        rows = self.db.execute(
+            "SELECT seq, at, actor, action, target, account, details, prev_hash, hash, at_real FROM main.events "
+            "WHERE seq > ? ORDER BY seq",
+            (self._seq_at_open,),
+        ).fetchall()
+        if not rows or self.db.total_changes - self._changes_at_open != 2 * len(rows):
+            return None
+        return rows
+
+    def _append(self, rows: list[tuple]) -> None:
+        """Append this save's events as one tail record, signed like a save's last event; then note it everywhere."""
+        self._sign_new_events()
+        signature = self.db.execute("SELECT signature FROM main.events WHERE seq = ?", (rows[-1][0],)).fetchone()[0]
+        columns = ("seq", "at", "actor", "action", "target", "account", "details", "prev_hash", "hash", "at_real")
+        items = [dict(zip(columns, r)) for r in rows]
+        for item in items:
+            item["details"] = json.loads(item["details"])
+        items[-1]["signature"] = bytes(signature).hex()
+        sealed = crypto.seal(
+            self.keys.register_key,
+            json.dumps({"events": items}, sort_keys=True).encode("utf-8"),
+            ff.tail_aad(self.raw, self._tail_count),
+        )
+        self._tail_end = self.store.append(self._tail_end, ff.tail_record(sealed))
+        self._tail_count += 1
+        self._seq_at_open = dbmod.events_head_seq(self.db)
+        _remember(self)
+        self._changes_at_open = self.db.total_changes
+
     # -- signing ------------------------------------------------------------------------------
     def _sign_new_events(self) -> None:
         """Sign the last event this save adds; the chain makes that signature cover every one before it.
@@ -196,6 +292,10 @@ class Register:
         The history archive is re-encrypted only when it changed or the register key did;
         otherwise the store keeps its bytes as they are (a file copies them into the new file).
         """
+        appendable = self._new_events_to_append()
+        if appendable:
+            self._append(appendable)
+            return
         kept = self._archive_at()
         expected = self.header.generation  # 0: a new register, which the store refuses to put over one
         self._sign_new_events()
@@ -237,6 +337,7 @@ class Register:
         self._history_offset = len(raw) + self.header.body_len
         self._history_key = self.keys.register_key
         self._history_rewritten = False
+        self.raw, self._tail_end, self._tail_count = raw, self._history_offset + self.header.history_len, 0
 
     # -- field encryption ---------------------------------------------------------------------
     def encrypt_field(self, table: str, row: str, column: str, plaintext: bytes) -> bytes:
@@ -501,30 +602,45 @@ def _head_and_body(prefix: bytes) -> int:
     return total + min(body_len, ff.MAX_BODY)
 
 
+def _tail_start(prefix: bytes) -> int:
+    total, body_len, history_len = ff.file_lengths(prefix)
+    return total + body_len + history_len
+
+
 def _check_size(header: ff.Header, raw: bytes, size: int) -> None:
-    """The file must be exactly header, body and archive: no more, no less."""
+    """The file must be header, body and archive: no less, and more only as a format-4 tail (§5e)."""
     expected = len(raw) + header.body_len + header.history_len
-    if size != expected:
+    if size < expected or (size > expected and header.version != ff.VERSION):
         what = "truncated" if size < expected else "longer than its header says"
         raise DamagedError(f"register damaged: the file is {what}")
 
 
-def _load(store: stores.Store, with_history: bool = False) -> tuple[ff.Header, bytes, memoryview, memoryview | None]:
-    """The header, its bytes and a view of the body (and, `with_history`, of the archive), from one read.
+class Loaded(NamedTuple):
+    header: ff.Header
+    raw: bytes
+    body: memoryview
+    archive: memoryview | None
+    tail: memoryview  # the records after the archive (§5e); empty for most files
+
+
+def _load(store: stores.Store, with_history: bool = False) -> Loaded:
+    """The header, its bytes, a view of the body and of the tail (and, `with_history`, of the archive), from one read.
 
     Without `with_history` the archive's bytes are not read at all. With it, the archive comes
     from the same read as the body, so a writer replacing the file in between cannot pair this
     header with another file's archive.
     """
-    data, size = store.read(upto=None if with_history else _head_and_body)
+    data, size = store.read(upto=None if with_history else _head_and_body, tail_at=_tail_start)
     header, raw = ff.parse_header(data)
     end = len(raw) + header.body_len
     _check_size(header, raw, size)
-    if len(data) != (size if with_history else end):  # the file changed while it was read
+    tail_len = size - end - header.history_len
+    if len(data) != (size if with_history else end + tail_len):  # the file changed while it was read
         raise DamagedError("register damaged: the file is truncated")
     view = memoryview(data)  # views: a large body is not copied
-    archive = view[end:] if with_history and header.history_len else None
-    return header, raw, view[len(raw) : end], archive
+    archive = view[end : end + header.history_len] if with_history and header.history_len else None
+    tail = memoryview(bytes(view[len(view) - tail_len :]))  # a copy: a view would keep the whole file's bytes alive
+    return Loaded(header, raw, view[len(raw) : end], archive, tail)
 
 
 def _decrypt_body(
@@ -571,14 +687,11 @@ def unlock_kek(
 
 def _finish_open(
     store: stores.Store,
-    header: ff.Header,
-    raw: bytes,
-    body: memoryview,
+    loaded: Loaded,
     slot: ff.Slot,
     keys: Keys,
     kek: bytes,
     history: bool = False,
-    archive: memoryview | None = None,
     seen: dict | None = None,
     accepting_rollback: bool = False,
 ) -> Register:
@@ -587,8 +700,10 @@ def _finish_open(
     In order: the vault MAC (custodians), the membership records against the header's slots (every
     slot must be granted), the people table against the membership, and this machine's witness.
     `seen` is the witness as read before the file was, so a save by another process in between
-    cannot look like a rollback.
+    cannot look like a rollback. The tail's events are added after the membership is known, as
+    each record's signature is checked against it.
     """
+    header, raw, body, archive, tail = loaded
     offset = len(raw) + header.body_len
     conn, digest = _decrypt_body(header, raw, body, keys.register_key, digest=history)
     if dbmod.schema_version(conn) < dbmod.SCHEMA_VERSION:
@@ -608,6 +723,9 @@ def _finish_open(
     reg = Register(store, header, keys, conn, slot, actor, kek, offset, membership)
     reg.body_digest = digest
     reg.seen = seen
+    reg.raw = raw
+    reg._tail_end = offset + header.history_len
+    reg.apply_tail(tail)
     if history:
         reg.load_history(archive)
     _check_witness(reg, seen, accepting_rollback)
@@ -735,6 +853,9 @@ def open_register(
 # Inside the agent: a function (store, actor) -> the agent's already opened and checked Register for
 # this file as it is on disk now, or None. Reads use it; writes always take the lock and re-read.
 cached_reader: Callable[[stores.Store, str | None], "Register | None"] | None = None
+# The same for a writer, asked under the lock: the agent's forked child gets its own copy of the cached
+# register when the file is still byte for byte the one it was read from, and saves it like any writer.
+cached_writer: Callable[[stores.Store, str | None], "Register | None"] | None = None
 
 
 def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback):
@@ -745,16 +866,24 @@ def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, his
             return
     if not write:
         seen_all = witness.load_all()  # before the register is read: see `_finish_open`
-        header, raw, body, archive = _load(store, with_history=history)
-        seen = seen_all.get(header.file_id.hex())
-        slot = choose_slot(header, actor)
-        kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
-        if header.version == ff.UPGRADABLE:
+        loaded = _load(store, with_history=history)
+        seen = seen_all.get(loaded.header.file_id.hex())
+        slot = choose_slot(loaded.header, actor)
+        kek, keys = unlock_kek(loaded.header, slot, passphrase_source, use_keyring=use_keyring)
+        if loaded.header.version == ff.UPGRADABLE:
             _upgrade(store, slot, kek)
-            header, raw, body, archive = _load(store, with_history=history)
-            keys = _unwrap(header, choose_slot(header, actor), kek)
-        yield _finish_open(store, header, raw, body, slot, keys, kek, history, archive, seen, accepting_rollback)
+            loaded = _load(store, with_history=history)
+            keys = _unwrap(loaded.header, choose_slot(loaded.header, actor), kek)
+        yield _finish_open(store, loaded, slot, keys, kek, history, seen, accepting_rollback)
         return
+    if cached_writer is not None and not history and not accepting_rollback:
+        with store.lock():
+            reg = cached_writer(store, actor)
+            if reg is not None:
+                yield reg
+                if reg.dirty:
+                    reg.save()
+                return
     header, _ = read_header(store)  # enough to find the KEK; the body is read once, under the lock
     slot = choose_slot(header, actor)
     kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
@@ -762,13 +891,13 @@ def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, his
         _upgrade(store, slot, kek)
     with store.lock():
         seen = witness.seen(header.file_id)
-        header, raw, body, _ = _load(store)
-        slot = choose_slot(header, actor)
+        loaded = _load(store)
+        slot = choose_slot(loaded.header, actor)
         try:
-            keys = _unwrap(header, slot, kek)
+            keys = _unwrap(loaded.header, slot, kek)
         except CryptoFailure:
             raise AccessError("your passphrase changed while this command ran; run it again") from None
-        reg = _finish_open(store, header, raw, body, slot, keys, kek, history, None, seen, accepting_rollback)
+        reg = _finish_open(store, loaded, slot, keys, kek, history, seen, accepting_rollback)
         reg.check_archive()
         yield reg
         if reg.dirty:
@@ -780,7 +909,8 @@ def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterat
     """Open for writing with the recovery key (held in its own slot); it signs with a key derived from it."""
     with stores.open_store(where) as store, store.lock():
         seen_all = witness.load_all()
-        header, raw, body, _ = _load(store)
+        loaded = _load(store)
+        header = loaded.header
         seen = seen_all.get(header.file_id.hex())
         slot = next((s for s in header.slots if s.kind == ff.KIND_RECOVERY), None)
         if slot is None:
@@ -790,7 +920,7 @@ def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterat
             keys = _unwrap(header, slot, kek)
         except CryptoFailure:
             raise AccessError("wrong recovery key") from None
-        reg = _finish_open(store, header, raw, body, slot, keys, kek, seen=seen)
+        reg = _finish_open(store, loaded, slot, keys, kek, seen=seen)
         try:
             keys.signing_private = trust.recovery_signing_private(reg.membership, header.file_id, keys.x25519_private)
         except CryptoFailure:
@@ -823,6 +953,13 @@ def copy_register(
         if read_header(src)[0].version == ff.UPGRADABLE:
             with open_register(src, actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring):
                 pass  # a custodian's open upgrades it to the current format first
+        if src.read(upto=lambda prefix: 0, tail_at=_tail_start)[0]:
+            # Records at the end of the file: saved whole first, so the copy is one header, body and archive
+            # (a store in PostgreSQL has no tail).
+            with open_register(
+                src, actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring, write=True
+            ) as reg:
+                reg.header_changed = True
         image, _ = src.read()
         with open_register(
             stores.ImageStore(src.name, image),
@@ -834,7 +971,8 @@ def copy_register(
             yield reg
         header, raw = ff.parse_header(image)
         end = len(raw) + header.body_len
-        body, archive = memoryview(image)[len(raw) : end], (image[end:] if header.history_len else None)
+        body = memoryview(image)[len(raw) : end]
+        archive = image[end : end + header.history_len] if header.history_len else None
         with dst.creating():
             dst.save(0, header, raw, lambda handle: handle.write(body), archive, None)
         if dst.read()[0] != image:
@@ -866,7 +1004,7 @@ def _upgrade(store: stores.Store, slot: ff.Slot, kek: bytes) -> None:
     from accountctl.core import events
 
     with store.lock():
-        header, raw, body, _ = _load(store)
+        header, raw, body, _, _ = _load(store)
         if header.version != ff.UPGRADABLE:
             return  # another process upgraded it meanwhile
         slot = next((s for s in header.slots if s.slot_id == slot.slot_id), slot)

@@ -13,7 +13,9 @@ The interface (docs/shared-register.md):
 - `read_archive(at)` and `archive_digest(at)`: the archive the current header vouches for, for a
   writer holding the lock;
 - `save(expected_generation, header, raw, write_body, archive, kept)`: replace the register as one
-  atomic step, or refuse; `expected_generation` 0 creates a new one and refuses if one exists.
+  atomic step, or refuse; `expected_generation` 0 creates a new one and refuses if one exists;
+- `append(expected_size, record)` (files only): add a record of events to the file's tail, for a
+  command that only records events (docs/file-format.md §5e); a store without it is saved whole.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ class ArchiveAt(NamedTuple):
 class Store(Protocol):
     name: str  # what messages call it: the path, or the URL without its password
 
-    def read(self, upto: Callable[[bytes], int] | None = None) -> tuple[bytes, int]: ...
+    def read(
+        self, upto: Callable[[bytes], int] | None = None, tail_at: Callable[[bytes], int] | None = None
+    ) -> tuple[bytes, int]: ...
     def read_archive(self, at: ArchiveAt) -> bytes: ...
     def archive_digest(self, at: ArchiveAt) -> bytes: ...
     def lock(self): ...
@@ -115,8 +119,18 @@ class FileStore:
         self.path = path
         self.name = str(path)
 
-    def read(self, upto: Callable[[bytes], int] | None = None) -> tuple[bytes, int]:
-        return files.read_register(self.path, upto=upto)
+    def read(
+        self, upto: Callable[[bytes], int] | None = None, tail_at: Callable[[bytes], int] | None = None
+    ) -> tuple[bytes, int]:
+        return files.read_register(self.path, upto=upto, tail_at=tail_at)
+
+    def read_from(self, offset: int) -> bytes:
+        """The file's bytes from `offset` to its end (records appended to the tail since it was read)."""
+        return files.read_rest(self.path, offset)
+
+    def append(self, expected_size: int, record: bytes) -> int:
+        """Add a record to the file's tail (the caller holds the lock and read `expected_size` bytes); the new size."""
+        return files.append(self.path, expected_size, record)
 
     def read_archive(self, at: ArchiveAt) -> bytes:
         return files.read_range(self.path, at.offset, at.length)
@@ -186,9 +200,16 @@ class ImageStore:
         self.name = name
         self.image = image
 
-    def read(self, upto: Callable[[bytes], int] | None = None) -> tuple[bytes, int]:
+    def read(
+        self, upto: Callable[[bytes], int] | None = None, tail_at: Callable[[bytes], int] | None = None
+    ) -> tuple[bytes, int]:
         size = len(self.image)
-        return (self.image if upto is None else self.image[: min(upto(self.image[: files.PREFIX_LEN]), size)]), size
+        if upto is None:
+            return self.image, size
+        prefix = self.image[: files.PREFIX_LEN]
+        head = self.image[: min(upto(prefix), size)]
+        start = tail_at(prefix) if tail_at is not None else size
+        return head + self.image[start:], size
 
     def read_archive(self, at: ArchiveAt) -> bytes:
         return self.image[at.offset : at.offset + at.length]

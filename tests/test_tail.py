@@ -1,0 +1,259 @@
+"""The file's tail (docs/file-format.md §5e): a reveal appends one signed record instead of rewriting the file.
+
+The attacks are an insider's: a custodian who holds the register key, with this project's own store
+module and their own passphrase, adding events in a colleague's name, or removing, moving or
+reordering records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from accountctl.core import events
+from accountctl.errors import DamagedError
+from accountctl.store import crypto, fileformat as ff, files, trust as trust_records
+from accountctl.store import register as store
+from conftest import CUSTODIAN, PASSPHRASE, error_line, ok
+
+IT2 = "it2@oak.sch.uk"
+PASSWORD = "Vq7#kestrel-Lantern-91!zz"
+
+
+def _open(path, who=CUSTODIAN, write=False):
+    return store.open_register(path, actor=who, passphrase_source=lambda: PASSPHRASE, write=write, use_keyring=False)
+
+
+def _layout(path) -> tuple[int, int]:
+    """(where the tail starts, the file's size)."""
+    data = path.read_bytes()
+    total, body, history = ff.file_lengths(data)
+    return total + body + history, len(data)
+
+
+def _generation(path) -> int:
+    return store.read_header(path)[0].generation
+
+
+def _log(run) -> list[dict]:
+    return json.loads(ok(run("log --json")).stdout)
+
+
+@pytest.fixture
+def vaulted(run, oak, monkeypatch):
+    """The oak register with an account whose password IT holds, and a second custodian (IT2)."""
+    monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
+    account = ok(
+        run(
+            "account request --school oak --platform facebook --handle oakprimary --url https://facebook.com/oakprimary "
+            "--category faculty --email office@oak.sch.uk --owner t.one@oak.sch.uk --admin t.two@oak.sch.uk "
+            '--aim "News for parents" --audience Parents --promotion Newsletter --visibility open --pupils none'
+        )
+    ).stdout.strip()
+    ok(run(f"cred set {account}", input=PASSWORD + "\n"))
+    ok(run(f'staff add {IT2} --name "Ivy Two" --school oak --role it'))
+    ok(run(f"person grant {IT2} --access vault"))
+    return oak, account
+
+
+def _reveal(run, account, reason="checking"):
+    return ok(run(f'cred show {account} --field password --reason "{reason}"'))
+
+
+def test_a_reveal_appends_one_record_and_leaves_the_rest_of_the_file_as_it_was(run, vaulted):
+    path, account = vaulted
+    before = path.read_bytes()
+    generation = _generation(path)
+    assert _reveal(run, account).stdout.strip() == PASSWORD
+    after = path.read_bytes()
+    start, size = _layout(path)
+    assert after[: len(before)] == before and size > len(before) == start  # only added to, after the archive
+    assert _generation(path) == generation
+    assert PASSWORD.encode() not in after
+    _reveal(run, account, "second look")
+    assert _layout(path)[1] > size
+    shown = [e for e in _log(run) if e["action"] == "cred.show"]
+    assert [e["details"]["reason"] for e in shown] == ["checking", "second look"]
+    ok(run("verify"))
+
+
+def test_the_next_other_write_folds_the_tail_into_the_body(run, vaulted):
+    path, account = vaulted
+    _reveal(run, account)
+    _reveal(run, account, "again")
+    generation = _generation(path)
+    ok(run("monitor " + account + ' --note "fine"'))
+    start, size = _layout(path)
+    assert start == size  # no tail: its events are in the body now
+    assert _generation(path) == generation + 1
+    assert [e["details"]["reason"] for e in _log(run) if e["action"] == "cred.show"] == ["checking", "again"]
+    ok(run("verify"))
+
+
+def test_a_command_that_changes_more_than_events_saves_the_whole_file(run, vaulted):
+    path, account = vaulted
+    generation = _generation(path)
+    ok(run(f"cred set {account}", input="Another-Long-passw0rd-77!\n"))
+    assert _generation(path) == generation + 1 and _layout(path)[0] == _layout(path)[1]
+
+
+def test_events_only_is_checked_against_what_the_database_changed(run, vaulted):
+    """A command that claims to record only events, but changed a row too, is saved whole: nothing is lost."""
+    path, account = vaulted
+    generation = _generation(path)
+    with _open(path, write=True) as reg:
+        events.record(reg.db, reg.actor, "cred.show", account, account=account, details={"fields": [], "reason": "x"})
+        reg.db.execute("UPDATE accounts SET aim = 'changed' WHERE id = ?", (account,))
+        reg.events_only = True
+    assert _generation(path) == generation + 1
+    with _open(path) as reg:
+        assert reg.db.execute("SELECT aim FROM accounts WHERE id = ?", (account,)).fetchone()[0] == "changed"
+
+
+def _forge(path, insider, victim, account):
+    """As `insider` (a custodian with the register key): append a record of a reveal in `victim`'s name."""
+    start, size = _layout(path)
+    with _open(path, insider) as reg:
+        event = events.record(
+            reg.db, victim, "cred.show", account, account=account, details={"fields": [], "reason": "x"}
+        )
+        event["signature"] = trust_records.sign_event(reg.file_id, event["hash"], reg.keys.signing_private).hex()
+        event.pop("prev_hash", None)
+        event["prev_hash"] = reg.db.execute(
+            "SELECT prev_hash FROM main.events WHERE seq = ?", (event["seq"],)
+        ).fetchone()[0]
+        sealed = crypto.seal(
+            reg.keys.register_key, json.dumps({"events": [event]}).encode(), ff.tail_aad(reg.raw, reg._tail_count)
+        )
+    files.append(path, size, ff.tail_record(sealed))
+
+
+def test_attack_an_insider_appends_a_reveal_in_a_colleagues_name(run, vaulted, monkeypatch):
+    path, account = vaulted
+    _forge(path, IT2, CUSTODIAN, account)
+    error_line(run("account list"), 4, "record 1 at the end of the file", f"names {CUSTODIAN} but is not signed")
+
+
+def test_an_insider_may_append_in_their_own_name_and_it_reads_as_theirs(run, vaulted):
+    """The same tool, used honestly: the record is theirs, signed by them, and `verify` agrees."""
+    path, account = vaulted
+    _forge(path, IT2, IT2, account)
+    assert _log(run)[-1]["actor"] == IT2
+    ok(run("verify"))
+
+
+def test_attack_removing_the_last_record_is_a_rollback_on_a_machine_that_saw_it(run, vaulted):
+    path, account = vaulted
+    _reveal(run, account)
+    _, size_one = _layout(path)
+    _reveal(run, account, "the one to hide")
+    with open(path, "r+b") as handle:
+        handle.truncate(size_one)
+    error_line(run("account list"), 4, "rolled back", "does not contain event")
+
+
+def test_attack_records_swapped_do_not_authenticate(run, vaulted):
+    path, account = vaulted
+    start, _ = _layout(path)
+    _reveal(run, account, "one")
+    _, end_one = _layout(path)
+    _reveal(run, account, "two")
+    data = path.read_bytes()
+    path.write_bytes(data[:start] + data[end_one:] + data[start:end_one])
+    error_line(run("account list"), 4, "record 1 at the end of the file does not authenticate")
+
+
+def test_attack_a_record_carried_onto_the_next_save_does_not_authenticate(run, vaulted):
+    """Records are bound to the header they follow: kept past a save, they add nothing twice."""
+    path, account = vaulted
+    start, _ = _layout(path)
+    _reveal(run, account)
+    record = path.read_bytes()[start:]
+    ok(run("monitor " + account))
+    with open(path, "ab") as handle:
+        handle.write(record)
+    error_line(run("account list"), 4, "record 1 at the end of the file does not authenticate")
+
+
+def test_attack_a_changed_byte_in_a_record_is_damage(run, vaulted):
+    path, account = vaulted
+    _reveal(run, account)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1
+    path.write_bytes(bytes(data))
+    error_line(run("account list"), 4, "does not authenticate")
+
+
+def test_another_machine_without_the_witness_reads_the_records(run, vaulted, tmp_path, monkeypatch):
+    path, account = vaulted
+    _reveal(run, account)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "other-machine"))
+    assert [e["action"] for e in _log(run)][-1] == "cred.show"
+
+
+def test_the_tail_is_folded_once_it_holds_its_most_records(run, vaulted, monkeypatch):
+    path, account = vaulted
+    monkeypatch.setattr(store, "MAX_TAIL_RECORDS", 2)
+    generation = _generation(path)
+    for reason in ("one", "two"):
+        _reveal(run, account, reason)
+    assert _generation(path) == generation
+    _reveal(run, account, "three")
+    assert _generation(path) == generation + 1 and _layout(path)[0] == _layout(path)[1]
+    assert [e["details"]["reason"] for e in _log(run) if e["action"] == "cred.show"] == ["one", "two", "three"]
+
+
+def test_a_postgresql_like_store_without_append_saves_whole(run, vaulted):
+    path, account = vaulted
+    generation = _generation(path)
+    with _open(path, write=True) as reg:
+        reg.store = _NoAppend(reg.store)
+        events.record(reg.db, reg.actor, "cred.show", account, account=account, details={"fields": [], "reason": "x"})
+        reg.events_only = True
+    assert _generation(path) == generation + 1
+
+
+class _NoAppend:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        if name in ("append", "read_from"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_split_tail_takes_any_bytes_and_raises_only_damage(data):
+    try:
+        records, used = ff.split_tail(data)
+    except DamagedError:
+        return
+    assert used <= len(data) and len(data) - used < 4 + ff.MAX_TAIL_RECORD
+    assert sum(4 + len(r) for r in records) == used
+
+
+def test_append_refuses_a_file_shorter_than_expected_and_cuts_an_unfinished_record(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    with pytest.raises(DamagedError):
+        files.append(path, 10, b"x")
+    path.write_bytes(b"abcdef")
+    assert files.append(path, 3, b"XY") == 5
+    assert path.read_bytes() == b"abcXY"
+    assert os.stat(path).st_size == 5
+
+
+def test_vault_copy_of_a_register_with_a_tail_saves_it_whole_first(run, vaulted, tmp_path):
+    path, account = vaulted
+    _reveal(run, account)
+    target = tmp_path / "copy.accountctl"
+    ok(run(f"vault copy --to {target}"))
+    assert _layout(path)[0] == _layout(path)[1]  # folded, then copied byte for byte
+    assert target.read_bytes() == path.read_bytes()
+    ok(run(f"--register {target} verify"))
+    assert [e["action"] for e in _log(run)][-1] == "cred.show"
