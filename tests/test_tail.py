@@ -257,3 +257,22 @@ def test_vault_copy_of_a_register_with_a_tail_saves_it_whole_first(run, vaulted,
     assert target.read_bytes() == path.read_bytes()
     ok(run(f"--register {target} verify"))
     assert [e["action"] for e in _log(run)][-1] == "cred.show"
+
+
+def test_a_records_plaintext_is_what_its_schema_says(run, vaulted):
+    import jsonschema
+
+    from pathlib import Path
+
+    path, account = vaulted
+    _reveal(run, account)
+    _reveal(run, account, "again")
+    schema = json.loads((Path(__file__).parent.parent / "schemas" / "tail-record.schema.json").read_text())
+    start, _ = _layout(path)
+    with _open(path) as reg:
+        records, _ = ff.split_tail(path.read_bytes()[start:])
+        assert len(records) == 2
+        for index, sealed in enumerate(records):
+            plain = json.loads(crypto.open_sealed(reg.keys.register_key, bytes(sealed), ff.tail_aad(reg.raw, index)))
+            jsonschema.validate(plain, schema)
+            assert "signature" in plain["events"][-1] and PASSWORD not in json.dumps(plain)
