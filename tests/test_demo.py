@@ -38,7 +38,7 @@ def test_demo_builds_a_trust_with_the_promised_problems_and_audits_it(run, tmp_p
     assert "Oakfield Social Media Policy 6.1" in out  # the trust's own clause beside its finding
     for name in ("Connect", "Huxley", "Agora", "Dartmoor", "Preston"):
         assert name not in out
-    assert out.count("\n  accountctl ") == 4  # four commands to try next
+    assert out.count("\n  accountctl ") == 6  # six commands to try next
     assert "ACCOUNTCTL_PASSPHRASE" not in out, "never a passphrase in a line to paste into a shell"
 
 
@@ -61,6 +61,10 @@ def test_the_demo_register_opens_and_its_next_commands_work(run, tmp_path, monke
     assert ok(run("account show oakfield-flickr-oakfieldphotos --json")).stdout.count('"gone"') == 1
     assert "head-informed" in ok(run("incident show inc-1")).stdout
     ok(run("account takedown oakfield-instagram-oakfield-school-official --reported-on 2020-01-01"))
+    ok(run("login --agent"))
+    monkeypatch.delenv("ACCOUNTCTL_PASSPHRASE")
+    shown = ok(run('cred show oakfield-facebook-oakfieldprimary --field password --reason "Handover"'))
+    assert shown.stdout.strip() and "Handover" in ok(run("log --json")).stdout
     ok(run("verify"))
 
 

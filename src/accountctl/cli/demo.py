@@ -67,6 +67,12 @@ def demo(folder: Path | None) -> None:
     click.echo(
         f"  accountctl account gone {facts['closed']}            # deleted on the platform: destroy its credentials"
     )
+    click.echo(
+        "  accountctl login --agent                                   # unlock once: the agent answers from now on"
+    )
+    click.echo(
+        f'  accountctl cred show {facts["live"]} --field password --reason "Handover"  # the reveal is recorded, never the value'
+    )
 
 
 def _trail(reg) -> str:

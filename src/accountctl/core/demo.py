@@ -374,6 +374,7 @@ def build(path: Path) -> dict:
         "head": HEADS["oakfield"],
         "pending": ids["oakfield", "youtube", "OakfieldMusic"],
         "closed": ids["oakfield", "flickr", "OakfieldPhotos"],
+        "live": ids["oakfield", "facebook", "OakfieldPrimary"],
         "found": found["id"],
         "incident": abuse["id"],
         "campaign": campaign["id"],
