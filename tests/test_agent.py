@@ -285,3 +285,41 @@ def test_malformed_requests_get_no_answer_and_the_agent_keeps_serving(agent_oak)
                 answer = b""
             assert answer == b"", body  # closed with no answer
     assert status()["keys"], "the agent is still there, still holding the key"
+
+
+def test_the_answers_the_agent_keeps_do_not_read_the_history(run, agent_oak, monkeypatch):
+    """Why the agent may keep its answers when only events were appended (a reveal): none depends on them.
+
+    Every command in CACHED runs over a register whose `events` table cannot be read (SQLite's
+    authorizer; setting it makes SQLite prepare every statement again), and answers the same after
+    a reveal as before it (a reveal also moves `meta`'s history head, which holds the settings too).
+    """
+    import sqlite3
+
+    from accountctl.cli import agentd
+    from accountctl.store import register as store
+
+    commands = {
+        ("audit",): "audit --json",
+        ("account", "list"): "account list --json",
+        ("account", "show"): f"account show {FB} --json",
+        ("offboard",): "offboard t.one@oak.sch.uk --json",
+    }
+    assert set(commands) == agentd.CACHED
+    env = {"ACCOUNTCTL_PASSPHRASE": PASSPHRASE, "ACCOUNTCTL_NO_AGENT": "1"}
+    before = {words: run(args, env=env) for words, args in commands.items()}
+    ok(run(f'cred show {FB} --field totp --reason "looking"', env=env))
+    for words, args in commands.items():
+        after = run(args, env=env)
+        assert (after.exit_code, after.stdout) == (before[words].exit_code, before[words].stdout), words
+
+    with store.open_register(agent_oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE) as reg:
+        pass
+    read = 20  # SQLITE_READ
+    reg.db.set_authorizer(lambda action, table, *_: sqlite3.SQLITE_DENY if action == read and table == "events" else 0)
+    monkeypatch.setattr(store, "cached_reader", lambda target, who: reg)
+    for words, args in commands.items():
+        result = run(args)
+        assert result.exit_code in (0, 1) and "Error" not in result.stderr, (words, result.stderr)
+    with pytest.raises(sqlite3.DatabaseError):  # the guard itself works
+        reg.db.execute("SELECT count(*) FROM events").fetchone()

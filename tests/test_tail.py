@@ -216,12 +216,21 @@ def test_a_postgresql_like_store_without_append_saves_whole(run, vaulted):
     assert _generation(path) == generation + 1
 
 
+def test_a_register_reached_through_a_link_is_saved_whole_never_appended_through_it(run, vaulted, tmp_path):
+    path, account = vaulted
+    link = tmp_path / "link.accountctl"
+    link.symlink_to(path)
+    generation = _generation(path)
+    ok(run(f'--register {link} cred show {account} --field password --reason "via a link"'))
+    assert _generation(link) == generation + 1 and _layout(link)[0] == _layout(link)[1]
+
+
 class _NoAppend:
     def __init__(self, inner):
         self.inner = inner
 
     def __getattr__(self, name):
-        if name in ("append", "read_from"):
+        if name in ("appendable", "append", "read_from"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 

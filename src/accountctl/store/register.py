@@ -217,7 +217,7 @@ class Register:
         """
         if (
             not self.events_only
-            or not hasattr(self.store, "append")
+            or not getattr(self.store, "appendable", lambda: False)()
             or self._tail_end is None
             or self.header.version != ff.VERSION
             or self.header_changed

@@ -128,6 +128,10 @@ class FileStore:
         """The file's bytes from `offset` to its end (records appended to the tail since it was read)."""
         return files.read_rest(self.path, offset)
 
+    def appendable(self) -> bool:
+        """Whether a record may be appended here: to the register file itself, never through a link."""
+        return not self.path.is_symlink()
+
     def append(self, expected_size: int, record: bytes) -> int:
         """Add a record to the file's tail (the caller holds the lock and read `expected_size` bytes); the new size."""
         return files.append(self.path, expected_size, record)
