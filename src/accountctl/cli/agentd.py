@@ -496,8 +496,10 @@ class Agent:
                     return
                 if words in INLINE_WRITE and _lock_is_free(prepared[0]):
                     answer = self.run_here(prepared)
-                    self._after_write(prepared)
-                    agent_link.send_output(sock, *answer)
+                    try:
+                        agent_link.send_output(sock, *answer)  # saved (fsync'ed) already: answer before tidying up
+                    finally:
+                        self._after_write(prepared)
                     return
                 read_end, back = os.pipe() if answer_key is not None else (None, None)
                 if os.fork() == 0:
