@@ -323,3 +323,17 @@ def test_the_answers_the_agent_keeps_do_not_read_the_history(run, agent_oak, mon
         assert result.exit_code in (0, 1) and "Error" not in result.stderr, (words, result.stderr)
     with pytest.raises(sqlite3.DatabaseError):  # the guard itself works
         reg.db.execute("SELECT count(*) FROM events").fetchone()
+
+
+def test_a_runtime_folder_too_deep_for_a_socket_gives_way_to_a_short_private_one(run, oak, monkeypatch, tmp_path):
+    deep = tmp_path / ("d" * 90)
+    deep.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    path = agent_link.address()
+    assert len(path.encode()) <= agent_link.MAX_SOCKET_PATH and path.startswith("/tmp/accountctl-")
+    try:
+        done(sh("login", "--agent", "--ttl", "1m", passphrase=True))
+        assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700
+        assert done(sh("account", "list", "--json")).stdout.strip() == "[]"
+    finally:
+        sh("agent", "stop")

@@ -57,13 +57,24 @@ class AgentGone(Exception):
     """No agent answers (none started, or it died: a stale socket refuses connections)."""
 
 
+# A Unix socket's path must fit `sun_path`: 108 bytes on Linux, 104 on macOS and the BSDs.
+MAX_SOCKET_PATH = 100
+
+
 def folder() -> str:
-    """The agent's private folder: `$XDG_RUNTIME_DIR/accountctl`, else `<tmp>/accountctl-<uid>`."""
+    """The agent's private folder: `$XDG_RUNTIME_DIR/accountctl`, else `<tmp>/accountctl-<uid>`.
+
+    A runtime folder too deep for a socket's path gives way to `/tmp/accountctl-<uid>` (made 0700,
+    and refused if someone else owns it), so the agent starts wherever the client finds it.
+    """
     if WINDOWS:
         return ""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
-        return os.path.join(runtime, "accountctl")
+        path = os.path.join(runtime, "accountctl")
+        if len(os.fsencode(os.path.join(path, NAME))) <= MAX_SOCKET_PATH:
+            return path
+        return os.path.join("/tmp", f"accountctl-{os.getuid()}")
     # tempfile.gettempdir()'s choice, without importing tempfile (random, shutil: most of a client's cost)
     for name in ("TMPDIR", "TEMP", "TMP"):
         value = os.environ.get(name)
