@@ -285,3 +285,105 @@ def test_a_records_plaintext_is_what_its_schema_says(run, vaulted):
             plain = json.loads(crypto.open_sealed(reg.keys.register_key, bytes(sealed), ff.tail_aad(reg.raw, index)))
             jsonschema.validate(plain, schema)
             assert "signature" in plain["events"][-1] and PASSWORD not in json.dumps(plain)
+
+
+def _seal_record(path, events_value, who=CUSTODIAN):
+    """As an insider with the register key: a record whose plaintext is `{"events": events_value}`."""
+    start, size = _layout(path)
+    with _open(path, who) as reg:
+        sealed = crypto.seal(
+            reg.keys.register_key, json.dumps({"events": events_value}).encode(), ff.tail_aad(reg.raw, reg._tail_count)
+        )
+    files.append(path, size, ff.tail_record(sealed))
+
+
+@pytest.mark.parametrize("value", [[], {}, "x"], ids=["empty", "object", "text"])
+def test_a_record_that_holds_no_list_of_events_is_damage(run, vaulted, value):
+    path, _ = vaulted
+    _seal_record(path, value)
+    assert error_line(run("account list"), 4) == (
+        "Error: register damaged or altered: record 1 at the end of the file does not continue the history (no events)"
+    )
+
+
+def test_one_register_appends_twice_and_both_records_read_back(run, vaulted):
+    """The agent's copy appends reveal after reveal: each record at its own place, nothing saved whole."""
+    path, account = vaulted
+    generation = _generation(path)
+    with _open(path, write=True) as reg:
+        for reason in ("one", "two"):
+            events.record(reg.db, reg.actor, "cred.show", account, account=account, details={"reason": reason})
+            reg.events_only = True
+            reg.save()
+        assert not reg.dirty
+    assert _generation(path) == generation
+    assert [e["details"]["reason"] for e in _log(run) if e["action"] == "cred.show"] == ["one", "two"]
+    ok(run("verify"))
+
+
+def test_two_events_of_one_command_are_one_record(run, vaulted):
+    path, account = vaulted
+    generation = _generation(path)
+    start, _ = _layout(path)
+    with _open(path, write=True) as reg:
+        for reason in ("one", "two"):
+            events.record(reg.db, reg.actor, "cred.show", account, account=account, details={"reason": reason})
+        reg.events_only = True
+    assert _generation(path) == generation
+    assert len(ff.split_tail(path.read_bytes()[start:])[0]) == 1
+    ok(run("verify"))
+
+
+@pytest.mark.parametrize("change", ["header", "archive", "format 3", "no tail yet"])
+def test_a_save_that_changes_more_than_events_is_whole_even_if_it_says_events_only(run, vaulted, change):
+    path, account = vaulted
+    generation = _generation(path)
+    with _open(path, write=True) as reg:
+        events.record(reg.db, reg.actor, "cred.show", account, account=account, details={"reason": "x"})
+        reg.events_only = True
+        if change == "header":
+            reg.header_changed = True
+        elif change == "archive":
+            reg._history_rewritten = True
+            reg.load_history()
+        elif change == "format 3":
+            reg.header.version = ff.SAME_LAYOUT
+        else:
+            reg._tail_end = None
+    assert _generation(path) == generation + 1 and _layout(path)[0] == _layout(path)[1]
+    ok(run("verify"))
+
+
+def test_refresh_tail_adds_what_another_process_appended(run, vaulted):
+    path, account = vaulted
+    with _open(path) as reg:
+        pass
+    _reveal(run, account, "meanwhile")
+    assert reg.refresh_tail() is True
+    assert (
+        reg.db.execute("SELECT details FROM main.events ORDER BY seq DESC LIMIT 1").fetchone()[0].find("meanwhile") > 0
+    )
+    assert reg._tail_end == path.stat().st_size and not reg.dirty
+    assert reg.refresh_tail() is True  # nothing new: nothing added
+    events.record(reg.db, reg.actor, "x", None)
+    assert reg.refresh_tail() is False  # a copy with changes of its own is never refreshed
+    reg.store = _NoAppend(reg.store)
+    assert reg.refresh_tail() is False
+
+
+class _Claims:
+    """A store whose size says there is a tail its bytes do not hold (the file changed while read)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def read(self, upto=None, tail_at=None):
+        data, size = files.read_register(self.path, upto=upto)
+        return data, size + 10
+
+
+def test_a_file_that_changed_while_it_was_read_is_refused(vaulted):
+    path, _ = vaulted
+    with pytest.raises(DamagedError) as caught:
+        store._load(_Claims(path))
+    assert str(caught.value) == "register damaged: the file is truncated"
