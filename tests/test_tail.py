@@ -249,8 +249,9 @@ def test_split_tail_takes_any_bytes_and_raises_only_damage(data):
 def test_append_refuses_a_file_shorter_than_expected_and_cuts_an_unfinished_record(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
-    with pytest.raises(DamagedError):
+    with pytest.raises(DamagedError) as caught:
         files.append(path, 10, b"x")
+    assert str(caught.value) == "register damaged: the file is truncated" and path.read_bytes() == b"abc"
     path.write_bytes(b"abcdef")
     assert files.append(path, 3, b"XY") == 5
     assert path.read_bytes() == b"abcXY"
@@ -387,3 +388,55 @@ def test_a_file_that_changed_while_it_was_read_is_refused(vaulted):
     with pytest.raises(DamagedError) as caught:
         store._load(_Claims(path))
     assert str(caught.value) == "register damaged: the file is truncated"
+
+
+def _record(n: int) -> bytes:
+    return n.to_bytes(4, "big") + bytes(n)
+
+
+def test_split_tail_takes_whole_records_and_leaves_an_unfinished_one():
+    smallest = ff.NONCE_LEN + ff.TAG_LEN
+    data = _record(smallest) + _record(40) + _record(smallest)
+    records, used = ff.split_tail(data + _record(50)[:-1])
+    assert [len(r) for r in records] == [smallest, 40, smallest] and used == len(data)
+    assert [len(r) for r in ff.split_tail(data + b"\0\0")[0]] == [smallest, 40, smallest]
+    assert ff.split_tail(_record(ff.MAX_TAIL_RECORD))[1] == 4 + ff.MAX_TAIL_RECORD
+    assert ff.split_tail(b"") == ([], 0) and ff.split_tail(b"\0\0\0") == ([], 0)
+
+
+@pytest.mark.parametrize(
+    "data, which",
+    [
+        ((0).to_bytes(4, "big"), 1),
+        ((ff.NONCE_LEN + ff.TAG_LEN - 1).to_bytes(4, "big") + bytes(40), 1),
+        (_record(30) + (ff.MAX_TAIL_RECORD + 1).to_bytes(4, "big"), 2),
+    ],
+    ids=["zero", "shorter than a nonce and tag", "over 1 MiB"],
+)
+def test_split_tail_refuses_an_impossible_length(data, which):
+    with pytest.raises(DamagedError) as caught:
+        ff.split_tail(data)
+    assert str(caught.value) == f"register damaged: record {which} at the end of the file has an impossible length"
+
+
+def test_append_never_writes_through_a_link(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"abc")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(DamagedError) as caught:
+        files.append(link, 3, b"x")
+    assert str(caught.value) == f"cannot write {link}: Too many levels of symbolic links"
+    assert target.read_bytes() == b"abc"
+
+
+def test_read_rest_reads_to_the_end_and_refuses_a_file_too_short(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abcdef")
+    assert files.read_rest(path, 4) == b"ef" and files.read_rest(path, 6) == b""
+    with pytest.raises(DamagedError) as caught:
+        files.read_rest(path, 7)
+    assert str(caught.value) == "register damaged: the file is truncated"
+    with pytest.raises(DamagedError) as caught:
+        files.read_rest(tmp_path / "gone", 0)
+    assert str(caught.value) == f"cannot read {tmp_path / 'gone'}: No such file or directory"
