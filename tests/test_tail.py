@@ -307,18 +307,18 @@ def test_a_record_that_holds_no_list_of_events_is_damage(run, vaulted, value):
     )
 
 
-def test_one_register_appends_twice_and_both_records_read_back(run, vaulted):
+def test_one_register_appends_again_and_again_and_every_record_reads_back(run, vaulted):
     """The agent's copy appends reveal after reveal: each record at its own place, nothing saved whole."""
     path, account = vaulted
     generation = _generation(path)
     with _open(path, write=True) as reg:
-        for reason in ("one", "two"):
+        for reason in ("one", "two", "three"):
             events.record(reg.db, reg.actor, "cred.show", account, account=account, details={"reason": reason})
             reg.events_only = True
             reg.save()
         assert not reg.dirty
     assert _generation(path) == generation
-    assert [e["details"]["reason"] for e in _log(run) if e["action"] == "cred.show"] == ["one", "two"]
+    assert [e["details"]["reason"] for e in _log(run) if e["action"] == "cred.show"] == ["one", "two", "three"]
     ok(run("verify"))
 
 
@@ -370,6 +370,9 @@ def test_refresh_tail_adds_what_another_process_appended(run, vaulted):
     assert reg.refresh_tail() is False  # a copy with changes of its own is never refreshed
     reg.store = _NoAppend(reg.store)
     assert reg.refresh_tail() is False
+    with _open(path) as fresh:
+        fresh._tail_end = None  # a register that never knew its tail (just created) is never refreshed
+        assert fresh.refresh_tail() is False
 
 
 class _Claims:
