@@ -293,6 +293,7 @@ class Register:
         otherwise the store keeps its bytes as they are (a file copies them into the new file).
         """
         appendable = self._new_events_to_append()
+        self.events_only = False  # said of this save's changes only: the next ones say it again if it holds
         if appendable:
             self._append(appendable)
             return
