@@ -443,3 +443,30 @@ def test_read_rest_reads_to_the_end_and_refuses_a_file_too_short(tmp_path):
     with pytest.raises(DamagedError) as caught:
         files.read_rest(tmp_path / "gone", 0)
     assert str(caught.value) == f"cannot read {tmp_path / 'gone'}: No such file or directory"
+
+
+def test_a_register_made_read_only_by_hand_is_saved_whole_as_before(run, vaulted, monkeypatch):
+    from accountctl.store import stores
+
+    path, account = vaulted
+    generation = _generation(path)
+    path.chmod(0o400)
+    real_access = os.access  # root may write any file: the check is what a normal user's would answer
+    monkeypatch.setattr(stores.os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
+    ok(run(f'cred show {account} --field password --reason "read-only file"'))
+    assert _generation(path) == generation + 1 and _layout(path)[0] == _layout(path)[1]
+
+
+def test_append_to_a_file_it_may_not_write_is_refused_as_bad_input(tmp_path, monkeypatch):
+    from accountctl.errors import InputError
+
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(files.os, "open", denied)
+    with pytest.raises(InputError) as caught:
+        files.append(path, 3, b"x")
+    assert str(caught.value) == f"cannot write {path}: permission denied"

@@ -149,6 +149,8 @@ def append(path: Path, expected_size: int, data: bytes) -> int:
     flags = os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
+    except PermissionError:
+        raise InputError(f"cannot write {path}: permission denied") from None
     except OSError as exc:
         raise DamagedError(f"cannot write {path}: {exc.strerror}") from None
     try:

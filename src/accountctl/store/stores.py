@@ -129,8 +129,12 @@ class FileStore:
         return files.read_rest(self.path, offset)
 
     def appendable(self) -> bool:
-        """Whether a record may be appended here: to the register file itself, never through a link."""
-        return not self.path.is_symlink()
+        """Whether a record may be appended here: to the register file itself, never through a link.
+
+        A file this user may not write (made read-only by hand) is saved whole instead, as before
+        there was a tail: the save replaces it, which its folder allows.
+        """
+        return not self.path.is_symlink() and os.access(self.path, os.W_OK)
 
     def append(self, expected_size: int, record: bytes) -> int:
         """Add a record to the file's tail (the caller holds the lock and read `expected_size` bytes); the new size."""
