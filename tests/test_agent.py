@@ -337,3 +337,44 @@ def test_a_runtime_folder_too_deep_for_a_socket_gives_way_to_a_short_private_one
         assert done(sh("account", "list", "--json")).stdout.strip() == "[]"
     finally:
         sh("agent", "stop")
+
+
+def test_after_another_process_writes_the_kept_audit_is_worked_out_again_in_the_background(run, agent_oak):
+    """Once the file has rested for a moment, the next `audit` through the agent is a kept answer again."""
+    done(sh("audit", "--json", "--fail-on", "info"), 1)
+    _until(lambda: status()["kept"] >= 1)  # the child's copy of its answer is collected as it comes
+    assert status()["prewarmed"] == 0
+    ok(run(ACCOUNT.replace("OakPrimary", "OakLater"), env={"ACCOUNTCTL_PASSPHRASE": PASSPHRASE}))
+    _until(lambda: status()["prewarmed"] >= 1 and status()["kept"] >= 1)
+    assert status()["prewarmed"] == 1
+    through_agent = done(sh("audit", "--json", "--fail-on", "info"), 1).stdout
+    direct = run("audit --json --fail-on info", env={"ACCOUNTCTL_PASSPHRASE": PASSPHRASE, "ACCOUNTCTL_NO_AGENT": "1"})
+    assert "oaklater" in through_agent and through_agent == direct.stdout
+    assert status()["prewarmed"] == 1  # the answer was kept, not worked out a second time
+
+
+def _until(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.05)
+
+
+def test_a_reveal_needs_no_background_work(run, agent_oak):
+    done(sh("audit", "--json", "--fail-on", "info"), 1)
+    _until(lambda: status()["kept"] >= 1)
+    done(
+        sh(
+            "cred",
+            "show",
+            FB,
+            "--reason",
+            "looking",
+            "--field",
+            "totp",
+            env={"ACCOUNTCTL_NO_AGENT": "1"},
+            passphrase=True,
+        )
+    )
+    time.sleep(2.5)
+    assert status()["prewarmed"] == 0 and status()["kept"] >= 1

@@ -32,6 +32,11 @@ DEFAULT_TTL = 15 * 60
 # show writes its reveal event).
 CACHED = {("account", "show"), ("account", "list"), ("offboard",), ("audit",)}
 MAX_ANSWERS = 32
+# When a file the agent holds is changed by someone else and then left alone this long, the answers
+# it had kept for it (the last few asked for) are worked out again in the background, so the next
+# `audit` after a write is one round trip too, once the writer has finished.
+PREWARM_AFTER = 1.0
+PREWARM_MOST = 4
 # Pure reads of a few rows that the agent answers itself, with no fork: a fork and the copy-on-write
 # faults of a child touching the interpreter cost ~3-4 ms, the command itself ~0.4 ms. Only commands
 # that neither write nor change module state belong here (run_here puts back env, folder and streams).
@@ -147,6 +152,9 @@ class Agent:
         # gives the same answer, so a repeated `audit` costs one lookup. Filled from the children (pending).
         self.answers: dict[tuple, dict] = {}
         self.pending: dict[int, tuple] = {}
+        self.recipes: dict[tuple, dict] = {}  # answer key -> the request that asked for it, to ask again
+        self.changed: dict[tuple, tuple] = {}  # cache key -> (its file's stat when seen changed, when)
+        self.prewarmed = 0
 
     # -- requests -----------------------------------------------------------------------------
     def handle(self, message: dict) -> dict | None:
@@ -161,6 +169,8 @@ class Agent:
                 "ttl": self.ttl,
                 "mlock": self.keys.locked,
                 "keys": self.keys.status(),
+                "kept": len(self.answers),
+                "prewarmed": self.prewarmed,
             }
         if op == "add":
             ttl = min(float(message.get("ttl") or self.ttl), MAX_TTL)
@@ -265,6 +275,46 @@ class Agent:
                 self._carry_answers(prepared[6], identity)
             self.cache[key] = (identity, reg)
 
+    def _remember_recipe(self, answer_key: tuple, message: dict) -> None:
+        self.recipes.pop(answer_key, None)
+        self.recipes[answer_key] = message
+        while len(self.recipes) > MAX_ANSWERS:
+            self.recipes.pop(next(iter(self.recipes)))
+
+    def _watch(self) -> None:
+        """Notice a held file that changed with no request; once it has stayed as it is, work out again what was kept."""
+        now = time.monotonic()
+        for key, (identity, _) in list(self.cache.items()):
+            stat = _stat(key[0])
+            if stat is None or stat == identity[:4]:
+                self.changed.pop(key, None)
+                continue
+            seen = self.changed.get(key)
+            if seen is None or seen[0] != stat:
+                self.changed[key] = (stat, now)  # still being written, perhaps: wait until it rests
+            elif now - seen[1] >= PREWARM_AFTER:
+                del self.changed[key]
+                self._prewarm(identity)
+
+    def _prewarm(self, old: tuple) -> None:
+        """Ask again, in the background, the last few requests whose answers were kept for the file as it was."""
+        wanted = [self.recipes[k] for k in self.answers if k[0] == old and k in self.recipes][-PREWARM_MOST:]
+        for message in wanted:
+            prepared = self.prepare(message)  # the first reads the file again (or only its tail), once for all
+            if prepared is None:
+                return
+            answer_key = prepared[-1]
+            if answer_key is None or answer_key in self.answers or answer_key in {k for k, _ in self.pending.values()}:
+                continue  # still right (a reveal's tail), or already being worked out
+            read_end, back = os.pipe()
+            if os.fork() == 0:
+                os.close(read_end)
+                self.run_child(None, prepared, back)
+            os.close(back)
+            self.pending[read_end] = (answer_key, [])
+            self._remember_recipe(answer_key, message)
+            self.prewarmed += 1
+
     def _carry_answers(self, old: tuple, new: tuple) -> None:
         """Keep the answers of the file before events were appended to its tail: still right after it.
 
@@ -339,7 +389,8 @@ class Agent:
         gc.disable()  # a short life: collecting would only copy the parent's pages
         try:
             answer = self.execute(prepared)
-            agent_link.send_output(sock, *answer)
+            if sock is not None:  # None: worked out ahead, for the agent only (_prewarm)
+                agent_link.send_output(sock, *answer)
             if back is not None:  # the same answer for the agent to keep, for as long as the file is unchanged
                 with os.fdopen(back, "wb") as pipe:
                     pipe.write(answer[0].to_bytes(1, "big") + len(answer[1]).to_bytes(8, "big") + answer[1] + answer[2])
@@ -389,10 +440,13 @@ class Agent:
             while self.running:
                 self.keys.expire()
                 self._drop_cache()
+                self._watch()
                 now = time.monotonic()
                 if not self.keys.entries and now >= self.deadline:
                     break  # nothing left to hold
                 wake = self.keys.next_expiry() or self.deadline
+                if self.cache:
+                    wake = min(wake, now + PREWARM_AFTER / 2)
                 ready, _, _ = select.select(
                     [listener, *self.pending], [], [], max(0.05, min(wake, self.deadline) - now + 0.01)
                 )
@@ -502,6 +556,8 @@ class Agent:
                         self._after_write(prepared)
                     return
                 read_end, back = os.pipe() if answer_key is not None else (None, None)
+                if answer_key is not None:
+                    self._remember_recipe(answer_key, message)
                 if os.fork() == 0:
                     if read_end is not None:
                         os.close(read_end)
