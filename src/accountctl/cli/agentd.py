@@ -36,7 +36,7 @@ MAX_ANSWERS = 32
 # it had kept for it (the last few asked for) are worked out again in the background, so the next
 # `audit` after a write is one round trip too, once the writer has finished.
 PREWARM_AFTER = 1.0
-PREWARM_MOST = 4
+PREWARM_MOST = 2  # each is a forked audit: a handful at once would crowd a small machine
 # Pure reads of a few rows that the agent answers itself, with no fork: a fork and the copy-on-write
 # faults of a child touching the interpreter cost ~3-4 ms, the command itself ~0.4 ms. Only commands
 # that neither write nor change module state belong here (run_here puts back env, folder and streams).
