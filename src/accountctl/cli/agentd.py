@@ -327,7 +327,6 @@ class Agent:
 
     def _add_tail(self, key: tuple, reg) -> tuple | None:
         """Add the records appended to the file's tail to the cached register; its new identity, or None to re-open."""
-
         try:
             if reg.refresh_tail():
                 identity = _identity(key[0])
@@ -398,7 +397,11 @@ class Agent:
             os._exit(0)
 
     def run_here(self, prepared: tuple) -> tuple[int, bytes, bytes]:
-        """Run a command (only `otp`: see INLINE) in the agent itself, then put back all it changed here."""
+        """Run a command (`otp`, INLINE; `cred show`, INLINE_WRITE) in the agent itself, then put back all it changed here.
+
+        Its environment, folder, streams and the register hooks are put back; the cached register keeps
+        what a write saved (the caller checks that it did: `_after_write`).
+        """
         from accountctl.store import register as store
 
         saved_env = {name: os.environ.get(name) for name in (*agent_link.PASSED_ENV, "ACCOUNTCTL_PASSPHRASE")}

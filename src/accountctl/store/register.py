@@ -852,10 +852,11 @@ def open_register(
 
 
 # Inside the agent: a function (store, actor) -> the agent's already opened and checked Register for
-# this file as it is on disk now, or None. Reads use it; writes always take the lock and re-read.
+# this file as it is on disk now, or None. Reads use it.
 cached_reader: Callable[[stores.Store, str | None], "Register | None"] | None = None
-# The same for a writer, asked under the lock: the agent's forked child gets its own copy of the cached
-# register when the file is still byte for byte the one it was read from, and saves it like any writer.
+# The same for a writer, asked under the lock: the cached register (a forked child's own copy, or the
+# agent's for a reveal it runs itself) when the file is still the very one it was read from (device,
+# inode, size, mtime); it is then saved like any writer's. Otherwise the writer re-reads the file.
 cached_writer: Callable[[stores.Store, str | None], "Register | None"] | None = None
 
 
