@@ -42,6 +42,15 @@ def done(result, code: int = 0):
     return result
 
 
+def reveal(reason: str, agent: bool = True):
+    """`cred show` of the TOTP field: through the agent, or (`agent=False`) beside it, by passphrase."""
+    if agent:
+        return done(sh("cred", "show", FB, "--reason", reason, "--field", "totp"))
+    return done(
+        sh("cred", "show", FB, "--reason", reason, "--field", "totp", env={"ACCOUNTCTL_NO_AGENT": "1"}, passphrase=True)
+    )
+
+
 def status() -> dict:
     return agent_link.request({"op": "status"})
 
@@ -155,7 +164,7 @@ def test_stop_and_logout_clear_the_key(agent_oak):
 
 
 def test_cred_show_through_the_agent_records_its_reveal(run, agent_oak):
-    shown = done(sh("cred", "show", FB, "--reason", "posting cover", "--field", "totp"))
+    shown = reveal("posting cover")
     assert f"secret={TOTP}" in shown.stdout
     log = ok(run("log --json", env={"ACCOUNTCTL_PASSPHRASE": PASSPHRASE})).stdout
     assert "posting cover" in log  # the reveal is saved, signed like any write
@@ -171,22 +180,10 @@ def test_reveals_through_the_agent_and_beside_it_append_in_order_and_verify(run,
     from accountctl.store import register as store
 
     generation = store.read_header(agent_oak)[0].generation
-    done(sh("cred", "show", FB, "--reason", "one", "--field", "totp"))
-    done(sh("cred", "show", FB, "--reason", "two", "--field", "totp"))
-    done(
-        sh(
-            "cred",
-            "show",
-            FB,
-            "--reason",
-            "beside",
-            "--field",
-            "totp",
-            env={"ACCOUNTCTL_NO_AGENT": "1"},
-            passphrase=True,
-        )
-    )
-    done(sh("cred", "show", FB, "--reason", "three", "--field", "totp"))
+    reveal("one")
+    reveal("two")
+    reveal("beside", agent=False)
+    reveal("three")
     assert store.read_header(agent_oak)[0].generation == generation  # appended, never rewritten
     assert _reveals(run) == ["one", "two", "beside", "three"]
     ok(run("verify", env={"ACCOUNTCTL_PASSPHRASE": PASSPHRASE}))
@@ -363,18 +360,6 @@ def _until(condition, seconds: float = 10.0) -> None:
 def test_a_reveal_needs_no_background_work(run, agent_oak):
     done(sh("audit", "--json", "--fail-on", "info"), 1)
     _until(lambda: status()["kept"] >= 1)
-    done(
-        sh(
-            "cred",
-            "show",
-            FB,
-            "--reason",
-            "looking",
-            "--field",
-            "totp",
-            env={"ACCOUNTCTL_NO_AGENT": "1"},
-            passphrase=True,
-        )
-    )
+    reveal("looking", agent=False)
     time.sleep(2.5)
     assert status()["prewarmed"] == 0 and status()["kept"] >= 1
