@@ -39,6 +39,8 @@ ARCHIVE_AT = 1000
 # Records a file's tail may hold before the next event-only save rewrites the file instead: each is
 # checked at every open (a decryption and a signature, ~0.1 ms).
 MAX_TAIL_RECORDS = 1000
+# An event as a tail record carries it (schemas/tail-record.schema.json); the last one also has its signature.
+TAIL_COLUMNS = ("seq", "at", "actor", "action", "target", "account", "details", "prev_hash", "hash", "at_real")
 
 
 @dataclass
@@ -177,9 +179,9 @@ class Register:
         events before it, and end in an event its actor signed with a key they held then, as a save's
         last event is: an insider with the register key cannot add events in another's name.
         """
-        from accountctl.core import events
-
         records, used = ff.split_tail(data)
+        if records:
+            from accountctl.core import events  # only a file with a tail needs it: not on every open
         for sealed in records:
             index = self._tail_count
             where = f"record {index + 1} at the end of the file"
@@ -226,9 +228,7 @@ class Register:
         ):
             return None
         rows = self.db.execute(
-            "SELECT seq, at, actor, action, target, account, details, prev_hash, hash, at_real FROM main.events "
-            "WHERE seq > ? ORDER BY seq",
-            (self._seq_at_open,),
+            f"SELECT {', '.join(TAIL_COLUMNS)} FROM main.events WHERE seq > ? ORDER BY seq", (self._seq_at_open,)
         ).fetchall()
         if not rows or self.db.total_changes - self._changes_at_open != 2 * len(rows):
             return None
@@ -238,8 +238,7 @@ class Register:
         """Append this save's events as one tail record, signed like a save's last event; then note it everywhere."""
         self._sign_new_events()
         signature = self.db.execute("SELECT signature FROM main.events WHERE seq = ?", (rows[-1][0],)).fetchone()[0]
-        columns = ("seq", "at", "actor", "action", "target", "account", "details", "prev_hash", "hash", "at_real")
-        items = [dict(zip(columns, r)) for r in rows]
+        items = [dict(zip(TAIL_COLUMNS, r)) for r in rows]
         for item in items:
             item["details"] = json.loads(item["details"])
         items[-1]["signature"] = bytes(signature).hex()
