@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from accountctl import clock
+from accountctl import chain
 from accountctl.core import approvals
 from accountctl.core.events import canonical
 from accountctl.errors import AccessError, InputError
@@ -205,33 +206,39 @@ def test_an_unreadable_payload_grants_no_authority(payload):
     assert approvals.authority_problems_in(row, ACCOUNT, False) == [f"{HEAD} was not SLT or headteacher of oak"]
 
 
-# -- audit_problems: the digest shortcut ---------------------------------------------------------------
-def test_an_unchanged_verified_decision_skips_the_signature_check_but_not_the_key_owner_or_requester():
+# -- audit_problems: a decision counts while it is the row the open checked ----------------------------
+def test_a_decision_as_checked_needs_no_signature_check_but_not_its_own_requester():
     row, _ = signed(approver_roles=["staff"])  # would fail the full authority check
-    row["verified_digest"] = approvals.signed_digest(row)
-    assert approvals.audit_problems(row, HEAD, ACCOUNT, False) == []
-    assert approvals.audit_problems(row, T1, ACCOUNT, False) == [
-        f"decision 7 on {ID}: signed with a key that is not {HEAD}'s"
-    ]
-    assert approvals.audit_problems(row, HEAD, ACCOUNT | {"requested_by": HEAD}, False) == [
+    row["checked_digest"] = approvals.signed_digest(row)
+    assert approvals.audit_problems(row, ACCOUNT, False, HEAD) == []
+    assert approvals.audit_problems(row, ACCOUNT | {"requested_by": HEAD}, False, HEAD) == [
         f"{HEAD} approved their own request"
     ]
 
 
-@pytest.mark.parametrize("column", [*approvals.DIGEST_COLUMNS, "payload", "signature", "public_key"])
-def test_any_change_to_a_verified_decision_brings_back_the_full_check(column):
-    row, _ = signed(approver_roles=["staff"])
-    row["verified_digest"] = approvals.signed_digest(row)
+@pytest.mark.parametrize("column", [*chain.DECISION_COLUMNS, "payload", "signature", "public_key"])
+def test_any_change_to_a_checked_decision_brings_back_the_full_check(column):
+    row, _ = signed()
+    row["checked_digest"] = approvals.signed_digest(row)
     row[column] = b"\x00" * 32 if column in ("signature", "public_key") else "changed"
-    assert approvals.signed_digest(row) != row["verified_digest"]
-    assert approvals.audit_problems(row, HEAD, ACCOUNT, False)  # the full check finds something
+    assert approvals.signed_digest(row) != row["checked_digest"]
+    assert approvals.audit_problems(row, ACCOUNT, False, HEAD)  # the full check finds something
 
 
-def test_without_a_verified_digest_the_full_check_runs():
+def test_a_decision_the_open_did_not_check_gets_the_full_check():
     row, _ = signed(approver_roles=["staff"])
     for digest in (None, ""):
-        row["verified_digest"] = digest
-        assert approvals.audit_problems(row, HEAD, ACCOUNT, False) == [f"{HEAD} was not SLT or headteacher of oak"]
+        row["checked_digest"] = digest
+        assert approvals.audit_problems(row, ACCOUNT, False, HEAD) == [f"{HEAD} was not SLT or headteacher of oak"]
+
+
+def test_a_well_signed_decision_no_signed_save_recorded_does_not_count():
+    """A row an insider copied in, signed by the head for something else at another time: nothing vouches for it."""
+    row, _ = signed()
+    row["checked_digest"] = None
+    assert approvals.audit_problems(row, ACCOUNT, False, HEAD) == [
+        f"decision 7 on {ID} is not the one its approver's signed save recorded"
+    ]
 
 
 def test_the_digest_covers_each_part_with_its_length():
@@ -252,11 +259,14 @@ def test_approval_state_of_an_account(run, approved):
         assert approvals.approval_state(reg.db, account | {"requested_by": HEAD})[1] == [
             f"{HEAD} approved their own request"
         ]
-        # the school's central flag reaches the full check: a head's approval of a central team's account fails
-        reg.db.execute("UPDATE approvals SET verified_digest = NULL")
-        assert approvals.approval_state(reg.db, account)[1] == []
+        # a decision changed underneath gets the full check, and the school's central flag reaches it
+        reg.db.execute("UPDATE approvals SET signature = zeroblob(64)")
+        assert approvals.approval_state(reg.db, account)[1] == [f"decision 1 on {ID}: the signature does not verify"]
         reg.db.execute("UPDATE schools SET central = 1 WHERE id = 'oak'")
-        assert approvals.approval_state(reg.db, account)[1] == [f"{HEAD} was not the CEO"]
+        assert approvals.approval_state(reg.db, account)[1] == [
+            f"decision 1 on {ID}: the signature does not verify",
+            f"{HEAD} was not the CEO",
+        ]
 
 
 def test_approval_state_without_an_approval(run, requested):
@@ -385,7 +395,7 @@ def test_the_signed_payload_holds_what_a_later_check_reads(run, approved):
     }
     assert row["payload"].encode("utf-8") == canonical(payload)
     assert crypto.verify_signature(bytes(row["public_key"]), bytes(row["signature"]), row["payload"].encode())
-    assert row["verified_digest"] == approvals.signed_digest(row)
+    assert row["verified_digest"] is None  # nothing trusts a digest in the register: the open checks decisions
 
 
 def test_decisions_move_the_status(run, requested):

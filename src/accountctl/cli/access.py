@@ -328,6 +328,41 @@ def vault_accept_rollback(reason: str) -> None:
     )
 
 
+@vault.command("upgrade")
+@click.option("--yes", is_flag=True, help="Sign without asking (a script that has checked the list some other way).")
+@format_options
+def vault_upgrade(yes: bool) -> None:
+    """Upgrade a format-2 register (accountctl 0.1) once, after you have checked what it will sign.
+
+    Format 2 had no signed grants: the upgrade signs every key slot, person and signing key it finds
+    as the register's root of trust. It lists them first (stdout) and asks you to confirm; say no
+    if anyone or any key is not what you expect. No other command upgrades a register, and a machine
+    that has seen the register in a newer format refuses the old one.
+
+    \b
+    Example:
+      accountctl vault upgrade
+    """
+    from accountctl.store import upgrade
+
+    who = actor_hint()
+    planned = upgrade.plan(register_path(), who, passphrase_source(who))
+    output.rows(planned.rows(), ["slot", "person", "access", "signing_key", "status"], fmt())
+    question = (
+        f"Sign these {len(planned.members)} key slot(s) and their signing keys as {planned.actor}, "
+        "as the register's root of trust?"
+    )
+    if not yes:
+        if not interactive():
+            raise InputError("refusing to sign without your confirmation: check the list, then run again with --yes")
+        if not click.confirm(question, default=False, err=True):
+            raise InputError("not upgraded: nothing was signed or written")
+    count = upgrade.apply(register_path(), planned)
+    output.message(
+        f"Upgraded the register to format 4 (signed grants and saves); {planned.actor} signed its {count} key slot(s)."
+    )
+
+
 @vault.command("copy")
 @click.option(
     "--to",

@@ -389,7 +389,10 @@ class Agent:
         try:
             answer = self.execute(prepared)
             if sock is not None:  # None: worked out ahead, for the agent only (_prewarm)
-                agent_link.send_output(sock, *answer)
+                try:
+                    agent_link.send_output(sock, *answer)
+                except OSError:
+                    pass  # the client has gone (or already read it all): the agent may still keep the answer
             if back is not None:  # the same answer for the agent to keep, for as long as the file is unchanged
                 with os.fdopen(back, "wb") as pipe:
                     pipe.write(answer[0].to_bytes(1, "big") + len(answer[1]).to_bytes(8, "big") + answer[1] + answer[2])

@@ -9,10 +9,9 @@ people is kept, so a later change is detectable: by the audit (CHANGED_SINCE_APP
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 
-from accountctl import clock, model
+from accountctl import chain, clock, model
 from accountctl.core import directory, events
 from accountctl.core.events import canonical
 from accountctl.errors import AccessError, InputError
@@ -52,7 +51,10 @@ def case_hash(case: dict) -> str:
 
 def latest(conn: sqlite3.Connection, account_id: str) -> dict | None:
     """The most recent decision on an account, or None."""
-    row = conn.execute("SELECT * FROM approvals WHERE account = ? ORDER BY id DESC LIMIT 1", (account_id,)).fetchone()
+    row = conn.execute(
+        "SELECT *, checked_decision(id) AS checked_digest FROM approvals WHERE account = ? ORDER BY id DESC LIMIT 1",
+        (account_id,),
+    ).fetchone()
     return dict(row) if row else None
 
 
@@ -160,7 +162,7 @@ def decide(
             row["payload"],
             public_key,
             signature,
-            signed_digest(row),
+            None,  # no longer trusted by anyone: the open checks decisions (store/checking.py)
         ),
     ).lastrowid
     new_status = account["status"]
@@ -181,15 +183,9 @@ def decide(
     return {"account": account["id"], "decision": decision, "approver": actor, "at": at, "status": new_status}
 
 
-DIGEST_COLUMNS = ("account", "decision", "approver", "at", "note", "case_hash")
-
-
 def signed_digest(approval: dict) -> str:
     """SHA-256 over everything a full check reads: payload, signature, key and the stored columns."""
-    parts = [approval["payload"].encode("utf-8"), bytes(approval["signature"]), bytes(approval["public_key"])]
-    parts += [str(approval[c]).encode("utf-8") for c in DIGEST_COLUMNS]
-    # Each part length-prefixed, so no two different rows hash the same bytes; one update, not nine.
-    return hashlib.sha256(b"".join(len(p).to_bytes(4, "big") + p for p in parts)).hexdigest()
+    return chain.decision_digest(approval)
 
 
 def _invalid(conn: sqlite3.Connection, decision: dict, account: dict, school: dict) -> bool:
@@ -208,49 +204,24 @@ def signature_problems(approval: dict, key_owner: str | None) -> list[str]:
     """
     from accountctl.store import crypto
 
-    where = f"decision {approval['id']} on {approval['account']}"
-    try:
-        payload = json.loads(approval["payload"])
-    except (TypeError, ValueError):
-        return [f"{where}: its signed payload is not readable"]
-    if not isinstance(payload, dict):
-        return [f"{where}: its signed payload is not readable"]
-    problems = []
-    if not crypto.verify_signature(
-        bytes(approval["public_key"]), bytes(approval["signature"]), approval["payload"].encode("utf-8")
-    ):
-        problems.append(f"{where}: the signature does not verify")
-    if key_owner != approval["approver"]:
-        problems.append(f"{where}: signed with a key that is not {approval['approver']}'s")
-    for field in ("account", "decision", "approver", "at", "note", "case_hash"):
-        if payload.get(field) != approval[field]:
-            problems.append(f"{where}: the stored {field} differs from what was signed")
-    if isinstance(payload.get("case"), dict) and isinstance(payload.get("people"), dict):
-        if case_hash({"case": payload["case"], "people": payload["people"]}) != payload.get("case_hash"):
-            problems.append(f"{where}: the signed business case does not match its hash")
-    else:
-        problems.append(f"{where}: the signed payload has no business case")
-    return problems
+    return chain.decision_problems(approval, key_owner, crypto.verify_signature)
 
 
-def audit_problems(approval: dict, key_owner: str | None, account: dict, central: bool) -> list[str]:
-    """The audit's check of a decision: a full check, unless its digest shows it is unchanged since verified.
+def audit_problems(approval: dict, account: dict, central: bool, key_owner: str | None = None) -> list[str]:
+    """The audit's check of a decision: counted only while it is the row this machine checked when it was made.
 
-    An unchanged decision was signature-checked and authority-checked when it was made; `verify`
-    re-checks every decision in full regardless.
+    `approval["checked_digest"]` is what the SQL function `checked_decision(id)` answered (store/checking.py:
+    the open checks every decision its history records, signature, key held then, authority). A row
+    written or changed behind the history's back has none, or another; then the full check says why.
     """
-    if approval.get("verified_digest") and approval["verified_digest"] == signed_digest(approval):
-        problems = (
-            []
-            if key_owner == approval["approver"]
-            else [
-                f"decision {approval['id']} on {approval['account']}: signed with a key that is not {approval['approver']}'s"
-            ]
-        )
+    if approval.get("checked_digest") and approval["checked_digest"] == signed_digest(approval):
         if account.get("requested_by") and approval["approver"] == account["requested_by"]:
-            problems.append(f"{approval['approver']} approved their own request")
-        return problems
-    return signature_problems(approval, key_owner) + authority_problems_in(approval, account, central)
+            return [f"{approval['approver']} approved their own request"]
+        return []
+    problems = signature_problems(approval, key_owner) + authority_problems_in(approval, account, central)
+    return problems or [
+        f"decision {approval['id']} on {approval['account']} is not the one its approver's signed save recorded"
+    ]
 
 
 def key_owners(conn: sqlite3.Connection) -> dict[bytes, str]:
@@ -263,20 +234,7 @@ def authority_problems_in(approval: dict, account: dict, central: bool) -> list[
 
     `central` says whether the account's school is a central team.
     """
-    try:
-        payload = json.loads(approval["payload"])
-    except (TypeError, ValueError):
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
-    roles = set(payload.get("approver_roles") or [])
-    problems = []
-    if "ceo" not in roles and (
-        central or payload.get("approver_school") != account["school"] or not roles & set(model.APPROVER_ROLES)
-    ):
-        problems.append(
-            f"{approval['approver']} was not {'the CEO' if central else 'SLT or headteacher of ' + account['school']}"
-        )
+    problems = chain.authority_problems(approval, account["school"], central, model.APPROVER_ROLES)
     if account.get("requested_by") and approval["approver"] == account["requested_by"]:
         problems.append(f"{approval['approver']} approved their own request")
     return problems
@@ -287,9 +245,9 @@ def approval_state(conn: sqlite3.Connection, account: dict) -> tuple[dict | None
     decision = latest(conn, account["id"])
     if decision is None or decision["decision"] != "approved":
         return None, [], False
-    owner = key_owners(conn).get(bytes(decision["public_key"]))
     school = conn.execute("SELECT central FROM schools WHERE id = ?", (account["school"],)).fetchone()
-    problems = audit_problems(decision, owner, account, bool(school and school[0]))
+    owner = key_owners(conn).get(bytes(decision["public_key"]))
+    problems = audit_problems(decision, account, bool(school and school[0]), owner)
     changed = decision["case_hash"] != case_hash(case_of(conn, account))
     return decision, problems, changed
 

@@ -1328,12 +1328,13 @@ def load(
         "payload",
         "public_key",
         "signature",
-        "verified_digest",
+        "checked_digest",
     )
     latest = {
         r[1]: dict(zip(columns, r))
         for r in _tuples(conn).execute(
-            f"SELECT {', '.join('ap.' + c for c in columns)} FROM approvals ap JOIN accounts a ON a.id = ap.account "
+            f"SELECT {', '.join('ap.' + c for c in columns[:-1])}, checked_decision(ap.id) "
+            "FROM approvals ap JOIN accounts a ON a.id = ap.account "
             f"WHERE {live} AND ap.id = (SELECT max(id) FROM approvals WHERE account = a.id)",
             [*LIVE, *args],
         )
@@ -1345,7 +1346,7 @@ def load(
             state[a["id"]] = (None, [], False)
             continue
         problems = approvals.audit_problems(
-            decision, owners.get(bytes(decision["public_key"])), a, schools[a["school"]]["central"]
+            decision, a, schools[a["school"]]["central"], owners.get(bytes(decision["public_key"]))
         )
         for heavy in ("payload", "signature", "public_key"):  # checked: the rules need none of them
             del decision[heavy]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 
 from accountctl import clock
+from accountctl.chain import GENESIS, canonical, chain_problems, event_hash, event_message  # noqa: F401 (one JSON for all)
 from accountctl.errors import DamagedError
 from accountctl.store.db import ALL_EVENTS, get_meta, set_meta
-from accountctl.store.trust import canonical  # one canonical JSON for everything that is hashed or signed
 
-GENESIS = "0" * 64
 HEAD_KEY = "events_head"  # "SEQ HASH" of the last event: without it, deleting the newest events went unnoticed
 
 
@@ -22,17 +20,6 @@ def _head(conn: sqlite3.Connection) -> tuple[int, str]:
         return 0, GENESIS
     seq, digest = head.split(" ", 1)
     return int(seq), digest
-
-
-def event_hash(event: dict, prev_hash: str) -> str:
-    """SHA-256 over the event's canonical JSON and the previous event's hash.
-
-    The real time is covered when the event has one (events from before format 3 do not).
-    """
-    body = {k: event[k] for k in ("seq", "at", "actor", "action", "target", "account", "details")}
-    if event.get("at_real") is not None:
-        body["at_real"] = event["at_real"]
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical(body)).hexdigest()
 
 
 INSERT = (
@@ -97,7 +84,7 @@ def append_signed(conn: sqlite3.Connection, items: list[dict], membership, file_
     All are one person's, as a save's are; the last carries the signature that covers them all
     (store/register.py signs a save the same way). Raises ValueError, naming what is wrong.
     """
-    from accountctl.store import crypto, trust
+    from accountctl.store import crypto
 
     seq, prev = _head(conn)
     actors = {item["actor"] for item in items}
@@ -127,7 +114,7 @@ def append_signed(conn: sqlite3.Connection, items: list[dict], membership, file_
             )
         )
     actor, signature = items[-1]["actor"], bytes.fromhex(items[-1]["signature"])
-    message = trust.event_message(file_id, prev)
+    message = event_message(file_id, prev)
     if not any(crypto.verify_signature(k, signature, message) for k in membership.keys_of(actor, seq)):
         raise ValueError(f"event {seq} names {actor} but is not signed with a key {actor} held at the time")
     rows[-1] = rows[-1][:-1] + (signature,)
@@ -199,27 +186,13 @@ def history(conn: sqlite3.Connection, account: str | None = None, limit: int | N
 
 def verify_chain(conn: sqlite3.Connection) -> list[str]:
     """Problems with the chain (empty when intact): altered, removed, reordered or inserted events."""
-    problems = []
-    prev = GENESIS
-    expected_seq = 1
+    rows = []
     for row in conn.execute(f"SELECT * FROM {ALL_EVENTS} ORDER BY seq"):
         try:
-            event = _row_to_event(row)
+            rows.append(_row_to_event(row))
         except DamagedError:
-            event = dict(row, details=None)  # details no longer JSON: its hash cannot match, reported below
-        if event["seq"] != expected_seq:
-            problems.append(f"event {expected_seq} is missing (next is {event['seq']})")
-            expected_seq = event["seq"]
-        if event["prev_hash"] != prev:
-            problems.append(f"event {event['seq']} does not follow the event before it")
-        try:
-            altered = event_hash(event, event["prev_hash"]) != event["hash"]
-        except (TypeError, ValueError, AttributeError):  # a value of a type no event is written with
-            altered = True
-        if altered:
-            problems.append(f"event {event['seq']} was altered after it was written")
-        prev = event["hash"]
-        expected_seq += 1
+            rows.append(dict(row, details=None))  # details no longer JSON: its hash cannot match, reported below
+    problems, prev, expected_seq = chain_problems(rows, GENESIS, 1)
     last_seq = expected_seq - 1
     head = get_meta(conn, HEAD_KEY)
     if head is None:

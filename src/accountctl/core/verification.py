@@ -11,6 +11,7 @@ import json
 import sqlite3
 from datetime import datetime, timedelta
 
+from accountctl import chain
 from accountctl.core import approvals, events
 from accountctl.store import crypto, trust
 from accountctl.store.db import ALL_EVENTS
@@ -49,58 +50,35 @@ def event_signatures(
     """Which key covers each event, and the problems: events their actor did not sign, real time going back.
 
     A save signs only its last event; the chain makes that signature cover the saver's earlier events
-    in the same save, so an unsigned event must be followed, with nobody else in between, by a signed
-    event of the same actor.
+    in the same save (chain.signature_runs).
     """
-    problems: list[str] = []
-    covered: dict[int, bytes] = {}
-    pending: list[tuple[int, str]] = []
-    latest_real: datetime | None = None
-    for seq, actor, digest, signature, at_real in conn.execute(
-        f"SELECT seq, actor, hash, signature, at_real FROM {ALL_EVENTS} ORDER BY seq"
-    ):
-        if seq <= membership.upgraded_at:
-            continue  # written before signed events existed (format 2)
-        if at_real:
-            real = _parse(at_real)
-            if real is None:
-                problems.append(f"event {seq} has an unreadable real time {at_real!r}")
-            elif latest_real is not None and real < latest_real - CLOCK_SLACK:
-                problems.append(
-                    f"event {seq} was recorded at {at_real}, more than a day before an earlier event: "
-                    "a clock went backwards, or events were made to look older"
-                )
-            else:
-                latest_real = max(latest_real or real, real)
-        if pending and pending[-1][1] != actor:
-            problems.append(_unsigned(pending))
-            pending = []
-        pending.append((seq, actor))
-        if signature is None:
+    rows = conn.execute(f"SELECT seq, actor, hash, signature, at_real FROM {ALL_EVENTS} ORDER BY seq").fetchall()
+    covered, problems = chain.signature_runs(
+        (r[:4] for r in rows), membership.keys_of, crypto.verify_signature, file_id, membership.upgraded_at
+    )
+    return covered, _real_time_problems(
+        (seq, at_real) for seq, *_, at_real in rows if seq > membership.upgraded_at
+    ) + problems
+
+
+def _real_time_problems(rows) -> list[str]:
+    """Real times that go back by more than a day: a clock went backwards, or events were made to look older."""
+    problems = []
+    latest: datetime | None = None
+    for seq, at_real in rows:
+        if not at_real:
             continue
-        try:
-            message = trust.event_message(file_id, digest)
-        except (TypeError, ValueError):
-            problems.append(f"event {seq} has an unreadable hash")
-            pending = []
-            continue
-        key = next(
-            (k for k in membership.keys_of(actor, seq) if crypto.verify_signature(k, bytes(signature), message)), None
-        )
-        if key is None:
-            problems.append(f"event {seq} names {actor} but is not signed with a key {actor} held at the time")
+        real = _parse(at_real)
+        if real is None:
+            problems.append(f"event {seq} has an unreadable real time {at_real!r}")
+        elif latest is not None and real < latest - CLOCK_SLACK:
+            problems.append(
+                f"event {seq} was recorded at {at_real}, more than a day before an earlier event: "
+                "a clock went backwards, or events were made to look older"
+            )
         else:
-            covered.update((s, key) for s, _ in pending)
-        pending = []
-    if pending:
-        problems.append(_unsigned(pending))
-    return covered, problems
-
-
-def _unsigned(pending: list[tuple[int, str]]) -> str:
-    first, last, actor = pending[0][0], pending[-1][0], pending[0][1]
-    which = f"event {first}" if first == last else f"events {first} to {last}"
-    return f"{which} in the name of {actor} are not signed by {actor}"
+            latest = max(latest or real, real)
+    return problems
 
 
 def _parse(text: str) -> datetime | None:

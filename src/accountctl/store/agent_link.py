@@ -175,9 +175,11 @@ def _parse_run(body: bytes) -> dict:
 def send_output(sock, code: int, out: bytes, err: bytes) -> None:
     """A command's answer: its exit code and the lengths of its output, then its stdout and stderr."""
     head = OUTPUT + (code & 0xFFFFFFFF).to_bytes(4, "big") + len(out).to_bytes(8, "big") + len(err).to_bytes(8, "big")
-    sock.sendall(head)
-    sock.sendall(out)
-    sock.sendall(err)
+    sock.sendall(head + out + err if len(out) + len(err) < 1 << 16 else head)
+    if len(out) + len(err) >= 1 << 16:  # a large answer is not copied once more to go in one call
+        sock.sendall(out)
+        if err:
+            sock.sendall(err)
 
 
 def send_fallback(sock) -> None:

@@ -180,6 +180,8 @@ def history_attached(conn: sqlite3.Connection) -> bool:
 def _connect() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.row_factory = sqlite3.Row
+    # Which decisions an open has checked (store/checking.py installs the real answer): none until then.
+    conn.create_function("checked_decision", 1, lambda number: None)
     return conn
 
 

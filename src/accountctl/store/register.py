@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, NamedTuple
 
 from accountctl.errors import AccessError, DamagedError, InputError
-from accountctl.store import crypto, db as dbmod, fileformat as ff, keyring_cache, stores, trust, witness
+from accountctl.store import checking, crypto, db as dbmod, fileformat as ff, keyring_cache, stores, trust, witness
 from accountctl.store.crypto import CryptoFailure, KdfParams
 from accountctl.store.stores import describe  # noqa: F401 (an address as messages show it: a URL without its password)
 
@@ -93,6 +94,12 @@ class Register:
         self._tail_end: int | None = None
         self._tail_count = 0
         self.events_only = False
+        # What this machine knows of the register, written to its state folder only when the command
+        # succeeds (`commit_local_state`): an open that refuses the register writes nothing anywhere.
+        self.address: str | None = None
+        self.checked = checking.Checked()
+        self.decisions: checking.DecisionLookup | None = None
+        self._witness_due = False
 
     # -- the history archive ------------------------------------------------------------------
     @property
@@ -170,6 +177,26 @@ class Register:
     def reload_membership(self) -> None:
         """Re-derive the membership after a record was added (grant, revoke, recovery, rollback)."""
         self.membership = trust.load(self.db, self.file_id)
+
+    def commit_local_state(self) -> None:
+        """Write what this open taught the machine (witness, history checked), once the command has succeeded."""
+        if self._witness_due:
+            _remember(self)
+        if self.checked.changed:
+            self.checked.changed = False
+            witness.save_checked(self.file_id, self.checked.dump())
+
+    def _checked_own_save(self, checked_to_head: bool) -> None:
+        """After this process saved its own signed events: they need no checking here (nor its decisions)."""
+        if not checked_to_head:
+            return  # this open did not check up to the head (verify's): leave the next open to it
+        seq, digest = dbmod.get_meta(self.db, "events_head").split(" ", 1)
+        checking.own_decisions(self, self.checked)
+        self.checked.seq, self.checked.hash = int(seq), digest
+        if self.decisions is not None:
+            self.decisions.unsaved.clear()
+            self.decisions.since = self.checked.seq
+        self.checked.changed = True
 
     # -- the tail -----------------------------------------------------------------------------
     def apply_tail(self, data: bytes | memoryview) -> None:
@@ -250,7 +277,7 @@ class Register:
         self._tail_end = self.store.append(self._tail_end, ff.tail_record(sealed))
         self._tail_count += 1
         self._seq_at_open = dbmod.events_head_seq(self.db)
-        _remember(self)
+        self._witness_due = True
         self._changes_at_open = self.db.total_changes
 
     # -- signing ------------------------------------------------------------------------------
@@ -293,8 +320,11 @@ class Register:
         """
         appendable = self._new_events_to_append()
         self.events_only = False  # said of this save's changes only: the next ones say it again if it holds
+        checked_to_head = self.checked.seq == self._seq_at_open
         if appendable:
             self._append(appendable)
+            self._checked_own_save(checked_to_head)
+            self.commit_local_state()
             return
         kept = self._archive_at()
         expected = self.header.generation  # 0: a new register, which the store refuses to put over one
@@ -331,7 +361,9 @@ class Register:
 
         self.store.save(expected, self.header, raw, write_body, archive, None if archive is not None else kept)
         self._seq_at_open = dbmod.events_head_seq(self.db)
-        _remember(self)
+        self._checked_own_save(checked_to_head)
+        self._witness_due = True
+        self.commit_local_state()
         self._changes_at_open = self.db.total_changes
         self.header_changed = False
         self._history_offset = len(raw) + self.header.body_len
@@ -694,20 +726,24 @@ def _finish_open(
     history: bool = False,
     seen: dict | None = None,
     accepting_rollback: bool = False,
+    check: bool = True,
+    address: str | None = None,
 ) -> Register:
     """Decrypt the body, then check it against the header before anyone acts on it.
 
     In order: the vault MAC (custodians), the membership records against the header's slots (every
-    slot must be granted), the people table against the membership, and this machine's witness.
-    `seen` is the witness as read before the file was, so a save by another process in between
-    cannot look like a rollback. The tail's events are added after the membership is known, as
-    each record's signature is checked against it.
+    slot must be granted), the people table against the membership, this machine's witness, and
+    the history since this machine last checked it (store/checking.py; `check=False` only for
+    `verify`, which checks everything itself and reports). `seen` is the witness as read before the
+    file was, so a save by another process in between cannot look like a rollback. The tail's events
+    are added after the membership is known, as each record's signature is checked against it.
+    Nothing is written here: the command's success writes what the machine learnt.
     """
     header, raw, body, archive, tail = loaded
     offset = len(raw) + header.body_len
     conn, digest = _decrypt_body(header, raw, body, keys.register_key, digest=history)
     if dbmod.schema_version(conn) < dbmod.SCHEMA_VERSION:
-        raise DamagedError("this register is in format 2: a custodian's next command upgrades it")
+        raise DamagedError("register altered: its database is older than its format; nothing was read or written")
     membership = trust.load(conn, header.file_id, verified_head=(seen or {}).get("members"))
     trust.check_header(membership, header)
     if keys.vault_key is not None:  # defence in depth: the grants above already bind every custodian slot
@@ -725,10 +761,14 @@ def _finish_open(
     reg.seen = seen
     reg.raw = raw
     reg._tail_end = offset + header.history_len
+    reg.address = address
     reg.apply_tail(tail)
     if history:
         reg.load_history(archive)
     _check_witness(reg, seen, accepting_rollback)
+    checked = checking.Checked.parse(witness.load_checked(header.file_id))
+    reg.checked = checking.check_history(reg, checked) if check else checked
+    reg.decisions = checking.install(reg, reg.checked)
     return reg
 
 
@@ -756,9 +796,9 @@ def _has_event(reg: Register, seq: int, digest: str) -> bool:
 
 
 def _check_witness(reg: Register, seen: dict | None, accepting: bool) -> None:
-    """Refuse a register older than this machine has seen, unless a custodian signed for the rollback."""
+    """Refuse a register older than this machine has seen, unless a custodian signed for that very rollback."""
+    reg._witness_due = True  # written once the command succeeds (`commit_local_state`)
     if seen is None:
-        _remember(reg)
         return
     membership = reg.membership
     if seen.get("root") != membership.root_key.hex():
@@ -777,7 +817,7 @@ def _check_witness(reg: Register, seen: dict | None, accepting: bool) -> None:
             r
             for r in membership.rollbacks
             if r["digest"] not in seen.get("accepted", [])
-            and int(r["abandoned"]["generation"]) >= int(seen.get("generation", 0))
+            and _abandons(r["abandoned"], seen)
             and r["signer"] not in seen.get("retired", [])
         ]
         if not fresh:
@@ -797,7 +837,28 @@ def _check_witness(reg: Register, seen: dict | None, accepting: bool) -> None:
             f"{last['reason']}",
             file=sys.stderr,
         )
-    _remember(reg)
+
+
+def _abandons(abandoned: dict, seen: dict) -> bool:
+    """Whether a rollback record gives up exactly the register this machine saw last: its generation and header.
+
+    A record names the one save it abandons, so it authorises that restore only: one signed ahead of
+    time for a generation to come cannot name that save's header (records from before headers were
+    named must match the last event instead).
+    """
+    try:
+        if int(abandoned["generation"]) != int(seen.get("generation", -1)):
+            return False
+        if "header" in abandoned:
+            return abandoned["header"] == seen.get("header")
+        return int(abandoned["seq"]) == int(seen.get("seq", -1)) and abandoned["hash"] == seen.get("hash")
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def header_digest(raw: bytes) -> str:
+    """What the witness and rollback records call a save: the SHA-256 of its header bytes."""
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _remember(reg: Register) -> None:
@@ -807,22 +868,78 @@ def _remember(reg: Register) -> None:
     rollback a custodian signed for.
     """
     seq, digest = reg.db.execute("SELECT value FROM meta WHERE key = 'events_head'").fetchone()[0].split(" ", 1)
+    reg._witness_due = False
     membership = reg.membership
-    current = witness.seen(reg.file_id) or {}
+    data = witness.load_all()
+    current = data.get(reg.file_id.hex())
+    current = current if isinstance(current, dict) else {}
     entry = {
         "generation": reg.header.generation,
+        "format": max(reg.header.version, _format_seen(current)),
+        "header": header_digest(reg.raw),
         "seq": int(seq),
         "hash": digest,
         "root": membership.root_key.hex(),
         "retired": sorted({k.hex() for k in membership.retired_keys()} | set(current.get("retired", []))),
         "accepted": sorted({r["digest"] for r in membership.rollbacks} | set(current.get("accepted", []))),
         "members": membership.head,  # verified: the next open here need not check these signatures again
+        "at": sorted(set(current.get("at", [])) | ({reg.address} if reg.address else set())),
     }
     if current == entry:
         return
     if not reg.rolled_back and int(current.get("generation", -1)) > entry["generation"]:
-        return
-    witness.remember(reg.file_id, entry)
+        if reg.address is None or reg.address in current.get("at", []):
+            return
+        entry = dict(current, at=entry["at"])  # a newer file seen meanwhile: keep it, add only the address
+    witness.remember(reg.file_id, entry, claim=reg.address)
+
+
+def _format_seen(seen: dict | None) -> int:
+    """The newest format this machine saw a register in; an entry from before formats were noted saw 3 or 4."""
+    if not seen:
+        return 0
+    try:
+        return int(seen.get("format", ff.SAME_LAYOUT))
+    except (TypeError, ValueError):
+        return ff.VERSION
+
+
+def _address(store: stores.Store) -> str | None:
+    """What the witness calls the place a register lives: its absolute path, or its URL (no password)."""
+    path = getattr(store, "path", None)
+    if path is not None:
+        return os.path.abspath(path)
+    return store.name if getattr(store, "url", None) else None
+
+
+def _refuse_before_unlocking(store: stores.Store, header: ff.Header, seen_all: dict) -> str | None:
+    """Checks that need no key: another register at a known address, or an older format than seen here.
+
+    Returns the store's address. Raises DamagedError (exit 4), or InputError for a format-2 register
+    this machine never saw: only `vault upgrade` reads one, and never without its custodian's say-so.
+    """
+    fid = header.file_id.hex()
+    address = _address(store)
+    holder = witness.holder_of(address, seen_all) if address else None
+    if holder is not None and holder != fid:
+        raise DamagedError(
+            f"register replaced: {store.name} held register {holder[:8]} on this machine and now holds another, "
+            f"{fid[:8]}; nothing was read or written. If that is deliberate, remove {holder[:8]}'s entry from "
+            f"{witness.state_dir() / witness.FILE}"
+        )
+    seen = seen_all.get(fid)
+    newest = _format_seen(seen if isinstance(seen, dict) else None)
+    if header.version < newest:
+        raise DamagedError(
+            f"register altered: it is in format {header.version}, but this machine has seen it in format {newest}; "
+            "an older format is never opened in place of a newer one (nothing was read or written)"
+        )
+    if header.version == ff.UPGRADABLE:
+        raise InputError(
+            f"this register is in format {ff.UPGRADABLE}: an IT custodian upgrades it once with "
+            "'accountctl vault upgrade', which lists every key slot, person and signing key it will sign"
+        )
+    return address
 
 
 @contextmanager
@@ -835,6 +952,7 @@ def open_register(
     use_keyring: bool = True,
     history: bool = False,
     accepting_rollback: bool = False,
+    check: bool = True,
 ) -> Iterator[Register]:
     """Unlock and open the register; with `write`, hold the lock and save on success if changed.
 
@@ -843,11 +961,14 @@ def open_register(
     all that most commands read. The costly key derivation runs before the lock is taken; under the
     lock the register is re-read and re-opened with the same KEK, so a writer never applies its
     change to a stale copy. `accepting_rollback` lets `vault accept-rollback` open a register older
-    than this machine has seen.
+    than this machine has seen; `check=False` lets `verify` open history that does not verify, to
+    report it. What the open taught this machine (its witness) is written only when the block succeeds.
     """
     with stores.open_store(where) as store:
         _warn_conflict_copies(store)
-        yield from _open(store, actor, passphrase_source, write, use_keyring, history, accepting_rollback)
+        with _open(store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, check) as reg:
+            yield reg
+        reg.commit_local_state()
 
 
 # Inside the agent: a function (store, actor) -> the agent's already opened and checked Register for
@@ -859,8 +980,9 @@ cached_reader: Callable[[stores.Store, str | None], "Register | None"] | None = 
 cached_writer: Callable[[stores.Store, str | None], "Register | None"] | None = None
 
 
-def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback):
-    if not write and not history and cached_reader is not None and not accepting_rollback:
+@contextmanager
+def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, check):
+    if not write and not history and cached_reader is not None and not accepting_rollback and check:
         reg = cached_reader(store, actor)
         if reg is not None:
             yield reg
@@ -868,16 +990,13 @@ def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, his
     if not write:
         seen_all = witness.load_all()  # before the register is read: see `_finish_open`
         loaded = _load(store, with_history=history)
+        address = _refuse_before_unlocking(store, loaded.header, seen_all)
         seen = seen_all.get(loaded.header.file_id.hex())
         slot = choose_slot(loaded.header, actor)
         kek, keys = unlock_kek(loaded.header, slot, passphrase_source, use_keyring=use_keyring)
-        if loaded.header.version == ff.UPGRADABLE:
-            _upgrade(store, slot, kek)
-            loaded = _load(store, with_history=history)
-            keys = _unwrap(loaded.header, choose_slot(loaded.header, actor), kek)
-        yield _finish_open(store, loaded, slot, keys, kek, history, seen, accepting_rollback)
+        yield _finish_open(store, loaded, slot, keys, kek, history, seen, accepting_rollback, check, address)
         return
-    if cached_writer is not None and not history and not accepting_rollback:
+    if cached_writer is not None and not history and not accepting_rollback and check:
         with store.lock():
             reg = cached_writer(store, actor)
             if reg is not None:
@@ -886,19 +1005,20 @@ def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, his
                     reg.save()
                 return
     header, _ = read_header(store)  # enough to find the KEK; the body is read once, under the lock
+    _refuse_before_unlocking(store, header, witness.load_all())
     slot = choose_slot(header, actor)
     kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
-    if header.version == ff.UPGRADABLE:
-        _upgrade(store, slot, kek)
     with store.lock():
-        seen = witness.seen(header.file_id)
+        seen_all = witness.load_all()
         loaded = _load(store)
+        address = _refuse_before_unlocking(store, loaded.header, seen_all)
+        seen = seen_all.get(loaded.header.file_id.hex())
         slot = choose_slot(loaded.header, actor)
         try:
             keys = _unwrap(loaded.header, slot, kek)
         except CryptoFailure:
             raise AccessError("your passphrase changed while this command ran; run it again") from None
-        reg = _finish_open(store, loaded, slot, keys, kek, history, seen, accepting_rollback)
+        reg = _finish_open(store, loaded, slot, keys, kek, history, seen, accepting_rollback, check, address)
         reg.check_archive()
         yield reg
         if reg.dirty:
@@ -912,6 +1032,7 @@ def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterat
         seen_all = witness.load_all()
         loaded = _load(store)
         header = loaded.header
+        address = _refuse_before_unlocking(store, header, seen_all)
         seen = seen_all.get(header.file_id.hex())
         slot = next((s for s in header.slots if s.kind == ff.KIND_RECOVERY), None)
         if slot is None:
@@ -921,7 +1042,7 @@ def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterat
             keys = _unwrap(header, slot, kek)
         except CryptoFailure:
             raise AccessError("wrong recovery key") from None
-        reg = _finish_open(store, loaded, slot, keys, kek, seen=seen)
+        reg = _finish_open(store, loaded, slot, keys, kek, seen=seen, address=address)
         try:
             keys.signing_private = trust.recovery_signing_private(reg.membership, header.file_id, keys.x25519_private)
         except CryptoFailure:
@@ -929,6 +1050,7 @@ def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterat
         yield reg
         if reg.dirty:
             reg.save()
+        reg.commit_local_state()
 
 
 @contextmanager
@@ -951,9 +1073,6 @@ def copy_register(
     with stores.open_store(source) as src, stores.open_store(target) as dst:
         if dst.exists():
             raise InputError(f"a register already exists at {dst.name}; refusing to overwrite it")
-        if read_header(src)[0].version == ff.UPGRADABLE:
-            with open_register(src, actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring):
-                pass  # a custodian's open upgrades it to the current format first
         if src.read(upto=lambda prefix: 0, tail_at=_tail_start)[0]:
             # Records at the end of the file: saved whole first, so the copy is one header, body and archive
             # (a store in PostgreSQL has no tail).
@@ -992,95 +1111,6 @@ def _warn_conflict_copies(store: stores.Store) -> None:
             "machines belongs in PostgreSQL: docs/shared-register.md).",
             file=sys.stderr,
         )
-
-
-def _upgrade(store: stores.Store, slot: ff.Slot, kek: bytes) -> None:
-    """Upgrade a format-2 register in place, once, on a custodian's first open (docs/file-format.md §8).
-
-    Format 2 had no signed grants, so the upgrade has nothing to check the slots against but the
-    people table and the vault MAC: it binds every slot that names a person, as it is now, in one
-    record signed by the custodian who upgrades (the register's new root of trust), and refuses a
-    slot that names nobody. Events from before carry no signatures; `verify` says where they end.
-    """
-    from accountctl.core import events
-
-    with store.lock():
-        header, raw, body, _, _ = _load(store)
-        if header.version != ff.UPGRADABLE:
-            return  # another process upgraded it meanwhile
-        slot = next((s for s in header.slots if s.slot_id == slot.slot_id), slot)
-        try:
-            keys = _unwrap(header, slot, kek)
-        except CryptoFailure:
-            raise AccessError("your passphrase changed while this command ran; run it again") from None
-        if keys.vault_key is None:
-            raise InputError(
-                "this register is in format 2 and must be upgraded once: ask an IT custodian to run "
-                "any accountctl command on it first"
-            )
-        conn, _ = _decrypt_body(header, raw, body, keys.register_key)
-        import hmac
-
-        if not hmac.compare_digest(header.vault_mac, vault_slots_mac(keys.vault_key, header)):
-            raise DamagedError("register altered: its custodian key slots were changed without vault access")
-        people = {bytes(r[0]): (r[1], r[2]) for r in conn.execute("SELECT slot_id, email, access FROM people")}
-        current = {
-            r[0]: bytes(r[1])
-            for r in conn.execute("SELECT email, public_key FROM signing_keys WHERE retired_at IS NULL ORDER BY id")
-        }
-        retired = [
-            {"email": r[0], "key": bytes(r[1]).hex()}
-            for r in conn.execute("SELECT email, public_key FROM signing_keys WHERE retired_at IS NOT NULL ORDER BY id")
-        ]
-        members, recovery_slot = [], None
-        for s in header.slots:
-            if s.kind == ff.KIND_RECOVERY:
-                recovery_slot = s
-                continue
-            email, access = people.get(s.slot_id, (None, None))
-            if (
-                email is None
-                or email not in current
-                or access != trust.ACCESS[s.access]
-                or s.tag != ff.person_tag(header.file_id, email)
-            ):
-                raise DamagedError(
-                    f"register altered: key slot {s.slot_id.hex()[:8]} belongs to nobody in the "
-                    "register, so it cannot be granted; the register cannot be upgraded"
-                )
-            members.append(trust.Member.from_slot(s, email, current[email]).describe())
-        actor = people[slot.slot_id][0]
-        reg = Register(store, header, keys, conn, slot, actor, kek, len(raw) + header.body_len)
-        reg.load_history()
-        reg._history_rewritten = True  # its events gain the new columns: re-encrypt it
-        last_decision = conn.execute("SELECT coalesce(max(id), 0) FROM approvals").fetchone()[0]
-        dbmod.upgrade_schema(conn)
-        reg._seq_at_open = dbmod.events_head_seq(conn)
-        event = events.record(
-            conn, actor, "register.upgrade", None, details={"from_format": ff.UPGRADABLE, "to_format": ff.VERSION}
-        )
-        trust.append(
-            conn,
-            header.file_id,
-            "upgrade",
-            actor,
-            keys.signing_private,
-            event["seq"],
-            event["at"],
-            event["at_real"],
-            members=members,
-            retired_keys=retired,
-            last_decision=last_decision,
-            recovery=trust.new_recovery_signer(header.file_id, recovery_slot),
-        )
-        reg.reload_membership()
-        reg.header_changed = True
-        reg.save()
-    print(
-        f"Notice: upgraded the register to format {ff.VERSION} (signed grants and saves); "
-        f"{actor} signed its {len(members)} key slot(s) as they were.",
-        file=sys.stderr,
-    )
 
 
 @contextmanager

@@ -24,23 +24,18 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
+from accountctl.chain import canonical, event_message
 from accountctl.errors import DamagedError
 from accountctl.store import crypto
 from accountctl.store import fileformat as ff
 
 LABEL_MEMBERSHIP = b"accountctl/v3/membership"
-LABEL_EVENT = b"accountctl/v3/event"
 LABEL_RECOVERY_SIGNING = b"accountctl/v3/recovery-signing"
 RECORD_VERSION = 1
 RECOVERY = "recovery-key"  # the actor name of the recovery key, in records and events
 ACCESS = {ff.ACCESS_REGISTER: "register", ff.ACCESS_VAULT: "vault"}
 FIRST_KINDS = ("root", "upgrade")
 KINDS = ("root", "upgrade", "grant", "revoke", "recover", "rollback")
-
-
-def canonical(obj) -> bytes:
-    """Canonical JSON bytes: sorted keys, no spaces, UTF-8 (what every signature here covers)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass
@@ -364,10 +359,6 @@ def check_header(state: Membership, header: ff.Header) -> None:
     if missing or state.recovery_slot not in seen:
         name = missing[0].slot_id.hex()[:8] if missing else state.recovery_slot.hex()[:8]
         raise DamagedError(f"register altered: the granted key slot {name} is missing from the file")
-
-
-def event_message(file_id: bytes, event_hash: str) -> bytes:
-    return LABEL_EVENT + file_id + bytes.fromhex(event_hash)
 
 
 def sign_event(file_id: bytes, event_hash: str, signing_private: bytes) -> bytes:
