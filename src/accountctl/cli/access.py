@@ -90,6 +90,9 @@ def login(use_agent: bool, ttl: str | None) -> None:
     header, _ = store.read_header(path)
     slot = store.choose_slot(header, actor_hint())
     kek, keys = store.unlock_kek(header, slot, passphrase_source(actor_hint()), use_keyring=False)
+    # Cached nowhere before the register has opened with it, with every check: a refused open writes nothing.
+    with store.open_register(path, actor=actor_hint(), passphrase_source=passphrase_source(actor_hint()), kek=kek):
+        pass
     name = store.keyring_name(header, slot)
     if to_agent:
         from accountctl.cli.agent import hand_over

@@ -203,16 +203,22 @@ def new_passphrase(whose: str = "the new passphrase", context: tuple[str, ...] =
 
 
 @contextmanager
-def session(write: bool = False, history: bool = False) -> Iterator:
+def session(write: bool = False, history: bool = False, check: bool = True) -> Iterator:
     """Unlock the register as the actor; with `write`, save under the lock when the block succeeds.
 
     With `history`, the history archive is decrypted as well (only log, verify, export, report read it).
+    `check=False` is `verify`'s alone: it opens history that does not verify, to say what is wrong.
     """
     from accountctl.store.register import open_register
 
     who = actor_hint()
     with open_register(
-        register_path(), actor=who, passphrase_source=passphrase_source(who), write=write, history=history
+        register_path(),
+        actor=who,
+        passphrase_source=passphrase_source(who),
+        write=write,
+        history=history,
+        check=check,
     ) as reg:
         if write:
             from accountctl.core.access import require_may_act
@@ -236,5 +242,6 @@ def _with_register(**opening) -> Callable[[Callable], Callable]:
 
 
 reads = _with_register(write=False)
-reads_history = _with_register(write=False, history=True)  # log, verify, export: the archive too
+reads_history = _with_register(write=False, history=True)  # log, export, report: the archive too
+reads_unchecked = _with_register(write=False, history=True, check=False)  # verify: it checks, and reports
 writes = _with_register(write=True)

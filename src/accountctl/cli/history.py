@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import fmt, format_options, reads_history
+from accountctl.cli.common import fmt, format_options, reads_history, reads_unchecked
 from accountctl.core import events
 from accountctl.core.lookup import get_account
 from accountctl.core.export import export as export_register
@@ -75,7 +75,7 @@ def details_text(details: dict) -> str:
 @click.command()
 @format_options
 @click.pass_context
-@reads_history
+@reads_unchecked
 def verify(reg, ctx) -> None:
     """Check the history's chain and signatures, every decision and the last save; exit 1 on a problem.
 

@@ -209,7 +209,10 @@ def accept_rollback(reg: store.Register, reason: str) -> dict:
     if not reg.rolled_back or seen is None:
         raise InputError("this register is not older than what this machine has seen: there is nothing to accept")
     seq, digest = events.head(reg.db)
+    # The one save it gives up, header and all: the record authorises this restore and no later one.
     abandoned = {"generation": int(seen["generation"]), "seq": int(seen["seq"]), "hash": seen["hash"]}
+    if seen.get("header"):
+        abandoned["header"] = seen["header"]
     restored = {"generation": reg.header.generation, "seq": seq, "hash": digest}
     event = events.record(
         reg.db,

@@ -240,20 +240,6 @@ class DecisionLookup:
         return ""
 
 
-def own_decisions(reg, checked: Checked) -> None:
-    """After a save of this process's own events (signed by it just now): remember the decisions they record."""
-    rows = reg.db.execute(
-        f"SELECT {EVENT_COLUMNS} FROM main.events WHERE seq > ? AND action IN (?, ?) ORDER BY seq",
-        (checked.seq, *chain.DECISION_ACTIONS),
-    ).fetchall()
-    membership = trust.derive(reg.db) if rows else None
-    for row in rows:
-        event = _event(row)
-        number = event["details"].get("decision") if isinstance(event["details"], dict) else None
-        if isinstance(number, int):
-            checked.decisions[number] = _decision(reg.db, number, event, None, membership, membership.key_owners())
-
-
 def install(reg, checked: Checked) -> DecisionLookup:
     """Give the register's database the SQL function `checked_decision(id)` over what was checked."""
     lookup = DecisionLookup(reg, checked)

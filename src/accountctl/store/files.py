@@ -211,6 +211,12 @@ def make_private_dir(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
 
 
+def replace_backup(path: Path) -> None:
+    """Make PATH.bak the register as it is now, not the generation before (after a revoke: see `Register.save`)."""
+    if path.exists():
+        _keep_backup(path)
+
+
 def _keep_backup(path: Path) -> None:
     bak = path.with_name(path.name + ".bak")
     staging = path.with_name(path.name + ".bak.tmp")

@@ -94,6 +94,7 @@ class Register:
         self._tail_end: int | None = None
         self._tail_count = 0
         self.events_only = False
+        self.forget_previous = False  # the next save leaves no older generation beside the file (a revoke)
         # What this machine knows of the register, written to its state folder only when the command
         # succeeds (`commit_local_state`): an open that refuses the register writes nothing anywhere.
         self.address: str | None = None
@@ -187,16 +188,21 @@ class Register:
             witness.save_checked(self.file_id, self.checked.dump())
 
     def _checked_own_save(self, checked_to_head: bool) -> None:
-        """After this process saved its own signed events: they need no checking here (nor its decisions)."""
+        """After a save, check its events too (a few, signed just now), so the next open has nothing to check.
+
+        Only when this open had checked up to the head; if they do not verify (code of one's own that
+        bypassed the store's signing), the next open finds them, and refuses.
+        """
         if not checked_to_head:
-            return  # this open did not check up to the head (verify's): leave the next open to it
-        seq, digest = dbmod.get_meta(self.db, "events_head").split(" ", 1)
-        checking.own_decisions(self, self.checked)
-        self.checked.seq, self.checked.hash = int(seq), digest
+            return
+        try:
+            self.checked = checking.check_history(self, self.checked)
+        except DamagedError:
+            return
         if self.decisions is not None:
+            self.decisions.checked = self.checked
             self.decisions.unsaved.clear()
             self.decisions.since = self.checked.seq
-        self.checked.changed = True
 
     # -- the tail -----------------------------------------------------------------------------
     def apply_tail(self, data: bytes | memoryview) -> None:
@@ -360,16 +366,20 @@ class Register:
             crypto.encrypt_to(handle, key, nonce, plain, raw)
 
         self.store.save(expected, self.header, raw, write_body, archive, None if archive is not None else kept)
+        if self.forget_previous:
+            # A revoked person's passphrase still opens the generation before: it must not stay beside the file.
+            getattr(self.store, "forget_previous", lambda: None)()
+            self.forget_previous = False
         self._seq_at_open = dbmod.events_head_seq(self.db)
         self._checked_own_save(checked_to_head)
-        self._witness_due = True
-        self.commit_local_state()
         self._changes_at_open = self.db.total_changes
         self.header_changed = False
         self._history_offset = len(raw) + self.header.body_len
         self._history_key = self.keys.register_key
         self._history_rewritten = False
         self.raw, self._tail_end, self._tail_count = raw, self._history_offset + self.header.history_len, 0
+        self._witness_due = True
+        self.commit_local_state()
 
     # -- field encryption ---------------------------------------------------------------------
     def encrypt_field(self, table: str, row: str, column: str, plaintext: bytes) -> bytes:
@@ -461,6 +471,7 @@ class Register:
             raise InputError("that key slot is not in this register")
         self.header.slots = [s for s in self.header.slots if s.slot_id != victim.slot_id]
         self.rotate(vault=victim.is_custodian)
+        self.forget_previous = True
         return victim
 
     def rotate(self, *, vault: bool) -> None:
@@ -692,12 +703,22 @@ def keyring_name(header: ff.Header, slot: ff.Slot) -> str:
 
 
 def unlock_kek(
-    header: ff.Header, slot: ff.Slot, passphrase_source: PassphraseSource, *, use_keyring: bool = True
+    header: ff.Header,
+    slot: ff.Slot,
+    passphrase_source: PassphraseSource,
+    *,
+    use_keyring: bool = True,
+    known: bytes | None = None,
 ) -> tuple[bytes, Keys]:
     """Find the KEK that opens `slot`: the agent's, then the keyring's cached one, then the passphrase.
 
     An agent that is gone (stopped, or killed) simply answers nothing, and the next source is tried.
     """
+    if known is not None:  # `login`: the KEK it derived, checked by a full open before it is cached anywhere
+        try:
+            return known, _unwrap(header, slot, known)
+        except CryptoFailure:
+            raise AccessError("your passphrase changed while this command ran; run it again") from None
     if use_keyring:
         from accountctl.store import agent_link
 
@@ -953,6 +974,7 @@ def open_register(
     history: bool = False,
     accepting_rollback: bool = False,
     check: bool = True,
+    kek: bytes | None = None,
 ) -> Iterator[Register]:
     """Unlock and open the register; with `write`, hold the lock and save on success if changed.
 
@@ -966,7 +988,8 @@ def open_register(
     """
     with stores.open_store(where) as store:
         _warn_conflict_copies(store)
-        with _open(store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, check) as reg:
+        opening = (actor, passphrase_source, write, use_keyring, history, accepting_rollback, check, kek)
+        with _open(store, *opening) as reg:
             yield reg
         reg.commit_local_state()
 
@@ -981,7 +1004,7 @@ cached_writer: Callable[[stores.Store, str | None], "Register | None"] | None = 
 
 
 @contextmanager
-def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, check):
+def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, check, kek):
     if not write and not history and cached_reader is not None and not accepting_rollback and check:
         reg = cached_reader(store, actor)
         if reg is not None:
@@ -993,7 +1016,7 @@ def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, his
         address = _refuse_before_unlocking(store, loaded.header, seen_all)
         seen = seen_all.get(loaded.header.file_id.hex())
         slot = choose_slot(loaded.header, actor)
-        kek, keys = unlock_kek(loaded.header, slot, passphrase_source, use_keyring=use_keyring)
+        kek, keys = unlock_kek(loaded.header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
         yield _finish_open(store, loaded, slot, keys, kek, history, seen, accepting_rollback, check, address)
         return
     if cached_writer is not None and not history and not accepting_rollback and check:
@@ -1007,7 +1030,7 @@ def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, his
     header, _ = read_header(store)  # enough to find the KEK; the body is read once, under the lock
     _refuse_before_unlocking(store, header, witness.load_all())
     slot = choose_slot(header, actor)
-    kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring)
+    kek, _ = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
     with store.lock():
         seen_all = witness.load_all()
         loaded = _load(store)
@@ -1124,6 +1147,7 @@ def create(where: stores.Address, email: str, passphrase: str, kdf: KdfParams) -
         if store.exists():
             raise InputError(f"a register already exists at {store.name}; refusing to overwrite it")
         reg, recovery_key, signing_public = _new_register(store, email, passphrase, kdf)
+        reg.address = _address(store)  # a new register here: this machine forgets any other it knew at this address
         yield reg, recovery_key, signing_public
         with store.creating():
             reg.save()

@@ -193,6 +193,10 @@ class FileStore:
 
         files.atomic_write(self.path, write)
 
+    def forget_previous(self) -> None:
+        """PATH.bak becomes the file as just saved: the generation before it no longer lies beside it."""
+        files.replace_backup(self.path)
+
     def conflict_copies(self) -> list[str]:
         """Copies of this register beside it that a sync service made (see `conflict_copies`)."""
         return conflict_copies(self.path)
