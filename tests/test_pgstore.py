@@ -663,3 +663,30 @@ def test_no_table_holds_a_name_an_email_or_a_password(run, pg_oak, cluster, sche
         for form in {needle, needle.lower()}:
             for encoded in (form.encode("utf-8"), form.encode("utf-16-le"), form.encode().hex().encode()):
                 assert encoded not in haystack, f"{form!r} is readable in the tables"
+
+
+def test_a_dba_serving_another_register_under_the_same_url_is_refused(
+    run, pg_oak, cluster, schema, monkeypatch, tmp_path
+):
+    """The DBA copies the rows of another register the custodian also holds a slot in (a test trust, say) over
+    this one's: the same URL, another register. A machine that knew the URL refuses it, naming both."""
+    ok(run("staff list"))
+    mine = stored(cluster, schema)
+    other_schema = f"reg{next(_schemas)}"
+    cluster.admin_sql(f"CREATE SCHEMA {other_schema} AUTHORIZATION {pgserver.APP}")
+    try:
+        monkeypatch.setenv("ACCOUNTCTL_REGISTER", app_url(cluster, other_schema))
+        ok(run(f'init --trust "Test Trust" --email {CUSTODIAN} --name "Ira Tech"'))
+        theirs = row(cluster, other_schema, "SELECT header FROM accountctl_register")[0][0]
+        monkeypatch.setenv("ACCOUNTCTL_REGISTER", pg_oak)
+        cluster.admin_sql(
+            f"DELETE FROM {schema}.accountctl_register; "
+            f"INSERT INTO {schema}.accountctl_register SELECT * FROM {other_schema}.accountctl_register"
+        )
+        from accountctl.store import fileformat as ff
+
+        line = error_line(run("staff list"), 4, "register replaced")
+        assert ff.parse_header(mine[1])[0].file_id.hex()[:8] in line
+        assert ff.parse_header(bytes(theirs))[0].file_id.hex()[:8] in line
+    finally:
+        cluster.admin_sql(f"DROP SCHEMA {other_schema} CASCADE")
