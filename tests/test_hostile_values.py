@@ -19,8 +19,8 @@ import re
 import pytest
 
 from accountctl.store.register import open_register
-from conftest import HEAD, PASSPHRASE, ok
-from test_audit_rules import FB, base  # noqa: F401
+from conftest import HEAD, PASSPHRASE, error_line, ok
+from test_audit_rules import FB, SLT, T1, T3, base  # noqa: F401
 
 # Characters that reorder or hide text (bidi embeddings, overrides, isolates and marks; zero-width ones).
 INVISIBLE = (
@@ -154,3 +154,103 @@ def test_web_link_keeps_http_addresses_as_they_are(good):
 
     assert safetext.web_link(good) == good
     assert safetext.html_link(good, "t") == f'<a href="{html.escape(good)}" rel="noopener">t</a>'
+
+
+# -- 2 and 3. control, bidi and zero-width characters are shown escaped in every format -------------
+COMMANDS = ["account list", f"account show {FB}", "staff list", f"staff show {T1}", "audit", "school list", "export"]
+
+
+@pytest.fixture
+def hostile(base):
+    """The register after the headteacher wrote HOSTILE into a school's name, a handle and a staff name."""
+    insider(base, "UPDATE schools SET name = ? WHERE id = 'oak'", HOSTILE)
+    insider(base, "UPDATE accounts SET handle = ? WHERE id = ?", HOSTILE, FB)
+    insider(base, "UPDATE staff SET name = ? WHERE email = ?", HOSTILE, T1)
+    return base
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+@pytest.mark.parametrize("args", COMMANDS)
+def test_no_format_sends_a_control_or_invisible_character_as_it_is(run, hostile, args, fmt):
+    result = run([*args.split(), "--format", fmt], env={"COLUMNS": "300"})
+    assert result.exit_code in (0, 1), result.stderr
+    assert raw_in(result.stdout, tab_allowed=fmt == "csv") == [], result.stdout
+    assert raw_in(result.stderr) == [], result.stderr
+    if fmt != "json" and args not in ("export", "audit"):  # the compliant register's audit finds nothing
+        assert "Eve\\x1b]0;PWNED\\x07 \\u202eevil\\u202c \\x7f\\x85\\x9b[2J \\u202a" in result.stdout
+
+
+def test_json_escapes_them_and_still_gives_back_the_value_as_stored(run, hostile):
+    for args in (f"staff show {T1}", "staff list", "export"):
+        text = ok(run([*args.split(), "--json"])).stdout
+        assert raw_in(text) == [] and "\\u202e" in text and "\\u007f" in text
+    assert json.loads(ok(run(["staff", "show", T1, "--json"])).stdout)["name"] == HOSTILE
+    schools = json.loads(ok(run(["export"])).stdout)["schools"]
+    assert [s["name"] for s in schools if s["id"] == "oak"] == [HOSTILE]
+
+
+def test_error_lines_and_messages_show_them_escaped(run, hostile):
+    insider(hostile, "UPDATE staff SET left_on = ? WHERE email = ?", "2026-01-01" + HOSTILE, T3)
+    line = error_line(run(["account", "contributor", "add", FB, T3]), 2, "left on")
+    assert raw_in(line) == [] and "\\u202e" in line
+    result = run(["offboard", "--leaving-before", "2027-01-01"])
+    assert result.exit_code == 1, result.stderr
+    assert raw_in(result.stdout) == [] and raw_in(result.stderr) == []
+    assert "2026-01-01Eve\\x1b]0;PWNED" in result.stdout
+
+
+def test_html_pages_show_them_as_visible_escaped_text(run, hostile, tmp_path):
+    ok(run(["staff", "leave", T3, "--on", "2026-09-30"]))
+    insider(hostile, "UPDATE staff SET name = ? WHERE email = ?", HOSTILE, T3)
+    ok(run([*SLT, "waive", FB, "MONITORING_LAPSED", "--reason", "Half term", "--until", "2026-10-20"]))
+    insider(hostile, "UPDATE waivers SET reason = ?", HOSTILE)
+    report, channels = tmp_path / "report.html", tmp_path / "channels.html"
+    result = ok(run(["report", "--out", str(report), "--json"]))
+    assert raw_in(result.stdout) == [] and json.loads(result.stdout)["leavers"][0]["name"] == HOSTILE
+    ok(run(["publish", "--out", str(channels)]))
+    for page in (report.read_text(encoding="utf-8"), channels.read_text(encoding="utf-8")):
+        assert raw_in(page) == []  # an HTML-escaped U+202E still reverses the text after it in a browser
+        assert "Eve\\x1b]0;PWNED\\x07 \\u202eevil\\u202c" in page
+    assert report.read_text(encoding="utf-8").count("\\u202e") >= 3  # school, leaver's name, waiver's reason
+
+
+def test_a_revealed_secret_is_exact_into_a_pipe_and_escaped_on_a_terminal(run, base, monkeypatch):
+    planted = "Xk8#pQ2!vLm9@wRt4zYb\x1b]52;c;ZXZpbA==\x07\u202e"  # OSC 52 would write the terminal's clipboard
+    ok(run(["cred", "set", FB], input=planted + "\n"))
+    piped = ok(run(["cred", "show", FB, "--field", "password", "--reason", "handover"]))
+    assert piped.stdout == planted + "\n"  # what a pipe to the clipboard needs
+    from accountctl.cli import output
+
+    monkeypatch.setattr(output, "isatty_stdout", lambda: True)
+    shown = ok(run(["cred", "show", FB, "--field", "password", "--reason", "handover"]))
+    assert raw_in(shown.stdout) == [] and "\\x1b]52;c;ZXZpbA==\\x07\\u202e" in shown.stdout
+    assert "shown escaped" in shown.stderr
+
+
+@pytest.mark.parametrize("value", ["plain\x7fascii", "Zoë\x7f", "Zoë\u202e", "a\x85b", "\u2028", "ok", "Zoë"])
+def test_json_text_writes_them_as_escapes_a_parser_reads_back(value):
+    from accountctl.cli import output
+
+    for data in (value, {"name": value}, [{"name": value, "n": 1}, {"name": "x"}]):
+        text = output.to_json(data)
+        assert raw_in(text) == [] and json.loads(text) == data
+
+
+def test_each_format_keeps_a_tab_only_where_it_is_white_space():
+    from accountctl import safetext
+
+    assert safetext.escape("a\tb\u200bc") == "a\\tb\\u200bc"  # a table's columns are aligned with spaces
+    assert safetext.escape_cell("a\tb\u200bc\x1b") == "a\tb\\u200bc\\x1b"
+    assert safetext.html_text("<b>\t\u202e&</b>") == "&lt;b&gt;\t\\u202e&amp;&lt;/b&gt;"
+
+
+def test_plain_text_lines_show_them_escaped(run, base):
+    insider(base, "UPDATE approvals SET approver = ?", "x" + HOSTILE)
+    problems = run(["verify"])
+    assert problems.exit_code == 1 and "signed with a key that is not xEve\\x1b]0;PWNED" in problems.stdout
+    ok(run(["incident", "open", FB, "--kind", "abuse", "--summary", "Posts we did not write"]))
+    insider(base, "UPDATE incidents SET opened_at = opened_at || ?", HOSTILE)
+    runbook = ok(run(["incident", "show", "inc-1"]))
+    assert "Eve\\x1b]0;PWNED\\x07 \\u202eevil" in runbook.stdout
+    for result in (problems, runbook):
+        assert raw_in(result.stdout) == [] and raw_in(result.stderr) == []

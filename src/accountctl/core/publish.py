@@ -11,7 +11,6 @@ page and the JSON, and `build` says which.
 
 from __future__ import annotations
 
-import html
 import sqlite3
 
 from accountctl import clock, model, safetext
@@ -93,7 +92,7 @@ footer{color:#555;font-size:.9rem;margin-top:2rem}
 
 def render_html(data: dict) -> str:
     """One self-contained page (no script, no external resource) that reads well on a phone."""
-    e = html.escape
+    e = safetext.html_text
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
