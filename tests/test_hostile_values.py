@@ -19,8 +19,8 @@ import re
 import pytest
 
 from accountctl.store.register import open_register
-from conftest import HEAD, PASSPHRASE, error_line, ok
-from test_audit_rules import FB, SLT, T1, T3, base  # noqa: F401
+from conftest import HEAD, PASSPHRASE, error_line, ok, refused
+from test_audit_rules import FB, SLT, T1, T2, T3, TODAY, base  # noqa: F401
 
 # Characters that reorder or hide text (bidi embeddings, overrides, isolates and marks; zero-width ones).
 INVISIBLE = (
@@ -254,3 +254,124 @@ def test_plain_text_lines_show_them_escaped(run, base):
     assert "Eve\\x1b]0;PWNED\\x07 \\u202eevil" in runbook.stdout
     for result in (problems, runbook):
         assert raw_in(result.stdout) == [] and raw_in(result.stderr) == []
+
+
+# -- 3. bidi and zero-width characters are refused wherever text comes in ---------------------------
+def _options(x: str) -> list[tuple[list[str], str]]:
+    """Commands that take text from an option, each with `x` in one value, and the word its refusal names."""
+    from test_audit_rules import request_argv
+
+    def request(option: str, value: str) -> list[str]:
+        argv = request_argv("oak-x-oaknews", platform="x", handle="oaknews")
+        argv[argv.index(option) + 1] = value
+        return argv
+
+    found = ["account", "found", "--school", "oak", "--platform", "tiktok", "--handle", "oakfake"]
+    return [
+        (["staff", "add", "n@oak.sch.uk", "--name", f"Eve{x}One", "--school", "oak"], "name"),
+        (["staff", "add", f"n{x}@oak.sch.uk", "--name", "Eve One", "--school", "oak"], "email"),
+        (["school", "add", "ash", "--name", f"Ash{x} Primary", "--domain", "ash.sch.uk"], "name"),
+        (["staff", "train", T1, "--on", TODAY, "--policy-ack", f"2026{x}.1"], "policy"),
+        (["config", "set", "policy_version", f"2027{x}"], "policy_version"),
+        (["config", "set", "clause.TWO_ADMINS", f"Policy 4.2{x}"], "clause"),
+        (["config", "set", "contact.oak", f"office{x}@oak.sch.uk"], "contact"),
+        (request("--handle", f"oak{x}news"), "handle"),
+        (request("--url", f"https://www.x.com/oak{x}news"), "url"),
+        (request("--email", f"office{x}@oak.sch.uk"), "email"),
+        (request("--owner", f"t.one{x}@oak.sch.uk"), "owner"),
+        (request("--aim", f"News{x} for parents"), "aim"),
+        (request("--audience", f"Parents{x}"), "audience"),
+        (request("--promotion", f"Newsletter{x}"), "promotion"),
+        (["account", "update", FB, "--audience", f"Parents{x}"], "audience"),
+        (["account", "update", FB, "--url", f"https://www.facebook.com/oak{x}primary"], "url"),
+        ([*found, "--url", "https://www.tiktok.com/@oakfake", "--source", f"A parent{x}"], "source"),
+        ([*found, "--url", f"https://www.tiktok.com/@oak{x}fake", "--source", "A parent"], "url"),
+        ([*SLT, "waive", FB, "MONITORING_LAPSED", "--reason", f"Half{x} term", "--until", "2026-10-20"], "reason"),
+        (["account", "suspend", FB, "--reason", f"Paused{x}"], "reason"),
+        (["account", "transfer", FB, "--to", T2, "--reason", f"Leaving{x}"], "reason"),
+        (["incident", "open", FB, "--kind", "abuse", "--summary", f"Posts{x} we did not write"], "summary"),
+        (["monitor", FB, "--note", f"Checked{x}"], "note"),
+        ([*SLT, "review", FB, "--note", f"Fine{x}"], "note"),
+        (["cred", "show", FB, "--reason", f"Handover{x}"], "reason"),
+    ]
+
+
+OPTION_CASES = [(x, i) for x in ("\u202e", "\u200b") for i in range(len(_options("")))]
+
+
+@pytest.mark.parametrize(
+    "x, case",
+    OPTION_CASES,
+    ids=[f"{ord(x):04x}-{_options('')[i][0][:2]}-{_options('')[i][1]}" for x, i in OPTION_CASES],
+)
+def test_options_refuse_bidi_and_zero_width_characters(run, base, x, case):
+    args, field = _options(x)[case]
+    assert x not in "".join(_options("")[case][0])
+    line = refused(run, base, args, 2, field)
+    assert raw_in(line) == []
+
+
+def test_decisions_and_incident_steps_refuse_them(run, base):
+    from test_audit_rules import request_argv
+
+    ok(run(request_argv("oak-x-oaknews", platform="x", handle="oaknews")))
+    refused(run, base, [*SLT, "approve", "oak-x-oaknews", "--note", "Agreed\u202e"], 2, "note")
+    refused(run, base, [*SLT, "reject", "oak-x-oaknews", "--reason", "No\u200b"], 2, "reason")
+    ok(run(["incident", "open", FB, "--kind", "abuse", "--summary", "Posts we did not write"]))
+    refused(run, base, ["incident", "step", "inc-1", "content-removed", "--note", "Done\u2066"], 2, "note")
+    refused(run, base, ["incident", "close", "inc-1", "--outcome", "Over\ufeff"], 2, "outcome")
+    before = base.read_bytes()
+    error_line(
+        run(["cred", "set", FB, "--username", "oak\u200dprimary"], input="Quartz-Lantern-97!Pelican\n"), 2, "username"
+    )
+    assert base.read_bytes() == before
+    ok(run(["attest", "start", "--due", "2026-12-01"]))
+    refused(run, base, ["attest", "record", FB, "--admins", f"{T1},{T2},Eve\u202e", "--mfa", "totp"], 2, "admins")
+    admins = ["--admins", f"{T1},{T2},{T3}", "--mfa", "totp"]
+    refused(run, base, ["attest", "record", FB, *admins, "--note", "Seen\u2069"], 2, "note")
+    refused(run, base, ["attest", "record", FB, *admins, "--recovery", "Codes\u200b held by IT"], 2, "recovery")
+
+
+STAFF_HEADER = "email,name,school,roles,trained_on,policy_ack\n"
+
+
+@pytest.mark.parametrize("x", ["\u202e", "\u200b", "\u2066", "\u200c", "\ufeff"])
+def test_imports_refuse_them_naming_the_row(run, base, tmp_path, x):
+    staff_csv = tmp_path / "staff.csv"
+    staff_csv.write_text(
+        f"{STAFF_HEADER}a.one@oak.sch.uk,Ann One,oak,staff,,\nb.two@oak.sch.uk,Bea{x}Two,oak,staff,,\n"
+    )
+    refused(run, base, ["staff", "import", str(staff_csv)], 2, "line 3", "name")
+    refused(run, base, ["staff", "sync", str(staff_csv), "--school", "oak", "--apply"], 2, "line 3", "name")
+    accounts_csv = tmp_path / "accounts.csv"
+    accounts_csv.write_text(
+        "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
+        f",oak,x,oak{x}news,https://x.com/oaknews,faculty,office@oak.sch.uk,{T1},{T2};{T3},,active\n"
+    )
+    refused(run, base, ["account", "import", str(accounts_csv)], 2, "line 2", "handle")
+    accounts_json = tmp_path / "accounts.json"
+    item = {"school": "oak", "platform": "x", "handle": "oaknews", "category": "faculty", "owner": f"{T1}"}
+    accounts_json.write_text(json.dumps([item, {**item, "handle": "oakpta", "url": f"https://x.com/oak{x}pta"}]))
+    refused(run, base, ["account", "import", str(accounts_json)], 2, "item 2", "url")
+
+
+def test_a_byte_order_mark_that_starts_a_file_is_not_a_value(run, base, tmp_path):
+    staff_csv = tmp_path / "staff.csv"
+    staff_csv.write_text("\ufeff" + STAFF_HEADER + "a.one@oak.sch.uk,Ann One,oak,staff,,\n", encoding="utf-8")
+    ok(run(["staff", "import", str(staff_csv)]))
+    accounts_json = tmp_path / "accounts.json"
+    item = {"school": "oak", "platform": "x", "handle": "oaknews", "category": "faculty", "owner": T1}
+    accounts_json.write_text("\ufeff" + json.dumps([item]), encoding="utf-8")
+    ok(run(["account", "import", str(accounts_json)]))
+    assert ok(run(["staff", "show", "a.one@oak.sch.uk", "--json"])).stdout.count("Ann One") == 1
+
+
+@pytest.mark.parametrize("x", list(INVISIBLE))
+def test_every_invisible_character_is_refused_and_named(x):
+    from accountctl import model
+    from accountctl.errors import InputError
+
+    with pytest.raises(InputError) as refusal:
+        model.nonempty(f"Bea{x}Two", "name")
+    assert f"U+{ord(x):04X}" in str(refusal.value) and "name" in str(refusal.value)
+    assert model.nonempty("Zoë O'Brien-Smith\t(Year 6)", "name")  # accents, apostrophes and tabs are still text
