@@ -375,3 +375,52 @@ def test_every_invisible_character_is_refused_and_named(x):
         model.nonempty(f"Bea{x}Two", "name")
     assert f"U+{ord(x):04X}" in str(refusal.value) and "name" in str(refusal.value)
     assert model.nonempty("Zoë O'Brien-Smith\t(Year 6)", "name")  # accents, apostrophes and tabs are still text
+
+
+# -- 4. a CSV cell a spreadsheet would run is text, whoever wrote the value --------------------------
+CSV_COMMANDS = [
+    "account list",
+    f"account show {FB}",
+    "staff list",
+    f"staff show {T1}",
+    "school list",
+    "incident list",
+    "incident show inc-1",
+    "log",
+    "audit",
+    f"offboard {T1}",
+    "offboard --leaving-before 2027-01-01",
+    "publish",
+    "person list",
+    "config show",
+]
+
+
+def test_every_csv_prefixes_a_formula_an_insider_wrote(run, base, tmp_path):
+    ok(run(["incident", "open", FB, "--kind", "abuse", "--summary", "Posts we did not write"]))
+    insider(base, "UPDATE schools SET name = ? WHERE id = 'oak'", '=HYPERLINK("http://evil.example","Click")')
+    insider(base, "UPDATE accounts SET handle = ? WHERE id = ?", "+SUM(1+1)", FB)
+    insider(base, "UPDATE staff SET name = ?, policy_ack = ? WHERE email = ?", "@SUM(1+1)", "-1+2", T1)
+    insider(base, "UPDATE incidents SET opened_by = ?", "-2+3")
+    insider(base, "UPDATE approvals SET note = ?", "\t=1+1")
+    insider(base, "UPDATE people SET name = ? WHERE email = ?", "\r=1+1", HEAD)
+    insider(base, "INSERT INTO meta(key, value) VALUES ('config.policy_version', ?)", "=2+2")
+    seen = set()
+    for args in CSV_COMMANDS:
+        result = run([*args.split(), "--format", "csv"], env={"COLUMNS": "300"})
+        assert result.exit_code in (0, 1), (args, result.stderr)
+        rows = list(csv.reader(io.StringIO(result.stdout, newline="")))
+        assert rows, args
+        for cell in (c for row in rows for c in row):
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), (args, cell)
+            seen.add(cell)
+    report = tmp_path / "report.html"
+    for cell in (
+        c
+        for row in csv.reader(io.StringIO(ok(run(["report", "--out", str(report), "--format", "csv"])).stdout))
+        for c in row
+    ):
+        assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), cell
+    for planted in ('=HYPERLINK("http://evil.example","Click")', "+SUM(1+1)", "@SUM(1+1)", "-2+3", "\t=1+1", "=2+2"):
+        assert "'" + planted in seen, planted  # each one reached a CSV, as text
+    assert "'\\r=1+1" in seen  # a carriage return is prefixed, then shown escaped
