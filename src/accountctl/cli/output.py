@@ -386,7 +386,8 @@ def secret(text: str) -> None:
     """A revealed secret alone on stdout: exactly as stored into a pipe (`| xclip`), escaped on a terminal.
 
     Only a custodian can store one, but another custodian could plant escape sequences in a password
-    for a colleague's `cred show` to send to their terminal.
+    for a colleague's `cred show` to send to their terminal. (Run by the agent, stdout is a buffer,
+    not the client's terminal: the value goes back as stored.)
     """
     if isatty_stdout() and not all(line.isprintable() for line in text.split("\n")):
         echo_text(text)
