@@ -326,14 +326,10 @@ def rows(
         for item in data:
             # most cells are already text: only the others go through _cell's type checks
             cells = [v if type(v) is str else _cell(v, ";") for v in map(item.get, columns)]
-            # A spreadsheet shows a cell with a leading ' as text. Then control, bidi and zero-width
-            # characters are shown escaped: no cell holds a line end any more, so every row is one line.
-            writer.writerow(
-                [
-                    escape_cell("'" + c) if c[:1] in FORMULA_START else c if c.isprintable() else escape_cell(c)
-                    for c in cells
-                ]
-            )
+            cells = ["'" + c if c[:1] in FORMULA_START else c for c in cells]  # a spreadsheet shows it as text
+            # Then control, bidi and zero-width characters are shown escaped (checked a row at a time: one
+            # call for the common row with none); no cell holds a line end any more, so a row is a line.
+            writer.writerow(cells if "".join(cells).isprintable() else [escape_cell(c) for c in cells])
             if buf.tell() > OUTPUT_PIECE:  # written in pieces, never the whole text held twice
                 click.echo(buf.getvalue(), nl=False)
                 buf.seek(0)
