@@ -10,9 +10,8 @@ JSON (`json_text`) and HTML (`html_text`). The same invisible characters are ref
 
 from __future__ import annotations
 
-import html
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit  # already loaded with click: no cost at start-up
 
 # Characters that reorder or hide the text around them while showing nothing themselves: the bidi
 # embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) and marks (U+200E, U+200F, U+061C),
@@ -22,13 +21,15 @@ from urllib.parse import urlsplit
 # As the inside of a regular expression's character class.
 INVISIBLE = "\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
 _LINE_BREAKS = "\u2028\u2029"  # Unicode's line and paragraph separators: a line end to some readers
+# The expressions are compiled (and cached by `re`) the first time a value needs one, not when every
+# command starts: almost no value does.
 # What a terminal acts on: C0 controls (ESC starts the sequences that retitle the window or clear the
 # screen; a carriage return overwrites the line), DEL and C1 controls (U+009B is a one-byte ESC [).
-_TERMINAL = re.compile(f"[\x00-\x1f\x7f-\x9f{_LINE_BREAKS}{INVISIBLE}]")
+_TERMINAL = f"[\x00-\x1f\x7f-\x9f{_LINE_BREAKS}{INVISIBLE}]"
 # In a CSV cell or on an HTML page a tab is ordinary white space.
-_KEEP_TAB = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_LINE_BREAKS}{INVISIBLE}]")
+_KEEP_TAB = f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_LINE_BREAKS}{INVISIBLE}]"
 # In JSON text: the encoder already writes C0 controls as escapes, but not these.
-_JSON = re.compile(f"[\x7f-\x9f{_LINE_BREAKS}{INVISIBLE}]")
+_JSON = f"[\x7f-\x9f{_LINE_BREAKS}{INVISIBLE}]"
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -41,12 +42,12 @@ def escape(text: str) -> str:
     """`text` with every control, bidi and zero-width character shown escaped (`\\x1b`, `\\r`, `\\u202e`)."""
     # Every character escaped is one `isprintable` is False for, so it answers for almost every value
     # without the regular expression (it is False for spaces other than " " too: those pass unchanged).
-    return text if text.isprintable() else _TERMINAL.sub(_shown, text)
+    return text if text.isprintable() else re.sub(_TERMINAL, _shown, text)
 
 
 def escape_cell(text: str) -> str:
     """`escape` for a CSV cell or HTML text, where a tab is ordinary white space and is kept."""
-    return text if text.isprintable() else _KEEP_TAB.sub(_shown, text)
+    return text if text.isprintable() else re.sub(_KEEP_TAB, _shown, text)
 
 
 def _json_escape(match: re.Match) -> str:
@@ -61,7 +62,7 @@ def json_text(text: str) -> str:
     """
     if text.isascii():  # known without reading the text: then only DEL can be here
         return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
-    return _JSON.sub(_json_escape, text)
+    return re.sub(_JSON, _json_escape, text)
 
 
 def html_text(value: object) -> str:
@@ -70,7 +71,10 @@ def html_text(value: object) -> str:
     HTML-escaping alone is not enough: a U+202E written as `&#x202e;` still reverses the text after
     it in a browser, so it is written as the visible text `\\u202e`.
     """
-    return html.escape(escape_cell("" if value is None else str(value)), quote=True)
+    text = escape_cell("" if value is None else str(value))
+    # html.escape(text, quote=True), written out: importing `html` costs every command a millisecond
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace('"', "&quot;").replace("'", "&#x27;")
 
 
 def web_link(url: object) -> str | None:
@@ -95,4 +99,4 @@ def html_link(url: object, text: str, rel: str = "noopener") -> str:
     link = web_link(url)
     if link is None:
         return text
-    return f'<a href="{html.escape(link, quote=True)}" rel="{rel}">{text}</a>'
+    return f'<a href="{html_text(link)}" rel="{rel}">{text}</a>'
