@@ -92,11 +92,3 @@ def web_link(url: object) -> str | None:
     except ValueError:  # an unclosed IPv6 bracket
         return None
     return url if host else None
-
-
-def html_link(url: object, text: str, rel: str = "noopener") -> str:
-    """An `<a>` to `url` showing `text` (already HTML) when `url` is a `web_link`; otherwise `text` alone."""
-    link = web_link(url)
-    if link is None:
-        return text
-    return f'<a href="{html_text(link)}" rel="{rel}">{text}</a>'

@@ -108,7 +108,7 @@ def render_html(data: dict) -> str:
         for c in school["channels"]:
             name = PLATFORM_NAMES.get(c["platform"], c["platform"])
             url = safetext.web_link(c["url"])  # again: this page is what a browser acts on, whatever `data` holds
-            link = safetext.html_link(url, e(url)) if url else ""
+            link = f'<a href="{e(url)}" rel="noopener">{e(url)}</a>' if url else ""
             parts.append(f'<li><span class="platform">{e(name)}: {e(c["handle"])}</span>{link}</li>')
         if not school["channels"]:
             parts.append("<li>No official social media accounts.</li>")
