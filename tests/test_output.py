@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from accountctl.cli import output
+from accountctl.safetext import escape_cell, json_text
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text())
 values = st.recursive(
@@ -70,20 +71,36 @@ def test_a_list_longer_than_two_batches_keeps_every_record_once():
 
 
 # -- safe output and tables that fit (issue 15) ----------------------------------------------------
-# What a user can write into any field: any text at all, and the lists and flags records hold.
-user_values = st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.lists(st.text(), max_size=3))
+# What a user (or a key holder writing the database directly) can put in any field: any text at all, often
+# with the characters a terminal, spreadsheet or browser acts on, and the lists and flags records hold.
+HOSTILE_CHARS = (
+    "\x00\x07\t\n\r\x1b\x7f\x85\x9b\u2028\u2029\u202a\u202e\u2066\u2069\u200b\u200d\u200e\u061c\ufeff\u180e\u2064=+-@"
+)
+any_text = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(HOSTILE_CHARS)))
+user_values = st.one_of(st.none(), st.booleans(), st.integers(), any_text, st.lists(any_text, max_size=3))
 COLUMNS = ["email", "name", "message"]
 records = st.lists(st.fixed_dictionaries({c: user_values for c in COLUMNS}), max_size=8)
 widths = st.one_of(st.none(), st.integers(min_value=20, max_value=200))
 
 
-def _unsafe(text: str) -> list[str]:
-    """Characters a terminal would act on: C0 controls (newlines between lines aside), DEL and C1 controls.
+INVISIBLE = set(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u2028\u2029"
+)
+
+
+def _unsafe(text: str, tab: bool = False) -> list[str]:
+    """Characters a terminal, spreadsheet or browser would act on: C0 controls (newlines between lines
+    aside, and a tab where `tab` allows it), DEL and C1 controls, line separators, bidi and zero-width ones.
 
     Checked on the text as printed: in UTF-8 every character beyond ASCII is made of bytes of 0x80 and
     above (a euro sign is E2 82 AC), so "no byte 0x7f-0x9f" can only mean no such character.
     """
-    return [ch for ch in text if ch != "\n" and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F)]
+    return [
+        ch
+        for ch in text
+        if ch != "\n" and not (tab and ch == "\t") and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in INVISIBLE)
+    ]
 
 
 def printed(data, fmt: str, width: int | None, monkeypatch) -> str:
@@ -109,6 +126,17 @@ def test_no_value_puts_a_control_character_into_a_table(data, width):
             assert _unsafe(text) == [], (fmt, text)
 
 
+@given(records)
+def test_no_value_puts_a_control_character_into_csv_or_json(data):
+    with pytest.MonkeyPatch.context() as mp:
+        text = printed(data, "csv", None, mp)
+        assert _unsafe(text, tab=True) == [], text
+        assert len(text.split("\n")) == len(data) + 2  # a row a line: no cell holds a line end
+        text = printed(data, "json", None, mp)
+    assert _unsafe(text) == [], text
+    assert json.loads(text) == data  # escaped the JSON way: a parser gets every value back as it was
+
+
 @given(records, st.integers(min_value=40, max_value=200))
 def test_a_table_fits_the_width_it_is_given(data, width):
     with pytest.MonkeyPatch.context() as mp:
@@ -128,7 +156,8 @@ def test_no_csv_cell_starts_with_a_formula_character(data):
     for row, item in zip(rows[1:], data):  # a prefixed cell is the value with one quote before it, nothing else
         for cell, column in zip(row, COLUMNS):
             plain = output._cell(item[column], ";")
-            assert cell == plain or cell == "'" + plain
+            assert cell == escape_cell(plain) or cell == escape_cell("'" + plain)  # control characters escaped
+            assert cell[1:] == escape_cell(plain) or not plain.startswith(tuple(output.FORMULA_START))
 
 
 @given(st.text(), st.integers(min_value=1, max_value=40))
@@ -142,6 +171,10 @@ def test_escaped_characters_are_shown_the_way_python_writes_them():
     assert output.escape("Eve\x1b]0;PWNED\x07") == "Eve\\x1b]0;PWNED\\x07"
     assert output.escape("Carl\rALL CLEAR\tok\n") == "Carl\\rALL CLEAR\\tok\\n"
     assert output.escape("a\x9bb\u202ec\u2028d") == "a\\x9bb\\u202ec\\u2028d"
+    assert (
+        output.escape("a\u200bb\u2066c\ufeffd\u061ce\u180ef\u2064")
+        == "a\\u200bb\\u2066c\\ufeffd\\u061ce\\u180ef\\u2064"
+    )
     assert output.escape("Zoë – café €5 日本") == "Zoë – café €5 日本"  # printable text stays as it is
 
 
@@ -198,7 +231,7 @@ def test_whole_rows_for_pipes_and_wide_whatever_the_width(monkeypatch):
 )
 def test_records_fast_path_writes_what_the_encoder_writes(records):
     # lists of flat records take a fast path (see _records): the same text as the C encoder, record by record
-    assert output._records(records, "  ") == ",\n".join("  " + output._compact(v) for v in records)
+    assert output._records(records, "  ") == json_text(",\n".join("  " + output._compact(v) for v in records))
     assert output._records([{1: "a", None: True}, {"a": float("inf")}], "") == '{"1": "a", "null": true}\n'[:-1] + (
         ',\n{"a": Infinity}'
     )

@@ -44,6 +44,9 @@ BAD_CELLS = [
     ("name", "Eve\x1b]0;PWNED\x07"),
     ("name", "Carl\rALL CLEAR"),
     ("policy_ack", "v1\x00"),
+    ("name", "Bea\u202eTwo"),
+    ("name", "Bea\u200bTwo"),
+    ("policy_ack", "2026\u2066.1"),
 ]
 
 SECRET_PASSWORD = "Tr0ub4dor&3-never-exported"

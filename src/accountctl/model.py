@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from accountctl.errors import InputError, shown
+from accountctl.safetext import INVISIBLE
 
 ROLES = ("slt", "headteacher", "ceo", "it", "staff", "volunteer")
 APPROVER_ROLES = ("slt", "headteacher")
@@ -140,19 +141,27 @@ def platform(value: str) -> str:
     return choice(PLATFORM_ALIASES.get(text, text), PLATFORMS, "platform")
 
 
-# Control characters (tab aside) and lone surrogates (what undecodable bytes in argv or a file become)
-# have no place in a name, handle or note: refused on input, so they never reach a screen or a report.
-_NOT_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+# Control characters (tab aside), lone surrogates (what undecodable bytes in argv or a file become), and
+# the bidi and zero-width characters that reorder or hide text (safetext.INVISIBLE) have no place in a
+# name, handle or note: refused on input, so they never reach a screen, a spreadsheet or a page. (The
+# zero-width non-joiner some Persian names use is refused too: docs/output.md says why.)
+_NOT_TEXT = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff{INVISIBLE}]")
 
 
 def plain_text(text: str, what: str) -> str:
-    """`text` unchanged, or InputError when it holds a control character or is not valid UTF-8."""
+    """`text` unchanged, or InputError when it holds a control, bidi or zero-width character or is not UTF-8."""
     bad = _NOT_TEXT.search(text)
     if bad is None:
         return text
-    if "\ud800" <= bad.group() <= "\udfff":
+    ch = bad.group()
+    if "\ud800" <= ch <= "\udfff":
         raise InputError(f"{what} is not valid UTF-8 text")
-    raise InputError(f"{what} contains a control character ({bad.group()!r}); only printable text is accepted")
+    if ch > "\x9f":
+        raise InputError(
+            f"{what} contains an invisible character that can reorder or hide text (U+{ord(ch):04X}); "
+            "only printable text is accepted"
+        )
+    raise InputError(f"{what} contains a control character ({ch!r}); only printable text is accepted")
 
 
 def nonempty(value: str | None, what: str, limit: int = 2000) -> str:

@@ -114,7 +114,7 @@ class AccountctlGroup(click.Group):
         except sqlite3.DatabaseError as exc:  # an authenticated body that SQLite cannot read
             if debug:
                 raise
-            click.echo(f"Error: register damaged: its database cannot be read ({exc})", err=True)
+            click.echo(f"Error: register damaged: its database cannot be read ({escape(str(exc))})", err=True)
             code = 4
         except Exception as exc:  # a bug: say so in one line unless --debug asks for the traceback
             if debug:

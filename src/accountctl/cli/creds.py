@@ -214,7 +214,7 @@ def cred_show(account_id, reason, field) -> None:
         values = vault.reveal(reg, account_id, reason, field)
     if field and fmt() == "table":
         value = values[field]
-        click.echo("\n".join(value) if isinstance(value, list) else value)
+        output.secret("\n".join(value) if isinstance(value, list) else value)
     else:
         output.record(values, fmt(), ["account", field] if field else ["account", *vault.FIELDS])
 

@@ -101,7 +101,7 @@ def verify(reg, ctx) -> None:
         output.rows([{"problem": p} for p in problems], ["problem"], "csv")
     else:
         for problem in problems:
-            click.echo(problem)
+            output.echo_text(problem)
         output.message(
             f"{'OK' if not problems else 'FAILED'}: {result['events']} events, "
             f"{result['approvals']} approvals checked, {len(problems)} problem(s)."

@@ -57,7 +57,7 @@ def _render(data: dict) -> None:
     elif fmt() == "csv":
         output.rows(data["checklist"], STEP_COLUMNS, "csv")
     else:
-        click.echo(checklist_text(data))
+        output.echo_text(checklist_text(data))
 
 
 @incident.command("open")

@@ -78,9 +78,8 @@ def _print_batch(batch: dict) -> None:
         output.message(f"Nobody is leaving on or before {batch['leaving_before']}.")
         return
     for person in batch["people"]:
-        click.echo(
-            f"{output.escape(person['email'])} ({output.escape(person['name'] or '')}), leaving {person['left_on']}: "
-            f"{person['outstanding']} outstanding"
+        output.echo_text(
+            f"{person['email']} ({person['name'] or ''}), leaving {person['left_on']}: {person['outstanding']} outstanding"
         )
         if person["items"]:
             output.rows(person["items"], ITEM_COLUMNS, "table")

@@ -1,10 +1,11 @@
 """Renderers for --format table|json|csv. Data goes to stdout; messages go to stderr.
 
 Output that people and spreadsheets read is made safe here, once for every command: tables fit the
-screen (wrapping long cells, or shortening them with "…" in very long tables), control characters
-in a value are shown escaped instead of reaching the terminal, and a CSV cell that a spreadsheet
-would run as a formula is prefixed with `'`. docs/output.md says why the tables are laid out here
-rather than by `tabulate`.
+screen (wrapping long cells, or shortening them with "…" in very long tables); control, bidi and
+zero-width characters in a value are shown escaped (`safetext`) where each format is written:
+table cells, records, CSV cells, JSON text, plain lines and messages; and a CSV cell that a
+spreadsheet would run as a formula is prefixed with `'`. docs/output.md says why the tables are laid
+out here rather than by `tabulate`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import csv
 import io
 import json
 import os
-import re
 import sys
 from typing import Any, Iterable, Iterator, Sequence
 
 import click
+
+from accountctl.safetext import escape, escape_cell, json_text
 
 FORMATS = ("table", "json", "csv")
 WIDE = "accountctl.wide"  # the click context's meta key that --wide sets (see cli.common)
@@ -26,25 +28,8 @@ MIN_COLUMN = 8  # narrowest a column gets (unless its cells are narrower); a scr
 PROSE_MIN = 16  # a column of text is narrowed to this before columns of ids and dates give way
 GAP = "  "
 
-# Never sent to a terminal as they are: C0 controls, DEL and C1 controls (escape sequences can set the
-# window title, clear the screen or move the cursor; a carriage return overwrites the line), and the
-# Unicode line separators and bidirectional overrides, which can break or reorder what is shown.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # A CSV cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
 FORMULA_START = frozenset("=+-@\t\r")
-
-
-def _escape_one(match: re.Match) -> str:
-    ch = match.group()
-    return _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-
-
-def escape(text: str) -> str:
-    """`text` with every control character shown escaped (`\\x1b`, `\\r`), so it is safe on a terminal."""
-    if text.isprintable():  # the fast answer for almost every value (it is False for spaces other than " ")
-        return text
-    return _UNSAFE.sub(_escape_one, text)
 
 
 def _cell(value: Any, sep: str) -> str:
@@ -97,7 +82,7 @@ OUTPUT_PIECE = 1 << 20  # characters of CSV written at a time
 
 
 def _records(batch: list, inner: str) -> str:
-    """Each item of `batch` on its own line after `inner`, exactly as `_compact` writes it.
+    """Each item of `batch` on its own line after `inner`, as `_compact` writes it and `json_text` escapes it.
 
     Records are mostly dicts with the same text keys and text, None or boolean values (an audit's
     50,000 findings): those are written from their keys' encodings, made once, and each value's,
@@ -135,19 +120,25 @@ def _records(batch: list, inner: str) -> str:
                 parts.append(_compact(value))  # nested the same as alone: one encoder, one set of separators
         parts.append("}")
         lines.append("".join(parts))
-    return ",\n".join(lines)
+    # Text that is ASCII (known without reading it) can hold nothing to escape but DEL. In a batch that is
+    # not, only the lines that are not are searched: a few accented names cost no search of every line.
+    text = ",\n".join(lines)
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return ",\n".join([line if line.isascii() and "\x7f" not in line else json_text(line) for line in lines])
 
 
 def iter_json(data: Any, level: int = 0) -> Iterator[str]:
     """JSON that stays readable and fast, in pieces: objects indented, each record of a list on one line.
 
     (`json.dumps(indent=...)` falls back to the pure-Python encoder: ~5x slower on a 10,000-row audit.)
+    Every piece is written through `json_text`, so no control, bidi or zero-width character is raw.
     """
     pad, inner = "  " * level, "  " * (level + 1)
     if isinstance(data, dict) and data:
         yield "{\n"
         for i, (key, value) in enumerate(data.items()):
-            yield (",\n" if i else "") + f"{inner}{_compact(str(key))}: "
+            yield (",\n" if i else "") + f"{inner}{json_text(_compact(str(key)))}: "
             yield from iter_json(value, level + 1)
         yield f"\n{pad}}}"
     elif isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
@@ -156,7 +147,7 @@ def iter_json(data: Any, level: int = 0) -> Iterator[str]:
             yield (",\n" if start else "") + _records(data[start : start + JSON_BATCH], inner)
         yield f"\n{pad}]"
     else:
-        yield _compact(data)
+        yield json_text(_compact(data))
 
 
 def to_json(data: Any) -> str:
@@ -331,15 +322,14 @@ def rows(
     elif fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        # csv quotes a cell holding a line end only if it is in `lineterminator`, but readers end a line at a
-        # lone carriage return too: a row with one is written with every cell quoted
-        quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(columns)
         for item in data:
             # most cells are already text: only the others go through _cell's type checks
             cells = [v if type(v) is str else _cell(v, ";") for v in map(item.get, columns)]
             cells = ["'" + c if c[:1] in FORMULA_START else c for c in cells]  # a spreadsheet shows it as text
-            (quoted if "\r" in "".join(cells) else writer).writerow(cells)
+            # Then control, bidi and zero-width characters are shown escaped (checked a row at a time: one
+            # call for the common row with none); no cell holds a line end any more, so a row is a line.
+            writer.writerow(cells if "".join(cells).isprintable() else [escape_cell(c) for c in cells])
             if buf.tell() > OUTPUT_PIECE:  # written in pieces, never the whole text held twice
                 click.echo(buf.getvalue(), nl=False)
                 buf.seek(0)
@@ -383,9 +373,28 @@ def key_values(pairs: Sequence[tuple[str, str]], width: int | None) -> str:
     return "\n".join(lines)
 
 
+def echo_text(text: str, err: bool = False) -> None:
+    """Lines of plain text on stdout (or stderr): control, bidi and zero-width characters shown escaped."""
+    click.echo(text if text.isprintable() else "\n".join(escape(line) for line in text.split("\n")), err=err)
+
+
+def secret(text: str) -> None:
+    """A revealed secret alone on stdout: exactly as stored into a pipe (`| xclip`), escaped on a terminal.
+
+    Only a custodian can store one, but another custodian could plant escape sequences in a password
+    for a colleague's `cred show` to send to their terminal. (Run by the agent, stdout is a buffer,
+    not the client's terminal: the value goes back as stored.)
+    """
+    if isatty_stdout() and not all(line.isprintable() for line in text.split("\n")):
+        echo_text(text)
+        message("The value holds control or invisible characters, shown escaped; pipe it to get it exactly.")
+    else:
+        click.echo(text)
+
+
 def message(text: str) -> None:
-    """A human message on stderr, never mixed into data on stdout; control characters shown escaped."""
-    click.echo(text if text.isprintable() else "\n".join(escape(line) for line in text.split("\n")), err=True)
+    """A human message on stderr, never mixed into data on stdout; as `echo_text`."""
+    echo_text(text, err=True)
 
 
 def isatty_stdin() -> bool:

@@ -7,7 +7,7 @@ import click
 
 from accountctl.cli import output
 from accountctl.cli.common import fmt, format_options, reads
-from accountctl.errors import InputError
+from accountctl.errors import InputError, shown
 
 
 @click.command()
@@ -34,7 +34,12 @@ def publish(reg, school, out) -> None:
     target = check_html_target(out, "the channel list") if out and out != "-" else None
     if out is None and fmt() == "table":
         raise InputError("give --out FILE.html (or --format json)")
-    data = core.build(reg.db, school)
+    data, left_out = core.build(reg.db, school)
+    for item in left_out:  # what a key holder wrote past the CLI's checks: never a link on the page or in the JSON
+        if "account" in item:
+            output.message(f"Left out the URL of {item['account']}: not an http(s) address ({shown(item['value'])}).")
+        else:
+            output.message(f"Left out {item['setting']}: not an email address ({shown(item['value'])}).")
     if out is not None:
         page = core.render_html(data)
         if target is None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
-from accountctl import clock, model
+from accountctl import clock, model, safetext
 from accountctl.core import directory, eligibility, events
 from accountctl.core.lookup import get_account, nearest  # get_account: the accounts API, apart for the hot paths
 from accountctl.errors import InputError, shown
@@ -43,18 +42,9 @@ CASE_PARTS = {
 
 
 def url(value: str | None, what: str = "url") -> str:
-    """An http(s) URL with a host, or InputError."""
+    """An http(s) URL with a host, or InputError: the same check a page makes before it links to one."""
     text = (value or "").strip()
-    try:
-        parsed = urlparse(text)
-    except ValueError:  # e.g. "https://[oak" (an unclosed IPv6 bracket)
-        raise InputError(f"{what} must be an http:// or https:// address, not {shown(text)}") from None
-    # urlparse silently drops tabs and newlines, so look for any space or control character ourselves
-    if (
-        parsed.scheme not in ("http", "https")
-        or not parsed.netloc
-        or any(ch.isspace() or not ch.isprintable() for ch in text)
-    ):
+    if safetext.web_link(text) is None:
         raise InputError(f"{what} must be an http:// or https:// address, not {shown(text)}")
     return text
 

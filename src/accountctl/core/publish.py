@@ -3,15 +3,19 @@
 Only what the public may see: school name, platform, handle and URL of active accounts, and the
 address where parents report a fake page (`config set contact.SCHOOL EMAIL`). Nothing else is read
 into it, so nothing else can leak: no staff, no emails of accounts, no found or closed accounts.
+
+A key holder can write anything into the register past the CLI's checks, so each URL and contact is
+checked again here: one that is not an http(s) address (or an email address) is left out of the
+page and the JSON, and `build` says which.
 """
 
 from __future__ import annotations
 
-import html
 import sqlite3
 
-from accountctl import clock
+from accountctl import clock, model, safetext
 from accountctl.core import config, directory
+from accountctl.errors import InputError
 
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -31,32 +35,44 @@ PLATFORM_NAMES = {
 }
 
 
-def build(conn: sqlite3.Connection, school: str | None = None) -> dict:
-    """The public channels of one school (or every school), with each school's report-a-fake contact."""
+def mail_address(value: object) -> str | None:
+    """`value` as an email address a page may write a `mailto:` link to, else None."""
+    try:
+        return model.email(value) if type(value) is str else None
+    except InputError:
+        return None
+
+
+def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, list[dict]]:
+    """The public channels of one school (or every school), with each school's report-a-fake contact.
+
+    Also returns what was left out because it is not a link a page may carry: `{"account"|"setting",
+    "value"}` for each URL that is not http(s) and each contact that is not an email address.
+    """
     settings = config.load(conn)
     wanted = directory.get_school(conn, school)["id"] if school else None
-    schools = []
+    schools, left_out = [], []
     for row in conn.execute("SELECT id, name FROM schools ORDER BY name, id"):
         if wanted and row["id"] != wanted:
             continue
-        channels = [
-            {"platform": r["platform"], "handle": r["handle"], "url": r["url"]}
-            for r in conn.execute(
-                "SELECT platform, handle, url FROM accounts WHERE school = ? AND status = 'active' "
-                "ORDER BY platform, handle",
-                (row["id"],),
-            )
-        ]
+        channels = []
+        for r in conn.execute(
+            "SELECT id, platform, handle, url FROM accounts WHERE school = ? AND status = 'active' "
+            "ORDER BY platform, handle",
+            (row["id"],),
+        ):
+            link = safetext.web_link(r["url"])
+            if link is None and r["url"]:
+                left_out.append({"account": r["id"], "value": r["url"]})
+            channels.append({"platform": r["platform"], "handle": r["handle"], "url": link})
         if not channels and not wanted:
             continue
-        schools.append(
-            {
-                "school": row["name"],
-                "report_fakes_to": settings.get(f"contact.{row['id']}") or None,
-                "channels": channels,
-            }
-        )
-    return {"updated_on": clock.today().isoformat(), "schools": schools}
+        setting = f"contact.{row['id']}"
+        contact = mail_address(settings.get(setting))
+        if contact is None and settings.get(setting):
+            left_out.append({"setting": setting, "value": settings[setting]})
+        schools.append({"school": row["name"], "report_fakes_to": contact, "channels": channels})
+    return {"updated_on": clock.today().isoformat(), "schools": schools}, left_out
 
 
 PAGE_CSS = """
@@ -76,7 +92,7 @@ footer{color:#555;font-size:.9rem;margin-top:2rem}
 
 def render_html(data: dict) -> str:
     """One self-contained page (no script, no external resource) that reads well on a phone."""
-    e = html.escape
+    e = safetext.html_text
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -91,13 +107,15 @@ def render_html(data: dict) -> str:
         parts.append(f"<h2>{e(school['school'])}</h2><ul>")
         for c in school["channels"]:
             name = PLATFORM_NAMES.get(c["platform"], c["platform"])
-            link = f'<a href="{e(c["url"])}" rel="noopener">{e(c["url"])}</a>' if c["url"] else ""
+            url = safetext.web_link(c["url"])  # again: this page is what a browser acts on, whatever `data` holds
+            link = f'<a href="{e(url)}" rel="noopener">{e(url)}</a>' if url else ""
             parts.append(f'<li><span class="platform">{e(name)}: {e(c["handle"])}</span>{link}</li>')
         if not school["channels"]:
             parts.append("<li>No official social media accounts.</li>")
         parts.append("</ul>")
-        if school["report_fakes_to"]:
-            address = e(school["report_fakes_to"])
+        address = mail_address(school["report_fakes_to"])
+        if address:
+            address = e(address)
             parts.append(
                 f'<p class="fake">Seen a page pretending to be {e(school["school"])}? Please tell us at '
                 f'<a href="mailto:{address}">{address}</a>, and report it to the platform.</p>'

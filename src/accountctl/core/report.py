@@ -6,13 +6,14 @@ policy: the published policies the rules are drawn from are for `rules --sources
 
 `build` reads with a fixed number of set-based queries (and the audit's own `load`/`run`); it never
 reads a credential's value, only whether one is held, so nothing secret can reach the page.
-`render_html` escapes every value from the register with `html.escape`; the page loads nothing
-(no fonts, scripts, images or style sheets from anywhere): inline CSS and inline SVG only.
+`render_html` escapes every value from the register with `safetext.html_text` (HTML-escaped, and
+control, bidi and zero-width characters shown as visible escapes); it makes no link from register
+data; the page loads nothing (no fonts, scripts, images or style sheets from anywhere): inline CSS
+and inline SVG only.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import sqlite3
 from datetime import date, timedelta
@@ -20,6 +21,7 @@ from datetime import date, timedelta
 from accountctl import __version__, clock
 from accountctl.core import audit
 from accountctl.core.directory import get_school
+from accountctl.safetext import html_text
 from accountctl.store.db import ALL_EVENTS, get_meta
 
 REPORT_FORMAT = "accountctl-governors-report"
@@ -341,8 +343,8 @@ def _attestation_progress(conn: sqlite3.Connection, as_of: date, start: date, sc
 
 # -- HTML -----------------------------------------------------------------------------------------
 def e(value) -> str:
-    """Escape anything for HTML text or a quoted attribute."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Escape anything for HTML text or a quoted attribute (control, bidi and zero-width characters shown escaped)."""
+    return html_text(value)
 
 
 def _short(text: str, most: int = 36) -> str:
