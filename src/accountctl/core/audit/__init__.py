@@ -1,176 +1,74 @@
-"""The audit: every policy rule, in one place, as a small function over a snapshot of plain data.
+"""The audit: every policy rule, as a small function over a snapshot of plain data, one module per theme.
 
-Adding a rule is adding one decorated function here (and its tests). Each rule yields
-(account id or None, school id or None, message, fix); `run` attaches id, severity, the trust's
-own clause reference and waivers. Each rule states its principle in plain words and names the
-published school policies it is drawn from (`sources`): those appear in `rules --sources` and
-docs/rules.md, never in an audit or report, which cite only the trust's own clauses.
-The snapshot is read with a fixed number of set-based queries, never one per account.
+Adding a rule is adding one decorated function to its theme's module, and its tests. Each rule yields
+(account id or None, school id or None, message, fix); `run` attaches id, severity, the trust's own
+clause reference and waivers. Each rule states its principle in plain words and names the published
+school policies it is drawn from (`sources`): those appear in `rules --sources` and docs/rules.md
+(regenerate it with `python tools/gen_rules_doc.py > docs/rules.md`), never in an audit or report,
+which cite only the trust's own clauses. A new rule is listed after the others unless its id is
+placed in `registry.ORDER`. The snapshot is read with a fixed number of set-based queries, never one
+per account: a rule that needs more of the register gets it from `load`, never by querying on its own.
+
+The package (each theme's module imports only the registry, the snapshot and the helpers):
+
+    registry.py     Rule, RULES, the `rule` decorator, SEVERITIES, POLICIES, UPCOMING and ESCALATED,
+                    ORDER (the order rules are listed in)
+    snapshot.py     Snapshot (what the rules read), Membership, `load` and its queries
+    helpers.py      small helpers the rules of several themes share (_live, _active, _who, _some, ...)
+    engine.py       run, summarize, waivers_in_force, rules_table, as_of_from
+    people.py       TWO_ADMINS, ADMIN_NOT_ELIGIBLE, SCHOOL_EMAIL, ONE_FACULTY_ONE_STAFF,
+                    TRAINING_MISSING, LINKED_EMAIL_PERSONAL
+    approval.py     APPROVAL_MISSING, APPROVAL_INVALID, CHANGED_SINCE_APPROVAL, HEAD_NOT_NOTIFIED,
+                    REVIEW_OVERDUE, CASE_INCOMPLETE, PUPILS_UNDER_PLATFORM_AGE, PARENTS_NOT_INFORMED,
+                    REQUEST_STALE
+    credentials.py  CREDENTIALS_NOT_HELD, MFA_NOT_HELD, PASSWORD_WEAK, PASSWORD_REUSED
+    leavers.py      LEAVER_OWNER, LEAVER_ADMIN, ROTATE_AFTER_LEAVER, CUSTODIAN_LEFT
+    trust.py        POLICY_REVIEW_OVERDUE, SINGLE_CUSTODIAN
+    incidents.py    SUSPENDED_TOO_LONG, CLOSED_NOT_GONE, UNCLAIMED_ACCOUNT, INCIDENT_OPEN,
+                    BREACH_NOT_REPORTED
+    platforms.py    ATTESTATION_OVERDUE, UNKNOWN_PLATFORM_ADMIN, PLATFORM_ADMIN_MISSING, MFA_WEAK,
+                    MONITORING_LAPSED
+
+Rules that could sit in two themes, and why each is where it is:
+- SCHOOL_EMAIL, LINKED_EMAIL_PERSONAL: people, not credentials: whose mailbox can recover the account
+  (LINKED_EMAIL_PERSONAL's error once that person has left stays with it, not in leavers).
+- ONE_FACULTY_ONE_STAFF: people: the guideline limits the accounts a school's staff run on a platform.
+- ROTATE_AFTER_LEAVER, CUSTODIAN_LEFT: leavers, not credentials or trust: someone leaving is what
+  they are about (ROTATE_AFTER_LEAVER's half for a custodian who left stays beside it).
+- MFA_WEAK: platforms, as it reads the attestation of what the platform shows; MFA_NOT_HELD, what IT
+  holds, is in credentials.
+- MONITORING_LAPSED: platforms: the live account watched where it lives, beside the termly check.
+- PUPILS_UNDER_PLATFORM_AGE, PARENTS_NOT_INFORMED: approval: the business case says whom it is for.
+- REVIEW_OVERDUE, REQUEST_STALE: approval: the decision, made promptly and renewed every year.
+- SUSPENDED_TOO_LONG, CLOSED_NOT_GONE: incidents: accounts in trouble or at the end of their life,
+  beside the found ones of UNCLAIMED_ACCOUNT.
+- SINGLE_CUSTODIAN: trust: the vault is the trust's, not one account's (CUSTODIAN_LEFT: leavers).
+
+This module is the package's public face: callers use `from accountctl.core import audit` and
+audit.run, audit.RULES, audit.load, audit.Snapshot and the other names below, wherever they live.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+# The themes, in a fixed order: importing one registers its rules (ORDER then sets the order they are
+# listed in; a rule it does not name is listed after the rest, in this order).
+from accountctl.core.audit import people  # noqa: F401
+from accountctl.core.audit import approval  # noqa: F401
+from accountctl.core.audit import credentials  # noqa: F401
+from accountctl.core.audit import leavers  # noqa: F401
+from accountctl.core.audit import trust  # noqa: F401
+from accountctl.core.audit import incidents  # noqa: F401
+from accountctl.core.audit import platforms  # noqa: F401
 
-from accountctl.core.audit import people  # noqa: F401  (importing a theme registers its rules)
-from accountctl.core.audit import approval  # noqa: F401  (importing a theme registers its rules)
-from accountctl.core.audit import leavers  # noqa: F401  (importing a theme registers its rules)
-from accountctl.core.audit import credentials  # noqa: F401  (importing a theme registers its rules)
-from accountctl.core.audit import trust  # noqa: F401  (importing a theme registers its rules)
-from accountctl.core.audit import incidents  # noqa: F401  (importing a theme registers its rules)
+# What callers use as audit.NAME.
 from accountctl.core.audit.engine import as_of_from, rules_table, run, summarize, waivers_in_force
-from accountctl.core.audit.helpers import _active, _days_before, _gone_text, _live, _runners, _some, _who
-from accountctl.core.audit.leavers import _departed_custodians, _rotate_after_custodian, rotate_after_leaver
-from accountctl.core.audit.people import one_faculty_one_staff, school_email, two_admins
 from accountctl.core.audit.registry import ESCALATED, POLICIES, RULES, SEVERITIES, UPCOMING, Rule, arrange, rule
 from accountctl.core.audit.snapshot import ACCOUNT_COLUMNS, LIVE, NEVER, Membership, Snapshot, load
 
-
-# -- the rules not yet moved to their theme's module ----------------------------------------------
-def _attested(snap: Snapshot) -> Iterator[tuple[dict, dict]]:
-    """(account, its last attestation) for each live account attested at least once."""
-    for a in _live(snap):
-        seen = snap.attested.get(a["id"])
-        if seen is not None:
-            yield a, seen
-
-
-def _platform_fix(a: dict) -> str:
-    return f"then record what {a['platform']} shows: accountctl attest record {a['id']} --admins LIST --mfa METHOD"
-
-
-@rule(
-    "ATTESTATION_OVERDUE",
-    "warning",
-    "an account in an open campaign not attested by its due date",
-    "Connect §6: administration 'involving at least two members of staff'; Preston (roles): administrators "
-    "'control the process for managing an account after the lead staff member has left'",
-    name="Platform access is checked each term",
-    principle="Each term, the people who run each account check the platform's own settings (who really has admin "
-    "rights, which two-factor method) and record what they see, by the date asked.",
-)
-def attestation_overdue(snap: Snapshot):
-    for a in _live(snap):
-        campaign = snap.campaign_due.get(a["id"])
-        if campaign is None:
-            continue
-        campaign_id, due, done = campaign
-        if not done and snap.as_of.isoformat() > due:
-            yield (
-                a["id"],
-                a["school"],
-                f"not attested for campaign {campaign_id}, due {due} ({snap.days_since(due)} days ago)",
-                f"check {a['platform']}'s settings, " + _platform_fix(a),
-            )
-
-
-@rule(
-    "UNKNOWN_PLATFORM_ADMIN",
-    "error",
-    "the last attestation lists someone with admin rights on the platform who is not a registered owner or admin "
-    "(named; said if they have left)",
-    "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
-    "left'; Connect §6: administration 'involving at least two members of staff'",
-    name="Nobody else holds admin rights on the platform",
-    principle="Only the people the register names as running an account hold admin rights on the platform itself; "
-    "a former teacher's personal profile keeps no role on the school's page.",
-)
-def unknown_platform_admin(snap: Snapshot):
-    for a, seen in _attested(snap):
-        runners = {email for _, email in _runners(snap, a)}
-        for person in seen["admins"]:
-            if person["email"] in runners:
-                continue
-            who = _who(snap, person["email"]) if person["email"] else person["shown"]
-            if person["email"] and snap.has_left(person["email"]):
-                who += f" (left on {snap.staff[person['email']]['left_on']})"
-            elif person["email"] is None:
-                who += " (not in the staff register)"
-            yield (
-                a["id"],
-                a["school"],
-                f"{who} holds admin rights on {a['platform']} (attested {seen['at'][:10]}) and is not a registered "
-                "owner or admin",
-                f"remove them in {a['platform']}'s page roles (or, if they should run it: accountctl account admin add "
-                f"{a['id']} EMAIL), " + _platform_fix(a),
-            )
-
-
-@rule(
-    "PLATFORM_ADMIN_MISSING",
-    "warning",
-    "a registered admin the last attestation did not find on the platform",
-    "Connect §6: administration 'involving at least two members of staff'",
-    name="The register matches the platform",
-    principle="The people the register names as running an account really hold admin rights on the platform, so "
-    "the account never depends on fewer people than it appears to.",
-)
-def platform_admin_missing(snap: Snapshot):
-    for a, seen in _attested(snap):
-        there = {p["email"] for p in seen["admins"]}
-        for role, email in _runners(snap, a):
-            if email not in there:
-                yield (
-                    a["id"],
-                    a["school"],
-                    f"{role} {_who(snap, email)} was not among the admins on {a['platform']} (attested "
-                    f"{seen['at'][:10]})",
-                    f"give them admin rights on {a['platform']} (or: accountctl account admin remove {a['id']} "
-                    f"{email}), " + _platform_fix(a),
-                )
-
-
-@rule(
-    "MFA_WEAK",
-    "warning",
-    "the last attestation says the platform's 2FA is SMS (error when `none`)",
-    "Huxley 6.3(c): login details 'provided to IT who will retain a record'; Preston: administrators 'store "
-    "account details, including passwords securely'",
-    name="Two-factor sign-in is strong",
-    principle="Every account's two-factor sign-in uses an authenticator app, a passkey or a code IT holds, not a text "
-    "message to one person's phone, and never nothing.",
-)
-def mfa_weak(snap: Snapshot):
-    for a, seen in _attested(snap):
-        if seen["mfa"] not in ("sms", "none"):
-            continue
-        fix = f"switch {a['platform']}'s 2FA to an authenticator app and store the seed: accountctl cred totp {a['id']}"
-        if seen["mfa"] == "none":
-            yield ESCALATED(
-                a["id"], a["school"], f"no two-factor sign-in on {a['platform']} (attested {seen['at'][:10]})", fix
-            )
-        else:
-            yield (
-                a["id"],
-                a["school"],
-                f"two-factor sign-in on {a['platform']} is by text message (attested {seen['at'][:10]})",
-                fix,
-            )
-
-
-@rule(
-    "MONITORING_LAPSED",
-    "info",
-    "active account with no monitoring check recorded in the monitoring period (default 7 days)",
-    "Connect §5 (monitoring): 'School accounts must be monitored regularly and frequently (preferably 5 days a week "
-    "during term time ...)'",
-    name="Checked regularly",
-    principle="Every live account is checked regularly, and comments on it are answered promptly.",
-)
-def monitoring_lapsed(snap: Snapshot):
-    period = int(snap.settings["monitoring_period_days"])
-    cutoff = _days_before(snap, period)
-    for a in _active(snap):
-        if not a["monitored_on"] or a["monitored_on"] < cutoff:
-            days = snap.days_since(a["monitored_on"])
-            seen = "never" if days is None else f"last {a['monitored_on']} ({days} days ago)"
-            yield (
-                a["id"],
-                a["school"],
-                f"monitoring check {seen}; period {period} days",
-                f"accountctl monitor {a['id']}",
-            )
-
+# Reached for by name: core/accounts.py borrows _some; tests/test_audit_rules.py calls these directly.
+from accountctl.core.audit.helpers import _gone_text, _some
+from accountctl.core.audit.leavers import _departed_custodians, _rotate_after_custodian, rotate_after_leaver
+from accountctl.core.audit.people import one_faculty_one_staff, school_email, two_admins
 
 arrange()  # the rules in their published order, whichever module registered them (see registry.ORDER)
 
@@ -186,19 +84,20 @@ __all__ = [
     "Membership",
     "Rule",
     "Snapshot",
+    "as_of_from",
+    "load",
+    "rule",
+    "rules_table",
+    "run",
+    "summarize",
+    "waivers_in_force",
+    # reached for by name (see above)
     "_departed_custodians",
     "_gone_text",
     "_rotate_after_custodian",
     "_some",
-    "as_of_from",
-    "load",
     "one_faculty_one_staff",
     "rotate_after_leaver",
-    "rule",
-    "rules_table",
-    "run",
     "school_email",
-    "summarize",
     "two_admins",
-    "waivers_in_force",
 ]
