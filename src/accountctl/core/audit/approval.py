@@ -8,7 +8,7 @@ live accounts reviewed every year.
 from __future__ import annotations
 
 from accountctl.core import config
-from accountctl.core.audit.helpers import _active, _aimed_at_pupils, _days_before, _live
+from accountctl.core.audit.helpers import _active, _days_before, _live
 from accountctl.core.audit.registry import rule
 from accountctl.core.audit.snapshot import Snapshot
 
@@ -154,6 +154,10 @@ def case_incomplete(snap: Snapshot):
                 + " ".join(CASE_PARTS[g][1] for g in gaps)
                 + " (then SLT approves the complete case)",
             )
+
+
+def _aimed_at_pupils(a: dict) -> bool:
+    return bool(a["pupils"]) and a["pupils"] != "none"
 
 
 @rule(

@@ -1,7 +1,8 @@
-"""Small helpers the rules of several themes share: which accounts a rule looks at, how to name a
-person, how someone stopped being staff, and a list short enough for one line.
+"""Small helpers the rules share: which accounts a rule looks at, how to name a person and say how
+they stopped being staff, and a list short enough for one line.
 
-A helper only one theme uses stays in that theme's module, beside its rules.
+A helper written for one theme's rules stays in that theme's module, beside them (`_aimed_at_pupils`
+in approval.py, `_attested` in platforms.py, `_departed_custodians` in leavers.py).
 """
 
 from __future__ import annotations
@@ -54,7 +55,3 @@ def _runners(snap: Snapshot, a: dict) -> list[tuple[str, str]]:
     runners = [("owner", owner)] if owner else []
     runners += [("admin", m.email) for m in snap._current.get(a["id"], ()) if m.role == "admin" and m.email != owner]
     return runners
-
-
-def _aimed_at_pupils(a: dict) -> bool:
-    return bool(a["pupils"]) and a["pupils"] != "none"
