@@ -5,7 +5,7 @@
     python tools/gen_rules_doc.py --check             # exit 1 if docs/rules.md is out of date
 
 tests/test_docs.py fails when docs/rules.md differs from what this prints, so a rule added to
-src/accountctl/core/audit.py without regenerating the page is caught.
+a theme's module of src/accountctl/core/audit/ without regenerating the page is caught.
 """
 
 from __future__ import annotations

@@ -1,0 +1,57 @@
+"""Small helpers the rules share: which accounts a rule looks at, how to name a person and say how
+they stopped being staff, and a list short enough for one line.
+
+A helper written for one theme's rules stays in that theme's module, beside them (`_aimed_at_pupils`
+in approval.py, `_attested` in platforms.py, `_departed_custodians` in leavers.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterator
+
+from accountctl.core.audit.snapshot import NEVER, Snapshot
+
+
+def _some(items: list[str], most: int = 5) -> str:
+    """A list short enough for one line: the first few, then how many more."""
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _gone_text(snap: Snapshot, email: str | None, gone: date) -> str:
+    """How someone stopped being staff of an account's school: left, moved, or never was."""
+    if gone == NEVER:
+        return "is not staff of the school"
+    person = snap.staff.get(email or "")
+    if person and not person["left_on"]:
+        return f"moved to {person['school']} on {gone.isoformat()}"
+    return f"left on {gone.isoformat()}"
+
+
+def _live(snap: Snapshot) -> Iterator[dict]:
+    return iter(snap.accounts)
+
+
+def _active(snap: Snapshot) -> Iterator[dict]:
+    return (a for a in snap.accounts if a["status"] == "active")
+
+
+def _days_before(snap: Snapshot, days: int) -> str:
+    """The ISO date `days` before the audit date: an ISO date before it is more than `days` days old."""
+    from datetime import timedelta
+
+    return (snap.as_of - timedelta(days=days)).isoformat()
+
+
+def _who(snap: Snapshot, email: str | None) -> str:
+    person = snap.staff.get(email or "")
+    return f"{person['name']} <{email}>" if person else (email or "(nobody)")
+
+
+def _runners(snap: Snapshot, a: dict) -> list[tuple[str, str]]:
+    """(role, email) of the account's owner and each other current admin, the owner first."""
+    owner = a["owner"]
+    runners = [("owner", owner)] if owner else []
+    runners += [("admin", m.email) for m in snap._current.get(a["id"], ()) if m.role == "admin" and m.email != owner]
+    return runners

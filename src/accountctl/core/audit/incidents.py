@@ -1,0 +1,154 @@
+"""Rules about accounts in trouble or at the end of their life: incidents and data breaches dealt
+with in time, unofficial accounts found on a platform claimed or taken down, suspended accounts
+resolved and closed ones deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+
+from accountctl.core.audit.helpers import _live
+from accountctl.core.audit.registry import UPCOMING, rule
+from accountctl.core.audit.snapshot import Snapshot
+
+SUSPENDED_DAYS = 90  # SUSPENDED_TOO_LONG
+CLOSED_DAYS = 30  # CLOSED_NOT_GONE: closed longer, and not confirmed gone from the platform
+FOUND_DAYS = 14  # UNCLAIMED_ACCOUNT: a found account neither claimed nor reported for longer
+REPORTED_DAYS = 30  # UNCLAIMED_ACCOUNT: reported for takedown and still not gone for longer
+
+
+@rule(
+    "SUSPENDED_TOO_LONG",
+    "warning",
+    f"suspended for more than {SUSPENDED_DAYS} days",
+    "Preston (roles): administrators control managing an account 'closing or transferring'; Huxley 6.2: 'the "
+    'greater the number of accounts the greater the risk ... of those accounts being "hacked"\'',
+    name="Suspended accounts are resolved",
+    principle="A suspended account is restored or closed within three months, not left hanging.",
+)
+def suspended_too_long(snap: Snapshot):
+    for a in _live(snap):
+        if a["status"] != "suspended":
+            continue
+        since = a["suspended_on"] or a["requested_at"][:10]
+        days = snap.days_since(since)
+        if days > SUSPENDED_DAYS:
+            yield (
+                a["id"],
+                a["school"],
+                f"suspended since {since} ({days} days)",
+                f"accountctl account activate {a['id']} (or close it: accountctl account close {a['id']} --reason T)",
+            )
+
+
+@rule(
+    "CLOSED_NOT_GONE",
+    "warning",
+    f"closed more than {CLOSED_DAYS} days ago and not confirmed gone from the platform (credentials still held)",
+    "Huxley 6.2: 'the greater the number of accounts the greater the risk ... of those accounts being \"hacked\"'; "
+    "Preston (roles): administrators control 'closing' an account",
+    name="Closed accounts are deleted",
+    principle="A closed account is deleted on the platform within a month, and the passwords kept for it are "
+    "destroyed.",
+)
+def closed_not_gone(snap: Snapshot):
+    for a in snap.closed:
+        since = a["closed_on"] or a["requested_at"][:10]
+        days = snap.days_since(since)
+        if days > CLOSED_DAYS:
+            held = " IT still holds its credentials." if a["credentials_held"] else ""
+            yield (
+                a["id"],
+                a["school"],
+                f"closed on {since} ({days} days ago) and not confirmed gone from {a['platform']}.{held}",
+                f"delete it on the platform, then: accountctl account gone {a['id']}",
+            )
+
+
+@rule(
+    "UNCLAIMED_ACCOUNT",
+    "error",
+    f"a found account neither claimed nor reported within {FOUND_DAYS} days, or reported and not gone within "
+    f"{REPORTED_DAYS}",
+    "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; Huxley 6.3(h): abuse of "
+    "school-sanctioned social media 'should immediately be removed and reported to the Headteacher'",
+    name="Unofficial accounts are dealt with",
+    principle="An account that claims to be the school's but was never approved is claimed or reported to the "
+    "platform within two weeks, and followed up until it is gone.",
+)
+def unclaimed_account(snap: Snapshot):
+    for a in snap.found:
+        if a["status"] == "found":
+            days = snap.days_since(a["found_on"] or a["requested_at"])
+            if days > FOUND_DAYS:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"found on {a['platform']} ({a['url']}) {days} days ago and neither claimed nor reported",
+                    f"accountctl account claim {a['id']} (or report it to {a['platform']}: accountctl account "
+                    f"takedown {a['id']} --reported-on DATE)",
+                )
+        else:
+            days = snap.days_since(a["reported_on"])
+            if days > REPORTED_DAYS:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"reported to {a['platform']} on {a['reported_on']} ({days} days ago) and still not gone",
+                    f"chase {a['platform']} (reference {a['takedown_reference'] or 'none recorded'}); once removed: "
+                    f"accountctl account gone {a['id']}",
+                )
+
+
+@rule(
+    "INCIDENT_OPEN",
+    "error",
+    "an incident open for more than 7 days (warning before)",
+    "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; Huxley 6.3(h): abuse 'should "
+    "immediately be removed and reported to the Headteacher'",
+    name="Incidents are dealt with",
+    principle="An incident on an account (a hijack, abuse, a safeguarding concern, an impersonation, a data "
+    "breach) is worked through its checklist and closed within a week.",
+)
+def incident_open(snap: Snapshot):
+    from accountctl.core.incidents import OPEN_DAYS
+
+    for inc in snap.incidents:
+        days = snap.days_since(inc["opened_at"])
+        todo = ", ".join(inc["outstanding"]) or "none (close it)"
+        item = (
+            inc["account"],
+            inc["school"],
+            f"{inc['kind']} incident {inc['id']} open since {inc['opened_at'][:10]} ({days} days); still to do: {todo}",
+            f"accountctl incident show {inc['id']}",
+        )
+        yield item if days > OPEN_DAYS else UPCOMING(*item)
+
+
+@rule(
+    "BREACH_NOT_REPORTED",
+    "error",
+    "a breach incident open for more than 72 hours without the `dpo-informed` step",
+    "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; UK GDPR Art. 33: a reportable "
+    "breach is notified to the ICO within 72 hours of discovery",
+    name="Data breaches reach the DPO in time",
+    principle="A data breach is passed to the data protection officer quickly enough for a reportable one to "
+    "reach the ICO within 72 hours.",
+)
+def breach_not_reported(snap: Snapshot):
+    from accountctl.core.incidents import BREACH_HOURS
+
+    now = snap.now or datetime.combine(snap.as_of, time.max, timezone.utc)
+    for inc in snap.incidents:
+        if inc["kind"] != "breach" or "dpo-informed" in inc["done"]:
+            continue
+        opened = datetime.fromisoformat(inc["opened_at"].replace("Z", "+00:00"))
+        hours = (now - opened).total_seconds() / 3600
+        if hours > BREACH_HOURS:
+            yield (
+                inc["account"],
+                inc["school"],
+                f"breach {inc['id']} opened {inc['opened_at']} ({int(hours)} hours ago) and the data protection "
+                "officer is not recorded as told",
+                f"tell the DPO now, then: accountctl incident step {inc['id']} dpo-informed",
+            )
