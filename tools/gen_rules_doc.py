@@ -73,7 +73,7 @@ def render() -> str:
     out = [
         "# Audit rules",
         "",
-        "<!-- Generated from the rule registry (src/accountctl/core/audit.py) by tools/gen_rules_doc.py.",
+        "<!-- Generated from the rule registry (src/accountctl/core/audit/) by tools/gen_rules_doc.py.",
         "     Do not edit by hand: run `python tools/gen_rules_doc.py > docs/rules.md`. -->",
         "",
         "`accountctl audit` checks every live account (requested, approved, active or suspended; closed ones",
