@@ -76,7 +76,7 @@ def login(use_agent: bool, ttl: str | None) -> None:
       accountctl login --as it@oak.sch.uk
       accountctl login --agent --ttl 2h
     """
-    from accountctl.store import keyring_cache, register as store
+    from accountctl.store import agent_link, keyring_cache, register as store
 
     seconds = None
     if ttl is not None:
@@ -86,6 +86,7 @@ def login(use_agent: bool, ttl: str | None) -> None:
 
         seconds = parse_ttl(ttl)
     to_agent = use_agent or not keyring_cache.available()
+    why = "" if use_agent else f" (no OS keyring here: {keyring_cache.unavailable_reason()})"
     path = register_path()
     header, _ = store.read_header(path)
     slot = store.choose_slot(header, actor_hint())
@@ -94,13 +95,15 @@ def login(use_agent: bool, ttl: str | None) -> None:
     if to_agent:
         from accountctl.cli.agent import hand_over
 
-        hand_over(header.file_id, name, kek, actor_hint() or "", store.describe(path), seconds)
-        if (
-            not actor_hint()
-        ):  # the only person with a slot: their email is inside the register (opened with the agent's key)
-            with session() as reg:
-                hand_over(header.file_id, name, kek, reg.actor, store.describe(path), seconds)
-        why = "" if use_agent else f" (no OS keyring here: {keyring_cache.unavailable_reason()})"
+        try:
+            hand_over(header.file_id, name, kek, actor_hint() or "", store.describe(path), seconds)
+            if not actor_hint():  # the only person with a slot: their email is inside the register (agent's key)
+                with session() as reg:
+                    hand_over(header.file_id, name, kek, reg.actor, store.describe(path), seconds)
+        except agent_link.AgentRefused as exc:  # its folder, socket or process is not this user's own
+            agent_link.refuse(str(exc))
+            output.message("Not logged in: the agent cannot be used safely here; commands will ask for your passphrase.")
+            return
         output.message(f"Logged in: your unlock key is held by the agent{why}; run 'accountctl logout' to forget it.")
         return
     keyring_cache.put(header.file_id, name, kek)

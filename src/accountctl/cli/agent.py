@@ -30,7 +30,7 @@ def parse_ttl(text: str) -> int:
 
 
 def running() -> dict | None:
-    """The agent's status, or None when no agent answers."""
+    """The agent's status, or None when no agent answers (or none that is this user's own: see agent_link)."""
     try:
         return agent_link.request({"op": "status"}, timeout=5)
     except agent_link.AgentGone:
@@ -38,14 +38,24 @@ def running() -> dict | None:
 
 
 def ensure_started(ttl: int | None = None) -> dict:
-    """This user's agent, started in the background if none answers."""
+    """This user's agent, started in the background if none answers; AgentRefused where it cannot be used safely."""
     from accountctl.cli import agentd
 
-    status = running()
-    if status is not None:
-        return status
+    try:
+        problem = agent_link.place_now()
+    except agent_link.AgentGone:
+        problem = None  # no folder yet: the agent makes it
+    if problem is not None:
+        raise agent_link.AgentRefused(problem)
+    try:
+        return agent_link.request({"op": "status"}, timeout=5)
+    except agent_link.AgentRefused:
+        raise  # another user's process on this user's socket: start nothing beside it
+    except agent_link.AgentGone:
+        pass
+    command = [sys.executable, "-m", "accountctl.cli.agentd", "--ttl", str(ttl or agentd.DEFAULT_TTL)]
     subprocess.Popen(
-        [sys.executable, "-m", "accountctl.cli.agentd", "--ttl", str(ttl or agentd.DEFAULT_TTL)],
+        command,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -55,13 +65,16 @@ def ensure_started(ttl: int | None = None) -> dict:
     for _ in range(200):
         status = running()
         if status is not None:
-            return status
+            return dict(status, started=True)
         time.sleep(0.05)
     raise InputError(f"the agent did not start (socket {agent_link.address()})")
 
 
 def hand_over(file_id: bytes, name: str, kek: bytes, who: str, register: str, ttl: int | None = None) -> None:
-    """Give a KEK to the agent (starting it if needed); only the key, never the passphrase."""
+    """Give a KEK to the agent (starting it if needed); only the key, never the passphrase.
+
+    AgentRefused where no agent can be used safely.
+    """
     ensure_started(ttl)
     message = {"op": "add", "file": file_id.hex(), "name": name, "kek": kek.hex(), "who": who, "register": register}
     if ttl:
@@ -95,19 +108,25 @@ def agent() -> None:
 
 @agent.command("start")
 @click.option(
-    "--ttl", "ttl", default="15m", show_default=True, help="Forget a key after this long unused (12h at most)."
+    "--ttl", "ttl", default="15m", show_default=True, help="Forget a key after this long unused (1s to 12h)."
 )
 def agent_start(ttl: str) -> None:
     """Start the agent (one per user); it leaves by itself once it holds no key.
+
+    The agent lives in a folder only you may enter
+    ($XDG_RUNTIME_DIR/accountctl, else <tmp>/accountctl-UID); where that folder, its socket or the
+    process listening there is not yours, nothing is started or sent there.
 
     \b
     Example:
       accountctl agent start --ttl 2h
     """
     seconds = parse_ttl(ttl)
-    before = running()
-    status = ensure_started(seconds)
-    if before is not None:
+    try:
+        status = ensure_started(seconds)
+    except agent_link.AgentRefused as exc:
+        raise InputError(f"cannot start the agent: {exc}") from None
+    if not status.get("started"):
         output.message(f"The agent is already running (process {status['pid']}).")
     else:
         output.message(f"Agent started (process {status['pid']}); keys expire after {ttl} unused.")

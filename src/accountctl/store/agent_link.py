@@ -5,8 +5,11 @@ small binary framing, so that client needs only `os`, `sys` and `_socket` (not `
 and selectors cost more than the rest of the client; not `json`, whose `re` costs as much again).
 The other requests are JSON, from the full CLI. POSIX: a Unix socket in the user's
 runtime folder (0700 folder, 0600 socket), the peer's uid checked with SO_PEERCRED where the OS
-has it. Windows: a named pipe (multiprocessing.connection), which Windows opens to the creating
-user only by default; only the POSIX side is tested in CI.
+has it, by both ends: the agent answers only its own user, and a client sends a key or a request
+only to an agent of its own user (`_connect`: the folder is the user's own, 0700 and no link, the
+socket is the user's own and no link, and the process listening on it is the user's). Windows: a
+named pipe (multiprocessing.connection), which Windows opens to the creating user only by
+default; only the POSIX side is tested in CI.
 """
 
 import os
@@ -57,6 +60,10 @@ class AgentGone(Exception):
     """No agent answers (none started, or it died: a stale socket refuses connections)."""
 
 
+class AgentRefused(AgentGone):
+    """An agent is there, but its folder, socket or process is not this user's own: nothing is sent to it."""
+
+
 # A Unix socket's path must fit `sun_path`: 108 bytes on Linux, 104 on macOS and the BSDs.
 MAX_SOCKET_PATH = 100
 
@@ -105,12 +112,78 @@ def make_folder() -> str:
     return path
 
 
+def place_problem(path: str, folder_info, socket_info, own_uid: int) -> str | None:
+    """Why the agent's folder (lstat) or socket (lstat, or None: not there) is not this user's own, or None.
+
+    The folder must be a real folder (not a link), the user's own and closed to everyone else
+    (0700); the socket a real socket (not a link) and the user's own. Anyone who could replace either
+    would choose the agent that the client hands its keys to.
+    """
+    import stat
+
+    if stat.S_ISLNK(folder_info.st_mode):
+        return f"{path} is a symbolic link, not this user's own private folder"
+    if not stat.S_ISDIR(folder_info.st_mode) or folder_info.st_uid != own_uid or folder_info.st_mode & 0o077:
+        return (
+            f"{path} is not this user's own private folder "
+            f"(owner uid {folder_info.st_uid}, mode {stat.S_IMODE(folder_info.st_mode):04o})"
+        )
+    if socket_info is None:
+        return None
+    where = os.path.join(path, NAME)
+    if stat.S_ISLNK(socket_info.st_mode):
+        return f"{where} is a symbolic link, not this user's own socket"
+    if not stat.S_ISSOCK(socket_info.st_mode):
+        return f"{where} is not a socket"
+    if socket_info.st_uid != own_uid:
+        return f"{where} is not this user's own socket (owner uid {socket_info.st_uid})"
+    return None
+
+
+def place_now() -> str | None:
+    """`place_problem` for this user's agent as things are now; AgentGone when there is no agent's folder or socket.
+
+    A missing socket in a sound folder is no agent, not a problem: `listen` makes one there.
+    """
+    path = folder()
+    try:
+        folder_info = os.lstat(path)
+    except FileNotFoundError:
+        raise AgentGone("no agent is running") from None
+    except OSError as exc:
+        return f"{path} cannot be checked ({exc.strerror})"
+    try:
+        socket_info = os.lstat(os.path.join(path, NAME))
+    except OSError:
+        socket_info = None
+    return place_problem(path, folder_info, socket_info, os.getuid())
+
+
+_warned: list[str] = []
+
+
+def refuse(reason: str) -> AgentRefused:
+    """Say once per process, in one line, why the agent is not used; the error to raise (callers carry on without it)."""
+    if not _warned:
+        _warned.append(reason)
+        try:
+            sys.stderr.write(f"Warning: not using the agent: {reason}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    return AgentRefused(reason)
+
+
+def peer_uid(ucred: bytes) -> int | None:
+    """The uid in a peer's `struct ucred` (pid, uid, gid: three native ints, from SO_PEERCRED); None if short."""
+    if len(ucred) < 12:
+        return None
+    return int.from_bytes(ucred[4:8], sys.byteorder)
+
+
 def peer_allowed(ucred: bytes, own_uid: int) -> bool:
     """Whether a peer's `struct ucred` (pid, uid, gid: three native ints, from SO_PEERCRED) is this user."""
-    if len(ucred) < 12:
-        return False
-    uid = int.from_bytes(ucred[4:8], sys.byteorder)
-    return uid == own_uid
+    return peer_uid(ucred) == own_uid
 
 
 def peer_is_owner(sock) -> bool:
@@ -121,6 +194,33 @@ def peer_is_owner(sock) -> bool:
     if option is None:
         return True
     return peer_allowed(sock.getsockopt(socket.SOL_SOCKET, option, 12), os.getuid())
+
+
+def _connect(timeout: float):
+    """A socket connected to this user's own agent, checked before anything is sent; AgentGone, or AgentRefused.
+
+    `_socket`, not `socket`: the fast path loads nothing else (see the module's docstring).
+    """
+    import _socket
+
+    problem = place_now()  # not even a connection to a socket someone else could have put there
+    if problem is not None:
+        raise refuse(problem)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(os.path.join(folder(), NAME))
+        # Only the process at the other end says who really answers (and it would still say so had the
+        # folder been swapped since it was checked). Without SO_PEERCRED (macOS) the checks above stand alone.
+        option = getattr(_socket, "SO_PEERCRED", None)
+        uid = peer_uid(sock.getsockopt(_socket.SOL_SOCKET, option, 12)) if option is not None else os.getuid()
+    except OSError as exc:
+        sock.close()
+        raise AgentGone(str(exc)) from None
+    if uid != os.getuid():
+        sock.close()
+        raise refuse(f"the agent at {os.path.join(folder(), NAME)} is another user's process (uid {uid})")
+    return sock
 
 
 # Framing: a 4-byte big-endian length, then that many bytes: UTF-8 JSON, or a `run` request (RUN_TAG,
@@ -234,15 +334,8 @@ def request(message: dict, timeout: float = TIMEOUT) -> dict:
             raise AgentGone(str(exc)) from None
         finally:
             pipe.close()
-    path = address()
-    if not os.path.exists(path):
-        raise AgentGone("no agent is running")
-    import socket
-
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _connect(timeout)
     try:
-        sock.settimeout(timeout)
-        sock.connect(path)
         send(sock, message)
         return receive(sock)
     except (OSError, ValueError) as exc:  # refused (killed agent), timed out, or a garbled answer
@@ -261,7 +354,7 @@ def listen():
 
     make_folder()
     path = address()
-    if os.path.exists(path):
+    if os.path.lexists(path):
         try:
             request({"op": "ping"}, timeout=2)
         except AgentGone:
@@ -303,12 +396,11 @@ def run(argv: list[str]) -> dict | None:
             pass
     if WINDOWS:
         return None  # the Windows agent serves keys only
-    import _socket  # not `socket`: see the module's docstring
-
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.settimeout(600)  # a large audit may take a while; a dead agent refuses at once
-        sock.connect(address())
+        sock = _connect(600)  # a large audit may take a while; a dead agent refuses at once
+    except AgentGone:
+        return None
+    try:
         sock.sendall(run_frame(argv, env, os.getcwd()))
         head = _exactly(sock, ANSWER_HEAD)
         if head[:1] != OUTPUT:

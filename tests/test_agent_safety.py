@@ -1,0 +1,236 @@
+"""The agent's safety (issue 22), each protection played as the attack it stops.
+
+Another local user squats the agent's folder or socket; a same-user process sends junk, stalls or
+never reads; a second person on a shared OS account logs in after the first; a command run with
+ACCOUNTCTL_NO_AGENT still reaches the agent's keys; the agent's environment holds a passphrase; a
+kept answer is replayed to another person, another date, or another state of this machine's witness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from accountctl.store import agent_link
+from conftest import ok
+from test_agent import ACCOUNT, FB, TOTP, _until, done, sh
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the POSIX side of the agent (Unix socket, fork)")
+
+OTHER_UID = 65534  # nobody
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "getuid") or os.getuid() != 0, reason="playing another local user needs root (chown, setuid)"
+)
+
+
+# -- 1. the agent is found safely ----------------------------------------------------------------------
+# A fake agent, as another local user would plant it: it listens where the client looks, writes down
+# every byte any client sends it, and answers whatever it likes (a KEK of its own, a made-up output).
+FAKE = r"""
+import json, os, socket, sys
+path, log, become = sys.argv[1], sys.argv[2], int(sys.argv[3])
+record = open(log, "ab", buffering=0)  # all opened before setuid: it must still write after
+ready = open(log + ".ready", "wb", buffering=0)
+connections = open(log + ".connections", "ab", buffering=0)
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+if become >= 0:
+    os.setuid(become)  # after bind, before listen: its peer credentials are now another user's
+server.listen(16)
+ready.write(b"1")
+while True:
+    conn, _ = server.accept()
+    connections.write(b"c")
+    conn.settimeout(3)
+    data = b""
+    try:
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            record.write(chunk)
+    except OSError:
+        pass
+    try:
+        if data[4:9] == b"\0run\0":
+            out = b"FAKE-AGENT-OUTPUT\n"
+            conn.sendall(b"O" + bytes(4) + len(out).to_bytes(8, "big") + bytes(8) + out)
+        else:
+            answer = {"ok": True, "pid": os.getpid(), "ttl": 900, "mlock": False, "forgotten": 0,
+                      "kek": "41" * 32, "keys": [{"register": "fake", "person": "mallory", "expires_in": 5}]}
+            body = json.dumps(answer).encode()
+            conn.sendall(len(body).to_bytes(4, "big") + body)
+    except OSError:
+        pass
+    conn.close()
+"""
+
+
+class Fake:
+    """A planted agent listening at `path`; `received()` is every byte any client sent it."""
+
+    def __init__(self, path: str, become: int = -1):
+        self.log = os.path.join(tempfile.mkdtemp(prefix="acf"), "log")
+        self.proc = subprocess.Popen([sys.executable, "-c", FAKE, path, self.log, str(become)])
+        ready = self.log + ".ready"
+        _until(lambda: (os.path.exists(ready) and os.path.getsize(ready)) or self.proc.poll() is not None)
+        assert self.proc.poll() is None, "the fake agent did not start"
+
+    def received(self) -> bytes:
+        with open(self.log, "rb") as handle:
+            return handle.read()
+
+    def connections(self) -> int:
+        return os.path.getsize(self.log + ".connections")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def totp_oak(run, oak):
+    """oak with a Facebook account holding a TOTP secret; no agent."""
+    ok(run(ACCOUNT))
+    ok(run(f"cred totp {FB}", input=TOTP + "\n"))
+    return oak
+
+
+def _private(path: str) -> str:
+    os.makedirs(path, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _squatted_fallback(monkeypatch, mode: int = 0o755):
+    """No XDG_RUNTIME_DIR: the fallback `<tmp>/accountctl-<uid>`, made first by another user (0755, theirs)."""
+    tmp = tempfile.mkdtemp(prefix="act")  # never the real /tmp/accountctl-<uid>: other runs use it
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.setenv("TMPDIR", tmp)
+    folder = os.path.join(tmp, f"accountctl-{os.getuid()}")
+    os.mkdir(folder, mode)
+    os.chmod(folder, mode)
+    fake = Fake(os.path.join(folder, agent_link.NAME))
+    os.chown(folder, OTHER_UID, OTHER_UID)
+    return fake, f"owner uid {OTHER_UID}, mode {mode:04o}"
+
+
+def _squatted_private(monkeypatch):
+    """The same, kept 0700 by its owner: root (who runs this) may still enter it, so only the owner tells."""
+    return _squatted_fallback(monkeypatch, 0o700)
+
+
+def _open_folder(monkeypatch):
+    """The user's own folder, but others may enter it (0755)."""
+    folder = os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl")
+    os.mkdir(folder, 0o755)
+    os.chmod(folder, 0o755)
+    return Fake(os.path.join(folder, agent_link.NAME)), "mode 0755"
+
+
+def _linked_folder(monkeypatch):
+    """The folder is a symbolic link (to a private folder, but whoever can change the link chooses the agent)."""
+    elsewhere = _private(os.path.join(tempfile.mkdtemp(prefix="acl"), "real"))
+    os.symlink(elsewhere, os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl"))
+    return Fake(os.path.join(elsewhere, agent_link.NAME)), "symbolic link"
+
+
+def _linked_socket(monkeypatch):
+    """A private folder, but its socket is a symbolic link to one planted elsewhere."""
+    folder = _private(os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl"))
+    planted = os.path.join(tempfile.mkdtemp(prefix="acl"), "s")
+    fake = Fake(planted)
+    os.symlink(planted, os.path.join(folder, agent_link.NAME))
+    return fake, "symbolic link"
+
+
+def _others_socket(monkeypatch):
+    """A private folder holding a socket that belongs to another user."""
+    folder = _private(os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl"))
+    path = os.path.join(folder, agent_link.NAME)
+    fake = Fake(path)
+    os.chown(path, OTHER_UID, OTHER_UID)
+    return fake, f"owner uid {OTHER_UID}"
+
+
+def _others_peer(monkeypatch):
+    """Folder and socket are this user's own, but the process listening on it is another user's."""
+    folder = _private(os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl"))
+    return Fake(os.path.join(folder, agent_link.NAME), become=OTHER_UID), f"uid {OTHER_UID}"
+
+
+PLANTED = {
+    "squatted fallback folder": _squatted_fallback,
+    "squatted folder kept private by its owner": _squatted_private,
+    "folder others may enter": _open_folder,
+    "folder is a link": _linked_folder,
+    "socket is a link": _linked_socket,
+    "socket of another user": _others_socket,
+    "agent process of another user": _others_peer,
+}
+
+
+def _one_warning(result, why: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Warning: not using the agent")]
+    assert len(lines) == 1, result.stderr  # said once, in one line
+    assert why in lines[0], lines[0]
+
+
+@needs_root
+@pytest.mark.parametrize("plant", PLANTED)
+def test_a_planted_agent_gets_no_key_and_no_request(totp_oak, monkeypatch, plant):
+    fake, why = PLANTED[plant](monkeypatch)
+    try:
+        login = done(sh("login", "--agent", passphrase=True))  # the attack: the custodian's KEK sent to the fake
+        _one_warning(login, why)
+        assert "Not logged in" in login.stderr and "held by the agent" not in login.stderr
+        shown = done(sh("otp", FB, passphrase=True))  # the fake answers a `run` with its own output
+        assert "FAKE" not in shown.stdout and shown.stdout.strip().isdigit()
+        _one_warning(shown, why)
+        secret = done(sh("cred", "show", FB, "--field", "totp", "--reason", "check", passphrase=True))
+        assert f"secret={TOTP}" in secret.stdout
+        audit = sh("audit", "--json", passphrase=True)
+        assert audit.returncode in (0, 1) and json.loads(audit.stdout)["summary"], audit.stderr
+        assert "no passphrase" in done(sh("account", "list"), 3).stderr  # carries on: keyring, passphrase, prompt
+        status = done(sh("agent", "status"))
+        assert "mallory" not in status.stdout + status.stderr
+        assert fake.received() == b"", "a client sent the planted agent a request or a key"
+        if plant != "agent process of another user":  # only a connection says who listens: that one needs one
+            assert fake.connections() == 0, "a client connected to a socket it could tell was not its user's own"
+    finally:
+        fake.stop()
+
+
+@needs_root
+def test_agent_start_on_a_squatted_folder_says_why_and_starts_nothing(totp_oak, monkeypatch):
+    fake, why = _squatted_fallback(monkeypatch)
+    try:
+        started = done(sh("agent", "start"), 2)
+        assert why in started.stderr and started.stderr.count("\n") == 1, started.stderr
+        assert fake.received() == b"" and fake.connections() == 0
+    finally:
+        fake.stop()
+
+
+def _stat(mode: int, uid: int) -> os.stat_result:
+    return os.stat_result((mode, 1, 1, 1, uid, uid, 0, 0, 0, 0))
+
+
+def test_the_place_check_refuses_anything_not_this_users_own_and_private():
+    import stat
+
+    me, folder, sock = 1000, stat.S_IFDIR | 0o700, stat.S_IFSOCK | 0o600
+    assert agent_link.place_problem("/run/a", _stat(folder, me), _stat(sock, me), me) is None
+    assert "owner uid 0" in agent_link.place_problem("/run/a", _stat(folder, 0), _stat(sock, me), me)
+    assert "mode 0750" in agent_link.place_problem("/run/a", _stat(stat.S_IFDIR | 0o750, me), _stat(sock, me), me)
+    assert "mode 0701" in agent_link.place_problem("/run/a", _stat(stat.S_IFDIR | 0o701, me), _stat(sock, me), me)
+    assert "link" in agent_link.place_problem("/run/a", _stat(stat.S_IFLNK | 0o777, me), _stat(sock, me), me)
+    assert "link" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFLNK | 0o777, me), me)
+    assert "owner uid 7" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(sock, 7), me)
+    assert "not a socket" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFREG | 0o600, me), me)
