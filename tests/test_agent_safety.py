@@ -18,7 +18,7 @@ import pytest
 
 from accountctl.store import agent_link
 from conftest import ok
-from test_agent import ACCOUNT, FB, TOTP, _until, done, sh
+from test_agent import ACCOUNT, FB, TOTP, _until, agent_oak, done, sh  # noqa: F401 (agent_oak: a fixture)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the POSIX side of the agent (Unix socket, fork)")
 
@@ -234,3 +234,20 @@ def test_the_place_check_refuses_anything_not_this_users_own_and_private():
     assert "link" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFLNK | 0o777, me), me)
     assert "owner uid 7" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(sock, 7), me)
     assert "not a socket" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFREG | 0o600, me), me)
+
+
+# -- 5. ACCOUNTCTL_NO_AGENT=1 keeps a command away from the agent --------------------------------------------
+def test_no_agent_means_not_even_the_agents_keys(agent_oak):
+    wrong = {"ACCOUNTCTL_NO_AGENT": "1", "ACCOUNTCTL_PASSPHRASE": "wrong"}
+    assert "wrong passphrase" in done(sh("staff", "list", env=wrong, passphrase=True), 3).stderr
+    assert "wrong passphrase" in done(sh("otp", FB, env=wrong, passphrase=True), 3).stderr
+    assert done(sh("staff", "list")).stdout  # without it, the agent's key is used as before
+
+
+def test_no_agent_never_starts_the_agent(totp_oak):
+    result = done(sh("login", env={"ACCOUNTCTL_NO_AGENT": "1"}, passphrase=True))  # no OS keyring either
+    assert "Not logged in" in result.stderr and "ACCOUNTCTL_NO_AGENT" in result.stderr
+    assert not os.path.exists(agent_link.address())
+    refused = done(sh("login", "--agent", env={"ACCOUNTCTL_NO_AGENT": "1"}, passphrase=True), 2)
+    assert "ACCOUNTCTL_NO_AGENT" in refused.stderr
+    assert not os.path.exists(agent_link.address())

@@ -41,6 +41,8 @@ def ensure_started(ttl: int | None = None) -> dict:
     """This user's agent, started in the background if none answers; AgentRefused where it cannot be used safely."""
     from accountctl.cli import agentd
 
+    if agent_link.kept_away():
+        raise InputError(KEPT_AWAY)
     try:
         problem = agent_link.place_now()
     except agent_link.AgentGone:
@@ -95,6 +97,9 @@ def forget(file_id: bytes, name: str | None = None) -> int:
         return 0
 
 
+KEPT_AWAY = f"{agent_link.NO_AGENT}=1 keeps this command away from the agent; unset it to use the agent"
+
+
 @click.group()
 def agent() -> None:
     """This user's agent: keeps unlock keys in memory for a while, so commands need no passphrase.
@@ -104,6 +109,8 @@ def agent() -> None:
       accountctl agent start --ttl 2h
       accountctl login --agent
     """
+    if agent_link.kept_away():
+        raise InputError(KEPT_AWAY)
 
 
 @agent.command("start")
@@ -115,7 +122,8 @@ def agent_start(ttl: str) -> None:
 
     The agent lives in a folder only you may enter
     ($XDG_RUNTIME_DIR/accountctl, else <tmp>/accountctl-UID); where that folder, its socket or the
-    process listening there is not yours, nothing is started or sent there.
+    process listening there is not yours, nothing is started or sent there. ACCOUNTCTL_NO_AGENT=1
+    keeps any other command away from the agent.
 
     \b
     Example:

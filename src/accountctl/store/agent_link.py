@@ -20,6 +20,8 @@ NAME = "agent.sock"
 # A request or answer larger than this is refused: a bound on what one bad peer can make us hold.
 MAX_MESSAGE = 256 * 1024 * 1024
 TIMEOUT = 30.0
+# Set to 1: the command neither asks the agent for a key nor hands it the command (and login starts none).
+NO_AGENT = "ACCOUNTCTL_NO_AGENT"
 
 
 # The commands a client may hand over (accountctl/fast.py): reads, plus `cred show`'s
@@ -62,6 +64,11 @@ class AgentGone(Exception):
 
 class AgentRefused(AgentGone):
     """An agent is there, but its folder, socket or process is not this user's own: nothing is sent to it."""
+
+
+def kept_away() -> bool:
+    """Whether ACCOUNTCTL_NO_AGENT=1 keeps this command away from the agent (its keys included)."""
+    return os.environ.get(NO_AGENT) == "1"
 
 
 # A Unix socket's path must fit `sun_path`: 108 bytes on Linux, 104 on macOS and the BSDs.
@@ -203,6 +210,8 @@ def _connect(timeout: float):
     """
     import _socket
 
+    if kept_away():  # the one place every request passes: no key asked for, no command handed over
+        raise AgentGone(f"{NO_AGENT}=1")
     problem = place_now()  # not even a connection to a socket someone else could have put there
     if problem is not None:
         raise refuse(problem)
