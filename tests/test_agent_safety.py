@@ -13,12 +13,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
 from accountctl.store import agent_link
-from conftest import ok
-from test_agent import ACCOUNT, FB, TOTP, _until, agent_oak, done, sh  # noqa: F401 (agent_oak: a fixture)
+from conftest import PASSPHRASE, ok
+from test_agent import ACCOUNT, FB, TOTP, _until, agent_oak, done, sh, status  # noqa: F401 (agent_oak: a fixture)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the POSIX side of the agent (Unix socket, fork)")
 
@@ -251,3 +252,29 @@ def test_no_agent_never_starts_the_agent(totp_oak):
     refused = done(sh("login", "--agent", env={"ACCOUNTCTL_NO_AGENT": "1"}, passphrase=True), 2)
     assert "ACCOUNTCTL_NO_AGENT" in refused.stderr
     assert not os.path.exists(agent_link.address())
+
+
+# -- 6. no passphrase in the agent ----------------------------------------------------------------------------
+def test_the_agent_is_started_without_any_passphrase_in_its_environment(totp_oak):
+    secrets = {
+        "ACCOUNTCTL_PASSPHRASE": PASSPHRASE,
+        "ACCOUNTCTL_NEW_PASSPHRASE": "a new one for later",
+        "ACCOUNTCTL_RECOVERY_KEY": "RECOVERY-KEY-TEXT",
+    }
+    done(sh("login", "--agent", env=secrets, passphrase=True))
+    with open(f"/proc/{status()['pid']}/environ", "rb") as handle:
+        environ = handle.read()
+    for name, value in secrets.items():
+        assert name.encode() not in environ and value.encode() not in environ, name
+
+
+def test_a_forgotten_or_expired_key_is_zeroed():
+    from accountctl.cli import agentd
+
+    keys = agentd.Keys()
+    keys.put("ab" * 16, "cd" * 16, b"\x11" * 32, "a", "r", 60)
+    keys.put("12" * 16, "ef" * 16, b"\x22" * 32, "b", "s", 0.001)
+    keys.forget("ab" * 16, "cd" * 16)
+    time.sleep(0.01)
+    keys.expire()
+    assert not keys.entries and keys.arena == bytearray(len(keys.arena))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +17,24 @@ from accountctl.store import agent_link
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
 STATUS_COLUMNS = ["register", "person", "expires_in"]
+# Never in the agent's environment: secrets (it holds no passphrase), and what each command sends with
+# its own request (the agent's own would only stand in for a client's that is not set).
+KEPT_FROM_AGENT = (
+    "ACCOUNTCTL_PASSPHRASE",
+    "ACCOUNTCTL_NEW_PASSPHRASE",
+    "ACCOUNTCTL_RECOVERY_KEY",
+    agent_link.NO_AGENT,
+    *agent_link.PASSED_ENV,
+)
+
+
+def agent_environment(environ: dict) -> dict:
+    """The environment the agent starts with: this one without a passphrase, password or per-command variable."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in KEPT_FROM_AGENT and "PASSPHRASE" not in name.upper() and "PASSWORD" not in name.upper()
+    }
 
 
 def parse_ttl(text: str) -> int:
@@ -58,6 +77,7 @@ def ensure_started(ttl: int | None = None) -> dict:
     command = [sys.executable, "-m", "accountctl.cli.agentd", "--ttl", str(ttl or agentd.DEFAULT_TTL)]
     subprocess.Popen(
         command,
+        env=agent_environment(dict(os.environ)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
