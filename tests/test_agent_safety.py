@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -235,6 +236,120 @@ def test_the_place_check_refuses_anything_not_this_users_own_and_private():
     assert "link" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFLNK | 0o777, me), me)
     assert "owner uid 7" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(sock, 7), me)
     assert "not a socket" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFREG | 0o600, me), me)
+
+
+# -- 2. every field of every request is checked ----------------------------------------------------------
+def _add(**fields) -> dict:
+    message = {"op": "add", "file": "ab" * 16, "name": "cd" * 16, "kek": "ef" * 32, "who": "x@y.uk", "register": "r"}
+    message.update(fields)
+    return {k: v for k, v in message.items() if v is not None}
+
+
+BAD = [
+    _add(ttl="nan"),
+    _add(ttl=float("nan")),
+    _add(ttl=float("inf")),
+    _add(ttl=-5),
+    _add(ttl=0),
+    _add(ttl=12 * 3600 + 1),
+    _add(ttl="60"),
+    _add(ttl=True),
+    _add(ttl=[60]),
+    _add(file="ab" * 15),
+    _add(file="zz" * 16),
+    _add(file=7),
+    _add(name="cd" * 200),
+    _add(name="not hex"),
+    _add(kek="ef" * 31),
+    _add(kek="ef" * 33),
+    _add(kek="xy" * 32),
+    _add(kek=None),
+    _add(who="w" * 1000),
+    _add(who=["x"]),
+    _add(register="r" * 10000),
+    _add(register=None),
+    _add(extra="field"),
+    {"op": "get", "file": "ab" * 16, "name": ["cd"]},
+    {"op": "get", "file": "../../etc", "name": "cd"},
+    {"op": "forget", "file": "ab" * 16, "name": 5},
+    {"op": "steal"},
+    {"op": ["status"]},
+    {"no": "op"},
+]
+
+
+def _raw(message: dict) -> dict:
+    """A request as any process of the user may send it (NaN and Infinity pass through json as such)."""
+    body = json.dumps(message).encode("utf-8")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(agent_link.address())
+        sock.sendall(len(body).to_bytes(4, "big") + body)
+        return agent_link.receive(sock)
+
+
+def test_every_field_of_every_request_is_checked_and_the_agent_keeps_serving(agent_oak):
+    held = status()["keys"]
+    for message in BAD:
+        answer = _raw(message)
+        assert answer.get("ok") is False and answer.get("error"), (message, answer)
+    after = status()  # before: `ttl: "nan"` made a key that never expired, and every status failed from then on
+    assert after["ok"] and [(k["person"], k["register"]) for k in after["keys"]] == [
+        (k["person"], k["register"]) for k in held
+    ]
+    done(sh("agent", "status"))
+    good = _raw(_add(ttl=30))
+    assert good["ok"] is True
+    assert any(k["register"] == "r" and 0 < k["expires_in"] <= 30 for k in status()["keys"])
+
+
+def test_the_agent_process_refuses_a_ttl_that_is_not_a_finite_number_in_bounds():
+    for ttl in ("nan", "inf", "-1", "0", "43201"):  # before: "nan" started an agent that never left
+        started = subprocess.run(
+            [sys.executable, "-m", "accountctl.cli.agentd", "--ttl", ttl], capture_output=True, text=True, timeout=30
+        )
+        assert started.returncode == 2 and "--ttl" in started.stderr, (ttl, started.stderr)
+    assert not os.path.exists(agent_link.address())
+
+
+# -- 3. an idle or slow client never holds up others ---------------------------------------------------------
+def _connect() -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(agent_link.address())
+    return sock
+
+
+def test_idle_and_half_sent_requests_hold_up_no_one_and_are_dropped(agent_oak):
+    idle = [_connect() for _ in range(3)]  # before: each held the agent for 30 s (three: 90 s)
+    half = _connect()
+    half.sendall((100).to_bytes(4, "big") + b'{"op": "sta')
+    try:
+        started = time.monotonic()
+        assert agent_link.request({"op": "status"}, timeout=5)["ok"]
+        assert done(sh("otp", FB)).stdout.strip().isdigit()
+        assert time.monotonic() - started < 4
+        half.settimeout(agent_link.REQUEST_DEADLINE + 5)
+        assert half.recv(10) == b"", "a request not sent whole within its deadline is dropped"
+        assert time.monotonic() - started < agent_link.REQUEST_DEADLINE + 3
+    finally:
+        for sock in [*idle, half]:
+            sock.close()
+
+
+def test_a_client_that_never_reads_a_large_answer_holds_up_no_one(agent_oak):
+    for i in range(100):  # a status answer of ~400 kB: more than a socket's buffer holds
+        assert _raw(_add(file=f"{i:032x}", register="/r" + "x" * 4000, ttl=60))["ok"]
+    hog = _connect()
+    body = b'{"op": "status"}'
+    hog.sendall(len(body).to_bytes(4, "big") + body)  # and never reads the answer
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert agent_link.request({"op": "ping"}, timeout=5)["ok"]
+        assert done(sh("otp", FB)).stdout.strip().isdigit()
+        assert time.monotonic() - started < 4
+    finally:
+        hog.close()
 
 
 # -- 5. ACCOUNTCTL_NO_AGENT=1 keeps a command away from the agent --------------------------------------------

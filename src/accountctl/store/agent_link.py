@@ -19,7 +19,11 @@ WINDOWS = os.name == "nt"
 NAME = "agent.sock"
 # A request or answer larger than this is refused: a bound on what one bad peer can make us hold.
 MAX_MESSAGE = 256 * 1024 * 1024
+# A request is small (a command line, a key): anything larger is not one, and is dropped unread.
+MAX_REQUEST = 1024 * 1024
 TIMEOUT = 30.0
+# The agent drops a connection whose request has not arrived whole this long after it connected.
+REQUEST_DEADLINE = 3.0
 # Set to 1: the command neither asks the agent for a key nor hands it the command (and login starts none).
 NO_AGENT = "ACCOUNTCTL_NO_AGENT"
 
@@ -241,11 +245,16 @@ OUTPUT, FALLBACK = b"O", b"F"
 ANSWER_HEAD = 21
 
 
-def send(sock, message: dict) -> None:
+def json_frame(message: dict) -> bytes:
+    """A JSON request or answer, framed."""
     import json
 
     data = json.dumps(message, separators=(",", ":")).encode("utf-8")
-    sock.sendall(len(data).to_bytes(4, "big") + data)
+    return len(data).to_bytes(4, "big") + data
+
+
+def send(sock, message: dict) -> None:
+    sock.sendall(json_frame(message))
 
 
 def _exactly(sock, count: int) -> bytes:
@@ -281,24 +290,23 @@ def _parse_run(body: bytes) -> dict:
     return {"op": "run", "argv": argv, "env": dict(zip(pairs[::2], pairs[1::2])), "cwd": cwd}
 
 
-def send_output(sock, code: int, out: bytes, err: bytes) -> None:
+def output_frame(code: int, out: bytes, err: bytes) -> bytes:
     """A command's answer: its exit code and the lengths of its output, then its stdout and stderr."""
     head = OUTPUT + (code & 0xFFFFFFFF).to_bytes(4, "big") + len(out).to_bytes(8, "big") + len(err).to_bytes(8, "big")
-    sock.sendall(head)
-    sock.sendall(out)
-    sock.sendall(err)
+    return b"".join((head, out, err))
 
 
-def send_fallback(sock) -> None:
-    """The answer to a `run` the agent will not serve: the client runs the command itself."""
-    sock.sendall(FALLBACK + bytes(ANSWER_HEAD - 1))
+def send_output(sock, code: int, out: bytes, err: bytes) -> None:
+    """Send a command's answer (a forked child's, on a blocking socket)."""
+    sock.sendall(output_frame(code, out, err))
 
 
-def receive(sock) -> dict:
-    size = int.from_bytes(_exactly(sock, 4), "big")
-    if size > MAX_MESSAGE:
-        raise AgentGone("message too large")
-    body = _exactly(sock, size)
+# The answer to a `run` the agent will not serve: the client runs the command itself.
+FALLBACK_FRAME = FALLBACK + bytes(ANSWER_HEAD - 1)
+
+
+def decode(body: bytes) -> dict:
+    """A request or answer from its frame's body; ValueError when it is not one."""
     if body.startswith(RUN_TAG):
         return _parse_run(body)
     import json
@@ -307,6 +315,13 @@ def receive(sock) -> dict:
     if not isinstance(message, dict):  # anything of the user's may connect: a stray frame must not stop the agent
         raise ValueError("a request is a JSON object")
     return message
+
+
+def receive(sock) -> dict:
+    size = int.from_bytes(_exactly(sock, 4), "big")
+    if size > MAX_MESSAGE:
+        raise AgentGone("message too large")
+    return decode(_exactly(sock, size))
 
 
 class _Pipe:
