@@ -19,7 +19,7 @@ import time
 import pytest
 
 from accountctl.store import agent_link
-from conftest import PASSPHRASE, ok
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
 from test_agent import ACCOUNT, FB, TOTP, _until, agent_oak, done, sh, status  # noqa: F401 (agent_oak: a fixture)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the POSIX side of the agent (Unix socket, fork)")
@@ -350,6 +350,47 @@ def test_a_client_that_never_reads_a_large_answer_holds_up_no_one(agent_oak):
         assert time.monotonic() - started < 4
     finally:
         hog.close()
+
+
+# -- 4. one person's key per register unless --multi ----------------------------------------------------------
+HEAD_PASS = "hana's own long passphrase"
+
+
+@pytest.fixture
+def two_people(run, totp_oak):
+    """oak with a second person (the headteacher, register access); commands say who they are."""
+    ok(run(f"person grant {HEAD} --access register --as {CUSTODIAN}", env={"ACCOUNTCTL_NEW_PASSPHRASE": HEAD_PASS}))
+    return totp_oak
+
+
+def _login(who: str, passphrase: str):
+    return done(sh("login", "--agent", "--as", who, env={"ACCOUNTCTL_PASSPHRASE": passphrase}, passphrase=True))
+
+
+def test_on_a_shared_account_the_next_persons_login_replaces_the_last_ones_key(two_people):
+    _login(CUSTODIAN, PASSPHRASE)
+    assert done(sh("staff", "list", "--as", CUSTODIAN)).stdout  # A's key works through the agent
+    second = _login(HEAD, HEAD_PASS)
+    assert "replaced" in second.stderr and CUSTODIAN in second.stderr, second.stderr
+    # the attack: person B, at A's desk, acts as A with A's key that the agent still holds
+    assert "no passphrase" in done(sh("staff", "list", "--as", CUSTODIAN), 3).stderr
+    assert done(sh("staff", "list", "--as", HEAD)).stdout
+    assert [k["person"] for k in status()["keys"]] == [HEAD]
+
+
+def test_with_multi_the_agent_holds_both(two_people):
+    assert "several people" in done(sh("agent", "start", "--multi")).stderr
+    _login(CUSTODIAN, PASSPHRASE)
+    second = _login(HEAD, HEAD_PASS)
+    assert "replaced" not in second.stderr
+    done(sh("staff", "list", "--as", CUSTODIAN))
+    done(sh("staff", "list", "--as", HEAD))
+    assert sorted(k["person"] for k in status()["keys"]) == sorted([CUSTODIAN, HEAD])
+
+
+def test_login_that_starts_the_agent_by_itself_starts_it_for_one_person(run, totp_oak, monkeypatch):
+    done(sh("login", passphrase=True))  # no OS keyring: the key goes to the agent, which it starts
+    assert status()["multi"] is False
 
 
 # -- 5. ACCOUNTCTL_NO_AGENT=1 keeps a command away from the agent --------------------------------------------

@@ -104,14 +104,19 @@ def login(use_agent: bool, ttl: str | None) -> None:
         from accountctl.cli.agent import hand_over
 
         try:
-            hand_over(header.file_id, name, kek, actor_hint() or "", store.describe(path), seconds)
+            replaced = hand_over(header.file_id, name, kek, actor_hint() or "", store.describe(path), seconds)
             if not actor_hint():  # the only person with a slot: their email is inside the register (agent's key)
                 with session() as reg:
-                    hand_over(header.file_id, name, kek, reg.actor, store.describe(path), seconds)
+                    replaced += hand_over(header.file_id, name, kek, reg.actor, store.describe(path), seconds)
         except agent_link.AgentRefused as exc:  # its folder, socket or process is not this user's own
             agent_link.refuse(str(exc))
             output.message("Not logged in: the agent cannot be used safely here; commands will ask for your passphrase.")
             return
+        if replaced:
+            output.message(
+                f"The agent held {', '.join(p or 'another person' for p in replaced)}'s key for this register: "
+                "replaced by yours (one person's key per register; 'accountctl agent start --multi' holds several)."
+            )
         output.message(f"Logged in: your unlock key is held by the agent{why}; run 'accountctl logout' to forget it.")
         return
     keyring_cache.put(header.file_id, name, kek)

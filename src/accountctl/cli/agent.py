@@ -56,7 +56,7 @@ def running() -> dict | None:
         return None
 
 
-def ensure_started(ttl: int | None = None) -> dict:
+def ensure_started(ttl: int | None = None, multi: bool = False) -> dict:
     """This user's agent, started in the background if none answers; AgentRefused where it cannot be used safely."""
     from accountctl.cli import agentd
 
@@ -76,7 +76,7 @@ def ensure_started(ttl: int | None = None) -> dict:
         pass
     command = [sys.executable, "-m", "accountctl.cli.agentd", "--ttl", str(ttl or agentd.DEFAULT_TTL)]
     subprocess.Popen(
-        command,
+        command + (["--multi"] if multi else []),
         env=agent_environment(dict(os.environ)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -92,10 +92,11 @@ def ensure_started(ttl: int | None = None) -> dict:
     raise InputError(f"the agent did not start (socket {agent_link.address()})")
 
 
-def hand_over(file_id: bytes, name: str, kek: bytes, who: str, register: str, ttl: int | None = None) -> None:
+def hand_over(file_id: bytes, name: str, kek: bytes, who: str, register: str, ttl: int | None = None) -> list[str]:
     """Give a KEK to the agent (starting it if needed); only the key, never the passphrase.
 
-    AgentRefused where no agent can be used safely.
+    Returns the people whose key for this register the agent let go for it (one person's key per
+    register, unless it was started with --multi). AgentRefused where no agent can be used safely.
     """
     ensure_started(ttl)
     message = {"op": "add", "file": file_id.hex(), "name": name, "kek": kek.hex(), "who": who, "register": register}
@@ -104,6 +105,7 @@ def hand_over(file_id: bytes, name: str, kek: bytes, who: str, register: str, tt
     answer = agent_link.request(message)
     if not answer.get("ok"):
         raise InputError(f"the agent refused the key: {answer.get('error')}")
+    return [str(person) for person in answer.get("replaced") or []]
 
 
 def forget(file_id: bytes, name: str | None = None) -> int:
@@ -137,10 +139,17 @@ def agent() -> None:
 @click.option(
     "--ttl", "ttl", default="15m", show_default=True, help="Forget a key after this long unused (1s to 12h)."
 )
-def agent_start(ttl: str) -> None:
+@click.option(
+    "--multi",
+    is_flag=True,
+    help="Hold several people's keys for one register. Without it, the next person's login replaces the last one's.",
+)
+def agent_start(ttl: str, multi: bool) -> None:
     """Start the agent (one per user); it leaves by itself once it holds no key.
 
-    The agent lives in a folder only you may enter
+    It holds one person's key per register: on a PC that several people use under one account, the
+    next person's 'login --agent' replaces the last one's key, so nobody acts as someone else with a
+    key left behind. --multi holds several. The agent lives in a folder only you may enter
     ($XDG_RUNTIME_DIR/accountctl, else <tmp>/accountctl-UID); where that folder, its socket or the
     process listening there is not yours, nothing is started or sent there. ACCOUNTCTL_NO_AGENT=1
     keeps any other command away from the agent.
@@ -148,14 +157,22 @@ def agent_start(ttl: str) -> None:
     \b
     Example:
       accountctl agent start --ttl 2h
+      accountctl agent start --multi
     """
     seconds = parse_ttl(ttl)
     try:
-        status = ensure_started(seconds)
+        status = ensure_started(seconds, multi)
     except agent_link.AgentRefused as exc:
         raise InputError(f"cannot start the agent: {exc}") from None
     if not status.get("started"):
-        output.message(f"The agent is already running (process {status['pid']}).")
+        held = "several people's keys per register" if status.get("multi") else "one person's key per register"
+        hint = "; 'accountctl agent stop' first to start it with --multi" if multi and not status.get("multi") else ""
+        output.message(f"The agent is already running (process {status['pid']}; {held}){hint}.")
+    elif multi:
+        output.message(
+            f"Agent started (process {status['pid']}); keys expire after {ttl} unused; "
+            "it holds several people's keys per register (--multi)."
+        )
     else:
         output.message(f"Agent started (process {status['pid']}); keys expire after {ttl} unused.")
 
@@ -191,6 +208,7 @@ def agent_status() -> None:
         return
     output.rows(status.get("keys", []), STATUS_COLUMNS, fmt())
     if fmt() == "table":
+        held = "several people's keys per register" if status.get("multi") else "one person's key per register"
         output.message(
-            f"Agent process {status['pid']}; keys locked in memory: {'yes' if status.get('mlock') else 'no'}."
+            f"Agent process {status['pid']} ({held}); keys locked in memory: {'yes' if status.get('mlock') else 'no'}."
         )

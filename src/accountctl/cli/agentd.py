@@ -1,11 +1,12 @@
 """The agent process: holds people's unlock keys (KEKs) in memory and answers its own user's commands.
 
-Started by `accountctl agent start` as `python -m accountctl.cli.agentd --ttl SECONDS`,
+Started by `accountctl agent start` as `python -m accountctl.cli.agentd --ttl SECONDS [--multi]`,
 with no passphrase in its environment. One request per connection (store/agent_link.py), every
 field of it checked; requests are read and answers written without blocking, in one select loop, so
 an idle, slow or non-reading client holds up no one (a request must arrive whole within
 REQUEST_DEADLINE). It never holds a passphrase: `login` derives the KEK in the client and hands
-over only that. Every answer reflects the file on disk: before each command the
+over only that; without --multi it holds one person's key per register (the next person's login
+replaces it). Every answer reflects the file on disk: before each command the
 file's identity (device, inode, size, mtime, generation) is compared with the one the cached,
 checked register was opened from, and the file is opened again when it differs (or, when records
 were only appended to its tail, those are read and added). A command runs in a forked child over
@@ -81,9 +82,15 @@ class Keys:
         self.locked = _mlock(self.arena)
         self.entries: dict[tuple[str, str], dict] = {}  # (file id, name) -> slot, who, register, ttl, expires
 
-    def put(self, file_id: str, name: str, kek: bytes, who: str, register: str, ttl: float) -> None:
+    def put(self, file_id: str, name: str, kek: bytes, who: str, register: str, ttl: float, multi: bool = False) -> list:
+        """Hold a KEK; unless `multi`, it replaces (wipes) every other person's key for this register: who they were."""
         if len(kek) != self.SIZE:
             raise ValueError("a KEK is 32 bytes")
+        replaced = []
+        if not multi:
+            for key in [k for k in self.entries if k[0] == file_id and k[1] != name]:
+                replaced.append(self.entries[key]["who"])
+                self._wipe(key)
         entry = self.entries.get((file_id, name))
         if entry is None:
             used = {e["slot"] for e in self.entries.values()}
@@ -95,6 +102,7 @@ class Keys:
         self.arena[start : start + self.SIZE] = kek
         entry.update(who=who, register=register, ttl=ttl, expires=time.monotonic() + ttl)
         self.entries[(file_id, name)] = entry
+        return replaced
 
     def get(self, file_id: str, name: str) -> bytes | None:
         entry = self.entries.get((file_id, name))
@@ -273,8 +281,9 @@ def _mlock(buffer: bytearray) -> bool:
 
 
 class Agent:
-    def __init__(self, ttl: float):
+    def __init__(self, ttl: float, multi: bool = False):
         self.ttl = ttl
+        self.multi = multi  # hold several people's keys for one register (`agent start --multi`)
         self.keys = Keys()
         self.deadline = time.monotonic() + ttl  # with no key ever added, it leaves after one TTL
         self.cache: dict[tuple[str, str, str], tuple[tuple, object]] = {}  # (path, file id, name) -> (identity, Register)
@@ -304,6 +313,7 @@ class Agent:
                 "ok": True,
                 "pid": os.getpid(),
                 "ttl": self.ttl,
+                "multi": self.multi,
                 "mlock": self.keys.locked,
                 "keys": self.keys.status(),
                 "kept": len(self.answers),
@@ -311,17 +321,19 @@ class Agent:
             }
         if op == "add":
             try:
-                self.keys.put(
+                replaced = self.keys.put(
                     message["file"],
                     message["name"],
                     bytes.fromhex(message["kek"]),
                     message["who"],
                     message["register"],
                     float(message.get("ttl") or self.ttl),
+                    self.multi,
                 )
             except ValueError as exc:  # no free slot
                 return {"ok": False, "error": str(exc)}
-            return {"ok": True}
+            self._drop_cache()  # a replaced person's decrypted register and answers go with their key
+            return {"ok": True, "replaced": replaced}
         if op == "get":
             kek = self.keys.get(message["file"], message["name"])
             return {"ok": True, "kek": kek.hex() if kek else None}
@@ -916,6 +928,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="accountctl-agent")
     parser.add_argument("--ttl", type=ttl, default=DEFAULT_TTL)
+    parser.add_argument("--multi", action="store_true", help="hold several people's keys for one register")
     args = parser.parse_args(argv)
     from accountctl.store.register import no_core_dumps
 
@@ -930,7 +943,7 @@ def main(argv: list[str] | None = None) -> None:
     import gc
 
     gc.freeze()  # what is loaded now stays: the collector's passes (see _release) skip it, ~12 ms to ~1 ms
-    Agent(args.ttl).serve()
+    Agent(args.ttl, multi=args.multi).serve()
 
 
 if __name__ == "__main__":
