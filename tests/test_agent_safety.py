@@ -434,3 +434,80 @@ def test_a_forgotten_or_expired_key_is_zeroed():
     time.sleep(0.01)
     keys.expire()
     assert not keys.entries and keys.arena == bytearray(len(keys.arena))
+
+
+# -- 7. a kept answer is replayed only to the same person, date and witness ------------------------------------
+def test_a_kept_answer_is_never_replayed_to_another_person(run, two_people):
+    done(sh("agent", "start", "--multi"))
+    _login(CUSTODIAN, PASSPHRASE)
+    _login(HEAD, HEAD_PASS)
+    custodians = done(sh("audit", "--json", "--as", CUSTODIAN)).stdout
+    _until(lambda: status()["kept"] >= 1)
+    heads = sh("audit", "--json", "--as", HEAD).stdout
+    direct = run(f"audit --json --as {HEAD}", env={"ACCOUNTCTL_NO_AGENT": "1", "ACCOUNTCTL_PASSPHRASE": HEAD_PASS})
+    assert direct.stdout != custodians  # the custodian's audit covers the vault's rules too
+    assert heads == direct.stdout
+
+
+def test_the_same_person_however_written_is_one_kept_answer(agent_oak):
+    first = done(sh("audit", "--json", "--as", "IT@Oak.sch.uk")).stdout
+    _until(lambda: status()["kept"] >= 1)
+    replayed = status()["replayed"]
+    again = done(sh("audit", "--json", env={"ACCOUNTCTL_USER": " it@oak.sch.uk"})).stdout
+    assert again == first and status()["replayed"] == replayed + 1
+
+
+def test_a_kept_answer_is_never_replayed_for_another_date(run, agent_oak):
+    done(sh("audit", "--json", env={"ACCOUNTCTL_TODAY": "2026-11-21"}))
+    _until(lambda: status()["kept"] >= 1)
+    later = sh("audit", "--json", env={"ACCOUNTCTL_TODAY": "2027-03-01"})
+    assert json.loads(later.stdout)["summary"]["as_of"] == "2027-03-01"
+
+
+def test_the_answer_key_holds_the_real_date_the_person_and_the_witness():
+    from accountctl.cli import agentd
+
+    base = dict(
+        identity=(1, 2, 3, 4, 5),
+        witness="w1",
+        path="/r",
+        argv=["audit", "--json"],
+        env={"COLUMNS": "80"},
+        cwd="/",
+        actor="it@oak.sch.uk",
+        real_day="2026-11-21",
+    )
+    key = agentd.answer_key(**base)
+    for name, other in (("real_day", "2026-11-22"), ("actor", "head@oak.sch.uk"), ("witness", "w2")):
+        assert agentd.answer_key(**dict(base, **{name: other})) != key, name
+    assert agentd.answer_key(**dict(base, env={"COLUMNS": "80", "ACCOUNTCTL_TODAY": "2026-12-01"})) != key
+    assert agentd.answer_key(**dict(base, argv=["--as", "IT@oak.sch.uk", "audit", "--json"])) == key
+
+
+def _witness_path():
+    from accountctl.store import witness
+
+    return witness.state_dir() / witness.FILE
+
+
+def test_a_kept_answer_is_never_replayed_once_this_machine_has_seen_a_newer_file(agent_oak):
+    """This machine has since seen a newer generation (another copy of the register): the file here is a rollback."""
+    done(sh("audit", "--json"))
+    _until(lambda: status()["kept"] >= 1)
+    seen = json.loads(_witness_path().read_text())
+    (entry,) = seen.values()
+    entry["generation"] += 1
+    _witness_path().write_text(json.dumps(seen))
+    for args in (("audit", "--json"), ("otp", FB), ("account", "list")):  # kept, inline, forked
+        refused = done(sh(*args), 4)
+        assert "rolled back" in refused.stderr, (args, refused.stderr)
+
+
+def test_after_a_reveal_the_kept_audit_is_still_replayed(agent_oak):
+    """The agent's own reveal moves the witness on: the answers it carries across move with it."""
+    first = done(sh("audit", "--json")).stdout
+    _until(lambda: status()["kept"] >= 1)
+    done(sh("cred", "show", FB, "--reason", "one", "--field", "totp"))
+    replayed = status()["replayed"]
+    assert done(sh("audit", "--json")).stdout == first
+    assert status()["replayed"] == replayed + 1

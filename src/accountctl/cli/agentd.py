@@ -228,6 +228,32 @@ def sound_run(message: dict) -> bool:
     )
 
 
+# -- what a kept answer depends on ---------------------------------------------------------------------
+DATE_ENV = "ACCOUNTCTL_TODAY"
+USER_ENV = "ACCOUNTCTL_USER"
+
+
+def answer_key(identity, witness, path, argv, env, cwd, actor, real_day) -> tuple:
+    """What a pure read's answer depends on, so a kept one is replayed only to a request that would get the same.
+
+    The file (its identity), this machine's witness entry for it (the state it was checked against),
+    who asks (`actor`: `--as` or ACCOUNTCTL_USER, already normalised, so the same person written
+    two ways is one key and two people never share one), the date it is asked for (ACCOUNTCTL_TODAY)
+    and the real date (who may act), then the rest of the command line, environment and folder.
+    """
+    rest_argv = tuple(agent_link.without_options(argv, ("--as",)))
+    rest_env = tuple(sorted((k, v) for k, v in env.items() if k not in (USER_ENV, DATE_ENV)))
+    today = (env.get(DATE_ENV) or "").strip()
+    return (identity, witness, path, actor, today, real_day, rest_argv, rest_env, cwd)
+
+
+def witness_digest(entry: dict | None) -> str:
+    """A short digest of this machine's witness entry for a register (None: it has seen none)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode("utf-8")).hexdigest()[:32]
+
+
 class Request(NamedTuple):
     """A `run` request, as far as it can be known without the register: which file and key, and its answer key."""
 
@@ -238,6 +264,8 @@ class Request(NamedTuple):
     argv: list
     identity: tuple
     cache_key: tuple  # (path, file id, key name)
+    seen: dict | None  # this machine's witness entry, read before the file
+    witness: str  # its digest
     answer_key: tuple | None  # for a pure read whose answer may be kept
 
 
@@ -287,14 +315,17 @@ class Agent:
         self.keys = Keys()
         self.deadline = time.monotonic() + ttl  # with no key ever added, it leaves after one TTL
         self.cache: dict[tuple[str, str, str], tuple[tuple, object]] = {}  # (path, file id, name) -> (identity, Register)
+        # cache key -> digest of the witness entry its register was checked against and agrees with
+        self.agreed: dict[tuple, str] = {}
         self.running = True
-        # Answers of pure reads, by (file identity, command, environment, real date), as the frames sent: an
-        # unchanged file gives the same answer, so a repeated `audit` costs one lookup. Filled from the children (pending).
+        # Answers of pure reads, by `answer_key`, as the frames sent: an unchanged file, witness, person and
+        # date give the same answer, so a repeated `audit` costs one lookup. Filled from the children (pending).
         self.answers: dict[tuple, bytes] = {}
         self.pending: dict[int, tuple] = {}
         self.recipes: dict[tuple, dict] = {}  # answer key -> the request that asked for it, to ask again
         self.changed: dict[tuple, tuple] = {}  # cache key -> (its file's stat when seen changed, when)
         self.prewarmed = 0
+        self.replayed = 0
         self.conns: dict[int, Conn] = {}  # socket fd -> connection
         self.selector = self.listener = None  # set by `serve`
 
@@ -318,6 +349,7 @@ class Agent:
                 "keys": self.keys.status(),
                 "kept": len(self.answers),
                 "prewarmed": self.prewarmed,
+                "replayed": self.replayed,
             }
         if op == "add":
             try:
@@ -348,6 +380,8 @@ class Agent:
         gone = [k for k in self.cache if k[1:] not in self.keys.entries]
         if gone:
             _release([self.cache.pop(key)[1] for key in gone])
+        for key in [k for k in self.agreed if k not in self.cache]:
+            del self.agreed[key]
         current = {identity for identity, _ in self.cache.values()}
         for key in [k for k in self.answers if k[0] not in current]:
             del self.answers[key]
@@ -357,7 +391,7 @@ class Agent:
         from pathlib import Path
 
         from accountctl import clock
-        from accountctl.store import fileformat as ff, register as store, stores
+        from accountctl.store import fileformat as ff, register as store, stores, witness
 
         if not sound_run(message):
             return None
@@ -379,8 +413,9 @@ class Agent:
             from accountctl.store import files
 
             path = files.default_path()
-        actor = values.get("--as") or env.get("ACCOUNTCTL_USER")
+        actor = values.get("--as") or env.get(USER_ENV)
         actor = actor.strip().lower() if actor else None
+        seen_all = witness.load_all()  # before the file, as an open reads it: a save in between is no rollback
         try:
             info = os.stat(path)
             header, _ = store.read_header(path)
@@ -392,15 +427,20 @@ class Agent:
         if slot.kind != ff.KIND_PERSON or (file_id, name) not in self.keys.entries:
             return None
         identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, header.generation)
+        seen = seen_all.get(file_id)
+        seen = seen if isinstance(seen, dict) else None
+        digest = witness_digest(seen)
         key = None
-        if words in CACHED:  # a pure read's output depends on the file, the command, what it sees of the environment and date
-            key = (identity, str(path), tuple(argv), tuple(sorted(env.items())), cwd, clock.real_today().isoformat())
-        return Request(str(path), actor, env, cwd, argv, identity, (str(path), file_id, name), key)
+        if words in CACHED:
+            key = answer_key(identity, digest, str(path), argv, env, cwd, actor, clock.real_today().isoformat())
+        return Request(str(path), actor, env, cwd, argv, identity, (str(path), file_id, name), seen, digest, key)
 
     def ready(self, request: Request) -> Prepared | None:
-        """The cached register for a request, current; None to fall back.
+        """The cached register for a request, current and checked against this machine's witness; None to fall back.
 
-        It is opened again (with every check) when the file changed, other than by records appended to its tail.
+        It is opened again (with every check) when the file changed, other than by records appended to
+        its tail, or when the witness changed in a way the register does not account for: another copy
+        of the register seen here since, say, which makes this file a rollback.
         """
         from accountctl.store import register as store
 
@@ -409,17 +449,34 @@ class Agent:
         if cached is not None and cached[0] != identity and _only_appended(cached[0], identity):
             identity = self._add_tail(key, cached[1]) or identity  # a reveal's record: read it, not the whole file
             cached = self.cache.get(key)
+        if cached is not None and cached[0] == identity and self.agreed.get(key) != request.witness:
+            if store.witness_agrees(cached[1], request.seen):
+                self.agreed[key] = request.witness
+            else:
+                cached = None
         if cached is None or cached[0] != identity:
             if key in self.cache:
                 _release([self.cache.pop(key)[1]])
+            self.agreed.pop(key, None)
             try:
                 with store.open_register(request.path, actor=request.actor, passphrase_source=_no_passphrase) as reg:
                     pass
             except Exception:
                 return None
             self.cache[key] = cached = (identity, reg)
+            self._agree(key, reg)
         path, actor, env, cwd, argv = request.path, request.actor, request.env, request.cwd, request.argv
         return Prepared(path, actor, cached[1], env, cwd, argv, identity, request.answer_key)
+
+    def _agree(self, key: tuple, reg) -> None:
+        """Note the witness entry this register now agrees with (after an open or an append), if it does."""
+        from accountctl.store import register as store, witness
+
+        current = witness.seen(reg.file_id)
+        if store.witness_agrees(reg, current):
+            self.agreed[key] = witness_digest(current)
+        else:
+            self.agreed.pop(key, None)
 
     def _after_write(self, prepared: Prepared) -> None:
         """After a write run here: keep the cached register, now with its save, or drop it if it did not save."""
@@ -431,6 +488,7 @@ class Agent:
         identity = (*stat, reg.header.generation) if stat is not None else None
         if reg.dirty or identity is None or identity[2] != reg._tail_end:
             _release([self.cache.pop(key)[1]])  # changed but not saved, or the file moved on: read it afresh
+            self.agreed.pop(key, None)
         else:
             self.cache[key] = (identity, reg)
             if _only_appended(prepared.identity, identity):
@@ -487,10 +545,23 @@ class Agent:
 
         None of the commands whose answers are kept (CACHED) reads the history, and each answers the
         same after a reveal as before (a test checks both), so after a reveal `audit` is still one
-        round trip.
+        round trip. The append moved this machine's witness on (its last event): the answers move with
+        it when the witness is now what the register itself records, or is still the one it agreed with.
         """
-        for answer in [k for k in self.answers if k[0] == old]:
-            self.answers[(new, *answer[1:])] = self.answers.pop(answer)
+        from accountctl.store import register as store, witness
+
+        before = self.agreed.get(key)
+        reg = self.cache[key][1]
+        current = witness.seen(reg.file_id)
+        now = witness_digest(current)
+        if now != before and not store.witness_agrees(reg, current):
+            self.agreed.pop(key, None)  # the witness moved on elsewhere: the next request checks it again
+            return
+        self.agreed[key] = now
+        if before is None:
+            return
+        for answer in [k for k in self.answers if k[0] == old and k[1] == before]:
+            self.answers[(new, now, *answer[2:])] = self.answers.pop(answer)
 
     def _add_tail(self, key: tuple, reg) -> tuple | None:
         """Add the records appended to the file's tail to the cached register; its new identity, or None to re-open."""
@@ -505,6 +576,7 @@ class Agent:
         except Exception:  # damaged, replaced meanwhile: the full open says what is wrong
             pass
         _release([self.cache.pop(key)[1]])
+        self.agreed.pop(key, None)
         return None
 
     def execute(self, prepared: Prepared) -> tuple[int, bytes, bytes]:
@@ -708,8 +780,8 @@ class Agent:
         if request is None:
             self.reply(conn, agent_link.FALLBACK_FRAME)
             return
-        # A kept answer was worked out over this very file (answer_key): it needs no further check,
-        # so it comes before the register is even looked at.
+        # A kept answer was worked out over this very file, witness, person and date (answer_key): it
+        # needs no further check, so it comes before the register is even looked at.
         kept = self.answers.get(request.answer_key) if request.answer_key is not None else None
         if kept is None:
             prepared = self.ready(request)
@@ -718,6 +790,7 @@ class Agent:
                 return
             kept = self.answers.get(prepared.answer_key) if prepared.answer_key is not None else None  # carried over a tail
         if kept is not None:
+            self.replayed += 1
             self.reply(conn, kept)
             return
         words = agent_link.command_of(prepared.argv)[0]

@@ -62,6 +62,25 @@ def command_of(argv: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
     return (), values
 
 
+def without_options(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """argv without the global options `names` (and their values), read the way `command_of` reads them."""
+    kept: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in OPTIONS_WITH_VALUE:
+            if arg.split("=", 1)[0] not in names:
+                kept.append(arg)
+        elif arg in OPTIONS_WITH_VALUE and i + 1 < len(argv):
+            if arg not in names:
+                kept += argv[i : i + 2]
+            i += 1
+        else:
+            kept.append(arg)
+        i += 1
+    return kept
+
+
 class AgentGone(Exception):
     """No agent answers (none started, or it died: a stale socket refuses connections)."""
 

@@ -806,9 +806,20 @@ def _remember(reg: Register) -> None:
     Never backwards (another process here may have seen a newer file meanwhile), except after a
     rollback a custodian signed for.
     """
+    current = witness.seen(reg.file_id) or {}
+    entry = witness_entry(reg, current)
+    if entry is not None and entry != current:
+        witness.remember(reg.file_id, entry)
+
+
+def witness_entry(reg: Register, current: dict) -> dict | None:
+    """What this machine's witness should hold for `reg`, given what it holds (`current`); None: leave it be.
+
+    None when it has seen a newer generation than `reg` (not going backwards), unless `reg` is a
+    rollback a custodian signed for.
+    """
     seq, digest = reg.db.execute("SELECT value FROM meta WHERE key = 'events_head'").fetchone()[0].split(" ", 1)
     membership = reg.membership
-    current = witness.seen(reg.file_id) or {}
     entry = {
         "generation": reg.header.generation,
         "seq": int(seq),
@@ -818,11 +829,18 @@ def _remember(reg: Register) -> None:
         "accepted": sorted({r["digest"] for r in membership.rollbacks} | set(current.get("accepted", []))),
         "members": membership.head,  # verified: the next open here need not check these signatures again
     }
-    if current == entry:
-        return
     if not reg.rolled_back and int(current.get("generation", -1)) > entry["generation"]:
-        return
-    witness.remember(reg.file_id, entry)
+        return None
+    return entry
+
+
+def witness_agrees(reg: Register, seen: dict | None) -> bool:
+    """Whether this machine's witness entry `seen` is what `reg` itself records (None: it has seen no copy yet).
+
+    The agent's cached register stands for the file only while this holds; otherwise (another copy
+    seen here since, a rollback accepted) it is opened again, with every check.
+    """
+    return seen is None or witness_entry(reg, seen) == seen
 
 
 @contextmanager
