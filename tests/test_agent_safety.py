@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -511,3 +512,17 @@ def test_after_a_reveal_the_kept_audit_is_still_replayed(agent_oak):
     replayed = status()["replayed"]
     assert done(sh("audit", "--json")).stdout == first
     assert status()["replayed"] == replayed + 1
+
+
+# -- 8. agent status -----------------------------------------------------------------------------------------
+def test_status_shows_person_register_expiry_and_last_use(agent_oak):
+    held = json.loads(done(sh("agent", "status", "--json")).stdout)
+    assert [(k["person"], k["register"]) for k in held] == [(CUSTODIAN, str(agent_oak))]
+    assert held[0]["last_used"] is None and held[0]["expires_at"].endswith("Z")
+    done(sh("otp", FB))
+    (used,) = json.loads(done(sh("agent", "status", "--json")).stdout)
+    assert used["last_used"] and used["last_used"].endswith("Z") and used["expires_at"] >= held[0]["expires_at"]
+    table = done(sh("agent", "status", env={"COLUMNS": "80"})).stdout
+    header, _, row = table.splitlines()
+    assert header.split() == ["register", "person", "expires", "last_used"] and CUSTODIAN in row
+    assert re.search(r" in \d+m \d\ds +\d+s ago$", row), row  # at 80 columns, nothing broken mid-word

@@ -16,7 +16,8 @@ from accountctl.errors import InputError
 from accountctl.store import agent_link
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
-STATUS_COLUMNS = ["register", "person", "expires_in"]
+# --json gives each key's register, person, expires_in (seconds), expires_at and last_used (UTC, or null)
+STATUS_COLUMNS = ["register", "person", "expires", "last_used"]
 # Never in the agent's environment: secrets (it holds no passphrase), and what each command sends with
 # its own request (the agent's own would only stand in for a client's that is not set).
 KEPT_FROM_AGENT = (
@@ -46,6 +47,29 @@ def parse_ttl(text: str) -> int:
     if not 1 <= seconds <= 12 * 3600:
         raise InputError("--ttl must be between 1 second and 12h")
     return seconds
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
+
+
+def status_row(key: dict, now: float) -> dict:
+    """A held key as a table shows it: when it expires and was last used, relative to `now` (a Unix time)."""
+    from datetime import datetime
+
+    used = key.get("last_used")
+    ago = now - datetime.fromisoformat(used.replace("Z", "+00:00")).timestamp() if used else None
+    return {
+        "register": key.get("register"),
+        "person": key.get("person") or "(not named)",
+        "expires": f"in {_span(key.get('expires_in', 0))}",
+        "last_used": f"{_span(ago)} ago" if ago is not None else "not yet",
+    }
 
 
 def running() -> dict | None:
@@ -196,7 +220,7 @@ def agent_stop() -> None:
 @agent.command("status")
 @plain_format_options
 def agent_status() -> None:
-    """Which registers and people the agent holds keys for, and when each expires (never a key).
+    """Which registers and people the agent holds keys for, when each expires and was last used (never a key).
 
     \b
     Example:
@@ -206,7 +230,12 @@ def agent_status() -> None:
     if status is None:
         output.message("No agent is running.")
         return
-    output.rows(status.get("keys", []), STATUS_COLUMNS, fmt())
+    keys = status.get("keys", [])
+    if fmt() == "table":
+        now = time.time()
+        output.rows([status_row(k, now) for k in keys], STATUS_COLUMNS, fmt(), one_line=["register"])
+    else:
+        output.rows(keys, ["register", "person", "expires_in", "expires_at", "last_used"], fmt(), json_data=keys)
     if fmt() == "table":
         held = "several people's keys per register" if status.get("multi") else "one person's key per register"
         output.message(

@@ -100,16 +100,24 @@ class Keys:
             entry = {"slot": free}
         start = entry["slot"] * self.SIZE
         self.arena[start : start + self.SIZE] = kek
-        entry.update(who=who, register=register, ttl=ttl, expires=time.monotonic() + ttl)
+        # a login again is no use of the key: "last used" counts the commands since the key was handed over
+        entry.update(who=who, register=register, ttl=ttl, expires=time.monotonic() + ttl, last_used=None)
         self.entries[(file_id, name)] = entry
         return replaced
 
-    def get(self, file_id: str, name: str) -> bytes | None:
+    def touch(self, file_id: str, name: str) -> bool:
+        """Note a use of this key: its expiry restarts. False when it is not held."""
         entry = self.entries.get((file_id, name))
         if entry is None:
-            return None
+            return False
         entry["expires"] = time.monotonic() + entry["ttl"]  # expiry counts from the last use
-        start = entry["slot"] * self.SIZE
+        entry["last_used"] = time.time()
+        return True
+
+    def get(self, file_id: str, name: str) -> bytes | None:
+        if not self.touch(file_id, name):
+            return None
+        start = self.entries[(file_id, name)]["slot"] * self.SIZE
         return bytes(self.arena[start : start + self.SIZE])
 
     def forget(self, file_id: str, name: str | None = None) -> int:
@@ -133,14 +141,24 @@ class Keys:
         self.arena[start : start + self.SIZE] = bytes(self.SIZE)
 
     def status(self) -> list[dict]:
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         return [
-            {"register": e["register"], "person": e["who"], "expires_in": max(0, round(e["expires"] - now))}
+            {
+                "register": e["register"],
+                "person": e["who"],
+                "expires_in": max(0, round(e["expires"] - now)),
+                "expires_at": _utc(wall + max(0.0, e["expires"] - now)),
+                "last_used": _utc(e["last_used"]) if e["last_used"] is not None else None,
+            }
             for e in sorted(self.entries.values(), key=lambda e: (e["register"], e["who"]))
         ]
 
     def next_expiry(self) -> float | None:
         return min((e["expires"] for e in self.entries.values()), default=None)
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 # -- what a request may hold -------------------------------------------------------------------------
@@ -780,6 +798,7 @@ class Agent:
         if request is None:
             self.reply(conn, agent_link.FALLBACK_FRAME)
             return
+        self.keys.touch(*request.cache_key[1:])
         # A kept answer was worked out over this very file, witness, person and date (answer_key): it
         # needs no further check, so it comes before the register is even looked at.
         kept = self.answers.get(request.answer_key) if request.answer_key is not None else None
