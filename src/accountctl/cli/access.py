@@ -110,7 +110,9 @@ def login(use_agent: bool, ttl: str | None) -> None:
                     replaced += hand_over(header.file_id, name, kek, reg.actor, store.describe(path), seconds)
         except agent_link.AgentRefused as exc:  # its folder, socket or process is not this user's own
             agent_link.refuse(str(exc))
-            output.message("Not logged in: the agent cannot be used safely here; commands will ask for your passphrase.")
+            output.message(
+                "Not logged in: the agent cannot be used safely here; commands will ask for your passphrase."
+            )
             return
         if replaced:
             output.message(

@@ -160,9 +160,7 @@ def agent() -> None:
 
 
 @agent.command("start")
-@click.option(
-    "--ttl", "ttl", default="15m", show_default=True, help="Forget a key after this long unused (1s to 12h)."
-)
+@click.option("--ttl", "ttl", default="15m", show_default=True, help="Forget a key after this long unused (1s to 12h).")
 @click.option(
     "--multi",
     is_flag=True,

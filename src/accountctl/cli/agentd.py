@@ -82,7 +82,7 @@ class Keys:
         self.locked = _mlock(self.arena)
         self.entries: dict[tuple[str, str], dict] = {}  # (file id, name) -> slot, who, register, ttl, expires
 
-    def put(self, file_id: str, name: str, kek: bytes, who: str, register: str, ttl: float, multi: bool = False) -> list:
+    def put(self, file_id: str, name: str, kek: bytes, who: str, register: str, ttl: float, multi=False) -> list:
         """Hold a KEK; unless `multi`, it replaces (wipes) every other person's key for this register: who they were."""
         if len(kek) != self.SIZE:
             raise ValueError("a KEK is 32 bytes")
@@ -332,7 +332,8 @@ class Agent:
         self.multi = multi  # hold several people's keys for one register (`agent start --multi`)
         self.keys = Keys()
         self.deadline = time.monotonic() + ttl  # with no key ever added, it leaves after one TTL
-        self.cache: dict[tuple[str, str, str], tuple[tuple, object]] = {}  # (path, file id, name) -> (identity, Register)
+        # (path, file id, name) -> (identity, Register)
+        self.cache: dict[tuple[str, str, str], tuple[tuple, object]] = {}
         # cache key -> digest of the witness entry its register was checked against and agrees with
         self.agreed: dict[tuple, str] = {}
         self.running = True
@@ -807,7 +808,8 @@ class Agent:
             if prepared is None:
                 self.reply(conn, agent_link.FALLBACK_FRAME)
                 return
-            kept = self.answers.get(prepared.answer_key) if prepared.answer_key is not None else None  # carried over a tail
+            if prepared.answer_key is not None:
+                kept = self.answers.get(prepared.answer_key)  # carried over by a tail just read
         if kept is not None:
             self.replayed += 1
             self.reply(conn, kept)
