@@ -67,6 +67,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "oak.accountctl"))
     monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", PASSPHRASE)
+    from accountctl.store import agent_link
+
+    monkeypatch.setattr(agent_link, "_warned", [])  # "not using the agent" is said once per process: per test here
     backend = MemoryKeyring()
     previous = keyring.get_keyring()
     keyring.set_keyring(backend)

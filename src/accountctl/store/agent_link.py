@@ -5,8 +5,11 @@ small binary framing, so that client needs only `os`, `sys` and `_socket` (not `
 and selectors cost more than the rest of the client; not `json`, whose `re` costs as much again).
 The other requests are JSON, from the full CLI. POSIX: a Unix socket in the user's
 runtime folder (0700 folder, 0600 socket), the peer's uid checked with SO_PEERCRED where the OS
-has it. Windows: a named pipe (multiprocessing.connection), which Windows opens to the creating
-user only by default; only the POSIX side is tested in CI.
+has it, by both ends: the agent answers only its own user, and a client sends a key or a request
+only to an agent of its own user (`_connect`: the folder is the user's own, 0700 and no link, the
+socket is the user's own and no link, and the process listening on it is the user's). Windows: a
+named pipe (multiprocessing.connection), which Windows opens to the creating user only by
+default; only the POSIX side is tested in CI.
 """
 
 import os
@@ -16,7 +19,13 @@ WINDOWS = os.name == "nt"
 NAME = "agent.sock"
 # A request or answer larger than this is refused: a bound on what one bad peer can make us hold.
 MAX_MESSAGE = 256 * 1024 * 1024
+# A request is small (a command line, a key): anything larger is not one, and is dropped unread.
+MAX_REQUEST = 1024 * 1024
 TIMEOUT = 30.0
+# The agent drops a connection whose request has not arrived whole this long after it connected.
+REQUEST_DEADLINE = 3.0
+# Set to 1: the command neither asks the agent for a key nor hands it the command (and login starts none).
+NO_AGENT = "ACCOUNTCTL_NO_AGENT"
 
 
 # The commands a client may hand over (accountctl/fast.py): reads, plus `cred show`'s
@@ -53,8 +62,36 @@ def command_of(argv: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
     return (), values
 
 
+def without_options(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """argv without the global options `names` (and their values), read the way `command_of` reads them."""
+    kept: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in OPTIONS_WITH_VALUE:
+            if arg.split("=", 1)[0] not in names:
+                kept.append(arg)
+        elif arg in OPTIONS_WITH_VALUE and i + 1 < len(argv):
+            if arg not in names:
+                kept += argv[i : i + 2]
+            i += 1
+        else:
+            kept.append(arg)
+        i += 1
+    return kept
+
+
 class AgentGone(Exception):
     """No agent answers (none started, or it died: a stale socket refuses connections)."""
+
+
+class AgentRefused(AgentGone):
+    """An agent is there, but its folder, socket or process is not this user's own: nothing is sent to it."""
+
+
+def kept_away() -> bool:
+    """Whether ACCOUNTCTL_NO_AGENT=1 keeps this command away from the agent (its keys included)."""
+    return os.environ.get(NO_AGENT) == "1"
 
 
 # A Unix socket's path must fit `sun_path`: 108 bytes on Linux, 104 on macOS and the BSDs.
@@ -105,12 +142,78 @@ def make_folder() -> str:
     return path
 
 
+def place_problem(path: str, folder_info, socket_info, own_uid: int) -> str | None:
+    """Why the agent's folder (lstat) or socket (lstat, or None: not there) is not this user's own, or None.
+
+    The folder must be a real folder (not a link), the user's own and closed to everyone else
+    (0700); the socket a real socket (not a link) and the user's own. Anyone who could replace either
+    would choose the agent that the client hands its keys to.
+    """
+    import stat
+
+    if stat.S_ISLNK(folder_info.st_mode):
+        return f"{path} is a symbolic link, not this user's own private folder"
+    if not stat.S_ISDIR(folder_info.st_mode) or folder_info.st_uid != own_uid or folder_info.st_mode & 0o077:
+        return (
+            f"{path} is not this user's own private folder "
+            f"(owner uid {folder_info.st_uid}, mode {stat.S_IMODE(folder_info.st_mode):04o})"
+        )
+    if socket_info is None:
+        return None
+    where = os.path.join(path, NAME)
+    if stat.S_ISLNK(socket_info.st_mode):
+        return f"{where} is a symbolic link, not this user's own socket"
+    if not stat.S_ISSOCK(socket_info.st_mode):
+        return f"{where} is not a socket"
+    if socket_info.st_uid != own_uid:
+        return f"{where} is not this user's own socket (owner uid {socket_info.st_uid})"
+    return None
+
+
+def place_now() -> str | None:
+    """`place_problem` for this user's agent as things are now; AgentGone when there is no agent's folder or socket.
+
+    A missing socket in a sound folder is no agent, not a problem: `listen` makes one there.
+    """
+    path = folder()
+    try:
+        folder_info = os.lstat(path)
+    except FileNotFoundError:
+        raise AgentGone("no agent is running") from None
+    except OSError as exc:
+        return f"{path} cannot be checked ({exc.strerror})"
+    try:
+        socket_info = os.lstat(os.path.join(path, NAME))
+    except OSError:
+        socket_info = None
+    return place_problem(path, folder_info, socket_info, os.getuid())
+
+
+_warned: list[str] = []
+
+
+def refuse(reason: str) -> AgentRefused:
+    """Say once per process, in one line, why the agent is not used; the error to raise (callers carry on without it)."""
+    if not _warned:
+        _warned.append(reason)
+        try:
+            sys.stderr.write(f"Warning: not using the agent: {reason}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    return AgentRefused(reason)
+
+
+def peer_uid(ucred: bytes) -> int | None:
+    """The uid in a peer's `struct ucred` (pid, uid, gid: three native ints, from SO_PEERCRED); None if short."""
+    if len(ucred) < 12:
+        return None
+    return int.from_bytes(ucred[4:8], sys.byteorder)
+
+
 def peer_allowed(ucred: bytes, own_uid: int) -> bool:
     """Whether a peer's `struct ucred` (pid, uid, gid: three native ints, from SO_PEERCRED) is this user."""
-    if len(ucred) < 12:
-        return False
-    uid = int.from_bytes(ucred[4:8], sys.byteorder)
-    return uid == own_uid
+    return peer_uid(ucred) == own_uid
 
 
 def peer_is_owner(sock) -> bool:
@@ -123,6 +226,35 @@ def peer_is_owner(sock) -> bool:
     return peer_allowed(sock.getsockopt(socket.SOL_SOCKET, option, 12), os.getuid())
 
 
+def _connect(timeout: float):
+    """A socket connected to this user's own agent, checked before anything is sent; AgentGone, or AgentRefused.
+
+    `_socket`, not `socket`: the fast path loads nothing else (see the module's docstring).
+    """
+    import _socket
+
+    if kept_away():  # the one place every request passes: no key asked for, no command handed over
+        raise AgentGone(f"{NO_AGENT}=1")
+    problem = place_now()  # not even a connection to a socket someone else could have put there
+    if problem is not None:
+        raise refuse(problem)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(os.path.join(folder(), NAME))
+        # Only the process at the other end says who really answers (and it would still say so had the
+        # folder been swapped since it was checked). Without SO_PEERCRED (macOS) the checks above stand alone.
+        option = getattr(_socket, "SO_PEERCRED", None)
+        uid = peer_uid(sock.getsockopt(_socket.SOL_SOCKET, option, 12)) if option is not None else os.getuid()
+    except OSError as exc:
+        sock.close()
+        raise AgentGone(str(exc)) from None
+    if uid != os.getuid():
+        sock.close()
+        raise refuse(f"the agent at {os.path.join(folder(), NAME)} is another user's process (uid {uid})")
+    return sock
+
+
 # Framing: a 4-byte big-endian length, then that many bytes: UTF-8 JSON, or a `run` request (RUN_TAG,
 # then NUL-separated fields: argv, environment and folder never contain NUL).
 RUN_TAG = b"\0run\0"
@@ -132,11 +264,16 @@ OUTPUT, FALLBACK = b"O", b"F"
 ANSWER_HEAD = 21
 
 
-def send(sock, message: dict) -> None:
+def json_frame(message: dict) -> bytes:
+    """A JSON request or answer, framed."""
     import json
 
     data = json.dumps(message, separators=(",", ":")).encode("utf-8")
-    sock.sendall(len(data).to_bytes(4, "big") + data)
+    return len(data).to_bytes(4, "big") + data
+
+
+def send(sock, message: dict) -> None:
+    sock.sendall(json_frame(message))
 
 
 def _exactly(sock, count: int) -> bytes:
@@ -172,26 +309,23 @@ def _parse_run(body: bytes) -> dict:
     return {"op": "run", "argv": argv, "env": dict(zip(pairs[::2], pairs[1::2])), "cwd": cwd}
 
 
-def send_output(sock, code: int, out: bytes, err: bytes) -> None:
+def output_frame(code: int, out: bytes, err: bytes) -> bytes:
     """A command's answer: its exit code and the lengths of its output, then its stdout and stderr."""
     head = OUTPUT + (code & 0xFFFFFFFF).to_bytes(4, "big") + len(out).to_bytes(8, "big") + len(err).to_bytes(8, "big")
-    sock.sendall(head + out + err if len(out) + len(err) < 1 << 16 else head)
-    if len(out) + len(err) >= 1 << 16:  # a large answer is not copied once more to go in one call
-        sock.sendall(out)
-        if err:
-            sock.sendall(err)
+    return b"".join((head, out, err))
 
 
-def send_fallback(sock) -> None:
-    """The answer to a `run` the agent will not serve: the client runs the command itself."""
-    sock.sendall(FALLBACK + bytes(ANSWER_HEAD - 1))
+def send_output(sock, code: int, out: bytes, err: bytes) -> None:
+    """Send a command's answer (a forked child's, on a blocking socket)."""
+    sock.sendall(output_frame(code, out, err))
 
 
-def receive(sock) -> dict:
-    size = int.from_bytes(_exactly(sock, 4), "big")
-    if size > MAX_MESSAGE:
-        raise AgentGone("message too large")
-    body = _exactly(sock, size)
+# The answer to a `run` the agent will not serve: the client runs the command itself.
+FALLBACK_FRAME = FALLBACK + bytes(ANSWER_HEAD - 1)
+
+
+def decode(body: bytes) -> dict:
+    """A request or answer from its frame's body; ValueError when it is not one."""
     if body.startswith(RUN_TAG):
         return _parse_run(body)
     import json
@@ -200,6 +334,13 @@ def receive(sock) -> dict:
     if not isinstance(message, dict):  # anything of the user's may connect: a stray frame must not stop the agent
         raise ValueError("a request is a JSON object")
     return message
+
+
+def receive(sock) -> dict:
+    size = int.from_bytes(_exactly(sock, 4), "big")
+    if size > MAX_MESSAGE:
+        raise AgentGone("message too large")
+    return decode(_exactly(sock, size))
 
 
 class _Pipe:
@@ -236,15 +377,8 @@ def request(message: dict, timeout: float = TIMEOUT) -> dict:
             raise AgentGone(str(exc)) from None
         finally:
             pipe.close()
-    path = address()
-    if not os.path.exists(path):
-        raise AgentGone("no agent is running")
-    import socket
-
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _connect(timeout)
     try:
-        sock.settimeout(timeout)
-        sock.connect(path)
         send(sock, message)
         return receive(sock)
     except (OSError, ValueError) as exc:  # refused (killed agent), timed out, or a garbled answer
@@ -263,7 +397,7 @@ def listen():
 
     make_folder()
     path = address()
-    if os.path.exists(path):
+    if os.path.lexists(path):
         try:
             request({"op": "ping"}, timeout=2)
         except AgentGone:
@@ -305,12 +439,11 @@ def run(argv: list[str]) -> dict | None:
             pass
     if WINDOWS:
         return None  # the Windows agent serves keys only
-    import _socket  # not `socket`: see the module's docstring
-
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.settimeout(600)  # a large audit may take a while; a dead agent refuses at once
-        sock.connect(address())
+        sock = _connect(600)  # a large audit may take a while; a dead agent refuses at once
+    except AgentGone:
+        return None
+    try:
         sock.sendall(run_frame(argv, env, os.getcwd()))
         head = _exactly(sock, ANSWER_HEAD)
         if head[:1] != OUTPUT:

@@ -886,14 +886,28 @@ def _remember(reg: Register) -> None:
     """Record in the witness what this machine now knows of the register.
 
     Never backwards (another process here may have seen a newer file meanwhile), except after a
+    rollback a custodian signed for; the address it was opened at is added either way.
+    """
+    reg._witness_due = False
+    current = witness.load_all().get(reg.file_id.hex())
+    current = current if isinstance(current, dict) else {}
+    entry = witness_entry(reg, current)
+    if entry is None:
+        if reg.address is None or reg.address in current.get("at", []):
+            return
+        entry = dict(current, at=sorted({*current.get("at", []), reg.address}))  # keep the newer file seen meanwhile
+    if entry != current:
+        witness.remember(reg.file_id, entry, claim=reg.address)
+
+
+def witness_entry(reg: Register, current: dict) -> dict | None:
+    """What this machine's witness should hold for `reg`, given what it holds (`current`); None: leave it be.
+
+    None when it has seen a newer generation than `reg` (not going backwards), unless `reg` is a
     rollback a custodian signed for.
     """
     seq, digest = reg.db.execute("SELECT value FROM meta WHERE key = 'events_head'").fetchone()[0].split(" ", 1)
-    reg._witness_due = False
     membership = reg.membership
-    data = witness.load_all()
-    current = data.get(reg.file_id.hex())
-    current = current if isinstance(current, dict) else {}
     entry = {
         "generation": reg.header.generation,
         "format": max(reg.header.version, _format_seen(current)),
@@ -906,13 +920,18 @@ def _remember(reg: Register) -> None:
         "members": membership.head,  # verified: the next open here need not check these signatures again
         "at": sorted(set(current.get("at", [])) | ({reg.address} if reg.address else set())),
     }
-    if current == entry:
-        return
     if not reg.rolled_back and int(current.get("generation", -1)) > entry["generation"]:
-        if reg.address is None or reg.address in current.get("at", []):
-            return
-        entry = dict(current, at=entry["at"])  # a newer file seen meanwhile: keep it, add only the address
-    witness.remember(reg.file_id, entry, claim=reg.address)
+        return None
+    return entry
+
+
+def witness_agrees(reg: Register, seen: dict | None) -> bool:
+    """Whether this machine's witness entry `seen` is what `reg` itself records (None: it has seen no copy yet).
+
+    The agent's cached register stands for the file only while this holds; otherwise (another copy
+    seen here since, a rollback accepted) it is opened again, with every check.
+    """
+    return seen is None or witness_entry(reg, seen) == seen
 
 
 def _format_seen(seen: dict | None) -> int:
