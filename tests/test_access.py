@@ -13,9 +13,10 @@ import pytest
 
 from accountctl.cli import common
 from accountctl.core import access
-from accountctl.store import crypto, fileformat as ff, keyring_cache
+from accountctl import crypto
+from accountctl.store import fileformat as ff, keyring_cache
 from accountctl.store import register as store
-from accountctl.store.crypto import CryptoFailure
+from accountctl.crypto import CryptoFailure
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
 
 IT2 = "it2@oak.sch.uk"

@@ -17,7 +17,7 @@ from accountctl import chain
 from accountctl.core import approvals
 from accountctl.core.events import canonical
 from accountctl.errors import AccessError, InputError
-from accountctl.store import crypto
+from accountctl import crypto
 from test_accounts import CEO, HEAD, ID, T1, T2, T3, approved, requested, trust, underneath, world  # noqa: F401
 
 OAK = {"id": "oak", "central": False}

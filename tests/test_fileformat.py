@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from accountctl.cli import cli
 from accountctl.errors import AccessError, DamagedError
-from accountctl.store import crypto, fileformat as ff, keyring_cache
+from accountctl import crypto
+from accountctl.store import fileformat as ff, keyring_cache
 from accountctl.store import register as store
-from accountctl.store.crypto import KdfParams
+from accountctl.crypto import KdfParams
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, TEST_KDF, MemoryKeyring, ok, error_line as refused
 
 WRITE = "school add elm --name Elm --domain elm.sch.uk"  # a write: a refused one must leave the file alone

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from accountctl.store import crypto, fileformat as ff, register as store
+from accountctl import crypto
+from accountctl.store import fileformat as ff, register as store
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, error_line, ok
 
 HEAD_PASS = "head passphrase for the archive tests"

@@ -161,7 +161,7 @@ def test_history_that_does_not_verify_is_refused_on_open_not_only_by_verify(run,
 
 def test_each_machine_checks_each_event_once(run, trust, monkeypatch):
     """The second open checks nothing it checked before: no signature is verified again."""
-    from accountctl.store import crypto
+    from accountctl import crypto
 
     ok(run(REQUEST))
     ok(run(f"--as {HEAD} approve {ID}"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
 
-from accountctl.store import crypto
+from accountctl import crypto
 from accountctl.store import fileformat as ff
 from accountctl.store.register import open_register
 

@@ -15,7 +15,8 @@ from hypothesis import given, settings, strategies as st
 
 from accountctl.core import events
 from accountctl.errors import DamagedError
-from accountctl.store import crypto, fileformat as ff, files, trust as trust_records
+from accountctl import crypto
+from accountctl.store import fileformat as ff, files, trust as trust_records
 from accountctl.store import register as store
 from conftest import CUSTODIAN, PASSPHRASE, error_line, ok
 

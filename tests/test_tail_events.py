@@ -7,7 +7,8 @@ import json
 import pytest
 
 from accountctl.core import events
-from accountctl.store import crypto, db as dbmod, trust
+from accountctl import crypto
+from accountctl.store import db as dbmod, trust
 
 FILE = bytes(range(16))
 IT, IT2 = "it@oak.sch.uk", "it2@oak.sch.uk"

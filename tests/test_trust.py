@@ -17,9 +17,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused
 
+from accountctl import membership
 from accountctl.core import approvals, events
 from accountctl.core.events import canonical
-from accountctl.store import crypto
+from accountctl import crypto
 from accountctl.store import fileformat as ff
 from accountctl.store.register import open_register
 
@@ -146,7 +147,6 @@ def test_a_granted_slot_removed_from_the_header_is_refused(run, trust):
 
 def test_a_grant_signed_by_someone_who_is_not_a_custodian_is_refused(run, trust):
     """An SLT member grants a hidden slot with a record she signs with her own, real, key."""
-    from accountctl.store import trust as trust_records
 
     slot_id = _hidden_slot(trust, CUSTODIAN, ff.ACCESS_REGISTER)  # (refused on open: no grant yet)
     with pytest.raises(Exception):
@@ -154,7 +154,7 @@ def test_a_grant_signed_by_someone_who_is_not_a_custodian_is_refused(run, trust)
             pass
     data = trust.read_bytes()
     with _open_unchecked(trust, SLT) as reg:
-        member = trust_records.Member(
+        member = membership.Member(
             slot_id,
             "ghost@oak.sch.uk",
             ff.person_tag(reg.file_id, "ghost@oak.sch.uk"),
@@ -163,7 +163,7 @@ def test_a_grant_signed_by_someone_who_is_not_a_custodian_is_refused(run, trust)
             "register",
         )
         event = events.record(reg.db, SLT, "person.grant", "ghost@oak.sch.uk", details={"access": "register"})
-        trust_records.append(
+        membership.append(
             reg.db,
             reg.file_id,
             "grant",
@@ -727,7 +727,6 @@ def test_a_second_recovery_slot_is_refused(run, trust):
 
 def test_a_key_counts_only_until_the_signed_record_that_retired_it(run, trust, monkeypatch):
     """Keys are valid from the event that granted them up to, not including, the one that retired them."""
-    from accountctl.store import trust as records
 
     with _open(trust, CUSTODIAN, write=False) as reg:
         before = reg.membership
@@ -743,7 +742,7 @@ def test_a_key_counts_only_until_the_signed_record_that_retired_it(run, trust, m
     assert after.keys_of(HEAD, revoked) == [head_key]  # nobody else's key was retired
     assert slt_key in after.retired_keys() and head_key not in after.retired_keys()
     assert after.key_owners()[slt_key] == SLT
-    assert records.derive(reg.db).key_owners() == after.key_owners()
+    assert membership.derive(reg.db).key_owners() == after.key_owners()
 
 
 def test_a_recovery_retires_only_the_recovered_persons_old_key(run, with_recovery_trust, monkeypatch):
@@ -794,9 +793,8 @@ def _rewrite(conn, row_id, payload, signature=None):
 
 def _signed_by_custodian(conn, file_id, reg, kind, **fields):
     """A membership record of `kind` appended and signed with the custodian's own key, as an insider's code would."""
-    from accountctl.store import trust as records
 
-    records.append(
+    membership.append(
         conn,
         file_id,
         kind,
@@ -811,10 +809,9 @@ def _signed_by_custodian(conn, file_id, reg, kind, **fields):
 
 def _refused(conn, file_id, *words):
     from accountctl.errors import DamagedError
-    from accountctl.store import trust as records
 
     with pytest.raises(DamagedError) as caught:
-        records.load(conn, file_id)
+        membership.load(conn, file_id)
     for word in words:
         assert word in str(caught.value), str(caught.value)
     return str(caught.value)
@@ -836,33 +833,36 @@ def test_membership_records_swapped_are_refused(members_db):
 
 
 def test_a_record_from_another_register_is_refused(members_db):
-    from accountctl.store import trust as records
 
     conn, file_id, reg = members_db
     last_id, last, _ = _rows(conn)[-1]
     forged = dict(last, file="00" * 16)
-    _rewrite(conn, last_id, forged, crypto.sign(reg.keys.signing_private, records.LABEL_MEMBERSHIP + canonical(forged)))
+    _rewrite(
+        conn, last_id, forged, crypto.sign(reg.keys.signing_private, membership.LABEL_MEMBERSHIP + canonical(forged))
+    )
     _refused(conn, file_id, f"membership record {last_id}", "out of place")
 
 
 def test_a_record_whose_event_number_goes_back_is_refused(members_db):
-    from accountctl.store import trust as records
 
     conn, file_id, reg = members_db
     last_id, last, _ = _rows(conn)[-1]
     forged = dict(last, seq=1)
-    _rewrite(conn, last_id, forged, crypto.sign(reg.keys.signing_private, records.LABEL_MEMBERSHIP + canonical(forged)))
+    _rewrite(
+        conn, last_id, forged, crypto.sign(reg.keys.signing_private, membership.LABEL_MEMBERSHIP + canonical(forged))
+    )
     _refused(conn, file_id, f"membership record {last_id}", "out of place")
 
 
 @pytest.mark.parametrize("change", [{"v": 2}, {"kind": "promote"}, {"kind": "root"}])
 def test_a_record_of_an_unknown_version_or_kind_or_a_second_root_is_refused(members_db, change):
-    from accountctl.store import trust as records
 
     conn, file_id, reg = members_db
     last_id, last, _ = _rows(conn)[-1]
     forged = dict(last, **change)
-    _rewrite(conn, last_id, forged, crypto.sign(reg.keys.signing_private, records.LABEL_MEMBERSHIP + canonical(forged)))
+    _rewrite(
+        conn, last_id, forged, crypto.sign(reg.keys.signing_private, membership.LABEL_MEMBERSHIP + canonical(forged))
+    )
     _refused(conn, file_id, f"membership record {last_id}", "out of place")
 
 
@@ -922,11 +922,10 @@ def test_a_revoke_naming_someone_else_than_the_slot_is_refused(members_db):
 
 
 def test_a_grant_with_a_tag_that_is_not_its_persons_is_refused(members_db):
-    from accountctl.store import trust as records
 
     conn, file_id, reg = members_db
     slot_id = crypto.random_bytes(16)
-    member = records.Member(
+    member = membership.Member(
         slot_id,
         "new@oak.sch.uk",
         ff.person_tag(file_id, HEAD),
@@ -985,7 +984,7 @@ def test_a_signed_grant_that_cannot_apply_is_refused_with_why(members_db, change
 
 
 def test_the_witness_keeps_the_verified_head_and_the_accepted_rollbacks(run, trust, monkeypatch, tmp_path):
-    from accountctl.store import trust as records, witness
+    from accountctl.store import witness
 
     backup = trust.read_bytes()
     ok(run("staff add late@oak.sch.uk --name Late --school oak --role staff"))
@@ -993,7 +992,7 @@ def test_the_witness_keeps_the_verified_head_and_the_accepted_rollbacks(run, tru
     ok(run("vault accept-rollback --reason restore"))
     with _open(trust, CUSTODIAN, write=False) as reg:
         rows = reg.db.execute("SELECT payload, signature FROM grants ORDER BY id").fetchall()
-        head = records.record_digest(rows[-1][0], bytes(rows[-1][1]))
+        head = membership.record_digest(rows[-1][0], bytes(rows[-1][1]))
         assert reg.membership.head == head
         assert reg.membership.rollbacks[-1]["digest"] == head  # the rollback is the last record
     entry = witness.seen(reg.file_id)

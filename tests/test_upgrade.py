@@ -146,7 +146,8 @@ def forge_format_2(path: Path, kept: bytes, signer: str = HEAD) -> bytes:
     """
     import struct
 
-    from accountctl.store import crypto, db as dbmod, register as reg_mod
+    from accountctl import crypto
+    from accountctl.store import db as dbmod, register as reg_mod
 
     header, raw = ff.parse_header(kept)
     own = next(s for s in header.slots if s.tag == ff.person_tag(header.file_id, signer))

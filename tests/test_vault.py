@@ -14,7 +14,7 @@ import pytest
 from accountctl.cli import cli
 from accountctl.core import quality, vault
 from accountctl.errors import DamagedError
-from accountctl.store import crypto
+from accountctl import crypto
 from accountctl.store import register as store
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
 

@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from accountctl.core import verification
-from accountctl.store import crypto
+from accountctl import crypto
 from accountctl.store import trust as records
 from test_trust import trust  # noqa: F401
 
@@ -21,7 +21,7 @@ KEYS = {who: crypto.ed25519_keypair() for who in (ANN, BOB)}  # (private, public
 
 
 class Members:
-    """The little of trust.Membership the walk asks: each person's key, valid from event 1."""
+    """The little of membership.Membership the walk asks: each person's key, valid from event 1."""
 
     def __init__(self, upgraded_at: int = 0):
         self.upgraded_at = upgraded_at

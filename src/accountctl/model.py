@@ -231,6 +231,12 @@ def pupils(value: str | None) -> str:
 
 # The register's settings and bookkeeping live in its `meta` table (key, value), which both the store
 # (schema version, events head) and the core (trust name, settings) read and write.
+# The history's two homes (store/db.py attaches the archive as HISTORY) and the view over both, oldest
+# first, for the few readers that need the whole history (log, verify, export, report).
+HISTORY = "history"
+ALL_EVENTS = "all_events"
+
+
 def get_meta(conn, key: str, default: str | None = None) -> str | None:
     """One value from the meta table."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

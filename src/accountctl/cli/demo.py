@@ -78,7 +78,7 @@ def demo(folder: Path | None) -> None:
 def _trail(reg) -> str:
     """One line on the signed history: who holds slots, and whether every signature checks out."""
     from accountctl.core import verification
-    from accountctl.store.db import ALL_EVENTS
+    from accountctl.model import ALL_EVENTS
 
     problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems())
     events = reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0]

@@ -9,7 +9,7 @@ from accountctl.cli.common import fmt, format_options, reads_history, reads_unch
 from accountctl.core import events
 from accountctl.core.lookup import get_account
 from accountctl.core.export import export as export_register
-from accountctl.store.db import ALL_EVENTS
+from accountctl.model import ALL_EVENTS
 
 
 @click.command("log")

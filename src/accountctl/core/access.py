@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sqlite3
 
+from accountctl import membership
 from accountctl import clock, model
 from accountctl.core import directory, events
 from accountctl.errors import AccessError, InputError
 from accountctl.store import fileformat as ff
 from accountctl.store import register as store
 from accountctl.store import trust
-from accountctl.store.crypto import KdfParams
+from accountctl.crypto import KdfParams
 
 MIN_PASSPHRASE = 10
 ACCESS_CODES = {"register": ff.ACCESS_REGISTER, "vault": ff.ACCESS_VAULT}
@@ -81,7 +82,7 @@ def _record_person(
 
 def _sign_record(reg: store.Register, event: dict, kind: str, **fields) -> None:
     """The membership record that goes with `event`, signed by the actor; the membership is re-derived."""
-    trust.append(
+    membership.append(
         reg.db,
         reg.file_id,
         kind,
@@ -116,7 +117,7 @@ def init(where, trust_name: str, email: str, name: str, passphrase: str) -> str:
             reg,
             event,
             "root",
-            member=trust.Member.from_slot(reg.slot, email, signing_public).describe(),
+            member=membership.Member.from_slot(reg.slot, email, signing_public).describe(),
             recovery=reg.recovery,
         )
     return recovery_key
@@ -143,7 +144,7 @@ def grant(reg: store.Register, email: str, access: str, passphrase: str) -> dict
     slot, signing_public = reg.add_person_slot(email, ACCESS_CODES[access], passphrase, kdf_params())
     _record_person(reg.db, email, person["name"], access, slot.slot_id, reg.actor)
     event = events.record(reg.db, reg.actor, "person.grant", email, details={"access": access})
-    _sign_record(reg, event, "grant", member=trust.Member.from_slot(slot, email, signing_public).describe())
+    _sign_record(reg, event, "grant", member=membership.Member.from_slot(slot, email, signing_public).describe())
     return {"email": email, "name": person["name"], "access": access}
 
 
@@ -197,7 +198,7 @@ def recover(reg: store.Register, email: str, new_passphrase: str) -> dict:
     check_new_passphrase(new_passphrase)
     slot, _, signing_public = reg.replace_person_slot(email, new_passphrase, kdf_params(), new_keys=True)
     event = events.record(reg.db, reg.actor, "person.recover", email, details={"via": "recovery key"})
-    _sign_record(reg, event, "recover", member=trust.Member.from_slot(slot, email, signing_public).describe())
+    _sign_record(reg, event, "recover", member=membership.Member.from_slot(slot, email, signing_public).describe())
     return {"email": email, "access": member.access}
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
+from accountctl import membership
 from accountctl import chain, clock, model
 from accountctl.core import directory, events
 from accountctl.core.events import canonical
 from accountctl.errors import AccessError, InputError
-from accountctl.store import trust
 
 PAYLOAD_VERSION = 1
 CASE_KEYS = ("platform", "handle", "url", "category", "email", "aim", "audience", "promotion", "visibility")
@@ -86,7 +86,7 @@ def decide(
 ) -> dict:
     """Approve or reject an account request with a signed decision."""
     from accountctl.core.accounts import get_account
-    from accountctl.store import crypto
+    from accountctl import crypto
 
     account = get_account(conn, account_id)
     school = directory.get_school(conn, account["school"])
@@ -120,7 +120,7 @@ def decide(
     if signing_private is None:
         raise AccessError("deciding needs your own signing key: unlock with your passphrase, not the recovery key")
     public_key = crypto.ed25519_public_of(signing_private)
-    if trust.derive(conn).current_key(actor) != public_key:
+    if membership.derive(conn).current_key(actor) != public_key:
         raise AccessError(f"{actor} has no signing key in this register, or yours is not the one granted")
     at = clock.now_iso()
     payload = {
@@ -202,7 +202,7 @@ def signature_problems(approval: dict, key_owner: str | None) -> list[str]:
 
     `key_owner` is whose signing key `approval["public_key"]` is.
     """
-    from accountctl.store import crypto
+    from accountctl import crypto
 
     return chain.decision_problems(approval, key_owner, crypto.verify_signature)
 
@@ -226,7 +226,7 @@ def audit_problems(approval: dict, account: dict, central: bool, key_owner: str 
 
 def key_owners(conn: sqlite3.Connection) -> dict[bytes, str]:
     """Every signing key the membership records ever granted, and whose it is (open checked their signatures)."""
-    return trust.derive(conn).key_owners()
+    return membership.derive(conn).key_owners()
 
 
 def authority_problems_in(approval: dict, account: dict, central: bool) -> list[str]:

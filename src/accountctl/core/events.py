@@ -8,7 +8,7 @@ import sqlite3
 from accountctl import clock
 from accountctl.chain import GENESIS, canonical, chain_problems, event_hash, event_message  # noqa: F401 (one JSON for all)
 from accountctl.errors import DamagedError
-from accountctl.store.db import ALL_EVENTS, get_meta, set_meta
+from accountctl.model import ALL_EVENTS, get_meta, set_meta
 
 HEAD_KEY = "events_head"  # "SEQ HASH" of the last event: without it, deleting the newest events went unnoticed
 
@@ -84,7 +84,7 @@ def append_signed(conn: sqlite3.Connection, items: list[dict], membership, file_
     All are one person's, as a save's are; the last carries the signature that covers them all
     (store/register.py signs a save the same way). Raises ValueError, naming what is wrong.
     """
-    from accountctl.store import crypto
+    from accountctl import crypto
 
     seq, prev = _head(conn)
     actors = {item["actor"] for item in items}

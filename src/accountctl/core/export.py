@@ -8,7 +8,7 @@ import sqlite3
 
 from accountctl import __version__, clock
 from accountctl.core import directory, events
-from accountctl.store.db import get_meta
+from accountctl.model import get_meta
 
 EXPORT_FORMAT = "accountctl-register-export"
 EXPORT_VERSION = 1

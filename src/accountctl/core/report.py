@@ -22,7 +22,7 @@ from accountctl import __version__, clock
 from accountctl.core import audit
 from accountctl.core.directory import get_school
 from accountctl.safetext import html_text
-from accountctl.store.db import ALL_EVENTS, get_meta
+from accountctl.model import ALL_EVENTS, get_meta
 
 REPORT_FORMAT = "accountctl-governors-report"
 REPORT_VERSION = 1

@@ -11,10 +11,11 @@ import json
 import sqlite3
 from datetime import datetime, timedelta
 
+from accountctl import membership
 from accountctl import chain
 from accountctl.core import approvals, events
-from accountctl.store import crypto, trust
-from accountctl.store.db import ALL_EVENTS
+from accountctl import crypto
+from accountctl.model import ALL_EVENTS
 
 CLOCK_SLACK = timedelta(days=1)
 # The event that goes with each kind of membership record.
@@ -29,7 +30,7 @@ RECORD_ACTIONS = {
 
 
 def verify(
-    conn: sqlite3.Connection, membership: trust.Membership, file_id: bytes, save_problems: list[str] | None = None
+    conn: sqlite3.Connection, membership: membership.Membership, file_id: bytes, save_problems: list[str] | None = None
 ) -> list[str]:
     """Every problem found, as one sentence each; empty when the register checks out.
 
@@ -45,7 +46,7 @@ def verify(
 
 
 def event_signatures(
-    conn: sqlite3.Connection, membership: trust.Membership, file_id: bytes
+    conn: sqlite3.Connection, membership: membership.Membership, file_id: bytes
 ) -> tuple[dict[int, bytes], list[str]]:
     """Which key covers each event, and the problems: events their actor did not sign, real time going back.
 
@@ -88,7 +89,7 @@ def _parse(text: str) -> datetime | None:
         return None
 
 
-def _records_match_events(conn: sqlite3.Connection, membership: trust.Membership) -> list[str]:
+def _records_match_events(conn: sqlite3.Connection, membership: membership.Membership) -> list[str]:
     """Each membership record stands beside the event that recorded it, by the same person."""
     problems = []
     for record in membership.records:
@@ -99,7 +100,7 @@ def _records_match_events(conn: sqlite3.Connection, membership: trust.Membership
 
 
 def _decisions_signed_in_time(
-    conn: sqlite3.Connection, membership: trust.Membership, signed_by: dict[int, bytes]
+    conn: sqlite3.Connection, membership: membership.Membership, signed_by: dict[int, bytes]
 ) -> list[str]:
     """Each decision was made, in a signed event, with the key its approver held then."""
     made_in: dict[int, int] = {}
@@ -130,6 +131,6 @@ def _decisions_signed_in_time(
     return problems
 
 
-def _last_decision_before_upgrade(conn: sqlite3.Connection, membership: trust.Membership) -> int:
+def _last_decision_before_upgrade(conn: sqlite3.Connection, membership: membership.Membership) -> int:
     record = membership.records[0]
     return int(record.get("last_decision", 0))

@@ -25,10 +25,12 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
+from accountctl import membership as grants  # the module; `membership` is the state it derives
 from accountctl import chain
 from accountctl.model import APPROVER_ROLES
 from accountctl.errors import DamagedError
-from accountctl.store import crypto, db as dbmod, trust
+from accountctl import crypto
+from accountctl.store import db as dbmod
 
 # The event that goes with each kind of membership record.
 RECORD_ACTIONS = {
@@ -152,7 +154,7 @@ def _decision(
     number: int,
     event: dict,
     signed_with: bytes | None,
-    membership: trust.Membership,
+    membership: grants.Membership,
     owners: dict[bytes, str],
 ) -> str:
     """The digest of decision `number` when the event that recorded it vouches for it; "" when not."""
@@ -180,7 +182,7 @@ def _decision(
 
 
 def _decisions_before_upgrade(
-    conn: sqlite3.Connection, membership: trust.Membership, owners: dict[bytes, str], result: Checked
+    conn: sqlite3.Connection, membership: grants.Membership, owners: dict[bytes, str], result: Checked
 ) -> None:
     """Decisions made before a format-2 register was upgraded have no signed event: their key must be one
     the upgrade carried over as the approver's."""
@@ -235,7 +237,7 @@ class DecisionLookup:
         ):
             event = _event(row)
             if isinstance(event["details"], dict) and event["details"].get("decision") == number:
-                membership = trust.derive(reg.db)
+                membership = grants.derive(reg.db)
                 return _decision(reg.db, number, event, None, membership, membership.key_owners())
         return ""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from accountctl.errors import DamagedError
-from accountctl.model import get_meta, set_meta  # noqa: F401 (the meta table's accessors, shared with core)
+from accountctl.model import ALL_EVENTS, HISTORY, get_meta, set_meta  # noqa: F401 (shared with the core)
 
 SCHEMA_VERSION = 2  # 2: membership records (grants), signed events with real time; no signing_keys
 
@@ -20,9 +20,6 @@ CREATE TABLE {schema}.events (
 );
 CREATE INDEX {schema}.events_account ON events(account);
 """
-HISTORY = "history"
-# The whole history, oldest first, for the few readers that need it (log, verify, export, report).
-ALL_EVENTS = "all_events"
 
 # Emails are stored lower-cased (the spec makes them case-insensitive), so plain equality works
 # everywhere and indexes stay usable. JSON lists (roles, domains, details) are TEXT.

@@ -11,7 +11,8 @@ import struct
 from dataclasses import dataclass, field, replace
 
 from accountctl.errors import DamagedError
-from accountctl.store.crypto import KEY_LEN, NONCE_LEN, SALT_LEN, TAG_LEN, KdfParams
+from accountctl.membership import LABEL_PERSON_TAG, TAG_LEN as TAG_LEN_PERSON, person_tag  # noqa: F401 (a slot's tag)
+from accountctl.crypto import KEY_LEN, NONCE_LEN, SALT_LEN, TAG_LEN, KdfParams
 
 MAGIC = b"\x89ACR\r\n\x1a\n"  # PNG-style: high bit and CRLF/^Z catch text-mode mangling
 VERSION = 4  # 4: events appended after the archive (the tail, §5e); 3: signed saves and the archive's digest
@@ -36,7 +37,6 @@ KDF_FLOOR = KdfParams(memory_kib=19 * 1024, iterations=2, lanes=1)
 KDF_CAP = KdfParams(memory_kib=1024 * 1024, iterations=10, lanes=16)
 KDF_DEFAULT = KdfParams(memory_kib=64 * 1024, iterations=3, lanes=4)
 
-TAG_LEN_PERSON = 16
 SEALED_KEY_LEN = 32 + NONCE_LEN + KEY_LEN + TAG_LEN  # ephemeral X25519 public, nonce, key, tag
 WRAPPED_PERSON_LEN = NONCE_LEN + 64 + TAG_LEN  # X25519 private || Ed25519 private
 WRAPPED_RECOVERY_LEN = NONCE_LEN + 32 + TAG_LEN  # X25519 private only: the recovery key signs nothing
@@ -46,7 +46,6 @@ LABEL_SLOT_KEYS = b"accountctl/v1/slot/keys"
 LABEL_REGISTER_KEY = b"accountctl/v1/register-key"
 LABEL_VAULT_KEY = b"accountctl/v1/vault-key"
 LABEL_RECOVERY = b"accountctl/v1/recovery"
-LABEL_PERSON_TAG = b"accountctl/v1/person"
 LABEL_VAULT_SLOTS = b"accountctl/v1/vault-slots"
 LABEL_HISTORY = b"accountctl/v2/history"
 LABEL_SAVE = b"accountctl/v3/save"
@@ -110,11 +109,6 @@ class Header:
 
     def copy(self) -> "Header":
         return replace(self, slots=[replace(s) for s in self.slots])
-
-
-def person_tag(file_id: bytes, email: str) -> bytes:
-    """The slot's identifier for a person: keeps emails out of the readable header."""
-    return hashlib.sha256(LABEL_PERSON_TAG + file_id + email.strip().lower().encode("utf-8")).digest()[:TAG_LEN_PERSON]
 
 
 def encode_header(header: Header) -> bytes:

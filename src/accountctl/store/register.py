@@ -19,9 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, NamedTuple
 
+from accountctl import membership as grants  # the module; `membership` is the state it derives
 from accountctl.errors import AccessError, DamagedError, InputError
-from accountctl.store import checking, crypto, db as dbmod, fileformat as ff, keyring_cache, stores, trust, witness
-from accountctl.store.crypto import CryptoFailure, KdfParams
+from accountctl import crypto
+from accountctl.store import checking, db as dbmod, fileformat as ff, keyring_cache, stores, trust, witness
+from accountctl.crypto import CryptoFailure, KdfParams
 from accountctl.store.stores import describe  # noqa: F401 (an address as messages show it: a URL without its password)
 
 PassphraseSource = Callable[[], str]
@@ -65,7 +67,7 @@ class Register:
         actor: str,
         kek: bytes,
         history_offset: int = 0,
-        membership: trust.Membership | None = None,
+        membership: grants.Membership | None = None,
     ):
         self.store = store  # where its bytes are kept: a file or PostgreSQL (store/stores.py)
         self.header = header
@@ -74,7 +76,7 @@ class Register:
         self.slot = slot
         self.actor = actor
         self.kek = kek
-        self.membership = membership or trust.Membership()
+        self.membership = membership or grants.Membership()
         self.body_digest: bytes | None = None  # SHA-256 of the body as read (only readers of history compute it)
         self.rolled_back = False  # older than this machine had seen, and accepted: the witness may go back
         self.seen: dict | None = None  # what this machine's witness knew of the register when it was opened
@@ -177,7 +179,7 @@ class Register:
 
     def reload_membership(self) -> None:
         """Re-derive the membership after a record was added (grant, revoke, recovery, rollback)."""
-        self.membership = trust.load(self.db, self.file_id)
+        self.membership = grants.load(self.db, self.file_id)
 
     def commit_local_state(self) -> None:
         """Write what this open taught the machine (witness, history checked), once the command has succeeded."""
@@ -765,7 +767,7 @@ def _finish_open(
     conn, digest = _decrypt_body(header, raw, body, keys.register_key, digest=history)
     if dbmod.schema_version(conn) < dbmod.SCHEMA_VERSION:
         raise DamagedError("register altered: its database is older than its format; nothing was read or written")
-    membership = trust.load(conn, header.file_id, verified_head=(seen or {}).get("members"))
+    membership = grants.load(conn, header.file_id, verified_head=(seen or {}).get("members"))
     trust.check_header(membership, header)
     if keys.vault_key is not None:  # defence in depth: the grants above already bind every custodian slot
         import hmac
@@ -773,7 +775,7 @@ def _finish_open(
         if not hmac.compare_digest(header.vault_mac, vault_slots_mac(keys.vault_key, header)):
             raise DamagedError("register altered: its custodian key slots were changed without vault access")
     if slot.kind == ff.KIND_RECOVERY:
-        actor = trust.RECOVERY
+        actor = grants.RECOVERY
     else:
         actor = membership.members[slot.slot_id].email
     _check_people(conn, membership)
@@ -793,7 +795,7 @@ def _finish_open(
     return reg
 
 
-def _check_people(conn: sqlite3.Connection, membership: trust.Membership) -> None:
+def _check_people(conn: sqlite3.Connection, membership: grants.Membership) -> None:
     """The people table (names, grant dates) must list exactly the members, with their access."""
     rows = {(r[0], r[1], bytes(r[2])) for r in conn.execute("SELECT email, access, slot_id FROM people")}
     granted = {(m.email, m.access, m.slot_id) for m in membership.members.values()}

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from accountctl import membership
 from accountctl.errors import AccessError, DamagedError, InputError
 from accountctl.store import db as dbmod, fileformat as ff, stores, trust, witness
 from accountctl.store import register as reg_mod
@@ -28,7 +29,7 @@ class Plan:
     """What an upgrade would sign, and what it was read from (the upgrade refuses if that changed)."""
 
     actor: str
-    members: list[dict]  # each: slot, email, tag, public, signing_key, access (trust.Member.describe)
+    members: list[dict]  # each: slot, email, tag, public, signing_key, access (membership.Member.describe)
     retired: list[dict]  # signing keys a recovery retired in format 2: email, key
     recovery_slot: str
     last_decision: int
@@ -55,7 +56,7 @@ class Plan:
         rows.append(
             {
                 "slot": self.recovery_slot[:8],
-                "person": trust.RECOVERY,
+                "person": membership.RECOVERY,
                 "access": "vault",
                 "signing_key": "",
                 "status": "new",
@@ -140,14 +141,14 @@ def _members(conn, header: ff.Header, slot: ff.Slot) -> tuple[list[dict], list[d
         if (
             email is None
             or email not in current
-            or access != trust.ACCESS[s.access]
+            or access != membership.ACCESS[s.access]
             or s.tag != ff.person_tag(header.file_id, email)
         ):
             raise DamagedError(
                 f"register altered: key slot {s.slot_id.hex()[:8]} belongs to nobody in the "
                 "register, so it cannot be granted; the register cannot be upgraded"
             )
-        members.append(trust.Member.from_slot(s, email, current[email]).describe())
+        members.append(membership.Member.from_slot(s, email, current[email]).describe())
     if recovery_slot is None:
         raise DamagedError("register altered: it has no recovery key slot; the register cannot be upgraded")
     return members, retired, recovery_slot, people[slot.slot_id][0]
@@ -175,7 +176,7 @@ def apply(where: stores.Address, planned: Plan) -> int:
         event = events.record(
             conn, actor, "register.upgrade", None, details={"from_format": ff.UPGRADABLE, "to_format": ff.VERSION}
         )
-        trust.append(
+        membership.append(
             conn,
             header.file_id,
             "upgrade",
