@@ -1,4 +1,4 @@
-"""`events.append_signed`: what a tail record's events must be before they join the history (a plain function)."""
+"""`chain.append_signed`: what a tail record's events must be before they join the history (a plain function)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from accountctl import chain
 from accountctl.core import events
 from accountctl import crypto
 from accountctl.store import db as dbmod, trust
@@ -35,7 +36,7 @@ def _items(*actors: str, details=None) -> list[dict]:
 
 def _append(items):
     conn = dbmod.new_database()
-    events.append_signed(conn, items, Members(), FILE)
+    chain.append_signed(conn, items, Members(), FILE, crypto.verify_signature)
     return conn
 
 
@@ -46,7 +47,7 @@ def test_signed_events_join_the_history_as_they_were():
         (1, IT, '{"fields": ["password"], "reason": "r"}', 0),
         (2, IT, '{"fields": ["password"], "reason": "r"}', 1),
     ]
-    assert events._head(conn) == (2, rows and conn.execute("SELECT hash FROM events WHERE seq = 2").fetchone()[0])
+    assert events.head(conn) == (2, rows and conn.execute("SELECT hash FROM events WHERE seq = 2").fetchone()[0])
     assert events.verify_chain(conn) == []
 
 
@@ -104,8 +105,8 @@ def test_nothing_is_added_when_a_record_is_refused():
     items = _items(IT, IT)
     items[1]["details"] = {"reason": "changed"}
     with pytest.raises(ValueError):
-        events.append_signed(conn, items, Members(), FILE)
-    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0 and events._head(conn)[0] == 0
+        chain.append_signed(conn, items, Members(), FILE, crypto.verify_signature)
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0 and events.head(conn)[0] == 0
 
 
 def test_details_are_stored_with_sorted_keys_as_record_stores_them():

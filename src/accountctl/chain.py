@@ -1,15 +1,20 @@
-"""The history's hash chain and what its signatures cover: shared by the store, which checks it on
-every open, and the core, which writes events and runs `verify`.
+"""The history's hash chain: how an event is written, hashed and signed, and how a run of them is
+checked. Shared by the core, which records events and runs `verify`, and the store, which checks the
+history on every open, appends a tail record's events and records its own upgrade event.
 
-Pure functions over plain data; the one cryptographic call (an Ed25519 check) is passed in, so this
-module imports nothing of the store or the core.
+It imports nothing of the store or the core. The checks are pure functions over plain data; the
+one cryptographic call they make (an Ed25519 check) is passed in. No secret is ever written here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from typing import Callable, Iterable
+
+from accountctl import clock
+from accountctl.model import get_meta, set_meta
 
 GENESIS = "0" * 64
 LABEL_EVENT = b"accountctl/v3/event"
@@ -36,6 +41,155 @@ def event_hash(event: dict, prev_hash: str) -> str:
 def event_message(file_id: bytes, digest: str) -> bytes:
     """What a save signs for its last event: the chain makes it cover every event before."""
     return LABEL_EVENT + file_id + bytes.fromhex(digest)
+
+
+HEAD_KEY = "events_head"  # "SEQ HASH" of the last event: without it, deleting the newest events went unnoticed
+
+
+def _head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The last event's number and hash, from meta: appending never reads the (archived) history."""
+    head = get_meta(conn, HEAD_KEY)
+    if head is None:
+        return 0, GENESIS
+    seq, digest = head.split(" ", 1)
+    return int(seq), digest
+
+
+INSERT = (
+    "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash, at_real) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+
+INSERT_SIGNED = (
+    "INSERT INTO events(seq, at, actor, action, target, account, details, prev_hash, hash, at_real, signature) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def record(
+    conn: sqlite3.Connection,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    *,
+    account: str | None = None,
+    details: dict | None = None,
+    at: str | None = None,
+    at_real: str | None = None,
+) -> dict:
+    """Append one event, chained to the last one; returns it. The save signs it (store/register.py)."""
+    seq, prev = _head(conn)
+    seq += 1
+    event = {
+        "seq": seq,
+        "at": at or clock.now_iso(),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "account": account,
+        "details": details or {},
+        "at_real": at_real or clock.real_now_iso(),
+    }
+    event["prev_hash"] = prev
+    event["hash"] = event_hash(event, prev)
+    conn.execute(
+        INSERT,
+        (
+            seq,
+            event["at"],
+            actor,
+            action,
+            target,
+            account,
+            json.dumps(event["details"], sort_keys=True),
+            prev,
+            event["hash"],
+            event["at_real"],
+        ),
+    )
+    set_meta(conn, HEAD_KEY, f"{seq} {event['hash']}")
+    return event
+
+
+def append_signed(
+    conn: sqlite3.Connection,
+    items: list[dict],
+    membership,
+    file_id: bytes,
+    verify: Callable[[bytes, bytes, bytes], bool],
+) -> None:
+    """Add events read from a register's tail: they must continue the chain and end in their actor's signature.
+
+    All are one person's, as a save's are; the last carries the signature that covers them all
+    (store/register.py signs a save the same way). Raises ValueError, naming what is wrong.
+    """
+
+    seq, prev = _head(conn)
+    actors = {item["actor"] for item in items}
+    if len(actors) != 1:
+        raise ValueError("events of more than one person")
+    rows = []
+    for item in items:
+        seq += 1
+        if item["seq"] != seq or item["prev_hash"] != prev:
+            raise ValueError(f"event {item['seq']} does not follow event {seq - 1}")
+        if not isinstance(item["details"], dict) or event_hash(item, prev) != item["hash"]:
+            raise ValueError(f"event {seq} does not match its hash")
+        prev = item["hash"]
+        rows.append(
+            (
+                seq,
+                item["at"],
+                item["actor"],
+                item["action"],
+                item["target"],
+                item["account"],
+                json.dumps(item["details"], sort_keys=True),
+                item["prev_hash"],
+                prev,
+                item["at_real"],
+                None,
+            )
+        )
+    actor, signature = items[-1]["actor"], bytes.fromhex(items[-1]["signature"])
+    message = event_message(file_id, prev)
+    if not any(verify(k, signature, message) for k in membership.keys_of(actor, seq)):
+        raise ValueError(f"event {seq} names {actor} but is not signed with a key {actor} held at the time")
+    rows[-1] = rows[-1][:-1] + (signature,)
+    conn.executemany(INSERT_SIGNED, rows)
+    set_meta(conn, HEAD_KEY, f"{seq} {prev}")
+
+
+def record_many(conn: sqlite3.Connection, actor: str, items: list[tuple[str, str | None, str | None, dict]]) -> None:
+    """Append many events (action, target, account, details) in one pass, for imports."""
+    seq, prev = _head(conn)
+    at, at_real = clock.now_iso(), clock.real_now_iso()
+    rows = []
+    for action, target, account, details in items:
+        seq += 1
+        event = {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "account": account,
+            "details": details,
+            "at_real": at_real,
+        }
+        digest = event_hash(event, prev)
+        rows.append(
+            (seq, at, actor, action, target, account, json.dumps(details, sort_keys=True), prev, digest, at_real)
+        )
+        prev = digest
+    conn.executemany(INSERT, rows)
+    if rows:
+        set_meta(conn, HEAD_KEY, f"{seq} {prev}")
+
+
+def head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The last event's number and hash."""
+    return _head(conn)
 
 
 def chain_problems(rows: Iterable[dict], prev: str, first_seq: int) -> tuple[list[str], str, int]:

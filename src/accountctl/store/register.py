@@ -21,7 +21,7 @@ from typing import Callable, Iterator, NamedTuple
 
 from accountctl import membership as grants  # the module; `membership` is the state it derives
 from accountctl.errors import AccessError, DamagedError, InputError
-from accountctl import crypto
+from accountctl import chain, crypto
 from accountctl.store import checking, db as dbmod, fileformat as ff, keyring_cache, stores, trust, witness
 from accountctl.crypto import CryptoFailure, KdfParams
 from accountctl.store.stores import describe  # noqa: F401 (an address as messages show it: a URL without its password)
@@ -215,8 +215,6 @@ class Register:
         last event is: an insider with the register key cannot add events in another's name.
         """
         records, used = ff.split_tail(data)
-        if records:
-            from accountctl.core import events  # only a file with a tail needs it: not on every open
         for sealed in records:
             index = self._tail_count
             where = f"record {index + 1} at the end of the file"
@@ -225,7 +223,7 @@ class Register:
                 rows = json.loads(plain)["events"]
                 if not isinstance(rows, list) or not rows:
                     raise ValueError("no events")
-                events.append_signed(self.db, rows, self.membership, self.file_id)
+                chain.append_signed(self.db, rows, self.membership, self.file_id, crypto.verify_signature)
             except CryptoFailure:
                 raise DamagedError(f"register damaged or altered: {where} does not authenticate") from None
             except (ValueError, KeyError, TypeError) as exc:

@@ -19,6 +19,7 @@ import hmac
 from dataclasses import dataclass
 
 from accountctl import membership
+from accountctl import chain
 from accountctl.errors import AccessError, DamagedError, InputError
 from accountctl.store import db as dbmod, fileformat as ff, stores, trust, witness
 from accountctl.store import register as reg_mod
@@ -156,8 +157,6 @@ def _members(conn, header: ff.Header, slot: ff.Slot) -> tuple[list[dict], list[d
 
 def apply(where: stores.Address, planned: Plan) -> int:
     """Upgrade the register exactly as planned, under the lock; refuses if it changed since. Returns the slots signed."""
-    from accountctl.core import events  # the upgrade's own event (the only event the store writes itself)
-
     with stores.open_store(where) as store, store.lock():
         image, header, raw = _read(store)
         if hashlib.sha256(image).hexdigest() != planned.image_digest:
@@ -173,7 +172,7 @@ def apply(where: stores.Address, planned: Plan) -> int:
         reg._history_rewritten = True  # its events gain the new columns: re-encrypt it
         dbmod.upgrade_schema(conn)
         reg._seq_at_open = dbmod.events_head_seq(conn)
-        event = events.record(
+        event = chain.record(
             conn, actor, "register.upgrade", None, details={"from_format": ff.UPGRADABLE, "to_format": ff.VERSION}
         )
         membership.append(
