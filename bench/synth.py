@@ -204,7 +204,7 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
     os.environ["ACCOUNTCTL_TODAY"] = TODAY.isoformat()
     os.environ.setdefault("ACCOUNTCTL_KDF", "m=65536,t=3,p=4")
     from accountctl.core import access, accounts, approvals, directory, vault
-    from accountctl.store.register import open_register
+    from accountctl.store.register import create, open_register
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -214,7 +214,8 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
     p = plan(size, seed)
     write_csvs(p, out)
     base = out / "base.accountctl"
-    access.init(base, "Bench Trust", CUSTODIAN, "Ira Custodian", PASSPHRASE)
+    with create(base, CUSTODIAN, PASSPHRASE) as (reg, _, signing_public):
+        access.init(reg, "Bench Trust", CUSTODIAN, "Ira Custodian", signing_public)
     unlock = dict(actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False)
     with open_register(base, write=True, **unlock) as reg:
         for s in p["schools"]:

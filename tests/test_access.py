@@ -12,7 +12,6 @@ import keyring
 import pytest
 
 from accountctl.cli import common
-from accountctl.core import access
 from accountctl import crypto
 from accountctl.store import fileformat as ff, keyring_cache
 from accountctl.store import register as store
@@ -590,7 +589,7 @@ def test_kdf_setting_outside_the_floor_is_refused(run, register_path):
         "ACCOUNTCTL_KDF",
     )
     assert not register_path.exists()
-    assert access.kdf_params() == crypto.KdfParams(19456, 2, 1)  # the tests' own setting, at the floor
+    assert store.kdf_params() == crypto.KdfParams(19456, 2, 1)  # the tests' own setting, at the floor
 
 
 @pytest.mark.parametrize("args", ["passwd", f"person grant {HEAD} --access register"])

@@ -52,7 +52,9 @@ def init(trust: str, email: str, name: str) -> None:
     model.email(email)
     model.nonempty(name, "name", 200)
     passphrase = new_passphrase("a passphrase for your key slot", (email, name, trust))
-    recovery = access.init(where, trust, email, name, passphrase)
+    access.check_new_passphrase(passphrase)
+    with store.create(where, model.email(email), passphrase) as (reg, recovery, signing_public):
+        access.init(reg, trust, email, name, signing_public)
     output.message(
         f"Created register {store.describe(where)} for {trust.strip()}; {email.strip().lower()} is its IT custodian."
     )
@@ -293,7 +295,9 @@ def vault_status() -> None:
     Example:
       accountctl vault status --json
     """
-    info = access.status(register_path())
+    from accountctl.store.register import file_status
+
+    info = file_status(register_path())
     who = _saved_by_if_unlockable()
     info = {
         k: v
@@ -322,7 +326,7 @@ def _saved_by_if_unlockable() -> str | None:
 
     try:
         with open_register(register_path(), actor=actor_hint(), passphrase_source=no_prompt) as reg:
-            return access.saved_by(reg)
+            return reg.saved_by()
     except AccountctlError:
         return None
 

@@ -34,7 +34,9 @@ def demo(folder: Path | None) -> None:
     path = folder / "demo.accountctl"
     if path.exists():
         raise InputError(f"{path} already exists; choose another --dir or delete it")
-    facts = core.build(path)
+    from accountctl.store import register as store
+
+    facts = core.build(path, store)
     click.echo(f"Built the Oakfield Learning Trust sample register: {path}")
     click.echo(f"Every demo person's passphrase: {facts['passphrase']}")
     click.echo(f"You are the IT custodian, {facts['custodian']}. Here is the audit a technician would run:")

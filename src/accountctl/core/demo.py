@@ -17,7 +17,6 @@ from pathlib import Path
 
 from accountctl import clock
 from accountctl.core import access, accounts, approvals, attestation, config, directory, incidents, oversight, vault
-from accountctl.store.register import open_register
 
 PASSPHRASE = "oakfield demo passphrase"
 CUSTODIAN = "ira.patel@oakfieldtrust.org.uk"
@@ -236,13 +235,19 @@ URLS = {
 }
 
 
-def build(path: Path) -> dict:
-    """Create the demo register at `path`; returns what the demo prints next."""
+def build(path: Path, store) -> dict:
+    """Create the demo register at `path`; returns what the demo prints next.
+
+    `store` is the register store (store/register.py: `create`, `open_register`), which the command
+    hands in: the core opens nothing by itself.
+    """
+    open_register = store.open_register
     today = clock.today()
     start = today - timedelta(days=120)
     unlock = dict(passphrase_source=lambda: PASSPHRASE, use_keyring=False)
     with clock.as_of(start):
-        access.init(path, "Oakfield Learning Trust", CUSTODIAN, "Ira Patel", PASSPHRASE)
+        with store.create(path, CUSTODIAN, PASSPHRASE) as (reg, _, signing_public):
+            access.init(reg, "Oakfield Learning Trust", CUSTODIAN, "Ira Patel", signing_public)
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
             for school_id, name, domains, central in SCHOOLS:
                 directory.add_school(reg.db, CUSTODIAN, school_id, name, domains, central)

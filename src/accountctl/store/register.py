@@ -46,6 +46,37 @@ MAX_TAIL_RECORDS = 1000
 TAIL_COLUMNS = ("seq", "at", "actor", "action", "target", "account", "details", "prev_hash", "hash", "at_real")
 
 
+ACCESS_CODES = {name: code for code, name in grants.ACCESS.items()}  # "register" -> ff.ACCESS_REGISTER
+
+
+def kdf_params() -> KdfParams:
+    """Argon2id cost for new slots: ACCOUNTCTL_KDF ("m=KIB,t=N,p=N") if set, else the default.
+
+    Tests and slow machines may lower it, never below OWASP's floor (19 MiB, 2 iterations, 1 lane).
+    """
+    text = os.environ.get("ACCOUNTCTL_KDF")
+    if not text:
+        return ff.KDF_DEFAULT
+    values = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() not in ("m", "t", "p") or not value.strip().isdigit():
+            raise InputError("ACCOUNTCTL_KDF must look like m=65536,t=3,p=4")
+        values[key.strip()] = int(value)
+    params = KdfParams(
+        values.get("m", ff.KDF_DEFAULT.memory_kib),
+        values.get("t", ff.KDF_DEFAULT.iterations),
+        values.get("p", ff.KDF_DEFAULT.lanes),
+    )
+    if not ff.kdf_within_limits(params):
+        raise InputError(
+            f"ACCOUNTCTL_KDF is outside the allowed range (memory {ff.KDF_FLOOR.memory_kib}.."
+            f"{ff.KDF_CAP.memory_kib} KiB, iterations {ff.KDF_FLOOR.iterations}..{ff.KDF_CAP.iterations}, "
+            f"lanes {ff.KDF_FLOOR.lanes}..{ff.KDF_CAP.lanes})"
+        )
+    return params
+
+
 @dataclass
 class Keys:
     register_key: bytes
@@ -180,6 +211,10 @@ class Register:
     def reload_membership(self) -> None:
         """Re-derive the membership after a record was added (grant, revoke, recovery, rollback)."""
         self.membership = grants.load(self.db, self.file_id)
+
+    def saved_by(self) -> str | None:
+        """Who saved the register last, as its header says (`verify` checks the signature)."""
+        return trust.saved_by(self.membership, self.header)
 
     def commit_local_state(self) -> None:
         """Write what this open taught the machine (witness, history checked), once the command has succeeded."""
@@ -410,8 +445,12 @@ class Register:
             return None
         return next((s for s in self.header.slots if s.slot_id == member.slot_id), None)
 
-    def add_person_slot(self, email: str, access: int, passphrase: str, kdf: KdfParams) -> tuple[ff.Slot, bytes]:
-        """Add a slot for a person; returns it and their new Ed25519 public key."""
+    def add_person_slot(
+        self, email: str, access_name: str, passphrase: str, kdf: KdfParams | None = None
+    ) -> tuple[ff.Slot, bytes]:
+        """Add a slot for a person (`register` or `vault` access); returns it and their new Ed25519 public key."""
+        access = ACCESS_CODES[access_name]
+        kdf = kdf or kdf_params()
         if access == ff.ACCESS_VAULT and self.keys.vault_key is None:
             raise AccessError("only an IT custodian can grant vault access")
         if len(self.header.slots) >= ff.MAX_SLOTS:
@@ -422,7 +461,7 @@ class Register:
         return slot, signing_public
 
     def replace_person_slot(
-        self, email: str, passphrase: str, kdf: KdfParams, *, new_keys: bool
+        self, email: str, passphrase: str, kdf: KdfParams | None = None, *, new_keys: bool
     ) -> tuple[ff.Slot, bytes, bytes | None]:
         """Re-wrap a person's slot under a new passphrase; with `new_keys`, also new key pairs.
 
@@ -432,6 +471,7 @@ class Register:
         old = self.slot_for(email)
         if old is None:
             raise AccessError(f"{email} has no key slot in this register")
+        kdf = kdf or kdf_params()
         if new_keys:
             slot, kek, signing_public = _make_person_slot(
                 self.file_id, email, old.access, passphrase, kdf, self.keys, slot_id=old.slot_id
@@ -1156,7 +1196,9 @@ def _warn_conflict_copies(store: stores.Store) -> None:
 
 
 @contextmanager
-def create(where: stores.Address, email: str, passphrase: str, kdf: KdfParams) -> Iterator[tuple[Register, str, bytes]]:
+def create(
+    where: stores.Address, email: str, passphrase: str, kdf: KdfParams | None = None
+) -> Iterator[tuple[Register, str, bytes]]:
     """A new register with one custodian slot and a recovery slot, saved when the block succeeds.
 
     Yields the register, the recovery key to print once, and the custodian's Ed25519 public key;
@@ -1165,7 +1207,7 @@ def create(where: stores.Address, email: str, passphrase: str, kdf: KdfParams) -
     with stores.open_store(where) as store:
         if store.exists():
             raise InputError(f"a register already exists at {store.name}; refusing to overwrite it")
-        reg, recovery_key, signing_public = _new_register(store, email, passphrase, kdf)
+        reg, recovery_key, signing_public = _new_register(store, email, passphrase, kdf or kdf_params())
         reg.address = _address(store)  # a new register here: this machine forgets any other it knew at this address
         yield reg, recovery_key, signing_public
         with store.creating():
@@ -1244,3 +1286,36 @@ def read_header(where: stores.Address) -> tuple[ff.Header, int]:
     header, raw = ff.parse_header(data)
     _check_size(header, raw, size)
     return header, size
+
+
+def file_status(where: stores.Address) -> dict:
+    """What `vault status` shows: read from the header alone, without unlocking."""
+    header, size = read_header(where)
+    slots = []
+    for s in header.slots:
+        slots.append(
+            {
+                "slot": s.slot_id.hex()[:8],
+                "kind": "person" if s.kind == ff.KIND_PERSON else "recovery",
+                "access": grants.ACCESS[s.access],
+                "kdf": "argon2id" if s.kdf_alg == ff.KDF_ARGON2ID else "hkdf-sha256",
+                "memory_kib": s.kdf.memory_kib,
+                "iterations": s.kdf.iterations,
+                "lanes": s.kdf.lanes,
+            }
+        )
+    from datetime import datetime, timezone
+
+    saved_at = datetime.fromtimestamp(header.saved_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "file": describe(where),
+        "format_version": header.version,
+        "file_id": header.file_id.hex(),
+        "generation": header.generation,
+        "size_bytes": size,
+        "saved_by_slot": header.saved_by.hex()[:8],
+        "saved_at": saved_at if header.saved_at else None,
+        "slots": slots,
+        "custodian_slots": sum(1 for s in header.slots if s.kind == ff.KIND_PERSON and s.is_custodian),
+        "person_slots": sum(1 for s in header.slots if s.kind == ff.KIND_PERSON),
+    }
