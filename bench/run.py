@@ -276,7 +276,7 @@ def bench_agent(exe: str, cached: dict, facts: dict, work: Path, runs: int) -> t
             [
                 sys.executable,
                 "-c",
-                "from accountctl.store import agent_link; print(agent_link.request({'op': 'status'})['pid'])",
+                "from accountctl.agent import client as agent_client; print(agent_client.request({'op': 'status'})['pid'])",
             ],
             env=env,
             capture_output=True,

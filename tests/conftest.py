@@ -67,9 +67,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "oak.accountctl"))
     monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", PASSPHRASE)
-    from accountctl.store import agent_link
+    from accountctl.agent import client as agent_client
 
-    monkeypatch.setattr(agent_link, "_warned", [])  # "not using the agent" is said once per process: per test here
+    monkeypatch.setattr(agent_client, "_warned", [])  # "not using the agent" is said once per process: per test here
     backend = MemoryKeyring()
     previous = keyring.get_keyring()
     keyring.set_keyring(backend)
@@ -85,14 +85,14 @@ def stop_agent() -> None:
     """Stop this test's agent, if it started one (and wait until it has gone)."""
     import time
 
-    from accountctl.store import agent_link
+    from accountctl.agent import client as agent_client, protocol as agent_protocol
 
     try:
-        agent_link.request({"op": "stop"}, timeout=5)
-    except agent_link.AgentGone:
+        agent_client.request({"op": "stop"}, timeout=5)
+    except agent_protocol.AgentGone:
         return
     for _ in range(100):
-        if not os.path.exists(agent_link.address()):
+        if not os.path.exists(agent_client.address()):
             return
         time.sleep(0.02)
 

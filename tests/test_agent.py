@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pyotp
 import pytest
 
-from accountctl.store import agent_link
+from accountctl.agent import client as agent_client, protocol as agent_protocol
 from conftest import CUSTODIAN, PASSPHRASE, ok
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the POSIX side of the agent (Unix socket, fork)")
@@ -52,7 +52,7 @@ def reveal(reason: str, agent: bool = True):
 
 
 def status() -> dict:
-    return agent_link.request({"op": "status"})
+    return agent_client.request({"op": "status"})
 
 
 @pytest.fixture
@@ -71,39 +71,39 @@ def _ucred(pid: int, uid: int, gid: int) -> bytes:
 
 def test_the_peer_check_refuses_another_users_credential():
     me = os.getuid()
-    assert agent_link.peer_allowed(_ucred(4242, me, 0), me)
-    assert not agent_link.peer_allowed(_ucred(4242, me + 1, me), me)  # another uid, even with our gid
-    assert not agent_link.peer_allowed(_ucred(4242, 0, 0), 1000)  # root is another user too
-    assert not agent_link.peer_allowed(b"\0" * 8, me)  # a short answer is no answer
+    assert agent_protocol.peer_allowed(_ucred(4242, me, 0), me)
+    assert not agent_protocol.peer_allowed(_ucred(4242, me + 1, me), me)  # another uid, even with our gid
+    assert not agent_protocol.peer_allowed(_ucred(4242, 0, 0), 1000)  # root is another user too
+    assert not agent_protocol.peer_allowed(b"\0" * 8, me)  # a short answer is no answer
 
 
 def test_only_the_hot_commands_are_handed_over_and_options_are_found_anywhere():
-    assert agent_link.command_of(["--register", "x.acc", "otp", FB]) == (("otp",), {"--register": "x.acc"})
-    assert agent_link.command_of(["cred", "show", FB, "--as=it@oak.sch.uk"])[0] == ("cred", "show")
-    assert agent_link.command_of(["account", "list", "--format", "json"])[0] == ("account", "list")
-    assert agent_link.command_of(["cred", "set", FB])[0] == ()  # a write with a secret: never
-    assert agent_link.command_of(["otp", "--help"])[0] == ()
-    assert agent_link.command_of(["account", "approve", FB])[0] == ()
+    assert agent_protocol.command_of(["--register", "x.acc", "otp", FB]) == (("otp",), {"--register": "x.acc"})
+    assert agent_protocol.command_of(["cred", "show", FB, "--as=it@oak.sch.uk"])[0] == ("cred", "show")
+    assert agent_protocol.command_of(["account", "list", "--format", "json"])[0] == ("account", "list")
+    assert agent_protocol.command_of(["cred", "set", FB])[0] == ()  # a write with a secret: never
+    assert agent_protocol.command_of(["otp", "--help"])[0] == ()
+    assert agent_protocol.command_of(["account", "approve", FB])[0] == ()
 
 
 def test_a_run_request_survives_its_framing_and_a_garbled_one_is_refused():
     argv, env = ["otp", "", "caf\u00e9", "--as=x"], {"ACCOUNTCTL_TODAY": "2026-11-21", "COLUMNS": ""}
-    frame = agent_link.run_frame(argv, env, "/some where")
+    frame = agent_protocol.run_frame(argv, env, "/some where")
     assert int.from_bytes(frame[:4], "big") == len(frame) - 4
-    assert agent_link._parse_run(frame[4:]) == {"op": "run", "argv": argv, "env": env, "cwd": "/some where"}
+    assert agent_protocol.parse_run(frame[4:]) == {"op": "run", "argv": argv, "env": env, "cwd": "/some where"}
     with pytest.raises(ValueError):
-        agent_link._parse_run(agent_link.RUN_TAG + b"/\x009\x00otp")
+        agent_protocol.parse_run(agent_protocol.RUN_TAG + b"/\x009\x00otp")
 
 
 def test_socket_and_folder_are_private_and_status_shows_no_key(agent_oak):
-    path = agent_link.address()
+    path = agent_client.address()
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700
     text = done(sh("agent", "status", "--json")).stdout
     held = json.loads(text)
     assert [(k["person"], k["register"]) for k in held] == [(CUSTODIAN, str(agent_oak))]
     assert 0 < held[0]["expires_in"] <= 600
-    kek = agent_link.request({"op": "get", "file": _file_id(agent_oak), "name": _name(agent_oak)})["kek"]
+    kek = agent_client.request({"op": "get", "file": _file_id(agent_oak), "name": _name(agent_oak)})["kek"]
     assert (
         kek and kek not in text and kek not in done(sh("agent", "status")).stdout + done(sh("agent", "status")).stderr
     )
@@ -144,10 +144,10 @@ def test_life_start_login_use_expire(run, oak):
     assert not loaded & {"socket", "json"}  # the run framing needs neither (their enum and re cost ~5 ms)
     time.sleep(3)  # the key expires unused, and with nothing left the agent leaves
     for _ in range(50):
-        if not os.path.exists(agent_link.address()):
+        if not os.path.exists(agent_client.address()):
             break
         time.sleep(0.1)
-    assert not os.path.exists(agent_link.address())
+    assert not os.path.exists(agent_client.address())
     done(sh("account", "list"), 3)
     done(sh("account", "list", "--json", passphrase=True))  # the passphrase still works
 
@@ -238,7 +238,7 @@ def test_after_kill_9_the_next_command_works_by_passphrase(agent_oak):
     assert done(sh("otp", FB)).stdout.strip().isdigit()
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.2)
-    assert os.path.exists(agent_link.address())  # its socket is left behind, refusing connections
+    assert os.path.exists(agent_client.address())  # its socket is left behind, refusing connections
     assert done(sh("otp", FB, passphrase=True)).stdout.strip() in {
         pyotp.TOTP(TOTP).now(),
         pyotp.TOTP(TOTP).at(time.time() - 30),
@@ -251,9 +251,9 @@ def test_after_kill_9_the_next_command_works_by_passphrase(agent_oak):
 def test_a_dropped_register_is_freed_at_once():
     import sqlite3
 
-    from accountctl.cli import agentd
+    from accountctl.agent import process as agent_process
 
-    agent = agentd.Agent(60)
+    agent = agent_process.Agent(60)
 
     class Held:  # a Register's part that matters here: a database, in a reference cycle
         pass
@@ -271,10 +271,10 @@ def test_malformed_requests_get_no_answer_and_the_agent_keeps_serving(agent_oak)
     """Anything of the user's own may connect: a frame that is not a request must not stop the agent."""
     import socket
 
-    for body in (b"[1, 2]", b'"text"', b"null", b"{not json", agent_link.RUN_TAG + b"/\x009\x00otp"):
+    for body in (b"[1, 2]", b'"text"', b"null", b"{not json", agent_protocol.RUN_TAG + b"/\x009\x00otp"):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(5)
-            sock.connect(agent_link.address())
+            sock.connect(agent_client.address())
             sock.sendall(len(body).to_bytes(4, "big") + body)
             try:
                 answer = sock.recv(64)
@@ -293,7 +293,7 @@ def test_the_answers_the_agent_keeps_do_not_read_the_history(run, agent_oak, mon
     """
     import sqlite3
 
-    from accountctl.cli import agentd
+    from accountctl.agent import requests as agent_requests
     from accountctl.store import register as store
 
     commands = {
@@ -302,7 +302,7 @@ def test_the_answers_the_agent_keeps_do_not_read_the_history(run, agent_oak, mon
         ("account", "show"): f"account show {FB} --json",
         ("offboard",): "offboard t.one@oak.sch.uk --json",
     }
-    assert set(commands) == agentd.CACHED
+    assert set(commands) == agent_requests.CACHED
     env = {"ACCOUNTCTL_PASSPHRASE": PASSPHRASE, "ACCOUNTCTL_NO_AGENT": "1"}
     before = {words: run(args, env=env) for words, args in commands.items()}
     ok(run(f'cred show {FB} --field totp --reason "looking"', env=env))
@@ -326,8 +326,8 @@ def test_a_runtime_folder_too_deep_for_a_socket_gives_way_to_a_short_private_one
     deep = tmp_path / ("d" * 90)
     deep.mkdir()
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
-    path = agent_link.address()
-    assert len(path.encode()) <= agent_link.MAX_SOCKET_PATH and path.startswith("/tmp/accountctl-")
+    path = agent_client.address()
+    assert len(path.encode()) <= agent_client.MAX_SOCKET_PATH and path.startswith("/tmp/accountctl-")
     try:
         done(sh("login", "--agent", "--ttl", "1m", passphrase=True))
         assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700

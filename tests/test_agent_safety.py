@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from accountctl.store import agent_link
+from accountctl.agent import client as agent_client, protocol as agent_protocol
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
 from test_agent import ACCOUNT, FB, TOTP, _until, agent_oak, done, sh, status  # noqa: F401 (agent_oak: a fixture)
 
@@ -119,7 +119,7 @@ def _squatted_fallback(monkeypatch, mode: int = 0o755):
     folder = os.path.join(tmp, f"accountctl-{os.getuid()}")
     os.mkdir(folder, mode)
     os.chmod(folder, mode)
-    fake = Fake(os.path.join(folder, agent_link.NAME))
+    fake = Fake(os.path.join(folder, agent_protocol.NAME))
     os.chown(folder, OTHER_UID, OTHER_UID)
     return fake, f"owner uid {OTHER_UID}, mode {mode:04o}"
 
@@ -134,14 +134,14 @@ def _open_folder(monkeypatch):
     folder = os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl")
     os.mkdir(folder, 0o755)
     os.chmod(folder, 0o755)
-    return Fake(os.path.join(folder, agent_link.NAME)), "mode 0755"
+    return Fake(os.path.join(folder, agent_protocol.NAME)), "mode 0755"
 
 
 def _linked_folder(monkeypatch):
     """The folder is a symbolic link (to a private folder, but whoever can change the link chooses the agent)."""
     elsewhere = _private(os.path.join(tempfile.mkdtemp(prefix="acl"), "real"))
     os.symlink(elsewhere, os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl"))
-    return Fake(os.path.join(elsewhere, agent_link.NAME)), "symbolic link"
+    return Fake(os.path.join(elsewhere, agent_protocol.NAME)), "symbolic link"
 
 
 def _linked_socket(monkeypatch):
@@ -149,14 +149,14 @@ def _linked_socket(monkeypatch):
     folder = _private(os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl"))
     planted = os.path.join(tempfile.mkdtemp(prefix="acl"), "s")
     fake = Fake(planted)
-    os.symlink(planted, os.path.join(folder, agent_link.NAME))
+    os.symlink(planted, os.path.join(folder, agent_protocol.NAME))
     return fake, "symbolic link"
 
 
 def _others_socket(monkeypatch):
     """A private folder holding a socket that belongs to another user."""
     folder = _private(os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl"))
-    path = os.path.join(folder, agent_link.NAME)
+    path = os.path.join(folder, agent_protocol.NAME)
     fake = Fake(path)
     os.chown(path, OTHER_UID, OTHER_UID)
     return fake, f"owner uid {OTHER_UID}"
@@ -165,7 +165,7 @@ def _others_socket(monkeypatch):
 def _others_peer(monkeypatch):
     """Folder and socket are this user's own, but the process listening on it is another user's."""
     folder = _private(os.path.join(os.environ["XDG_RUNTIME_DIR"], "accountctl"))
-    return Fake(os.path.join(folder, agent_link.NAME), become=OTHER_UID), f"uid {OTHER_UID}"
+    return Fake(os.path.join(folder, agent_protocol.NAME), become=OTHER_UID), f"uid {OTHER_UID}"
 
 
 PLANTED = {
@@ -229,14 +229,14 @@ def test_the_place_check_refuses_anything_not_this_users_own_and_private():
     import stat
 
     me, folder, sock = 1000, stat.S_IFDIR | 0o700, stat.S_IFSOCK | 0o600
-    assert agent_link.place_problem("/run/a", _stat(folder, me), _stat(sock, me), me) is None
-    assert "owner uid 0" in agent_link.place_problem("/run/a", _stat(folder, 0), _stat(sock, me), me)
-    assert "mode 0750" in agent_link.place_problem("/run/a", _stat(stat.S_IFDIR | 0o750, me), _stat(sock, me), me)
-    assert "mode 0701" in agent_link.place_problem("/run/a", _stat(stat.S_IFDIR | 0o701, me), _stat(sock, me), me)
-    assert "link" in agent_link.place_problem("/run/a", _stat(stat.S_IFLNK | 0o777, me), _stat(sock, me), me)
-    assert "link" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFLNK | 0o777, me), me)
-    assert "owner uid 7" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(sock, 7), me)
-    assert "not a socket" in agent_link.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFREG | 0o600, me), me)
+    assert agent_client.place_problem("/run/a", _stat(folder, me), _stat(sock, me), me) is None
+    assert "owner uid 0" in agent_client.place_problem("/run/a", _stat(folder, 0), _stat(sock, me), me)
+    assert "mode 0750" in agent_client.place_problem("/run/a", _stat(stat.S_IFDIR | 0o750, me), _stat(sock, me), me)
+    assert "mode 0701" in agent_client.place_problem("/run/a", _stat(stat.S_IFDIR | 0o701, me), _stat(sock, me), me)
+    assert "link" in agent_client.place_problem("/run/a", _stat(stat.S_IFLNK | 0o777, me), _stat(sock, me), me)
+    assert "link" in agent_client.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFLNK | 0o777, me), me)
+    assert "owner uid 7" in agent_client.place_problem("/run/a", _stat(folder, me), _stat(sock, 7), me)
+    assert "not a socket" in agent_client.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFREG | 0o600, me), me)
 
 
 # -- 2. every field of every request is checked ----------------------------------------------------------
@@ -284,9 +284,9 @@ def _raw(message: dict) -> dict:
     body = json.dumps(message).encode("utf-8")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(5)
-        sock.connect(agent_link.address())
+        sock.connect(agent_client.address())
         sock.sendall(len(body).to_bytes(4, "big") + body)
-        return agent_link.receive(sock)
+        return agent_protocol.receive(sock)
 
 
 def test_every_field_of_every_request_is_checked_and_the_agent_keeps_serving(agent_oak):
@@ -307,16 +307,16 @@ def test_every_field_of_every_request_is_checked_and_the_agent_keeps_serving(age
 def test_the_agent_process_refuses_a_ttl_that_is_not_a_finite_number_in_bounds():
     for ttl in ("nan", "inf", "-1", "0", "43201"):  # before: "nan" started an agent that never left
         started = subprocess.run(
-            [sys.executable, "-m", "accountctl.cli.agentd", "--ttl", ttl], capture_output=True, text=True, timeout=30
+            [sys.executable, "-m", "accountctl.agent.process", "--ttl", ttl], capture_output=True, text=True, timeout=30
         )
         assert started.returncode == 2 and "--ttl" in started.stderr, (ttl, started.stderr)
-    assert not os.path.exists(agent_link.address())
+    assert not os.path.exists(agent_client.address())
 
 
 # -- 3. an idle or slow client never holds up others ---------------------------------------------------------
 def _connect() -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(agent_link.address())
+    sock.connect(agent_client.address())
     return sock
 
 
@@ -326,12 +326,12 @@ def test_idle_and_half_sent_requests_hold_up_no_one_and_are_dropped(agent_oak):
     half.sendall((100).to_bytes(4, "big") + b'{"op": "sta')
     try:
         started = time.monotonic()
-        assert agent_link.request({"op": "status"}, timeout=5)["ok"]
+        assert agent_client.request({"op": "status"}, timeout=5)["ok"]
         assert done(sh("otp", FB)).stdout.strip().isdigit()
         assert time.monotonic() - started < 4
-        half.settimeout(agent_link.REQUEST_DEADLINE + 5)
+        half.settimeout(agent_protocol.REQUEST_DEADLINE + 5)
         assert half.recv(10) == b"", "a request not sent whole within its deadline is dropped"
-        assert time.monotonic() - started < agent_link.REQUEST_DEADLINE + 3
+        assert time.monotonic() - started < agent_protocol.REQUEST_DEADLINE + 3
     finally:
         for sock in [*idle, half]:
             sock.close()
@@ -346,7 +346,7 @@ def test_a_client_that_never_reads_a_large_answer_holds_up_no_one(agent_oak):
     try:
         time.sleep(0.3)
         started = time.monotonic()
-        assert agent_link.request({"op": "ping"}, timeout=5)["ok"]
+        assert agent_client.request({"op": "ping"}, timeout=5)["ok"]
         assert done(sh("otp", FB)).stdout.strip().isdigit()
         assert time.monotonic() - started < 4
     finally:
@@ -405,10 +405,10 @@ def test_no_agent_means_not_even_the_agents_keys(agent_oak):
 def test_no_agent_never_starts_the_agent(totp_oak):
     result = done(sh("login", env={"ACCOUNTCTL_NO_AGENT": "1"}, passphrase=True))  # no OS keyring either
     assert "Not logged in" in result.stderr and "ACCOUNTCTL_NO_AGENT" in result.stderr
-    assert not os.path.exists(agent_link.address())
+    assert not os.path.exists(agent_client.address())
     refused = done(sh("login", "--agent", env={"ACCOUNTCTL_NO_AGENT": "1"}, passphrase=True), 2)
     assert "ACCOUNTCTL_NO_AGENT" in refused.stderr
-    assert not os.path.exists(agent_link.address())
+    assert not os.path.exists(agent_client.address())
 
 
 # -- 6. no passphrase in the agent ----------------------------------------------------------------------------
@@ -426,9 +426,9 @@ def test_the_agent_is_started_without_any_passphrase_in_its_environment(totp_oak
 
 
 def test_a_forgotten_or_expired_key_is_zeroed():
-    from accountctl.cli import agentd
+    from accountctl.agent import keys as agent_keys
 
-    keys = agentd.Keys()
+    keys = agent_keys.Keys()
     keys.put("ab" * 16, "cd" * 16, b"\x11" * 32, "a", "r", 60)
     keys.put("12" * 16, "ef" * 16, b"\x22" * 32, "b", "s", 0.001)
     keys.forget("ab" * 16, "cd" * 16)
@@ -466,7 +466,7 @@ def test_a_kept_answer_is_never_replayed_for_another_date(run, agent_oak):
 
 
 def test_the_answer_key_holds_the_real_date_the_person_and_the_witness():
-    from accountctl.cli import agentd
+    from accountctl.agent import requests as agent_requests
 
     base = dict(
         identity=(1, 2, 3, 4, 5),
@@ -478,11 +478,11 @@ def test_the_answer_key_holds_the_real_date_the_person_and_the_witness():
         actor="it@oak.sch.uk",
         real_day="2026-11-21",
     )
-    key = agentd.answer_key(**base)
+    key = agent_requests.answer_key(**base)
     for name, other in (("real_day", "2026-11-22"), ("actor", "head@oak.sch.uk"), ("witness", "w2")):
-        assert agentd.answer_key(**dict(base, **{name: other})) != key, name
-    assert agentd.answer_key(**dict(base, env={"COLUMNS": "80", "ACCOUNTCTL_TODAY": "2026-12-01"})) != key
-    assert agentd.answer_key(**dict(base, argv=["--as", "IT@oak.sch.uk", "audit", "--json"])) == key
+        assert agent_requests.answer_key(**dict(base, **{name: other})) != key, name
+    assert agent_requests.answer_key(**dict(base, env={"COLUMNS": "80", "ACCOUNTCTL_TODAY": "2026-12-01"})) != key
+    assert agent_requests.answer_key(**dict(base, argv=["--as", "IT@oak.sch.uk", "audit", "--json"])) == key
 
 
 def _witness_path():

@@ -13,9 +13,9 @@ import sys
 def main() -> None:
     argv = sys.argv[1:]
     if os.environ.get("ACCOUNTCTL_NO_AGENT") != "1":
-        from accountctl.store import agent_link
+        from accountctl.agent import client as agent_client
 
-        answer = agent_link.run(argv)
+        answer = agent_client.run(argv)
         if answer is not None:
             try:
                 sys.stdout.buffer.write(answer["out"])

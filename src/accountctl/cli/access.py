@@ -78,7 +78,8 @@ def login(use_agent: bool, ttl: str | None) -> None:
       accountctl login --as it@oak.sch.uk
       accountctl login --agent --ttl 2h
     """
-    from accountctl.store import agent_link, keyring_cache, register as store
+    from accountctl.agent import client as agent_client, protocol as agent_protocol
+    from accountctl.store import keyring_cache, register as store
 
     seconds = None
     if ttl is not None:
@@ -87,13 +88,13 @@ def login(use_agent: bool, ttl: str | None) -> None:
         from accountctl.cli.agent import parse_ttl
 
         seconds = parse_ttl(ttl)
-    if use_agent and agent_link.kept_away():
-        raise InputError(f"--agent asks for the agent, but {agent_link.NO_AGENT}=1 keeps this command away from it")
+    if use_agent and agent_client.kept_away():
+        raise InputError(f"--agent asks for the agent, but {agent_protocol.NO_AGENT}=1 keeps this command away from it")
     to_agent = use_agent or not keyring_cache.available()
     why = "" if use_agent else f" (no OS keyring here: {keyring_cache.unavailable_reason()})"
-    if to_agent and agent_link.kept_away():  # and never started by itself
+    if to_agent and agent_client.kept_away():  # and never started by itself
         output.message(
-            f"Not logged in: no OS keyring here ({keyring_cache.unavailable_reason()}), and {agent_link.NO_AGENT}=1 "
+            f"Not logged in: no OS keyring here ({keyring_cache.unavailable_reason()}), and {agent_protocol.NO_AGENT}=1 "
             "keeps the agent away; commands will ask for your passphrase."
         )
         return
@@ -113,8 +114,8 @@ def login(use_agent: bool, ttl: str | None) -> None:
             if not actor_hint():  # the only person with a slot: their email is inside the register (agent's key)
                 with session() as reg:
                     replaced += hand_over(header.file_id, name, kek, reg.actor, store.describe(path), seconds)
-        except agent_link.AgentRefused as exc:  # its folder, socket or process is not this user's own
-            agent_link.refuse(str(exc))
+        except agent_protocol.AgentRefused as exc:  # its folder, socket or process is not this user's own
+            agent_client.refuse(str(exc))
             output.message(
                 "Not logged in: the agent cannot be used safely here; commands will ask for your passphrase."
             )
@@ -144,14 +145,15 @@ def logout(everyone: bool) -> None:
       accountctl logout --all
     """
     from accountctl.cli import agent
-    from accountctl.store import agent_link, fileformat as ff, keyring_cache, register as store
+    from accountctl.agent import client as agent_client, protocol as agent_protocol
+    from accountctl.store import fileformat as ff, keyring_cache, register as store
 
     header, _ = store.read_header(register_path())
     if everyone:
         tags = {s.tag.hex() for s in header.slots if s.kind == ff.KIND_PERSON}
         gone = keyring_cache.delete_all(header.file_id, tags) if keyring_cache.available() else 0
         gone += agent.forget(header.file_id)
-        unasked = f" (the agent was not asked: {agent_link.NO_AGENT}=1)" if agent_link.kept_away() else ""
+        unasked = f" (the agent was not asked: {agent_protocol.NO_AGENT}=1)" if agent_client.kept_away() else ""
         output.message(
             f"Logged out everyone: {gone} cached unlock key(s) of this register removed from this machine{unasked}."
         )
@@ -162,7 +164,7 @@ def logout(everyone: bool) -> None:
         ff.person_tag(header.file_id, who).hex() if who else store.keyring_name(header, store.choose_slot(header, None))
     )
     held = agent.forget(header.file_id, name)
-    unasked = f" (the agent was not asked: {agent_link.NO_AGENT}=1)" if agent_link.kept_away() else ""
+    unasked = f" (the agent was not asked: {agent_protocol.NO_AGENT}=1)" if agent_client.kept_away() else ""
     if (keyring_cache.available() and keyring_cache.delete(header.file_id, name)) or held:
         output.message(f"Logged out: your cached unlock key is gone{unasked}.")
     else:

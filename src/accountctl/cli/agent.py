@@ -1,4 +1,4 @@
-"""`agent start|stop|status`: this user's agent, which holds unlock keys in memory (cli/agentd.py)."""
+"""`agent start|stop|status`: this user's agent, which holds unlock keys in memory (agent/process.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import click
 from accountctl.cli import output
 from accountctl.cli.common import fmt, plain_format_options
 from accountctl.errors import InputError
-from accountctl.store import agent_link
+from accountctl.agent import client as agent_client, protocol as agent_protocol
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
 # --json gives each key's register, person, expires_in (seconds), expires_at and last_used (UTC, or null)
@@ -24,8 +24,8 @@ KEPT_FROM_AGENT = (
     "ACCOUNTCTL_PASSPHRASE",
     "ACCOUNTCTL_NEW_PASSPHRASE",
     "ACCOUNTCTL_RECOVERY_KEY",
-    agent_link.NO_AGENT,
-    *agent_link.PASSED_ENV,
+    agent_protocol.NO_AGENT,
+    *agent_protocol.PASSED_ENV,
 )
 
 
@@ -73,32 +73,32 @@ def status_row(key: dict, now: float) -> dict:
 
 
 def running() -> dict | None:
-    """The agent's status, or None when no agent answers (or none that is this user's own: see agent_link)."""
+    """The agent's status, or None when no agent answers (or none that is this user's own: see agent/client.py)."""
     try:
-        return agent_link.request({"op": "status"}, timeout=5)
-    except agent_link.AgentGone:
+        return agent_client.request({"op": "status"}, timeout=5)
+    except agent_protocol.AgentGone:
         return None
 
 
 def ensure_started(ttl: int | None = None, multi: bool = False) -> dict:
     """This user's agent, started in the background if none answers; AgentRefused where it cannot be used safely."""
-    from accountctl.cli import agentd
+    from accountctl.agent import client as agent_client, protocol as agent_protocol
 
-    if agent_link.kept_away():
+    if agent_client.kept_away():
         raise InputError(KEPT_AWAY)
     try:
-        problem = agent_link.place_now()
-    except agent_link.AgentGone:
+        problem = agent_client.place_now()
+    except agent_protocol.AgentGone:
         problem = None  # no folder yet: the agent makes it
     if problem is not None:
-        raise agent_link.AgentRefused(problem)
+        raise agent_protocol.AgentRefused(problem)
     try:
-        return agent_link.request({"op": "status"}, timeout=5)
-    except agent_link.AgentRefused:
+        return agent_client.request({"op": "status"}, timeout=5)
+    except agent_protocol.AgentRefused:
         raise  # another user's process on this user's socket: start nothing beside it
-    except agent_link.AgentGone:
+    except agent_protocol.AgentGone:
         pass
-    command = [sys.executable, "-m", "accountctl.cli.agentd", "--ttl", str(ttl or agentd.DEFAULT_TTL)]
+    command = [sys.executable, "-m", "accountctl.agent.process", "--ttl", str(ttl or agent_protocol.DEFAULT_TTL)]
     subprocess.Popen(
         command + (["--multi"] if multi else []),
         env=agent_environment(dict(os.environ)),
@@ -113,7 +113,7 @@ def ensure_started(ttl: int | None = None, multi: bool = False) -> dict:
         if status is not None:
             return dict(status, started=True)
         time.sleep(0.05)
-    raise InputError(f"the agent did not start (socket {agent_link.address()})")
+    raise InputError(f"the agent did not start (socket {agent_client.address()})")
 
 
 def hand_over(file_id: bytes, name: str, kek: bytes, who: str, register: str, ttl: int | None = None) -> list[str]:
@@ -126,7 +126,7 @@ def hand_over(file_id: bytes, name: str, kek: bytes, who: str, register: str, tt
     message = {"op": "add", "file": file_id.hex(), "name": name, "kek": kek.hex(), "who": who, "register": register}
     if ttl:
         message["ttl"] = ttl
-    answer = agent_link.request(message)
+    answer = agent_client.request(message)
     if not answer.get("ok"):
         raise InputError(f"the agent refused the key: {answer.get('error')}")
     return [str(person) for person in answer.get("replaced") or []]
@@ -138,12 +138,12 @@ def forget(file_id: bytes, name: str | None = None) -> int:
         message = {"op": "forget", "file": file_id.hex()}
         if name is not None:
             message["name"] = name
-        return int(agent_link.request(message).get("forgotten", 0))
-    except agent_link.AgentGone:
+        return int(agent_client.request(message).get("forgotten", 0))
+    except agent_protocol.AgentGone:
         return 0
 
 
-KEPT_AWAY = f"{agent_link.NO_AGENT}=1 keeps this command away from the agent; unset it to use the agent"
+KEPT_AWAY = f"{agent_protocol.NO_AGENT}=1 keeps this command away from the agent; unset it to use the agent"
 
 
 @click.group()
@@ -155,7 +155,7 @@ def agent() -> None:
       accountctl agent start --ttl 2h
       accountctl login --agent
     """
-    if agent_link.kept_away():
+    if agent_client.kept_away():
         raise InputError(KEPT_AWAY)
 
 
@@ -184,7 +184,7 @@ def agent_start(ttl: str, multi: bool) -> None:
     seconds = parse_ttl(ttl)
     try:
         status = ensure_started(seconds, multi)
-    except agent_link.AgentRefused as exc:
+    except agent_protocol.AgentRefused as exc:
         raise InputError(f"cannot start the agent: {exc}") from None
     if not status.get("started"):
         held = "several people's keys per register" if status.get("multi") else "one person's key per register"
@@ -208,8 +208,8 @@ def agent_stop() -> None:
       accountctl agent stop
     """
     try:
-        agent_link.request({"op": "stop"}, timeout=5)
-    except agent_link.AgentGone:
+        agent_client.request({"op": "stop"}, timeout=5)
+    except agent_protocol.AgentGone:
         output.message("No agent is running.")
         return
     output.message("Agent stopped: the keys it held are gone.")

@@ -760,9 +760,9 @@ def unlock_kek(
         except CryptoFailure:
             raise AccessError("your passphrase changed while this command ran; run it again") from None
     if use_keyring:
-        from accountctl.store import agent_link
+        from accountctl.agent import client as agent_client
 
-        for source in (agent_link.get_kek, keyring_cache.get):
+        for source in (agent_client.get_kek, keyring_cache.get):
             cached = source(header.file_id, keyring_name(header, slot))
             if cached is None:
                 continue
