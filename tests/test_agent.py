@@ -314,7 +314,7 @@ def test_the_answers_the_agent_keeps_do_not_read_the_history(run, agent_oak, mon
         pass
     read = 20  # SQLITE_READ
     reg.db.set_authorizer(lambda action, table, *_: sqlite3.SQLITE_DENY if action == read and table == "events" else 0)
-    monkeypatch.setattr(store, "cached_reader", lambda target, who: reg)
+    monkeypatch.setattr(store.opening, "cached_reader", lambda target, who: reg)
     for words, args in commands.items():
         result = run(args)
         assert result.exit_code in (0, 1) and "Error" not in result.stderr, (words, result.stderr)

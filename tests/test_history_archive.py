@@ -16,7 +16,7 @@ HEAD_PASS = "head passphrase for the archive tests"
 @pytest.fixture
 def small_batches(monkeypatch):
     """Archive every 5 events, so a handful of commands exercise it."""
-    monkeypatch.setattr(store, "ARCHIVE_AT", 5)
+    monkeypatch.setattr(store.state, "ARCHIVE_AT", 5)
 
 
 def regions(path) -> tuple[ff.Header, bytes, bytes, bytes]:

@@ -518,7 +518,7 @@ def test_vault_copy_from_a_file_to_postgresql_and_back_changes_no_byte(
 
 @pytest.fixture
 def small_archive(monkeypatch):
-    monkeypatch.setattr(store, "ARCHIVE_AT", 5)
+    monkeypatch.setattr(store.state, "ARCHIVE_AT", 5)
 
 
 def test_only_a_custodian_copies(run, oak, cluster, schema, monkeypatch):

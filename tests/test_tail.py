@@ -197,7 +197,7 @@ def test_another_machine_without_the_witness_reads_the_records(run, vaulted, tmp
 
 def test_the_tail_is_folded_once_it_holds_its_most_records(run, vaulted, monkeypatch):
     path, account = vaulted
-    monkeypatch.setattr(store, "MAX_TAIL_RECORDS", 2)
+    monkeypatch.setattr(store.tail, "MAX_TAIL_RECORDS", 2)
     generation = _generation(path)
     for reason in ("one", "two"):
         _reveal(run, account, reason)

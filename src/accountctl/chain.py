@@ -77,7 +77,7 @@ def record(
     at: str | None = None,
     at_real: str | None = None,
 ) -> dict:
-    """Append one event, chained to the last one; returns it. The save signs it (store/register.py)."""
+    """Append one event, chained to the last one; returns it. The save signs it (store/register/state.py)."""
     seq, prev = _head(conn)
     seq += 1
     event = {
@@ -121,7 +121,7 @@ def append_signed(
     """Add events read from a register's tail: they must continue the chain and end in their actor's signature.
 
     All are one person's, as a save's are; the last carries the signature that covers them all
-    (store/register.py signs a save the same way). Raises ValueError, naming what is wrong.
+    (store/register/state.py signs a save the same way). Raises ValueError, naming what is wrong.
     """
 
     seq, prev = _head(conn)

@@ -352,8 +352,7 @@ class Agent(Loop):
                 return None
             return reg
 
-        store.cached_reader = reader
-        store.cached_writer = writer
+        store.set_cached(reader, writer)
         for name in protocol.PASSED_ENV:
             os.environ.pop(name, None)
         os.environ.update(env)
@@ -404,7 +403,7 @@ class Agent(Loop):
 
         saved_env = {name: os.environ.get(name) for name in (*protocol.PASSED_ENV, "ACCOUNTCTL_PASSPHRASE")}
         saved_streams = sys.stdout, sys.stderr, sys.stdin
-        saved_reader, saved_writer = store.cached_reader, store.cached_writer
+        saved_hooks = store.opening.cached_reader, store.opening.cached_writer
         try:
             saved_cwd = os.getcwd()
         except OSError:
@@ -415,7 +414,7 @@ class Agent(Loop):
             if sys.stdin is not saved_streams[2]:
                 sys.stdin.close()
             sys.stdout, sys.stderr, sys.stdin = saved_streams
-            store.cached_reader, store.cached_writer = saved_reader, saved_writer
+            store.set_cached(*saved_hooks)
             for name, value in saved_env.items():
                 if value is None:
                     os.environ.pop(name, None)

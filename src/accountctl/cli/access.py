@@ -374,7 +374,7 @@ def vault_upgrade(yes: bool) -> None:
     Example:
       accountctl vault upgrade
     """
-    from accountctl.store import upgrade
+    from accountctl.store.register import upgrade
 
     who = actor_hint()
     planned = upgrade.plan(register_path(), who, passphrase_source(who))

@@ -1,6 +1,6 @@
 """Who can open the register: init, grant, revoke, passphrase change, recovery. Records events.
 
-Each function takes `reg`, an open register (store/register.py `Register`): the store keeps its key
+Each function takes `reg`, an open register (store/register/ `Register`): the store keeps its key
 slots (`add_person_slot`, `replace_person_slot`, `remove_slot_and_rotate`), this module what the
 register records of them (the people table, events, the signed membership records).
 """

@@ -238,7 +238,7 @@ URLS = {
 def build(path: Path, store) -> dict:
     """Create the demo register at `path`; returns what the demo prints next.
 
-    `store` is the register store (store/register.py: `create`, `open_register`), which the command
+    `store` is the register store (store/register/: `create`, `open_register`), which the command
     hands in: the core opens nothing by itself.
     """
     open_register = store.open_register

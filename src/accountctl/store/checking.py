@@ -75,7 +75,7 @@ class Checked:
 def check_history(reg, checked: Checked) -> Checked:
     """Check the events after `checked` (and the decisions they record); the new state, or DamagedError.
 
-    `reg` is an open Register (store/register.py): its database, membership and history archive.
+    `reg` is an open Register (store/register/): its database, membership and history archive.
     Starts from the first event when what was checked is no longer in the file (a restored copy).
     """
     conn = reg.db

@@ -22,7 +22,7 @@ from accountctl import membership
 from accountctl import chain
 from accountctl.errors import AccessError, DamagedError, InputError
 from accountctl.store import db as dbmod, fileformat as ff, stores, trust, witness
-from accountctl.store import register as reg_mod
+from accountctl.store.register import keys as reg_keys, opening, seen as reg_seen, state
 
 
 @dataclass
@@ -82,17 +82,17 @@ def plan(where: stores.Address, actor: str | None, passphrase_source) -> Plan:
         if seen is not None:
             raise DamagedError(
                 f"register altered: it is in format {ff.UPGRADABLE}, but this machine has seen it in format "
-                f"{reg_mod._format_seen(seen)}; an older format is never upgraded in place of a newer one "
+                f"{reg_seen._format_seen(seen)}; an older format is never upgraded in place of a newer one "
                 "(nothing was read or written)"
             )
-        holder = witness.holder_of(reg_mod._address(store) or "", witness.load_all())
+        holder = witness.holder_of(reg_seen._address(store) or "", witness.load_all())
         if holder is not None and holder != header.file_id.hex():
             raise DamagedError(
                 f"register replaced: {store.name} held register {holder[:8]} on this machine and now holds another, "
                 f"{header.file_id.hex()[:8]}; nothing was read or written"
             )
-        slot = reg_mod.choose_slot(header, actor)
-        kek, keys = reg_mod.unlock_kek(header, slot, passphrase_source)
+        slot = reg_keys.choose_slot(header, actor)
+        kek, keys = reg_keys.unlock_kek(header, slot, passphrase_source)
         if keys.vault_key is None:
             raise AccessError(
                 f"this register is in format {ff.UPGRADABLE}: only an IT custodian can upgrade it "
@@ -113,11 +113,11 @@ def plan(where: stores.Address, actor: str | None, passphrase_source) -> Plan:
         )
 
 
-def _body(header: ff.Header, raw: bytes, image: bytes, keys: reg_mod.Keys):
-    conn, _ = reg_mod._decrypt_body(
+def _body(header: ff.Header, raw: bytes, image: bytes, keys: reg_keys.Keys):
+    conn, _ = opening._decrypt_body(
         header, raw, memoryview(image)[len(raw) : len(raw) + header.body_len], keys.register_key
     )
-    if not hmac.compare_digest(header.vault_mac, reg_mod.vault_slots_mac(keys.vault_key, header)):
+    if not hmac.compare_digest(header.vault_mac, reg_keys.vault_slots_mac(keys.vault_key, header)):
         raise DamagedError("register altered: its custodian key slots were changed without vault access")
     return conn
 
@@ -162,11 +162,11 @@ def apply(where: stores.Address, planned: Plan) -> int:
         if hashlib.sha256(image).hexdigest() != planned.image_digest:
             raise InputError("the register changed since you reviewed it; run 'accountctl vault upgrade' again")
         slot = next(s for s in header.slots if s.slot_id == planned.slot_id)
-        keys = reg_mod._unwrap(header, slot, planned.kek)
+        keys = reg_keys._unwrap(header, slot, planned.kek)
         conn = _body(header, raw, image, keys)
         members, retired, recovery_slot, actor = _members(conn, header, slot)
-        reg = reg_mod.Register(store, header, keys, conn, slot, actor, planned.kek, len(raw) + header.body_len)
-        reg.address = reg_mod._address(store)
+        reg = state.Register(store, header, keys, conn, slot, actor, planned.kek, len(raw) + header.body_len)
+        reg.address = reg_seen._address(store)
         reg.raw = raw
         reg.load_history()
         reg._history_rewritten = True  # its events gain the new columns: re-encrypt it
