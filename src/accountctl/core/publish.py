@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from accountctl import clock, model, safetext
+from accountctl import clock, safetext
 from accountctl.core import config, directory
-from accountctl.errors import InputError
 
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -33,14 +32,6 @@ PLATFORM_NAMES = {
     "vimeo": "Vimeo",
     "other": "Other",
 }
-
-
-def mail_address(value: object) -> str | None:
-    """`value` as an email address a page may write a `mailto:` link to, else None."""
-    try:
-        return model.email(value) if type(value) is str else None
-    except InputError:
-        return None
 
 
 def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, list[dict]]:
@@ -68,7 +59,7 @@ def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, li
         if not channels and not wanted:
             continue
         setting = f"contact.{row['id']}"
-        contact = mail_address(settings.get(setting))
+        contact = safetext.mail_address(settings.get(setting))
         if contact is None and settings.get(setting):
             left_out.append({"setting": setting, "value": settings[setting]})
         schools.append({"school": row["name"], "report_fakes_to": contact, "channels": channels})
@@ -113,7 +104,7 @@ def render_html(data: dict) -> str:
         if not school["channels"]:
             parts.append("<li>No official social media accounts.</li>")
         parts.append("</ul>")
-        address = mail_address(school["report_fakes_to"])
+        address = safetext.mail_address(school["report_fakes_to"])
         if address:
             address = e(address)
             parts.append(
