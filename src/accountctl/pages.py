@@ -5,9 +5,7 @@ every string in what it is given (dict keys too) through `safetext.escape_cell`,
 control, bidi and zero-width characters as visible escapes (`\\u202e`), and the environment
 autoescapes every template (`<>&"'`). Together that is `safetext.html_text`, whatever the template
 does with a value: no filter, concatenation or macro can bring an invisible character back.
-`StrictUndefined` makes a missing value an error rather than an empty cell. The templates are the
-project's own, so the sandbox is a second belt: a template cannot change what it is given or reach
-Python's internals through it (about 15 ms more on a report of 10,000 accounts).
+`StrictUndefined` makes a missing value an error rather than an empty cell.
 
 Links: a template makes one only from `|web_link` (an http(s) address, `safetext.web_link`) or
 `|mail_address` (a valid email address, for `mailto:`), and both refuse a value that had to be shown
@@ -22,7 +20,6 @@ milliseconds, which no other command pays.
 from __future__ import annotations
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from accountctl import safetext
 
@@ -39,37 +36,57 @@ class Shown(str):
 def shown(value: object) -> object:
     """`value` with every string in it (dict keys too) as `escape_cell` shows it; the rest as it is.
 
-    A string that changes becomes a `Shown`. Dicts and lists come back as new ones, each made once
-    however often it is reached (the report's rules are in its data and in its own lists).
+    A string that changes becomes a `Shown`, in a copy of each dict or list that holds one; the rest
+    is given back as it is (almost every register holds no such character, and a report of 10,000
+    accounts holds some 100,000 values: copying them all costs more than the page's own work).
     """
-    done: dict[int, object] = {}
+    done: dict[int, object] = {}  # each dict and list once, however often it is reached
 
     def text(s: str) -> str:
         escaped = safetext.escape_cell(s)
         return s if escaped == s else Shown(escaped)  # a tab is kept as it is
 
     def walk(value: object) -> object:
-        # Written out for speed: a report of 10,000 accounts holds some 100,000 values, almost all of
-        # them printable strings and numbers that need nothing.
         if type(value) is str:
             return value if value.isprintable() else text(value)
         if not isinstance(value, (dict, list, tuple)):
             return value
         if id(value) in done:
             return done[id(value)]
+        out = value
+        # The loops test each value themselves rather than call walk: almost every value is a string
+        # or a number that needs nothing.
         if isinstance(value, dict):
-            out: dict | list = {}
             for k, v in value.items():
-                if type(k) is str and not k.isprintable():
-                    k = text(k)
+                if type(k) is str and not k.isprintable() and text(k) is not k:
+                    out = {walk(k): walk(v) for k, v in value.items()}  # in the same order
+                    break
                 if type(v) is str:
-                    if not v.isprintable():
-                        v = text(v)
+                    if v.isprintable():
+                        continue
+                    new = text(v)
                 elif isinstance(v, (dict, list, tuple)):
-                    v = walk(v)
-                out[k] = v
+                    new = walk(v)
+                else:
+                    continue
+                if new is not v:
+                    if out is value:
+                        out = dict(value)
+                    out[k] = new
         else:
-            out = [walk(v) for v in value]
+            for i, v in enumerate(value):
+                if type(v) is str:
+                    if v.isprintable():
+                        continue
+                    new = text(v)
+                elif isinstance(v, (dict, list, tuple)):
+                    new = walk(v)
+                else:
+                    continue
+                if new is not v:
+                    if out is value:
+                        out = list(value)
+                    out[i] = new
         done[id(value)] = out
         return out
 
@@ -90,14 +107,14 @@ def _none_as_empty(value: object) -> object:
     return "" if value is None else value
 
 
-_environment: ImmutableSandboxedEnvironment | None = None
+_environment: jinja2.Environment | None = None
 
 
-def environment() -> ImmutableSandboxedEnvironment:
+def environment() -> jinja2.Environment:
     """The one Jinja2 environment of the pages, made the first time a page is rendered."""
     global _environment
     if _environment is None:
-        env = ImmutableSandboxedEnvironment(
+        env = jinja2.Environment(
             loader=jinja2.PackageLoader("accountctl", "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
