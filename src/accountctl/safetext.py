@@ -4,8 +4,9 @@ Every key holder can write anything into the decrypted database with their own c
 check the CLI makes on input, so what the database holds is checked again when it is rendered:
 only an http(s) address becomes a link (`web_link`), and control, bidi and zero-width characters
 are shown escaped (`\\x1b`, `\\u202e`) in every format: terminal text (`escape`), CSV (`escape_cell`),
-JSON (`json_text`) and HTML (`html_text`). The same invisible characters are refused on input
-(`model.plain_text`). docs/output.md says what each format does.
+JSON (`json_text`) and HTML (`html_text`; the HTML pages get the same from `pages.render`). The same
+invisible characters are refused on input (`model.plain_text`). An email address becomes a
+`mailto:` link only if it is one (`mail_address`). docs/output.md says what each format does.
 """
 
 from __future__ import annotations
@@ -92,3 +93,14 @@ def web_link(url: object) -> str | None:
     except ValueError:  # an unclosed IPv6 bracket
         return None
     return url if host else None
+
+
+def mail_address(value: object) -> str | None:
+    """`value` as an email address a page may write a `mailto:` link to, else None."""
+    from accountctl.errors import InputError
+    from accountctl.model import email  # model imports this module
+
+    try:
+        return email(value) if type(value) is str else None
+    except InputError:
+        return None

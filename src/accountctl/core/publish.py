@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from accountctl import clock, model, safetext
+from accountctl import clock, safetext
 from accountctl.core import config, directory
-from accountctl.errors import InputError
 
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -33,14 +32,6 @@ PLATFORM_NAMES = {
     "vimeo": "Vimeo",
     "other": "Other",
 }
-
-
-def mail_address(value: object) -> str | None:
-    """`value` as an email address a page may write a `mailto:` link to, else None."""
-    try:
-        return model.email(value) if type(value) is str else None
-    except InputError:
-        return None
 
 
 def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, list[dict]]:
@@ -68,57 +59,17 @@ def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, li
         if not channels and not wanted:
             continue
         setting = f"contact.{row['id']}"
-        contact = mail_address(settings.get(setting))
+        contact = safetext.mail_address(settings.get(setting))
         if contact is None and settings.get(setting):
             left_out.append({"setting": setting, "value": settings[setting]})
         schools.append({"school": row["name"], "report_fakes_to": contact, "channels": channels})
     return {"updated_on": clock.today().isoformat(), "schools": schools}, left_out
 
 
-PAGE_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;padding:1rem;
-color:#1a1a1a;background:#fff;line-height:1.5;font-size:1.05rem}
-main{max-width:40rem;margin:0 auto}
-h1{font-size:1.5rem;margin:.5rem 0 1rem}
-h2{font-size:1.2rem;margin:1.5rem 0 .5rem;border-bottom:2px solid #0b5394;padding-bottom:.25rem}
-ul{list-style:none;padding:0;margin:0}
-li{padding:.6rem 0;border-bottom:1px solid #ddd}
-.platform{display:block;font-weight:600}
-a{color:#0b5394;word-break:break-all;font-size:1rem}
-.fake{background:#fff4e5;border-left:4px solid #e69138;padding:.6rem .8rem;margin:1rem 0}
-footer{color:#555;font-size:.9rem;margin-top:2rem}
-"""
-
-
 def render_html(data: dict) -> str:
     """One self-contained page (no script, no external resource) that reads well on a phone."""
-    e = safetext.html_text
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>Our official social media</title>",
-        f"<style>{PAGE_CSS}</style></head><body><main>",
-        "<h1>Our official social media</h1>",
-        "<p>These are the only social media accounts run by the school. Anything else using our name or "
-        "badge is not ours.</p>",
-    ]
-    for school in data["schools"]:
-        parts.append(f"<h2>{e(school['school'])}</h2><ul>")
-        for c in school["channels"]:
-            name = PLATFORM_NAMES.get(c["platform"], c["platform"])
-            url = safetext.web_link(c["url"])  # again: this page is what a browser acts on, whatever `data` holds
-            link = f'<a href="{e(url)}" rel="noopener">{e(url)}</a>' if url else ""
-            parts.append(f'<li><span class="platform">{e(name)}: {e(c["handle"])}</span>{link}</li>')
-        if not school["channels"]:
-            parts.append("<li>No official social media accounts.</li>")
-        parts.append("</ul>")
-        address = mail_address(school["report_fakes_to"])
-        if address:
-            address = e(address)
-            parts.append(
-                f'<p class="fake">Seen a page pretending to be {e(school["school"])}? Please tell us at '
-                f'<a href="mailto:{address}">{address}</a>, and report it to the platform.</p>'
-            )
-    parts.append(f"<footer>Updated {e(data['updated_on'])}.</footer></main></body></html>")
-    return "\n".join(parts) + "\n"
+    from accountctl import pages
+
+    # Each link is checked again in the template (|web_link, |mail_address): this page is what a
+    # browser acts on, whatever `data` holds.
+    return pages.render("publish.html.j2", **data, platform_names=PLATFORM_NAMES)

@@ -6,10 +6,12 @@ policy: the published policies the rules are drawn from are for `rules --sources
 
 `build` reads with a fixed number of set-based queries (and the audit's own `load`/`run`); it never
 reads a credential's value, only whether one is held, so nothing secret can reach the page.
-`render_html` escapes every value from the register with `safetext.html_text` (HTML-escaped, and
-control, bidi and zero-width characters shown as visible escapes); it makes no link from register
-data; the page loads nothing (no fonts, scripts, images or style sheets from anywhere): inline CSS
-and inline SVG only.
+`page` works out what the page shows beyond the figures (cards, the charts' bars as numbers, the
+order of the failing rules), still as plain data, and `render_html` hands both to
+templates/report.html.j2 through `pages.render`, which shows every value from the register as
+`safetext.html_text` would (HTML-escaped; control, bidi and zero-width characters as visible
+escapes). The page makes no link from register data and loads nothing (no fonts, scripts, images or
+style sheets from anywhere): inline CSS (templates/pages.css) and inline SVG only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from datetime import date, timedelta
 from accountctl import __version__, clock
 from accountctl.core import audit
 from accountctl.core.directory import get_school
-from accountctl.safetext import html_text
 from accountctl.model import ALL_EVENTS, get_meta
 
 REPORT_FORMAT = "accountctl-governors-report"
@@ -341,644 +342,169 @@ def _attestation_progress(conn: sqlite3.Connection, as_of: date, start: date, sc
     return out
 
 
-# -- HTML -----------------------------------------------------------------------------------------
-def e(value) -> str:
-    """Escape anything for HTML text or a quoted attribute (control, bidi and zero-width characters shown escaped)."""
-    return html_text(value)
-
-
-def _short(text: str, most: int = 36) -> str:
-    return text if len(text) <= most else text[: most - 1] + "\u2026"
-
-
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
-
-
-def _pct(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole)}%" if whole else "\u2013"
-
-
-CSS = """
-:root { --ink: #111; --muted: #555; --rule: #999; --error: #9b1c1c; --warning: #7a4b00; --info: #1d4f80;
-  --live: #1d3f66; --pending: #d5dde6; --bar-error: #8b1a1a; --bar-warning: #d4962a; --bar-info: #a9cbe8;
-  --waived: #ffffff; }
-* { box-sizing: border-box; }
-html { background: #fff; }
-body { margin: 0 auto; max-width: 62rem; padding: 1.5rem 1.5rem 3rem; color: var(--ink); background: #fff;
-  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-header { border-bottom: 3px solid var(--ink); padding-bottom: .75rem; margin-bottom: 1rem; }
-.kicker { margin: 0; text-transform: uppercase; letter-spacing: .06em; font-size: .8rem; color: var(--muted); }
-h1 { margin: .2rem 0 .3rem; font-size: 1.8rem; line-height: 1.2; }
-h2 { margin: 2rem 0 .5rem; font-size: 1.3rem; border-bottom: 1px solid var(--rule); padding-bottom: .2rem; }
-h3 { margin: 1.2rem 0 .4rem; font-size: 1.05rem; }
-.meta { margin: 0; color: var(--muted); }
-.meta strong { color: var(--ink); }
-nav.toc { margin: .5rem 0 0; font-size: .9rem; }
-nav.toc a { color: var(--ink); margin-right: .9rem; }
-p.lead { font-size: 1.05rem; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(10.5rem, 1fr)); gap: .6rem; margin: .8rem 0; }
-.card { border: 1px solid var(--rule); border-left: 5px solid var(--ink); padding: .5rem .7rem; }
-.card .n { display: block; font-size: 1.6rem; font-weight: 700; line-height: 1.1; }
-.card .l { font-size: .85rem; color: var(--muted); }
-table { border-collapse: collapse; width: 100%; margin: .4rem 0 1rem; font-size: .9rem; }
-caption { text-align: left; font-weight: 600; padding: .2rem 0; }
-th, td { border-bottom: 1px solid #ccc; padding: .25rem .45rem; text-align: left; vertical-align: top; }
-thead th { border-bottom: 2px solid var(--ink); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tfoot td { border-top: 2px solid var(--ink); font-weight: 600; }
-.sev { font-weight: 700; text-transform: uppercase; font-size: .75rem; letter-spacing: .04em; }
-.sev-error { color: var(--error); } .sev-warning { color: var(--warning); } .sev-info { color: var(--info); }
-.none { color: var(--muted); font-style: italic; }
-time { white-space: nowrap; }
-figure { margin: .6rem 0 1.2rem; }
-figcaption { font-weight: 600; margin-bottom: .3rem; }
-svg.chart { display: block; width: 100%; height: auto; max-width: 46rem; }
-svg.chart text { font: 12px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill: #111; }
-svg.chart .axis { stroke: #111; stroke-width: 1; }
-.legend { font-size: .85rem; color: var(--muted); margin: .2rem 0 0; }
-.key { display: inline-block; width: .9em; height: .9em; border: 1px solid #111; vertical-align: -.1em; margin: 0 .25em 0 .6em; }
-.key-live { background: var(--live); } .key-pending { background: var(--pending); }
-.key-error { background: var(--bar-error); } .key-warning { background: var(--bar-warning); }
-.key-info { background: var(--bar-info); } .key-waived { background: var(--waived); border-style: dashed; }
-dl.rules dt { font-weight: 700; margin-top: .7rem; break-after: avoid; page-break-after: avoid; }
-dl.rules dd { margin: .1rem 0 0 1.2rem; }
-.clause, .when { color: var(--muted); }
-.clause { font-style: italic; }
-.rule-id { font-size: .72em; font-weight: normal; color: var(--muted); }
-h4 { margin: 1rem 0 .2rem; font-size: 1rem; break-after: avoid; page-break-after: avoid; }
-section.failing ul { margin: .2rem 0 .6rem; padding-left: 1.4rem; }
-section.failing p { margin: .2rem 0; }
-.note { border-left: 4px solid var(--rule); padding: .3rem .7rem; color: var(--ink); margin: .6rem 0; }
-code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em; }
-footer { margin-top: 2.5rem; border-top: 1px solid var(--rule); padding-top: .5rem; font-size: .8rem; color: var(--muted); }
-@page { size: A4; margin: 14mm 12mm 16mm; }
-@media print {
-  body { max-width: none; padding: 0; font-size: 10pt; }
-  nav.toc { display: none; }
-  h2 { break-after: avoid; page-break-after: avoid; }
-  h2, h3, figcaption, caption { break-after: avoid; page-break-after: avoid; }
-  figure, .card, .note, tr, dl.rules dd { break-inside: avoid; page-break-inside: avoid; }
-  thead { display: table-header-group; }
-  section.major { break-before: page; page-break-before: always; }
-  a { color: inherit; text-decoration: none; }
-  .card, svg.chart rect { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-}
-"""
-
-
-def _bars(
-    chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int, str, str]], str]], legend: str
-) -> str:
-    """Horizontal bar chart(s) as inline SVG, at most CHUNK bars each.
-
-    rows: (key, label, segments [(value, css fill colour, segment name)], text after the bar).
-    Each bar is one `<g class="bar" data-key=...>`; segments stack left to right.
-    """
-    if not rows:
-        return ""
-    top = max(sum(v for v, _, _ in segs) for _, _, segs, _ in rows) or 1
-    label_w, bar_w, value_w, row_h, pad = 280, 330, 150, 22, 6
-    width = label_w + bar_w + value_w
-    parts = [f'<figure data-chart="{e(chart_id)}"><figcaption>{e(caption)}</figcaption>']
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        height = len(chunk) * row_h + 2 * pad
-        parts.append(
-            f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-            f'aria-label="{e(caption)}" data-chart="{e(chart_id)}">'
-        )
-        parts.append(f'<line class="axis" x1="{label_w}" y1="{pad - 2}" x2="{label_w}" y2="{height - pad + 2}"/>')
-        for i, (key, label, segs, after) in enumerate(chunk):
-            y = pad + i * row_h
-            total = sum(v for v, _, _ in segs)
-            tip = f"{label}: {after}"
-            parts.append(f'<g class="bar" data-key="{e(key)}" data-value="{total}"><title>{e(tip)}</title>')
-            parts.append(
-                f'<text x="{label_w - 8}" y="{y + row_h / 2 + 4:.0f}" text-anchor="end">{e(_short(label))}</text>'
-            )
-            x = float(label_w)
-            for value, fill, name in segs:
-                if value <= 0:
-                    continue
-                w = max(1.5, bar_w * value / top)
-                dash = ' stroke-dasharray="3 2"' if fill == WAIVED_FILL else ""
-                parts.append(
-                    f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{fill}" '
-                    f'stroke="#111" stroke-width="0.75"{dash} data-segment="{e(name)}"/>'
-                )
-                x += w
-            parts.append(f'<text x="{x + 6:.1f}" y="{y + row_h / 2 + 4:.0f}">{e(after)}</text></g>')
-        parts.append("</svg>")
-    parts.append(f'<p class="legend">{legend}</p></figure>')
-    return "".join(parts)
-
-
+# -- the page -----------------------------------------------------------------------------------
+# Bar charts, in SVG user units: the label, the bar and the figure after it, side by side.
+LABEL_W, BAR_W, VALUE_W, ROW_H, PAD = 280, 330, 150, 22, 6
 # Distinct in grey too (dark, mid, light), with the severity also written on every label.
 SEV_FILL = {"error": "#8b1a1a", "warning": "#d4962a", "info": "#a9cbe8"}
 WAIVED_FILL = "#ffffff"
 LIVE_FILL, PENDING_FILL = "#1d3f66", "#d5dde6"
 
 
-def _findings_chart(data: dict) -> str:
+def render_html(data: dict) -> str:
+    """One self-contained HTML page for governors: inline CSS and SVG, no scripts, nothing fetched."""
+    from accountctl import pages
+
+    return pages.render("report.html.j2", **page(data))
+
+
+def page(data: dict) -> dict:
+    """What the template is given: `data`, what the page shows worked out from it, and two wording helpers."""
+    trust = data.get("trust") or "Register"
+    heading = f"{trust} \u2013 {data['school']['name']}" if data.get("school") else trust
+    rule_names = {r["id"]: r["name"] for r in data["rules"]}
+    with_findings = [r for r in data["rules"] if r["findings"]]
+    return {
+        "data": data,
+        "heading": heading,
+        "title": f"{heading}: official social-media accounts, governors' report as of {data['as_of']}",
+        "generated": data["generated_at"].replace("T", " ").replace("Z", " UTC"),
+        "cards": _cards(data),
+        "not_checked": ", ".join(rule_names.get(s["rule"], s["rule"]) for s in data["summary"]["skipped"]),
+        "school_names": {s["id"]: s["name"] for s in data["schools"]},
+        "rules_by_id": {r["id"]: r for r in data["rules"]},
+        "statuses": STATUSES,
+        "status_heads": [(s.capitalize(), True) for s in STATUSES],
+        "status_totals": [data["accounts"]["by_status"].get(s, 0) for s in STATUSES],
+        "compliance_schools": [
+            s for s in data["schools"] if s["live"] or s["unwaived_errors"] or s["unwaived_warnings"]
+        ],
+        "severity_meaning": SEVERITY_MEANING,
+        "findings_chart": _findings_chart(with_findings),
+        "school_chart": _accounts_chart(
+            "accounts-by-school",
+            "Live accounts by school",
+            [(s["id"], s["name"], s) for s in data["schools"] if s["live"]],
+        ),
+        "platform_chart": _accounts_chart(
+            "accounts-by-platform",
+            "Live accounts by platform",
+            [(p["platform"], p["platform"], p) for p in data["platforms"] if p["live"]],
+        ),
+        # the accounts that fail each rule: errors first, then the rules with the most open findings
+        "failing": sorted(
+            with_findings, key=lambda r: (audit.SEVERITIES.index(r["severity"]), -r["unwaived"], r["name"])
+        ),
+        "plural": plural,
+        "percent": percent,
+    }
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`n` and the word for that many: "1 account", "2 accounts", "2 people"."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def percent(part: int, whole: int) -> str:
+    """`part` of `whole` as a whole percentage ("33%"), or a dash when there is no whole."""
+    return f"{round(100 * part / whole)}%" if whole else "\u2013"
+
+
+def _cards(data: dict) -> list[tuple[int, str, str]]:
+    """The summary's cards: (number, what it counts, a line under it)."""
+
+    def word(n: int, one: str, many: str | None = None) -> str:
+        return plural(n, one, many).split(" ", 1)[1]
+
+    unwaived, waived = data["summary"]["unwaived"], data["summary"]["waived"]
+    live, errors, warnings = data["accounts"]["live"], unwaived["error"], unwaived["warning"]
+    leavers, transfers, expiring = len(data["leavers"]), len(data["transfers"]), len(data["waivers_expiring"])
+    return [
+        (live, word(live, "live account"), f"{data['accounts']['by_status'].get('active', 0)} active"),
+        (errors, word(errors, "open error"), word(errors, "breach", "breaches") + " to fix"),
+        (warnings, word(warnings, "open warning"), word(warnings, "risk") + " to fix or accept"),
+        (waived, word(waived, "waived finding"), "accepted by SLT until a date"),
+        (
+            leavers,
+            word(leavers, "leaver") + " in the period",
+            f"{plural(len(data['upcoming_leavers']), 'person', 'people')} due to leave soon",
+        ),
+        (transfers, word(transfers, "ownership transfer"), "in the period"),
+        (expiring, word(expiring, "waiver") + " expiring", f"within {data['waiver_horizon']['days']} days"),
+    ]
+
+
+def _short(text: str, most: int = 36) -> str:
+    return text if len(text) <= most else text[: most - 1] + "\u2026"
+
+
+def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int, str, str]], str]]) -> dict | None:
+    """A horizontal bar chart as numbers for the template's SVG: one SVG per CHUNK bars, so a long chart
+    breaks between pages instead of being cut.
+
+    rows: (key, label, segments [(value, fill colour, segment name)], text after the bar); segments
+    stack left to right, each bar as long as its total over the longest bar's.
+    """
+    if not rows:
+        return None
+    top = max(sum(v for v, _, _ in segs) for _, _, segs, _ in rows) or 1
+    svgs = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        bars = []
+        for i, (key, label, segs, after) in enumerate(chunk):
+            y = PAD + i * ROW_H
+            x, segments = float(LABEL_W), []
+            for value, fill, name in segs:
+                if value <= 0:
+                    continue
+                w = max(1.5, BAR_W * value / top)
+                segments.append(
+                    {"x": round(x, 1), "width": round(w, 1), "fill": fill, "dashed": fill == WAIVED_FILL, "name": name}
+                )
+                x += w
+            bars.append(
+                {
+                    "key": key,
+                    "value": sum(v for v, _, _ in segs),
+                    "tip": f"{label}: {after}",
+                    "label": _short(label),
+                    "text_y": round(y + ROW_H / 2 + 4),
+                    "bar_y": y + 3,
+                    "segments": segments,
+                    "after": after,
+                    "after_x": round(x + 6, 1),
+                }
+            )
+        height = len(chunk) * ROW_H + 2 * PAD
+        svgs.append({"height": height, "axis_y1": PAD - 2, "axis_y2": height - PAD + 2, "bars": bars})
+    return {
+        "id": chart_id,
+        "caption": caption,
+        "width": LABEL_W + BAR_W + VALUE_W,
+        "axis_x": LABEL_W,
+        "label_x": LABEL_W - 8,
+        "bar_height": ROW_H - 6,
+        "svgs": svgs,
+    }
+
+
+def _findings_chart(rules: list[dict]) -> dict | None:
+    """One bar per rule with findings, longest first: open findings by severity, then the waived ones."""
     rows = []
-    for r in sorted((r for r in data["rules"] if r["findings"]), key=lambda r: (-r["findings"], r["id"])):
+    for r in sorted(rules, key=lambda r: (-r["findings"], r["id"])):
         unwaived = r["unwaived_by_severity"]
         segs = [(unwaived[s], SEV_FILL[s], s) for s in audit.SEVERITIES] + [(r["waived"], WAIVED_FILL, "waived")]
         after = f"{r['unwaived']} open" + (f", {r['waived']} waived" if r["waived"] else "")
         rows.append((r["id"], f"{r['name']} ({r['severity']})", segs, after))
-    legend = (
-        '<span class="key key-error"></span>error <span class="key key-warning"></span>warning '
-        '<span class="key key-info"></span>info <span class="key key-waived"></span>waived (accepted by SLT '
-        "until a date). Each bar is one rule; its length is the number of findings."
-    )
-    return _bars("findings-by-rule", "Findings by rule", rows, legend)
+    return _bars("findings-by-rule", "Findings by rule", rows)
 
 
-def _accounts_chart(chart_id: str, caption: str, items: list[tuple[str, str, dict]]) -> str:
+def _accounts_chart(chart_id: str, caption: str, items: list[tuple[str, str, dict]]) -> dict | None:
+    """One bar per school or platform with live accounts: the active ones, then the rest of the live ones."""
     rows = []
     for key, label, row in items:
         pending = row["live"] - row["active"]
         after = f"{row['live']} live" + (f" ({row['active']} active)" if pending else "")
         rows.append((key, label, [(row["active"], LIVE_FILL, "active"), (pending, PENDING_FILL, "not active")], after))
-    legend = (
-        '<span class="key key-live"></span>active <span class="key key-pending"></span>requested, approved '
-        "or suspended. Closed and rejected accounts are not shown."
-    )
-    return _bars(chart_id, caption, rows, legend)
-
-
-def _table(
-    caption: str,
-    headers: list[tuple[str, bool]],
-    body: list[list[str]],
-    foot: list[str] | None = None,
-    empty: str = "None.",
-) -> str:
-    """A table; cells in `body` are already-escaped HTML. headers: (title, numeric)."""
-    if not body:
-        return f'<p class="none">{e(empty)}</p>'
-    out = [f"<table><caption>{e(caption)}</caption><thead><tr>"]
-    num_attr = ' class="num"'
-    out += [f'<th scope="col"{num_attr if num else ""}>{e(h)}</th>' for h, num in headers]
-    out.append("</tr></thead><tbody>")
-    for row in body:
-        out.append(
-            "<tr>" + "".join(f"<td{num_attr if headers[i][1] else ''}>{c}</td>" for i, c in enumerate(row)) + "</tr>"
-        )
-    out.append("</tbody>")
-    if foot:
-        out.append(
-            "<tfoot><tr>"
-            + "".join(f"<td{num_attr if headers[i][1] else ''}>{c}</td>" for i, c in enumerate(foot))
-            + "</tr></tfoot>"
-        )
-    out.append("</table>")
-    return "".join(out)
-
-
-def _day(iso: str | None) -> str:
-    """A date cell: kept on one line."""
-    return f'<time datetime="{e(iso)}">{e(iso)}</time>' if iso else ""
-
-
-def _sev(severity: str) -> str:
-    return f'<span class="sev sev-{e(severity)}">{e(severity)}</span>'
-
-
-def _rule_name(rule: dict) -> str:
-    """A rule's plain name with its id small beside it (a waiver row carries only the id)."""
-    name = rule.get("name") or rule.get("rule") or rule["id"]
-    rule_id = rule.get("id") or rule["rule"]
-    return f'{e(name)} <small class="rule-id"><code>{e(rule_id)}</code></small>'
-
-
-def _failing(data: dict) -> str:
-    """Under each rule with findings, the accounts that fail it, school by school."""
-    rules = [r for r in data["rules"] if r["findings"]]
-    out = ['<h3 id="failing">Accounts that fail each rule</h3>']
-    if not rules:
-        return out[0] + '<p class="none">No account fails a rule.</p>'
-    out.append(
-        "<p>Each account below does not meet the rule it is listed under. Waived ones were accepted by SLT "
-        "until the date shown.</p>"
-    )
-    for r in sorted(rules, key=lambda r: (audit.SEVERITIES.index(r["severity"]), -r["unwaived"], r["name"])):
-        clause = f' <span class="clause">Our policy: {e(r["clause"])}</span>' if r["clause"] else ""
-        out.append(
-            f'<section class="failing" data-rule="{e(r["id"])}"><h4 id="fail-{e(r["id"])}">{_rule_name(r)} '
-            f'{_sev(r["severity"])}</h4><p class="principle">{e(r["principle"])}{clause}</p>'
-        )
-        for group in r["failing"]:
-            where = group["school_name"] or "The register as a whole"
-            out.append(
-                f'<p class="school" data-school="{e(group["school"] or "")}"><strong>{e(where)}</strong> '
-                f"({_plural(group['findings'], 'finding')})</p><ul>"
-            )
-            for f in group["shown"]:
-                account = f'<code class="account">{e(f["account"])}</code>: ' if f["account"] else ""
-                waived = f' <span class="none">(waived until {_day(f["waived_until"])})</span>' if f["waived"] else ""
-                out.append(f'<li data-account="{e(f["account"] or "")}">{account}{e(f["message"])}{waived}</li>')
-            more = group["findings"] - len(group["shown"])
-            if more:
-                where_flag = f" --school {group['school']}" if group["school"] else ""
-                out.append(
-                    f'<li class="none">and {_plural(more, "more finding")}: '
-                    f"<code>accountctl audit{e(where_flag)} --rule {e(r['id'])}</code> lists them all</li>"
-                )
-            out.append("</ul>")
-        out.append("</section>")
-    return "".join(out)
-
-
-def render_html(data: dict) -> str:
-    """One self-contained HTML page for governors: inline CSS and SVG, no scripts, nothing fetched."""
-    trust = data.get("trust") or "Register"
-    scope = data["school"]["name"] if data.get("school") else None
-    as_of = data["as_of"]
-    period = data["period"]
-    comp = data["compliance"]
-    summ = data["summary"]
-    unw = summ["unwaived"]
-    school_names = {s["id"]: s["name"] for s in data["schools"]}
-    dash = " \u2013 "
-    title = f"{trust}{dash + scope if scope else ''}: official social-media accounts, governors' report as of {as_of}"
-
-    out: list[str] = [
-        '<!DOCTYPE html>\n<html lang="en-GB"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<meta name="generator" content="{e(data.get("generator"))}">',
-        f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
-        "<header>",
-        '<p class="kicker">Governors\' report \u00b7 official social-media accounts</p>',
-        f"<h1>{e(trust)}{(dash + e(scope)) if scope else ''}</h1>",
-        f'<p class="meta">Register as of <strong><time datetime="{e(as_of)}">{e(as_of)}</time></strong>. '
-        f'Leavers and transfers from <time datetime="{e(period["from"])}">{e(period["from"])}</time> to '
-        f'<time datetime="{e(period["to"])}">{e(period["to"])}</time>. '
-        f"Generated {e(data['generated_at'].replace('T', ' ').replace('Z', ' UTC'))} by {e(data.get('generator'))}.</p>",
-        '<nav class="toc">'
-        '<a href="#summary">Summary</a><a href="#compliance">Compliance by rule</a>'
-        '<a href="#failing">Accounts that fail</a><a href="#accounts">Accounts</a>'
-        '<a href="#people">Leavers and transfers</a><a href="#waivers">Waivers expiring</a>'
-        '<a href="#rules">What the rules check</a></nav>',
-        "</header>",
-    ]
-
-    # Summary
-    live = comp["live_accounts"]
-    out.append('<section id="summary"><h2>Summary</h2>')
-    if live:
-        out.append(
-            f'<p class="lead">Of <strong>{_plural(live, "live account")}</strong>, '
-            f"<strong>{comp['accounts_without_errors']} ({_pct(comp['accounts_without_errors'], live)})</strong> meet every "
-            f"error-level rule of the policy, allowing for waivers; <strong>{comp['accounts_with_errors']}</strong> "
-            f"{'has' if comp['accounts_with_errors'] == 1 else 'have'} at least one open error. "
-            f"{comp['accounts_clean']} ({_pct(comp['accounts_clean'], live)}) "
-            f"{'has' if comp['accounts_clean'] == 1 else 'have'} no open error or warning.</p>"
-        )
-    else:
-        out.append(
-            '<p class="lead">The register holds no live accounts (requested, approved, active or suspended).</p>'
-        )
-
-    def word(n: int, one: str, many: str | None = None) -> str:
-        return _plural(n, one, many).split(" ", 1)[1]
-
-    live_n, errors, warnings = data["accounts"]["live"], unw["error"], unw["warning"]
-    leavers, transfers, expiring = len(data["leavers"]), len(data["transfers"]), len(data["waivers_expiring"])
-    cards = [
-        (live_n, word(live_n, "live account"), f"{data['accounts']['by_status'].get('active', 0)} active"),
-        (errors, word(errors, "open error"), word(errors, "breach", "breaches") + " to fix"),
-        (warnings, word(warnings, "open warning"), word(warnings, "risk") + " to fix or accept"),
-        (summ["waived"], word(summ["waived"], "waived finding"), "accepted by SLT until a date"),
-        (
-            leavers,
-            word(leavers, "leaver") + " in the period",
-            f"{_plural(len(data['upcoming_leavers']), 'person', 'people')} due to leave soon",
-        ),
-        (transfers, word(transfers, "ownership transfer"), "in the period"),
-        (expiring, word(expiring, "waiver") + " expiring", f"within {data['waiver_horizon']['days']} days"),
-    ]
-    out.append(
-        '<div class="cards">'
-        + "".join(
-            f'<div class="card"><span class="n">{e(n)}</span><span class="l">{e(label)}<br>{e(sub)}</span></div>'
-            for n, label, sub in cards
-        )
-        + "</div>"
-    )
-    if summ["skipped"]:
-        rule_names = {r["id"]: r["name"] for r in data["rules"]}
-        names = ", ".join(rule_names.get(s["rule"], s["rule"]) for s in summ["skipped"])
-        out.append(
-            f'<p class="note">Not checked in this report: {e(names)}. These rules need vault access (an IT '
-            "custodian's key slot); ask IT to produce the report to include them.</p>"
-        )
-    out.append("</section>")
-
-    # Compliance by rule
-    out.append('<section id="compliance" class="major"><h2>Compliance by rule</h2>')
-    out.append(
-        "<p>Each finding is one account (or person) that does not meet one rule on "
-        f"{e(as_of)}. Open findings count against compliance; waived ones were accepted by SLT until a date.</p>"
-    )
-    chart = _findings_chart(data)
-    out.append(chart or '<p class="none">No findings: every account meets every rule checked.</p>')
-    body = []
-    for r in data["rules"]:
-        status = "not checked (needs vault access)" if r["skipped"] else ""
-        target = f"fail-{r['id']}" if r["findings"] else f"rule-{r['id']}"
-        body.append(
-            [
-                f'<a href="#{e(target)}">{_rule_name(r)}</a>',
-                _sev(r["severity"]),
-                e(r["unwaived"]) if not r["skipped"] else "\u2013",
-                e(r["waived"]) if not r["skipped"] else "\u2013",
-                e(r["accounts"]) if not r["skipped"] else "\u2013",
-                e(status or r["principle"]),
-            ]
-        )
-    out.append(
-        _table(
-            "Findings by rule",
-            [
-                ("Rule", False),
-                ("Severity", False),
-                ("Open", True),
-                ("Waived", True),
-                ("Accounts", True),
-                ("What it means", False),
-            ],
-            body,
-            foot=["All rules", "", e(sum(unw.values())), e(summ["waived"]), "", ""],
-        )
-    )
-    rows = [s for s in data["schools"] if s["live"] or s["unwaived_errors"] or s["unwaived_warnings"]]
-    out.append("<h3>Compliance by school</h3>")
-    out.append(
-        _table(
-            "Open findings by school",
-            [
-                ("School", False),
-                ("Live accounts", True),
-                ("Accounts with an open error", True),
-                ("Open errors", True),
-                ("Open warnings", True),
-            ],
-            [
-                [
-                    e(s["name"]) + f' <span class="none">({e(s["id"])})</span>',
-                    e(s["live"]),
-                    e(
-                        f"{s['accounts_with_errors']} ({_pct(s['accounts_with_errors'], s['live'])})"
-                        if s["live"]
-                        else s["accounts_with_errors"]
-                    ),
-                    e(s["unwaived_errors"]),
-                    e(s["unwaived_warnings"]),
-                ]
-                for s in rows
-            ],
-            empty="No school has live accounts.",
-        )
-    )
-    out.append(_failing(data))
-    out.append("</section>")
-
-    # Accounts
-    out.append('<section id="accounts" class="major"><h2>Accounts</h2>')
-    acc = data["accounts"]
-    out.append(
-        f"<p>{_plural(acc['total'], 'account')} on record, {acc['live']} live: "
-        + ", ".join(f"{e(n)} {e(s)}" for s, n in acc["by_status"].items() if n)
-        + ".</p>"
-        if acc["total"]
-        else '<p class="none">No accounts on record.</p>'
-    )
-    out.append(
-        _accounts_chart(
-            "accounts-by-school",
-            "Live accounts by school",
-            [(s["id"], s["name"], s) for s in data["schools"] if s["live"]],
-        )
-    )
-    out.append(
-        _accounts_chart(
-            "accounts-by-platform",
-            "Live accounts by platform",
-            [(p["platform"], p["platform"], p) for p in data["platforms"] if p["live"]],
-        )
-    )
-    heads = [("School", False)] + [(s.capitalize(), True) for s in STATUSES] + [("Total", True)]
-    out.append(
-        _table(
-            "Accounts by school and status",
-            heads,
-            [[e(s["name"])] + [e(s[st]) for st in STATUSES] + [e(s["total"])] for s in data["schools"]],
-            foot=["All schools"] + [e(acc["by_status"].get(st, 0)) for st in STATUSES] + [e(acc["total"])],
-            empty="No schools.",
-        )
-    )
-    out.append(
-        _table(
-            "Accounts by platform and status",
-            [("Platform", False)] + heads[1:],
-            [[e(p["platform"])] + [e(p[st]) for st in STATUSES] + [e(p["total"])] for p in data["platforms"]],
-        )
-    )
-    out.append("</section>")
-
-    # People
-    out.append('<section id="people" class="major"><h2>Leavers and transfers</h2>')
-    out.append(
-        f"<p>Staff who left between {e(period['from'])} and {e(period['to'])}, and how many live accounts still "
-        "name them (as owner, admin or contributor). Every one should be 0: a leaver's accounts are transferred "
-        "and their access removed.</p>"
-    )
-
-    def leaver_rows(items):
-        return [
-            [
-                e(p["name"]) + f'<br><span class="none">{e(p["email"])}</span>',
-                e(school_names.get(p["school"], p["school"])),
-                _day(p["left_on"]),
-                e(p["owns"]),
-                e(p["listed_on"]),
-            ]
-            for p in items
-        ]
-
-    leaver_heads = [
-        ("Name", False),
-        ("School", False),
-        ("Left on", False),
-        ("Still owns", True),
-        ("Still named on", True),
-    ]
-    out.append(
-        _table("Leavers in the period", leaver_heads, leaver_rows(data["leavers"]), empty="No leavers in the period.")
-    )
-    if data["upcoming_leavers"]:
-        out.append(
-            _table(
-                f"Due to leave within {data['waiver_horizon']['days']} days",
-                leaver_heads,
-                leaver_rows(data["upcoming_leavers"]),
-            )
-        )
-    out.append("<h3>Ownership transfers</h3>")
-    out.append(
-        _table(
-            "Ownership transfers in the period",
-            [("Date", False), ("Account", False), ("School", False), ("From", False), ("To", False), ("Reason", False)],
-            [
-                [
-                    _day(t["on"]),
-                    f"<code>{e(t['account'])}</code>",
-                    e(school_names.get(t["school"], t["school"])),
-                    e(t["from"] or "(nobody)"),
-                    e(t["to"]),
-                    e(t["reason"] or ""),
-                ]
-                for t in data["transfers"]
-            ],
-            empty="No ownership transfers in the period.",
-        )
-    )
-    out.append("</section>")
-
-    # Incidents
-    out.append('<section id="incidents"><h2>Incidents</h2>')
-    out.append(
-        "<p>Hijacked, abused or impersonated accounts, safeguarding concerns and data breaches in the period, "
-        "and whether every required step of each one's checklist was done.</p>"
-    )
-    out.append(
-        _table(
-            "Incidents in the period",
-            [
-                ("Incident", False),
-                ("Account", False),
-                ("Kind", False),
-                ("Opened", False),
-                ("Closed", False),
-                ("Steps still to do", False),
-            ],
-            [
-                [
-                    f"<code>{e(i['id'])}</code>",
-                    f"<code>{e(i['account'])}</code>",
-                    e(i["kind"]),
-                    _day(i["opened_at"]),
-                    _day(i["closed_at"]) if i["closed_at"] else "still open",
-                    e(", ".join(i["outstanding"]) or "none"),
-                ]
-                for i in data["incidents"]
-            ],
-            empty="No incident in the period.",
-        )
-    )
-    out.append("</section>")
-
-    # Attestation progress
-    out.append('<section id="attestation"><h2>Platform access reviews</h2>')
-    out.append(
-        "<p>Each term the people who run each account check the platform's own settings (who really has admin "
-        "rights, which two-factor method) and record what they see.</p>"
-    )
-    out.append(
-        _table(
-            "Attestation campaigns",
-            [
-                ("Campaign", False),
-                ("School", False),
-                ("Started", False),
-                ("Due", False),
-                ("Accounts", True),
-                ("Attested", True),
-                ("Outstanding", True),
-                ("Overdue", True),
-            ],
-            [
-                [
-                    f"<code>{e(c['id'])}</code>",
-                    e(school_names.get(c["school"], c["school"]) if c["school"] else "Whole trust"),
-                    _day(c["started"]),
-                    _day(c["due"]),
-                    e(c["accounts"]),
-                    f"{e(c['attested'])} ({_pct(c['attested'], c['accounts'])})",
-                    e(c["outstanding"]),
-                    e(c["overdue"]),
-                ]
-                for c in data["attestation"]
-            ],
-            empty="No attestation campaign in the period.",
-        )
-    )
-    out.append("</section>")
-
-    # Waivers
-    horizon = data["waiver_horizon"]
-    rules_by_id = {r["id"]: r for r in data["rules"]}
-    out.append(f'<section id="waivers"><h2>Waivers expiring within {e(horizon["days"])} days</h2>')
-    out.append(
-        f"<p>Waivers in force on {e(as_of)} that end by {e(horizon['until'])}. When a waiver ends, its finding "
-        "counts again unless SLT renews it or the account is fixed.</p>"
-    )
-    out.append(
-        _table(
-            "Waivers expiring",
-            [
-                ("Until", False),
-                ("Days left", True),
-                ("Account", False),
-                ("School", False),
-                ("Rule", False),
-                ("Reason", False),
-                ("Waived by", False),
-                ("Still needed", False),
-            ],
-            [
-                [
-                    _day(w["until"]),
-                    e(w["days_left"]),
-                    f"<code>{e(w['account'])}</code>",
-                    e(school_names.get(w["school"], w["school"])),
-                    _rule_name(rules_by_id.get(w["rule"], w)),
-                    e(w["reason"]),
-                    e(w["waived_by"]),
-                    "yes" if w["covers_finding"] else "no (no such finding now)",
-                ]
-                for w in data["waivers_expiring"]
-            ],
-            empty=f"No waiver expires within {horizon['days']} days.",
-        )
-    )
-    out.append("</section>")
-
-    # Rules
-    out.append('<section id="rules" class="major"><h2>What the rules check</h2>')
-    out.append(
-        "<p>Each rule is a principle of the trust's social-media policy, with the trust's own clause where it "
-        "has recorded one. Severities: " + "; ".join(f"{_sev(s)} {e(m)}" for s, m in SEVERITY_MEANING.items()) + ".</p>"
-    )
-    out.append('<dl class="rules">')
-    for r in data["rules"]:
-        extra = (
-            " Needs vault access: checked only when IT produces the report."
-            if r["needs_vault"] and "vault" not in r["description"]
-            else ""
-        )
-        clause = f'<br><span class="clause">Our policy: {e(r["clause"])}</span>' if r["clause"] else ""
-        out.append(
-            f'<dt id="rule-{e(r["id"])}">{_rule_name(r)} {_sev(r["severity"])}</dt>'
-            f'<dd>{e(r["principle"])}<br><span class="when">Reported when: {e(r["description"])}.{e(extra)}</span>'
-            f"{clause}</dd>"
-        )
-    out.append("</dl></section>")
-
-    out.append(
-        f"<footer>Produced with <code>accountctl report</code> from the encrypted register. It contains no "
-        f"passwords, 2FA seeds or recovery codes. {e(title)}.</footer></body></html>\n"
-    )
-    return "".join(out)
+    return _bars(chart_id, caption, rows)
