@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from accountctl.errors import DamagedError
@@ -235,8 +236,13 @@ ADDED_COLUMNS = {
 }
 
 
+# Every table ADDED_TABLES makes: a register written before any of them gets them all (empty) on open.
+ADDED_TABLE_NAMES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", ADDED_TABLES))
+
+
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'incidents'").fetchone() is None:
+    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not have.issuperset(ADDED_TABLE_NAMES):
         conn.executescript(ADDED_TABLES)  # tables added since: empty in a register written before them
     for table, columns in ADDED_COLUMNS.items():
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
