@@ -189,7 +189,9 @@ def oak(run, register_path, tmp_path):
     if os.environ.get("ACCOUNTCTL_REGISTER") != str(register_path):
         build_oak(run)
         return register_path
-    key = tuple(os.environ.get(n) for n in ("ACCOUNTCTL_TODAY", "ACCOUNTCTL_PASSPHRASE", "ACCOUNTCTL_KDF", "ACCOUNTCTL_USER"))
+    key = tuple(
+        os.environ.get(n) for n in ("ACCOUNTCTL_TODAY", "ACCOUNTCTL_PASSPHRASE", "ACCOUNTCTL_KDF", "ACCOUNTCTL_USER")
+    )
     state = Path(os.environ["XDG_STATE_HOME"])
     built = _OAK_BUILT.get(key)
     if built is None:

@@ -236,7 +236,9 @@ def test_the_place_check_refuses_anything_not_this_users_own_and_private():
     assert "link" in agent_client.place_problem("/run/a", _stat(stat.S_IFLNK | 0o777, me), _stat(sock, me), me)
     assert "link" in agent_client.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFLNK | 0o777, me), me)
     assert "owner uid 7" in agent_client.place_problem("/run/a", _stat(folder, me), _stat(sock, 7), me)
-    assert "not a socket" in agent_client.place_problem("/run/a", _stat(folder, me), _stat(stat.S_IFREG | 0o600, me), me)
+    assert "not a socket" in agent_client.place_problem(
+        "/run/a", _stat(folder, me), _stat(stat.S_IFREG | 0o600, me), me
+    )
 
 
 # -- 2. every field of every request is checked ----------------------------------------------------------

@@ -28,7 +28,7 @@ from conftest import CUSTODIAN, HEAD, PASSPHRASE, build_oak, error_line, ok
 psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed: pip install '.[postgres]'")
 import pgserver  # noqa: E402
 
-from accountctl.store import register as store  # noqa: E402
+from accountctl.store import register as store, stores  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "shared-register.md"
 FORK = multiprocessing.get_context("fork")
@@ -98,7 +98,7 @@ def stored(cluster, schema: str) -> tuple[int, bytes, bytes]:
 
 
 def image(url: str) -> bytes:
-    with store.stores.open_store(url) as st:
+    with stores.open_store(url) as st:
         return st.read()[0]
 
 
