@@ -156,9 +156,9 @@ def build_oak(run) -> None:
     ok(run('staff add t.two@oak.sch.uk --name "Tia Two" --school oak --role staff --trained-on 2026-09-01'))
 
 
-# `oak` as built once per session (per date and passphrase it was built under): its files and the state
-# folder its build left, copied into each test that asks for it. Building it runs six commands (~1 s).
-_OAK_BUILT: dict[tuple, tuple[dict[str, tuple[bytes, int]], dict[str, tuple[bytes, int]]]] = {}
+# Registers as built once per session (per name, and per date, passphrase and user they were built under):
+# the files and the state folder a build left, copied into each test that asks for the same again.
+_BUILT: dict[tuple, tuple[dict[str, tuple[bytes, int]], dict[str, tuple[bytes, int]]]] = {}
 
 
 def _files(folder: Path, keep) -> dict[str, tuple[bytes, int]]:
@@ -179,26 +179,30 @@ def _put(folder: Path, files: dict[str, tuple[bytes, int]]) -> None:
         target.chmod(mode)
 
 
-@pytest.fixture
-def oak(run, register_path, tmp_path):
-    """A register with one school (oak), its custodian, a headteacher and two teachers.
+def reuse(name: str, register_path: Path, build) -> None:
+    """Run `build()` (commands that fill the register at `register_path`) once per session; copy it after.
 
-    A copy of one built earlier in the session under the same date and passphrase (a register in
-    PostgreSQL, or elsewhere than `register_path`, is built afresh).
+    Only a register file at `register_path` is copied (a register in PostgreSQL is built every
+    time); the keyring is not, so a build must not log in.
     """
     if os.environ.get("ACCOUNTCTL_REGISTER") != str(register_path):
-        build_oak(run)
-        return register_path
-    key = tuple(
-        os.environ.get(n) for n in ("ACCOUNTCTL_TODAY", "ACCOUNTCTL_PASSPHRASE", "ACCOUNTCTL_KDF", "ACCOUNTCTL_USER")
-    )
+        build()
+        return
+    env = ("ACCOUNTCTL_TODAY", "ACCOUNTCTL_PASSPHRASE", "ACCOUNTCTL_KDF", "ACCOUNTCTL_USER")
+    key = (name, *(os.environ.get(n) for n in env))
     state = Path(os.environ["XDG_STATE_HOME"])
-    built = _OAK_BUILT.get(key)
+    built = _BUILT.get(key)
     if built is None:
-        build_oak(run)
+        build()
         mine = lambda p: p.name.startswith(register_path.name)  # noqa: E731
-        _OAK_BUILT[key] = (_files(register_path.parent, mine), _files(state, lambda p: True))
+        _BUILT[key] = (_files(register_path.parent, mine), _files(state, lambda p: True))
     else:
         _put(register_path.parent, built[0])
         _put(state, built[1])
+
+
+@pytest.fixture
+def oak(run, register_path):
+    """A register with one school (oak), its custodian, a headteacher and two teachers."""
+    reuse("oak", register_path, lambda: build_oak(run))
     return register_path

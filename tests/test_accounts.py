@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accountctl import clock
 from accountctl.store.register import open_register
-from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused, reuse
 
 T1 = "t.one@oak.sch.uk"
 T2 = "t.two@oak.sch.uk"
@@ -94,12 +94,16 @@ def world(run, oak, monkeypatch):
     With two slots every command needs an identity: the custodian's by default (ACCOUNTCTL_USER),
     others with --as.
     """
-    ok(run(f'staff add {VOL} --name "Val Helper" --school oak --role volunteer --trained-on 2026-09-01'))
-    ok(run(f'staff add {T3} --name "Teo Three" --school oak --role staff --trained-on 2026-09-01'))
-    ok(run('school add elm --name "Elm Primary" --domain elm.sch.uk'))
-    ok(run(f'staff add {ELM_TEACHER} --name "Eve Teacher" --school elm --role staff'))
-    ok(run(f"person grant {HEAD} --access register"))
     monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
+
+    def build() -> None:
+        ok(run(f'staff add {VOL} --name "Val Helper" --school oak --role volunteer --trained-on 2026-09-01'))
+        ok(run(f'staff add {T3} --name "Teo Three" --school oak --role staff --trained-on 2026-09-01'))
+        ok(run('school add elm --name "Elm Primary" --domain elm.sch.uk'))
+        ok(run(f'staff add {ELM_TEACHER} --name "Eve Teacher" --school elm --role staff'))
+        ok(run(f"person grant {HEAD} --access register"))
+
+    reuse("accounts-world", oak, build)
     return oak
 
 

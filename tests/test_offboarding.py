@@ -19,7 +19,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused
+from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused, reuse
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "schemas" / "offboard.schema.json").read_text(encoding="utf-8"))
@@ -111,23 +111,27 @@ def request(run, account_id, platform, handle, owner, admins, contributors=(), s
 
 
 @pytest.fixture
-def world(day, run, oak, monkeypatch):
+def world(day, run, oak, monkeypatch, register_path):
     """oak on D1: three approved accounts with credentials; head has a register slot (so --as is needed)."""
-    # T3 also works in IT, so that tests can make them a custodian (vault access needs the it role).
-    ok(run(f'staff add {T3} --name "Tad Three" --school oak --role staff --role it --trained-on 2026-09-01'))
-    request(run, FB, "facebook", "oakprimary", T1, [T2, T3])
-    request(run, IG, "instagram", "oakpe", T2, [T1, T3], category="staff")
-    request(run, XM, "x", "oakmusic", T2, [T3], [T1])
-    ok(run(f"cred set {FB} --username office@oak.sch.uk", input="Fb-first-Password-01!\n"))
-    ok(run(f"cred totp {FB}", input=TOTP + "\n"))
-    ok(run(f"cred recovery {FB}", input="rc-1111-aaaa\nrc-2222-bbbb\n"))
-    ok(run(f"cred set {IG}", input="Ig-first-Password-02!\n"))
-    ok(run(f"cred totp {IG}", input=TOTP + "\n"))
-    ok(run(f"cred set {XM}", input="Xm-first-Password-03!\n"))
-    ok(run(f"person grant {HEAD} --access register"))
     monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
-    for account_id in (FB, IG, XM):
-        ok(run(["--as", HEAD, "approve", account_id, "--note", "SLT meeting"]))
+
+    def build() -> None:
+        # T3 also works in IT, so that tests can make them a custodian (vault access needs the it role).
+        ok(run(f'staff add {T3} --name "Tad Three" --school oak --role staff --role it --trained-on 2026-09-01'))
+        request(run, FB, "facebook", "oakprimary", T1, [T2, T3])
+        request(run, IG, "instagram", "oakpe", T2, [T1, T3], category="staff")
+        request(run, XM, "x", "oakmusic", T2, [T3], [T1])
+        ok(run(f"cred set {FB} --username office@oak.sch.uk", input="Fb-first-Password-01!\n"))
+        ok(run(f"cred totp {FB}", input=TOTP + "\n"))
+        ok(run(f"cred recovery {FB}", input="rc-1111-aaaa\nrc-2222-bbbb\n"))
+        ok(run(f"cred set {IG}", input="Ig-first-Password-02!\n"))
+        ok(run(f"cred totp {IG}", input=TOTP + "\n"))
+        ok(run(f"cred set {XM}", input="Xm-first-Password-03!\n"))
+        ok(run(f"person grant {HEAD} --access register"))
+        for account_id in (FB, IG, XM):
+            ok(run(["--as", HEAD, "approve", account_id, "--note", "SLT meeting"]))
+
+    reuse("offboarding-world", register_path, build)
     return oak
 
 

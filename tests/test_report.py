@@ -24,7 +24,7 @@ import pytest
 
 from accountctl.cli import cli
 from accountctl.cli import report as report_cli
-from conftest import CUSTODIAN, HEAD, ok
+from conftest import CUSTODIAN, HEAD, ok, reuse
 
 if "report" not in cli.list_commands(click.Context(cli)):  # until the command is wired into the group
     report_cli.register(cli)
@@ -55,96 +55,104 @@ def today(monkeypatch):
 
 
 @pytest.fixture
-def trust(today, oak, run, tmp_path, monkeypatch):
+def trust(today, oak, run, tmp_path, monkeypatch, register_path):
     """oak and elm, five accounts in all, leavers, a transfer and two waivers, as of TODAY."""
-    ok(run(f'staff add {T3} --name "Tara Three" --school oak --role staff --trained-on 2026-09-01'))
-    ok(run(f'staff add {SOON} --name "Sam Soon" --school oak --role staff'))
-    ok(run(f'staff add {OLD} --name "Olga Old" --school oak --role staff'))
-    ok(run(["school", "add", "elm", "--name", ELM_NAME, "--domain", "elm.sch.uk"]))
-    ok(run(f'staff add {E1} --name "Eve One" --school elm --role staff'))
-    ok(run(f'staff add {E2} --name "Eli Two" --school elm --role staff'))
-    ok(run(f"person grant {HEAD} --access register"))
     monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
-    # An account done properly: requested, approved by the head, notified, secrets held, active.
-    ok(
-        run(
-            [
-                "account",
-                "request",
-                "--school",
-                "oak",
-                "--platform",
-                "facebook",
-                "--handle",
-                "oakprimary",
-                "--url",
-                "https://www.facebook.com/oakprimary",
-                "--category",
-                "faculty",
-                "--email",
-                "office@oak.sch.uk",
-                "--owner",
-                T1,
-                "--admin",
-                T2,
-                "--aim",
-                "News for parents",
-                "--audience",
-                "Parents",
-                "--promotion",
-                "Newsletter",
-                "--visibility",
-                "open",
-                "--pupils",
-                "none",
-            ]
+
+    def build() -> None:
+        ok(run(f'staff add {T3} --name "Tara Three" --school oak --role staff --trained-on 2026-09-01'))
+        ok(run(f'staff add {SOON} --name "Sam Soon" --school oak --role staff'))
+        ok(run(f'staff add {OLD} --name "Olga Old" --school oak --role staff'))
+        ok(run(["school", "add", "elm", "--name", ELM_NAME, "--domain", "elm.sch.uk"]))
+        ok(run(f'staff add {E1} --name "Eve One" --school elm --role staff'))
+        ok(run(f'staff add {E2} --name "Eli Two" --school elm --role staff'))
+        ok(run(f"person grant {HEAD} --access register"))
+        # An account done properly: requested, approved by the head, notified, secrets held, active.
+        ok(
+            run(
+                [
+                    "account",
+                    "request",
+                    "--school",
+                    "oak",
+                    "--platform",
+                    "facebook",
+                    "--handle",
+                    "oakprimary",
+                    "--url",
+                    "https://www.facebook.com/oakprimary",
+                    "--category",
+                    "faculty",
+                    "--email",
+                    "office@oak.sch.uk",
+                    "--owner",
+                    T1,
+                    "--admin",
+                    T2,
+                    "--aim",
+                    "News for parents",
+                    "--audience",
+                    "Parents",
+                    "--promotion",
+                    "Newsletter",
+                    "--visibility",
+                    "open",
+                    "--pupils",
+                    "none",
+                ]
+            )
         )
-    )
-    ok(run(["--as", HEAD, "approve", FB, "--note", "Approved at SLT"]))
-    ok(run(["account", "notify-head", FB]))
-    ok(run(["cred", "set", FB, "--username", "office@oak.sch.uk"], input=PASSWORD + "\n"))
-    ok(run(["cred", "totp", FB], input=f"otpauth://totp/Facebook:office@oak.sch.uk?secret={SEED}&issuer=Facebook\n"))
-    ok(run(["account", "activate", FB]))
-    ok(run(["account", "transfer", FB, "--to", T3, "--reason", TRANSFER_REASON, "--remove-old"]))
-    # Legacy accounts, recorded as they are, with their breaches.
-    legacy = tmp_path / "legacy.csv"
-    legacy.write_text(LEGACY, encoding="utf-8")
-    ok(run(["account", "import", str(legacy)]))
-    # Leavers: one in the period (an admin of FB), one due soon, one long gone.
-    ok(run(["staff", "leave", T2, "--on", "2026-10-01"]))
-    ok(run(["staff", "leave", SOON, "--on", "2026-12-10"]))
-    ok(run(["staff", "leave", OLD, "--on", "2025-06-30"]))
-    # Waivers: one ends within 60 days, one later.
-    ok(
-        run(
-            [
-                "--as",
-                HEAD,
-                "waive",
-                "oak-pta",
-                "ONE_FACULTY_ONE_STAFF",
-                "--reason",
-                "PTA page <merging>",
-                "--until",
-                "2026-12-15",
-            ]
+        ok(run(["--as", HEAD, "approve", FB, "--note", "Approved at SLT"]))
+        ok(run(["account", "notify-head", FB]))
+        ok(run(["cred", "set", FB, "--username", "office@oak.sch.uk"], input=PASSWORD + "\n"))
+        ok(
+            run(
+                ["cred", "totp", FB], input=f"otpauth://totp/Facebook:office@oak.sch.uk?secret={SEED}&issuer=Facebook\n"
+            )
         )
-    )
-    ok(
-        run(
-            [
-                "--as",
-                HEAD,
-                "waive",
-                "oak-pta",
-                "MFA_NOT_HELD",
-                "--reason",
-                "PTA has no 2FA yet",
-                "--until",
-                "2027-06-01",
-            ]
+        ok(run(["account", "activate", FB]))
+        ok(run(["account", "transfer", FB, "--to", T3, "--reason", TRANSFER_REASON, "--remove-old"]))
+        # Legacy accounts, recorded as they are, with their breaches.
+        legacy = tmp_path / "legacy.csv"
+        legacy.write_text(LEGACY, encoding="utf-8")
+        ok(run(["account", "import", str(legacy)]))
+        # Leavers: one in the period (an admin of FB), one due soon, one long gone.
+        ok(run(["staff", "leave", T2, "--on", "2026-10-01"]))
+        ok(run(["staff", "leave", SOON, "--on", "2026-12-10"]))
+        ok(run(["staff", "leave", OLD, "--on", "2025-06-30"]))
+        # Waivers: one ends within 60 days, one later.
+        ok(
+            run(
+                [
+                    "--as",
+                    HEAD,
+                    "waive",
+                    "oak-pta",
+                    "ONE_FACULTY_ONE_STAFF",
+                    "--reason",
+                    "PTA page <merging>",
+                    "--until",
+                    "2026-12-15",
+                ]
+            )
         )
-    )
+        ok(
+            run(
+                [
+                    "--as",
+                    HEAD,
+                    "waive",
+                    "oak-pta",
+                    "MFA_NOT_HELD",
+                    "--reason",
+                    "PTA has no 2FA yet",
+                    "--until",
+                    "2027-06-01",
+                ]
+            )
+        )
+
+    reuse("report-trust", register_path, build)
     return oak
 
 
