@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, error_line, ok
-from test_trust import SLT, _open, trust  # noqa: F401 (the fixture)
+from test_trust import SLT, _open, rewrite_history, trust  # noqa: F401 (the fixture)
 
 from accountctl.core import approvals, events
 from accountctl.core.events import canonical
@@ -124,33 +124,12 @@ def test_a_decision_changed_after_it_was_checked_stops_counting(run, trust):
     assert ("APPROVAL_INVALID", ID) in findings(run)
 
 
-def rewrite_history(path: Path) -> None:
-    """The SLT member puts the head's approval in her own name and re-chains every hash after it."""
-    with _open(path, SLT) as reg:
-        reg.load_history()
-        rows = [dict(r) for r in reg.db.execute("SELECT * FROM all_events ORDER BY seq")]
-        for r in rows:
-            if r["action"] == "account.approve":
-                r["actor"] = SLT
-        reg.db.execute("DELETE FROM main.events")
-        reg.db.execute("DELETE FROM history.events")
-        prev = events.GENESIS
-        for r in rows:
-            r["prev_hash"], r["details"] = prev, json.loads(r["details"])
-            r["hash"] = events.event_hash(r, prev)
-            cols = [c for c in r if c != "details"]
-            reg.db.execute(
-                f"INSERT INTO main.events({', '.join(cols)}, details) VALUES ({', '.join('?' for _ in cols)}, ?)",
-                [r[c] for c in cols] + [json.dumps(r["details"])],
-            )
-            prev = r["hash"]
-        reg.db.execute("UPDATE meta SET value = ? WHERE key = 'events_head'", (f"{len(rows)} {prev}",))
-
-
 def test_history_that_does_not_verify_is_refused_on_open_not_only_by_verify(run, trust, monkeypatch, tmp_path):
     ok(run(REQUEST))
     ok(run(f"--as {HEAD} approve {ID}"))
-    rewrite_history(trust)
+    rewrite_history(  # the SLT member puts the head's approval in her own name and re-chains every hash after it
+        trust, SLT, lambda rows: [dict(r, actor=SLT) if r["action"] == "account.approve" else r for r in rows]
+    )
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "another-machine"))  # it never saw the real history
     for who in (CUSTODIAN, HEAD):
         for command in ("audit", "account list", "staff list", "log"):

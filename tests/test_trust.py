@@ -66,6 +66,27 @@ def _open_unchecked(path, who, *, sign_events=True):
         store_module.Register._sign_new_events = real_sign
 
 
+def rewrite_history(path, who: str, change) -> None:
+    """As `who`, with their own code: rewrite the whole history (`change` maps the list of events) and re-chain it."""
+    with _open(path, who) as reg:
+        reg.load_history()
+        rows = change([dict(r) for r in reg.db.execute("SELECT * FROM all_events ORDER BY seq")])
+        reg.db.execute("DELETE FROM main.events")
+        reg.db.execute("DELETE FROM history.events")
+        prev = events.GENESIS
+        for seq, r in enumerate(rows, start=1):
+            r["seq"], r["prev_hash"] = seq, prev
+            r["details"] = json.loads(r["details"])
+            r["hash"] = events.event_hash(r, prev)
+            cols = [c for c in r if c != "details"]
+            reg.db.execute(
+                f"INSERT INTO main.events({', '.join(cols)}, details) VALUES ({', '.join('?' for _ in cols)}, ?)",
+                [r[c] for c in cols] + [json.dumps(r["details"])],
+            )
+            prev = r["hash"]
+        reg.db.execute("UPDATE meta SET value = ? WHERE key = 'events_head'", (f"{len(rows)} {prev}",))
+
+
 def _hidden_slot(path, who, access):
     """As `who`, append a key slot for nobody whose private key the attacker keeps (the leaver's back door)."""
     with _open(path, who) as reg:
@@ -263,28 +284,16 @@ def test_an_approval_under_a_planted_retired_key_fails_everyones_verify(run, tru
 def test_rewriting_and_rechaining_history_fails_verify(run, trust):
     account_id = _request(run)
     ok(run(f"--as {HEAD} approve {account_id}"))
-    with _open(trust, SLT) as reg:
-        # Remove a grant from the history and put the approval in the SLT member's name, then re-chain.
-        reg.load_history()
-        rows = [dict(r) for r in reg.db.execute("SELECT * FROM all_events ORDER BY seq")]
-        rows = [r for r in rows if not (r["action"] == "person.grant" and r["target"] == SLT)]
-        for r in rows:
-            if r["action"] == "account.approve":
-                r["actor"] = SLT
-        reg.db.execute("DELETE FROM main.events")
-        reg.db.execute("DELETE FROM history.events")
-        prev = events.GENESIS
-        for seq, r in enumerate(rows, start=1):
-            r["seq"], r["prev_hash"] = seq, prev
-            r["details"] = json.loads(r["details"])
-            r["hash"] = events.event_hash(r, prev)
-            cols = [c for c in r if c != "details"]
-            reg.db.execute(
-                f"INSERT INTO main.events({', '.join(cols)}, details) VALUES ({', '.join('?' for _ in cols)}, ?)",
-                [r[c] for c in cols] + [json.dumps(r["details"])],
-            )
-            prev = r["hash"]
-        reg.db.execute("UPDATE meta SET value = ? WHERE key = 'events_head'", (f"{len(rows)} {prev}",))
+    # Remove a grant from the history and put the approval in the SLT member's name, then re-chain.
+    rewrite_history(
+        trust,
+        SLT,
+        lambda rows: [
+            dict(r, actor=SLT) if r["action"] == "account.approve" else r
+            for r in rows
+            if not (r["action"] == "person.grant" and r["target"] == SLT)
+        ],
+    )
     for who in (HEAD, CUSTODIAN, SLT):
         result = run(f"--as {who} verify --json")
         assert result.exit_code == 1, result.output

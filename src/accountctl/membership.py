@@ -30,6 +30,15 @@ RECOVERY = "recovery-key"  # the actor name of the recovery key, in records and 
 # The header's access codes (store/fileformat.py ACCESS_REGISTER, ACCESS_VAULT) by the names records use.
 ACCESS = {1: "register", 2: "vault"}
 FIRST_KINDS = ("root", "upgrade")
+# The event that stands beside each kind of record in the history (verify and every open check it).
+RECORD_ACTIONS = {
+    "root": "register.init",
+    "upgrade": "register.upgrade",
+    "grant": "person.grant",
+    "revoke": "person.revoke",
+    "recover": "person.recover",
+    "rollback": "rollback.accepted",
+}
 KINDS = ("root", "upgrade", "grant", "revoke", "recover", "rollback")
 TAG_LEN = 16
 

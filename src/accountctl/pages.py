@@ -58,37 +58,23 @@ def shown(value: object) -> object:
         out = value
         # The loops test each value themselves rather than call walk: almost every value is a string
         # or a number that needs nothing.
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if type(k) is str and not k.isprintable() and text(k) is not k:
-                    out = {walk(k): walk(v) for k, v in value.items()}  # in the same order
-                    break
-                if type(v) is str:
-                    if v.isprintable():
-                        continue
-                    new = text(v)
-                elif isinstance(v, (dict, list, tuple)):
-                    new = walk(v)
-                else:
+        is_dict = isinstance(value, dict)
+        for k, v in value.items() if is_dict else enumerate(value):
+            if is_dict and type(k) is str and not k.isprintable() and text(k) is not k:
+                out = {walk(k): walk(v) for k, v in value.items()}  # in the same order
+                break
+            if type(v) is str:
+                if v.isprintable():
                     continue
-                if new is not v:
-                    if out is value:
-                        out = dict(value)
-                    out[k] = new
-        else:
-            for i, v in enumerate(value):
-                if type(v) is str:
-                    if v.isprintable():
-                        continue
-                    new = text(v)
-                elif isinstance(v, (dict, list, tuple)):
-                    new = walk(v)
-                else:
-                    continue
-                if new is not v:
-                    if out is value:
-                        out = list(value)
-                    out[i] = new
+                new = text(v)
+            elif isinstance(v, (dict, list, tuple)):
+                new = walk(v)
+            else:
+                continue
+            if new is not v:
+                if out is value:
+                    out = dict(value) if is_dict else list(value)
+                out[k] = new
         done[id(value)] = out
         return out
 

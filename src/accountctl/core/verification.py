@@ -11,26 +11,17 @@ import json
 import sqlite3
 from datetime import datetime, timedelta
 
-from accountctl import membership
+from accountctl import membership as grants  # the module; `membership` is the state it derives
 from accountctl import chain
 from accountctl.core import approvals, events
 from accountctl import crypto
 from accountctl.model import ALL_EVENTS
 
 CLOCK_SLACK = timedelta(days=1)
-# The event that goes with each kind of membership record.
-RECORD_ACTIONS = {
-    "root": "register.init",
-    "upgrade": "register.upgrade",
-    "grant": "person.grant",
-    "revoke": "person.revoke",
-    "recover": "person.recover",
-    "rollback": "rollback.accepted",
-}
 
 
 def verify(
-    conn: sqlite3.Connection, membership: membership.Membership, file_id: bytes, save_problems: list[str] | None = None
+    conn: sqlite3.Connection, membership: grants.Membership, file_id: bytes, save_problems: list[str] | None = None
 ) -> list[str]:
     """Every problem found, as one sentence each; empty when the register checks out.
 
@@ -46,7 +37,7 @@ def verify(
 
 
 def event_signatures(
-    conn: sqlite3.Connection, membership: membership.Membership, file_id: bytes
+    conn: sqlite3.Connection, membership: grants.Membership, file_id: bytes
 ) -> tuple[dict[int, bytes], list[str]]:
     """Which key covers each event, and the problems: events their actor did not sign, real time going back.
 
@@ -89,18 +80,18 @@ def _parse(text: str) -> datetime | None:
         return None
 
 
-def _records_match_events(conn: sqlite3.Connection, membership: membership.Membership) -> list[str]:
+def _records_match_events(conn: sqlite3.Connection, membership: grants.Membership) -> list[str]:
     """Each membership record stands beside the event that recorded it, by the same person."""
     problems = []
     for record in membership.records:
         row = conn.execute(f"SELECT action, actor FROM {ALL_EVENTS} WHERE seq = ?", (record["seq"],)).fetchone()
-        if row is None or row[0] != RECORD_ACTIONS[record["kind"]] or row[1] != record["by"]:
+        if row is None or row[0] != grants.RECORD_ACTIONS[record["kind"]] or row[1] != record["by"]:
             problems.append(f"the {record['kind']} record by {record['by']} has no matching event {record['seq']}")
     return problems
 
 
 def _decisions_signed_in_time(
-    conn: sqlite3.Connection, membership: membership.Membership, signed_by: dict[int, bytes]
+    conn: sqlite3.Connection, membership: grants.Membership, signed_by: dict[int, bytes]
 ) -> list[str]:
     """Each decision was made, in a signed event, with the key its approver held then."""
     made_in: dict[int, int] = {}
@@ -131,6 +122,6 @@ def _decisions_signed_in_time(
     return problems
 
 
-def _last_decision_before_upgrade(conn: sqlite3.Connection, membership: membership.Membership) -> int:
+def _last_decision_before_upgrade(conn: sqlite3.Connection, membership: grants.Membership) -> int:
     record = membership.records[0]
     return int(record.get("last_decision", 0))

@@ -32,15 +32,6 @@ from accountctl.errors import DamagedError
 from accountctl import crypto
 from accountctl.store import db as dbmod
 
-# The event that goes with each kind of membership record.
-RECORD_ACTIONS = {
-    "root": "register.init",
-    "upgrade": "register.upgrade",
-    "grant": "person.grant",
-    "revoke": "person.revoke",
-    "recover": "person.recover",
-    "rollback": "rollback.accepted",
-}
 EVENT_COLUMNS = "seq, at, actor, action, target, account, details, prev_hash, hash, at_real, signature"
 
 
@@ -109,7 +100,7 @@ def check_history(reg, checked: Checked) -> Checked:
     for record in membership.records:
         if record["seq"] > checked.seq:
             row = by_seq.get(record["seq"])
-            if row is None or row["action"] != RECORD_ACTIONS[record["kind"]] or row["actor"] != record["by"]:
+            if row is None or row["action"] != grants.RECORD_ACTIONS[record["kind"]] or row["actor"] != record["by"]:
                 problems.append(f"the {record['kind']} record by {record['by']} has no matching event {record['seq']}")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
