@@ -637,24 +637,9 @@ def test_report_json_matches_its_schema_with_every_section_filled(run, tmp_path,
     from pathlib import Path
 
     import jsonschema
+    from test_pages import demo_figures
 
-    ok(run(["demo", "--dir", str(tmp_path)]))
-    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "demo.accountctl"))
-    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", "oakfield demo passphrase")
-    monkeypatch.setenv("ACCOUNTCTL_USER", "ira.patel@oakfieldtrust.org.uk")
-    ok(run("account transfer oakfield-instagram-oakfieldpe --to priya.jones@oakfield.sch.uk --reason Leaver"))
-    from datetime import timedelta
-
-    from accountctl import clock
-
-    until = (clock.today() + timedelta(days=10)).isoformat()
-    ok(
-        run(
-            f"--as helen.ward@oakfield.sch.uk waive oakfield-facebook-oakfieldpta ONE_FACULTY_ONE_STAFF "
-            f"--reason PTA --until {until}"
-        )
-    )
-    data = json.loads(ok(run(["report", "--out", str(tmp_path / "r.html"), "--json"])).stdout)
+    data, _ = demo_figures(run, tmp_path, monkeypatch)  # the demo, with a transfer and a waiver expiring soon
     assert data["leavers"] and data["transfers"] and data["waivers_expiring"]
     schema = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(data, schema)
