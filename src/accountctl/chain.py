@@ -192,29 +192,100 @@ def head(conn: sqlite3.Connection) -> tuple[int, str]:
     return _head(conn)
 
 
-def chain_problems(rows: Iterable[dict], prev: str, first_seq: int) -> tuple[list[str], str, int]:
-    """Altered, removed, reordered or inserted events among `rows` (oldest first), from a known point.
+class ChainWalk:
+    """Checks events one at a time, oldest first, from a known point: altered, removed, reordered or inserted.
 
-    `prev` and `first_seq` are the hash and number the first row must follow; returns the problems,
-    the last hash and the next number expected.
+    `prev` and `first_seq` are the hash and number the first event must follow. One pass over a
+    cursor holds one event at a time (a first open checks the whole history: tens of thousands).
     """
-    problems = []
-    expected = first_seq
-    for event in rows:
-        if event["seq"] != expected:
-            problems.append(f"event {expected} is missing (next is {event['seq']})")
-            expected = event["seq"]
-        if event["prev_hash"] != prev:
-            problems.append(f"event {event['seq']} does not follow the event before it")
+
+    def __init__(self, prev: str, first_seq: int):
+        self.prev, self.expected, self.problems = prev, first_seq, []
+
+    def step(self, event: dict) -> None:
+        if event["seq"] != self.expected:
+            self.problems.append(f"event {self.expected} is missing (next is {event['seq']})")
+            self.expected = event["seq"]
+        if event["prev_hash"] != self.prev:
+            self.problems.append(f"event {event['seq']} does not follow the event before it")
         try:
             altered = not isinstance(event["details"], dict) or event_hash(event, event["prev_hash"]) != event["hash"]
         except (TypeError, ValueError, AttributeError, KeyError):  # a value of a type no event is written with
             altered = True
         if altered:
-            problems.append(f"event {event['seq']} was altered after it was written")
-        prev = event["hash"]
-        expected += 1
-    return problems, prev, expected
+            self.problems.append(f"event {event['seq']} was altered after it was written")
+        self.prev = event["hash"]
+        self.expected += 1
+
+
+def chain_problems(rows: Iterable[dict], prev: str, first_seq: int) -> tuple[list[str], str, int]:
+    """Altered, removed, reordered or inserted events among `rows` (oldest first), from a known point.
+
+    Returns the problems, the last hash and the next number expected (see `ChainWalk`).
+    """
+    walk = ChainWalk(prev, first_seq)
+    for event in rows:
+        walk.step(event)
+    return walk.problems, walk.prev, walk.expected
+
+
+class SignatureWalk:
+    """Which key covers each event, and the events their actor did not sign, one event at a time.
+
+    Events come oldest first, starting after a signed event (or at the first). A save signs only its
+    last event; the chain makes that signature cover the saver's earlier events in the same save, so
+    an unsigned event must be followed, with nobody else in between, by a signed event of the same
+    actor, with a key that actor held at that event. `keep` says which events' keys to remember in
+    `covered` (all, by default).
+    """
+
+    def __init__(
+        self,
+        keys_of: Callable[[str, int], list[bytes]],
+        verify: Callable[[bytes, bytes, bytes], bool],
+        file_id: bytes,
+        upgraded_at: int = 0,
+        keep: Callable[[int], bool] | None = None,
+    ):
+        self.keys_of, self.verify, self.file_id, self.upgraded_at, self.keep = (
+            keys_of,
+            verify,
+            file_id,
+            upgraded_at,
+            keep,
+        )
+        self.problems: list[str] = []
+        self.covered: dict[int, bytes] = {}
+        self.pending: list[tuple[int, str]] = []
+
+    def step(self, seq: int, actor: str, digest: str, signature) -> None:
+        if seq <= self.upgraded_at:
+            return  # written before signed events existed (format 2)
+        pending = self.pending
+        if pending and pending[-1][1] != actor:
+            self.problems.append(_unsigned(pending))
+            pending.clear()
+        pending.append((seq, actor))
+        if signature is None:
+            return
+        try:
+            message = event_message(self.file_id, digest)
+        except (TypeError, ValueError):
+            self.problems.append(f"event {seq} has an unreadable hash")
+            pending.clear()
+            return
+        key = next((k for k in self.keys_of(actor, seq) if self.verify(k, bytes(signature), message)), None)
+        if key is None:
+            self.problems.append(f"event {seq} names {actor} but is not signed with a key {actor} held at the time")
+        else:
+            self.covered.update((s, key) for s, _ in pending if self.keep is None or self.keep(s))
+        pending.clear()
+
+    def finish(self) -> tuple[dict[int, bytes], list[str]]:
+        if self.pending:
+            self.problems.append(_unsigned(self.pending))
+            self.pending = []
+        return self.covered, self.problems
 
 
 def signature_runs(
@@ -224,40 +295,14 @@ def signature_runs(
     file_id: bytes,
     upgraded_at: int = 0,
 ) -> tuple[dict[int, bytes], list[str]]:
-    """Which key covers each event, and the events their actor did not sign.
+    """Which key covers each event, and the events their actor did not sign (see `SignatureWalk`).
 
-    `rows` are (seq, actor, hash, signature) oldest first, starting after a signed event (or at the
-    first). A save signs only its last event; the chain makes that signature cover the saver's
-    earlier events in the same save, so an unsigned event must be followed, with nobody else in
-    between, by a signed event of the same actor, with a key that actor held at that event.
+    `rows` are (seq, actor, hash, signature) oldest first.
     """
-    problems: list[str] = []
-    covered: dict[int, bytes] = {}
-    pending: list[tuple[int, str]] = []
+    walk = SignatureWalk(keys_of, verify, file_id, upgraded_at)
     for seq, actor, digest, signature in rows:
-        if seq <= upgraded_at:
-            continue  # written before signed events existed (format 2)
-        if pending and pending[-1][1] != actor:
-            problems.append(_unsigned(pending))
-            pending = []
-        pending.append((seq, actor))
-        if signature is None:
-            continue
-        try:
-            message = event_message(file_id, digest)
-        except (TypeError, ValueError):
-            problems.append(f"event {seq} has an unreadable hash")
-            pending = []
-            continue
-        key = next((k for k in keys_of(actor, seq) if verify(k, bytes(signature), message)), None)
-        if key is None:
-            problems.append(f"event {seq} names {actor} but is not signed with a key {actor} held at the time")
-        else:
-            covered.update((s, key) for s, _ in pending)
-        pending = []
-    if pending:
-        problems.append(_unsigned(pending))
-    return covered, problems
+        walk.step(seq, actor, digest, signature)
+    return walk.finish()
 
 
 def _unsigned(pending: list[tuple[int, str]]) -> str:

@@ -80,28 +80,38 @@ def check_history(reg, checked: Checked) -> Checked:
     if oldest is None or oldest > checked.seq + 1:
         reg.load_history()  # older events than the main database holds: read the archive (once)
     table = dbmod.ALL_EVENTS if dbmod.history_attached(conn) else "main.events"
-    rows = [
-        _event(r)
-        for r in conn.execute(f"SELECT {EVENT_COLUMNS} FROM {table} WHERE seq > ? ORDER BY seq", (checked.seq,))
-    ]
     membership = reg.membership
-    problems, last, following = chain.chain_problems(rows, checked.hash, checked.seq + 1)
-    if (following - 1, last) != (head_seq, head_hash):
-        problems.append(f"the history ends at event {following - 1} but event {head_seq} was recorded last")
-    covered, unsigned = chain.signature_runs(
-        ((r["seq"], r["actor"], r["hash"], r["signature"]) for r in rows),
+    record_seqs = {r["seq"]: r for r in membership.records if r["seq"] > checked.seq}
+    decisions: list[dict] = []  # the events that record a decision (few), kept to check their rows
+    walk = chain.ChainWalk(checked.hash, checked.seq + 1)
+    runs = chain.SignatureWalk(
         membership.keys_of,
         crypto.verify_signature,
         reg.file_id,
         membership.upgraded_at,
+        keep=lambda seq: seq in wanted,
     )
+    wanted: set[int] = set()
+    problems = []
+    # One pass over a cursor, one event at a time: a first open checks tens of thousands.
+    for row in conn.execute(f"SELECT {EVENT_COLUMNS} FROM {table} WHERE seq > ? ORDER BY seq", (checked.seq,)):
+        event = _event(row)
+        walk.step(event)
+        if event["action"] in chain.DECISION_ACTIONS and isinstance((event["details"] or {}).get("decision"), int):
+            decisions.append(event)
+            wanted.add(event["seq"])
+        runs.step(event["seq"], event["actor"], event["hash"], event["signature"])
+        record = record_seqs.pop(event["seq"], None)
+        if record is not None and (
+            event["action"] != grants.RECORD_ACTIONS[record["kind"]] or event["actor"] != record["by"]
+        ):
+            problems.append(f"the {record['kind']} record by {record['by']} has no matching event {record['seq']}")
+    problems = walk.problems + problems
+    if (walk.expected - 1, walk.prev) != (head_seq, head_hash):
+        problems.append(f"the history ends at event {walk.expected - 1} but event {head_seq} was recorded last")
+    covered, unsigned = runs.finish()
     problems += unsigned
-    by_seq = {r["seq"]: r for r in rows}
-    for record in membership.records:
-        if record["seq"] > checked.seq:
-            row = by_seq.get(record["seq"])
-            if row is None or row["action"] != grants.RECORD_ACTIONS[record["kind"]] or row["actor"] != record["by"]:
-                problems.append(f"the {record['kind']} record by {record['by']} has no matching event {record['seq']}")
+    problems += [f"the {r['kind']} record by {r['by']} has no matching event {r['seq']}" for r in record_seqs.values()]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise DamagedError(
@@ -110,10 +120,9 @@ def check_history(reg, checked: Checked) -> Checked:
         )
     result = Checked(head_seq, head_hash, dict(checked.decisions), changed=True)
     owners = membership.key_owners()
-    for row in rows:
-        if row["action"] in chain.DECISION_ACTIONS and isinstance(row["details"].get("decision"), int):
-            number = row["details"]["decision"]
-            result.decisions[number] = _decision(conn, number, row, covered.get(row["seq"]), membership, owners)
+    for event in decisions:
+        number = event["details"]["decision"]
+        result.decisions[number] = _decision(conn, number, event, covered.get(event["seq"]), membership, owners)
     if not checked.seq and membership.upgraded_at:
         _decisions_before_upgrade(conn, membership, owners, result)
     return result

@@ -204,6 +204,10 @@ def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, his
             return
     if not write:
         seen_all = witness.load_all()  # before the register is read: see `_finish_open`
+        # A machine that never checked this register's history reads the archive with the body, from the
+        # same read (checking.check_history needs it; read later, a writer could have replaced it).
+        if not history and check:
+            history = witness.load_checked(read_header(store)[0].file_id) is None
         loaded = _load(store, with_history=history)
         address = _refuse_before_unlocking(store, loaded.header, seen_all)
         seen = seen_all.get(loaded.header.file_id.hex())

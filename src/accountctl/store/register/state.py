@@ -102,6 +102,7 @@ class Register(Slots, Tail):
                 raise DamagedError("register damaged or altered: the history archive does not authenticate") from None
             if isinstance(blob, memoryview):
                 blob.release()  # the last view of the file's bytes: free them before SQLite copies the plaintext
+            blob = None  # likewise a copy of them: peak memory is two archives, not three
         dbmod.attach_history(self.db, plain)
 
     def _archive_at(self) -> stores.ArchiveAt:
