@@ -135,6 +135,11 @@ def _holds(reg, seq: int, digest: str, head_seq: int) -> bool:
     conn = reg.db
     row = conn.execute("SELECT hash FROM main.events WHERE seq = ?", (seq,)).fetchone()
     if row is None:
+        following = conn.execute("SELECT prev_hash FROM main.events WHERE seq = ?", (seq + 1,)).fetchone()
+        if following is not None:
+            # The next event names it, and the walk from there checks that link: no need to read the
+            # archive (at 10,000 accounts, a save after an archiving one peaked at 155 MB reading it).
+            return following[0] == digest
         reg.load_history()
         row = conn.execute(f"SELECT hash FROM {dbmod.ALL_EVENTS} WHERE seq = ?", (seq,)).fetchone()
     return row is not None and row[0] == digest
