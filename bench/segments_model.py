@@ -210,6 +210,9 @@ def main() -> None:
     f["decrypt whole body (format 4 open)"] = timed(lambda: aes.decrypt(nonce, enc["body"], aad), runs)
     f["decrypt whole archive (format 4 log/verify)"] = timed(lambda: aes.decrypt(nonce, enc["archive"], aad), runs)
     f["sha256 of body plaintext (format 4 save signature)"] = timed(lambda: hashlib.sha256(body).digest(), runs)
+    f["sha256 of the archive ciphertext (format 4 copy check)"] = timed(
+        lambda: hashlib.sha256(enc["archive"]).digest(), runs
+    )
     f["deserialize whole body"] = (
         timed(lambda: sqlite3.connect(":memory:").deserialize(body), runs) if sizes["source"] == "real" else None
     )
@@ -227,6 +230,18 @@ def main() -> None:
         if sizes["source"] == "real"
         else None
     )
+    if sizes["source"] == "real":
+        whole_db = sqlite3.connect(":memory:")
+        whole_db.deserialize(body)
+        school_db = sqlite3.connect(":memory:")
+        school_db.deserialize(one_records)
+        f["deserialize the trust segment"] = timed(lambda: sqlite3.connect(":memory:").deserialize(trust), runs)
+        f["serialize whole body"] = timed(lambda: whole_db.serialize(), runs)
+        f["serialize one school's records"] = timed(lambda: school_db.serialize(), runs)
+        f["quick_check whole body (before every format 4 save)"] = timed(
+            lambda: whole_db.execute("PRAGMA quick_check").fetchall(), max(3, runs // 3)
+        )
+        f["quick_check one school's records"] = timed(lambda: school_db.execute("PRAGMA quick_check").fetchall(), runs)
     f["sha256 one school's records ciphertext"] = timed(lambda: hashlib.sha256(enc["records"]).digest(), runs)
     f["sign the index (Ed25519)"] = timed(lambda: signer.sign(index), runs)
     f["verify the index signature"] = timed(lambda: public.verify(signature, index), runs)
@@ -239,7 +254,11 @@ def main() -> None:
     def cpu(name: str) -> float:
         return f[name]["cpu_ms"]
 
-    whole_save = cpu("encrypt whole body (format 4 save)") + cpu("sha256 of body plaintext (format 4 save signature)")
+    whole_save = (
+        cpu("encrypt whole body (format 4 save)")
+        + cpu("sha256 of body plaintext (format 4 save signature)")
+        + cpu("sha256 of the archive ciphertext (format 4 copy check)")
+    )
     seg_save = (
         cpu("encrypt one school's records") + cpu("encrypt the trust segment") + cpu("sign the index (Ed25519)")
         + cpu("sha256 one school's records ciphertext")
@@ -249,8 +268,16 @@ def main() -> None:
         cpu("decrypt one school's records") + cpu("decrypt the trust segment") + cpu("verify the index signature")
         + cpu("sha256 one school's records ciphertext")
     )
+    if sizes["source"] == "real":
+        whole_save_full = (
+            cpu("serialize whole body") + cpu("quick_check whole body (before every format 4 save)") + whole_save
+        )
+        seg_save_full = cpu("serialize one school's records") + cpu("quick_check one school's records") + seg_save
+        whole_open_full = whole_open + cpu("deserialize whole body")
+        head_open_full = head_open + cpu("deserialize one school's records") + cpu("deserialize the trust segment")
+        copy_check = cpu("sha256 of every segment's ciphertext (copy check, verify)")
     derived = {
-        "one-account save, CPU: segments (school records + trust + index) / whole body (encrypt + sha256)": (
+        "one-account save, CPU: segments (school records + trust + index) / whole (encrypt, sha256 body, archive check)": (
             f"{seg_save:.2f} ms / {whole_save:.2f} ms = {100 * seg_save / whole_save:.2f}%"
         ),
         "one-account save, CPU without the trust segment (if it did not change)": (
@@ -259,6 +286,22 @@ def main() -> None:
         ),
         "school-scoped open, CPU: trust + one school + index check / whole body decrypt": (
             f"{head_open:.2f} ms / {whole_open:.2f} ms = {100 * head_open / whole_open:.2f}%"
+        ),
+        **(
+            {
+                "one-account save with serialize and quick_check, CPU: segments / whole": (
+                    f"{seg_save_full:.2f} ms / {whole_save_full:.2f} ms = {100 * seg_save_full / whole_save_full:.2f}%"
+                ),
+                "the same in the file store, with the SHA-256 check of every copied segment": (
+                    f"{seg_save_full + copy_check:.2f} ms / {whole_save_full:.2f} ms = "
+                    f"{100 * (seg_save_full + copy_check) / whole_save_full:.2f}%"
+                ),
+                "school-scoped open with deserialize, CPU: segments / whole body": (
+                    f"{head_open_full:.2f} ms / {whole_open_full:.2f} ms = {100 * head_open_full / whole_open_full:.2f}%"
+                ),
+            }
+            if sizes["source"] == "real"
+            else {}
         ),
         "bytes written by a one-account save (PostgreSQL): school records + trust + index / whole register": (
             f"{len(one_records) + len(trust) + len(index):,} / {file_bytes:,} = "
