@@ -14,8 +14,11 @@ each school getting 1/100 of each, as random bytes. With --body and --archive (p
 the decrypted body and archive of `bench/synth.py --size large`), the body is split as format 5
 would split it: every table with a `school` column, or an `account` column naming a school's
 account, goes to that school's records segment (credentials and password_history to its
-credentials segment); events go to the school of their account; everything else is trust-level.
-Each part is a real SQLite database, serialized, so page overhead is counted.
+credentials segment); events, from the body and the archive, go to the history of the school of
+their account (or of the staff member they name); everything else is trust-level. Each part is a
+real SQLite database, serialized, so page overhead is counted. To get the two files, open the
+register with accountctl's store (`open_register(..., history=True)`) and write
+`reg.db.serialize(name="main")` and `reg.db.serialize(name="history")`.
 
 Only stdlib and cryptography. The figures are medians of --runs runs, wall and CPU time.
 """
@@ -197,9 +200,12 @@ def main() -> None:
             "credentials": one_creds, "history": one_hist, "largest": largest_school["records"]}.items()}
     signer = Ed25519PrivateKey.generate()
     public = signer.public_key()
-    # the index: one entry (97 bytes) per segment: trust records, and per school records, credentials
-    # and one history batch
-    index = os.urandom(97 * (1 + 3 * len(schools)) + 64 * 1024 // 64)
+    # the index (file-format.md F5): 97 bytes per segment (trust records, journal, lookup; per school
+    # records, credentials and one history batch), 84 per scope, and the keyrings of 3 custodians
+    # (202 keys each) and of one head per school (2 keys), 53 bytes a key, 60 of sealing, 28 of entry
+    n = len(schools)
+    keyrings = 3 * (202 * 53 + 60 + 28) + n * (2 * 53 + 60 + 28)
+    index = os.urandom(97 * (3 + 3 * n) + 84 * (n + 1) + keyrings)
     signature = signer.sign(index)
     file_bytes = len(body) + len(archive)
     everything = bytes(enc["body"]) + bytes(enc["archive"])
