@@ -83,8 +83,10 @@ def part(source: str, archive: str | None, school: str | None, kind: str) -> byt
                 "account IN (SELECT id FROM src.accounts WHERE school = :s) OR (account IS NULL AND "
                 "target IN (SELECT email FROM src.staff WHERE school = :s))"
             )
-            where = mine if school else (
-                "account IS NULL AND (target IS NULL OR target NOT IN (SELECT email FROM src.staff))"
+            where = (
+                mine
+                if school
+                else ("account IS NULL AND (target IS NULL OR target NOT IN (SELECT email FROM src.staff))")
             )
         elif "school" in cols and table != "campaigns":
             where = "school = :s" if school else "0"
@@ -195,9 +197,18 @@ def main() -> None:
     key, nonce = AESGCM.generate_key(256), os.urandom(12)
     aes = AESGCM(key)
     aad = b"accountctl/v5/segment" + os.urandom(16 + 16 + 1 + 16 + 4 + 8)
-    enc = {name: aes.encrypt(nonce, data, aad) for name, data in
-           {"body": body, "archive": archive, "trust": trust, "records": one_records,
-            "credentials": one_creds, "history": one_hist, "largest": largest_school["records"]}.items()}
+    enc = {
+        name: aes.encrypt(nonce, data, aad)
+        for name, data in {
+            "body": body,
+            "archive": archive,
+            "trust": trust,
+            "records": one_records,
+            "credentials": one_creds,
+            "history": one_hist,
+            "largest": largest_school["records"],
+        }.items()
+    }
     signer = Ed25519PrivateKey.generate()
     public = signer.public_key()
     # the index (file-format.md F5): 97 bytes per segment (trust records, journal, lookup; per school
@@ -232,9 +243,7 @@ def main() -> None:
     f["encrypt the trust segment"] = timed(lambda: aes.encrypt(nonce, trust, aad), runs)
     f["decrypt the trust segment"] = timed(lambda: aes.decrypt(nonce, enc["trust"], aad), runs)
     f["deserialize one school's records"] = (
-        timed(lambda: sqlite3.connect(":memory:").deserialize(one_records), runs)
-        if sizes["source"] == "real"
-        else None
+        timed(lambda: sqlite3.connect(":memory:").deserialize(one_records), runs) if sizes["source"] == "real" else None
     )
     if sizes["source"] == "real":
         whole_db = sqlite3.connect(":memory:")
@@ -266,12 +275,16 @@ def main() -> None:
         + cpu("sha256 of the archive ciphertext (format 4 copy check)")
     )
     seg_save = (
-        cpu("encrypt one school's records") + cpu("encrypt the trust segment") + cpu("sign the index (Ed25519)")
+        cpu("encrypt one school's records")
+        + cpu("encrypt the trust segment")
+        + cpu("sign the index (Ed25519)")
         + cpu("sha256 one school's records ciphertext")
     )
     whole_open = cpu("decrypt whole body (format 4 open)")
     head_open = (
-        cpu("decrypt one school's records") + cpu("decrypt the trust segment") + cpu("verify the index signature")
+        cpu("decrypt one school's records")
+        + cpu("decrypt the trust segment")
+        + cpu("verify the index signature")
         + cpu("sha256 one school's records ciphertext")
     )
     if sizes["source"] == "real":
@@ -322,10 +335,17 @@ def main() -> None:
     report = {
         "model": "issue 27 segments cost model (bench/segments_model.py); crypto and loading only",
         "sizes_from": sizes["source"],
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "uptime": uptime,
-                    "loadavg": [round(x, 2) for x in load]},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "uptime": uptime,
+            "loadavg": [round(x, 2) for x in load],
+        },
         "bytes": {
-            "body": len(body), "archive": len(archive), "trust segment": len(trust), "index": len(index),
+            "body": len(body),
+            "archive": len(archive),
+            "trust segment": len(trust),
+            "index": len(index),
             "school records: min / median / max": [rec[0], rec[len(rec) // 2], rec[-1]],
             "school credentials: min / median / max": [cred[0], cred[len(cred) // 2], cred[-1]],
             "school history: min / median / max": [hist[0], hist[len(hist) // 2], hist[-1]],
