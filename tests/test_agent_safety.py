@@ -528,3 +528,17 @@ def test_status_shows_person_register_expiry_and_last_use(agent_oak):
     header, _, row = table.splitlines()
     assert header.split() == ["register", "person", "expires", "last_used"] and CUSTODIAN in row
     assert re.search(r" in \d+m \d\ds +\d+s ago$", row), row  # at 80 columns, nothing broken mid-word
+
+
+@pytest.mark.parametrize("size, used", [(16, True), (17, False)])
+def test_an_answer_larger_than_a_message_may_be_is_not_used(monkeypatch, size, used):
+    """The client reads an answer only up to MAX_MESSAGE; past it, the command runs here instead."""
+    monkeypatch.setattr(agent_client, "MAX_MESSAGE", 16)
+    ours, agents = socket.socketpair()
+    monkeypatch.setattr(agent_client, "_connect", lambda timeout: ours)
+    agents.sendall(agent_protocol.output_frame(0, b"x" * size, b""))
+    answer = agent_client.run(["account", "list"])
+    agents.close()
+    assert (answer is not None) is used
+    if used:
+        assert answer == {"code": 0, "out": b"x" * size, "err": b""}

@@ -690,3 +690,17 @@ def test_a_dba_serving_another_register_under_the_same_url_is_refused(
         assert ff.parse_header(bytes(theirs))[0].file_id.hex()[:8] in line
     finally:
         cluster.admin_sql(f"DROP SCHEMA {other_schema} CASCADE")
+
+
+def test_a_driver_message_becomes_one_line_without_its_labels():
+    from accountctl.store.pgstore import _one_line
+
+    error = psycopg.Error(
+        'ERROR:  relation "accountctl_register" does not exist.\nLINE 1: SELECT body FROM accountctl_register\n'
+    )
+    assert (
+        _one_line(error)
+        == 'relation "accountctl_register" does not exist. LINE 1: SELECT body FROM accountctl_register'
+    )
+    gone = psycopg.OperationalError('connection failed: FATAL:  database "trust" does not exist\n')
+    assert _one_line(gone) == 'database "trust" does not exist'

@@ -95,3 +95,9 @@ def test_a_missing_register_has_no_conflict_copies(oak):
     shutil.copyfile(oak, oak.with_name("oak-DESKTOP-4F2K9QL.accountctl"))
     assert conflict_copies(oak) == ["oak-DESKTOP-4F2K9QL.accountctl"]
     assert conflict_copies(oak.with_name("missing.accountctl")) == []
+
+
+def test_an_unreadable_conflict_like_file_does_not_hide_a_real_copy_after_it(oak):
+    (oak.parent / "oak (1).accountctl").write_bytes(b"not a register at all")
+    shutil.copyfile(oak, oak.with_name("oak (2).accountctl"))
+    assert conflict_copies(oak) == ["oak (2).accountctl"]

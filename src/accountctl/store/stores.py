@@ -295,7 +295,7 @@ def conflict_copies(path: Path) -> list[str]:
     except (DamagedError, InputError):
         return []
     found = []
-    for entry in entries:
+    for entry in sorted(entries, key=lambda e: e.name):  # the same answer whatever order the folder lists
         if not _looks_like_conflict(entry.name, stem, suffix):
             continue
         try:
