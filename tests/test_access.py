@@ -92,7 +92,11 @@ def test_init_prints_the_recovery_key_alone_on_stdout(run, register_path):
 def test_init_refuses_to_overwrite(run, oak):
     before = snapshot(oak.parent)
     refused(run(f'init --trust "Other" --email {CUSTODIAN} --name "Ira Tech"'), 2, "already exists")
-    refused(run(f'init --trust "Other" --email other@elm.sch.uk --name "X" --register {oak}'), 2, "already exists")
+    refused(
+        run(f'init --trust "Other" --email other@elm.sch.uk --name "X" --register {oak}'),
+        2,
+        f"already exists at {oak};",
+    )
     assert snapshot(oak.parent) == before
     assert len(staff_emails(run)) == 4
 
