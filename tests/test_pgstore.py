@@ -704,3 +704,32 @@ def test_a_driver_message_becomes_one_line_without_its_labels():
     )
     gone = psycopg.OperationalError('connection failed: FATAL:  database "trust" does not exist\n')
     assert _one_line(gone) == 'database "trust" does not exist'
+
+
+def test_a_server_that_refuses_the_archive_is_named_in_one_line(run, pg_oak, cluster, schema, small_archive):
+    for i in range(6):
+        ok(run(f"staff add a{i}@oak.sch.uk --name A{i} --school oak"))
+    cluster.admin_sql(f"REVOKE SELECT ON {schema}.accountctl_archive_segment FROM {pgserver.APP}")
+    error_line(run("log"), 2, "PostgreSQL refused reading the register at")  # the archive comes with the body
+    error_line(run("staff add late@oak.sch.uk --name Late --school oak"), 2, "refused reading the history archive")
+
+
+@pytest.mark.parametrize(
+    "url, environ, expected",
+    [
+        ("postgresql://app@db.example/trust", {}, {"connect_timeout": 10, "application_name": "accountctl"}),
+        ("postgresql://app@db.example/trust?connect_timeout=3&application_name=mine", {}, {}),
+        ("postgresql://app@db.example/trust", {"PGCONNECT_TIMEOUT": "4", "PGAPPNAME": "cron"}, {}),
+    ],
+)
+def test_a_connection_waits_ten_seconds_and_names_itself_unless_told_otherwise(monkeypatch, url, environ, expected):
+    from accountctl.store.pgstore import PgStore
+
+    for name in ("PGCONNECT_TIMEOUT", "PGAPPNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    calls = []
+    monkeypatch.setattr(psycopg, "connect", lambda url, **options: calls.append(options) or object())
+    PgStore(url)._connection()
+    assert calls == [{"autocommit": True, **expected}]
