@@ -542,3 +542,13 @@ def test_an_answer_larger_than_a_message_may_be_is_not_used(monkeypatch, size, u
     assert (answer is not None) is used
     if used:
         assert answer == {"code": 0, "out": b"x" * size, "err": b""}
+
+
+def test_a_runtime_folder_too_deep_for_a_socket_gives_way_to_tmp_at_the_exact_length(monkeypatch):
+    room = agent_client.MAX_SOCKET_PATH - len(os.path.join("/", "accountctl", agent_client.NAME))
+    fits, deeper = "/" + "r" * (room - 1), "/" + "r" * room
+    assert len(os.fsencode(os.path.join(fits, "accountctl", agent_client.NAME))) == agent_client.MAX_SOCKET_PATH
+    monkeypatch.setenv("XDG_RUNTIME_DIR", fits)
+    assert agent_client.folder() == os.path.join(fits, "accountctl")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", deeper)
+    assert agent_client.folder() == f"/tmp/accountctl-{os.getuid()}"
