@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
-from accountctl.cli import output
+from accountctl.cli import giveway, output
 from accountctl.cli.common import fmt, format_options, global_options, reads, writes
 from accountctl.core.access import require_custodian
 
 FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]
+# On a narrow screen a finding keeps its rule, account and message in the table; its fix goes on its own line.
+FINDING_PRIORITIES = giveway.Priorities(keep=("rule", "account", "severity", "message", "school"), below=("fix",))
 
 
 @click.command()
@@ -54,7 +56,9 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
     else:
         # The trust's own clause references, once it has set any: a column beside each finding.
         with_clause = any(k.startswith("clause.") for k in snap.settings)
-        output.rows(findings, FINDING_COLUMNS + (["clause"] if with_clause else []), fmt())
+        output.rows(
+            findings, FINDING_COLUMNS + (["clause"] if with_clause else []), fmt(), priorities=FINDING_PRIORITIES
+        )
         reasons: dict[str, list[str]] = {}
         for item in skipped:
             reasons.setdefault(item["reason"], []).append(item["rule"])

@@ -288,6 +288,11 @@ def _table_pieces(
         yield "\n".join([line(*row).rstrip() for row in body[start : start + JSON_BATCH]])
 
 
+def _fits(headers: Sequence[str], body: list[list[str]], width: int) -> bool:
+    natural = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+    return sum(natural) + len(GAP) * (len(natural) - 1) <= width
+
+
 def _prose(headers: Sequence[str], body: list[list[str]], widths: list[int], width: int) -> list[bool] | None:
     """Which columns hold text that wraps at words (some cell has a space); None when the table fits anyway."""
     if sum(widths) + len(GAP) * (len(widths) - 1) <= width:
@@ -311,11 +316,19 @@ def _fitted_table(headers: Sequence[str], body: list[list[str]], widths: list[in
 
 
 def rows(
-    data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None, one_line: Sequence[str] = ()
+    data: Sequence[dict],
+    columns: Sequence[str],
+    fmt: str,
+    *,
+    json_data: Any = None,
+    one_line: Sequence[str] = (),
+    priorities: Any = None,
 ) -> None:
     """Print records: a table, a JSON list (or `json_data`), or CSV with a header.
 
-    In a table too wide for the screen, cells of the `one_line` columns are shortened, the rest wrap.
+    In a table too wide for the screen, cells of the `one_line` columns are shortened, the rest wrap;
+    or, given the command's `priorities` (`giveway.Priorities`), the columns it needs most stay and
+    the others go under each row, no word or command broken.
     """
     if fmt == "json":
         echo_json(json_data if json_data is not None else list(data))
@@ -343,7 +356,14 @@ def rows(
             [v if type(v) is str and v.isprintable() else _table_cell(v) for v in map(item.get, columns)]
             for item in data
         ]
-        for piece in _table_pieces(columns, body, screen_width(), one_line):  # never the whole text at once
+        width = screen_width()
+        if priorities is not None and width is not None and not _fits(columns, body, width):
+            from accountctl.cli import giveway
+
+            for piece in giveway.pieces(columns, body, data, width, priorities):
+                click.echo(piece)
+            return
+        for piece in _table_pieces(columns, body, width, one_line):  # never the whole text at once
             click.echo(piece)
 
 
