@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from accountctl.cli import giveway
-from conftest import CUSTODIAN, HEAD, ok, reuse
+from conftest import CUSTODIAN, HEAD, ok, refused, reuse
 
 SCHOOL = "stmarysandstjohns"
 LEAVER = "alexandra.montgomery-smythe@stmarysandstjohns.sch.uk"
@@ -144,3 +145,96 @@ def test_a_screen_wide_enough_gets_the_whole_table_and_pipes_get_whole_rows(run,
 )
 def test_wrapping_keeps_commands_whole_and_breaks_only_between_words(text, room, expected):
     assert giveway.wrap_whole(text, room) == expected
+
+
+# -- dates as Excel writes them in the UK ---------------------------------------------------------
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def test_the_uk_excel_example_is_the_staff_example_as_excel_saves_it():
+    raw = (EXAMPLES / "staff-excel-uk.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == raw.count(b"\n")
+    iso = (EXAMPLES / "staff.csv").read_text(encoding="utf-8")
+    uk = re.sub(r"(\d\d)/(\d\d)/(\d{4})", r"\3-\2-\1", raw.decode("utf-8-sig").replace("\r\n", "\n"))
+    assert uk == iso and "/" in raw.decode("utf-8-sig")
+
+
+@pytest.fixture
+def school_only(run, register_path):
+    """A register with the school oak and its custodian, before any staff import."""
+
+    def build() -> None:
+        ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"'))
+        ok(run('school add oak --name "Oak Primary" --domain oak.sch.uk'))
+
+    reuse("oak-school-only", register_path, build)
+    return register_path
+
+
+def test_staff_import_reads_uk_dates_with_dates_uk(run, school_only):
+    ok(run(["staff", "import", str(EXAMPLES / "staff-excel-uk.csv"), "--dates", "uk"]))
+    staff = {s["email"]: s for s in json.loads(ok(run("staff list --json")).stdout)}
+    assert staff["p.games@oak.sch.uk"]["trained_on"] is None
+    iso = (EXAMPLES / "staff.csv").read_text(encoding="utf-8")
+    for line in iso.splitlines()[1:]:
+        email, trained = line.split(",")[0], line.split(",")[-2] or None
+        assert staff[email]["trained_on"] == trained
+
+
+def test_a_uk_date_without_dates_uk_is_refused_with_a_hint_and_nothing_imported(run, school_only):
+    line = refused(
+        run, school_only, ["staff", "import", str(EXAMPLES / "staff-excel-uk.csv")], 2, "--dates uk", "line 2"
+    )
+    assert "trained_on must be a date as YYYY-MM-DD" in line
+
+
+def _one_row(tmp_path, trained: str) -> str:
+    path = tmp_path / "one.csv"
+    path.write_text(f"email,name,school,roles,trained_on,policy_ack\nn.new@oak.sch.uk,Ned New,oak,staff,{trained},\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("trained", "stored"),
+    [
+        ("31/12/2026", "2026-12-31"),
+        ("01/01/2027", "2027-01-01"),
+        ("7/9/2026", "2026-09-07"),
+        ("2026-09-01", "2026-09-01"),
+    ],
+)
+def test_dates_uk_reads_day_month_year_and_iso(run, oak, tmp_path, trained, stored):
+    ok(run(["staff", "import", _one_row(tmp_path, trained), "--dates", "uk"]))
+    assert json.loads(ok(run("staff show n.new@oak.sch.uk --json")).stdout)["trained_on"] == stored
+
+
+@pytest.mark.parametrize(
+    ("trained", "words"),
+    [
+        ("12/31/2026", ("not a real date", "day/month/year")),
+        ("07/12/26", ("two-digit year",)),
+        ("32/01/2027", ("not a real date",)),
+    ],
+)
+def test_dates_uk_refuses_what_is_not_a_uk_date(run, oak, tmp_path, trained, words):
+    refused(run, oak, ["staff", "import", _one_row(tmp_path, trained), "--dates", "uk"], 2, "line 2", *words)
+
+
+def test_a_uk_date_in_an_option_is_refused_naming_the_iso_form(run, oak):
+    refused(run, oak, "staff train t.one@oak.sch.uk --on 07/12/2026", 2, "YYYY-MM-DD", "--dates uk")
+
+
+def test_staff_sync_reads_uk_dates_with_dates_uk(run, oak, tmp_path):
+    path = tmp_path / "roster.csv"
+    rows = [
+        "email,name,school,roles,trained_on,policy_ack",
+        f"{CUSTODIAN},Ira Tech,oak,it,,",
+        f"{HEAD},Hana Head,oak,headteacher;slt,,",
+        "t.one@oak.sch.uk,Tom One,oak,staff,01/09/2026,",
+        "t.two@oak.sch.uk,Tia Two,oak,staff,01/09/2026,",
+        "n.new@oak.sch.uk,Ned New,oak,staff,07/12/2026,",
+    ]
+    path.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
+    refused(run, oak, ["staff", "sync", str(path), "--school", "oak", "--apply"], 2, "--dates uk")
+    ok(run(["staff", "sync", str(path), "--school", "oak", "--apply", "--dates", "uk"]))
+    assert json.loads(ok(run("staff show n.new@oak.sch.uk --json")).stdout)["trained_on"] == "2026-12-07"

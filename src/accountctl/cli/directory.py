@@ -122,21 +122,33 @@ def staff_add(reg, email, name, school_id, roles, trained_on, policy_ack) -> Non
     output.message(f"Added {row['email']} to {row['school']}.")
 
 
+DATES_OPTION = click.option(
+    "--dates",
+    type=click.Choice(["iso", "uk"]),
+    default="iso",
+    show_default=True,
+    help="How the file writes dates: iso (YYYY-MM-DD) or uk (DD/MM/YYYY, as Excel saves them in the UK).",
+)
+
+
 @staff.command("import")
 @click.argument("file", type=click.Path(dir_okay=True))
+@DATES_OPTION
 @global_options
-def staff_import(file: str) -> None:
+def staff_import(file: str, dates: str) -> None:
     """Import staff from a CSV file: every row or none.
 
     \b
     The header (then one row a person; empty cells allowed except email, name, school):
       email,name,school,roles,trained_on,policy_ack
     roles are separated by ';' (slt, headteacher, ceo, it, staff, volunteer; default staff);
-    trained_on is YYYY-MM-DD. Save the file as UTF-8 ("CSV UTF-8" in Excel).
+    trained_on is YYYY-MM-DD, or DD/MM/YYYY with --dates uk. Save the file as UTF-8 ("CSV UTF-8" in
+    Excel).
 
     \b
-    Example (docs/examples/staff.csv):
+    Example (docs/examples/staff.csv; staff-excel-uk.csv is the same file as Excel saves it in the UK):
       accountctl staff import docs/examples/staff.csv
+      accountctl staff import docs/examples/staff-excel-uk.csv --dates uk
     """
     from accountctl.cli.progress import Progress
 
@@ -144,7 +156,7 @@ def staff_import(file: str) -> None:
     with session(write=True) as reg:
         require_custodian(reg, "import staff")
         with Progress("Checking staff") as progress:
-            items = directory.import_staff_rows(reg.db, reg.actor, rows, progress)
+            items = directory.import_staff_rows(reg.db, reg.actor, rows, progress, dates)
     output.message(f"Imported {len(items)} staff.")
 
 

@@ -6,7 +6,7 @@ import click
 
 from accountctl.cli import giveway, output
 from accountctl.cli.common import fmt, format_options, reads, session
-from accountctl.cli.directory import read_text_file, staff
+from accountctl.cli.directory import DATES_OPTION, read_text_file, staff
 from accountctl.core.access import require_custodian
 
 ITEM_COLUMNS = ["kind", "account", "school", "field", "set_at", "outstanding", "step", "command"]
@@ -152,8 +152,9 @@ def staff_move(email, school_id, on) -> None:
 @click.option(
     "--rejoin", is_flag=True, help="With --apply, also reinstate people recorded as left who are on the roster again."
 )
+@DATES_OPTION
 @format_options
-def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
+def staff_sync(file, school_id, do_apply, left_on, rejoin, dates) -> None:
     """Compare a school's full roster with the register: joiners, leavers, movers, changes.
 
     FILE is recognised from its header: the staff CSV (email,name,school,roles,trained_on,policy_ack),
@@ -178,7 +179,7 @@ def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
         school_row = directory.get_school(reg.db, school_id)
         school = school_row["id"]
         day = clock.parse_date(left_on, "--left-on").isoformat() if left_on else clock.today().isoformat()
-        kind, entries = roster.parse(text, school)
+        kind, entries = roster.parse(text, school, dates)
         ignored = 0
         if kind in roster.DIRECTORY_EXPORTS:
             entries, ignored = roster.on_school_domains(entries, school_row["domains"])

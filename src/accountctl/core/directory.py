@@ -89,6 +89,7 @@ def validate_staff(
     trained_on: str | None,
     policy_ack: str | None,
     school_ids: set[str] | None = None,
+    dates: str | None = None,
 ) -> StaffInput:
     """Check one staff record against the spec; raises InputError naming the problem."""
     address = model.email(email)
@@ -98,7 +99,7 @@ def validate_staff(
     if school_id not in known:
         raise InputError(f"unknown school {shown(school or '')}{model.did_you_mean(school_id, known)}")
     chosen = model.roles(roles) or ["staff"]
-    trained = clock.parse_date(trained_on, "trained_on").isoformat() if (trained_on or "").strip() else None
+    trained = clock.parse_date(trained_on, "trained_on", dates).isoformat() if (trained_on or "").strip() else None
     ack = model.optional_text(policy_ack, "policy_ack", 50)
     return StaffInput(address, clean_name, school_id, chosen, trained, ack)
 
@@ -140,7 +141,9 @@ def parse_staff_csv(text: str) -> list[dict]:
     return csvrows.read(text, "staff CSV", STAFF_CSV_COLUMNS)[1]
 
 
-def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, progress=None) -> list[StaffInput]:
+def validate_staff_rows(
+    conn: sqlite3.Connection, rows: list[dict], *, progress=None, dates: str = "iso"
+) -> list[StaffInput]:
     """Validate every row (all or nothing); the error names the line. `progress(done, total)` is told as it goes."""
     school_ids = {r[0] for r in conn.execute("SELECT id FROM schools")}
     existing = {r[0] for r in conn.execute("SELECT email FROM staff")}
@@ -158,6 +161,7 @@ def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, progress=
                 row.get("trained_on"),
                 row.get("policy_ack"),
                 school_ids,
+                dates,
             )
         except InputError as exc:
             raise InputError(f"line {line}: {exc}") from None
@@ -177,9 +181,14 @@ def import_staff(conn: sqlite3.Connection, actor: str, text: str, progress=None)
     return import_staff_rows(conn, actor, parse_staff_csv(text), progress)
 
 
-def import_staff_rows(conn: sqlite3.Connection, actor: str, rows: list[dict], progress=None) -> list[StaffInput]:
-    """Import the rows of a parsed staff CSV (`parse_staff_csv`): every row valid or nothing imported."""
-    items = validate_staff_rows(conn, rows, progress=progress)
+def import_staff_rows(
+    conn: sqlite3.Connection, actor: str, rows: list[dict], progress=None, dates: str = "iso"
+) -> list[StaffInput]:
+    """Import the rows of a parsed staff CSV (`parse_staff_csv`): every row valid or nothing imported.
+
+    `dates`: "uk" reads trained_on as day/month/year (`clock.parse_date`).
+    """
+    items = validate_staff_rows(conn, rows, progress=progress, dates=dates)
     _insert_staff(conn, items)
     events.record_many(conn, actor, [("staff.add", s.email, None, _staff_event_details(s)) for s in items])
     return items
