@@ -8,8 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from accountctl.cli import giveway
+from accountctl.cli import cli, giveway
 from conftest import CUSTODIAN, HEAD, ok, refused, reuse
 
 SCHOOL = "stmarysandstjohns"
@@ -238,3 +239,87 @@ def test_staff_sync_reads_uk_dates_with_dates_uk(run, oak, tmp_path):
     refused(run, oak, ["staff", "sync", str(path), "--school", "oak", "--apply"], 2, "--dates uk")
     ok(run(["staff", "sync", str(path), "--school", "oak", "--apply", "--dates", "uk"]))
     assert json.loads(ok(run("staff show n.new@oak.sch.uk --json")).stdout)["trained_on"] == "2026-12-07"
+
+
+# -- the audit at trust scale: --summary, --severity, --account, colour ----------------------------
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@pytest.fixture
+def left(run, long_ids):
+    """long_ids after the teacher left: errors, warnings and a finding about no school."""
+    ok(run(["staff", "leave", LEAVER, "--on", TODAY]))
+    return long_ids
+
+
+def _audit(run, *args, code=1):
+    return json.loads(ok(run(["audit", "--json", "--fail-on", "info", *args]), code).stdout)
+
+
+def test_summary_counts_the_findings_by_rule_and_by_school(run, left):
+    import jsonschema
+
+    findings = _audit(run)["findings"]
+    data = _audit(run, "--summary")
+    schema = json.loads((SCHEMAS / "audit-summary.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(data, schema)
+    assert set(data) == {"summary", "by_rule", "by_school"}
+    by_rule = {r["rule"]: r for r in data["by_rule"]}
+    assert {r: c["findings"] for r, c in by_rule.items()} == {
+        f["rule"]: sum(g["rule"] == f["rule"] for g in findings) for f in findings
+    }
+    assert by_rule["LEAVER_OWNER"]["accounts"] == 2 and by_rule["LEAVER_OWNER"]["schools"] == 1
+    by_school = {s["school"]: s for s in data["by_school"]}
+    assert by_school[SCHOOL]["error"] == sum(f["school"] == SCHOOL and f["severity"] == "error" for f in findings)
+    assert data["by_school"][-1]["school"] is None  # the register-wide findings come last
+    assert sum(s["findings"] for s in data["by_school"]) == len(findings) == data["summary"]["findings"]
+
+
+def test_summary_as_a_table_and_as_csv(run, left):
+    table = ok(run("audit --summary"), 1).stdout
+    assert table.splitlines()[0].split() == ["rule", "severity", "findings", "unwaived", "accounts", "schools"]
+    assert ["school", "findings", "unwaived", "error", "warning", "info"] in [
+        line.split() for line in table.splitlines()
+    ]
+    csv_lines = ok(run("audit --summary --format csv"), 1).stdout.splitlines()
+    assert csv_lines[0] == "rule,school,findings,unwaived"
+    assert f"LEAVER_OWNER,{SCHOOL},2,2" in csv_lines
+
+
+@pytest.mark.parametrize(("severity", "kept"), [("error", {"error"}), ("warning", {"error", "warning"})])
+def test_severity_keeps_findings_at_or_above_it(run, left, severity, kept):
+    everything = _audit(run)["findings"]
+    data = _audit(run, "--severity", severity)
+    assert {f["severity"] for f in data["findings"]} == kept
+    assert data["findings"] == [f for f in everything if f["severity"] in kept]
+    assert data["summary"]["severity"] == severity and data["summary"]["findings"] == len(data["findings"])
+
+
+def test_account_keeps_that_accounts_findings_and_decides_the_exit_code(run, left):
+    data = _audit(run, "--account", IG.upper())
+    assert data["findings"] and {f["account"] for f in data["findings"]} == {IG}
+    assert data["summary"]["account"] == IG
+    ok(run(["audit", "--account", IG, "--severity", "error", "--rule", "TRAINING_MISSING"]), 0)
+
+
+def test_an_unknown_account_is_refused_in_one_line(run, left):
+    refused(run, left, ["audit", "--account", IG[:-1] + "x"], 2, "unknown account", "did you mean")
+
+
+def test_colour_marks_errors_and_warnings_only_at_a_terminal(run, left, monkeypatch):
+    from accountctl.cli import output
+
+    def coloured(args: str, **env: str) -> str:
+        """What a terminal would get: click strips colour for anything it takes not to be a terminal."""
+        return ok(CliRunner().invoke(cli, args.split(), env=env, color=True, catch_exceptions=False), 1).stdout
+
+    monkeypatch.setattr(output, "isatty_stdout", lambda: True)
+    for width in ("80", "300"):
+        text = coloured("audit --fail-on info", COLUMNS=width)
+        assert "\x1b[31mLEAVER_OWNER" in text and "\x1b[33mPOLICY_REVIEW_OVERDUE" in text
+        assert "\x1b[" not in "\n".join(line for line in text.splitlines() if line.startswith(("rule", "  ")))
+    assert "\x1b[" not in coloured("audit", COLUMNS="80", NO_COLOR="1")
+    assert "\x1b[" not in coloured("audit --format csv")
+    assert "\x1b[" not in coloured("audit --json")
+    monkeypatch.setattr(output, "isatty_stdout", lambda: False)
+    assert "\x1b[" not in coloured("audit", COLUMNS="80")

@@ -165,12 +165,20 @@ def layout(
 
 
 def pieces(
-    headers: Sequence[str], body: list[list[str]], raw: Sequence[dict[str, Any]], width: int, spec: Priorities
+    headers: Sequence[str],
+    body: list[list[str]],
+    raw: Sequence[dict[str, Any]],
+    width: int,
+    spec: Priorities,
+    styles: Sequence[str | None] | None = None,
 ) -> Iterator[str]:
     """The table in pieces to join with line ends: the kept columns, then each row's other values under it.
 
     An empty value (none, "", false) is left out under the row: `waived: no` on every finding is noise.
+    `styles`: each row's colour (its first line drawn in it; see `output.colour_on`).
     """
+    import click
+
     kept, widths, under = layout(headers, body, width, spec)
     index = {h: i for i, h in enumerate(headers)}
     cols = [index[h] for h in kept]
@@ -180,7 +188,9 @@ def pieces(
     for n, (row, item) in enumerate(zip(body, raw)):
         parts = [_words(row[c], w) for c, w in zip(cols, widths)]
         for k in range(max(len(p) for p in parts)):
-            lines.append(_aligned([p[k] if k < len(p) else "" for p in parts], widths))
+            text = _aligned([p[k] if k < len(p) else "" for p in parts], widths)
+            fg = styles[n] if styles is not None and k == 0 else None
+            lines.append(click.style(text, fg=fg) if fg else text)
         for h in under:
             value = item.get(h)
             if value is None or value == "" or value is False:
