@@ -323,3 +323,11 @@ def test_colour_marks_errors_and_warnings_only_at_a_terminal(run, left, monkeypa
     assert "\x1b[" not in coloured("audit --json")
     monkeypatch.setattr(output, "isatty_stdout", lambda: False)
     assert "\x1b[" not in coloured("audit", COLUMNS="80")
+
+
+def test_summary_gives_a_rule_the_severity_of_its_findings(run, long_ids):
+    ok(run(["staff", "leave", LEAVER, "--on", "2026-12-20"]))  # ahead: LEAVER_OWNER is a warning until then
+    findings = _audit(run)["findings"]
+    assert {f["severity"] for f in findings if f["rule"] == "LEAVER_OWNER"} == {"warning"}
+    by_rule = {r["rule"]: r for r in _audit(run, "--summary")["by_rule"]}
+    assert by_rule["LEAVER_OWNER"]["severity"] == "warning"

@@ -26,7 +26,8 @@ def _counts() -> dict:
 def overview(findings: list[dict]) -> dict:
     """Counts by rule (in the rules' own order) and by school (by id; findings about no school last).
 
-    `by_rule`: rule, severity (the rule's own; a finding may be raised or lowered from it), findings,
+    `by_rule`: rule, severity (its most severe finding's: a finding may be a step above or below its
+    rule's own severity, and the count agrees with the findings listed), findings,
     unwaived, accounts (how many distinct accounts), schools. `by_school`: school, findings, unwaived,
     error, warning, info. `by_rule_school`: one row per rule and school (what a spreadsheet pivots).
     """
@@ -50,7 +51,7 @@ def overview(findings: list[dict]) -> dict:
     by_rule = [
         {
             "rule": rule_id,
-            "severity": RULES[rule_id].severity,
+            "severity": next(s for s in SEVERITIES if c[s]),
             "findings": c["findings"],
             "unwaived": c["unwaived"],
             "accounts": len(c["accounts"]),
