@@ -331,3 +331,24 @@ def test_summary_gives_a_rule_the_severity_of_its_findings(run, long_ids):
     assert {f["severity"] for f in findings if f["rule"] == "LEAVER_OWNER"} == {"warning"}
     by_rule = {r["rule"]: r for r in _audit(run, "--summary")["by_rule"]}
     assert by_rule["LEAVER_OWNER"]["severity"] == "warning"
+
+
+# -- one list of the environment variables -------------------------------------------------------
+def test_every_environment_variable_read_is_in_help_and_the_guide(run):
+    from accountctl.cli import ENVIRONMENT
+
+    src = Path(__file__).resolve().parent.parent / "src" / "accountctl"
+    read = set()
+    for path in src.rglob("*.py"):
+        read |= set(
+            re.findall(
+                r'"(ACCOUNTCTL_[A-Z_]+|NO_COLOR|COLUMNS|XDG_[A-Z_]+|PYTHON_KEYRING_BACKEND)"', path.read_text("utf-8")
+            )
+        )
+    listed = [name for name, _ in ENVIRONMENT]
+    assert "ACCOUNTCTL_DEBUG" in read and read <= set(listed), read - set(listed)
+    shown = ok(run("--help")).stdout
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guide-it.md").read_text("utf-8")
+    for name in listed:
+        assert f"\n    {name} " in shown and f"| `{name}` |" in guide, name
+    assert max(len(line) for line in shown.splitlines()[-len(listed) :]) <= 80
