@@ -352,3 +352,39 @@ def test_every_environment_variable_read_is_in_help_and_the_guide(run):
     for name in listed:
         assert f"\n    {name} " in shown and f"| `{name}` |" in guide, name
     assert max(len(line) for line in shown.splitlines()[-len(listed) :]) <= 80
+
+
+# -- pass, gopass and op habits -----------------------------------------------------------------
+SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def test_generate_no_symbols_gives_letters_and_digits_only(run, long_ids):
+    password = ok(run(["cred", "generate", FB, "--no-symbols", "--length", "40"])).stdout.strip()
+    assert len(password) == 40 and password.isalnum() and password.isascii()
+    assert any(c.isupper() for c in password) and any(c.islower() for c in password)
+    assert any(c.isdigit() for c in password)
+    shown = ok(run(["cred", "show", FB, "--field", "password", "--reason", "check"])).stdout.strip()
+    assert shown == password
+    with_symbols = ok(run(["cred", "generate", FB])).stdout.strip()
+    assert not with_symbols.isalnum()
+
+
+def test_cred_totp_prints_the_current_code_to_confirm_the_set_up(run, long_ids):
+    import time
+
+    from accountctl.core import vault
+
+    result = ok(run(["cred", "totp", IG], input=SEED + "\n"))
+    now = time.time()
+    assert result.stdout.strip() in {vault.totp_code(vault.Totp(SEED), now - d) for d in (0, 30)}
+    assert "to confirm the set-up" in result.stderr
+
+
+def test_the_otpauth_label_of_a_bare_secret_is_the_handle(run, long_ids):
+    ok(run(["cred", "totp", IG], input=SEED + "\n"))
+    uri = ok(run(["cred", "show", IG, "--field", "totp", "--reason", "new phone"])).stdout.strip()
+    assert uri.startswith("otpauth://totp/instagram:sixthformsportteam?") and "issuer=instagram" in uri
+    # a platform's own URI keeps its label
+    ok(run(["cred", "totp", IG], input=f"otpauth://totp/Instagram:office?secret={SEED}&issuer=Instagram\n"))
+    uri = ok(run(["cred", "show", IG, "--field", "totp", "--reason", "new phone"])).stdout.strip()
+    assert uri.startswith("otpauth://totp/Instagram:office?")

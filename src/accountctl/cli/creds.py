@@ -119,18 +119,22 @@ def _ticked(result: dict, step: str) -> None:
 @cred.command("generate")
 @click.argument("account_id", metavar="ID")
 @click.option("--length", type=int, default=24, show_default=True, help="12 to 128 characters.")
+@click.option(
+    "--no-symbols", "no_symbols", is_flag=True, help="Letters and digits only, for a platform that refuses symbols."
+)
 @global_options
-def cred_generate(account_id, length) -> None:
+def cred_generate(account_id, length, no_symbols) -> None:
     """Generate and store a strong password; prints it alone on stdout, once.
 
     \b
     Example:
       accountctl cred generate oak-facebook-oakprimary --length 32
+      accountctl cred generate oak-x-oakmusic --no-symbols   # a platform that refuses ]~^<
     """
     from accountctl.core import vault
 
     _precheck_custodian("generate passwords")
-    password = vault.generate_password(length)
+    password = vault.generate_password(length, symbols=not no_symbols)
     with session(write=True) as reg:
         result = vault.set_password(reg, account_id, password, generated=True)
     click.echo(password)
@@ -144,7 +148,8 @@ def cred_totp(account_id) -> None:
     """Store the 2FA (TOTP) seed: a base32 secret or an otpauth:// URI, from a hidden prompt or stdin.
 
     Paste the secret (or the otpauth:// URI the platform's QR code holds) at the hidden prompt, or
-    pipe it from a file or another program; never type it into the command line.
+    pipe it from a file or another program; never type it into the command line. Then the current
+    code is printed, to type into the platform's 2FA set-up to confirm it.
 
     \b
     Example:
@@ -157,7 +162,8 @@ def cred_totp(account_id) -> None:
     text = read_secret(f"TOTP secret or otpauth:// URI for {account_id}")
     with session(write=True) as reg:
         result = vault.set_totp(reg, account_id, text)
-    output.message(f"Stored the 2FA seed for {account_id.strip().lower()}.")
+    output.message(f"Stored the 2FA seed for {account_id.strip().lower()}. Its current code, to confirm the set-up:")
+    click.echo(vault.totp_code(result["seed"]))
     _ticked(result, "mfa-reseeded")
 
 
