@@ -4,6 +4,8 @@ or a command mid-word (SPEC "At the terminal, on a phone, from Excel"; docs/outp
 from __future__ import annotations
 
 import json
+import os
+import sys
 import re
 from pathlib import Path
 
@@ -388,3 +390,74 @@ def test_the_otpauth_label_of_a_bare_secret_is_the_handle(run, long_ids):
     ok(run(["cred", "totp", IG], input=f"otpauth://totp/Instagram:office?secret={SEED}&issuer=Instagram\n"))
     uri = ok(run(["cred", "show", IG, "--field", "totp", "--reason", "new phone"])).stdout.strip()
     assert uri.startswith("otpauth://totp/Instagram:office?")
+
+
+@pytest.fixture
+def clipboard(tmp_path, monkeypatch):
+    """A stand-in `xclip` on PATH, its clipboard a file; the clearing after 1 second, not 45."""
+    from accountctl.cli import clip
+
+    board = tmp_path / "clipboard"
+    tool = tmp_path / "bin" / "xclip"
+    tool.parent.mkdir()
+    tool.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        f"path = {str(board)!r}\n"
+        "if '-out' in sys.argv:\n"
+        "    sys.stdout.buffer.write(open(path, 'rb').read())\n"
+        "else:\n"
+        "    open(path, 'wb').write(sys.stdin.buffer.read())\n"
+    )
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(clip, "CLEAR_AFTER", 1)
+    return board
+
+
+def _cleared(board: Path, seconds: float = 15) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if board.read_bytes() == b"":
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_generate_clip_copies_instead_of_printing_and_clears_after(run, long_ids, clipboard):
+    result = ok(run(["cred", "generate", FB, "--clip"]))
+    assert result.stdout == "" and "cleared in 1 seconds" in result.stderr
+    copied = clipboard.read_text()
+    assert len(copied) == 24
+    assert ok(run(["cred", "show", FB, "--field", "password", "--reason", "check"])).stdout.strip() == copied
+    assert _cleared(clipboard)
+
+
+def test_show_clip_copies_the_password_and_leaves_a_later_copy_alone(run, long_ids, clipboard):
+    import time
+
+    result = ok(run(["cred", "show", FB, "--clip", "--reason", "newsletter"]))
+    assert result.stdout == "" and clipboard.read_text() == "Fb-first-Password-01!"
+    clipboard.write_text("something the user copied since")
+    time.sleep(2.5)
+    assert clipboard.read_text() == "something the user copied since"
+    assert '"reason": "newsletter"' in ok(run(["log", "--json"])).stdout  # the reveal is recorded as ever
+
+
+def test_clip_without_a_clipboard_is_refused_before_anything_happens(run, long_ids, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    refused(run, long_ids, ["cred", "generate", FB, "--clip"], 2, "no clipboard available")
+    refused(run, long_ids, ["cred", "show", FB, "--clip", "--reason", "x"], 2, "no clipboard available")
+
+
+def test_clip_is_never_handed_to_the_agent():
+    from accountctl.agent import protocol
+
+    assert protocol.command_of(["cred", "show", FB, "--reason", "x"])[0] == ("cred", "show")
+    assert protocol.command_of(["cred", "show", FB, "--clip", "--reason", "x"])[0] == ()

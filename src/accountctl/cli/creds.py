@@ -80,6 +80,24 @@ def cred() -> None:
     """
 
 
+CLIP_OPTION = click.option(
+    "--clip", is_flag=True, help="Copy to the clipboard instead of printing; cleared after 45 seconds."
+)
+
+
+def _clipboard():
+    from accountctl.cli import clip
+
+    return clip.require()
+
+
+def _to_clipboard(value: str, board, what: str) -> None:
+    from accountctl.cli import clip
+
+    clip.copy(value, board)
+    output.message(f"Copied {what} to the clipboard; it is cleared in {clip.CLEAR_AFTER} seconds.")
+
+
 @cred.command("set")
 @click.argument("account_id", metavar="ID")
 @click.option("--username", help="The login name (not secret; the password never comes from an argument).")
@@ -122,22 +140,28 @@ def _ticked(result: dict, step: str) -> None:
 @click.option(
     "--no-symbols", "no_symbols", is_flag=True, help="Letters and digits only, for a platform that refuses symbols."
 )
+@CLIP_OPTION
 @global_options
-def cred_generate(account_id, length, no_symbols) -> None:
-    """Generate and store a strong password; prints it alone on stdout, once.
+def cred_generate(account_id, length, no_symbols, clip) -> None:
+    """Generate and store a strong password; prints it alone on stdout, once (or copies it, --clip).
 
     \b
     Example:
       accountctl cred generate oak-facebook-oakprimary --length 32
       accountctl cred generate oak-x-oakmusic --no-symbols   # a platform that refuses ]~^<
+      accountctl cred generate oak-facebook-oakprimary --clip  # paste it into the platform within 45 s
     """
     from accountctl.core import vault
 
+    board = _clipboard() if clip else None  # no clipboard: refused before anything is generated or stored
     _precheck_custodian("generate passwords")
     password = vault.generate_password(length, symbols=not no_symbols)
     with session(write=True) as reg:
         result = vault.set_password(reg, account_id, password, generated=True)
-    click.echo(password)
+    if board is not None:
+        _to_clipboard(password, board, f"the new password of {result['account']}")
+    else:
+        click.echo(password)
     _ticked(result, "password-rotated")
 
 
@@ -206,19 +230,30 @@ def cred_recovery(account_id) -> None:
     type=click.Choice(["username", "password", "totp", "recovery"]),
     help="Print just this one, alone on stdout.",
 )
+@CLIP_OPTION
 @format_options
-def cred_show(account_id, reason, field) -> None:
+def cred_show(account_id, reason, field, clip) -> None:
     """Reveal what IT holds; the reveal and its reason (not the value) go in the history.
+
+    With --clip, the field (default: the password) goes to the clipboard instead of the screen.
 
     \b
     Example:
       accountctl cred show oak-facebook-oakprimary --field password --reason "Handover to new owner"
+      accountctl cred show oak-facebook-oakprimary --clip --reason "Posting the newsletter"
     """
     from accountctl.core import vault
 
+    board = None
+    if clip:
+        if field == "recovery":
+            raise InputError("--clip copies one value: the username, password or totp, not the recovery codes")
+        board, field = _clipboard(), field or "password"  # checked before the reveal is recorded
     with session(write=True) as reg:
         values = vault.reveal(reg, account_id, reason, field)
-    if field and fmt() == "table":
+    if board is not None:
+        _to_clipboard(values[field], board, f"the {field} of {values['account']}")
+    elif field and fmt() == "table":
         value = values[field]
         output.secret("\n".join(value) if isinstance(value, list) else value)
     else:
