@@ -461,3 +461,35 @@ def test_clip_is_never_handed_to_the_agent():
 
     assert protocol.command_of(["cred", "show", FB, "--reason", "x"])[0] == ("cred", "show")
     assert protocol.command_of(["cred", "show", FB, "--clip", "--reason", "x"])[0] == ()
+
+
+# -- shell completion of the register's values --------------------------------------------------
+def _complete(run, line: str, **env: str) -> list[str]:
+    words = line.split(" ")
+    env = {"_ACCOUNTCTL_COMPLETE": "bash_complete", "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1), **env}
+    result = CliRunner().invoke(cli, words[1:], env=env, prog_name="accountctl")  # the shell's own program name
+    return [item.split(",", 1)[1] for item in result.stdout.splitlines() if item]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("accountctl account show stmarys", [FB, IG]),
+        ("accountctl cred show stmarysandstjohns-i", [IG]),
+        ("accountctl offboard alex", [LEAVER]),
+        ("accountctl account admin add x chris", [OTHER]),
+        ("accountctl --as head", [HEAD]),
+        ("accountctl staff list --school stm", [SCHOOL]),
+        ("accountctl audit --account stmarysandstjohns-f", [FB]),
+        ("accountctl audit --rule LEAVER_", ["LEAVER_OWNER", "LEAVER_ADMIN"]),
+        ("accountctl waive x two_adm", ["TWO_ADMINS"]),
+    ],
+)
+def test_completion_offers_account_ids_emails_schools_and_rules(run, long_ids, line, expected):
+    assert _complete(run, line) == expected
+
+
+def test_completion_never_asks_for_a_passphrase(run, long_ids, monkeypatch):
+    monkeypatch.delenv("ACCOUNTCTL_PASSPHRASE")
+    assert _complete(run, "accountctl account show stmarys") == []
+    assert _complete(run, "accountctl audit --rule TWO_") == ["TWO_ADMINS"]  # rules need no register

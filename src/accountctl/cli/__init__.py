@@ -77,10 +77,19 @@ class AccountctlGroup(click.Group):
             if exc.name == f"accountctl.cli.{module_name}":
                 return None  # a command whose module is not written yet
             raise
-        return getattr(module, ATTRIBUTES.get(name, name))
+        command = getattr(module, ATTRIBUTES.get(name, name))
+        if os.environ.get("_ACCOUNTCTL_COMPLETE"):  # the shell asks: ids, emails and rules complete too
+            from accountctl.cli import completion
+
+            completion.attach(command)
+        return command
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
+        if os.environ.get("_ACCOUNTCTL_COMPLETE"):  # --as completes from the staff, as a command's emails do
+            from accountctl.cli import completion
+
+            completion.attach(self)
         debug = "--debug" in argv or bool(os.environ.get("ACCOUNTCTL_DEBUG"))
         code = 0
         try:
