@@ -493,3 +493,39 @@ def test_completion_never_asks_for_a_passphrase(run, long_ids, monkeypatch):
     monkeypatch.delenv("ACCOUNTCTL_PASSPHRASE")
     assert _complete(run, "accountctl account show stmarys") == []
     assert _complete(run, "accountctl audit --rule TWO_") == ["TWO_ADMINS"]  # rules need no register
+
+
+# -- a URL on the platform's own host -----------------------------------------------------------
+def _request_argv(platform: str, handle: str, the_url: str) -> list[str]:
+    return [
+        *("account", "request", "--school", SCHOOL, "--platform", platform, "--handle", handle, "--url", the_url),
+        *("--category", "staff", "--email", f"office@{SCHOOL}.sch.uk", "--owner", OTHER, "--admin", LEAVER),
+        *("--aim", "Sport results", "--audience", "Parents", "--promotion", "Newsletter"),
+        *("--visibility", "open", "--pupils", "none"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "the_url",
+    ["https://www.instagram.com/stmarysport", "https://facebook.com.example.org/x", "https://notfacebook.com/x"],
+)
+def test_a_request_whose_url_is_not_on_the_platform_is_refused_naming_the_host(run, long_ids, the_url):
+    refused(run, long_ids, _request_argv("facebook", "stmarysport", the_url), 2, "not on facebook", "facebook.com")
+
+
+@pytest.mark.parametrize(
+    ("platform", "the_url"),
+    [
+        ("facebook", "https://m.facebook.com/stmarysport"),
+        ("x", "https://twitter.com/stmarysport"),
+        ("bluesky", "https://bsky.app/profile/stmarysport.bsky.social"),
+        ("other", "https://www.mastodon.example/@stmarysport"),
+    ],
+)
+def test_the_platforms_own_hosts_and_any_for_other_are_accepted(run, long_ids, platform, the_url):
+    ok(run(_request_argv(platform, "stmarysport", the_url)))
+
+
+def test_update_checks_the_url_against_the_accounts_platform(run, long_ids):
+    refused(run, long_ids, ["account", "update", FB, "--url", "https://www.tiktok.com/@x"], 2, "not on facebook")
+    ok(run(["account", "update", FB, "--url", "https://www.facebook.com/stmarysnews"]))
