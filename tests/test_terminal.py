@@ -529,3 +529,55 @@ def test_the_platforms_own_hosts_and_any_for_other_are_accepted(run, long_ids, p
 def test_update_checks_the_url_against_the_accounts_platform(run, long_ids):
     refused(run, long_ids, ["account", "update", FB, "--url", "https://www.tiktok.com/@x"], 2, "not on facebook")
     ok(run(["account", "update", FB, "--url", "https://www.facebook.com/stmarysnews"]))
+
+
+# -- many schools at once -----------------------------------------------------------------------
+@pytest.fixture
+def trust_only(run, register_path):
+    def build() -> None:
+        ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"'))
+
+    reuse("trust-only", register_path, build)
+    return register_path
+
+
+def test_school_import_adds_every_school_of_the_example(run, trust_only):
+    result = ok(run(["school", "import", str(EXAMPLES / "schools.csv")]))
+    assert "Imported 3 school(s)." in result.stderr
+    schools = {s["id"]: s for s in json.loads(ok(run("school list --json")).stdout)}
+    assert schools["elm"]["domains"] == ["elm.sch.uk", "elmacademy.org.uk"]
+    assert schools["central"]["central"] is True and schools["oak"]["central"] is False
+    assert sum(e["action"] == "school.add" for e in json.loads(ok(run("log --json")).stdout)) == 3
+
+
+@pytest.mark.parametrize(
+    ("rows", "words"),
+    [
+        (["oak,Oak,oak.sch.uk,", "oak,Oak again,oak2.sch.uk,"], ("line 3", "already on line 2")),
+        (["oak,Oak,oak.sch.uk,", "elm,Elm,,"], ("line 3", "domain")),
+        (["oak,Oak,oak.sch.uk,maybe"], ("line 2", "central must be yes or no")),
+        (["Oak School,Oak,oak.sch.uk,"], ("line 2", "school id")),
+    ],
+)
+def test_a_bad_school_row_refuses_the_whole_file(run, trust_only, tmp_path, rows, words):
+    path = tmp_path / "schools.csv"
+    path.write_text("id,name,domains,central\n" + "\n".join(rows) + "\n")
+    refused(run, trust_only, ["school", "import", str(path)], 2, *words)
+
+
+def test_school_import_refuses_a_school_already_in_the_register(run, trust_only, tmp_path):
+    ok(run('school add elm --name "Elm" --domain elm.sch.uk'))
+    refused(run, trust_only, ["school", "import", str(EXAMPLES / "schools.csv")], 2, "line 3", "elm already exists")
+
+
+def test_the_school_example_matches_its_schema():
+    import csv
+
+    import jsonschema
+
+    schema = json.loads((SCHEMAS / "school-import.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    rows = list(csv.DictReader((EXAMPLES / "schools.csv").read_text(encoding="utf-8").splitlines()))
+    assert len(rows) == 3 and all(not list(validator.iter_errors(row)) for row in rows)
+    assert list(validator.iter_errors({**rows[0], "central": "maybe"}))
+    assert list(validator.iter_errors({**rows[0], "domains": ""}))

@@ -1,4 +1,4 @@
-"""school add|list, staff add|list|show|import|train."""
+"""school add|import|list, staff add|list|show|import|train."""
 
 from __future__ import annotations
 
@@ -74,6 +74,28 @@ def school_add(reg, school_id: str, name: str, domains: tuple[str, ...], central
     require_custodian(reg, "add schools")
     row = directory.add_school(reg.db, reg.actor, school_id, name, list(domains), central)
     output.message(f"Added school {row['id']} ({row['name']}).")
+
+
+@school.command("import")
+@click.argument("file", type=click.Path(dir_okay=True))
+@global_options
+def school_import(file: str) -> None:
+    """Add many schools from a CSV file: every row or none.
+
+    \b
+    The header (then one row a school):
+      id,name,domains,central
+    domains are separated by ';'; central is yes for a trust's central team (empty: no).
+
+    \b
+    Example (docs/examples/schools.csv):
+      accountctl school import docs/examples/schools.csv
+    """
+    text = read_text_file(file)
+    with session(write=True) as reg:
+        require_custodian(reg, "add schools")
+        added = directory.import_schools(reg.db, reg.actor, text)
+    output.message(f"Imported {len(added)} school(s).")
 
 
 @school.command("list")

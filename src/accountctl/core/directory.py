@@ -269,3 +269,42 @@ def move(conn: sqlite3.Connection, actor: str, email: str, school: str, on: str 
         conn, actor, "staff.move", person["email"], details={"from": person["school"], "to": target, "on": day}
     )
     return get_staff(conn, person["email"])
+
+
+# -- many schools at once -------------------------------------------------------------------------
+SCHOOL_CSV_COLUMNS = ("id", "name", "domains", "central")
+_YES, _NO = {"yes", "true", "y", "1"}, {"no", "false", "n", "0", ""}
+
+
+def import_schools(conn: sqlite3.Connection, actor: str, text: str) -> list[dict]:
+    """Add every school of a CSV (`id,name,domains,central`): every row valid, or none added.
+
+    `domains` are separated by `;`; `central` is yes or no (empty: no). The error names the line.
+    """
+    from accountctl.core import csvrows
+
+    _, rows = csvrows.read(text, "school CSV", ("id", "name", "domains"))
+    existing = {r[0] for r in conn.execute("SELECT id FROM schools")}
+    seen: dict[str, int] = {}
+    checked = []
+    for row in rows:
+        line = row["_line"]
+        try:
+            school_id = model.slug(row.get("id"), "school id")
+            name = model.nonempty(row.get("name"), "school name", 200)
+            domains = [d for d in (row.get("domains") or "").split(";") if d.strip()]
+            if not domains:
+                raise InputError("a school needs at least one email domain (domains, separated by ';')")
+            domains = list(dict.fromkeys(model.domain(d) for d in domains))
+            central = (row.get("central") or "").strip().lower()
+            if central not in _YES | _NO:
+                raise InputError(f"central must be yes or no, not {shown(row.get('central') or '')}")
+        except InputError as exc:
+            raise InputError(f"line {line}: {exc}") from None
+        if school_id in seen:
+            raise InputError(f"line {line}: school {school_id} is already on line {seen[school_id]}")
+        if school_id in existing:
+            raise InputError(f"line {line}: school {school_id} already exists")
+        seen[school_id] = line
+        checked.append((school_id, name, domains, central in _YES))
+    return [add_school(conn, actor, *school) for school in checked]
