@@ -69,3 +69,52 @@ def test_an_open_incident_is_labelled_drawn_and_counted_as_the_warning_it_is(dem
     assert "sev-warning" in heading and "sev-error" not in heading
     bar = re.search(r'<g class="bar" data-key="INCIDENT_OPEN".*?</g>', demo_report, re.S).group()
     assert "(warning)" in bar and 'data-segment="warning"' in bar and 'data-segment="error"' not in bar
+
+
+# -- the channel page ---------------------------------------------------------------------------
+@pytest.fixture
+def demo_register(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCOUNTCTL_TODAY", DEMO_TODAY)
+    ok(run(["demo", "--dir", str(tmp_path / "demo")]))
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "demo" / "demo.accountctl"))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", DEMO_PASSPHRASE)
+    monkeypatch.setenv("ACCOUNTCTL_USER", DEMO_USER)
+    return tmp_path
+
+
+def _channels(run, folder, *args) -> tuple[str, str]:
+    result = ok(run(["publish", "--out", str(folder / "channels.html"), *args]))
+    return (folder / "channels.html").read_text(encoding="utf-8"), result.stderr
+
+
+def test_the_channel_page_names_the_trust_or_the_school(run, demo_register):
+    page, _ = _channels(run, demo_register)
+    assert "<title>Oakfield Learning Trust: official social media</title>" in page
+    assert "<h1>Oakfield Learning Trust: our official social media</h1>" in page
+    page, _ = _channels(run, demo_register, "--school", "oakfield")
+    assert re.search(r"<title>Oakfield [^<]*: official social media</title>", page)
+    assert "Oakfield Learning Trust" not in page
+
+
+def test_every_school_gets_a_report_a_fake_contact_its_own_or_the_central_teams(run, demo_register):
+    _, said = _channels(run, demo_register)
+    assert "No contact for reporting a fake page for" in said
+    ok(run("config set contact.central socialmedia@oakfieldtrust.org.uk"))
+    ok(run("config set contact.oakfield office@oakfield.sch.uk"))
+    page, said = _channels(run, demo_register)
+    assert "No contact for reporting a fake page" not in said
+    schools = re.findall(r"<h2>([^<]*)</h2>", page)
+    fakes = re.findall(r'<p class="fake">Seen a page pretending to be ([^?]*)\?.*?mailto:([^"]*)"', page)
+    assert len(schools) > 1 and [name for name, _ in fakes] == schools
+    contacts = dict(fakes)
+    assert contacts["Oakfield Primary School"] == "office@oakfield.sch.uk"
+    assert contacts["Brookside Academy"] == "socialmedia@oakfieldtrust.org.uk"  # the central team stands in
+    assert sorted(set(contacts.values())) == ["office@oakfield.sch.uk", "socialmedia@oakfieldtrust.org.uk"]
+
+
+@needs_chromium
+def test_the_channel_page_still_reads_on_a_phone(run, demo_register):
+    ok(run("config set contact.central socialmedia@oakfieldtrust.org.uk"))
+    page, _ = _channels(run, demo_register)
+    seen = browser.measure(page, 390)
+    assert seen["scroll_width"] <= 390 and not seen["wide"] and not seen["small"]
