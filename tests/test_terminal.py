@@ -581,3 +581,14 @@ def test_the_school_example_matches_its_schema():
     assert len(rows) == 3 and all(not list(validator.iter_errors(row)) for row in rows)
     assert list(validator.iter_errors({**rows[0], "central": "maybe"}))
     assert list(validator.iter_errors({**rows[0], "domains": ""}))
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_staff_list_and_rules_give_way_without_breaking_a_word(run, long_ids, width):
+    from accountctl.core.audit import RULES
+
+    for args, words in (("staff list", [LEAVER, OTHER, CUSTODIAN]), ("rules", list(RULES))):
+        text = ok(run(args, env={"COLUMNS": str(width)})).stdout
+        assert max(len(line) for line in text.splitlines()) <= width
+        for word in words:
+            _whole(text, word)

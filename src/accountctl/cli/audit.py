@@ -11,6 +11,7 @@ from accountctl.core.access import require_custodian
 FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]
 # On a narrow screen a finding keeps its rule, account and message in the table; its fix goes on its own line.
 SEVERITY_COLOURS = {"error": "red", "warning": "yellow"}  # a finding's row on a terminal, by its severity
+RULE_PRIORITIES = giveway.Priorities(keep=("id", "severity", "name"))  # the rest, sentences, under each rule
 FINDING_PRIORITIES = giveway.Priorities(keep=("rule", "account", "severity", "message", "school"), below=("fix",))
 
 
@@ -138,7 +139,11 @@ def rules(sources) -> None:
     table = rules_table(settings)
     columns = ["id", "name", "severity", "principle", "checks", "clause"] + (["sources"] if sources else [])
     output.rows(
-        table, columns, fmt(), json_data=[{k: v for k, v in r.items() if sources or k != "sources"} for r in table]
+        table,
+        columns,
+        fmt(),
+        json_data=[{k: v for k, v in r.items() if sources or k != "sources"} for r in table],
+        priorities=RULE_PRIORITIES,
     )
 
 

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from accountctl.cli import output
+from accountctl.cli import giveway, output
 from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.core import directory
 from accountctl.core.csvrows import SAVE_AS
@@ -14,6 +14,7 @@ from accountctl.core.access import require_custodian
 from accountctl.errors import InputError
 
 STAFF_COLUMNS = ["email", "name", "school", "roles", "status", "left_on", "trained_on", "policy_ack"]
+STAFF_PRIORITIES = giveway.Priorities(keep=("email", "name", "status", "school", "roles"))
 
 
 MAX_IMPORT_BYTES = 100 * 1024 * 1024  # larger import files are refused before they are read whole
@@ -211,7 +212,7 @@ def staff_list(reg, school_id) -> None:
     Example:
       accountctl staff list --school huxley --json
     """
-    output.rows(directory.list_staff(reg.db, school_id), STAFF_COLUMNS, fmt())
+    output.rows(directory.list_staff(reg.db, school_id), STAFF_COLUMNS, fmt(), priorities=STAFF_PRIORITIES)
 
 
 @staff.command("show")
