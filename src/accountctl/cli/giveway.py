@@ -44,15 +44,20 @@ def atoms(text: str) -> list[tuple[str, bool]]:
     A bracket or comma written against a command stays with it: `...EMAIL),` is one piece.
     """
     spans = [m.span() for m in COMMAND.finditer(text)]
+    if not spans:
+        return [(w, False) for w in text.split(" ") if w]
     pieces: list[tuple[str, bool]] = []
     at = 0
     joined = -1  # the span the last piece belongs to
+    j = 0  # the first span not yet behind the word (words and spans both run left to right)
     for word in text.split(" "):
         start, end = at, at + len(word)
         at = end + 1
         if not word:
             continue
-        span = next((i for i, (a, b) in enumerate(spans) if a < end and start < b), -1)
+        while j < len(spans) and spans[j][1] <= start:
+            j += 1
+        span = j if j < len(spans) and spans[j][0] < end else -1
         if span >= 0 and span == joined:
             pieces[-1] = (pieces[-1][0] + " " + word, True)
         else:
