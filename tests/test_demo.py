@@ -38,7 +38,7 @@ def test_demo_builds_a_trust_with_the_promised_problems_and_audits_it(run, tmp_p
     assert "Oakfield Social Media Policy 6.1" in out  # the trust's own clause beside its finding
     for name in ("Connect", "Huxley", "Agora", "Dartmoor", "Preston"):
         assert name not in out
-    assert out.count("\n  accountctl ") == 6  # six commands to try next
+    assert out.count("\n  accountctl ") == 8  # eight commands to try next
     assert "ACCOUNTCTL_PASSPHRASE" not in out, "never a passphrase in a line to paste into a shell"
 
 
@@ -53,6 +53,9 @@ def test_the_demo_register_opens_and_its_next_commands_work(run, tmp_path, monke
     monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(tmp_path / "demo.accountctl"))
     monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", "oakfield demo passphrase")
     monkeypatch.setenv("ACCOUNTCTL_USER", "ira.patel@oakfieldtrust.org.uk")
+    assert "APPROVAL_MISSING" in ok(run("audit --summary"), 1).stdout
+    errors = ok(run("audit --severity error --account oakfield-facebook-oakfieldpta --json"), 1).stdout
+    assert '"severity": "warning"' not in errors and "APPROVAL_MISSING" in errors
     ok(run("offboard tom.brown@oakfield.sch.uk"), 1)
     ok(run("account show oakfield-facebook-oakfieldpta"))
     ok(run("--as helen.ward@oakfield.sch.uk approve oakfield-youtube-oakfieldmusic"))

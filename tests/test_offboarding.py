@@ -36,6 +36,7 @@ XM = "oak-x-oakmusic"  # owner T2, admin T3, contributor T1
 ELM = "elm-youtube-elmchoir"
 TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 TOTP2 = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
+HOSTS = {"bluesky": "bsky.app/profile"}  # where a platform's pages are not www.PLATFORM.com
 D1, D2, D3, D4, D5 = "2030-03-01", "2030-03-02", "2030-03-03", "2030-03-04", "2030-03-05"
 
 # What T1 holds in `world`: (kind, account, field).
@@ -85,7 +86,7 @@ def request(run, account_id, platform, handle, owner, admins, contributors=(), s
         "--handle",
         handle,
         "--url",
-        f"https://example.com/{handle}",
+        f"https://{HOSTS.get(platform, f'www.{platform}.com')}/{handle}",  # on the platform's own host
         "--category",
         category,
         "--email",

@@ -79,7 +79,7 @@ def clone(tmp_path, monkeypatch):
 
 def test_the_walkthroughs_cover_the_sample_files():
     lines = [" ".join(words) for _, words in steps()]
-    assert "accountctl staff import docs/examples/staff.csv" in lines
+    assert "accountctl staff import docs/examples/staff-excel-uk.csv --dates uk" in lines
     assert "accountctl account import docs/examples/accounts.csv" in lines
     assert any(line.startswith("export ACCOUNTCTL_USER=") for line in lines)
     assert len(lines) > 20

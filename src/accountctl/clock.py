@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime, timezone
 
 from accountctl.errors import InputError, shown
@@ -11,11 +12,35 @@ ENV = "ACCOUNTCTL_TODAY"
 _override: list[date] = []  # innermost `as_of` date first
 
 
-def parse_date(text: str, what: str = "date") -> date:
-    """Parse a strict `YYYY-MM-DD` date or raise InputError naming `what`."""
+DATES = ("iso", "uk")  # how an imported file writes its dates: `--dates iso|uk`
+_UK = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})")
+
+
+def parse_date(text: str, what: str = "date", dates: str | None = None) -> date:
+    """Parse a strict `YYYY-MM-DD` date or raise InputError naming `what`.
+
+    `dates` says where the text comes from: None an option, "iso" a file read as `YYYY-MM-DD`,
+    "uk" a file whose dates are day/month/year as Excel writes them in the UK (`07/12/2026`; a
+    `YYYY-MM-DD` date in it is read too). A day/month/year date anywhere else is refused with a hint
+    naming `--dates uk`.
+    """
     text = (text or "").strip()
+    uk = _UK.fullmatch(text)
+    if uk and dates == "uk":
+        day, month, year = uk.groups()
+        if len(year) == 2:
+            raise InputError(f"{what} {shown(text)} has a two-digit year; write the year in full (DD/MM/YYYY)")
+        try:
+            return date(int(year), int(month), int(day))
+        except ValueError:
+            raise InputError(f"{what} is not a real date as day/month/year: {text!r}") from None
     if len(text) != 10 or text[4] != "-" or text[7] != "-" or not (text[:4] + text[5:7] + text[8:]).isdigit():
-        raise InputError(f"{what} must be a date as YYYY-MM-DD, not {shown(text)}")
+        hint = ""
+        if uk and dates is None:
+            hint = "; write day/month/year as YYYY-MM-DD (--dates uk reads it in imported files)"
+        elif uk:
+            hint = "; if the file's dates are day/month/year, as Excel writes them in the UK, import it with --dates uk"
+        raise InputError(f"{what} must be a date as YYYY-MM-DD, not {shown(text)}{hint}")
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -48,7 +48,7 @@ def command_of(argv: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
             i += 1
         elif not arg.startswith("-") and len(words) < 2:
             words.append(arg)
-        elif arg in ("-h", "--help", "--version"):
+        elif arg in ("-h", "--help", "--version", "--clip"):  # --clip: this desktop's clipboard, not the agent's
             return (), values
         i += 1
     for size in (2, 1):

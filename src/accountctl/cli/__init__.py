@@ -77,10 +77,19 @@ class AccountctlGroup(click.Group):
             if exc.name == f"accountctl.cli.{module_name}":
                 return None  # a command whose module is not written yet
             raise
-        return getattr(module, ATTRIBUTES.get(name, name))
+        command = getattr(module, ATTRIBUTES.get(name, name))
+        if os.environ.get("_ACCOUNTCTL_COMPLETE"):  # the shell asks: ids, emails and rules complete too
+            from accountctl.cli import completion
+
+            completion.attach(command)
+        return command
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
+        if os.environ.get("_ACCOUNTCTL_COMPLETE"):  # --as completes from the staff, as a command's emails do
+            from accountctl.cli import completion
+
+            completion.attach(self)
         debug = "--debug" in argv or bool(os.environ.get("ACCOUNTCTL_DEBUG"))
         code = 0
         try:
@@ -136,7 +145,32 @@ def _notice() -> None:
         click.echo(text, err=True)
 
 
-@click.group(cls=AccountctlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Every environment variable accountctl reads, for `accountctl --help` (docs/guide-it.md keeps the same list).
+ENVIRONMENT = (  # each line fits 80 columns in `--help`
+    ("ACCOUNTCTL_REGISTER", "the register: a file or postgresql:// address"),
+    ("ACCOUNTCTL_USER", "who you are (your email), as --as"),
+    ("ACCOUNTCTL_PASSPHRASE", "passphrase for scripts (else keyring or prompt)"),
+    ("ACCOUNTCTL_NEW_PASSPHRASE", "new passphrase: init, grant, passwd, vault recover"),
+    ("ACCOUNTCTL_RECOVERY_KEY", "the recovery key for vault recover"),
+    ("ACCOUNTCTL_NO_AGENT", "1: never use the agent, nor its cached keys"),
+    ("ACCOUNTCTL_TODAY", "act as if today were YYYY-MM-DD (for rehearsals)"),
+    ("ACCOUNTCTL_DEBUG", "any value: a traceback on error, as --debug"),
+    ("ACCOUNTCTL_LOCK_TIMEOUT", "seconds to wait for another writer (default 10)"),
+    ("ACCOUNTCTL_KDF", "Argon2id cost of new key slots: m=KIB,t=N,p=N"),
+    ("COLUMNS", "the width tables fit (else the terminal's)"),
+    ("NO_COLOR", "any value: no colour, even at a terminal"),
+    ("XDG_STATE_HOME", "what this machine remembers (~/.local/state)"),
+    ("XDG_DATA_HOME", "the default register's folder (~/.local/share)"),
+    ("XDG_RUNTIME_DIR", "where the agent's socket lives"),
+    ("PYTHON_KEYRING_BACKEND", "which OS keyring the keyring library uses"),
+)
+
+
+@click.group(
+    cls=AccountctlGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="\b\nEnvironment:\n" + "\n".join(f"  {name:<26}{what}" for name, what in ENVIRONMENT),
+)
 @click.version_option(__version__, prog_name="accountctl")
 @format_options
 def cli() -> None:

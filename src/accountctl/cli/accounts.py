@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from accountctl.cli import output
+from accountctl.cli import giveway, output
 from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.cli.directory import read_text_file
 from accountctl.core import accounts, approvals
@@ -14,6 +14,7 @@ from accountctl.core.access import require_custodian
 
 IMPORT_WARNINGS_SHOWN = 20  # people named in warnings; the audit lists every one
 LIST_COLUMNS = ["id", "school", "platform", "handle", "category", "status", "owner", "admin_count", "email"]
+LIST_PRIORITIES = giveway.Priorities(keep=("id", "status", "handle", "owner", "category", "platform", "school"))
 SHOW_FIELDS = [
     "id",
     "school",
@@ -243,7 +244,9 @@ def account_list(reg, school, status, platform) -> None:
     Example:
       accountctl account list --school oak --status active --json
     """
-    output.rows(accounts.list_accounts(reg.db, school, status, platform), LIST_COLUMNS, fmt())
+    output.rows(
+        accounts.list_accounts(reg.db, school, status, platform), LIST_COLUMNS, fmt(), priorities=LIST_PRIORITIES
+    )
 
 
 @account.command("update")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import click
 
-from accountctl.cli import output
+from accountctl.cli import giveway, output
 from accountctl.cli.common import fmt, format_options, global_options, reads, writes
 from accountctl.core.access import require_custodian
 
 FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]
+# On a narrow screen a finding keeps its rule, account and message in the table; its fix goes on its own line.
+SEVERITY_COLOURS = {"error": "red", "warning": "yellow"}  # a finding's row on a terminal, by its severity
+RULE_PRIORITIES = giveway.Priorities(keep=("id", "severity", "name"))  # the rest, sentences, under each rule
+FINDING_PRIORITIES = giveway.Priorities(keep=("rule", "account", "severity", "message", "school"), below=("fix",))
 
 
 @click.command()
@@ -22,15 +26,24 @@ FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "w
     help="Exit 1 when an unwaived finding is at or above this severity.",
 )
 @click.option("--rule", "rules", multiple=True, metavar="RULE", help="Only this rule (repeatable).")
+@click.option(
+    "--severity",
+    type=click.Choice(["error", "warning", "info"]),
+    help="Only findings at this severity or above (warning: warnings and errors).",
+)
+@click.option("--account", "account_id", metavar="ID", help="Only this account's findings.")
+@click.option("--summary", "overview", is_flag=True, help="Counts by rule and by school instead of each finding.")
 @format_options
 @click.pass_context
 @reads
-def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
+def audit(reg, ctx, school, as_of, fail_on, rules, severity, account_id, overview) -> None:
     """Check every account against the policy: what is wrong, why, and how to fix it.
 
     \b
     Example:
       accountctl audit --school oak --fail-on warning --json
+      accountctl audit --summary                      # a trust's thousands of findings, by rule and school
+      accountctl audit --severity error --account oak-facebook-oakprimary
     """
     from accountctl.core import audit as core
     from accountctl.core.directory import get_school
@@ -46,29 +59,60 @@ def audit(reg, ctx, school, as_of, fail_on, rules) -> None:
         if rule_id not in chosen:  # a rule given twice is still applied once
             chosen.append(rule_id)
     school_id = get_school(reg.db, school)["id"] if school is not None else None  # --school "" is unknown
+    if account_id is not None:
+        from accountctl.core.lookup import get_account
+
+        account_id = get_account(reg.db, account_id)["id"]
     snap = core.load(reg.db, day, school=school_id, vault=reg.is_custodian)
     findings, skipped = core.run(snap, core.waivers_in_force(reg.db, day), chosen or None)
+    findings = core.select(findings, severity, account_id)
     summary = core.summarize(findings, snap, skipped, fail_on, chosen or list(core.RULES))
-    if fmt() == "json":
+    summary["severity"], summary["account"] = severity, account_id
+    if overview:
+        _print_overview(summary, core.overview(findings))
+    elif fmt() == "json":
         output.record({"summary": summary, "findings": findings}, "json")
     else:
         # The trust's own clause references, once it has set any: a column beside each finding.
         with_clause = any(k.startswith("clause.") for k in snap.settings)
-        output.rows(findings, FINDING_COLUMNS + (["clause"] if with_clause else []), fmt())
+        output.rows(
+            findings,
+            FINDING_COLUMNS + (["clause"] if with_clause else []),
+            fmt(),
+            priorities=FINDING_PRIORITIES,
+            colour=SEVERITY_COLOURS,
+        )
         reasons: dict[str, list[str]] = {}
         for item in skipped:
             reasons.setdefault(item["reason"], []).append(item["rule"])
         for reason, skipped_rules in reasons.items():  # one line, e.g. for both password rules
             output.message(f"Skipped {', '.join(skipped_rules)}: {reason}.")
-        if fmt() == "table":
-            c, u = summary["counts"], summary["unwaived"]
-            output.message(
-                f"Audited {summary['accounts_audited']} account(s) as of {summary['as_of']}: "
-                f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} info "
-                f"({summary['waived']} waived; {u['error']} error(s) unwaived)."
-            )
+    if fmt() == "table":
+        c, u = summary["counts"], summary["unwaived"]
+        output.message(
+            f"Audited {summary['accounts_audited']} account(s) as of {summary['as_of']}: "
+            f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} info "
+            f"({summary['waived']} waived; {u['error']} error(s) unwaived)."
+        )
     if summary["failed"]:
         ctx.exit(1)
+
+
+def _print_overview(summary: dict, counts: dict) -> None:
+    """`audit --summary`: by rule, then by school (JSON: both; CSV: one row per rule and school, to pivot)."""
+    if fmt() == "json":
+        output.record({"summary": summary, "by_rule": counts["by_rule"], "by_school": counts["by_school"]}, "json")
+    elif fmt() == "csv":
+        output.rows(counts["by_rule_school"], ["rule", "school", "findings", "unwaived"], "csv")
+    else:
+        output.rows(
+            counts["by_rule"],
+            ["rule", "severity", "findings", "unwaived", "accounts", "schools"],
+            "table",
+            colour=SEVERITY_COLOURS,
+        )
+        click.echo("")
+        output.rows(counts["by_school"], ["school", "findings", "unwaived", "error", "warning", "info"], "table")
 
 
 @click.command()
@@ -95,7 +139,11 @@ def rules(sources) -> None:
     table = rules_table(settings)
     columns = ["id", "name", "severity", "principle", "checks", "clause"] + (["sources"] if sources else [])
     output.rows(
-        table, columns, fmt(), json_data=[{k: v for k, v in r.items() if sources or k != "sources"} for r in table]
+        table,
+        columns,
+        fmt(),
+        json_data=[{k: v for k, v in r.items() if sources or k != "sources"} for r in table],
+        priorities=RULE_PRIORITIES,
     )
 
 

@@ -80,6 +80,24 @@ def cred() -> None:
     """
 
 
+CLIP_OPTION = click.option(
+    "--clip", is_flag=True, help="Copy to the clipboard instead of printing; cleared after 45 seconds."
+)
+
+
+def _clipboard():
+    from accountctl.cli import clip
+
+    return clip.require()
+
+
+def _to_clipboard(value: str, board, what: str) -> None:
+    from accountctl.cli import clip
+
+    clip.copy(value, board)
+    output.message(f"Copied {what} to the clipboard; it is cleared in {clip.CLEAR_AFTER} seconds.")
+
+
 @cred.command("set")
 @click.argument("account_id", metavar="ID")
 @click.option("--username", help="The login name (not secret; the password never comes from an argument).")
@@ -119,21 +137,31 @@ def _ticked(result: dict, step: str) -> None:
 @cred.command("generate")
 @click.argument("account_id", metavar="ID")
 @click.option("--length", type=int, default=24, show_default=True, help="12 to 128 characters.")
+@click.option(
+    "--no-symbols", "no_symbols", is_flag=True, help="Letters and digits only, for a platform that refuses symbols."
+)
+@CLIP_OPTION
 @global_options
-def cred_generate(account_id, length) -> None:
-    """Generate and store a strong password; prints it alone on stdout, once.
+def cred_generate(account_id, length, no_symbols, clip) -> None:
+    """Generate and store a strong password; prints it alone on stdout, once (or copies it, --clip).
 
     \b
     Example:
       accountctl cred generate oak-facebook-oakprimary --length 32
+      accountctl cred generate oak-x-oakmusic --no-symbols   # a platform that refuses ]~^<
+      accountctl cred generate oak-facebook-oakprimary --clip  # paste it into the platform within 45 s
     """
     from accountctl.core import vault
 
+    board = _clipboard() if clip else None  # no clipboard: refused before anything is generated or stored
     _precheck_custodian("generate passwords")
-    password = vault.generate_password(length)
+    password = vault.generate_password(length, symbols=not no_symbols)
     with session(write=True) as reg:
         result = vault.set_password(reg, account_id, password, generated=True)
-    click.echo(password)
+    if board is not None:
+        _to_clipboard(password, board, f"the new password of {result['account']}")
+    else:
+        click.echo(password)
     _ticked(result, "password-rotated")
 
 
@@ -144,7 +172,8 @@ def cred_totp(account_id) -> None:
     """Store the 2FA (TOTP) seed: a base32 secret or an otpauth:// URI, from a hidden prompt or stdin.
 
     Paste the secret (or the otpauth:// URI the platform's QR code holds) at the hidden prompt, or
-    pipe it from a file or another program; never type it into the command line.
+    pipe it from a file or another program; never type it into the command line. Then the current
+    code is printed, to type into the platform's 2FA set-up to confirm it.
 
     \b
     Example:
@@ -157,7 +186,8 @@ def cred_totp(account_id) -> None:
     text = read_secret(f"TOTP secret or otpauth:// URI for {account_id}")
     with session(write=True) as reg:
         result = vault.set_totp(reg, account_id, text)
-    output.message(f"Stored the 2FA seed for {account_id.strip().lower()}.")
+    output.message(f"Stored the 2FA seed for {account_id.strip().lower()}. Its current code, to confirm the set-up:")
+    click.echo(vault.totp_code(result["seed"]))
     _ticked(result, "mfa-reseeded")
 
 
@@ -200,19 +230,30 @@ def cred_recovery(account_id) -> None:
     type=click.Choice(["username", "password", "totp", "recovery"]),
     help="Print just this one, alone on stdout.",
 )
+@CLIP_OPTION
 @format_options
-def cred_show(account_id, reason, field) -> None:
+def cred_show(account_id, reason, field, clip) -> None:
     """Reveal what IT holds; the reveal and its reason (not the value) go in the history.
+
+    With --clip, the field (default: the password) goes to the clipboard instead of the screen.
 
     \b
     Example:
       accountctl cred show oak-facebook-oakprimary --field password --reason "Handover to new owner"
+      accountctl cred show oak-facebook-oakprimary --clip --reason "Posting the newsletter"
     """
     from accountctl.core import vault
 
+    board = None
+    if clip:
+        if field == "recovery":
+            raise InputError("--clip copies one value: the username, password or totp, not the recovery codes")
+        board, field = _clipboard(), field or "password"  # checked before the reveal is recorded
     with session(write=True) as reg:
         values = vault.reveal(reg, account_id, reason, field)
-    if field and fmt() == "table":
+    if board is not None:
+        _to_clipboard(values[field], board, f"the {field} of {values['account']}")
+    elif field and fmt() == "table":
         value = values[field]
         output.secret("\n".join(value) if isinstance(value, list) else value)
     else:

@@ -47,9 +47,15 @@ def demo(folder: Path | None) -> None:
         snap = audit.load(reg.db, audit.as_of_from(None), vault=True)
         findings, _ = audit.run(snap, audit.waivers_in_force(reg.db, snap.as_of))
         trail = _trail(reg)
-    from accountctl.cli.audit import FINDING_COLUMNS
+    from accountctl.cli.audit import FINDING_COLUMNS, FINDING_PRIORITIES, SEVERITY_COLOURS
 
-    output.rows(findings, [c for c in FINDING_COLUMNS if c != "waived"] + ["clause"], "table")
+    output.rows(
+        findings,
+        [c for c in FINDING_COLUMNS if c != "waived"] + ["clause"],
+        "table",
+        priorities=FINDING_PRIORITIES,
+        colour=SEVERITY_COLOURS,
+    )
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in audit.SEVERITIES}
     click.echo("")
     click.echo(trail)
@@ -63,6 +69,8 @@ def demo(folder: Path | None) -> None:
         f"  export ACCOUNTCTL_REGISTER={quote(str(path))} ACCOUNTCTL_USER={facts['custodian']}"
         "   # each command then asks for the passphrase"
     )
+    click.echo("  accountctl audit --summary                                 # the findings counted by rule and school")
+    click.echo(f"  accountctl audit --severity error --account {facts['legacy_account']}   # one account's errors")
     click.echo(f"  accountctl offboard {facts['leaver']}                      # what the leaver still holds (exit 1)")
     click.echo(f"  accountctl account show {facts['legacy_account']}           # the unapproved legacy account")
     click.echo(f"  accountctl --as {facts['head']} approve {facts['pending']}   # approve as the headteacher")

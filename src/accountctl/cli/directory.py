@@ -1,4 +1,4 @@
-"""school add|list, staff add|list|show|import|train."""
+"""school add|import|list, staff add|list|show|import|train."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import click
 
-from accountctl.cli import output
+from accountctl.cli import giveway, output
 from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.core import directory
 from accountctl.core.csvrows import SAVE_AS
@@ -14,6 +14,7 @@ from accountctl.core.access import require_custodian
 from accountctl.errors import InputError
 
 STAFF_COLUMNS = ["email", "name", "school", "roles", "status", "left_on", "trained_on", "policy_ack"]
+STAFF_PRIORITIES = giveway.Priorities(keep=("email", "name", "status", "school", "roles"))
 
 
 MAX_IMPORT_BYTES = 100 * 1024 * 1024  # larger import files are refused before they are read whole
@@ -76,6 +77,28 @@ def school_add(reg, school_id: str, name: str, domains: tuple[str, ...], central
     output.message(f"Added school {row['id']} ({row['name']}).")
 
 
+@school.command("import")
+@click.argument("file", type=click.Path(dir_okay=True))
+@global_options
+def school_import(file: str) -> None:
+    """Add many schools from a CSV file: every row or none.
+
+    \b
+    The header (then one row a school):
+      id,name,domains,central
+    domains are separated by ';'; central is yes for a trust's central team (empty: no).
+
+    \b
+    Example (docs/examples/schools.csv):
+      accountctl school import docs/examples/schools.csv
+    """
+    text = read_text_file(file)
+    with session(write=True) as reg:
+        require_custodian(reg, "add schools")
+        added = directory.import_schools(reg.db, reg.actor, text)
+    output.message(f"Imported {len(added)} school(s).")
+
+
 @school.command("list")
 @format_options
 @reads
@@ -122,21 +145,33 @@ def staff_add(reg, email, name, school_id, roles, trained_on, policy_ack) -> Non
     output.message(f"Added {row['email']} to {row['school']}.")
 
 
+DATES_OPTION = click.option(
+    "--dates",
+    type=click.Choice(["iso", "uk"]),
+    default="iso",
+    show_default=True,
+    help="How the file writes dates: iso (YYYY-MM-DD) or uk (DD/MM/YYYY, as Excel saves them in the UK).",
+)
+
+
 @staff.command("import")
 @click.argument("file", type=click.Path(dir_okay=True))
+@DATES_OPTION
 @global_options
-def staff_import(file: str) -> None:
+def staff_import(file: str, dates: str) -> None:
     """Import staff from a CSV file: every row or none.
 
     \b
     The header (then one row a person; empty cells allowed except email, name, school):
       email,name,school,roles,trained_on,policy_ack
     roles are separated by ';' (slt, headteacher, ceo, it, staff, volunteer; default staff);
-    trained_on is YYYY-MM-DD. Save the file as UTF-8 ("CSV UTF-8" in Excel).
+    trained_on is YYYY-MM-DD, or DD/MM/YYYY with --dates uk. Save the file as UTF-8 ("CSV UTF-8" in
+    Excel).
 
     \b
-    Example (docs/examples/staff.csv):
+    Example (docs/examples/staff.csv; staff-excel-uk.csv is the same file as Excel saves it in the UK):
       accountctl staff import docs/examples/staff.csv
+      accountctl staff import docs/examples/staff-excel-uk.csv --dates uk
     """
     from accountctl.cli.progress import Progress
 
@@ -144,7 +179,7 @@ def staff_import(file: str) -> None:
     with session(write=True) as reg:
         require_custodian(reg, "import staff")
         with Progress("Checking staff") as progress:
-            items = directory.import_staff_rows(reg.db, reg.actor, rows, progress)
+            items = directory.import_staff_rows(reg.db, reg.actor, rows, progress, dates)
     output.message(f"Imported {len(items)} staff.")
 
 
@@ -177,7 +212,7 @@ def staff_list(reg, school_id) -> None:
     Example:
       accountctl staff list --school huxley --json
     """
-    output.rows(directory.list_staff(reg.db, school_id), STAFF_COLUMNS, fmt())
+    output.rows(directory.list_staff(reg.db, school_id), STAFF_COLUMNS, fmt(), priorities=STAFF_PRIORITIES)
 
 
 @staff.command("show")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import click
 
-from accountctl.cli import output
+from accountctl.cli import giveway, output
 from accountctl.cli.common import fmt, format_options, reads, session
-from accountctl.cli.directory import read_text_file, staff
+from accountctl.cli.directory import DATES_OPTION, read_text_file, staff
 from accountctl.core.access import require_custodian
 
 ITEM_COLUMNS = ["kind", "account", "school", "field", "set_at", "outstanding", "step", "command"]
+# On a narrow screen a step keeps what and where in the table; its command goes whole on its own line.
+ITEM_PRIORITIES = giveway.Priorities(
+    keep=("account", "kind", "outstanding", "field", "school", "set_at"), below=("step", "command"), bare=("command",)
+)
 
 
 def print_checklist(result: dict) -> None:
@@ -17,7 +21,7 @@ def print_checklist(result: dict) -> None:
     if fmt() == "json":
         output.record(result, "json")
         return
-    output.rows(result["items"], ITEM_COLUMNS, fmt())
+    output.rows(result["items"], ITEM_COLUMNS, fmt(), priorities=ITEM_PRIORITIES)
     if fmt() == "table":
         who = f"{result['email']} ({result['status']}" + (f" {result['left_on']}" if result["left_on"] else "") + ")"
         if result["leaver"] or result["mover"]:
@@ -78,11 +82,11 @@ def _print_batch(batch: dict) -> None:
         output.message(f"Nobody is leaving on or before {batch['leaving_before']}.")
         return
     for person in batch["people"]:
-        output.echo_text(
-            f"{person['email']} ({person['name'] or ''}), leaving {person['left_on']}: {person['outstanding']} outstanding"
-        )
+        line = f"{person['email']} ({person['name'] or ''}), leaving {person['left_on']}: {person['outstanding']} outstanding"
+        width = output.screen_width()
+        output.echo_text("\n".join(giveway.wrap_whole(line, width) if width else [line]))
         if person["items"]:
-            output.rows(person["items"], ITEM_COLUMNS, "table")
+            output.rows(person["items"], ITEM_COLUMNS, "table", priorities=ITEM_PRIORITIES)
         click.echo("")
     output.message(
         f"{len(batch['people'])} leaver(s) by {batch['leaving_before']}: {batch['outstanding']} step(s) outstanding."
@@ -148,8 +152,9 @@ def staff_move(email, school_id, on) -> None:
 @click.option(
     "--rejoin", is_flag=True, help="With --apply, also reinstate people recorded as left who are on the roster again."
 )
+@DATES_OPTION
 @format_options
-def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
+def staff_sync(file, school_id, do_apply, left_on, rejoin, dates) -> None:
     """Compare a school's full roster with the register: joiners, leavers, movers, changes.
 
     FILE is recognised from its header: the staff CSV (email,name,school,roles,trained_on,policy_ack),
@@ -174,7 +179,7 @@ def staff_sync(file, school_id, do_apply, left_on, rejoin) -> None:
         school_row = directory.get_school(reg.db, school_id)
         school = school_row["id"]
         day = clock.parse_date(left_on, "--left-on").isoformat() if left_on else clock.today().isoformat()
-        kind, entries = roster.parse(text, school)
+        kind, entries = roster.parse(text, school, dates)
         ignored = 0
         if kind in roster.DIRECTORY_EXPORTS:
             entries, ignored = roster.on_school_domains(entries, school_row["domains"])

@@ -268,7 +268,11 @@ def table(headers: Sequence[str], body: list[list[str]], width: int | None = Non
 
 
 def _table_pieces(
-    headers: Sequence[str], body: list[list[str]], width: int | None, one_line: Sequence[str]
+    headers: Sequence[str],
+    body: list[list[str]],
+    width: int | None,
+    one_line: Sequence[str],
+    styles: Sequence[str | None] | None = None,
 ) -> Iterator[str]:
     """`table` in pieces to join with line ends: a plain table a few thousand lines at a time."""
     widths = [len(h) for h in headers]
@@ -285,7 +289,15 @@ def _table_pieces(
     yield _aligned(headers, widths) + "\n" + GAP.join("-" * w for w in widths)
     line = GAP.join(f"{{:<{w}}}" for w in widths).format  # the same padding as _aligned's ljust, one call a row
     for start in range(0, len(body), JSON_BATCH):
-        yield "\n".join([line(*row).rstrip() for row in body[start : start + JSON_BATCH]])
+        lines = [line(*row).rstrip() for row in body[start : start + JSON_BATCH]]
+        if styles is not None:
+            lines = [styled(text, fg) for text, fg in zip(lines, styles[start : start + JSON_BATCH])]
+        yield "\n".join(lines)
+
+
+def _fits(headers: Sequence[str], body: list[list[str]], width: int) -> bool:
+    natural = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+    return sum(natural) + len(GAP) * (len(natural) - 1) <= width
 
 
 def _prose(headers: Sequence[str], body: list[list[str]], widths: list[int], width: int) -> list[bool] | None:
@@ -311,11 +323,21 @@ def _fitted_table(headers: Sequence[str], body: list[list[str]], widths: list[in
 
 
 def rows(
-    data: Sequence[dict], columns: Sequence[str], fmt: str, *, json_data: Any = None, one_line: Sequence[str] = ()
+    data: Sequence[dict],
+    columns: Sequence[str],
+    fmt: str,
+    *,
+    json_data: Any = None,
+    one_line: Sequence[str] = (),
+    priorities: Any = None,
+    colour: dict[str, str] | None = None,
 ) -> None:
     """Print records: a table, a JSON list (or `json_data`), or CSV with a header.
 
-    In a table too wide for the screen, cells of the `one_line` columns are shortened, the rest wrap.
+    In a table too wide for the screen, cells of the `one_line` columns are shortened, the rest wrap;
+    or, given the command's `priorities` (`giveway.Priorities`), the columns it needs most stay and
+    the others go under each row, no word or command broken. `colour` maps a row's `severity` to the
+    colour its line is drawn in on a terminal (`colour_on`).
     """
     if fmt == "json":
         echo_json(json_data if json_data is not None else list(data))
@@ -343,7 +365,15 @@ def rows(
             [v if type(v) is str and v.isprintable() else _table_cell(v) for v in map(item.get, columns)]
             for item in data
         ]
-        for piece in _table_pieces(columns, body, screen_width(), one_line):  # never the whole text at once
+        width = screen_width()
+        styles = [colour.get(item.get("severity")) for item in data] if colour and colour_on() else None
+        if priorities is not None and width is not None and not _fits(columns, body, width):
+            from accountctl.cli import giveway
+
+            for piece in giveway.pieces(columns, body, data, width, priorities, styles):
+                click.echo(piece)
+            return
+        for piece in _table_pieces(columns, body, width, one_line, styles):  # never the whole text at once
             click.echo(piece)
 
 
@@ -395,6 +425,16 @@ def secret(text: str) -> None:
 def message(text: str) -> None:
     """A human message on stderr, never mixed into data on stdout; as `echo_text`."""
     echo_text(text, err=True)
+
+
+def colour_on() -> bool:
+    """Colour only for a person at a terminal: never into a pipe or file, nor with NO_COLOR set (no-color.org)."""
+    return not os.environ.get("NO_COLOR") and isatty_stdout()
+
+
+def styled(text: str, fg: str | None) -> str:
+    """`text` in colour `fg` (None: as it is); only ever called when `colour_on()`."""
+    return click.style(text, fg=fg) if fg else text
 
 
 def isatty_stdin() -> bool:

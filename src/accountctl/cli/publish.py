@@ -40,8 +40,14 @@ def publish(reg, school, out) -> None:
             output.message(f"Left out the URL of {item['account']}: not an http(s) address ({shown(item['value'])}).")
         else:
             output.message(f"Left out {item['setting']}: not an email address ({shown(item['value'])}).")
+    missing = [s["school"] for s in data["schools"] if not s["report_fakes_to"]]
+    if missing:  # parents of these schools are told only to report a fake page to the platform
+        output.message(
+            f"No contact for reporting a fake page for {', '.join(missing)}: "
+            "'accountctl config set contact.SCHOOL EMAIL' (a central team's contact stands in for schools without one)."
+        )
     if out is not None:
-        page = core.render_html(data)
+        page = core.render_html(data, core.owner_name(reg.db, school))
         if target is None:
             click.echo(page, nl=False)
         else:

@@ -89,6 +89,7 @@ def validate_staff(
     trained_on: str | None,
     policy_ack: str | None,
     school_ids: set[str] | None = None,
+    dates: str | None = None,
 ) -> StaffInput:
     """Check one staff record against the spec; raises InputError naming the problem."""
     address = model.email(email)
@@ -98,7 +99,7 @@ def validate_staff(
     if school_id not in known:
         raise InputError(f"unknown school {shown(school or '')}{model.did_you_mean(school_id, known)}")
     chosen = model.roles(roles) or ["staff"]
-    trained = clock.parse_date(trained_on, "trained_on").isoformat() if (trained_on or "").strip() else None
+    trained = clock.parse_date(trained_on, "trained_on", dates).isoformat() if (trained_on or "").strip() else None
     ack = model.optional_text(policy_ack, "policy_ack", 50)
     return StaffInput(address, clean_name, school_id, chosen, trained, ack)
 
@@ -140,7 +141,9 @@ def parse_staff_csv(text: str) -> list[dict]:
     return csvrows.read(text, "staff CSV", STAFF_CSV_COLUMNS)[1]
 
 
-def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, progress=None) -> list[StaffInput]:
+def validate_staff_rows(
+    conn: sqlite3.Connection, rows: list[dict], *, progress=None, dates: str = "iso"
+) -> list[StaffInput]:
     """Validate every row (all or nothing); the error names the line. `progress(done, total)` is told as it goes."""
     school_ids = {r[0] for r in conn.execute("SELECT id FROM schools")}
     existing = {r[0] for r in conn.execute("SELECT email FROM staff")}
@@ -158,6 +161,7 @@ def validate_staff_rows(conn: sqlite3.Connection, rows: list[dict], *, progress=
                 row.get("trained_on"),
                 row.get("policy_ack"),
                 school_ids,
+                dates,
             )
         except InputError as exc:
             raise InputError(f"line {line}: {exc}") from None
@@ -177,9 +181,14 @@ def import_staff(conn: sqlite3.Connection, actor: str, text: str, progress=None)
     return import_staff_rows(conn, actor, parse_staff_csv(text), progress)
 
 
-def import_staff_rows(conn: sqlite3.Connection, actor: str, rows: list[dict], progress=None) -> list[StaffInput]:
-    """Import the rows of a parsed staff CSV (`parse_staff_csv`): every row valid or nothing imported."""
-    items = validate_staff_rows(conn, rows, progress=progress)
+def import_staff_rows(
+    conn: sqlite3.Connection, actor: str, rows: list[dict], progress=None, dates: str = "iso"
+) -> list[StaffInput]:
+    """Import the rows of a parsed staff CSV (`parse_staff_csv`): every row valid or nothing imported.
+
+    `dates`: "uk" reads trained_on as day/month/year (`clock.parse_date`).
+    """
+    items = validate_staff_rows(conn, rows, progress=progress, dates=dates)
     _insert_staff(conn, items)
     events.record_many(conn, actor, [("staff.add", s.email, None, _staff_event_details(s)) for s in items])
     return items
@@ -260,3 +269,42 @@ def move(conn: sqlite3.Connection, actor: str, email: str, school: str, on: str 
         conn, actor, "staff.move", person["email"], details={"from": person["school"], "to": target, "on": day}
     )
     return get_staff(conn, person["email"])
+
+
+# -- many schools at once -------------------------------------------------------------------------
+SCHOOL_CSV_COLUMNS = ("id", "name", "domains", "central")
+_YES, _NO = {"yes", "true", "y", "1"}, {"no", "false", "n", "0", ""}
+
+
+def import_schools(conn: sqlite3.Connection, actor: str, text: str) -> list[dict]:
+    """Add every school of a CSV (`id,name,domains,central`): every row valid, or none added.
+
+    `domains` are separated by `;`; `central` is yes or no (empty: no). The error names the line.
+    """
+    from accountctl.core import csvrows
+
+    _, rows = csvrows.read(text, "school CSV", ("id", "name", "domains"))
+    existing = {r[0] for r in conn.execute("SELECT id FROM schools")}
+    seen: dict[str, int] = {}
+    checked = []
+    for row in rows:
+        line = row["_line"]
+        try:
+            school_id = model.slug(row.get("id"), "school id")
+            name = model.nonempty(row.get("name"), "school name", 200)
+            domains = [d for d in (row.get("domains") or "").split(";") if d.strip()]
+            if not domains:
+                raise InputError("a school needs at least one email domain (domains, separated by ';')")
+            domains = list(dict.fromkeys(model.domain(d) for d in domains))
+            central = (row.get("central") or "").strip().lower()
+            if central not in _YES | _NO:
+                raise InputError(f"central must be yes or no, not {shown(row.get('central') or '')}")
+        except InputError as exc:
+            raise InputError(f"line {line}: {exc}") from None
+        if school_id in seen:
+            raise InputError(f"line {line}: school {school_id} is already on line {seen[school_id]}")
+        if school_id in existing:
+            raise InputError(f"line {line}: school {school_id} already exists")
+        seen[school_id] = line
+        checked.append((school_id, name, domains, central in _YES))
+    return [add_school(conn, actor, *school) for school in checked]

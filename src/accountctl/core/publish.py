@@ -43,6 +43,9 @@ def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, li
     settings = config.load(conn)
     wanted = directory.get_school(conn, school)["id"] if school else None
     schools, left_out = [], []
+    # A school with no contact of its own gives parents the trust's central team's, when it has one.
+    central = [safetext.mail_address(settings.get(f"contact.{sid}")) for sid in sorted(directory.central_schools(conn))]
+    fallback = next((c for c in central if c), None)
     for row in conn.execute("SELECT id, name FROM schools ORDER BY name, id"):
         if wanted and row["id"] != wanted:
             continue
@@ -62,14 +65,27 @@ def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, li
         contact = safetext.mail_address(settings.get(setting))
         if contact is None and settings.get(setting):
             left_out.append({"setting": setting, "value": settings[setting]})
-        schools.append({"school": row["name"], "report_fakes_to": contact, "channels": channels})
+        schools.append({"school": row["name"], "report_fakes_to": contact or fallback, "channels": channels})
     return {"updated_on": clock.today().isoformat(), "schools": schools}, left_out
 
 
-def render_html(data: dict) -> str:
-    """One self-contained page (no script, no external resource) that reads well on a phone."""
+def owner_name(conn: sqlite3.Connection, school: str | None = None) -> str:
+    """Whose channels the page lists, for its title: the school's name with --school, else the trust's."""
+    from accountctl.model import get_meta
+
+    if school:
+        return directory.get_school(conn, school)["name"]
+    return get_meta(conn, "trust") or "our school"
+
+
+def render_html(data: dict, owner: str = "our school") -> str:
+    """One self-contained page (no script, no external resource) that reads well on a phone.
+
+    `owner` (`owner_name`) names the school or trust in the page's title and heading, so a saved or
+    shared copy, a browser tab or a search result says whose channels these are.
+    """
     from accountctl import pages
 
     # Each link is checked again in the template (|web_link, |mail_address): this page is what a
     # browser acts on, whatever `data` holds.
-    return pages.render("publish.html.j2", **data, platform_names=PLATFORM_NAMES)
+    return pages.render("publish.html.j2", **data, platform_names=PLATFORM_NAMES, owner=owner)

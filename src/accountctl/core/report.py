@@ -344,7 +344,11 @@ def _attestation_progress(conn: sqlite3.Connection, as_of: date, start: date, sc
 
 # -- the page -----------------------------------------------------------------------------------
 # Bar charts, in SVG user units: the label, the bar and the figure after it, side by side.
-LABEL_W, BAR_W, VALUE_W, ROW_H, PAD = 280, 330, 150, 22, 6
+BAR_W, VALUE_W, ROW_H, PAD = 330, 150, 22, 6
+# A label is drawn whole up to LABEL_MOST characters (about CHAR_W units each at 12 px), the label column
+# as wide as the chart's longest: the widest chart (416 + 330 + 150) still fits the page's column on a
+# laptop at 1:1, so its text stays 12 px (a narrower screen gets the chart as a list: pages.css).
+LABEL_MOST, CHAR_W, LABEL_MIN = 56, 7, 120
 # Distinct in grey too (dark, mid, light), with the severity also written on every label.
 SEV_FILL = {"error": "#8b1a1a", "warning": "#d4962a", "info": "#a9cbe8"}
 WAIVED_FILL = "#ffffff"
@@ -364,6 +368,7 @@ def page(data: dict) -> dict:
     heading = f"{trust} \u2013 {data['school']['name']}" if data.get("school") else trust
     rule_names = {r["id"]: r["name"] for r in data["rules"]}
     with_findings = [r for r in data["rules"] if r["findings"]]
+    severities = {r["id"]: _severities(r) for r in data["rules"]}
     return {
         "data": data,
         "heading": heading,
@@ -380,7 +385,8 @@ def page(data: dict) -> dict:
             s for s in data["schools"] if s["live"] or s["unwaived_errors"] or s["unwaived_warnings"]
         ],
         "severity_meaning": SEVERITY_MEANING,
-        "findings_chart": _findings_chart(with_findings),
+        "severities": severities,
+        "findings_chart": _findings_chart(with_findings, severities),
         "school_chart": _accounts_chart(
             "accounts-by-school",
             "Live accounts by school",
@@ -393,11 +399,23 @@ def page(data: dict) -> dict:
         ),
         # the accounts that fail each rule: errors first, then the rules with the most open findings
         "failing": sorted(
-            with_findings, key=lambda r: (audit.SEVERITIES.index(r["severity"]), -r["unwaived"], r["name"])
+            with_findings,
+            key=lambda r: (audit.SEVERITIES.index(severities[r["id"]][0]), -r["unwaived"], r["name"]),
         ),
         "plural": plural,
         "percent": percent,
     }
+
+
+def _severities(rule: dict) -> list[str]:
+    """The severities a rule's open findings have, most severe first: what the page labels it with.
+
+    A finding can be a step below or above its rule's own severity (an incident open for a few days
+    is a warning before it becomes an error): the label, the colour and the counts all follow the
+    findings. A rule with no open finding keeps its own severity.
+    """
+    found = rule.get("unwaived_by_severity") or {}
+    return [s for s in audit.SEVERITIES if found.get(s)] or [rule["severity"]]
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -434,7 +452,7 @@ def _cards(data: dict) -> list[tuple[int, str, str]]:
     ]
 
 
-def _short(text: str, most: int = 36) -> str:
+def _short(text: str, most: int = LABEL_MOST) -> str:
     return text if len(text) <= most else text[: most - 1] + "\u2026"
 
 
@@ -448,19 +466,29 @@ def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int
     if not rows:
         return None
     top = max(sum(v for v, _, _ in segs) for _, _, segs, _ in rows) or 1
+    label_w = max(LABEL_MIN, CHAR_W * max(len(_short(label)) for _, label, _, _ in rows) + 16)
     svgs = []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         bars = []
         for i, (key, label, segs, after) in enumerate(chunk):
             y = PAD + i * ROW_H
-            x, segments = float(LABEL_W), []
+            x, segments = float(label_w), []
             for value, fill, name in segs:
                 if value <= 0:
                     continue
                 w = max(1.5, BAR_W * value / top)
                 segments.append(
-                    {"x": round(x, 1), "width": round(w, 1), "fill": fill, "dashed": fill == WAIVED_FILL, "name": name}
+                    {
+                        "x": round(x, 1),
+                        "width": round(w, 1),
+                        "fill": fill,
+                        "dashed": fill == WAIVED_FILL,
+                        "name": name,
+                        # where it starts and how long it is in the list's bar, on a narrow screen
+                        "start": round(100 * (x - label_w) / BAR_W, 1),
+                        "percent": round(100 * w / BAR_W, 1),
+                    }
                 )
                 x += w
             bars.append(
@@ -469,6 +497,7 @@ def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int
                     "value": sum(v for v, _, _ in segs),
                     "tip": f"{label}: {after}",
                     "label": _short(label),
+                    "full_label": label,
                     "text_y": round(y + ROW_H / 2 + 4),
                     "bar_y": y + 3,
                     "segments": segments,
@@ -481,22 +510,25 @@ def _bars(chart_id: str, caption: str, rows: list[tuple[str, str, list[tuple[int
     return {
         "id": chart_id,
         "caption": caption,
-        "width": LABEL_W + BAR_W + VALUE_W,
-        "axis_x": LABEL_W,
-        "label_x": LABEL_W - 8,
+        "width": label_w + BAR_W + VALUE_W,
+        "axis_x": label_w,
+        "label_x": label_w - 8,
         "bar_height": ROW_H - 6,
         "svgs": svgs,
     }
 
 
-def _findings_chart(rules: list[dict]) -> dict | None:
-    """One bar per rule with findings, longest first: open findings by severity, then the waived ones."""
+def _findings_chart(rules: list[dict], severities: dict[str, list[str]]) -> dict | None:
+    """One bar per rule with findings, longest first: open findings by severity, then the waived ones.
+
+    Each is labelled with the severities its open findings have (`_severities`), as its bar is drawn.
+    """
     rows = []
     for r in sorted(rules, key=lambda r: (-r["findings"], r["id"])):
         unwaived = r["unwaived_by_severity"]
         segs = [(unwaived[s], SEV_FILL[s], s) for s in audit.SEVERITIES] + [(r["waived"], WAIVED_FILL, "waived")]
         after = f"{r['unwaived']} open" + (f", {r['waived']} waived" if r["waived"] else "")
-        rows.append((r["id"], f"{r['name']} ({r['severity']})", segs, after))
+        rows.append((r["id"], f"{r['name']} ({', '.join(severities[r['id']])})", segs, after))
     return _bars("findings-by-rule", "Findings by rule", rows)
 
 

@@ -41,8 +41,11 @@ class Change:
     fields: dict = field(default_factory=dict)
 
 
-def parse(text: str, school: str) -> tuple[str, list[RosterEntry]]:
-    """The roster's format ('staff-csv', 'gam' or 'entra') and its entries; a bad row refuses the whole file."""
+def parse(text: str, school: str, dates: str = "iso") -> tuple[str, list[RosterEntry]]:
+    """The roster's format ('staff-csv', 'gam' or 'entra') and its entries; a bad row refuses the whole file.
+
+    `dates`: "uk" reads the staff CSV's trained_on as day/month/year (`clock.parse_date`).
+    """
     from accountctl.core import csvrows
 
     header, rows = csvrows.read(text, "roster file")
@@ -63,7 +66,7 @@ def parse(text: str, school: str) -> tuple[str, list[RosterEntry]]:
     for row in rows:
         line = row.pop("_line")
         try:
-            entry = _entry(kind, row, line, school)
+            entry = _entry(kind, row, line, school, dates)
         except InputError as exc:
             raise InputError(f"line {line}: {exc}") from None
         if entry.email in seen:
@@ -73,7 +76,7 @@ def parse(text: str, school: str) -> tuple[str, list[RosterEntry]]:
     return kind, entries
 
 
-def _entry(kind: str, row: dict, line: int, school: str) -> RosterEntry:
+def _entry(kind: str, row: dict, line: int, school: str, dates: str = "iso") -> RosterEntry:
     if kind == "gam":
         suspended = row["suspended"].lower()
         if suspended not in TRUE | FALSE:
@@ -97,7 +100,7 @@ def _entry(kind: str, row: dict, line: int, school: str) -> RosterEntry:
     if row["school"] and row["school"].lower() != school:
         raise InputError(f"school {shown(row['school'])} is not {school} (a roster covers one school)")
     roles = [r for r in row["roles"].split(";") if r.strip()]
-    trained = clock.parse_date(row["trained_on"], "trained_on").isoformat() if row["trained_on"] else None
+    trained = clock.parse_date(row["trained_on"], "trained_on", dates).isoformat() if row["trained_on"] else None
     return RosterEntry(
         model.email(row["email"]),
         model.nonempty(row["name"], "name", 200),

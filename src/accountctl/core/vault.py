@@ -109,18 +109,22 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
     return {"account": account["id"], "set_at": at, "weak": weak, "suggestions": suggestions, "incidents": ticked}
 
 
-def generate_password(length: int = GENERATE_DEFAULT) -> str:
-    """A strong random password with letters, digits and symbols (from `secrets`)."""
+def generate_password(length: int = GENERATE_DEFAULT, symbols: bool = True) -> str:
+    """A strong random password with letters, digits and symbols (from `secrets`).
+
+    `symbols=False` for a platform that refuses some (`]~^<`): letters and digits only, which at the
+    default 24 characters is still about 143 bits.
+    """
     if not GENERATE_MIN <= length <= GENERATE_MAX:
         raise InputError(f"--length must be between {GENERATE_MIN} and {GENERATE_MAX}")
-    alphabet = string.ascii_letters + string.digits + _SYMBOLS
+    alphabet = string.ascii_letters + string.digits + (_SYMBOLS if symbols else "")
     while True:
         candidate = "".join(secrets.choice(alphabet) for _ in range(length))
         if (
             any(c.islower() for c in candidate)
             and any(c.isupper() for c in candidate)
             and any(c.isdigit() for c in candidate)
-            and any(c in _SYMBOLS for c in candidate)
+            and (not symbols or any(c in _SYMBOLS for c in candidate))
         ):
             return candidate
 
@@ -228,7 +232,20 @@ def set_totp(reg, account_id: str, text: str) -> dict:
     from accountctl.core import incidents
 
     ticked = incidents.credential_changed(reg.db, reg.actor, account["id"], "totp")
-    return {"account": account["id"], "set_at": at, "incidents": ticked}
+    return {"account": account["id"], "set_at": at, "incidents": ticked, "seed": seed}
+
+
+def labelled(seed: Totp, account: dict) -> Totp:
+    """The seed as an authenticator app should list it: a bare secret gets the account's handle and platform.
+
+    A platform's own otpauth:// URI keeps its label; a base32 secret pasted alone has none, and an
+    app that scanned it would list it as "account".
+    """
+    if seed.name:
+        return seed
+    return Totp(
+        seed.secret, seed.digits, seed.period, seed.algorithm, seed.issuer or account["platform"], account["handle"]
+    )
 
 
 def totp_code(seed: Totp, at: float | None = None) -> str:
@@ -296,7 +313,7 @@ def reveal(reg, account_id: str, reason: str, field: str | None = None) -> dict:
         if plain is None:
             values[name] = None
         elif name == "totp":
-            values[name] = Totp(**json.loads(plain)).uri()
+            values[name] = labelled(Totp(**json.loads(plain)), account).uri()
         elif name == "recovery":
             values[name] = json.loads(plain)
         else:

@@ -35,6 +35,41 @@ def url(value: str | None, what: str = "url") -> str:
     return text
 
 
+# The hosts of each platform's own pages (and their subdomains: www., m., ...). `other` takes any.
+PLATFORM_HOSTS = {
+    "facebook": ("facebook.com", "fb.com", "fb.me"),
+    "instagram": ("instagram.com",),
+    "x": ("x.com", "twitter.com"),
+    "youtube": ("youtube.com", "youtu.be"),
+    "tiktok": ("tiktok.com",),
+    "linkedin": ("linkedin.com",),
+    "threads": ("threads.net", "threads.com"),
+    "bluesky": ("bsky.app", "bsky.social"),
+    "whatsapp": ("whatsapp.com", "wa.me"),
+    "snapchat": ("snapchat.com",),
+    "pinterest": ("pinterest.com", "pinterest.co.uk", "pin.it"),
+    "flickr": ("flickr.com", "flic.kr"),
+    "vimeo": ("vimeo.com",),
+}
+
+
+def platform_url(value: str | None, platform: str) -> str:
+    """`url(value)` on the platform's own host (a facebook account's URL on facebook.com), or InputError naming it."""
+    text = url(value)
+    hosts = PLATFORM_HOSTS.get(platform)
+    if not hosts:
+        return text
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(text).hostname or "").rstrip(".")
+    if not any(host == h or host.endswith("." + h) for h in hosts):
+        raise InputError(
+            f"url {shown(text)} is not on {platform}: expected an address on {' or '.join(hosts)} "
+            "(--platform other takes any)"
+        )
+    return text
+
+
 def handle(value: str | None) -> str:
     text = (value or "").strip()
     if not text:

@@ -22,10 +22,10 @@ from accountctl.core.accounts.case import (
     handle,
     known_staff,
     people_of,
+    platform_url,
     recorded_date,
     school_email,
     store_case_hash,
-    url,
 )
 
 
@@ -55,7 +55,7 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     school = directory.get_school(conn, req.school)
     platform = model.platform(req.platform)
     the_handle = handle(req.handle)
-    the_url = url(req.url)
+    the_url = platform_url(req.url, platform)
     category = model.choice(req.category, model.CATEGORIES, "category")
     linked = school_email(conn, school, req.email)
     owner = eligible_staff(conn, school["id"], req.owner, "owner")
@@ -171,7 +171,7 @@ def update(conn: sqlite3.Connection, actor: str, account_id: str, changes: dict[
     school = directory.get_school(conn, account["school"])
     checks = {
         "email": lambda v: school_email(conn, school, v),
-        "url": url,
+        "url": lambda v: platform_url(v, account["platform"]),
         "aim": lambda v: model.nonempty(v, "aim"),
         "audience": lambda v: model.nonempty(v, "audience"),
         "promotion": lambda v: model.nonempty(v, "promotion"),

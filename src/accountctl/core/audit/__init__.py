@@ -62,6 +62,7 @@ from accountctl.core.audit import platforms  # noqa: F401
 
 # What callers use as audit.NAME.
 from accountctl.core.audit.engine import as_of_from, rules_table, run, summarize, waivers_in_force
+from accountctl.core.audit.overview import overview, select
 from accountctl.core.audit.registry import ESCALATED, POLICIES, RULES, SEVERITIES, UPCOMING, Rule, arrange, rule
 from accountctl.core.audit.snapshot import ACCOUNT_COLUMNS, LIVE, NEVER, Membership, Snapshot, load
 
@@ -73,6 +74,8 @@ from accountctl.core.audit.people import one_faculty_one_staff, school_email, tw
 arrange()  # the rules in their published order, whichever module registered them (see registry.ORDER)
 
 __all__ = [
+    "overview",
+    "select",
     "ACCOUNT_COLUMNS",
     "ESCALATED",
     "LIVE",
