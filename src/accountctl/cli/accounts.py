@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from accountctl.cli import output
+from accountctl.cli import output, waysin
 from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.cli.directory import read_text_file
 from accountctl.core import accounts, approvals
@@ -76,8 +76,8 @@ def account() -> None:
 @click.option(
     "--category",
     required=True,
-    type=click.Choice(["faculty", "staff"], case_sensitive=False),
-    help="faculty (a department or the school's main account) or staff (one member of staff).",
+    type=click.Choice(["faculty", "staff", "service"], case_sensitive=False),
+    help="faculty (a department or the main account), staff (one member of staff) or service (a portfolio or tool).",
 )
 @click.option("--email", required=True, help="The official school email the account is linked to.")
 @click.option("--owner", required=True, help="Lead member of staff (always an admin).")
@@ -96,6 +96,7 @@ def account() -> None:
 @click.option("--parents-informed-on", metavar="YYYY-MM-DD", help="When parents and carers were told about it.")
 @click.option("--requested-by", help="Who asked for it (default: you).")
 @click.option("--id", "account_id", help="Account id (default SCHOOL-PLATFORM-HANDLE).")
+@waysin.request_options
 @global_options
 @writes
 def account_request(
@@ -117,6 +118,8 @@ def account_request(
     parents_informed_on,
     requested_by,
     account_id,
+    access,
+    via,
 ) -> None:
     """Record a request for an official account; prints the new account id.
 
@@ -151,6 +154,8 @@ def account_request(
             id=account_id,
             pupils=pupils,
             parents_informed_on=parents_informed_on,
+            access=access,
+            via=list(via),
         ),
     )
     missing = accounts.case_gaps(row)
@@ -385,6 +390,7 @@ def _people_group(role: str) -> click.Group:
 
 account.add_command(_people_group("admin"))
 account.add_command(_people_group("contributor"))
+waysin.extend(account, SHOW_FIELDS)  # --access, --via, --until; `show` lists every way in (SPEC "Ways in")
 
 
 @account.command("transfer")

@@ -70,7 +70,8 @@ def attest_record(reg, account_id, admins, mfa, recovery, note) -> None:
     data = attestation.record(reg.db, reg.actor, reg.is_custodian, account_id, admins, mfa, recovery, note)
     strangers = [s["shown"] for s in data["admins"] if s["email"] is None]
     output.message(
-        f"{data['account']}: attested for {data['campaign']}"
+        f"{data['account']}: attested "
+        + (f"for {data['campaign']}" if data["campaign"] else "(outside any campaign)")
         + (
             f"; not in the register: {output.escape(', '.join(strangers))} (see: accountctl audit)"
             if strangers

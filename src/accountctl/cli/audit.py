@@ -140,9 +140,10 @@ def review(reg, account_id, note) -> None:
 @click.command()
 @click.argument("account_id", metavar="ID")
 @click.option("--note", help="What the check found.")
+@click.option("--last-post", metavar="YYYY-MM-DD", help="When it last posted (DORMANT after window.DORMANT days).")
 @global_options
 @writes
-def monitor(reg, account_id, note) -> None:
+def monitor(reg, account_id, note, last_post) -> None:
     """Record a monitoring check (an admin of the account, or a custodian).
 
     \b
@@ -151,7 +152,7 @@ def monitor(reg, account_id, note) -> None:
     """
     from accountctl.core import oversight
 
-    result = oversight.monitor(reg.db, reg.actor, account_id, reg.is_custodian, note)
+    result = oversight.monitor(reg.db, reg.actor, account_id, reg.is_custodian, note, last_post)
     output.message(f"Recorded a monitoring check of {result['account']} on {result['monitored_on']}.")
 
 

@@ -128,6 +128,22 @@ CREATE TABLE IF NOT EXISTS attestations (
     attested_by TEXT NOT NULL, admins TEXT NOT NULL, mfa TEXT NOT NULL, recovery TEXT, note TEXT
 );
 CREATE INDEX IF NOT EXISTS attestations_account ON attestations(account);
+-- Ways in: the records (business portfolios, management tools) whose people reach an account, and the
+-- mailboxes accounts are linked to, with who reads them. Never deleted: removed_at closes a row.
+CREATE TABLE IF NOT EXISTS account_via (
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), via TEXT NOT NULL REFERENCES accounts(id),
+    added_at TEXT NOT NULL, removed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS account_via_account ON account_via(account);
+CREATE TABLE IF NOT EXISTS mailboxes (
+    email TEXT PRIMARY KEY, school TEXT NOT NULL REFERENCES schools(id), kind TEXT NOT NULL,
+    sign_in TEXT, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailbox_members (
+    id INTEGER PRIMARY KEY, mailbox TEXT NOT NULL REFERENCES mailboxes(email), email TEXT NOT NULL,
+    added_at TEXT NOT NULL, removed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS mailbox_members_email ON mailbox_members(email);
 """
 SCHEMA += ADDED_TABLES
 
@@ -136,6 +152,7 @@ def new_database() -> sqlite3.Connection:
     """A fresh in-memory database with the current schema."""
     conn = _connect()
     conn.executescript(SCHEMA + EVENTS_SCHEMA.format(schema="main"))
+    _add_missing_columns(conn)
     conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     conn.commit()
     attach_history(conn, None)
@@ -232,7 +249,13 @@ ADDED_COLUMNS = {
         "found_source",
         "reported_on",
         "takedown_reference",
-    )
+        # Ways in: the access model (NULL: the platform's default), the last recorded post (DORMANT), where
+        # parents are told the house rules (HOUSE_RULES_MISSING).
+        "access",
+        "last_post_on",
+        "house_rules_url",
+    ),
+    "account_people": ("until",),  # temporary access (ACCESS_EXPIRED): the last day it is meant to last
 }
 
 

@@ -55,3 +55,8 @@ def _runners(snap: Snapshot, a: dict) -> list[tuple[str, str]]:
     runners = [("owner", owner)] if owner else []
     runners += [("admin", m.email) for m in snap._current.get(a["id"], ()) if m.role == "admin" and m.email != owner]
     return runners
+
+
+def _login(a: dict) -> bool:
+    """Whether the account has its own sign-in whose password IT holds (access model `login`)."""
+    return a.get("access") in (None, "login")

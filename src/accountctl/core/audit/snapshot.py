@@ -24,6 +24,7 @@ class Membership:
     role: str
     added_at: str
     removed_at: str | None
+    until: str | None = None  # temporary access: the last day it is meant to last (ACCESS_EXPIRED)
 
 
 _UNSET = object()
@@ -57,6 +58,8 @@ class Snapshot:
     vault_slots: list[tuple[str, str | None]] = field(
         default_factory=list
     )  # (email, revoked_at) of every vault slot ever
+    vias: dict[str, list[str]] = field(default_factory=dict)  # live account -> records it is reached through
+    mailboxes: dict[str, dict] = field(default_factory=dict)  # email -> kind, sign_in, school, current members
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
     _ineligible: dict = field(default_factory=dict)
@@ -152,6 +155,10 @@ ACCOUNT_COLUMNS = (
     "pupils",
     "parents_informed_on",
     "suspended_on",
+    "access",
+    "last_post_on",
+    "house_rules_url",
+    "handle",
 )
 
 
@@ -180,14 +187,17 @@ def load(
             [*LIVE, *args],
         )
     ]
+    settings = config.load(conn)
+    for a in accounts:  # an account recorded before access models has its platform's default
+        a["access"] = a["access"] or settings.get(f"access.{a['platform']}") or "login"
     memberships: dict[str, list[Membership]] = {a["id"]: [] for a in accounts}
     # Every membership, kept when its account is audited: one scan beats a join per row.
-    for account_id, email, role, added_at, removed_at in _tuples(conn).execute(
-        "SELECT account, email, role, added_at, removed_at FROM account_people ORDER BY id"
+    for account_id, email, role, added_at, removed_at, until in _tuples(conn).execute(
+        "SELECT account, email, role, added_at, removed_at, until FROM account_people ORDER BY id"
     ):
         people = memberships.get(account_id)
         if people is not None:
-            people.append(Membership(email, role, added_at, removed_at))
+            people.append(Membership(email, role, added_at, removed_at, until))
     staff = {
         r[0]: {
             "email": r[0],
@@ -266,6 +276,8 @@ def load(
     }
     group: dict[tuple[str, str, str], list[str]] = {}
     for a in accounts:
+        if a["category"] == "service":  # a business portfolio or tool is a way in, not a channel: never counted
+            continue
         group.setdefault((a["school"], a["platform"], a["category"]), []).append(a["id"])
     slot_holders = [dict(r) for r in conn.execute("SELECT email, access FROM people ORDER BY email")]
     vault_slots = list(_tuples(conn).execute("SELECT email, revoked_at FROM slot_history WHERE access = 'vault'"))
@@ -341,9 +353,23 @@ def load(
         due = campaign_due.get(account_id)
         if due and due[0] == campaign_id:
             campaign_due[account_id] = (campaign_id, due[1], True)
+    vias: dict[str, list[str]] = {}
+    for account_id, via in _tuples(conn).execute(
+        "SELECT account, via FROM account_via WHERE removed_at IS NULL ORDER BY account, via"
+    ):
+        if account_id in live_ids:
+            vias.setdefault(account_id, []).append(via)
+    mailboxes = {
+        r[0]: {"email": r[0], "school": r[1], "kind": r[2], "sign_in": r[3], "members": []}
+        for r in _tuples(conn).execute("SELECT email, school, kind, sign_in FROM mailboxes")
+    }
+    for mailbox, email in _tuples(conn).execute(
+        "SELECT mailbox, email FROM mailbox_members WHERE removed_at IS NULL ORDER BY mailbox, email"
+    ):
+        mailboxes[mailbox]["members"].append(email)
     return Snapshot(
         as_of,
-        config.load(conn),
+        settings,
         schools,
         staff,
         accounts,
@@ -360,6 +386,8 @@ def load(
         incidents=open_incidents,
         campaign_due=campaign_due,
         attested=attested,
+        vias=vias,
+        mailboxes=mailboxes,
         now=now if now is not None else _now_for(as_of),
     )
 

@@ -1,0 +1,139 @@
+"""Rules about the ways into an account other than a password: temporary access past its date, the
+mailbox its password resets go to, and an account nobody posts to any more (SPEC "Ways in").
+"""
+
+from __future__ import annotations
+
+from accountctl.core.audit.helpers import _active, _days_before, _live, _who
+from accountctl.core.audit.registry import rule
+from accountctl.core.audit.snapshot import Snapshot
+
+
+@rule(
+    "ACCESS_EXPIRED",
+    "error",
+    "an admin or contributor given temporary access (`--until DATE`) is still listed after DATE",
+    "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
+    "left'; Connect §6: administration 'involving at least two members of staff'",
+    name="Temporary access ends on time",
+    principle="Access given for a while (supply staff, a platform's temporary access) is taken away on the day it "
+    "was meant to end.",
+)
+def access_expired(snap: Snapshot):
+    day = snap.day
+    for a in _live(snap):
+        for m in snap._current.get(a["id"], ()):
+            if m.until and m.until < day:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"{m.role} {_who(snap, m.email)} had access until {m.until}",
+                    f"remove their role on {a['platform']}, then: accountctl account {m.role} remove {a['id']} "
+                    f"{m.email}",
+                )
+
+
+def _linked_mailboxes(snap: Snapshot):
+    """(account, its linked mailbox record) for each live account linked to a registered mailbox."""
+    for a in _live(snap):
+        box = snap.mailboxes.get(a["email"] or "")
+        if box is not None:
+            yield a, box
+
+
+@rule(
+    "MAILBOX_MEMBER_LEFT",
+    "error",
+    "a leaver is still a member of a mailbox an account is linked to (they can reset its password)",
+    "Huxley 6.3(a): 'linked to an official school email account'; Preston (roles): administrators 'control the "
+    "process for managing an account after the lead staff member has left'",
+    name="Leavers no longer read the linked mailbox",
+    principle="Whoever reads the mailbox an account is linked to can take the account back with a password reset, "
+    "so people who leave are taken out of it.",
+)
+def mailbox_member_left(snap: Snapshot):
+    for a, box in _linked_mailboxes(snap):
+        for email in box["members"]:
+            if snap.has_left(email):
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"{_who(snap, email)}, who left on {snap.staff[email]['left_on']}, is still a member of "
+                    f"{box['email']}",
+                    f"remove them from the mailbox in Microsoft 365 or Google Workspace, then: accountctl mailbox "
+                    f"member remove {box['email']} {email}",
+                )
+
+
+@rule(
+    "MAILBOX_SIGN_IN",
+    "warning",
+    "a `shared` mailbox an account is linked to is not recorded as sign-in blocked",
+    "Huxley 6.3(a): 'linked to an official school email account'",
+    name="Nobody signs in to the shared mailbox directly",
+    principle="A shared mailbox is read by its members through their own sign-in; nobody signs in to it with a "
+    "password of its own, which could be shared and never changed.",
+)
+def mailbox_sign_in(snap: Snapshot):
+    for a, box in _linked_mailboxes(snap):
+        if box["kind"] == "shared" and box["sign_in"] != "blocked":
+            state = "allowed" if box["sign_in"] == "allowed" else "not recorded"
+            yield (
+                a["id"],
+                a["school"],
+                f"linked to shared mailbox {box['email']}, whose sign-in is {state}",
+                f"block sign-in for it in the Microsoft 365 admin centre, then: accountctl mailbox add {box['email']} "
+                f"--kind shared --school {box['school']} --sign-in blocked",
+            )
+
+
+@rule(
+    "LINKED_MAILBOX_UNKNOWN",
+    "info",
+    "an account's linked email is not a registered mailbox (nobody knows who reads it)",
+    "Huxley 6.3(a): 'linked to an official school email account'",
+    name="Who reads the linked mailbox is known",
+    principle="The register knows who reads each mailbox accounts are linked to, because they can reset the "
+    "accounts' passwords.",
+)
+def linked_mailbox_unknown(snap: Snapshot):
+    for a in _live(snap):
+        email = a["email"]
+        if not email or email in snap.mailboxes or email in snap.staff:
+            continue  # no email: SCHOOL_EMAIL; one person's own: LINKED_EMAIL_PERSONAL
+        yield (
+            a["id"],
+            a["school"],
+            f"linked email {email} is not a registered mailbox",
+            f"accountctl mailbox add {email} --kind shared --school {a['school']} --member EMAIL",
+        )
+
+
+@rule(
+    "DORMANT",
+    "warning",
+    "an active account's last recorded post (or, with none recorded, its activation) is older than window.DORMANT "
+    "days (default 180)",
+    "Connect §5 (monitoring): 'School accounts must be monitored regularly and frequently'",
+    name="No forgotten accounts",
+    principle="An account nobody posts to is an account nobody watches: the commonest way a school's page is "
+    "hijacked. It is used, or closed.",
+)
+def dormant(snap: Snapshot):
+    window = int(snap.settings.get("window.DORMANT") or 180)
+    cutoff = _days_before(snap, window)
+    for a in _active(snap):
+        last = a.get("last_post_on") or (a.get("activated_on") or "")[:10]
+        if last and last < cutoff:
+            what = (
+                f"last post recorded {last}"
+                if a.get("last_post_on")
+                else f"no post recorded since it went live on {last}"
+            )
+            yield (
+                a["id"],
+                a["school"],
+                f"{what} ({snap.days_since(last)} days ago; window {window} days)",
+                f"close it (accountctl account close {a['id']} --reason T) or record a post: accountctl monitor "
+                f"{a['id']} --last-post DATE",
+            )
