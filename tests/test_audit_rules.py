@@ -101,7 +101,7 @@ def request_argv(
     owner: str = T1,
     admins=(T2, T3),
     email: str = "office@oak.sch.uk",
-    access: str = "login",
+    access: str | None = "login",
 ) -> list[str]:
     argv = [
         "account",
@@ -132,9 +132,9 @@ def request_argv(
         "open",
         "--pupils",
         "none",
-        "--access",  # the account behaves as before access models: IT holds its password
-        access,
     ]
+    if access:  # by default the account behaves as before access models: IT holds its password
+        argv += ["--access", access]
     for admin in admins:
         argv += ["--admin", admin]
     return argv

@@ -1,0 +1,258 @@
+"""Ways in (SPEC "Ways in"): access models and their activation, records reached --via, temporary
+access, mailboxes and their rules, DORMANT, and offboard listing every way in.
+
+Registers start from `base` (see test_audit_rules) on TODAY: FB is a `login` Facebook page run by
+t.one (owner), t.two and t.three, its password and 2FA seed held by IT.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import ok, refused
+from test_audit_rules import (
+    FB,
+    SLT,
+    T1,
+    T2,
+    T3,
+    TODAY,
+    audit,
+    base,  # noqa: F401
+    day,
+    found,
+    import_accounts,
+    one,
+    request_argv,
+)
+from test_schemas import problems, validator
+
+YT = "oak-youtube-oakchannel"
+TOOL = "oak-hootsuite-oakposts"
+BOX = "office@oak.sch.uk"
+
+
+def approved(run, account_id: str, *argv_extra, **request) -> None:
+    """Request, approve and notify the head of an account (not yet active)."""
+    ok(run(request_argv(account_id, **request) + list(argv_extra)))
+    ok(run(SLT + ["approve", account_id]))
+    ok(run(["account", "notify-head", account_id]))
+
+
+def channel(run) -> None:
+    """A YouTube channel with its platform's default access model (roles), approved."""
+    approved(run, YT, platform="youtube", handle="oakchannel", access=None)
+
+
+def attest(run, account: str, admins: str = f"{T1},{T2},{T3}", today: str | None = None) -> None:
+    env = {"ACCOUNTCTL_TODAY": today} if today else None
+    ok(run(["attest", "record", account, "--admins", admins, "--mfa", "app"], env=env))
+
+
+def show(run, account: str) -> dict:
+    return json.loads(ok(run(["account", "show", account, "--json"])).stdout)
+
+
+# -- access models ------------------------------------------------------------------------------------
+def test_a_channel_takes_its_platforms_default_access_model(run, base):
+    channel(run)
+    assert show(run, YT)["access"] == "roles"
+    assert show(run, FB)["access"] == "login"  # asked for: behaves as today
+    ok(run("config set access.youtube login"))
+    approved(run, "oak-youtube-second", "--category", "staff", platform="youtube", handle="second", access=None)
+    assert show(run, "oak-youtube-second")["access"] == "login"
+
+
+def test_a_roles_page_activates_on_an_attestation_not_a_password(run, base):
+    channel(run)
+    line = refused(run, base, ["account", "activate", YT], 2, "attestation", "attest record")
+    assert "password" not in line
+    attest(run, YT)
+    ok(run(["account", "activate", YT]))
+    report, _ = audit(run)
+    assert found(report, "CREDENTIALS_NOT_HELD", YT) == [] and found(report, "MFA_NOT_HELD", YT) == []
+
+
+def test_the_attestation_must_be_at_most_30_days_old(run, base):
+    channel(run)
+    attest(run, YT)
+    refused(run, base, ["account", "activate", YT], 2, "within 30 days", env={"ACCOUNTCTL_TODAY": day(31)})
+    ok(run(["account", "activate", YT], env={"ACCOUNTCTL_TODAY": day(30)}))
+
+
+def test_the_attestation_must_show_two_eligible_admins_and_nobody_else(run, base):
+    channel(run)
+    attest(run, YT, T1)
+    refused(run, base, ["account", "activate", YT], 2, "1 of its eligible admins")
+    attest(run, YT, f"{T1},{T2},Mystery Person")
+    refused(run, base, ["account", "activate", YT], 2, "not registered", "Mystery Person")
+    attest(run, YT, f"{T1},{T2}")
+    ok(run(["account", "activate", YT]))
+
+
+def test_a_login_account_still_needs_the_password(run, base):
+    approved(run, "oak-youtube-login", platform="youtube", handle="login", access="login")
+    attest(run, "oak-youtube-login")
+    refused(run, base, ["account", "activate", "oak-youtube-login"], 2, "password", "cred set")
+
+
+def test_an_existing_account_gets_its_platforms_default(run, base, tmp_path):
+    import_accounts(
+        run,
+        tmp_path,
+        {"id": "oak-facebook-old", "platform": "facebook", "handle": "old", "url": "https://www.facebook.com/old"},
+        {"id": "oak-x-old", "platform": "x", "handle": "old", "url": "https://x.com/old"},
+    )
+    report, _ = audit(run)
+    assert found(report, "CREDENTIALS_NOT_HELD", "oak-facebook-old") == []
+    assert one(report, "CREDENTIALS_NOT_HELD", "oak-x-old")["severity"] == "error"
+
+
+def test_a_group_is_named_with_spaces(run, base):
+    argv = request_argv("ignored", platform="whatsapp", handle="Y6 Parents", access=None)
+    argv.remove("--id")
+    argv.remove("ignored")
+    argv[argv.index("--url") + 1] = "https://chat.whatsapp.com/AbCdEf123"
+    ok(run(argv))
+    data = show(run, "oak-whatsapp-y6-parents")
+    assert (data["handle"], data["access"]) == ("Y6 Parents", "group")
+    refused(run, base, request_argv("oak-x-two", platform="x", handle="Two Words"), 2, "one word")
+
+
+def test_a_bad_access_model_is_refused(run, base):
+    refused(run, base, request_argv("oak-x-bad", platform="x", handle="bad", access="password"), 2, "access model")
+    refused(run, base, ["account", "update", FB, "--access", "nope"], 2, "access model")
+
+
+# -- records reached --via ----------------------------------------------------------------------------
+def tool(run) -> None:
+    approved(run, TOOL, "--category", "service", platform="hootsuite", handle="oakposts", access="login")
+
+
+def test_a_channel_reached_through_a_tool_shows_every_way_in(run, base):
+    tool(run)
+    ok(run(["account", "contributor", "add", TOOL, "i.two@oak.sch.uk"]))
+    ok(run(["account", "update", FB, "--via", TOOL]))
+    ways = show(run, FB)["ways_in"]
+    assert ways["credentials"] == "held by IT"
+    assert [v["record"] for v in ways["via"]] == [TOOL]
+    assert "i.two@oak.sch.uk (contributor)" in ways["via"][0]["people"]
+    ok(run(["account", "update", FB, "--no-via", TOOL]))
+    assert show(run, FB)["ways_in"]["via"] == []
+
+
+def test_via_refuses_a_channel_and_service_refuses_a_channel_platform(run, base):
+    channel(run)
+    refused(run, base, ["account", "update", FB, "--via", YT], 2, "service")
+    refused(run, base, request_argv("oak-hootsuite-x", platform="hootsuite", handle="x"), 2, "category service")
+    refused(run, base, request_argv("oak-x-svc", platform="x", handle="svc", category="service"), 2, "category service")
+    refused(run, base, ["account", "update", FB, "--via", "oak-nothing"], 2, "unknown account")
+
+
+def test_service_records_are_never_counted_nor_published(run, base, tmp_path):
+    tool(run)
+    approved(run, "oak-hootsuite-two", "--category", "service", platform="hootsuite", handle="two", access="login")
+    for account in (TOOL, "oak-hootsuite-two"):
+        ok(run(["cred", "set", account], input="Xk8#pQ2!vLm9@wRt4zYb-Tool" + account + "\n"))
+        ok(run(["account", "activate", account]))
+    report, _ = audit(run)
+    assert found(report, "ONE_FACULTY_ONE_STAFF") == []
+    page = json.loads(ok(run(["publish", "--format", "json"])).stdout)
+    assert [c["platform"] for s in page["schools"] for c in s["channels"]] == ["facebook"]
+
+
+# -- temporary access ---------------------------------------------------------------------------------
+def test_access_expired_from_the_day_after_until(run, base):
+    ok(run(["account", "contributor", "add", FB, "i.two@oak.sch.uk", "--until", day(10)]))
+    assert found(audit(run, "--as-of", day(9))[0], "ACCESS_EXPIRED") == []
+    assert found(audit(run, "--as-of", day(10))[0], "ACCESS_EXPIRED") == []
+    hit = one(audit(run, "--as-of", day(11))[0], "ACCESS_EXPIRED")
+    assert hit["severity"] == "error" and day(10) in hit["message"]
+    assert hit["fix"].endswith(f"accountctl account contributor remove {FB} i.two@oak.sch.uk")
+
+
+def test_an_until_in_the_past_is_refused_and_changes_nothing(run, base):
+    refused(run, base, ["account", "admin", "add", FB, "i.two@oak.sch.uk", "--until", day(-1)], 2, "past")
+    refused(run, base, ["account", "admin", "add", FB, "i.two@oak.sch.uk", "--until", "31/12/2026"], 2, "--until")
+
+
+# -- mailboxes ----------------------------------------------------------------------------------------
+def test_mailbox_member_left_on_the_leaving_day_and_not_before(run, base):
+    ok(run(["mailbox", "member", "add", BOX, T3]))
+    ok(run(["staff", "leave", T3, "--on", day(5)]))
+    assert found(audit(run, "--as-of", day(4))[0], "MAILBOX_MEMBER_LEFT") == []
+    hit = one(audit(run, "--as-of", day(5))[0], "MAILBOX_MEMBER_LEFT")
+    assert hit["severity"] == "error" and BOX in hit["message"]
+    assert hit["fix"].endswith(f"accountctl mailbox member remove {BOX} {T3}")
+    ok(run(["mailbox", "member", "remove", BOX, T3]))
+    assert found(audit(run, "--as-of", day(6))[0], "MAILBOX_MEMBER_LEFT") == []
+
+
+def test_mailbox_sign_in_and_unknown_linked_mailbox(run, base):
+    ok(run(["mailbox", "add", BOX, "--kind", "shared", "--school", "oak", "--sign-in", "allowed"]))
+    hit = one(audit(run)[0], "MAILBOX_SIGN_IN")
+    assert hit["severity"] == "warning" and "allowed" in hit["message"]
+    ok(run(["mailbox", "add", BOX, "--kind", "group", "--school", "oak"]))
+    assert found(audit(run)[0], "MAILBOX_SIGN_IN") == []
+    ok(run(["account", "update", FB, "--email", "media@oak.sch.uk"]))
+    unknown = one(audit(run, "--fail-on", "info")[0], "LINKED_MAILBOX_UNKNOWN")
+    assert unknown["severity"] == "info" and "media@oak.sch.uk" in unknown["message"]
+
+
+def test_mailbox_refusals_change_nothing(run, base):
+    refused(run, base, ["mailbox", "add", "x@gmail.com", "--kind", "shared", "--school", "oak"], 2, "domains")
+    refused(run, base, ["mailbox", "add", BOX, "--kind", "cupboard", "--school", "oak"], 2, "mailbox kind")
+    refused(run, base, ["mailbox", "member", "remove", BOX, T1], 2, "not a member")
+    refused(run, base, ["mailbox", "show", "nobody@oak.sch.uk"], 2, "unknown mailbox")
+
+
+def test_mailbox_list_and_show(run, base):
+    ok(run(["mailbox", "member", "add", BOX, T1]))
+    data = json.loads(ok(run(["mailbox", "show", BOX, "--json"])).stdout)
+    assert data["members"] == [T1] and data["accounts"] == [FB] and data["sign_in"] == "blocked"
+    rows = json.loads(ok(run(["mailbox", "list", "--json"])).stdout)
+    assert [r["email"] for r in rows] == [BOX]
+
+
+# -- offboard: every way in ---------------------------------------------------------------------------
+def test_offboard_lists_the_page_role_the_tool_seat_and_the_mailbox(run, base):
+    tool(run)
+    ok(run(["account", "update", FB, "--via", TOOL]))
+    ok(run(["mailbox", "member", "add", BOX, T3]))
+    ok(run(["staff", "leave", T3, "--on", TODAY]))
+    data = json.loads(ok(run(["offboard", T3, "--json"]), 1).stdout)
+    assert problems(validator("offboard.schema.json"), data) == []
+    kinds = {(i["kind"], i["account"]) for i in data["items"]}
+    assert ("admin", FB) in kinds and ("admin", TOOL) in kinds and ("mailbox", FB) in kinds
+    seat = next(i for i in data["items"] if i["kind"] == "admin" and i["account"] == TOOL)
+    assert seat["reaches"] == [FB] and "hootsuite" in seat["step"] and FB in seat["step"]
+    box = next(i for i in data["items"] if i["kind"] == "mailbox")
+    assert box["mailbox"] == BOX and box["outstanding"] and box["command"].endswith(f"remove {BOX} {T3}")
+
+
+def test_platform_admin_missing_is_never_raised_on_a_leaver(run, base):
+    ok(run(["attest", "record", FB, "--admins", f"{T1},{T2}", "--mfa", "app"]))
+    assert [f["message"] for f in found(audit(run)[0], "PLATFORM_ADMIN_MISSING")] != []
+    ok(run(["staff", "leave", T3, "--on", TODAY]))
+    report, _ = audit(run)
+    assert found(report, "PLATFORM_ADMIN_MISSING") == [] and found(report, "LEAVER_ADMIN", FB) != []
+
+
+# -- DORMANT ------------------------------------------------------------------------------------------
+def test_dormant_after_the_window_from_the_last_post(run, base):
+    ok(run(["monitor", FB, "--last-post", day(-10)]))
+    assert found(audit(run, "--as-of", day(170))[0], "DORMANT") == []
+    hit = one(audit(run, "--as-of", day(171))[0], "DORMANT")
+    assert hit["severity"] == "warning" and day(-10) in hit["message"]
+    ok(run("config set window.DORMANT 365"))
+    assert found(audit(run, "--as-of", day(355))[0], "DORMANT") == []
+    assert one(audit(run, "--as-of", day(356))[0], "DORMANT")
+
+
+def test_dormant_counts_from_activation_when_no_post_is_recorded(run, base):
+    assert found(audit(run, "--as-of", day(180))[0], "DORMANT") == []
+    assert "no post recorded" in one(audit(run, "--as-of", day(181))[0], "DORMANT")["message"]
+
+
+def test_a_last_post_in_the_future_is_refused(run, base):
+    refused(run, base, ["monitor", FB, "--last-post", day(1)], 2, "future")
