@@ -44,7 +44,13 @@ SERVICE_PLATFORMS = ("meta-business", "hootsuite", "sprout", "buffer", "later")
 # How people get into an account: its own sign-in (IT holds the password), roles held through their own
 # profiles (a page, a channel), or a group run by member admins. `config set access.PLATFORM` overrides.
 ACCESS_MODELS = ("login", "roles", "group")
-DEFAULT_ACCESS = {"facebook": "roles", "linkedin": "roles", "youtube": "roles", "whatsapp": "group"}
+DEFAULT_ACCESS = {
+    "facebook": "roles",
+    "linkedin": "roles",
+    "youtube": "roles",
+    "whatsapp": "group",
+    "meta-business": "roles",
+}
 MAILBOX_KINDS = ("shared", "group", "person")
 SIGN_IN_STATES = ("blocked", "allowed")
 VISIBILITIES = ("open", "closed")
