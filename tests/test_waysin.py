@@ -256,3 +256,24 @@ def test_dormant_counts_from_activation_when_no_post_is_recorded(run, base):
 
 def test_a_last_post_in_the_future_is_refused(run, base):
     refused(run, base, ["monitor", FB, "--last-post", day(1)], 2, "future")
+
+
+# -- trust mailboxes and domains ----------------------------------------------------------------------
+def test_a_trust_mailbox_serves_every_school(run, base):
+    refused(run, base, ["account", "update", FB, "--email", "socialmedia@oaktrust.org.uk"], 2, "domains")
+    ok(run('school add trust --name "Oak Trust central team" --domain oaktrust.org.uk --central'))
+    ok(run(["account", "update", FB, "--email", "socialmedia@oaktrust.org.uk"]))
+    assert found(audit(run)[0], "SCHOOL_EMAIL") == []
+
+
+def test_school_update_adds_and_removes_domains(run, base):
+    ok(run(["school", "update", "oak", "--add-domain", "oakacademy.org.uk", "--name", "Oak Academy"]))
+    ok(run(["account", "update", FB, "--email", "media@oakacademy.org.uk"]))
+    refused(run, base, ["school", "update", "oak", "--remove-domain", "oakacademy.org.uk"], 2, "still", FB)
+    refused(run, base, ["school", "update", "oak", "--remove-domain", "nope.org.uk"], 2, "no domain")
+    refused(run, base, ["school", "update", "oak", "--add-domain", "gmail.com"], 2, "personal")
+    refused(run, base, ["school", "update", "elm", "--remove-domain", "elm.sch.uk"], 2, "at least one")
+    ok(run(["account", "update", FB, "--email", "office@oak.sch.uk"]))
+    ok(run(["school", "update", "oak", "--remove-domain", "oakacademy.org.uk"]))
+    schools = {s["id"]: s for s in json.loads(ok(run("school list --json")).stdout)}
+    assert schools["oak"]["domains"] == ["oak.sch.uk"] and schools["oak"]["name"] == "Oak Academy"

@@ -55,9 +55,17 @@ def school_email(conn: sqlite3.Connection, school: dict, value: str | None) -> s
     domain = model.email_domain(address)
     if domain in model.PERSONAL_DOMAINS:
         raise InputError(f"linked email {address} is on a personal mail provider; use an official school email")
-    if domain not in school["domains"]:
+    if domain not in school["domains"] and domain not in _trust_domains(conn):
         raise InputError(f"linked email {address} is not on {school['id']}'s domains ({', '.join(school['domains'])})")
     return address
+
+
+def _trust_domains(conn: sqlite3.Connection) -> set[str]:
+    """The central team's domains: a trust mailbox (socialmedia@trust.org.uk) serves every school's accounts."""
+    out: set[str] = set()
+    for central in directory.central_schools(conn):
+        out |= set(directory.get_school(conn, central)["domains"])
+    return out
 
 
 def eligible_staff(conn: sqlite3.Connection, school_id: str, email: str, what: str) -> str:

@@ -70,12 +70,13 @@ def admin_not_eligible(snap: Snapshot):
 @rule(
     "SCHOOL_EMAIL",
     "error",
-    "linked email missing, or not on one of the school's domains",
+    "linked email missing, or not on one of the school's domains (or the central team's: a trust mailbox)",
     "Huxley 6.3(a): 'linked to an official school email account'",
     name="Linked to a school email",
     principle="Every account is linked to an official school email address, so the school can always recover it.",
 )
 def school_email(snap: Snapshot):
+    trust = [d for s in snap.schools.values() if s["central"] for d in s["domains"]]  # a trust mailbox serves all
     for a in _live(snap):
         domains = snap.schools[a["school"]]["domains"]
         email = a["email"]
@@ -86,7 +87,7 @@ def school_email(snap: Snapshot):
                 "no linked email",
                 f"link it to an official school email on the platform, then: accountctl account update {a['id']} --email EMAIL",
             )
-        elif email.rsplit("@", 1)[-1].lower() not in domains:
+        elif email.rsplit("@", 1)[-1].lower() not in domains and email.rsplit("@", 1)[-1].lower() not in trust:
             yield (
                 a["id"],
                 a["school"],
