@@ -277,3 +277,14 @@ def test_school_update_adds_and_removes_domains(run, base):
     ok(run(["school", "update", "oak", "--remove-domain", "oakacademy.org.uk"]))
     schools = {s["id"]: s for s in json.loads(ok(run("school list --json")).stdout)}
     assert schools["oak"]["domains"] == ["oak.sch.uk"] and schools["oak"]["name"] == "Oak Academy"
+
+
+def test_a_teachers_own_school_mailbox_on_a_staff_account_is_advice(run, base):
+    ok(run(request_argv("oak-instagram-tom", platform="instagram", handle="tom", category="staff", email=T1)))
+    ok(run(["staff", "leave", T1, "--on", day(20)]))
+    for when, severity in ((day(19), "info"), (day(20), "error"), (day(21), "error")):
+        report, _ = audit(run, "--fail-on", "info", "--rule", "LINKED_EMAIL_PERSONAL", "--as-of", when)
+        hit = one(report, "LINKED_EMAIL_PERSONAL", "oak-instagram-tom")
+        assert hit["severity"] == severity, when
+    advice = one(audit(run, "--fail-on", "info")[0], "LINKED_EMAIL_PERSONAL", "oak-instagram-tom")
+    assert "school mailbox" in advice["message"] and "personal" not in advice["message"]

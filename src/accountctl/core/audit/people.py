@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from accountctl.core import config
 from accountctl.core.audit.helpers import _live, _runners, _some, _who
-from accountctl.core.audit.registry import ESCALATED, rule
+from accountctl.core.audit.registry import ESCALATED, UPCOMING, rule
 from accountctl.core.audit.snapshot import NEVER, Snapshot
 
 
@@ -169,7 +169,7 @@ def training_missing(snap: Snapshot):
     "LINKED_EMAIL_PERSONAL",
     "warning",
     "the linked email is one person's own mailbox (a staff member's address) rather than a shared one; error once "
-    "that person has left",
+    "that person has left; info (advice) on a staff-category account",
     "Huxley 6.3(a): an account 'entirely separate from any personal social media accounts held by that member of "
     "staff ... linked to an official school email account'; Preston (roles): administrators control the account "
     "'after the lead staff member has left'",
@@ -190,6 +190,16 @@ def linked_email_personal(snap: Snapshot):
                 a["id"],
                 a["school"],
                 f"linked to the mailbox of {_who(snap, a['email'])}, who left on {person['left_on']}",
+                fix,
+            )
+        elif a["category"] == "staff":
+            # One member of staff's own account on their own school mailbox: advice (one severity lower), and
+            # a school mailbox is never "personal".
+            yield UPCOMING(
+                a["id"],
+                a["school"],
+                f"linked to the school mailbox of {_who(snap, a['email'])}: when they leave, its password resets "
+                "go with them",
                 fix,
             )
         else:
