@@ -77,6 +77,8 @@ SPEC_SEVERITY = {
     "MAILBOX_SIGN_IN": "warning",
     "LINKED_MAILBOX_UNKNOWN": "info",
     "DORMANT": "warning",
+    "SAFETY_SETTINGS": "warning",
+    "HOUSE_RULES_MISSING": "warning",
 }
 ALL_RULES = list(SPEC_SEVERITY)
 IT2 = "i.two@oak.sch.uk"  # the second IT custodian: with one, SINGLE_CUSTODIAN

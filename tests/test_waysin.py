@@ -288,3 +288,32 @@ def test_a_teachers_own_school_mailbox_on_a_staff_account_is_advice(run, base):
         assert hit["severity"] == severity, when
     advice = one(audit(run, "--fail-on", "info")[0], "LINKED_EMAIL_PERSONAL", "oak-instagram-tom")
     assert "school mailbox" in advice["message"] and "personal" not in advice["message"]
+
+
+# -- safety settings and house rules ------------------------------------------------------------------
+def test_safety_settings_on_an_account_aimed_at_pupils(run, base):
+    safe = "messages-from-pupils=off,follows-pupils=no,tagging=review,comments=off"
+    ok(run(["attest", "record", FB, "--admins", f"{T1},{T2},{T3}", "--mfa", "app", "--safety", safe]))
+    assert found(audit(run)[0], "SAFETY_SETTINGS") == []
+    ok(run(["attest", "record", FB, "--admins", f"{T1},{T2},{T3}", "--mfa", "app", "--safety", "tagging=on"]))
+    assert found(audit(run)[0], "SAFETY_SETTINGS") == []  # FB is not aimed at pupils
+    ok(run(["account", "update", FB, "--pupils", "13"]))
+    hit = one(audit(run)[0], "SAFETY_SETTINGS")
+    assert hit["severity"] == "warning" and "tagging=on" in hit["message"]
+
+
+def test_house_rules_where_comments_are_open(run, base):
+    ok(run(["attest", "record", FB, "--admins", f"{T1},{T2},{T3}", "--mfa", "app", "--safety", "comments=off"]))
+    assert found(audit(run)[0], "HOUSE_RULES_MISSING") == []
+    ok(run(["attest", "record", FB, "--admins", f"{T1},{T2},{T3}", "--mfa", "app", "--safety", "comments=filtered"]))
+    hit = one(audit(run)[0], "HOUSE_RULES_MISSING")
+    assert hit["severity"] == "warning" and hit["fix"].endswith("--house-rules-url URL")
+    ok(run(["account", "update", FB, "--house-rules-url", "https://oak.sch.uk/social-media-rules"]))
+    assert found(audit(run)[0], "HOUSE_RULES_MISSING") == []
+    refused(run, base, ["account", "update", FB, "--house-rules-url", "javascript:alert(1)"], 2, "--house-rules-url")
+
+
+def test_bad_safety_settings_are_refused(run, base):
+    attest_argv = ["attest", "record", FB, "--admins", f"{T1},{T2}", "--mfa", "app", "--safety"]
+    refused(run, base, attest_argv + ["tagging=maybe"], 2, "tagging")
+    refused(run, base, attest_argv + ["dms=off"], 2, "--safety")

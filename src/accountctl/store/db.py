@@ -256,6 +256,7 @@ ADDED_COLUMNS = {
         "house_rules_url",
     ),
     "account_people": ("until",),  # temporary access (ACCESS_EXPIRED): the last day it is meant to last
+    "attestations": ("safety",),  # the safety settings the platform showed, as JSON (SAFETY_SETTINGS)
 }
 
 

@@ -344,12 +344,19 @@ def load(
         if account_id in live_ids:  # a later campaign supersedes an earlier one
             campaign_due[account_id] = (campaign_id, due, False)
     attested: dict[str, dict] = {}
-    for campaign_id, account_id, at, admins, mfa in _tuples(conn).execute(
-        "SELECT campaign, account, at, admins, mfa FROM attestations WHERE substr(at, 1, 10) <= ? ORDER BY id", (day,)
+    for campaign_id, account_id, at, admins, mfa, safety in _tuples(conn).execute(
+        "SELECT campaign, account, at, admins, mfa, safety FROM attestations WHERE substr(at, 1, 10) <= ? ORDER BY id",
+        (day,),
     ):
         if account_id not in live_ids:
             continue
-        attested[account_id] = {"campaign": campaign_id, "at": at, "admins": json.loads(admins), "mfa": mfa}
+        attested[account_id] = {
+            "campaign": campaign_id,
+            "at": at,
+            "admins": json.loads(admins),
+            "mfa": mfa,
+            "safety": json.loads(safety) if safety else {},
+        }
         due = campaign_due.get(account_id)
         if due and due[0] == campaign_id:
             campaign_due[account_id] = (campaign_id, due[1], True)

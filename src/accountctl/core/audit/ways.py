@@ -137,3 +137,56 @@ def dormant(snap: Snapshot):
                 f"close it (accountctl account close {a['id']} --reason T) or record a post: accountctl monitor "
                 f"{a['id']} --last-post DATE",
             )
+
+
+@rule(
+    "SAFETY_SETTINGS",
+    "warning",
+    "an attested account aimed at pupils with messages from pupils `on`, follows pupils `yes` or tagging `on`",
+    "Huxley 6.3(i): staff 'should not engage with any direct messaging of students through social media'; Huxley "
+    "6.3(j): staff 'should not \"follow back\" those who follow'; Connect (images): 'Consider turning off tagging "
+    "people in images where possible'",
+    name="Safety settings protect pupils",
+    principle="An account pupils can see takes no private messages from them, does not follow them back, and has "
+    "tags reviewed before they show.",
+)
+def safety_settings(snap: Snapshot):
+    unsafe = {"messages-from-pupils": "on", "follows-pupils": "yes", "tagging": "on"}
+    for a in _live(snap):
+        seen = snap.attested.get(a["id"])
+        if seen is None or a.get("pupils") in (None, "none"):
+            continue
+        wrong = [f"{k}={v}" for k, v in seen.get("safety", {}).items() if unsafe.get(k) == v]
+        if wrong:
+            yield (
+                a["id"],
+                a["school"],
+                f"aimed at pupils from age {a['pupils']}, and {a['platform']} shows {', '.join(wrong)} (attested "
+                f"{seen['at'][:10]})",
+                f"change them in {a['platform']}'s settings, then: accountctl attest record {a['id']} --admins LIST "
+                "--mfa METHOD --safety messages-from-pupils=off,follows-pupils=no,tagging=review",
+            )
+
+
+@rule(
+    "HOUSE_RULES_MISSING",
+    "warning",
+    "the last attestation shows comments are not `off`, and no --house-rules-url says where parents are told the rules",
+    "Connect (parents): 'Parents/Carers are encouraged to comment or post appropriately about the school'; Connect: "
+    "'The school should effectively respond to social media comments made by others according to a defined policy "
+    "or process'",
+    name="Parents are told the house rules",
+    principle="Where parents can comment, the school tells them the rules for comments in one place they can find.",
+)
+def house_rules_missing(snap: Snapshot):
+    for a in _live(snap):
+        seen = snap.attested.get(a["id"])
+        comments = (seen or {}).get("safety", {}).get("comments")
+        if comments in ("on", "filtered") and not a.get("house_rules_url"):
+            yield (
+                a["id"],
+                a["school"],
+                f"comments are {comments} on {a['platform']} (attested {seen['at'][:10]}) and no house rules are "
+                "recorded",
+                f"publish the rules for comments, then: accountctl account update {a['id']} --house-rules-url URL",
+            )
