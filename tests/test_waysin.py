@@ -317,3 +317,29 @@ def test_bad_safety_settings_are_refused(run, base):
     attest_argv = ["attest", "record", FB, "--admins", f"{T1},{T2}", "--mfa", "app", "--safety"]
     refused(run, base, attest_argv + ["tagging=maybe"], 2, "tagging")
     refused(run, base, attest_argv + ["dms=off"], 2, "--safety")
+
+
+# -- volunteers as additional admins ------------------------------------------------------------------
+VOL = "v.helper@oak.sch.uk"
+
+
+def test_a_trained_volunteer_is_an_additional_admin_who_never_counts(run, base):
+    ok(run(["staff", "add", VOL, "--name", "Val Helper", "--school", "oak", "--role", "volunteer"]))
+    refused(run, base, ["account", "admin", "add", FB, VOL], 2, "volunteer", "once trained")
+    ok(run(["staff", "train", VOL, "--on", TODAY]))
+    ok(run(["account", "admin", "add", FB, VOL]))
+    report, _ = audit(run)
+    assert found(report, "ADMIN_NOT_ELIGIBLE") == [] and found(report, "TWO_ADMINS") == []
+    listed = {a["id"]: a for a in json.loads(ok(run("account list --json")).stdout)}
+    assert listed[FB]["admin_count"] == 3  # t.one, t.two, t.three: never the volunteer
+    ok(run(["account", "admin", "remove", FB, T3]))
+    refused(run, base, ["account", "admin", "remove", FB, T2], 2, "fewer than two eligible")
+    refused(run, base, ["account", "transfer", FB, "--to", VOL], 2, "new owner", "volunteer")
+
+
+def test_a_request_needs_two_staff_admins_besides_any_volunteer(run, base):
+    ok(run(["staff", "add", VOL, "--name", "Val Helper", "--school", "oak", "--role", "volunteer"]))
+    ok(run(["staff", "train", VOL, "--on", TODAY]))
+    refused(run, base, request_argv("oak-x-pta", platform="x", handle="pta", admins=(VOL,)), 2, "does not count")
+    ok(run(request_argv("oak-x-pta", platform="x", handle="pta", admins=(T2, VOL))))
+    assert show(run, "oak-x-pta")["admins"] == [T1, T2, VOL]

@@ -63,7 +63,8 @@ STAFF = [
     ("lucy.hall@brookside.sch.uk", "Lucy Hall", "brookside", ["staff"]),
     ("omar.haddad@brookside.sch.uk", "Omar Haddad", "brookside", ["staff"]),
 ]
-UNTRAINED = {"omar.haddad@brookside.sch.uk"}
+# Grace, a parent helper, was never trained: she may not even be an additional admin of the PTA page.
+UNTRAINED = {"omar.haddad@brookside.sch.uk", "grace.hill@oakfield.sch.uk"}
 
 # (school, platform, handle, category, linked email, owner, other admins, contributors, aim, what happens next)
 # "live": approved, notified, IT holds its password and 2FA seed, active; "-no-2fa", "-suspended", "-closed" vary it.

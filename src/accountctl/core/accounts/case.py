@@ -71,12 +71,19 @@ def _trust_domains(conn: sqlite3.Connection) -> set[str]:
 def eligible_staff(conn: sqlite3.Connection, school_id: str, email: str, what: str) -> str:
     """An owner or admin must be eligible: current staff of the account's school (or the central team), not only a volunteer."""
     address = model.email(email, what)
-    reason = eligibility.ineligible(
-        directory.find_staff(conn, address), school_id, directory.central_schools(conn), clock.today()
-    )
+    person, central = directory.find_staff(conn, address), directory.central_schools(conn)
+    reason = eligibility.ineligible(person, school_id, central, clock.today())
+    if reason and what == "admin" and eligibility.additional_admin(person, school_id, central, clock.today()):
+        return address  # a trained volunteer: an additional admin, never counted towards the two
     if reason:
-        raise InputError(f"{what} {address} {reason}")
+        raise InputError(f"{what} {address} {reason}" + _volunteer_hint(person, what))
     return address
+
+
+def _volunteer_hint(person: dict | None, what: str) -> str:
+    if person is None or not eligibility.volunteer_only(person["roles"]) or what != "admin":
+        return ""
+    return "; once trained (accountctl staff train EMAIL --on DATE) a volunteer may be an additional admin"
 
 
 def known_staff(conn: sqlite3.Connection, email: str, what: str) -> str:
@@ -192,7 +199,14 @@ def _ineligible_people(conn: sqlite3.Connection, account: dict) -> list[str]:
     for email in dict.fromkeys(
         ([account["owner"]] if account["owner"] else []) + people_of(conn, account["id"])["admin"]
     ):
-        reason = eligibility.ineligible(directory.find_staff(conn, email), account["school"], central, today)
+        person = directory.find_staff(conn, email)
+        reason = eligibility.ineligible(person, account["school"], central, today)
+        if (
+            reason
+            and email != account["owner"]
+            and eligibility.additional_admin(person, account["school"], central, today)
+        ):
+            continue  # a trained volunteer: an additional admin who does not count
         if reason:
             out.append(f"{'owner' if email == account['owner'] else 'admin'} {email} {reason}")
     return out

@@ -66,8 +66,20 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     owner = eligible_staff(conn, school["id"], req.owner, "owner")
     admins = [owner] + [eligible_staff(conn, school["id"], a, "admin") for a in req.admins]
     admins = list(dict.fromkeys(admins))
-    if len(admins) < 2:
-        raise InputError(f"an account needs at least two admins (the owner counts as one); got {', '.join(admins)}")
+    counted = [
+        a
+        for a in admins
+        if eligibility.ineligible(
+            directory.find_staff(conn, a), school["id"], directory.central_schools(conn), clock.today()
+        )
+        is None
+    ]
+    if len(counted) < 2:
+        extra = [a for a in admins if a not in counted]
+        raise InputError(
+            f"an account needs at least two admins (the owner counts as one); got {', '.join(counted)}"
+            + (f" (volunteer {', '.join(extra)} is an additional admin, who does not count)" if extra else "")
+        )
     contributors = list(dict.fromkeys(known_staff(conn, c, "contributor") for c in req.contributors))
     contributors = [c for c in contributors if c not in admins]
     aim = model.nonempty(req.aim, "aim")

@@ -8,6 +8,7 @@ a shared mailbox rather than one person's own.
 from __future__ import annotations
 
 from accountctl.core import config
+from accountctl.core.eligibility import additional_admin
 from accountctl.core.audit.helpers import _live, _runners, _some, _who
 from accountctl.core.audit.registry import ESCALATED, UPCOMING, rule
 from accountctl.core.audit.snapshot import NEVER, Snapshot
@@ -41,12 +42,14 @@ def two_admins(snap: Snapshot):
 @rule(
     "ADMIN_NOT_ELIGIBLE",
     "error",
-    "an owner or admin who is not staff of the account's school (or the central team), or only a volunteer",
+    "an owner or admin who is not staff of the account's school (or the central team); a volunteer as owner, or as "
+    "an admin while untrained (a trained one is an additional admin who does not count)",
     "Connect §6: administration 'involving at least two members of staff'; Preston (process for creating "
     "accounts): 'at least two staff members should be named' to run it, while others may 'contribute content'",
     name="Only staff run accounts",
-    principle="Only current staff of the school (or of the trust's central team) own or administer its accounts; "
-    "volunteers, governors and other schools' staff may contribute, but never run one.",
+    principle="Only current staff of the school (or of the trust's central team) own or run its accounts; a trained "
+    "volunteer may help as an extra admin but never owns one or counts as one of its two, and other schools' staff "
+    "may only contribute.",
 )
 def admin_not_eligible(snap: Snapshot):
     ineligible = snap.ineligible
@@ -56,6 +59,8 @@ def admin_not_eligible(snap: Snapshot):
             reason = ineligible(email, school)
             if reason is None:
                 continue
+            if role == "admin" and additional_admin(snap.staff.get(email), school, snap.central, snap.as_of):
+                continue  # a trained volunteer: an additional admin, who TWO_ADMINS does not count
             gone = snap.gone_on(email, a["school"])
             if gone is None or gone == NEVER:  # leavers and movers were staff: the LEAVER rules report them
                 fix = (
