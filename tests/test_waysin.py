@@ -343,3 +343,44 @@ def test_a_request_needs_two_staff_admins_besides_any_volunteer(run, base):
     refused(run, base, request_argv("oak-x-pta", platform="x", handle="pta", admins=(VOL,)), 2, "does not count")
     ok(run(request_argv("oak-x-pta", platform="x", handle="pta", admins=(T2, VOL))))
     assert show(run, "oak-x-pta")["admins"] == [T1, T2, VOL]
+
+
+# -- mailbox sync from GAM and Exchange Online exports ------------------------------------------------
+GAM_MEMBERS = f"""group,type,role,id,email,status
+{BOX},USER,OWNER,1001,{T1},ACTIVE
+{BOX},USER,MEMBER,1002,{T2},ACTIVE
+{BOX},USER,MEMBER,1003,former@oak.sch.uk,SUSPENDED
+{BOX},GROUP,MEMBER,1004,office-team@oak.sch.uk,
+"""
+EXO_PERMISSIONS = f"""#TYPE Deserialized.Microsoft.Exchange.Management.RecipientTasks.MailboxAcePresentationObject
+"AccessRights","Deny","InheritanceType","User","Identity","IsInherited","IsValid","ObjectState"
+"{{FullAccess, ReadPermission}}","False","All","NT AUTHORITY\\SELF","{BOX}","False","True","Unchanged"
+"{{FullAccess}}","False","All","{T3}","{BOX}","False","True","Unchanged"
+"{{FullAccess}}","False","All","S-1-5-21-1111","{BOX}","False","True","Unchanged"
+"{{FullAccess}}","False","All","admin@oak.sch.uk","{BOX}","True","True","Unchanged"
+"{{ReadPermission}}","False","All","{T2}","{BOX}","False","True","Unchanged"
+"""
+
+
+def test_mailbox_sync_reads_a_gam_export_then_an_exchange_one(run, base, tmp_path):
+    ok(run(["mailbox", "member", "add", BOX, T3]))
+    gam = tmp_path / "members.csv"
+    gam.write_text(GAM_MEMBERS, encoding="utf-8")
+    ok(run(["mailbox", "sync", BOX, str(gam)]))
+    assert json.loads(ok(run(["mailbox", "show", BOX, "--json"])).stdout)["members"] == [T1, T2]
+    exo = tmp_path / "permissions.csv"
+    exo.write_text("\ufeff" + EXO_PERMISSIONS, encoding="utf-8")
+    ok(run(["mailbox", "sync", BOX, str(exo)]))
+    assert json.loads(ok(run(["mailbox", "show", BOX, "--json"])).stdout)["members"] == [T3]
+
+
+def test_a_mailbox_export_with_a_bad_row_is_refused_whole(run, base, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(GAM_MEMBERS + f"{BOX},USER,MEMBER,1005,not-an-email,ACTIVE\n", encoding="utf-8")
+    refused(run, base, ["mailbox", "sync", BOX, str(bad)], 2, "line 6", "not-an-email")
+    other = tmp_path / "other.csv"
+    other.write_text(f"group,type,role,id,email,status\nstaff@oak.sch.uk,USER,MEMBER,1,{T1},ACTIVE\n")
+    refused(run, base, ["mailbox", "sync", BOX, str(other)], 2, "line 2", "staff@oak.sch.uk")
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("name,address\nTom,t.one@oak.sch.uk\n")
+    refused(run, base, ["mailbox", "sync", BOX, str(unknown)], 2, "unrecognised mailbox export")

@@ -115,3 +115,33 @@ def mailbox_show(reg, email) -> None:
       accountctl mailbox show office@oak.sch.uk
     """
     output.record(mailboxes.get_mailbox(reg.db, email), fmt(), SHOW_FIELDS)
+
+
+@mailbox.command("sync")
+@click.argument("email")
+@click.argument("file", type=click.Path(dir_okay=False))
+@global_options
+def mailbox_sync(email, file) -> None:
+    """Make the recorded members of a mailbox those a directory export lists.
+
+    \b
+    Reads (recognised from the header):
+      GAM:       gam print group-members group office@oak.sch.uk > members.csv
+      Exchange:  Get-MailboxPermission office@oak.sch.uk | Export-Csv members.csv -NoTypeInformation
+    A bad row refuses the whole file, naming its line.
+
+    \b
+    Example:
+      accountctl mailbox sync office@oak.sch.uk members.csv
+    """
+    from accountctl.cli.common import session
+    from accountctl.cli.directory import read_text_file
+
+    kind, people = mailboxes.parse_members(read_text_file(file), email)  # refused before any passphrase
+    with session(write=True) as reg:
+        require_custodian(reg, "sync mailbox members")
+        result = mailboxes.sync(reg.db, reg.actor, email, people)
+    output.message(
+        f"{result['mailbox']} ({kind} export): {len(result['added'])} added, {len(result['removed'])} removed; "
+        f"{len(result['members'])} member(s)."
+    )

@@ -170,3 +170,67 @@ def memberships(conn: sqlite3.Connection, email: str) -> list[dict]:
         ]
         out.append({"mailbox": row[0], "school": row[1], "kind": row[2], "accounts": accounts})
     return out
+
+
+# A Google Workspace group's members (GAM: `gam print group-members group EMAIL`): group, type, role, id, email
+# and status among its columns; an Exchange Online mailbox's permissions (`Get-MailboxPermission EMAIL |
+# Export-Csv`): Identity, User, AccessRights, IsInherited and Deny among its columns.
+GAM_MEMBERS = ("group", "email", "role")
+EXO_PERMISSIONS = ("identity", "user", "accessrights", "isinherited", "deny")
+
+
+def parse_members(text: str, mailbox: str) -> tuple[str, list[str]]:
+    """The export's format ('gam' or 'exchange') and the people who read `mailbox` by it; a bad row refuses the file.
+
+    GAM: every member, manager and owner of the group (a suspended one, status SUSPENDED, reads nothing).
+    Exchange: every explicit FullAccess holder (inherited and deny entries are the system's, and a
+    user shown as NT AUTHORITY\\SELF or a SID is not a person).
+    """
+    from accountctl.core import csvrows
+
+    email = model.email(mailbox, "mailbox")
+    lines = text.split("\n", 1)
+    skipped = 0
+    if lines[0].lstrip("\ufeff").startswith("#TYPE"):  # Export-Csv without -NoTypeInformation
+        text, skipped = (lines[1] if len(lines) > 1 else ""), 1
+    header, rows = csvrows.read(text, "mailbox export")
+    if all(c in header for c in GAM_MEMBERS):
+        kind = "gam"
+    elif all(c in header for c in EXO_PERMISSIONS):
+        kind = "exchange"
+    else:
+        raise InputError(
+            "unrecognised mailbox export: expected GAM's print group-members (group,type,role,id,email,status) or "
+            "Exchange Online's Get-MailboxPermission | Export-Csv (Identity,User,AccessRights,IsInherited,Deny)"
+        )
+    people: list[str] = []
+    for row in rows:
+        line = row["_line"] + skipped
+        try:
+            who = _member(kind, row, email)
+        except InputError as exc:
+            raise InputError(f"line {line}: {exc}") from None
+        if who and who not in people:
+            people.append(who)
+    return kind, people
+
+
+def _member(kind: str, row: dict, mailbox: str) -> str | None:
+    if kind == "gam":
+        group = model.email(row["group"], "group")
+        if group != mailbox:
+            raise InputError(f"the row is for group {group}, not {mailbox}")
+        if (row.get("status") or "").upper() == "SUSPENDED" or (row.get("type") or "USER").upper() != "USER":
+            return None  # a suspended account reads nothing; a nested group is listed by its own export
+        return model.email(row["email"], "email")
+    if row["isinherited"].lower() == "true" or row["deny"].lower() == "true":
+        return None
+    if "fullaccess" not in row["accessrights"].replace(" ", "").lower():
+        return None
+    user = row["user"]
+    if "@" not in user:  # NT AUTHORITY\SELF, a SID left by a deleted user: not a person who reads it
+        return None
+    identity = row["identity"].lower()
+    if "@" in identity and model.email(identity, "Identity") != mailbox:
+        raise InputError(f"the row is for mailbox {identity}, not {mailbox}")
+    return model.email(user, "User")
