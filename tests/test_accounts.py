@@ -54,6 +54,7 @@ def request_argv(**over) -> list[str]:
         "promotion": "Weekly newsletter and the school website",
         "visibility": "open",
         "pupils": "none",
+        "access": "login",  # IT holds its password, as before access models
     }
     fields.update(over)
     argv = ["account", "request"]
@@ -455,6 +456,8 @@ def test_full_path_as_it_and_the_headteacher_type_it(run, oak):
                 "oak",
                 "--platform",
                 "facebook",
+                "--access",
+                "login",
                 "--handle",
                 "oakprimary",
                 "--url",
@@ -509,7 +512,7 @@ def test_activate_names_every_missing_step(run, world, tmp_path):
     csv_file = tmp_path / "legacy.csv"
     csv_file.write_text(
         "id,school,platform,handle,url,category,email,owner,admins,contributors,status\n"
-        f"oak-fb-old,oak,facebook,oakold,https://facebook.com/oakold,faculty,oakpta@gmail.com,{T1},,,"
+        f"oak-fb-old,oak,instagram,oakold,https://instagram.com/oakold,faculty,oakpta@gmail.com,{T1},,,"
         "approved\n",
         encoding="utf-8",
     )

@@ -133,12 +133,14 @@ def test_a_channel_reached_through_a_tool_shows_every_way_in(run, base):
     tool(run)
     ok(run(["account", "contributor", "add", TOOL, "i.two@oak.sch.uk"]))
     ok(run(["account", "update", FB, "--via", TOOL]))
-    ways = show(run, FB)["ways_in"]
-    assert ways["credentials"] == "held by IT"
-    assert [v["record"] for v in ways["via"]] == [TOOL]
-    assert "i.two@oak.sch.uk (contributor)" in ways["via"][0]["people"]
+    data = show(run, FB)
+    assert data["via"] == [TOOL] and data["ways_in"][0] == "password: held by IT"
+    assert (
+        f"via {TOOL} (hootsuite): {T1} (admin), {T3} (admin), {T2} (admin), i.two@oak.sch.uk (contributor)"
+        in data["ways_in"]
+    )
     ok(run(["account", "update", FB, "--no-via", TOOL]))
-    assert show(run, FB)["ways_in"]["via"] == []
+    assert show(run, FB)["via"] == []
 
 
 def test_via_refuses_a_channel_and_service_refuses_a_channel_platform(run, base):
@@ -384,3 +386,23 @@ def test_a_mailbox_export_with_a_bad_row_is_refused_whole(run, base, tmp_path):
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("name,address\nTom,t.one@oak.sch.uk\n")
     refused(run, base, ["mailbox", "sync", BOX, str(unknown)], 2, "unrecognised mailbox export")
+
+
+def test_the_mailbox_exports_match_their_schemas():
+    import csv
+    import io
+    from pathlib import Path
+
+    import jsonschema
+
+    schemas = Path(__file__).resolve().parents[1] / "schemas"
+    for text, name in (
+        (GAM_MEMBERS, "gam-group-members.schema.json"),
+        (EXO_PERMISSIONS.split("\n", 1)[1], "exchange-mailbox-permissions.schema.json"),
+    ):
+        schema = json.loads((schemas / name).read_text())
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows
+        for row in rows:
+            jsonschema.validate(row, schema)
+        assert list(jsonschema.Draft202012Validator(schema).iter_errors({}))  # required columns

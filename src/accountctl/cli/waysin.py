@@ -81,7 +81,11 @@ def _extend_add(command: click.Command, role: str) -> None:
 
 def extend(account: click.Group, show_fields: list[str]) -> None:
     """Add the ways-in options to the `account` group's commands, and every way in to what `show` shows."""
-    show_fields[show_fields.index("credentials_held") : show_fields.index("credentials_held")] = ["access", "ways_in"]
+    show_fields[show_fields.index("credentials_held") : show_fields.index("credentials_held")] = [
+        "access",
+        "via",
+        "ways_in",
+    ]
     _extend_update(account.commands["update"])
     for role in ("admin", "contributor"):
         _extend_add(account.commands[role].commands["add"], role)

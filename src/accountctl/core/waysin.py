@@ -208,39 +208,40 @@ def attestation_gap(conn: sqlite3.Connection, account: dict, eligible: list[str]
     return None
 
 
-def ways_in(conn: sqlite3.Connection, account: dict, credentials_held: bool) -> dict:
-    """Every way into a channel: its own credentials, its role holders, and the people of each record it is reached through."""
+def ways_in(conn: sqlite3.Connection, account: dict, credentials_held: bool) -> list[str]:
+    """Every way into a channel, one line each: its own credentials, its role holders, and the people of each
+    record it is reached through, and who reads its linked mailbox."""
     access = access_of(conn, account)
-    people = conn.execute(
+    if access == "login":
+        lines = ["password: held by IT" if credentials_held else "password: IT holds none"]
+    else:
+        lines = [f"no password ({access}): people act through their own profiles"]
+    for p in conn.execute(
         "SELECT email, role, until FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY role, email",
         (account["id"],),
-    ).fetchall()
-    through = []
+    ):
+        lines.append(f"{p['role']}: {p['email']}" + (f" (until {p['until']})" if p["until"] else ""))
     for via in vias_of(conn, account["id"]):
         record = get_account(conn, via)
-        seats = conn.execute(
-            "SELECT email, role FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY role, email",
-            (via,),
-        ).fetchall()
-        through.append(
-            {"record": via, "platform": record["platform"], "people": [f"{s['email']} ({s['role']})" for s in seats]}
-        )
+        seats = [
+            f"{s['email']} ({s['role']})"
+            for s in conn.execute(
+                "SELECT email, role FROM account_people WHERE account = ? AND removed_at IS NULL ORDER BY role, email",
+                (via,),
+            )
+        ]
+        lines.append(f"via {via} ({record['platform']}): {', '.join(seats) or 'nobody recorded'}")
     mailbox = conn.execute("SELECT kind, sign_in FROM mailboxes WHERE email = ?", (account["email"] or "",)).fetchone()
-    readers = [
-        r[0]
-        for r in conn.execute(
-            "SELECT email FROM mailbox_members WHERE mailbox = ? AND removed_at IS NULL ORDER BY email",
-            (account["email"] or "",),
+    if mailbox is not None:
+        readers = [
+            r[0]
+            for r in conn.execute(
+                "SELECT email FROM mailbox_members WHERE mailbox = ? AND removed_at IS NULL ORDER BY email",
+                (account["email"],),
+            )
+        ]
+        lines.append(
+            f"mailbox {account['email']} ({mailbox['kind']}, sign-in {mailbox['sign_in'] or 'not recorded'}): "
+            + (", ".join(readers) or "no members recorded")
         )
-    ]
-    return {
-        "access": access,
-        "credentials": "held by IT"
-        if credentials_held
-        else ("none held" if access == "login" else "none (no password)"),
-        "role_holders": [f"{p['email']} ({p['role']}{', until ' + p['until'] if p['until'] else ''})" for p in people],
-        "via": through,
-        "mailbox": None
-        if mailbox is None
-        else {"email": account["email"], "kind": mailbox["kind"], "sign_in": mailbox["sign_in"], "members": readers},
-    }
+    return lines

@@ -247,8 +247,9 @@ def show(conn: sqlite3.Connection, account_id: str) -> dict:
         }
     )
     account["credentials_held"] = credentials_held(conn, account["id"])
+    account["access"] = waysin.access_of(conn, account)
+    account["via"] = waysin.vias_of(conn, account["id"])
     account["ways_in"] = waysin.ways_in(conn, account, account["credentials_held"])
-    account["access"] = account["ways_in"]["access"]
     account["case_missing"] = (
         [CASE_PARTS[p][0] for p in case_gaps(account)] if account["status"] in LIVE_STATUSES else []
     )
