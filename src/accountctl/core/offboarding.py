@@ -244,14 +244,19 @@ def _ways_in(conn: sqlite3.Connection, address: str, items: list[dict], outstand
     item for that seat names them. A mailbox an account is linked to resets its password: each
     mailbox the person still reads is an item of its own.
     """
+    held = sorted({i["account"] for i in items if i["kind"] in ("owner", "admin", "contributor")})
+    marks = ",".join("?" * len(held))
+    platforms = dict(
+        conn.execute(f"SELECT id, platform FROM accounts WHERE category = 'service' AND id IN ({marks})", held)
+    )
     reached: dict[str, list[str]] = {}
     for via, account in conn.execute(
         f"SELECT v.via, v.account FROM account_via v JOIN accounts a ON a.id = v.account "
-        f"WHERE v.removed_at IS NULL AND a.status IN ({','.join('?' * len(LIVE))}) ORDER BY v.account",
-        LIVE,
+        f"WHERE v.removed_at IS NULL AND v.via IN ({','.join('?' * len(platforms))}) "
+        f"AND a.status IN ({','.join('?' * len(LIVE))}) ORDER BY v.account",
+        [*platforms, *LIVE],
     ):
         reached.setdefault(via, []).append(account)
-    platforms = dict(conn.execute("SELECT id, platform FROM accounts WHERE category = 'service'").fetchall())
     for item in items:
         if item["kind"] in ("owner", "admin", "contributor") and item["account"] in platforms:
             item["reaches"] = reached.get(item["account"], [])

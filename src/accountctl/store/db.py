@@ -135,6 +135,7 @@ CREATE TABLE IF NOT EXISTS account_via (
     added_at TEXT NOT NULL, removed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS account_via_account ON account_via(account);
+CREATE INDEX IF NOT EXISTS account_via_via ON account_via(via);
 CREATE TABLE IF NOT EXISTS mailboxes (
     email TEXT PRIMARY KEY, school TEXT NOT NULL REFERENCES schools(id), kind TEXT NOT NULL,
     sign_in TEXT, created_at TEXT NOT NULL
