@@ -406,3 +406,22 @@ def test_the_mailbox_exports_match_their_schemas():
         for row in rows:
             jsonschema.validate(row, schema)
         assert list(jsonschema.Draft202012Validator(schema).iter_errors({}))  # required columns
+
+
+def test_export_holds_the_ways_in(run, base):
+    tool(run)
+    ok(run(["account", "update", FB, "--via", TOOL]))
+    ok(run(["mailbox", "member", "add", BOX, T2]))
+    data = json.loads(ok(run(["export"])).stdout)
+    assert problems(validator("register-export.schema.json"), data) == []
+    assert {a["id"]: a["via"] for a in data["accounts"]}[FB] == [TOOL]
+    assert data["mailboxes"] == [
+        {
+            "email": BOX,
+            "school": "oak",
+            "kind": "shared",
+            "sign_in": "blocked",
+            "created_at": data["mailboxes"][0]["created_at"],
+            "members": [T2],
+        }
+    ]
