@@ -996,7 +996,6 @@ def snapshot(
     slot_holders: list | None = None,
     vault: bool = True,
     closed: list | None = None,
-    mailboxes: dict | None = None,
 ) -> core.Snapshot:
     columns = {
         **dict.fromkeys(core.ACCOUNT_COLUMNS),
@@ -1040,14 +1039,6 @@ def snapshot(
         vault=vault,
         group=group,
         closed=closed or [],
-        # every linked email a registered shared mailbox, sign-in blocked, unless a test says otherwise
-        mailboxes={
-            a["email"]: {"email": a["email"], "school": "oak", "kind": "shared", "sign_in": "blocked", "members": []}
-            for a in rows
-            if a.get("email")
-        }
-        if mailboxes is None
-        else mailboxes,
     )
 
 

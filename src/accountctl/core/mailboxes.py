@@ -155,21 +155,17 @@ def sync(conn: sqlite3.Connection, actor: str, address: str, wanted: list[str]) 
 
 def memberships(conn: sqlite3.Connection, email: str) -> list[dict]:
     """The mailboxes a person reads now, each with the live accounts linked to it (offboard)."""
-    out = []
-    for row in conn.execute(
-        "SELECT m.mailbox, b.school, b.kind FROM mailbox_members m JOIN mailboxes b ON b.email = m.mailbox "
-        "WHERE m.email = ? AND m.removed_at IS NULL ORDER BY m.mailbox",
-        (email,),
-    ).fetchall():
-        accounts = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT id FROM accounts WHERE email = ? AND status IN ({','.join('?' * len(LIVE))}) ORDER BY id",
-                (row[0], *LIVE),
-            )
-        ]
-        out.append({"mailbox": row[0], "school": row[1], "kind": row[2], "accounts": accounts})
-    return out
+    out: dict[str, dict] = {}
+    for mailbox, school, kind, account in conn.execute(
+        "SELECT m.mailbox, b.school, b.kind, a.id FROM mailbox_members m JOIN mailboxes b ON b.email = m.mailbox "
+        f"LEFT JOIN accounts a ON a.email = m.mailbox AND a.status IN ({','.join('?' * len(LIVE))}) "
+        "WHERE m.email = ? AND m.removed_at IS NULL ORDER BY m.mailbox, a.id",
+        (*LIVE, email),
+    ):
+        box = out.setdefault(mailbox, {"mailbox": mailbox, "school": school, "kind": kind, "accounts": []})
+        if account is not None:
+            box["accounts"].append(account)
+    return list(out.values())
 
 
 # A Google Workspace group's members (GAM: `gam print group-members group EMAIL`): group, type, role, id, email

@@ -145,6 +145,8 @@ CREATE TABLE IF NOT EXISTS mailbox_members (
     added_at TEXT NOT NULL, removed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS mailbox_members_email ON mailbox_members(email);
+CREATE INDEX IF NOT EXISTS mailbox_members_mailbox ON mailbox_members(mailbox);
+CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email);  -- the accounts a mailbox resets (offboard)
 """
 SCHEMA += ADDED_TABLES
 
@@ -263,17 +265,20 @@ ADDED_COLUMNS = {
 
 # Every table ADDED_TABLES makes: a register written before any of them gets them all (empty) on open.
 ADDED_TABLE_NAMES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", ADDED_TABLES))
+ADDED_INDEX_NAMES = tuple(re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", ADDED_TABLES))
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not have.issuperset(ADDED_TABLE_NAMES):
+    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    if not have.issuperset(ADDED_TABLE_NAMES + ADDED_INDEX_NAMES):
         conn.executescript(ADDED_TABLES)  # tables added since: empty in a register written before them
     for table, columns in ADDED_COLUMNS.items():
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         for column in columns:
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    # Temporary access is rare: the audit finds it through this index, not by reading every membership.
+    conn.execute("CREATE INDEX IF NOT EXISTS account_people_until ON account_people(until) WHERE until IS NOT NULL")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

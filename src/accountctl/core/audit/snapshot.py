@@ -24,7 +24,6 @@ class Membership:
     role: str
     added_at: str
     removed_at: str | None
-    until: str | None = None  # temporary access: the last day it is meant to last (ACCESS_EXPIRED)
 
 
 _UNSET = object()
@@ -58,8 +57,11 @@ class Snapshot:
     vault_slots: list[tuple[str, str | None]] = field(
         default_factory=list
     )  # (email, revoked_at) of every vault slot ever
-    vias: dict[str, list[str]] = field(default_factory=dict)  # live account -> records it is reached through
-    mailboxes: dict[str, dict] = field(default_factory=dict)  # email -> kind, sign_in, school, current members
+    # Ways in, each read by one query that returns only what a rule reports on (most accounts have none):
+    temporary: list[tuple] = field(default_factory=list)  # (account, email, role, until) of access given --until
+    mailbox_left: list[tuple] = field(default_factory=list)  # (account, mailbox, member) whose member has left
+    mailbox_open: list[tuple] = field(default_factory=list)  # (account, mailbox, sign_in, school): shared, not blocked
+    mailbox_unknown: set[str] = field(default_factory=set)  # accounts whose linked email is no mailbox nor anyone's
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
     _ineligible: dict = field(default_factory=dict)
@@ -158,7 +160,6 @@ ACCOUNT_COLUMNS = (
     "access",
     "last_post_on",
     "house_rules_url",
-    "handle",
 )
 
 
@@ -192,12 +193,12 @@ def load(
         a["access"] = a["access"] or settings.get(f"access.{a['platform']}") or "login"
     memberships: dict[str, list[Membership]] = {a["id"]: [] for a in accounts}
     # Every membership, kept when its account is audited: one scan beats a join per row.
-    for account_id, email, role, added_at, removed_at, until in _tuples(conn).execute(
-        "SELECT account, email, role, added_at, removed_at, until FROM account_people ORDER BY id"
+    for account_id, email, role, added_at, removed_at in _tuples(conn).execute(
+        "SELECT account, email, role, added_at, removed_at FROM account_people ORDER BY id"
     ):
         people = memberships.get(account_id)
         if people is not None:
-            people.append(Membership(email, role, added_at, removed_at, until))
+            people.append(Membership(email, role, added_at, removed_at))
     staff = {
         r[0]: {
             "email": r[0],
@@ -360,20 +361,7 @@ def load(
         due = campaign_due.get(account_id)
         if due and due[0] == campaign_id:
             campaign_due[account_id] = (campaign_id, due[1], True)
-    vias: dict[str, list[str]] = {}
-    for account_id, via in _tuples(conn).execute(
-        "SELECT account, via FROM account_via WHERE removed_at IS NULL ORDER BY account, via"
-    ):
-        if account_id in live_ids:
-            vias.setdefault(account_id, []).append(via)
-    mailboxes = {
-        r[0]: {"email": r[0], "school": r[1], "kind": r[2], "sign_in": r[3], "members": []}
-        for r in _tuples(conn).execute("SELECT email, school, kind, sign_in FROM mailboxes")
-    }
-    for mailbox, email in _tuples(conn).execute(
-        "SELECT mailbox, email FROM mailbox_members WHERE removed_at IS NULL ORDER BY mailbox, email"
-    ):
-        mailboxes[mailbox]["members"].append(email)
+    ways = _ways_in(conn, live, [*LIVE, *args], day)
     return Snapshot(
         as_of,
         settings,
@@ -393,10 +381,52 @@ def load(
         incidents=open_incidents,
         campaign_due=campaign_due,
         attested=attested,
-        vias=vias,
-        mailboxes=mailboxes,
+        **ways,
         now=now if now is not None else _now_for(as_of),
     )
+
+
+def _ways_in(conn: sqlite3.Connection, live: str, args: list, day: str) -> dict:
+    """What the ways-in rules report on, each as one query returning only its (few) rows."""
+    temporary = list(
+        _tuples(conn).execute(
+            "SELECT p.account, p.email, p.role, p.until FROM account_people p INDEXED BY account_people_until "
+            f"JOIN accounts a ON a.id = p.account WHERE p.until IS NOT NULL AND p.removed_at IS NULL AND {live} "
+            "ORDER BY p.account, p.id",
+            args,
+        )
+    )
+    mailbox_left = list(
+        _tuples(conn).execute(
+            # From the few leavers outward (CROSS JOIN fixes that order), not from every account inward.
+            "SELECT a.id, m.mailbox, m.email FROM staff s CROSS JOIN mailbox_members m ON m.email = s.email "
+            "AND m.removed_at IS NULL CROSS JOIN accounts a ON a.email = m.mailbox "
+            f"WHERE s.left_on IS NOT NULL AND s.left_on <> '' AND s.left_on <= ? AND {live} ORDER BY a.id, m.email",
+            [day, *args],
+        )
+    )
+    mailbox_open = list(
+        _tuples(conn).execute(
+            "SELECT a.id, b.email, b.sign_in, b.school FROM mailboxes b JOIN accounts a ON a.email = b.email "
+            f"WHERE b.kind = 'shared' AND coalesce(b.sign_in, '') <> 'blocked' AND {live} ORDER BY a.id",
+            args,
+        )
+    )
+    mailbox_unknown = {
+        r[0]
+        for r in _tuples(conn).execute(
+            f"SELECT a.id FROM accounts a WHERE {live} AND a.email IS NOT NULL AND a.email <> '' "
+            "AND NOT EXISTS (SELECT 1 FROM mailboxes b WHERE b.email = a.email) "
+            "AND NOT EXISTS (SELECT 1 FROM staff s WHERE s.email = a.email)",
+            args,
+        )
+    }
+    return {
+        "temporary": temporary,
+        "mailbox_left": mailbox_left,
+        "mailbox_open": mailbox_open,
+        "mailbox_unknown": mailbox_unknown,
+    }
 
 
 def _now_for(as_of: date) -> datetime:

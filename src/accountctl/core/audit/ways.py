@@ -20,25 +20,24 @@ from accountctl.core.audit.snapshot import Snapshot
     "was meant to end.",
 )
 def access_expired(snap: Snapshot):
-    day = snap.day
-    for a in _live(snap):
-        for m in snap._current.get(a["id"], ()):
-            if m.until and m.until < day:
-                yield (
-                    a["id"],
-                    a["school"],
-                    f"{m.role} {_who(snap, m.email)} had access until {m.until}",
-                    f"remove their role on {a['platform']}, then: accountctl account {m.role} remove {a['id']} "
-                    f"{m.email}",
-                )
+    day, live = snap.day, _accounts(snap)
+    for account_id, email, role, until in snap.temporary:
+        a = live.get(account_id)
+        if a is not None and until < day:
+            yield (
+                a["id"],
+                a["school"],
+                f"{role} {_who(snap, email)} had access until {until}",
+                f"remove their role on {a['platform']}, then: accountctl account {role} remove {a['id']} {email}",
+            )
 
 
-def _linked_mailboxes(snap: Snapshot):
-    """(account, its linked mailbox record) for each live account linked to a registered mailbox."""
-    for a in _live(snap):
-        box = snap.mailboxes.get(a["email"] or "")
-        if box is not None:
-            yield a, box
+def _accounts(snap: Snapshot) -> dict[str, dict]:
+    """The audited accounts by id (built once per audit, for the few rows the ways-in queries return)."""
+    by_id = snap.__dict__.get("_by_id")
+    if by_id is None:
+        by_id = snap.__dict__["_by_id"] = {a["id"]: a for a in snap.accounts}
+    return by_id
 
 
 @rule(
@@ -52,17 +51,18 @@ def _linked_mailboxes(snap: Snapshot):
     "so people who leave are taken out of it.",
 )
 def mailbox_member_left(snap: Snapshot):
-    for a, box in _linked_mailboxes(snap):
-        for email in box["members"]:
-            if snap.has_left(email):
-                yield (
-                    a["id"],
-                    a["school"],
-                    f"{_who(snap, email)}, who left on {snap.staff[email]['left_on']}, is still a member of "
-                    f"{box['email']}",
-                    f"remove them from the mailbox in Microsoft 365 or Google Workspace, then: accountctl mailbox "
-                    f"member remove {box['email']} {email}",
-                )
+    live = _accounts(snap)
+    for account_id, mailbox, email in snap.mailbox_left:
+        a = live.get(account_id)
+        if a is None:
+            continue
+        yield (
+            a["id"],
+            a["school"],
+            f"{_who(snap, email)}, who left on {snap.staff[email]['left_on']}, is still a member of {mailbox}",
+            f"remove them from the mailbox in Microsoft 365 or Google Workspace, then: accountctl mailbox member "
+            f"remove {mailbox} {email}",
+        )
 
 
 @rule(
@@ -75,16 +75,19 @@ def mailbox_member_left(snap: Snapshot):
     "password of its own, which could be shared and never changed.",
 )
 def mailbox_sign_in(snap: Snapshot):
-    for a, box in _linked_mailboxes(snap):
-        if box["kind"] == "shared" and box["sign_in"] != "blocked":
-            state = "allowed" if box["sign_in"] == "allowed" else "not recorded"
-            yield (
-                a["id"],
-                a["school"],
-                f"linked to shared mailbox {box['email']}, whose sign-in is {state}",
-                f"block sign-in for it in the Microsoft 365 admin centre, then: accountctl mailbox add {box['email']} "
-                f"--kind shared --school {box['school']} --sign-in blocked",
-            )
+    live = _accounts(snap)
+    for account_id, mailbox, sign_in, school in snap.mailbox_open:
+        a = live.get(account_id)
+        if a is None:
+            continue
+        state = "allowed" if sign_in == "allowed" else "not recorded"
+        yield (
+            a["id"],
+            a["school"],
+            f"linked to shared mailbox {mailbox}, whose sign-in is {state}",
+            f"block sign-in for it in the Microsoft 365 admin centre, then: accountctl mailbox add {mailbox} "
+            f"--kind shared --school {school} --sign-in blocked",
+        )
 
 
 @rule(
@@ -97,16 +100,17 @@ def mailbox_sign_in(snap: Snapshot):
     "accounts' passwords.",
 )
 def linked_mailbox_unknown(snap: Snapshot):
+    unknown = snap.mailbox_unknown
+    if not unknown:
+        return
     for a in _live(snap):
-        email = a["email"]
-        if not email or email in snap.mailboxes or email in snap.staff:
-            continue  # no email: SCHOOL_EMAIL; one person's own: LINKED_EMAIL_PERSONAL
-        yield (
-            a["id"],
-            a["school"],
-            f"linked email {email} is not a registered mailbox",
-            f"accountctl mailbox add {email} --kind shared --school {a['school']} --member EMAIL",
-        )
+        if a["id"] in unknown:  # no email: SCHOOL_EMAIL; one person's own: LINKED_EMAIL_PERSONAL
+            yield (
+                a["id"],
+                a["school"],
+                f"linked email {a['email']} is not a registered mailbox",
+                f"accountctl mailbox add {a['email']} --kind shared --school {a['school']} --member EMAIL",
+            )
 
 
 @rule(
