@@ -77,7 +77,7 @@ def test_the_attestation_must_be_at_most_30_days_old(run, base):
     channel(run)
     attest(run, YT)
     refused(run, base, ["account", "activate", YT], 2, "within 30 days", env={"ACCOUNTCTL_TODAY": day(31)})
-    ok(run(["account", "activate", YT], env={"ACCOUNTCTL_TODAY": day(30)}))
+    ok(run(["account", "activate", YT], env={"ACCOUNTCTL_TODAY": day(30)}))  # day 29 is inside too, a fortiori
 
 
 def test_the_attestation_must_show_two_eligible_admins_and_nobody_else(run, base):
@@ -185,6 +185,7 @@ def test_mailbox_member_left_on_the_leaving_day_and_not_before(run, base):
     assert found(audit(run, "--as-of", day(4))[0], "MAILBOX_MEMBER_LEFT") == []
     hit = one(audit(run, "--as-of", day(5))[0], "MAILBOX_MEMBER_LEFT")
     assert hit["severity"] == "error" and BOX in hit["message"]
+    assert one(audit(run, "--as-of", day(6))[0], "MAILBOX_MEMBER_LEFT")["message"] == hit["message"]
     assert hit["fix"].endswith(f"accountctl mailbox member remove {BOX} {T3}")
     ok(run(["mailbox", "member", "remove", BOX, T3]))
     assert found(audit(run, "--as-of", day(6))[0], "MAILBOX_MEMBER_LEFT") == []
@@ -243,7 +244,8 @@ def test_platform_admin_missing_is_never_raised_on_a_leaver(run, base):
 # -- DORMANT ------------------------------------------------------------------------------------------
 def test_dormant_after_the_window_from_the_last_post(run, base):
     ok(run(["monitor", FB, "--last-post", day(-10)]))
-    assert found(audit(run, "--as-of", day(170))[0], "DORMANT") == []
+    assert found(audit(run, "--as-of", day(169))[0], "DORMANT") == []
+    assert found(audit(run, "--as-of", day(170))[0], "DORMANT") == []  # 180 days: the window itself
     hit = one(audit(run, "--as-of", day(171))[0], "DORMANT")
     assert hit["severity"] == "warning" and day(-10) in hit["message"]
     ok(run("config set window.DORMANT 365"))
@@ -425,3 +427,15 @@ def test_export_holds_the_ways_in(run, base):
             "members": [T2],
         }
     ]
+
+
+def test_access_model_changes_are_recorded_in_the_history(run, base):
+    ok(run(["account", "update", FB, "--access", "roles"]))
+    assert show(run, FB)["access"] == "roles"
+    ok(run(["account", "update", FB, "--access", "login", "--aim", "News, notices and celebrations"]))
+    data = show(run, FB)
+    assert data["access"] == "login" and data["aim"] == "News, notices and celebrations"
+    log = json.loads(ok(run(["log", "--account", FB, "--json"])).stdout)
+    ways = [e["details"] for e in log if e["action"] == "account.ways"]
+    assert [w["access"] for w in ways] == [{"from": "login", "to": "roles"}, {"from": "roles", "to": "login"}]
+    refused(run, base, ["account", "update", FB, "--access", "login"], 2, "already has")
