@@ -149,6 +149,8 @@ def test_via_refuses_a_channel_and_service_refuses_a_channel_platform(run, base)
     refused(run, base, request_argv("oak-hootsuite-x", platform="hootsuite", handle="x"), 2, "category service")
     refused(run, base, request_argv("oak-x-svc", platform="x", handle="svc", category="service"), 2, "category service")
     refused(run, base, ["account", "update", FB, "--via", "oak-nothing"], 2, "unknown account")
+    as_group = request_argv("oak-buffer-x", platform="buffer", handle="x", category="service", access="group")
+    refused(run, base, as_group, 2, "not a group")
 
 
 def test_service_records_are_never_counted_nor_published(run, base, tmp_path):

@@ -44,8 +44,10 @@ def group_name(value: str | None) -> str:
     return text
 
 
-def check_category(platform: str, category: str) -> None:
-    """A business portfolio or management tool is a `service` record, and only those are."""
+def check_category(platform: str, category: str, access: str | None = None) -> None:
+    """A business portfolio or management tool is a `service` record (never a group), and only those are."""
+    if category == model.SERVICE and access == "group":
+        raise InputError("a business portfolio or management tool is a login or roles record, not a group")
     if platform in model.SERVICE_PLATFORMS and category != model.SERVICE:
         raise InputError(f"a {platform} record is of category service (it is a way into channels, not a channel)")
     if category == model.SERVICE and platform not in model.SERVICE_PLATFORMS:

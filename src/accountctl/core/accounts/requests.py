@@ -60,7 +60,7 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     the_handle = waysin.group_name(req.handle) if access == "group" else handle(req.handle)
     the_url = url(req.url)
     category = model.choice(req.category, model.ACCOUNT_CATEGORIES, "category")
-    waysin.check_category(platform, category)
+    waysin.check_category(platform, category, access)
     vias = waysin.resolve_vias(conn, school["id"], req.via)
     linked = school_email(conn, school, req.email)
     owner = eligible_staff(conn, school["id"], req.owner, "owner")
