@@ -182,7 +182,55 @@ def plan(size: str, seed: int = 2026) -> dict:
                 "_reviewed": (TODAY - timedelta(days=rng.randint(0, 500))).isoformat() if rng.random() < 0.6 else None,
             }
         )
-    return {"schools": schools, "staff": staff, "heads": heads, "leavers": leavers, "accounts": accounts}
+    # Ways in: each school posts through one Hootsuite (a service record whose seats are its admins and
+    # contributors) that reaches about a third of its channels, and most linked emails are registered
+    # mailboxes read by the owner and one other (a leaver among them now and then).
+    for s in schools:
+        people = by_school[s["id"]][3:] or by_school[s["id"]]
+        seats = rng.sample(people, k=min(len(people), 4))
+        accounts.append(
+            {
+                "id": f"{s['id']}-hootsuite-posts",
+                "school": s["id"],
+                "platform": "hootsuite",
+                "handle": f"{s['id']}posts",
+                "url": f"https://hootsuite.example/{s['id']}posts",
+                "category": "service",
+                "email": f"{s['id']}posts@{s['domain']}",
+                "owner": seats[0],
+                "admins": ";".join(seats[:2]),
+                "contributors": ";".join(seats[2:]),
+                "status": "active",
+                "_approve": True,
+                "_notify": True,
+                "_password": "strong",
+                "_totp": True,
+                "_monitored": TODAY.isoformat(),
+                "_reviewed": TODAY.isoformat(),
+            }
+        )
+    via = [
+        (a["id"], f"{a['school']}-hootsuite-posts")
+        for a in accounts
+        if a["category"] != "service" and rng.random() < 0.33
+    ]
+    mailboxes = []
+    for a in accounts:
+        if a["email"].endswith("@gmail.com") or rng.random() < 0.1:
+            continue
+        others = by_school[a["school"]][3:] or by_school[a["school"]]
+        mailboxes.append(
+            (a["email"], a["school"], list(dict.fromkeys([a["owner"], rng.choice(others)])), rng.random() < 0.9)
+        )
+    return {
+        "schools": schools,
+        "staff": staff,
+        "heads": heads,
+        "leavers": leavers,
+        "accounts": accounts,
+        "via": via,
+        "mailboxes": mailboxes,
+    }
 
 
 def write_csvs(p: dict, out: Path) -> None:
@@ -274,6 +322,16 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
                 "UPDATE accounts SET monitored_on = ?, reviewed_on = ? WHERE id = ?",
                 (a["_monitored"], a["_reviewed"], a["id"]),
             )
+        now = f"{TODAY.isoformat()}T09:00:00Z"
+        db.executemany("INSERT INTO account_via(account, via, added_at) VALUES (?,?,?)", [(*v, now) for v in p["via"]])
+        db.executemany(
+            "INSERT INTO mailboxes(email, school, kind, sign_in, created_at) VALUES (?,?, 'shared', ?, ?)",
+            [(m[0], m[1], "blocked" if m[3] else None, now) for m in p["mailboxes"]],
+        )
+        db.executemany(
+            "INSERT INTO mailbox_members(mailbox, email, added_at) VALUES (?,?,?)",
+            [(m[0], who, now) for m in p["mailboxes"] for who in m[2]],
+        )
     facts = {
         "size": size,
         **SIZES[size],

@@ -448,7 +448,7 @@ def test_the_schema_requires_every_key_and_a_non_empty_list(validator):
 def test_the_schema_enums_match_accountctl(validator):
     account = validator.schema["$defs"]["account"]["properties"]
     assert set(account["platform"]["enum"]) == set(model.PLATFORMS) | set(model.PLATFORM_ALIASES)
-    assert set(account["category"]["enum"]) == set(model.CATEGORIES)
+    assert set(account["category"]["enum"]) == set(model.ACCOUNT_CATEGORIES)
     status_enum = next(s["enum"] for s in account["status"]["anyOf"] if "enum" in s)
     assert set(status_enum) == set(model.IMPORT_STATUSES) == set(model.ACCOUNT_STATUSES) - {"gone", "found", "reported"}
     assert set(validator.schema["$defs"]["account"]["required"]) == set(accounts.IMPORT_COLUMNS)

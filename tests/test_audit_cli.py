@@ -525,9 +525,17 @@ def test_config_show(run, base):
             "snapchat",
             "pinterest",
             "flickr",
-            "vimeo",
+            "threads",
         )
     }
+    platforms = ("x", "instagram", "tiktok", "threads", "bluesky", "snapchat", "pinterest", "flickr", "vimeo", "other")
+    access = {f"access.{p}": "login" for p in platforms + ("hootsuite", "sprout", "buffer", "later")}
+    access |= {f"access.{p}": "login" for p in ("classdojo", "seesaw", "tapestry")}
+    access |= {"access.facebook": "roles", "access.linkedin": "roles", "access.youtube": "roles"}
+    access |= {"access.whatsapp": "group", "access.meta-business": "roles"}
+    # tools staff sign in to, and apps a school invites families to, have no minimum age
+    ages |= {f"min_age.{p}": "" for p in ("meta-business", "hootsuite", "sprout", "buffer", "later")}
+    ages |= {f"min_age.{p}": "" for p in ("classdojo", "seesaw", "tapestry")}
     assert settings == {
         "policy_version": "",
         "review_period_days": "365",
@@ -539,7 +547,10 @@ def test_config_show(run, base):
         "training.valid_days": "",
         **ages,
         "min_age.linkedin": "16",
+        "min_age.vimeo": "16",
         "min_age.other": "",
+        **access,
+        "window.DORMANT": "180",
     }
     table = ok(run("config show")).stdout
     for key in settings:

@@ -72,6 +72,13 @@ SPEC_SEVERITY = {
     "PASSWORD_REUSED": "warning",
     "CUSTODIAN_LEFT": "error",
     "MONITORING_LAPSED": "info",
+    "ACCESS_EXPIRED": "error",
+    "MAILBOX_MEMBER_LEFT": "error",
+    "MAILBOX_SIGN_IN": "warning",
+    "LINKED_MAILBOX_UNKNOWN": "info",
+    "DORMANT": "warning",
+    "SAFETY_SETTINGS": "warning",
+    "HOUSE_RULES_MISSING": "warning",
 }
 ALL_RULES = list(SPEC_SEVERITY)
 IT2 = "i.two@oak.sch.uk"  # the second IT custodian: with one, SINGLE_CUSTODIAN
@@ -96,6 +103,7 @@ def request_argv(
     owner: str = T1,
     admins=(T2, T3),
     email: str = "office@oak.sch.uk",
+    access: str | None = "login",
 ) -> list[str]:
     argv = [
         "account",
@@ -127,6 +135,8 @@ def request_argv(
         "--pupils",
         "none",
     ]
+    if access:  # by default the account behaves as before access models: IT holds its password
+        argv += ["--access", access]
     for admin in admins:
         argv += ["--admin", admin]
     return argv
@@ -157,6 +167,7 @@ def _build(run) -> None:
     ok(run(["cred", "totp", FB], input=TOTP + "\n"))
     ok(run(["account", "activate", FB]))
     ok(run(["monitor", FB]))
+    ok(run(["mailbox", "add", "office@oak.sch.uk", "--kind", "shared", "--school", "oak", "--sign-in", "blocked"]))
 
 
 @pytest.fixture
@@ -825,6 +836,7 @@ def test_review_overdue(run, base):
     assert found(audit(run, "--as-of", day(365))[0], "REVIEW_OVERDUE") == []
     late = day(366)
     ok(run("config set policy.reviewed_on " + late, env={"ACCOUNTCTL_TODAY": late}))  # the policy's own review is apart
+    ok(run(["monitor", FB, "--last-post", late], env={"ACCOUNTCTL_TODAY": late}))  # in use: not DORMANT
     report, code = audit(run, "--fail-on", "warning", today=late)
     hit = one(report, "REVIEW_OVERDUE")
     assert (hit["severity"], hit["school"]) == ("warning", "oak")

@@ -72,4 +72,7 @@ def test_synthetic_trust_is_deterministic():
     assert synth.plan("small", seed=7) == synth.plan("small", seed=7)
     assert synth.plan("small", seed=7) != synth.plan("small", seed=8)
     medium = synth.plan("medium")
-    assert len(medium["accounts"]) == 1000 and len(medium["schools"]) == 10
+    channels = [a for a in medium["accounts"] if a["category"] != "service"]
+    assert len(channels) == 1000 and len(medium["schools"]) == 10
+    assert len(medium["accounts"]) == 1010  # and one Hootsuite per school, reaching about a third of them
+    assert medium["via"] and medium["mailboxes"]

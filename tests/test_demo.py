@@ -1,5 +1,6 @@
 """`accountctl demo`: the newcomer's first command."""
 
+import json
 import os
 
 from conftest import ok
@@ -57,6 +58,21 @@ def test_the_demo_register_opens_and_its_next_commands_work(run, tmp_path, monke
     errors = ok(run("audit --severity error --account oakfield-facebook-oakfieldpta --json"), 1).stdout
     assert '"severity": "warning"' not in errors and "APPROVAL_MISSING" in errors
     ok(run("offboard tom.brown@oakfield.sch.uk"), 1)
+    # every way in the leaver still has to the Facebook page (SPEC "Ways in"): none of them a password
+    page = "oakfield-facebook-oakfieldprimary"
+    items = json.loads(ok(run("offboard tom.brown@oakfield.sch.uk --json"), 1).stdout)["items"]
+    ways = {(i["kind"], i["account"]) for i in items if page in [i["account"], *i["reaches"]]}
+    assert ways == {
+        ("contributor", "oakfield-hootsuite-oakfieldposts"),
+        ("mailbox", page),
+        ("platform_admin", page),
+    }
+    shown = json.loads(ok(run(f"account show {page} --json")).stdout)
+    assert shown["access"] == "roles" and not shown["credentials_held"]
+    assert shown["via"] == [
+        "central-meta-business-oakfieldtrust",
+        "oakfield-hootsuite-oakfieldposts",
+    ]
     ok(run("account show oakfield-facebook-oakfieldpta"))
     ok(run("--as helen.ward@oakfield.sch.uk approve oakfield-youtube-oakfieldmusic"))
     gone = ok(run("account gone oakfield-flickr-oakfieldphotos"))
@@ -66,7 +82,7 @@ def test_the_demo_register_opens_and_its_next_commands_work(run, tmp_path, monke
     ok(run("account takedown oakfield-instagram-oakfield-school-official --reported-on 2020-01-01"))
     ok(run("login --agent"))
     monkeypatch.delenv("ACCOUNTCTL_PASSPHRASE")
-    shown = ok(run('cred show oakfield-facebook-oakfieldprimary --field password --reason "Handover"'))
+    shown = ok(run('cred show oakfield-x-oakfieldnews --field password --reason "Handover"'))
     assert shown.stdout.strip() and "Handover" in ok(run("log --json")).stdout
     ok(run("verify"))
 

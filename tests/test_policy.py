@@ -187,7 +187,7 @@ def test_the_pupils_answer_accepts_the_edges(age):
 def test_two_volunteer_admins_do_not_make_two_admins(run, base, tmp_path):
     """Two `volunteer` records, one a parent's Gmail address, do not satisfy TWO_ADMINS."""
     add_volunteer(run)
-    add_volunteer(run, "parent@gmail.com")
+    add_volunteer(run, "parent@gmail.com", trained=None)  # untrained: not even an additional admin
     import_accounts(run, tmp_path, {"owner": VOL, "admins": "parent@gmail.com", "status": "requested"})
     report, _ = audit(run)
     assert one(report, "TWO_ADMINS", LEGACY)["message"] == "0 eligible admin(s): none"
@@ -431,6 +431,8 @@ def test_linked_email_personal_warns_then_errs_from_the_leaving_day(run, base):
         "outstanding": True,
         "step": "link the account to a shared school mailbox (change it on the platform first)",
         "command": "accountctl account update oak-instagram-oakart --email EMAIL",
+        "reaches": [],
+        "mailbox": None,
     }
     ok(run(["account", "update", "oak-instagram-oakart", "--email", "art@oak.sch.uk"], env=at(leaves)))
     data = json.loads(run(["offboard", T1, "--format", "json"], env=at(leaves)).stdout)

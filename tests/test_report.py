@@ -99,6 +99,8 @@ def trust(today, oak, run, tmp_path, monkeypatch, register_path):
                     "open",
                     "--pupils",
                     "none",
+                    "--access",
+                    "login",
                 ]
             )
         )
@@ -116,6 +118,7 @@ def trust(today, oak, run, tmp_path, monkeypatch, register_path):
         legacy = tmp_path / "legacy.csv"
         legacy.write_text(LEGACY, encoding="utf-8")
         ok(run(["account", "import", str(legacy)]))
+        ok(run("config set access.facebook login"))  # the PTA page's own sign-in: IT should hold it (MFA_NOT_HELD)
         # Leavers: one in the period (an admin of FB), one due soon, one long gone.
         ok(run(["staff", "leave", T2, "--on", "2026-10-01"]))
         ok(run(["staff", "leave", SOON, "--on", "2026-12-10"]))

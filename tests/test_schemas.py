@@ -148,7 +148,8 @@ def busy_register(run, oak, tmp_path):
             f"{me} account request --school oak --platform facebook --handle oakprimary "
             "--url https://www.facebook.com/oakprimary --category faculty --email office@oak.sch.uk "
             "--owner t.one@oak.sch.uk --admin t.two@oak.sch.uk --contributor s.one@oak.sch.uk "
-            "--aim 'News for parents' --audience Parents --promotion Newsletter --visibility open --pupils none"
+            "--aim 'News for parents' --audience Parents --promotion Newsletter --visibility open --pupils none "
+            "--access login"
         )
     )
     ok(run(f"{head} approve {fb} --note 'Go ahead'"))

@@ -381,3 +381,56 @@ def test_entra_example_and_rows_match_the_schema():
             jsonschema.validate(row, row_schema)
     bad = {"userPrincipalName": "x", "displayName": "", "accountEnabled": ""}
     assert len(list(jsonschema.Draft202012Validator(row_schema).iter_errors(bad))) == 3
+
+
+# -- Microsoft 365 admin centre, and people no roster of employees lists -------------------------------
+M365_HEADER = "Block credential,City,Country/Region,Department,Display name,First name,Last name,User principal name\n"
+M365 = (
+    M365_HEADER
+    + f"""False,,,IT,Ira Tech,Ira,Tech,{CUSTODIAN}
+False,,,SLT,Hana Head,Hana,Head,{HEAD}
+True,,,Y6,Tom One,Tom,One,{T1}
+False,,,Y4,Tia Two,Tia,Two,{T2}
+FALSE,,,Y2,Tad Threeson,Tad,Threeson,{T3}
+False,,,Y1,Gil New,Gil,New,g.new@oak.sch.uk
+True,,,,Never Here,Never,Here,x.never@oak.sch.uk
+False,,,Y1,Eve One,Eve,One,{E1}
+"""
+)
+
+
+def test_m365_admin_centre_export_is_recognised_and_follows_the_gam_rules(run, school, tmp_path):
+    roster = write(tmp_path, "users.csv", "\ufeff" + M365)
+    dry = sync(run, roster, "--school", "oak", "--left-on", "2030-03-31")
+    assert dry["format"] == "m365" and dry["ignored"] == 1
+    assert changes(dry) == GAM_CHANGES  # Block credential True is a leaver
+    jsonschema_validate_rows(M365, "m365-users.schema.json")
+
+
+def jsonschema_validate_rows(text: str, schema: str) -> None:
+    import csv
+    import io
+    from pathlib import Path
+
+    import jsonschema
+
+    row_schema = json.loads((Path(__file__).resolve().parents[1] / "schemas" / schema).read_text())
+    for row in csv.DictReader(io.StringIO(text)):
+        jsonschema.validate(row, row_schema)
+
+
+def test_a_bad_m365_row_is_refused_whole(run, school, tmp_path):
+    roster = write(tmp_path, "bad.csv", M365_HEADER + f"maybe,,,,Tom One,Tom,One,{T1}\n")
+    refused(run, school, ["staff", "sync", roster, "--school", "oak", "--apply"], 2, "line 2", "Block credential")
+
+
+def test_volunteers_and_other_domains_are_never_proposed_as_leavers(run, school, tmp_path):
+    ok(run('staff add v.helper@oak.sch.uk --name "Val Helper" --school oak --role volunteer'))
+    ok(run("school update oak --add-domain oakacademy.org.uk"))
+    ok(run('staff add a.cad@oakacademy.org.uk --name "Ann Cad" --school oak --role staff'))
+    roster = write(tmp_path, "users.csv", M365)
+    leavers = {email for change, email in changes(sync(run, roster, "--school", "oak")) if change == "leave"}
+    assert leavers == {T1}  # not the volunteer, nor Ann on a domain the export does not cover
+    ok(run('staff add p.helper@oak.sch.uk --name "Pat Helper" --school oak --role volunteer --role staff'))
+    leavers = {email for change, email in changes(sync(run, roster, "--school", "oak")) if change == "leave"}
+    assert leavers == {T1, "p.helper@oak.sch.uk"}  # also staff: an employee the roster should list

@@ -24,9 +24,35 @@ PLATFORMS = (
     "flickr",
     "vimeo",
     "other",
+    # Ways in (SPEC "Ways in"): records a channel is reached through, then platforms schools use with parents.
+    "meta-business",
+    "hootsuite",
+    "sprout",
+    "buffer",
+    "later",
+    "classdojo",
+    "seesaw",
+    "tapestry",
 )
 PLATFORM_ALIASES = {"twitter": "x"}
 CATEGORIES = ("faculty", "staff")
+# A record a channel is reached through (a business portfolio, a management tool): audited like an
+# account, never published and never counted by the one-faculty-one-staff guideline.
+SERVICE = "service"
+ACCOUNT_CATEGORIES = (*CATEGORIES, SERVICE)
+SERVICE_PLATFORMS = ("meta-business", "hootsuite", "sprout", "buffer", "later")
+# How people get into an account: its own sign-in (IT holds the password), roles held through their own
+# profiles (a page, a channel), or a group run by member admins. `config set access.PLATFORM` overrides.
+ACCESS_MODELS = ("login", "roles", "group")
+DEFAULT_ACCESS = {
+    "facebook": "roles",
+    "linkedin": "roles",
+    "youtube": "roles",
+    "whatsapp": "group",
+    "meta-business": "roles",
+}
+MAILBOX_KINDS = ("shared", "group", "person")
+SIGN_IN_STATES = ("blocked", "allowed")
 VISIBILITIES = ("open", "closed")
 ACCOUNT_STATUSES = ("requested", "approved", "rejected", "active", "suspended", "closed", "gone", "found", "reported")
 # What an existing account may be recorded as: one already gone from its platform is not an account to

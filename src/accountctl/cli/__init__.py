@@ -46,6 +46,7 @@ COMMANDS = {
     "incident": "incidents",
     "attest": "attest",
     "demo": "demo",
+    "mailbox": "mailboxes",
 }
 ATTRIBUTES = {"config": "config_group"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from accountctl.cli import giveway, output
+from accountctl.cli import giveway, output, waysin
 from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.cli.directory import read_text_file
 from accountctl.core import accounts, approvals
@@ -15,43 +15,12 @@ from accountctl.core.access import require_custodian
 IMPORT_WARNINGS_SHOWN = 20  # people named in warnings; the audit lists every one
 LIST_COLUMNS = ["id", "school", "platform", "handle", "category", "status", "owner", "admin_count", "email"]
 LIST_PRIORITIES = giveway.Priorities(keep=("id", "status", "handle", "owner", "category", "platform", "school"))
-SHOW_FIELDS = [
-    "id",
-    "school",
-    "platform",
-    "handle",
-    "url",
-    "category",
-    "status",
-    "status_reason",
-    "email",
-    "owner",
-    "admins",
-    "contributors",
-    "aim",
-    "audience",
-    "promotion",
-    "visibility",
-    "pupils",
-    "case_missing",
-    "parents_informed_on",
-    "requested_by",
-    "requested_at",
-    "approval",
-    "head_notified_on",
-    "activated_on",
-    "reviewed_on",
-    "monitored_on",
-    "suspended_on",
-    "closed_on",
-    "gone_on",
-    "found_on",
-    "found_source",
-    "reported_on",
-    "takedown_reference",
-    "credentials_held",
-    "legacy",
-]
+SHOW_FIELDS = """
+id school platform handle url category status status_reason email owner admins contributors aim
+audience promotion visibility pupils case_missing parents_informed_on requested_by requested_at
+approval head_notified_on activated_on reviewed_on monitored_on suspended_on closed_on gone_on
+found_on found_source reported_on takedown_reference credentials_held legacy
+""".split()
 APPROVAL_FIELDS = ["decision", "approver", "at", "note", "current"]
 PUPILS_HELP = (
     "Whether it is aimed at pupils: 'none', or the youngest pupils' age (3 to 19), e.g. 11 for Year 7. "
@@ -77,8 +46,8 @@ def account() -> None:
 @click.option(
     "--category",
     required=True,
-    type=click.Choice(["faculty", "staff"], case_sensitive=False),
-    help="faculty (a department or the school's main account) or staff (one member of staff).",
+    type=click.Choice(["faculty", "staff", "service"], case_sensitive=False),
+    help="faculty (a department or the main account), staff (one member of staff) or service (a portfolio or tool).",
 )
 @click.option("--email", required=True, help="The official school email the account is linked to.")
 @click.option("--owner", required=True, help="Lead member of staff (always an admin).")
@@ -97,6 +66,7 @@ def account() -> None:
 @click.option("--parents-informed-on", metavar="YYYY-MM-DD", help="When parents and carers were told about it.")
 @click.option("--requested-by", help="Who asked for it (default: you).")
 @click.option("--id", "account_id", help="Account id (default SCHOOL-PLATFORM-HANDLE).")
+@waysin.request_options
 @global_options
 @writes
 def account_request(
@@ -118,6 +88,8 @@ def account_request(
     parents_informed_on,
     requested_by,
     account_id,
+    access,
+    via,
 ) -> None:
     """Record a request for an official account; prints the new account id.
 
@@ -152,6 +124,8 @@ def account_request(
             id=account_id,
             pupils=pupils,
             parents_informed_on=parents_informed_on,
+            access=access,
+            via=list(via),
         ),
     )
     missing = accounts.case_gaps(row)
@@ -388,6 +362,7 @@ def _people_group(role: str) -> click.Group:
 
 account.add_command(_people_group("admin"))
 account.add_command(_people_group("contributor"))
+waysin.extend(account, SHOW_FIELDS)  # --access, --via, --until; `show` lists every way in (SPEC "Ways in")
 
 
 @account.command("transfer")

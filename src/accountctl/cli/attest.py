@@ -56,9 +56,15 @@ def attest_start(reg, due, school) -> None:
 @click.option("--mfa", required=True, help="The platform's 2FA method: totp, app, passkey, sms or none.")
 @click.option("--recovery", help="How the account is recovered (e.g. 'codes held by IT').")
 @click.option("--note", help="Anything else seen.")
+@click.option(
+    "--safety",
+    metavar="SETTING=VALUE,...",
+    help="Safety settings where the platform has them: messages-from-pupils=on|off, follows-pupils=yes|no, "
+    "tagging=on|review|off, comments=on|filtered|off.",
+)
 @global_options
 @writes
-def attest_record(reg, account_id, admins, mfa, recovery, note) -> None:
+def attest_record(reg, account_id, admins, mfa, recovery, note, safety) -> None:
     """Record what the platform's own settings show now: who has admin rights there, and the 2FA method.
 
     People are matched by email, or by exact staff name (platforms show names).
@@ -67,10 +73,11 @@ def attest_record(reg, account_id, admins, mfa, recovery, note) -> None:
     Example:
       accountctl attest record oak-facebook-oakprimary --admins "Tom One,Tia Two" --mfa app
     """
-    data = attestation.record(reg.db, reg.actor, reg.is_custodian, account_id, admins, mfa, recovery, note)
+    data = attestation.record(reg.db, reg.actor, reg.is_custodian, account_id, admins, mfa, recovery, note, safety)
     strangers = [s["shown"] for s in data["admins"] if s["email"] is None]
     output.message(
-        f"{data['account']}: attested for {data['campaign']}"
+        f"{data['account']}: attested "
+        + (f"for {data['campaign']}" if data["campaign"] else "(outside any campaign)")
         + (
             f"; not in the register: {output.escape(', '.join(strangers))} (see: accountctl audit)"
             if strangers

@@ -188,9 +188,10 @@ def review(reg, account_id, note) -> None:
 @click.command()
 @click.argument("account_id", metavar="ID")
 @click.option("--note", help="What the check found.")
+@click.option("--last-post", metavar="YYYY-MM-DD", help="When it last posted (DORMANT after window.DORMANT days).")
 @global_options
 @writes
-def monitor(reg, account_id, note) -> None:
+def monitor(reg, account_id, note, last_post) -> None:
     """Record a monitoring check (an admin of the account, or a custodian).
 
     \b
@@ -199,7 +200,7 @@ def monitor(reg, account_id, note) -> None:
     """
     from accountctl.core import oversight
 
-    result = oversight.monitor(reg.db, reg.actor, account_id, reg.is_custodian, note)
+    result = oversight.monitor(reg.db, reg.actor, account_id, reg.is_custodian, note, last_post)
     output.message(f"Recorded a monitoring check of {result['account']} on {result['monitored_on']}.")
 
 
@@ -240,7 +241,10 @@ def _config_set_help() -> str:
     return (
         "Change one setting (KEY VALUE).\n\n\b\nKeys:\n" + keys + "\n"
         f"  {'limit.PLATFORM.CATEGORY':<24} a guideline limit for one platform, e.g. limit.facebook.faculty\n"
-        f"  {'min_age.PLATFORM':<24} youngest pupils an account on that platform may be aimed at (default 13, linkedin 16)\n"
+        f"  {'min_age.PLATFORM':<24} youngest pupils an account on that platform may be aimed at (default 13, linkedin "
+        "and vimeo 16)\n"
+        f"  {'access.PLATFORM':<24} how people get into a new account there: login, roles or group (facebook, "
+        "linkedin, youtube: roles; whatsapp: group)\n"
         f"  {'clause.RULE':<24} your policy's own clause for a rule, shown by rules, audit and report\n\n"
         "\b\nExample:\n  accountctl config set policy_version 2026.1\n"
         "  accountctl config set policy.reviewed_on 2026-09-15\n"

@@ -112,6 +112,25 @@ def school_list(reg) -> None:
     output.rows(directory.list_schools(reg.db), ["id", "name", "domains", "central"], fmt())
 
 
+@school.command("update")
+@click.argument("school_id", metavar="ID")
+@click.option("--add-domain", "add_domains", multiple=True, help="Another email domain of the school (repeatable).")
+@click.option("--remove-domain", "remove_domains", multiple=True, help="A domain it no longer uses (repeatable).")
+@click.option("--name", help="The school's new name.")
+@global_options
+@writes
+def school_update(reg, school_id: str, add_domains, remove_domains, name) -> None:
+    """Add or remove a school's email domains, or rename it (a domain a live account still uses stays).
+
+    \b
+    Example:
+      accountctl school update oak --add-domain oakacademy.org.uk
+    """
+    require_custodian(reg, "change schools")
+    row = directory.update_school(reg.db, reg.actor, school_id, add_domains, remove_domains, name)
+    output.message(f"{row['id']} ({row['name']}): domains {', '.join(row['domains'])}.")
+
+
 @click.group()
 def staff() -> None:
     """The staff directory: add, import, train, leave, move, sync.

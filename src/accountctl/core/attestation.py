@@ -137,36 +137,50 @@ def record(
     mfa: str,
     recovery: str | None = None,
     note: str | None = None,
+    safety: str | None = None,
 ) -> dict:
     """Record what the platform's own settings show now, in the account's open campaign."""
     account = get_account(conn, account_id)
+    settings = safety_settings(safety) if safety is not None else None
     method = model.choice(mfa, MFA_METHODS, "--mfa method")
     seen = match_admins(conn, admins)
     recovery_text = model.optional_text(recovery, "--recovery")
     note_text = model.optional_text(note, "--note")
-    campaign = open_campaign(conn, account["id"])
-    if campaign is None:
-        raise InputError(
-            f"{account['id']} is in no open attestation campaign; start one first: "
-            f"accountctl attest start --due YYYY-MM-DD --school {account['school']}"
-        )
+    # Outside a campaign too (SPEC "Ways in"): a page with no password goes live on what an attestation shows.
+    campaign = open_campaign(conn, account["id"]) or {"id": ""}
     _may_record(conn, actor, is_custodian, account)
     at = clock.now_iso()
     conn.execute(
-        "INSERT INTO attestations(campaign, account, at, attested_by, admins, mfa, recovery, note) "
-        "VALUES (?,?,?,?,?,?,?,?)",
-        (campaign["id"], account["id"], at, actor, json.dumps(seen), method, recovery_text, note_text),
+        "INSERT INTO attestations(campaign, account, at, attested_by, admins, mfa, recovery, note, safety) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            campaign["id"],
+            account["id"],
+            at,
+            actor,
+            json.dumps(seen),
+            method,
+            recovery_text,
+            note_text,
+            json.dumps(settings) if settings is not None else None,
+        ),
     )
     events.record(
         conn,
         actor,
         "attest.record",
-        campaign["id"],
+        campaign["id"] or account["id"],
         account=account["id"],
-        details={"admins": [s["shown"] for s in seen], "mfa": method, "recovery": recovery_text, "note": note_text},
+        details={
+            "admins": [s["shown"] for s in seen],
+            "mfa": method,
+            "recovery": recovery_text,
+            "note": note_text,
+            "safety": settings,
+        },
     )
     return {
-        "campaign": campaign["id"],
+        "campaign": campaign["id"] or None,
         "account": account["id"],
         "at": at,
         "attested_by": actor,
@@ -174,6 +188,7 @@ def record(
         "mfa": method,
         "recovery": recovery_text,
         "note": note_text,
+        "safety": settings,
     }
 
 
@@ -213,3 +228,25 @@ def status(conn: sqlite3.Connection, campaign_id: str | None = None) -> dict:
         )
     done = sum(1 for a in accounts if a["state"] == "attested")
     return {**campaign, "attested": done, "outstanding": len(accounts) - done, "accounts": accounts}
+
+
+# The safety settings an attestation may record where the platform has them, and the values each takes.
+SAFETY = {
+    "messages-from-pupils": ("on", "off"),
+    "follows-pupils": ("yes", "no"),
+    "tagging": ("on", "review", "off"),
+    "comments": ("on", "filtered", "off"),
+}
+
+
+def safety_settings(text: str) -> dict[str, str]:
+    """`messages-from-pupils=off,follows-pupils=no,tagging=review,comments=filtered` as a dict, or InputError."""
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        key, sep, value = part.strip().lower().partition("=")
+        if not sep or key not in SAFETY:
+            raise InputError(
+                f"--safety takes SETTING=VALUE pairs, comma-separated ({', '.join(SAFETY)}), not {shown(part.strip())}"
+            )
+        out[key] = model.choice(value.strip(), SAFETY[key], key)
+    return out

@@ -10,6 +10,14 @@ from accountctl.core import events
 from accountctl.errors import InputError, shown
 from accountctl.model import get_meta, set_meta
 
+# The ages the platforms' own terms state where they are not 13: LinkedIn and Vimeo 16; none for `other`,
+# the tools only staff sign in to, and the parent-school apps a school invites families to.
+_MIN_AGES = {
+    "linkedin": "16",
+    "vimeo": "16",
+    "other": "",
+    **{p: "" for p in (*model.SERVICE_PLATFORMS, "classdojo", "seesaw", "tapestry")},
+}
 DEFAULTS: dict[str, str] = {
     "policy_version": "",
     "review_period_days": "365",
@@ -21,7 +29,10 @@ DEFAULTS: dict[str, str] = {
     "training.valid_days": "",
     # The minimum age the platforms' own terms set for an account holder (13 for most, LinkedIn 16);
     # `other` has none until the trust sets one.
-    **{f"min_age.{p}": ("16" if p == "linkedin" else "" if p == "other" else "13") for p in model.PLATFORMS},
+    **{f"min_age.{p}": _MIN_AGES.get(p, "13") for p in model.PLATFORMS},
+    # How people get into an account on each platform unless its request says otherwise (SPEC "Ways in").
+    **{f"access.{p}": model.DEFAULT_ACCESS.get(p, "login") for p in model.PLATFORMS},
+    "window.DORMANT": "180",
 }
 DESCRIPTIONS = {
     "policy_version": "current social-media policy version staff must acknowledge (TRAINING_MISSING); empty: not checked",
@@ -32,8 +43,9 @@ DESCRIPTIONS = {
     "limit.staff": "staff accounts per platform per school (ONE_FACULTY_ONE_STAFF); limit.PLATFORM.staff overrides",
     "policy.reviewed_on": "when the social-media policy itself was last reviewed (POLICY_REVIEW_OVERDUE); empty: never",
     "training.valid_days": "days a person's training stays valid (TRAINING_MISSING, activate); empty: it never expires",
+    "window.DORMANT": "days since an active account's last recorded post before DORMANT",
 }
-_INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days"}
+_INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days", "window.DORMANT"}
 PREFIX = "config."
 MAX_AGE = 21
 CLAUSE_LIMIT = 200
@@ -46,6 +58,8 @@ def describe(key: str) -> str:
     kind, _, rest = key.partition(".")
     if kind == "min_age":
         return f"youngest pupils an account on {rest} may be aimed at (PUPILS_UNDER_PLATFORM_AGE); empty: no minimum"
+    if kind == "access":
+        return f"how people get into a new {rest} account: login, roles or group (account request --access)"
     if kind == "clause":
         return f"the trust's own policy clause for {rest}, shown by rules, audit and report"
     if kind == "contact":
@@ -69,6 +83,10 @@ def _special(key: str, value: str) -> tuple[str, str] | None:
         if not (value.isascii() and value.isdigit()) or int(value) > MAX_AGE:
             raise InputError(f"{key} must be an age from 0 to {MAX_AGE} (or 'none'), not {value!r}")
         return key, str(int(value))
+    if kind == "window" and f"window.{rest.upper()}" in DEFAULTS:
+        return f"window.{rest.upper()}", _whole_days(key, value)
+    if kind == "access" and rest:
+        return f"access.{model.platform(rest)}", model.choice(value, model.ACCESS_MODELS, "access model")
     if kind == "clause" and rest:
         from accountctl.core.audit import RULES
 
@@ -147,6 +165,11 @@ def min_age(settings: dict[str, str], platform: str) -> int | None:
     """The youngest pupils an account on `platform` may be aimed at, or None when there is no minimum."""
     value = settings.get(f"min_age.{platform}", "")
     return int(value) if value else None
+
+
+def access(settings: dict[str, str], account: dict) -> str:
+    """An account's access model: its own, or (an account recorded before access models) its platform's default."""
+    return account.get("access") or settings.get(f"access.{account['platform']}") or "login"
 
 
 def clause(settings: dict[str, str], rule_id: str) -> str | None:

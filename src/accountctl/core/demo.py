@@ -8,6 +8,10 @@ asked for Year 4 pupils, an account for pupils whose parents were never told, on
 closed and left hanging, a page nobody registered that a parent found, an incident still open, a
 termly review the leaver's profile still shows up in as a page admin, a single IT custodian, and a policy nobody has reviewed for over a year.
 The trust has written its own clause references for two rules.
+
+Ways in: the Facebook page has no password (its admins act through their own profiles) and is owned by the
+trust's Meta business portfolio; the school posts to it through Hootsuite, where the leaver still holds a
+seat; its linked shared mailbox still counts the leaver as a member. `offboard` of the leaver lists all three.
 """
 
 from __future__ import annotations
@@ -16,7 +20,19 @@ from datetime import timedelta
 from pathlib import Path
 
 from accountctl import clock
-from accountctl.core import access, accounts, approvals, attestation, config, directory, incidents, oversight, vault
+from accountctl.core import (
+    access,
+    accounts,
+    approvals,
+    attestation,
+    config,
+    directory,
+    incidents,
+    mailboxes,
+    oversight,
+    vault,
+    waysin,
+)
 
 PASSPHRASE = "oakfield demo passphrase"
 CUSTODIAN = "ira.patel@oakfieldtrust.org.uk"
@@ -47,11 +63,36 @@ STAFF = [
     ("lucy.hall@brookside.sch.uk", "Lucy Hall", "brookside", ["staff"]),
     ("omar.haddad@brookside.sch.uk", "Omar Haddad", "brookside", ["staff"]),
 ]
-UNTRAINED = {"omar.haddad@brookside.sch.uk"}
+# Grace, a parent helper, was never trained: she may not even be an additional admin of the PTA page.
+UNTRAINED = {"omar.haddad@brookside.sch.uk", "grace.hill@oakfield.sch.uk"}
 
 # (school, platform, handle, category, linked email, owner, other admins, contributors, aim, what happens next)
 # "live": approved, notified, IT holds its password and 2FA seed, active; "-no-2fa", "-suspended", "-closed" vary it.
 REQUESTS = [
+    (
+        "central",
+        "meta-business",
+        "OakfieldTrust",
+        "service",
+        "comms@oakfieldtrust.org.uk",
+        "marcus.green@oakfieldtrust.org.uk",
+        ["nadia.rahman@oakfieldtrust.org.uk"],
+        [],
+        "The trust's Meta business portfolio: it owns the schools' Facebook pages",
+        "live",
+    ),
+    (
+        "oakfield",
+        "hootsuite",
+        "OakfieldPosts",
+        "service",
+        "office@oakfield.sch.uk",
+        "james.smith@oakfield.sch.uk",
+        ["aisha.khan@oakfield.sch.uk"],
+        [LEAVER],
+        "Scheduling posts to the school's channels",
+        "live",
+    ),
     (
         "oakfield",
         "facebook",
@@ -134,7 +175,7 @@ REQUESTS = [
         ["lucy.hall@brookside.sch.uk"],
         [],
         "School news for parents",
-        "live-no-2fa",
+        "live",
     ),
     (
         "brookside",
@@ -146,7 +187,7 @@ REQUESTS = [
         ["ben.carter@brookside.sch.uk"],
         [],
         "Sports teams and results",
-        "live",
+        "live-no-2fa",
     ),
     (
         "brookside",
@@ -224,7 +265,12 @@ LEGACY_CSV = (
     "oakfield-facebook-oakfieldpta,oakfield,facebook,OakfieldPTA,https://www.facebook.com/OakfieldPTA,faculty,"
     "oakfieldpta@gmail.com,aisha.khan@oakfield.sch.uk,grace.hill@oakfield.sch.uk,,active\n"
 )
+# The records a channel is reached through (SPEC "Ways in"): its business portfolio and the tool it is posted from.
+VIA = {"OakfieldPrimary": ["central-meta-business-oakfieldtrust", "oakfield-hootsuite-oakfieldposts"]}
+SHARED_MAILBOX = "office@oakfield.sch.uk"
 URLS = {
+    "meta-business": "https://business.facebook.com/settings/{}",
+    "hootsuite": "https://hootsuite.com/dashboard/{}",
     "facebook": "https://www.facebook.com/{}",
     "instagram": "https://www.instagram.com/{}",
     "x": "https://x.com/{}",
@@ -266,6 +312,16 @@ def build(path: Path, store) -> dict:
                 if request[-1] != "requested-later":
                     ids[request[:3]] = _request(reg, request)
             accounts.import_accounts(reg.db, CUSTODIAN, accounts.parse_import(LEGACY_CSV, "legacy.csv"))
+            # The office mailbox the page's password resets go to: read by the office team, and by Tom.
+            mailboxes.add(
+                reg.db,
+                CUSTODIAN,
+                SHARED_MAILBOX,
+                "shared",
+                "oakfield",
+                "blocked",
+                ("james.smith@oakfield.sch.uk", LEAVER),
+            )
     decided = {}
     with clock.as_of(start + timedelta(days=7)):
         for approver in (CEO, *HEADS.values()):
@@ -301,6 +357,13 @@ def build(path: Path, store) -> dict:
                 if not outcome.startswith("live"):
                     continue
                 accounts.notify_head(reg.db, CUSTODIAN, account_id)
+                account = accounts.get_account(reg.db, account_id)
+                if waysin.access_of(reg.db, account) != "login":
+                    # No password to hold: the page's own roles screen shows its admins in control.
+                    people = [account["owner"], *accounts.people_of(reg.db, account_id)["admin"]]
+                    attestation.record(reg.db, CUSTODIAN, True, account_id, ",".join(dict.fromkeys(people)), "app")
+                    accounts.activate(reg.db, CUSTODIAN, account_id)
+                    continue
                 vault.set_password(reg, account_id, vault.generate_password(24), username=account_id)
                 if outcome != "live-no-2fa":
                     vault.set_totp(
@@ -379,7 +442,8 @@ def build(path: Path, store) -> dict:
         "head": HEADS["oakfield"],
         "pending": ids["oakfield", "youtube", "OakfieldMusic"],
         "closed": ids["oakfield", "flickr", "OakfieldPhotos"],
-        "live": ids["oakfield", "facebook", "OakfieldPrimary"],
+        "live": ids["oakfield", "x", "OakfieldNews"],
+        "page": ids["oakfield", "facebook", "OakfieldPrimary"],
         "found": found["id"],
         "incident": abuse["id"],
         "campaign": campaign["id"],
@@ -409,5 +473,6 @@ def _request(reg, request: tuple) -> str:
             visibility="open",
             pupils=pupils,
             requested_by=owner,
+            via=VIA.get(handle, []),
         ),
     )["id"]

@@ -308,3 +308,51 @@ def import_schools(conn: sqlite3.Connection, actor: str, text: str) -> list[dict
         seen[school_id] = line
         checked.append((school_id, name, domains, central in _YES))
     return [add_school(conn, actor, *school) for school in checked]
+
+
+def update_school(
+    conn: sqlite3.Connection,
+    actor: str,
+    school_id: str,
+    add_domains: tuple[str, ...] = (),
+    remove_domains: tuple[str, ...] = (),
+    name: str | None = None,
+) -> dict:
+    """Add or remove a school's email domains, or rename it.
+
+    A domain a live account's linked email (or a registered mailbox) still uses stays: removing it would
+    turn those into SCHOOL_EMAIL breaches without anything on the platform having changed.
+    """
+    school = get_school(conn, school_id)
+    added = [d for d in dict.fromkeys(model.domain(d) for d in add_domains) if d not in school["domains"]]
+    removed = list(dict.fromkeys(model.domain(d) for d in remove_domains))
+    for domain in removed:
+        if domain not in school["domains"]:
+            raise InputError(f"{school['id']} has no domain {domain} (it has {', '.join(school['domains'])})")
+        users = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM accounts WHERE school = ? AND status IN ('requested', 'approved', 'active', 'suspended') "
+                "AND lower(email) LIKE ? ORDER BY id",
+                (school["id"], f"%@{domain}"),
+            )
+        ]
+        if users:
+            raise InputError(f"{domain} is still the domain of the linked email of {', '.join(users[:5])}")
+    domains = [d for d in school["domains"] if d not in removed] + added
+    if not domains:
+        raise InputError(f"{school['id']} needs at least one email domain")
+    new_name = model.nonempty(name, "--name", 200) if name is not None else school["name"]
+    if domains == school["domains"] and new_name == school["name"]:
+        raise InputError(
+            f"nothing to change: give --add-domain, --remove-domain or --name (not what {school['id']} has)"
+        )
+    conn.execute("UPDATE schools SET domains = ?, name = ? WHERE id = ?", (json.dumps(domains), new_name, school["id"]))
+    events.record(
+        conn,
+        actor,
+        "school.update",
+        school["id"],
+        details={"added": added, "removed": removed, "name": new_name if new_name != school["name"] else None},
+    )
+    return get_school(conn, school["id"])

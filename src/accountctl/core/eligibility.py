@@ -47,6 +47,21 @@ def ineligible(person: dict | None, school: str, central: set[str] | frozenset[s
     return None
 
 
+def additional_admin(person: dict | None, school: str, central: set[str] | frozenset[str], on: date) -> bool:
+    """Whether a volunteer (a parent helper running the PTA page) may be an additional admin on `on`.
+
+    A trained volunteer of the school, named in the business case, may hold admin rights beside the
+    staff who run the account: never its owner, and never counted towards its two eligible admins.
+    """
+    return bool(
+        person is not None
+        and volunteer_only(person["roles"])
+        and person.get("trained_on")
+        and not (person.get("left_on") and person["left_on"] <= on.isoformat())
+        and staff_of(person, school, central, on)
+    )
+
+
 # `ineligible(...) is None` as SQL, for counting eligible admins over many accounts at once (`account list`):
 # `s` is the person's staff row (joined on email: NULL when unknown), `a` the account's row; both `?` are
 # the date as YYYY-MM-DD. Roles are stored as a JSON list in the spec's order, so only-volunteer is one text.

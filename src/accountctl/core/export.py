@@ -33,8 +33,14 @@ def export(conn: sqlite3.Connection) -> dict:
             "totp IS NOT NULL AS t, totp_set_at, recovery IS NOT NULL AS r, recovery_set_at FROM credentials"
         )
     }
+    via: dict[str, list[str]] = {}
+    for account, record in conn.execute(
+        "SELECT account, via FROM account_via WHERE removed_at IS NULL ORDER BY account, via"
+    ):
+        via.setdefault(account, []).append(record)
     for row in conn.execute("SELECT * FROM accounts ORDER BY id"):
         item = dict(row)
+        item["via"] = via.get(row["id"], [])
         item["legacy"] = bool(item["legacy"])
         named = people_by_account.get(row["id"], {"admin": [], "contributor": []})
         item["admins"] = named["admin"]
@@ -76,5 +82,19 @@ def export(conn: sqlite3.Connection) -> dict:
         "accounts": accounts,
         "approvals": approvals,
         "waivers": [dict(r) for r in conn.execute("SELECT * FROM waivers ORDER BY id")],
+        "mailboxes": _mailboxes(conn),
         "events": events.history(conn),
     }
+
+
+def _mailboxes(conn: sqlite3.Connection) -> list[dict]:
+    """The mailboxes accounts are linked to, each with who reads it now."""
+    members: dict[str, list[str]] = {}
+    for mailbox, email in conn.execute(
+        "SELECT mailbox, email FROM mailbox_members WHERE removed_at IS NULL ORDER BY mailbox, email"
+    ):
+        members.setdefault(mailbox, []).append(email)
+    return [
+        {**dict(r), "members": members.get(r["email"], [])}
+        for r in conn.execute("SELECT email, school, kind, sign_in, created_at FROM mailboxes ORDER BY email")
+    ]

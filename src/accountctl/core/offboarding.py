@@ -195,6 +195,7 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                     "command": f"accountctl attest record {acc['id']} --admins LIST --mfa METHOD",
                 }
             )
+    _ways_in(conn, address, items, outstanding_for)
     if slot is not None:
         # First in the list: a custodian reads every credential through their slot until it is revoked,
         # so a password rotated before the revoke would have to be rotated again.
@@ -217,6 +218,9 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                 "command": f"accountctl person revoke {address}",
             },
         )
+    for item in items:
+        item.setdefault("reaches", [])
+        item.setdefault("mailbox", None)
     outstanding = sum(1 for i in items if i["outstanding"])
     return {
         "email": address,
@@ -231,6 +235,56 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
         "outstanding": outstanding,
         "items": items,
     }
+
+
+def _ways_in(conn: sqlite3.Connection, address: str, items: list[dict], outstanding_for) -> None:
+    """The ways in besides a role on the account itself (SPEC "Ways in").
+
+    A seat in a management tool or business portfolio reaches every account connected to it: the
+    item for that seat names them. A mailbox an account is linked to resets its password: each
+    mailbox the person still reads is an item of its own.
+    """
+    held = sorted({i["account"] for i in items if i["kind"] in ("owner", "admin", "contributor")})
+    marks = ",".join("?" * len(held))
+    platforms = dict(
+        conn.execute(f"SELECT id, platform FROM accounts WHERE category = 'service' AND id IN ({marks})", held)
+    )
+    reached: dict[str, list[str]] = {}
+    for via, account in conn.execute(
+        f"SELECT v.via, v.account FROM account_via v JOIN accounts a ON a.id = v.account "
+        f"WHERE v.removed_at IS NULL AND v.via IN ({','.join('?' * len(platforms))}) "
+        f"AND a.status IN ({','.join('?' * len(LIVE))}) ORDER BY v.account",
+        [*platforms, *LIVE],
+    ):
+        reached.setdefault(via, []).append(account)
+    for item in items:
+        if item["kind"] in ("owner", "admin", "contributor") and item["account"] in platforms:
+            item["reaches"] = reached.get(item["account"], [])
+            if item["reaches"]:
+                item["step"] = (
+                    f"remove their seat in {platforms[item['account']]} first (it reaches "
+                    f"{', '.join(item['reaches'])}), then: {item['step']}"
+                )
+    from accountctl.core import mailboxes
+
+    for box in mailboxes.memberships(conn, address):
+        linked = box["accounts"]
+        items.append(
+            {
+                "kind": "mailbox",
+                "account": linked[0] if linked else None,
+                "school": box["school"],
+                "role": None,
+                "field": None,
+                "set_at": None,
+                "outstanding": outstanding_for(box["school"]),
+                "step": f"take them out of the {box['kind']} mailbox {box['mailbox']} in Microsoft 365 or Google "
+                "Workspace" + (f" (password resets for {', '.join(linked)} go there)" if linked else ""),
+                "command": f"accountctl mailbox member remove {box['mailbox']} {address}",
+                "reaches": linked,
+                "mailbox": box["mailbox"],
+            }
+        )
 
 
 def _rows(cursor) -> list[dict]:

@@ -82,21 +82,36 @@ def review(conn: sqlite3.Connection, actor: str, account_id: str, note: str | No
     return {"account": account["id"], "reviewed_on": day}
 
 
-def monitor(conn: sqlite3.Connection, actor: str, account_id: str, is_custodian: bool, note: str | None = None) -> dict:
-    """A monitoring check done, by an admin of the account or a custodian."""
+def monitor(
+    conn: sqlite3.Connection,
+    actor: str,
+    account_id: str,
+    is_custodian: bool,
+    note: str | None = None,
+    last_post: str | None = None,
+) -> dict:
+    """A monitoring check done, by an admin of the account or a custodian; with `last_post`, when it last posted (DORMANT)."""
     account = get_account(conn, account_id)
     if account["status"] in ("closed", "rejected", "gone"):
         raise InputError(f"{account['id']} is {account['status']}; there is nothing to monitor")
     if not is_custodian and actor not in people_of(conn, account["id"])["admin"]:
         raise AccessError(f"only an admin of {account['id']} or an IT custodian can record a monitoring check")
     day = clock.today().isoformat()
-    conn.execute("UPDATE accounts SET monitored_on = ? WHERE id = ?", (day, account["id"]))
+    posted = None
+    if last_post is not None:
+        from accountctl.core.accounts import recorded_date
+
+        posted = recorded_date(last_post, "--last-post")
+    conn.execute(
+        "UPDATE accounts SET monitored_on = ?, last_post_on = coalesce(?, last_post_on) WHERE id = ?",
+        (day, posted, account["id"]),
+    )
     events.record(
         conn,
         actor,
         "account.monitor",
         account["id"],
         account=account["id"],
-        details={"on": day, "note": model.optional_text(note, "--note")},
+        details={"on": day, "note": model.optional_text(note, "--note"), "last_post": posted},
     )
-    return {"account": account["id"], "monitored_on": day}
+    return {"account": account["id"], "monitored_on": day, "last_post_on": posted}

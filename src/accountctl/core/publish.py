@@ -51,7 +51,7 @@ def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, li
             continue
         channels = []
         for r in conn.execute(
-            "SELECT id, platform, handle, url FROM accounts WHERE school = ? AND status = 'active' "
+            "SELECT id, platform, handle, url FROM accounts WHERE school = ? AND status = 'active' AND category != 'service' "
             "ORDER BY platform, handle",
             (row["id"],),
         ):

@@ -16,8 +16,11 @@ from accountctl.errors import InputError, shown
 GAM_COLUMNS = ("primaryemail", "name.fullname", "suspended")
 # Microsoft Entra admin centre, Users > All users > Download users: these among some 25 columns.
 ENTRA_COLUMNS = ("userprincipalname", "displayname", "accountenabled")
-DIRECTORY_EXPORTS = ("gam", "entra")  # whole-tenant exports: users on other schools' domains are left out
+# The Microsoft 365 admin centre, Users > Active users > Export users: these among some 30 columns.
+M365_COLUMNS = ("user principal name", "display name", "block credential")
+DIRECTORY_EXPORTS = ("gam", "entra", "m365")  # whole-tenant exports: users on other schools' domains are left out
 TRUE = {"true", "yes", "1", "y"}
+NON_EMPLOYEES = {"volunteer", "governor", "chair"}  # roles of people no roster of employees lists
 FALSE = {"false", "no", "0", "n", ""}
 
 
@@ -53,13 +56,16 @@ def parse(text: str, school: str, dates: str = "iso") -> tuple[str, list[RosterE
         kind = "gam"
     elif all(c in header for c in ENTRA_COLUMNS):
         kind = "entra"
+    elif all(c in header for c in M365_COLUMNS):
+        kind = "m365"
     elif all(c in header for c in directory.STAFF_CSV_COLUMNS):
         kind = "staff-csv"
     else:
         raise InputError(
             "unrecognised roster: expected the staff CSV header "
             f"({','.join(directory.STAFF_CSV_COLUMNS)}), a GAM export (primaryEmail,name.fullName,suspended) "
-            "or a Microsoft Entra user download (userPrincipalName,displayName,accountEnabled)"
+            "a Microsoft Entra user download (userPrincipalName,displayName,accountEnabled) or a Microsoft 365 admin "
+            "centre export (User principal name,Display name,Block credential)"
         )
     entries: list[RosterEntry] = []
     seen: dict[str, int] = {}
@@ -96,6 +102,16 @@ def _entry(kind: str, row: dict, line: int, school: str, dates: str = "iso") -> 
             model.nonempty(row["displayname"], "displayName", 200),
             line,
             suspended=enabled in FALSE,
+        )
+    if kind == "m365":
+        blocked = row["block credential"].lower()
+        if blocked not in (TRUE | FALSE) - {""}:  # the admin centre always writes True or False
+            raise InputError(f"Block credential must be True or False, not {shown(row['block credential'])}")
+        return RosterEntry(
+            model.email(row["user principal name"], "User principal name"),
+            model.nonempty(row["display name"], "Display name", 200),
+            line,
+            suspended=blocked in TRUE,
         )
     if row["school"] and row["school"].lower() != school:
         raise InputError(f"school {shown(row['school'])} is not {school} (a roster covers one school)")
@@ -191,7 +207,12 @@ def plan(
                     updates,
                 )
             )
+    # Only people the roster could list can be missing from it: not volunteers, governors or the chair (no
+    # employee record in the MIS or the directory), nor anyone on a domain the file does not cover.
+    covered = {e.email.rsplit("@", 1)[1] for e in entries}
     for email, person in sorted(current.items()):
+        if set(person["roles"] or ()) <= NON_EMPLOYEES or email.rsplit("@", 1)[1] not in covered:
+            continue
         if (
             person["school"] == school
             and not person["left_on"]

@@ -128,6 +128,25 @@ CREATE TABLE IF NOT EXISTS attestations (
     attested_by TEXT NOT NULL, admins TEXT NOT NULL, mfa TEXT NOT NULL, recovery TEXT, note TEXT
 );
 CREATE INDEX IF NOT EXISTS attestations_account ON attestations(account);
+-- Ways in: the records (business portfolios, management tools) whose people reach an account, and the
+-- mailboxes accounts are linked to, with who reads them. Never deleted: removed_at closes a row.
+CREATE TABLE IF NOT EXISTS account_via (
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), via TEXT NOT NULL REFERENCES accounts(id),
+    added_at TEXT NOT NULL, removed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS account_via_account ON account_via(account);
+CREATE INDEX IF NOT EXISTS account_via_via ON account_via(via);
+CREATE TABLE IF NOT EXISTS mailboxes (
+    email TEXT PRIMARY KEY, school TEXT NOT NULL REFERENCES schools(id), kind TEXT NOT NULL,
+    sign_in TEXT, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailbox_members (
+    id INTEGER PRIMARY KEY, mailbox TEXT NOT NULL REFERENCES mailboxes(email), email TEXT NOT NULL,
+    added_at TEXT NOT NULL, removed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS mailbox_members_email ON mailbox_members(email);
+CREATE INDEX IF NOT EXISTS mailbox_members_mailbox ON mailbox_members(mailbox);
+CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email);  -- the accounts a mailbox resets (offboard)
 """
 SCHEMA += ADDED_TABLES
 
@@ -136,6 +155,7 @@ def new_database() -> sqlite3.Connection:
     """A fresh in-memory database with the current schema."""
     conn = _connect()
     conn.executescript(SCHEMA + EVENTS_SCHEMA.format(schema="main"))
+    _add_missing_columns(conn)
     conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     conn.commit()
     attach_history(conn, None)
@@ -232,23 +252,33 @@ ADDED_COLUMNS = {
         "found_source",
         "reported_on",
         "takedown_reference",
-    )
+        # Ways in: the access model (NULL: the platform's default), the last recorded post (DORMANT), where
+        # parents are told the house rules (HOUSE_RULES_MISSING).
+        "access",
+        "last_post_on",
+        "house_rules_url",
+    ),
+    "account_people": ("until",),  # temporary access (ACCESS_EXPIRED): the last day it is meant to last
+    "attestations": ("safety",),  # the safety settings the platform showed, as JSON (SAFETY_SETTINGS)
 }
 
 
 # Every table ADDED_TABLES makes: a register written before any of them gets them all (empty) on open.
 ADDED_TABLE_NAMES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", ADDED_TABLES))
+ADDED_INDEX_NAMES = tuple(re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", ADDED_TABLES))
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not have.issuperset(ADDED_TABLE_NAMES):
+    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    if not have.issuperset(ADDED_TABLE_NAMES + ADDED_INDEX_NAMES):
         conn.executescript(ADDED_TABLES)  # tables added since: empty in a register written before them
     for table, columns in ADDED_COLUMNS.items():
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         for column in columns:
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    # Temporary access is rare: the audit finds it through this index, not by reading every membership.
+    conn.execute("CREATE INDEX IF NOT EXISTS account_people_until ON account_people(until) WHERE until IS NOT NULL")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -90,20 +90,35 @@ def school_email(conn: sqlite3.Connection, school: dict, value: str | None) -> s
     domain = model.email_domain(address)
     if domain in model.PERSONAL_DOMAINS:
         raise InputError(f"linked email {address} is on a personal mail provider; use an official school email")
-    if domain not in school["domains"]:
+    if domain not in school["domains"] and domain not in _trust_domains(conn):
         raise InputError(f"linked email {address} is not on {school['id']}'s domains ({', '.join(school['domains'])})")
     return address
+
+
+def _trust_domains(conn: sqlite3.Connection) -> set[str]:
+    """The central team's domains: a trust mailbox (socialmedia@trust.org.uk) serves every school's accounts."""
+    out: set[str] = set()
+    for central in directory.central_schools(conn):
+        out |= set(directory.get_school(conn, central)["domains"])
+    return out
 
 
 def eligible_staff(conn: sqlite3.Connection, school_id: str, email: str, what: str) -> str:
     """An owner or admin must be eligible: current staff of the account's school (or the central team), not only a volunteer."""
     address = model.email(email, what)
-    reason = eligibility.ineligible(
-        directory.find_staff(conn, address), school_id, directory.central_schools(conn), clock.today()
-    )
+    person, central = directory.find_staff(conn, address), directory.central_schools(conn)
+    reason = eligibility.ineligible(person, school_id, central, clock.today())
+    if reason and what == "admin" and eligibility.additional_admin(person, school_id, central, clock.today()):
+        return address  # a trained volunteer: an additional admin, never counted towards the two
     if reason:
-        raise InputError(f"{what} {address} {reason}")
+        raise InputError(f"{what} {address} {reason}" + _volunteer_hint(person, what))
     return address
+
+
+def _volunteer_hint(person: dict | None, what: str) -> str:
+    if person is None or not eligibility.volunteer_only(person["roles"]) or what != "admin":
+        return ""
+    return "; once trained (accountctl staff train EMAIL --on DATE) a volunteer may be an additional admin"
 
 
 def known_staff(conn: sqlite3.Connection, email: str, what: str) -> str:
@@ -219,7 +234,14 @@ def _ineligible_people(conn: sqlite3.Connection, account: dict) -> list[str]:
     for email in dict.fromkeys(
         ([account["owner"]] if account["owner"] else []) + people_of(conn, account["id"])["admin"]
     ):
-        reason = eligibility.ineligible(directory.find_staff(conn, email), account["school"], central, today)
+        person = directory.find_staff(conn, email)
+        reason = eligibility.ineligible(person, account["school"], central, today)
+        if (
+            reason
+            and email != account["owner"]
+            and eligibility.additional_admin(person, account["school"], central, today)
+        ):
+            continue  # a trained volunteer: an additional admin who does not count
         if reason:
             out.append(f"{'owner' if email == account['owner'] else 'admin'} {email} {reason}")
     return out

@@ -97,7 +97,7 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
             platform = model.platform(row.get("platform") or "")
             the_handle = handle(row.get("handle"))
             the_url = url(row.get("url")) if (row.get("url") or "").strip() else None
-            category = model.choice(row.get("category") or "", model.CATEGORIES, "category")
+            category = model.choice(row.get("category") or "", model.ACCOUNT_CATEGORIES, "category")
             linked = model.email(row["email"], "email") if (row.get("email") or "").strip() else None
             owner = model.email(row["owner"], "owner") if (row.get("owner") or "").strip() else None
             admins = [model.email(a, "admin") for a in _split(row.get("admins"))]

@@ -228,8 +228,15 @@ def activation_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
         school_email(conn, school, account["email"])
     except InputError:
         gaps.append(f"linked email {account['email'] or '(none)'} is not on a school domain")
-    if not credentials_held(conn, account["id"]):
-        gaps.append("IT does not hold the password (accountctl cred set " + account["id"] + ")")
+    from accountctl.core import waysin
+
+    if waysin.access_of(conn, account) == "login":
+        if not credentials_held(conn, account["id"]):
+            gaps.append("IT does not hold the password (accountctl cred set " + account["id"] + ")")
+    else:  # no password to hold: the platform itself must show its admins in control (SPEC "Ways in")
+        gap = waysin.attestation_gap(conn, account, eligible)
+        if gap:
+            gaps.append(gap)
     return gaps
 
 

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from accountctl import clock, model
-from accountctl.core import directory, eligibility, events
+from accountctl.core import config, directory, eligibility, events, waysin
 from accountctl.core.lookup import get_account  # get_account: the accounts API, apart for the hot paths
 from accountctl.errors import InputError
 from accountctl.core.accounts.case import (
@@ -48,21 +48,38 @@ class Request:
     id: str | None = None
     pupils: str | None = None
     parents_informed_on: str | None = None
+    access: str | None = None  # login, roles or group (default: the platform's, `config set access.PLATFORM`)
+    via: list[str] = field(default_factory=list)  # service records whose people reach it
 
 
 def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     """Record a request for a new official account; returns the new account."""
     school = directory.get_school(conn, req.school)
     platform = model.platform(req.platform)
-    the_handle = handle(req.handle)
+    access = waysin.access_model(req.access) if req.access else config.access(config.load(conn), {"platform": platform})
+    the_handle = waysin.group_name(req.handle) if access == "group" else handle(req.handle)
     the_url = platform_url(req.url, platform)
-    category = model.choice(req.category, model.CATEGORIES, "category")
+    category = model.choice(req.category, model.ACCOUNT_CATEGORIES, "category")
+    waysin.check_category(platform, category, access)
+    vias = waysin.resolve_vias(conn, school["id"], req.via)
     linked = school_email(conn, school, req.email)
     owner = eligible_staff(conn, school["id"], req.owner, "owner")
     admins = [owner] + [eligible_staff(conn, school["id"], a, "admin") for a in req.admins]
     admins = list(dict.fromkeys(admins))
-    if len(admins) < 2:
-        raise InputError(f"an account needs at least two admins (the owner counts as one); got {', '.join(admins)}")
+    counted = [
+        a
+        for a in admins
+        if eligibility.ineligible(
+            directory.find_staff(conn, a), school["id"], directory.central_schools(conn), clock.today()
+        )
+        is None
+    ]
+    if len(counted) < 2:
+        extra = [a for a in admins if a not in counted]
+        raise InputError(
+            f"an account needs at least two admins (the owner counts as one); got {', '.join(counted)}"
+            + (f" (volunteer {', '.join(extra)} is an additional admin, who does not count)" if extra else "")
+        )
     contributors = list(dict.fromkeys(known_staff(conn, c, "contributor") for c in req.contributors))
     contributors = [c for c in contributors if c not in admins]
     aim = model.nonempty(req.aim, "aim")
@@ -83,8 +100,8 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     now = clock.now_iso()
     conn.execute(
         "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, aim, audience, promotion, "
-        "visibility, pupils, parents_informed_on, status, requested_by, requested_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'requested', ?, ?)",
+        "visibility, pupils, parents_informed_on, status, requested_by, requested_at, access) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'requested', ?, ?, ?)",
         (
             account_id,
             school["id"],
@@ -102,9 +119,11 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
             informed,
             requested_by,
             now,
+            access,
         ),
     )
     _insert_people(conn, account_id, admins, contributors, now)
+    waysin.add_vias(conn, account_id, vias)
     store_case_hash(conn, account_id)
     events.record(
         conn,
@@ -129,6 +148,8 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
             "pupils": pupils,
             "parents_informed_on": informed,
             "requested_by": requested_by,
+            "access": access,
+            "via": vias,
         },
     )
     return get_account(conn, account_id)
@@ -226,6 +247,9 @@ def show(conn: sqlite3.Connection, account_id: str) -> dict:
         }
     )
     account["credentials_held"] = credentials_held(conn, account["id"])
+    account["access"] = waysin.access_of(conn, account)
+    account["via"] = waysin.vias_of(conn, account["id"])
+    account["ways_in"] = waysin.ways_in(conn, account, account["credentials_held"])
     account["case_missing"] = (
         [CASE_PARTS[p][0] for p in case_gaps(account)] if account["status"] in LIVE_STATUSES else []
     )

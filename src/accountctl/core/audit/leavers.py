@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from accountctl.core.audit.helpers import _gone_text, _live, _who
+from accountctl.core.audit.helpers import _gone_text, _live, _login, _who
 from accountctl.core.audit.registry import UPCOMING, rule
 from accountctl.core.audit.snapshot import NEVER, Snapshot
 
@@ -81,7 +81,7 @@ def rotate_after_leaver(snap: Snapshot):
     gone_on, credentials, memberships, as_of = snap.gone_on, snap.credentials, snap.memberships, snap.as_of
     for a in _live(snap):
         cred = credentials.get(a["id"])
-        if not cred or not cred["password"]:
+        if not cred or not cred["password"] or not _login(a):
             continue
         set_at = cred["password_set_at"]
         set_day = None  # parsed only for the few accounts with a leaver among their admins

@@ -8,8 +8,9 @@ a shared mailbox rather than one person's own.
 from __future__ import annotations
 
 from accountctl.core import config
+from accountctl.core.eligibility import additional_admin
 from accountctl.core.audit.helpers import _live, _runners, _some, _who
-from accountctl.core.audit.registry import ESCALATED, rule
+from accountctl.core.audit.registry import ESCALATED, UPCOMING, rule
 from accountctl.core.audit.snapshot import NEVER, Snapshot
 
 
@@ -41,12 +42,14 @@ def two_admins(snap: Snapshot):
 @rule(
     "ADMIN_NOT_ELIGIBLE",
     "error",
-    "an owner or admin who is not staff of the account's school (or the central team), or only a volunteer",
+    "an owner or admin who is not staff of the account's school (or the central team); a volunteer as owner, or as "
+    "an admin while untrained (a trained one is an additional admin who does not count)",
     "Connect §6: administration 'involving at least two members of staff'; Preston (process for creating "
     "accounts): 'at least two staff members should be named' to run it, while others may 'contribute content'",
     name="Only staff run accounts",
-    principle="Only current staff of the school (or of the trust's central team) own or administer its accounts; "
-    "volunteers, governors and other schools' staff may contribute, but never run one.",
+    principle="Only current staff of the school (or of the trust's central team) own or run its accounts; a trained "
+    "volunteer may help as an extra admin but never owns one or counts as one of its two, and other schools' staff "
+    "may only contribute.",
 )
 def admin_not_eligible(snap: Snapshot):
     ineligible = snap.ineligible
@@ -56,6 +59,8 @@ def admin_not_eligible(snap: Snapshot):
             reason = ineligible(email, school)
             if reason is None:
                 continue
+            if role == "admin" and additional_admin(snap.staff.get(email), school, snap.central, snap.as_of):
+                continue  # a trained volunteer: an additional admin, who TWO_ADMINS does not count
             gone = snap.gone_on(email, a["school"])
             if gone is None or gone == NEVER:  # leavers and movers were staff: the LEAVER rules report them
                 fix = (
@@ -70,12 +75,13 @@ def admin_not_eligible(snap: Snapshot):
 @rule(
     "SCHOOL_EMAIL",
     "error",
-    "linked email missing, or not on one of the school's domains",
+    "linked email missing, or not on one of the school's domains (or the central team's: a trust mailbox)",
     "Huxley 6.3(a): 'linked to an official school email account'",
     name="Linked to a school email",
     principle="Every account is linked to an official school email address, so the school can always recover it.",
 )
 def school_email(snap: Snapshot):
+    trust = [d for s in snap.schools.values() if s["central"] for d in s["domains"]]  # a trust mailbox serves all
     for a in _live(snap):
         domains = snap.schools[a["school"]]["domains"]
         email = a["email"]
@@ -86,7 +92,7 @@ def school_email(snap: Snapshot):
                 "no linked email",
                 f"link it to an official school email on the platform, then: accountctl account update {a['id']} --email EMAIL",
             )
-        elif email.rsplit("@", 1)[-1].lower() not in domains:
+        elif email.rsplit("@", 1)[-1].lower() not in domains and email.rsplit("@", 1)[-1].lower() not in trust:
             yield (
                 a["id"],
                 a["school"],
@@ -168,7 +174,7 @@ def training_missing(snap: Snapshot):
     "LINKED_EMAIL_PERSONAL",
     "warning",
     "the linked email is one person's own mailbox (a staff member's address) rather than a shared one; error once "
-    "that person has left",
+    "that person has left; info (advice) on a staff-category account",
     "Huxley 6.3(a): an account 'entirely separate from any personal social media accounts held by that member of "
     "staff ... linked to an official school email account'; Preston (roles): administrators control the account "
     "'after the lead staff member has left'",
@@ -189,6 +195,16 @@ def linked_email_personal(snap: Snapshot):
                 a["id"],
                 a["school"],
                 f"linked to the mailbox of {_who(snap, a['email'])}, who left on {person['left_on']}",
+                fix,
+            )
+        elif a["category"] == "staff":
+            # One member of staff's own account on their own school mailbox: advice (one severity lower), and
+            # a school mailbox is never "personal".
+            yield UPCOMING(
+                a["id"],
+                a["school"],
+                f"linked to the school mailbox of {_who(snap, a['email'])}: when they leave, its password resets "
+                "go with them",
                 fix,
             )
         else:

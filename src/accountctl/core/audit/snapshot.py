@@ -57,6 +57,11 @@ class Snapshot:
     vault_slots: list[tuple[str, str | None]] = field(
         default_factory=list
     )  # (email, revoked_at) of every vault slot ever
+    # Ways in, each read by one query that returns only what a rule reports on (most accounts have none):
+    temporary: list[tuple] = field(default_factory=list)  # (account, email, role, until) of access given --until
+    mailbox_left: list[tuple] = field(default_factory=list)  # (account, mailbox, member) whose member has left
+    mailbox_open: list[tuple] = field(default_factory=list)  # (account, mailbox, sign_in, school): shared, not blocked
+    mailbox_unknown: set[str] = field(default_factory=set)  # accounts whose linked email is no mailbox nor anyone's
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
     _ineligible: dict = field(default_factory=dict)
@@ -152,6 +157,9 @@ ACCOUNT_COLUMNS = (
     "pupils",
     "parents_informed_on",
     "suspended_on",
+    "access",
+    "last_post_on",
+    "house_rules_url",
 )
 
 
@@ -180,6 +188,9 @@ def load(
             [*LIVE, *args],
         )
     ]
+    settings = config.load(conn)
+    for a in accounts:  # an account recorded before access models has its platform's default
+        a["access"] = a["access"] or settings.get(f"access.{a['platform']}") or "login"
     memberships: dict[str, list[Membership]] = {a["id"]: [] for a in accounts}
     # Every membership, kept when its account is audited: one scan beats a join per row.
     for account_id, email, role, added_at, removed_at in _tuples(conn).execute(
@@ -266,6 +277,8 @@ def load(
     }
     group: dict[tuple[str, str, str], list[str]] = {}
     for a in accounts:
+        if a["category"] == "service":  # a business portfolio or tool is a way in, not a channel: never counted
+            continue
         group.setdefault((a["school"], a["platform"], a["category"]), []).append(a["id"])
     slot_holders = [dict(r) for r in conn.execute("SELECT email, access FROM people ORDER BY email")]
     vault_slots = list(_tuples(conn).execute("SELECT email, revoked_at FROM slot_history WHERE access = 'vault'"))
@@ -332,18 +345,26 @@ def load(
         if account_id in live_ids:  # a later campaign supersedes an earlier one
             campaign_due[account_id] = (campaign_id, due, False)
     attested: dict[str, dict] = {}
-    for campaign_id, account_id, at, admins, mfa in _tuples(conn).execute(
-        "SELECT campaign, account, at, admins, mfa FROM attestations WHERE substr(at, 1, 10) <= ? ORDER BY id", (day,)
+    for campaign_id, account_id, at, admins, mfa, safety in _tuples(conn).execute(
+        "SELECT campaign, account, at, admins, mfa, safety FROM attestations WHERE substr(at, 1, 10) <= ? ORDER BY id",
+        (day,),
     ):
         if account_id not in live_ids:
             continue
-        attested[account_id] = {"campaign": campaign_id, "at": at, "admins": json.loads(admins), "mfa": mfa}
+        attested[account_id] = {
+            "campaign": campaign_id,
+            "at": at,
+            "admins": json.loads(admins),
+            "mfa": mfa,
+            "safety": json.loads(safety) if safety else {},
+        }
         due = campaign_due.get(account_id)
         if due and due[0] == campaign_id:
             campaign_due[account_id] = (campaign_id, due[1], True)
+    ways = _ways_in(conn, live, [*LIVE, *args], day)
     return Snapshot(
         as_of,
-        config.load(conn),
+        settings,
         schools,
         staff,
         accounts,
@@ -360,8 +381,52 @@ def load(
         incidents=open_incidents,
         campaign_due=campaign_due,
         attested=attested,
+        **ways,
         now=now if now is not None else _now_for(as_of),
     )
+
+
+def _ways_in(conn: sqlite3.Connection, live: str, args: list, day: str) -> dict:
+    """What the ways-in rules report on, each as one query returning only its (few) rows."""
+    temporary = list(
+        _tuples(conn).execute(
+            "SELECT p.account, p.email, p.role, p.until FROM account_people p INDEXED BY account_people_until "
+            f"JOIN accounts a ON a.id = p.account WHERE p.until IS NOT NULL AND p.removed_at IS NULL AND {live} "
+            "ORDER BY p.account, p.id",
+            args,
+        )
+    )
+    mailbox_left = list(
+        _tuples(conn).execute(
+            # From the few leavers outward (CROSS JOIN fixes that order), not from every account inward.
+            "SELECT a.id, m.mailbox, m.email FROM staff s CROSS JOIN mailbox_members m ON m.email = s.email "
+            "AND m.removed_at IS NULL CROSS JOIN accounts a ON a.email = m.mailbox "
+            f"WHERE s.left_on IS NOT NULL AND s.left_on <> '' AND s.left_on <= ? AND {live} ORDER BY a.id, m.email",
+            [day, *args],
+        )
+    )
+    mailbox_open = list(
+        _tuples(conn).execute(
+            "SELECT a.id, b.email, b.sign_in, b.school FROM mailboxes b JOIN accounts a ON a.email = b.email "
+            f"WHERE b.kind = 'shared' AND coalesce(b.sign_in, '') <> 'blocked' AND {live} ORDER BY a.id",
+            args,
+        )
+    )
+    mailbox_unknown = {
+        r[0]
+        for r in _tuples(conn).execute(
+            f"SELECT a.id FROM accounts a WHERE {live} AND a.email IS NOT NULL AND a.email <> '' "
+            "AND NOT EXISTS (SELECT 1 FROM mailboxes b WHERE b.email = a.email) "
+            "AND NOT EXISTS (SELECT 1 FROM staff s WHERE s.email = a.email)",
+            args,
+        )
+    }
+    return {
+        "temporary": temporary,
+        "mailbox_left": mailbox_left,
+        "mailbox_open": mailbox_open,
+        "mailbox_unknown": mailbox_unknown,
+    }
 
 
 def _now_for(as_of: date) -> datetime:
