@@ -17,7 +17,7 @@ from test_trust import SLT, _open, rewrite_history, trust  # noqa: F401 (the fix
 
 from accountctl.core import approvals, events
 from accountctl.core.events import canonical
-from accountctl.store import fileformat as ff
+from accountctl.store import fileformat as ff, register as store
 
 ID = "oak-facebook-oakprimary"
 REQUEST = (
@@ -275,3 +275,37 @@ def test_after_a_revoke_no_copy_beside_the_register_opens_with_the_old_passphras
                 pass
     ok(run(f"--as {CUSTODIAN} staff list"))
     assert PASSPHRASE
+
+
+# -- what the witness keeps (mutation audit) --------------------------------------------------------------------
+def test_the_witness_keeps_every_key_it_saw_retired_and_every_rollback_it_accepted():
+    """A later file that forgets a retired key or an accepted rollback does not make this machine forget it."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from accountctl.store.register import seen
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    db.execute("INSERT INTO meta VALUES ('events_head', '7 abc')")
+    membership = SimpleNamespace(
+        retired_keys=lambda: [bytes.fromhex("02")],
+        rollbacks=[{"digest": "d2"}],
+        root_key=bytes.fromhex("aa"),
+        head="h",
+    )
+    reg = SimpleNamespace(
+        db=db, membership=membership, header=SimpleNamespace(generation=5, version=4), raw=b"header",
+        address=None, rolled_back=False,
+    )  # fmt: skip
+    current = {"generation": 4, "format": 4, "retired": ["01"], "accepted": ["d1"], "at": ["/srv/a"]}
+    entry = seen.witness_entry(reg, current)
+    assert (entry["retired"], entry["accepted"], entry["at"]) == (["01", "02"], ["d1", "d2"], ["/srv/a"])
+    assert (entry["generation"], entry["seq"], entry["hash"]) == (5, 7, "abc")
+    assert seen.witness_entry(reg, {**current, "generation": 6}) is None  # never backwards
+
+
+def test_checking_the_last_save_needs_the_history(run, oak):
+    with store.open_register(oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False) as reg:
+        with pytest.raises(ValueError, match="open the register with history=True"):
+            reg.save_problems()
