@@ -7,7 +7,9 @@ import re
 from accountctl.errors import InputError, shown
 from accountctl.safetext import INVISIBLE
 
-ROLES = ("slt", "headteacher", "ceo", "it", "staff", "volunteer")
+ROLES = ("slt", "headteacher", "ceo", "it", "staff", "volunteer", "dsl", "dpo", "governor", "chair")
+# Roles that make nobody staff: a person with only these may contribute to an account, never run one.
+NON_STAFF_ROLES = ("volunteer", "governor", "chair")
 APPROVER_ROLES = ("slt", "headteacher")
 PLATFORMS = (
     "facebook",

@@ -104,7 +104,10 @@ def staff() -> None:
 @click.option("--name", required=True, help="Their full name, as colleagues know it.")
 @click.option("--school", "school_id", required=True, help="School id.")
 @click.option(
-    "--role", "roles", multiple=True, help="slt, headteacher, ceo, it, staff or volunteer (repeatable; default staff)."
+    "--role",
+    "roles",
+    multiple=True,
+    help="slt, headteacher, ceo, it, staff, volunteer, dsl, dpo, governor or chair (repeatable; default staff).",
 )
 @click.option("--trained-on", metavar="YYYY-MM-DD", help="Date of social-media policy training.")
 @click.option("--policy-ack", metavar="VERSION", help="Policy version acknowledged.")
@@ -131,7 +134,7 @@ def staff_import(file: str) -> None:
     \b
     The header (then one row a person; empty cells allowed except email, name, school):
       email,name,school,roles,trained_on,policy_ack
-    roles are separated by ';' (slt, headteacher, ceo, it, staff, volunteer; default staff);
+    roles are separated by ';' (slt, headteacher, ceo, it, staff, volunteer, dsl, dpo, governor, chair; default staff);
     trained_on is YYYY-MM-DD. Save the file as UTF-8 ("CSV UTF-8" in Excel).
 
     \b

@@ -109,12 +109,12 @@ ADDED_TABLES = """
 CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), kind TEXT NOT NULL,
     summary TEXT NOT NULL, opened_at TEXT NOT NULL, opened_by TEXT NOT NULL,
-    closed_at TEXT, closed_by TEXT, outcome TEXT
+    closed_at TEXT, closed_by TEXT, outcome TEXT, about TEXT, about_head TEXT, discovered_at TEXT
 );
 CREATE INDEX IF NOT EXISTS incidents_account ON incidents(account);
 CREATE TABLE IF NOT EXISTS incident_steps (
     incident TEXT NOT NULL REFERENCES incidents(id), step TEXT NOT NULL,
-    done_at TEXT NOT NULL, done_by TEXT NOT NULL, note TEXT, PRIMARY KEY (incident, step)
+    done_at TEXT NOT NULL, done_by TEXT NOT NULL, note TEXT, reference TEXT, PRIMARY KEY (incident, step)
 );
 CREATE TABLE IF NOT EXISTS campaigns (
     id TEXT PRIMARY KEY, school TEXT, due TEXT NOT NULL, started_at TEXT NOT NULL, started_by TEXT NOT NULL
@@ -128,6 +128,12 @@ CREATE TABLE IF NOT EXISTS attestations (
     attested_by TEXT NOT NULL, admins TEXT NOT NULL, mfa TEXT NOT NULL, recovery TEXT, note TEXT
 );
 CREATE INDEX IF NOT EXISTS attestations_account ON attestations(account);
+-- The DPO's decisions on breaches (UK GDPR art. 33), each signed like an approval.
+CREATE TABLE IF NOT EXISTS breach_decisions (
+    id INTEGER PRIMARY KEY, incident TEXT NOT NULL REFERENCES incidents(id), reportable INTEGER NOT NULL,
+    high_risk INTEGER NOT NULL, reason TEXT NOT NULL, decided_by TEXT NOT NULL, at TEXT NOT NULL,
+    payload TEXT NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL
+);
 """
 SCHEMA += ADDED_TABLES
 
@@ -232,7 +238,9 @@ ADDED_COLUMNS = {
         "found_source",
         "reported_on",
         "takedown_reference",
-    )
+    ),
+    "incidents": ("about", "about_head", "discovered_at"),
+    "incident_steps": ("reference",),
 }
 
 

@@ -128,27 +128,35 @@ def incident_open(snap: Snapshot):
 @rule(
     "BREACH_NOT_REPORTED",
     "error",
-    "a breach incident open for more than 72 hours without the `dpo-informed` step",
+    "a breach the DPO decided is reportable, or has not decided on, not reported to the ICO within 72 hours of "
+    "its discovery",
     "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; UK GDPR Art. 33: a reportable "
-    "breach is notified to the ICO within 72 hours of discovery",
-    name="Data breaches reach the DPO in time",
-    principle="A data breach is passed to the data protection officer quickly enough for a reportable one to "
-    "reach the ICO within 72 hours.",
+    "breach is notified to the ICO within 72 hours of becoming aware of it",
+    name="Data breaches reach the ICO in time",
+    principle="The data protection officer decides quickly whether a data breach must be reported, and a "
+    "reportable one reaches the ICO within 72 hours of its discovery.",
 )
 def breach_not_reported(snap: Snapshot):
     from accountctl.core.incidents import BREACH_HOURS
 
     now = snap.now or datetime.combine(snap.as_of, time.max, timezone.utc)
     for inc in snap.incidents:
-        if inc["kind"] != "breach" or "dpo-informed" in inc["done"]:
+        decision = inc.get("decision")
+        if inc["kind"] != "breach" or "ico-reported" in inc["done"] or (decision and not decision["reportable"]):
             continue
-        opened = datetime.fromisoformat(inc["opened_at"].replace("Z", "+00:00"))
-        hours = (now - opened).total_seconds() / 3600
+        since = inc.get("discovered_at") or inc["opened_at"]
+        discovered = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        hours = (now - discovered).total_seconds() / 3600
         if hours > BREACH_HOURS:
+            state = "decided reportable" if decision else "not yet decided by the data protection officer"
+            fix = (
+                f"report it to the ICO now, then: accountctl incident step {inc['id']} ico-reported --reference T"
+                if decision
+                else f"the DPO decides now: accountctl incident decide {inc['id']} --reportable yes|no --reason T"
+            )
             yield (
                 inc["account"],
                 inc["school"],
-                f"breach {inc['id']} opened {inc['opened_at']} ({int(hours)} hours ago) and the data protection "
-                "officer is not recorded as told",
-                f"tell the DPO now, then: accountctl incident step {inc['id']} dpo-informed",
+                f"breach {inc['id']} discovered {since} ({int(hours)} hours ago), {state}, and not reported to the ICO",
+                fix,
             )

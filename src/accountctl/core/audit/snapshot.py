@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 
+from accountctl import model
 from accountctl.core import approvals, config, eligibility
 
 LIVE = ("requested", "approved", "active", "suspended")
@@ -78,7 +79,7 @@ class Snapshot:
         for email, person in self.staff.items():
             if not person["left_on"]:
                 self._staying[email] = school = person["school"]
-                if "volunteer" not in (person["roles"] or ""):
+                if not any(r in (person["roles"] or "") for r in model.NON_STAFF_ROLES):
                     self._eligible[email] = school
 
     def gone_on(self, email: str | None, school: str) -> date | None:
@@ -305,12 +306,14 @@ def load(
         )
     ]
     open_incidents = []
+    incident_columns = ("id", "account", "school", "kind", "opened_at", "about_head", "discovered_at")
     for r in _tuples(conn).execute(
-        "SELECT i.id, i.account, a.school, i.kind, i.opened_at FROM incidents i JOIN accounts a ON a.id = i.account "
+        "SELECT i.id, i.account, a.school, i.kind, i.opened_at, i.about_head, i.discovered_at FROM incidents i "
+        "JOIN accounts a ON a.id = i.account "
         f"WHERE i.closed_at IS NULL AND substr(i.opened_at, 1, 10) <= ? {where} ORDER BY i.id",
         [as_of.isoformat(), *args],
     ):
-        open_incidents.append(dict(zip(("id", "account", "school", "kind", "opened_at"), r)))
+        open_incidents.append(dict(zip(incident_columns, r)))
     if open_incidents:
         from accountctl.core import incidents as incident_steps
 
@@ -318,8 +321,9 @@ def load(
             inc["done"] = {
                 r[0] for r in conn.execute("SELECT step FROM incident_steps WHERE incident = ?", (inc["id"],))
             }
+            inc["decision"] = incident_steps.latest_decision(conn, inc["id"])
             inc["outstanding"] = [
-                s.id for s in incident_steps.CHECKLISTS[inc["kind"]] if s.required and s.id not in inc["done"]
+                s.id for s in incident_steps.checklist(inc, inc["decision"]) if s.required and s.id not in inc["done"]
             ]
     live_ids = {a["id"] for a in accounts}
     day = as_of.isoformat()
