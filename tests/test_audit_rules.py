@@ -21,6 +21,7 @@ import pytest
 
 from accountctl.core import audit as core
 from accountctl.core import config
+from accountctl.model import PLATFORMS
 from accountctl.store.register import open_register
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
 
@@ -73,6 +74,7 @@ SPEC_SEVERITY = {
     "CUSTODIAN_LEFT": "error",
     "MONITORING_LAPSED": "info",
 }
+SPEC_SEVERITY |= {"DPIA_MISSING": "warning", "DPIA_REVIEW_DUE": "warning", "CONSENT_CHECK_LAPSED": "warning"}
 ALL_RULES = list(SPEC_SEVERITY)
 IT2 = "i.two@oak.sch.uk"  # the second IT custodian: with one, SINGLE_CUSTODIAN
 IMPORT_HEADER = "id,school,platform,handle,url,category,email,owner,admins,contributors,status"
@@ -150,6 +152,22 @@ def _build(run) -> None:
     ok(run(f'staff add {IT2} --name "Ivy Two" --school oak --role it'))
     ok(run(f"person grant {IT2} --access vault"))
     ok(run(f"config set policy.reviewed_on {TODAY}"))
+    for platform in PLATFORMS:  # every platform assessed for the trust, reviewed in three years: DPIA tests remove them
+        ok(
+            run(
+                [
+                    "platform",
+                    "dpia",
+                    platform,
+                    "--ref",
+                    f"DPIA-{platform}",
+                    "--approved-on",
+                    TODAY,
+                    "--review-days",
+                    "1095",
+                ]
+            )
+        )
     ok(run(request_argv(FB)))
     ok(run(SLT + ["approve", FB]))
     ok(run(["account", "notify-head", FB]))

@@ -46,6 +46,7 @@ COMMANDS = {
     "incident": "incidents",
     "attest": "attest",
     "demo": "demo",
+    "platform": "safeguarding",
 }
 ATTRIBUTES = {"config": "config_group"}
 

@@ -140,19 +140,28 @@ def review(reg, account_id, note) -> None:
 @click.command()
 @click.argument("account_id", metavar="ID")
 @click.option("--note", help="What the check found.")
+@click.option(
+    "--consent-checked",
+    is_flag=True,
+    help="Recent posts were checked against the consent and no-photo lists (which stay in the school's systems).",
+)
 @global_options
 @writes
-def monitor(reg, account_id, note) -> None:
+def monitor(reg, account_id, note, consent_checked) -> None:
     """Record a monitoring check (an admin of the account, or a custodian).
 
     \b
-    Example:
+    Examples:
       accountctl monitor oak-facebook-oakprimary --note "Replied to two comments"
+      accountctl monitor oak-facebook-oakprimary --consent-checked
     """
     from accountctl.core import oversight
 
-    result = oversight.monitor(reg.db, reg.actor, account_id, reg.is_custodian, note)
-    output.message(f"Recorded a monitoring check of {result['account']} on {result['monitored_on']}.")
+    result = oversight.monitor(reg.db, reg.actor, account_id, reg.is_custodian, note, consent_checked)
+    output.message(
+        f"Recorded a monitoring check of {result['account']} on {result['monitored_on']}"
+        + (", and the pupil-images consent check." if consent_checked else ".")
+    )
 
 
 @click.group("config")

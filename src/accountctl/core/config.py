@@ -21,7 +21,9 @@ DEFAULTS: dict[str, str] = {
     "training.valid_days": "",
     # The minimum age the platforms' own terms set for an account holder (13 for most, LinkedIn 16);
     # `other` has none until the trust sets one.
-    **{f"min_age.{p}": ("16" if p == "linkedin" else "" if p == "other" else "13") for p in model.PLATFORMS},
+    **{f"min_age.{p}": ("16" if p in ("linkedin", "vimeo") else "" if p == "other" else "13") for p in model.PLATFORMS},
+    # The days each time-bound rule allows (`config set window.RULE DAYS`): the trust's, not the tool's (issue 25).
+    **{f"window.{rule}": str(days) for rule, days in model.WINDOWS.items()},
 }
 DESCRIPTIONS = {
     "policy_version": "current social-media policy version staff must acknowledge (TRAINING_MISSING); empty: not checked",
@@ -33,7 +35,9 @@ DESCRIPTIONS = {
     "policy.reviewed_on": "when the social-media policy itself was last reviewed (POLICY_REVIEW_OVERDUE); empty: never",
     "training.valid_days": "days a person's training stays valid (TRAINING_MISSING, activate); empty: it never expires",
 }
-_INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days"}
+_INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days"} | {
+    f"window.{rule}" for rule in model.WINDOWS
+}
 PREFIX = "config."
 MAX_AGE = 21
 CLAUSE_LIMIT = 200
@@ -50,6 +54,8 @@ def describe(key: str) -> str:
         return f"the trust's own policy clause for {rest}, shown by rules, audit and report"
     if kind == "contact":
         return f"where parents report a fake {rest} page (shown by publish)"
+    if kind == "window":
+        return f"days {rest} allows before it is raised"
     return "per-platform guideline limit"
 
 
@@ -78,6 +84,14 @@ def _special(key: str, value: str) -> tuple[str, str] | None:
         return f"clause.{rule_id}", model.nonempty(value, key, CLAUSE_LIMIT) if value else ""
     if kind == "contact" and rest:
         return f"contact.{model.slug(rest, 'school id')}", model.email(value, key) if value else ""
+    if kind == "window":
+        rule_id = rest.strip().upper()
+        if rule_id not in model.WINDOWS:
+            raise InputError(
+                f"unknown window {shown(rest)}; windows are {', '.join(model.WINDOWS)}"
+                + model.did_you_mean(rule_id, list(model.WINDOWS))
+            )
+        return f"window.{rule_id}", _whole_days(f"window.{rule_id}", value)
     if key == "policy.reviewed_on":
         if not value:
             return key, ""
@@ -147,6 +161,11 @@ def min_age(settings: dict[str, str], platform: str) -> int | None:
     """The youngest pupils an account on `platform` may be aimed at, or None when there is no minimum."""
     value = settings.get(f"min_age.{platform}", "")
     return int(value) if value else None
+
+
+def window(settings: dict[str, str], rule_id: str) -> int:
+    """The days a time-bound rule allows: the trust's setting, else the spec's default."""
+    return int(settings.get(f"window.{rule_id}") or model.WINDOWS[rule_id])
 
 
 def clause(settings: dict[str, str], rule_id: str) -> str | None:

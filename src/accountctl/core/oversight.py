@@ -82,21 +82,34 @@ def review(conn: sqlite3.Connection, actor: str, account_id: str, note: str | No
     return {"account": account["id"], "reviewed_on": day}
 
 
-def monitor(conn: sqlite3.Connection, actor: str, account_id: str, is_custodian: bool, note: str | None = None) -> dict:
-    """A monitoring check done, by an admin of the account or a custodian."""
+def monitor(
+    conn: sqlite3.Connection,
+    actor: str,
+    account_id: str,
+    is_custodian: bool,
+    note: str | None = None,
+    consent_checked: bool = False,
+) -> dict:
+    """A monitoring check done, by an admin of the account or a custodian.
+
+    `consent_checked`: recent posts were checked against the consent and no-photo lists (kept in the
+    school's own systems, never here).
+    """
     account = get_account(conn, account_id)
     if account["status"] in ("closed", "rejected", "gone"):
         raise InputError(f"{account['id']} is {account['status']}; there is nothing to monitor")
     if not is_custodian and actor not in people_of(conn, account["id"])["admin"]:
         raise AccessError(f"only an admin of {account['id']} or an IT custodian can record a monitoring check")
     day = clock.today().isoformat()
+    if consent_checked and account.get("pupil_images") != "yes":
+        raise InputError(
+            f"{account['id']} is not recorded as publishing pupil images "
+            f"(accountctl account update {account['id']} --pupil-images yes)"
+        )
     conn.execute("UPDATE accounts SET monitored_on = ? WHERE id = ?", (day, account["id"]))
-    events.record(
-        conn,
-        actor,
-        "account.monitor",
-        account["id"],
-        account=account["id"],
-        details={"on": day, "note": model.optional_text(note, "--note")},
-    )
-    return {"account": account["id"], "monitored_on": day}
+    details = {"on": day, "note": model.optional_text(note, "--note")}
+    if consent_checked:
+        conn.execute("UPDATE accounts SET consent_checked_on = ? WHERE id = ?", (day, account["id"]))
+        details["consent_checked"] = True
+    events.record(conn, actor, "account.monitor", account["id"], account=account["id"], details=details)
+    return {"account": account["id"], "monitored_on": day, "consent_checked_on": day if consent_checked else None}

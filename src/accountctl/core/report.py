@@ -175,8 +175,9 @@ def build(
         "live_accounts": live_total,
         "accounts_with_errors": len(error_accounts),
         "accounts_with_warnings_only": len(warning_accounts - error_accounts),
-        "accounts_without_errors": live_total - len(error_accounts),
-        "accounts_clean": live_total - len(error_accounts | warning_accounts),
+        # found and closed accounts have findings too, but are not live: count the live ones only
+        "accounts_without_errors": live_total - len(error_accounts & school_of.keys()),
+        "accounts_clean": live_total - len((error_accounts | warning_accounts) & school_of.keys()),
     }
 
     # Leavers in the period (and those due to leave soon), with what they are still named on.

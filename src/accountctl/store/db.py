@@ -61,6 +61,7 @@ CREATE TABLE accounts (
     parents_informed_on TEXT, suspended_on TEXT, closed_on TEXT, gone_on TEXT,
     found_on TEXT, found_source TEXT,  -- a found account: when, and how it came to light
     reported_on TEXT, takedown_reference TEXT,  -- reported to the platform for takedown
+    pupil_images TEXT, pupils_join TEXT, consent_checked_on TEXT,  -- 'yes'/'no'; NULL: not said
     UNIQUE (school, platform, handle)
 );
 CREATE INDEX accounts_school ON accounts(school, platform);
@@ -133,6 +134,11 @@ CREATE TABLE IF NOT EXISTS breach_decisions (
     id INTEGER PRIMARY KEY, incident TEXT NOT NULL REFERENCES incidents(id), reportable INTEGER NOT NULL,
     high_risk INTEGER NOT NULL, reason TEXT NOT NULL, decided_by TEXT NOT NULL, at TEXT NOT NULL,
     payload TEXT NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL
+);
+-- Data protection impact assessments, per platform, for one school or (school '') the whole trust.
+CREATE TABLE IF NOT EXISTS dpias (
+    platform TEXT NOT NULL, school TEXT NOT NULL, ref TEXT NOT NULL, approved_on TEXT NOT NULL,
+    review_days INTEGER NOT NULL, recorded_by TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (platform, school)
 );
 """
 SCHEMA += ADDED_TABLES
@@ -238,6 +244,9 @@ ADDED_COLUMNS = {
         "found_source",
         "reported_on",
         "takedown_reference",
+        "pupil_images",
+        "pupils_join",
+        "consent_checked_on",
     ),
     "incidents": ("about", "about_head", "discovered_at"),
     "incident_steps": ("reference",),

@@ -8,7 +8,7 @@ live accounts reviewed every year.
 from __future__ import annotations
 
 from accountctl.core import config
-from accountctl.core.audit.helpers import _active, _days_before, _live
+from accountctl.core.audit.helpers import _active, _days_before, _live, _window
 from accountctl.core.audit.registry import rule
 from accountctl.core.audit.snapshot import Snapshot
 
@@ -211,16 +211,17 @@ def parents_not_informed(snap: Snapshot):
 @rule(
     "REQUEST_STALE",
     "warning",
-    f"a request undecided for more than {REQUEST_DAYS} days",
+    f"a request undecided for more than {REQUEST_DAYS} days (window.REQUEST_STALE)",
     "Preston (process for creating accounts): 'Following consideration by the SLT an application will be approved "
     "or rejected'",
     name="Requests are decided promptly",
     principle="Senior leaders approve or reject every request for an account within a month.",
 )
 def request_stale(snap: Snapshot):
+    limit = _window(snap, "REQUEST_STALE", REQUEST_DAYS)
     for a in _live(snap):
         days = snap.days_since(a["requested_at"]) if a["status"] == "requested" else None
-        if days is not None and days > REQUEST_DAYS:
+        if days is not None and days > limit:
             yield (
                 a["id"],
                 a["school"],

@@ -55,3 +55,8 @@ def _runners(snap: Snapshot, a: dict) -> list[tuple[str, str]]:
     runners = [("owner", owner)] if owner else []
     runners += [("admin", m.email) for m in snap._current.get(a["id"], ()) if m.role == "admin" and m.email != owner]
     return runners
+
+
+def _window(snap: Snapshot, rule_id: str, default: int) -> int:
+    """The days a time-bound rule allows: the trust's `window.RULE` setting, else the spec's default."""
+    return int(snap.settings.get(f"window.{rule_id}") or default)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 
 from accountctl import model
-from accountctl.core import approvals, config, eligibility
+from accountctl.core import approvals, config, dataprotection, eligibility
 
 LIVE = ("requested", "approved", "active", "suspended")
 NEVER = date.min  # "gone since always": named on an account but never staff of its school
@@ -58,6 +58,7 @@ class Snapshot:
     vault_slots: list[tuple[str, str | None]] = field(
         default_factory=list
     )  # (email, revoked_at) of every vault slot ever
+    dpias: dict[tuple[str, str], dict] = field(default_factory=dict)  # (platform, school or '') -> its DPIA
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
     _ineligible: dict = field(default_factory=dict)
@@ -153,6 +154,9 @@ ACCOUNT_COLUMNS = (
     "pupils",
     "parents_informed_on",
     "suspended_on",
+    "pupil_images",
+    "pupils_join",
+    "consent_checked_on",
 )
 
 
@@ -365,6 +369,7 @@ def load(
         campaign_due=campaign_due,
         attested=attested,
         now=now if now is not None else _now_for(as_of),
+        dpias=dataprotection.all_dpias(conn),
     )
 
 

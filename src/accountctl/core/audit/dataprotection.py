@@ -1,0 +1,97 @@
+"""Rules about children's data on the platforms: a DPIA for every platform in use, reviewed in time,
+and the pupil images an account publishes checked against the consent and no-photo lists.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from accountctl.core.audit.helpers import _window
+from accountctl.core.audit.registry import ESCALATED, rule
+from accountctl.core.audit.snapshot import Snapshot
+
+# An account that holds children's data on a platform from the day it is approved.
+DPIA_STATUSES = ("approved", "active", "suspended")
+
+
+def _dpia(snap: Snapshot, a: dict) -> dict | None:
+    """The DPIA covering an account's platform: its school's own, else the trust's."""
+    return snap.dpias.get((a["platform"], a["school"])) or snap.dpias.get((a["platform"], ""))
+
+
+def _aimed_at_pupils(a: dict) -> bool:
+    return bool(a["pupils"]) and a["pupils"] != "none"
+
+
+@rule(
+    "DPIA_MISSING",
+    "warning",
+    "a live account on a platform with no DPIA for its school or the trust (an error when aimed at pupils)",
+    "UK GDPR Art. 35 and the ICO's Children's code (standard 2): a DPIA before processing children's data; "
+    "Huxley 6.2: a risk assessment 'including legal risk' before an account is set up",
+    name="Every platform has a DPIA",
+    principle="Before the school puts children's data on a platform, it assesses the risks in a data protection "
+    "impact assessment, once for the trust or for the school.",
+)
+def dpia_missing(snap: Snapshot):
+    for a in snap.accounts:
+        if a["status"] not in DPIA_STATUSES or _dpia(snap, a) is not None:
+            continue
+        item = (
+            a["id"],
+            a["school"],
+            f"no DPIA is recorded for {a['platform']} at {a['school']} or for the trust"
+            + (" and the account is aimed at pupils" if _aimed_at_pupils(a) else ""),
+            f"the DPO records it once done: accountctl platform dpia {a['platform']} --ref T --approved-on DATE",
+        )
+        yield ESCALATED(*item) if _aimed_at_pupils(a) else item
+
+
+@rule(
+    "DPIA_REVIEW_DUE",
+    "warning",
+    "the DPIA covering a live account's platform is past its review date",
+    "UK GDPR Art. 35(11): a DPIA is reviewed when the risk changes; the ICO's Children's code (standard 2)",
+    name="DPIAs are kept under review",
+    principle="A platform's DPIA is reviewed on the date the trust set, since platforms change what they do with data.",
+)
+def dpia_review_due(snap: Snapshot):
+    for a in snap.accounts:
+        found = _dpia(snap, a) if a["status"] in DPIA_STATUSES else None
+        if found and found["review_due"] < snap.day:
+            yield (
+                a["id"],
+                a["school"],
+                f"the DPIA for {a['platform']} ({found['ref']}) was due for review on {found['review_due']}",
+                f"review it, then: accountctl platform dpia {a['platform']} --ref T --approved-on DATE"
+                + (f" --school {found['school']}" if found["school"] else ""),
+            )
+
+
+@rule(
+    "CONSENT_CHECK_LAPSED",
+    "warning",
+    "an active account that publishes pupil images with no consent check within window.CONSENT_CHECK_LAPSED days (30)",
+    "Every source policy: pupils' photos only with consent, never those on the no-photo list; UK GDPR Art. 6 "
+    "(images of pupils are personal data)",
+    name="Pupil images are checked against consent",
+    principle="Someone checks, at least monthly, that the pupils in an account's recent posts all have consent and "
+    "none is on the no-photo list (the lists stay in the school's own systems).",
+)
+def consent_check_lapsed(snap: Snapshot):
+    days = _window(snap, "CONSENT_CHECK_LAPSED", 30)
+    for a in snap.accounts:
+        if a["status"] != "active" or a["pupil_images"] != "yes":
+            continue
+        checked = a["consent_checked_on"]
+        if checked and date.fromisoformat(checked) + timedelta(days=days) >= snap.as_of:
+            continue
+        yield (
+            a["id"],
+            a["school"],
+            "publishes pupil images and "
+            + (f"its posts were last checked against the consent lists on {checked}" if checked else "no consent check")
+            + f" (every {days} days)",
+            f"check recent posts against the consent and no-photo lists, then: accountctl monitor {a['id']} "
+            "--consent-checked",
+        )

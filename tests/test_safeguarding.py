@@ -1,0 +1,162 @@
+"""Safeguarding and data protection (issue 25): DPIAs per platform, pupil images and their consent check,
+the trust's own windows, a changed URL and the head's notification.
+
+Registers start from `base` (see test_audit_rules) on TODAY, where every platform has a trust-wide DPIA.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import ok, refused
+from test_audit_rules import (
+    FB,
+    SLT,
+    TODAY,
+    audit,
+    base,  # noqa: F401
+    day,
+    found,
+    one,
+    underneath,
+)
+
+
+def no_dpias(base) -> None:
+    with underneath(base) as db:
+        db.execute("DELETE FROM dpias")
+
+
+def test_dpia_missing_is_a_warning_and_an_error_for_an_account_aimed_at_pupils(run, base):
+    no_dpias(base)
+    hit = one(audit(run)[0], "DPIA_MISSING")
+    assert hit["severity"] == "warning" and "platform dpia facebook" in hit["fix"]
+    ok(run(["account", "update", FB, "--pupils", "14"]))
+    assert one(audit(run)[0], "DPIA_MISSING")["severity"] == "error"
+    # the school's own DPIA covers it; so does the trust's
+    ok(run(["platform", "dpia", "facebook", "--ref", "OAK-1", "--approved-on", TODAY, "--school", "oak"]))
+    assert found(audit(run)[0], "DPIA_MISSING") == []
+    with underneath(base) as db:
+        db.execute("DELETE FROM dpias")
+    ok(run(["platform", "dpia", "facebook", "--ref", "TRUST-1", "--approved-on", TODAY]))
+    assert found(audit(run)[0], "DPIA_MISSING") == []
+    # another school's DPIA does not
+    with underneath(base) as db:
+        db.execute("UPDATE dpias SET school = 'elm'")
+    assert one(audit(run)[0], "DPIA_MISSING")
+
+
+def test_dpia_review_due_on_its_boundary(run, base):
+    no_dpias(base)
+    ok(run(["platform", "dpia", "facebook", "--ref", "T-1", "--approved-on", TODAY, "--review-days", "30"]))
+    assert found(audit(run, "--as-of", day(30))[0], "DPIA_REVIEW_DUE") == []  # due that day: not yet late
+    hit = one(audit(run, "--as-of", day(31))[0], "DPIA_REVIEW_DUE")
+    assert hit["severity"] == "warning" and day(30) in hit["message"] and "T-1" in hit["message"]
+    assert found(audit(run, "--as-of", day(29))[0], "DPIA_REVIEW_DUE") == []
+
+
+def test_platform_dpia_and_list(run, base):
+    no_dpias(base)
+    ok(run(["platform", "dpia", "youtube", "--ref", "YT-9", "--approved-on", day(-10), "--school", "oak"]))
+    rows = json.loads(ok(run(["platform", "list", "--json"])).stdout)
+    assert [(r["platform"], r["school"], r["ref"], r["review_due"]) for r in rows] == [
+        ("youtube", "oak", "YT-9", day(355))
+    ]
+    text = ok(run(["platform", "list"]))
+    assert "No DPIA covers facebook at oak" in text.stderr
+    for argv, word in (
+        (["platform", "dpia", "myspace", "--ref", "x", "--approved-on", TODAY], "platform"),
+        (["platform", "dpia", "x", "--ref", "x", "--approved-on", day(1)], "future"),
+        (["platform", "dpia", "x", "--ref", "x", "--approved-on", "01/10/2026"], "yyyy-mm-dd"),
+        (["platform", "dpia", "x", "--ref", " ", "--approved-on", TODAY], "ref"),
+        (["platform", "dpia", "x", "--ref", "x", "--approved-on", TODAY, "--review-days", "0"], "review-days"),
+        (["platform", "dpia", "x", "--ref", "x", "--approved-on", TODAY, "--school", "nope"], "nope"),
+    ):
+        refused(run, base, argv, 2, word)
+    refused(run, base, SLT + ["platform", "dpia", "x", "--ref", "x", "--approved-on", TODAY], 3, "data protection")
+
+
+def test_approve_shows_slt_the_dpia_or_that_there_is_none(run, base):
+    from test_audit_rules import request_argv
+
+    ok(run(request_argv("oak-x-one", platform="x", handle="oakone")))
+    approved = ok(run(SLT + ["approve", "oak-x-one"]))
+    assert "DPIA for x: DPIA-x" in approved.stderr
+    no_dpias(base)
+    ok(run(request_argv("oak-x-two", platform="x", handle="oaktwo")))
+    approved = ok(run(SLT + ["approve", "oak-x-two"]))
+    assert "No DPIA is recorded for x at oak" in approved.stderr
+
+
+def test_consent_check_lapsed_on_its_boundary(run, base):
+    ok(run(["account", "update", FB, "--pupil-images", "yes"]))
+    shown = json.loads(ok(run(["account", "show", FB, "--json"])).stdout)
+    assert shown["pupil_images"] == "yes" and shown["approval"]["current"] is False  # SLT approves it again
+    ok(run(SLT + ["approve", FB]))
+    hit = one(audit(run)[0], "CONSENT_CHECK_LAPSED")
+    assert hit["severity"] == "warning" and f"monitor {FB} --consent-checked" in hit["fix"]
+    ok(run(["monitor", FB, "--consent-checked"]))
+    for offset, lapsed in ((29, False), (30, False), (31, True)):
+        assert bool(found(audit(run, "--as-of", day(offset))[0], "CONSENT_CHECK_LAPSED")) is lapsed, offset
+    ok(run(["config", "set", "window.consent_check_lapsed", "10"]))
+    assert found(audit(run, "--as-of", day(10))[0], "CONSENT_CHECK_LAPSED") == []
+    assert one(audit(run, "--as-of", day(11))[0], "CONSENT_CHECK_LAPSED")
+    # an account without pupil images needs no consent check, and cannot record one
+    ok(run(["account", "update", FB, "--pupil-images", "no"]))
+    assert found(audit(run, "--as-of", day(60))[0], "CONSENT_CHECK_LAPSED") == []
+    refused(run, base, ["monitor", FB, "--consent-checked"], 2, "pupil-images yes")
+    refused(run, base, ["account", "update", FB, "--pupil-images", "maybe"], 2)
+
+
+def test_windows_are_the_trusts(run, base):
+    refused(run, base, ["config", "set", "window.NOPE", "5"], 2, "unknown window", "INCIDENT_OPEN")
+    refused(run, base, ["config", "set", "window.INCIDENT_OPEN", "0"], 2, "whole number")
+    refused(run, base, ["config", "set", "window.INCIDENT_OPEN", "x"], 2, "whole number")
+    shown = json.loads(ok(run(["config", "show", "--json"])).stdout)
+    assert json.dumps(shown).count("window.") >= 8
+
+
+def test_a_new_url_needs_the_head_notified_again(run, base):
+    assert found(audit(run)[0], "HEAD_NOT_NOTIFIED") == []
+    ok(run(["account", "update", FB, "--url", "https://www.facebook.com/oakprimaryschool"]))
+    hit = one(audit(run)[0], "HEAD_NOT_NOTIFIED")
+    assert hit["severity"] == "error"
+    ok(run(["account", "notify-head", FB]))
+    assert found(audit(run)[0], "HEAD_NOT_NOTIFIED") == []
+    # other changes keep the notification
+    ok(run(["account", "update", FB, "--aim", "News, celebrations and term dates"]))
+    assert found(audit(run)[0], "HEAD_NOT_NOTIFIED") == []
+
+
+def test_vimeo_is_for_16_and_over(run, base):
+    from accountctl.core import config
+
+    assert config.min_age(config.DEFAULTS, "vimeo") == 16 and config.min_age(config.DEFAULTS, "youtube") == 13
+
+
+def test_every_window_is_the_trusts_on_its_boundary(run, base):
+    from test_incidents import open_incident
+
+    inc = open_incident(run, "impersonation")
+    ok(run(["config", "set", "window.INCIDENT_OPEN", "21"]))  # a LADO or police case stays open for weeks
+    for offset, severity in ((20, "warning"), (21, "warning"), (22, "error")):
+        assert one(audit(run, "--as-of", day(offset), "--fail-on", "info")[0], "INCIDENT_OPEN")["severity"] == severity
+    assert inc
+    ok(run(["config", "set", "policy.reviewed_on", day(-1000)], env={"ACCOUNTCTL_TODAY": TODAY}))
+    ok(run(["config", "set", "window.POLICY_REVIEW_OVERDUE", "1095"]))  # a policy reviewed every three years
+    for offset, late in ((94, False), (95, False), (96, True)):
+        hits = found(audit(run, "--as-of", day(offset))[0], "POLICY_REVIEW_OVERDUE", None)
+        assert bool(hits) is late, offset
+
+
+def test_suspension_and_request_windows(run, base):
+    from test_audit_rules import request_argv
+
+    ok(run(["config", "set", "window.SUSPENDED_TOO_LONG", "10"]))
+    ok(run(["account", "suspend", FB, "--reason", "Term break"]))
+    assert found(audit(run, "--as-of", day(10))[0], "SUSPENDED_TOO_LONG") == []
+    assert one(audit(run, "--as-of", day(11))[0], "SUSPENDED_TOO_LONG")
+    ok(run(["config", "set", "window.REQUEST_STALE", "5"]))
+    ok(run(request_argv("oak-x-one", platform="x", handle="oakone")))
+    assert found(audit(run, "--as-of", day(5))[0], "REQUEST_STALE") == []
+    assert one(audit(run, "--as-of", day(6))[0], "REQUEST_STALE", "oak-x-one")
