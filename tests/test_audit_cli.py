@@ -525,8 +525,17 @@ def test_config_show(run, base):
             "snapchat",
             "pinterest",
             "flickr",
-            "vimeo",
         )
+    }
+    windows = {
+        "window.INCIDENT_OPEN": "7",
+        "window.REQUEST_STALE": "30",
+        "window.SUSPENDED_TOO_LONG": "90",
+        "window.CLOSED_NOT_GONE": "30",
+        "window.UNCLAIMED_ACCOUNT": "14",
+        "window.UNCLAIMED_ACCOUNT_GONE": "30",
+        "window.POLICY_REVIEW_OVERDUE": "365",
+        "window.CONSENT_CHECK_LAPSED": "30",
     }
     assert settings == {
         "policy_version": "",
@@ -539,7 +548,9 @@ def test_config_show(run, base):
         "training.valid_days": "",
         **ages,
         "min_age.linkedin": "16",
+        "min_age.vimeo": "16",
         "min_age.other": "",
+        **windows,
     }
     table = ok(run("config show")).stdout
     for key in settings:

@@ -160,3 +160,29 @@ def test_suspension_and_request_windows(run, base):
     ok(run(request_argv("oak-x-one", platform="x", handle="oakone")))
     assert found(audit(run, "--as-of", day(5))[0], "REQUEST_STALE") == []
     assert one(audit(run, "--as-of", day(6))[0], "REQUEST_STALE", "oak-x-one")
+
+
+def test_trust_level_findings_are_waived_for_the_trust(run, base):
+    ceo = "c.eo@oak.sch.uk"
+    ok(run(["staff", "add", ceo, "--name", "Cee Eo", "--school", "oak", "--role", "ceo"]))
+    ok(run(["person", "grant", ceo, "--access", "register"]))
+    ok(run(["config", "set", "policy.reviewed_on", day(-400)]))
+    hit = one(audit(run, "--fail-on", "warning")[0], "POLICY_REVIEW_OVERDUE", None)
+    assert hit["waived"] is False
+    # waiving it on an account is refused, and says how
+    refused(run, base, SLT + ["waive", FB, "POLICY_REVIEW_OVERDUE", "--reason", "x", "--until", day(30)], 2, "--trust")
+    # two schools: only the CEO
+    argv = ["waive", "--trust", "POLICY_REVIEW_OVERDUE", "--reason", "Rewrite due in June", "--until", day(30)]
+    refused(run, base, SLT + argv, 3, "ceo")
+    refused(
+        run, base, ["--as", ceo, "waive", "--trust", "TWO_ADMINS", "--reason", "x", "--until", day(30)], 2, "--trust"
+    )
+    refused(run, base, ["--as", ceo, "waive", FB, "--trust", "SINGLE_CUSTODIAN", "--reason", "x", "--until", day(3)], 2)
+    refused(run, base, ["--as", ceo, *argv[:-1], day(400)], 2, "one year")
+    ok(run(["--as", ceo, *argv]))
+    report, code = audit(run, "--fail-on", "warning")
+    hit = one(report, "POLICY_REVIEW_OVERDUE", None)
+    assert hit["waived"] is True and hit["waived_until"] == day(30) and code == 0
+    # until its end date, not after
+    assert one(audit(run, "--as-of", day(30))[0], "POLICY_REVIEW_OVERDUE", None)["waived"] is True
+    assert one(audit(run, "--as-of", day(31))[0], "POLICY_REVIEW_OVERDUE", None)["waived"] is False

@@ -19,6 +19,8 @@ WINDOWS = {
     "POLICY_REVIEW_OVERDUE": 365,
     "CONSENT_CHECK_LAPSED": 30,
 }
+# Findings about the whole register, not one account: waived with `waive --trust RULE`.
+TRUST_RULES = ("SINGLE_CUSTODIAN", "POLICY_REVIEW_OVERDUE")
 # Roles that make nobody staff: a person with only these may contribute to an account, never run one.
 NON_STAFF_ROLES = ("volunteer", "governor", "chair")
 APPROVER_ROLES = ("slt", "headteacher")

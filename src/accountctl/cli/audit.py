@@ -100,22 +100,38 @@ def rules(sources) -> None:
 
 
 @click.command()
-@click.argument("account_id", metavar="ID")
-@click.argument("rule_id", metavar="RULE")
+@click.argument("args", nargs=-1, metavar="ID RULE | --trust RULE")
+@click.option(
+    "--trust", "trust_rule", metavar="RULE", help="A finding about the whole register (SINGLE_CUSTODIAN, ...)."
+)
 @click.option("--reason", required=True, help="Why SLT accepts the finding (kept with the waiver and in the history).")
 @click.option("--until", required=True, metavar="YYYY-MM-DD", help="At most one year ahead.")
 @global_options
 @writes
-def waive(reg, account_id, rule_id, reason, until) -> None:
+def waive(reg, args, trust_rule, reason, until) -> None:
     """Accept one finding for one account until a date (SLT of its school, or the CEO).
 
+    A finding about the whole register (SINGLE_CUSTODIAN, POLICY_REVIEW_OVERDUE) is waived with
+    --trust RULE, by the CEO (or SLT where the register holds one school).
+
     \b
-    Example:
+    Examples:
       accountctl --as head@oak.sch.uk waive oak-x-oakpe ONE_FACULTY_ONE_STAFF --reason "PE pilot" --until 2027-07-31
+      accountctl --as ceo@trust.org.uk waive --trust SINGLE_CUSTODIAN --reason "Second technician starts in May" \\
+        --until 2027-05-31
     """
     from accountctl.core import oversight
+    from accountctl.errors import InputError
 
-    result = oversight.waive(reg.db, reg.actor, account_id, rule_id, reason, until)
+    if trust_rule is not None:
+        if args:
+            raise InputError("waive --trust RULE takes no account id")
+        result = oversight.waive_trust(reg.db, reg.actor, trust_rule, reason, until)
+        output.message(f"Waived {result['rule']} for the whole register until {result['until']}.")
+        return
+    if len(args) != 2:
+        raise InputError("waive ID RULE --reason T --until DATE (or: waive --trust RULE ...)")
+    result = oversight.waive(reg.db, reg.actor, args[0], args[1], reason, until)
     output.message(f"Waived {result['rule']} on {result['account']} until {result['until']}.")
 
 

@@ -140,6 +140,11 @@ CREATE TABLE IF NOT EXISTS dpias (
     platform TEXT NOT NULL, school TEXT NOT NULL, ref TEXT NOT NULL, approved_on TEXT NOT NULL,
     review_days INTEGER NOT NULL, recorded_by TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (platform, school)
 );
+-- Waivers of findings about the whole register (SINGLE_CUSTODIAN, POLICY_REVIEW_OVERDUE).
+CREATE TABLE IF NOT EXISTS trust_waivers (
+    id INTEGER PRIMARY KEY, rule TEXT NOT NULL, reason TEXT NOT NULL, until TEXT NOT NULL,
+    waived_by TEXT NOT NULL, at TEXT NOT NULL
+);
 """
 SCHEMA += ADDED_TABLES
 

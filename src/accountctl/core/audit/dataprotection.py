@@ -27,8 +27,8 @@ def _aimed_at_pupils(a: dict) -> bool:
     "DPIA_MISSING",
     "warning",
     "a live account on a platform with no DPIA for its school or the trust (an error when aimed at pupils)",
-    "UK GDPR Art. 35 and the ICO's Children's code (standard 2): a DPIA before processing children's data; "
-    "Huxley 6.2: a risk assessment 'including legal risk' before an account is set up",
+    "Connect §6: 'Risk assessment, including legal risk'; Dartmoor 7.1: official use 'in line with existing "
+    "policies, including ... Data Protection' (UK GDPR Art. 35: a DPIA before processing children's data)",
     name="Every platform has a DPIA",
     principle="Before the school puts children's data on a platform, it assesses the risks in a data protection "
     "impact assessment, once for the trust or for the school.",
@@ -51,7 +51,8 @@ def dpia_missing(snap: Snapshot):
     "DPIA_REVIEW_DUE",
     "warning",
     "the DPIA covering a live account's platform is past its review date",
-    "UK GDPR Art. 35(11): a DPIA is reviewed when the risk changes; the ICO's Children's code (standard 2)",
+    "Connect §6: 'Risk assessment, including legal risk'; Dartmoor 1.7: reviewed annually (UK GDPR Art. 35(11): "
+    "a DPIA is reviewed when the risk changes)",
     name="DPIAs are kept under review",
     principle="A platform's DPIA is reviewed on the date the trust set, since platforms change what they do with data.",
 )
@@ -72,8 +73,9 @@ def dpia_review_due(snap: Snapshot):
     "CONSENT_CHECK_LAPSED",
     "warning",
     "an active account that publishes pupil images with no consent check within window.CONSENT_CHECK_LAPSED days (30)",
-    "Every source policy: pupils' photos only with consent, never those on the no-photo list; UK GDPR Art. 6 "
-    "(images of pupils are personal data)",
+    "Huxley 6.3(e): 'parent/carer consent to use, post or publish a photograph or video image of the student'; "
+    "Huxley 7.1: the list of those who have objected; Dartmoor 7.3(e): 'appropriate consent before sharing images'; "
+    "Connect §5: 'If anyone ... asks not to be filmed or photographed then their wishes should be respected'",
     name="Pupil images are checked against consent",
     principle="Someone checks, at least monthly, that the pupils in an account's recent posts all have consent and "
     "none is on the no-photo list (the lists stay in the school's own systems).",
