@@ -363,3 +363,20 @@ def test_governors_and_chairs_never_run_an_account(run, base):
     assert eligibility.volunteer_only(["governor"]) and eligibility.volunteer_only('["volunteer", "chair"]')
     assert not eligibility.volunteer_only(["staff", "governor"]) and not eligibility.volunteer_only(["dsl"])
     assert '["governor", "chair"]' in eligibility.ELIGIBLE_SQL
+
+
+def test_a_hijack_password_rotation_ticks_only_for_a_strong_password_used_nowhere_else(run, base):
+    from test_audit_rules import request_argv
+
+    ok(run(request_argv("oak-x-other", platform="x", handle="oakother")))
+    ok(run(["cred", "set", "oak-x-other"], input="Reused-Harbour-Lantern-82!\n"))
+    inc = open_incident(run)
+    weak = ok(run(["cred", "set", FB], input="password123\n"))
+    assert f"Incident {inc}: password-rotated is NOT done: the new password is weak" in weak.stderr
+    reused = ok(run(["cred", "set", FB], input="Reused-Harbour-Lantern-82!\n"))
+    assert "NOT done: the new password is also used on oak-x-other" in reused.stderr
+    shown = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
+    assert "password-rotated" in shown["outstanding"]
+    ok(run(["cred", "set", FB], input=OTHER_STRONG + "\n"))
+    shown = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
+    assert "password-rotated" not in shown["outstanding"]

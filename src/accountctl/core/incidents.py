@@ -340,18 +340,27 @@ def _mark(
     events.record(conn, actor, "incident.step", incident["id"], account=incident["account"], details=details)
 
 
-def credential_changed(conn: sqlite3.Connection, actor: str, account_id: str, field: str) -> list[str]:
-    """Tick the rotation step a new password or 2FA seed completes on the account's open incidents."""
+def credential_changed(
+    conn: sqlite3.Connection, actor: str, account_id: str, field: str, blocked: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Tick the rotation step a new password or 2FA seed completes on the account's open incidents.
+
+    Returns (ticked, held): with `blocked` (why the new secret does not secure the account: weak, or
+    used on another account) nothing is ticked, and the incidents left waiting are named.
+    """
     step_id = AUTO_STEPS[field]
-    ticked = []
+    ticked, held = [], []
     for row in conn.execute(
         "SELECT * FROM incidents WHERE account = ? AND closed_at IS NULL ORDER BY opened_at", (account_id,)
     ).fetchall():
         incident = dict(row)
         if step_id in {s.id for s in checklist(incident)} and step_id not in _done(conn, incident["id"]):
+            if blocked:
+                held.append(incident["id"])
+                continue
             _mark(conn, actor, incident, step_id, f"recorded by cred {'set' if field == 'password' else 'totp'}")
             ticked.append(incident["id"])
-    return ticked
+    return ticked, held
 
 
 def outstanding(conn: sqlite3.Connection, incident: dict) -> list[str]:
