@@ -546,6 +546,7 @@ def test_config_show(run, base):
         "limit.staff": "1",
         "policy.reviewed_on": TODAY,
         "training.valid_days": "",
+        "terms": "",
         **ages,
         "min_age.linkedin": "16",
         "min_age.vimeo": "16",

@@ -186,3 +186,24 @@ def test_trust_level_findings_are_waived_for_the_trust(run, base):
     # until its end date, not after
     assert one(audit(run, "--as-of", day(30))[0], "POLICY_REVIEW_OVERDUE", None)["waived"] is True
     assert one(audit(run, "--as-of", day(31))[0], "POLICY_REVIEW_OVERDUE", None)["waived"] is False
+
+
+def test_monitoring_counts_school_days_in_term_once_terms_are_set(run, base):
+    # TODAY (2026-10-01) is a Thursday; half term 26-30 October
+    refused(run, base, ["config", "set", "terms", "2026-09-03"], 2, "start:end")
+    refused(run, base, ["config", "set", "terms", "2026-10-23:2026-09-03"], 2, "ends before")
+    refused(run, base, ["config", "set", "terms", "2026-11-02:2026-12-18,2026-09-03:2026-10-23"], 2, "in order")
+    ok(run(["config", "set", "terms", "2026-09-03:2026-10-23,2026-11-02:2026-12-18"]))
+    ok(run(["config", "set", "monitoring_period_days", "5"]))
+    # monitored on TODAY: five school days later (Thu 8 Oct) is in time, the sixth (Fri 9 Oct) is not
+    assert found(audit(run, "--as-of", "2026-10-08", "--fail-on", "info")[0], "MONITORING_LAPSED") == []
+    hit = one(audit(run, "--as-of", "2026-10-09", "--fail-on", "info")[0], "MONITORING_LAPSED")
+    assert "6 school days ago" in hit["message"]
+    # a check on the last day of term is not overdue through the half-term holiday
+    ok(run(["monitor", FB], env={"ACCOUNTCTL_TODAY": "2026-10-23"}))
+    assert found(audit(run, "--as-of", "2026-11-01", "--fail-on", "info")[0], "MONITORING_LAPSED") == []
+    assert found(audit(run, "--as-of", "2026-11-06", "--fail-on", "info")[0], "MONITORING_LAPSED") == []
+    assert one(audit(run, "--as-of", "2026-11-09", "--fail-on", "info")[0], "MONITORING_LAPSED")
+    # without terms, every day counts
+    ok(run(["config", "set", "terms", ""]))
+    assert one(audit(run, "--as-of", "2026-10-29", "--fail-on", "info")[0], "MONITORING_LAPSED")

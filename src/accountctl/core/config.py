@@ -19,6 +19,7 @@ DEFAULTS: dict[str, str] = {
     "limit.staff": "1",
     "policy.reviewed_on": "",
     "training.valid_days": "",
+    "terms": "",
     # The minimum age the platforms' own terms set for an account holder (13 for most, LinkedIn 16);
     # `other` has none until the trust sets one.
     **{f"min_age.{p}": ("16" if p in ("linkedin", "vimeo") else "" if p == "other" else "13") for p in model.PLATFORMS},
@@ -34,6 +35,7 @@ DESCRIPTIONS = {
     "limit.staff": "staff accounts per platform per school (ONE_FACULTY_ONE_STAFF); limit.PLATFORM.staff overrides",
     "policy.reviewed_on": "when the social-media policy itself was last reviewed (POLICY_REVIEW_OVERDUE); empty: never",
     "training.valid_days": "days a person's training stays valid (TRAINING_MISSING, activate); empty: it never expires",
+    "terms": "term dates START:END,... : MONITORING_LAPSED then counts school days in term only; empty: every day",
 }
 _INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days"} | {
     f"window.{rule}" for rule in model.WINDOWS
@@ -92,6 +94,8 @@ def _special(key: str, value: str) -> tuple[str, str] | None:
                 + model.did_you_mean(rule_id, list(model.WINDOWS))
             )
         return f"window.{rule_id}", _whole_days(f"window.{rule_id}", value)
+    if key == "terms":
+        return key, _terms(value)
     if key == "policy.reviewed_on":
         if not value:
             return key, ""
@@ -161,6 +165,47 @@ def min_age(settings: dict[str, str], platform: str) -> int | None:
     """The youngest pupils an account on `platform` may be aimed at, or None when there is no minimum."""
     value = settings.get(f"min_age.{platform}", "")
     return int(value) if value else None
+
+
+def _terms(value: str) -> str:
+    """Term dates as START:END,START:END (YYYY-MM-DD, in order, not overlapping); empty clears them."""
+    from accountctl import clock
+
+    if not value:
+        return ""
+    out, last = [], None
+    for piece in value.split(","):
+        start_text, sep, end_text = piece.strip().partition(":")
+        if not sep:
+            raise InputError(f"terms: {shown(piece.strip())} is not START:END (e.g. 2026-09-03:2026-10-23)")
+        start, end = clock.parse_date(start_text, "a term's start"), clock.parse_date(end_text, "a term's end")
+        if end < start:
+            raise InputError(f"terms: {start_text.strip()}:{end_text.strip()} ends before it starts")
+        if last is not None and start <= last:
+            raise InputError(
+                f"terms: {start.isoformat()} starts before the term before it has ended: give them in order"
+            )
+        out.append(f"{start.isoformat()}:{end.isoformat()}")
+        last = end
+    return ",".join(out)
+
+
+def school_days(settings: dict[str, str]) -> list | None:
+    """Every school day (Monday to Friday within a term) in order, or None when no terms are set."""
+    from datetime import date, timedelta
+
+    text = settings.get("terms") or ""
+    if not text:
+        return None
+    days = []
+    for piece in text.split(","):
+        start, end = (date.fromisoformat(p) for p in piece.split(":"))
+        day = start
+        while day <= end:
+            if day.weekday() < 5:
+                days.append(day)
+            day += timedelta(days=1)
+    return days
 
 
 def window(settings: dict[str, str], rule_id: str) -> int:

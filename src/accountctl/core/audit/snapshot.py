@@ -59,6 +59,7 @@ class Snapshot:
         default_factory=list
     )  # (email, revoked_at) of every vault slot ever
     dpias: dict[tuple[str, str], dict] = field(default_factory=dict)  # (platform, school or '') -> its DPIA
+    school_days: list | None = None  # every school day in the trust's terms, or None when no terms are set
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
     _ineligible: dict = field(default_factory=dict)
@@ -370,6 +371,7 @@ def load(
         attested=attested,
         now=now if now is not None else _now_for(as_of),
         dpias=dataprotection.all_dpias(conn),
+        school_days=config.school_days(config.load(conn)),
     )
 
 
