@@ -207,3 +207,26 @@ def test_monitoring_counts_school_days_in_term_once_terms_are_set(run, base):
     # without terms, every day counts
     ok(run(["config", "set", "terms", ""]))
     assert one(audit(run, "--as-of", "2026-10-29", "--fail-on", "info")[0], "MONITORING_LAPSED")
+
+
+def test_publish_lists_only_what_parents_may_trust(run, base, tmp_path):
+    from test_audit_rules import T1, import_accounts
+
+    # a PTA page nobody approved, on a gmail login; and the approved main page, whose owner then leaves
+    import_accounts(run, tmp_path, {"id": "oak-facebook-pta", "handle": "oakpta", "email": "oakpta@gmail.com"})
+    data = json.loads(ok(publish := run(["publish", "--school", "oak", "--format", "json"])).stdout)
+    assert [c["handle"] for c in data["schools"][0]["channels"]] == ["oakprimary"]
+    assert "Left out oak-facebook-pta: it has no SLT approval." in publish.stderr
+    with underneath(base) as db:  # approved, but linked to a personal mailbox
+        db.execute("UPDATE accounts SET email = 'oakoffice@gmail.com' WHERE id = ?", (FB,))
+    result = run(["publish", "--school", "oak", "--format", "json"])
+    assert f"Left out {FB}: it is linked to oakoffice@gmail.com, not a school mailbox." in result.stderr
+    with underneath(base) as db:
+        db.execute("UPDATE accounts SET email = 'office@oak.sch.uk' WHERE id = ?", (FB,))
+    ok(run(["staff", "leave", T1, "--on", TODAY]))
+    result = run(["publish", "--school", "oak", "--format", "json"])
+    assert json.loads(result.stdout)["schools"][0]["channels"] == []
+    assert f"Left out {FB}: its owner has left." in result.stderr
+    page = tmp_path / "channels.html"
+    ok(run(["publish", "--school", "oak", "--out", str(page)]))
+    assert "oakprimary" not in page.read_text(encoding="utf-8") and "oakpta" not in page.read_text(encoding="utf-8")
