@@ -230,3 +230,40 @@ def test_publish_lists_only_what_parents_may_trust(run, base, tmp_path):
     page = tmp_path / "channels.html"
     ok(run(["publish", "--school", "oak", "--out", str(page)]))
     assert "oakprimary" not in page.read_text(encoding="utf-8") and "oakpta" not in page.read_text(encoding="utf-8")
+
+
+def test_an_erased_incident_is_nowhere_and_verify_still_passes(run, base, tmp_path):
+    from accountctl.store.register import open_register
+    from conftest import CUSTODIAN, PASSPHRASE
+    from test_incidents import open_incident
+
+    secret = "Mrs Example's son in 5B was named in a comment"
+    inc = ok(run(["incident", "open", FB, "--kind", "breach", "--summary", secret])).stdout.strip()
+    ok(run(["incident", "step", inc, "dpo-informed", "--note", "Told the DPO about " + secret]))
+    ok(run(SLT + ["incident", "decide", inc, "--reportable", "no", "--reason", "Only " + secret]))
+    for step in ("head-informed", "password-rotated"):
+        ok(run(["incident", "step", inc, step]))
+    ok(run(["incident", "close", inc, "--outcome", "Removed: " + secret]))
+    assert secret in ok(run(["log", "--format", "json"])).stdout
+    other = open_incident(run, "abuse")  # another incident's text is untouched
+    refused(run, base, SLT + ["erase", "incident", inc, "--reason", "x"], 3, "data protection")
+    refused(run, base, ["erase", "incident", inc, "--reason", " "], 2, "reason")
+    refused(run, base, ["erase", "incident", "inc-99", "--reason", "x"], 2, "unknown incident")
+    ok(run(["erase", "incident", inc, "--reason", "Retention period over"]))
+    refused(run, base, ["erase", "incident", inc, "--reason", "again"], 2, "already erased")
+    ok(run(["monitor", FB]))  # one more save: PATH.bak is now the erasing save's
+    notice = f"erased on {TODAY} by "
+    shown = ok(run(["incident", "show", inc, "--json"])).stdout
+    assert secret not in shown and notice in shown and "Retention period over" in shown
+    for argv in (["log", "--format", "json"], ["export"], ["incident", "list", "--kind", "breach", "--format", "csv"]):
+        text = ok(run(argv)).stdout
+        assert secret not in text, argv
+    assert "Posts we did not write" in ok(run(["incident", "show", other])).stdout
+    ok(run(["verify"]))
+    # nowhere in the bytes either: the decrypted body, its history, the file and PATH.bak
+    with open_register(base, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, history=True) as reg:
+        from accountctl.store import db as store_db
+
+        body = store_db.serialize(reg.db) + store_db.serialize(reg.db, "history")
+    for blob in (body, base.read_bytes(), base.with_name(base.name + ".bak").read_bytes()):
+        assert secret.encode() not in blob and b"5B was named" not in blob

@@ -47,6 +47,7 @@ COMMANDS = {
     "attest": "attest",
     "demo": "demo",
     "platform": "safeguarding",
+    "erase": "safeguarding",
 }
 ATTRIBUTES = {"config": "config_group"}
 

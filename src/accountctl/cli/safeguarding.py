@@ -85,3 +85,31 @@ def platform_list(reg) -> None:
         for gap in dataprotection.coverage(reg.db):
             if gap["ref"] is None:
                 output.message(f"No DPIA covers {gap['platform']} at {gap['school']}.")
+
+
+@click.group("erase")
+def erase() -> None:
+    """Erase free text about people once it is no longer needed (retention, or a right to erasure).
+
+    The text's key is destroyed; the signed history keeps only its hash, so `verify` still passes.
+    """
+
+
+@erase.command("incident")
+@click.argument("incident_id", metavar="INC")
+@click.option("--reason", required=True, help="Why it is erased (retention period over, an erasure request).")
+@global_options
+@writes
+def erase_incident(reg, incident_id, reason) -> None:
+    """Erase an incident's summary, step notes, outcome and the DPO's reason (a custodian or the DPO).
+
+    \b
+    Example:
+      accountctl erase incident inc-3 --reason "Retention period over (IRMS: 6 years)"
+    """
+    from accountctl.core import incidents
+
+    person = directory.find_staff(reg.db, reg.actor)
+    may = reg.is_custodian or bool(person and "dpo" in person["roles"])
+    data = incidents.erase(reg.db, reg.actor, may, incident_id, reason)
+    output.message(f"Erased the text of {data['id']}; its record and the history's hashes remain.")

@@ -12,7 +12,7 @@ import json
 import sqlite3
 
 from accountctl import clock, membership, model
-from accountctl.core import approvals, directory, events, incidents
+from accountctl.core import approvals, directory, events, incidents, texts
 from accountctl.core.events import canonical
 from accountctl.core.lookup import get_account
 from accountctl.errors import AccessError, InputError
@@ -80,6 +80,7 @@ def decide(
     if membership.derive(conn).current_key(actor) != public_key:
         raise AccessError(f"{actor} has no signing key in this register, or yours is not the one granted")
     at = clock.now_iso()
+    reason_ref, reason_hash = texts.put(conn, text, incident["id"])  # erasable; the signature covers its hash
     payload = {
         "v": PAYLOAD_VERSION,
         "what": "breach-decision",
@@ -89,7 +90,8 @@ def decide(
         "discovered_at": incident["discovered_at"] or incident["opened_at"],
         "reportable": 1 if reportable else 0,
         "high_risk": 1 if high_risk else 0,
-        "reason": text,
+        "reason": reason_ref,
+        "reason_sha256": reason_hash,
         "decided_by": actor,
         "decider_roles": person["roles"],
         "decider_school": person["school"],
@@ -104,7 +106,7 @@ def decide(
             incident["id"],
             payload["reportable"],
             payload["high_risk"],
-            text,
+            reason_ref,
             actor,
             at,
             message.decode(),
@@ -122,7 +124,8 @@ def decide(
             "breach_decision": decision_id,
             "reportable": bool(reportable),
             "high_risk": bool(high_risk),
-            "reason": text,
+            "reason": reason_ref,
+            "reason_sha256": reason_hash,
         },
     )
     return incidents.show(conn, incident["id"])
@@ -155,6 +158,9 @@ def verify_all(conn: sqlite3.Connection, members: membership.Membership, signed_
         for name in COLUMNS:
             if payload.get(name) != decision[name]:
                 problems.append(f"{where}: the stored {name} differs from what was signed")
+        recorded = conn.execute("SELECT sha256 FROM texts WHERE id = ?", (decision["reason"],)).fetchone()
+        if payload.get("reason_sha256") and (recorded is None or recorded[0] != payload["reason_sha256"]):
+            problems.append(f"{where}: its reason is not the one that was signed")
         roles = set(payload.get("decider_roles") or [])
         if not roles & {"dpo", "ceo", *model.APPROVER_ROLES}:
             problems.append(f"{where}: the decider was neither the DPO nor SLT")

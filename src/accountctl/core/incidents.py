@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from accountctl import clock, model
-from accountctl.core import approvals, directory, events
+from accountctl.core import approvals, directory, events, texts
 from accountctl.core.lookup import get_account, nearest
 from accountctl.errors import AccessError, InputError, shown
 
@@ -238,6 +238,7 @@ def open_incident(
     number = conn.execute("SELECT count(*) FROM incidents").fetchone()[0] + 1
     incident_id = f"inc-{number}"
     about_head = "1" if about_person and "headteacher" in about_person["roles"] else None
+    summary_ref, summary_hash = texts.put(conn, text, incident_id)  # erasable: the history keeps its hash
     conn.execute(
         "INSERT INTO incidents(id, account, kind, summary, opened_at, opened_by, about, about_head, discovered_at) "
         "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -245,7 +246,7 @@ def open_incident(
             incident_id,
             account["id"],
             kind,
-            text,
+            summary_ref,
             clock.now_iso(),
             actor,
             about_person["email"] if about_person else None,
@@ -253,7 +254,7 @@ def open_incident(
             discovered,
         ),
     )
-    details = {"kind": kind, "summary": text}
+    details = {"kind": kind, "summary": summary_ref, "summary_sha256": summary_hash}
     if about_person:
         details |= {"about": about_person["email"], "about_head": bool(about_head)}
     if discovered:
@@ -330,11 +331,14 @@ def latest_decision(conn: sqlite3.Connection, incident_id: str) -> dict | None:
 def _mark(
     conn: sqlite3.Connection, actor: str, incident: dict, step_id: str, note: str | None, reference: str | None = None
 ) -> None:
+    note_ref, note_hash = texts.put(conn, note, incident["id"])
     conn.execute(
         "INSERT INTO incident_steps(incident, step, done_at, done_by, note, reference) VALUES (?,?,?,?,?,?)",
-        (incident["id"], step_id, clock.now_iso(), actor, note, reference),
+        (incident["id"], step_id, clock.now_iso(), actor, note_ref, reference),
     )
-    details = {"step": step_id, "note": note}
+    details = {"step": step_id, "note": note_ref}
+    if note_hash:
+        details["note_sha256"] = note_hash
     if reference:
         details["reference"] = reference
     events.record(conn, actor, "incident.step", incident["id"], account=incident["account"], details=details)
@@ -389,11 +393,19 @@ def close(conn: sqlite3.Connection, actor: str, is_custodian: bool, incident_id:
             f"cannot close {incident['id']}: required step(s) still open: {', '.join(missing)} "
             f"(accountctl incident step {incident['id']} STEP)"
         )
+    outcome_ref, outcome_hash = texts.put(conn, text, incident["id"])
     conn.execute(
         "UPDATE incidents SET closed_at = ?, closed_by = ?, outcome = ? WHERE id = ?",
-        (clock.now_iso(), actor, text, incident["id"]),
+        (clock.now_iso(), actor, outcome_ref, incident["id"]),
     )
-    events.record(conn, actor, "incident.close", incident["id"], account=incident["account"], details={"outcome": text})
+    events.record(
+        conn,
+        actor,
+        "incident.close",
+        incident["id"],
+        account=incident["account"],
+        details={"outcome": outcome_ref, "outcome_sha256": outcome_hash},
+    )
     return show(conn, incident["id"])
 
 
@@ -419,8 +431,9 @@ def show(conn: sqlite3.Connection, incident_id: str) -> dict:
             }
         )
     account = get_account(conn, incident["account"])
+    steps = texts.resolve(conn, steps)
     out = {
-        **{k: v for k, v in incident.items() if k != "about_head"},
+        **texts.resolve(conn, {k: v for k, v in incident.items() if k != "about_head"}),
         "about_head": bool(incident.get("about_head")),
         "school": account["school"],
         "status": "closed" if incident["closed_at"] else "open",
@@ -428,18 +441,18 @@ def show(conn: sqlite3.Connection, incident_id: str) -> dict:
         "checklist": steps,
     }
     if incident["kind"] == "breach":
-        out["decision"] = _decision_view(decision)
+        out["decision"] = _decision_view(conn, decision)
         out["ico_reference"] = (done.get(ICO.id) or {}).get("reference")
     return out
 
 
-def _decision_view(decision: dict | None) -> dict | None:
+def _decision_view(conn: sqlite3.Connection, decision: dict | None) -> dict | None:
     if decision is None:
         return None
     return {
         "reportable": bool(decision["reportable"]),
         "high_risk": bool(decision["high_risk"]),
-        "reason": decision["reason"],
+        "reason": texts.read(conn, decision["reason"]),
         "decided_by": decision["decided_by"],
         "at": decision["at"],
     }
@@ -498,3 +511,32 @@ def list_incidents(
         del item["checklist"]
         out.append(item)
     return out
+
+
+def erase(conn: sqlite3.Connection, actor: str, may_erase: bool, incident_id: str, reason: str) -> dict:
+    """Destroy the keys of an incident's free text (summary, notes, outcome, the DPO's reason).
+
+    A custodian or the DPO erases; the erasure is an event of its own. The history keeps each text's
+    hash, so `verify` still passes; every reader shows "erased on DATE by EMAIL: REASON".
+    """
+    incident = get_incident(conn, incident_id)
+    if not may_erase:
+        raise AccessError("only an IT custodian or the data protection officer can erase")
+    _not_about_actor(incident, actor, "erase")
+    why = model.nonempty(reason, "--reason", 500)
+    if not texts.REF.match(incident["summary"] or ""):
+        raise InputError(
+            f"{incident['id']} was recorded before its text could be erased: its summary is in the signed history"
+        )
+    if not texts.erasable(conn, incident["id"]):
+        raise InputError(f"{incident['id']}'s text was already erased")
+    count = texts.erase(conn, actor, incident["id"], why)
+    events.record(
+        conn,
+        actor,
+        "incident.erase",
+        incident["id"],
+        account=incident["account"],
+        details={"texts": count, "reason": why},
+    )
+    return show(conn, incident["id"])

@@ -145,6 +145,12 @@ CREATE TABLE IF NOT EXISTS trust_waivers (
     id INTEGER PRIMARY KEY, rule TEXT NOT NULL, reason TEXT NOT NULL, until TEXT NOT NULL,
     waived_by TEXT NOT NULL, at TEXT NOT NULL
 );
+-- Free text about people, each under a key of its own, outside the signed history (core/texts.py).
+CREATE TABLE IF NOT EXISTS texts (
+    id TEXT PRIMARY KEY, subject TEXT NOT NULL, key BLOB, body BLOB, sha256 TEXT NOT NULL, at TEXT NOT NULL,
+    erased_at TEXT, erased_by TEXT, erase_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS texts_subject ON texts(subject);
 """
 SCHEMA += ADDED_TABLES
 
