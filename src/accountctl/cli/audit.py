@@ -217,7 +217,7 @@ def _config_set_help() -> str:
     return (
         "Change one setting (KEY VALUE).\n\n\b\nKeys:\n" + keys + "\n"
         f"  {'limit.PLATFORM.CATEGORY':<24} a guideline limit for one platform, e.g. limit.facebook.faculty\n"
-        f"  {'min_age.PLATFORM':<24} youngest pupils an account on that platform may be aimed at (default 13, linkedin 16)\n"
+        f"  {'min_age.PLATFORM':<24} youngest pupils an account on that platform may be aimed at (default 13, linkedin and vimeo 16)\n"
         f"  {'clause.RULE':<24} your policy's own clause for a rule, shown by rules, audit and report\n\n"
         "\b\nExample:\n  accountctl config set policy_version 2026.1\n"
         "  accountctl config set policy.reviewed_on 2026-09-15\n"

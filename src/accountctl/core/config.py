@@ -36,6 +36,7 @@ DESCRIPTIONS = {
     "policy.reviewed_on": "when the social-media policy itself was last reviewed (POLICY_REVIEW_OVERDUE); empty: never",
     "training.valid_days": "days a person's training stays valid (TRAINING_MISSING, activate); empty: it never expires",
     "terms": "term dates START:END,... : MONITORING_LAPSED then counts school days in term only; empty: every day",
+    **{f"window.{rule}": f"days {rule} allows (default {days})" for rule, days in model.WINDOWS.items()},
 }
 _INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days"} | {
     f"window.{rule}" for rule in model.WINDOWS
