@@ -7,7 +7,10 @@ case, a guideline breach, an account without 2FA, a request SLT has left for mon
 asked for Year 4 pupils, an account for pupils whose parents were never told, one suspended and one
 closed and left hanging, a page nobody registered that a parent found, an incident still open, a
 termly review the leaver's profile still shows up in as a page admin, a single IT custodian, and a policy nobody has reviewed for over a year.
-The trust has written its own clause references for two rules.
+The trust has written its own clause references for two rules. Safeguarding and data protection
+(demo_safeguarding.py): a DSL, a DPO and a chair of governors, a DPIA for Facebook and none for the
+other platforms, an allegation routed to the LADO, a breach the DPO decided within 72 hours, one
+decided not reportable, and an incident whose text was erased.
 """
 
 from __future__ import annotations
@@ -345,7 +348,7 @@ def build(path: Path, store) -> dict:
                 "abuse",
                 "Abusive comments about a member of staff under the sports day post",
             )
-            incidents.step(reg.db, CUSTODIAN, True, abuse["id"], "content-removed", "Hidden and screenshotted")
+            incidents.step(reg.db, CUSTODIAN, True, abuse["id"], "content-removed", "Hidden; link and time noted")
     with clock.as_of(today - timedelta(days=14)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
             directory.leave(reg.db, CUSTODIAN, LEAVER, (today - timedelta(days=14)).isoformat())
@@ -369,7 +372,11 @@ def build(path: Path, store) -> dict:
                 if outcome in ("live", "live-no-2fa"):
                     oversight.monitor(reg.db, CUSTODIAN, account_id, True, "Weekly check")
     leaver_account = ids["oakfield", "instagram", "OakfieldPE"]
+    from accountctl.core import demo_safeguarding
+
+    safeguarding = demo_safeguarding.add(path, store, unlock, CUSTODIAN, PASSPHRASE, ids, today)
     return {
+        **safeguarding,
         "path": str(path),
         "passphrase": PASSPHRASE,
         "custodian": CUSTODIAN,
