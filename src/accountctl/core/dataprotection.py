@@ -126,3 +126,33 @@ def coverage(conn: sqlite3.Connection, school: str | None = None) -> list[dict]:
 def yes_no(value: str, option: str) -> str:
     """`yes` or `no`, as given to an option."""
     return model.choice(value, YES_NO, option)
+
+
+def breach_log_for_report(conn: sqlite3.Connection, incidents: list[dict]) -> list[dict]:
+    """The governors' breach log: each breach of the period, decided or not, reported or not; never its text."""
+    from accountctl.core.incidents import latest_decision
+
+    out = []
+    for item in incidents:
+        if item["kind"] != "breach":
+            continue
+        row = conn.execute(
+            "SELECT i.discovered_at, i.opened_at, s.reference FROM incidents i LEFT JOIN incident_steps s "
+            "ON s.incident = i.id AND s.step = 'ico-reported' WHERE i.id = ?",
+            (item["id"],),
+        ).fetchone()
+        decision = latest_decision(conn, item["id"])
+        out.append(
+            {
+                "id": item["id"],
+                "account": item["account"],
+                "school": item["school"],
+                "discovered_at": row["discovered_at"] or row["opened_at"],
+                "decision": None
+                if decision is None
+                else ("reportable" if decision["reportable"] else "not reportable"),
+                "decided_at": decision["at"] if decision else None,
+                "ico_reference": row["reference"],
+            }
+        )
+    return out

@@ -21,7 +21,7 @@ import sqlite3
 from datetime import date, timedelta
 
 from accountctl import __version__, clock
-from accountctl.core import audit
+from accountctl.core import audit, dataprotection
 from accountctl.core.directory import get_school
 from accountctl.model import ALL_EVENTS, get_meta
 
@@ -274,6 +274,8 @@ def build(
         "waivers_expiring": expiring,
         "attestation": campaigns,
         "incidents": incidents,
+        "breaches": dataprotection.breach_log_for_report(conn, incidents),
+        "dpia_coverage": dataprotection.coverage(conn, school_id),
     }
 
 
