@@ -92,6 +92,10 @@ def erase() -> None:
     """Erase free text about people once it is no longer needed (retention, or a right to erasure).
 
     The text's key is destroyed; the signed history keeps only its hash, so `verify` still passes.
+
+    \b
+    Example:
+      accountctl erase incident inc-3 --reason "Retention period over"
     """
 
 
