@@ -74,7 +74,12 @@ SPEC_SEVERITY = {
     "CUSTODIAN_LEFT": "error",
     "MONITORING_LAPSED": "info",
 }
-SPEC_SEVERITY |= {"DPIA_MISSING": "warning", "DPIA_REVIEW_DUE": "warning", "CONSENT_CHECK_LAPSED": "warning"}
+SPEC_SEVERITY |= {
+    "DPIA_MISSING": "warning",
+    "DPIA_REVIEW_DUE": "warning",
+    "CONSENT_CHECK_LAPSED": "warning",
+    "RETENTION_DUE": "info",
+}
 ALL_RULES = list(SPEC_SEVERITY)
 IT2 = "i.two@oak.sch.uk"  # the second IT custodian: with one, SINGLE_CUSTODIAN
 IMPORT_HEADER = "id,school,platform,handle,url,category,email,owner,admins,contributors,status"

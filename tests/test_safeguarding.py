@@ -267,3 +267,21 @@ def test_an_erased_incident_is_nowhere_and_verify_still_passes(run, base, tmp_pa
         body = store_db.serialize(reg.db) + store_db.serialize(reg.db, "history")
     for blob in (body, base.read_bytes(), base.with_name(base.name + ".bak").read_bytes()):
         assert secret.encode() not in blob and b"5B was named" not in blob
+
+
+def test_retention_due_on_its_boundary(run, base):
+    from test_incidents import open_incident
+
+    inc = open_incident(run, "abuse")
+    for step in ("content-removed", "head-informed"):
+        ok(run(["incident", "step", inc, step]))
+    ok(run(["incident", "close", inc, "--outcome", "Removed"]))
+    assert found(audit(run, "--as-of", day(5000), "--fail-on", "info")[0], "RETENTION_DUE") == []  # not set
+    refused(run, base, ["config", "set", "retention.incident", "ten"], 2, "whole number")
+    ok(run(["config", "set", "retention.incident", "100"]))
+    assert found(audit(run, "--as-of", day(100), "--fail-on", "info")[0], "RETENTION_DUE") == []
+    hit = one(audit(run, "--as-of", day(101), "--fail-on", "info")[0], "RETENTION_DUE")
+    assert hit["severity"] == "info" and f"erase incident {inc}" in hit["fix"]
+    assert found(audit(run, "--as-of", day(99), "--fail-on", "info")[0], "RETENTION_DUE") == []
+    ok(run(["erase", "incident", inc, "--reason", "Retention period over"]))
+    assert found(audit(run, "--as-of", day(101), "--fail-on", "info")[0], "RETENTION_DUE") == []

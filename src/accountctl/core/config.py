@@ -20,6 +20,9 @@ DEFAULTS: dict[str, str] = {
     "policy.reviewed_on": "",
     "training.valid_days": "",
     "terms": "",
+    "retention.incident": "",
+    "retention.leaver": "",
+    "retention.closed-account": "",
     # The minimum age the platforms' own terms set for an account holder (13 for most, LinkedIn 16);
     # `other` has none until the trust sets one.
     **{f"min_age.{p}": ("16" if p in ("linkedin", "vimeo") else "" if p == "other" else "13") for p in model.PLATFORMS},
@@ -37,6 +40,14 @@ DESCRIPTIONS = {
     "training.valid_days": "days a person's training stays valid (TRAINING_MISSING, activate); empty: it never expires",
     "terms": "term dates START:END,... : MONITORING_LAPSED then counts school days in term only; empty: every day",
     **{f"window.{rule}": f"days {rule} allows (default {days})" for rule, days in model.WINDOWS.items()},
+    **{
+        f"retention.{kind}": f"days a {what} is kept before RETENTION_DUE lists it (empty: not checked)"
+        for kind, what in (
+            ("incident", "closed incident's text"),
+            ("leaver", "leaver's staff record"),
+            ("closed-account", "closed account"),
+        )
+    },
 }
 _INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days"} | {
     f"window.{rule}" for rule in model.WINDOWS
@@ -87,6 +98,10 @@ def _special(key: str, value: str) -> tuple[str, str] | None:
         return f"clause.{rule_id}", model.nonempty(value, key, CLAUSE_LIMIT) if value else ""
     if kind == "contact" and rest:
         return f"contact.{model.slug(rest, 'school id')}", model.email(value, key) if value else ""
+    if kind == "retention" and key in DEFAULTS:
+        return key, _whole_days(key, value) if value else ""
+    if kind == "retention" and key in DEFAULTS:
+        return key, _whole_days(key, value) if value else ""
     if kind == "window":
         rule_id = rest.strip().upper()
         if rule_id not in model.WINDOWS:

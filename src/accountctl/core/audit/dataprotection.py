@@ -97,3 +97,52 @@ def consent_check_lapsed(snap: Snapshot):
             f"check recent posts against the consent and no-photo lists, then: accountctl monitor {a['id']} "
             "--consent-checked",
         )
+
+
+@rule(
+    "RETENTION_DUE",
+    "info",
+    "a closed incident's text, a leaver's record or a closed account kept past the trust's retention period "
+    "(retention.incident, retention.leaver, retention.closed-account; not checked until set)",
+    "Connect §6: 'data protection'; Dartmoor 7.1: official use 'in line with existing policies, including ... "
+    "Data Protection' (UK GDPR Art. 5(1)(e): kept no longer than necessary; the IRMS toolkit's periods)",
+    name="Nothing is kept longer than it should be",
+    principle="Free text about people, leavers' records and closed accounts are erased once the retention period "
+    "the trust set for them is over.",
+)
+def retention_due(snap: Snapshot):
+    def days(kind: str) -> int | None:
+        value = snap.settings.get(f"retention.{kind}") or ""
+        return int(value) if value else None
+
+    if (keep := days("incident")) is not None:
+        for inc in snap.erasable:
+            age = snap.days_since(inc["closed_at"])
+            if age > keep:
+                yield (
+                    inc["account"],
+                    inc["school"],
+                    f"incident {inc['id']} closed {age} days ago: its text is past the {keep}-day retention period",
+                    f'accountctl erase incident {inc["id"]} --reason "Retention period over"',
+                )
+    if (keep := days("closed-account")) is not None:
+        for a in snap.closed:
+            age = snap.days_since(a["closed_on"])
+            if age is not None and age > keep:
+                yield (
+                    a["id"],
+                    a["school"],
+                    f"closed {age} days ago, past the {keep}-day retention period",
+                    f"once deleted on the platform: accountctl account gone {a['id']}",
+                )
+    if (keep := days("leaver")) is not None:
+        for email, person in sorted(snap.staff.items()):
+            age = snap.days_since(person["left_on"]) if person["left_on"] else None
+            if age is not None and age > keep:
+                yield (
+                    None,
+                    person["school"],
+                    f"{email} left {age} days ago, past the {keep}-day retention period for leavers' records",
+                    "remove what the trust no longer needs of them from its own systems; the register keeps only the "
+                    "record its history needs",
+                )

@@ -60,6 +60,7 @@ class Snapshot:
     )  # (email, revoked_at) of every vault slot ever
     dpias: dict[tuple[str, str], dict] = field(default_factory=dict)  # (platform, school or '') -> its DPIA
     school_days: list | None = None  # every school day in the trust's terms, or None when no terms are set
+    erasable: list[dict] = field(default_factory=list)  # closed incidents whose text is not erased (RETENTION_DUE)
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
     _ineligible: dict = field(default_factory=dict)
@@ -372,6 +373,15 @@ def load(
         now=now if now is not None else _now_for(as_of),
         dpias=dataprotection.all_dpias(conn),
         school_days=config.school_days(config.load(conn)),
+        erasable=[
+            dict(zip(("id", "account", "school", "closed_at"), r))
+            for r in _tuples(conn).execute(
+                "SELECT i.id, i.account, a.school, i.closed_at FROM incidents i JOIN accounts a ON a.id = i.account "
+                f"WHERE i.closed_at IS NOT NULL {where} AND EXISTS (SELECT 1 FROM texts t WHERE t.subject = i.id "
+                "AND t.erased_at IS NULL) ORDER BY i.id",
+                args,
+            )
+        ],
     )
 
 
