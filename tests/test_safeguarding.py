@@ -285,3 +285,31 @@ def test_retention_due_on_its_boundary(run, base):
     assert found(audit(run, "--as-of", day(99), "--fail-on", "info")[0], "RETENTION_DUE") == []
     ok(run(["erase", "incident", inc, "--reason", "Retention period over"]))
     assert found(audit(run, "--as-of", day(101), "--fail-on", "info")[0], "RETENTION_DUE") == []
+
+
+def test_the_digital_lead_and_link_governor_are_named_and_in_the_governors_report(run, base, tmp_path):
+    from test_audit_rules import HEAD, T1
+
+    gov = "g.ov@oak.sch.uk"
+    ok(run(["staff", "add", gov, "--name", "Gil Gov", "--school", "oak", "--role", "governor"]))
+    refused(run, base, ["school", "update", "oak"], 2, "--digital-lead")
+    refused(run, base, ["school", "update", "oak", "--digital-lead", T1], 2, "slt")
+    refused(run, base, ["school", "update", "oak", "--link-governor", T1], 2, "governor")
+    refused(run, base, ["school", "update", "nope", "--link-governor", gov], 2, "nope")
+    refused(run, base, SLT + ["school", "update", "oak", "--link-governor", gov], 3, "custodian")
+    ok(run(["school", "update", "oak", "--digital-lead", HEAD, "--link-governor", gov]))
+    data = json.loads(ok(run(["report", "--out", str(tmp_path / "r.html"), "--json"])).stdout)
+    oak = next(lead for lead in data["leads"] if lead["school"] == "oak")
+    assert (oak["digital_lead"], oak["link_governor_name"]) == (HEAD, "Gil Gov")
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Digital lead and link governor" in page and "Gil Gov" in page and "No data breach in the period" in page
+    assert "DPIA coverage" in page and "DPIA-facebook" in page
+    # a breach in the period appears in the log, with the DPO's decision and never its text
+    ok(run(["incident", "open", FB, "--kind", "breach", "--summary", "Class list posted by mistake"]))
+    ok(run(SLT + ["incident", "decide", "inc-1", "--reportable", "no", "--reason", "Removed at once"]))
+    data = json.loads(ok(run(["report", "--out", str(tmp_path / "r.html"), "--json"])).stdout)
+    assert [(b["id"], b["decision"], b["ico_reference"]) for b in data["breaches"]] == [
+        ("inc-1", "not reportable", None)
+    ]
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Breach log" in page and "not reportable" in page and "Class list posted" not in page

@@ -200,3 +200,6 @@ def staff_show(reg, email) -> None:
 
 # staff leave|move|sync live with offboarding; importing it adds them to the `staff` group.
 from accountctl.cli import offboard as _offboard  # noqa: E402,F401
+
+# school update (the digital lead and link governor) lives with safeguarding (issue 25).
+from accountctl.cli import safeguarding as _safeguarding  # noqa: E402,F401

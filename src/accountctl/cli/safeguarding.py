@@ -117,3 +117,26 @@ def erase_incident(reg, incident_id, reason) -> None:
     may = reg.is_custodian or bool(person and "dpo" in person["roles"])
     data = incidents.erase(reg.db, reg.actor, may, incident_id, reason)
     output.message(f"Erased the text of {data['id']}; its record and the history's hashes remain.")
+
+
+# `school update` joins the `school` group of cli/directory.py (which imports this module at its end).
+from accountctl.cli.directory import school as _school  # noqa: E402
+
+
+@_school.command("update")
+@click.argument("school_id", metavar="ID")
+@click.option("--digital-lead", help="The SLT member who leads on digital and technology (DfE standards).")
+@click.option("--link-governor", help="The governor linked to digital and technology (role governor or chair).")
+@global_options
+@writes
+def school_update(reg, school_id, digital_lead, link_governor) -> None:
+    """Name a school's SLT digital lead and link governor; the governors' report shows both.
+
+    \b
+    Example:
+      accountctl school update oak --digital-lead head@oak.sch.uk --link-governor g.ov@oak.sch.uk
+    """
+    row = dataprotection.set_leads(reg.db, reg.actor, reg.is_custodian, school_id, digital_lead, link_governor)
+    output.message(
+        f"{row['school']}: digital lead {row['digital_lead'] or '(none)'}, link governor {row['link_governor'] or '(none)'}."
+    )

@@ -156,3 +156,52 @@ def breach_log_for_report(conn: sqlite3.Connection, incidents: list[dict]) -> li
             }
         )
     return out
+
+
+def set_leads(
+    conn: sqlite3.Connection, actor: str, may: bool, school: str, digital_lead: str | None, link_governor: str | None
+) -> dict:
+    """Name a school's SLT digital lead and its link governor (the DfE's digital and technology standards)."""
+    if not may:
+        raise AccessError("only an IT custodian can name the digital lead and the link governor")
+    row = directory.get_school(conn, school)
+    if digital_lead is None and link_governor is None:
+        raise InputError("give --digital-lead EMAIL and/or --link-governor EMAIL")
+    changes = {}
+    if digital_lead is not None:
+        person = directory.get_staff(conn, digital_lead)
+        if not set(person["roles"]) & {"slt", "headteacher", "ceo"}:
+            raise InputError(
+                f"the digital lead is a member of SLT; {person['email']} is not (roles: {', '.join(person['roles'])})"
+            )
+        changes["digital_lead"] = person["email"]
+    if link_governor is not None:
+        person = directory.get_staff(conn, link_governor)
+        if not set(person["roles"]) & {"governor", "chair"}:
+            raise InputError(f"the link governor is a governor; {person['email']} is not (add the role governor)")
+        changes["link_governor"] = person["email"]
+    conn.execute(
+        f"UPDATE schools SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?", (*changes.values(), row["id"])
+    )
+    events.record(conn, actor, "school.leads", row["id"], details=changes)
+    return leads(conn, row["id"])[0]
+
+
+def leads(conn: sqlite3.Connection, school: str | None = None) -> list[dict]:
+    """Each school's digital lead and link governor, by name (the governors' report)."""
+    names = {r[0]: r[1] for r in conn.execute("SELECT email, name FROM staff")}
+    out = []
+    for r in conn.execute("SELECT id, name, digital_lead, link_governor FROM schools ORDER BY name, id"):
+        if school and r["id"] != school:
+            continue
+        out.append(
+            {
+                "school": r["id"],
+                "school_name": r["name"],
+                "digital_lead": r["digital_lead"],
+                "digital_lead_name": names.get(r["digital_lead"]),
+                "link_governor": r["link_governor"],
+                "link_governor_name": names.get(r["link_governor"]),
+            }
+        )
+    return out

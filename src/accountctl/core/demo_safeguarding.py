@@ -28,6 +28,9 @@ def add(path, store, unlock: dict, custodian: str, passphrase: str, ids: dict, t
             for email, name, school, roles in PEOPLE:
                 directory.add_staff(reg.db, custodian, email, name, school, roles, None, None)
             access.grant(reg, DPO, "register", passphrase)
+            dataprotection.set_leads(
+                reg.db, custodian, True, "oakfield", "raj.mehta@oakfield.sch.uk", "george.price@oakfield.sch.uk"
+            )
             # Facebook is assessed for the whole trust; the other platforms in use are not yet.
             dataprotection.record_dpia(
                 reg.db,

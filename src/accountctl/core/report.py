@@ -276,6 +276,7 @@ def build(
         "incidents": incidents,
         "breaches": dataprotection.breach_log_for_report(conn, incidents),
         "dpia_coverage": dataprotection.coverage(conn, school_id),
+        "leads": dataprotection.leads(conn, school_id),
     }
 
 

@@ -28,7 +28,7 @@ SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE schools (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, domains TEXT NOT NULL, central INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL, digital_lead TEXT, link_governor TEXT  -- DfE digital and technology standards
 );
 CREATE TABLE staff (
     email TEXT PRIMARY KEY, name TEXT NOT NULL, school TEXT NOT NULL REFERENCES schools(id),
@@ -261,6 +261,7 @@ ADDED_COLUMNS = {
     ),
     "incidents": ("about", "about_head", "discovered_at"),
     "incident_steps": ("reference",),
+    "schools": ("digital_lead", "link_governor"),
 }
 
 
