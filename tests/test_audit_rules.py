@@ -79,6 +79,7 @@ SPEC_SEVERITY |= {
     "DPIA_REVIEW_DUE": "warning",
     "CONSENT_CHECK_LAPSED": "warning",
     "RETENTION_DUE": "info",
+    "CYBER_TRAINING_DUE": "warning",
 }
 ALL_RULES = list(SPEC_SEVERITY)
 IT2 = "i.two@oak.sch.uk"  # the second IT custodian: with one, SINGLE_CUSTODIAN
@@ -153,6 +154,7 @@ def _build(run) -> None:
         (ELM2, "Eli Two", "elm"),
     ):
         ok(run(f'staff add {email} --name "{name}" --school {school} --role staff --trained-on 2026-09-01'))
+        ok(run(["staff", "train", email, "--on", "2026-09-01", "--kind", "cyber"]))
     ok(run(f"person grant {HEAD} --access register"))
     ok(run(f'staff add {IT2} --name "Ivy Two" --school oak --role it'))
     ok(run(f"person grant {IT2} --access vault"))
@@ -801,6 +803,7 @@ def test_training_missing_no_training_date(run, base):
     newbie = "n.new@oak.sch.uk"
     ok(run(f"staff add {newbie} --name 'Nia New' --school oak"))
     ok(run(["account", "admin", "add", FB, newbie]))
+    ok(run(["staff", "train", newbie, "--on", TODAY, "--kind", "cyber"]))  # (cyber training is apart)
     ok(run(SLT + ["approve", FB]))
     report, code = audit(run, "--fail-on", "warning")
     hit = one(report, "TRAINING_MISSING")
@@ -848,6 +851,8 @@ def test_review_overdue(run, base):
     assert found(audit(run, "--as-of", day(365))[0], "REVIEW_OVERDUE") == []
     late = day(366)
     ok(run("config set policy.reviewed_on " + late, env={"ACCOUNTCTL_TODAY": late}))  # the policy's own review is apart
+    for person in (T1, T2, T3):  # a year on, their yearly cyber training is renewed too
+        ok(run(["staff", "train", person, "--on", late, "--kind", "cyber"], env={"ACCOUNTCTL_TODAY": late}))
     report, code = audit(run, "--fail-on", "warning", today=late)
     hit = one(report, "REVIEW_OVERDUE")
     assert (hit["severity"], hit["school"]) == ("warning", "oak")

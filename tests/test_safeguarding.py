@@ -313,3 +313,19 @@ def test_the_digital_lead_and_link_governor_are_named_and_in_the_governors_repor
     ]
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Breach log" in page and "not reportable" in page and "Class list posted" not in page
+
+
+def test_cyber_training_due_on_its_boundary(run, base):
+    from test_audit_rules import T2
+
+    refused(run, base, ["staff", "train", T2, "--on", TODAY, "--kind", "fire"], 2, "--kind")
+    refused(
+        run, base, ["staff", "train", T2, "--on", TODAY, "--kind", "cyber", "--policy-ack", "2026"], 2, "policy-ack"
+    )
+    # trained on 2026-09-01 in the base register: due after 365 days
+    assert found(audit(run, "--as-of", "2027-09-01")[0], "CYBER_TRAINING_DUE") == []
+    hit = one(audit(run, "--as-of", "2027-09-02")[0], "CYBER_TRAINING_DUE")
+    assert hit["severity"] == "warning" and T2 in hit["message"] and "--kind cyber" in hit["fix"]
+    ok(run(["staff", "train", T2, "--on", TODAY, "--kind", "cyber"]))
+    assert T2 not in one(audit(run, "--as-of", "2027-09-02")[0], "CYBER_TRAINING_DUE")["message"]
+    assert json.loads(ok(run(["staff", "show", T2, "--json"])).stdout)["cyber_trained_on"] == TODAY

@@ -155,18 +155,22 @@ def staff_import(file: str) -> None:
 @click.argument("email")
 @click.option("--on", "on", required=True, metavar="YYYY-MM-DD", help="The day they were trained.")
 @click.option("--policy-ack", metavar="VERSION", help="The policy version they acknowledged.")
+@click.option(
+    "--kind", default="social-media", help="social-media (default) or cyber (annual cyber-security training)."
+)
 @global_options
 @writes
-def staff_train(reg, email, on, policy_ack) -> None:
-    """Record social-media training (and the policy version acknowledged).
+def staff_train(reg, email, on, policy_ack, kind) -> None:
+    """Record social-media training (and the policy version acknowledged), or cyber-security training.
 
     \b
-    Example:
+    Examples:
       accountctl staff train t.teacher@huxley.sch.uk --on 2026-09-01 --policy-ack 2026
+      accountctl staff train t.teacher@huxley.sch.uk --on 2026-09-01 --kind cyber
     """
     require_custodian(reg, "record training")
-    row = directory.train_staff(reg.db, reg.actor, email, on, policy_ack)
-    output.message(f"Recorded training for {row['email']} on {row['trained_on']}.")
+    row = directory.train_staff(reg.db, reg.actor, email, on, policy_ack, kind)
+    output.message(f"Recorded {kind.strip().lower()} training for {row['email']} on {on}.")
 
 
 @staff.command("list")

@@ -34,7 +34,8 @@ CREATE TABLE staff (
     email TEXT PRIMARY KEY, name TEXT NOT NULL, school TEXT NOT NULL REFERENCES schools(id),
     roles TEXT NOT NULL, trained_on TEXT, policy_ack TEXT,
     status TEXT NOT NULL DEFAULT 'active', left_on TEXT,
-    moved_from TEXT, moved_on TEXT, created_at TEXT NOT NULL
+    moved_from TEXT, moved_on TEXT, created_at TEXT NOT NULL,
+    cyber_trained_on TEXT  -- annual cyber-security training (DfE standards; CYBER_TRAINING_DUE)
 );
 CREATE INDEX staff_school ON staff(school);
 CREATE TABLE people (
@@ -262,6 +263,7 @@ ADDED_COLUMNS = {
     "incidents": ("about", "about_head", "discovered_at"),
     "incident_steps": ("reference",),
     "schools": ("digital_lead", "link_governor"),
+    "staff": ("cyber_trained_on",),
 }
 
 

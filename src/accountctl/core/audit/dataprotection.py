@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from accountctl.core.audit.helpers import _window
+from accountctl.core.audit.helpers import _runners, _window
 from accountctl.core.audit.registry import ESCALATED, rule
 from accountctl.core.audit.snapshot import Snapshot
 
@@ -146,3 +146,35 @@ def retention_due(snap: Snapshot):
                     "remove what the trust no longer needs of them from its own systems; the register keeps only the "
                     "record its history needs",
                 )
+
+
+@rule(
+    "CYBER_TRAINING_DUE",
+    "warning",
+    "an owner or admin of a live account without cyber-security training in the last 365 days",
+    "Connect §6: 'Training to include: acceptable use, social media risks, checking of settings, data protection'; "
+    "Preston (roles): runners 'have read and understood this policy and received appropriate training' (the DfE's "
+    "cyber security standard: training every year for everyone with access)",
+    name="Cyber-security training every year",
+    principle="Everyone who runs an account has had cyber-security training (phishing, passwords, two-factor "
+    "sign-in) within the last year.",
+)
+def cyber_training_due(snap: Snapshot):
+    cutoff = (snap.as_of - timedelta(days=365)).isoformat()
+    for a in snap.accounts:
+        if a["status"] not in DPIA_STATUSES:
+            continue
+        due = []
+        for _, email in _runners(snap, a):
+            person = snap.staff.get(email)
+            if person is None or (person["left_on"] and person["left_on"] <= snap.day):
+                continue  # LEAVER_* and ADMIN_NOT_ELIGIBLE cover them
+            if not person["cyber_trained_on"] or person["cyber_trained_on"] < cutoff:
+                due.append(email)
+        if due:
+            yield (
+                a["id"],
+                a["school"],
+                f"no cyber-security training in the last 365 days: {', '.join(due)}",
+                f"accountctl staff train {due[0]} --on DATE --kind cyber",
+            )

@@ -206,9 +206,11 @@ def load(
             "moved_on": r[6],
             "moved_from": r[7],
             "roles": r[8],
+            "cyber_trained_on": r[9],
         }
         for r in _tuples(conn).execute(
-            "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on, moved_from, roles FROM staff"
+            "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on, moved_from, roles, cyber_trained_on "
+            "FROM staff"
         )
     }
     schools = {
