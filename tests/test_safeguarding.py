@@ -329,3 +329,21 @@ def test_cyber_training_due_on_its_boundary(run, base):
     ok(run(["staff", "train", T2, "--on", TODAY, "--kind", "cyber"]))
     assert T2 not in one(audit(run, "--as-of", "2027-09-02")[0], "CYBER_TRAINING_DUE")["message"]
     assert json.loads(ok(run(["staff", "show", T2, "--json"])).stdout)["cyber_trained_on"] == TODAY
+
+
+def test_the_asset_register_has_one_row_per_account(run, base, tmp_path):
+    import csv
+
+    from test_audit_rules import HEAD
+
+    target = tmp_path / "assets.csv"
+    refused(run, base, ["export", "--asset-register", str(tmp_path / "assets.xlsx")], 2, ".csv")
+    ok(run(["export", "--asset-register", str(target)]))
+    (row,) = list(csv.DictReader(target.open(encoding="utf-8")))
+    assert (row["school"], row["platform"], row["handle"], row["status"]) == ("oak", "facebook", "oakprimary", "active")
+    assert row["approved_by"] == HEAD and row["approved_on"] == TODAY and row["dpia_ref"] == "DPIA-facebook"
+    assert row["linked_mailbox"] == "office@oak.sch.uk" and row["access_model"] == "login"
+    assert set(row) == {
+        "school", "platform", "handle", "url", "access_model", "category", "status", "owner", "admins",
+        "linked_mailbox", "approved_on", "approved_by", "last_review", "dpia_ref", "retention_days",
+    }  # fmt: skip

@@ -112,15 +112,26 @@ def verify(reg, ctx) -> None:
 
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option(
+    "--asset-register",
+    type=click.Path(dir_okay=False),
+    help="Write FILE.csv instead: one row per account for the trust's asset and information-asset registers.",
+)
 @format_options
 @reads_history
-def export(reg, out) -> None:
+def export(reg, out, asset_register) -> None:
     """The register without secrets, as JSON (schemas/register-export.schema.json).
 
     \b
-    Example:
+    Examples:
       accountctl export --out register.json
+      accountctl export --asset-register assets.csv
     """
+    if asset_register:
+        from accountctl.cli.safeguarding import write_asset_register
+
+        write_asset_register(reg, asset_register)
+        return
     text = output.to_json(export_register(reg.db))
     if out:
         with open(out, "w", encoding="utf-8") as handle:

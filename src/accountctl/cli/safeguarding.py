@@ -140,3 +140,21 @@ def school_update(reg, school_id, digital_lead, link_governor) -> None:
     output.message(
         f"{row['school']}: digital lead {row['digital_lead'] or '(none)'}, link governor {row['link_governor'] or '(none)'}."
     )
+
+
+def write_asset_register(reg, path: str) -> None:
+    """`export --asset-register FILE.csv`: the rows as CSV (safe for a spreadsheet), written to FILE."""
+    import contextlib
+    from pathlib import Path
+
+    from accountctl.errors import InputError
+
+    target = Path(path).expanduser()
+    if target.suffix.lower() != ".csv":
+        raise InputError(f"--asset-register {path}: write a .csv file (Excel opens it as it is)")
+    if not target.parent.is_dir():
+        raise InputError(f"cannot write {target}: no such folder {target.parent}")
+    rows = dataprotection.asset_register(reg.db)
+    with open(target, "w", encoding="utf-8", newline="") as handle, contextlib.redirect_stdout(handle):
+        output.rows(rows, dataprotection.ASSET_COLUMNS, "csv")
+    output.message(f"Wrote {len(rows)} account(s) to {target} for the asset and information-asset registers.")

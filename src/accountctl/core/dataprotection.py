@@ -205,3 +205,69 @@ def leads(conn: sqlite3.Connection, school: str | None = None) -> list[dict]:
             }
         )
     return out
+
+
+ASSET_COLUMNS = [
+    "school",
+    "platform",
+    "handle",
+    "url",
+    "access_model",
+    "category",
+    "status",
+    "owner",
+    "admins",
+    "linked_mailbox",
+    "approved_on",
+    "approved_by",
+    "last_review",
+    "dpia_ref",
+    "retention_days",
+]
+
+
+def asset_register(conn: sqlite3.Connection) -> list[dict]:
+    """One row per account for the trust's asset and information-asset registers (DfE standards)."""
+    from accountctl.core import config
+
+    dpias = all_dpias(conn)
+    retention = config.load(conn).get("retention.closed-account") or None
+    admins: dict[str, list[str]] = {}
+    for account, email in conn.execute(
+        "SELECT account, email FROM account_people WHERE role = 'admin' AND removed_at IS NULL ORDER BY email"
+    ):
+        admins.setdefault(account, []).append(email)
+    decided = {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            "SELECT account, at, approver FROM approvals WHERE id IN (SELECT max(id) FROM approvals GROUP BY account) "
+            "AND decision = 'approved'"
+        )
+    }
+    out = []
+    for a in conn.execute(
+        "SELECT * FROM accounts WHERE status NOT IN ('found', 'reported', 'gone') ORDER BY school, platform, handle"
+    ):
+        a = dict(a)
+        found = dpia_for(dpias, a["platform"], a["school"])
+        approved = decided.get(a["id"])
+        out.append(
+            {
+                "school": a["school"],
+                "platform": a["platform"],
+                "handle": a["handle"],
+                "url": a["url"],
+                "access_model": a.get("access") or "login",
+                "category": a["category"],
+                "status": a["status"],
+                "owner": a["owner"],
+                "admins": admins.get(a["id"], []),
+                "linked_mailbox": a["email"],
+                "approved_on": approved[0][:10] if approved else None,
+                "approved_by": approved[1] if approved else None,
+                "last_review": a["reviewed_on"],
+                "dpia_ref": found["ref"] if found else None,
+                "retention_days": retention,
+            }
+        )
+    return out
