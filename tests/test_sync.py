@@ -381,3 +381,12 @@ def test_entra_example_and_rows_match_the_schema():
             jsonschema.validate(row, row_schema)
     bad = {"userPrincipalName": "x", "displayName": "", "accountEnabled": ""}
     assert len(list(jsonschema.Draft202012Validator(row_schema).iter_errors(bad))) == 3
+
+
+def test_governors_chairs_and_volunteers_are_never_proposed_as_leavers(run, school, tmp_path):
+    # they are on no staff roster: their absence from one says nothing (issue 25)
+    ok(run('staff add g.ov@oak.sch.uk --name "Gil Gov" --school oak --role governor --role chair'))
+    ok(run('staff add v.ol@oak.sch.uk --name "Val Vol" --school oak --role volunteer'))
+    data = sync(run, write(tmp_path, "mis.csv", STAFF_CSV), "--school", "oak")
+    proposed = {email for change, email in changes(data) if change == "leave"}
+    assert "g.ov@oak.sch.uk" not in proposed and "v.ol@oak.sch.uk" not in proposed and T3 in proposed
