@@ -380,3 +380,19 @@ def test_a_hijack_password_rotation_ticks_only_for_a_strong_password_used_nowher
     ok(run(["cred", "set", FB], input=OTHER_STRONG + "\n"))
     shown = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
     assert "password-rotated" not in shown["outstanding"]
+
+
+def test_log_and_export_withhold_an_incident_from_those_who_may_not_read_it(run, base):
+    from test_audit_rules import T1
+
+    ok(run(["incident", "open", FB, "--kind", "allegation", "--about", HEAD, "--summary", "Messages to a pupil"]))
+    ok(run(["incident", "open", FB, "--kind", "abuse", "--summary", "Rude comment about Mr Example"]))
+    ok(run(["person", "grant", T1, "--access", "register"]))
+    for who, sees_allegation, sees_abuse in ((HEAD, False, True), (T1, False, False)):
+        for argv in (["log", "--format", "json"], ["export"]):
+            text = ok(run(["--as", who, *argv])).stdout
+            assert ("Messages to a pupil" in text) is sees_allegation, (who, argv)
+            assert ("Rude comment" in text) is sees_abuse, (who, argv)
+            assert "withheld" in text
+    text = ok(run(["log", "--format", "json"])).stdout  # the custodian reads both
+    assert "Messages to a pupil" in text and "Rude comment" in text and "withheld" not in text

@@ -26,7 +26,11 @@ def log(reg, account, limit) -> None:
     """
     if account is not None:
         get_account(reg.db, account)  # an unknown id is refused (with the nearest ones), not an empty history
-    items = events.history(reg.db, account=account, limit=limit)
+    from accountctl.core import incidents
+
+    items = incidents.withhold(
+        reg.db, reg.actor, reg.is_custodian, events.history(reg.db, account=account, limit=limit)
+    )
     if fmt() != "table":
         output.rows(items, ["seq", "at", "actor", "action", "target", "account", "details"], fmt())
         return
@@ -132,7 +136,11 @@ def export(reg, out, asset_register) -> None:
 
         write_asset_register(reg, asset_register)
         return
-    text = output.to_json(export_register(reg.db))
+    from accountctl.core import incidents
+
+    data = export_register(reg.db)
+    data["events"] = incidents.withhold(reg.db, reg.actor, reg.is_custodian, data["events"])
+    text = output.to_json(data)
     if out:
         with open(out, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")

@@ -540,3 +540,29 @@ def erase(conn: sqlite3.Connection, actor: str, may_erase: bool, incident_id: st
         details={"texts": count, "reason": why},
     )
     return show(conn, incident["id"])
+
+
+WITHHELD = "withheld: only those who handle this school's incidents read them"
+
+
+def withhold(conn: sqlite3.Connection, actor: str, is_custodian: bool, history: list[dict]) -> list[dict]:
+    """The history as `actor` may read it: an incident's details only for those who may read the incident.
+
+    `log` and `export` are for anyone with access; an incident's summary, notes and the person an
+    allegation is about are not (and never for that person).
+    """
+    allowed: dict[str, bool] = {}
+    out = []
+    for event in history:
+        if not event["action"].startswith("incident.") or not event.get("target"):
+            out.append(event)
+            continue
+        target = event["target"]
+        if target not in allowed:
+            try:
+                read(conn, actor, is_custodian, target)
+                allowed[target] = True
+            except (AccessError, InputError):
+                allowed[target] = False
+        out.append(event if allowed[target] else {**event, "details": {"withheld": WITHHELD}})
+    return out
