@@ -347,3 +347,22 @@ def test_the_asset_register_has_one_row_per_account(run, base, tmp_path):
         "school", "platform", "handle", "url", "access_model", "category", "status", "owner", "admins",
         "linked_mailbox", "approved_on", "approved_by", "last_review", "dpia_ref", "retention_days",
     }  # fmt: skip
+
+
+def test_closed_and_found_account_windows_on_their_boundaries(run, base):
+    def hits(rule, offset):
+        return found(audit(run, "--as-of", day(offset))[0], rule)
+
+    ok(run(["config", "set", "window.SUSPENDED_TOO_LONG", "10"]))
+    ok(run(["account", "suspend", FB, "--reason", "Paused"]))
+    assert [bool(hits("SUSPENDED_TOO_LONG", d)) for d in (9, 10, 11)] == [False, False, True]
+    ok(run(["config", "set", "window.CLOSED_NOT_GONE", "5"]))
+    ok(run(["account", "close", FB, "--reason", "Merged"]))
+    assert [bool(hits("CLOSED_NOT_GONE", d)) for d in (4, 5, 6)] == [False, False, True]
+    argv = ["account", "found", "--school", "oak", "--platform", "x", "--handle", "oakfake"]
+    ok(run([*argv, "--url", "https://x.com/oakfake", "--source", "A parent"]))
+    ok(run(["config", "set", "window.UNCLAIMED_ACCOUNT", "3"]))
+    assert [bool(hits("UNCLAIMED_ACCOUNT", d)) for d in (2, 3, 4)] == [False, False, True]
+    ok(run(["account", "takedown", "oak-x-oakfake", "--reported-on", TODAY]))
+    ok(run(["config", "set", "window.UNCLAIMED_ACCOUNT_GONE", "7"]))
+    assert [bool(hits("UNCLAIMED_ACCOUNT", d)) for d in (6, 7, 8)] == [False, False, True]
