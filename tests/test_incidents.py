@@ -225,11 +225,13 @@ def test_only_the_dpo_decides_when_there_is_one_and_the_decision_is_signed(run, 
     assert shown["decision"]["decided_by"] == dpo and shown["decision"]["high_risk"] is True
     assert {"ico-reported", "data-subjects-told"} <= set(shown["outstanding"])
     ok(run(["verify"]))
-    # a decision changed underneath (reportable turned to no) fails verify
+    # a decision changed underneath (reportable turned to no) fails verify, and the audit does not count it
     with underneath(base) as db:
         db.execute("UPDATE breach_decisions SET reportable = 0, high_risk = 0")
     result = run(["verify"])
     assert result.exit_code == 1 and "breach decision 1" in result.stdout + result.stderr
+    hit = one(audit(run, "--as-of", day(4))[0], "BREACH_NOT_REPORTED")
+    assert "not yet decided" in hit["message"]
 
 
 def test_a_found_account_can_have_an_impersonation_incident(run, base):

@@ -131,6 +131,30 @@ def decide(
     return incidents.show(conn, incident["id"])
 
 
+def counted(conn: sqlite3.Connection, decision: dict | None, owners: dict[bytes, str]) -> dict | None:
+    """A decision as the audit counts it: only one its decider signed with a key granted to them (else None).
+
+    `verify` says why a decision fails (`verify_all`); the audit must not let a row written behind the
+    history's back turn a reportable breach into one that is not.
+    """
+    from accountctl import crypto
+
+    if decision is None:
+        return None
+    key = bytes(decision["public_key"])
+    try:
+        payload = json.loads(decision["payload"])
+    except (TypeError, ValueError):
+        return None
+    if (
+        owners.get(key) != decision["decided_by"]
+        or not crypto.verify_signature(key, bytes(decision["signature"]), decision["payload"].encode("utf-8"))
+        or any(payload.get(name) != decision[name] for name in COLUMNS)
+    ):
+        return None
+    return decision
+
+
 def verify_all(conn: sqlite3.Connection, members: membership.Membership, signed_by: dict[int, bytes]) -> list[str]:
     """Each breach decision: what its decider signed, with a key theirs then, in a signed event of theirs, by a DPO
     (or SLT)."""

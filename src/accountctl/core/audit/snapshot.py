@@ -323,13 +323,17 @@ def load(
     ):
         open_incidents.append(dict(zip(incident_columns, r)))
     if open_incidents:
+        from accountctl.core import breaches
         from accountctl.core import incidents as incident_steps
+
+        owners = approvals.key_owners(conn) if any(i["kind"] == "breach" for i in open_incidents) else {}
 
         for inc in open_incidents:
             inc["done"] = {
                 r[0] for r in conn.execute("SELECT step FROM incident_steps WHERE incident = ?", (inc["id"],))
             }
-            inc["decision"] = incident_steps.latest_decision(conn, inc["id"])
+            # a decision counts only as signed by its decider (core/breaches.py), as approvals do
+            inc["decision"] = breaches.counted(conn, incident_steps.latest_decision(conn, inc["id"]), owners)
             inc["outstanding"] = [
                 s.id for s in incident_steps.checklist(inc, inc["decision"]) if s.required and s.id not in inc["done"]
             ]
