@@ -251,6 +251,7 @@ def test_import_names_at_most_twenty_people_then_counts(run, base, tmp_path):
 def test_the_central_team_runs_any_schools_account_and_other_schools_only_contribute(run, base, tmp_path):
     ok(run('school add trust --name "Oak Trust central team" --domain oaktrust.org.uk --central'))
     ok(run("staff add comms@oaktrust.org.uk --name 'Cora Comms' --school trust --role staff --trained-on 2026-09-01"))
+    ok(run(["staff", "train", "comms@oaktrust.org.uk", "--on", "2026-09-01", "--kind", "cyber"]))
     ok(run(["account", "admin", "add", FB, "comms@oaktrust.org.uk"]))
     refused(run, base, ["account", "admin", "add", FB, ELM], 2, ELM, "staff of elm, not oak")
     ok(run(["account", "contributor", "add", FB, ELM]))
