@@ -536,6 +536,17 @@ def test_config_show(run, base):
     # tools staff sign in to, and apps a school invites families to, have no minimum age
     ages |= {f"min_age.{p}": "" for p in ("meta-business", "hootsuite", "sprout", "buffer", "later")}
     ages |= {f"min_age.{p}": "" for p in ("classdojo", "seesaw", "tapestry")}
+    windows = {
+        "window.INCIDENT_OPEN": "7",
+        "window.REQUEST_STALE": "30",
+        "window.SUSPENDED_TOO_LONG": "90",
+        "window.CLOSED_NOT_GONE": "30",
+        "window.UNCLAIMED_ACCOUNT": "14",
+        "window.UNCLAIMED_ACCOUNT_GONE": "30",
+        "window.POLICY_REVIEW_OVERDUE": "365",
+        "window.CONSENT_CHECK_LAPSED": "30",
+        "window.DORMANT": "180",
+    }
     assert settings == {
         "policy_version": "",
         "review_period_days": "365",
@@ -545,12 +556,16 @@ def test_config_show(run, base):
         "limit.staff": "1",
         "policy.reviewed_on": TODAY,
         "training.valid_days": "",
+        "terms": "",
+        "retention.incident": "",
+        "retention.leaver": "",
+        "retention.closed-account": "",
         **ages,
         "min_age.linkedin": "16",
         "min_age.vimeo": "16",
         "min_age.other": "",
         **access,
-        "window.DORMANT": "180",
+        **windows,
     }
     table = ok(run("config show")).stdout
     for key in settings:

@@ -21,6 +21,7 @@ import pytest
 
 from accountctl.core import audit as core
 from accountctl.core import config
+from accountctl.model import PLATFORMS
 from accountctl.store.register import open_register
 from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok
 
@@ -79,6 +80,13 @@ SPEC_SEVERITY = {
     "DORMANT": "warning",
     "SAFETY_SETTINGS": "warning",
     "HOUSE_RULES_MISSING": "warning",
+}
+SPEC_SEVERITY |= {
+    "DPIA_MISSING": "warning",
+    "DPIA_REVIEW_DUE": "warning",
+    "CONSENT_CHECK_LAPSED": "warning",
+    "RETENTION_DUE": "info",
+    "CYBER_TRAINING_DUE": "warning",
 }
 ALL_RULES = list(SPEC_SEVERITY)
 IT2 = "i.two@oak.sch.uk"  # the second IT custodian: with one, SINGLE_CUSTODIAN
@@ -156,10 +164,27 @@ def _build(run) -> None:
         (ELM2, "Eli Two", "elm"),
     ):
         ok(run(f'staff add {email} --name "{name}" --school {school} --role staff --trained-on 2026-09-01'))
+        ok(run(["staff", "train", email, "--on", "2026-09-01", "--kind", "cyber"]))
     ok(run(f"person grant {HEAD} --access register"))
     ok(run(f'staff add {IT2} --name "Ivy Two" --school oak --role it'))
     ok(run(f"person grant {IT2} --access vault"))
     ok(run(f"config set policy.reviewed_on {TODAY}"))
+    for platform in PLATFORMS:  # every platform assessed for the trust, reviewed in three years: DPIA tests remove them
+        ok(
+            run(
+                [
+                    "platform",
+                    "dpia",
+                    platform,
+                    "--ref",
+                    f"DPIA-{platform}",
+                    "--approved-on",
+                    TODAY,
+                    "--review-days",
+                    "1095",
+                ]
+            )
+        )
     ok(run(request_argv(FB)))
     ok(run(SLT + ["approve", FB]))
     ok(run(["account", "notify-head", FB]))
@@ -789,6 +814,7 @@ def test_training_missing_no_training_date(run, base):
     newbie = "n.new@oak.sch.uk"
     ok(run(f"staff add {newbie} --name 'Nia New' --school oak"))
     ok(run(["account", "admin", "add", FB, newbie]))
+    ok(run(["staff", "train", newbie, "--on", TODAY, "--kind", "cyber"]))  # (cyber training is apart)
     ok(run(SLT + ["approve", FB]))
     report, code = audit(run, "--fail-on", "warning")
     hit = one(report, "TRAINING_MISSING")
@@ -837,6 +863,8 @@ def test_review_overdue(run, base):
     late = day(366)
     ok(run("config set policy.reviewed_on " + late, env={"ACCOUNTCTL_TODAY": late}))  # the policy's own review is apart
     ok(run(["monitor", FB, "--last-post", late], env={"ACCOUNTCTL_TODAY": late}))  # in use: not DORMANT
+    for person in (T1, T2, T3):  # a year on, their yearly cyber training is renewed too
+        ok(run(["staff", "train", person, "--on", late, "--kind", "cyber"], env={"ACCOUNTCTL_TODAY": late}))
     report, code = audit(run, "--fail-on", "warning", today=late)
     hit = one(report, "REVIEW_OVERDUE")
     assert (hit["severity"], hit["school"]) == ("warning", "oak")

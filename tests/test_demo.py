@@ -1,7 +1,10 @@
 """`accountctl demo`: the newcomer's first command."""
 
+import csv
+import io
 import json
 import os
+from datetime import datetime
 
 from conftest import ok
 
@@ -39,7 +42,8 @@ def test_demo_builds_a_trust_with_the_promised_problems_and_audits_it(run, tmp_p
     assert "Oakfield Social Media Policy 6.1" in out  # the trust's own clause beside its finding
     for name in ("Connect", "Huxley", "Agora", "Dartmoor", "Preston"):
         assert name not in out
-    assert out.count("\n  accountctl ") == 8  # eight commands to try next
+    assert out.count("\n  accountctl ") == 13  # thirteen commands to try next (five about safeguarding)
+    assert "DPIA_MISSING" in out and "Facebook has one" in out
     assert "ACCOUNTCTL_PASSPHRASE" not in out, "never a passphrase in a line to paste into a shell"
 
 
@@ -121,3 +125,26 @@ def test_a_waiver_does_not_reach_back_before_it_was_granted(run, tmp_path, monke
     assert waived(today) is True
     assert waived(today - timedelta(days=1)) is False  # the day before SLT decided
     assert waived(today + timedelta(days=31)) is False  # after it lapsed
+
+
+def test_the_demo_shows_safeguarding_and_data_protection(run, tmp_path, monkeypatch):
+    from accountctl.core import demo
+
+    folder = tmp_path / "demo"
+    ok(run(["demo", "--dir", str(folder)]))
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(folder / "demo.accountctl"))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    monkeypatch.setenv("ACCOUNTCTL_USER", demo.CUSTODIAN)
+    by_kind = {i["kind"]: i for i in json.loads(ok(run(["incident", "list", "--json"])).stdout)}
+    allegation = json.loads(ok(run(["incident", "show", by_kind["allegation"]["id"], "--json"])).stdout)
+    assert {s["step"] for s in allegation["checklist"] if s["done"]} >= {"dsl-informed", "lado-informed"}
+    log = list(csv.DictReader(io.StringIO(ok(run(["incident", "list", "--kind", "breach", "--format", "csv"])).stdout)))
+    assert {(r["reportable"], bool(r["ico_reference"])) for r in log} == {("yes", True), ("no", False)}
+    reported = next(r for r in log if r["reportable"] == "yes")
+    hours = datetime.fromisoformat(reported["decided_at"][:19]) - datetime.fromisoformat(reported["discovered_at"][:19])
+    assert hours.total_seconds() < 72 * 3600
+    dpias = json.loads(ok(run(["platform", "list", "--json"])).stdout)
+    assert [d["platform"] for d in dpias] == ["facebook"]
+    erased = json.loads(ok(run(["incident", "show", by_kind["safeguarding"]["id"], "--json"])).stdout)
+    assert erased["summary"].startswith("erased on ")
+    ok(run(["verify"]))

@@ -16,6 +16,7 @@ from test_audit_rules import (
     FB,
     HEAD,
     OTHER_STRONG,
+    SLT,
     TODAY,
     audit,
     base,  # noqa: F401
@@ -52,6 +53,7 @@ def test_the_checklists_are_the_specs():
         ("sessions-revoked", True),
         ("platform-reported", True),
         ("parents-informed", False),
+        ("action-fraud-reported", False),
     }
     assert set(ids["abuse"]) == {("head-informed", True), ("content-removed", True), ("dsl-informed", False)}
     assert set(ids["safeguarding"]) == {("head-informed", True), ("dsl-informed", True), ("content-removed", True)}
@@ -61,6 +63,40 @@ def test_the_checklists_are_the_specs():
         ("parents-informed", True),
     }
     assert set(ids["breach"]) == {("head-informed", True), ("dpo-informed", True), ("password-rotated", True)}
+    assert set(ids["allegation"]) == {("dsl-informed", True), ("lado-informed", True), ("head-informed", True)}
+    assert set(ids["illegal"]) == {
+        ("police-informed", True),
+        ("dsl-informed", True),
+        ("head-informed", True),
+        ("content-reported", True),
+    }
+    # a breach gains the ICO's and the people's steps: required as the DPO's decision says (undecided: reportable)
+    breach = {"kind": "breach"}
+    extra = {s.id: s.required for s in incidents.checklist(breach)[3:]}
+    assert extra == {"ico-reported": True, "data-subjects-told": False}
+    decided = {"reportable": 0, "high_risk": 0}
+    assert {s.id: s.required for s in incidents.checklist(breach, decided)[3:]} == {
+        "ico-reported": False,
+        "data-subjects-told": False,
+    }
+    decided = {"reportable": 1, "high_risk": 1}
+    assert all(s.required for s in incidents.checklist(breach, decided)[3:])
+    # about the headteacher, the chair of governors is told instead
+    about_head = [s.id for s in incidents.checklist({"kind": "allegation", "about_head": "1"})]
+    assert about_head == ["dsl-informed", "lado-informed", "chair-informed"]
+
+
+def test_no_step_tells_anyone_to_screenshot_copy_or_save_content():
+    steps = [s for kind in incidents.KINDS for s in incidents.checklist({"kind": kind, "about_head": "1"})]
+    for s in steps:
+        words = s.do.lower()
+        for banned in ("screenshot", "copy", "save", "print"):
+            # only ever as a prohibition: "Do not screenshot, copy or save it"
+            assert banned not in words or "do not screenshot, copy or save" in words, (s.id, s.do)
+    meeting_content = [s for s in steps if s.id in ("content-removed", "dsl-informed", "police-informed")]
+    assert meeting_content and all(
+        "link, date and time" in s.do or "dsl says so" in s.do.lower() for s in meeting_content
+    )
 
 
 def test_a_whole_hijack_runbook(run, base):
@@ -128,24 +164,74 @@ def test_incident_open_warns_then_errors_after_7_days(run, base):
     assert found(audit(run, "--as-of", day(8))[0], "INCIDENT_OPEN") == []
 
 
-def test_breach_not_reported_after_72_hours(run, base):
+def test_breach_not_reported_72_hours_after_discovery(run, base):
     inc = open_incident(run, "breach")
-    opened = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
+    discovered = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
     with underneath(base) as db:
-        db.execute("UPDATE incidents SET opened_at = ? WHERE id = ?", ("2026-10-01T09:00:00Z", inc))
+        # opened later than it was discovered: the clock runs from discovery
+        db.execute(
+            "UPDATE incidents SET opened_at = ?, discovered_at = ? WHERE id = ?",
+            ("2026-10-02T09:00:00Z", "2026-10-01T09:00:00Z", inc),
+        )
 
     def hits(now: datetime) -> list:
         with underneath(base) as db:
             snap = core.load(db, now.date(), now=now)
         return [f for f in core.run(snap, {}, ["BREACH_NOT_REPORTED"])[0]]
 
-    assert hits(opened + timedelta(hours=72)) == []
-    late = hits(opened + timedelta(hours=72, seconds=1))
-    assert len(late) == 1 and late[0]["severity"] == "error" and f"incident step {inc} dpo-informed" in late[0]["fix"]
-    # through the CLI: three days after, at the end of the day, the clock has run out
-    assert one(audit(run, "--as-of", day(3))[0], "BREACH_NOT_REPORTED")["account"] == FB
+    assert hits(discovered + timedelta(hours=72)) == []
+    late = hits(discovered + timedelta(hours=72, seconds=1))
+    assert len(late) == 1 and late[0]["severity"] == "error" and f"incident decide {inc}" in late[0]["fix"]
+    # the DPO's step alone is not enough: the ICO must hear
     ok(run(["incident", "step", inc, "dpo-informed"]))
-    assert hits(opened + timedelta(hours=100)) == []
+    assert len(hits(discovered + timedelta(hours=73))) == 1
+    # decided reportable: still due until the ICO's reference is recorded
+    ok(run(SLT + ["incident", "decide", inc, "--reportable", "yes", "--reason", "Pupils' names and photos"]))
+    late = hits(discovered + timedelta(hours=73))
+    assert len(late) == 1 and f"incident step {inc} ico-reported --reference" in late[0]["fix"]
+    ok(run(["incident", "step", inc, "ico-reported", "--reference", "IC-123456"]))
+    assert hits(discovered + timedelta(hours=100)) == []
+
+
+def test_a_breach_decided_not_reportable_is_not_reported_and_is_logged(run, base):
+    inc = open_incident(run, "breach")
+    refused(run, base, ["incident", "close", inc, "--outcome", "x"], 2, "has not decided", "incident decide")
+    ok(run(SLT + ["incident", "decide", inc, "--reportable", "no", "--reason", "Encrypted file, key not lost"]))
+    assert found(audit(run, "--as-of", day(5))[0], "BREACH_NOT_REPORTED") == []
+    for step in ("dpo-informed", "head-informed", "password-rotated"):
+        ok(run(["incident", "step", inc, step]))
+    ok(run(["incident", "close", inc, "--outcome", "Contained"]))
+    log = ok(run(["incident", "list", "--kind", "breach", "--format", "csv"])).stdout
+    header, row = log.splitlines()[:2]
+    assert header.startswith("id,account,school,status,discovered_at")
+    assert inc in row and "Encrypted file, key not lost" in row and HEAD in row
+    listed = json.loads(ok(run(["incident", "list", "--kind", "breach", "--json"])).stdout)
+    assert listed[0]["reportable"] is False and listed[0]["decided"] is True
+
+
+def test_only_the_dpo_decides_when_there_is_one_and_the_decision_is_signed(run, base):
+    inc = open_incident(run, "breach", today=None)
+    refused(run, base, ["incident", "decide", inc, "--reportable", "no", "--reason", "x"], 3, "slt")
+    dpo = "d.po@oak.sch.uk"
+    ok(run(["staff", "add", dpo, "--name", "Dee Po", "--school", "oak", "--role", "dpo"]))
+    ok(run(["person", "grant", dpo, "--access", "register"]))
+    refused(run, base, SLT + ["incident", "decide", inc, "--reportable", "no", "--reason", "x"], 3, dpo)
+    refused(
+        run, base, ["--as", dpo, "incident", "decide", inc, "--reportable", "no", "--high-risk", "--reason", "x"], 2
+    )
+    refused(run, base, ["--as", dpo, "incident", "decide", inc, "--reportable", "no", "--reason", " "], 2, "reason")
+    ok(run(["--as", dpo, "incident", "decide", inc, "--reportable", "yes", "--high-risk", "--reason", "Health data"]))
+    shown = json.loads(ok(run(["--as", dpo, "incident", "show", inc, "--json"])).stdout)
+    assert shown["decision"]["decided_by"] == dpo and shown["decision"]["high_risk"] is True
+    assert {"ico-reported", "data-subjects-told"} <= set(shown["outstanding"])
+    ok(run(["verify"]))
+    # a decision changed underneath (reportable turned to no) fails verify, and the audit does not count it
+    with underneath(base) as db:
+        db.execute("UPDATE breach_decisions SET reportable = 0, high_risk = 0")
+    result = run(["verify"])
+    assert result.exit_code == 1 and "breach decision 1" in result.stdout + result.stderr
+    hit = one(audit(run, "--as-of", day(4))[0], "BREACH_NOT_REPORTED")
+    assert "not yet decided" in hit["message"]
 
 
 def test_a_found_account_can_have_an_impersonation_incident(run, base):
@@ -220,3 +306,95 @@ def test_only_custodians_and_slt_read_incidents(run, base, monkeypatch):
     refused(run, base, ["--as", T1, "incident", "show", inc], 3, "read incidents")
     assert [i["id"] for i in json.loads(ok(run(["--as", HEAD, "incident", "list", "--json"])).stdout)] == [inc]
     ok(run(["--as", HEAD, "incident", "show", inc]))
+
+
+def test_an_allegation_goes_to_the_lado_and_the_person_concerned_never_sees_it(run, base):
+    from test_audit_rules import T1
+
+    refused(run, base, ["incident", "open", FB, "--kind", "allegation", "--summary", "x"], 2, "--about")
+    refused(
+        run, base, ["incident", "open", FB, "--kind", "allegation", "--about", "nobody@oak.sch.uk", "--summary", "x"], 2
+    )
+    refused(run, base, ["incident", "open", FB, "--kind", "abuse", "--about", T1, "--summary", "x"], 2, "allegation")
+    refused(run, base, ["incident", "open", FB, "--kind", "abuse", "--discovered-at", TODAY, "--summary", "x"], 2)
+    inc = ok(run(["incident", "open", FB, "--kind", "allegation", "--about", T1, "--summary", "DMs to a pupil"]))
+    inc = inc.stdout.strip()
+    text = ok(run(["incident", "show", inc])).stdout
+    assert "lado-informed" in text and "within one working day" in text and "head-informed" in text
+    assert "chair-informed" not in text
+    ok(run(["person", "grant", T1, "--access", "register"]))
+    refused(run, base, ["--as", T1, "incident", "show", inc], 3)  # (T1 is neither SLT nor a DSL)
+    ok(run(["--as", HEAD, "incident", "show", inc]))
+    about_head = ok(
+        run(["incident", "open", FB, "--kind", "allegation", "--about", HEAD, "--summary", "Posts about a pupil"])
+    ).stdout.strip()
+    shown = json.loads(ok(run(["incident", "show", about_head, "--json"])).stdout)
+    assert shown["about_head"] is True
+    assert [s["step"] for s in shown["checklist"]] == ["dsl-informed", "lado-informed", "chair-informed"]
+    assert "chair of governors" in shown["checklist"][2]["do"]
+    # the head reads every other incident of the school, never the one about themselves; nor is told why
+    for argv in (["show", about_head], ["step", about_head, "dsl-informed"], ["close", about_head, "--outcome", "x"]):
+        line = refused(run, base, ["--as", HEAD, "incident", *argv], 3, "may not", about_head)
+        assert "about" not in line and "allegation" not in line
+    listed = [i["id"] for i in json.loads(ok(run(["--as", HEAD, "incident", "list", "--json"])).stdout)]
+    assert listed == [inc]
+    for step in ("dsl-informed", "lado-informed", "head-informed"):
+        ok(run(["incident", "step", inc, step]))
+    ok(run(["incident", "close", inc, "--outcome", "LADO: no further action"]))
+
+
+def test_a_dsl_reads_and_records_their_schools_incidents(run, base):
+    dsl = "d.sl@oak.sch.uk"
+    ok(run(["staff", "add", dsl, "--name", "Dee Sl", "--school", "oak", "--role", "staff", "--role", "dsl"]))
+    ok(run(["person", "grant", dsl, "--access", "register"]))
+    inc = open_incident(run, "illegal")
+    text = ok(run(["--as", dsl, "incident", "show", inc])).stdout
+    assert "999" in text and "police-informed" in text and "iwf" in text.lower()
+    ok(run(["--as", dsl, "incident", "step", inc, "police-informed", "--reference", "CAD 123"]))
+    shown = json.loads(ok(run(["--as", dsl, "incident", "show", inc, "--json"])).stdout)
+    assert shown["checklist"][0]["reference"] == "CAD 123"
+    assert [i["id"] for i in json.loads(ok(run(["--as", dsl, "incident", "list", "--json"])).stdout)] == [inc]
+
+
+def test_governors_and_chairs_never_run_an_account(run, base):
+    from accountctl.core import eligibility
+
+    gov = "g.ov@oak.sch.uk"
+    ok(run(["staff", "add", gov, "--name", "Gil Gov", "--school", "oak", "--role", "governor", "--role", "chair"]))
+    refused(run, base, ["account", "admin", "add", FB, gov], 2, "governor")
+    assert eligibility.volunteer_only(["governor"]) and eligibility.volunteer_only('["volunteer", "chair"]')
+    assert not eligibility.volunteer_only(["staff", "governor"]) and not eligibility.volunteer_only(["dsl"])
+    assert '["governor", "chair"]' in eligibility.ELIGIBLE_SQL
+
+
+def test_a_hijack_password_rotation_ticks_only_for_a_strong_password_used_nowhere_else(run, base):
+    from test_audit_rules import request_argv
+
+    ok(run(request_argv("oak-x-other", platform="x", handle="oakother")))
+    ok(run(["cred", "set", "oak-x-other"], input="Reused-Harbour-Lantern-82!\n"))
+    inc = open_incident(run)
+    weak = ok(run(["cred", "set", FB], input="password123\n"))
+    assert f"Incident {inc}: password-rotated is NOT done: the new password is weak" in weak.stderr
+    reused = ok(run(["cred", "set", FB], input="Reused-Harbour-Lantern-82!\n"))
+    assert "NOT done: the new password is also used on oak-x-other" in reused.stderr
+    shown = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
+    assert "password-rotated" in shown["outstanding"]
+    ok(run(["cred", "set", FB], input=OTHER_STRONG + "\n"))
+    shown = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
+    assert "password-rotated" not in shown["outstanding"]
+
+
+def test_log_and_export_withhold_an_incident_from_those_who_may_not_read_it(run, base):
+    from test_audit_rules import T1
+
+    ok(run(["incident", "open", FB, "--kind", "allegation", "--about", HEAD, "--summary", "Messages to a pupil"]))
+    ok(run(["incident", "open", FB, "--kind", "abuse", "--summary", "Rude comment about Mr Example"]))
+    ok(run(["person", "grant", T1, "--access", "register"]))
+    for who, sees_allegation, sees_abuse in ((HEAD, False, True), (T1, False, False)):
+        for argv in (["log", "--format", "json"], ["export"]):
+            text = ok(run(["--as", who, *argv])).stdout
+            assert ("Messages to a pupil" in text) is sees_allegation, (who, argv)
+            assert ("Rude comment" in text) is sees_abuse, (who, argv)
+            assert "withheld" in text
+    text = ok(run(["log", "--format", "json"])).stdout  # the custodian reads both
+    assert "Messages to a pupil" in text and "Rude comment" in text and "withheld" not in text

@@ -251,6 +251,7 @@ def test_import_names_at_most_twenty_people_then_counts(run, base, tmp_path):
 def test_the_central_team_runs_any_schools_account_and_other_schools_only_contribute(run, base, tmp_path):
     ok(run('school add trust --name "Oak Trust central team" --domain oaktrust.org.uk --central'))
     ok(run("staff add comms@oaktrust.org.uk --name 'Cora Comms' --school trust --role staff --trained-on 2026-09-01"))
+    ok(run(["staff", "train", "comms@oaktrust.org.uk", "--on", "2026-09-01", "--kind", "cyber"]))
     ok(run(["account", "admin", "add", FB, "comms@oaktrust.org.uk"]))
     refused(run, base, ["account", "admin", "add", FB, ELM], 2, ELM, "staff of elm, not oak")
     ok(run(["account", "contributor", "add", FB, ELM]))
@@ -349,6 +350,7 @@ def test_training_expires_after_training_valid_days(run, base):
 )
 def test_pupils_under_platform_age_at_the_boundary(run, base, platform, age, expected):
     request(run, f"oak-{platform}-p{age}", platform=platform, pupils=age)
+    ok(run(["account", "update", f"oak-{platform}-p{age}", "--pupils-join", "yes"]))
     report, _ = audit(run, "--rule", "PUPILS_UNDER_PLATFORM_AGE")
     hits = found(report, "PUPILS_UNDER_PLATFORM_AGE")
     assert len(hits) == expected
@@ -357,16 +359,39 @@ def test_pupils_under_platform_age_at_the_boundary(run, base, platform, age, exp
         assert f"aimed at pupils from age {int(age)}; {platform} is for" in hits[0]["message"]
 
 
-def test_a_year_4_tiktok_account_is_an_error_even_as_a_request(run, base):
+def test_a_year_4_tiktok_account_that_pupils_join_is_an_error_even_as_a_request(run, base):
     request(run, NEW, pupils="8")
+    ok(run(["account", "update", NEW, "--pupils-join", "yes"]))
     report, code = audit(run)
     hit = one(report, "PUPILS_UNDER_PLATFORM_AGE", NEW)
-    assert hit["message"] == "aimed at pupils from age 8; tiktok is for 13 and over" and code == 1
+    assert hit["message"].startswith("aimed at pupils from age 8; tiktok is for 13 and over, and pupils") and code == 1
     assert found(report, "PARENTS_NOT_INFORMED") == []  # not live yet
     # the fix it names: close it (or say it is not for those pupils)
     assert "close" in hit["fix"]
     ok(run(["account", "close", NEW, "--reason", "Under 13s"]))
     assert found(audit(run)[0], "PUPILS_UNDER_PLATFORM_AGE") == []
+
+
+def test_videos_year_4_watch_without_accounts_are_a_warning_not_an_error(run, base):
+    request(run, "oak-youtube-y4", platform="youtube", pupils="8")
+    hit = one(audit(run)[0], "PUPILS_UNDER_PLATFORM_AGE", "oak-youtube-y4")
+    assert hit["severity"] == "warning" and "without accounts of their own" in hit["message"]
+    assert "--pupils-join yes" in hit["fix"]
+    ok(run(SLT + ["approve", "oak-youtube-y4"]))
+    ok(run(["account", "notify-head", "oak-youtube-y4"]))
+    ok(run(["cred", "set", "oak-youtube-y4"], input=f"{STRONG}-y4\n"))
+    ok(run(["account", "activate", "oak-youtube-y4"]))  # a warning does not hold it back
+
+
+def test_activate_refuses_while_pupils_would_join_under_age_unless_waived(run, base):
+    request(run, NEW, pupils="11")
+    ok(run(["account", "update", NEW, "--pupils-join", "yes"]))
+    ok(run(SLT + ["approve", NEW]))
+    ok(run(["account", "notify-head", NEW]))
+    ok(run(["cred", "set", NEW], input=f"{STRONG}-new\n"))
+    refused(run, base, ["account", "activate", NEW], 2, "PUPILS_UNDER_PLATFORM_AGE", "would join")
+    ok(run(SLT + ["waive", NEW, "PUPILS_UNDER_PLATFORM_AGE", "--reason", "Year 7 club, DPIA", "--until", day(30)]))
+    ok(run(["account", "activate", NEW]))
 
 
 def test_min_age_is_the_trusts_to_set(run, base):

@@ -555,6 +555,11 @@ def synthetic_trust(accounts: int = 10_000, schools: int = 100) -> object:
         events,
     )
     conn.executemany("INSERT INTO waivers(account, rule, reason, until, waived_by, at) VALUES (?,?,?,?,?,?)", waivers)
+    # a trust that has assessed the platforms it uses (DPIA_MISSING would otherwise fire on every account)
+    conn.executemany(
+        "INSERT INTO dpias(platform, school, ref, approved_on, review_days, recorded_by, at) VALUES (?,'',?,?,1095,?,?)",
+        [(p, f"DPIA-{p}", "2026-01-05", "it@big.sch.uk", at) for p in platforms],
+    )
     return conn
 
 

@@ -434,3 +434,12 @@ def test_volunteers_and_other_domains_are_never_proposed_as_leavers(run, school,
     ok(run('staff add p.helper@oak.sch.uk --name "Pat Helper" --school oak --role volunteer --role staff'))
     leavers = {email for change, email in changes(sync(run, roster, "--school", "oak")) if change == "leave"}
     assert leavers == {T1, "p.helper@oak.sch.uk"}  # also staff: an employee the roster should list
+
+
+def test_governors_chairs_and_volunteers_are_never_proposed_as_leavers(run, school, tmp_path):
+    # they are on no staff roster: their absence from one says nothing (issue 25)
+    ok(run('staff add g.ov@oak.sch.uk --name "Gil Gov" --school oak --role governor --role chair'))
+    ok(run('staff add v.ol@oak.sch.uk --name "Val Vol" --school oak --role volunteer'))
+    data = sync(run, write(tmp_path, "mis.csv", STAFF_CSV), "--school", "oak")
+    proposed = {email for change, email in changes(data) if change == "leave"}
+    assert "g.ov@oak.sch.uk" not in proposed and "v.ol@oak.sch.uk" not in proposed and T3 in proposed

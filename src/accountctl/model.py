@@ -7,7 +7,23 @@ import re
 from accountctl.errors import InputError, shown
 from accountctl.safetext import INVISIBLE
 
-ROLES = ("slt", "headteacher", "ceo", "it", "staff", "volunteer")
+ROLES = ("slt", "headteacher", "ceo", "it", "staff", "volunteer", "dsl", "dpo", "governor", "chair")
+# The days each time-bound audit rule allows by default (`config set window.RULE DAYS` changes them).
+WINDOWS = {
+    "INCIDENT_OPEN": 7,
+    "REQUEST_STALE": 30,
+    "SUSPENDED_TOO_LONG": 90,
+    "CLOSED_NOT_GONE": 30,
+    "UNCLAIMED_ACCOUNT": 14,
+    "UNCLAIMED_ACCOUNT_GONE": 30,
+    "POLICY_REVIEW_OVERDUE": 365,
+    "CONSENT_CHECK_LAPSED": 30,
+    "DORMANT": 180,  # days since an active account's last recorded post (SPEC "Ways in")
+}
+# Findings about the whole register, not one account: waived with `waive --trust RULE`.
+TRUST_RULES = ("SINGLE_CUSTODIAN", "POLICY_REVIEW_OVERDUE")
+# Roles that make nobody staff: a person with only these may contribute to an account, never run one.
+NON_STAFF_ROLES = ("volunteer", "governor", "chair")
 APPROVER_ROLES = ("slt", "headteacher")
 PLATFORMS = (
     "facebook",

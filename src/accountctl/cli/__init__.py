@@ -47,6 +47,8 @@ COMMANDS = {
     "attest": "attest",
     "demo": "demo",
     "mailbox": "mailboxes",
+    "platform": "safeguarding",
+    "erase": "safeguarding",
 }
 ATTRIBUTES = {"config": "config_group"}
 

@@ -9,7 +9,8 @@ import click
 from accountctl.cli import giveway, output, waysin
 from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.cli.directory import read_text_file
-from accountctl.core import accounts, approvals
+from accountctl.cli.safeguarding import pupil_options
+from accountctl.core import accounts, approvals, dataprotection
 from accountctl.core.access import require_custodian
 
 IMPORT_WARNINGS_SHOWN = 20  # people named in warnings; the audit lists every one
@@ -67,6 +68,7 @@ def account() -> None:
 @click.option("--requested-by", help="Who asked for it (default: you).")
 @click.option("--id", "account_id", help="Account id (default SCHOOL-PLATFORM-HANDLE).")
 @waysin.request_options
+@pupil_options
 @global_options
 @writes
 def account_request(
@@ -90,6 +92,7 @@ def account_request(
     account_id,
     access,
     via,
+    **pupil,
 ) -> None:
     """Record a request for an official account; prints the new account id.
 
@@ -126,6 +129,7 @@ def account_request(
             parents_informed_on=parents_informed_on,
             access=access,
             via=list(via),
+            **pupil,
         ),
     )
     missing = accounts.case_gaps(row)
@@ -241,10 +245,11 @@ def account_list(reg, school, status, platform) -> None:
     metavar="YYYY-MM-DD",
     help="When parents and carers were told about it (needs no new approval).",
 )
+@pupil_options
 @global_options
 @writes
 def account_update(
-    reg, account_id, email, url, aim, audience, promotion, visibility, pupils, parents_informed_on
+    reg, account_id, email, url, aim, audience, promotion, visibility, pupils, parents_informed_on, **pupil
 ) -> None:
     """Complete or change an account's business case, linked email or URL (SLT approves the changed case).
 
@@ -268,6 +273,7 @@ def account_update(
             "visibility": visibility,
             "pupils": pupils,
             "parents_informed_on": parents_informed_on,
+            **pupil,
         },
     )
     if row["case_hash"] == before:
@@ -519,8 +525,8 @@ def approve(reg, account_id, note) -> None:
     """
     result = approvals.decide(reg.db, reg.actor, reg.keys.signing_private, account_id, "approved", note)
     output.message(f"Approved {result['account']} (signed by {result['approver']}); status {result['status']}.")
-    errors = _open_errors(reg, result["account"])
-    if errors:
+    output.message(dataprotection.dpia_line(reg.db, accounts.get_account(reg.db, result["account"])))
+    if errors := _open_errors(reg, result["account"]):
         school = accounts.get_account(reg.db, result["account"])["school"]
         output.message(
             f"Still open on {result['account']}: {len(errors)} error(s) in the audit: "

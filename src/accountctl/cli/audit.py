@@ -148,22 +148,38 @@ def rules(sources) -> None:
 
 
 @click.command()
-@click.argument("account_id", metavar="ID")
-@click.argument("rule_id", metavar="RULE")
+@click.argument("args", nargs=-1, metavar="ID RULE | --trust RULE")
+@click.option(
+    "--trust", "trust_rule", metavar="RULE", help="A finding about the whole register (SINGLE_CUSTODIAN, ...)."
+)
 @click.option("--reason", required=True, help="Why SLT accepts the finding (kept with the waiver and in the history).")
 @click.option("--until", required=True, metavar="YYYY-MM-DD", help="At most one year ahead.")
 @global_options
 @writes
-def waive(reg, account_id, rule_id, reason, until) -> None:
+def waive(reg, args, trust_rule, reason, until) -> None:
     """Accept one finding for one account until a date (SLT of its school, or the CEO).
 
+    A finding about the whole register (SINGLE_CUSTODIAN, POLICY_REVIEW_OVERDUE) is waived with
+    --trust RULE, by the CEO (or SLT where the register holds one school).
+
     \b
-    Example:
+    Examples:
       accountctl --as head@oak.sch.uk waive oak-x-oakpe ONE_FACULTY_ONE_STAFF --reason "PE pilot" --until 2027-07-31
+      accountctl --as ceo@trust.org.uk waive --trust SINGLE_CUSTODIAN --reason "Second technician starts in May" \\
+        --until 2027-05-31
     """
     from accountctl.core import oversight
+    from accountctl.errors import InputError
 
-    result = oversight.waive(reg.db, reg.actor, account_id, rule_id, reason, until)
+    if trust_rule is not None:
+        if args:
+            raise InputError("waive --trust RULE takes no account id")
+        result = oversight.waive_trust(reg.db, reg.actor, trust_rule, reason, until)
+        output.message(f"Waived {result['rule']} for the whole register until {result['until']}.")
+        return
+    if len(args) != 2:
+        raise InputError("waive ID RULE --reason T --until DATE (or: waive --trust RULE ...)")
+    result = oversight.waive(reg.db, reg.actor, args[0], args[1], reason, until)
     output.message(f"Waived {result['rule']} on {result['account']} until {result['until']}.")
 
 
@@ -189,19 +205,30 @@ def review(reg, account_id, note) -> None:
 @click.argument("account_id", metavar="ID")
 @click.option("--note", help="What the check found.")
 @click.option("--last-post", metavar="YYYY-MM-DD", help="When it last posted (DORMANT after window.DORMANT days).")
+@click.option(
+    "--consent-checked",
+    is_flag=True,
+    help="Recent posts were checked against the consent and no-photo lists (which stay in the school's systems).",
+)
 @global_options
 @writes
-def monitor(reg, account_id, note, last_post) -> None:
+def monitor(reg, account_id, note, last_post, consent_checked) -> None:
     """Record a monitoring check (an admin of the account, or a custodian).
 
     \b
-    Example:
+    Examples:
       accountctl monitor oak-facebook-oakprimary --note "Replied to two comments"
+      accountctl monitor oak-facebook-oakprimary --consent-checked
     """
     from accountctl.core import oversight
 
-    result = oversight.monitor(reg.db, reg.actor, account_id, reg.is_custodian, note, last_post)
-    output.message(f"Recorded a monitoring check of {result['account']} on {result['monitored_on']}.")
+    result = oversight.monitor(
+        reg.db, reg.actor, account_id, reg.is_custodian, note, last_post=last_post, consent_checked=consent_checked
+    )
+    output.message(
+        f"Recorded a monitoring check of {result['account']} on {result['monitored_on']}"
+        + (", and the pupil-images consent check." if consent_checked else ".")
+    )
 
 
 @click.group("config")

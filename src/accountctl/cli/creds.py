@@ -132,6 +132,11 @@ def _ticked(result: dict, step: str) -> None:
     """Say which open incidents the change completed a step of."""
     for incident in result["incidents"]:
         output.message(f"Incident {incident}: {step} done.")
+    for incident in result.get("incidents_held", []):
+        output.message(
+            f"Incident {incident}: {step} is NOT done: {result['held_because']}. "
+            f"Use a new generated one: accountctl cred generate {result['account']}"
+        )
 
 
 @cred.command("generate")

@@ -83,6 +83,17 @@ def demo(folder: Path | None) -> None:
     click.echo(
         f'  accountctl cred show {facts["live"]} --field password --reason "Handover"  # the reveal is recorded, never the value'
     )
+    click.echo(
+        f"  accountctl incident show {facts['allegation']}   # an allegation about a member of staff, routed to the LADO"
+    )
+    click.echo(
+        f"  accountctl incident show {facts['breach']}   # a breach the DPO decided within 72 hours of discovery"
+    )
+    click.echo("  accountctl incident list --kind breach --format csv   # the breach log, the unreported one included")
+    click.echo("  accountctl platform list   # the DPIAs: Facebook has one, the other platforms in use do not")
+    click.echo(
+        f"  accountctl incident show {facts['erased']}   # an incident whose text was erased; verify still passes"
+    )
 
 
 def _trail(reg) -> str:

@@ -146,7 +146,10 @@ def staff() -> None:
 @click.option("--name", required=True, help="Their full name, as colleagues know it.")
 @click.option("--school", "school_id", required=True, help="School id.")
 @click.option(
-    "--role", "roles", multiple=True, help="slt, headteacher, ceo, it, staff or volunteer (repeatable; default staff)."
+    "--role",
+    "roles",
+    multiple=True,
+    help="slt, headteacher, ceo, it, staff, volunteer, dsl, dpo, governor or chair (repeatable; default staff).",
 )
 @click.option("--trained-on", metavar="YYYY-MM-DD", help="Date of social-media policy training.")
 @click.option("--policy-ack", metavar="VERSION", help="Policy version acknowledged.")
@@ -183,9 +186,9 @@ def staff_import(file: str, dates: str) -> None:
     \b
     The header (then one row a person; empty cells allowed except email, name, school):
       email,name,school,roles,trained_on,policy_ack
-    roles are separated by ';' (slt, headteacher, ceo, it, staff, volunteer; default staff);
-    trained_on is YYYY-MM-DD, or DD/MM/YYYY with --dates uk. Save the file as UTF-8 ("CSV UTF-8" in
-    Excel).
+    roles are separated by ';' (slt, headteacher, ceo, it, staff, volunteer, dsl, dpo, governor, chair;
+    default staff); trained_on is YYYY-MM-DD, or DD/MM/YYYY with --dates uk. Save the file as UTF-8
+    ("CSV UTF-8" in Excel).
 
     \b
     Example (docs/examples/staff.csv; staff-excel-uk.csv is the same file as Excel saves it in the UK):
@@ -206,18 +209,22 @@ def staff_import(file: str, dates: str) -> None:
 @click.argument("email")
 @click.option("--on", "on", required=True, metavar="YYYY-MM-DD", help="The day they were trained.")
 @click.option("--policy-ack", metavar="VERSION", help="The policy version they acknowledged.")
+@click.option(
+    "--kind", default="social-media", help="social-media (default) or cyber (annual cyber-security training)."
+)
 @global_options
 @writes
-def staff_train(reg, email, on, policy_ack) -> None:
-    """Record social-media training (and the policy version acknowledged).
+def staff_train(reg, email, on, policy_ack, kind) -> None:
+    """Record social-media training (and the policy version acknowledged), or cyber-security training.
 
     \b
-    Example:
+    Examples:
       accountctl staff train t.teacher@huxley.sch.uk --on 2026-09-01 --policy-ack 2026
+      accountctl staff train t.teacher@huxley.sch.uk --on 2026-09-01 --kind cyber
     """
     require_custodian(reg, "record training")
-    row = directory.train_staff(reg.db, reg.actor, email, on, policy_ack)
-    output.message(f"Recorded training for {row['email']} on {row['trained_on']}.")
+    row = directory.train_staff(reg.db, reg.actor, email, on, policy_ack, kind)
+    output.message(f"Recorded {kind.strip().lower()} training for {row['email']} on {on}.")
 
 
 @staff.command("list")
@@ -251,3 +258,6 @@ def staff_show(reg, email) -> None:
 
 # staff leave|move|sync live with offboarding; importing it adds them to the `staff` group.
 from accountctl.cli import offboard as _offboard  # noqa: E402,F401
+
+# school update (the digital lead and link governor) lives with safeguarding (issue 25).
+from accountctl.cli import safeguarding as _safeguarding  # noqa: E402,F401

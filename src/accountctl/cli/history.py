@@ -26,7 +26,11 @@ def log(reg, account, limit) -> None:
     """
     if account is not None:
         get_account(reg.db, account)  # an unknown id is refused (with the nearest ones), not an empty history
-    items = events.history(reg.db, account=account, limit=limit)
+    from accountctl.core import incidents
+
+    items = incidents.withhold(
+        reg.db, reg.actor, reg.is_custodian, events.history(reg.db, account=account, limit=limit)
+    )
     if fmt() != "table":
         output.rows(items, ["seq", "at", "actor", "action", "target", "account", "details"], fmt())
         return
@@ -112,16 +116,31 @@ def verify(reg, ctx) -> None:
 
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option(
+    "--asset-register",
+    type=click.Path(dir_okay=False),
+    help="Write FILE.csv instead: one row per account for the trust's asset and information-asset registers.",
+)
 @format_options
 @reads_history
-def export(reg, out) -> None:
+def export(reg, out, asset_register) -> None:
     """The register without secrets, as JSON (schemas/register-export.schema.json).
 
     \b
-    Example:
+    Examples:
       accountctl export --out register.json
+      accountctl export --asset-register assets.csv
     """
-    text = output.to_json(export_register(reg.db))
+    if asset_register:
+        from accountctl.cli.safeguarding import write_asset_register
+
+        write_asset_register(reg, asset_register)
+        return
+    from accountctl.core import incidents
+
+    data = export_register(reg.db)
+    data["events"] = incidents.withhold(reg.db, reg.actor, reg.is_custodian, data["events"])
+    text = output.to_json(data)
     if out:
         with open(out, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")

@@ -18,6 +18,9 @@ from accountctl.errors import InputError, shown
 def publish(reg, school, out) -> None:
     """The public list of the school's official channels: school, platform, handle and URL of active accounts.
 
+    Only accounts parents may trust are listed: approved by SLT, linked to a school mailbox, and whose
+    owner is still at the school. Each active account left out is named on stderr, with why.
+
     Nothing else is in it (no staff, no emails, no found accounts), apart from where parents report a
     fake page: set it with 'accountctl config set contact.SCHOOL EMAIL'. Write the page with --out, or
     print the list as JSON with --format json.
@@ -36,7 +39,9 @@ def publish(reg, school, out) -> None:
         raise InputError("give --out FILE.html (or --format json)")
     data, left_out = core.build(reg.db, school)
     for item in left_out:  # what a key holder wrote past the CLI's checks: never a link on the page or in the JSON
-        if "account" in item:
+        if "reason" in item:
+            output.message(f"Left out {item['account']}: {item['reason']}.")
+        elif "account" in item:
             output.message(f"Left out the URL of {item['account']}: not an http(s) address ({shown(item['value'])}).")
         else:
             output.message(f"Left out {item['setting']}: not an email address ({shown(item['value'])}).")

@@ -41,6 +41,9 @@ def case_from(account: dict, admins: list[str], contributors: list[str]) -> dict
     case = {k: account.get(k) for k in CASE_KEYS}
     if account.get("pupils") is not None:
         case["pupils"] = account["pupils"]
+    for key in ("pupil_images", "pupils_join"):  # the same: in the case once said (issue 25)
+        if account.get(key) is not None:
+            case[key] = account[key]
     return {"case": case, "people": {"owner": account.get("owner"), "admins": admins, "contributors": contributors}}
 
 

@@ -27,12 +27,17 @@ DEFAULTS: dict[str, str] = {
     "limit.staff": "1",
     "policy.reviewed_on": "",
     "training.valid_days": "",
+    "terms": "",
+    "retention.incident": "",
+    "retention.leaver": "",
+    "retention.closed-account": "",
     # The minimum age the platforms' own terms set for an account holder (13 for most, LinkedIn 16);
     # `other` has none until the trust sets one.
     **{f"min_age.{p}": _MIN_AGES.get(p, "13") for p in model.PLATFORMS},
     # How people get into an account on each platform unless its request says otherwise (SPEC "Ways in").
     **{f"access.{p}": model.DEFAULT_ACCESS.get(p, "login") for p in model.PLATFORMS},
-    "window.DORMANT": "180",
+    # The days each time-bound rule allows (`config set window.RULE DAYS`): the trust's, not the tool's (issue 25).
+    **{f"window.{rule}": str(days) for rule, days in model.WINDOWS.items()},
 }
 DESCRIPTIONS = {
     "policy_version": "current social-media policy version staff must acknowledge (TRAINING_MISSING); empty: not checked",
@@ -43,9 +48,20 @@ DESCRIPTIONS = {
     "limit.staff": "staff accounts per platform per school (ONE_FACULTY_ONE_STAFF); limit.PLATFORM.staff overrides",
     "policy.reviewed_on": "when the social-media policy itself was last reviewed (POLICY_REVIEW_OVERDUE); empty: never",
     "training.valid_days": "days a person's training stays valid (TRAINING_MISSING, activate); empty: it never expires",
-    "window.DORMANT": "days since an active account's last recorded post before DORMANT",
+    "terms": "term dates START:END,... : MONITORING_LAPSED then counts school days in term only; empty: every day",
+    **{f"window.{rule}": f"days {rule} allows (default {days})" for rule, days in model.WINDOWS.items()},
+    **{
+        f"retention.{kind}": f"days a {what} is kept before RETENTION_DUE lists it (empty: not checked)"
+        for kind, what in (
+            ("incident", "closed incident's text"),
+            ("leaver", "leaver's staff record"),
+            ("closed-account", "closed account"),
+        )
+    },
 }
-_INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days", "window.DORMANT"}
+_INTEGER_KEYS = {"review_period_days", "monitoring_period_days", "upcoming_leaver_days"} | {
+    f"window.{rule}" for rule in model.WINDOWS
+}
 PREFIX = "config."
 MAX_AGE = 21
 CLAUSE_LIMIT = 200
@@ -64,6 +80,8 @@ def describe(key: str) -> str:
         return f"the trust's own policy clause for {rest}, shown by rules, audit and report"
     if kind == "contact":
         return f"where parents report a fake {rest} page (shown by publish)"
+    if kind == "window":
+        return f"days {rest} allows before it is raised"
     return "per-platform guideline limit"
 
 
@@ -96,6 +114,20 @@ def _special(key: str, value: str) -> tuple[str, str] | None:
         return f"clause.{rule_id}", model.nonempty(value, key, CLAUSE_LIMIT) if value else ""
     if kind == "contact" and rest:
         return f"contact.{model.slug(rest, 'school id')}", model.email(value, key) if value else ""
+    if kind == "retention" and key in DEFAULTS:
+        return key, _whole_days(key, value) if value else ""
+    if kind == "retention" and key in DEFAULTS:
+        return key, _whole_days(key, value) if value else ""
+    if kind == "window":
+        rule_id = rest.strip().upper()
+        if rule_id not in model.WINDOWS:
+            raise InputError(
+                f"unknown window {shown(rest)}; windows are {', '.join(model.WINDOWS)}"
+                + model.did_you_mean(rule_id, list(model.WINDOWS))
+            )
+        return f"window.{rule_id}", _whole_days(f"window.{rule_id}", value)
+    if key == "terms":
+        return key, _terms(value)
     if key == "policy.reviewed_on":
         if not value:
             return key, ""
@@ -170,6 +202,52 @@ def min_age(settings: dict[str, str], platform: str) -> int | None:
 def access(settings: dict[str, str], account: dict) -> str:
     """An account's access model: its own, or (an account recorded before access models) its platform's default."""
     return account.get("access") or settings.get(f"access.{account['platform']}") or "login"
+
+
+def _terms(value: str) -> str:
+    """Term dates as START:END,START:END (YYYY-MM-DD, in order, not overlapping); empty clears them."""
+    from accountctl import clock
+
+    if not value:
+        return ""
+    out, last = [], None
+    for piece in value.split(","):
+        start_text, sep, end_text = piece.strip().partition(":")
+        if not sep:
+            raise InputError(f"terms: {shown(piece.strip())} is not START:END (e.g. 2026-09-03:2026-10-23)")
+        start, end = clock.parse_date(start_text, "a term's start"), clock.parse_date(end_text, "a term's end")
+        if end < start:
+            raise InputError(f"terms: {start_text.strip()}:{end_text.strip()} ends before it starts")
+        if last is not None and start <= last:
+            raise InputError(
+                f"terms: {start.isoformat()} starts before the term before it has ended: give them in order"
+            )
+        out.append(f"{start.isoformat()}:{end.isoformat()}")
+        last = end
+    return ",".join(out)
+
+
+def school_days(settings: dict[str, str]) -> list | None:
+    """Every school day (Monday to Friday within a term) in order, or None when no terms are set."""
+    from datetime import date, timedelta
+
+    text = settings.get("terms") or ""
+    if not text:
+        return None
+    days = []
+    for piece in text.split(","):
+        start, end = (date.fromisoformat(p) for p in piece.split(":"))
+        day = start
+        while day <= end:
+            if day.weekday() < 5:
+                days.append(day)
+            day += timedelta(days=1)
+    return days
+
+
+def window(settings: dict[str, str], rule_id: str) -> int:
+    """The days a time-bound rule allows: the trust's setting, else the spec's default."""
+    return int(settings.get(f"window.{rule_id}") or model.WINDOWS[rule_id])
 
 
 def clause(settings: dict[str, str], rule_id: str) -> str | None:

@@ -12,6 +12,10 @@ The trust has written its own clause references for two rules.
 Ways in: the Facebook page has no password (its admins act through their own profiles) and is owned by the
 trust's Meta business portfolio; the school posts to it through Hootsuite, where the leaver still holds a
 seat; its linked shared mailbox still counts the leaver as a member. `offboard` of the leaver lists all three.
+
+Safeguarding and data protection (demo_safeguarding.py): a DSL, a DPO and a chair of governors, a DPIA for
+Facebook and none for the other platforms, an allegation routed to the LADO, a breach the DPO decided within
+72 hours, one decided not reportable, and an incident whose text was erased.
 """
 
 from __future__ import annotations
@@ -408,7 +412,7 @@ def build(path: Path, store) -> dict:
                 "abuse",
                 "Abusive comments about a member of staff under the sports day post",
             )
-            incidents.step(reg.db, CUSTODIAN, True, abuse["id"], "content-removed", "Hidden and screenshotted")
+            incidents.step(reg.db, CUSTODIAN, True, abuse["id"], "content-removed", "Hidden; link and time noted")
     with clock.as_of(today - timedelta(days=14)):
         with open_register(path, actor=CUSTODIAN, write=True, **unlock) as reg:
             directory.leave(reg.db, CUSTODIAN, LEAVER, (today - timedelta(days=14)).isoformat())
@@ -432,7 +436,11 @@ def build(path: Path, store) -> dict:
                 if outcome in ("live", "live-no-2fa"):
                     oversight.monitor(reg.db, CUSTODIAN, account_id, True, "Weekly check")
     leaver_account = ids["oakfield", "instagram", "OakfieldPE"]
+    from accountctl.core import demo_safeguarding
+
+    safeguarding = demo_safeguarding.add(path, store, unlock, CUSTODIAN, PASSPHRASE, ids, today)
     return {
+        **safeguarding,
         "path": str(path),
         "passphrase": PASSPHRASE,
         "custodian": CUSTODIAN,

@@ -225,10 +225,19 @@ def list_staff(conn: sqlite3.Connection, school: str | None = None) -> list[dict
     return [staff_row(r) for r in rows]
 
 
-def train_staff(conn: sqlite3.Connection, actor: str, email: str, on: str, policy_ack: str | None = None) -> dict:
-    """Record training (and optionally the policy version acknowledged)."""
+def train_staff(
+    conn: sqlite3.Connection, actor: str, email: str, on: str, policy_ack: str | None = None, kind: str = "social-media"
+) -> dict:
+    """Record training (and optionally the policy version acknowledged); `kind` cyber is the annual cyber-security
+    training the DfE's standards ask of everyone with access."""
     person = get_staff(conn, email)
     trained = clock.parse_date(on, "--on").isoformat()
+    if model.choice(kind, ("social-media", "cyber"), "--kind") == "cyber":
+        if policy_ack:
+            raise InputError("--policy-ack goes with social-media training, not cyber")
+        conn.execute("UPDATE staff SET cyber_trained_on = ? WHERE email = ?", (trained, person["email"]))
+        events.record(conn, actor, "staff.train", person["email"], details={"cyber_trained_on": trained})
+        return get_staff(conn, person["email"])
     ack = model.optional_text(policy_ack, "--policy-ack", 50) or person["policy_ack"]
     conn.execute("UPDATE staff SET trained_on = ?, policy_ack = ? WHERE email = ?", (trained, ack, person["email"]))
     events.record(conn, actor, "staff.train", person["email"], details={"trained_on": trained, "policy_ack": ack})

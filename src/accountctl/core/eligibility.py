@@ -10,14 +10,24 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+from accountctl import model
+
 
 def volunteer_only(roles) -> bool:
-    """Whether a person's roles (a list, or its JSON text as stored) are `volunteer` and nothing else."""
-    if isinstance(roles, str):  # as stored: parse only the few that name a volunteer at all
-        if "volunteer" not in roles:
+    """Whether a person's roles (a list, or its JSON text as stored) are only `volunteer`, `governor` or `chair`."""
+    if isinstance(roles, str):  # as stored: parse only the few that name a non-staff role at all
+        if not any(r in roles for r in model.NON_STAFF_ROLES):
             return False
         roles = json.loads(roles)
-    return bool(roles) and set(roles) == {"volunteer"}
+    return bool(roles) and set(roles) <= set(model.NON_STAFF_ROLES)
+
+
+def _non_staff_texts() -> tuple[str, ...]:
+    """Every stored roles text made only of non-staff roles (roles are stored in the spec's order)."""
+    from itertools import combinations
+
+    ordered = [r for r in model.ROLES if r in model.NON_STAFF_ROLES]
+    return tuple(json.dumps(list(chosen)) for n in range(1, len(ordered) + 1) for chosen in combinations(ordered, n))
 
 
 def staff_of(person: dict, school: str, central: set[str] | frozenset[str], on: date) -> bool:
@@ -43,7 +53,10 @@ def ineligible(person: dict | None, school: str, central: set[str] | frozenset[s
     if not staff_of(person, school, central, on):
         return f"is staff of {person['school']}, not {school}"
     if volunteer_only(person["roles"]):
-        return "is only a volunteer (volunteers may contribute, never run an account)"
+        roles = person["roles"] if isinstance(person["roles"], list) else json.loads(person["roles"])
+        if roles == ["volunteer"]:
+            return "is only a volunteer (volunteers may contribute, never run an account)"
+        return f"is only a {' and '.join(roles)} (governors and volunteers may contribute, never run an account)"
     return None
 
 
@@ -70,7 +83,7 @@ ELIGIBLE_SQL = (
     "(s.email IS NOT NULL AND (s.left_on IS NULL OR s.left_on = '' OR s.left_on > ?) "
     "AND (s.school = a.school OR s.school IN (SELECT id FROM schools WHERE central) "
     "OR (s.moved_from = a.school AND s.moved_on > ?)) "
-    "AND s.roles <> '[\"volunteer\"]')"
+    "AND s.roles NOT IN (" + ", ".join("'" + t.replace("'", "''") + "'" for t in _non_staff_texts()) + "))"
 )
 
 

@@ -47,7 +47,16 @@ def history(conn: sqlite3.Connection, account: str | None = None, limit: int | N
         args.append(limit)
     else:
         sql += " ORDER BY seq"
-    return [_row_to_event(r) for r in conn.execute(sql, args)]
+    from accountctl.core import texts
+
+    # Free text lives outside the history (core/texts.py): each reference is read, or says it was erased.
+    out = []
+    for r in conn.execute(sql, args).fetchall():
+        event = _row_to_event(r)
+        if "text:" in r["details"]:
+            event["details"] = texts.resolve(conn, event["details"])
+        out.append(event)
+    return out
 
 
 def verify_chain(conn: sqlite3.Connection) -> list[str]:

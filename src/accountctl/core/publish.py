@@ -1,7 +1,8 @@
 """The public list of a school's official channels, for its website and parents (`publish`).
 
-Only what the public may see: school name, platform, handle and URL of active accounts, and the
-address where parents report a fake page (`config set contact.SCHOOL EMAIL`). Nothing else is read
+Only what the public may see: school name, platform, handle and URL of active accounts that parents
+may trust (a valid SLT approval, a school mailbox, an owner still at the school; see `withheld`), and
+the address where parents report a fake page (`config set contact.SCHOOL EMAIL`). Nothing else is read
 into it, so nothing else can leak: no staff, no emails of accounts, no found or closed accounts.
 
 A key holder can write anything into the register past the CLI's checks, so each URL and contact is
@@ -14,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 
 from accountctl import clock, safetext
-from accountctl.core import config, directory
+from accountctl.core import approvals, config, directory
 
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -37,10 +38,12 @@ PLATFORM_NAMES = {
 def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, list[dict]]:
     """The public channels of one school (or every school), with each school's report-a-fake contact.
 
-    Also returns what was left out because it is not a link a page may carry: `{"account"|"setting",
-    "value"}` for each URL that is not http(s) and each contact that is not an email address.
+    Also returns what was left out: `{"account"|"setting", "value"}` for each URL that is not http(s)
+    and each contact that is not an email address, and `{"account", "reason"}` for each active account
+    parents should not be told is official (see `withheld`).
     """
     settings = config.load(conn)
+    owners = approvals.key_owners(conn)
     wanted = directory.get_school(conn, school)["id"] if school else None
     schools, left_out = [], []
     # A school with no contact of its own gives parents the trust's central team's, when it has one.
@@ -51,10 +54,14 @@ def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, li
             continue
         channels = []
         for r in conn.execute(
-            "SELECT id, platform, handle, url FROM accounts WHERE school = ? AND status = 'active' AND category != 'service' "
+            "SELECT * FROM accounts WHERE school = ? AND status = 'active' AND category != 'service' "
             "ORDER BY platform, handle",
             (row["id"],),
         ):
+            reason = withheld(conn, dict(r), owners)
+            if reason:
+                left_out.append({"account": r["id"], "reason": reason})
+                continue
             link = safetext.web_link(r["url"])
             if link is None and r["url"]:
                 left_out.append({"account": r["id"], "value": r["url"]})
@@ -76,6 +83,33 @@ def owner_name(conn: sqlite3.Connection, school: str | None = None) -> str:
     if school:
         return directory.get_school(conn, school)["name"]
     return get_meta(conn, "trust") or "our school"
+
+
+def withheld(conn: sqlite3.Connection, account: dict, owners: dict[bytes, str]) -> str | None:
+    """Why an active account must not be listed as official, or None when parents may trust it.
+
+    The page tells parents "these are the school's accounts": one nobody approved, one hanging off a
+    personal mailbox, or one whose owner has left is not what the school can vouch for.
+    """
+    from accountctl.core.accounts.case import school_email
+    from accountctl.errors import InputError
+
+    if account["category"] not in ("faculty", "staff"):
+        return f"it is a {account['category']} record, not a channel"
+    decision = approvals.latest(conn, account["id"])
+    if decision is None or decision["decision"] != "approved":
+        return "it has no SLT approval"
+    school = directory.get_school(conn, account["school"])
+    if approvals.audit_problems(decision, account, bool(school["central"]), owners.get(bytes(decision["public_key"]))):
+        return "its approval is not valid"
+    try:
+        school_email(conn, school, account["email"])
+    except InputError:
+        return f"it is linked to {account['email'] or 'no email'}, not a school mailbox"
+    owner = directory.find_staff(conn, account["owner"]) if account["owner"] else None
+    if owner is None or (owner["left_on"] and owner["left_on"] <= clock.today().isoformat()):
+        return "its owner has left" if owner else "it has no owner on the staff"
+    return None
 
 
 def render_html(data: dict, owner: str = "our school") -> str:

@@ -21,7 +21,7 @@ import sqlite3
 from datetime import date, timedelta
 
 from accountctl import __version__, clock
-from accountctl.core import audit
+from accountctl.core import audit, dataprotection
 from accountctl.core.directory import get_school
 from accountctl.model import ALL_EVENTS, get_meta
 
@@ -175,8 +175,9 @@ def build(
         "live_accounts": live_total,
         "accounts_with_errors": len(error_accounts),
         "accounts_with_warnings_only": len(warning_accounts - error_accounts),
-        "accounts_without_errors": live_total - len(error_accounts),
-        "accounts_clean": live_total - len(error_accounts | warning_accounts),
+        # found and closed accounts have findings too, but are not live: count the live ones only
+        "accounts_without_errors": live_total - len(error_accounts & school_of.keys()),
+        "accounts_clean": live_total - len((error_accounts | warning_accounts) & school_of.keys()),
     }
 
     # Leavers in the period (and those due to leave soon), with what they are still named on.
@@ -273,6 +274,9 @@ def build(
         "waivers_expiring": expiring,
         "attestation": campaigns,
         "incidents": incidents,
+        "breaches": dataprotection.breach_log_for_report(conn, incidents),
+        "dpia_coverage": dataprotection.coverage(conn, school_id),
+        "leads": dataprotection.leads(conn, school_id),
     }
 
 

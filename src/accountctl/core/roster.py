@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from accountctl import clock, model
-from accountctl.core import directory, events
+from accountctl.core import directory, eligibility, events
 from accountctl.errors import InputError, shown
 
 GAM_COLUMNS = ("primaryemail", "name.fullname", "suspended")
@@ -217,6 +217,8 @@ def plan(
             person["school"] == school
             and not person["left_on"]
             and email not in listed
+            # governors, chairs and volunteers are on no staff roster: their absence says nothing
+            and not eligibility.volunteer_only(person["roles"])
             and not any(c.email == email for c in changes)
         ):
             changes.append(

@@ -105,8 +105,33 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
     events.record(reg.db, reg.actor, "cred.set", account["id"], account=account["id"], details=details)
     from accountctl.core import incidents
 
-    ticked = incidents.credential_changed(reg.db, reg.actor, account["id"], "password")
-    return {"account": account["id"], "set_at": at, "weak": weak, "suggestions": suggestions, "incidents": ticked}
+    # A hijacked account is only secured by a strong password used nowhere else (issue 25).
+    fingerprint = reg.fingerprint(password.encode("utf-8"))
+    also_on = [
+        r[0]
+        for r in reg.db.execute(
+            "SELECT c.account FROM credentials c JOIN accounts a ON a.id = c.account WHERE c.password_fp = ? "
+            "AND c.account <> ? AND c.password IS NOT NULL AND a.status NOT IN ('gone')",
+            (fingerprint, account["id"]),
+        )
+    ]
+    blocked = (
+        f"the new password is weak ({weak})"
+        if weak
+        else f"the new password is also used on {', '.join(also_on)}"
+        if also_on
+        else None
+    )
+    ticked, held = incidents.credential_changed(reg.db, reg.actor, account["id"], "password", blocked)
+    return {
+        "account": account["id"],
+        "set_at": at,
+        "weak": weak,
+        "suggestions": suggestions,
+        "incidents": ticked,
+        "incidents_held": held,
+        "held_because": blocked,
+    }
 
 
 def generate_password(length: int = GENERATE_DEFAULT, symbols: bool = True) -> str:
@@ -231,7 +256,7 @@ def set_totp(reg, account_id: str, text: str) -> dict:
     )
     from accountctl.core import incidents
 
-    ticked = incidents.credential_changed(reg.db, reg.actor, account["id"], "totp")
+    ticked, _ = incidents.credential_changed(reg.db, reg.actor, account["id"], "totp")
     return {"account": account["id"], "set_at": at, "incidents": ticked, "seed": seed}
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from accountctl import membership as grants  # the module; `membership` is the state it derives
 from accountctl import chain
-from accountctl.core import approvals, events
+from accountctl.core import approvals, breaches, events, texts
 from accountctl import crypto
 from accountctl.model import ALL_EVENTS
 
@@ -33,6 +33,8 @@ def verify(
     problems += _records_match_events(conn, membership)
     problems += approvals.verify_all(conn)
     problems += _decisions_signed_in_time(conn, membership, signed_by)
+    problems += breaches.verify_all(conn, membership, signed_by)
+    problems += texts.problems(conn)
     return problems + list(save_problems or [])
 
 

@@ -28,13 +28,14 @@ SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE schools (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, domains TEXT NOT NULL, central INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL, digital_lead TEXT, link_governor TEXT  -- DfE digital and technology standards
 );
 CREATE TABLE staff (
     email TEXT PRIMARY KEY, name TEXT NOT NULL, school TEXT NOT NULL REFERENCES schools(id),
     roles TEXT NOT NULL, trained_on TEXT, policy_ack TEXT,
     status TEXT NOT NULL DEFAULT 'active', left_on TEXT,
-    moved_from TEXT, moved_on TEXT, created_at TEXT NOT NULL
+    moved_from TEXT, moved_on TEXT, created_at TEXT NOT NULL,
+    cyber_trained_on TEXT  -- annual cyber-security training (DfE standards; CYBER_TRAINING_DUE)
 );
 CREATE INDEX staff_school ON staff(school);
 CREATE TABLE people (
@@ -61,6 +62,7 @@ CREATE TABLE accounts (
     parents_informed_on TEXT, suspended_on TEXT, closed_on TEXT, gone_on TEXT,
     found_on TEXT, found_source TEXT,  -- a found account: when, and how it came to light
     reported_on TEXT, takedown_reference TEXT,  -- reported to the platform for takedown
+    pupil_images TEXT, pupils_join TEXT, consent_checked_on TEXT,  -- 'yes'/'no'; NULL: not said
     UNIQUE (school, platform, handle)
 );
 CREATE INDEX accounts_school ON accounts(school, platform);
@@ -109,12 +111,12 @@ ADDED_TABLES = """
 CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(id), kind TEXT NOT NULL,
     summary TEXT NOT NULL, opened_at TEXT NOT NULL, opened_by TEXT NOT NULL,
-    closed_at TEXT, closed_by TEXT, outcome TEXT
+    closed_at TEXT, closed_by TEXT, outcome TEXT, about TEXT, about_head TEXT, discovered_at TEXT
 );
 CREATE INDEX IF NOT EXISTS incidents_account ON incidents(account);
 CREATE TABLE IF NOT EXISTS incident_steps (
     incident TEXT NOT NULL REFERENCES incidents(id), step TEXT NOT NULL,
-    done_at TEXT NOT NULL, done_by TEXT NOT NULL, note TEXT, PRIMARY KEY (incident, step)
+    done_at TEXT NOT NULL, done_by TEXT NOT NULL, note TEXT, reference TEXT, PRIMARY KEY (incident, step)
 );
 CREATE TABLE IF NOT EXISTS campaigns (
     id TEXT PRIMARY KEY, school TEXT, due TEXT NOT NULL, started_at TEXT NOT NULL, started_by TEXT NOT NULL
@@ -147,6 +149,28 @@ CREATE TABLE IF NOT EXISTS mailbox_members (
 CREATE INDEX IF NOT EXISTS mailbox_members_email ON mailbox_members(email);
 CREATE INDEX IF NOT EXISTS mailbox_members_mailbox ON mailbox_members(mailbox);
 CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email);  -- the accounts a mailbox resets (offboard)
+-- The DPO's decisions on breaches (UK GDPR art. 33), each signed like an approval.
+CREATE TABLE IF NOT EXISTS breach_decisions (
+    id INTEGER PRIMARY KEY, incident TEXT NOT NULL REFERENCES incidents(id), reportable INTEGER NOT NULL,
+    high_risk INTEGER NOT NULL, reason TEXT NOT NULL, decided_by TEXT NOT NULL, at TEXT NOT NULL,
+    payload TEXT NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL
+);
+-- Data protection impact assessments, per platform, for one school or (school '') the whole trust.
+CREATE TABLE IF NOT EXISTS dpias (
+    platform TEXT NOT NULL, school TEXT NOT NULL, ref TEXT NOT NULL, approved_on TEXT NOT NULL,
+    review_days INTEGER NOT NULL, recorded_by TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (platform, school)
+);
+-- Waivers of findings about the whole register (SINGLE_CUSTODIAN, POLICY_REVIEW_OVERDUE).
+CREATE TABLE IF NOT EXISTS trust_waivers (
+    id INTEGER PRIMARY KEY, rule TEXT NOT NULL, reason TEXT NOT NULL, until TEXT NOT NULL,
+    waived_by TEXT NOT NULL, at TEXT NOT NULL
+);
+-- Free text about people, each under a key of its own, outside the signed history (core/texts.py).
+CREATE TABLE IF NOT EXISTS texts (
+    id TEXT PRIMARY KEY, subject TEXT NOT NULL, key BLOB, body BLOB, sha256 TEXT NOT NULL, at TEXT NOT NULL,
+    erased_at TEXT, erased_by TEXT, erase_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS texts_subject ON texts(subject);
 """
 SCHEMA += ADDED_TABLES
 
@@ -257,9 +281,16 @@ ADDED_COLUMNS = {
         "access",
         "last_post_on",
         "house_rules_url",
+        "pupil_images",
+        "pupils_join",
+        "consent_checked_on",
     ),
     "account_people": ("until",),  # temporary access (ACCESS_EXPIRED): the last day it is meant to last
     "attestations": ("safety",),  # the safety settings the platform showed, as JSON (SAFETY_SETTINGS)
+    "incidents": ("about", "about_head", "discovered_at"),
+    "incident_steps": ("reference",),
+    "schools": ("digital_lead", "link_governor"),
+    "staff": ("cyber_trained_on",),
 }
 
 

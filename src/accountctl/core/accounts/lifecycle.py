@@ -237,7 +237,29 @@ def activation_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
         gap = waysin.attestation_gap(conn, account, eligible)
         if gap:
             gaps.append(gap)
+    gaps += _under_age_gap(conn, account)
     return gaps
+
+
+def _under_age_gap(conn: sqlite3.Connection, account: dict) -> list[str]:
+    """PUPILS_UNDER_PLATFORM_AGE as an error (pupils join) and not waived: the account may not go live."""
+    from accountctl.core import config
+
+    if account.get("pupils_join") != "yes" or account.get("pupils") in (None, "none"):
+        return []
+    minimum = config.min_age(config.load(conn), account["platform"])
+    if minimum is None or int(account["pupils"]) >= minimum:
+        return []
+    waived = conn.execute(
+        "SELECT 1 FROM waivers WHERE account = ? AND rule = 'PUPILS_UNDER_PLATFORM_AGE' AND until >= ?",
+        (account["id"], clock.today().isoformat()),
+    ).fetchone()
+    if waived:
+        return []
+    return [
+        f"pupils from age {account['pupils']} would join {account['platform']}, which is for {minimum} and over "
+        "(PUPILS_UNDER_PLATFORM_AGE)"
+    ]
 
 
 def _training_gaps(conn: sqlite3.Connection, account: dict, eligible: list[str]) -> list[str]:

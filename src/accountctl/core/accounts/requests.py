@@ -50,6 +50,8 @@ class Request:
     parents_informed_on: str | None = None
     access: str | None = None  # login, roles or group (default: the platform's, `config set access.PLATFORM`)
     via: list[str] = field(default_factory=list)  # service records whose people reach it
+    pupil_images: str | None = None  # 'yes' / 'no': does it publish images of pupils?
+    pupils_join: str | None = None  # 'yes' / 'no': do pupils follow, message or join with their own accounts?
 
 
 def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
@@ -88,6 +90,8 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     visibility = model.choice(req.visibility, model.VISIBILITIES, "visibility")
     pupils = model.pupils(req.pupils) if req.pupils is not None else None
     informed = recorded_date(req.parents_informed_on, "--parents-informed-on") if req.parents_informed_on else None
+    images = model.choice(req.pupil_images, ("yes", "no"), "--pupil-images") if req.pupil_images else None
+    join = model.choice(req.pupils_join, ("yes", "no"), "--pupils-join") if req.pupils_join else None
     requested_by = model.email(req.requested_by, "requested-by") if req.requested_by else actor
     if req.requested_by and directory.find_staff(conn, requested_by) is None:
         raise InputError(f"requested-by {requested_by} is not staff in this register")
@@ -100,8 +104,8 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     now = clock.now_iso()
     conn.execute(
         "INSERT INTO accounts(id, school, platform, handle, url, category, email, owner, aim, audience, promotion, "
-        "visibility, pupils, parents_informed_on, status, requested_by, requested_at, access) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'requested', ?, ?, ?)",
+        "visibility, pupils, parents_informed_on, status, requested_by, requested_at, access, pupil_images, "
+        "pupils_join) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'requested', ?, ?, ?, ?, ?)",
         (
             account_id,
             school["id"],
@@ -120,6 +124,8 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
             requested_by,
             now,
             access,
+            images,
+            join,
         ),
     )
     _insert_people(conn, account_id, admins, contributors, now)
@@ -150,6 +156,8 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
             "requested_by": requested_by,
             "access": access,
             "via": vias,
+            **({"pupil_images": images} if images else {}),
+            **({"pupils_join": join} if join else {}),
         },
     )
     return get_account(conn, account_id)
@@ -199,12 +207,14 @@ def update(conn: sqlite3.Connection, actor: str, account_id: str, changes: dict[
         "visibility": lambda v: model.choice(v, model.VISIBILITIES, "visibility"),
         "pupils": model.pupils,
         "parents_informed_on": lambda v: recorded_date(v, "--parents-informed-on"),
+        "pupil_images": lambda v: model.choice(v, ("yes", "no"), "--pupil-images"),
+        "pupils_join": lambda v: model.choice(v, ("yes", "no"), "--pupils-join"),
     }
     new = {k: checks[k](v) for k, v in changes.items() if v is not None}
     if not new:
         raise InputError(
             "nothing to change: give --email, --url, --aim, --audience, --promotion, --visibility, "
-            "--pupils or --parents-informed-on"
+            "--pupils, --parents-informed-on, --pupil-images or --pupils-join"
         )
     new = {k: v for k, v in new.items() if v != account[k]}
     if not new:
@@ -214,6 +224,10 @@ def update(conn: sqlite3.Connection, actor: str, account_id: str, changes: dict[
     )
     if set(new) - {"parents_informed_on"}:
         _touch_case(conn, account["id"])
+    if "url" in new and account["head_notified_on"]:
+        # The head was told of the old address: parents could be sent to a page they never saw.
+        conn.execute("UPDATE accounts SET head_notified_on = NULL WHERE id = ?", (account["id"],))
+        new = {**new, "head_notified_on": None}
     events.record(
         conn,
         actor,

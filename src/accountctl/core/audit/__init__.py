@@ -30,6 +30,7 @@ The package (each theme's module imports only the registry, the snapshot and the
                     MONITORING_LAPSED
     ways.py         ACCESS_EXPIRED, MAILBOX_MEMBER_LEFT, MAILBOX_SIGN_IN, LINKED_MAILBOX_UNKNOWN, DORMANT,
                     SAFETY_SETTINGS, HOUSE_RULES_MISSING
+    dataprotection.py  DPIA_MISSING, DPIA_REVIEW_DUE, CONSENT_CHECK_LAPSED
 
 Rules that could sit in two themes, and why each is where it is:
 - SCHOOL_EMAIL, LINKED_EMAIL_PERSONAL: people, not credentials: whose mailbox can recover the account
@@ -62,6 +63,7 @@ from accountctl.core.audit import trust  # noqa: F401
 from accountctl.core.audit import incidents  # noqa: F401
 from accountctl.core.audit import platforms  # noqa: F401
 from accountctl.core.audit import ways  # noqa: F401
+from accountctl.core.audit import dataprotection  # noqa: F401
 
 # What callers use as audit.NAME.
 from accountctl.core.audit.engine import as_of_from, rules_table, run, summarize, waivers_in_force

@@ -8,8 +8,8 @@ live accounts reviewed every year.
 from __future__ import annotations
 
 from accountctl.core import config
-from accountctl.core.audit.helpers import _active, _days_before, _live
-from accountctl.core.audit.registry import rule
+from accountctl.core.audit.helpers import _active, _days_before, _live, _window
+from accountctl.core.audit.registry import UPCOMING, rule
 from accountctl.core.audit.snapshot import Snapshot
 
 REQUEST_DAYS = 30  # REQUEST_STALE: a request undecided for longer
@@ -164,11 +164,13 @@ def _aimed_at_pupils(a: dict) -> bool:
     "PUPILS_UNDER_PLATFORM_AGE",
     "error",
     "the account is aimed at pupils younger than the platform's minimum age (min_age.PLATFORM; 13 by default, "
-    "LinkedIn 16, none for other)",
+    "LinkedIn and Vimeo 16, none for other): an error when pupils join with accounts of their own "
+    "(--pupils-join yes), a warning when they only watch",
     "Dartmoor 6.1: 'many popular social media sites state that they are not for children under the age of 13, "
     "therefore we will not create accounts specifically for pupils under this age'",
     name="No accounts for pupils under the platform's age",
-    principle="No account is aimed at pupils younger than the platform allows (13 on most).",
+    principle="No pupil is asked to join a platform younger than it allows (13 on most); content they only watch "
+    "without an account of their own is checked, not forbidden.",
 )
 def pupils_under_platform_age(snap: Snapshot):
     for a in _live(snap):
@@ -176,13 +178,23 @@ def pupils_under_platform_age(snap: Snapshot):
             continue
         minimum = config.min_age(snap.settings, a["platform"])
         if minimum is not None and int(a["pupils"]) < minimum:
-            yield (
+            join = a.get("pupils_join") == "yes"
+            item = (
                 a["id"],
                 a["school"],
-                f"aimed at pupils from age {a['pupils']}; {a['platform']} is for {minimum} and over",
+                f"aimed at pupils from age {a['pupils']}; {a['platform']} is for {minimum} and over"
+                + (
+                    ", and pupils are expected to join with accounts of their own"
+                    if join
+                    else " (pupils watch without accounts of their own: check nothing asks them to join)"
+                ),
                 f"close it: accountctl account close {a['id']} --reason T (or, if it is not for those pupils: "
-                f"accountctl account update {a['id']} --pupils none|AGE)",
+                f"accountctl account update {a['id']} --pupils none|AGE)"
+                if join
+                else f"if pupils will join or comment with their own accounts: accountctl account update {a['id']} "
+                "--pupils-join yes (then close it)",
             )
+            yield item if join else UPCOMING(*item)
 
 
 @rule(
@@ -211,16 +223,17 @@ def parents_not_informed(snap: Snapshot):
 @rule(
     "REQUEST_STALE",
     "warning",
-    f"a request undecided for more than {REQUEST_DAYS} days",
+    f"a request undecided for more than {REQUEST_DAYS} days (window.REQUEST_STALE)",
     "Preston (process for creating accounts): 'Following consideration by the SLT an application will be approved "
     "or rejected'",
     name="Requests are decided promptly",
     principle="Senior leaders approve or reject every request for an account within a month.",
 )
 def request_stale(snap: Snapshot):
+    limit = _window(snap, "REQUEST_STALE", REQUEST_DAYS)
     for a in _live(snap):
         days = snap.days_since(a["requested_at"]) if a["status"] == "requested" else None
-        if days is not None and days > REQUEST_DAYS:
+        if days is not None and days > limit:
             yield (
                 a["id"],
                 a["school"],

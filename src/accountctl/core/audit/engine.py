@@ -19,6 +19,11 @@ def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, s
     day = as_of.isoformat()
     for r in conn.execute("SELECT * FROM waivers WHERE until >= ? AND substr(at, 1, 10) <= ? ORDER BY id", (day, day)):
         out[(r["account"], r["rule"])] = dict(r)
+    # A trust-level finding has no account: its waiver is keyed by the empty account (`waive --trust`).
+    for r in conn.execute(
+        "SELECT * FROM trust_waivers WHERE until >= ? AND substr(at, 1, 10) <= ? ORDER BY id", (day, day)
+    ):
+        out[("", r["rule"])] = {**dict(r), "account": None}
     return out
 
 
@@ -42,7 +47,7 @@ def run(
         clause = config.clause(snap.settings, r.id)
         for item in r.check(snap):
             account_id, school, message, fix = item
-            waiver = waivers.get((account_id, r.id)) if waivers and account_id else None
+            waiver = waivers.get((account_id or "", r.id)) if waivers else None
             level = severity.get(type(item), r.severity)
             findings.append(
                 {

@@ -63,3 +63,8 @@ def _runners(snap: Snapshot, a: dict) -> list[tuple[str, str]]:
 def _login(a: dict) -> bool:
     """Whether the account has its own sign-in whose password IT holds (access model `login`)."""
     return a.get("access") in (None, "login")
+
+
+def _window(snap: Snapshot, rule_id: str, default: int) -> int:
+    """The days a time-bound rule allows: the trust's `window.RULE` setting, else the spec's default."""
+    return int(snap.settings.get(f"window.{rule_id}") or default)

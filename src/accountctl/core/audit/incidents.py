@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
-from accountctl.core.audit.helpers import _live
+from accountctl.core.audit.helpers import _live, _window
 from accountctl.core.audit.registry import UPCOMING, rule
 from accountctl.core.audit.snapshot import Snapshot
 
@@ -27,12 +27,13 @@ REPORTED_DAYS = 30  # UNCLAIMED_ACCOUNT: reported for takedown and still not gon
     principle="A suspended account is restored or closed within three months, not left hanging.",
 )
 def suspended_too_long(snap: Snapshot):
+    limit = _window(snap, "SUSPENDED_TOO_LONG", SUSPENDED_DAYS)
     for a in _live(snap):
         if a["status"] != "suspended":
             continue
         since = a["suspended_on"] or a["requested_at"][:10]
         days = snap.days_since(since)
-        if days > SUSPENDED_DAYS:
+        if days > limit:
             yield (
                 a["id"],
                 a["school"],
@@ -52,10 +53,11 @@ def suspended_too_long(snap: Snapshot):
     "destroyed.",
 )
 def closed_not_gone(snap: Snapshot):
+    limit = _window(snap, "CLOSED_NOT_GONE", CLOSED_DAYS)
     for a in snap.closed:
         since = a["closed_on"] or a["requested_at"][:10]
         days = snap.days_since(since)
-        if days > CLOSED_DAYS:
+        if days > limit:
             held = " IT still holds its credentials." if a["credentials_held"] else ""
             yield (
                 a["id"],
@@ -77,10 +79,11 @@ def closed_not_gone(snap: Snapshot):
     "platform within two weeks, and followed up until it is gone.",
 )
 def unclaimed_account(snap: Snapshot):
+    claim, gone = _window(snap, "UNCLAIMED_ACCOUNT", FOUND_DAYS), _window(snap, "UNCLAIMED_ACCOUNT_GONE", REPORTED_DAYS)
     for a in snap.found:
         if a["status"] == "found":
             days = snap.days_since(a["found_on"] or a["requested_at"])
-            if days > FOUND_DAYS:
+            if days > claim:
                 yield (
                     a["id"],
                     a["school"],
@@ -90,7 +93,7 @@ def unclaimed_account(snap: Snapshot):
                 )
         else:
             days = snap.days_since(a["reported_on"])
-            if days > REPORTED_DAYS:
+            if days > gone:
                 yield (
                     a["id"],
                     a["school"],
@@ -103,7 +106,7 @@ def unclaimed_account(snap: Snapshot):
 @rule(
     "INCIDENT_OPEN",
     "error",
-    "an incident open for more than 7 days (warning before)",
+    "an incident open for more than 7 days (window.INCIDENT_OPEN; a warning before)",
     "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; Huxley 6.3(h): abuse 'should "
     "immediately be removed and reported to the Headteacher'",
     name="Incidents are dealt with",
@@ -113,6 +116,7 @@ def unclaimed_account(snap: Snapshot):
 def incident_open(snap: Snapshot):
     from accountctl.core.incidents import OPEN_DAYS
 
+    limit = _window(snap, "INCIDENT_OPEN", OPEN_DAYS)
     for inc in snap.incidents:
         days = snap.days_since(inc["opened_at"])
         todo = ", ".join(inc["outstanding"]) or "none (close it)"
@@ -122,33 +126,41 @@ def incident_open(snap: Snapshot):
             f"{inc['kind']} incident {inc['id']} open since {inc['opened_at'][:10]} ({days} days); still to do: {todo}",
             f"accountctl incident show {inc['id']}",
         )
-        yield item if days > OPEN_DAYS else UPCOMING(*item)
+        yield item if days > limit else UPCOMING(*item)
 
 
 @rule(
     "BREACH_NOT_REPORTED",
     "error",
-    "a breach incident open for more than 72 hours without the `dpo-informed` step",
+    "a breach the DPO decided is reportable, or has not decided on, not reported to the ICO within 72 hours of "
+    "its discovery",
     "Connect §6: 'Systems for reporting and dealing with abuse and misuse'; UK GDPR Art. 33: a reportable "
-    "breach is notified to the ICO within 72 hours of discovery",
-    name="Data breaches reach the DPO in time",
-    principle="A data breach is passed to the data protection officer quickly enough for a reportable one to "
-    "reach the ICO within 72 hours.",
+    "breach is notified to the ICO within 72 hours of becoming aware of it",
+    name="Data breaches reach the ICO in time",
+    principle="The data protection officer decides quickly whether a data breach must be reported, and a "
+    "reportable one reaches the ICO within 72 hours of its discovery.",
 )
 def breach_not_reported(snap: Snapshot):
     from accountctl.core.incidents import BREACH_HOURS
 
     now = snap.now or datetime.combine(snap.as_of, time.max, timezone.utc)
     for inc in snap.incidents:
-        if inc["kind"] != "breach" or "dpo-informed" in inc["done"]:
+        decision = inc.get("decision")
+        if inc["kind"] != "breach" or "ico-reported" in inc["done"] or (decision and not decision["reportable"]):
             continue
-        opened = datetime.fromisoformat(inc["opened_at"].replace("Z", "+00:00"))
-        hours = (now - opened).total_seconds() / 3600
+        since = inc.get("discovered_at") or inc["opened_at"]
+        discovered = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        hours = (now - discovered).total_seconds() / 3600
         if hours > BREACH_HOURS:
+            state = "decided reportable" if decision else "not yet decided by the data protection officer"
+            fix = (
+                f"report it to the ICO now, then: accountctl incident step {inc['id']} ico-reported --reference T"
+                if decision
+                else f"the DPO decides now: accountctl incident decide {inc['id']} --reportable yes|no --reason T"
+            )
             yield (
                 inc["account"],
                 inc["school"],
-                f"breach {inc['id']} opened {inc['opened_at']} ({int(hours)} hours ago) and the data protection "
-                "officer is not recorded as told",
-                f"tell the DPO now, then: accountctl incident step {inc['id']} dpo-informed",
+                f"breach {inc['id']} discovered {since} ({int(hours)} hours ago), {state}, and not reported to the ICO",
+                fix,
             )

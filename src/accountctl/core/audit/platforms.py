@@ -4,6 +4,8 @@ admin rights there, which two-factor method) and the regular monitoring of every
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from datetime import date
 from typing import Iterator
 
 from accountctl.core.audit.helpers import _active, _days_before, _live, _runners, _who
@@ -138,7 +140,8 @@ def mfa_weak(snap: Snapshot):
 @rule(
     "MONITORING_LAPSED",
     "info",
-    "active account with no monitoring check recorded in the monitoring period (default 7 days)",
+    "active account with no monitoring check recorded in the monitoring period (default 7 days; school days in "
+    "term only once `terms` are set)",
     "Connect §5 (monitoring): 'School accounts must be monitored regularly and frequently (preferably 5 days a week "
     "during term time ...)'",
     name="Checked regularly",
@@ -147,8 +150,21 @@ def mfa_weak(snap: Snapshot):
 def monitoring_lapsed(snap: Snapshot):
     period = int(snap.settings["monitoring_period_days"])
     cutoff = _days_before(snap, period)
+    days_in_term = snap.school_days
     for a in _active(snap):
-        if not a["monitored_on"] or a["monitored_on"] < cutoff:
+        if a["monitored_on"] and days_in_term is not None:
+            # Term dates set: only school days count, so a holiday never makes a check overdue.
+            since = date.fromisoformat(a["monitored_on"])
+            gone = bisect_right(days_in_term, snap.as_of) - bisect_right(days_in_term, since)
+            if gone <= period:
+                continue
+            yield (
+                a["id"],
+                a["school"],
+                f"monitoring check last {a['monitored_on']} ({gone} school days ago); period {period} school days",
+                f"accountctl monitor {a['id']}",
+            )
+        elif not a["monitored_on"] or a["monitored_on"] < cutoff:
             days = snap.days_since(a["monitored_on"])
             seen = "never" if days is None else f"last {a['monitored_on']} ({days} days ago)"
             yield (

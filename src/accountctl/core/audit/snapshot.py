@@ -12,7 +12,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 
-from accountctl.core import approvals, config, eligibility
+from accountctl import model
+from accountctl.core import approvals, config, dataprotection, eligibility
 
 LIVE = ("requested", "approved", "active", "suspended")
 NEVER = date.min  # "gone since always": named on an account but never staff of its school
@@ -62,6 +63,9 @@ class Snapshot:
     mailbox_left: list[tuple] = field(default_factory=list)  # (account, mailbox, member) whose member has left
     mailbox_open: list[tuple] = field(default_factory=list)  # (account, mailbox, sign_in, school): shared, not blocked
     mailbox_unknown: set[str] = field(default_factory=set)  # accounts whose linked email is no mailbox nor anyone's
+    dpias: dict[tuple[str, str], dict] = field(default_factory=dict)  # (platform, school or '') -> its DPIA
+    school_days: list | None = None  # every school day in the trust's terms, or None when no terms are set
+    erasable: list[dict] = field(default_factory=list)  # closed incidents whose text is not erased (RETENTION_DUE)
     _gone: dict = field(default_factory=dict)
     _current: dict = field(default_factory=dict)
     _ineligible: dict = field(default_factory=dict)
@@ -83,7 +87,7 @@ class Snapshot:
         for email, person in self.staff.items():
             if not person["left_on"]:
                 self._staying[email] = school = person["school"]
-                if "volunteer" not in (person["roles"] or ""):
+                if not any(r in (person["roles"] or "") for r in model.NON_STAFF_ROLES):
                     self._eligible[email] = school
 
     def gone_on(self, email: str | None, school: str) -> date | None:
@@ -160,6 +164,9 @@ ACCOUNT_COLUMNS = (
     "access",
     "last_post_on",
     "house_rules_url",
+    "pupil_images",
+    "pupils_join",
+    "consent_checked_on",
 )
 
 
@@ -210,9 +217,11 @@ def load(
             "moved_on": r[6],
             "moved_from": r[7],
             "roles": r[8],
+            "cyber_trained_on": r[9],
         }
         for r in _tuples(conn).execute(
-            "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on, moved_from, roles FROM staff"
+            "SELECT email, name, school, trained_on, policy_ack, left_on, moved_on, moved_from, roles, cyber_trained_on "
+            "FROM staff"
         )
     }
     schools = {
@@ -318,21 +327,28 @@ def load(
         )
     ]
     open_incidents = []
+    incident_columns = ("id", "account", "school", "kind", "opened_at", "about_head", "discovered_at")
     for r in _tuples(conn).execute(
-        "SELECT i.id, i.account, a.school, i.kind, i.opened_at FROM incidents i JOIN accounts a ON a.id = i.account "
+        "SELECT i.id, i.account, a.school, i.kind, i.opened_at, i.about_head, i.discovered_at FROM incidents i "
+        "JOIN accounts a ON a.id = i.account "
         f"WHERE i.closed_at IS NULL AND substr(i.opened_at, 1, 10) <= ? {where} ORDER BY i.id",
         [as_of.isoformat(), *args],
     ):
-        open_incidents.append(dict(zip(("id", "account", "school", "kind", "opened_at"), r)))
+        open_incidents.append(dict(zip(incident_columns, r)))
     if open_incidents:
+        from accountctl.core import breaches
         from accountctl.core import incidents as incident_steps
+
+        owners = approvals.key_owners(conn) if any(i["kind"] == "breach" for i in open_incidents) else {}
 
         for inc in open_incidents:
             inc["done"] = {
                 r[0] for r in conn.execute("SELECT step FROM incident_steps WHERE incident = ?", (inc["id"],))
             }
+            # a decision counts only as signed by its decider (core/breaches.py), as approvals do
+            inc["decision"] = breaches.counted(conn, incident_steps.latest_decision(conn, inc["id"]), owners)
             inc["outstanding"] = [
-                s.id for s in incident_steps.CHECKLISTS[inc["kind"]] if s.required and s.id not in inc["done"]
+                s.id for s in incident_steps.checklist(inc, inc["decision"]) if s.required and s.id not in inc["done"]
             ]
     live_ids = {a["id"] for a in accounts}
     day = as_of.isoformat()
@@ -383,6 +399,17 @@ def load(
         attested=attested,
         **ways,
         now=now if now is not None else _now_for(as_of),
+        dpias=dataprotection.all_dpias(conn),
+        school_days=config.school_days(config.load(conn)),
+        erasable=[
+            dict(zip(("id", "account", "school", "closed_at"), r))
+            for r in _tuples(conn).execute(
+                "SELECT i.id, i.account, a.school, i.closed_at FROM incidents i JOIN accounts a ON a.id = i.account "
+                f"WHERE i.closed_at IS NOT NULL {where} AND EXISTS (SELECT 1 FROM texts t WHERE t.subject = i.id "
+                "AND t.erased_at IS NULL) ORDER BY i.id",
+                args,
+            )
+        ],
     )
 
 

@@ -4,6 +4,7 @@ enough people able to open the password vault.
 
 from __future__ import annotations
 
+from accountctl.core.audit.helpers import _window
 from accountctl.core.audit.registry import rule
 from accountctl.core.audit.snapshot import Snapshot
 
@@ -13,7 +14,8 @@ POLICY_REVIEW_DAYS = 365  # POLICY_REVIEW_OVERDUE: the policy's own annual revie
 @rule(
     "POLICY_REVIEW_OVERDUE",
     "warning",
-    "the social-media policy itself has no review date (policy.reviewed_on), or it is older than 365 days",
+    "the social-media policy itself has no review date (policy.reviewed_on), or it is older than 365 days "
+    "(window.POLICY_REVIEW_OVERDUE: a policy reviewed every 2 or 3 years sets 730 or 1095)",
     "Dartmoor 1.7: 'This policy will be reviewed annually'; Huxley 2.2: 'reviewing this policy annually'",
     name="The policy itself is reviewed every year",
     principle="The social-media policy itself is reviewed every year, because social media changes quickly.",
@@ -23,12 +25,12 @@ def policy_review_overdue(snap: Snapshot):
     fix = "review the policy, then record it: accountctl config set policy.reviewed_on DATE"
     if not reviewed or reviewed > snap.as_of.isoformat():
         yield None, None, "no review of the social-media policy on record", fix
-    elif snap.days_since(reviewed) > POLICY_REVIEW_DAYS:
+    elif snap.days_since(reviewed) > (limit := _window(snap, "POLICY_REVIEW_OVERDUE", POLICY_REVIEW_DAYS)):
         yield (
             None,
             None,
             f"the social-media policy was last reviewed on {reviewed} ({snap.days_since(reviewed)} days "
-            f"ago; at most {POLICY_REVIEW_DAYS})",
+            f"ago; at most {limit})",
             fix,
         )
 
