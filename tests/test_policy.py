@@ -722,3 +722,14 @@ def test_a_register_written_before_these_columns_opens_and_gains_them(run, base)
     ok(run(["account", "update", FB, "--pupils", "none"]))  # a write keeps the columns
     assert audit(run, "--fail-on", "warning")[0]["findings"] == []  # the case is as SLT approved it again
     ok(run("verify"))
+
+
+def test_pupils_join_a_group_unless_the_request_says_they_do_not(run, base):
+    """SPEC: --pupils-join defaults to yes for a `group` account (a WhatsApp group), no otherwise."""
+    request(run, "oak-whatsapp-y6club", platform="whatsapp", pupils="10", access=None)  # its default: group
+    hit = one(audit(run)[0], "PUPILS_UNDER_PLATFORM_AGE", "oak-whatsapp-y6club")
+    assert hit["severity"] == "error"
+    ok(run(["account", "update", "oak-whatsapp-y6club", "--pupils-join", "no"]))
+    assert one(audit(run)[0], "PUPILS_UNDER_PLATFORM_AGE", "oak-whatsapp-y6club")["severity"] == "warning"
+    request(run, "oak-tiktok-y6", pupils="10")  # a login account: they join only when the request says so
+    assert one(audit(run)[0], "PUPILS_UNDER_PLATFORM_AGE", "oak-tiktok-y6")["severity"] == "warning"

@@ -8,6 +8,7 @@ part in the same session, after the command's own work.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import click
 
@@ -31,7 +32,7 @@ def request_options(func):
 
 
 def _extend_update(command: click.Command) -> None:
-    inner = command.callback.__wrapped__
+    inner = inspect.unwrap(command.callback)  # the command itself, under `writes` and any option wrappers
     changes = ("email", "url", "aim", "audience", "promotion", "visibility", "pupils", "parents_informed_on")
     command.params += [
         click.Option(["--access"], metavar="login|roles|group", help=ACCESS_HELP),
@@ -58,7 +59,7 @@ def _extend_update(command: click.Command) -> None:
 
 
 def _extend_add(command: click.Command, role: str) -> None:
-    inner = command.callback.__wrapped__
+    inner = inspect.unwrap(command.callback)  # the command itself, under `writes` and any option wrappers
     command.params.append(
         click.Option(
             ["--until"],

@@ -33,6 +33,12 @@ def access_of(conn: sqlite3.Connection, account: dict) -> str:
     return config.access(config.load(conn), account)
 
 
+def pupils_join(account: dict, access: str) -> bool:
+    """Whether pupils are expected to join with accounts of their own: as recorded, else yes for a group (SPEC)."""
+    said = account.get("pupils_join")
+    return said == "yes" if said else access == "group"
+
+
 def group_name(value: str | None) -> str:
     """A group's handle: its name as the platform shows it ("Y6 Parents"), words separated by single spaces."""
     text = " ".join((value or "").split())

@@ -243,9 +243,10 @@ def activation_gaps(conn: sqlite3.Connection, account: dict) -> list[str]:
 
 def _under_age_gap(conn: sqlite3.Connection, account: dict) -> list[str]:
     """PUPILS_UNDER_PLATFORM_AGE as an error (pupils join) and not waived: the account may not go live."""
-    from accountctl.core import config
+    from accountctl.core import config, waysin
 
-    if account.get("pupils_join") != "yes" or account.get("pupils") in (None, "none"):
+    joins = waysin.pupils_join(account, waysin.access_of(conn, account))
+    if not joins or account.get("pupils") in (None, "none"):
         return []
     minimum = config.min_age(config.load(conn), account["platform"])
     if minimum is None or int(account["pupils"]) >= minimum:

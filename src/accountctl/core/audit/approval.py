@@ -7,7 +7,7 @@ live accounts reviewed every year.
 
 from __future__ import annotations
 
-from accountctl.core import config
+from accountctl.core import config, waysin
 from accountctl.core.audit.helpers import _active, _days_before, _live, _window
 from accountctl.core.audit.registry import UPCOMING, rule
 from accountctl.core.audit.snapshot import Snapshot
@@ -178,7 +178,7 @@ def pupils_under_platform_age(snap: Snapshot):
             continue
         minimum = config.min_age(snap.settings, a["platform"])
         if minimum is not None and int(a["pupils"]) < minimum:
-            join = a.get("pupils_join") == "yes"
+            join = waysin.pupils_join(a, a["access"])
             item = (
                 a["id"],
                 a["school"],
