@@ -240,7 +240,7 @@ def test_bak_holds_the_previous_generation(run, oak, tmp_path):
         # Read on another machine: this one has seen the newer generation and refuses the older copy.
         elsewhere = {"XDG_STATE_HOME": str(tmp_path / f"elsewhere-{i}")}
         old = {s["email"] for s in json.loads(ok(run(f"staff list --json --register {bak}", env=elsewhere)).stdout)}
-        refused(run(f"staff list --json --register {bak}"), 4, "rolled back")
+        refused(run(f"staff list --json --register {bak}"), 4, "'accountctl vault accept-rollback --reason TEXT'")
         new = {s["email"] for s in json.loads(ok(run("staff list --json")).stdout)}
         assert new - old == {f"b{i}@oak.sch.uk"}
     # A refused write leaves PATH.bak alone too.
