@@ -739,3 +739,12 @@ def test_no_published_policy_is_named_unless_the_trust_set_it(run, trust, tmp_pa
     text, _ = make_report(run, tmp_path)
     assert "Oak Trust policy, after Huxley 6.3(a)" in Page(text).all_text
     assert "Huxley 6.3(a)" in run(["audit"]).stdout
+
+
+def test_every_rule_name_fits_a_chart_label_whole():
+    """A chart label is the rule's name and its severities; past report.LABEL_MOST it would be cut."""
+    from accountctl.core import report
+    from accountctl.core.audit.registry import RULES
+
+    too_long = [r.name for r in RULES.values() if len(f"{r.name} (error, warning)") > report.LABEL_MOST]
+    assert too_long == []

@@ -223,3 +223,25 @@ def test_export_holds_no_secret(run, busy_register):
     log = ok(run(f"--as {CUSTODIAN} log --json")).stdout
     for secret in (PASSPHRASE, SECRET_PASSWORD, TOTP_SECRET, *RECOVERY_CODES):
         assert secret not in log
+
+
+def test_every_schema_that_names_rule_ids_names_every_rule():
+    """A rule added to the registry is added to each schema's list of rule ids (a merge once left one behind)."""
+    from accountctl.core.audit.registry import RULES
+
+    def enums(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("enum"), list) and "TWO_ADMINS" in node["enum"]:
+                yield node["enum"]
+            for value in node.values():
+                yield from enums(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from enums(value)
+
+    found = {}
+    for path in sorted((Path(__file__).resolve().parents[1] / "schemas").glob("*.schema.json")):
+        for enum in enums(json.loads(path.read_text(encoding="utf-8"))):
+            found[path.name] = sorted(enum)
+    assert {"audit-report.schema.json", "audit-summary.schema.json"} <= set(found)
+    assert all(ids == sorted(RULES) for ids in found.values()), found

@@ -483,6 +483,8 @@ def _complete(run, line: str, **env: str) -> list[str]:
         ("accountctl audit --account stmarysandstjohns-f", [FB]),
         ("accountctl audit --rule LEAVER_", ["LEAVER_OWNER", "LEAVER_ADMIN"]),
         ("accountctl waive x two_adm", ["TWO_ADMINS"]),
+        ("accountctl waive stmarysandstjohns-f", [FB]),
+        ("accountctl waive --trust single", ["SINGLE_CUSTODIAN"]),
     ],
 )
 def test_completion_offers_account_ids_emails_schools_and_rules(run, long_ids, line, expected):

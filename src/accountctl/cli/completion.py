@@ -32,7 +32,10 @@ KINDS = {
     "school_id": "schools",
     "rule_id": "rules",
     "rules": "rules",
+    "trust_rule": "rules",
 }
+# Arguments given as one list (`waive ID RULE`): what each place in it completes from.
+PLACES = {("waive", "args"): ("accounts", "rules")}
 QUERIES = {
     "accounts": "SELECT id FROM accounts ORDER BY id",
     "emails": "SELECT email FROM staff ORDER BY email",  # leavers too: offboard is run for them
@@ -49,11 +52,22 @@ def attach(command: click.Command) -> click.Command:
     """Give each parameter of `command` (and of its subcommands) that names a record its completion."""
     for param in command.params:
         kind = KINDS.get(param.name or "")
-        if kind and getattr(param, "_custom_shell_complete", None) is None:
+        places = PLACES.get((command.name, param.name))
+        if places and getattr(param, "_custom_shell_complete", None) is None:
+            param._custom_shell_complete = _complete_place(places)
+        elif kind and getattr(param, "_custom_shell_complete", None) is None:
             param._custom_shell_complete = _complete(kind)
     for sub in getattr(command, "commands", {}).values():
         attach(sub)
     return command
+
+
+def _complete_place(places: tuple[str, ...]):
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        given = len(ctx.params.get(param.name) or ())
+        return _complete(places[given])(ctx, param, incomplete) if given < len(places) else []
+
+    return complete
 
 
 def _complete(kind: str):

@@ -117,18 +117,32 @@ def school_list(reg) -> None:
 @click.option("--add-domain", "add_domains", multiple=True, help="Another email domain of the school (repeatable).")
 @click.option("--remove-domain", "remove_domains", multiple=True, help="A domain it no longer uses (repeatable).")
 @click.option("--name", help="The school's new name.")
+@click.option("--digital-lead", help="The SLT member who leads on digital and technology (DfE standards).")
+@click.option("--link-governor", help="The governor linked to digital and technology (role governor or chair).")
 @global_options
 @writes
-def school_update(reg, school_id: str, add_domains, remove_domains, name) -> None:
-    """Add or remove a school's email domains, or rename it (a domain a live account still uses stays).
+def school_update(reg, school_id: str, add_domains, remove_domains, name, digital_lead, link_governor) -> None:
+    """Add or remove a school's email domains, rename it, or name its digital lead and link governor.
+
+    A domain a live account still uses stays. The governors' report shows the digital lead and the
+    link governor.
 
     \b
     Example:
       accountctl school update oak --add-domain oakacademy.org.uk
+      accountctl school update oak --digital-lead head@oak.sch.uk --link-governor g.ov@oak.sch.uk
     """
-    require_custodian(reg, "change schools")
-    row = directory.update_school(reg.db, reg.actor, school_id, add_domains, remove_domains, name)
-    output.message(f"{row['id']} ({row['name']}): domains {', '.join(row['domains'])}.")
+    from accountctl.core import dataprotection
+
+    leads = digital_lead is not None or link_governor is not None
+    if add_domains or remove_domains or name is not None or not leads:
+        require_custodian(reg, "change schools")
+        row = directory.update_school(reg.db, reg.actor, school_id, add_domains, remove_domains, name)
+        output.message(f"{row['id']} ({row['name']}): domains {', '.join(row['domains'])}.")
+    if leads:
+        row = dataprotection.set_leads(reg.db, reg.actor, reg.is_custodian, school_id, digital_lead, link_governor)
+        lead, governor = row["digital_lead"] or "(none)", row["link_governor"] or "(none)"
+        output.message(f"{row['school']}: digital lead {lead}, link governor {governor}.")
 
 
 @click.group()
@@ -258,6 +272,3 @@ def staff_show(reg, email) -> None:
 
 # staff leave|move|sync live with offboarding; importing it adds them to the `staff` group.
 from accountctl.cli import offboard as _offboard  # noqa: E402,F401
-
-# school update (the digital lead and link governor) lives with safeguarding (issue 25).
-from accountctl.cli import safeguarding as _safeguarding  # noqa: E402,F401

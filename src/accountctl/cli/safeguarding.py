@@ -119,29 +119,6 @@ def erase_incident(reg, incident_id, reason) -> None:
     output.message(f"Erased the text of {data['id']}; its record and the history's hashes remain.")
 
 
-# `school update` joins the `school` group of cli/directory.py (which imports this module at its end).
-from accountctl.cli.directory import school as _school  # noqa: E402
-
-
-@_school.command("update")
-@click.argument("school_id", metavar="ID")
-@click.option("--digital-lead", help="The SLT member who leads on digital and technology (DfE standards).")
-@click.option("--link-governor", help="The governor linked to digital and technology (role governor or chair).")
-@global_options
-@writes
-def school_update(reg, school_id, digital_lead, link_governor) -> None:
-    """Name a school's SLT digital lead and link governor; the governors' report shows both.
-
-    \b
-    Example:
-      accountctl school update oak --digital-lead head@oak.sch.uk --link-governor g.ov@oak.sch.uk
-    """
-    row = dataprotection.set_leads(reg.db, reg.actor, reg.is_custodian, school_id, digital_lead, link_governor)
-    output.message(
-        f"{row['school']}: digital lead {row['digital_lead'] or '(none)'}, link governor {row['link_governor'] or '(none)'}."
-    )
-
-
 def write_asset_register(reg, path: str) -> None:
     """`export --asset-register FILE.csv`: the rows as CSV (safe for a spreadsheet), written to FILE."""
     import contextlib

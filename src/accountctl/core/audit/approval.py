@@ -168,7 +168,7 @@ def _aimed_at_pupils(a: dict) -> bool:
     "(--pupils-join yes), a warning when they only watch",
     "Dartmoor 6.1: 'many popular social media sites state that they are not for children under the age of 13, "
     "therefore we will not create accounts specifically for pupils under this age'",
-    name="No accounts for pupils under the platform's age",
+    name="No pupils under the platform's age",
     principle="No pupil is asked to join a platform younger than it allows (13 on most); content they only watch "
     "without an account of their own is checked, not forbidden.",
 )

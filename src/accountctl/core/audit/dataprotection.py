@@ -76,7 +76,7 @@ def dpia_review_due(snap: Snapshot):
     "Huxley 6.3(e): 'parent/carer consent to use, post or publish a photograph or video image of the student'; "
     "Huxley 7.1: the list of those who have objected; Dartmoor 7.3(e): 'appropriate consent before sharing images'; "
     "Connect §5: 'If anyone ... asks not to be filmed or photographed then their wishes should be respected'",
-    name="Pupil images are checked against consent",
+    name="Pupil images checked against consent",
     principle="Someone checks, at least monthly, that the pupils in an account's recent posts all have consent and "
     "none is on the no-photo list (the lists stay in the school's own systems).",
 )
@@ -106,7 +106,7 @@ def consent_check_lapsed(snap: Snapshot):
     "(retention.incident, retention.leaver, retention.closed-account; not checked until set)",
     "Connect §6: 'data protection'; Dartmoor 7.1: official use 'in line with existing policies, including ... "
     "Data Protection' (UK GDPR Art. 5(1)(e): kept no longer than necessary; the IRMS toolkit's periods)",
-    name="Nothing is kept longer than it should be",
+    name="Nothing kept longer than it should be",
     principle="Free text about people, leavers' records and closed accounts are erased once the retention period "
     "the trust set for them is over.",
 )

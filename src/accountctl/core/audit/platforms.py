@@ -57,7 +57,7 @@ def attestation_overdue(snap: Snapshot):
     "(named; said if they have left)",
     "Preston (roles): administrators 'control the process for managing an account after the lead staff member has "
     "left'; Connect §6: administration 'involving at least two members of staff'",
-    name="Nobody else holds admin rights on the platform",
+    name="Nobody else is admin on the platform",
     principle="Only the people the register names as running an account hold admin rights on the platform itself; "
     "a former teacher's personal profile keeps no role on the school's page.",
 )

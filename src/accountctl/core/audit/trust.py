@@ -17,7 +17,7 @@ POLICY_REVIEW_DAYS = 365  # POLICY_REVIEW_OVERDUE: the policy's own annual revie
     "the social-media policy itself has no review date (policy.reviewed_on), or it is older than 365 days "
     "(window.POLICY_REVIEW_OVERDUE: a policy reviewed every 2 or 3 years sets 730 or 1095)",
     "Dartmoor 1.7: 'This policy will be reviewed annually'; Huxley 2.2: 'reviewing this policy annually'",
-    name="The policy itself is reviewed every year",
+    name="The policy is reviewed every year",
     principle="The social-media policy itself is reviewed every year, because social media changes quickly.",
 )
 def policy_review_overdue(snap: Snapshot):

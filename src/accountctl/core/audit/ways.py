@@ -46,7 +46,7 @@ def _accounts(snap: Snapshot) -> dict[str, dict]:
     "a leaver is still a member of a mailbox an account is linked to (they can reset its password)",
     "Huxley 6.3(a): 'linked to an official school email account'; Preston (roles): administrators 'control the "
     "process for managing an account after the lead staff member has left'",
-    name="Leavers no longer read the linked mailbox",
+    name="Leavers are out of the linked mailbox",
     principle="Whoever reads the mailbox an account is linked to can take the account back with a password reset, "
     "so people who leave are taken out of it.",
 )
@@ -70,7 +70,7 @@ def mailbox_member_left(snap: Snapshot):
     "warning",
     "a `shared` mailbox an account is linked to is not recorded as sign-in blocked",
     "Huxley 6.3(a): 'linked to an official school email account'",
-    name="Nobody signs in to the shared mailbox directly",
+    name="No direct sign-in to shared mailboxes",
     principle="A shared mailbox is read by its members through their own sign-in; nobody signs in to it with a "
     "password of its own, which could be shared and never changed.",
 )
