@@ -55,7 +55,9 @@ def test_no_ordinary_command_upgrades_and_nothing_is_written(run, old, tmp_path)
 
 def test_only_a_custodian_upgrades(run, old, tmp_path):
     before = snapshot(old, tmp_path)
-    error_line(run(f"--as {HEAD} vault upgrade --yes"), 3, "only an IT custodian")
+    error_line(
+        run(f"--as {HEAD} vault upgrade --yes"), 3, "only an IT custodian can upgrade it ('accountctl vault upgrade')"
+    )
     assert snapshot(old, tmp_path) == before
 
 
@@ -68,6 +70,7 @@ def test_the_upgrade_lists_what_it_will_sign_and_waits_for_a_yes(run, old, tmp_p
         for r in json.loads(run(f"--as {CUSTODIAN} vault upgrade --json").stdout)
     }
     assert listed >= {(CUSTODIAN, "vault", "current"), (HEAD, "register", "current"), (HEAD, "", "retired")}
+    assert ("recovery-key", "vault", "new") in listed  # the recovery slot it will sign for, new since format 2
     assert snapshot(old, tmp_path) == before
     keys = [
         r["signing_key"] for r in json.loads(run(f"--as {CUSTODIAN} vault upgrade --json").stdout) if r["signing_key"]
