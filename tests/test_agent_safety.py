@@ -552,3 +552,26 @@ def test_a_runtime_folder_too_deep_for_a_socket_gives_way_to_tmp_at_the_exact_le
     assert agent_client.folder() == os.path.join(fits, "accountctl")
     monkeypatch.setenv("XDG_RUNTIME_DIR", deeper)
     assert agent_client.folder() == f"/tmp/accountctl-{os.getuid()}"
+
+
+# -- small rules of the agent's (mutation audit) -------------------------------------------------------------
+def test_global_options_are_taken_out_in_both_spellings():
+    argv = ["--register=/r/a.accountctl", "--as", "it@oak.sch.uk", "--format=json", "otp", FB]
+    assert agent_protocol.without_options(argv, ("--register", "--as")) == ["--format=json", "otp", FB]
+
+
+def test_a_run_request_may_carry_every_variable_a_client_passes():
+    from accountctl.agent import requests
+
+    names = agent_protocol.PASSED_ENV + agent_protocol.SAME_ENV
+    message = {"argv": ["otp", FB], "env": {name: "x" for name in names}, "cwd": "/"}
+    assert requests.sound_run(message)
+    assert not requests.sound_run({**message, "env": {**message["env"], "LD_PRELOAD": "/tmp/x.so"}})
+
+
+def test_a_file_rewritten_in_place_at_the_same_length_is_not_taken_for_an_appended_one():
+    from accountctl.agent import held
+
+    before = (64769, 1234, 5000, 1.0, 7)  # device, inode, size, time, generation
+    assert held.only_appended(before, (64769, 1234, 5300, 2.0, 7))
+    assert not held.only_appended(before, (64769, 1234, 5000, 2.0, 7))
