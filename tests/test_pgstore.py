@@ -227,7 +227,9 @@ def test_a_refused_login_is_one_line_and_exit_2(run, pg_oak, monkeypatch):
 
 
 def test_no_register_there_is_exit_2_naming_init(run, pg_url):
-    error_line(run("staff list"), 2, "no register at", "init")
+    error_line(
+        run("staff list"), 2, "no register at", "'accountctl init --trust NAME --email E --name N --register URL'"
+    )
 
 
 def test_a_role_without_grants_is_told_which_table(run, pg_oak, cluster, schema, monkeypatch):

@@ -139,10 +139,7 @@ class PgStore:
                 f"register busy: another accountctl saved to {self.name} at the same moment; try again"
             ) from None
         except errors.UndefinedTable:
-            raise InputError(
-                f"no register at {self.name}; create one with 'accountctl init --trust NAME --email E "
-                f"--name N --register URL'"
-            ) from None
+            raise self._no_register() from None
         except errors.InsufficientPrivilege as exc:
             raise InputError(
                 f"PostgreSQL refused {doing} at {self.name}: {_one_line(exc)} (the grants the "
