@@ -135,7 +135,11 @@ def school_update(reg, school_id: str, add_domains, remove_domains, name, digita
     from accountctl.core import dataprotection
 
     leads = digital_lead is not None or link_governor is not None
-    if add_domains or remove_domains or name is not None or not leads:
+    if not (add_domains or remove_domains or name is not None or leads):
+        raise InputError(
+            "nothing to change: give --add-domain, --remove-domain, --name, --digital-lead or --link-governor"
+        )
+    if add_domains or remove_domains or name is not None:
         require_custodian(reg, "change schools")
         row = directory.update_school(reg.db, reg.actor, school_id, add_domains, remove_domains, name)
         output.message(f"{row['id']} ({row['name']}): domains {', '.join(row['domains'])}.")
