@@ -575,3 +575,18 @@ def test_a_file_rewritten_in_place_at_the_same_length_is_not_taken_for_an_append
     before = (64769, 1234, 5000, 1.0, 7)  # device, inode, size, time, generation
     assert held.only_appended(before, (64769, 1234, 5300, 2.0, 7))
     assert not held.only_appended(before, (64769, 1234, 5000, 2.0, 7))
+
+
+def test_status_says_when_a_key_expires_as_a_time_to_come(agent_oak):
+    from datetime import datetime, timezone
+
+    key = status()["keys"][0]
+    expires = datetime.strptime(key["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    left = (expires - datetime.now(timezone.utc)).total_seconds()
+    assert 9 * 60 - 30 < left <= 10 * 60 + 1  # logged in with --ttl 10m a moment ago
+
+
+def test_an_agent_given_no_key_leaves_when_its_time_is_up(run, oak):
+    done(sh("agent", "start", "--ttl", "2s"))
+    assert os.path.exists(agent_client.address())
+    _until(lambda: not os.path.exists(agent_client.address()), 30)  # nothing to hold: it does not linger
