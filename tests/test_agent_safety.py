@@ -590,3 +590,11 @@ def test_an_agent_given_no_key_leaves_when_its_time_is_up(run, oak):
     done(sh("agent", "start", "--ttl", "2s"))
     assert os.path.exists(agent_client.address())
     _until(lambda: not os.path.exists(agent_client.address()), 30)  # nothing to hold: it does not linger
+
+
+def test_with_multi_one_persons_logout_leaves_the_others_key(two_people):
+    done(sh("agent", "start", "--multi"))
+    _login(CUSTODIAN, PASSPHRASE)
+    _login(HEAD, HEAD_PASS)
+    done(sh("logout", "--as", HEAD))
+    assert [k["person"] for k in status()["keys"]] == [CUSTODIAN]
