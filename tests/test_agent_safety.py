@@ -598,3 +598,12 @@ def test_with_multi_one_persons_logout_leaves_the_others_key(two_people):
     _login(HEAD, HEAD_PASS)
     done(sh("logout", "--as", HEAD))
     assert [k["person"] for k in status()["keys"]] == [CUSTODIAN]
+
+
+def test_an_agent_stopped_with_a_client_still_connected_leaves_no_socket_behind(agent_oak):
+    idle = _connect()  # connected, nothing sent yet: the agent closes it as it leaves
+    try:
+        done(sh("agent", "stop"))
+        _until(lambda: not os.path.exists(agent_client.address()), 10)
+    finally:
+        idle.close()

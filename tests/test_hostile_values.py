@@ -422,3 +422,23 @@ def test_every_csv_prefixes_a_formula_an_insider_wrote(run, base, tmp_path):
     for planted in ('=HYPERLINK("http://evil.example","Click")', "+SUM(1+1)", "@SUM(1+1)", "-2+3", "\t=1+1", "=2+2"):
         assert "'" + planted in seen, planted  # each one reached a CSV, as text
     assert "'\\r=1+1" in seen  # a carriage return is prefixed, then shown escaped
+
+
+@pytest.mark.parametrize("entry", ["accountctl.fast", "accountctl"])
+def test_an_argument_that_is_not_utf8_is_refused_in_one_line(run, oak, entry):
+    """A Latin-1 terminal's 'é' (one byte, 0xE9) once ended as an internal error (UnicodeEncodeError)."""
+    import os
+    import subprocess
+    import sys
+
+    before = oak.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-m", entry, "account", "show", b"caf\xe9"],
+        env=dict(os.environ, ACCOUNTCTL_REGISTER=str(oak), ACCOUNTCTL_NO_AGENT="1"),
+        capture_output=True,
+    )
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode("ascii") == (
+        "Error: argument caf\\xe9 is not UTF-8 text: type it again, or set your terminal to UTF-8\n"
+    )
+    assert oak.read_bytes() == before

@@ -46,3 +46,16 @@ class CheckFailed(AccountctlError):
     """A check ran and found problems (exit 1); raised only where output has already been written."""
 
     exit_code = 1
+
+
+def not_utf8(argv: list[str]) -> str | None:
+    """The refusal for the first argument that is not UTF-8 text, or None when every one is.
+
+    Bytes that are not UTF-8 (a Latin-1 terminal, a mangled paste) reach Python as lone surrogates,
+    which no database, file or answer can hold: without this check they ended as an internal error.
+    """
+    for arg in argv:
+        if not arg.isascii() and any("\udc80" <= ch <= "\udcff" for ch in arg):
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            return f"Error: argument {shown} is not UTF-8 text: type it again, or set your terminal to UTF-8"
+    return None

@@ -12,6 +12,12 @@ import sys
 
 def main() -> None:
     argv = sys.argv[1:]
+    from accountctl.errors import not_utf8
+
+    refusal = not_utf8(argv)
+    if refusal:
+        sys.stderr.write(refusal + "\n")
+        sys.exit(2)
     if os.environ.get("ACCOUNTCTL_NO_AGENT") != "1":
         from accountctl.agent import client as agent_client
 

@@ -196,6 +196,12 @@ def main() -> None:
     """
     import gc
 
+    from accountctl.errors import not_utf8
+
+    refusal = not_utf8(sys.argv[1:])
+    if refusal:
+        sys.stderr.write(refusal + "\n")
+        sys.exit(2)
     gc.disable()
     code = cli.main(standalone_mode=False)  # with --debug, a traceback still leaves the normal way
     try:
