@@ -518,7 +518,7 @@ def test_vault_copy_from_a_file_to_postgresql_and_back_changes_no_byte(
     assert "0 problem(s)" in ok(run(f"--register {back} verify")).stderr
     # Neither way overwrites a register that is there.
     error_line(run(f"vault copy --to {url}"), 2, "already exists")
-    error_line(run(f"--register {url} vault copy --to {back}"), 2, "already exists")
+    error_line(run(f"--register {url} vault copy --to {back}"), 2, f"a register already exists at {back};")
     assert image(url) == moved and back.read_bytes() == moved
 
 
