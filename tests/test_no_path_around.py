@@ -307,5 +307,5 @@ def test_the_witness_keeps_every_key_it_saw_retired_and_every_rollback_it_accept
 
 def test_checking_the_last_save_needs_the_history(run, oak):
     with store.open_register(oak, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False) as reg:
-        with pytest.raises(ValueError, match="open the register with history=True"):
+        with pytest.raises(ValueError, match=r"^open the register with history=True to check its last save$"):
             reg.save_problems()
