@@ -18,7 +18,7 @@ from accountctl.core.lookup import get_account, nearest
 from accountctl.errors import AccessError, InputError, shown
 
 KINDS = ("hijack", "abuse", "safeguarding", "impersonation", "breach", "allegation", "illegal")
-OPEN_DAYS = 7  # INCIDENT_OPEN: an error after this many days open (a warning before)
+OPEN_DAYS = model.WINDOWS["INCIDENT_OPEN"]  # INCIDENT_OPEN: an error after this many days open (a warning before)
 BREACH_HOURS = 72  # BREACH_NOT_REPORTED: the ICO must hear within 72 hours of discovery
 
 

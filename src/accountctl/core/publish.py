@@ -94,8 +94,6 @@ def withheld(conn: sqlite3.Connection, account: dict, owners: dict[bytes, str]) 
     from accountctl.core.accounts.case import school_email
     from accountctl.errors import InputError
 
-    if account["category"] not in ("faculty", "staff"):
-        return f"it is a {account['category']} record, not a channel"
     decision = approvals.latest(conn, account["id"])
     if decision is None or decision["decision"] != "approved":
         return "it has no SLT approval"

@@ -245,10 +245,10 @@ def _under_age_gap(conn: sqlite3.Connection, account: dict) -> list[str]:
     """PUPILS_UNDER_PLATFORM_AGE as an error (pupils join) and not waived: the account may not go live."""
     from accountctl.core import config, waysin
 
-    joins = waysin.pupils_join(account, waysin.access_of(conn, account))
-    if not joins or account.get("pupils") in (None, "none"):
+    settings = config.load(conn)
+    if not waysin.pupils_join(account, config.access(settings, account)) or account.get("pupils") in (None, "none"):
         return []
-    minimum = config.min_age(config.load(conn), account["platform"])
+    minimum = config.min_age(settings, account["platform"])
     if minimum is None or int(account["pupils"]) >= minimum:
         return []
     waived = conn.execute(

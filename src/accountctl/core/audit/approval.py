@@ -7,12 +7,14 @@ live accounts reviewed every year.
 
 from __future__ import annotations
 
+from accountctl import model
+
 from accountctl.core import config, waysin
 from accountctl.core.audit.helpers import _active, _days_before, _live, _window
 from accountctl.core.audit.registry import UPCOMING, rule
 from accountctl.core.audit.snapshot import Snapshot
 
-REQUEST_DAYS = 30  # REQUEST_STALE: a request undecided for longer
+REQUEST_DAYS = model.WINDOWS["REQUEST_STALE"]  # REQUEST_STALE: a request undecided for longer
 
 
 @rule(
@@ -230,7 +232,7 @@ def parents_not_informed(snap: Snapshot):
     principle="Senior leaders approve or reject every request for an account within a month.",
 )
 def request_stale(snap: Snapshot):
-    limit = _window(snap, "REQUEST_STALE", REQUEST_DAYS)
+    limit = _window(snap, "REQUEST_STALE")
     for a in _live(snap):
         days = snap.days_since(a["requested_at"]) if a["status"] == "requested" else None
         if days is not None and days > limit:

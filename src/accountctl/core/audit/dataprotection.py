@@ -81,7 +81,7 @@ def dpia_review_due(snap: Snapshot):
     "none is on the no-photo list (the lists stay in the school's own systems).",
 )
 def consent_check_lapsed(snap: Snapshot):
-    days = _window(snap, "CONSENT_CHECK_LAPSED", 30)
+    days = _window(snap, "CONSENT_CHECK_LAPSED")
     for a in snap.accounts:
         if a["status"] != "active" or a["pupil_images"] != "yes":
             continue

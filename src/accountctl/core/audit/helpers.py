@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Iterator
 
+from accountctl.core import config
+
 from accountctl.core.audit.snapshot import NEVER, Snapshot
 
 
@@ -65,6 +67,6 @@ def _login(a: dict) -> bool:
     return a.get("access") in (None, "login")
 
 
-def _window(snap: Snapshot, rule_id: str, default: int) -> int:
+def _window(snap: Snapshot, rule_id: str) -> int:
     """The days a time-bound rule allows: the trust's `window.RULE` setting, else the spec's default."""
-    return int(snap.settings.get(f"window.{rule_id}") or default)
+    return config.window(snap.settings, rule_id)

@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
+from accountctl import model
+
 from accountctl.core.audit.helpers import _live, _window
 from accountctl.core.audit.registry import UPCOMING, rule
 from accountctl.core.audit.snapshot import Snapshot
 
-SUSPENDED_DAYS = 90  # SUSPENDED_TOO_LONG
-CLOSED_DAYS = 30  # CLOSED_NOT_GONE: closed longer, and not confirmed gone from the platform
-FOUND_DAYS = 14  # UNCLAIMED_ACCOUNT: a found account neither claimed nor reported for longer
-REPORTED_DAYS = 30  # UNCLAIMED_ACCOUNT: reported for takedown and still not gone for longer
+SUSPENDED_DAYS = model.WINDOWS["SUSPENDED_TOO_LONG"]  # SUSPENDED_TOO_LONG
+CLOSED_DAYS = model.WINDOWS[
+    "CLOSED_NOT_GONE"
+]  # CLOSED_NOT_GONE: closed longer, and not confirmed gone from the platform
+FOUND_DAYS = model.WINDOWS[
+    "UNCLAIMED_ACCOUNT"
+]  # UNCLAIMED_ACCOUNT: a found account neither claimed nor reported for longer
+REPORTED_DAYS = model.WINDOWS[
+    "UNCLAIMED_ACCOUNT_GONE"
+]  # UNCLAIMED_ACCOUNT: reported for takedown and still not gone for longer
 
 
 @rule(
@@ -27,7 +35,7 @@ REPORTED_DAYS = 30  # UNCLAIMED_ACCOUNT: reported for takedown and still not gon
     principle="A suspended account is restored or closed within three months, not left hanging.",
 )
 def suspended_too_long(snap: Snapshot):
-    limit = _window(snap, "SUSPENDED_TOO_LONG", SUSPENDED_DAYS)
+    limit = _window(snap, "SUSPENDED_TOO_LONG")
     for a in _live(snap):
         if a["status"] != "suspended":
             continue
@@ -53,7 +61,7 @@ def suspended_too_long(snap: Snapshot):
     "destroyed.",
 )
 def closed_not_gone(snap: Snapshot):
-    limit = _window(snap, "CLOSED_NOT_GONE", CLOSED_DAYS)
+    limit = _window(snap, "CLOSED_NOT_GONE")
     for a in snap.closed:
         since = a["closed_on"] or a["requested_at"][:10]
         days = snap.days_since(since)
@@ -79,7 +87,7 @@ def closed_not_gone(snap: Snapshot):
     "platform within two weeks, and followed up until it is gone.",
 )
 def unclaimed_account(snap: Snapshot):
-    claim, gone = _window(snap, "UNCLAIMED_ACCOUNT", FOUND_DAYS), _window(snap, "UNCLAIMED_ACCOUNT_GONE", REPORTED_DAYS)
+    claim, gone = _window(snap, "UNCLAIMED_ACCOUNT"), _window(snap, "UNCLAIMED_ACCOUNT_GONE")
     for a in snap.found:
         if a["status"] == "found":
             days = snap.days_since(a["found_on"] or a["requested_at"])
@@ -114,9 +122,8 @@ def unclaimed_account(snap: Snapshot):
     "breach) is worked through its checklist and closed within a week.",
 )
 def incident_open(snap: Snapshot):
-    from accountctl.core.incidents import OPEN_DAYS
 
-    limit = _window(snap, "INCIDENT_OPEN", OPEN_DAYS)
+    limit = _window(snap, "INCIDENT_OPEN")
     for inc in snap.incidents:
         days = snap.days_since(inc["opened_at"])
         todo = ", ".join(inc["outstanding"]) or "none (close it)"

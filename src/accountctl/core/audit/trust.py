@@ -4,11 +4,13 @@ enough people able to open the password vault.
 
 from __future__ import annotations
 
+from accountctl import model
+
 from accountctl.core.audit.helpers import _window
 from accountctl.core.audit.registry import rule
 from accountctl.core.audit.snapshot import Snapshot
 
-POLICY_REVIEW_DAYS = 365  # POLICY_REVIEW_OVERDUE: the policy's own annual review
+POLICY_REVIEW_DAYS = model.WINDOWS["POLICY_REVIEW_OVERDUE"]  # POLICY_REVIEW_OVERDUE: the policy's own annual review
 
 
 @rule(
@@ -25,7 +27,7 @@ def policy_review_overdue(snap: Snapshot):
     fix = "review the policy, then record it: accountctl config set policy.reviewed_on DATE"
     if not reviewed or reviewed > snap.as_of.isoformat():
         yield None, None, "no review of the social-media policy on record", fix
-    elif snap.days_since(reviewed) > (limit := _window(snap, "POLICY_REVIEW_OVERDUE", POLICY_REVIEW_DAYS)):
+    elif snap.days_since(reviewed) > (limit := _window(snap, "POLICY_REVIEW_OVERDUE")):
         yield (
             None,
             None,

@@ -4,7 +4,7 @@ mailbox its password resets go to, and an account nobody posts to any more (SPEC
 
 from __future__ import annotations
 
-from accountctl.core.audit.helpers import _active, _days_before, _live, _who
+from accountctl.core.audit.helpers import _active, _days_before, _live, _who, _window
 from accountctl.core.audit.registry import rule
 from accountctl.core.audit.snapshot import Snapshot
 
@@ -124,7 +124,7 @@ def linked_mailbox_unknown(snap: Snapshot):
     "hijacked. It is used, or closed.",
 )
 def dormant(snap: Snapshot):
-    window = int(snap.settings.get("window.DORMANT") or 180)
+    window = _window(snap, "DORMANT")
     cutoff = _days_before(snap, window)
     for a in _active(snap):
         last = a.get("last_post_on") or (a.get("activated_on") or "")[:10]
