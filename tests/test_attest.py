@@ -187,6 +187,37 @@ def test_offboard_lists_platform_admin_rights_the_last_attestation_still_shows(r
     assert [i for i in data["items"] if i["kind"] == "platform_admin"] == []
 
 
+def test_the_summer_checklist_lists_the_same_platform_rights_as_each_persons_offboard(run, base):
+    """`offboard --leaving-before` reads the attestations once for everyone: it must agree with each person's own."""
+    for email, name in (("o.ld@oak.sch.uk", "Olly Old"), ("jo.ld@oak.sch.uk", "Jo Old"), ("al.so@oak.sch.uk", "Al So")):
+        ok(
+            run(
+                [
+                    "staff",
+                    "add",
+                    email,
+                    "--name",
+                    name,
+                    "--school",
+                    "oak",
+                    "--role",
+                    "staff",
+                    "--trained-on",
+                    "2026-09-01",
+                ]
+            )
+        )
+        ok(run(["staff", "leave", email, "--on", TODAY]))
+    start(run)
+    attest(run, FB, CLEAN + ",Olly Old,jo.ld@oak.sch.uk,Jo Old")  # Jo twice: one item, not two
+    batch = json.loads(ok(run(["offboard", "--leaving-before", TODAY, "--json"]), 1).stdout)
+    rights = {p["email"]: [i for i in p["items"] if i["kind"] == "platform_admin"] for p in batch["people"]}
+    for email in ("o.ld@oak.sch.uk", "jo.ld@oak.sch.uk", "al.so@oak.sch.uk"):
+        alone = json.loads(run(["offboard", email, "--json"]).stdout)
+        assert rights[email] == [i for i in alone["items"] if i["kind"] == "platform_admin"]
+    assert [len(rights[e]) for e in ("o.ld@oak.sch.uk", "jo.ld@oak.sch.uk", "al.so@oak.sch.uk")] == [1, 1, 0]
+
+
 def test_the_governors_report_shows_attestation_progress(run, base, tmp_path):
     import_accounts(run, tmp_path, {})
     start(run, "--school", "oak", due=day(7))

@@ -21,7 +21,7 @@ from accountctl import membership
 from accountctl.core import approvals, events
 from accountctl.core.events import canonical
 from accountctl import crypto
-from accountctl.store import fileformat as ff
+from accountctl.store import fileformat as ff, witness
 from accountctl.store.register import open_register
 
 IT2 = "it2@oak.sch.uk"
@@ -1057,3 +1057,24 @@ def test_a_witness_entry_that_is_not_a_record_counts_as_never_seen(tmp_path, mon
     assert witness.seen(b"\x03" * 16) is None and witness.seen(b"\x04" * 16) is None
     path.write_text("[1, 2]")  # not even a table of registers
     assert witness.load_all() == {} and witness.seen(b"\x03" * 16) is None
+
+
+def test_a_machine_that_only_audits_still_remembers_the_newest_copy(run, trust, monkeypatch, tmp_path):
+    """An audit with findings exits 1: a result, not a failure. What its open learnt must still be kept.
+
+    The attack: a monitoring machine runs nothing but `audit`; someone puts back an older copy of the
+    register (before a revoke, say). If exit 1 discarded the witness, that machine would never have
+    recorded the newer copy, and would read the old one without a word.
+    """
+    old = trust.read_bytes()
+    ok(run(f"--as {CUSTODIAN} staff add late@oak.sch.uk --name Late --school oak --role staff"))
+    newer_generation = ff.parse_header(trust.read_bytes())[0].generation
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "audit-box"))
+    result = run(f"--as {CUSTODIAN} audit --fail-on info")
+    assert result.exit_code == 1, result.output  # findings (at least SINGLE_CUSTODIAN, POLICY_REVIEW_OVERDUE)
+    assert witness.load_all()[ff.parse_header(old)[0].file_id.hex()]["generation"] == newer_generation
+    assert witness.load_checked(ff.parse_header(old)[0].file_id), "the history it checked was not remembered"
+    trust.write_bytes(old)
+    refused(run, trust, f"--as {CUSTODIAN} audit", 4, "rolled back")
+    result = run(f"--as {CUSTODIAN} offboard --leaving-before 2099-01-01")
+    assert result.exit_code == 4, result.output

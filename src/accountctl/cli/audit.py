@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import giveway, output
-from accountctl.cli.common import fmt, format_options, global_options, reads, writes
+from accountctl.cli.common import fmt, format_options, global_options, reads, reads_findings, writes
 from accountctl.core.access import require_custodian
 
 FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]
@@ -35,7 +35,7 @@ FINDING_PRIORITIES = giveway.Priorities(keep=("rule", "account", "severity", "me
 @click.option("--summary", "overview", is_flag=True, help="Counts by rule and by school instead of each finding.")
 @format_options
 @click.pass_context
-@reads
+@reads_findings
 def audit(reg, ctx, school, as_of, fail_on, rules, severity, account_id, overview) -> None:
     """Check every account against the policy: what is wrong, why, and how to fix it.
 

@@ -227,14 +227,27 @@ def session(write: bool = False, history: bool = False, check: bool = True) -> I
         yield reg
 
 
-def _with_register(**opening) -> Callable[[Callable], Callable]:
-    """A decorator that opens the register (`session(**opening)`) and passes it as the first argument."""
+def _with_register(result_exit: bool = False, **opening) -> Callable[[Callable], Callable]:
+    """A decorator that opens the register (`session(**opening)`) and passes it as the first argument.
+
+    With `result_exit`, the command's own `ctx.exit(1)` (an audit's findings, an offboarding's
+    outstanding steps) is its result, not a failure: the open still counts as succeeded, so this
+    machine keeps what it learnt (its rollback witness, the history it checked). Otherwise a machine
+    that only ever audits would never record a newer copy, and would read an older one put back.
+    """
 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
+            finished = None
             with session(**opening) as reg:
-                return func(reg, *args, **kwargs)
+                try:
+                    return func(reg, *args, **kwargs)
+                except click.exceptions.Exit as done:
+                    if not result_exit:
+                        raise
+                    finished = done
+            raise finished
 
         return wrapper
 
@@ -242,6 +255,8 @@ def _with_register(**opening) -> Callable[[Callable], Callable]:
 
 
 reads = _with_register(write=False)
+# audit, offboard: exit 1 reports what they found in the accounts (verify's exit 1 is about the register: not this)
+reads_findings = _with_register(write=False, result_exit=True)
 reads_history = _with_register(write=False, history=True)  # log, export, report: the archive too
 reads_unchecked = _with_register(write=False, history=True, check=False)  # verify: it checks, and reports
 writes = _with_register(write=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import giveway, output
-from accountctl.cli.common import fmt, format_options, reads, session
+from accountctl.cli.common import fmt, format_options, reads_findings, session
 from accountctl.cli.directory import DATES_OPTION, read_text_file, staff
 from accountctl.core.access import require_custodian
 
@@ -41,7 +41,7 @@ def print_checklist(result: dict) -> None:
 @click.option("--school", help="With --leaving-before: only this school's staff.")
 @format_options
 @click.pass_context
-@reads
+@reads_findings
 def offboard(reg, ctx, email, leaving_before, school) -> None:
     """What a person holds; for a leaver or mover, each outstanding step and its command (exit 1 until done).
 

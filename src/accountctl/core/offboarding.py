@@ -37,8 +37,16 @@ def _status(person: dict | None, today: date) -> str:
     return "active"
 
 
-def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) -> dict:
-    """Everything `email` holds; for a leaver (past or upcoming) or mover, what is outstanding."""
+def offboard(
+    conn: sqlite3.Connection,
+    email: str,
+    today: date | None = None,
+    platform_admins_by_email: dict[str, list[dict]] | None = None,
+) -> dict:
+    """Everything `email` holds; for a leaver (past or upcoming) or mover, what is outstanding.
+
+    `platform_admins_by_email` is `platform_admins(conn)`, read once by a caller that offboards many.
+    """
     today = today or clock.today()
     address = model.email(email)
     person = directory.find_staff(conn, address)
@@ -109,13 +117,20 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
                 }
             )
     vault_access = _vault_access(conn, address)
-    cred_rows = _rows(
-        conn.execute(
-            f"SELECT c.account, a.school, c.password_set_at, c.totp_set_at, c.recovery_set_at, c.password IS NOT NULL AS p, "
-            f"c.totp IS NOT NULL AS t, c.recovery IS NOT NULL AS r FROM credentials c JOIN accounts a ON a.id = c.account "
-            f"WHERE a.status IN ({','.join('?' * len(LIVE))}) ORDER BY c.account",
-            LIVE,
+    # A custodian could read every credential; anyone else only those of the accounts they were an admin of:
+    # read just those (one person's few, not the trust's 10,000 for each of the summer's 600 leavers).
+    only = "" if vault_access else "AND c.account IN (SELECT value FROM json_each(?)) "
+    cred_rows = (
+        _rows(
+            conn.execute(
+                f"SELECT c.account, a.school, c.password_set_at, c.totp_set_at, c.recovery_set_at, c.password IS NOT NULL AS p, "
+                f"c.totp IS NOT NULL AS t, c.recovery IS NOT NULL AS r FROM credentials c JOIN accounts a ON a.id = c.account "
+                f"WHERE a.status IN ({','.join('?' * len(LIVE))}) {only}ORDER BY c.account",
+                LIVE + (() if vault_access else (json.dumps(sorted(could_read)),)),
+            )
         )
+        if vault_access or could_read
+        else []
     )
     for c in cred_rows:
         ends = []
@@ -172,29 +187,22 @@ def offboard(conn: sqlite3.Connection, email: str, today: date | None = None) ->
         )
     # Admin rights on the platform itself that the account's last attestation still shows them holding
     # (a personal profile given a role): the register cannot remove those.
-    for acc in _rows(
-        conn.execute(
-            "SELECT a.id, a.school, a.platform, t.at, t.admins FROM attestations t JOIN accounts a ON a.id = t.account "
-            f"WHERE a.status IN ({','.join('?' * len(LIVE))}) "
-            "AND t.id = (SELECT max(id) FROM attestations WHERE account = a.id) ORDER BY a.id",
-            LIVE,
+    attested = platform_admins(conn, address) if platform_admins_by_email is None else platform_admins_by_email
+    for acc in attested.get(address, ()):
+        items.append(
+            {
+                "kind": "platform_admin",
+                "account": acc["id"],
+                "school": acc["school"],
+                "role": "admin",
+                "field": None,
+                "set_at": acc["at"],
+                "outstanding": outstanding_for(acc["school"]),
+                "step": f"remove their admin rights on {acc['platform']} (attested {acc['at'][:10]}), then record "
+                "what it shows",
+                "command": f"accountctl attest record {acc['id']} --admins LIST --mfa METHOD",
+            }
         )
-    ):
-        if any(seen["email"] == address for seen in json.loads(acc["admins"])):
-            items.append(
-                {
-                    "kind": "platform_admin",
-                    "account": acc["id"],
-                    "school": acc["school"],
-                    "role": "admin",
-                    "field": None,
-                    "set_at": acc["at"],
-                    "outstanding": outstanding_for(acc["school"]),
-                    "step": f"remove their admin rights on {acc['platform']} (attested {acc['at'][:10]}), then record "
-                    "what it shows",
-                    "command": f"accountctl attest record {acc['id']} --admins LIST --mfa METHOD",
-                }
-            )
     _ways_in(conn, address, items, outstanding_for)
     if slot is not None:
         # First in the list: a custodian reads every credential through their slot until it is revoked,
@@ -312,10 +320,36 @@ def leaving_before(conn: sqlite3.Connection, day: str, school: str | None = None
         school_id = directory.get_school(conn, school)["id"]
         sql += " AND school = ?"
         args.append(school_id)
-    people = [offboard(conn, r[0]) for r in conn.execute(sql + " ORDER BY left_on, email", args).fetchall()]
+    attested = platform_admins(conn)
+    people = [
+        offboard(conn, r[0], platform_admins_by_email=attested)
+        for r in conn.execute(sql + " ORDER BY left_on, email", args).fetchall()
+    ]
     return {
         "leaving_before": last,
         "school": school_id,
         "people": people,
         "outstanding": sum(p["outstanding"] for p in people),
     }
+
+
+def platform_admins(conn: sqlite3.Connection, email: str | None = None) -> dict[str, list[dict]]:
+    """email -> the live accounts whose last attestation shows them with admin rights on the platform.
+
+    With `email`, only that person's (the attestations that do not name them are skipped in SQL).
+    """
+    sql = (
+        "SELECT a.id, a.school, a.platform, t.at, t.admins FROM attestations t JOIN accounts a ON a.id = t.account "
+        f"WHERE a.status IN ({','.join('?' * len(LIVE))}) "
+        "AND t.id = (SELECT max(id) FROM attestations WHERE account = a.id)"
+    )
+    args: list = list(LIVE)
+    if email is not None:
+        sql += " AND instr(t.admins, ?)"  # a cheap first sieve; the exact match is below
+        args.append(json.dumps(email))
+    found: dict[str, list[dict]] = {}
+    for acc in _rows(conn.execute(sql + " ORDER BY a.id", args)):
+        for who in dict.fromkeys(seen["email"] for seen in json.loads(acc["admins"]) if seen.get("email")):
+            if email is None or who == email:
+                found.setdefault(who, []).append(acc)
+    return found
