@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -251,6 +252,8 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
     """Write base.accountctl (schools), register.accountctl (everything), staff.csv, accounts.csv."""
     os.environ["ACCOUNTCTL_TODAY"] = TODAY.isoformat()
     os.environ.setdefault("ACCOUNTCTL_KDF", "m=65536,t=3,p=4")
+    # A state folder of the build's own: this machine's witness would refuse a rebuilt register at a known path.
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="acctl-synth-state-")
     from accountctl.core import access, accounts, approvals, dataprotection, directory, vault
     from accountctl.store.register import create, open_register
 
