@@ -253,7 +253,20 @@ def build(size: str, out: Path, seed: int = 2026) -> dict:
     os.environ["ACCOUNTCTL_TODAY"] = TODAY.isoformat()
     os.environ.setdefault("ACCOUNTCTL_KDF", "m=65536,t=3,p=4")
     # A state folder of the build's own: this machine's witness would refuse a rebuilt register at a known path.
-    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="acctl-synth-state-")
+    state = tempfile.mkdtemp(prefix="acctl-synth-state-")
+    previous_state = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = state
+    try:
+        return _build(size, out, seed)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+        if previous_state is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = previous_state
+
+
+def _build(size: str, out: Path, seed: int) -> dict:
     from accountctl.core import access, accounts, approvals, dataprotection, directory, vault
     from accountctl.store.register import create, open_register
 

@@ -92,6 +92,9 @@ def main() -> None:
     parser.add_argument("--b", required=True, help="EXE:TRUST_FOLDER (the change)")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--out", type=Path, help="also write the figures as JSON")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="only this command (repeatable), e.g. 'audit --format json'"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="acctl-versions-"))
     try:
@@ -102,6 +105,8 @@ def main() -> None:
             sides[label] = (exe, env, facts)
         report = {}
         for name, _ in commands(sides["a"][2]):
+            if args.only and name not in args.only:
+                continue
             runs: dict[str, list[dict]] = {"a": [], "b": []}
             for i in range(args.runs + 1):
                 for label, (exe, env, facts) in sides.items():

@@ -161,15 +161,22 @@ def retention_due(snap: Snapshot):
 )
 def cyber_training_due(snap: Snapshot):
     cutoff = (snap.as_of - timedelta(days=365)).isoformat()
+    late: dict[str, bool] = {}  # people run several accounts: each judged once
     for a in snap.accounts:
         if a["status"] not in DPIA_STATUSES:
             continue
         due = []
         for _, email in _runners(snap, a):
-            person = snap.staff.get(email)
-            if person is None or (person["left_on"] and person["left_on"] <= snap.day):
-                continue  # LEAVER_* and ADMIN_NOT_ELIGIBLE cover them
-            if not person["cyber_trained_on"] or person["cyber_trained_on"] < cutoff:
+            overdue = late.get(email)
+            if overdue is None:
+                person = snap.staff.get(email)
+                # Leavers and people not on the staff list: LEAVER_* and ADMIN_NOT_ELIGIBLE cover them.
+                overdue = late[email] = (
+                    person is not None
+                    and not (person["left_on"] and person["left_on"] <= snap.day)
+                    and (not person["cyber_trained_on"] or person["cyber_trained_on"] < cutoff)
+                )
+            if overdue:
                 due.append(email)
         if due:
             yield (

@@ -2,7 +2,7 @@
 they stopped being staff, and a list short enough for one line.
 
 A helper written for one theme's rules stays in that theme's module, beside them (`_aimed_at_pupils`
-in approval.py, `_attested` in platforms.py, `_departed_custodians` in leavers.py).
+in approval.py, `_departed_custodians` in leavers.py).
 """
 
 from __future__ import annotations
@@ -55,11 +55,29 @@ def _who(snap: Snapshot, email: str | None) -> str:
 
 
 def _runners(snap: Snapshot, a: dict) -> list[tuple[str, str]]:
-    """(role, email) of the account's owner and each other current admin, the owner first."""
-    owner = a["owner"]
-    runners = [("owner", owner)] if owner else []
-    runners += [("admin", m.email) for m in snap._current.get(a["id"], ()) if m.role == "admin" and m.email != owner]
+    """(role, email) of the account's owner and each other current admin, the owner first.
+
+    Worked out once per account and audit: four rules ask it of every account.
+    """
+    cache = snap.__dict__.setdefault("_runners_of", {})
+    runners = cache.get(a["id"])
+    if runners is None:
+        owner = a["owner"]
+        runners = [("owner", owner)] if owner else []
+        runners += [
+            ("admin", m.email) for m in snap._current.get(a["id"], ()) if m.role == "admin" and m.email != owner
+        ]
+        cache[a["id"]] = runners
     return runners
+
+
+def _attested(snap: Snapshot) -> Iterator[tuple[dict, dict]]:
+    """(account, its last attestation) for each live account attested at least once."""
+    pairs = snap.__dict__.get("_attested_pairs")
+    if pairs is None:  # several rules read the attested accounts: pick them out once per audit
+        attested = snap.attested
+        pairs = snap.__dict__["_attested_pairs"] = [(a, attested[a["id"]]) for a in _live(snap) if a["id"] in attested]
+    return iter(pairs)
 
 
 def _login(a: dict) -> bool:

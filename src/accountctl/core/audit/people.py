@@ -144,10 +144,16 @@ def training_missing(snap: Snapshot):
     version = snap.settings.get("policy_version") or ""
     ack = f" --policy-ack {version}" if version else ""
     staff, current, has_left, training_gaps = snap.staff, snap._current, snap.has_left, snap.training_gaps
+    # Each person's gaps, once: None when not on the staff list, none when they have left (leaver rules).
+    gaps_of: dict[str, list[str] | None] = {}
     for a in _live(snap):
         for m in current.get(a["id"], ()):
-            person = staff.get(m.email)
-            if person is None:
+            gaps = gaps_of.get(m.email, ())
+            if gaps == ():
+                gaps = gaps_of[m.email] = (
+                    None if staff.get(m.email) is None else [] if has_left(m.email) else training_gaps(m.email)
+                )
+            if gaps is None:
                 if m.role == "contributor":  # an unknown admin is ADMIN_NOT_ELIGIBLE
                     yield (
                         a["id"],
@@ -157,9 +163,6 @@ def training_missing(snap: Snapshot):
                         f" (or remove them: accountctl account contributor remove {a['id']} {m.email})",
                     )
                 continue
-            if has_left(m.email):
-                continue  # leaver rules cover them
-            gaps = training_gaps(m.email)
             if gaps:
                 role = "owner" if m.email == a["owner"] else m.role
                 yield (

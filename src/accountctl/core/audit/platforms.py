@@ -6,19 +6,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from datetime import date
-from typing import Iterator
 
-from accountctl.core.audit.helpers import _active, _days_before, _live, _runners, _who
+from accountctl.core.audit.helpers import _active, _attested, _days_before, _live, _runners, _who
 from accountctl.core.audit.registry import ESCALATED, rule
 from accountctl.core.audit.snapshot import Snapshot
-
-
-def _attested(snap: Snapshot) -> Iterator[tuple[dict, dict]]:
-    """(account, its last attestation) for each live account attested at least once."""
-    for a in _live(snap):
-        seen = snap.attested.get(a["id"])
-        if seen is not None:
-            yield a, seen
 
 
 def _platform_fix(a: dict) -> str:
@@ -64,13 +55,13 @@ def attestation_overdue(snap: Snapshot):
 def unknown_platform_admin(snap: Snapshot):
     for a, seen in _attested(snap):
         runners = {email for _, email in _runners(snap, a)}
-        for person in seen["admins"]:
-            if person["email"] in runners:
+        for email, shown in seen["admins"]:
+            if email in runners:
                 continue
-            who = _who(snap, person["email"]) if person["email"] else person["shown"]
-            if person["email"] and snap.has_left(person["email"]):
-                who += f" (left on {snap.staff[person['email']]['left_on']})"
-            elif person["email"] is None:
+            who = _who(snap, email) if email else shown
+            if email and snap.has_left(email):
+                who += f" (left on {snap.staff[email]['left_on']})"
+            elif email is None:
                 who += " (not in the staff register)"
             yield (
                 a["id"],
@@ -93,7 +84,7 @@ def unknown_platform_admin(snap: Snapshot):
 )
 def platform_admin_missing(snap: Snapshot):
     for a, seen in _attested(snap):
-        there = {p["email"] for p in seen["admins"]}
+        there = {email for email, _ in seen["admins"]}
         for role, email in _runners(snap, a):
             gone = snap.gone_on(email, a["school"])
             if gone is not None and gone <= snap.as_of:

@@ -4,7 +4,7 @@ mailbox its password resets go to, and an account nobody posts to any more (SPEC
 
 from __future__ import annotations
 
-from accountctl.core.audit.helpers import _active, _days_before, _live, _who, _window
+from accountctl.core.audit.helpers import _active, _attested, _days_before, _live, _who, _window
 from accountctl.core.audit.registry import rule
 from accountctl.core.audit.snapshot import Snapshot
 
@@ -156,9 +156,8 @@ def dormant(snap: Snapshot):
 )
 def safety_settings(snap: Snapshot):
     unsafe = {"messages-from-pupils": "on", "follows-pupils": "yes", "tagging": "on"}
-    for a in _live(snap):
-        seen = snap.attested.get(a["id"])
-        if seen is None or a.get("pupils") in (None, "none"):
+    for a, seen in _attested(snap):
+        if a.get("pupils") in (None, "none"):
             continue
         wrong = [f"{k}={v}" for k, v in seen.get("safety", {}).items() if unsafe.get(k) == v]
         if wrong:
@@ -183,9 +182,8 @@ def safety_settings(snap: Snapshot):
     principle="Where parents can comment, the school tells them the rules for comments in one place they can find.",
 )
 def house_rules_missing(snap: Snapshot):
-    for a in _live(snap):
-        seen = snap.attested.get(a["id"])
-        comments = (seen or {}).get("safety", {}).get("comments")
+    for a, seen in _attested(snap):
+        comments = seen.get("safety", {}).get("comments")
         if comments in ("on", "filtered") and not a.get("house_rules_url"):
             yield (
                 a["id"],
