@@ -348,20 +348,7 @@ def _build(size: str, out: Path, seed: int) -> dict:
             "INSERT INTO mailbox_members(mailbox, email, added_at) VALUES (?,?,?)",
             [(m[0], who, now) for m in p["mailboxes"] for who in m[2]],
         )
-        # Most live channels attested in the last months (what offboarding and the platform rules read): the
-        # platform shows the owner and admins, now and then someone the register does not know.
-        attested = []
-        for a in p["accounts"]:
-            if a["status"] == "active" and rng.random() < 0.7:
-                people = list(dict.fromkeys([a["owner"], *filter(None, a["admins"].split(";"))]))
-                shown = [{"shown": e, "email": e} for e in people]
-                if rng.random() < 0.05:
-                    shown.append({"shown": "Old Volunteer", "email": None})
-                day = (TODAY - timedelta(days=rng.randint(1, 200))).isoformat()
-                attested.append((a["id"], f"{day}T10:00:00Z", CUSTODIAN, json.dumps(shown), "app"))
-        db.executemany(
-            "INSERT INTO attestations(campaign, account, at, attested_by, admins, mfa) VALUES ('', ?,?,?,?,?)", attested
-        )
+        record_attestations(db, seed)
         # Data protection as a trust that has adopted it: one DPIA per platform for the whole trust (one platform
         # still without, one past its review), and the year's cyber-security training for nine in ten of the
         # people who run an account, each recorded as `staff train --kind cyber` records it.
@@ -399,12 +386,60 @@ def _build(size: str, out: Path, seed: int) -> dict:
     return facts
 
 
+def record_attestations(db, seed: int) -> int:
+    """Most live channels attested in the last months (what offboarding and the platform rules read).
+
+    The platform shows the owner and admins, now and then someone the register does not know. Read from
+    the register alone, so `--attest` gives a trust built by an older accountctl the same (bench/versions.py).
+    """
+    rng = random.Random(seed + 7)
+    admins: dict[str, list[str]] = {}
+    for account_id, email in db.execute(
+        "SELECT account, email FROM account_people WHERE role = 'admin' AND removed_at IS NULL ORDER BY id"
+    ):
+        admins.setdefault(account_id, []).append(email)
+    attested = []
+    for account_id, owner in db.execute(
+        "SELECT id, owner FROM accounts WHERE status = 'active' AND category <> 'service' ORDER BY id"
+    ).fetchall():
+        if rng.random() < 0.7:
+            people = list(dict.fromkeys([e for e in [owner, *admins.get(account_id, [])] if e]))
+            shown = [{"shown": e, "email": e} for e in people]
+            if rng.random() < 0.05:
+                shown.append({"shown": "Old Volunteer", "email": None})
+            day = (TODAY - timedelta(days=rng.randint(1, 200))).isoformat()
+            attested.append((account_id, f"{day}T10:00:00Z", CUSTODIAN, json.dumps(shown), "app"))
+    db.executemany(
+        "INSERT INTO attestations(campaign, account, at, attested_by, admins, mfa) VALUES ('', ?,?,?,?,?)", attested
+    )
+    return len(attested)
+
+
+def attest(register: Path, seed: int) -> int:
+    """`record_attestations` on an existing trust's register, with whichever accountctl is installed."""
+    os.environ["ACCOUNTCTL_TODAY"] = TODAY.isoformat()
+    from accountctl.store.register import open_register
+
+    with open_register(
+        register, write=True, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE, use_keyring=False
+    ) as reg:
+        return record_attestations(reg.db, seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--attest", type=Path, metavar="REGISTER", help="only record a built trust's attestations (an older build's)"
+    )
     args = parser.parse_args()
+    if args.attest:
+        print(f"{attest(args.attest, args.seed)} attestations recorded")
+        return
+    if args.out is None:
+        parser.error("--out is required")
     facts = build(args.size, args.out, args.seed)
     json.dump(facts, sys.stdout, indent=2)
     print()

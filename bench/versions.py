@@ -42,8 +42,12 @@ def commands(facts: dict) -> list[tuple[str, list[str]]]:
     ]
 
 
-def prepare(exe: str, folder: Path, work: Path, label: str) -> tuple[dict, dict]:
-    """A copy of the trust, logged in with the bench keyring, its history checked once (untimed)."""
+def prepare(exe: str, folder: Path, work: Path, label: str, attest: bool = False) -> tuple[dict, dict]:
+    """A copy of the trust, logged in with the bench keyring, its history checked once (untimed).
+
+    `attest`: first record the attestations synth gives a new trust, with this build's own code (a trust
+    built before synth recorded them has none, and would skip the platform rules' work).
+    """
     facts = json.loads((folder / "facts.json").read_text())
     mine = work / label
     mine.mkdir()
@@ -60,6 +64,9 @@ def prepare(exe: str, folder: Path, work: Path, label: str) -> tuple[dict, dict]
         XDG_STATE_HOME=str(mine / "state"),
         COLUMNS="120",
     )
+    if attest:
+        python = str(Path(exe).parent / "python")
+        subprocess.run([python, str(HERE / "synth.py"), "--attest", str(register)], env=env, check=True)
     for argv in (["login"], ["account", "list"]):
         subprocess.run(
             [exe, *argv], env={**env, "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]}, capture_output=True, check=True
@@ -91,6 +98,9 @@ def main() -> None:
     parser.add_argument("--a", required=True, help="EXE:TRUST_FOLDER (the baseline)")
     parser.add_argument("--b", required=True, help="EXE:TRUST_FOLDER (the change)")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--attest-a", action="store_true", help="record the new trust's attestations on A's trust first (see prepare)"
+    )
     parser.add_argument("--out", type=Path, help="also write the figures as JSON")
     parser.add_argument(
         "--only", action="append", metavar="NAME", help="only this command (repeatable), e.g. 'audit --format json'"
@@ -101,7 +111,7 @@ def main() -> None:
         sides = {}
         for label, spec in (("a", args.a), ("b", args.b)):
             exe, folder = spec.split(":", 1)
-            env, facts = prepare(exe, Path(folder), work, label)
+            env, facts = prepare(exe, Path(folder), work, label, attest=args.attest_a and label == "a")
             sides[label] = (exe, env, facts)
         report = {}
         for name, _ in commands(sides["a"][2]):

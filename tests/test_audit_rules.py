@@ -1345,30 +1345,3 @@ def test_of_custodians_who_lost_access_the_finding_names_the_last_to_lose_it():
         "(and 1 other departed custodian(s))"
     )
     assert fix == "change them on the platform and store the new ones: accountctl cred generate oak-b-creds"
-
-
-def test_the_audit_leaves_the_cycle_collector_as_it_found_it():
-    """load and run pause CPython's cycle collector (plain data, no cycles) and put it back as it was."""
-    import gc
-
-    snap = snapshot([{"id": "a", "school": "oak", "platform": "facebook", "category": "faculty"}], {}, {})
-    assert gc.isenabled()
-    core.run(snap, {})
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        core.run(snap, {})
-        assert not gc.isenabled()  # a caller that paused it itself keeps it paused
-    finally:
-        gc.enable()
-
-    seen = []
-
-    @core.without_cycle_collection
-    def fails():
-        seen.append(gc.isenabled())
-        raise ValueError("a rule that breaks")
-
-    with pytest.raises(ValueError):
-        fails()
-    assert seen == [False] and gc.isenabled()

@@ -41,7 +41,6 @@ SEVERITY_MEANING = {
 
 
 # -- data -----------------------------------------------------------------------------------------
-@audit.without_cycle_collection  # a pass over every finding, as the audit's own (see there)
 def build(
     conn: sqlite3.Connection, as_of: date, vault: bool, *, school: str | None = None, since: date | None = None
 ) -> dict:

@@ -69,15 +69,7 @@ from accountctl.core.audit import dataprotection  # noqa: F401
 from accountctl.core.audit.engine import as_of_from, rules_table, run, summarize, waivers_in_force
 from accountctl.core.audit.overview import overview, select
 from accountctl.core.audit.registry import ESCALATED, POLICIES, RULES, SEVERITIES, UPCOMING, Rule, arrange, rule
-from accountctl.core.audit.snapshot import (
-    ACCOUNT_COLUMNS,
-    LIVE,
-    NEVER,
-    Membership,
-    Snapshot,
-    load,
-    without_cycle_collection,
-)
+from accountctl.core.audit.snapshot import ACCOUNT_COLUMNS, LIVE, NEVER, Membership, Snapshot, load
 
 # Reached for by name: core/accounts.py borrows _some; tests/test_audit_rules.py calls these directly.
 from accountctl.core.audit.helpers import _gone_text, _some
@@ -107,7 +99,6 @@ __all__ = [
     "run",
     "summarize",
     "waivers_in_force",
-    "without_cycle_collection",
     # reached for by name (see above)
     "_departed_custodians",
     "_gone_text",

@@ -10,7 +10,7 @@ from datetime import date
 
 from accountctl.core import config
 from accountctl.core.audit.registry import ESCALATED, RULES, SEVERITIES, UPCOMING
-from accountctl.core.audit.snapshot import Snapshot, without_cycle_collection
+from accountctl.core.audit.snapshot import Snapshot
 
 
 def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, str], dict]:
@@ -27,7 +27,6 @@ def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, s
     return out
 
 
-@without_cycle_collection
 def run(
     snap: Snapshot, waivers: dict[tuple[str, str], dict], rules: list[str] | None = None
 ) -> tuple[list[dict], list[dict]]:
