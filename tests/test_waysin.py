@@ -119,6 +119,15 @@ def test_a_group_is_named_with_spaces(run, base):
     refused(run, base, request_argv("oak-x-two", platform="x", handle="Two Words"), 2, "one word")
 
 
+def test_a_group_named_with_spaces_cannot_become_a_page_or_a_login(run, base):
+    argv = request_argv("oak-facebook-pta", platform="facebook", handle="PTA Parents", access="group")
+    argv[argv.index("--url") + 1] = "https://www.facebook.com/groups/ptaparents"
+    ok(run(argv))
+    for model in ("roles", "login"):  # a page or a login has a one-word handle, as `account request` asks
+        refused(run, base, ["account", "update", "oak-facebook-pta", "--access", model], 2, "one word")
+    assert show(run, "oak-facebook-pta")["access"] == "group"
+
+
 def test_a_bad_access_model_is_refused(run, base):
     refused(run, base, request_argv("oak-x-bad", platform="x", handle="bad", access="password"), 2, "access model")
     refused(run, base, ["account", "update", FB, "--access", "nope"], 2, "access model")
