@@ -133,6 +133,15 @@ def test_a_bad_access_model_is_refused(run, base):
     refused(run, base, ["account", "update", FB, "--access", "nope"], 2, "access model")
 
 
+def test_mfa_weak_on_a_roles_page_never_asks_it_to_hold_a_seed(run, base):
+    channel(run)  # a roles channel: no password and no 2FA seed of its own (SPEC "Ways in")
+    ok(run(["attest", "record", YT, "--admins", f"{T1},{T2},{T3}", "--mfa", "sms"]))
+    fix = one(audit(run)[0], "MFA_WEAK", YT)["fix"]
+    assert "cred totp" not in fix and f"accountctl attest record {YT}" in fix
+    ok(run(["attest", "record", FB, "--admins", f"{T1},{T2},{T3}", "--mfa", "sms"]))
+    assert "accountctl cred totp" in one(audit(run)[0], "MFA_WEAK", FB)["fix"]  # a login account: as before
+
+
 # -- records reached --via ----------------------------------------------------------------------------
 def tool(run) -> None:
     approved(run, TOOL, "--category", "service", platform="hootsuite", handle="oakposts", access="login")
