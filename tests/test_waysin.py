@@ -119,6 +119,38 @@ def test_a_group_is_named_with_spaces(run, base):
     refused(run, base, request_argv("oak-x-two", platform="x", handle="Two Words"), 2, "one word")
 
 
+def test_an_existing_or_found_group_is_named_with_spaces(run, base, tmp_path):
+    import_accounts(
+        run,
+        tmp_path,
+        {"id": "", "platform": "whatsapp", "handle": "Y5 Parents", "url": "https://chat.whatsapp.com/Zz1"},
+    )
+    assert (show(run, "oak-whatsapp-y5-parents")["handle"], show(run, "oak-whatsapp-y5-parents")["access"]) == (
+        "Y5 Parents",
+        "group",
+    )
+    row = {
+        "id": "",
+        "school": "oak",
+        "platform": "whatsapp",
+        "handle": "Y5 Parents",
+        "url": "https://chat.whatsapp.com/Zz1",
+    }
+    row |= {"category": "faculty", "email": BOX, "owner": T1, "admins": [], "contributors": [], "status": "active"}
+    assert problems(validator("account-import.schema.json"), [row]) == []  # its schema agrees
+    assert problems(validator("account-import.schema.json"), [{**row, "platform": "x"}]) != []
+    argv = ["account", "found", "--school", "oak", "--platform", "whatsapp", "--handle", "Oak Parents Chat"]
+    ok(run(argv + ["--url", "https://chat.whatsapp.com/Fake1", "--source", "a parent's tip"]))
+    assert show(run, "oak-whatsapp-oak-parents-chat")["handle"] == "Oak Parents Chat"
+    refused(
+        run,
+        base,
+        argv[:-3] + ["x", "--handle", "Two Words", "--url", "https://x.com/a", "--source", "t"],
+        2,
+        "one word",
+    )
+
+
 def test_a_group_named_with_spaces_cannot_become_a_page_or_a_login(run, base):
     argv = request_argv("oak-facebook-pta", platform="facebook", handle="PTA Parents", access="group")
     argv[argv.index("--url") + 1] = "https://www.facebook.com/groups/ptaparents"
