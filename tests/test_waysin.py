@@ -320,6 +320,13 @@ def test_a_trust_mailbox_serves_every_school(run, base):
     ok(run('school add trust --name "Oak Trust central team" --domain oaktrust.org.uk --central'))
     ok(run(["account", "update", FB, "--email", "socialmedia@oaktrust.org.uk"]))
     assert found(audit(run)[0], "SCHOOL_EMAIL") == []
+    # the central team's domain serves every school: it stays while any school's account or mailbox uses it
+    ok(run(["school", "update", "trust", "--add-domain", "oaktrust.ac.uk"]))
+    refused(run, base, ["school", "update", "trust", "--remove-domain", "oaktrust.org.uk"], 2, "still", FB)
+    ok(run(["account", "update", FB, "--email", BOX]))
+    ok(run(["mailbox", "add", "socialmedia@oaktrust.org.uk", "--kind", "shared", "--school", "oak"]))
+    refused(run, base, ["school", "update", "trust", "--remove-domain", "oaktrust.org.uk"], 2, "still", "socialmedia@")
+    assert found(audit(run)[0], "SCHOOL_EMAIL") == []
 
 
 def test_school_update_adds_and_removes_domains(run, base):
