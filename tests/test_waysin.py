@@ -119,9 +119,59 @@ def test_a_group_is_named_with_spaces(run, base):
     refused(run, base, request_argv("oak-x-two", platform="x", handle="Two Words"), 2, "one word")
 
 
+def test_an_existing_or_found_group_is_named_with_spaces(run, base, tmp_path):
+    import_accounts(
+        run,
+        tmp_path,
+        {"id": "", "platform": "whatsapp", "handle": "Y5 Parents", "url": "https://chat.whatsapp.com/Zz1"},
+    )
+    assert (show(run, "oak-whatsapp-y5-parents")["handle"], show(run, "oak-whatsapp-y5-parents")["access"]) == (
+        "Y5 Parents",
+        "group",
+    )
+    row = {
+        "id": "",
+        "school": "oak",
+        "platform": "whatsapp",
+        "handle": "Y5 Parents",
+        "url": "https://chat.whatsapp.com/Zz1",
+    }
+    row |= {"category": "faculty", "email": BOX, "owner": T1, "admins": [], "contributors": [], "status": "active"}
+    assert problems(validator("account-import.schema.json"), [row]) == []  # its schema agrees
+    assert problems(validator("account-import.schema.json"), [{**row, "platform": "x"}]) != []
+    argv = ["account", "found", "--school", "oak", "--platform", "whatsapp", "--handle", "Oak Parents Chat"]
+    ok(run(argv + ["--url", "https://chat.whatsapp.com/Fake1", "--source", "a parent's tip"]))
+    assert show(run, "oak-whatsapp-oak-parents-chat")["handle"] == "Oak Parents Chat"
+    refused(
+        run,
+        base,
+        argv[:-3] + ["x", "--handle", "Two Words", "--url", "https://x.com/a", "--source", "t"],
+        2,
+        "one word",
+    )
+
+
+def test_a_group_named_with_spaces_cannot_become_a_page_or_a_login(run, base):
+    argv = request_argv("oak-facebook-pta", platform="facebook", handle="PTA Parents", access="group")
+    argv[argv.index("--url") + 1] = "https://www.facebook.com/groups/ptaparents"
+    ok(run(argv))
+    for model in ("roles", "login"):  # a page or a login has a one-word handle, as `account request` asks
+        refused(run, base, ["account", "update", "oak-facebook-pta", "--access", model], 2, "one word")
+    assert show(run, "oak-facebook-pta")["access"] == "group"
+
+
 def test_a_bad_access_model_is_refused(run, base):
     refused(run, base, request_argv("oak-x-bad", platform="x", handle="bad", access="password"), 2, "access model")
     refused(run, base, ["account", "update", FB, "--access", "nope"], 2, "access model")
+
+
+def test_mfa_weak_on_a_roles_page_never_asks_it_to_hold_a_seed(run, base):
+    channel(run)  # a roles channel: no password and no 2FA seed of its own (SPEC "Ways in")
+    ok(run(["attest", "record", YT, "--admins", f"{T1},{T2},{T3}", "--mfa", "sms"]))
+    fix = one(audit(run)[0], "MFA_WEAK", YT)["fix"]
+    assert "cred totp" not in fix and f"accountctl attest record {YT}" in fix
+    ok(run(["attest", "record", FB, "--admins", f"{T1},{T2},{T3}", "--mfa", "sms"]))
+    assert "accountctl cred totp" in one(audit(run)[0], "MFA_WEAK", FB)["fix"]  # a login account: as before
 
 
 # -- records reached --via ----------------------------------------------------------------------------
@@ -269,6 +319,13 @@ def test_a_trust_mailbox_serves_every_school(run, base):
     refused(run, base, ["account", "update", FB, "--email", "socialmedia@oaktrust.org.uk"], 2, "domains")
     ok(run('school add trust --name "Oak Trust central team" --domain oaktrust.org.uk --central'))
     ok(run(["account", "update", FB, "--email", "socialmedia@oaktrust.org.uk"]))
+    assert found(audit(run)[0], "SCHOOL_EMAIL") == []
+    # the central team's domain serves every school: it stays while any school's account or mailbox uses it
+    ok(run(["school", "update", "trust", "--add-domain", "oaktrust.ac.uk"]))
+    refused(run, base, ["school", "update", "trust", "--remove-domain", "oaktrust.org.uk"], 2, "still", FB)
+    ok(run(["account", "update", FB, "--email", BOX]))
+    ok(run(["mailbox", "add", "socialmedia@oaktrust.org.uk", "--kind", "shared", "--school", "oak"]))
+    refused(run, base, ["school", "update", "trust", "--remove-domain", "oaktrust.org.uk"], 2, "still", "socialmedia@")
     assert found(audit(run)[0], "SCHOOL_EMAIL") == []
 
 

@@ -338,16 +338,25 @@ def update_school(
     for domain in removed:
         if domain not in school["domains"]:
             raise InputError(f"{school['id']} has no domain {domain} (it has {', '.join(school['domains'])})")
+        # a central team's domain serves every school of the trust (trust mailboxes): any school's may use it
+        every = 1 if school["central"] else 0
         users = [
             r[0]
             for r in conn.execute(
-                "SELECT id FROM accounts WHERE school = ? AND status IN ('requested', 'approved', 'active', 'suspended') "
-                "AND lower(email) LIKE ? ORDER BY id",
-                (school["id"], f"%@{domain}"),
+                "SELECT id FROM accounts WHERE (school = ? OR ?) AND status IN ('requested', 'approved', 'active', "
+                "'suspended') AND lower(email) LIKE ? ORDER BY id",
+                (school["id"], every, f"%@{domain}"),
+            )
+        ]
+        users += [
+            r[0]
+            for r in conn.execute(
+                "SELECT email FROM mailboxes WHERE (school = ? OR ?) AND email LIKE ? ORDER BY email",
+                (school["id"], every, f"%@{domain}"),
             )
         ]
         if users:
-            raise InputError(f"{domain} is still the domain of the linked email of {', '.join(users[:5])}")
+            raise InputError(f"{domain} is still the domain of the linked email or mailbox of {', '.join(users[:5])}")
     domains = [d for d in school["domains"] if d not in removed] + added
     if not domains:
         raise InputError(f"{school['id']} needs at least one email domain")

@@ -125,6 +125,11 @@ def update(
         chosen = access_model(access)
         if account["category"] == model.SERVICE and chosen == "group":
             raise InputError("a business portfolio or management tool is a login or roles record, not a group")
+        if chosen != "group" and any(ch.isspace() for ch in account["handle"]):
+            raise InputError(
+                f"handle must be one word for a {chosen} account, not {shown(account['handle'])} (only a group's "
+                "name may have spaces)"
+            )
         if chosen != access_of(conn, account) or account["access"] is None:
             details["access"] = {"from": access_of(conn, account), "to": chosen}
     added = resolve_vias(conn, account["school"], via, account["id"]) if via else []

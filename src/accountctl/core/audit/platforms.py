@@ -7,7 +7,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import date
 
-from accountctl.core.audit.helpers import _active, _attested, _days_before, _live, _runners, _who
+from accountctl.core.audit.helpers import _active, _attested, _days_before, _live, _login, _runners, _who
 from accountctl.core.audit.registry import ESCALATED, rule
 from accountctl.core.audit.snapshot import Snapshot
 
@@ -115,6 +115,8 @@ def mfa_weak(snap: Snapshot):
         if seen["mfa"] not in ("sms", "none"):
             continue
         fix = f"switch {a['platform']}'s 2FA to an authenticator app and store the seed: accountctl cred totp {a['id']}"
+        if not _login(a):  # no sign-in of its own: each admin's own profile has the 2FA (SPEC "Ways in")
+            fix = f"ask each admin to use an authenticator app or a passkey on their own profile, {_platform_fix(a)}"
         if seen["mfa"] == "none":
             yield ESCALATED(
                 a["id"], a["school"], f"no two-factor sign-in on {a['platform']} (attested {seen['at'][:10]})", fix
