@@ -18,7 +18,7 @@ from conftest import CUSTODIAN, HEAD, PASSPHRASE, ok, refused, reuse
 
 T1 = "t.one@oak.sch.uk"
 T2 = "t.two@oak.sch.uk"
-VOL = "v.helper@oak.sch.uk"  # a volunteer: staff with role volunteer, who may contribute but never run an account
+VOL = "v.helper@oak.sch.uk"  # a volunteer: staff with role volunteer, who may contribute (once trained, an additional admin) but never own an account
 T3 = "t.three@oak.sch.uk"
 ELM_TEACHER = "e.teacher@elm.sch.uk"
 CEO = "ceo@oaktrust.org.uk"

@@ -529,10 +529,10 @@ def test_config_show(run, base):
         )
     }
     platforms = ("x", "instagram", "tiktok", "threads", "bluesky", "snapchat", "pinterest", "flickr", "vimeo", "other")
-    access = {f"access.{p}": "login" for p in platforms + ("hootsuite", "sprout", "buffer", "later")}
+    access = {f"access.{p}": "login" for p in platforms + ("meta-business", "hootsuite", "sprout", "buffer", "later")}
     access |= {f"access.{p}": "login" for p in ("classdojo", "seesaw", "tapestry")}
     access |= {"access.facebook": "roles", "access.linkedin": "roles", "access.youtube": "roles"}
-    access |= {"access.whatsapp": "group", "access.meta-business": "roles"}
+    access |= {"access.whatsapp": "group"}  # SPEC: login for the rest, a business portfolio too
     # tools staff sign in to, and apps a school invites families to, have no minimum age
     ages |= {f"min_age.{p}": "" for p in ("meta-business", "hootsuite", "sprout", "buffer", "later")}
     ages |= {f"min_age.{p}": "" for p in ("classdojo", "seesaw", "tapestry")}

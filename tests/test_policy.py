@@ -193,8 +193,8 @@ def test_two_volunteer_admins_do_not_make_two_admins(run, base, tmp_path):
     assert one(report, "TWO_ADMINS", LEGACY)["message"] == "0 eligible admin(s): none"
     hits = found(report, "ADMIN_NOT_ELIGIBLE", LEGACY)
     assert sorted(h["message"] for h in hits) == [
-        "admin Val Helper <parent@gmail.com> is only a volunteer (volunteers may contribute, never run an account)",
-        f"owner Val Helper <{VOL}> is only a volunteer (volunteers may contribute, never run an account)",
+        "admin Val Helper <parent@gmail.com> is only a volunteer (may contribute, or once trained be an additional admin, but never own an account or count as one of its two admins)",
+        f"owner Val Helper <{VOL}> is only a volunteer (may contribute, or once trained be an additional admin, but never own an account or count as one of its two admins)",
     ]
     assert {h["severity"] for h in hits} == {"error"}
     listed = {a["id"]: a for a in json.loads(ok(run("account list --json")).stdout)}
@@ -224,7 +224,7 @@ def test_import_warns_naming_the_people_it_does_not_know(run, base, tmp_path):
     warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
     assert warnings == [
         "Warning: nobody@oak.sch.uk is not staff in this register (owner of oak-x-one)",
-        f"Warning: {VOL} is only a volunteer (volunteers may contribute, never run an account) (admin of oak-x-one)",
+        f"Warning: {VOL} is only a volunteer (may contribute, or once trained be an additional admin, but never own an account or count as one of its two admins) (admin of oak-x-one)",
         f"Warning: {ELM} is staff of elm, not oak (admin of oak-x-two)",
         "Warning: stranger@gmail.com is not staff in this register (contributor of oak-x-two)",
     ]  # another school's teacher may contribute (oak-x-three): no warning

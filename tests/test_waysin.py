@@ -63,6 +63,21 @@ def test_a_channel_takes_its_platforms_default_access_model(run, base):
     assert show(run, "oak-youtube-second")["access"] == "login"
 
 
+def test_the_defaults_are_the_specs_roles_for_pages_group_for_whatsapp_login_for_the_rest(run, base):
+    settings = json.loads(ok(run("config show --json")).stdout)
+    assert {k: v for k, v in settings.items() if k.startswith("access.") and v != "login"} == {
+        "access.facebook": "roles",
+        "access.linkedin": "roles",
+        "access.youtube": "roles",
+        "access.whatsapp": "group",
+    }
+    # A business portfolio and the tools are "the rest": login, unless the trust says otherwise.
+    approved(
+        run, "oak-meta-business-oakbm", "--category", "service", platform="meta-business", handle="oakbm", access=None
+    )
+    assert show(run, "oak-meta-business-oakbm")["access"] == "login"
+
+
 def test_a_roles_page_activates_on_an_attestation_not_a_password(run, base):
     channel(run)
     line = refused(run, base, ["account", "activate", YT], 2, "attestation", "attest record")

@@ -65,7 +65,6 @@ DEFAULT_ACCESS = {
     "linkedin": "roles",
     "youtube": "roles",
     "whatsapp": "group",
-    "meta-business": "roles",
 }
 MAILBOX_KINDS = ("shared", "group", "person")
 SIGN_IN_STATES = ("blocked", "allowed")

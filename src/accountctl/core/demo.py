@@ -482,5 +482,7 @@ def _request(reg, request: tuple) -> str:
             pupils=pupils,
             requested_by=owner,
             via=VIA.get(handle, []),
+            # A portfolio is entered through people's own Facebook profiles: recorded so (SPEC's default is login).
+            access="roles" if platform == "meta-business" else None,
         ),
     )["id"]

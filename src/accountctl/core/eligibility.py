@@ -40,6 +40,11 @@ def staff_of(person: dict, school: str, central: set[str] | frozenset[str], on: 
     return person.get("moved_from") == school and bool(person.get("moved_on")) and person["moved_on"] > on.isoformat()
 
 
+NOT_STAFF_MAY = (
+    "may contribute, or once trained be an additional admin, but never own an account or count as one of its two admins"
+)
+
+
 def ineligible(person: dict | None, school: str, central: set[str] | frozenset[str], on: date) -> str | None:
     """Why `person` may not be an owner or admin of an account of `school` on `on`, or None when they may.
 
@@ -54,9 +59,9 @@ def ineligible(person: dict | None, school: str, central: set[str] | frozenset[s
         return f"is staff of {person['school']}, not {school}"
     if volunteer_only(person["roles"]):
         roles = person["roles"] if isinstance(person["roles"], list) else json.loads(person["roles"])
-        if roles == ["volunteer"]:
-            return "is only a volunteer (volunteers may contribute, never run an account)"
-        return f"is only a {' and '.join(roles)} (governors and volunteers may contribute, never run an account)"
+        # The same words for every role that is not staff: each may contribute, and once trained help run an
+        # account as an additional admin (additional_admin), never owning it or counting as one of its two.
+        return f"is only a {' and '.join(roles)} ({NOT_STAFF_MAY})"
     return None
 
 
