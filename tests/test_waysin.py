@@ -395,6 +395,7 @@ def test_bad_safety_settings_are_refused(run, base):
     attest_argv = ["attest", "record", FB, "--admins", f"{T1},{T2}", "--mfa", "app", "--safety"]
     refused(run, base, attest_argv + ["tagging=maybe"], 2, "tagging")
     refused(run, base, attest_argv + ["dms=off"], 2, "--safety")
+    refused(run, base, attest_argv + ["tagging=on,tagging=off"], 2, "tagging twice")
 
 
 # -- volunteers as additional admins ------------------------------------------------------------------

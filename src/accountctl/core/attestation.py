@@ -248,5 +248,7 @@ def safety_settings(text: str) -> dict[str, str]:
             raise InputError(
                 f"--safety takes SETTING=VALUE pairs, comma-separated ({', '.join(SAFETY)}), not {shown(part.strip())}"
             )
+        if key in out:  # tagging=on,tagging=off: which did the platform show?
+            raise InputError(f"--safety gives {key} twice; give each setting once")
         out[key] = model.choice(value.strip(), SAFETY[key], key)
     return out
