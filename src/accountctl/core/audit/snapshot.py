@@ -85,11 +85,17 @@ class Snapshot:
         self.day = self.as_of.isoformat()
         # Nearly everyone is staff of one school with no leaving date: one lookup answers gone_on and
         # ineligible for them, with no judgement to make or cache.
+        not_only_staff: dict[str | None, bool] = {}  # a trust has a handful of distinct role lists: each judged once
+        staying, eligible = self._staying, self._eligible
         for email, person in self.staff.items():
             if not person["left_on"]:
-                self._staying[email] = school = person["school"]
-                if not any(r in (person["roles"] or "") for r in model.NON_STAFF_ROLES):
-                    self._eligible[email] = school
+                staying[email] = school = person["school"]
+                roles = person["roles"]
+                other = not_only_staff.get(roles)
+                if other is None:
+                    other = not_only_staff[roles] = any(r in (roles or "") for r in model.NON_STAFF_ROLES)
+                if not other:
+                    eligible[email] = school
 
     def gone_on(self, email: str | None, school: str) -> date | None:
         """The day from which `email` is no longer active staff of `school`, or None while they are."""
