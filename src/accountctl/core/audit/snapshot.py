@@ -177,30 +177,9 @@ ACCOUNT_COLUMNS = (
 )
 
 
-# Columns whose values repeat across accounts (load keeps one object per value).
-REPEATED_ACCOUNT_COLUMNS = frozenset(
-    {
-        "school",
-        "platform",
-        "category",
-        "owner",
-        "status",
-        "requested_by",
-        "head_notified_on",
-        "activated_on",
-        "reviewed_on",
-        "monitored_on",
-        "visibility",
-        "pupils",
-        "parents_informed_on",
-        "suspended_on",
-        "access",
-        "last_post_on",
-        "pupil_images",
-        "pupils_join",
-        "consent_checked_on",
-    }
-)
+# Account columns whose values are each account's own (ids, hashes, request times, free text): every other
+# column's values repeat across accounts, and load keeps one object per value.
+OWN_ACCOUNT_COLUMNS = frozenset({"id", "case_hash", "requested_at", "aim", "audience", "promotion", "house_rules_url"})
 
 
 def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
@@ -233,7 +212,7 @@ def load(
         )
     )
     for i, name in enumerate(ACCOUNT_COLUMNS if columns else ()):  # a column at a time: map runs in C
-        if name in REPEATED_ACCOUNT_COLUMNS:
+        if name not in OWN_ACCOUNT_COLUMNS:
             columns[i] = map(one, columns[i], columns[i])
     accounts = [dict(zip(ACCOUNT_COLUMNS, r)) for r in zip(*columns)]
     settings = config.load(conn)
