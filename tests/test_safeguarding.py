@@ -331,6 +331,17 @@ def test_cyber_training_due_on_its_boundary(run, base):
     assert json.loads(ok(run(["staff", "show", T2, "--json"])).stdout)["cyber_trained_on"] == TODAY
 
 
+def test_cyber_training_is_never_asked_of_someone_who_has_left(run, base):
+    from test_audit_rules import T2, T3
+
+    # T2 and T3 (admins) trained on 2026-09-01; a year later T3 has left: LEAVER_ADMIN names them, not this rule.
+    ok(run(["staff", "leave", T3, "--on", "2027-08-31"]))
+    audit_late = audit(run, "--as-of", "2027-09-02")[0]
+    hit = one(audit_late, "CYBER_TRAINING_DUE")
+    assert T2 in hit["message"] and T3 not in hit["message"]
+    assert any(T3 in f["message"] for f in found(audit_late, "LEAVER_ADMIN"))
+
+
 def test_the_asset_register_has_one_row_per_account(run, base, tmp_path):
     import csv
 
