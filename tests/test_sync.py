@@ -443,3 +443,16 @@ def test_governors_chairs_and_volunteers_are_never_proposed_as_leavers(run, scho
     data = sync(run, write(tmp_path, "mis.csv", STAFF_CSV), "--school", "oak")
     proposed = {email for change, email in changes(data) if change == "leave"}
     assert "g.ov@oak.sch.uk" not in proposed and "v.ol@oak.sch.uk" not in proposed and T3 in proposed
+
+
+def test_a_volunteer_the_export_shows_blocked_is_still_never_proposed_as_a_leaver(run, school, tmp_path):
+    # SPEC: never, for someone whose only roles are volunteer, governor or chair (docs/guide-it.md says so too)
+    ok(run('staff add v.ol@oak.sch.uk --name "Val Vol" --school oak --role volunteer'))
+    ok(run('staff add g.ov@oak.sch.uk --name "Gil Gov" --school oak --role governor'))
+    blocked = "True,,,,Val Vol,Val,Vol,v.ol@oak.sch.uk\nTrue,,,,Gil Gov,Gil,Gov,g.ov@oak.sch.uk\n"
+    proposed = {
+        email
+        for change, email in changes(sync(run, write(tmp_path, "u.csv", M365 + blocked), "--school", "oak"))
+        if change == "leave"
+    }
+    assert proposed == {T1}  # Tom One, staff and blocked, is; the volunteer and the governor are not

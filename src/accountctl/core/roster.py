@@ -151,7 +151,13 @@ def plan(
         person = current.get(e.email)
         gone = person is not None and person["left_on"] and person["left_on"] <= today.isoformat()
         if e.suspended:
-            if person and person["school"] == school and not person["left_on"]:
+            # SPEC: never a leaver by the roster if their only roles are volunteer, governor or chair, blocked or not
+            if (
+                person
+                and person["school"] == school
+                and not person["left_on"]
+                and not eligibility.volunteer_only(person["roles"])
+            ):
                 changes.append(
                     Change(
                         "leave",
