@@ -241,3 +241,40 @@ def test_the_governors_report_shows_attestation_progress(run, base, tmp_path):
     assert "Platform access reviews" in out.read_text(encoding="utf-8")
     elm = json.loads(ok(run(["report", "--out", str(tmp_path / "elm.html"), "--json", "--school", "elm"])).stdout)
     assert elm["attestation"] == []  # an oak campaign has nothing in elm
+
+
+def test_a_row_holding_two_json_values_never_shifts_another_accounts_admins(base):
+    """The audit parses the last attestations in one call; a row an insider wrote as `[...], [...]` must stop it.
+
+    Parsed as one array, that row would count twice and every later account would be read with the admins of
+    the account before it: a stranger on one page would move to another, or go unseen.
+    """
+    from datetime import date
+
+    import pytest
+
+    from accountctl.core import audit as core
+    from accountctl.store.register import open_register
+    from conftest import PASSPHRASE
+
+    with open_register(base, actor=CUSTODIAN, passphrase_source=lambda: PASSPHRASE) as reg:
+        db = reg.db
+        db.execute("CREATE TEMP TABLE copy AS SELECT * FROM accounts WHERE id = ?", (FB,))
+        db.execute("UPDATE copy SET id = 'oak-facebook-zzz', handle = 'zzz', url = 'https://www.facebook.com/zzz'")
+        db.execute("INSERT INTO accounts SELECT * FROM copy")
+        rows = [
+            (FB, '[{"shown": "A", "email": null}], [{"shown": "B", "email": null}]'),
+            ("oak-facebook-zzz", '[{"shown": "C", "email": null}]'),
+        ]
+        db.executemany(
+            "INSERT INTO attestations(campaign, account, at, attested_by, admins, mfa) "
+            f"VALUES ('', ?, '{TODAY}T10:00:00Z', '{CUSTODIAN}', ?, 'app')",
+            rows,
+        )
+        with pytest.raises(ValueError):
+            core.load(db, date.fromisoformat(TODAY), vault=True)
+        # one JSON value per row: read as it was written
+        db.execute('UPDATE attestations SET admins = \'[{"shown": "A", "email": null}]\' WHERE account = ?', (FB,))
+        snap = core.load(db, date.fromisoformat(TODAY), vault=True)
+        assert snap.attested["oak-facebook-zzz"]["admins"] == ((None, "C"),)
+        assert snap.attested[FB]["admins"] == ((None, "A"),)

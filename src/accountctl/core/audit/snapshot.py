@@ -395,6 +395,8 @@ def load(
     attested: dict[str, dict] = {}
     # Only each account's last is parsed, all in one call (json.loads costs ~3 µs a call before it reads a byte).
     everyone = json.loads("[" + ",".join(row[3] for row in last_seen.values()) + "]")
+    if len(everyone) != len(last_seen):  # a row that is not one JSON value ("[...], [...]") must not shift the rest
+        everyone = [json.loads(row[3]) for row in last_seen.values()]  # raises on it, as a row alone would
     for (account_id, (campaign_id, _, at, _, mfa, safety)), admins in zip(last_seen.items(), everyone):
         attested[account_id] = {
             "campaign": campaign_id,
