@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from accountctl import clock, model, safetext
-from accountctl.core import directory, eligibility
+from accountctl.core import directory, eligibility, waysin
 from accountctl.core.lookup import get_account, nearest  # get_account: the accounts API, apart for the hot paths
 from accountctl.errors import InputError, shown
 
@@ -78,6 +78,11 @@ def handle(value: str | None) -> str:
     if len(text) > 200 or any(ch.isspace() for ch in text):
         raise InputError(f"handle must be one word of at most 200 characters, not {shown(text)}")
     return text
+
+
+def handle_for(value: str | None, access: str) -> str:
+    """An account's handle under its access model: a group's name may have spaces, any other handle is one word."""
+    return waysin.group_name(value) if access == "group" else handle(value)
 
 
 def _handle_key(text: str) -> str:

@@ -6,9 +6,9 @@ import json
 import sqlite3
 
 from accountctl import clock, model
-from accountctl.core import config, directory, eligibility, events, waysin
+from accountctl.core import config, directory, eligibility, events
 from accountctl.errors import InputError, shown
-from accountctl.core.accounts.case import _handle_key, handle, url
+from accountctl.core.accounts.case import _handle_key, handle_for, url
 
 
 IMPORT_COLUMNS = (
@@ -96,9 +96,8 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
                     f"unknown school {shown(row.get('school') or '')}{model.did_you_mean(school_id, schools)}"
                 )
             platform = model.platform(row.get("platform") or "")
-            # an account recorded as it is takes its platform's access model: a group's name may have spaces
-            group = config.access(settings, {"platform": platform}) == "group"
-            the_handle = waysin.group_name(row.get("handle")) if group else handle(row.get("handle"))
+            # an account recorded as it is takes its platform's access model
+            the_handle = handle_for(row.get("handle"), config.access(settings, {"platform": platform}))
             the_url = url(row.get("url")) if (row.get("url") or "").strip() else None
             category = model.choice(row.get("category") or "", model.ACCOUNT_CATEGORIES, "category")
             linked = model.email(row["email"], "email") if (row.get("email") or "").strip() else None

@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 from accountctl import clock, model
-from accountctl.core import config, directory, eligibility, events, waysin
+from accountctl.core import config, directory, eligibility, events
 from accountctl.core.lookup import get_account  # get_account: the accounts API, apart for the hot paths
 from accountctl.errors import InputError
 from accountctl.core.accounts.case import (
@@ -17,7 +17,7 @@ from accountctl.core.accounts.case import (
     _require_status,
     credentials_held,
     eligible_admins,
-    handle,
+    handle_for,
     recorded_date,
     school_email,
     store_case_hash,
@@ -107,8 +107,7 @@ def found(
     """Record an account nobody registered (status `found`); returns it."""
     school_row = directory.get_school(conn, school)
     platform = model.platform(platform)
-    group = config.access(config.load(conn), {"platform": platform}) == "group"  # a group's name may have spaces
-    the_handle = waysin.group_name(the_handle) if group else handle(the_handle)
+    the_handle = handle_for(the_handle, config.access(config.load(conn), {"platform": platform}))
     the_url = url(the_url)
     why = model.nonempty(source, "source", FOUND_SOURCE_LIMIT)
     account_id = model.slugify(f"{school_row['id']}-{platform}-{the_handle.lstrip('@')}")

@@ -19,7 +19,7 @@ from accountctl.core.accounts.case import (
     case_gaps,
     credentials_held,
     eligible_staff,
-    handle,
+    handle_for,
     known_staff,
     people_of,
     platform_url,
@@ -59,7 +59,7 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     school = directory.get_school(conn, req.school)
     platform = model.platform(req.platform)
     access = waysin.access_model(req.access) if req.access else config.access(config.load(conn), {"platform": platform})
-    the_handle = waysin.group_name(req.handle) if access == "group" else handle(req.handle)
+    the_handle = handle_for(req.handle, access)
     the_url = platform_url(req.url, platform)
     category = model.choice(req.category, model.ACCOUNT_CATEGORIES, "category")
     waysin.check_category(platform, category, access)
