@@ -236,6 +236,7 @@ class Register(Slots, Tail):
         rekey = self.header.history_len and self._history_key != self.keys.register_key
         if rekey:
             self.load_history()  # with the old key, before it is re-encrypted under the new one
+        dbmod.drop_retired_indexes(self.db)
         dbmod.check(self.db)
         plain = dbmod.serialize(self.db)
         archive = None
