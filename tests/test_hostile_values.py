@@ -39,6 +39,13 @@ def insider(path, sql: str, *args) -> None:
         reg.db.execute(sql, args)
 
 
+def insider_url(run, path, url: str) -> None:
+    """As the headteacher: write a URL past the CLI's checks, then approve the case she made (publish
+    lists only a case SLT approved as it now is, so an address nobody approved never reaches it at all)."""
+    insider(path, "UPDATE accounts SET url = ? WHERE id = ?", url, FB)
+    ok(run(SLT + ["approve", FB]))
+
+
 def raw_in(text: str, tab_allowed: bool = False) -> list[str]:
     """The characters of `text` that a terminal, spreadsheet or browser would act on."""
     return [ch for ch in RAW.findall(text.replace("\n", "")) if not (tab_allowed and ch == "\t")]
@@ -69,7 +76,7 @@ HOSTILE_URLS = [
 
 @pytest.mark.parametrize("bad", HOSTILE_URLS)
 def test_publish_never_links_a_url_that_is_not_http(run, base, tmp_path, bad):
-    insider(base, "UPDATE accounts SET url = ? WHERE id = ?", bad, FB)
+    insider_url(run, base, bad)
     page_path = tmp_path / "channels.html"
     result = ok(run(["publish", "--out", str(page_path)]))
     page = page_path.read_text(encoding="utf-8")
@@ -90,7 +97,7 @@ def test_publish_never_links_a_url_that_is_not_http(run, base, tmp_path, bad):
 
 
 def test_an_http_link_in_any_letter_case_is_still_a_link(run, base, tmp_path):
-    insider(base, "UPDATE accounts SET url = ? WHERE id = ?", "HTTPS://www.facebook.com/oakprimary", FB)
+    insider_url(run, base, "HTTPS://www.facebook.com/oakprimary")
     page_path = tmp_path / "channels.html"
     result = ok(run(["publish", "--out", str(page_path)]))
     assert "HTTPS://www.facebook.com/oakprimary" in hrefs(page_path.read_text(encoding="utf-8"))
@@ -198,6 +205,7 @@ def test_error_lines_and_messages_show_them_escaped(run, hostile):
 
 
 def test_html_pages_show_them_as_visible_escaped_text(run, hostile, tmp_path):
+    ok(run([*SLT, "approve", FB]))  # the head approves the handle she wrote: publish lists only an approved case
     ok(run(["staff", "leave", T3, "--on", "2026-09-30"]))
     insider(hostile, "UPDATE staff SET name = ? WHERE email = ?", HOSTILE, T3)
     ok(run([*SLT, "waive", FB, "MONITORING_LAPSED", "--reason", "Half term", "--until", "2026-10-20"]))

@@ -232,6 +232,32 @@ def test_publish_lists_only_what_parents_may_trust(run, base, tmp_path):
     assert "oakprimary" not in page.read_text(encoding="utf-8") and "oakpta" not in page.read_text(encoding="utf-8")
 
 
+def test_publish_leaves_out_a_case_changed_since_approval_and_says_why_it_leaves_out_a_service_record(
+    run, base, tmp_path
+):
+    from test_audit_rules import import_accounts
+
+    # a new address after SLT approved: parents must not be given a URL nobody approved (a lookalike)
+    ok(run(["account", "update", FB, "--url", "https://www.facebook.com/0akprimary"]))
+    result = ok(run(["publish", "--school", "oak", "--format", "json"]))
+    assert json.loads(result.stdout)["schools"][0]["channels"] == []
+    assert f"Left out {FB}: its business case changed since SLT approved it (approve it again)." in result.stderr
+    ok(run(SLT + ["approve", FB]))
+    ok(run(["account", "notify-head", FB]))
+    result = ok(run(["publish", "--school", "oak", "--format", "json"]))
+    assert [c["url"] for c in json.loads(result.stdout)["schools"][0]["channels"]] == [
+        "https://www.facebook.com/0akprimary"
+    ]
+    # a tool the school posts through is active but never published, and stderr says so
+    tool = {"id": "oak-hootsuite-oakposts", "platform": "hootsuite", "handle": "oakposts", "category": "service"}
+    import_accounts(run, tmp_path, {**tool, "url": "https://hootsuite.com"})
+    result = ok(run(["publish", "--school", "oak", "--format", "json"]))
+    assert "oakposts" not in result.stdout
+    assert "Left out oak-hootsuite-oakposts: it is a service record (a tool or business portfolio), never published." in (
+        result.stderr
+    )
+
+
 def test_an_erased_incident_is_nowhere_and_verify_still_passes(run, base, tmp_path):
     from accountctl.store.register import open_register
     from conftest import CUSTODIAN, PASSPHRASE

@@ -16,6 +16,7 @@ import sqlite3
 
 from accountctl import clock, safetext
 from accountctl.core import approvals, config, directory
+from accountctl.model import SERVICE
 
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -54,9 +55,7 @@ def build(conn: sqlite3.Connection, school: str | None = None) -> tuple[dict, li
             continue
         channels = []
         for r in conn.execute(
-            "SELECT * FROM accounts WHERE school = ? AND status = 'active' AND category != 'service' "
-            "ORDER BY platform, handle",
-            (row["id"],),
+            "SELECT * FROM accounts WHERE school = ? AND status = 'active' ORDER BY platform, handle", (row["id"],)
         ):
             reason = withheld(conn, dict(r), owners)
             if reason:
@@ -94,6 +93,8 @@ def withheld(conn: sqlite3.Connection, account: dict, owners: dict[bytes, str]) 
     from accountctl.core.accounts.case import school_email
     from accountctl.errors import InputError
 
+    if account["category"] == SERVICE:
+        return "it is a service record (a tool or business portfolio), never published"
     decision = approvals.latest(conn, account["id"])
     if decision is None or decision["decision"] != "approved":
         return "it has no SLT approval"
@@ -107,6 +108,10 @@ def withheld(conn: sqlite3.Connection, account: dict, owners: dict[bytes, str]) 
     owner = directory.find_staff(conn, account["owner"]) if account["owner"] else None
     if owner is None or (owner["left_on"] and owner["left_on"] <= clock.today().isoformat()):
         return "its owner has left" if owner else "it has no owner on the staff"
+    # Worked out from the account as it is, not from its stored hash: a new URL SLT never saw (a
+    # lookalike address, say) must not reach parents under the old approval.
+    if decision["case_hash"] != approvals.case_hash(approvals.case_of(conn, account)):
+        return "its business case changed since SLT approved it (approve it again)"
     return None
 
 
