@@ -253,8 +253,9 @@ def test_publish_leaves_out_a_case_changed_since_approval_and_says_why_it_leaves
     import_accounts(run, tmp_path, {**tool, "url": "https://hootsuite.com"})
     result = ok(run(["publish", "--school", "oak", "--format", "json"]))
     assert "oakposts" not in result.stdout
-    assert "Left out oak-hootsuite-oakposts: it is a service record (a tool or business portfolio), never published." in (
-        result.stderr
+    assert (
+        "Left out oak-hootsuite-oakposts: it is a service record (a tool or business portfolio), never published."
+        in (result.stderr)
     )
 
 
