@@ -17,6 +17,7 @@ from test_audit_rules import (
     HEAD,
     OTHER_STRONG,
     SLT,
+    STRONG,
     TODAY,
     audit,
     base,  # noqa: F401
@@ -379,9 +380,30 @@ def test_a_hijack_password_rotation_ticks_only_for_a_strong_password_used_nowher
     assert "NOT done: the new password is also used on oak-x-other" in reused.stderr
     shown = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
     assert "password-rotated" in shown["outstanding"]
+    # nor can it be ticked by hand while the password IT holds is reused (or weak): the attack test of an
+    # outside check, which saw the step ticked with "password1" still on the hijacked account
+    manual = ["incident", "step", inc, "password-rotated", "--note", "done by hand"]
+    refused(run, base, manual, 2, "also used on oak-x-other", f"cred generate {FB}")
+    ok(run(["cred", "set", FB], input="password1\n"))
+    refused(run, base, manual, 2, "weak", f"cred generate {FB}")
+    # putting back the password the account had before is no rotation either
+    back = ok(run(["cred", "set", FB], input=STRONG + "\n"))
+    assert "NOT done: the new password is one this account had before" in back.stderr
+    refused(run, base, manual, 2, "one this account had before")
     ok(run(["cred", "set", FB], input=OTHER_STRONG + "\n"))
     shown = json.loads(ok(run(["incident", "show", inc, "--json"])).stdout)
     assert "password-rotated" not in shown["outstanding"]
+
+
+def test_a_hijack_rotation_is_not_ticked_by_hand_for_a_password_stored_before_it_opened(run, base):
+    inc = open_incident(run)  # FB's password was stored when the register was built, before the hijack
+    refused(run, base, ["incident", "step", inc, "password-rotated"], 2, "before the incident opened")
+    # a page with no password of its own (people act through their own profiles): a tick by hand is the record
+    from test_audit_rules import request_argv
+
+    ok(run(request_argv("oak-linkedin-oakpage", platform="linkedin", handle="oakpage")))
+    other = open_incident(run, account="oak-linkedin-oakpage")
+    ok(run(["incident", "step", other, "password-rotated", "--note", "admins changed their own passwords"]))
 
 
 def test_log_and_export_withhold_an_incident_from_those_who_may_not_read_it(run, base):
@@ -398,3 +420,14 @@ def test_log_and_export_withhold_an_incident_from_those_who_may_not_read_it(run,
             assert "withheld" in text
     text = ok(run(["log", "--format", "json"])).stdout  # the custodian reads both
     assert "Messages to a pupil" in text and "Rude comment" in text and "withheld" not in text
+
+
+def test_a_rotation_back_to_an_earlier_password_is_still_seen_after_the_vault_key_changes(run, base):
+    inc = open_incident(run)
+    ok(run(["cred", "set", FB], input="password1\n"))  # held: weak
+    ok(run(["cred", "set", FB], input=STRONG + "\n"))  # held: FB's password before the hijack
+    it2 = "it.two@oak.sch.uk"
+    ok(run(["staff", "add", it2, "--name", "Ivo Two", "--school", "oak", "--role", "it"]))
+    ok(run(["person", "grant", it2, "--access", "vault"], env={"ACCOUNTCTL_NEW_PASSPHRASE": "ivo two passphrase 2026"}))
+    ok(run(["person", "revoke", it2]))  # a new vault key: every fingerprint is made again under it
+    refused(run, base, ["incident", "step", inc, "password-rotated"], 2, "one this account had before")

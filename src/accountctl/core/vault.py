@@ -81,8 +81,9 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
         if old == password.encode("utf-8"):
             raise InputError("that is already the current password; a rotation needs a new one")
         cur = reg.db.execute(
-            "INSERT INTO password_history(account, password, set_at, set_by, replaced_at) VALUES (?, x'', ?, ?, ?)",
-            (account["id"], row["password_set_at"], row["password_set_by"], clock.now_iso()),
+            "INSERT INTO password_history(account, password, set_at, set_by, replaced_at, password_fp) "
+            "VALUES (?, x'', ?, ?, ?, ?)",
+            (account["id"], row["password_set_at"], row["password_set_by"], clock.now_iso(), reg.fingerprint(old)),
         )
         history_id = cur.lastrowid
         reg.db.execute(
@@ -105,21 +106,16 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
     events.record(reg.db, reg.actor, "cred.set", account["id"], account=account["id"], details=details)
     from accountctl.core import incidents
 
-    # A hijacked account is only secured by a strong password used nowhere else (issue 25).
-    fingerprint = reg.fingerprint(password.encode("utf-8"))
-    also_on = [
-        r[0]
-        for r in reg.db.execute(
-            "SELECT c.account FROM credentials c JOIN accounts a ON a.id = c.account WHERE c.password_fp = ? "
-            "AND c.account <> ? AND c.password IS NOT NULL AND a.status NOT IN ('gone')",
-            (fingerprint, account["id"]),
-        )
-    ]
+    # A hijacked account is only secured by a strong password used nowhere else, and not one it had
+    # before the hijack (issue 25).
+    also_on = incidents.reused_on(reg.db, account["id"], reg.fingerprint(password.encode("utf-8")))
     blocked = (
         f"the new password is weak ({weak})"
         if weak
         else f"the new password is also used on {', '.join(also_on)}"
         if also_on
+        else "the new password is one this account had before"
+        if _had_before(reg, account["id"], password.encode("utf-8"))
         else None
     )
     ticked, held = incidents.credential_changed(reg.db, reg.actor, account["id"], "password", blocked)
@@ -132,6 +128,17 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
         "incidents_held": held,
         "held_because": blocked,
     }
+
+
+def _had_before(reg, account_id: str, password: bytes) -> bool:
+    """Whether this account's password history holds `password` (decrypted: rows older than their
+    fingerprints have none)."""
+    rows = reg.db.execute("SELECT id, password FROM password_history WHERE account = ?", (account_id,)).fetchall()
+    return any(
+        row["password"]
+        and reg.decrypt_field("password_history", str(row["id"]), "password", row["password"]) == password
+        for row in rows
+    )
 
 
 def generate_password(length: int = GENERATE_DEFAULT, symbols: bool = True) -> str:

@@ -288,6 +288,9 @@ ADDED_COLUMNS = {
     "incident_steps": ("reference",),
     "schools": ("digital_lead", "link_governor"),
     "staff": ("cyber_trained_on",),
+    # The fingerprint (credentials.password_fp) an earlier password had: a hijack's rotation back to it
+    # is no rotation, and SLT, who hold no vault key, can see that without decrypting anything.
+    "password_history": ("password_fp",),
 }
 
 

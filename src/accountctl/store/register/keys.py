@@ -193,6 +193,14 @@ class Slots:
             self.db.execute(
                 "UPDATE credentials SET password_fp = ? WHERE account = ?", (_fingerprint(new, plain), row["account"])
             )
+        # An earlier password's fingerprint too, or a rotation back to it would no longer be recognised.
+        for row in self.db.execute(
+            "SELECT id, password FROM password_history WHERE password_fp IS NOT NULL"
+        ).fetchall():
+            plain = crypto.open_sealed(old, row["password"], _field_aad("password_history", str(row["id"]), "password"))
+            self.db.execute(
+                "UPDATE password_history SET password_fp = ? WHERE id = ?", (_fingerprint(new, plain), row["id"])
+            )
         for table, (key_col, columns) in ENCRYPTED_COLUMNS.items():
             rows = self.db.execute(f"SELECT {key_col}, {', '.join(columns)} FROM {table}").fetchall()
             for row in rows:
