@@ -434,3 +434,31 @@ def test_only_a_custodian_changes_the_directory(run, reg, tmp_path):
     # ...while anyone with a slot can read it
     assert len(json.loads(ok(run("staff list --json", env=head)).stdout)) == 4
     ok(run(f"staff show {CUSTODIAN}", env=head))
+
+
+def test_the_last_custodian_cannot_be_recorded_as_leaving_which_would_lock_the_register_for_good(
+    run, oak, tmp_path, monkeypatch
+):
+    # The attack of an outside check: the only custodian records their own leaving today, and every
+    # later write (a new custodian, a corrected date) exits 3, for ever, recovery key or not.
+    monkeypatch.setenv("ACCOUNTCTL_USER", CUSTODIAN)
+    before = oak.read_bytes()
+    for on in ("2026-01-01", "2099-07-31"):  # a date past, or ahead (the lock comes when it does)
+        line = refused(run(["staff", "leave", CUSTODIAN, "--on", on]), 2, "last IT custodian", "--access vault")
+        assert CUSTODIAN in line
+    assert oak.read_bytes() == before
+    roster = tmp_path / "roster.csv"  # the MIS export has no row for IT: sync would make them a leaver
+    roster.write_text(HEADER + f"{HEAD},Hana Head,oak,headteacher;slt,,\n", encoding="utf-8")
+    refused(run(["staff", "sync", str(roster), "--school", "oak", "--apply"]), 2, "last IT custodian")
+    assert oak.read_bytes() == before
+    # with a second custodian who is staying, the first one's leaving is recorded
+    ok(run(["staff", "add", "it.two@oak.sch.uk", "--name", "Ivo Two", "--school", "oak", "--role", "it"]))
+    ok(
+        run(
+            ["person", "grant", "it.two@oak.sch.uk", "--access", "vault"],
+            env={"ACCOUNTCTL_NEW_PASSPHRASE": "ivo two's own passphrase 2026"},
+        )
+    )
+    ok(run(["staff", "leave", CUSTODIAN, "--on", "2099-07-31"]))
+    # and now the second is the one who stays: their leaving, even before the first's, would lock it too
+    refused(run(["staff", "leave", "it.two@oak.sch.uk", "--on", "2099-07-30"]), 2, "last IT custodian")

@@ -344,7 +344,8 @@ def test_entra_download_is_recognised_and_follows_the_gam_rules(run, school, tmp
 
 def test_entra_never_undoes_a_leaver_without_rejoin(run, school, tmp_path):
     ok(run(f"staff leave {T2} --on 2026-01-31"))
-    roster = write(tmp_path, "users.csv", ENTRA_HEADER + f"{T2},Tia Two,,,,,Member,,,True,GB\n")
+    rows = f"{CUSTODIAN},Ira Tech,,,,,Member,,,True,GB\n{T2},Tia Two,,,,,Member,,,True,GB\n"  # IT stays
+    roster = write(tmp_path, "users.csv", ENTRA_HEADER + rows)
     held = ok(run(["staff", "sync", roster, "--school", "oak", "--apply"]))
     assert "Not reinstated" in held.stderr and staff(run)[T2]["left_on"] == "2026-01-31"
 

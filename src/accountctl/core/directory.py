@@ -256,9 +256,31 @@ def leave(conn: sqlite3.Connection, actor: str, email: str, on: str) -> dict:
     """Mark a leaver from a date (past, today, or ahead: an upcoming leaver)."""
     person = get_staff(conn, email)
     day = clock.parse_date(on, "--on").isoformat()
+    keeps_a_custodian(conn, person["email"])
     conn.execute("UPDATE staff SET status = 'left', left_on = ? WHERE email = ?", (day, person["email"]))
     events.record(conn, actor, "staff.leave", person["email"], details={"on": day, "previous": person["left_on"]})
     return get_staff(conn, person["email"])
+
+
+def keeps_a_custodian(conn: sqlite3.Connection, email: str) -> None:
+    """Refuse a leaving date that would leave no IT custodian who can still write the register.
+
+    A leaver can no longer change the register, and only a custodian can grant a new custodian: the
+    last one recorded as leaving would lock everyone out for good (the recovery key opens their slot,
+    not a new one). Another custodian with no leaving date keeps it writable (one with a later date
+    would only put the lock off until then).
+    """
+    custodians = [r[0] for r in conn.execute("SELECT email FROM people WHERE access = 'vault'")]
+    if email not in custodians:
+        return
+    for other in custodians:
+        row = conn.execute("SELECT left_on FROM staff WHERE email = ?", (other,)).fetchone()
+        if other != email and (row is None or not row[0]):
+            return
+    raise InputError(
+        f"{email} holds the last IT custodian key slot: once they have left nobody could change the register; "
+        "first grant another custodian (accountctl person grant EMAIL --access vault), then record this leaving"
+    )
 
 
 def move(conn: sqlite3.Connection, actor: str, email: str, school: str, on: str | None = None) -> dict:

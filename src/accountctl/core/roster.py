@@ -257,6 +257,7 @@ def apply(
                 ),
             )
         elif c.change == "leave":
+            directory.keeps_a_custodian(conn, c.email)
             conn.execute(
                 "UPDATE staff SET status = 'left', left_on = ? WHERE email = ?", (c.fields["left_on"], c.email)
             )
