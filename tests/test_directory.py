@@ -462,3 +462,26 @@ def test_the_last_custodian_cannot_be_recorded_as_leaving_which_would_lock_the_r
     ok(run(["staff", "leave", CUSTODIAN, "--on", "2099-07-31"]))
     # and now the second is the one who stays: their leaving, even before the first's, would lock it too
     refused(run(["staff", "leave", "it.two@oak.sch.uk", "--on", "2099-07-30"]), 2, "last IT custodian")
+
+
+def test_a_training_date_ahead_is_refused_everywhere_and_today_is_not(run, oak, tmp_path, monkeypatch):
+    # An outside check: training "on 2030-01-01" was stored, cleared TRAINING_MISSING and let an account go live.
+    monkeypatch.setenv("ACCOUNTCTL_TODAY", "2026-12-07")
+    before = oak.read_bytes()
+    refused(run(["staff", "add", "f@oak.sch.uk", "--name", "F", "--school", "oak", "--trained-on", "2026-12-08"]), 2)
+    for kind in ("social-media", "cyber"):
+        line = refused(run(["staff", "train", "t.one@oak.sch.uk", "--on", "2026-12-08", "--kind", kind]), 2)
+        assert "2026-12-08 is in the future" in line
+    path = tmp_path / "staff.csv"
+    path.write_text(HEADER + "f@oak.sch.uk,F,oak,staff,2026-12-08,\n", encoding="utf-8")
+    assert "line 2" in refused(run(["staff", "import", str(path)]), 2, "in the future")
+    refused(run(["staff", "sync", str(path), "--school", "oak"]), 2, "in the future")
+    assert oak.read_bytes() == before
+    ok(run(["staff", "train", "t.one@oak.sch.uk", "--on", "2026-12-07", "--kind", "cyber"]))
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "9001-01-01", "01/01/0001"])
+def test_a_date_no_school_record_can_hold_is_one_line_and_exit_2(run, oak, day):
+    line = refused(run(["audit", "--as-of", day]), 2, "--as-of")
+    assert "internal error" not in line
+    ok(run(["audit", "--as-of", "1900-01-01"]))

@@ -206,7 +206,8 @@ def _one_row(tmp_path, trained: str) -> str:
         ("2026-09-01", "2026-09-01"),
     ],
 )
-def test_dates_uk_reads_day_month_year_and_iso(run, oak, tmp_path, trained, stored):
+def test_dates_uk_reads_day_month_year_and_iso(run, oak, tmp_path, trained, stored, monkeypatch):
+    monkeypatch.setenv("ACCOUNTCTL_TODAY", "2027-06-01")  # a training date ahead is refused
     ok(run(["staff", "import", _one_row(tmp_path, trained), "--dates", "uk"]))
     assert json.loads(ok(run("staff show n.new@oak.sch.uk --json")).stdout)["trained_on"] == stored
 

@@ -16,6 +16,9 @@ DATES = ("iso", "uk")  # how an imported file writes its dates: `--dates iso|uk`
 _UK = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})")
 
 
+YEARS = (1900, 9000)  # the dates accepted anywhere: a school's records, with room for windows of days either side
+
+
 def parse_date(text: str, what: str = "date", dates: str | None = None) -> date:
     """Parse a strict `YYYY-MM-DD` date or raise InputError naming `what`.
 
@@ -31,7 +34,7 @@ def parse_date(text: str, what: str = "date", dates: str | None = None) -> date:
         if len(year) == 2:
             raise InputError(f"{what} {shown(text)} has a two-digit year; write the year in full (DD/MM/YYYY)")
         try:
-            return date(int(year), int(month), int(day))
+            return _in_range(date(int(year), int(month), int(day)), what, text)
         except ValueError:
             raise InputError(f"{what} is not a real date as day/month/year: {text!r}") from None
     if len(text) != 10 or text[4] != "-" or text[7] != "-" or not (text[:4] + text[5:7] + text[8:]).isdigit():
@@ -42,9 +45,24 @@ def parse_date(text: str, what: str = "date", dates: str | None = None) -> date:
             hint = "; if the file's dates are day/month/year, as Excel writes them in the UK, import it with --dates uk"
         raise InputError(f"{what} must be a date as YYYY-MM-DD, not {shown(text)}{hint}")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise InputError(f"{what} is not a real date: {text!r}") from None
+    return _in_range(day, what, text)
+
+
+def _in_range(day: date, what: str, text: str) -> date:
+    if not YEARS[0] <= day.year <= YEARS[1]:  # windows of days counted back or on from it must stay dates
+        raise InputError(f"{what} {text} is out of range: give a year from {YEARS[0]} to {YEARS[1]}")
+    return day
+
+
+def past_date(text: str, what: str = "date", dates: str | None = None) -> date:
+    """`parse_date` of something that has happened: refused (InputError) when after today."""
+    day = parse_date(text, what, dates)
+    if day > today():
+        raise InputError(f"{what} {day.isoformat()} is in the future")
+    return day
 
 
 class as_of:

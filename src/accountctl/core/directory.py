@@ -99,7 +99,7 @@ def validate_staff(
     if school_id not in known:
         raise InputError(f"unknown school {shown(school or '')}{model.did_you_mean(school_id, known)}")
     chosen = model.roles(roles) or ["staff"]
-    trained = clock.parse_date(trained_on, "trained_on", dates).isoformat() if (trained_on or "").strip() else None
+    trained = clock.past_date(trained_on, "trained_on", dates).isoformat() if (trained_on or "").strip() else None
     ack = model.optional_text(policy_ack, "policy_ack", 50)
     return StaffInput(address, clean_name, school_id, chosen, trained, ack)
 
@@ -231,7 +231,7 @@ def train_staff(
     """Record training (and optionally the policy version acknowledged); `kind` cyber is the annual cyber-security
     training the DfE's standards ask of everyone with access."""
     person = get_staff(conn, email)
-    trained = clock.parse_date(on, "--on").isoformat()
+    trained = clock.past_date(on, "--on").isoformat()  # a date ahead would count as training not yet had
     if model.choice(kind, ("social-media", "cyber"), "--kind") == "cyber":
         if policy_ack:
             raise InputError("--policy-ack goes with social-media training, not cyber")

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from accountctl import clock, model
-from accountctl.core import approvals, directory, events, texts
+from accountctl.core import approvals, directory, events, secured, texts
 from accountctl.core.lookup import get_account, nearest
 from accountctl.errors import AccessError, InputError, shown
 
@@ -317,7 +317,7 @@ def step(
     if wanted == ICO.id and not ref:
         raise InputError("ico-reported needs the reference the ICO gave: --reference T")
     if wanted == PASSWORD.id and incident["kind"] == "hijack":
-        why = _rotation_unsafe(conn, incident)
+        why = secured.rotation_unsafe(conn, incident)
         if why:
             raise InputError(
                 f"password-rotated of {incident['id']} is not done: {why}; change it on the platform to a new "
@@ -325,50 +325,6 @@ def step(
             )
     _mark(conn, actor, incident, wanted, model.optional_text(note, "--note"), ref)
     return show(conn, incident["id"])
-
-
-def _rotation_unsafe(conn: sqlite3.Connection, incident: dict) -> str | None:
-    """Why the password IT holds does not secure a hijacked account, or None (also when IT holds none).
-
-    A page people run through their own profiles has no password of its own: its admins change theirs,
-    and the step is ticked by hand. Where IT holds one, the step stands for a password stored since
-    the incident opened, strong, used on no other account and not one this account had before: what
-    `cred set` ticks it by.
-    """
-    row = conn.execute(
-        "SELECT password IS NOT NULL, password_set_at, password_weak, password_fp FROM credentials WHERE account = ?",
-        (incident["account"],),
-    ).fetchone()
-    if row is None or not row[0]:
-        return None
-    if (row[1] or "") < incident["opened_at"]:
-        return f"the password IT holds was stored on {(row[1] or '?')[:10]}, before the incident opened"
-    if row[2]:
-        return f"the password IT holds is weak ({row[2]})"
-    also_on = reused_on(conn, incident["account"], row[3])
-    if also_on:
-        return f"the password IT holds is also used on {', '.join(also_on)}"
-    before = conn.execute(
-        "SELECT set_at FROM password_history WHERE account = ? AND password_fp = ? ORDER BY id DESC LIMIT 1",
-        (incident["account"], row[3]),
-    ).fetchone()
-    if before:
-        return f"the password IT holds is one this account had before (stored on {(before[0] or '?')[:10]})"
-    return None
-
-
-def reused_on(conn: sqlite3.Connection, account_id: str, fingerprint: str | None) -> list[str]:
-    """The other live accounts whose stored password has this fingerprint (the same password)."""
-    if not fingerprint:
-        return []
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT c.account FROM credentials c JOIN accounts a ON a.id = c.account WHERE c.password_fp = ? "
-            "AND c.account <> ? AND c.password IS NOT NULL AND a.status NOT IN ('gone')",
-            (fingerprint, account_id),
-        )
-    ]
 
 
 def latest_decision(conn: sqlite3.Connection, incident_id: str) -> dict | None:

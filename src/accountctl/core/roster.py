@@ -116,7 +116,7 @@ def _entry(kind: str, row: dict, line: int, school: str, dates: str = "iso") -> 
     if row["school"] and row["school"].lower() != school:
         raise InputError(f"school {shown(row['school'])} is not {school} (a roster covers one school)")
     roles = [r for r in row["roles"].split(";") if r.strip()]
-    trained = clock.parse_date(row["trained_on"], "trained_on", dates).isoformat() if row["trained_on"] else None
+    trained = clock.past_date(row["trained_on"], "trained_on", dates).isoformat() if row["trained_on"] else None
     return RosterEntry(
         model.email(row["email"]),
         model.nonempty(row["name"], "name", 200),

@@ -104,11 +104,11 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
         _store(reg, account["id"], "username", name.encode("utf-8"))
         details["username_changed"] = True
     events.record(reg.db, reg.actor, "cred.set", account["id"], account=account["id"], details=details)
-    from accountctl.core import incidents
+    from accountctl.core import incidents, secured
 
     # A hijacked account is only secured by a strong password used nowhere else, and not one it had
     # before the hijack (issue 25).
-    also_on = incidents.reused_on(reg.db, account["id"], reg.fingerprint(password.encode("utf-8")))
+    also_on = secured.reused_on(reg.db, account["id"], reg.fingerprint(password.encode("utf-8")))
     blocked = (
         f"the new password is weak ({weak})"
         if weak

@@ -142,10 +142,7 @@ def known_staff(conn: sqlite3.Connection, email: str, what: str) -> str:
 
 def recorded_date(value: str, what: str) -> str:
     """A date something happened: valid, and not after today."""
-    day = clock.parse_date(value, what)
-    if day > clock.today():
-        raise InputError(f"{what} {day.isoformat()} is in the future")
-    return day.isoformat()
+    return clock.past_date(value, what).isoformat()
 
 
 def people_of(conn: sqlite3.Connection, account_id: str) -> dict[str, list[str]]:
