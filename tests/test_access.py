@@ -196,6 +196,7 @@ def test_grant_gives_a_staff_member_their_own_slot(run, oak):
     people = json.loads(ok(run("person list --json", env=as_(CUSTODIAN, PASSPHRASE))).stdout)
     assert {p["email"]: p["access"] for p in people} == {CUSTODIAN: "vault", HEAD: "register"}
     assert [p["granted_by"] for p in people if p["email"] == HEAD] == [CUSTODIAN]
+    refused(run("person list --json", env=as_(HEAD, HEAD_PASS)), 3, "only an IT custodian")  # SPEC: custodian
     # The headteacher opens the register with their passphrase; SLT slots do not unwrap the vault key.
     keys = open_keys(oak, HEAD, HEAD_PASS)
     assert keys.vault_key is None and keys.signing_private is not None

@@ -510,6 +510,8 @@ def test_monitor(run, base):
 
 # -- config ---------------------------------------------------------------------------------------------------------
 def test_config_show(run, base):
+    refused_line = ok(run("--as " + HEAD + " config show"), 3).stderr  # SPEC: config show is the custodian's
+    assert "only an IT custodian" in refused_line
     settings = json.loads(ok(run("config show --json")).stdout)
     ages = {
         f"min_age.{p}": "13"
@@ -571,7 +573,7 @@ def test_config_show(run, base):
     for key in settings:
         assert key in table
     ok(run("config set limit.twitter.staff 3"))  # the alias is stored under the platform's id
-    assert json.loads(ok(run(SLT + ["config", "show", "--json"])).stdout)["limit.x.staff"] == "3"  # anyone may read
+    assert json.loads(ok(run(["config", "show", "--json"])).stdout)["limit.x.staff"] == "3"
 
 
 def test_config_limit_clears_one_faculty_one_staff(run, base):

@@ -272,6 +272,7 @@ def person_list(reg) -> None:
     Example:
       accountctl person list --json
     """
+    access.require_custodian(reg, "list key slots")
     output.rows(access.list_people(reg), ["email", "name", "access", "granted_at", "granted_by"], fmt())
 
 

@@ -251,7 +251,9 @@ def config_show(reg) -> None:
     Example:
       accountctl config show
     """
-    from accountctl.core import config
+    from accountctl.core import access, config
+
+    access.require_custodian(reg, "show the settings")
 
     settings = config.load(reg.db)
     rows = [{"key": k, "value": v, "meaning": config.describe(k)} for k, v in settings.items()]

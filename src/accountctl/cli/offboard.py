@@ -174,8 +174,7 @@ def staff_sync(file, school_id, do_apply, left_on, rejoin, dates) -> None:
 
     text = read_text_file(file)
     with session(write=do_apply) as reg:
-        if do_apply:
-            require_custodian(reg, "apply a roster")
+        require_custodian(reg, "apply a roster" if do_apply else "compare a roster with the register")
         school_row = directory.get_school(reg.db, school_id)
         school = school_row["id"]
         day = clock.parse_date(left_on, "--left-on").isoformat() if left_on else clock.today().isoformat()
