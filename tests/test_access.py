@@ -617,3 +617,14 @@ def test_the_new_passphrase_prompt_does_not_hold_the_writers_lock(run, oak, prom
     monkeypatch.setattr(click, "prompt", watching_prompt)
     ok(run(args, input=f"{NEW_PASS}\n{NEW_PASS}\n"))
     assert locked_during_prompt == [False, False]
+
+
+@pytest.mark.parametrize("where", ["--as", "ACCOUNTCTL_USER"])
+def test_who_you_act_as_that_is_not_an_email_address_is_bad_input_not_access(run, oak, where):
+    # An outside check: `--as 'not an email'` exited 3 ("has no key slot"), as if it were a person.
+    argv, env = (["--as", "not an email", "account", "list"], None)
+    if where == "ACCOUNTCTL_USER":
+        argv, env = ["account", "list"], {"ACCOUNTCTL_USER": "not an email"}
+    result = run(argv, env=env)
+    refused(result, 2, where, "not a valid email address")
+    assert "key slot" not in result.stderr

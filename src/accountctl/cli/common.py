@@ -117,8 +117,13 @@ def register_path() -> Path | str:
 
 
 def actor_hint() -> str | None:
+    """Who this command acts as (--as, else ACCOUNTCTL_USER), or None; not an email address: exit 2."""
     chosen = meta("as_") or os.environ.get("ACCOUNTCTL_USER")
-    return chosen.strip().lower() if chosen else None
+    if not chosen:
+        return None
+    from accountctl import model
+
+    return model.email(chosen, "--as" if meta("as_") else "ACCOUNTCTL_USER")
 
 
 def interactive() -> bool:
