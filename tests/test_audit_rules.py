@@ -882,8 +882,9 @@ def test_review_overdue(run, base):
     assert len(found(audit(run, "--as-of", day(366, late))[0], "REVIEW_OVERDUE")) == 1
 
 
-def test_review_period_is_configurable(run, base):
-    ok(run("config set review_period_days 30"))
+@pytest.mark.parametrize("key", ["review_period_days", "window.REVIEW_OVERDUE", "window.review_overdue"])
+def test_review_period_is_configurable(run, base, key):
+    ok(run(["config", "set", key, "30"]))  # SPEC: `config set window.RULE DAYS` names REVIEW_OVERDUE too
     assert found(audit(run, "--as-of", day(30))[0], "REVIEW_OVERDUE") == []
     assert "period 30" in one(audit(run, "--as-of", day(31))[0], "REVIEW_OVERDUE")["message"]
 

@@ -109,7 +109,9 @@ def test_consent_check_lapsed_on_its_boundary(run, base):
 
 
 def test_windows_are_the_trusts(run, base):
-    refused(run, base, ["config", "set", "window.NOPE", "5"], 2, "unknown window", "INCIDENT_OPEN")
+    refused(
+        run, base, ["config", "set", "window.nope", "5"], 2, "unknown window 'NOPE'", "INCIDENT_OPEN", "REVIEW_OVERDUE"
+    )
     refused(run, base, ["config", "set", "window.INCIDENT_OPEN", "0"], 2, "whole number")
     refused(run, base, ["config", "set", "window.INCIDENT_OPEN", "x"], 2, "whole number")
     shown = json.loads(ok(run(["config", "show", "--json"])).stdout)
