@@ -8,7 +8,7 @@ import sqlite3
 from accountctl import clock, model
 from accountctl.core import config, directory, eligibility, events
 from accountctl.core.lookup import get_account  # get_account: the accounts API, apart for the hot paths
-from accountctl.errors import InputError
+from accountctl.errors import InputError, shown
 from accountctl.core.accounts.case import (
     GONE_FROM,
     LIVE_STATUSES,
@@ -176,6 +176,19 @@ def _require_found(account: dict, doing: str) -> None:
         )
 
 
+def _url_recorded_on(conn: sqlite3.Connection, account: dict) -> str | None:
+    """The day the account's URL last changed, from the recent events, or None.
+
+    Not its request: a register often starts with accounts the head was told of long before.
+    """
+    row = conn.execute(
+        "SELECT max(at) FROM main.events WHERE account = ? AND action = 'account.update' "
+        "AND json_extract(details, '$.url') IS NOT NULL",
+        (account["id"],),
+    ).fetchone()
+    return row[0][:10] if row and row[0] else None
+
+
 def notify_head(conn: sqlite3.Connection, actor: str, account_id: str, on: str | None = None) -> dict:
     """Record that the headteacher was told the account's URL and identity (Huxley 6.3(b))."""
     account = get_account(conn, account_id)
@@ -183,6 +196,12 @@ def notify_head(conn: sqlite3.Connection, actor: str, account_id: str, on: str |
     day = clock.parse_date(on, "--on") if on else clock.today()
     if day > clock.today():
         raise InputError(f"--on {day.isoformat()} is in the future")
+    since = _url_recorded_on(conn, account)
+    if since and day.isoformat() < since:
+        raise InputError(
+            f"--on {day.isoformat()} is before {account['id']}'s address {shown(account['url'] or '')} was "
+            f"recorded ({since}): the head can only have been told of it from then on"
+        )
     heads = [
         r["email"]
         for r in conn.execute(
