@@ -362,9 +362,9 @@ def load(
         owners = approvals.key_owners(conn) if any(i["kind"] == "breach" for i in open_incidents) else {}
 
         for inc in open_incidents:
-            inc["done"] = {
-                r[0] for r in conn.execute("SELECT step FROM incident_steps WHERE incident = ?", (inc["id"],))
-            }
+            done_at = dict(conn.execute("SELECT step, done_at FROM incident_steps WHERE incident = ?", (inc["id"],)))
+            inc["done"] = set(done_at)
+            inc["reported_at"] = done_at.get("ico-reported")  # BREACH_NOT_REPORTED: a late report is still late
             # a decision counts only as signed by its decider (core/breaches.py), as approvals do
             inc["decision"] = breaches.counted(conn, incident_steps.latest_decision(conn, inc["id"]), owners)
             inc["outstanding"] = [
