@@ -699,6 +699,13 @@ def test_transfer_makes_the_new_owner_an_admin(run, requested):
     assert transfers[1]["from"] == HEAD and transfers[1]["old_owner_removed"] is True
 
 
+def test_a_transfer_to_an_upcoming_leaver_says_so_at_once(run, requested):
+    ok(run(["staff", "leave", T3, "--on", "2099-07-31"]))
+    result = ok(run(["account", "transfer", ID, "--to", T3]))
+    assert f"Note: {T3} leaves on 2099-07-31" in result.stderr and "LEAVER_OWNER" in result.stderr
+    assert "leaves on" not in ok(run(["account", "transfer", ID, "--to", HEAD])).stderr
+
+
 def test_transfer_from_a_leaver_with_remove_old(run, requested):
     mark_left(run, T1)
     ok(run(["account", "transfer", ID, "--to", HEAD, "--remove-old", "--reason", "Tom has left"]))

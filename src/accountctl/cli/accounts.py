@@ -10,7 +10,7 @@ from accountctl.cli import giveway, output, waysin
 from accountctl.cli.common import fmt, format_options, global_options, reads, session, writes
 from accountctl.cli.directory import read_text_file
 from accountctl.cli.safeguarding import pupil_options
-from accountctl.core import accounts, approvals, dataprotection
+from accountctl.core import accounts, approvals, dataprotection, directory
 from accountctl.core.access import require_custodian
 
 IMPORT_WARNINGS_SHOWN = 20  # people named in warnings; the audit lists every one
@@ -388,6 +388,11 @@ def account_transfer(reg, account_id, to, reason, remove_old) -> None:
     require_custodian(reg, "transfer accounts")
     row = accounts.transfer(reg.db, reg.actor, account_id, to, reason, remove_old)
     output.message(f"{row['id']} is now owned by {row['owner']}.")
+    owner = directory.find_staff(reg.db, row["owner"])
+    if owner and owner["left_on"]:  # an upcoming leaver (one who has left is refused): say it now, not at the audit
+        output.message(
+            f"Note: {row['owner']} leaves on {owner['left_on']}; transfer it again before then (LEAVER_OWNER)."
+        )
 
 
 def _status_command(name: str, status: str, verb: str) -> click.Command:
