@@ -640,3 +640,14 @@ def test_config_set_refuses_bad_input(run, base, key, value, words):
 
 def test_config_set_is_for_custodians(run, base):
     refused(run, base, SLT + ["config", "set", "limit.facebook.faculty", "2"], 3, "custodian")
+
+
+def test_a_date_written_past_the_cli_that_is_no_date_is_an_altered_register_not_an_internal_error(run, base):
+    from test_audit_rules import T1, underneath
+
+    with underneath(base) as db:  # an insider with the store module and their own passphrase
+        db.execute("UPDATE staff SET left_on = '2026-13-45' WHERE email = ?", (T1,))
+    result = run(["audit", "--format", "json"])
+    assert result.exit_code == 4 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: register damaged or altered:") and "cannot read" in line

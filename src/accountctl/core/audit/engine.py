@@ -11,6 +11,7 @@ from datetime import date
 from accountctl.core import config
 from accountctl.core.audit.registry import ESCALATED, RULES, SEVERITIES, UPCOMING
 from accountctl.core.audit.snapshot import Snapshot
+from accountctl.errors import DamagedError
 
 
 def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, str], dict]:
@@ -25,6 +26,15 @@ def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, s
     ):
         out[("", r["rule"])] = {**dict(r), "account": None}
     return out
+
+
+def _checked(r, snap: Snapshot):
+    """The rule's findings; a value it cannot read (a date that is no date, written past the CLI's
+    checks) is a damaged or altered register (exit 4), not an internal error."""
+    try:
+        yield from r.check(snap)
+    except ValueError as exc:
+        raise DamagedError(f"register damaged or altered: {r.id} met a value it cannot read ({exc})") from exc
 
 
 def run(
@@ -45,7 +55,7 @@ def run(
             ESCALATED: SEVERITIES[max(order[r.severity] - 1, 0)],
         }
         clause = config.clause(snap.settings, r.id)
-        for item in r.check(snap):
+        for item in _checked(r, snap):
             account_id, school, message, fix = item
             waiver = waivers.get((account_id or "", r.id)) if waivers else None
             level = severity.get(type(item), r.severity)
