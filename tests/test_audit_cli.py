@@ -647,7 +647,10 @@ def test_a_date_written_past_the_cli_that_is_no_date_is_an_altered_register_not_
 
     with underneath(base) as db:  # an insider with the store module and their own passphrase
         db.execute("UPDATE staff SET left_on = '2026-13-45' WHERE email = ?", (T1,))
+    folder = base.parent
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     result = run(["audit", "--format", "json"])
     assert result.exit_code == 4 and result.stdout == ""
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # nothing written anywhere
     (line,) = result.stderr.splitlines()
     assert line.startswith("Error: register damaged or altered:") and "cannot read" in line

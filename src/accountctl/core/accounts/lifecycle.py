@@ -193,9 +193,7 @@ def notify_head(conn: sqlite3.Connection, actor: str, account_id: str, on: str |
     """Record that the headteacher was told the account's URL and identity (Huxley 6.3(b))."""
     account = get_account(conn, account_id)
     _require_status(account, LIVE_STATUSES, "notify the headteacher of")
-    day = clock.parse_date(on, "--on") if on else clock.today()
-    if day > clock.today():
-        raise InputError(f"--on {day.isoformat()} is in the future")
+    day = clock.past_date(on, "--on") if on else clock.today()
     since = _url_recorded_on(conn, account)
     if since and day.isoformat() < since:
         raise InputError(

@@ -28,15 +28,6 @@ def waivers_in_force(conn: sqlite3.Connection, as_of: date) -> dict[tuple[str, s
     return out
 
 
-def _checked(r, snap: Snapshot):
-    """The rule's findings; a value it cannot read (a date that is no date, written past the CLI's
-    checks) is a damaged or altered register (exit 4), not an internal error."""
-    try:
-        yield from r.check(snap)
-    except ValueError as exc:
-        raise DamagedError(f"register damaged or altered: {r.id} met a value it cannot read ({exc})") from exc
-
-
 def run(
     snap: Snapshot, waivers: dict[tuple[str, str], dict], rules: list[str] | None = None
 ) -> tuple[list[dict], list[dict]]:
@@ -55,24 +46,29 @@ def run(
             ESCALATED: SEVERITIES[max(order[r.severity] - 1, 0)],
         }
         clause = config.clause(snap.settings, r.id)
-        for item in _checked(r, snap):
-            account_id, school, message, fix = item
-            waiver = waivers.get((account_id or "", r.id)) if waivers else None
-            level = severity.get(type(item), r.severity)
-            findings.append(
-                {
-                    "rule": r.id,
-                    "severity": level,
-                    "account": account_id,
-                    "school": school,
-                    "message": message,
-                    "fix": fix,
-                    "waived": waiver is not None,
-                    "waived_until": waiver["until"] if waiver else None,
-                    "clause": clause,
-                }
-            )
-            keys.append((order[level], account_id or "", r.id))
+        # A value a rule cannot read (a date that is no date, written past the CLI's checks) is a damaged
+        # or altered register (exit 4), not an internal error.
+        try:
+            for item in r.check(snap):
+                account_id, school, message, fix = item
+                waiver = waivers.get((account_id or "", r.id)) if waivers else None
+                level = severity.get(type(item), r.severity)
+                findings.append(
+                    {
+                        "rule": r.id,
+                        "severity": level,
+                        "account": account_id,
+                        "school": school,
+                        "message": message,
+                        "fix": fix,
+                        "waived": waiver is not None,
+                        "waived_until": waiver["until"] if waiver else None,
+                        "clause": clause,
+                    }
+                )
+                keys.append((order[level], account_id or "", r.id))
+        except ValueError as exc:
+            raise DamagedError(f"register damaged or altered: {r.id} met a value it cannot read ({exc})") from exc
     # A stable sort of the positions by their keys: equal keys keep the rules' own order.
     findings = [findings[i] for i in sorted(range(len(findings)), key=keys.__getitem__)]
     return findings, skipped
