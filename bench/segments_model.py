@@ -57,6 +57,34 @@ def tables(conn: sqlite3.Connection, schema: str) -> list[str]:
     ]
 
 
+def where_for(table: str, cols: list[str], school: str | None, src: str = "src") -> str:
+    """The rows of `table` (read from schema `src`) that belong to `school`, or to the trust when None."""
+    if table == "events":
+        mine = (
+            f"account IN (SELECT id FROM {src}.accounts WHERE school = :s) OR (account IS NULL AND "
+            f"target IN (SELECT email FROM {src}.staff WHERE school = :s))"
+        )
+        where = (
+            mine
+            if school
+            else (f"account IS NULL AND (target IS NULL OR target NOT IN (SELECT email FROM {src}.staff))")
+        )
+    elif "school" in cols and table != "campaigns":
+        where = "school = :s" if school else "school IS NULL"  # trust-wide rows (DPIAs) stay the trust's
+    elif "account" in cols:
+        where = f"account IN (SELECT id FROM {src}.accounts WHERE school = :s)" if school else "account IS NULL"
+    elif table == "incident_steps":
+        where = (
+            f"incident IN (SELECT i.id FROM {src}.incidents i JOIN {src}.accounts a ON a.id = i.account "
+            "WHERE a.school = :s)"
+            if school
+            else "0"
+        )
+    else:
+        where = "0" if school else "1"
+    return where
+
+
 def part(source: str, archive: str | None, school: str | None, kind: str) -> bytes:
     """One segment as a serialized SQLite database.
 
@@ -78,29 +106,7 @@ def part(source: str, archive: str | None, school: str | None, kind: str) -> byt
             continue
         if kind == "records" and table == "events":
             continue
-        if table == "events":
-            mine = (
-                "account IN (SELECT id FROM src.accounts WHERE school = :s) OR (account IS NULL AND "
-                "target IN (SELECT email FROM src.staff WHERE school = :s))"
-            )
-            where = (
-                mine
-                if school
-                else ("account IS NULL AND (target IS NULL OR target NOT IN (SELECT email FROM src.staff))")
-            )
-        elif "school" in cols and table != "campaigns":
-            where = "school = :s" if school else "0"
-        elif "account" in cols:
-            where = "account IN (SELECT id FROM src.accounts WHERE school = :s)" if school else "account IS NULL"
-        elif table == "incident_steps":
-            where = (
-                "incident IN (SELECT i.id FROM src.incidents i JOIN src.accounts a ON a.id = i.account "
-                "WHERE a.school = :s)"
-                if school
-                else "0"
-            )
-        else:
-            where = "0" if school else "1"
+        where = where_for(table, cols, school)
         conn.execute(sql)
         conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE {where}", {"s": school})
         if table == "events" and archive:

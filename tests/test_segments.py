@@ -499,3 +499,180 @@ def test_honest_saves_keep_the_index_equal_to_the_map(steps):
         known = sg.apply_wrote(known, wrote)
         sg.check_against(known, after)
         index = after
+
+
+# --- every refusal of the parsers, on its own ------------------------------------------------------
+
+
+def _raw(index: sg.Index) -> bytes:
+    return sg.encode_index(index)
+
+
+@pytest.mark.parametrize(
+    "mangle, message",
+    [
+        (lambda raw, ix: raw[:63], "index length out of range"),
+        (lambda raw, ix: b"accountctl/v9/index" + raw[19:], "does not start as an index"),
+        (lambda raw, ix: raw + b"\0" * 97, "does not match its segment count"),
+        (lambda raw, ix: raw[:-1], "does not match its segment count"),
+        (lambda raw, ix: raw[:200], "the index is truncated"),
+    ],
+)
+def test_an_index_whose_bytes_are_wrong_is_refused_with_its_reason(mangle, message):
+    img = build()
+    with pytest.raises(DamagedError, match=message):
+        sg.parse_index(mangle(_raw(img.index), img.index), 1, img.index.segments_length())
+
+
+def test_an_index_of_exactly_the_smallest_length_is_read_far_enough_to_judge():
+    with pytest.raises(DamagedError, match="does not match its segment count"):
+        sg.parse_index(sg.LABEL_INDEX + bytes(64 - len(sg.LABEL_INDEX)), 0, 0)
+
+
+def test_counts_and_lengths_past_their_caps_are_refused_before_reading_on():
+    img = build()
+    head = sg.LABEL_INDEX + (1).to_bytes(8, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
+    keyring = bytes(16) + (1).to_bytes(8, "big") + (sg.MAX_SEALED_KEYRING + 1).to_bytes(4, "big")
+    with pytest.raises(DamagedError, match="keyring's length is out of range"):
+        sg.parse_index(head + keyring + bytes(64), 1, 0)
+    at_cap = keyring[:-4] + sg.MAX_SEALED_KEYRING.to_bytes(4, "big")
+    with pytest.raises(DamagedError, match="truncated"):  # at the cap: accepted, then found missing
+        sg.parse_index(head + at_cap + bytes(64), 1, 0)
+    too_many = sg.LABEL_INDEX + (1).to_bytes(8, "big") + bytes(4) + (sg.MAX_SEGMENTS + 1).to_bytes(4, "big") + bytes(40)
+    with pytest.raises(DamagedError, match="too many segments"):
+        sg.parse_index(too_many, 1, 0)
+    at_max = too_many[:-44] + sg.MAX_SEGMENTS.to_bytes(4, "big") + bytes(40)
+    with pytest.raises(DamagedError, match="does not match its segment count"):
+        sg.parse_index(at_max, 1, 0)
+    assert img  # the image is only for the module's slots
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda img, ix: ix.scopes.reverse(), "scopes are repeated or out of order"),
+        (lambda img, ix: ix.scopes.__setitem__(0, replace(ix.scopes[0], epoch=0)), "epoch is out of range"),
+        (lambda img, ix: ix.scopes.__setitem__(1, replace(ix.scopes[1], v_id=bytes(32))), "has no vault key"),
+        (lambda img, ix: ix.keyrings.append(ix.keyrings[0]), "keyrings are repeated or out of order"),
+        (
+            lambda img, ix: ix.segments.append(replace(img.entry(sg.SCHOOL_RECORDS, img.b), seg_id=os.urandom(16))),
+            "exactly one school records",
+        ),
+        (lambda img, ix: ix.segments.__setitem__(0, replace(ix.segments[0], length=15)), "length out of range"),
+        (
+            lambda img, ix: ix.segments.__setitem__(0, replace(ix.segments[0], length=sg.MAX_SEGMENT + 1)),
+            "length out of range",
+        ),
+    ],
+)
+def test_each_rule_of_an_index_is_refused_on_its_own(change, message):
+    img = build()
+    index = replace(
+        img.index, scopes=list(img.index.scopes), segments=list(img.index.segments), keyrings=list(img.index.keyrings)
+    )
+    change(img, index)
+    with pytest.raises(DamagedError, match=message):
+        sg.check_index(index, 1 << 40, None)
+
+
+def test_the_shortest_and_longest_segment_lengths_are_allowed():
+    img = build()
+    for length in (16, sg.MAX_SEGMENT):
+        index = replace(img.index, segments=[replace(img.index.segments[0], length=length), *img.index.segments[1:]])
+        sg.check_index(index, 1 << 40, None)
+
+
+def test_offsets_run_through_the_file_order():
+    img = build()
+    offsets, at = img.index.offsets(), 0
+    for entry in img.index.segments:
+        assert offsets[entry.seg_id] == at
+        at += entry.length
+    with pytest.raises(DamagedError, match="lists no segment"):
+        sg.slice_segment(img.index, img.segments_bytes(), os.urandom(16))
+    assert img.index.keyring(os.urandom(16)) is None
+
+
+def test_a_save_lists_exactly_what_it_wrote_and_removed():
+    img = build()
+    beech = img.seg[(sg.SCHOOL_RECORDS, img.b)]
+    batch = img.seg[(sg.SCHOOL_BATCH, img.b)]
+    slot = img.slots["ceo"][0]
+    entry, _ = sg.seal_segment(img.keys[(img.b, sg.KEY_K)], img.file_id, beech, sg.SCHOOL_RECORDS, img.b, 1, 2, b"x")
+    journal, _ = sg.seal_segment(
+        img.keys[(sg.TRUST, sg.KEY_K)],
+        img.file_id,
+        img.seg[(sg.TRUST_JOURNAL, sg.TRUST)],
+        sg.TRUST_JOURNAL,
+        sg.TRUST,
+        1,
+        2,
+        b"j",
+    )
+    ring = kr.seal_keyring(slot.public, img.file_id, slot.slot_id, 2, {})
+    segments = [
+        entry if e.seg_id == beech else journal if e.kind == sg.TRUST_JOURNAL else e
+        for e in img.index.segments
+        if e.seg_id != batch
+    ]
+    keyrings = sorted([ring, *[k for k in img.index.keyrings if k.slot_id != slot.slot_id]], key=lambda k: k.slot_id)
+    wrote = sg.wrote_of_save(img.index, sg.Index(2, img.index.scopes, keyrings, segments))
+    assert sorted(wrote, key=lambda w: w.part_id) == sorted(
+        [
+            sg.Wrote(beech, sg.SCHOOL_RECORDS, img.b, 2, entry.digest),
+            sg.Wrote(slot.slot_id, sg.KEYRING, sg.TRUST, 2, hashlib.sha256(ring.sealed).digest()),
+            sg.Wrote(batch, sg.SCHOOL_BATCH, img.b, 0, b""),
+        ],
+        key=lambda w: w.part_id,
+    )  # the journal is not listed: it holds the save's own event
+    assert sg.apply_wrote({}, [sg.Wrote(batch, sg.SCHOOL_BATCH, img.b, 0, b"")]) == {}
+
+
+# --- keyrings' plaintext -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {(bytes(15), sg.KEY_K): (1, bytes(32))},
+        {(bytes(16), 3): (1, bytes(32))},
+        {(bytes(16), sg.KEY_K): (1, bytes(31))},
+    ],
+)
+def test_a_keyring_entry_of_the_wrong_shape_is_not_written(keys):
+    with pytest.raises(ValueError):
+        kr.encode_keys(keys)
+
+
+def test_a_keyring_plaintext_that_is_not_whole_sorted_known_entries_is_damage():
+    a, b = bytes(16), b"\x01" * 16
+    good = kr.encode_keys({(a, sg.KEY_K): (1, bytes(32)), (a, sg.KEY_V): (1, bytes(32)), (b, sg.KEY_K): (2, bytes(32))})
+    assert kr.decode_keys(good) == {
+        (a, sg.KEY_K): (1, bytes(32)),
+        (a, sg.KEY_V): (1, bytes(32)),
+        (b, sg.KEY_K): (2, bytes(32)),
+    }
+    entry = 53
+    with pytest.raises(DamagedError, match="key slot's keyring is not whole entries"):
+        kr.decode_keys(good[:-1])
+    with pytest.raises(DamagedError, match="repeated, unknown or out of order"):
+        kr.decode_keys(good[entry : 2 * entry] + good[:entry])  # out of order
+    with pytest.raises(DamagedError, match="repeated, unknown or out of order"):
+        kr.decode_keys(good[:entry] + good[:entry])  # repeated
+    unknown = bytearray(good[:entry])
+    unknown[20] = 3
+    with pytest.raises(DamagedError, match="repeated, unknown or out of order"):
+        kr.decode_keys(bytes(unknown))
+    for k in (0, 1):  # an unknown kind is refused wherever it stands
+        rows = [good[i * entry : (i + 1) * entry] for i in range(3)]
+        bad = bytearray(rows[k + 1])
+        bad[20] = 9
+        rows[k + 1] = bytes(bad)
+        with pytest.raises(DamagedError, match="unknown"):
+            kr.decode_keys(b"".join(rows))
+
+
+def test_a_key_for_a_scope_the_index_does_not_have_is_refused():
+    img = build()
+    with pytest.raises(DamagedError, match="does not use"):
+        kr.check_key_ids({(os.urandom(16), sg.KEY_K): (1, os.urandom(32))}, img.index, img.file_id, bytes(16))
