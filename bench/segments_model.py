@@ -70,7 +70,7 @@ def where_for(table: str, cols: list[str], school: str | None, src: str = "src")
             else (f"account IS NULL AND (target IS NULL OR target NOT IN (SELECT email FROM {src}.staff))")
         )
     elif "school" in cols and table != "campaigns":
-        where = "school = :s" if school else "school IS NULL"  # trust-wide rows (DPIAs) stay the trust's
+        where = "school = :s" if school else "coalesce(school, '') = ''"  # trust-wide rows (DPIAs: '') stay the trust's
     elif "account" in cols:
         where = f"account IN (SELECT id FROM {src}.accounts WHERE school = :s)" if school else "account IS NULL"
     elif table == "incident_steps":
