@@ -378,3 +378,115 @@ def authority_problems(
     if central or payload.get("approver_school") != account_school or not roles & set(approver_roles):
         return [f"{approval['approver']} was not {'the CEO' if central else 'SLT or headteacher of ' + account_school}"]
     return []
+
+
+# -- format 5: events in two layers (docs/file-format.md F6; not yet used by the register) ------------
+# A skeleton (trust-level: every key holder checks the chain and signatures) commits to a body that is
+# stored only in the scopes the event names. The salt keeps someone who cannot read a body from
+# confirming a guess of it against its commitment.
+LABEL_EVENT_BODY = b"accountctl/v5/event-body"
+LABEL_EVENT_V5 = b"accountctl/v5/event"
+BODY_FIELDS = ("seq", "salt", "at", "action", "target", "account", "details")
+SKELETON_FIELDS = ("seq", "scopes", "actor", "at_real", "body", "wrote")
+
+
+def body_commitment(body: dict) -> str:
+    """SHA-256 (hex) of a body under its label: what its skeleton holds."""
+    return hashlib.sha256(LABEL_EVENT_BODY + canonical({k: body[k] for k in BODY_FIELDS})).hexdigest()
+
+
+def skeleton_hash(skeleton: dict, prev_hash: str) -> str:
+    """The chain's hash of a format-5 event: the previous hash and the skeleton's canonical JSON."""
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical({k: skeleton[k] for k in SKELETON_FIELDS})).hexdigest()
+
+
+def split_event(event: dict, scopes: list[str], salt: str, wrote: list | None = None) -> tuple[dict, dict]:
+    """An event (as `record` makes it) as its skeleton and its body; `scopes` are hex scope ids."""
+    body = {k: event[k] for k in ("seq", "at", "action", "target", "account", "details")}
+    body["salt"] = salt
+    skeleton = {
+        "seq": event["seq"],
+        "scopes": sorted(set(scopes)),
+        "actor": event["actor"],
+        "at_real": event["at_real"],
+        "body": body_commitment(body),
+        "wrote": wrote or [],
+    }
+    return skeleton, body
+
+
+def skeleton_message(file_id: bytes, digest: str) -> bytes:
+    """What a format-5 save signs for its last event (its own label: a format-4 signature is no format-5 one)."""
+    return LABEL_EVENT_V5 + file_id + bytes.fromhex(digest)
+
+
+def skeleton_problems(skeletons: Iterable[dict], prev: str, first_seq: int) -> tuple[list[str], str, int]:
+    """Skeletons altered, removed, reordered or inserted (oldest first), checkable by every key holder.
+
+    Each skeleton carries `prev_hash` and `hash` beside its fields. Returns the problems, the last
+    hash and the next number expected, as `chain_problems` does.
+    """
+    problems, expected = [], first_seq
+    for skeleton in skeletons:
+        if not isinstance(skeleton["seq"], int) or isinstance(skeleton["seq"], bool):
+            problems.append(f"event {expected} was altered after it was written")
+            prev, expected = skeleton["hash"], expected + 1
+            continue
+        if skeleton["seq"] != expected:
+            problems.append(f"event {expected} is missing (next is {skeleton['seq']})")
+            expected = skeleton["seq"]
+        if skeleton["prev_hash"] != prev:
+            problems.append(f"event {skeleton['seq']} does not follow the event before it")
+        try:
+            altered = skeleton_hash(skeleton, skeleton["prev_hash"]) != skeleton["hash"]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            altered = True
+        if altered:
+            problems.append(f"event {skeleton['seq']} was altered after it was written")
+        prev = skeleton["hash"]
+        expected += 1
+    return problems, prev, expected
+
+
+def body_problems(skeletons: Iterable[dict], bodies: dict[int, dict], readable: set[str]) -> list[str]:
+    """For a scope's readers: every skeleton naming a scope they read has its body, and it is that body.
+
+    `bodies` are the bodies found in the segments opened, by number. A body dropped, altered, or put
+    where no skeleton of a readable scope names it is a problem.
+    """
+    problems, named = [], set()
+    for skeleton in skeletons:
+        if not readable.intersection(skeleton["scopes"]):
+            continue
+        seq = skeleton["seq"]
+        named.add(seq)
+        body = bodies.get(seq)
+        if body is None:
+            problems.append(f"event {seq}'s record is missing from the school it names")
+            continue
+        try:
+            differs = body["seq"] != seq or body_commitment(body) != skeleton["body"]
+        except (TypeError, ValueError, AttributeError, KeyError):
+            differs = True
+        if differs:
+            problems.append(f"event {seq}'s record was altered after it was written")
+    problems += [f"a record of event {seq} is there but no event names it" for seq in sorted(set(bodies) - named)]
+    return problems
+
+
+def scope_problems(skeletons: Iterable[dict], may_name: Callable[[str, int], set[str] | None]) -> list[str]:
+    """Events that name a school their actor's grant did not include at the time (F6).
+
+    `may_name(actor, seq)` gives the hex scope ids the actor may name then (None: every school). The
+    trust's scope (all zeros) is everyone's.
+    """
+    trust = "00" * 16
+    problems = []
+    for skeleton in skeletons:
+        allowed = may_name(skeleton["actor"], skeleton["seq"])
+        if allowed is None:
+            continue
+        outside = [s for s in skeleton["scopes"] if s != trust and s not in allowed]
+        if outside:
+            problems.append(f"event {skeleton['seq']} names a school {skeleton['actor']} could not read")
+    return problems
