@@ -38,8 +38,14 @@ RECORD_ACTIONS = {
     "revoke": "person.revoke",
     "recover": "person.recover",
     "rollback": "rollback.accepted",
+    # format 5 (docs/file-format.md F3; written by nothing yet): which schools a member reads, and
+    # which scope holds each school's segments
+    "scope": "person.schools",
+    "school": "school.scope",
 }
-KINDS = ("root", "upgrade", "grant", "revoke", "recover", "rollback")
+KINDS = ("root", "upgrade", "grant", "revoke", "recover", "rollback", "scope", "school")
+ALL_SCHOOLS = "*"
+SCOPE_REASONS = ("move", "grant", "upgrade")
 TAG_LEN = 16
 
 
@@ -58,9 +64,12 @@ class Member:
     public: bytes
     signing_key: bytes
     access: str
+    # The schools this member reads (format 5): "*" or a sorted list of school ids. A format-4 member
+    # reads everything, so "*" is the default and is left out of what a record signs.
+    schools: str | list[str] = ALL_SCHOOLS
 
     def describe(self) -> dict:
-        return {
+        out = {
             "slot": self.slot_id.hex(),
             "email": self.email,
             "tag": self.tag.hex(),
@@ -68,6 +77,9 @@ class Member:
             "signing_key": self.signing_key.hex(),
             "access": self.access,
         }
+        if self.schools != ALL_SCHOOLS:
+            out["schools"] = list(self.schools)
+        return out
 
     @classmethod
     def from_slot(cls, slot, email: str, signing_key: bytes) -> "Member":
@@ -82,7 +94,27 @@ class Member:
             bytes.fromhex(obj["public"]),
             bytes.fromhex(obj["signing_key"]),
             obj["access"],
+            _schools(obj.get("schools", ALL_SCHOOLS)),
         )
+
+
+def _schools(value) -> str | list[str]:
+    """A record's list of schools, checked: "*", or school ids, sorted and without repeats."""
+    if value == ALL_SCHOOLS:
+        return ALL_SCHOOLS
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or value != sorted(set(value)):
+        raise ValueError("its list of schools is not a sorted list of school ids, nor '*'")
+    return list(value)
+
+
+@dataclass
+class ReachSpan:
+    """The schools a member read from event `since` up to (not including) `until`."""
+
+    email: str
+    schools: str | list[str]
+    since: int
+    until: int | None = None
 
 
 @dataclass
@@ -110,6 +142,24 @@ class Membership:
     records: list[dict] = field(default_factory=list)  # every payload, oldest first (verify matches them to events)
     head: str = ""
     upgraded_at: int = 0  # the event seq of a format-2 upgrade: older events carry no signatures
+    reach: list[ReachSpan] = field(default_factory=list)  # format 5: who read which schools, when
+    school_scopes: dict[str, str] = field(default_factory=dict)  # format 5: school id -> scope id (hex)
+
+    def schools_of(self, email: str, seq: int) -> str | list[str] | None:
+        """The schools `email` read at event `seq` ("*" for all; None: they held no slot then)."""
+        if email == RECOVERY:
+            return ALL_SCHOOLS
+        for span in self.reach:
+            if span.email == email and span.since <= seq and (span.until is None or seq < span.until):
+                return span.schools
+        return None
+
+    def scopes_of(self, email: str, seq: int) -> set[str] | None:
+        """The scope ids (hex) `email` could read at event `seq`: None for every school, empty for none."""
+        schools = self.schools_of(email, seq)
+        if schools == ALL_SCHOOLS:
+            return None
+        return {self.school_scopes[s] for s in schools or [] if s in self.school_scopes}
 
     def by_email(self, email: str) -> Member | None:
         return next((m for m in self.members.values() if m.email == email), None)
@@ -288,13 +338,31 @@ def _apply(state: Membership, payload: dict, signer: bytes, file_id: bytes) -> N
     elif kind == "recover":
         new = Member.parse(payload["member"])
         old = state.members[new.slot_id]
-        if (old.email, old.tag, old.access) != (new.email, new.tag, new.access):
+        if (old.email, old.tag, old.access, old.schools) != (new.email, new.tag, new.access, new.schools):
             raise ValueError("a recovery may change only the keys")
         _retire(state, old, seq)
         state.members[new.slot_id] = new
         state.spans.append(KeySpan(new.email, new.signing_key, seq))
+        state.reach.append(ReachSpan(new.email, new.schools, seq))
     elif kind == "rollback":
         state.rollbacks.append(dict(payload, signer=signer.hex()))
+    elif kind == "scope":
+        member = state.members[bytes.fromhex(payload["slot"])]
+        schools = _schools(payload["schools"])
+        if member.email != payload["email"] or payload["reason"] not in SCOPE_REASONS:
+            raise ValueError("it names another person than the slot's, or no reason it knows")
+        if member.access == "vault" and schools != ALL_SCHOOLS:
+            raise ValueError("vault access reads every school")
+        member.schools = schools
+        _end_reach(state, member.email, seq)
+        state.reach.append(ReachSpan(member.email, schools, seq))
+    elif kind == "school":
+        school, scope = payload["school"], payload["scope"]
+        if not isinstance(school, str) or not school or len(bytes.fromhex(scope)) != 16 or scope == "00" * 16:
+            raise ValueError("it binds no school to a school's scope")
+        if school in state.school_scopes or scope in state.school_scopes.values():
+            raise ValueError("the school or its scope is bound already")
+        state.school_scopes[school] = scope
 
 
 def _add(state: Membership, member: Member, seq: int, file_id: bytes) -> None:
@@ -306,11 +374,21 @@ def _add(state: Membership, member: Member, seq: int, file_id: bytes) -> None:
         raise ValueError("its tag or access level is not valid for its person")
     if any(s.key == member.signing_key for s in state.spans):
         raise ValueError("its signing key was granted before")
+    if member.access == "vault" and member.schools != ALL_SCHOOLS:
+        raise ValueError("vault access reads every school")
     state.members[member.slot_id] = member
     state.spans.append(KeySpan(member.email, member.signing_key, seq))
+    state.reach.append(ReachSpan(member.email, member.schools, seq))
+
+
+def _end_reach(state: Membership, email: str, seq: int) -> None:
+    for span in state.reach:
+        if span.email == email and span.until is None:
+            span.until = seq
 
 
 def _retire(state: Membership, member: Member, seq: int) -> None:
+    _end_reach(state, member.email, seq)
     for span in state.spans:
         if span.email == member.email and span.key == member.signing_key and span.until is None:
             span.until = seq
