@@ -243,3 +243,22 @@ def _rows_of(data: bytes) -> dict:
     conn = sqlite3.connect(":memory:")
     conn.deserialize(data)
     return rows(conn)
+
+
+def test_a_new_table_must_say_whose_it_is(body):
+    conn = whole(body)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    with pytest.raises(AssertionError, match="notes"):
+        split.check_routes(conn)
+
+
+def test_only_the_guards_refusal_is_an_access_error(body):
+    conn = whole(body)
+    account = conn.execute("SELECT id FROM accounts LIMIT 1").fetchone()[0]
+    with pytest.raises(sqlite3.IntegrityError) as caught:
+        conn.execute(
+            "INSERT INTO accounts (id, school, platform, handle, category, status, requested_at) SELECT id, school, platform, handle, category, status, requested_at FROM accounts WHERE id = ?",
+            (account,),
+        )
+    assert split.refusal(caught.value) is None
+    assert split.refusal(ValueError(split.REFUSED)) is None
