@@ -268,7 +268,8 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
     return header, raw
 
 
-def _parse_slot(raw: bytes, offset: int, end: int) -> tuple[Slot, int]:
+def _parse_slot(raw: bytes, offset: int, end: int, sealed: bool = True) -> tuple[Slot, int]:
+    """One key slot; `sealed`: it holds the register (and vault) keys, as in format 4 (format 5: keyrings do)."""
     if offset + 2 > end:
         raise DamagedError("register damaged: key slot truncated")
     (length,) = struct.unpack_from(">H", raw, offset)
@@ -304,8 +305,12 @@ def _parse_slot(raw: bytes, offset: int, end: int) -> tuple[Slot, int]:
         )
     else:
         ok = False
-    ok = ok and access in (ACCESS_REGISTER, ACCESS_VAULT) and len(sealed_register) == SEALED_KEY_LEN
-    ok = ok and len(sealed_vault) == (SEALED_KEY_LEN if access == ACCESS_VAULT else 0)
+    ok = ok and access in (ACCESS_REGISTER, ACCESS_VAULT)
+    if sealed:
+        ok = ok and len(sealed_register) == SEALED_KEY_LEN
+        ok = ok and len(sealed_vault) == (SEALED_KEY_LEN if access == ACCESS_VAULT else 0)
+    else:
+        ok = ok and sealed_register == b"" and sealed_vault == b""
     if not ok:
         raise DamagedError("register damaged: a key slot has invalid fields")
     return Slot(

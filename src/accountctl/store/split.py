@@ -70,7 +70,7 @@ MEMBERS: dict[str, str] = {
 }
 assert MEMBERS.keys() == ROUTES.keys()
 TRUST_TABLES = ("meta", "schools", "people", "slot_history", "grants", "trust_waivers")
-HISTORY_TABLES = ("events",)  # the history is its own segments (F6), not the records'
+HISTORY_TABLES = ("events", "event_bodies")  # the history: format 4's events, format 5's bodies (F6)
 # Secrets, by table: (row key, columns). They travel in the credentials segment only.
 VAULT_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "credentials": ("account", ("username", "password", "totp", "recovery")),
@@ -174,8 +174,14 @@ def extract(conn: sqlite3.Connection, school: str) -> tuple[bytes, bytes | None]
 
 
 def load(trust: bytes) -> sqlite3.Connection:
-    """The trust's records as the body every school is merged into (db.deserialize's checks)."""
-    return db.deserialize(trust)
+    """The trust's records as the body every school is merged into (db.deserialize's checks).
+
+    With an empty `events` table: a command records its events there, and the save splits them (F6).
+    """
+    conn = db.deserialize(trust)
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
+        conn.executescript(db.EVENTS_SCHEMA.format(schema="main"))
+    return conn
 
 
 def merge(conn: sqlite3.Connection, records: bytes, vault: bytes | None = None) -> None:

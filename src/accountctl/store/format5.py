@@ -1,0 +1,352 @@
+"""A format-5 register's bytes, made whole and opened whole: the foundation's pieces put together (F5-F8).
+
+`build` makes a register's bytes from a body (one SQLite database, as format 4 holds it), its key
+slots and the events of the save; `save` writes a new generation that re-encrypts only the segments
+that changed and copies the rest; `open_image` is what an open will do with one person's key slot:
+check the header, the index, the keyring, the signed membership, the save signature, the whole
+skeleton chain and every save's `wrote`, then decrypt and merge only the schools that person reads.
+Not yet used by any command: the register (`store/register/`) still reads and writes format 4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from accountctl import chain, crypto, membership
+from accountctl.errors import DamagedError
+from accountctl.model import get_meta, set_meta
+from accountctl.store import fileformat as ff, fileformat5 as ff5, segments as sg, split
+from accountctl.store.register import keyrings as kr
+
+LABEL_VAULT_SLOTS = b"accountctl/v5/vault-slots"
+CHAIN_START = "v5_chain_start"  # meta: "SEQ PREV_HASH" of the first skeleton
+
+
+@dataclass
+class Image:
+    """A register as bytes, with what its writer knows: every scope key, the segments' plaintext ids."""
+
+    data: bytes
+    header: ff5.Header
+    index: sg.Index
+    keys: dict[tuple[bytes, int], bytes]
+    seg_ids: dict[tuple[int, bytes], bytes]  # (kind, scope) -> segment id
+    skeletons: list[dict] = field(default_factory=list)
+    rings: dict[bytes, frozenset] = field(default_factory=dict)  # slot id -> the (scope, kind) keys sealed to it
+
+    def blobs(self) -> dict[bytes, bytes]:
+        start = len(ff5.encode_header(self.header)) + self.header.index_len
+        out, at = {}, start
+        for entry in self.index.segments:
+            out[entry.seg_id] = self.data[at : at + entry.length]
+            at += entry.length
+        return out
+
+
+def vault_mac(v_trust: bytes, header: ff5.Header) -> bytes:
+    """HMAC-SHA256 over every vault slot (as format 4's, section 2a), keyed from the trust's vault key."""
+    subkey = crypto.hkdf(v_trust, header.file_id, LABEL_VAULT_SLOTS)
+    message = b"".join(
+        s.slot_id + bytes([s.kind]) + s.tag + s.public
+        for s in sorted(header.slots, key=lambda s: s.slot_id)
+        if s.access == ff.ACCESS_VAULT
+    )
+    return hmac.new(subkey, message, hashlib.sha256).digest()
+
+
+def _reach(state: membership.Membership, slot: ff.Slot, seq: int) -> sg.Reach:
+    """What a slot may read and write, from the signed membership at event `seq`."""
+    if slot.kind == ff.KIND_RECOVERY:
+        return sg.Reach(None, vault=True, seals=True)
+    member = state.members.get(slot.slot_id)
+    if member is None:
+        raise DamagedError(f"register altered: key slot {slot.slot_id.hex()[:8]} has no membership record")
+    scopes = state.scopes_of(member.email, seq)
+    vault = member.access == "vault"
+    return sg.Reach(None if scopes is None else frozenset(bytes.fromhex(s) for s in scopes), vault=vault, seals=vault)
+
+
+def _with_bodies(records: bytes, bodies: list[dict]) -> bytes:
+    """A school's records segment with the bodies of its events (F6), as a table of its own."""
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(records)
+    conn.execute("CREATE TABLE IF NOT EXISTS event_bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    conn.executemany("INSERT INTO event_bodies VALUES (?, ?)", [(b["seq"], json.dumps(b)) for b in bodies])
+    conn.commit()
+    return conn.serialize()
+
+
+def save(
+    body: sqlite3.Connection,
+    slots: list[ff.Slot],
+    saver: ff.Slot,
+    signing_private: bytes,
+    events: list[tuple[dict, list[bytes]]],
+    *,
+    previous: Image | None = None,
+    file_id: bytes | None = None,
+    dirty: set[str] | None = None,
+    saved_at: int = 0,
+) -> Image:
+    """A new generation of the register: re-encrypt the scopes in `dirty` (every one when None), copy the rest.
+
+    `events` are the save's events (as `chain.record` makes them) with the scope ids each names; the
+    last carries the save's `wrote` and its signature. Without `previous` it is the first generation:
+    new keys for every scope. The trust's records and journal are rewritten by every save.
+    """
+    state = membership.derive(body)
+    if previous is None:
+        # Where this register's skeleton chain starts: the body's last event before this save. The
+        # format-4 events before it are not carried into skeletons yet (F11's upgrade will).
+        first = events[0][0]
+        set_meta(body, CHAIN_START, f"{first['seq']} {first['prev_hash']}")
+    file_id = previous.header.file_id if previous else file_id
+    generation = previous.header.generation + 1 if previous else 1
+    school_scopes = {school: bytes.fromhex(scope) for school, scope in state.school_scopes.items()}
+    keys = dict(previous.keys) if previous else {}
+    for scope in [sg.TRUST, *school_scopes.values()]:
+        for kind in (sg.KEY_K, sg.KEY_V):
+            keys.setdefault((scope, kind), crypto.random_bytes(32))
+    scopes = [
+        sg.ScopeEntry(
+            s,
+            1,
+            sg.key_id(file_id, s, 1, sg.KEY_K, keys[(s, sg.KEY_K)]),
+            sg.key_id(file_id, s, 1, sg.KEY_V, keys[(s, sg.KEY_V)]),
+        )
+        for s in sorted({sg.TRUST, *school_scopes.values()})
+    ]
+    seg_ids = dict(previous.seg_ids) if previous else {}
+    old = {e.seg_id: e for e in previous.index.segments} if previous else {}
+    old_blobs = previous.blobs() if previous else {}
+
+    # the events: skeletons chained to the journal, bodies to the schools they name
+    skeletons = list(previous.skeletons) if previous else []
+    prev_hash = skeletons[-1]["hash"] if skeletons else events[0][0]["prev_hash"]
+    bodies: dict[bytes, list[dict]] = {}
+    made = []
+    for event, scope_ids in events:
+        skeleton, event_body = chain.split_event(event, [s.hex() for s in scope_ids], crypto.random_bytes(16).hex())
+        made.append(skeleton)
+        for scope in scope_ids:
+            bodies.setdefault(scope, []).append(event_body)
+
+    entries, blobs = [], {}
+
+    def put(kind: int, scope: bytes, plaintext: bytes) -> None:
+        seg_id = seg_ids.setdefault((kind, scope), crypto.random_bytes(16))
+        key = keys[(scope, sg.KEY_V if kind == sg.SCHOOL_CREDENTIALS else sg.KEY_K)]
+        entry, blob = sg.seal_segment(key, file_id, seg_id, kind, scope, 1, generation, plaintext)
+        entries.append(entry)
+        blobs[seg_id] = blob
+
+    def keep(kind: int, scope: bytes) -> None:
+        seg_id = seg_ids[(kind, scope)]
+        entries.append(old[seg_id])
+        blobs[seg_id] = old_blobs[seg_id]
+
+    trust_records, _ = split.extract(body, split.TRUST)
+    earlier = _bodies_of(previous, sg.TRUST) if previous else []
+    put(sg.TRUST_RECORDS, sg.TRUST, _with_bodies(trust_records, earlier + bodies.get(sg.TRUST, [])))
+    if previous is None or (sg.TRUST_LOOKUP, sg.TRUST) not in seg_ids:
+        put(sg.TRUST_LOOKUP, sg.TRUST, b"{}")
+    else:
+        keep(sg.TRUST_LOOKUP, sg.TRUST)
+    for school, scope in sorted(school_scopes.items()):
+        if (
+            previous is None
+            or dirty is None
+            or school in dirty
+            or scope in bodies
+            or (sg.SCHOOL_RECORDS, scope) not in seg_ids
+        ):
+            records, secrets = split.extract(body, school)
+            earlier = _bodies_of(previous, scope) if previous else []
+            put(sg.SCHOOL_RECORDS, scope, _with_bodies(records, earlier + bodies.get(scope, [])))
+            put(sg.SCHOOL_CREDENTIALS, scope, secrets)
+        else:
+            keep(sg.SCHOOL_RECORDS, scope)
+            keep(sg.SCHOOL_CREDENTIALS, scope)
+
+    # keyrings: sealed afresh by the first generation, kept after (a rotation would reseal them)
+    keyrings, rings = [], {}
+    for slot in slots:
+        wanted = frozenset(kr.keys_for(_reach(state, slot, 1 << 62), sg.Index(generation, scopes)))
+        rings[slot.slot_id] = wanted
+        kept = previous.index.keyring(slot.slot_id) if previous else None
+        if kept is not None and previous.rings.get(slot.slot_id) == wanted:
+            keyrings.append(kept)
+            continue
+        keyrings.append(
+            kr.seal_keyring(slot.public, file_id, slot.slot_id, generation, {sk: (1, keys[sk]) for sk in wanted})
+        )
+    index = sg.Index(generation, scopes, sorted(keyrings, key=lambda k: k.slot_id), entries)
+    # the journal last: the save's last skeleton lists what it wrote, and is signed
+    made[-1]["wrote"] = [
+        [w.part_id.hex(), w.kind, w.scope.hex(), w.version, w.digest.hex()]
+        for w in sg.wrote_of_save(previous.index if previous else None, index)
+    ]
+    for skeleton in made:
+        skeleton["prev_hash"] = prev_hash
+        skeleton["hash"] = prev_hash = chain.skeleton_hash(skeleton, prev_hash)
+    made[-1]["signature"] = crypto.sign(signing_private, chain.skeleton_message(file_id, prev_hash)).hex()
+    skeletons += made
+    put(sg.TRUST_JOURNAL, sg.TRUST, chain.canonical(skeletons))
+    index = sg.Index(generation, scopes, index.keyrings, entries)
+    index_bytes = sg.encode_index(index)
+    header = ff5.Header(file_id, generation, len(index_bytes), hashlib.sha256(index_bytes).digest(), list(slots))
+    header.saved_by, header.saved_at = saver.slot_id, saved_at
+    header.vault_mac = vault_mac(keys[(sg.TRUST, sg.KEY_V)], header)
+    header.save_signature = crypto.sign(signing_private, ff5.signed_part(header))
+    data = ff5.encode_header(header) + index_bytes + b"".join(blobs[e.seg_id] for e in entries)
+    return Image(data, header, index, keys, seg_ids, skeletons, rings)
+
+
+def _bodies_of(image: Image, scope: bytes) -> list[dict]:
+    """The event bodies a scope's records segment holds (the writer re-encrypting it keeps them)."""
+    seg_id = image.seg_ids[(sg.TRUST_RECORDS if scope == sg.TRUST else sg.SCHOOL_RECORDS, scope)]
+    entry = next(e for e in image.index.segments if e.seg_id == seg_id)
+    plain = sg.open_segment(image.keys[(scope, sg.KEY_K)], image.header.file_id, entry, image.blobs()[seg_id])
+    return sorted(_bodies_in(plain).values(), key=lambda b: b["seq"])
+
+
+def _bodies_in(records: bytes) -> dict[int, dict]:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(records)
+        return {row[0]: json.loads(row[1]) for row in conn.execute("SELECT seq, body FROM event_bodies")}
+    except (sqlite3.DatabaseError, ValueError):
+        raise DamagedError("register damaged: a records segment's event records are not readable") from None
+
+
+@dataclass
+class Opened:
+    """What one person's open gives: the merged database of what they read, and what was checked."""
+
+    header: ff5.Header
+    index: sg.Index
+    conn: sqlite3.Connection
+    membership: membership.Membership
+    schools: set[str]  # the schools loaded
+    all_schools: set[str]
+    known: sg.Known  # the `wrote` map after this open, for the machine to keep
+
+
+def open_image(data: bytes, slot_id: bytes, x25519_private: bytes) -> Opened:
+    """Open a format-5 register's bytes with one key slot's private key (F7); raises DamagedError."""
+    header, raw_header = ff5.parse_header(data)
+    index, _ = ff5.read_index(data, header, raw_header)
+    slot = next((s for s in header.slots if s.slot_id == slot_id), None)
+    entry = index.keyring(slot_id)
+    if slot is None or entry is None:
+        raise DamagedError("register damaged: your key slot has no keyring")
+    ring = kr.open_keyring(x25519_private, header.file_id, entry)  # F7 step 9
+    kr.check_key_ids(ring, index, header.file_id, slot_id)  # 9a
+    segments = data[len(raw_header) + header.index_len :]
+
+    def plain(kind: int, scope: bytes) -> tuple[sg.SegmentEntry, bytes]:
+        entry = next(e for e in index.segments if e.kind == kind and e.scope == scope)
+        key = kr.keys_of(ring, scope, entry.key_kind)
+        if key is None:
+            raise DamagedError(f"register damaged: your keyring lacks the key of {entry.name()}")
+        return entry, sg.open_segment(key, header.file_id, entry, sg.slice_segment(index, segments, entry.seg_id)[1])
+
+    _, trust_plain = plain(sg.TRUST_RECORDS, sg.TRUST)  # 10
+    conn = split.load(trust_plain)
+    state = membership.load(conn, header.file_id)  # 13
+    saver = next((s for s in header.slots if s.slot_id == header.saved_by), None)
+    saver_keys = _signing_keys(state, saver)
+    if not any(crypto.verify_signature(k, header.save_signature, ff5.signed_part(header)) for k in saver_keys):  # 13a
+        raise DamagedError("register altered: the last save is not signed by the key slot it names")
+    _, journal = plain(sg.TRUST_JOURNAL, sg.TRUST)
+    skeletons = json.loads(journal)
+    start = (get_meta(conn, CHAIN_START) or "").split(" ")
+    if len(start) != 2 or not start[0].isdigit():
+        raise DamagedError("register damaged: where its history starts is not recorded")
+    known = _check_history(skeletons, state, header, index, int(start[0]), start[1])  # 13b, 13c
+    reach = _reach(state, slot, 1 << 62)
+    kr.check_reach(ring, reach, index, slot_id)  # 13d
+    if slot.access == ff.ACCESS_VAULT and not hmac.compare_digest(  # 14
+        vault_mac(kr.keys_of(ring, sg.TRUST, sg.KEY_V), header), header.vault_mac
+    ):
+        raise DamagedError("register altered: its custodian key slots are not the ones the vault key vouches for")
+    schools = {school for school, scope in state.school_scopes.items() if reach.reads(bytes.fromhex(scope))}
+    readable = {sg.TRUST.hex()} | {state.school_scopes[s] for s in schools}
+    bodies = _bodies_in(trust_plain)
+    for school in sorted(schools):  # 15
+        scope = bytes.fromhex(state.school_scopes[school])
+        _, records = plain(sg.SCHOOL_RECORDS, scope)
+        secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
+        split.merge(conn, records, secrets)
+        for seq, one in _bodies_in(records).items():
+            bodies.setdefault(seq, one)  # an event naming two schools has a body in each
+    problems = chain.body_problems(skeletons, bodies, readable)  # 16a
+    if problems:
+        raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
+    split.guard(conn, schools)
+    return Opened(header, index, conn, state, schools, set(state.school_scopes), known)
+
+
+def _signing_keys(state: membership.Membership, slot: ff.Slot | None) -> list[bytes]:
+    if slot is None:
+        return []
+    if slot.kind == ff.KIND_RECOVERY:
+        return [state.recovery_signing_key]
+    member = state.members.get(slot.slot_id)
+    return [member.signing_key] if member else []
+
+
+def _check_history(
+    skeletons: list[dict], state: membership.Membership, header, index: sg.Index, first_seq: int, prev: str
+) -> sg.Known:
+    """The chain, every save's signature and what each save wrote, then the index against it (F7 13b, 13c).
+
+    Checks the whole journal every time: the per-machine map of F6 (only new events) is not built yet.
+    """
+    if not isinstance(skeletons, list) or not skeletons:
+        raise DamagedError("register altered: its history does not verify: it has no events")
+    problems, _, _ = chain.skeleton_problems(skeletons, prev, first_seq)
+    problems += chain.scope_problems(skeletons, state.scopes_of)
+    if problems:
+        raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
+    try:
+        return _check_saves(skeletons, state, header, index)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise DamagedError("register altered: its history does not verify: an event is not readable") from None
+
+
+def _check_saves(skeletons: list[dict], state: membership.Membership, header, index: sg.Index) -> sg.Known:
+    known: sg.Known = {}
+    pending: set[str] = set()
+    for skeleton in skeletons:
+        actor, seq = skeleton["actor"], skeleton["seq"]
+        pending.add(actor)
+        if "signature" not in skeleton:
+            continue
+        if pending != {actor}:  # a save signs only its saver's own events
+            raise DamagedError(f"register altered: events before event {seq} are not signed by whoever wrote them")
+        pending = set()
+        message = chain.skeleton_message(header.file_id, skeleton["hash"])
+        if not any(
+            crypto.verify_signature(k, bytes.fromhex(skeleton["signature"]), message) for k in state.keys_of(actor, seq)
+        ):
+            raise DamagedError(f"register altered: event {seq} names {actor} but is not signed by them")
+        member = state.by_email(actor)
+        scopes = state.scopes_of(actor, seq)
+        vault = actor == membership.RECOVERY or (member is not None and member.access == "vault")
+        reach = sg.Reach(
+            None if scopes is None else frozenset(bytes.fromhex(s) for s in scopes), vault=vault, seals=vault
+        )
+        wrote = [
+            sg.Wrote(bytes.fromhex(p), k, bytes.fromhex(s), v, bytes.fromhex(d)) for p, k, s, v, d in skeleton["wrote"]
+        ]
+        sg.check_writes(wrote, reach, known, actor)
+        known = sg.apply_wrote(known, wrote)
+    if "signature" not in skeletons[-1]:
+        raise DamagedError("register altered: its last events are not signed")
+    sg.check_against(known, index)
+    return known

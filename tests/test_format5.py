@@ -1,0 +1,367 @@
+"""A format-5 register made whole from the demo trust and opened by each person (store/format5.py).
+
+The issue's attacks, played by Oakfield's headteacher with the store module, their own key slot and
+passphrase, and the file's bytes: they read only ciphertext of Brookside; they cannot write
+Brookside's segments unnoticed; a segment replayed from an earlier save, or dropped, is caught on open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, replace
+
+import pytest
+
+from accountctl import chain, crypto, membership
+from accountctl.errors import DamagedError
+from accountctl.store import db, fileformat as ff, fileformat5 as ff5, format5, segments as sg
+from conftest import ok
+
+OAK, BROOK = "oakfield", "brookside"
+
+
+@dataclass
+class Trust:
+    body: bytes  # the demo's format-4 body, with the format-5 membership records added
+    file_id: bytes
+    slots: list[ff.Slot]  # format-5 slots: no sealed keys
+    private: dict[str, tuple[ff.Slot, bytes, bytes]]  # email -> (slot, X25519 private, Ed25519 private)
+    custodian: str
+    events: list[tuple[dict, list[bytes]]]
+
+
+_TRUST: list[Trust] = []
+
+
+@pytest.fixture
+def trust(run, tmp_path) -> Trust:
+    if not _TRUST:
+        _TRUST.append(_build(run, tmp_path))
+    return _TRUST[0]
+
+
+def _build(run, tmp_path) -> Trust:
+    from accountctl.core import demo
+    from accountctl.store.register import open_register
+
+    ok(run(["demo", "--dir", str(tmp_path / "demo")]))
+    path = tmp_path / "demo" / "demo.accountctl"
+    private = {}
+    for email in (demo.CUSTODIAN, demo.HEADS[OAK], demo.HEADS[BROOK], demo.CEO):
+        with open_register(path, actor=email, passphrase_source=lambda: demo.PASSPHRASE, use_keyring=False) as reg:
+            private[email] = (reg.slot, reg.keys.x25519_private, reg.keys.signing_private)
+            if email == demo.CUSTODIAN:
+                body = db.deserialize(reg.db.serialize(name="main"))
+                file_id, slots = (
+                    reg.file_id,
+                    [replace(s, sealed_register=b"", sealed_vault=b"") for s in reg.header.slots],
+                )
+    signing = private[demo.CUSTODIAN][2]
+    events = []
+
+    def record(action: str, **fields) -> None:
+        event = chain.record(body, demo.CUSTODIAN, action, details={k: v for k, v in fields.items() if k != "member"})
+        membership.append(
+            body,
+            file_id,
+            fields.pop("kind"),
+            demo.CUSTODIAN,
+            signing,
+            event["seq"],
+            event["at"],
+            event["at_real"],
+            **fields,
+        )
+        events.append((event, [sg.TRUST]))
+
+    for school in sorted(r[0] for r in body.execute("SELECT id FROM schools")):
+        record("school.scope", kind="school", school=school, scope=os.urandom(16).hex())
+    state = membership.derive(body)
+    for school in (OAK, BROOK):
+        head = demo.HEADS[school]
+        slot = private[head][0]
+        record("person.schools", kind="scope", slot=slot.slot_id.hex(), email=head, schools=[school], reason="upgrade")
+    assert state.school_scopes
+    return Trust(body.serialize(), file_id, slots, private, demo.CUSTODIAN, events)
+
+
+def first(trust: Trust) -> format5.Image:
+    body = db.deserialize(trust.body)
+    slot, _x, signing = trust.private[trust.custodian]
+    return format5.save(body, trust.slots, slot, signing, trust.events, file_id=trust.file_id)
+
+
+def open_as(trust: Trust, email: str, data: bytes) -> format5.Opened:
+    slot, x_private, _ = trust.private[email]
+    return format5.open_image(data, slot.slot_id, x_private)
+
+
+def heads():
+    from accountctl.core import demo
+
+    return demo.HEADS
+
+
+def test_the_custodian_opens_every_school_row_for_row(trust):
+    image = first(trust)
+    opened = open_as(trust, trust.custodian, image.data)
+    assert opened.schools == opened.all_schools
+    source = db.deserialize(trust.body)
+    for table in ("accounts", "staff", "incidents", "account_people", "texts", "credentials", "dpias"):
+        want = sorted(map(tuple, source.execute(f"SELECT * FROM {table}").fetchall()), key=repr)
+        got = sorted(map(tuple, opened.conn.execute(f"SELECT * FROM {table}").fetchall()), key=repr)
+        assert got == want, table
+
+
+def test_a_head_sees_their_school_and_not_the_other_schools_incident(trust):
+    """The demo's incidents (a safeguarding concern, an allegation, breaches) are all Oakfield's."""
+    image = first(trust)
+    source = db.deserialize(trust.body)
+    oak_incidents = sorted(
+        r[0]
+        for r in source.execute(
+            "SELECT i.id FROM incidents i JOIN accounts a ON a.id = i.account WHERE a.school = ?", (OAK,)
+        )
+    )
+    assert len(oak_incidents) >= 3
+    brook = open_as(trust, heads()[BROOK], image.data)
+    assert brook.schools == {BROOK}
+    assert brook.conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 0
+    assert brook.conn.execute("SELECT count(*) FROM texts").fetchone()[0] == 0  # nor their erasable texts
+    assert brook.conn.execute("SELECT count(*) FROM breach_decisions").fetchone()[0] == 0
+    opened = open_as(trust, heads()[OAK], image.data)
+    assert opened.schools == {OAK}
+    assert sorted(r[0] for r in opened.conn.execute("SELECT id FROM incidents")) == oak_incidents
+    assert opened.conn.execute("SELECT count(*) FROM accounts WHERE school != ?", (OAK,)).fetchone()[0] == 0
+    assert opened.conn.execute("SELECT count(*) FROM staff WHERE school = ?", (BROOK,)).fetchone()[0] == 0
+    # SLT see that passwords are held, never what they are
+    assert {
+        bytes(r[0]) for r in opened.conn.execute("SELECT password FROM credentials WHERE password IS NOT NULL")
+    } <= {b""}
+    # the CEO reads both schools, without the vault
+    ceo = open_as(trust, _ceo(), image.data)
+    assert {OAK, BROOK} <= ceo.schools
+    assert {bytes(r[0]) for r in ceo.conn.execute("SELECT password FROM credentials WHERE password IS NOT NULL")} <= {
+        b""
+    }
+
+
+def _ceo() -> str:
+    from accountctl.core import demo
+
+    return demo.CEO
+
+
+def test_nothing_of_the_other_school_is_in_the_file_in_the_clear(trust):
+    image = first(trust)
+    source = db.deserialize(trust.body)
+    for (email,) in source.execute("SELECT email FROM staff WHERE school = ?", (BROOK,)):
+        assert email.encode() not in image.data
+    for (handle,) in source.execute("SELECT handle FROM accounts WHERE school = ?", (BROOK,)):
+        assert handle.encode() not in image.data
+
+
+def test_a_head_with_their_own_keys_gets_only_ciphertext_of_the_other_school(trust):
+    from accountctl.store.register import keyrings as kr
+
+    image = first(trust)
+    slot, x_private, _ = trust.private[heads()[OAK]]
+    ring = kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id))
+    blobs = image.blobs()
+    for entry in image.index.segments:
+        if entry.scope in (sg.TRUST, bytes.fromhex(_scope(trust, OAK))):
+            continue
+        for _epoch, key in ring.values():
+            with pytest.raises(DamagedError, match="does not authenticate"):
+                sg.open_segment(key, trust.file_id, entry, blobs[entry.seg_id])
+
+
+def _scope(trust: Trust, school: str) -> str:
+    return membership.derive(db.deserialize(trust.body)).school_scopes[school]
+
+
+def second(trust: Trust, image: format5.Image, school: str) -> tuple[format5.Image, bytes]:
+    """A custodian's save that changes one account of `school`: only that school is re-encrypted."""
+    body = open_as(trust, trust.custodian, image.data).conn  # the custodian's open, as a command would have it
+    account = body.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (school,)).fetchone()[0]
+    body.execute("UPDATE accounts SET reviewed_on = '2026-12-07' WHERE id = ?", (account,))
+    event = chain.record(body, trust.custodian, "account.review", account=account)
+    slot, _x, signing = trust.private[trust.custodian]
+    scope = bytes.fromhex(_scope(trust, school))
+    later = format5.save(body, trust.slots, slot, signing, [(event, [scope])], previous=image, dirty={school})
+    return later, body.serialize()
+
+
+def test_a_save_re_encrypts_only_the_school_that_changed(trust):
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    before = {e.seg_id: e for e in image.index.segments}
+    changed = {e.seg_id for e in later.index.segments if before[e.seg_id] != e}
+    names = {v: k for k, v in later.seg_ids.items()}
+    assert {names[s] for s in changed} == {
+        (sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK))),
+        (sg.SCHOOL_CREDENTIALS, bytes.fromhex(_scope(trust, BROOK))),
+        (sg.TRUST_RECORDS, sg.TRUST),
+        (sg.TRUST_JOURNAL, sg.TRUST),
+    }
+    unchanged = image.blobs()
+    for seg_id, blob in later.blobs().items():
+        if seg_id not in changed:
+            assert blob == unchanged[seg_id]  # copied, byte for byte
+    opened = open_as(trust, heads()[BROOK], later.data)
+    assert opened.conn.execute("SELECT count(*) FROM accounts WHERE reviewed_on = '2026-12-07'").fetchone()[0] == 1
+    open_as(trust, heads()[OAK], later.data)  # Oakfield's head checks the whole chain too
+
+
+def _forge(
+    trust: Trust,
+    image: format5.Image,
+    email: str,
+    segments: dict[bytes, tuple[sg.SegmentEntry, bytes]],
+    event: dict | None,
+) -> bytes:
+    """What an insider with a slot can write: new segments, a journal re-encrypted under the trust key, a save signed by them."""
+    from accountctl.store.register import keyrings as kr
+
+    slot, x_private, signing = trust.private[email]
+    ring = kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id))
+    k_trust = kr.keys_of(ring, sg.TRUST, sg.KEY_K)
+    generation = image.header.generation + 1
+    blobs = image.blobs()
+    entries = []
+    for e in image.index.segments:
+        if e.seg_id in segments:
+            entry, blob = segments[e.seg_id]
+            entries.append(entry)
+            blobs[e.seg_id] = blob
+        else:
+            entries.append(e)
+    if event is not None:
+        skeletons = list(image.skeletons)
+        prev = skeletons[-1]["hash"]
+        skeleton, _body = chain.split_event(event, [], os.urandom(16).hex())
+        skeleton["wrote"] = [
+            [s.hex(), e.kind, e.scope.hex(), e.version, e.digest.hex()] for s, (e, _b) in segments.items()
+        ]
+        skeleton["prev_hash"] = prev
+        skeleton["hash"] = chain.skeleton_hash(skeleton, prev)
+        skeleton["signature"] = crypto.sign(signing, chain.skeleton_message(trust.file_id, skeleton["hash"])).hex()
+        journal_id = image.seg_ids[(sg.TRUST_JOURNAL, sg.TRUST)]
+        entry, blob = sg.seal_segment(
+            k_trust,
+            trust.file_id,
+            journal_id,
+            sg.TRUST_JOURNAL,
+            sg.TRUST,
+            1,
+            generation,
+            chain.canonical(skeletons + [skeleton]),
+        )
+        entries = [entry if e.seg_id == journal_id else e for e in entries]
+        blobs[journal_id] = blob
+    index = sg.Index(generation, image.index.scopes, image.index.keyrings, entries)
+    index_bytes = sg.encode_index(index)
+    header = replace(
+        image.header,
+        generation=generation,
+        index_len=len(index_bytes),
+        index_digest=hashlib.sha256(index_bytes).digest(),
+        saved_by=slot.slot_id,
+    )
+    header.save_signature = crypto.sign(signing, ff5.signed_part(header))
+    return ff5.encode_header(header) + index_bytes + b"".join(blobs[e.seg_id] for e in entries)
+
+
+def _event(trust: Trust, email: str, seq: int) -> dict:
+    return {
+        "seq": seq,
+        "at": "2026-12-07",
+        "actor": email,
+        "action": "account.review",
+        "target": None,
+        "account": None,
+        "details": {},
+        "at_real": "2026-12-07",
+    }
+
+
+def test_a_head_who_replays_the_other_schools_old_segment_is_caught_by_everyone(trust):
+    """Brookside changed at save 2; Oakfield's head puts save 1's Brookside records back and signs the save."""
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
+    old_entry = next(e for e in image.index.segments if e.seg_id == brook)
+    replay = {brook: (old_entry, image.blobs()[brook])}
+    head = heads()[OAK]
+    # (1) leaving it out of the history: the index no longer matches what the history last wrote
+    quiet = _forge(trust, later, head, replay, None)
+    for reader in (trust.custodian, head, heads()[BROOK]):
+        with pytest.raises(DamagedError, match="not the one its history last wrote"):
+            open_as(trust, reader, quiet)
+    # (2) listing it, as a save must: the history says they may not write it
+    loud = _forge(trust, later, head, replay, _event(trust, head, later.skeletons[-1]["seq"] + 1))
+    for reader in (trust.custodian, head, heads()[BROOK]):
+        with pytest.raises(DamagedError, match=f"written by {head}, who may not write it"):
+            open_as(trust, reader, loud)
+
+
+def test_without_its_two_checks_the_replay_would_open(trust, monkeypatch):
+    """The attack succeeds when the checks that stop it are taken away: the index against what the
+    history last wrote, and (for the replayed school's readers) each event's record against its
+    skeleton. Either alone catches this replay: the record of Brookside's review is not in the old segment."""
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
+    old_entry = next(e for e in image.index.segments if e.seg_id == brook)
+    quiet = _forge(trust, later, heads()[OAK], {brook: (old_entry, image.blobs()[brook])}, None)
+    with monkeypatch.context() as patched:
+        patched.setattr(sg, "check_against", lambda known, index: None)
+        with pytest.raises(DamagedError, match="record is missing from the school it names"):
+            open_as(trust, heads()[BROOK], quiet)
+        patched.setattr(chain, "body_problems", lambda *args: [])
+        opened = open_as(trust, heads()[BROOK], quiet)
+        assert opened.conn.execute("SELECT count(*) FROM accounts WHERE reviewed_on = '2026-12-07'").fetchone()[0] == 0
+
+
+def test_a_dropped_segment_is_caught(trust):
+    image = first(trust)
+    creds = image.seg_ids[(sg.SCHOOL_CREDENTIALS, bytes.fromhex(_scope(trust, BROOK)))]
+    data = bytearray(image.data)
+    header, raw = ff5.parse_header(bytes(data))
+    index = replace(image.index, segments=[e for e in image.index.segments if e.seg_id != creds])
+    index_bytes = sg.encode_index(index)
+    header = replace(header, index_len=len(index_bytes), index_digest=hashlib.sha256(index_bytes).digest())
+    blobs = image.blobs()
+    forged = ff5.encode_header(header) + index_bytes + b"".join(blobs[e.seg_id] for e in index.segments)
+    with pytest.raises(DamagedError, match="exactly one school credentials"):
+        open_as(trust, heads()[OAK], forged)
+
+
+def test_a_save_signed_by_someone_other_than_its_named_saver_is_caught(trust):
+    image = first(trust)
+    _slot, _x, signing = trust.private[heads()[OAK]]
+    header = replace(image.header)
+    header.save_signature = crypto.sign(signing, ff5.signed_part(header))  # still names the custodian
+    data = ff5.encode_header(header) + image.data[len(ff5.encode_header(image.header)) :]
+    with pytest.raises(DamagedError, match="not signed by the key slot it names"):
+        open_as(trust, heads()[BROOK], data)
+
+
+def test_any_flipped_byte_after_the_header_is_caught(trust):
+    image = first(trust)
+    start = len(ff5.encode_header(image.header))
+    for at in (start + 5, start + image.header.index_len + 3, len(image.data) - 1):
+        data = bytearray(image.data)
+        data[at] ^= 0x40
+        with pytest.raises(DamagedError):
+            open_as(trust, heads()[OAK], bytes(data))
+
+
+def test_the_journal_holds_no_school_details(trust):
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    for skeleton in later.skeletons:
+        assert set(skeleton) <= {*chain.SKELETON_FIELDS, "prev_hash", "hash", "signature"}
+        assert "account" not in json.dumps(skeleton)
