@@ -178,3 +178,20 @@ def test_a_scope_record_for_someone_else_or_with_no_known_reason_is_refused(trus
     other.append("scope", IT, slot=other.slot_of(HEAD), email=HEAD, schools=["oak"], reason="because")
     with pytest.raises(DamagedError, match="no reason it knows"):
         other.load()
+
+
+def test_a_move_touches_only_the_person_moved(trust):
+    trust.append("scope", IT, slot=trust.slot_of(HEAD), email=HEAD, schools=["beech"], reason="move")
+    state = trust.load()
+    assert state.schools_of(CEO, trust.seq) == "*" and state.schools_of(IT, trust.seq) == "*"
+
+
+def test_after_a_move_a_recovery_keeps_the_new_schools(trust):
+    trust.append("scope", IT, slot=trust.slot_of(HEAD), email=HEAD, schools=["beech"], reason="move")
+    old = next(m for m in trust.load().members.values() if m.email == HEAD)
+    assert old.schools == ["beech"]
+    new = membership.Member(
+        old.slot_id, HEAD, old.tag, os.urandom(32), crypto.ed25519_keypair()[1], "register", ["beech"]
+    )
+    trust.append("recover", membership.RECOVERY, member=new.describe())
+    assert trust.load().schools_of(HEAD, trust.seq) == ["beech"]
