@@ -262,3 +262,23 @@ def test_only_the_guards_refusal_is_an_access_error(body):
         )
     assert split.refusal(caught.value) is None
     assert split.refusal(ValueError(split.REFUSED)) is None
+
+
+def test_changes_made_the_way_the_core_makes_them_are_noted_again_and_again(body):
+    """The core's upserts (set_meta) and repeated changes to one school: found by the large-trust bench."""
+    from accountctl.model import set_meta
+
+    conn = whole(body)
+    first, _second = two(conn)
+    custodian = reopen(body)
+    split.guard(custodian, set(schools(conn)))
+    for n in range(3):
+        set_meta(custodian, "events_head", f"{n} x")
+        custodian.execute("UPDATE accounts SET reviewed_on = ? WHERE school = ?", (f"2026-12-0{n + 1}", first))
+        custodian.execute(
+            "INSERT INTO waivers (account, rule, reason, until, waived_by, at) "
+            "SELECT id, 'R', 'r', 'u', 'w', 'a' FROM accounts WHERE school = ? LIMIT 1 "
+            "ON CONFLICT DO NOTHING",
+            (first,),
+        )
+    assert split.dirty(custodian) == {first, split.TRUST}

@@ -222,7 +222,8 @@ def guard(conn: sqlite3.Connection, schools: set[str]) -> None:
             for op in ("INSERT", "UPDATE", "DELETE"):
                 conn.execute(
                     f"CREATE TEMP TRIGGER dirty_{op.lower()}_{table} AFTER {op} ON main.{table} BEGIN "
-                    f"INSERT OR IGNORE INTO dirty_schools VALUES (''); END"
+                    f"INSERT INTO dirty_schools SELECT '' WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM temp.dirty_schools WHERE school = ''); END"
                 )
             continue
         refuse = (
@@ -239,7 +240,11 @@ def guard(conn: sqlite3.Connection, schools: set[str]) -> None:
             + refuse.format(msg=REFUSED, route=new)
             + " END"
         )
-        note = "INSERT OR IGNORE INTO dirty_schools SELECT {route} WHERE {route} IS NOT NULL;"
+        # Not INSERT OR IGNORE: an outer statement's conflict clause (an upsert's) overrides a trigger's.
+        note = (
+            "INSERT INTO dirty_schools SELECT {route} WHERE {route} IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM temp.dirty_schools WHERE school = {route});"
+        )
         conn.execute(
             f"CREATE TEMP TRIGGER dirty_insert_{table} AFTER INSERT ON main.{table} BEGIN "
             + note.format(route=new)

@@ -1,0 +1,202 @@
+"""Issue 27: format 5 as the store builds and opens it (store/format5.py), on a synthetic large trust.
+
+    python bench/synth.py --size large --out DIR
+    python bench/format5_store.py --trust DIR [--runs 7] [--json F]
+
+Not end to end: no command uses format 5 yet, so this times the store's own functions in one
+process (CPU time, median of --runs), beside what format 4 does for the same work in the same run:
+- a one-account save: format 5 re-encrypts the school that changed, the trust's records and
+  journal; format 4 serializes, checks, encrypts and hashes the whole body;
+- opening: a head's open (their school), a custodian's (every school) against format 4's decrypt
+  and load of the whole body;
+- bytes: what a one-account save writes that is new, against the whole register.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+
+def timed(fn, runs: int) -> dict:
+    fn()
+    cpus = []
+    for _ in range(runs):
+        start = time.process_time()
+        fn()
+        cpus.append(time.process_time() - start)
+    return {"cpu_ms": round(statistics.median(cpus) * 1000, 2), "runs": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trust", required=True, help="a folder made by bench/synth.py --size large")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    os.environ.setdefault("XDG_STATE_HOME", str(Path(args.trust) / "state-format5"))
+
+    from accountctl import chain, crypto, membership
+    from accountctl.store import db, fileformat5 as ff5, format5, segments as sg
+    from accountctl.store.register import open_register
+
+    facts = json.loads((Path(args.trust) / "facts.json").read_text())
+    path = Path(args.trust) / "register.accountctl"
+    unlock = dict(passphrase_source=lambda: facts["passphrase"], use_keyring=False)
+    with open_register(path, actor=facts["custodian"], **unlock) as reg:
+        body = db.deserialize(reg.db.serialize(name="main"))
+        file_id = reg.file_id
+        slots = [replace(s, sealed_register=b"", sealed_vault=b"") for s in reg.header.slots]
+        custodian_slot, signing = reg.slot, reg.keys.signing_private
+        register_key, body_nonce = reg.keys.register_key, reg.header.body_nonce
+    schools = sorted(r[0] for r in body.execute("SELECT id FROM schools"))
+    school = schools[len(schools) // 2]
+    heads = {
+        r[0]: r[1]
+        for r in body.execute(
+            "SELECT s.email, s.school FROM people p JOIN staff s ON s.email = p.email WHERE p.access = 'register'"
+        )
+    }
+    head = next(e for e, s in heads.items() if s == school)
+    with open_register(path, actor=head, **unlock) as reg:
+        head_slot, head_private = reg.slot, reg.keys.x25519_private
+
+    events = []
+    for sid in schools:
+        event = chain.record(body, facts["custodian"], "school.scope")
+        membership.append(
+            body,
+            file_id,
+            "school",
+            facts["custodian"],
+            signing,
+            event["seq"],
+            event["at"],
+            event["at_real"],
+            school=sid,
+            scope=os.urandom(16).hex(),
+        )
+        events.append((event, [sg.TRUST]))
+    state = membership.derive(body)
+    for member in list(state.members.values()):
+        if member.access != "register" or member.email not in heads:
+            continue
+        event = chain.record(body, facts["custodian"], "person.schools")
+        membership.append(
+            body,
+            file_id,
+            "scope",
+            facts["custodian"],
+            signing,
+            event["seq"],
+            event["at"],
+            event["at_real"],
+            slot=member.slot_id.hex(),
+            email=member.email,
+            schools=[heads[member.email]],
+            reason="upgrade",
+        )
+        events.append((event, [sg.TRUST]))
+    built_body = body.serialize()
+
+    def build():
+        return format5.save(db.deserialize(built_body), slots, custodian_slot, signing, events, file_id=file_id)
+
+    image = build()
+    figures = {"build the whole register (every segment, every keyring)": timed(build, max(3, args.runs // 2))}
+    custodian_private = _x25519(custodian_slot, facts, path)
+
+    def custodian_open():
+        return format5.open_image(image.data, custodian_slot.slot_id, custodian_private)
+
+    def head_open():
+        return format5.open_image(image.data, head_slot.slot_id, head_private)
+
+    figures["a head's open (trust + their school)"] = timed(head_open, args.runs)
+    figures["a custodian's open (every school and its credentials)"] = timed(custodian_open, max(3, args.runs // 2))
+
+    opened = custodian_open()
+    account = opened.conn.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (school,)).fetchone()[0]
+    scope = bytes.fromhex(opened.membership.school_scopes[school])
+
+    def one_account_save():
+        conn = opened.conn
+        conn.execute("UPDATE accounts SET reviewed_on = '2026-12-07' WHERE id = ?", (account,))
+        event = chain.record(conn, facts["custodian"], "account.review", account=account)
+        return format5.save(conn, slots, custodian_slot, signing, [(event, [scope])], previous=image, dirty={school})
+
+    figures["a one-account save (format 5: its school, the trust records and journal)"] = timed(
+        one_account_save, args.runs
+    )
+    later = one_account_save()
+    before = {e.seg_id: e for e in image.index.segments}
+
+    # format 4, the same run: what a save and an open do with the whole body
+    whole = db.deserialize(built_body)
+
+    def format4_save():
+        data = db.serialize(whole)
+        db.check(whole)
+        ciphertext = crypto.encrypt_with_nonce(register_key, body_nonce, data, b"aad")
+        hashlib.sha256(data).digest()
+        return ciphertext
+
+    sealed = format4_save()
+    figures["a whole save (format 4: serialize, quick_check, encrypt, SHA-256 of the body)"] = timed(
+        format4_save, args.runs
+    )
+    figures["an open (format 4: decrypt and load the whole body)"] = timed(
+        lambda: db.deserialize(crypto.decrypt_with_nonce(register_key, body_nonce, sealed, b"aad")), args.runs
+    )
+    changed = [e for e in later.index.segments if before.get(e.seg_id) != e]
+    report = {
+        "bench": "issue 27: format 5 in the store (bench/format5_store.py); CPU time of one process, not commands",
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+        },
+        "trust": {
+            "schools": len(schools),
+            "accounts": facts["accounts"],
+            "register bytes (format 5)": len(image.data),
+            "body bytes (format 4)": len(built_body),
+        },
+        "timings": figures,
+        "one-account save": {
+            "segments re-encrypted": [sg.KIND_NAMES[e.kind] for e in changed],
+            "new bytes (changed segments, index, header)": sum(e.length for e in changed)
+            + later.header.index_len
+            + len(ff5.encode_header(later.header)),
+            "of the register's bytes": len(later.data),
+            "index bytes": later.header.index_len,
+        },
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+
+
+def _x25519(slot, facts, path) -> bytes:
+    from accountctl.store.register import open_register
+
+    cached = getattr(_x25519, "cache", None)
+    if cached is None:
+        with open_register(
+            path, actor=facts["custodian"], passphrase_source=lambda: facts["passphrase"], use_keyring=False
+        ) as reg:
+            cached = _x25519.cache = reg.keys.x25519_private
+    return cached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
