@@ -282,3 +282,29 @@ def test_changes_made_the_way_the_core_makes_them_are_noted_again_and_again(body
             (first,),
         )
     assert split.dirty(custodian) == {first, split.TRUST}
+
+
+@pytest.mark.parametrize("batch", [1, 2, 9])
+def test_merging_many_at_once_gives_the_same_rows_as_one_by_one(body, monkeypatch, batch):
+    monkeypatch.setattr(split, "BATCH", batch)
+    source = whole(body)
+    trust, _ = split.extract(source, split.TRUST)
+    parts = [split.extract(source, school) for school in schools(source)]
+    at_once = split.load(trust)
+    split.merge_many(at_once, parts)
+    assert rows(at_once) == rows(reopen(body)) == rows(source)
+    indexes = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    assert at_once.execute(indexes).fetchall() == source.execute(indexes).fetchall()  # built again after
+    slt = split.load(trust)
+    split.merge_many(slt, [(records, None) for records, _ in parts])
+    assert rows(slt) == rows(reopen(body, vault=False))
+
+
+def test_a_bad_segment_among_many_is_damage_and_leaves_nothing_attached(body):
+    source = whole(body)
+    trust, _ = split.extract(source, split.TRUST)
+    parts = [split.extract(source, school) for school in schools(source)]
+    conn = split.load(trust)
+    with pytest.raises(DamagedError, match="does not load"):
+        split.merge_many(conn, [*parts, (b"garbage" * 200, None)])
+    assert [r[1] for r in conn.execute("PRAGMA database_list")] == ["main"]
