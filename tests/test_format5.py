@@ -365,3 +365,58 @@ def test_the_journal_holds_no_school_details(trust):
     for skeleton in later.skeletons:
         assert set(skeleton) <= {*chain.SKELETON_FIELDS, "prev_hash", "hash", "signature"}
         assert "account" not in json.dumps(skeleton)
+
+
+def test_a_head_who_rewrites_an_earlier_event_in_the_journal_is_caught(trust):
+    """They hold the trust's key, so they can re-encrypt the journal; they cannot keep the chain whole."""
+    from accountctl.store.register import keyrings as kr
+
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    head = heads()[OAK]
+    slot, x_private, _signing = trust.private[head]
+    ring = kr.open_keyring(x_private, trust.file_id, later.index.keyring(slot.slot_id))
+    skeletons = json.loads(chain.canonical(later.skeletons))
+    skeletons[0]["actor"] = head  # the first event, said to be theirs
+    journal_id = later.seg_ids[(sg.TRUST_JOURNAL, sg.TRUST)]
+    old = next(e for e in later.index.segments if e.seg_id == journal_id)
+    entry, blob = sg.seal_segment(
+        kr.keys_of(ring, sg.TRUST, sg.KEY_K),
+        trust.file_id,
+        journal_id,
+        sg.TRUST_JOURNAL,
+        sg.TRUST,
+        1,
+        old.version,
+        chain.canonical(skeletons),
+    )
+    forged = _forge(trust, later, head, {journal_id: (entry, blob)}, None)
+    with pytest.raises(DamagedError, match="history does not verify: event .* was altered"):
+        open_as(trust, heads()[BROOK], forged)
+
+
+def test_a_slot_the_header_does_not_hold_opens_nothing(trust):
+    image = first(trust)
+    _slot, x_private, _ = trust.private[heads()[OAK]]
+    with pytest.raises(DamagedError, match="has no keyring"):
+        format5.open_image(image.data, os.urandom(16), x_private)
+
+
+def test_a_save_by_a_head_that_changes_only_their_school_is_accepted(trust):
+    """What a head may do, they can: the rules refuse only what their grant does not give."""
+    from accountctl.store.register import keyrings as kr
+
+    image = first(trust)
+    head = heads()[OAK]
+    slot, x_private, _signing = trust.private[head]
+    ring = kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id))
+    oak = bytes.fromhex(_scope(trust, OAK))
+    seg_id = image.seg_ids[(sg.SCHOOL_RECORDS, oak)]
+    old = next(e for e in image.index.segments if e.seg_id == seg_id)
+    records = sg.open_segment(kr.keys_of(ring, oak, sg.KEY_K), trust.file_id, old, image.blobs()[seg_id])
+    entry, blob = sg.seal_segment(
+        kr.keys_of(ring, oak, sg.KEY_K), trust.file_id, seg_id, sg.SCHOOL_RECORDS, oak, 1, 2, records
+    )
+    event = _event(trust, head, image.skeletons[-1]["seq"] + 1)
+    data = _forge(trust, image, head, {seg_id: (entry, blob)}, event)
+    assert open_as(trust, heads()[BROOK], data).schools == {BROOK}
