@@ -45,7 +45,8 @@ def main() -> None:
     os.environ.setdefault("XDG_STATE_HOME", str(Path(args.trust) / "state-format5"))
 
     from accountctl import chain, crypto, membership
-    from accountctl.store import db, fileformat5 as ff5, format5, segments as sg
+    from accountctl.store import db, fileformat5 as ff5, format5, segments as sg, split
+    from accountctl.store.register import keyrings as kr
     from accountctl.store.register import open_register
 
     facts = json.loads((Path(args.trust) / "facts.json").read_text())
@@ -131,13 +132,52 @@ def main() -> None:
         conn = opened.conn
         conn.execute("UPDATE accounts SET reviewed_on = '2026-12-07' WHERE id = ?", (account,))
         event = chain.record(conn, facts["custodian"], "account.review", account=account)
-        return format5.save(conn, slots, custodian_slot, signing, [(event, [scope])], previous=image, dirty={school})
+        return format5.save(
+            conn,
+            slots,
+            custodian_slot,
+            signing,
+            [(event, [scope])],
+            previous=image,
+            dirty=split.dirty(conn),
+            state=opened.membership,
+        )
 
-    figures["a one-account save (format 5: its school, the trust records and journal)"] = timed(
+    figures["a one-account save (format 5: its school and the journal, not yet written)"] = timed(
         one_account_save, args.runs
     )
     later = one_account_save()
     before = {e.seg_id: e for e in image.index.segments}
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "register.accountctl"
+
+        def write_pieces():
+            with open(target, "wb") as handle:
+                handle.writelines(later.pieces)
+
+        figures["the file store writes the new file (format 5 pieces, whole file; no fsync)"] = timed(
+            write_pieces, args.runs
+        )
+
+    # the agent: a database held from the open before, and another process's save of one school
+    held = custodian_open()
+    ring = kr.open_keyring(custodian_private, file_id, later.index.keyring(custodian_slot.slot_id))
+    blobs = later.blobs()
+
+    def agent_catches_up():
+        parts = []
+        for kind in (sg.SCHOOL_RECORDS, sg.SCHOOL_CREDENTIALS):
+            entry = next(e for e in later.index.segments if e.kind == kind and e.scope == scope)
+            key = kr.keys_of(ring, scope, entry.key_kind)
+            parts.append(sg.open_segment(key, file_id, entry, blobs[entry.seg_id]))
+        split.replace_school(held.conn, school, *parts)
+
+    figures["the agent takes in another process's one-school save (decrypt, swap that school's rows)"] = timed(
+        agent_catches_up, args.runs
+    )
 
     # format 4, the same run: what a save and an open do with the whole body
     whole = db.deserialize(built_body)

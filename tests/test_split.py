@@ -272,8 +272,10 @@ def test_changes_made_the_way_the_core_makes_them_are_noted_again_and_again(body
     first, _second = two(conn)
     custodian = reopen(body)
     split.guard(custodian, set(schools(conn)))
+    set_meta(custodian, "events_head", "1 x")  # the chain's head alone: the journal holds it in format 5
+    assert split.dirty(custodian) == set()
     for n in range(3):
-        set_meta(custodian, "events_head", f"{n} x")
+        set_meta(custodian, "policy.reviewed_on", f"2026-12-0{n + 1}")
         custodian.execute("UPDATE accounts SET reviewed_on = ? WHERE school = ?", (f"2026-12-0{n + 1}", first))
         custodian.execute(
             "INSERT INTO waivers (account, rule, reason, until, waived_by, at) "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
+from accountctl.chain import HEAD_KEY
 from accountctl.errors import AccessError, DamagedError
 from accountctl.store import db
 
@@ -216,6 +217,36 @@ def merge(conn: sqlite3.Connection, records: bytes, vault: bytes | None = None) 
             conn.execute("DETACH seg")
 
 
+def replace_school(conn: sqlite3.Connection, school: str, records: bytes, vault: bytes | None = None) -> None:
+    """Swap one school's rows in a merged database for those of a newer segment (F8: the agent).
+
+    What an agent does after another process's save that changed one school: delete that school's
+    rows and merge its new segment, instead of reading every school again. Raises DamagedError as
+    `merge` does. In a database `guard` watches, the swap is not a change to save: the school is
+    not left marked dirty by it.
+    """
+    was_dirty = school in _dirty_if_guarded(conn)
+    # Rows that name another table's rows go first (account_people before accounts): the routes of
+    # the dependent rows read the rows they name.
+    order = [t for t in tables(conn) if t in ROUTES]
+    dependent = [t for t in order if MEMBERS[t] not in (MEMBERS["accounts"], MEMBERS["mailboxes"])]
+    owners = [t for t in order if t not in dependent]
+    try:
+        for table in [*reversed(dependent), *owners]:
+            conn.execute(f"DELETE FROM main.{table} AS r WHERE {MEMBERS[table].format(r='r')}", {"school": school})
+    except sqlite3.DatabaseError as exc:
+        raise DamagedError(f"register damaged: {school}'s rows could not be replaced ({exc})") from None
+    merge(conn, records, vault)
+    if not was_dirty and _dirty_if_guarded(conn):
+        conn.execute("DELETE FROM temp.dirty_schools WHERE school = ?", (school,))
+
+
+def _dirty_if_guarded(conn: sqlite3.Connection) -> set[str]:
+    if conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'dirty_schools'").fetchone():
+        return dirty(conn)
+    return set()
+
+
 BATCH = 9  # segments attached at once: SQLite's limit is 10 schemas besides main and temp
 
 
@@ -290,8 +321,12 @@ def guard(conn: sqlite3.Connection, schools: set[str]) -> None:
             continue
         if table in TRUST_TABLES:
             for op in ("INSERT", "UPDATE", "DELETE"):
+                # Every event moves the chain's head in `meta`: format 5 keeps it in the journal, so
+                # that alone does not make the trust's records a segment to write again.
+                row = "OLD" if op == "DELETE" else "NEW"
+                when = f"WHEN {row}.key != '{HEAD_KEY}' " if table == "meta" else ""
                 conn.execute(
-                    f"CREATE TEMP TRIGGER dirty_{op.lower()}_{table} AFTER {op} ON main.{table} BEGIN "
+                    f"CREATE TEMP TRIGGER dirty_{op.lower()}_{table} AFTER {op} ON main.{table} {when}BEGIN "
                     f"INSERT INTO dirty_schools SELECT '' WHERE NOT EXISTS "
                     f"(SELECT 1 FROM temp.dirty_schools WHERE school = ''); END"
                 )
