@@ -478,3 +478,78 @@ def test_a_move_reseals_the_moved_heads_keyring_at_the_next_save(trust):
     assert later.index.keyring(trust.private[heads()[BROOK]][0].slot_id) == image.index.keyring(
         trust.private[heads()[BROOK]][0].slot_id
     )
+
+
+def _move_head_out(trust: Trust, image: format5.Image, rotate: set[bytes]) -> tuple[format5.Image, bytes]:
+    """Oakfield's head moves to Brookside; Oakfield then changes. Returns the save, and the Oakfield
+    key the head held before the move (anyone can copy their keys while they have them)."""
+    from accountctl.store.register import keyrings as kr
+
+    head = heads()[OAK]
+    oak = bytes.fromhex(_scope(trust, OAK))
+    slot_h, x_h, _ = trust.private[head]
+    kept = kr.keys_of(kr.open_keyring(x_h, trust.file_id, image.index.keyring(slot_h.slot_id)), oak, sg.KEY_K)
+    body = open_as(trust, trust.custodian, image.data).conn
+    slot, _x, signing = trust.private[trust.custodian]
+    event = chain.record(body, trust.custodian, "person.schools", head)
+    membership.append(
+        body,
+        trust.file_id,
+        "scope",
+        trust.custodian,
+        signing,
+        event["seq"],
+        event["at"],
+        event["at_real"],
+        slot=slot_h.slot_id.hex(),
+        email=head,
+        schools=[BROOK],
+        reason="move",
+    )
+    account = body.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (OAK,)).fetchone()[0]
+    body.execute("UPDATE accounts SET reviewed_on = '2026-12-08' WHERE id = ?", (account,))
+    review = chain.record(body, trust.custodian, "account.review", account=account)
+    later = format5.save(
+        body,
+        trust.slots,
+        slot,
+        signing,
+        [(event, [sg.TRUST]), (review, [oak])],
+        previous=image,
+        dirty=split.dirty(body),
+        rotate=rotate,
+    )
+    return later, kept
+
+
+def test_a_head_moved_away_keeps_reading_their_old_school_unless_its_key_is_rotated(trust):
+    """The attack first: without a rotation, the Oakfield key they kept opens what Oakfield writes next."""
+    image = first(trust)
+    oak = bytes.fromhex(_scope(trust, OAK))
+    later, kept = _move_head_out(trust, image, rotate=set())
+    entry = next(e for e in later.index.segments if e.kind == sg.SCHOOL_RECORDS and e.scope == oak)
+    assert b"2026-12-08" in sg.open_segment(kept, trust.file_id, entry, later.blobs()[entry.seg_id])
+
+
+def test_rotating_the_old_school_shuts_out_the_key_they_kept(trust):
+    from accountctl.store.register import keyrings as kr
+
+    image = first(trust)
+    oak = bytes.fromhex(_scope(trust, OAK))
+    later, kept = _move_head_out(trust, image, rotate={oak})
+    for entry in later.index.segments:
+        if entry.scope == oak:
+            assert entry.epoch == 2
+            with pytest.raises(DamagedError, match="does not authenticate"):
+                sg.open_segment(kept, trust.file_id, entry, later.blobs()[entry.seg_id])
+    with pytest.raises(DamagedError, match="does not use"):
+        kr.check_key_ids({(oak, sg.KEY_K): (1, kept)}, later.index, trust.file_id, bytes(16))
+    # everyone who still reads Oakfield does, and the moved head reads Brookside
+    custodian = open_as(trust, trust.custodian, later.data)
+    assert custodian.conn.execute("SELECT count(*) FROM accounts WHERE reviewed_on = '2026-12-08'").fetchone()[0] == 1
+    assert open_as(trust, heads()[OAK], later.data).schools == {BROOK}
+    assert open_as(trust, _ceo(), later.data).schools >= {OAK, BROOK}
+    # other schools' segments were copied as they were
+    brook = bytes.fromhex(_scope(trust, BROOK))
+    before = {e.seg_id: e for e in image.index.segments}
+    assert all(before[e.seg_id] == e for e in later.index.segments if e.scope == brook)

@@ -42,6 +42,7 @@ class Image:
     skeletons: list[dict] = field(default_factory=list)
     rings: dict[bytes, frozenset] = field(default_factory=dict)  # slot id -> the (scope, kind) keys sealed to it
     members_head: str = ""  # the membership chain's head when the keyrings were sealed
+    epochs: dict[bytes, int] = field(default_factory=dict)  # scope -> its keys' epoch (1 when made)
 
     @property
     def data(self) -> bytes:
@@ -113,6 +114,8 @@ def save(
     dirty: set[str] | None = None,
     saved_at: int = 0,
     state: membership.Membership | None = None,
+    rotate: set[bytes] = frozenset(),
+    rotate_vault: set[bytes] = frozenset(),
 ) -> Image:
     """A new generation of the register: re-encrypt the scopes in `dirty` (every one when None), copy the rest.
 
@@ -121,6 +124,10 @@ def save(
     new keys for every scope. `dirty` holds school ids and split.TRUST (`split.dirty` of the open).
     The journal is rewritten by every save; the trust's records when they changed or an event names
     the trust. `state`: the membership, when the caller has it (deriving it again costs 10 ms).
+
+    `rotate` (F10): scopes whose records key is replaced (`rotate_vault`: and vault key), at the next
+    epoch; every segment of such a scope is encrypted again and every keyring sealed again, so a key
+    someone kept opens nothing written from now on. Only a saver who reads every school can do it.
     """
     state = state or membership.derive(body)
     if previous is None:
@@ -132,15 +139,23 @@ def save(
     generation = previous.header.generation + 1 if previous else 1
     school_scopes = {school: bytes.fromhex(scope) for school, scope in state.school_scopes.items()}
     keys = dict(previous.keys) if previous else {}
+    epochs = dict(previous.epochs) if previous else {}
     for scope in [sg.TRUST, *school_scopes.values()]:
+        epochs.setdefault(scope, 1)
         for kind in (sg.KEY_K, sg.KEY_V):
             keys.setdefault((scope, kind), crypto.random_bytes(32))
+    for scope in set(rotate) | set(rotate_vault):
+        epochs[scope] += 1
+        keys[(scope, sg.KEY_K)] = crypto.random_bytes(32)
+        if scope in rotate_vault:
+            keys[(scope, sg.KEY_V)] = crypto.random_bytes(32)
+    rotated = set(rotate) | set(rotate_vault)
     scopes = [
         sg.ScopeEntry(
             s,
-            1,
-            sg.key_id(file_id, s, 1, sg.KEY_K, keys[(s, sg.KEY_K)]),
-            sg.key_id(file_id, s, 1, sg.KEY_V, keys[(s, sg.KEY_V)]),
+            epochs[s],
+            sg.key_id(file_id, s, epochs[s], sg.KEY_K, keys[(s, sg.KEY_K)]),
+            sg.key_id(file_id, s, epochs[s], sg.KEY_V, keys[(s, sg.KEY_V)]),
         )
         for s in sorted({sg.TRUST, *school_scopes.values()})
     ]
@@ -164,7 +179,7 @@ def save(
     def put(kind: int, scope: bytes, plaintext: bytes) -> None:
         seg_id = seg_ids.setdefault((kind, scope), crypto.random_bytes(16))
         key = keys[(scope, sg.KEY_V if kind == sg.SCHOOL_CREDENTIALS else sg.KEY_K)]
-        entry, blob = sg.seal_segment(key, file_id, seg_id, kind, scope, 1, generation, plaintext)
+        entry, blob = sg.seal_segment(key, file_id, seg_id, kind, scope, epochs[scope], generation, plaintext)
         entries.append(entry)
         blobs[seg_id] = blob
 
@@ -173,13 +188,13 @@ def save(
         entries.append(old[seg_id])
         blobs[seg_id] = old_blobs[seg_id]
 
-    if previous is None or dirty is None or split.TRUST in dirty or sg.TRUST in bodies:
+    if previous is None or dirty is None or split.TRUST in dirty or sg.TRUST in bodies or sg.TRUST in rotated:
         trust_records, _ = split.extract(body, split.TRUST)
         earlier = _earlier(body, previous, sg.TRUST)
         put(sg.TRUST_RECORDS, sg.TRUST, _with_bodies(trust_records, earlier + bodies.get(sg.TRUST, [])))
     else:
         keep(sg.TRUST_RECORDS, sg.TRUST)
-    if previous is None or (sg.TRUST_LOOKUP, sg.TRUST) not in seg_ids:
+    if previous is None or (sg.TRUST_LOOKUP, sg.TRUST) not in seg_ids or sg.TRUST in rotated:
         put(sg.TRUST_LOOKUP, sg.TRUST, b"{}")
     else:
         keep(sg.TRUST_LOOKUP, sg.TRUST)
@@ -189,6 +204,7 @@ def save(
             or dirty is None
             or school in dirty
             or scope in bodies
+            or scope in rotated
             or (sg.SCHOOL_RECORDS, scope) not in seg_ids
         ):
             records, secrets = split.extract(body, school)
@@ -206,11 +222,13 @@ def save(
         wanted = frozenset(kr.keys_for(_reach(state, slot, 1 << 62), sg.Index(generation, scopes)))
         rings[slot.slot_id] = wanted
         kept = previous.index.keyring(slot.slot_id) if previous else None
-        if kept is not None and previous.rings.get(slot.slot_id) == wanted:
+        if kept is not None and previous.rings.get(slot.slot_id) == wanted and not rotated & {sk[0] for sk in wanted}:
             keyrings.append(kept)
             continue
         keyrings.append(
-            kr.seal_keyring(slot.public, file_id, slot.slot_id, generation, {sk: (1, keys[sk]) for sk in wanted})
+            kr.seal_keyring(
+                slot.public, file_id, slot.slot_id, generation, {sk: (epochs[sk[0]], keys[sk]) for sk in wanted}
+            )
         )
     if unchanged:  # nobody's grant changed: every keyring stays as it was (4 ms at 100 schools)
         keyrings, rings = list(previous.index.keyrings), dict(previous.rings)
@@ -233,7 +251,7 @@ def save(
     header.vault_mac = vault_mac(keys[(sg.TRUST, sg.KEY_V)], header)
     header.save_signature = crypto.sign(signing_private, ff5.signed_part(header))
     pieces = [ff5.encode_header(header), index_bytes, *(blobs[e.seg_id] for e in entries)]
-    return Image(pieces, header, index, keys, seg_ids, skeletons, rings, state.head)
+    return Image(pieces, header, index, keys, seg_ids, skeletons, rings, state.head, epochs)
 
 
 def _bodies_of(image: Image, scope: bytes) -> list[tuple[int, str]]:
