@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 from dataclasses import dataclass, replace
 
 import pytest
@@ -30,6 +31,7 @@ class Trust:
     private: dict[str, tuple[ff.Slot, bytes, bytes]]  # email -> (slot, X25519 private, Ed25519 private)
     custodian: str
     events: list[tuple[dict, list[bytes]]]
+    legacy: list[dict]  # the demo's format-4 history, oldest first
 
 
 _TRUST: list[Trust] = []
@@ -50,9 +52,14 @@ def _build(run, tmp_path) -> Trust:
     path = tmp_path / "demo" / "demo.accountctl"
     private = {}
     for email in (demo.CUSTODIAN, demo.HEADS[OAK], demo.HEADS[BROOK], demo.CEO):
-        with open_register(path, actor=email, passphrase_source=lambda: demo.PASSPHRASE, use_keyring=False) as reg:
+        history = email == demo.CUSTODIAN
+        unlock = dict(passphrase_source=lambda: demo.PASSPHRASE, use_keyring=False, history=history)
+        with open_register(path, actor=email, **unlock) as reg:
             private[email] = (reg.slot, reg.keys.x25519_private, reg.keys.signing_private)
             if email == demo.CUSTODIAN:
+                legacy = [dict(row) for row in reg.db.execute("SELECT * FROM all_events ORDER BY seq")]
+                for event in legacy:
+                    event["details"] = json.loads(event["details"])
                 body = db.deserialize(reg.db.serialize(name="main"))
                 file_id, slots = (
                     reg.file_id,
@@ -84,13 +91,13 @@ def _build(run, tmp_path) -> Trust:
         slot = private[head][0]
         record("person.schools", kind="scope", slot=slot.slot_id.hex(), email=head, schools=[school], reason="upgrade")
     assert state.school_scopes
-    return Trust(body.serialize(), file_id, slots, private, demo.CUSTODIAN, events)
+    return Trust(body.serialize(), file_id, slots, private, demo.CUSTODIAN, events, legacy)
 
 
 def first(trust: Trust) -> format5.Image:
     body = db.deserialize(trust.body)
     slot, _x, signing = trust.private[trust.custodian]
-    return format5.save(body, trust.slots, slot, signing, trust.events, file_id=trust.file_id)
+    return format5.save(body, trust.slots, slot, signing, trust.events, file_id=trust.file_id, legacy=trust.legacy)
 
 
 def open_as(trust: Trust, email: str, data: bytes) -> format5.Opened:
@@ -220,6 +227,7 @@ def _forge(
     email: str,
     segments: dict[bytes, tuple[sg.SegmentEntry, bytes]],
     event: dict | None,
+    skeletons: list[dict] | None = None,
 ) -> bytes:
     """What an insider with a slot can write: new segments, a journal re-encrypted under the trust key, a save signed by them."""
     from accountctl.store.register import keyrings as kr
@@ -238,7 +246,7 @@ def _forge(
         else:
             entries.append(e)
     if event is not None:
-        skeletons = list(image.skeletons)
+        skeletons = list(skeletons if skeletons is not None else image.skeletons)
         prev = skeletons[-1]["hash"]
         skeleton, _body = chain.split_event(event, [], os.urandom(16).hex())
         skeleton["wrote"] = [
@@ -362,7 +370,7 @@ def test_the_journal_holds_no_school_details(trust):
     image = first(trust)
     later, _ = second(trust, image, BROOK)
     for skeleton in later.skeletons:
-        assert set(skeleton) <= {*chain.SKELETON_FIELDS, "prev_hash", "hash", "signature"}
+        assert set(skeleton) <= {*chain.SKELETON_FIELDS, "prev_hash", "hash", "signature", "format4"}
         assert "account" not in json.dumps(skeleton)
 
 
@@ -376,7 +384,8 @@ def test_a_head_who_rewrites_an_earlier_event_in_the_journal_is_caught(trust):
     slot, x_private, _signing = trust.private[head]
     ring = kr.open_keyring(x_private, trust.file_id, later.index.keyring(slot.slot_id))
     skeletons = json.loads(chain.canonical(later.skeletons))
-    skeletons[0]["actor"] = head  # the first event, said to be theirs
+    n = next(i for i, s in enumerate(skeletons) if not s.get("format4") and not s["legacy"])
+    skeletons[n]["actor"] = head  # an earlier event, said to be theirs
     journal_id = later.seg_ids[(sg.TRUST_JOURNAL, sg.TRUST)]
     old = next(e for e in later.index.segments if e.seg_id == journal_id)
     entry, blob = sg.seal_segment(
@@ -553,3 +562,110 @@ def test_rotating_the_old_school_shuts_out_the_key_they_kept(trust):
     brook = bytes.fromhex(_scope(trust, BROOK))
     before = {e.seg_id: e for e in image.index.segments}
     assert all(before[e.seg_id] == e for e in later.index.segments if e.scope == brook)
+
+
+def test_the_format_4_history_is_carried_over_and_checked_by_each_school(trust):
+    image = first(trust)
+    assert len(trust.legacy) > 100
+    assert [s["seq"] for s in image.skeletons[: len(trust.legacy)]] == [e["seq"] for e in trust.legacy]
+    assert image.skeletons[len(trust.legacy)]["legacy"] == chain.legacy_root(image.skeletons)
+    open_as(trust, trust.custodian, image.data)  # every body against its format-4 hash, every signature
+    brook = open_as(trust, heads()[BROOK], image.data)
+    mine = brook.conn.execute("SELECT count(*) FROM temp.event_bodies_open WHERE scope = ?", (_scope(trust, BROOK),))
+    assert mine.fetchone()[0] > 0  # Brookside's own history, checked by Brookside's head
+    source = db.deserialize(trust.body)
+    oak_accounts = {r[0] for r in source.execute("SELECT id FROM accounts WHERE school = ?", (OAK,))}
+    for (text,) in brook.conn.execute("SELECT body FROM temp.event_bodies_open"):
+        assert json.loads(text)["account"] not in oak_accounts  # none of Oakfield's history
+
+
+def _rewrite_journal(trust: Trust, image: format5.Image, email: str, change) -> bytes:
+    from accountctl.store.register import keyrings as kr
+
+    slot, x_private, _ = trust.private[email]
+    ring = kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id))
+    skeletons = json.loads(chain.canonical(image.skeletons))
+    change(skeletons)
+    journal_id = image.seg_ids[(sg.TRUST_JOURNAL, sg.TRUST)]
+    old = next(e for e in image.index.segments if e.seg_id == journal_id)
+    key = kr.keys_of(ring, sg.TRUST, sg.KEY_K)
+    entry, blob = sg.seal_segment(
+        key, trust.file_id, journal_id, sg.TRUST_JOURNAL, sg.TRUST, old.epoch, old.version, chain.canonical(skeletons)
+    )
+    return _forge(trust, image, email, {journal_id: (entry, blob)}, None)
+
+
+def test_a_head_who_hides_an_old_event_from_its_school_is_caught(trust):
+    """Oakfield's head re-files one of Brookside's format-4 events under the trust, so Brookside's
+    readers would not look for its record: the upgrade's commitment to the old events breaks."""
+    image = first(trust)
+    brook = _scope(trust, BROOK)
+    n = next(i for i, s in enumerate(image.skeletons) if s.get("format4") and s["scopes"] == [brook])
+
+    def hide(skeletons):
+        skeletons[n]["scopes"] = [sg.TRUST.hex()]
+
+    forged = _rewrite_journal(trust, image, heads()[OAK], hide)
+    with pytest.raises(DamagedError, match="events from before the upgrade were changed"):
+        open_as(trust, heads()[BROOK], forged)
+
+
+def test_an_old_event_whose_record_was_altered_is_caught_by_its_school(trust):
+    """Brookside's head (who may write Brookside) changes an old event's record in their own school:
+    it no longer hashes to the format-4 hash the chain keeps."""
+    from accountctl.store.register import keyrings as kr
+
+    image = first(trust)
+    head = heads()[BROOK]
+    scope = bytes.fromhex(_scope(trust, BROOK))
+    slot, x_private, _ = trust.private[head]
+    key = kr.keys_of(kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id)), scope, sg.KEY_K)
+    seg_id = image.seg_ids[(sg.SCHOOL_RECORDS, scope)]
+    old = next(e for e in image.index.segments if e.seg_id == seg_id)
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(sg.open_segment(key, trust.file_id, old, image.blobs()[seg_id]))
+    seq, text = conn.execute("SELECT seq, body FROM event_bodies ORDER BY seq LIMIT 1").fetchone()
+    changed = json.loads(text)
+    changed["details"] = {"note": "nothing happened"}
+    conn.execute("UPDATE event_bodies SET body = ? WHERE seq = ?", (json.dumps(changed), seq))
+    conn.commit()
+    gen = image.header.generation + 1
+    entry, blob = sg.seal_segment(
+        key, trust.file_id, seg_id, sg.SCHOOL_RECORDS, scope, old.epoch, gen, conn.serialize()
+    )
+    forged = _forge(trust, image, head, {seg_id: (entry, blob)}, _event(trust, head, image.skeletons[-1]["seq"] + 1))
+    with pytest.raises(DamagedError, match=f"event {seq}'s record was altered"):
+        open_as(trust, trust.custodian, forged)
+
+
+def test_a_head_who_erases_an_old_event_of_their_own_school_is_caught(trust, monkeypatch):
+    """Brookside's head may write Brookside: they delete an old event's record there and file its
+    skeleton under no school, so no reader would look for it. Only the upgrade's commitment to the
+    format-4 events catches it, and without that check it opens: the attack is real."""
+    from accountctl.store.register import keyrings as kr
+
+    image = first(trust)
+    head = heads()[BROOK]
+    scope = bytes.fromhex(_scope(trust, BROOK))
+    slot, x_private, _ = trust.private[head]
+    key = kr.keys_of(kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id)), scope, sg.KEY_K)
+    seg_id = image.seg_ids[(sg.SCHOOL_RECORDS, scope)]
+    old = next(e for e in image.index.segments if e.seg_id == seg_id)
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(sg.open_segment(key, trust.file_id, old, image.blobs()[seg_id]))
+    (seq,) = conn.execute("SELECT min(seq) FROM event_bodies").fetchone()
+    conn.execute("DELETE FROM event_bodies WHERE seq = ?", (seq,))
+    conn.commit()
+    gen = image.header.generation + 1
+    entry, blob = sg.seal_segment(
+        key, trust.file_id, seg_id, sg.SCHOOL_RECORDS, scope, old.epoch, gen, conn.serialize()
+    )
+    skeletons = json.loads(chain.canonical(image.skeletons))
+    next(s for s in skeletons if s["seq"] == seq)["scopes"] = []
+    event = _event(trust, head, image.skeletons[-1]["seq"] + 1)
+    forged = _forge(trust, image, head, {seg_id: (entry, blob)}, event, skeletons)
+    for reader in (trust.custodian, head, heads()[OAK]):
+        with pytest.raises(DamagedError, match="events from before the upgrade were changed"):
+            open_as(trust, reader, forged)
+    monkeypatch.setattr(chain, "legacy_root", lambda skeletons: image.skeletons[len(trust.legacy)]["legacy"])
+    assert open_as(trust, trust.custodian, forged).schools

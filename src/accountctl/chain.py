@@ -387,7 +387,11 @@ def authority_problems(
 LABEL_EVENT_BODY = b"accountctl/v5/event-body"
 LABEL_EVENT_V5 = b"accountctl/v5/event"
 BODY_FIELDS = ("seq", "salt", "at", "action", "target", "account", "details")
-SKELETON_FIELDS = ("seq", "scopes", "actor", "at_real", "body", "wrote")
+SKELETON_FIELDS = ("seq", "scopes", "actor", "at_real", "body", "wrote", "legacy")
+# A format-4 event carried into format 5 (F11) keeps its own hash, which only its body can recompute;
+# the upgrade's first skeleton commits, in its `legacy`, to every one of them, so none can be changed
+# (say, its scopes, to hide its body from its school) without breaking the chain after it.
+LEGACY_BODY_FIELDS = ("seq", "at", "action", "target", "account", "details")
 
 
 def body_commitment(body: dict) -> str:
@@ -411,8 +415,31 @@ def split_event(event: dict, scopes: list[str], salt: str, wrote: list | None = 
         "at_real": event["at_real"],
         "body": body_commitment(body),
         "wrote": wrote or [],
+        "legacy": "",
     }
     return skeleton, body
+
+
+def legacy_split(event: dict, scopes: list[str]) -> tuple[dict, dict]:
+    """A format-4 event (a row of its history) as a skeleton that keeps its hash and signature, and its body."""
+    body = {k: event[k] for k in LEGACY_BODY_FIELDS}
+    skeleton = {
+        "seq": event["seq"],
+        "scopes": sorted(set(scopes)),
+        "actor": event["actor"],
+        "at_real": event.get("at_real"),
+        "format4": True,
+        "prev_hash": event["prev_hash"],
+        "hash": event["hash"],
+    }
+    if event.get("signature") is not None:
+        skeleton["signature"] = bytes(event["signature"]).hex()
+    return skeleton, body
+
+
+def legacy_root(skeletons: list[dict]) -> str:
+    """What the upgrade's first skeleton commits to: every format-4 skeleton before it, as it stands."""
+    return hashlib.sha256(canonical([s for s in skeletons if s.get("format4")])).hexdigest()
 
 
 def skeleton_message(file_id: bytes, digest: str) -> bytes:
@@ -426,7 +453,7 @@ def skeleton_problems(skeletons: Iterable[dict], prev: str, first_seq: int) -> t
     Each skeleton carries `prev_hash` and `hash` beside its fields. Returns the problems, the last
     hash and the next number expected, as `chain_problems` does.
     """
-    problems, expected = [], first_seq
+    problems, expected, seen = [], first_seq, []
     for skeleton in skeletons:
         if not isinstance(skeleton["seq"], int) or isinstance(skeleton["seq"], bool):
             problems.append(f"event {expected} was altered after it was written")
@@ -438,13 +465,21 @@ def skeleton_problems(skeletons: Iterable[dict], prev: str, first_seq: int) -> t
         if skeleton["prev_hash"] != prev:
             problems.append(f"event {skeleton['seq']} does not follow the event before it")
         try:
-            altered = skeleton_hash(skeleton, skeleton["prev_hash"]) != skeleton["hash"]
+            if skeleton.get("format4"):  # its hash needs its body: its readers check it (body_problems)
+                altered = not (isinstance(skeleton["hash"], str) and len(skeleton["hash"]) == 64)
+            else:
+                altered = skeleton_hash(skeleton, skeleton["prev_hash"]) != skeleton["hash"]
+                if skeleton["legacy"] and skeleton["legacy"] != legacy_root(seen):
+                    problems.append(f"event {skeleton['seq']}: the events from before the upgrade were changed")
         except (TypeError, ValueError, AttributeError, KeyError):
             altered = True
         if altered:
             problems.append(f"event {skeleton['seq']} was altered after it was written")
+        seen.append(skeleton)
         prev = skeleton["hash"]
         expected += 1
+    if any(s.get("format4") for s in seen) and not any(s.get("legacy") for s in seen if not s.get("format4")):
+        problems.append("the events from before the upgrade are not committed to by the upgrade")
     return problems, prev, expected
 
 
@@ -465,7 +500,12 @@ def body_problems(skeletons: Iterable[dict], bodies: dict[int, dict], readable: 
             problems.append(f"event {seq}'s record is missing from the school it names")
             continue
         try:
-            differs = body["seq"] != seq or body_commitment(body) != skeleton["body"]
+            if skeleton.get("format4"):
+                event = {**{k: body[k] for k in LEGACY_BODY_FIELDS}, "actor": skeleton["actor"]}
+                event["at_real"] = skeleton["at_real"]
+                differs = body["seq"] != seq or event_hash(event, skeleton["prev_hash"]) != skeleton["hash"]
+            else:
+                differs = body["seq"] != seq or body_commitment(body) != skeleton["body"]
         except (TypeError, ValueError, AttributeError, KeyError):
             differs = True
         if differs:

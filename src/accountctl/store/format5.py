@@ -116,6 +116,7 @@ def save(
     state: membership.Membership | None = None,
     rotate: set[bytes] = frozenset(),
     rotate_vault: set[bytes] = frozenset(),
+    legacy: list[dict] = (),
 ) -> Image:
     """A new generation of the register: re-encrypt the scopes in `dirty` (every one when None), copy the rest.
 
@@ -131,9 +132,9 @@ def save(
     """
     state = state or membership.derive(body)
     if previous is None:
-        # Where this register's skeleton chain starts: the body's last event before this save. The
-        # format-4 events before it are not carried into skeletons yet (F11's upgrade will).
-        first = events[0][0]
+        # Where this register's skeleton chain starts: its first format-4 event, or without them the
+        # body's last event before this save.
+        first = legacy[0] if legacy else events[0][0]
         set_meta(body, CHAIN_START, f"{first['seq']} {first['prev_hash']}")
     file_id = previous.header.file_id if previous else file_id
     generation = previous.header.generation + 1 if previous else 1
@@ -165,8 +166,14 @@ def save(
 
     # the events: skeletons chained to the journal, bodies to the schools they name
     skeletons = list(previous.skeletons) if previous else []
-    prev_hash = skeletons[-1]["hash"] if skeletons else events[0][0]["prev_hash"]
     bodies: dict[bytes, list[tuple[int, str]]] = {}
+    for event in legacy if previous is None else ():
+        school = split.event_school(body, event)
+        scope = sg.TRUST if school == split.TRUST else school_scopes[school]
+        skeleton, event_body = chain.legacy_split(event, [scope.hex()])
+        skeletons.append(skeleton)
+        bodies.setdefault(scope, []).append((event_body["seq"], chain.canonical(event_body).decode()))
+    prev_hash = skeletons[-1]["hash"] if skeletons else events[0][0]["prev_hash"]
     made = []
     for event, scope_ids in events:
         skeleton, event_body = chain.split_event(event, [s.hex() for s in scope_ids], crypto.random_bytes(16).hex())
@@ -234,6 +241,8 @@ def save(
         keyrings, rings = list(previous.index.keyrings), dict(previous.rings)
     index = sg.Index(generation, scopes, sorted(keyrings, key=lambda k: k.slot_id), entries)
     # the journal last: the save's last skeleton lists what it wrote, and is signed
+    if previous is None and legacy:
+        made[0]["legacy"] = chain.legacy_root(skeletons)
     made[-1]["wrote"] = [
         [w.part_id.hex(), w.kind, w.scope.hex(), w.version, w.digest.hex()]
         for w in sg.wrote_of_save(previous.index if previous else None, index)
@@ -384,12 +393,22 @@ def _check_saves(skeletons: list[dict], state: membership.Membership, header, in
     pending: set[str] = set()
     for skeleton in skeletons:
         actor, seq = skeleton["actor"], skeleton["seq"]
+        if skeleton.get("format4") and seq <= state.upgraded_at:
+            continue  # written before format 3 signed events
         pending.add(actor)
         if "signature" not in skeleton:
             continue
         if pending != {actor}:  # a save signs only its saver's own events
             raise DamagedError(f"register altered: events before event {seq} are not signed by whoever wrote them")
         pending = set()
+        if skeleton.get("format4"):  # signed as format 4 signed it; it wrote no segments
+            message = chain.event_message(header.file_id, skeleton["hash"])
+            if not any(
+                crypto.verify_signature(k, bytes.fromhex(skeleton["signature"]), message)
+                for k in state.keys_of(actor, seq)
+            ):
+                raise DamagedError(f"register altered: event {seq} names {actor} but is not signed by them")
+            continue
         message = chain.skeleton_message(header.file_id, skeleton["hash"])
         if not any(
             crypto.verify_signature(k, bytes.fromhex(skeleton["signature"]), message) for k in state.keys_of(actor, seq)

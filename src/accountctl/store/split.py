@@ -80,6 +80,20 @@ VAULT_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
 REFUSED = "accountctl: school not open"
 
 
+def event_school(conn: sqlite3.Connection, event: dict) -> str:
+    """Whose an event is (F6): its account's school, else the school of the staff member it names, else the trust's."""
+    if event.get("account"):
+        row = conn.execute("SELECT school FROM main.accounts WHERE id = ?", (event["account"],)).fetchone()
+        if row:
+            return row[0]
+    if event.get("target"):
+        for sql in ("SELECT school FROM main.staff WHERE email = ?", "SELECT school FROM main.accounts WHERE id = ?"):
+            row = conn.execute(sql, (event["target"],)).fetchone()
+            if row:
+                return row[0]
+    return TRUST
+
+
 def tables(conn: sqlite3.Connection, schema: str = "main") -> list[str]:
     """The body's tables in `schema`, in creation order (so referenced tables come first)."""
     return [
