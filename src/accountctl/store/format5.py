@@ -297,20 +297,34 @@ def open_image(data: bytes, slot_id: bytes, x25519_private: bytes) -> Opened:
     """Open a format-5 register's bytes with one key slot's private key (F7); raises DamagedError."""
     header, raw_header = ff5.parse_header(data)
     index, _ = ff5.read_index(data, header, raw_header)
+    view = memoryview(data)[len(raw_header) + header.index_len :]
+    offsets = index.offsets()
+
+    def fetch(entry: sg.SegmentEntry) -> memoryview:
+        return view[offsets[entry.seg_id] : offsets[entry.seg_id] + entry.length]
+
+    return open_parts(header, index, fetch, slot_id, x25519_private)
+
+
+def open_parts(header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x25519_private: bytes) -> Opened:
+    """Open a register whose header and index are read and checked, fetching only the segments it needs.
+
+    `fetch(entry)` gives a segment's ciphertext (from the file, or one row from PostgreSQL); each is
+    checked against the index's digest before it is decrypted.
+    """
     slot = next((s for s in header.slots if s.slot_id == slot_id), None)
     entry = index.keyring(slot_id)
     if slot is None or entry is None:
         raise DamagedError("register damaged: your key slot has no keyring")
     ring = kr.open_keyring(x25519_private, header.file_id, entry)  # F7 step 9
     kr.check_key_ids(ring, index, header.file_id, slot_id)  # 9a
-    segments = memoryview(data)[len(raw_header) + header.index_len :]
 
     def plain(kind: int, scope: bytes) -> tuple[sg.SegmentEntry, bytes]:
         entry = next(e for e in index.segments if e.kind == kind and e.scope == scope)
         key = kr.keys_of(ring, scope, entry.key_kind)
         if key is None:
             raise DamagedError(f"register damaged: your keyring lacks the key of {entry.name()}")
-        return entry, sg.open_segment(key, header.file_id, entry, sg.slice_segment(index, segments, entry.seg_id)[1])
+        return entry, sg.open_segment(key, header.file_id, entry, fetch(entry))
 
     _, trust_plain = plain(sg.TRUST_RECORDS, sg.TRUST)  # 10
     conn = split.load(trust_plain)
