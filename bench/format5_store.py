@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--trust", required=True, help="a folder made by bench/synth.py --size large")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json")
+    parser.add_argument("--pg", action="store_true", help="also in PostgreSQL: time and WAL bytes of the saves")
     args = parser.parse_args()
     os.environ.setdefault("XDG_STATE_HOME", str(Path(args.trust) / "state-format5"))
 
@@ -197,6 +198,7 @@ def main() -> None:
         lambda: db.deserialize(crypto.decrypt_with_nonce(register_key, body_nonce, sealed, b"aad")), args.runs
     )
     changed = [e for e in later.index.segments if before.get(e.seg_id) != e]
+    pg = _postgres(image, later, path, args.runs) if args.pg else None
     report = {
         "bench": "issue 27: format 5 in the store (bench/format5_store.py); CPU time of one process, not commands",
         "machine": {
@@ -220,10 +222,75 @@ def main() -> None:
             "index bytes": later.header.index_len,
         },
     }
+    if pg is not None:
+        report["postgresql"] = pg
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
+
+
+def _postgres(image, later, path: Path, runs: int) -> dict:
+    """Format 5's one-account save in PostgreSQL against format 4's: wall time and WAL bytes, same server.
+
+    Format 4's save is stood in for by what it sends (store/pgstore.py): one row holding the header
+    and the whole body's ciphertext (its archive is stored by digest and not sent again).
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import pgserver
+    import psycopg
+
+    from accountctl.store import fileformat as ff, pg5
+
+    prefix = path.read_bytes()
+    header_len, body_len, _ = ff.file_lengths(prefix[: 1 << 20])
+    whole_row = prefix[: header_len + body_len]
+    cluster = pgserver.Cluster.start(durable=True)
+    if cluster is None:
+        return {"skipped": pgserver.Cluster.why_not}
+    try:
+        cluster.admin_sql(f"CREATE SCHEMA f5 AUTHORIZATION {pgserver.APP}")
+        with psycopg.connect(f"{cluster.url()}?options=-csearch_path%3Df5", autocommit=True) as conn:
+            pg5.create_schema(conn)
+            conn.execute("CREATE TABLE whole (one boolean PRIMARY KEY, bytes bytea NOT NULL)")
+            conn.execute("ALTER TABLE whole ALTER COLUMN bytes SET STORAGE EXTERNAL")
+            conn.execute("INSERT INTO whole VALUES (true, %s)", (whole_row,))
+
+            def lsn():
+                return conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+
+            def wal_since(start):
+                return conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (start,)).fetchone()[0]
+
+            out = {"format 4 row (header and body)": len(whole_row)}
+            f4, f4_wal, f5, f5_wal, sent = [], [], [], [], 0
+            for n in range(runs):
+                start, t = lsn(), time.perf_counter()
+                conn.execute("UPDATE whole SET bytes = %s WHERE one", (whole_row[:-1] + bytes([n % 256]),))
+                f4.append(time.perf_counter() - t)
+                f4_wal.append(int(wal_since(start)))
+                conn.execute("TRUNCATE accountctl5_register, accountctl5_segment, accountctl5_tail")
+                pg5.save(conn, image.pieces, image.index, None)
+                start, t = lsn(), time.perf_counter()
+                sent = pg5.save(conn, later.pieces, later.index, image.header.generation)
+                f5.append(time.perf_counter() - t)
+                f5_wal.append(int(wal_since(start)))
+            out["a whole save, format 4 (one row): wall ms, WAL bytes"] = [
+                round(statistics.median(f4) * 1000, 1),
+                int(statistics.median(f4_wal)),
+            ]
+            out["a one-account save, format 5 (changed segments): wall ms, WAL bytes"] = [
+                round(statistics.median(f5) * 1000, 1),
+                int(statistics.median(f5_wal)),
+            ]
+            out["segment bytes sent by the format 5 save"] = sent
+            out["WAL of format 5 against format 4"] = (
+                f"{100 * statistics.median(f5_wal) / statistics.median(f4_wal):.2f}%"
+            )
+            out["runs"] = runs
+            return out
+    finally:
+        cluster.stop()
 
 
 def _x25519(slot, facts, path) -> bytes:
