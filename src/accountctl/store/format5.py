@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from accountctl import chain, crypto, membership
 from accountctl.errors import DamagedError
 from accountctl.model import get_meta, set_meta
-from accountctl.store import fileformat as ff, fileformat5 as ff5, segments as sg, split
+from accountctl.store import fileformat as ff, fileformat5 as ff5, patching, segments as sg, split
 from accountctl.store.register import keyrings as kr
 
 LABEL_VAULT_SLOTS = b"accountctl/v5/vault-slots"
@@ -117,6 +117,7 @@ def save(
     rotate: set[bytes] = frozenset(),
     rotate_vault: set[bytes] = frozenset(),
     legacy: list[dict] = (),
+    base: dict[bytes, tuple[bytes, bytes | None]] | None = None,
 ) -> Image:
     """A new generation of the register: re-encrypt the scopes in `dirty` (every one when None), copy the rest.
 
@@ -214,9 +215,13 @@ def save(
             or scope in rotated
             or (sg.SCHOOL_RECORDS, scope) not in seg_ids
         ):
-            records, secrets = split.extract(body, school)
-            earlier = _earlier(body, previous, scope)
-            put(sg.SCHOOL_RECORDS, scope, _with_bodies(records, earlier + bodies.get(scope, [])))
+            if base and scope in base and base[scope][1] is not None and school not in patching.whole(body):
+                records, secrets = patching.patch(body, school, *base[scope])
+                records = _with_bodies(records, bodies.get(scope, []))
+            else:
+                records, secrets = split.extract(body, school)
+                records = _with_bodies(records, _earlier(body, previous, scope) + bodies.get(scope, []))
+            put(sg.SCHOOL_RECORDS, scope, records)
             put(sg.SCHOOL_CREDENTIALS, scope, secrets)
         else:
             keep(sg.SCHOOL_RECORDS, scope)
@@ -291,6 +296,7 @@ class Opened:
     schools: set[str]  # the schools loaded
     all_schools: set[str]
     known: sg.Known  # the `wrote` map after this open, for the machine to keep
+    plain: dict[bytes, tuple[bytes, bytes | None]] = field(default_factory=dict)  # scope -> its segments as read
 
 
 def open_image(data: bytes, slot_id: bytes, x25519_private: bytes) -> Opened:
@@ -348,12 +354,13 @@ def open_parts(header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x2551
     schools = {school for school, scope in state.school_scopes.items() if reach.reads(bytes.fromhex(scope))}
     readable = {sg.TRUST.hex()} | {state.school_scopes[s] for s in schools}
     texts = {sg.TRUST: _bodies_in(trust_plain)}
-    loaded = []
+    loaded, plain_parts = [], {}
     for school in sorted(schools):  # 15
         scope = bytes.fromhex(state.school_scopes[school])
         _, records = plain(sg.SCHOOL_RECORDS, scope)
         secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
         loaded.append((records, secrets))
+        plain_parts[scope] = (records, secrets)
         texts[scope] = _bodies_in(records)
     split.merge_many(conn, loaded)
     try:
@@ -371,7 +378,8 @@ def open_parts(header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x2551
         [(scope.hex(), seq, text) for scope, found in texts.items() for seq, text in found.items()],
     )
     split.guard(conn, schools)
-    return Opened(header, index, conn, state, schools, set(state.school_scopes), known)
+    patching.track(conn)
+    return Opened(header, index, conn, state, schools, set(state.school_scopes), known, plain_parts)
 
 
 def _signing_keys(state: membership.Membership, slot: ff.Slot | None) -> list[bytes]:
