@@ -152,15 +152,20 @@ def save(
         if scope in rotate_vault:
             keys[(scope, sg.KEY_V)] = crypto.random_bytes(32)
     rotated = set(rotate) | set(rotate_vault)
-    scopes = [
-        sg.ScopeEntry(
-            s,
-            epochs[s],
-            sg.key_id(file_id, s, epochs[s], sg.KEY_K, keys[(s, sg.KEY_K)]),
-            sg.key_id(file_id, s, epochs[s], sg.KEY_V, keys[(s, sg.KEY_V)]),
-        )
-        for s in sorted({sg.TRUST, *school_scopes.values()})
-    ]
+    same = previous is not None and not rotated and {e.scope for e in previous.index.scopes} == set(epochs)
+    scopes = (
+        list(previous.index.scopes)
+        if same
+        else [
+            sg.ScopeEntry(
+                s,
+                epochs[s],
+                sg.key_id(file_id, s, epochs[s], sg.KEY_K, keys[(s, sg.KEY_K)]),
+                sg.key_id(file_id, s, epochs[s], sg.KEY_V, keys[(s, sg.KEY_V)]),
+            )
+            for s in sorted({sg.TRUST, *school_scopes.values()})
+        ]
+    )
     seg_ids = dict(previous.seg_ids) if previous else {}
     old = {e.seg_id: e for e in previous.index.segments} if previous else {}
     old_blobs = previous.blobs() if previous else {}
