@@ -669,3 +669,71 @@ def test_a_head_who_erases_an_old_event_of_their_own_school_is_caught(trust, mon
             open_as(trust, reader, forged)
     monkeypatch.setattr(chain, "legacy_root", lambda skeletons: image.skeletons[len(trust.legacy)]["legacy"])
     assert open_as(trust, trust.custodian, forged).schools
+
+
+def test_a_machine_checks_only_what_is_new_since_its_last_open(trust, monkeypatch):
+    """Once checked, an open verifies no old signature again (42 ms of a head's open at the large trust)."""
+    image = first(trust)
+    slot, x_private, _ = trust.private[heads()[BROOK]]
+    before = format5.open_image(image.data, slot.slot_id, x_private)
+    later, _ = second(trust, image, BROOK)
+    calls = []
+    real = crypto.verify_signature
+    monkeypatch.setattr(crypto, "verify_signature", lambda *a: calls.append(1) or real(*a))
+    after = format5.open_image(later.data, slot.slot_id, x_private, before.checked)
+    assert len(calls) == 2  # the save's header and its one new event; no membership record again
+    assert after.checked.seq == later.skeletons[-1]["seq"]
+    assert after.conn.execute("SELECT count(*) FROM accounts WHERE reviewed_on = '2026-12-07'").fetchone()[0] == 1
+    calls.clear()
+    format5.open_image(later.data, slot.slot_id, x_private)
+    assert len(calls) > 20  # from nothing: every membership record and every save (30 on the demo)
+
+
+def test_history_rewritten_before_what_a_machine_checked_is_caught(trust):
+    """A head rewrites an early event and rehashes everything after it, signing it all as theirs:
+    a machine that checked the history before finds the event it stopped at changed."""
+    from accountctl.store.register import keyrings as kr
+
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    reader_slot, reader_x, _ = trust.private[heads()[BROOK]]
+    seen = format5.open_image(later.data, reader_slot.slot_id, reader_x)
+    head = heads()[OAK]
+    slot, x_private, signing = trust.private[head]
+    ring = kr.open_keyring(x_private, trust.file_id, later.index.keyring(slot.slot_id))
+    skeletons = json.loads(chain.canonical(later.skeletons))
+    n = len(trust.legacy) + 1
+    skeletons[n]["at_real"] = "2026-01-01T00:00:00Z"
+    prev = skeletons[n - 1]["hash"]
+    for skeleton in skeletons[n:]:
+        skeleton["prev_hash"] = prev
+        skeleton["hash"] = prev = chain.skeleton_hash(skeleton, prev)
+    journal_id = later.seg_ids[(sg.TRUST_JOURNAL, sg.TRUST)]
+    old = next(e for e in later.index.segments if e.seg_id == journal_id)
+    entry, blob = sg.seal_segment(
+        kr.keys_of(ring, sg.TRUST, sg.KEY_K),
+        trust.file_id,
+        journal_id,
+        sg.TRUST_JOURNAL,
+        sg.TRUST,
+        old.epoch,
+        old.version,
+        chain.canonical(skeletons),
+    )
+    forged = _forge(trust, later, head, {journal_id: (entry, blob)}, None)
+    with pytest.raises(DamagedError, match="not the one this machine checked"):
+        format5.open_image(forged, reader_slot.slot_id, reader_x, seen.checked)
+    with pytest.raises(DamagedError, match="not signed by them|does not verify"):
+        format5.open_image(forged, reader_slot.slot_id, reader_x)  # and from nothing, the signatures fail
+
+
+def test_a_replay_after_what_a_machine_checked_is_still_caught(trust):
+    image = first(trust)
+    slot, x_private, _ = trust.private[heads()[BROOK]]
+    seen = format5.open_image(image.data, slot.slot_id, x_private)
+    later, _ = second(trust, image, BROOK)
+    brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
+    old_entry = next(e for e in image.index.segments if e.seg_id == brook)
+    quiet = _forge(trust, later, heads()[OAK], {brook: (old_entry, image.blobs()[brook])}, None)
+    with pytest.raises(DamagedError, match="not the one its history last wrote"):
+        format5.open_image(quiet, slot.slot_id, x_private, seen.checked)

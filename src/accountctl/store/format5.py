@@ -290,6 +290,16 @@ def _bodies_in(records: bytes) -> dict[int, str]:
         raise DamagedError("register damaged: a records segment's event records are not readable") from None
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What this machine has checked of a register (F6, section 8c): up to which event, and what it found."""
+
+    seq: int
+    hash: str
+    known: dict  # the `wrote` map at that event
+    members_head: str  # the membership chain's head whose signatures were checked
+
+
 @dataclass
 class Opened:
     """What one person's open gives: the merged database of what they read, and what was checked."""
@@ -302,9 +312,10 @@ class Opened:
     all_schools: set[str]
     known: sg.Known  # the `wrote` map after this open, for the machine to keep
     plain: dict[bytes, tuple[bytes, bytes | None]] = field(default_factory=dict)  # scope -> its segments as read
+    checked: Checked | None = None  # for the machine to keep: the next open checks only what is newer
 
 
-def open_image(data: bytes, slot_id: bytes, x25519_private: bytes) -> Opened:
+def open_image(data: bytes, slot_id: bytes, x25519_private: bytes, checked: Checked | None = None) -> Opened:
     """Open a format-5 register's bytes with one key slot's private key (F7); raises DamagedError."""
     header, raw_header = ff5.parse_header(data)
     index, _ = ff5.read_index(data, header, raw_header)
@@ -314,14 +325,18 @@ def open_image(data: bytes, slot_id: bytes, x25519_private: bytes) -> Opened:
     def fetch(entry: sg.SegmentEntry) -> memoryview:
         return view[offsets[entry.seg_id] : offsets[entry.seg_id] + entry.length]
 
-    return open_parts(header, index, fetch, slot_id, x25519_private)
+    return open_parts(header, index, fetch, slot_id, x25519_private, checked)
 
 
-def open_parts(header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x25519_private: bytes) -> Opened:
+def open_parts(
+    header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x25519_private: bytes, checked: Checked | None = None
+) -> Opened:
     """Open a register whose header and index are read and checked, fetching only the segments it needs.
 
     `fetch(entry)` gives a segment's ciphertext (from the file, or one row from PostgreSQL); each is
-    checked against the index's digest before it is decrypted.
+    checked against the index's digest before it is decrypted. `checked`: what this machine checked
+    before; then only newer events are checked, and the event it stopped at must still be the same
+    one (the chain pins every event before it), as section 8c does for format 4.
     """
     slot = next((s for s in header.slots if s.slot_id == slot_id), None)
     entry = index.keyring(slot_id)
@@ -339,7 +354,7 @@ def open_parts(header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x2551
 
     _, trust_plain = plain(sg.TRUST_RECORDS, sg.TRUST)  # 10
     conn = split.load(trust_plain)
-    state = membership.load(conn, header.file_id)  # 13
+    state = membership.load(conn, header.file_id, verified_head=checked.members_head if checked else None)  # 13
     saver = next((s for s in header.slots if s.slot_id == header.saved_by), None)
     saver_keys = _signing_keys(state, saver)
     if not any(crypto.verify_signature(k, header.save_signature, ff5.signed_part(header)) for k in saver_keys):  # 13a
@@ -349,7 +364,16 @@ def open_parts(header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x2551
     start = (get_meta(conn, CHAIN_START) or "").split(" ")
     if len(start) != 2 or not start[0].isdigit():
         raise DamagedError("register damaged: where its history starts is not recorded")
-    known = _check_history(skeletons, state, header, index, int(start[0]), start[1])  # 13b, 13c
+    first_seq, prev, known, new = int(start[0]), start[1], {}, skeletons
+    if checked is not None:
+        at = next((n for n, s in enumerate(skeletons) if s.get("seq") == checked.seq), None)
+        if at is None or skeletons[at].get("hash") != checked.hash:
+            raise DamagedError(
+                f"register altered: its history does not verify: event {checked.seq} is not the one this "
+                "machine checked (rolled back, or rewritten since)"
+            )
+        first_seq, prev, known, new = checked.seq + 1, checked.hash, dict(checked.known), skeletons[at + 1 :]
+    known = _check_history(new, state, header, index, first_seq, prev, known)  # 13b, 13c
     reach = _reach(state, slot, 1 << 62)
     kr.check_reach(ring, reach, index, slot_id)  # 13d
     if slot.access == ff.ACCESS_VAULT and not hmac.compare_digest(  # 14
@@ -372,7 +396,9 @@ def open_parts(header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x2551
         bodies = {seq: json.loads(text) for found in texts.values() for seq, text in found.items()}
     except ValueError:
         raise DamagedError("register damaged: a records segment's event records are not readable") from None
-    problems = chain.body_problems(skeletons, bodies, readable)  # 16a
+    if checked is not None:  # the bodies of events checked before were checked then
+        bodies = {seq: b for seq, b in bodies.items() if seq > checked.seq}
+    problems = chain.body_problems(new, bodies, readable)  # 16a
     if problems:
         raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
     # The chain's head is the journal's, not the trust records' (which a save need not rewrite).
@@ -384,7 +410,9 @@ def open_parts(header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x2551
     )
     split.guard(conn, schools)
     patching.track(conn)
-    return Opened(header, index, conn, state, schools, set(state.school_scopes), known, plain_parts)
+    last = skeletons[-1]
+    now = Checked(last["seq"], last["hash"], known, state.head)
+    return Opened(header, index, conn, state, schools, set(state.school_scopes), known, plain_parts, now)
 
 
 def _signing_keys(state: membership.Membership, slot: ff.Slot | None) -> list[bytes]:
@@ -397,26 +425,32 @@ def _signing_keys(state: membership.Membership, slot: ff.Slot | None) -> list[by
 
 
 def _check_history(
-    skeletons: list[dict], state: membership.Membership, header, index: sg.Index, first_seq: int, prev: str
+    skeletons: list[dict],
+    state: membership.Membership,
+    header,
+    index: sg.Index,
+    first_seq: int,
+    prev: str,
+    known: sg.Known,
 ) -> sg.Known:
     """The chain, every save's signature and what each save wrote, then the index against it (F7 13b, 13c).
 
     Checks the whole journal every time: the per-machine map of F6 (only new events) is not built yet.
     """
-    if not isinstance(skeletons, list) or not skeletons:
+    if not isinstance(skeletons, list) or (not skeletons and not known):
         raise DamagedError("register altered: its history does not verify: it has no events")
     problems, _, _ = chain.skeleton_problems(skeletons, prev, first_seq)
     problems += chain.scope_problems(skeletons, state.scopes_of)
     if problems:
         raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
     try:
-        return _check_saves(skeletons, state, header, index)
+        return _check_saves(skeletons, state, header, index, known)
     except (ValueError, TypeError, KeyError, AttributeError):
         raise DamagedError("register altered: its history does not verify: an event is not readable") from None
 
 
-def _check_saves(skeletons: list[dict], state: membership.Membership, header, index: sg.Index) -> sg.Known:
-    known: sg.Known = {}
+def _check_saves(skeletons: list[dict], state: membership.Membership, header, index: sg.Index, known) -> sg.Known:
+    known = dict(known)
     pending: set[str] = set()
     for skeleton in skeletons:
         actor, seq = skeleton["actor"], skeleton["seq"]
@@ -452,7 +486,7 @@ def _check_saves(skeletons: list[dict], state: membership.Membership, header, in
         ]
         sg.check_writes(wrote, reach, known, actor)
         known = sg.apply_wrote(known, wrote)
-    if "signature" not in skeletons[-1]:
+    if skeletons and "signature" not in skeletons[-1]:
         raise DamagedError("register altered: its last events are not signed")
     sg.check_against(known, index)
     return known
