@@ -737,3 +737,12 @@ def test_a_replay_after_what_a_machine_checked_is_still_caught(trust):
     quiet = _forge(trust, later, heads()[OAK], {brook: (old_entry, image.blobs()[brook])}, None)
     with pytest.raises(DamagedError, match="not the one its history last wrote"):
         format5.open_image(quiet, slot.slot_id, x_private, seen.checked)
+
+
+def test_a_read_only_open_refuses_every_write(trust):
+    image = first(trust)
+    slot, x_private, _ = trust.private[heads()[OAK]]
+    opened = format5.open_image(image.data, slot.slot_id, x_private, write=False)
+    assert opened.conn.execute("SELECT count(*) FROM accounts").fetchone()[0] > 0
+    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+        opened.conn.execute("UPDATE accounts SET reviewed_on = '2026-12-10'")

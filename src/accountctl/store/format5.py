@@ -315,7 +315,9 @@ class Opened:
     checked: Checked | None = None  # for the machine to keep: the next open checks only what is newer
 
 
-def open_image(data: bytes, slot_id: bytes, x25519_private: bytes, checked: Checked | None = None) -> Opened:
+def open_image(
+    data: bytes, slot_id: bytes, x25519_private: bytes, checked: Checked | None = None, write: bool = True
+) -> Opened:
     """Open a format-5 register's bytes with one key slot's private key (F7); raises DamagedError."""
     header, raw_header = ff5.parse_header(data)
     index, _ = ff5.read_index(data, header, raw_header)
@@ -325,18 +327,26 @@ def open_image(data: bytes, slot_id: bytes, x25519_private: bytes, checked: Chec
     def fetch(entry: sg.SegmentEntry) -> memoryview:
         return view[offsets[entry.seg_id] : offsets[entry.seg_id] + entry.length]
 
-    return open_parts(header, index, fetch, slot_id, x25519_private, checked)
+    return open_parts(header, index, fetch, slot_id, x25519_private, checked, write)
 
 
 def open_parts(
-    header: ff5.Header, index: sg.Index, fetch, slot_id: bytes, x25519_private: bytes, checked: Checked | None = None
+    header: ff5.Header,
+    index: sg.Index,
+    fetch,
+    slot_id: bytes,
+    x25519_private: bytes,
+    checked: Checked | None = None,
+    write: bool = True,
 ) -> Opened:
     """Open a register whose header and index are read and checked, fetching only the segments it needs.
 
     `fetch(entry)` gives a segment's ciphertext (from the file, or one row from PostgreSQL); each is
     checked against the index's digest before it is decrypted. `checked`: what this machine checked
     before; then only newer events are checked, and the event it stopped at must still be the same
-    one (the chain pins every event before it), as section 8c does for format 4.
+    one (the chain pins every event before it), as section 8c does for format 4. Without `write`
+    (a command that only reads), no triggers are set: a read-only open has nothing to guard or track,
+    and the database is made read-only instead.
     """
     slot = next((s for s in header.slots if s.slot_id == slot_id), None)
     entry = index.keyring(slot_id)
@@ -408,8 +418,11 @@ def open_parts(
         f"INSERT INTO temp.{OPEN_BODIES} VALUES (?, ?, ?)",
         [(scope.hex(), seq, text) for scope, found in texts.items() for seq, text in found.items()],
     )
-    split.guard(conn, schools)
-    patching.track(conn)
+    if write:
+        split.guard(conn, schools)
+        patching.track(conn)
+    else:
+        conn.execute("PRAGMA query_only = ON")
     last = skeletons[-1]
     now = Checked(last["seq"], last["hash"], known, state.head)
     return Opened(header, index, conn, state, schools, set(state.school_scopes), known, plain_parts, now)
