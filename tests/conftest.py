@@ -206,3 +206,15 @@ def oak(run, register_path):
     """A register with one school (oak), its custodian, a headteacher and two teachers."""
     reuse("oak", register_path, lambda: build_oak(run))
     return register_path
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A throwaway PostgreSQL cluster for the session (tests/pgserver.py); skips where none can start."""
+    import pgserver
+
+    server = pgserver.Cluster.start()
+    if server is None:
+        pytest.skip(f"no PostgreSQL server could be started: {pgserver.Cluster.why_not}")
+    yield server
+    server.stop()

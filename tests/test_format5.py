@@ -376,29 +376,15 @@ def test_the_journal_holds_no_school_details(trust):
 
 def test_a_head_who_rewrites_an_earlier_event_in_the_journal_is_caught(trust):
     """They hold the trust's key, so they can re-encrypt the journal; they cannot keep the chain whole."""
-    from accountctl.store.register import keyrings as kr
-
     image = first(trust)
     later, _ = second(trust, image, BROOK)
     head = heads()[OAK]
-    slot, x_private, _signing = trust.private[head]
-    ring = kr.open_keyring(x_private, trust.file_id, later.index.keyring(slot.slot_id))
-    skeletons = json.loads(chain.canonical(later.skeletons))
-    n = next(i for i, s in enumerate(skeletons) if not s.get("format4") and not s["legacy"])
-    skeletons[n]["actor"] = head  # an earlier event, said to be theirs
-    journal_id = later.seg_ids[(sg.TRUST_JOURNAL, sg.TRUST)]
-    old = next(e for e in later.index.segments if e.seg_id == journal_id)
-    entry, blob = sg.seal_segment(
-        kr.keys_of(ring, sg.TRUST, sg.KEY_K),
-        trust.file_id,
-        journal_id,
-        sg.TRUST_JOURNAL,
-        sg.TRUST,
-        1,
-        old.version,
-        chain.canonical(skeletons),
-    )
-    forged = _forge(trust, later, head, {journal_id: (entry, blob)}, None)
+
+    def rewrite(skeletons):
+        n = next(i for i, s in enumerate(skeletons) if not s.get("format4") and not s["legacy"])
+        skeletons[n]["actor"] = head  # an earlier event, said to be theirs
+
+    forged = _rewrite_journal(trust, later, head, rewrite)
     with pytest.raises(DamagedError, match="history does not verify: event .* was altered"):
         open_as(trust, heads()[BROOK], forged)
 
@@ -692,35 +678,20 @@ def test_a_machine_checks_only_what_is_new_since_its_last_open(trust, monkeypatc
 def test_history_rewritten_before_what_a_machine_checked_is_caught(trust):
     """A head rewrites an early event and rehashes everything after it, signing it all as theirs:
     a machine that checked the history before finds the event it stopped at changed."""
-    from accountctl.store.register import keyrings as kr
-
     image = first(trust)
     later, _ = second(trust, image, BROOK)
     reader_slot, reader_x, _ = trust.private[heads()[BROOK]]
     seen = format5.open_image(later.data, reader_slot.slot_id, reader_x)
-    head = heads()[OAK]
-    slot, x_private, signing = trust.private[head]
-    ring = kr.open_keyring(x_private, trust.file_id, later.index.keyring(slot.slot_id))
-    skeletons = json.loads(chain.canonical(later.skeletons))
-    n = len(trust.legacy) + 1
-    skeletons[n]["at_real"] = "2026-01-01T00:00:00Z"
-    prev = skeletons[n - 1]["hash"]
-    for skeleton in skeletons[n:]:
-        skeleton["prev_hash"] = prev
-        skeleton["hash"] = prev = chain.skeleton_hash(skeleton, prev)
-    journal_id = later.seg_ids[(sg.TRUST_JOURNAL, sg.TRUST)]
-    old = next(e for e in later.index.segments if e.seg_id == journal_id)
-    entry, blob = sg.seal_segment(
-        kr.keys_of(ring, sg.TRUST, sg.KEY_K),
-        trust.file_id,
-        journal_id,
-        sg.TRUST_JOURNAL,
-        sg.TRUST,
-        old.epoch,
-        old.version,
-        chain.canonical(skeletons),
-    )
-    forged = _forge(trust, later, head, {journal_id: (entry, blob)}, None)
+
+    def rewrite(skeletons):
+        n = len(trust.legacy) + 1
+        skeletons[n]["at_real"] = "2026-01-01T00:00:00Z"
+        prev = skeletons[n - 1]["hash"]
+        for skeleton in skeletons[n:]:
+            skeleton["prev_hash"] = prev
+            skeleton["hash"] = prev = chain.skeleton_hash(skeleton, prev)
+
+    forged = _rewrite_journal(trust, later, heads()[OAK], rewrite)
     with pytest.raises(DamagedError, match="not the one this machine checked"):
         format5.open_image(forged, reader_slot.slot_id, reader_x, seen.checked)
     with pytest.raises(DamagedError, match="not signed by them|does not verify"):

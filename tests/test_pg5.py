@@ -21,15 +21,6 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses a local Po
 _schemas = count(1)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    server = pgserver.Cluster.start()
-    if server is None:
-        pytest.skip(f"no PostgreSQL server could be started: {pgserver.Cluster.why_not}")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def db(cluster):
     name = f"f5_{next(_schemas)}"

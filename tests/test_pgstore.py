@@ -37,15 +37,6 @@ _schemas = count(1)
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses fork and a local PostgreSQL cluster")
 
 
-@pytest.fixture(scope="session")
-def cluster():
-    server = pgserver.Cluster.start()
-    if server is None:
-        pytest.skip(f"no PostgreSQL server could be started: {pgserver.Cluster.why_not}")
-    yield server
-    server.stop()
-
-
 def docs_sql(marker: str) -> str:
     """The SQL block of docs/shared-register.md after `<!-- sql:MARKER -->`: the tests run what the docs say."""
     text = DOCS.read_text(encoding="utf-8")

@@ -236,19 +236,7 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
         raise DamagedError("register damaged: body length out of range")
     if not (history_len == 0 and history_nonce == bytes(NONCE_LEN) or TAG_LEN <= history_len <= MAX_BODY):
         raise DamagedError("register damaged: history length out of range")
-    end = total - CHECKSUM_LEN
-    slots = []
-    seen_ids = set()
-    for _ in range(count):
-        slot, offset = _parse_slot(raw, offset, end)
-        if slot.slot_id in seen_ids:
-            raise DamagedError("register damaged: duplicate key slot")
-        seen_ids.add(slot.slot_id)
-        slots.append(slot)
-    if offset != end:
-        raise DamagedError("register damaged: trailing bytes in header")
-    if sum(1 for s in slots if s.kind == KIND_PERSON and s.access == ACCESS_VAULT) < 1:
-        raise DamagedError("register damaged: no custodian key slot")
+    slots = parse_slots(raw, offset, total - CHECKSUM_LEN, count)
     header = Header(
         file_id=file_id,
         generation=generation,
@@ -266,6 +254,25 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
         save_signature=save_signature,
     )
     return header, raw
+
+
+def parse_slots(raw: bytes, offset: int, end: int, count: int, sealed: bool = True) -> list[Slot]:
+    """The header's `count` key slots from `offset` to exactly `end`: distinct, and one a custodian's.
+
+    `sealed`: each slot holds the register (and vault) keys, as in format 4 (format 5: keyrings do).
+    """
+    slots, seen = [], set()
+    for _ in range(count):
+        slot, offset = _parse_slot(raw, offset, end, sealed)
+        if slot.slot_id in seen:
+            raise DamagedError("register damaged: duplicate key slot")
+        seen.add(slot.slot_id)
+        slots.append(slot)
+    if offset != end:
+        raise DamagedError("register damaged: trailing bytes in header")
+    if not any(s.kind == KIND_PERSON and s.access == ACCESS_VAULT for s in slots):
+        raise DamagedError("register damaged: no custodian key slot")
+    return slots
 
 
 def _parse_slot(raw: bytes, offset: int, end: int, sealed: bool = True) -> tuple[Slot, int]:

@@ -99,17 +99,7 @@ def parse_header(data: bytes) -> tuple[Header, bytes]:
         raise DamagedError("register damaged: key slot count out of range")
     if not sg.MIN_INDEX <= index_len <= sg.MAX_INDEX:
         raise DamagedError("register damaged: index length out of range")
-    offset, end, slots, seen = FIXED_LEN, total - ff.CHECKSUM_LEN, [], set()
-    for _ in range(count):
-        slot, offset = ff._parse_slot(raw, offset, end, sealed=False)
-        if slot.slot_id in seen:
-            raise DamagedError("register damaged: duplicate key slot")
-        seen.add(slot.slot_id)
-        slots.append(slot)
-    if offset != end:
-        raise DamagedError("register damaged: trailing bytes in header")
-    if not any(s.kind == ff.KIND_PERSON and s.access == ff.ACCESS_VAULT for s in slots):
-        raise DamagedError("register damaged: no custodian key slot")
+    slots = ff.parse_slots(raw, FIXED_LEN, total - ff.CHECKSUM_LEN, count, sealed=False)
     header = Header(
         file_id, generation, index_len, index_digest, slots, vault_mac, saved_by, saved_at, signature, flags
     )
