@@ -310,3 +310,16 @@ def test_a_bad_segment_among_many_is_damage_and_leaves_nothing_attached(body):
     with pytest.raises(DamagedError, match="does not load"):
         split.merge_many(conn, [*parts, (b"garbage" * 200, None)])
     assert [r[1] for r in conn.execute("PRAGMA database_list")] == ["main"]
+
+
+def test_an_event_belongs_to_its_account_or_staff_members_school_and_a_move_to_both(body):
+    conn = whole(body)
+    first, second = two(conn)
+    account = conn.execute("SELECT id FROM accounts WHERE school = ?", (first,)).fetchone()[0]
+    email = conn.execute("SELECT email FROM staff WHERE school = ?", (second,)).fetchone()[0]
+    assert split.event_schools(conn, {"action": "account.review", "account": account}) == [first]
+    assert split.event_schools(conn, {"action": "staff.train", "target": email}) == [second]
+    assert split.event_schools(conn, {"action": "config.set", "target": "window.DORMANT"}) == [split.TRUST]
+    move = {"action": "staff.move", "target": email, "details": {"from": second, "to": first, "on": "2026-12-07"}}
+    assert split.event_schools(conn, move) == sorted([first, second])
+    assert split.event_schools(conn, dict(move, details={"from": "gone", "to": "nowhere"})) == [second]

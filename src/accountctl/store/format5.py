@@ -174,11 +174,11 @@ def save(
     skeletons = list(previous.skeletons) if previous else []
     bodies: dict[bytes, list[tuple[int, str]]] = {}
     for event in legacy if previous is None else ():
-        school = split.event_school(body, event)
-        scope = sg.TRUST if school == split.TRUST else school_scopes[school]
-        skeleton, event_body = chain.legacy_split(event, [scope.hex()])
+        scopes_of = [sg.TRUST if s == split.TRUST else school_scopes[s] for s in split.event_schools(body, event)]
+        skeleton, event_body = chain.legacy_split(event, [scope.hex() for scope in scopes_of])
         skeletons.append(skeleton)
-        bodies.setdefault(scope, []).append((event_body["seq"], chain.canonical(event_body).decode()))
+        for scope in scopes_of:
+            bodies.setdefault(scope, []).append((event_body["seq"], chain.canonical(event_body).decode()))
     prev_hash = skeletons[-1]["hash"] if skeletons else events[0][0]["prev_hash"]
     made = []
     for event, scope_ids in events:

@@ -94,6 +94,17 @@ def event_school(conn: sqlite3.Connection, event: dict) -> str:
     return TRUST
 
 
+def event_schools(conn: sqlite3.Connection, event: dict) -> list[str]:
+    """Every school an event belongs to (F6): a staff move is both schools'; any other, `event_school`'s."""
+    details = event.get("details") or {}
+    if event.get("action") == "staff.move" and isinstance(details, dict):
+        known = {row[0] for row in conn.execute("SELECT id FROM main.schools")}
+        moved = sorted({details.get("from"), details.get("to")} & known)
+        if moved:
+            return moved
+    return [event_school(conn, event)]
+
+
 def tables(conn: sqlite3.Connection, schema: str = "main") -> list[str]:
     """The body's tables in `schema`, in creation order (so referenced tables come first)."""
     return [
