@@ -131,6 +131,13 @@ def main() -> None:
         lambda: format5.open_image(image.data, head_slot.slot_id, head_private, seen, write=False), args.runs
     )
     figures["a custodian's open (every school and its credentials)"] = timed(custodian_open, max(3, args.runs // 2))
+    sample = facts["sample_account"]
+    figures["a custodian's open for one account, as otp or cred show (the lookup's school only, read-only)"] = timed(
+        lambda: format5.open_image(
+            image.data, custodian_slot.slot_id, custodian_private, write=False, find=("account", sample)
+        ),
+        args.runs,
+    )
 
     opened = custodian_open()
     account = opened.conn.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (school,)).fetchone()[0]

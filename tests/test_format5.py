@@ -696,3 +696,47 @@ def test_a_read_only_open_refuses_every_write(trust):
     assert opened.conn.execute("SELECT count(*) FROM accounts").fetchone()[0] > 0
     with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
         opened.conn.execute("UPDATE accounts SET reviewed_on = '2026-12-10'")
+
+
+def _account(trust: Trust, school: str) -> str:
+    source = db.deserialize(trust.body)
+    return source.execute(
+        "SELECT a.id FROM accounts a JOIN credentials c ON c.account = a.id WHERE a.school = ? ORDER BY a.id DESC",
+        (school,),
+    ).fetchone()[0]
+
+
+def test_the_lookup_finds_an_accounts_school_so_only_that_school_is_opened(trust):
+    """What `otp ID` and `cred show ID` need: one school's segments, not every school's."""
+    image = first(trust)
+    slot, x_private, _ = trust.private[trust.custodian]
+    account = _account(trust, BROOK)
+    opened = format5.open_image(image.data, slot.slot_id, x_private, find=("account", account))
+    assert opened.schools == {BROOK}
+    assert opened.conn.execute("SELECT count(*) FROM credentials WHERE account = ?", (account,)).fetchone()[0] == 1
+    # a head's key makes no tag of another school's ids: they get their own school, as without a hint
+    head = trust.private[heads()[OAK]]
+    assert format5.open_image(image.data, head[0].slot_id, head[1], find=("account", account)).schools == {OAK}
+    # an id nobody holds: every school the person reads
+    assert format5.open_image(image.data, slot.slot_id, x_private, find=("account", "no-such")).schools >= {OAK, BROOK}
+
+
+def test_a_new_account_reaches_the_lookup_at_the_next_save_and_nothing_else_rewrites_it(trust):
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)  # a review: no id added
+    lookup = image.seg_ids[(sg.TRUST_LOOKUP, sg.TRUST)]
+    assert next(e for e in later.index.segments if e.seg_id == lookup).version == 1
+    body = open_as(trust, trust.custodian, later.data).conn
+    body.execute(
+        "INSERT INTO accounts (id, school, platform, handle, category, status, requested_at) "
+        "VALUES ('brookside-x-new', ?, 'x', 'new', 'school', 'requested', '2026-12-07')",
+        (BROOK,),
+    )
+    event = chain.record(body, trust.custodian, "account.request", account="brookside-x-new")
+    slot, x_private, signing = trust.private[trust.custodian]
+    scope = bytes.fromhex(_scope(trust, BROOK))
+    third = format5.save(body, trust.slots, slot, signing, [(event, [scope])], previous=later, dirty=split.dirty(body))
+    assert next(e for e in third.index.segments if e.seg_id == lookup).version == third.header.generation
+    assert format5.open_image(third.data, slot.slot_id, x_private, find=("account", "brookside-x-new")).schools == {
+        BROOK
+    }

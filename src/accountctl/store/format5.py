@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from accountctl import chain, crypto, membership
 from accountctl.errors import DamagedError
 from accountctl.model import get_meta, set_meta
-from accountctl.store import fileformat as ff, fileformat5 as ff5, patching, segments as sg, split
+from accountctl.store import fileformat as ff, fileformat5 as ff5, lookup5, patching, segments as sg, split
 from accountctl.store.register import keyrings as kr
 
 LABEL_VAULT_SLOTS = b"accountctl/v5/vault-slots"
@@ -207,10 +207,7 @@ def save(
         put(sg.TRUST_RECORDS, sg.TRUST, _with_bodies(trust_records, earlier + bodies.get(sg.TRUST, [])))
     else:
         keep(sg.TRUST_RECORDS, sg.TRUST)
-    if previous is None or (sg.TRUST_LOOKUP, sg.TRUST) not in seg_ids or sg.TRUST in rotated:
-        put(sg.TRUST_LOOKUP, sg.TRUST, b"{}")
-    else:
-        keep(sg.TRUST_LOOKUP, sg.TRUST)
+    touched = set()
     for school, scope in sorted(school_scopes.items()):
         if (
             previous is None
@@ -228,9 +225,11 @@ def save(
                 records = _with_bodies(records, _earlier(body, previous, scope) + bodies.get(scope, []))
             put(sg.SCHOOL_RECORDS, scope, records)
             put(sg.SCHOOL_CREDENTIALS, scope, secrets)
+            touched.add(school)
         else:
             keep(sg.SCHOOL_RECORDS, scope)
             keep(sg.SCHOOL_CREDENTIALS, scope)
+    _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep)
 
     # keyrings: sealed afresh by the first generation, kept after (a rotation would reseal them)
     keyrings, rings = [], {}
@@ -271,6 +270,28 @@ def save(
     header.save_signature = crypto.sign(signing_private, ff5.signed_part(header))
     pieces = [ff5.encode_header(header), index_bytes, *(blobs[e.seg_id] for e in entries)]
     return Image(pieces, header, index, keys, seg_ids, skeletons, rings, state.head, epochs)
+
+
+def _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep) -> None:
+    """The trust lookup (F4): the entries of every school rewritten by this save made again; kept if none moved."""
+    old = b""
+    if previous is not None and (sg.TRUST_LOOKUP, sg.TRUST) in previous.seg_ids:
+        seg_id = previous.seg_ids[(sg.TRUST_LOOKUP, sg.TRUST)]
+        entry = next(e for e in previous.index.segments if e.seg_id == seg_id)
+        old = sg.open_segment(
+            previous.keys[(sg.TRUST, sg.KEY_K)], previous.header.file_id, entry, previous.blobs()[seg_id]
+        )
+    every = previous is None or not old or sg.TRUST in rotated
+    rebuilt = {
+        scope: lookup5.entries_of(body, school, scope, keys[(scope, sg.KEY_K)])
+        for school, scope in school_scopes.items()
+        if every or school in touched or scope in rotated
+    }
+    new = lookup5.update(old, rebuilt)
+    if previous is None or new != old or sg.TRUST in rotated:
+        put(sg.TRUST_LOOKUP, sg.TRUST, new)
+    else:
+        keep(sg.TRUST_LOOKUP, sg.TRUST)
 
 
 def _bodies_of(image: Image, scope: bytes) -> list[tuple[int, str]]:
@@ -316,7 +337,12 @@ class Opened:
 
 
 def open_image(
-    data: bytes, slot_id: bytes, x25519_private: bytes, checked: Checked | None = None, write: bool = True
+    data: bytes,
+    slot_id: bytes,
+    x25519_private: bytes,
+    checked: Checked | None = None,
+    write: bool = True,
+    find: tuple[str, str] | None = None,
 ) -> Opened:
     """Open a format-5 register's bytes with one key slot's private key (F7); raises DamagedError."""
     header, raw_header = ff5.parse_header(data)
@@ -327,7 +353,7 @@ def open_image(
     def fetch(entry: sg.SegmentEntry) -> memoryview:
         return view[offsets[entry.seg_id] : offsets[entry.seg_id] + entry.length]
 
-    return open_parts(header, index, fetch, slot_id, x25519_private, checked, write)
+    return open_parts(header, index, fetch, slot_id, x25519_private, checked, write, find)
 
 
 def open_parts(
@@ -338,6 +364,7 @@ def open_parts(
     x25519_private: bytes,
     checked: Checked | None = None,
     write: bool = True,
+    find: tuple[str, str] | None = None,
 ) -> Opened:
     """Open a register whose header and index are read and checked, fetching only the segments it needs.
 
@@ -346,7 +373,8 @@ def open_parts(
     before; then only newer events are checked, and the event it stopped at must still be the same
     one (the chain pins every event before it), as section 8c does for format 4. Without `write`
     (a command that only reads), no triggers are set: a read-only open has nothing to guard or track,
-    and the database is made read-only instead.
+    and the database is made read-only instead. `find` ("account", ID): load only the school the trust
+    lookup names for that id (all the schools the person reads when it names none of them).
     """
     slot = next((s for s in header.slots if s.slot_id == slot_id), None)
     entry = index.keyring(slot_id)
@@ -391,6 +419,14 @@ def open_parts(
     ):
         raise DamagedError("register altered: its custodian key slots are not the ones the vault key vouches for")
     schools = {school for school, scope in state.school_scopes.items() if reach.reads(bytes.fromhex(scope))}
+    if find is not None:
+        held = {
+            bytes.fromhex(state.school_scopes[s]): kr.keys_of(ring, bytes.fromhex(state.school_scopes[s]), sg.KEY_K)
+            for s in schools
+        }
+        found = lookup5.find(plain(sg.TRUST_LOOKUP, sg.TRUST)[1], held, *find)
+        if found is not None:
+            schools = {s for s in schools if state.school_scopes[s] == found.hex()}
     readable = {sg.TRUST.hex()} | {state.school_scopes[s] for s in schools}
     texts = {sg.TRUST: _bodies_in(trust_plain)}
     loaded, plain_parts = [], {}
