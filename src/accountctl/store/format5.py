@@ -43,6 +43,7 @@ class Image:
     rings: dict[bytes, frozenset] = field(default_factory=dict)  # slot id -> the (scope, kind) keys sealed to it
     members_head: str = ""  # the membership chain's head when the keyrings were sealed
     epochs: dict[bytes, int] = field(default_factory=dict)  # scope -> its keys' epoch (1 when made)
+    ids: dict[bytes, str] = field(default_factory=dict)  # scope -> digest of its ids in the lookup
 
     @property
     def data(self) -> bytes:
@@ -229,7 +230,7 @@ def save(
         else:
             keep(sg.SCHOOL_RECORDS, scope)
             keep(sg.SCHOOL_CREDENTIALS, scope)
-    _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep)
+    ids = _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep)
 
     # keyrings: sealed afresh by the first generation, kept after (a rotation would reseal them)
     keyrings, rings = [], {}
@@ -269,11 +270,31 @@ def save(
     header.vault_mac = vault_mac(keys[(sg.TRUST, sg.KEY_V)], header)
     header.save_signature = crypto.sign(signing_private, ff5.signed_part(header))
     pieces = [ff5.encode_header(header), index_bytes, *(blobs[e.seg_id] for e in entries)]
-    return Image(pieces, header, index, keys, seg_ids, skeletons, rings, state.head, epochs)
+    return Image(pieces, header, index, keys, seg_ids, skeletons, rings, state.head, epochs, ids)
 
 
-def _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep) -> None:
-    """The trust lookup (F4): the entries of every school rewritten by this save made again; kept if none moved."""
+def _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep) -> dict[bytes, str]:
+    """The trust lookup (F4): rewritten with the entries of each school whose ids changed; else kept.
+
+    Returns each school's digest of its ids, which the next save compares (the lookup itself is a
+    megabyte at the large trust, and reading it costs more than the rest of a one-account save).
+    """
+    ids = dict(previous.ids) if previous is not None else {}
+    changed = {scope for scope in rotated if scope != sg.TRUST}
+    for school in touched:
+        scope = school_scopes[school]
+        digest = lookup5.ids_digest(body, school)
+        if ids.get(scope) != digest:
+            changed.add(scope)
+        ids[scope] = digest
+    if (
+        previous is not None
+        and not changed
+        and sg.TRUST not in rotated
+        and (sg.TRUST_LOOKUP, sg.TRUST) in previous.seg_ids
+    ):
+        keep(sg.TRUST_LOOKUP, sg.TRUST)
+        return ids
     old = b""
     if previous is not None and (sg.TRUST_LOOKUP, sg.TRUST) in previous.seg_ids:
         seg_id = previous.seg_ids[(sg.TRUST_LOOKUP, sg.TRUST)]
@@ -285,13 +306,10 @@ def _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep
     rebuilt = {
         scope: lookup5.entries_of(body, school, scope, keys[(scope, sg.KEY_K)])
         for school, scope in school_scopes.items()
-        if every or school in touched or scope in rotated
+        if every or scope in changed
     }
-    new = lookup5.update(old, rebuilt)
-    if previous is None or new != old or sg.TRUST in rotated:
-        put(sg.TRUST_LOOKUP, sg.TRUST, new)
-    else:
-        keep(sg.TRUST_LOOKUP, sg.TRUST)
+    put(sg.TRUST_LOOKUP, sg.TRUST, lookup5.update(old, rebuilt))
+    return ids
 
 
 def _bodies_of(image: Image, scope: bytes) -> list[tuple[int, str]]:

@@ -43,6 +43,15 @@ def entries_of(conn: sqlite3.Connection, school: str, scope: bytes, school_key: 
     return out
 
 
+def ids_digest(conn: sqlite3.Connection, school: str) -> str:
+    """SHA-256 of a school's ids of every kind, sorted: equal digests, the same entries."""
+    digest = hashlib.sha256()
+    for kind, sql in KINDS.items():
+        for ident in sorted(row[0] for row in conn.execute(sql, (school,))):
+            digest.update(f"{kind}/{ident}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
 def update(previous: bytes, rebuilt: dict[bytes, list[bytes]]) -> bytes:
     """The lookup with the entries of each school in `rebuilt` (scope -> entries) replaced; sorted by tag."""
     if len(previous) % ENTRY_LEN:
