@@ -138,6 +138,15 @@ def main() -> None:
         ),
         args.runs,
     )
+    known = format5.open_image(
+        image.data, custodian_slot.slot_id, custodian_private, write=False, find=("account", sample)
+    )
+    figures["the same on a machine that checked the register before"] = timed(
+        lambda: format5.open_image(
+            image.data, custodian_slot.slot_id, custodian_private, known.checked, write=False, find=("account", sample)
+        ),
+        args.runs,
+    )
 
     opened = custodian_open()
     account = opened.conn.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (school,)).fetchone()[0]
