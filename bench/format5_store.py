@@ -46,7 +46,7 @@ def main() -> None:
     os.environ.setdefault("XDG_STATE_HOME", str(Path(args.trust) / "state-format5"))
 
     from accountctl import chain, crypto, membership
-    from accountctl.store import db, fileformat5 as ff5, format5, segments as sg, split
+    from accountctl.store import db, fileformat5 as ff5, format5, opening5, segments as sg, split
     from accountctl.store.register import keyrings as kr
     from accountctl.store.register import open_register
 
@@ -117,32 +117,32 @@ def main() -> None:
     custodian_private = _x25519(custodian_slot, facts, path)
 
     def custodian_open():
-        return format5.open_image(image.data, custodian_slot.slot_id, custodian_private)
+        return opening5.open_image(image.data, custodian_slot.slot_id, custodian_private)
 
     def head_open():
-        return format5.open_image(image.data, head_slot.slot_id, head_private)
+        return opening5.open_image(image.data, head_slot.slot_id, head_private)
 
     figures["a head's open (trust + their school)"] = timed(head_open, args.runs)
     seen = head_open().checked
     figures["a head's open again on the same machine (only newer events checked)"] = timed(
-        lambda: format5.open_image(image.data, head_slot.slot_id, head_private, seen), args.runs
+        lambda: opening5.open_image(image.data, head_slot.slot_id, head_private, seen), args.runs
     )
     figures["the same, for a command that only reads (no triggers)"] = timed(
-        lambda: format5.open_image(image.data, head_slot.slot_id, head_private, seen, write=False), args.runs
+        lambda: opening5.open_image(image.data, head_slot.slot_id, head_private, seen, write=False), args.runs
     )
     figures["a custodian's open (every school and its credentials)"] = timed(custodian_open, max(3, args.runs // 2))
     sample = facts["sample_account"]
     figures["a custodian's open for one account, as otp or cred show (the lookup's school only, read-only)"] = timed(
-        lambda: format5.open_image(
+        lambda: opening5.open_image(
             image.data, custodian_slot.slot_id, custodian_private, write=False, find=("account", sample)
         ),
         args.runs,
     )
-    known = format5.open_image(
+    known = opening5.open_image(
         image.data, custodian_slot.slot_id, custodian_private, write=False, find=("account", sample)
     )
     figures["the same on a machine that checked the register before"] = timed(
-        lambda: format5.open_image(
+        lambda: opening5.open_image(
             image.data, custodian_slot.slot_id, custodian_private, known.checked, write=False, find=("account", sample)
         ),
         args.runs,

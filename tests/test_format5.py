@@ -17,7 +17,7 @@ import pytest
 
 from accountctl import chain, crypto, membership
 from accountctl.errors import DamagedError
-from accountctl.store import db, fileformat as ff, fileformat5 as ff5, format5, segments as sg, split
+from accountctl.store import db, fileformat as ff, fileformat5 as ff5, format5, opening5, segments as sg, split
 from conftest import ok
 
 OAK, BROOK = "oakfield", "brookside"
@@ -100,9 +100,9 @@ def first(trust: Trust) -> format5.Image:
     return format5.save(body, trust.slots, slot, signing, trust.events, file_id=trust.file_id, legacy=trust.legacy)
 
 
-def open_as(trust: Trust, email: str, data: bytes) -> format5.Opened:
+def open_as(trust: Trust, email: str, data: bytes) -> opening5.Opened:
     slot, x_private, _ = trust.private[email]
-    return format5.open_image(data, slot.slot_id, x_private)
+    return opening5.open_image(data, slot.slot_id, x_private)
 
 
 def heads():
@@ -393,7 +393,7 @@ def test_a_slot_the_header_does_not_hold_opens_nothing(trust):
     image = first(trust)
     _slot, x_private, _ = trust.private[heads()[OAK]]
     with pytest.raises(DamagedError, match="has no keyring"):
-        format5.open_image(image.data, os.urandom(16), x_private)
+        opening5.open_image(image.data, os.urandom(16), x_private)
 
 
 def test_a_save_by_a_head_that_changes_only_their_school_is_accepted(trust):
@@ -640,17 +640,17 @@ def test_a_machine_checks_only_what_is_new_since_its_last_open(trust, monkeypatc
     """Once checked, an open verifies no old signature again (42 ms of a head's open at the large trust)."""
     image = first(trust)
     slot, x_private, _ = trust.private[heads()[BROOK]]
-    before = format5.open_image(image.data, slot.slot_id, x_private)
+    before = opening5.open_image(image.data, slot.slot_id, x_private)
     later, _ = second(trust, image, BROOK)
     calls = []
     real = crypto.verify_signature
     monkeypatch.setattr(crypto, "verify_signature", lambda *a: calls.append(1) or real(*a))
-    after = format5.open_image(later.data, slot.slot_id, x_private, before.checked)
+    after = opening5.open_image(later.data, slot.slot_id, x_private, before.checked)
     assert len(calls) == 2  # the save's header and its one new event; no membership record again
     assert after.checked.seq == later.skeletons[-1]["seq"]
     assert after.conn.execute("SELECT count(*) FROM accounts WHERE reviewed_on = '2026-12-07'").fetchone()[0] == 1
     calls.clear()
-    format5.open_image(later.data, slot.slot_id, x_private)
+    opening5.open_image(later.data, slot.slot_id, x_private)
     assert len(calls) > 20  # from nothing: every membership record and every save (30 on the demo)
 
 
@@ -660,7 +660,7 @@ def test_history_rewritten_before_what_a_machine_checked_is_caught(trust):
     image = first(trust)
     later, _ = second(trust, image, BROOK)
     reader_slot, reader_x, _ = trust.private[heads()[BROOK]]
-    seen = format5.open_image(later.data, reader_slot.slot_id, reader_x)
+    seen = opening5.open_image(later.data, reader_slot.slot_id, reader_x)
 
     def rewrite(skeletons):
         n = len(trust.legacy) + 1
@@ -672,27 +672,27 @@ def test_history_rewritten_before_what_a_machine_checked_is_caught(trust):
 
     forged = _rewrite_journal(trust, later, heads()[OAK], rewrite)
     with pytest.raises(DamagedError, match="not the one this machine checked"):
-        format5.open_image(forged, reader_slot.slot_id, reader_x, seen.checked)
+        opening5.open_image(forged, reader_slot.slot_id, reader_x, seen.checked)
     with pytest.raises(DamagedError, match="not signed by them|does not verify"):
-        format5.open_image(forged, reader_slot.slot_id, reader_x)  # and from nothing, the signatures fail
+        opening5.open_image(forged, reader_slot.slot_id, reader_x)  # and from nothing, the signatures fail
 
 
 def test_a_replay_after_what_a_machine_checked_is_still_caught(trust):
     image = first(trust)
     slot, x_private, _ = trust.private[heads()[BROOK]]
-    seen = format5.open_image(image.data, slot.slot_id, x_private)
+    seen = opening5.open_image(image.data, slot.slot_id, x_private)
     later, _ = second(trust, image, BROOK)
     brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
     old_entry = next(e for e in image.index.segments if e.seg_id == brook)
     quiet = _forge(trust, later, heads()[OAK], {brook: (old_entry, image.blobs()[brook])}, None)
     with pytest.raises(DamagedError, match="not the one its history last wrote"):
-        format5.open_image(quiet, slot.slot_id, x_private, seen.checked)
+        opening5.open_image(quiet, slot.slot_id, x_private, seen.checked)
 
 
 def test_a_read_only_open_refuses_every_write(trust):
     image = first(trust)
     slot, x_private, _ = trust.private[heads()[OAK]]
-    opened = format5.open_image(image.data, slot.slot_id, x_private, write=False)
+    opened = opening5.open_image(image.data, slot.slot_id, x_private, write=False)
     assert opened.conn.execute("SELECT count(*) FROM accounts").fetchone()[0] > 0
     with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
         opened.conn.execute("UPDATE accounts SET reviewed_on = '2026-12-10'")
@@ -711,14 +711,14 @@ def test_the_lookup_finds_an_accounts_school_so_only_that_school_is_opened(trust
     image = first(trust)
     slot, x_private, _ = trust.private[trust.custodian]
     account = _account(trust, BROOK)
-    opened = format5.open_image(image.data, slot.slot_id, x_private, find=("account", account))
+    opened = opening5.open_image(image.data, slot.slot_id, x_private, find=("account", account))
     assert opened.schools == {BROOK}
     assert opened.conn.execute("SELECT count(*) FROM credentials WHERE account = ?", (account,)).fetchone()[0] == 1
     # a head's key makes no tag of another school's ids: they get their own school, as without a hint
     head = trust.private[heads()[OAK]]
-    assert format5.open_image(image.data, head[0].slot_id, head[1], find=("account", account)).schools == {OAK}
+    assert opening5.open_image(image.data, head[0].slot_id, head[1], find=("account", account)).schools == {OAK}
     # an id nobody holds: every school the person reads
-    assert format5.open_image(image.data, slot.slot_id, x_private, find=("account", "no-such")).schools >= {OAK, BROOK}
+    assert opening5.open_image(image.data, slot.slot_id, x_private, find=("account", "no-such")).schools >= {OAK, BROOK}
 
 
 def test_a_new_account_reaches_the_lookup_at_the_next_save_and_nothing_else_rewrites_it(trust):
@@ -737,6 +737,114 @@ def test_a_new_account_reaches_the_lookup_at_the_next_save_and_nothing_else_rewr
     scope = bytes.fromhex(_scope(trust, BROOK))
     third = format5.save(body, trust.slots, slot, signing, [(event, [scope])], previous=later, dirty=split.dirty(body))
     assert next(e for e in third.index.segments if e.seg_id == lookup).version == third.header.generation
-    assert format5.open_image(third.data, slot.slot_id, x_private, find=("account", "brookside-x-new")).schools == {
+    assert opening5.open_image(third.data, slot.slot_id, x_private, find=("account", "brookside-x-new")).schools == {
         BROOK
     }
+
+
+def _reveal(trust: Trust, image: format5.Image, school: str, seq_shift: int = 0) -> bytes:
+    """A custodian's `cred show` of one of `school`'s accounts, appended as a tail record (F9)."""
+    from accountctl.store import fileformat as ff, tail5
+    from accountctl.store.register import keyrings as kr
+
+    slot, x_private, signing = trust.private[trust.custodian]
+    ring = kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id))
+    scope = bytes.fromhex(_scope(trust, school))
+    last = image.skeletons[-1]
+    event = {
+        "seq": last["seq"] + 1 + seq_shift,
+        "at": "2026-12-07T12:00:00Z",
+        "actor": trust.custodian,
+        "action": "credential.reveal",
+        "target": None,
+        "account": _account(trust, school),
+        "details": {},
+        "at_real": "2026-12-07T12:00:00Z",
+    }
+    skeleton, body = chain.split_event(event, [scope.hex()], os.urandom(16).hex())
+    skeleton["prev_hash"] = last["hash"]
+    skeleton["hash"] = chain.skeleton_hash(skeleton, last["hash"])
+    skeleton["signature"] = crypto.sign(signing, chain.skeleton_message(trust.file_id, skeleton["hash"])).hex()
+    raw_header = ff5.encode_header(image.header)
+    record = tail5.seal(
+        raw_header,
+        0,
+        kr.keys_of(ring, sg.TRUST, sg.KEY_K),
+        scope,
+        kr.keys_of(ring, scope, sg.KEY_K),
+        [skeleton],
+        [body],
+    )
+    return image.data + ff.tail_record(record)
+
+
+def test_a_reveal_is_recorded_without_a_save_and_checked_by_each_reader(trust):
+    image = first(trust)
+    data = _reveal(trust, image, BROOK)
+    brook = open_as(trust, heads()[BROOK], data)
+    assert brook.tail.bodies and not brook.tail.unread  # Brookside's head checked the record of the reveal
+    oak = open_as(trust, heads()[OAK], data)
+    assert oak.tail.skeletons and oak.tail.unread == {bytes.fromhex(_scope(trust, BROOK))}
+    assert brook.checked.seq == image.skeletons[-1]["seq"] + 1
+
+
+def test_a_reveal_moved_to_another_save_or_out_of_the_chain_is_caught(trust):
+    from accountctl.store import fileformat as ff
+
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    record = _reveal(trust, image, BROOK)[len(image.data) :]
+    with pytest.raises(DamagedError, match="does not open"):
+        open_as(trust, heads()[BROOK], later.data + record)  # bound to the header it followed
+    gap = _reveal(trust, image, BROOK, seq_shift=1)
+    with pytest.raises(DamagedError, match="history does not verify"):
+        open_as(trust, heads()[OAK], gap)
+    assert ff.split_tail(record)[0]  # the record itself is whole
+
+
+def test_the_next_save_folds_the_reveal_in(trust):
+    image = first(trust)
+    data = _reveal(trust, image, BROOK)
+    opened = open_as(trust, trust.custodian, data)
+    conn = opened.conn
+    account = conn.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (OAK,)).fetchone()[0]
+    conn.execute("UPDATE accounts SET reviewed_on = '2026-12-11' WHERE id = ?", (account,))
+    event = chain.record(conn, trust.custodian, "account.review", account=account)
+    slot, _x, signing = trust.private[trust.custodian]
+    oak = bytes.fromhex(_scope(trust, OAK))
+    later = format5.save(
+        conn, trust.slots, slot, signing, [(event, [oak])], previous=image, dirty=split.dirty(conn), tail=opened.tail
+    )
+    reveal_seq = opened.tail.skeletons[0]["seq"]
+    assert [s["seq"] for s in later.skeletons[-2:]] == [reveal_seq, reveal_seq + 1]
+    brook = open_as(trust, heads()[BROOK], later.data)  # the reveal's record is now in Brookside's segment
+    assert brook.tail.skeletons == []
+    assert (
+        brook.conn.execute("SELECT count(*) FROM temp.event_bodies_open WHERE seq = ?", (reveal_seq,)).fetchone()[0]
+        == 1
+    )
+
+
+def test_a_save_that_cannot_open_a_pending_reveal_is_refused(trust):
+    """F9 left this open: Oakfield's head cannot fold Brookside's reveal into Brookside's segment."""
+    from accountctl.errors import AccessError
+
+    image = first(trust)
+    opened = open_as(trust, heads()[OAK], _reveal(trust, image, BROOK))
+    slot, _x, signing = trust.private[heads()[OAK]]
+    event = chain.record(opened.conn, heads()[OAK], "account.review")
+    with pytest.raises(AccessError, match="a custodian's save must fold it in first"):
+        format5.save(opened.conn, trust.slots, slot, signing, [(event, [sg.TRUST])], previous=image, tail=opened.tail)
+
+
+@pytest.mark.parametrize("cut", [0, 10, 17, 40, -1])
+def test_a_damaged_tail_record_is_damage_not_a_crash(trust, cut):
+    from accountctl.store import fileformat as ff
+
+    image = first(trust)
+    record = _reveal(trust, image, BROOK)[len(image.data) + 4 :]
+    damaged = record[:cut] if cut >= 0 else record[:-1] + bytes([record[-1] ^ 1])
+    if len(damaged) < 28:
+        damaged = damaged + bytes(28 - len(damaged))  # the framing's smallest record
+    with pytest.raises(DamagedError, match="does not open"):
+        open_as(trust, heads()[BROOK], image.data + ff.tail_record(damaged))

@@ -15,7 +15,7 @@ import pgserver  # noqa: E402
 from test_format5 import BROOK, OAK, _scope, first, heads, second, trust  # noqa: E402,F401 (the fixture)
 
 from accountctl.errors import BusyError  # noqa: E402
-from accountctl.store import format5, pg5, segments as sg  # noqa: E402
+from accountctl.store import opening5, pg5, segments as sg  # noqa: E402
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses a local PostgreSQL cluster")
 _schemas = count(1)
@@ -32,7 +32,7 @@ def db(cluster):
     cluster.admin_sql(f"DROP SCHEMA {name} CASCADE")
 
 
-def _open(conn, trust, email: str, asked: list | None = None) -> format5.Opened:
+def _open(conn, trust, email: str, asked: list | None = None) -> opening5.Opened:
     header, index, _ = pg5.read_index(conn)
     fetch = pg5.fetcher(conn)
 
@@ -42,7 +42,7 @@ def _open(conn, trust, email: str, asked: list | None = None) -> format5.Opened:
         return fetch(entry)
 
     slot, x_private, _ = trust.private[email]
-    return format5.open_parts(header, index, recording, slot.slot_id, x_private)
+    return opening5.open_parts(header, index, recording, slot.slot_id, x_private)
 
 
 def test_a_register_in_postgresql_opens_as_its_file_does(db, trust):
@@ -50,7 +50,7 @@ def test_a_register_in_postgresql_opens_as_its_file_does(db, trust):
     sent = pg5.save(db, image.pieces, image.index, None)
     assert sent == sum(e.length for e in image.index.segments)
     from_db = _open(db, trust, trust.custodian)
-    from_file = format5.open_image(
+    from_file = opening5.open_image(
         image.data, trust.private[trust.custodian][0].slot_id, trust.private[trust.custodian][1]
     )
     for table in ("accounts", "staff", "incidents", "credentials"):

@@ -1,0 +1,294 @@
+"""Opening a format-5 register (file-format.md F7): whole from its bytes, or by need from PostgreSQL.
+
+What an open does with one person's key slot: check the header, the index, the keyring, the signed
+membership, the save signature, the skeleton chain and every save's `wrote` (only what this
+machine has not checked before), the tail's reveals, then decrypt and merge only the schools that
+person reads, and check their events' records. Saving is `format5`. Not yet used by any command.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from accountctl import chain, crypto, membership
+from accountctl.errors import DamagedError
+from accountctl.model import get_meta, set_meta
+from accountctl.store import fileformat as ff, fileformat5 as ff5, lookup5, patching, segments as sg, split, tail5
+from accountctl.store.format5 import CHAIN_START, OPEN_BODIES, _bodies_in, _reach, vault_mac
+from accountctl.store.register import keyrings as kr
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What this machine has checked of a register (F6, section 8c): up to which event, and what it found."""
+
+    seq: int
+    hash: str
+    known: dict  # the `wrote` map at that event
+    members_head: str  # the membership chain's head whose signatures were checked
+
+
+@dataclass
+class Opened:
+    """What one person's open gives: the merged database of what they read, and what was checked."""
+
+    header: ff5.Header
+    index: sg.Index
+    conn: sqlite3.Connection
+    membership: membership.Membership
+    schools: set[str]  # the schools loaded
+    all_schools: set[str]
+    known: sg.Known  # the `wrote` map after this open, for the machine to keep
+    plain: dict[bytes, tuple[bytes, bytes | None]] = field(default_factory=dict)  # scope -> its segments as read
+    checked: Checked | None = None  # for the machine to keep: the next open checks only what is newer
+    tail: "Tail | None" = None  # the reveals after the last save, for the next save to fold in
+
+
+def open_image(
+    data: bytes,
+    slot_id: bytes,
+    x25519_private: bytes,
+    checked: Checked | None = None,
+    write: bool = True,
+    find: tuple[str, str] | None = None,
+) -> Opened:
+    """Open a format-5 register's bytes with one key slot's private key (F7); raises DamagedError."""
+    header, raw_header = ff5.parse_header(data)
+    index, _ = ff5.read_index(data, header, raw_header)
+    view = memoryview(data)[len(raw_header) + header.index_len :]
+    offsets = index.offsets()
+    records, _ = ff.split_tail(view[index.segments_length() :])
+
+    def fetch(entry: sg.SegmentEntry) -> memoryview:
+        return view[offsets[entry.seg_id] : offsets[entry.seg_id] + entry.length]
+
+    tail = [bytes(r) for r in records]
+    return open_parts(header, index, fetch, slot_id, x25519_private, checked, write, find, tail, raw_header)
+
+
+def open_parts(
+    header: ff5.Header,
+    index: sg.Index,
+    fetch,
+    slot_id: bytes,
+    x25519_private: bytes,
+    checked: Checked | None = None,
+    write: bool = True,
+    find: tuple[str, str] | None = None,
+    tail: list[bytes] = (),
+    raw_header: bytes = b"",
+) -> Opened:
+    """Open a register whose header and index are read and checked, fetching only the segments it needs.
+
+    `fetch(entry)` gives a segment's ciphertext (from the file, or one row from PostgreSQL); each is
+    checked against the index's digest before it is decrypted. `checked`: what this machine checked
+    before; then only newer events are checked, and the event it stopped at must still be the same
+    one (the chain pins every event before it), as section 8c does for format 4. Without `write`
+    (a command that only reads), no triggers are set: a read-only open has nothing to guard or track,
+    and the database is made read-only instead. `find` ("account", ID): load only the school the trust
+    lookup names for that id (all the schools the person reads when it names none of them). `tail`:
+    the records after the segments (F9, reveals), bound to `raw_header`; their events are checked as
+    the journal's, and their records by the readers of their school.
+    """
+    slot = next((s for s in header.slots if s.slot_id == slot_id), None)
+    entry = index.keyring(slot_id)
+    if slot is None or entry is None:
+        raise DamagedError("register damaged: your key slot has no keyring")
+    ring = kr.open_keyring(x25519_private, header.file_id, entry)  # F7 step 9
+    kr.check_key_ids(ring, index, header.file_id, slot_id)  # 9a
+
+    def plain(kind: int, scope: bytes) -> tuple[sg.SegmentEntry, bytes]:
+        entry = next(e for e in index.segments if e.kind == kind and e.scope == scope)
+        key = kr.keys_of(ring, scope, entry.key_kind)
+        if key is None:
+            raise DamagedError(f"register damaged: your keyring lacks the key of {entry.name()}")
+        return entry, sg.open_segment(key, header.file_id, entry, fetch(entry))
+
+    _, trust_plain = plain(sg.TRUST_RECORDS, sg.TRUST)  # 10
+    conn = split.load(trust_plain)
+    state = membership.load(conn, header.file_id, verified_head=checked.members_head if checked else None)  # 13
+    saver = next((s for s in header.slots if s.slot_id == header.saved_by), None)
+    saver_keys = _signing_keys(state, saver)
+    if not any(crypto.verify_signature(k, header.save_signature, ff5.signed_part(header)) for k in saver_keys):  # 13a
+        raise DamagedError("register altered: the last save is not signed by the key slot it names")
+    _, journal = plain(sg.TRUST_JOURNAL, sg.TRUST)
+    skeletons = json.loads(journal)
+    start = (get_meta(conn, CHAIN_START) or "").split(" ")
+    if len(start) != 2 or not start[0].isdigit():
+        raise DamagedError("register damaged: where its history starts is not recorded")
+    first_seq, prev, known, new = int(start[0]), start[1], {}, skeletons
+    if checked is not None:
+        at = next((n for n, s in enumerate(skeletons) if s.get("seq") == checked.seq), None)
+        if at is None or skeletons[at].get("hash") != checked.hash:
+            raise DamagedError(
+                f"register altered: its history does not verify: event {checked.seq} is not the one this "
+                "machine checked (rolled back, or rewritten since)"
+            )
+        first_seq, prev, known, new = checked.seq + 1, checked.hash, dict(checked.known), skeletons[at + 1 :]
+    known = _check_history(new, state, header, index, first_seq, prev, known)  # 13b, 13c
+    reveals = _read_tail(tail, raw_header, ring, skeletons, state, header, index, known)  # 14a
+    skeletons, new = skeletons + reveals.skeletons, new + reveals.skeletons
+    reach = _reach(state, slot, 1 << 62)
+    kr.check_reach(ring, reach, index, slot_id)  # 13d
+    if slot.access == ff.ACCESS_VAULT and not hmac.compare_digest(  # 14
+        vault_mac(kr.keys_of(ring, sg.TRUST, sg.KEY_V), header), header.vault_mac
+    ):
+        raise DamagedError("register altered: its custodian key slots are not the ones the vault key vouches for")
+    schools = {school for school, scope in state.school_scopes.items() if reach.reads(bytes.fromhex(scope))}
+    if find is not None:
+        held = {
+            bytes.fromhex(state.school_scopes[s]): kr.keys_of(ring, bytes.fromhex(state.school_scopes[s]), sg.KEY_K)
+            for s in schools
+        }
+        found = lookup5.find(plain(sg.TRUST_LOOKUP, sg.TRUST)[1], held, *find)
+        if found is not None:
+            schools = {s for s in schools if state.school_scopes[s] == found.hex()}
+    readable = {sg.TRUST.hex()} | {state.school_scopes[s] for s in schools}
+    texts = {sg.TRUST: _bodies_in(trust_plain)}
+    loaded, plain_parts = [], {}
+    for school in sorted(schools):  # 15
+        scope = bytes.fromhex(state.school_scopes[school])
+        _, records = plain(sg.SCHOOL_RECORDS, scope)
+        secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
+        loaded.append((records, secrets))
+        plain_parts[scope] = (records, secrets)
+        texts[scope] = _bodies_in(records)
+    split.merge_many(conn, loaded)
+    try:
+        bodies = {seq: json.loads(text) for found in texts.values() for seq, text in found.items()}
+    except ValueError:
+        raise DamagedError("register damaged: a records segment's event records are not readable") from None
+    readable_scopes = {bytes.fromhex(h) for h in readable}
+    bodies.update({b["seq"]: b for scope, found in reveals.bodies.items() if scope in readable_scopes for b in found})
+    if checked is not None:  # the bodies of events checked before were checked then
+        bodies = {seq: b for seq, b in bodies.items() if seq > checked.seq}
+    problems = chain.body_problems(new, bodies, readable)  # 16a
+    if problems:
+        raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
+    # The chain's head is the journal's, not the trust records' (which a save need not rewrite).
+    set_meta(conn, chain.HEAD_KEY, f"{skeletons[-1]['seq']} {skeletons[-1]['hash']}")
+    conn.execute(f"CREATE TEMP TABLE {OPEN_BODIES} (scope TEXT, seq INTEGER, body TEXT, PRIMARY KEY (scope, seq))")
+    conn.executemany(
+        f"INSERT INTO temp.{OPEN_BODIES} VALUES (?, ?, ?)",
+        [(scope.hex(), seq, text) for scope, found in texts.items() for seq, text in found.items()],
+    )
+    if write:
+        split.guard(conn, schools)
+        patching.track(conn)
+    else:
+        conn.execute("PRAGMA query_only = ON")
+    last = skeletons[-1]
+    now = Checked(last["seq"], last["hash"], known, state.head)
+    opened = Opened(header, index, conn, state, schools, set(state.school_scopes), known, plain_parts, now)
+    opened.tail = reveals
+    return opened
+
+
+@dataclass
+class Tail:
+    """The reveals recorded after the last save (F9): their skeletons, and the bodies this reader opened."""
+
+    skeletons: list[dict] = field(default_factory=list)
+    bodies: dict[bytes, list[dict]] = field(default_factory=dict)  # scope -> bodies (only those opened)
+    unread: set[bytes] = field(default_factory=set)  # scopes whose bodies this reader could not open
+
+
+def _read_tail(records, raw_header, ring, skeletons, state, header, index, known) -> Tail:
+    """Open and check the tail's records: each continues the chain and is signed by its actor, and writes nothing."""
+    out = Tail()
+    if not records:
+        return out
+    k_trust = kr.keys_of(ring, sg.TRUST, sg.KEY_K)
+    school_keys = {scope: key for (scope, kind), (_e, key) in ring.items() if kind == sg.KEY_K and scope != sg.TRUST}
+    for k, record in enumerate(records):
+        scope, found, bodies = tail5.open_record(raw_header, k, record, k_trust, school_keys)
+        out.skeletons += found
+        if bodies is None:
+            out.unread.add(scope)
+        else:
+            out.bodies.setdefault(scope, []).extend(bodies)
+    last = skeletons[-1]
+    if any(s.get("wrote") for s in out.skeletons):
+        raise DamagedError("register altered: a record at the end of the register says it wrote segments")
+    _check_history(out.skeletons, state, header, index, last["seq"] + 1, last["hash"], known)
+    return out
+
+
+def _signing_keys(state: membership.Membership, slot: ff.Slot | None) -> list[bytes]:
+    if slot is None:
+        return []
+    if slot.kind == ff.KIND_RECOVERY:
+        return [state.recovery_signing_key]
+    member = state.members.get(slot.slot_id)
+    return [member.signing_key] if member else []
+
+
+def _check_history(
+    skeletons: list[dict],
+    state: membership.Membership,
+    header,
+    index: sg.Index,
+    first_seq: int,
+    prev: str,
+    known: sg.Known,
+) -> sg.Known:
+    """The chain, every save's signature and what each save wrote, then the index against it (F7 13b, 13c).
+
+    Checks the whole journal every time: the per-machine map of F6 (only new events) is not built yet.
+    """
+    if not isinstance(skeletons, list) or (not skeletons and not known):
+        raise DamagedError("register altered: its history does not verify: it has no events")
+    problems, _, _ = chain.skeleton_problems(skeletons, prev, first_seq)
+    problems += chain.scope_problems(skeletons, state.scopes_of)
+    if problems:
+        raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
+    try:
+        return _check_saves(skeletons, state, header, index, known)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise DamagedError("register altered: its history does not verify: an event is not readable") from None
+
+
+def _check_saves(skeletons: list[dict], state: membership.Membership, header, index: sg.Index, known) -> sg.Known:
+    known = dict(known)
+    pending: set[str] = set()
+    for skeleton in skeletons:
+        actor, seq = skeleton["actor"], skeleton["seq"]
+        if skeleton.get("format4") and seq <= state.upgraded_at:
+            continue  # written before format 3 signed events
+        pending.add(actor)
+        if "signature" not in skeleton:
+            continue
+        if pending != {actor}:  # a save signs only its saver's own events
+            raise DamagedError(f"register altered: events before event {seq} are not signed by whoever wrote them")
+        pending = set()
+        if skeleton.get("format4"):  # signed as format 4 signed it; it wrote no segments
+            message = chain.event_message(header.file_id, skeleton["hash"])
+            if not any(
+                crypto.verify_signature(k, bytes.fromhex(skeleton["signature"]), message)
+                for k in state.keys_of(actor, seq)
+            ):
+                raise DamagedError(f"register altered: event {seq} names {actor} but is not signed by them")
+            continue
+        message = chain.skeleton_message(header.file_id, skeleton["hash"])
+        if not any(
+            crypto.verify_signature(k, bytes.fromhex(skeleton["signature"]), message) for k in state.keys_of(actor, seq)
+        ):
+            raise DamagedError(f"register altered: event {seq} names {actor} but is not signed by them")
+        member = state.by_email(actor)
+        scopes = state.scopes_of(actor, seq)
+        vault = actor == membership.RECOVERY or (member is not None and member.access == "vault")
+        reach = sg.Reach(
+            None if scopes is None else frozenset(bytes.fromhex(s) for s in scopes), vault=vault, seals=vault
+        )
+        wrote = [
+            sg.Wrote(bytes.fromhex(p), k, bytes.fromhex(s), v, bytes.fromhex(d)) for p, k, s, v, d in skeleton["wrote"]
+        ]
+        sg.check_writes(wrote, reach, known, actor)
+        known = sg.apply_wrote(known, wrote)
+    if skeletons and "signature" not in skeletons[-1]:
+        raise DamagedError("register altered: its last events are not signed")
+    sg.check_against(known, index)
+    return known
