@@ -575,30 +575,39 @@ def test_a_head_who_hides_an_old_event_from_its_school_is_caught(trust):
         open_as(trust, heads()[BROOK], forged)
 
 
-def test_an_old_event_whose_record_was_altered_is_caught_by_its_school(trust):
-    """Brookside's head (who may write Brookside) changes an old event's record in their own school:
-    it no longer hashes to the format-4 hash the chain keeps."""
+def _rewrite_own_records(trust: Trust, image: format5.Image, school: str, change) -> tuple[bytes, tuple, int]:
+    """What a school's head can do to their own school's records segment: `change(conn)` returns the event it touched."""
     from accountctl.store.register import keyrings as kr
 
-    image = first(trust)
-    head = heads()[BROOK]
-    scope = bytes.fromhex(_scope(trust, BROOK))
-    slot, x_private, _ = trust.private[head]
+    scope = bytes.fromhex(_scope(trust, school))
+    slot, x_private, _ = trust.private[heads()[school]]
     key = kr.keys_of(kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id)), scope, sg.KEY_K)
     seg_id = image.seg_ids[(sg.SCHOOL_RECORDS, scope)]
     old = next(e for e in image.index.segments if e.seg_id == seg_id)
     conn = sqlite3.connect(":memory:")
     conn.deserialize(sg.open_segment(key, trust.file_id, old, image.blobs()[seg_id]))
-    seq, text = conn.execute("SELECT seq, body FROM event_bodies ORDER BY seq LIMIT 1").fetchone()
-    changed = json.loads(text)
-    changed["details"] = {"note": "nothing happened"}
-    conn.execute("UPDATE event_bodies SET body = ? WHERE seq = ?", (json.dumps(changed), seq))
+    seq = change(conn)
     conn.commit()
     gen = image.header.generation + 1
-    entry, blob = sg.seal_segment(
-        key, trust.file_id, seg_id, sg.SCHOOL_RECORDS, scope, old.epoch, gen, conn.serialize()
-    )
-    forged = _forge(trust, image, head, {seg_id: (entry, blob)}, _event(trust, head, image.skeletons[-1]["seq"] + 1))
+    sealed = sg.seal_segment(key, trust.file_id, seg_id, sg.SCHOOL_RECORDS, scope, old.epoch, gen, conn.serialize())
+    return seg_id, sealed, seq
+
+
+def test_an_old_event_whose_record_was_altered_is_caught_by_its_school(trust):
+    """Brookside's head (who may write Brookside) changes an old event's record in their own school:
+    it no longer hashes to the format-4 hash the chain keeps."""
+    image = first(trust)
+    head = heads()[BROOK]
+
+    def alter(conn):
+        seq, text = conn.execute("SELECT seq, body FROM event_bodies ORDER BY seq LIMIT 1").fetchone()
+        changed = json.loads(text)
+        changed["details"] = {"note": "nothing happened"}
+        conn.execute("UPDATE event_bodies SET body = ? WHERE seq = ?", (json.dumps(changed), seq))
+        return seq
+
+    seg_id, sealed, seq = _rewrite_own_records(trust, image, BROOK, alter)
+    forged = _forge(trust, image, head, {seg_id: sealed}, _event(trust, head, image.skeletons[-1]["seq"] + 1))
     with pytest.raises(DamagedError, match=f"event {seq}'s record was altered"):
         open_as(trust, trust.custodian, forged)
 
@@ -607,28 +616,19 @@ def test_a_head_who_erases_an_old_event_of_their_own_school_is_caught(trust, mon
     """Brookside's head may write Brookside: they delete an old event's record there and file its
     skeleton under no school, so no reader would look for it. Only the upgrade's commitment to the
     format-4 events catches it, and without that check it opens: the attack is real."""
-    from accountctl.store.register import keyrings as kr
-
     image = first(trust)
     head = heads()[BROOK]
-    scope = bytes.fromhex(_scope(trust, BROOK))
-    slot, x_private, _ = trust.private[head]
-    key = kr.keys_of(kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id)), scope, sg.KEY_K)
-    seg_id = image.seg_ids[(sg.SCHOOL_RECORDS, scope)]
-    old = next(e for e in image.index.segments if e.seg_id == seg_id)
-    conn = sqlite3.connect(":memory:")
-    conn.deserialize(sg.open_segment(key, trust.file_id, old, image.blobs()[seg_id]))
-    (seq,) = conn.execute("SELECT min(seq) FROM event_bodies").fetchone()
-    conn.execute("DELETE FROM event_bodies WHERE seq = ?", (seq,))
-    conn.commit()
-    gen = image.header.generation + 1
-    entry, blob = sg.seal_segment(
-        key, trust.file_id, seg_id, sg.SCHOOL_RECORDS, scope, old.epoch, gen, conn.serialize()
-    )
+
+    def erase(conn):
+        (seq,) = conn.execute("SELECT min(seq) FROM event_bodies").fetchone()
+        conn.execute("DELETE FROM event_bodies WHERE seq = ?", (seq,))
+        return seq
+
+    seg_id, sealed, seq = _rewrite_own_records(trust, image, BROOK, erase)
     skeletons = json.loads(chain.canonical(image.skeletons))
     next(s for s in skeletons if s["seq"] == seq)["scopes"] = []
     event = _event(trust, head, image.skeletons[-1]["seq"] + 1)
-    forged = _forge(trust, image, head, {seg_id: (entry, blob)}, event, skeletons)
+    forged = _forge(trust, image, head, {seg_id: sealed}, event, skeletons)
     for reader in (trust.custodian, head, heads()[OAK]):
         with pytest.raises(DamagedError, match="events from before the upgrade were changed"):
             open_as(trust, reader, forged)
