@@ -166,6 +166,7 @@ def main() -> None:
             dirty=split.dirty(conn),
             state=opened.membership,
             base=opened.plain,
+            dirty_vault=split.dirty_vaults(conn),
         )
 
     figures["a one-account save (format 5: its school patched, and the journal; not yet written)"] = timed(

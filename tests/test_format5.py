@@ -848,3 +848,69 @@ def test_a_damaged_tail_record_is_damage_not_a_crash(trust, cut):
         damaged = damaged + bytes(28 - len(damaged))  # the framing's smallest record
     with pytest.raises(DamagedError, match="does not open"):
         open_as(trust, heads()[BROOK], image.data + ff.tail_record(damaged))
+
+
+def test_a_head_saves_their_own_school_with_their_own_keys_only(trust):
+    """The save a command will make: opened with the head's slot, saved with the keys in their keyring."""
+    image = first(trust)
+    opened = open_as(trust, heads()[OAK], image.data)
+    conn = opened.conn
+    account = conn.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (OAK,)).fetchone()[0]
+    conn.execute("UPDATE accounts SET reviewed_on = '2026-12-12' WHERE id = ?", (account,))
+    event = chain.record(conn, heads()[OAK], "account.review", account=account)
+    slot, _x, signing = trust.private[heads()[OAK]]
+    oak = bytes.fromhex(_scope(trust, OAK))
+    previous = opened.as_image(image.data)
+    assert (bytes.fromhex(_scope(trust, BROOK)), sg.KEY_K) not in previous.keys
+    later = format5.save(
+        conn,
+        trust.slots,
+        slot,
+        signing,
+        [(event, [oak])],
+        previous=previous,
+        dirty=split.dirty(conn),
+        base=opened.plain,
+        state=opened.membership,
+        dirty_vault=split.dirty_vaults(conn),
+    )
+    custodian = open_as(trust, trust.custodian, later.data)  # the vault MAC carried over; every check holds
+    assert custodian.conn.execute("SELECT count(*) FROM accounts WHERE reviewed_on = '2026-12-12'").fetchone()[0] == 1
+    brook = bytes.fromhex(_scope(trust, BROOK))
+    before = {e.seg_id: e for e in image.index.segments}
+    assert all(before[e.seg_id] == e for e in later.index.segments if e.scope == brook)
+    assert later.header.vault_mac == image.header.vault_mac
+
+
+def test_a_heads_save_that_would_write_another_school_is_refused(trust):
+    from accountctl.errors import AccessError
+
+    image = first(trust)
+    opened = open_as(trust, heads()[OAK], image.data)
+    slot, _x, signing = trust.private[heads()[OAK]]
+    event = chain.record(opened.conn, heads()[OAK], "account.review")
+    brook = bytes.fromhex(_scope(trust, BROOK))
+    with pytest.raises(AccessError, match="your key does not open brookside"):
+        format5.save(
+            opened.conn,
+            trust.slots,
+            slot,
+            signing,
+            [(event, [sg.TRUST])],
+            previous=opened.as_image(image.data),
+            dirty={BROOK},
+            state=opened.membership,
+            dirty_vault=set(),
+        )
+    with pytest.raises(AccessError, match="your key does not open"):  # a rotation needs every key
+        format5.save(
+            opened.conn,
+            trust.slots,
+            slot,
+            signing,
+            [(event, [sg.TRUST])],
+            previous=opened.as_image(image.data),
+            dirty=set(),
+            rotate={brook},
+            state=opened.membership,
+        )

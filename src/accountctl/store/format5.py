@@ -122,6 +122,7 @@ def save(
     legacy: list[dict] = (),
     base: dict[bytes, tuple[bytes, bytes | None]] | None = None,
     tail: Tail | None = None,
+    dirty_vault: set[str] | None = None,
 ) -> Image:
     """A new generation of the register: re-encrypt the scopes in `dirty` (every one when None), copy the rest.
 
@@ -144,12 +145,14 @@ def save(
     file_id = previous.header.file_id if previous else file_id
     generation = previous.header.generation + 1 if previous else 1
     school_scopes = {school: bytes.fromhex(scope) for school, scope in state.school_scopes.items()}
-    keys = dict(previous.keys) if previous else {}
+    keys = _Keys(previous.keys if previous else {}, state)
     epochs = dict(previous.epochs) if previous else {}
+    existing = {e.scope for e in previous.index.scopes} if previous else set()
     for scope in [sg.TRUST, *school_scopes.values()]:
         epochs.setdefault(scope, 1)
-        for kind in (sg.KEY_K, sg.KEY_V):
-            keys.setdefault((scope, kind), crypto.random_bytes(32))
+        if scope not in existing:  # a new school (or the first save): its keys are made here
+            for kind in (sg.KEY_K, sg.KEY_V):
+                keys[(scope, kind)] = crypto.random_bytes(32)
     for scope in set(rotate) | set(rotate_vault):
         epochs[scope] += 1
         keys[(scope, sg.KEY_K)] = crypto.random_bytes(32)
@@ -237,7 +240,10 @@ def save(
                 records, secrets = split.extract(body, school)
                 records = _with_bodies(records, _earlier(body, previous, scope) + bodies.get(scope, []))
             put(sg.SCHOOL_RECORDS, scope, records)
-            put(sg.SCHOOL_CREDENTIALS, scope, secrets)
+            if previous is None or dirty_vault is None or school in dirty_vault or scope in rotated:
+                put(sg.SCHOOL_CREDENTIALS, scope, secrets)
+            else:
+                keep(sg.SCHOOL_CREDENTIALS, scope)
             touched.add(school)
         else:
             keep(sg.SCHOOL_RECORDS, scope)
@@ -279,10 +285,32 @@ def save(
     index_bytes = sg.encode_index(index)
     header = ff5.Header(file_id, generation, len(index_bytes), hashlib.sha256(index_bytes).digest(), list(slots))
     header.saved_by, header.saved_at = saver.slot_id, saved_at
-    header.vault_mac = vault_mac(keys[(sg.TRUST, sg.KEY_V)], header)
+    if (sg.TRUST, sg.KEY_V) in keys:
+        header.vault_mac = vault_mac(keys[(sg.TRUST, sg.KEY_V)], header)
+    elif previous is not None and _vault_slots(previous.header) == _vault_slots(header):
+        header.vault_mac = previous.header.vault_mac  # as format 4: only a custodian changes custodian slots
+    else:
+        raise AccessError("only a custodian can change who holds vault access")
     header.save_signature = crypto.sign(signing_private, ff5.signed_part(header))
     pieces = [ff5.encode_header(header), index_bytes, *(blobs[e.seg_id] for e in entries)]
-    return Image(pieces, header, index, keys, seg_ids, skeletons, rings, state.head, epochs, ids)
+    return Image(pieces, header, index, dict(keys), seg_ids, skeletons, rings, state.head, epochs, ids)
+
+
+class _Keys(dict):
+    """The scope keys a saver holds: asking for one it does not hold is an access error, not a crash."""
+
+    def __init__(self, held: dict, state: membership.Membership):
+        super().__init__(held)
+        self.names = {bytes.fromhex(scope): school for school, scope in state.school_scopes.items()}
+
+    def __missing__(self, key):
+        scope, kind = key
+        what = "the trust's vault" if scope == sg.TRUST else self.names.get(scope, scope.hex()[:8])
+        raise AccessError(f"your key does not open {what}: this save would have to write it")
+
+
+def _vault_slots(header: ff5.Header) -> list:
+    return sorted((s.slot_id, s.kind, s.tag, s.public) for s in header.slots if s.access == ff.ACCESS_VAULT)
 
 
 def _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep) -> dict[bytes, str]:

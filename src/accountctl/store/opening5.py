@@ -17,7 +17,7 @@ from accountctl import chain, crypto, membership
 from accountctl.errors import DamagedError
 from accountctl.model import get_meta, set_meta
 from accountctl.store import fileformat as ff, fileformat5 as ff5, lookup5, patching, segments as sg, split, tail5
-from accountctl.store.format5 import CHAIN_START, OPEN_BODIES, _bodies_in, _reach, vault_mac
+from accountctl.store.format5 import CHAIN_START, OPEN_BODIES, Image, _bodies_in, _reach, vault_mac
 from accountctl.store.register import keyrings as kr
 
 
@@ -45,6 +45,35 @@ class Opened:
     plain: dict[bytes, tuple[bytes, bytes | None]] = field(default_factory=dict)  # scope -> its segments as read
     checked: Checked | None = None  # for the machine to keep: the next open checks only what is newer
     tail: "Tail | None" = None  # the reveals after the last save, for the next save to fold in
+    ring: dict = field(default_factory=dict)  # this person's keys: (scope, kind) -> (epoch, key)
+    journal: list[dict] = field(default_factory=list)  # the saved skeletons (the tail's not among them)
+
+    def as_image(self, data: bytes) -> Image:
+        """What this person's next save needs of the register they opened (from the file's bytes).
+
+        Only their own keys: a save that would write a school they do not read is refused.
+        """
+        raw_header = ff5.encode_header(self.header)
+        index_bytes = sg.encode_index(self.index)
+        view = memoryview(data)
+        start = len(raw_header) + len(index_bytes)
+        if view[: len(raw_header)] != raw_header or view[len(raw_header) : start] != index_bytes:
+            raise DamagedError("register changed since it was opened")
+        blobs, at = [], start
+        for entry in self.index.segments:
+            blobs.append(view[at : at + entry.length])
+            at += entry.length
+        return Image(
+            [raw_header, index_bytes, *blobs],
+            self.header,
+            self.index,
+            {scope_kind: key for scope_kind, (_epoch, key) in self.ring.items()},
+            {(e.kind, e.scope): e.seg_id for e in self.index.segments if e.kind in sg.ONE_PER_SCOPE},
+            list(self.journal),
+            {},
+            self.membership.head,
+            {e.scope: e.epoch for e in self.index.scopes},
+        )
 
 
 def open_image(
@@ -130,6 +159,7 @@ def open_parts(
         first_seq, prev, known, new = checked.seq + 1, checked.hash, dict(checked.known), skeletons[at + 1 :]
     known = _check_history(new, state, header, index, first_seq, prev, known)  # 13b, 13c
     reveals = _read_tail(tail, raw_header, ring, skeletons, state, header, index, known)  # 14a
+    journal = skeletons
     skeletons, new = skeletons + reveals.skeletons, new + reveals.skeletons
     reach = _reach(state, slot, 1 << 62)
     kr.check_reach(ring, reach, index, slot_id)  # 13d
@@ -183,7 +213,7 @@ def open_parts(
     last = skeletons[-1]
     now = Checked(last["seq"], last["hash"], known, state.head)
     opened = Opened(header, index, conn, state, schools, set(state.school_scopes), known, plain_parts, now)
-    opened.tail = reveals
+    opened.tail, opened.ring, opened.journal = reveals, ring, journal
     return opened
 
 

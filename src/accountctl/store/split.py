@@ -340,6 +340,7 @@ def guard(conn: sqlite3.Connection, schools: set[str]) -> None:
     """Refuse rows for schools not loaded, and note each school whose rows change (TEMP, for this open only)."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS open_schools (school TEXT PRIMARY KEY)")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS dirty_schools (school TEXT PRIMARY KEY)")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS dirty_vaults (school TEXT PRIMARY KEY)")
     conn.executemany("INSERT OR IGNORE INTO temp.open_schools VALUES (?)", [(s,) for s in {TRUST, *schools}])
     for table in tables(conn):
         if table in HISTORY_TABLES:
@@ -375,6 +376,11 @@ def guard(conn: sqlite3.Connection, schools: set[str]) -> None:
             "INSERT INTO dirty_schools SELECT {route} WHERE {route} IS NOT NULL "
             "AND NOT EXISTS (SELECT 1 FROM temp.dirty_schools WHERE school = {route});"
         )
+        if table in VAULT_COLUMNS:  # the school's credentials segment changes too (custodians only)
+            note += (
+                "INSERT INTO dirty_vaults SELECT {route} WHERE {route} IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM temp.dirty_vaults WHERE school = {route});"
+            )
         conn.execute(
             f"CREATE TEMP TRIGGER dirty_insert_{table} AFTER INSERT ON main.{table} BEGIN "
             + note.format(route=new)
@@ -392,6 +398,11 @@ def guard(conn: sqlite3.Connection, schools: set[str]) -> None:
             + note.format(route=old)
             + " END"
         )
+
+
+def dirty_vaults(conn: sqlite3.Connection) -> set[str]:
+    """The schools whose credentials (the tables only vault keys open) changed since `guard`."""
+    return {row[0] for row in conn.execute("SELECT school FROM temp.dirty_vaults")}
 
 
 def dirty(conn: sqlite3.Connection) -> set[str]:
