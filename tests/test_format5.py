@@ -785,7 +785,8 @@ def test_a_reveal_is_recorded_without_a_save_and_checked_by_each_reader(trust):
     assert brook.tail.bodies and not brook.tail.unread  # Brookside's head checked the record of the reveal
     oak = open_as(trust, heads()[OAK], data)
     assert oak.tail.skeletons and oak.tail.unread == {bytes.fromhex(_scope(trust, BROOK))}
-    assert brook.checked.seq == image.skeletons[-1]["seq"] + 1
+    assert [s["seq"] for s in brook.tail.skeletons] == [image.skeletons[-1]["seq"] + 1]
+    assert brook.checked.seq == image.skeletons[-1]["seq"]  # what a machine keeps is the saved history
 
 
 def test_a_reveal_moved_to_another_save_or_out_of_the_chain_is_caught(trust):
@@ -914,3 +915,13 @@ def test_a_heads_save_that_would_write_another_school_is_refused(trust):
             rotate={brook},
             state=opened.membership,
         )
+
+
+def test_a_machine_that_checked_a_register_with_a_reveal_opens_it_again(trust):
+    """What it checked is the saved history; the reveal after it is checked again on every open."""
+    image = first(trust)
+    data = _reveal(trust, image, BROOK)
+    slot, x_private, _ = trust.private[heads()[BROOK]]
+    seen = opening5.open_image(data, slot.slot_id, x_private)
+    again = opening5.open_image(data, slot.slot_id, x_private, seen.checked)
+    assert again.tail.bodies and again.checked == seen.checked

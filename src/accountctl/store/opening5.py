@@ -41,7 +41,6 @@ class Opened:
     membership: membership.Membership
     schools: set[str]  # the schools loaded
     all_schools: set[str]
-    known: sg.Known  # the `wrote` map after this open, for the machine to keep
     plain: dict[bytes, tuple[bytes, bytes | None]] = field(default_factory=dict)  # scope -> its segments as read
     checked: Checked | None = None  # for the machine to keep: the next open checks only what is newer
     tail: "Tail | None" = None  # the reveals after the last save, for the next save to fold in
@@ -210,11 +209,13 @@ def open_parts(
         patching.track(conn)
     else:
         conn.execute("PRAGMA query_only = ON")
-    last = skeletons[-1]
+    # What this machine has checked is the saved history: the tail's reveals, which the next save
+    # folds in, are checked again by every open until then.
+    last = journal[-1]
     now = Checked(last["seq"], last["hash"], known, state.head)
-    opened = Opened(header, index, conn, state, schools, set(state.school_scopes), known, plain_parts, now)
-    opened.tail, opened.ring, opened.journal = reveals, ring, journal
-    return opened
+    return Opened(
+        header, index, conn, state, schools, set(state.school_scopes), plain_parts, now, reveals, ring, journal
+    )
 
 
 @dataclass
