@@ -205,6 +205,7 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
         ("otp", [exe, "otp", account], cached, None),
         ("cred show", [exe, "cred", "show", account, "--field", "password", "--reason", "bench"], show_env, show_prep),
         ("offboard", [exe, "offboard", leaver, "--format", "json"], cached, None),
+        ("report", [exe, "report", "--out", str(work / "report.html")], cached, None),
         ("staff leave", [exe, "staff", "leave", facts["sample_staff"], "--on", "2026-12-31"], leave_env, leave_prep),
         ("account import", [exe, "account", "import", str(folder / "accounts.csv")], acc_import_env, acc_prep),
         ("staff import", [exe, "staff", "import", str(folder / "staff.csv")], staff_import_env, staff_prep),

@@ -19,6 +19,7 @@ COMMANDS = (
     "otp",
     "cred show",
     "offboard",
+    "report",
     "staff leave",
     "account import",
     "staff import",
