@@ -28,7 +28,7 @@ def old(register_path):
 
 
 def version(path: Path) -> int:
-    return ff.parse_header(path.read_bytes())[0].version
+    return int.from_bytes(path.read_bytes()[8:10], "big")  # where every format keeps it
 
 
 def upgrade(run, path=None):
@@ -82,7 +82,6 @@ def test_upgrade_once_and_everything_still_works(run, old):
     listed = upgrade(run)
     assert {r["person"] for r in listed} >= {CUSTODIAN, HEAD}
     assert version(old) == ff.VERSION
-    error_line(run(f"--as {CUSTODIAN} vault upgrade --yes"), 2, "nothing to upgrade")
     result = ok(run(f"--as {CUSTODIAN} staff list --json"))
     assert "t.one@oak.sch.uk" in result.stdout
     # The history, old decision and credential are all still there and check out.
@@ -102,6 +101,13 @@ def test_upgrade_once_and_everything_still_works(run, old):
     ok(run(f"--as {CUSTODIAN} verify"))
     people = {p["email"]: p["access"] for p in json.loads(ok(run(f"--as {CUSTODIAN} person list --json")).stdout)}
     assert people == {CUSTODIAN: "vault", HEAD: "register"}
+    # And on to format 5, a key per school: the format-2 history, its recovery and its decision carried over.
+    ok(run(f"--as {CUSTODIAN} vault upgrade --yes"))
+    assert version(old) == 5
+    error_line(run(f"--as {CUSTODIAN} vault upgrade --yes"), 2, "nothing to upgrade")
+    for who in (CUSTODIAN, HEAD):
+        report = json.loads(ok(run(f"--as {who} verify --json")).stdout)
+        assert report["ok"] and report["approvals"] == 2, report
 
 
 def test_the_recovery_key_still_works_after_the_upgrade(run, old, monkeypatch):

@@ -284,6 +284,18 @@ def get_meta(conn, key: str, default: str | None = None) -> str | None:
     return row[0] if row else default
 
 
+# Set by the upgrade to format 5 (a key per school): new ids must not collide between schools whose
+# people cannot see each other's (file-format.md F4), so they carry their school's id.
+IDS_PER_SCHOOL = "ids.per_school"
+
+
+def school_id_prefix(conn, chosen: str, school: str, what: str) -> str:
+    """`chosen` (an id given by hand), refused when ids are per school and it does not start with `SCHOOL-`."""
+    if get_meta(conn, IDS_PER_SCHOOL) and not chosen.startswith(f"{school}-"):
+        raise InputError(f"{what} {chosen!r} must start with its school's id: {school}-...")
+    return chosen
+
+
 def set_meta(conn, key: str, value: str) -> None:
     """Set one value in the meta table."""
     conn.execute(

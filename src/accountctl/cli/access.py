@@ -362,36 +362,83 @@ def vault_accept_rollback(reason: str) -> None:
 
 @vault.command("upgrade")
 @click.option("--yes", is_flag=True, help="Sign without asking (a script that has checked the list some other way).")
+@click.option(
+    "--school",
+    "schools",
+    multiple=True,
+    metavar="EMAIL=S[,S2]",
+    help="Format 4 to 5: the schools this person will read ('*' for all), instead of their staff record's.",
+)
 @format_options
-def vault_upgrade(yes: bool) -> None:
-    """Upgrade a format-2 register (accountctl 0.1) once, after you have checked what it will sign.
+def vault_upgrade(yes: bool, schools: tuple[str, ...]) -> None:
+    """Upgrade the register once, after you have checked what it will sign.
 
-    Format 2 had no signed grants: the upgrade signs every key slot, person and signing key it finds
-    as the register's root of trust. It lists them first (stdout) and asks you to confirm; say no
-    if anyone or any key is not what you expect. No other command upgrades a register, and a machine
-    that has seen the register in a newer format refuses the old one.
+    A format-4 register becomes format 5: a key per school, so a headteacher or SLT member reads
+    their own school only (custodians, the CEO and the central team read every school). The list
+    shows each key slot and the schools it will read, and what goes into each school; change a
+    person's schools with --school. A format-2 register (accountctl 0.1) gains signed grants: the
+    upgrade signs every key slot, person and signing key it finds as the register's root of trust.
+    Either way it lists first (stdout) and asks you to confirm; say no if anyone, any key or any
+    school is not what you expect. No other command upgrades a register, and a machine that has seen
+    the register in a newer format refuses the old one.
 
     \b
     Example:
       accountctl vault upgrade
+      accountctl vault upgrade --school ceo@trust.org.uk='*'
     """
-    from accountctl.store.register import upgrade
+    from accountctl.store.fileformat import UPGRADABLE
+    from accountctl.store.register import read_header, upgrade
 
     who = actor_hint()
+    if read_header(register_path())[0].version != UPGRADABLE:
+        _upgrade_to_five(who, yes, schools)
+        return
+    if schools:
+        raise InputError("--school is for an upgrade from format 4 to format 5")
     planned = upgrade.plan(register_path(), who, passphrase_source(who))
     output.rows(planned.rows(), ["slot", "person", "access", "signing_key", "status"], fmt())
     question = (
         f"Sign these {len(planned.members)} key slot(s) and their signing keys as {planned.actor}, "
         "as the register's root of trust?"
     )
+    _confirm(yes, question)
+    count = upgrade.apply(register_path(), planned)
+    output.message(
+        f"Upgraded the register to format 4 (signed grants and saves); {planned.actor} signed its {count} key slot(s)."
+    )
+
+
+def _confirm(yes: bool, question: str) -> None:
     if not yes:
         if not interactive():
             raise InputError("refusing to sign without your confirmation: check the list, then run again with --yes")
         if not click.confirm(question, default=False, err=True):
             raise InputError("not upgraded: nothing was signed or written")
-    count = upgrade.apply(register_path(), planned)
+
+
+def _upgrade_to_five(who: str | None, yes: bool, schools: tuple[str, ...]) -> None:
+    from accountctl.store.register import upgrade5
+
+    overrides = {}
+    for item in schools:
+        email, sep, value = item.partition("=")
+        if not sep or not email.strip() or not value.strip():
+            raise InputError(f"--school {item}: give EMAIL=SCHOOL[,SCHOOL2] or EMAIL='*'")
+        overrides[email.strip()] = value
+    planned = upgrade5.plan(register_path(), who, passphrase_source(who), overrides)
+    output.rows(planned.rows(), ["slot", "person", "access", "schools", "signing_key"], fmt())
+    for row in planned.counts:
+        output.message(f"  {row['scope']}: {row['accounts']} accounts, {row['staff']} staff, {row['events']} events")
+    question = (
+        f"Write format 5 as {planned.actor}: a key per school, each of these {len(planned.members)} key slot(s) "
+        "reading the schools listed?"
+    )
+    _confirm(yes, question)
+    count = upgrade5.apply(register_path(), planned)
     output.message(
-        f"Upgraded the register to format 4 (signed grants and saves); {planned.actor} signed its {count} key slot(s)."
+        f"Upgraded the register to format 5 (a key per school); {planned.actor} signed the schools of its "
+        f"{count} key slot(s). The backup beside it is the new file too: keep no format-4 copy where others can read it."
     )
 
 

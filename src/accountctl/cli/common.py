@@ -229,7 +229,20 @@ def session(write: bool = False, history: bool = False, check: bool = True) -> I
             from accountctl.core.access import require_may_act
 
             require_may_act(reg)
-        yield reg
+        try:
+            yield reg
+        except click.exceptions.Exit:  # a result (an audit's findings), not a failure
+            _say_scope(reg)
+            raise
+        _say_scope(reg)
+
+
+def _say_scope(reg) -> None:
+    """A school-scoped person's command says, in one line on stderr once it has succeeded, what it covered."""
+    scoped = getattr(reg, "scoped_line", None)
+    line = scoped() if scoped is not None else None
+    if line:
+        output.message(line)
 
 
 def _with_register(result_exit: bool = False, **opening) -> Callable[[Callable], Callable]:

@@ -92,7 +92,9 @@ def verify(reg, ctx) -> None:
     from accountctl.store.db import check
 
     check(reg.db, full=True)
-    problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems())
+    whole = getattr(reg, "history_check", None)  # format 5 checks its chain of skeletons itself
+    history = whole() if whole is not None else None
+    problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems(), history)
     result = {
         "ok": not problems,
         "events": reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0],

@@ -235,10 +235,9 @@ def open_incident(
     if discovered_at and kind != "breach":
         raise InputError("--discovered-at is for a breach (UK GDPR's 72 hours run from discovery)")
     discovered = _discovered(discovered_at) if kind == "breach" else None
-    number = conn.execute("SELECT count(*) FROM incidents").fetchone()[0] + 1
-    incident_id = f"inc-{number}"
+    incident_id = _new_id(conn, account["school"])
     about_head = "1" if about_person and "headteacher" in about_person["roles"] else None
-    summary_ref, summary_hash = texts.put(conn, text, incident_id)  # erasable: the history keeps its hash
+    summary_ref = texts.new_ref()
     conn.execute(
         "INSERT INTO incidents(id, account, kind, summary, opened_at, opened_by, about, about_head, discovered_at) "
         "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -254,6 +253,7 @@ def open_incident(
             discovered,
         ),
     )
+    _, summary_hash = texts.put(conn, text, incident_id, summary_ref)  # erasable: the history keeps its hash
     details = {"kind": kind, "summary": summary_ref, "summary_sha256": summary_hash}
     if about_person:
         details |= {"about": about_person["email"], "about_head": bool(about_head)}
@@ -263,6 +263,16 @@ def open_incident(
     if kind == "hijack" and account["status"] in ("active", "approved"):
         accounts.set_status(conn, actor, account["id"], "suspended", f"Hijacked: incident {incident_id}")
     return show(conn, incident_id)
+
+
+def _new_id(conn: sqlite3.Connection, school: str) -> str:
+    """`inc-N`; where ids are per school (format 5), `inc-SCHOOL-N`: nobody can count another school's incidents."""
+    if model.get_meta(conn, model.IDS_PER_SCHOOL):
+        number = conn.execute(
+            "SELECT count(*) FROM incidents i JOIN accounts a ON a.id = i.account WHERE a.school = ?", (school,)
+        ).fetchone()[0]
+        return f"inc-{school}-{number + 1}"
+    return f"inc-{conn.execute('SELECT count(*) FROM incidents').fetchone()[0] + 1}"
 
 
 def _discovered(text: str | None) -> str:

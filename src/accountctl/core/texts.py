@@ -18,12 +18,19 @@ from accountctl import clock, crypto
 REF = re.compile(r"^text:[0-9a-f]{16}$")
 
 
-def put(conn: sqlite3.Connection, text: str | None, subject: str) -> tuple[str | None, str | None]:
+def new_ref() -> str:
+    """A reference for a text stored after the record that names it (format 5 files a text under its subject's school)."""
+    return "text:" + crypto.random_bytes(8).hex()
+
+
+def put(
+    conn: sqlite3.Connection, text: str | None, subject: str, ref: str | None = None
+) -> tuple[str | None, str | None]:
     """Store `text` under a new key of its own; returns (its reference, its SHA-256), or (None, None)."""
     if text is None:
         return None, None
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    ref = "text:" + crypto.random_bytes(8).hex()
+    ref = ref or new_ref()
     key = crypto.random_bytes(32)
     body = crypto.seal(key, text.encode("utf-8"), ref.encode("ascii"))
     conn.execute(

@@ -173,7 +173,7 @@ def header_length(prefix: bytes) -> int:
     version, flags, total = struct.unpack_from(">HHI", prefix, 8)
     if version not in (VERSION, SAME_LAYOUT, UPGRADABLE):
         raise DamagedError(
-            f"register format version {version} is not supported by this accountctl (it reads {VERSION})"
+            f"register format version {version} is not supported by this accountctl (it reads {VERSION} and 5)"
         )
     if flags != 0:
         raise DamagedError("register damaged: unknown header flags")

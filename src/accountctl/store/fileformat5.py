@@ -36,6 +36,10 @@ class Header:
     save_signature: bytes = bytes(ff.SIGNATURE_LEN)
     flags: int = 0
 
+    @property
+    def version(self) -> int:
+        return VERSION
+
     def copy(self) -> "Header":
         return replace(self, slots=[replace(s) for s in self.slots])
 

@@ -123,6 +123,8 @@ def save(
     base: dict[bytes, tuple[bytes, bytes | None]] | None = None,
     tail: Tail | None = None,
     dirty_vault: set[str] | None = None,
+    first_generation: int = 1,
+    fresh: dict[tuple[bytes, int], bytes] | None = None,
 ) -> Image:
     """A new generation of the register: re-encrypt the scopes in `dirty` (every one when None), copy the rest.
 
@@ -135,6 +137,10 @@ def save(
     `rotate` (F10): scopes whose records key is replaced (`rotate_vault`: and vault key), at the next
     epoch; every segment of such a scope is encrypted again and every keyring sealed again, so a key
     someone kept opens nothing written from now on. Only a saver who reads every school can do it.
+
+    The upgrade from format 4 gives `first_generation` (the format-4 generation after, so no machine
+    takes it for a rollback) and, in `fresh`, keys it made for the first generation (the trust's vault
+    key, which keys the password fingerprints it computes before the save).
     """
     state = state or membership.derive(body)
     if previous is None:
@@ -143,7 +149,7 @@ def save(
         first = legacy[0] if legacy else events[0][0]
         set_meta(body, CHAIN_START, f"{first['seq']} {first['prev_hash']}")
     file_id = previous.header.file_id if previous else file_id
-    generation = previous.header.generation + 1 if previous else 1
+    generation = previous.header.generation + 1 if previous else first_generation
     school_scopes = {school: bytes.fromhex(scope) for school, scope in state.school_scopes.items()}
     keys = _Keys(previous.keys if previous else {}, state)
     epochs = dict(previous.epochs) if previous else {}
@@ -152,7 +158,7 @@ def save(
         epochs.setdefault(scope, 1)
         if scope not in existing:  # a new school (or the first save): its keys are made here
             for kind in (sg.KEY_K, sg.KEY_V):
-                keys[(scope, kind)] = crypto.random_bytes(32)
+                keys[(scope, kind)] = (fresh or {}).get((scope, kind)) or crypto.random_bytes(32)
     for scope in set(rotate) | set(rotate_vault):
         epochs[scope] += 1
         keys[(scope, sg.KEY_K)] = crypto.random_bytes(32)

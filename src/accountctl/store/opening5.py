@@ -273,7 +273,10 @@ def _check_history(
     if not isinstance(skeletons, list) or (not skeletons and not known):
         raise DamagedError("register altered: its history does not verify: it has no events")
     problems, _, _ = chain.skeleton_problems(skeletons, prev, first_seq)
-    problems += chain.scope_problems(skeletons, state.scopes_of)
+    # Events from before a format-2 register's upgrade were written before anyone held a grant (as `_check_saves`).
+    problems += chain.scope_problems(
+        skeletons, lambda actor, seq: None if seq <= state.upgraded_at else state.scopes_of(actor, seq)
+    )
     if problems:
         raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
     try:

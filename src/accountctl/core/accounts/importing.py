@@ -106,7 +106,7 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
             contributors = [model.email(c, "contributor") for c in _split(row.get("contributors"))]
             status = model.choice(row.get("status") or "active", model.IMPORT_STATUSES, "status")
             account_id = (
-                model.slug(row["id"], "id")
+                model.school_id_prefix(conn, model.slug(row["id"], "id"), school_id, "id")
                 if (row.get("id") or "").strip()
                 else model.slugify(f"{school_id}-{platform}-{the_handle.lstrip('@')}")
             )

@@ -96,7 +96,7 @@ def request(conn: sqlite3.Connection, actor: str, req: Request) -> dict:
     if req.requested_by and directory.find_staff(conn, requested_by) is None:
         raise InputError(f"requested-by {requested_by} is not staff in this register")
     account_id = (
-        model.slug(req.id, "account id")
+        model.school_id_prefix(conn, model.slug(req.id, "account id"), school["id"], "account id")
         if req.id
         else model.slugify(f"{school['id']}-{platform}-{the_handle.lstrip('@')}")
     )

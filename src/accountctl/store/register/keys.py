@@ -352,14 +352,18 @@ def unlock_kek(
     *,
     use_keyring: bool = True,
     known: bytes | None = None,
+    unwrap=None,
 ) -> tuple[bytes, Keys]:
     """Find the KEK that opens `slot`: the agent's, then the keyring's cached one, then the passphrase.
 
     An agent that is gone (stopped, or killed) simply answers nothing, and the next source is tried.
+    `unwrap` opens the slot with a KEK (format 4's `_unwrap` unless given: format 5's slots hold no
+    sealed register key).
     """
+    opener = unwrap or _unwrap
     if known is not None:  # `login`: the KEK it derived, checked by a full open before it is cached anywhere
         try:
-            return known, _unwrap(header, slot, known)
+            return known, opener(header, slot, known)
         except CryptoFailure:
             raise AccessError("your passphrase changed while this command ran; run it again") from None
     if use_keyring:
@@ -370,13 +374,13 @@ def unlock_kek(
             if cached is None:
                 continue
             try:
-                return cached, _unwrap(header, slot, cached)
+                return cached, opener(header, slot, cached)
             except CryptoFailure:
                 pass  # stale cache (passphrase changed): fall back to the next source
     passphrase = passphrase_source()
     kek = _kek_from_passphrase(slot, passphrase)
     try:
-        return kek, _unwrap(header, slot, kek)
+        return kek, opener(header, slot, kek)
     except CryptoFailure:
         raise AccessError("wrong passphrase") from None
 

@@ -197,6 +197,10 @@ cached_writer: Callable[[stores.Store, str | None], "Register | None"] | None = 
 
 @contextmanager
 def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, check, kek):
+    if is_five(store):
+        with _open_five(store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek) as reg:
+            yield reg
+        return
     if not write and not history and cached_reader is not None and not accepting_rollback and check:
         reg = cached_reader(store, actor)
         if reg is not None:
@@ -239,6 +243,45 @@ def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, his
             raise AccessError("your passphrase changed while this command ran; run it again") from None
         reg = _finish_open(store, loaded, slot, keys, kek, history, seen, accepting_rollback, check, address)
         reg.check_archive()
+        yield reg
+        if reg.dirty:
+            reg.save()
+
+
+FORMAT5 = 5  # fileformat5.VERSION, without importing format 5 on format 4's paths
+
+
+def is_five(store: stores.Store) -> bool:
+    """Whether the store holds a format-5 register (a file's version field; PostgreSQL holds format 4 only)."""
+    path = getattr(store, "path", None)
+    if path is None or not path.is_file():
+        return False
+    prefix, _ = store.read(upto=lambda prefix: 10)
+    return prefix[:8] == ff.MAGIC and prefix[8:10] == FORMAT5.to_bytes(2, "big")
+
+
+@contextmanager
+def _open_five(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek):
+    """Format 5 (register/five.py): the KEK found before the lock, the file read and checked under it."""
+    from accountctl.store import fileformat5 as ff5
+    from accountctl.store.register import five  # not on format 4's paths: it imports all of format 5
+
+    opening = dict(actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring, history=history)
+    if not write:
+        yield five.open_file(store, write=False, accepting_rollback=accepting_rollback, kek=kek, **opening)
+        return
+    if kek is None:
+        data, _ = store.read(upto=lambda prefix: int.from_bytes(prefix[12:16], "big"))
+        header, _ = ff5.parse_header(data)
+        _refuse_before_unlocking(store, header, witness.load_all())
+        kek, _ = unlock_kek(
+            header, choose_slot(header, actor), passphrase_source, use_keyring=use_keyring, unwrap=five.unwrap
+        )
+    with store.lock():
+        try:
+            reg = five.open_file(store, write=True, accepting_rollback=accepting_rollback, kek=kek, **opening)
+        except CryptoFailure:
+            raise AccessError("your passphrase changed while this command ran; run it again") from None
         yield reg
         if reg.dirty:
             reg.save()
@@ -375,6 +418,11 @@ def _new_register(store: stores.Store, email: str, passphrase: str, kdf: KdfPara
 def read_header(where: stores.Address) -> tuple[ff.Header, int]:
     """The parsed header and register size, without unlocking (for `vault status` and `--as` checks)."""
     with stores.open_store(where) as store:
+        if is_five(store):
+            from accountctl.store import fileformat5 as ff5
+
+            data, size = store.read(upto=lambda prefix: int.from_bytes(prefix[12:16], "big"))
+            return ff5.parse_header(data)[0], size
         data, size = store.read(upto=lambda prefix: ff.file_lengths(prefix)[0])
     header, raw = ff.parse_header(data)
     _check_size(header, raw, size)

@@ -1,0 +1,226 @@
+"""Format 5 through the commands: `vault upgrade` from format 4, and a school-scoped person's commands.
+
+The demo trust (Oakfield Primary, Brookside Academy and the central team) upgraded once per session;
+each test gets its own copy on a machine that has never seen it. The attack tests play a
+headteacher with the project's own store module and their own passphrase.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from conftest import error_line, ok
+
+from accountctl.core import demo
+
+CUSTODIAN, CEO = demo.CUSTODIAN, demo.CEO
+OAK_HEAD, BROOK_HEAD = demo.HEADS["oakfield"], demo.HEADS["brookside"]
+BROOK_ACCOUNT = "brookside-x-brooksidehead"
+_BUILT: dict[str, bytes] = {}
+
+
+def _env(path) -> dict:
+    return {"ACCOUNTCTL_REGISTER": str(path), "ACCOUNTCTL_PASSPHRASE": demo.PASSPHRASE}
+
+
+@pytest.fixture
+def five(run, tmp_path, monkeypatch):
+    """The demo register, upgraded to format 5 (built once); the path of this test's copy."""
+    path = tmp_path / "five" / "demo.accountctl"
+    if "five" not in _BUILT:
+        ok(run(["demo", "--dir", str(path.parent)]))
+        _BUILT["four"] = path.read_bytes()
+        ok(run(["--as", CUSTODIAN, "vault", "upgrade", "--yes"], env=_env(path)))
+        _BUILT["five"] = path.read_bytes()
+    else:
+        path.parent.mkdir(mode=0o700)
+        path.write_bytes(_BUILT["five"])
+    path.chmod(0o600)
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    return path
+
+
+def as_(run, who: str, *args: str, input=None):
+    return run(["--as", who, *args], input=input)
+
+
+def test_the_upgrade_writes_format_5_and_lists_each_persons_schools(run, tmp_path, monkeypatch):
+    path = tmp_path / "d" / "demo.accountctl"
+    ok(run(["demo", "--dir", str(path.parent)]))
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    before = path.read_bytes()
+    # Without a terminal and without --yes it lists, then refuses: nothing is written.
+    result = as_(run, CUSTODIAN, "vault", "upgrade", "--json")
+    assert result.exit_code == 2 and "confirmation" in result.stderr
+    rows = {r["person"]: r for r in json.loads(result.stdout)}
+    assert rows[OAK_HEAD]["schools"] == "oakfield" and rows[BROOK_HEAD]["schools"] == "brookside"
+    assert rows[CUSTODIAN]["schools"] == "all" and rows[CEO]["schools"] == "all"
+    assert path.read_bytes() == before
+    # A head may not upgrade; an unknown school, or a person with no slot, is refused.
+    assert as_(run, OAK_HEAD, "vault", "upgrade", "--yes").exit_code == 3
+    error_line(as_(run, CUSTODIAN, "vault", "upgrade", "--yes", "--school", f"{OAK_HEAD}=nowhere"), 2, "nowhere")
+    error_line(as_(run, CUSTODIAN, "vault", "upgrade", "--yes", "--school", "nobody@x.org=oakfield"), 2, "nobody")
+    assert path.read_bytes() == before
+    ok(as_(run, CUSTODIAN, "vault", "upgrade", "--yes", "--school", f"{OAK_HEAD}=brookside,oakfield"))
+    status = json.loads(ok(run(["vault", "status", "--json"])).stdout)
+    assert status["format_version"] == 5
+    # The backup beside it is the new file: no format-4 copy that every key holder could read.
+    assert path.with_name(path.name + ".bak").read_bytes() == path.read_bytes()
+    shown = ok(as_(run, OAK_HEAD, "account", "list", "--json"))
+    assert {a["school"] for a in json.loads(shown.stdout)} == {"oakfield", "brookside"}
+    error_line(as_(run, CUSTODIAN, "vault", "upgrade", "--yes"), 2, "format 5 already")
+
+
+def test_the_custodian_audits_format_5_exactly_as_format_4(run, five, tmp_path, monkeypatch):
+    after = json.loads(as_(run, CUSTODIAN, "audit", "--format", "json").stdout)
+    four = tmp_path / "four.accountctl"
+    four.write_bytes(_BUILT["four"])
+    four.chmod(0o600)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "another-machine"))
+    before = json.loads(run(["--register", str(four), "--as", CUSTODIAN, "audit", "--format", "json"]).stdout)
+
+    def findings(report):
+        return sorted((f["rule"], f.get("account") or "", f["message"]) for f in report["findings"])
+
+    assert findings(after) == findings(before) and len(findings(after)) > 20
+
+
+def test_a_head_sees_their_school_only_and_says_so_in_one_line(run, five):
+    result = ok(as_(run, BROOK_HEAD, "incident", "list", "--json"))
+    assert json.loads(result.stdout) == []  # every demo incident is Oakfield's
+    assert result.stderr.strip().splitlines() == ["Showing Brookside Academy only: your key opens 1 of 3 schools."]
+    listed = json.loads(ok(as_(run, OAK_HEAD, "incident", "list", "--json")).stdout)
+    assert listed and {i["account"].split("-")[0] for i in listed} == {"oakfield"}
+    accounts = json.loads(ok(as_(run, BROOK_HEAD, "account", "list", "--json")).stdout)
+    assert accounts and {a["school"] for a in accounts} == {"brookside"}
+    assert as_(run, BROOK_HEAD, "account", "show", listed[0]["account"]).exit_code == 2  # unknown to them
+    # The custodian and the CEO read every school, and no line says otherwise.
+    for who in (CUSTODIAN, CEO):
+        everything = ok(as_(run, who, "incident", "list", "--json"))
+        assert len(json.loads(everything.stdout)) == len(listed) and everything.stderr == ""
+    # An audit that finds problems (exit 1) still says what it covered.
+    audit = as_(run, BROOK_HEAD, "audit", "--format", "json")
+    assert audit.exit_code == 1 and "Showing Brookside Academy only" in audit.stderr
+    assert {f["school"] for f in json.loads(audit.stdout)["findings"]} <= {
+        "brookside",
+        None,
+    }  # None: trust-wide findings
+
+
+def test_writes_by_a_head_and_the_custodian_are_read_back_by_each_other(run, five):
+    opened = ok(as_(run, BROOK_HEAD, "incident", "open", BROOK_ACCOUNT, "--kind", "impersonation", "--summary", "x"))
+    assert opened.stdout.startswith("inc-brookside-1")  # ids carry their school: nobody counts another's
+    ok(as_(run, BROOK_HEAD, "review", "brookside-facebook-brooksideacademy"))
+    ok(as_(run, CUSTODIAN, "incident", "step", "inc-brookside-1", "platform-reported", "--note", "ref 1"))
+    shown = json.loads(ok(as_(run, BROOK_HEAD, "incident", "show", "inc-brookside-1", "--json")).stdout)
+    assert "platform-reported" in json.dumps(shown)
+    assert json.loads(ok(as_(run, OAK_HEAD, "incident", "list", "--json")).stdout)  # Oakfield's still there
+    for who in (CUSTODIAN, BROOK_HEAD, OAK_HEAD):
+        verified = json.loads(ok(as_(run, who, "verify", "--json")).stdout)
+        assert verified["ok"], (who, verified)
+    log = ok(as_(run, OAK_HEAD, "log", "--json")).stdout
+    assert "inc-brookside-1" not in log and "brookside-facebook-brooksideacademy" not in log
+    assert "inc-brookside-1" in ok(as_(run, CUSTODIAN, "log", "--json")).stdout
+    error_line(
+        as_(
+            run,
+            BROOK_HEAD,
+            "account",
+            "request",
+            "--school",
+            "brookside",
+            "--platform",
+            "x",
+            "--handle",
+            "NewOne",
+            "--url",
+            "https://x.com/NewOne",
+            "--category",
+            "faculty",
+            "--email",
+            "office@brookside.sch.uk",
+            "--owner",
+            BROOK_HEAD,
+            "--admin",
+            BROOK_HEAD,
+            "--admin",
+            "ben.carter@brookside.sch.uk",
+            "--aim",
+            "a",
+            "--audience",
+            "b",
+            "--promotion",
+            "c",
+            "--visibility",
+            "open",
+            "--id",
+            "mine",
+        ),
+        2,
+        "brookside-",
+    )
+
+
+def test_credentials_are_plain_only_inside_the_vault_segment(run, five):
+    secret = "Correct-Horse-Battery-77!"
+    ok(as_(run, CUSTODIAN, "cred", "set", BROOK_ACCOUNT, input=secret + "\n"))
+    shown = ok(as_(run, CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "check"))
+    assert shown.stdout.strip() == secret
+    assert secret.encode() not in five.read_bytes()
+    error_line(as_(run, BROOK_HEAD, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "x"), 3)
+    for who in (CUSTODIAN, BROOK_HEAD):
+        assert secret not in as_(run, who, "log", "--json").stdout + as_(run, who, "export").stdout
+
+
+def test_a_machine_that_saw_format_5_refuses_the_format_4_copy(run, five):
+    ok(as_(run, CUSTODIAN, "account", "list"))
+    five.write_bytes(_BUILT["four"])
+    error_line(as_(run, OAK_HEAD, "account", "list"), 4, "format 4", "format 5")
+
+
+def test_what_format_5_cannot_do_yet_is_refused_plainly(run, five):
+    error_line(as_(run, CUSTODIAN, "person", "revoke", OAK_HEAD), 2, "format 5")
+
+
+# -- attacks: a head with the store module and their own passphrase --------------------------------------
+def _open(path, who: str, write: bool = False):
+    from accountctl.store.register import open_register
+
+    return open_register(path, actor=who, passphrase_source=lambda: demo.PASSPHRASE, use_keyring=False, write=write)
+
+
+def test_a_head_reading_the_file_with_their_own_code_gets_no_other_school(five):
+    with _open(five, BROOK_HEAD) as reg:
+        schools = {r[0] for r in reg.db.execute("SELECT DISTINCT school FROM accounts")}
+        incidents = reg.db.execute("SELECT count(*) FROM incidents").fetchone()[0]
+        staff = {r[0] for r in reg.db.execute("SELECT DISTINCT school FROM staff")}
+    assert schools == {"brookside"} and incidents == 0 and staff == {"brookside"}
+    with _open(five, OAK_HEAD) as reg:
+        summaries = [r[0] for r in reg.db.execute("SELECT id FROM incidents")]
+    assert summaries  # Oakfield's head reads them; Brookside's found none above
+
+
+def test_a_head_cannot_write_into_another_school(five):
+    before = five.read_bytes()
+    with pytest.raises(sqlite3.IntegrityError):
+        with _open(five, BROOK_HEAD, write=True) as reg:
+            reg.db.execute(
+                "INSERT INTO staff(email, name, school, roles, status, created_at) "
+                "VALUES ('spy@oakfield.sch.uk', 'Spy', 'oakfield', '[\"slt\"]', 'active', '2026-12-01T00:00:00Z')"
+            )
+    assert five.read_bytes() == before
+
+
+def test_a_save_that_wrote_in_another_persons_name_is_refused(five):
+    from accountctl import chain
+
+    before = five.read_bytes()
+    with pytest.raises(Exception, match="in the name of"):
+        with _open(five, BROOK_HEAD, write=True) as reg:
+            chain.record(reg.db, OAK_HEAD, "account.review", account="brookside-facebook-brooksideacademy")
+    assert five.read_bytes() == before
