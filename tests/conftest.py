@@ -146,6 +146,17 @@ def refused(run, path, args, code: int, *words: str, env=None) -> str:
     return line
 
 
+def demo_format_4(folder: Path) -> Path:
+    """The demo trust as `demo` builds it before its upgrade to format 5 (the store tests start from it)."""
+    from accountctl.core import demo
+    from accountctl.store import register as store
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "demo.accountctl"
+    demo.build(path, store)
+    return path
+
+
 def build_oak(run) -> None:
     """Create the `oak` trust in the register ACCOUNTCTL_REGISTER names (a file, or PostgreSQL)."""
     ok(run(f'init --trust "Oak Trust" --email {CUSTODIAN} --name "Ira Tech"'))

@@ -18,7 +18,7 @@ import pytest
 from accountctl import chain, crypto, membership
 from accountctl.errors import DamagedError
 from accountctl.store import db, fileformat as ff, fileformat5 as ff5, format5, opening5, segments as sg, split
-from conftest import ok
+from conftest import demo_format_4
 
 OAK, BROOK = "oakfield", "brookside"
 
@@ -48,8 +48,7 @@ def _build(run, tmp_path) -> Trust:
     from accountctl.core import demo
     from accountctl.store.register import open_register
 
-    ok(run(["demo", "--dir", str(tmp_path / "demo")]))
-    path = tmp_path / "demo" / "demo.accountctl"
+    path = demo_format_4(tmp_path / "demo")
     private = {}
     for email in (demo.CUSTODIAN, demo.HEADS[OAK], demo.HEADS[BROOK], demo.CEO):
         history = email == demo.CUSTODIAN

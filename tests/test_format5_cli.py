@@ -12,7 +12,7 @@ import sqlite3
 
 import pytest
 
-from conftest import error_line, ok
+from conftest import demo_format_4, error_line, ok
 
 from accountctl.core import demo
 
@@ -31,7 +31,7 @@ def five(run, tmp_path, monkeypatch):
     """The demo register, upgraded to format 5 (built once); the path of this test's copy."""
     path = tmp_path / "five" / "demo.accountctl"
     if "five" not in _BUILT:
-        ok(run(["demo", "--dir", str(path.parent)]))
+        demo_format_4(path.parent)
         _BUILT["four"] = path.read_bytes()
         ok(run(["--as", CUSTODIAN, "vault", "upgrade", "--yes"], env=_env(path)))
         _BUILT["five"] = path.read_bytes()
@@ -49,8 +49,7 @@ def as_(run, who: str, *args: str, input=None):
 
 
 def test_the_upgrade_writes_format_5_and_lists_each_persons_schools(run, tmp_path, monkeypatch):
-    path = tmp_path / "d" / "demo.accountctl"
-    ok(run(["demo", "--dir", str(path.parent)]))
+    path = demo_format_4(tmp_path / "d")
     monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
     monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
     before = path.read_bytes()
@@ -183,8 +182,147 @@ def test_a_machine_that_saw_format_5_refuses_the_format_4_copy(run, five):
     error_line(as_(run, OAK_HEAD, "account", "list"), 4, "format 4", "format 5")
 
 
-def test_what_format_5_cannot_do_yet_is_refused_plainly(run, five):
-    error_line(as_(run, CUSTODIAN, "person", "revoke", OAK_HEAD), 2, "format 5")
+def test_what_format_5_cannot_do_yet_is_refused_plainly(run, five, monkeypatch):
+    from accountctl.store.register import format_recovery_key
+
+    monkeypatch.setenv("ACCOUNTCTL_RECOVERY_KEY", format_recovery_key(bytes(20)))
+    error_line(run(["vault", "recover", OAK_HEAD]), 2, "format 5")
+    error_line(as_(run, CUSTODIAN, "vault", "copy", "--to", str(five.with_name("copy.accountctl"))), 2, "format 5")
+
+
+def test_a_grant_names_the_schools_its_slot_reads(run, five, monkeypatch):
+    sara = "sara.lee@brookside.sch.uk"  # SLT at Brookside
+    monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", "sara's own long passphrase 2026")
+    error_line(
+        as_(run, CUSTODIAN, "person", "grant", sara, "--access", "register", "--school", "nowhere"), 2, "nowhere"
+    )
+    error_line(as_(run, CUSTODIAN, "person", "grant", sara, "--access", "vault", "--school", "brookside"), 2)
+    granted = ok(as_(run, CUSTODIAN, "person", "grant", sara, "--access", "register"))
+    assert "brookside only" in granted.stderr
+    as_sara = run(
+        ["--as", sara, "account", "list", "--json"], env={"ACCOUNTCTL_PASSPHRASE": "sara's own long passphrase 2026"}
+    )
+    assert {a["school"] for a in json.loads(ok(as_sara).stdout)} == {"brookside"}
+    ok(as_(run, CUSTODIAN, "person", "revoke", sara))
+    ok(as_(run, CUSTODIAN, "person", "grant", sara, "--access", "register", "--school", "*"))
+    as_sara = run(
+        ["--as", sara, "account", "list", "--json"], env={"ACCOUNTCTL_PASSPHRASE": "sara's own long passphrase 2026"}
+    )
+    assert {a["school"] for a in json.loads(ok(as_sara).stdout)} == {"brookside", "oakfield", "central"}
+    assert json.loads(ok(as_(run, CUSTODIAN, "verify", "--json")).stdout)["ok"]
+
+
+def _ring_of(path, who: str, passphrase: str = demo.PASSPHRASE) -> dict:
+    """What a person can take away: every key their own keyring in this copy of the file holds."""
+    from accountctl.store import fileformat5 as ff5, opening5
+    from accountctl.store.register.keys import _kek_from_passphrase, _unwrap_own, choose_slot
+
+    data = path.read_bytes()
+    header, _ = ff5.parse_header(data)
+    slot = choose_slot(header, who)
+    keys = _unwrap_own(header, slot, _kek_from_passphrase(slot, passphrase))
+    return opening5.open_image(data, slot.slot_id, keys.x25519_private, write=False).ring
+
+
+def _school_records(path, school_scope: bytes, key: bytes) -> bytes:
+    """Decrypt one school's records segment of `path` with a key someone kept (raises on the wrong key)."""
+    from accountctl.store import fileformat5 as ff5, segments as sg
+
+    data = path.read_bytes()
+    header, raw = ff5.parse_header(data)
+    index, _ = ff5.read_index(data, header, raw)
+    at = len(raw) + header.index_len
+    offsets = index.offsets()
+    entry = next(e for e in index.segments if e.kind == sg.SCHOOL_RECORDS and e.scope == school_scope)
+    blob = data[at + offsets[entry.seg_id] : at + offsets[entry.seg_id] + entry.length]
+    return sg.open_segment(key, header.file_id, entry, blob)
+
+
+def _scope_of(path, school: str) -> bytes:
+    with _open(path, CUSTODIAN) as reg:
+        return bytes.fromhex(reg.membership.school_scopes[school])
+
+
+def test_a_head_who_moves_school_keeps_a_key_that_opens_nothing_new(run, five):
+    from accountctl.store import segments as sg
+
+    brook = _scope_of(five, "brookside")
+    kept = _ring_of(five, BROOK_HEAD)[(brook, sg.KEY_K)][1]  # the key they could copy before they moved
+    _school_records(five, brook, kept)  # it opens Brookside's records today
+    moved = ok(as_(run, CUSTODIAN, "staff", "move", BROOK_HEAD, "--school", "oakfield"))
+    assert "keys were replaced" in moved.stderr
+    shown = ok(as_(run, BROOK_HEAD, "account", "list", "--json"))
+    assert {a["school"] for a in json.loads(shown.stdout)} == {"oakfield"}
+    with pytest.raises(Exception):
+        _school_records(five, brook, kept)  # Brookside was rotated: the kept key opens nothing written since
+    assert five.with_name(five.name + ".bak").read_bytes() == five.read_bytes()  # no older copy left beside it
+    for who in (CUSTODIAN, OAK_HEAD, BROOK_HEAD):
+        assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"], who
+
+
+def test_a_revoked_head_keeps_a_key_that_opens_nothing_new(run, five):
+    from accountctl.store import segments as sg
+
+    oak = _scope_of(five, "oakfield")
+    ring = _ring_of(five, OAK_HEAD)
+    kept, kept_trust = ring[(oak, sg.KEY_K)][1], ring[(sg.TRUST, sg.KEY_K)][1]
+    revoked = ok(as_(run, CUSTODIAN, "person", "revoke", OAK_HEAD))
+    assert "trust's and oakfield's keys" in revoked.stderr
+    with pytest.raises(Exception):
+        _school_records(five, oak, kept)
+    assert kept_trust != _ring_of(five, CUSTODIAN)[(sg.TRUST, sg.KEY_K)][1]
+    error_line(as_(run, OAK_HEAD, "account", "list"), 3)
+    # Brookside's head and the custodian carry on; Brookside's own key was not rotated.
+    assert ok(as_(run, BROOK_HEAD, "verify"))
+    assert _ring_of(five, BROOK_HEAD)[(_scope_of(five, "brookside"), sg.KEY_K)][0] == 1
+
+
+def test_a_custodian_revoked_takes_every_key_with_them_and_reuse_is_still_found(run, five, monkeypatch):
+    from accountctl.store import segments as sg
+
+    monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", "second custodian long passphrase")
+    second = "fatima.noor@oakfieldtrust.org.uk"
+    ok(as_(run, CUSTODIAN, "person", "revoke", second))  # she held register access; now make her a custodian
+    ok(
+        run(
+            [
+                "--as",
+                CUSTODIAN,
+                "staff",
+                "add",
+                "it2@oakfieldtrust.org.uk",
+                "--name",
+                "Ivo Two",
+                "--school",
+                "central",
+                "--role",
+                "it",
+            ]
+        )
+    )
+    ok(as_(run, CUSTODIAN, "person", "grant", "it2@oakfieldtrust.org.uk", "--access", "vault"))
+    shared = "Shared-Password-Across-Schools-1!"
+    for account in (BROOK_ACCOUNT, "oakfield-x-oakfieldnews"):
+        result = as_(run, CUSTODIAN, "cred", "set", account, input=shared + "\n")
+        assert result.exit_code == 0, result.stderr
+
+    def reused():
+        findings = json.loads(as_(run, CUSTODIAN, "audit", "--format", "json").stdout)["findings"]
+        return {f["account"] for f in findings if "REUSE" in f["rule"]}
+
+    before = reused()
+    assert {BROOK_ACCOUNT, "oakfield-x-oakfieldnews"} <= before
+    v_before = _ring_of(five, CUSTODIAN)[(sg.TRUST, sg.KEY_V)][1]
+    ok(as_(run, CUSTODIAN, "person", "revoke", "it2@oakfieldtrust.org.uk"))
+    assert _ring_of(five, CUSTODIAN)[(sg.TRUST, sg.KEY_V)][1] != v_before
+    assert reused() == before  # the fingerprints were keyed afresh, and still match each other
+    third = "brookside-instagram-brooksidesport"
+    ok(as_(run, CUSTODIAN, "cred", "set", third, input=shared + "\n"))
+    assert reused() == before | {third}  # a password set after the rotation matches those set before it
+    assert (
+        ok(as_(run, CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "t")).stdout.strip()
+        == shared
+    )
 
 
 # -- attacks: a head with the store module and their own passphrase --------------------------------------

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from accountctl.errors import AccessError, DamagedError
 from accountctl.store import db, split
-from conftest import ok
+from conftest import demo_format_4
 
 _BODY: list[bytes] = []
 
@@ -26,9 +26,8 @@ def body(run, tmp_path, monkeypatch) -> bytes:
         from accountctl.core import demo
         from accountctl.store.register import open_register
 
-        ok(run(["demo", "--dir", str(tmp_path / "demo")]))
         with open_register(
-            tmp_path / "demo" / "demo.accountctl",
+            demo_format_4(tmp_path / "demo"),
             actor=demo.CUSTODIAN,
             passphrase_source=lambda: demo.PASSPHRASE,
             use_keyring=False,

@@ -296,6 +296,44 @@ def school_id_prefix(conn, chosen: str, school: str, what: str) -> str:
     return chosen
 
 
+ID_SPAN = 1 << 32  # each school's range of row ids, where ids are per school
+
+
+class RowIds:
+    """Ids for new rows of one table: SQLite's own (None) unless ids are per school (format 5).
+
+    Where they are, each school has its own range (`ids.base.SCHOOL` in meta, set when the school is
+    bound to its key): a headteacher who sees only their school's rows still never picks an id another
+    school's rows hold, so the custodian's merged view never meets two rows with one id.
+    """
+
+    def __init__(self, conn, table: str):
+        self.conn, self.table, self.top = conn, table, {}
+
+    def next(self, school: str | None) -> int | None:
+        base = get_meta(self.conn, f"ids.base.{school}") if school else None
+        if base is None:
+            return None
+        if school not in self.top:
+            low = int(base) * ID_SPAN
+            found = self.conn.execute(
+                f"SELECT max(id) FROM {self.table} WHERE id BETWEEN ? AND ?", (low, low + ID_SPAN - 1)
+            ).fetchone()[0]
+            self.top[school] = found or low
+        self.top[school] += 1
+        return self.top[school]
+
+
+def new_id(conn, table: str, school: str | None) -> int | None:
+    """One new row's id (see `RowIds`)."""
+    return RowIds(conn, table).next(school)
+
+
+def school_of_account(conn, account_id: str) -> str | None:
+    row = conn.execute("SELECT school FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    return row[0] if row else None
+
+
 def set_meta(conn, key: str, value: str) -> None:
     """Set one value in the meta table."""
     conn.execute(

@@ -214,13 +214,22 @@ def person() -> None:
     required=True,
     help="register: open the register (SLT, approvers); vault: also credentials (IT custodians).",
 )
+@click.option(
+    "--school",
+    "schools",
+    multiple=True,
+    metavar="S",
+    help="A key per school (format 5): a school they may read (repeat; '*' for all). Default: their own school "
+    "for a headteacher or SLT member; every school for IT, the CEO and the central team.",
+)
 @global_options
-def person_grant(email: str, level: str) -> None:
+def person_grant(email: str, level: str, schools: tuple[str, ...]) -> None:
     """Give a member of staff a key slot; the new passphrase comes from ACCOUNTCTL_NEW_PASSPHRASE or a prompt.
 
     \b
     Example:
       accountctl person grant head@oak.sch.uk --access register
+      accountctl person grant head@elm.sch.uk --access register --school elm
     """
     from accountctl import model
     from accountctl.core.directory import find_staff
@@ -235,11 +244,14 @@ def person_grant(email: str, level: str) -> None:
                 f"{address} is not staff in this register; add them with 'accountctl staff add' first"
                 + nearest(reg.db, address, "SELECT email FROM staff")
             )
+        access.grant_schools(reg, address, level, schools)  # a wrong --school before the passphrase is asked for
     passphrase = new_passphrase(f"a passphrase for {address}", (address, person["name"]))  # never under the lock
     with session(write=True) as reg:
-        result = access.grant(reg, email, level, passphrase)
+        result = access.grant(reg, email, level, passphrase, schools)
+    reads = result["schools"]
+    where = "" if reads is None else " to every school" if reads == "*" else f" to {', '.join(reads)} only"
     output.message(
-        f"Granted {result['access']} access to {result['email']}; they can change it with 'accountctl passwd'."
+        f"Granted {result['access']} access{where} to {result['email']}; they can change it with 'accountctl passwd'."
     )
 
 
@@ -426,7 +438,7 @@ def _upgrade_to_five(who: str | None, yes: bool, schools: tuple[str, ...]) -> No
         if not sep or not email.strip() or not value.strip():
             raise InputError(f"--school {item}: give EMAIL=SCHOOL[,SCHOOL2] or EMAIL='*'")
         overrides[email.strip()] = value
-    planned = upgrade5.plan(register_path(), who, passphrase_source(who), overrides)
+    planned = upgrade5.plan(register_path(), who, passphrase_source(who), overrides, access.default_schools)
     output.rows(planned.rows(), ["slot", "person", "access", "schools", "signing_key"], fmt())
     for row in planned.counts:
         output.message(f"  {row['scope']}: {row['accounts']} accounts, {row['staff']} staff, {row['events']} events")

@@ -37,6 +37,7 @@ def demo(folder: Path | None) -> None:
     from accountctl.store import register as store
 
     facts = core.build(path, store)
+    _each_school_its_own(path, facts)
     click.echo(f"Built the Oakfield Learning Trust sample register: {path}")
     click.echo(f"Every demo person's passphrase: {facts['passphrase']}")
     click.echo(f"You are the IT custodian, {facts['custodian']}. Here is the audit a technician would run:")
@@ -59,6 +60,7 @@ def demo(folder: Path | None) -> None:
     counts = {s: sum(1 for f in findings if f["severity"] == s) for s in audit.SEVERITIES}
     click.echo("")
     click.echo(trail)
+    click.echo(_who_sees_what(path, facts))
     click.echo(
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info across "
         f"{len(snap.accounts)} accounts. Try next (in a shell):"
@@ -96,12 +98,43 @@ def demo(folder: Path | None) -> None:
     )
 
 
+def _each_school_its_own(path: Path, facts: dict) -> None:
+    """Upgrade the sample register to format 5, a key per school, as a custodian would (`vault upgrade --yes`)."""
+    from accountctl.core.access import default_schools
+    from accountctl.store.register import upgrade5
+
+    unlock = lambda: facts["passphrase"]  # noqa: E731
+    planned = upgrade5.plan(path, facts["custodian"], unlock, {}, default_schools)
+    upgrade5.apply(path, planned)
+
+
+def _who_sees_what(path: Path, facts: dict) -> str:
+    """One line showing it: what Brookside's head opens, against what the custodian does."""
+    from accountctl.core import demo as core
+    from accountctl.store.register import open_register
+
+    counts = {}
+    for who in (facts["custodian"], core.HEADS["brookside"]):
+        with open_register(path, actor=who, passphrase_source=lambda: facts["passphrase"], use_keyring=False) as reg:
+            counts[who] = (reg.db.execute("SELECT count(*) FROM incidents").fetchone()[0], len(reg.schools))
+    total, schools = counts[facts["custodian"]]
+    seen, own = counts[core.HEADS["brookside"]]
+    return (
+        f"Each school sees its own: Brookside's head ({core.HEADS['brookside']}) opens {own} of {schools} schools "
+        f"and sees {seen} of the trust's {total} incidents, all Oakfield's; the custodian and the CEO see every "
+        "school (accountctl --as that head incident list)."
+    )
+
+
 def _trail(reg) -> str:
     """One line on the signed history: who holds slots, and whether every signature checks out."""
     from accountctl.core import verification
     from accountctl.model import ALL_EVENTS
 
-    problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems())
+    whole = getattr(reg, "history_check", None)  # format 5 checks its chain of skeletons itself
+    problems = verification.verify(
+        reg.db, reg.membership, reg.file_id, reg.save_problems(), whole() if whole is not None else None
+    )
     events = reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0]
     decisions = reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0]
     people = len(reg.membership.members)

@@ -7,6 +7,7 @@ import click
 from accountctl.cli import giveway, output
 from accountctl.cli.common import fmt, format_options, reads_findings, session
 from accountctl.cli.directory import DATES_OPTION, read_text_file, staff
+from accountctl.core import access
 from accountctl.core.access import require_custodian
 
 ITEM_COLUMNS = ["kind", "account", "school", "field", "set_at", "outstanding", "step", "command"]
@@ -135,8 +136,14 @@ def staff_move(email, school_id, on) -> None:
     with session(write=True) as reg:
         require_custodian(reg, "record movers")
         row = directory.move(reg.db, reg.actor, email, school_id, on)
+        rotated = access.moved(reg, row["email"], row["moved_from"], row["school"])
         result = core_offboard(reg.db, row["email"])
     output.message(f"Recorded {row['email']} moving from {row['moved_from']} to {row['school']}.")
+    if rotated:
+        output.message(
+            f"Their key slot now reads {row['school']} instead of {', '.join(rotated)}, whose keys were replaced: "
+            "a key they kept opens nothing written from now on."
+        )
     print_checklist(result)
 
 

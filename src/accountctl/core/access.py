@@ -7,6 +7,7 @@ register records of them (the people table, events, the signed membership record
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from accountctl import clock, membership, model
@@ -89,8 +90,63 @@ def init(reg, trust_name: str, email: str, name: str, signing_public: bytes) -> 
     )
 
 
-def grant(reg, email: str, access: str, passphrase: str) -> dict:
-    """Give a member of staff a key slot with `register` or `vault` (custodian) access."""
+def default_schools(conn: sqlite3.Connection, email: str, access: str) -> str | list[str]:
+    """The schools a key slot reads unless the custodian says otherwise (SPEC "Each school sees its own").
+
+    Custodians, the CEO and the central team (and anyone with no staff record) read every school;
+    anyone else their own school: a headteacher or SLT member theirs.
+    """
+    if access == "vault":
+        return membership.ALL_SCHOOLS
+    row = conn.execute(
+        "SELECT st.school, st.roles, s.central FROM staff st JOIN schools s ON s.id = st.school WHERE st.email = ?",
+        (email,),
+    ).fetchone()
+    if row is None or row["central"] or "ceo" in json.loads(row["roles"] or "[]"):
+        return membership.ALL_SCHOOLS
+    return [row["school"]]
+
+
+def grant_schools(reg, email: str, access: str, schools: tuple[str, ...] | list[str] = ()) -> str | list[str] | None:
+    """The schools a new slot reads: `--school` (S ..., or '*'), else `default_schools`; None in format 4."""
+    if not getattr(reg, "per_school", False):
+        if schools:
+            raise InputError(
+                "--school needs a register with a key per school (format 5): a custodian runs 'accountctl vault upgrade'"
+            )
+        return None
+    if not schools:
+        return default_schools(reg.db, email, access)
+    if membership.ALL_SCHOOLS in schools:
+        return membership.ALL_SCHOOLS
+    chosen = sorted({directory.get_school(reg.db, s)["id"] for s in schools})
+    if access == "vault":
+        raise InputError("vault access reads every school: grant it without --school (or --school '*')")
+    return chosen
+
+
+def moved(reg, email: str, old_school: str, new_school: str) -> list[str]:
+    """A mover's key slot follows them (format 5): it reads the new school, and the old school's keys are rotated.
+
+    Only for a slot that reads particular schools; returns the schools rotated (F10).
+    """
+    if not getattr(reg, "per_school", False):
+        return []
+    member = reg.membership.by_email(email)
+    if member is None or member.schools == membership.ALL_SCHOOLS or old_school not in member.schools:
+        return []
+    schools = sorted((set(member.schools) - {old_school}) | {new_school})
+    event = events.record(reg.db, reg.actor, "person.schools", email, details={"schools": schools, "reason": "move"})
+    _sign_record(reg, event, "scope", slot=member.slot_id.hex(), email=email, schools=schools, reason="move")
+    reg.rotate_schools({old_school})
+    return [old_school]
+
+
+def grant(reg, email: str, access: str, passphrase: str, schools: tuple[str, ...] | list[str] = ()) -> dict:
+    """Give a member of staff a key slot with `register` or `vault` (custodian) access.
+
+    In a register with a key per school, the slot reads `schools` (default: `default_schools`).
+    """
     require_custodian(reg, "grant access")
     email = model.email(email)
     access = model.choice(access, model.ACCESS_LEVELS, "access")
@@ -106,12 +162,17 @@ def grant(reg, email: str, access: str, passphrase: str) -> dict:
             f"only IT staff (role it) can hold vault access; {email} has role(s) "
             f"{', '.join(person['roles']) or 'none'}: grant --access register, or add the it role first"
         )
+    reads = grant_schools(reg, email, access, schools)
     check_new_passphrase(passphrase)
     slot, signing_public = reg.add_person_slot(email, access, passphrase)
     _record_person(reg.db, email, person["name"], access, slot.slot_id, reg.actor)
-    event = events.record(reg.db, reg.actor, "person.grant", email, details={"access": access})
-    _sign_record(reg, event, "grant", member=membership.Member.from_slot(slot, email, signing_public).describe())
-    return {"email": email, "name": person["name"], "access": access}
+    details = {"access": access} if reads is None else {"access": access, "schools": reads}
+    event = events.record(reg.db, reg.actor, "person.grant", email, details=details)
+    member = membership.Member.from_slot(slot, email, signing_public).describe()
+    if reads not in (None, membership.ALL_SCHOOLS):
+        member["schools"] = reads
+    _sign_record(reg, event, "grant", member=member)
+    return {"email": email, "name": person["name"], "access": access, "schools": reads}
 
 
 def revoke(reg, email: str) -> dict:
@@ -127,9 +188,13 @@ def revoke(reg, email: str) -> dict:
         raise InputError("you cannot revoke your own key slot; another custodian does it")
     reg.remove_slot_and_rotate(member.slot_id)
     now = clock.now_iso()
+    if getattr(reg, "per_school", False):  # F10: the trust's keys and those of the schools they read
+        read = "every school's" if member.schools == membership.ALL_SCHOOLS else f"{', '.join(member.schools)}'s"
+        rotated = [f"trust's and {read} keys" + (" (vault keys too)" if member.access == "vault" else "")]
+    else:
+        rotated = ["register key"] + (["vault key"] if member.access == "vault" else [])
     reg.db.execute("DELETE FROM people WHERE email = ?", (email,))
     reg.db.execute("UPDATE slot_history SET revoked_at = ? WHERE email = ? AND revoked_at IS NULL", (now, email))
-    rotated = ["register key"] + (["vault key"] if member.access == "vault" else [])
     event = events.record(
         reg.db, reg.actor, "person.revoke", email, details={"access": member.access, "rotated": rotated}
     )

@@ -153,9 +153,10 @@ def decide(
         "case_hash": digest,
     }
     decision_id = conn.execute(
-        "INSERT INTO approvals(account, decision, approver, at, note, case_hash, payload, public_key, signature, "
-        "verified_digest) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO approvals(id, account, decision, approver, at, note, case_hash, payload, public_key, signature, "
+        "verified_digest) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (
+            model.new_id(conn, "approvals", account["school"]),
             account["id"],
             decision,
             actor,

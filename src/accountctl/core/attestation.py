@@ -151,9 +151,10 @@ def record(
     _may_record(conn, actor, is_custodian, account)
     at = clock.now_iso()
     conn.execute(
-        "INSERT INTO attestations(campaign, account, at, attested_by, admins, mfa, recovery, note, safety) "
-        "VALUES (?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO attestations(id, campaign, account, at, attested_by, admins, mfa, recovery, note, safety) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?)",
         (
+            model.new_id(conn, "attestations", account["school"]),
             campaign["id"],
             account["id"],
             at,

@@ -100,9 +100,10 @@ def decide(
     message = canonical(payload)
     signature = crypto.sign(signing_private, message)
     decision_id = conn.execute(
-        "INSERT INTO breach_decisions(incident, reportable, high_risk, reason, decided_by, at, payload, public_key, "
-        "signature) VALUES (?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO breach_decisions(id, incident, reportable, high_risk, reason, decided_by, at, payload, public_key, "
+        "signature) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (
+            model.new_id(conn, "breach_decisions", model.school_of_account(conn, incident["account"])),
             incident["id"],
             payload["reportable"],
             payload["high_risk"],

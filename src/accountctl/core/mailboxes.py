@@ -85,8 +85,10 @@ def add(
     have = set(members_of(conn, email))
     new = [p for p in people if p not in have]
     now = clock.now_iso()
+    ids = model.RowIds(conn, "mailbox_members")
     conn.executemany(
-        "INSERT INTO mailbox_members(mailbox, email, added_at) VALUES (?,?,?)", [(email, p, now) for p in new]
+        "INSERT INTO mailbox_members(id, mailbox, email, added_at) VALUES (?,?,?,?)",
+        [(ids.next(the_school["id"]), email, p, now) for p in new],
     )
     events.record(
         conn,
@@ -104,7 +106,8 @@ def add_member(conn: sqlite3.Connection, actor: str, address: str, member: str) 
     if who in box["members"]:
         raise InputError(f"{who} is already a member of {box['email']}")
     conn.execute(
-        "INSERT INTO mailbox_members(mailbox, email, added_at) VALUES (?,?,?)", (box["email"], who, clock.now_iso())
+        "INSERT INTO mailbox_members(id, mailbox, email, added_at) VALUES (?,?,?,?)",
+        (model.new_id(conn, "mailbox_members", box["school"]), box["email"], who, clock.now_iso()),
     )
     events.record(conn, actor, "mailbox.member.add", who, details={"mailbox": box["email"], "email": who})
     return get_mailbox(conn, box["email"])
@@ -142,8 +145,10 @@ def sync(conn: sqlite3.Connection, actor: str, address: str, wanted: list[str]) 
     joined = [m for m in wanted if m not in have]
     left = sorted(have - set(wanted))
     now = clock.now_iso()
+    ids = model.RowIds(conn, "mailbox_members")
     conn.executemany(
-        "INSERT INTO mailbox_members(mailbox, email, added_at) VALUES (?,?,?)", [(box["email"], m, now) for m in joined]
+        "INSERT INTO mailbox_members(id, mailbox, email, added_at) VALUES (?,?,?,?)",
+        [(ids.next(box["school"]), box["email"], m, now) for m in joined],
     )
     conn.executemany(
         "UPDATE mailbox_members SET removed_at = ? WHERE mailbox = ? AND email = ? AND removed_at IS NULL",

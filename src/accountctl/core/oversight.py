@@ -47,8 +47,8 @@ def waive(conn: sqlite3.Connection, actor: str, account_id: str, rule_id: str, r
     _require_slt(conn, actor, account, "waive findings on")
     at = clock.now_iso()
     conn.execute(
-        "INSERT INTO waivers(account, rule, reason, until, waived_by, at) VALUES (?,?,?,?,?,?)",
-        (account["id"], rule_id, why, day.isoformat(), actor, at),
+        "INSERT INTO waivers(id, account, rule, reason, until, waived_by, at) VALUES (?,?,?,?,?,?,?)",
+        (model.new_id(conn, "waivers", account["school"]), account["id"], rule_id, why, day.isoformat(), actor, at),
     )
     events.record(
         conn,

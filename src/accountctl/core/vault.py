@@ -81,9 +81,16 @@ def set_password(reg, account_id: str, password: str, username: str | None = Non
         if old == password.encode("utf-8"):
             raise InputError("that is already the current password; a rotation needs a new one")
         cur = reg.db.execute(
-            "INSERT INTO password_history(account, password, set_at, set_by, replaced_at, password_fp) "
-            "VALUES (?, x'', ?, ?, ?, ?)",
-            (account["id"], row["password_set_at"], row["password_set_by"], clock.now_iso(), reg.fingerprint(old)),
+            "INSERT INTO password_history(id, account, password, set_at, set_by, replaced_at, password_fp) "
+            "VALUES (?, ?, x'', ?, ?, ?, ?)",
+            (
+                model.new_id(reg.db, "password_history", account["school"]),
+                account["id"],
+                row["password_set_at"],
+                row["password_set_by"],
+                clock.now_iso(),
+                reg.fingerprint(old),
+            ),
         )
         history_id = cur.lastrowid
         reg.db.execute(

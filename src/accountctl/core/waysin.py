@@ -99,8 +99,10 @@ def add_vias(conn: sqlite3.Connection, account_id: str, vias: list[str]) -> list
     have = set(vias_of(conn, account_id))
     new = [v for v in vias if v not in have]
     now = clock.now_iso()
+    ids, school = model.RowIds(conn, "account_via"), model.school_of_account(conn, account_id)
     conn.executemany(
-        "INSERT INTO account_via(account, via, added_at) VALUES (?,?,?)", [(account_id, v, now) for v in new]
+        "INSERT INTO account_via(id, account, via, added_at) VALUES (?,?,?,?)",
+        [(ids.next(school), account_id, v, now) for v in new],
     )
     return new
 

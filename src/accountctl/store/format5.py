@@ -163,7 +163,7 @@ def save(
         epochs[scope] += 1
         keys[(scope, sg.KEY_K)] = crypto.random_bytes(32)
         if scope in rotate_vault:
-            keys[(scope, sg.KEY_V)] = crypto.random_bytes(32)
+            keys[(scope, sg.KEY_V)] = (fresh or {}).get((scope, sg.KEY_V)) or crypto.random_bytes(32)
     rotated = set(rotate) | set(rotate_vault)
     same = previous is not None and not rotated and {e.scope for e in previous.index.scopes} == set(epochs)
     scopes = (

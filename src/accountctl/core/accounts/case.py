@@ -164,9 +164,11 @@ def _refuse_duplicate(conn, account_id: str, school_id: str, platform: str, the_
 
 
 def _insert_people(conn, account_id: str, admins: list[str], contributors: list[str], at: str) -> None:
+    ids, school = model.RowIds(conn, "account_people"), model.school_of_account(conn, account_id)
     conn.executemany(
-        "INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
-        [(account_id, a, "admin", at) for a in admins] + [(account_id, c, "contributor", at) for c in contributors],
+        "INSERT INTO account_people(id, account, email, role, added_at) VALUES (?,?,?,?,?)",
+        [(ids.next(school), account_id, a, "admin", at) for a in admins]
+        + [(ids.next(school), account_id, c, "contributor", at) for c in contributors],
     )
 
 

@@ -146,10 +146,11 @@ def import_accounts(conn: sqlite3.Connection, actor: str, rows: list[dict], prog
         "requested_by, requested_at, suspended_on, closed_on) VALUES (?,?,?,?,?,?,?,?,?,1,NULL,?,?,?)",
         [r[:9] + (now, today if r[8] == "suspended" else None, today if r[8] == "closed" else None) for r in records],
     )
+    ids = model.RowIds(conn, "account_people")
     conn.executemany(
-        "INSERT INTO account_people(account, email, role, added_at) VALUES (?,?,?,?)",
-        [(r[0], a, "admin", now) for r in records for a in r[9]]
-        + [(r[0], c, "contributor", now) for r in records for c in r[10]],
+        "INSERT INTO account_people(id, account, email, role, added_at) VALUES (?,?,?,?,?)",
+        [(ids.next(r[1]), r[0], a, "admin", now) for r in records for a in r[9]]
+        + [(ids.next(r[1]), r[0], c, "contributor", now) for r in records for c in r[10]],
     )
     from accountctl.core import approvals
 

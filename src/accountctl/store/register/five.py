@@ -15,11 +15,11 @@ import hashlib
 import json
 import time
 
-from accountctl import chain, crypto
+from accountctl import chain, crypto, model
 from accountctl.errors import AccessError, DamagedError, InputError
 from accountctl.store import checking, db as dbmod, fileformat as ff, fileformat5 as ff5, files, opening5
 from accountctl.store import segments as sg, split, stores, witness
-from accountctl.store.register.keys import Keys, PassphraseSource, choose_slot, no_core_dumps, unlock_kek
+from accountctl.store.register.keys import PassphraseSource, choose_slot, unlock_kek
 from accountctl.store.register.seen import _check_witness, _refuse_before_unlocking
 from accountctl.store.format5 import OPEN_BODIES
 from accountctl.store.register.state import Register
@@ -28,22 +28,15 @@ LABEL_FINGERPRINT = b"accountctl/v5/password-fingerprint"
 SCOPED = "format 5 does not do this yet"  # the commands not built for format 5 say so (issue 27)
 
 
-def unwrap(header: ff5.Header, slot: ff.Slot, kek: bytes) -> Keys:
-    """A format-5 slot's own keys (its X25519 and signing keys; the scope keys are in its keyring)."""
-    no_core_dumps()
-    aad = ff.slot_aad(header.file_id, slot.slot_id)
-    inner = crypto.open_sealed(kek, slot.wrapped, ff.LABEL_SLOT_KEYS + aad)
-    if crypto.x25519_public_of(inner[:32]) != slot.public:
-        raise DamagedError("register damaged or altered: a key slot opens but its keys do not")
-    return Keys(b"", None, inner[:32], inner[32:] or None)
-
-
 class Register5(Register):
     """An open format-5 register: the schools this person reads, merged into one database."""
 
     opened: opening5.Opened
     previous: object  # format5.Image: what the next save starts from
     data: bytes = b""  # the file as read (for `verify`)
+    _rotate: set = frozenset()  # scopes whose keys the next save replaces (F10)
+    _rotate_vault: set = frozenset()
+    _fresh_vault: bytes | None = None
 
     @property
     def schools(self) -> set[str]:
@@ -75,15 +68,65 @@ class Register5(Register):
     def fingerprint(self, value: bytes) -> str:
         return fingerprint(self._vault_key(), value)
 
-    # -- slots: not built for format 5 yet --------------------------------------------------------------
-    def add_person_slot(self, *args, **kwargs):
-        raise InputError(f"person grant: {SCOPED}")
+    # -- slots (F10): keyrings are sealed by the save, from the signed membership ------------------------
+    per_school = True  # the core asks: grants name schools, movers' slots follow them
 
-    def replace_person_slot(self, *args, **kwargs):
-        raise InputError(f"changing a key slot: {SCOPED}")
+    def add_person_slot(self, email: str, access_name: str, passphrase: str, kdf=None):
+        """A new slot with its own keys only; the save seals its keyring (the granting custodian holds every key)."""
+        from accountctl.store.register.keys import ACCESS_CODES, kdf_params
 
-    def remove_slot_and_rotate(self, *args, **kwargs):
-        raise InputError(f"person revoke: {SCOPED}")
+        if not self.is_custodian:
+            raise AccessError("only an IT custodian can grant access")
+        if len(self.header.slots) >= ff.MAX_SLOTS:
+            raise InputError(f"a register holds at most {ff.MAX_SLOTS} key slots")
+        slot, _, signing_public = new_slot(
+            self.file_id, email, ACCESS_CODES[access_name], passphrase, kdf or kdf_params()
+        )
+        self.header.slots.append(slot)
+        self.header_changed = True
+        return slot, signing_public
+
+    def replace_person_slot(self, email: str, passphrase: str, kdf=None, *, new_keys: bool):
+        if new_keys:
+            raise InputError(f"vault recover: {SCOPED}")
+        return super().replace_person_slot(email, passphrase, kdf, new_keys=False)  # its keyring stays as sealed
+
+    def remove_slot_and_rotate(self, slot_id: bytes) -> ff.Slot:
+        """Remove a slot and rotate what it could open: the trust and its schools (`K`); for a custodian, all (F10)."""
+        from accountctl import membership
+
+        victim = next((s for s in self.header.slots if s.slot_id == slot_id), None)
+        member = self.membership.members.get(slot_id)
+        if victim is None or member is None:
+            raise InputError("that key slot is not in this register")
+        self.header.slots = [s for s in self.header.slots if s.slot_id != slot_id]
+        every = set(self.membership.school_scopes)
+        read = every if member.schools == membership.ALL_SCHOOLS else set(member.schools) & every
+        self.rotate_schools(read, trust=True, vault=member.access == "vault")
+        return victim
+
+    def rotate_schools(self, schools: set[str], *, trust: bool = False, vault: bool = False) -> None:
+        """Give these schools (and the trust) new keys at the save, re-encrypting all they hold (F10).
+
+        With `vault`, their vault keys too, and the password fingerprints are keyed afresh from the
+        trust's new vault key. PATH.bak is then made the new file: the generation before opens with the old keys.
+        """
+        if not self.is_custodian:
+            raise AccessError("only an IT custodian can rotate a school's keys")
+        scopes = {bytes.fromhex(self.membership.school_scopes[s]) for s in schools} | ({sg.TRUST} if trust else set())
+        self._rotate |= scopes
+        if vault:
+            self._rotate_vault |= scopes
+            self._fresh_vault = crypto.random_bytes(32)
+            for table, key_col in (("credentials", "account"), ("password_history", "id")):
+                rows = self.db.execute(f"SELECT {key_col}, password FROM {table} WHERE password_fp IS NOT NULL")
+                for key, password in rows.fetchall():
+                    self.db.execute(
+                        f"UPDATE {table} SET password_fp = ? WHERE {key_col} = ?",
+                        (fingerprint(self._fresh_vault, password), key),
+                    )
+        self.forget_previous = True
+        self.header_changed = True
 
     def rotate(self, *, vault: bool) -> None:
         raise InputError(f"key rotation: {SCOPED}")
@@ -204,6 +247,7 @@ class Register5(Register):
         """A new generation with the schools that changed re-encrypted; the file replaced under the lock."""
         from accountctl.store import format5
 
+        self._bind_new_schools()
         rows = [
             checking._event(row)
             for row in self.db.execute(
@@ -240,6 +284,9 @@ class Register5(Register):
             tail=self.opened.tail,
             base=self.opened.plain,
             dirty_vault=split.dirty_vaults(self.db),
+            rotate=self._rotate,
+            rotate_vault=self._rotate_vault,
+            fresh={(sg.TRUST, sg.KEY_V): self._fresh_vault} if self._fresh_vault else None,
         )
         for entry, blob in zip(image.index.segments, image.pieces[2:]):
             if hashlib.sha256(blob).digest() != entry.digest:  # F8 (a): nothing damaged is carried on
@@ -253,12 +300,52 @@ class Register5(Register):
             self.forget_previous = False
         self._after_save(image)
 
+    def _bind_new_schools(self) -> None:
+        """A school added since the open gets its scope (a `school` record), its keys and its range of ids (F3)."""
+        from accountctl import membership
+
+        unbound = [
+            school
+            for (school,) in self.db.execute("SELECT id FROM schools ORDER BY id")
+            if school not in self.membership.school_scopes
+        ]
+        if not unbound:
+            return
+        if not self.is_custodian:
+            raise AccessError("only an IT custodian can add a school to a register with a key per school")
+        bases = [int(v) for (v,) in self.db.execute("SELECT value FROM meta WHERE key LIKE 'ids.base.%'")]
+        for n, school in enumerate(unbound, max(bases, default=0) + 1):
+            model.set_meta(self.db, f"ids.base.{school}", str(n))
+            scope = crypto.random_bytes(16).hex()
+            event = chain.record(
+                self.db, self.actor, membership.RECORD_ACTIONS["school"], details={"school": school, "scope": scope}
+            )
+            membership.append(
+                self.db,
+                self.file_id,
+                "school",
+                self.actor,
+                self.keys.signing_private,
+                event["seq"],
+                event["at"],
+                event["at_real"],
+                school=school,
+                scope=scope,
+            )
+        self.reload_membership()
+        self.db.executemany("INSERT OR IGNORE INTO temp.open_schools VALUES (?)", [(s,) for s in unbound])
+        self.opened.schools |= set(unbound)
+        self.opened.all_schools |= set(unbound)
+
     def _after_save(self, image) -> None:
         """What the register knows once saved: the new header, the journal, what this machine checked."""
         self.previous = image
+        self._rotate, self._rotate_vault, self._fresh_vault = frozenset(), frozenset(), None
+        if self.is_custodian:
+            self.keys.vault_key = image.keys[(sg.TRUST, sg.KEY_V)]
         self.header, self.raw = image.header, image.pieces[0]
         last = image.skeletons[-1]
-        dbmod.set_meta(self.db, chain.HEAD_KEY, f"{last['seq']} {last['hash']}")
+        model.set_meta(self.db, chain.HEAD_KEY, f"{last['seq']} {last['hash']}")
         self.opened.journal = list(image.skeletons)
         self.opened.tail = None
         self.opened.plain = {}  # the next save (rare in one command) rebuilds what changed, not patches
@@ -288,6 +375,18 @@ class Register5(Register):
         if self.checked.changed and self.opened.checked is not None:
             self.checked.changed = False
             witness.save_checked(self.file_id, dump_checked(self.opened.checked))
+
+
+def new_slot(file_id: bytes, email: str, access: int, passphrase: str, kdf) -> tuple[ff.Slot, bytes, bytes]:
+    """A person's format-5 slot: their own key pairs wrapped under their passphrase's KEK, nothing sealed (F2)."""
+    slot_id, salt = crypto.random_bytes(16), crypto.random_bytes(crypto.SALT_LEN)
+    kek = crypto.argon2id(passphrase, salt, kdf)
+    x_private, x_public = crypto.x25519_keypair()
+    s_private, s_public = crypto.ed25519_keypair()
+    wrapped = crypto.seal(kek, x_private + s_private, ff.LABEL_SLOT_KEYS + ff.slot_aad(file_id, slot_id))
+    tag = ff.person_tag(file_id, email)
+    slot = ff.Slot(slot_id, ff.KIND_PERSON, access, tag, ff.KDF_ARGON2ID, salt, kdf, x_public, wrapped, b"", b"")
+    return slot, kek, s_public
 
 
 def fingerprint(v_trust: bytes, value: bytes) -> str:
@@ -368,7 +467,7 @@ def open_file(
     address = _refuse_before_unlocking(store, header, seen_all)
     seen = seen_all.get(header.file_id.hex())
     slot = choose_slot(header, actor)
-    kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek, unwrap=unwrap)
+    kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
     kept = parse_checked(witness.load_checked(header.file_id))
     try:
         opened = opening5.open_image(data, slot.slot_id, keys.x25519_private, kept, write=write)

@@ -320,6 +320,16 @@ def _unwrap(header: ff.Header, slot: ff.Slot, kek: bytes) -> Keys:
     return Keys(register_key, vault_key, x_private, inner[32:] or None)
 
 
+def _unwrap_own(header, slot: ff.Slot, kek: bytes) -> Keys:
+    """A format-5 slot's own keys: its X25519 and signing keys (the scope keys are in its keyring, F2)."""
+    no_core_dumps()
+    aad = ff.slot_aad(header.file_id, slot.slot_id)
+    inner = crypto.open_sealed(kek, slot.wrapped, ff.LABEL_SLOT_KEYS + aad)
+    if crypto.x25519_public_of(inner[:32]) != slot.public:
+        raise DamagedError("register damaged or altered: a key slot opens but its keys do not")
+    return Keys(b"", None, inner[:32], inner[32:] or None)
+
+
 def _kek_from_passphrase(slot: ff.Slot, passphrase: str) -> bytes:
     return crypto.argon2id(passphrase, slot.salt, slot.kdf)
 
@@ -352,15 +362,13 @@ def unlock_kek(
     *,
     use_keyring: bool = True,
     known: bytes | None = None,
-    unwrap=None,
 ) -> tuple[bytes, Keys]:
     """Find the KEK that opens `slot`: the agent's, then the keyring's cached one, then the passphrase.
 
     An agent that is gone (stopped, or killed) simply answers nothing, and the next source is tried.
-    `unwrap` opens the slot with a KEK (format 4's `_unwrap` unless given: format 5's slots hold no
-    sealed register key).
+    A format-5 slot holds no sealed register key: its keys are in its keyring (`_unwrap_own`).
     """
-    opener = unwrap or _unwrap
+    opener = _unwrap_own if header.version == 5 else _unwrap
     if known is not None:  # `login`: the KEK it derived, checked by a full open before it is cached anywhere
         try:
             return known, opener(header, slot, known)

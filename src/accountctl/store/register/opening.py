@@ -274,9 +274,7 @@ def _open_five(store: stores.Store, actor, passphrase_source, write, use_keyring
         data, _ = store.read(upto=lambda prefix: int.from_bytes(prefix[12:16], "big"))
         header, _ = ff5.parse_header(data)
         _refuse_before_unlocking(store, header, witness.load_all())
-        kek, _ = unlock_kek(
-            header, choose_slot(header, actor), passphrase_source, use_keyring=use_keyring, unwrap=five.unwrap
-        )
+        kek, _ = unlock_kek(header, choose_slot(header, actor), passphrase_source, use_keyring=use_keyring)
     with store.lock():
         try:
             reg = five.open_file(store, write=True, accepting_rollback=accepting_rollback, kek=kek, **opening)
@@ -291,6 +289,8 @@ def _open_five(store: stores.Store, actor, passphrase_source, write, use_keyring
 def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterator[Register]:
     """Open for writing with the recovery key (held in its own slot); it signs with a key derived from it."""
     with stores.open_store(where) as store, store.lock():
+        if is_five(store):
+            raise InputError("vault recover: a register with a key per school (format 5) does not do this yet")
         seen_all = witness.load_all()
         loaded = _load(store)
         header = loaded.header
@@ -333,6 +333,8 @@ def copy_register(
     passes there and machines that knew the source accept the copy as the same register.
     """
     with stores.open_store(source) as src, stores.open_store(target) as dst:
+        if is_five(src):
+            raise InputError("vault copy: a register with a key per school (format 5) does not do this yet")
         if dst.exists():
             raise InputError(f"a register already exists at {dst.name}; refusing to overwrite it")
         if src.read(upto=lambda prefix: 0, tail_at=_tail_start)[0]:

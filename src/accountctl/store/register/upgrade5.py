@@ -49,20 +49,6 @@ class Plan:
         ]
 
 
-def default_schools(conn, email: str, access: str) -> str | list[str]:
-    """F3: custodians, the CEO, the central team (and anyone without a staff record) read every school;
-    anyone else their own school."""
-    if access == "vault":
-        return membership.ALL_SCHOOLS
-    row = conn.execute(
-        "SELECT st.school, st.roles, s.central FROM staff st JOIN schools s ON s.id = st.school WHERE st.email = ?",
-        (email,),
-    ).fetchone()
-    if row is None or row["central"] or "ceo" in json.loads(row["roles"] or "[]"):
-        return membership.ALL_SCHOOLS
-    return [row["school"]]
-
-
 def _given(conn, overrides: dict[str, str]) -> dict[str, str | list[str]]:
     """`--school EMAIL=S[,S2]` or `EMAIL='*'`: checked against the schools and the people with slots."""
     known = {r[0] for r in conn.execute("SELECT id FROM schools")}
@@ -79,11 +65,11 @@ def _given(conn, overrides: dict[str, str]) -> dict[str, str | list[str]]:
     return out
 
 
-def _members(reg, overrides: dict[str, str]) -> list[dict]:
+def _members(reg, overrides: dict[str, str], defaults) -> list[dict]:
     given = _given(reg.db, overrides)
     members = []
     for member in reg.membership.members.values():
-        schools = given.pop(member.email, None) or default_schools(reg.db, member.email, member.access)
+        schools = given.pop(member.email, None) or defaults(reg.db, member.email, member.access)
         if member.access == "vault" and schools != membership.ALL_SCHOOLS:
             raise InputError(f"{member.email} holds vault access, which reads every school")
         described = member.describe()
@@ -120,8 +106,12 @@ def _check(store: stores.Store) -> None:
         raise InputError(NEVER)
 
 
-def plan(where: stores.Address, actor: str | None, passphrase_source, overrides: dict[str, str]) -> Plan:
-    """Read a format-4 register as a custodian, check all of it, and say what the upgrade would sign."""
+def plan(where: stores.Address, actor: str | None, passphrase_source, overrides: dict[str, str], defaults) -> Plan:
+    """Read a format-4 register as a custodian, check all of it, and say what the upgrade would sign.
+
+    `defaults(conn, email, access)` gives the schools a person reads unless `overrides` says otherwise
+    (core.access.default_schools: the rule of SPEC "Each school sees its own").
+    """
     with stores.open_store(where) as store:
         _check(store)
         if opening.is_five(store):
@@ -136,7 +126,7 @@ def plan(where: stores.Address, actor: str | None, passphrase_source, overrides:
             problems = reg.save_problems()
             if problems:
                 raise InputError(f"the register does not verify ({problems[0]}); run 'accountctl verify'")
-            members, counts = _members(reg, overrides), _counts(reg)
+            members, counts = _members(reg, overrides, defaults), _counts(reg)
             image, _ = store.read()
             return Plan(reg.actor, members, counts, hashlib.sha256(image).hexdigest(), reg.kek)
 
@@ -231,7 +221,8 @@ def _records(reg, body, members: list[dict]) -> list[tuple[dict, list[bytes]]]:
         events.append((event, [sg.TRUST]))
 
     model.set_meta(body, model.IDS_PER_SCHOOL, "1")  # F4: new ids carry their school's
-    for school in sorted(r[0] for r in body.execute("SELECT id FROM schools")):
+    for n, school in enumerate(sorted(r[0] for r in body.execute("SELECT id FROM schools")), 1):
+        model.set_meta(body, f"ids.base.{school}", str(n))  # its range of row ids (model.RowIds)
         record(membership.RECORD_ACTIONS["school"], "school", school=school, scope=crypto.random_bytes(16).hex())
     for member in members:
         fields = dict(slot=member["slot"], email=member["email"], schools=member["schools"], reason="upgrade")
