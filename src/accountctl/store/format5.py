@@ -92,17 +92,17 @@ def _with_bodies(records: bytes, bodies: list[tuple[int, str]]) -> bytes:
     return conn.serialize()
 
 
-OPEN_BODIES = "event_bodies_open"  # TEMP: the bodies an open read, by scope, for the next save to keep
+BATCH = 1000  # skeletons per trust history batch; the journal keeps fewer than twice as many (F8 step 3)
 
 
-def _earlier(conn: sqlite3.Connection, previous: Image | None, scope: bytes) -> list[tuple[int, str]]:
-    """The bodies a scope's records segment held: from the open's TEMP table, or decrypted from `previous`."""
+def _earlier(previous: Image | None, scope: bytes, old_keys: dict) -> list[tuple[int, str]]:
+    """The bodies a scope's records segment held, decrypted from `previous` (a school rebuilt whole keeps them).
+
+    `old_keys`: the keys `previous` was written under (a `_Keys`: one the saver lacks is an access error).
+    """
     if previous is None:
         return []
-    if conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = ?", (OPEN_BODIES,)).fetchone():
-        rows = conn.execute(f"SELECT seq, body FROM temp.{OPEN_BODIES} WHERE scope = ? ORDER BY seq", (scope.hex(),))
-        return [tuple(r) for r in rows]
-    return _bodies_of(previous, scope)
+    return _bodies_of(previous, scope, old_keys[(scope, sg.KEY_K)])
 
 
 def save(
@@ -152,6 +152,7 @@ def save(
     generation = previous.header.generation + 1 if previous else first_generation
     school_scopes = {school: bytes.fromhex(scope) for school, scope in state.school_scopes.items()}
     keys = _Keys(previous.keys if previous else {}, state)
+    old_keys = _Keys(previous.keys if previous else {}, state)
     epochs = dict(previous.epochs) if previous else {}
     existing = {e.scope for e in previous.index.scopes} if previous else set()
     for scope in [sg.TRUST, *school_scopes.values()]:
@@ -209,10 +210,11 @@ def save(
         for scope in scope_ids:
             bodies.setdefault(scope, []).append((event_body["seq"], chain.canonical(event_body).decode()))
 
+    legacy_root = chain.legacy_root(skeletons) if previous is None and legacy else None
     entries, blobs = [], {}
 
-    def put(kind: int, scope: bytes, plaintext: bytes) -> None:
-        seg_id = seg_ids.setdefault((kind, scope), crypto.random_bytes(16))
+    def put(kind: int, scope: bytes, plaintext: bytes, seg_id: bytes | None = None) -> None:
+        seg_id = seg_id or seg_ids.setdefault((kind, scope), crypto.random_bytes(16))
         key = keys[(scope, sg.KEY_V if kind == sg.SCHOOL_CREDENTIALS else sg.KEY_K)]
         entry, blob = sg.seal_segment(key, file_id, seg_id, kind, scope, epochs[scope], generation, plaintext)
         entries.append(entry)
@@ -223,9 +225,28 @@ def save(
         entries.append(old[seg_id])
         blobs[seg_id] = old_blobs[seg_id]
 
+    # F8 step 3: the oldest skeletons go into write-once batches, so that the journal every save
+    # rewrites and every open parses stays short; a rotation of the trust re-encrypts the batches.
+    for entry in previous.index.segments if previous else ():
+        if entry.kind != sg.TRUST_BATCH:
+            continue
+        if sg.TRUST in rotated:
+            old_key = previous.keys[(sg.TRUST, sg.KEY_K)]
+            put(
+                sg.TRUST_BATCH,
+                sg.TRUST,
+                sg.open_segment(old_key, file_id, entry, old_blobs[entry.seg_id]),
+                entry.seg_id,
+            )
+        else:
+            entries.append(entry)
+            blobs[entry.seg_id] = old_blobs[entry.seg_id]
+    while len(skeletons) >= 2 * BATCH:
+        put(sg.TRUST_BATCH, sg.TRUST, chain.canonical(skeletons[:BATCH]), crypto.random_bytes(16))
+        skeletons = skeletons[BATCH:]
     if previous is None or dirty is None or split.TRUST in dirty or sg.TRUST in bodies or sg.TRUST in rotated:
         trust_records, _ = split.extract(body, split.TRUST)
-        earlier = _earlier(body, previous, sg.TRUST)
+        earlier = _earlier(previous, sg.TRUST, old_keys)
         put(sg.TRUST_RECORDS, sg.TRUST, _with_bodies(trust_records, earlier + bodies.get(sg.TRUST, [])))
     else:
         keep(sg.TRUST_RECORDS, sg.TRUST)
@@ -244,7 +265,7 @@ def save(
                 records = _with_bodies(records, bodies.get(scope, []))
             else:
                 records, secrets = split.extract(body, school)
-                records = _with_bodies(records, _earlier(body, previous, scope) + bodies.get(scope, []))
+                records = _with_bodies(records, _earlier(previous, scope, old_keys) + bodies.get(scope, []))
             put(sg.SCHOOL_RECORDS, scope, records)
             if previous is None or dirty_vault is None or school in dirty_vault or scope in rotated:
                 put(sg.SCHOOL_CREDENTIALS, scope, secrets)
@@ -275,8 +296,8 @@ def save(
         keyrings, rings = list(previous.index.keyrings), dict(previous.rings)
     index = sg.Index(generation, scopes, sorted(keyrings, key=lambda k: k.slot_id), entries)
     # the journal last: the save's last skeleton lists what it wrote, and is signed
-    if previous is None and legacy:
-        made[0]["legacy"] = chain.legacy_root(skeletons)
+    if legacy_root is not None:
+        made[0]["legacy"] = legacy_root
     made[-1]["wrote"] = [
         [w.part_id.hex(), w.kind, w.scope.hex(), w.version, w.digest.hex()]
         for w in sg.wrote_of_save(previous.index if previous else None, index)
@@ -358,18 +379,19 @@ def _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep
     return ids
 
 
-def _bodies_of(image: Image, scope: bytes) -> list[tuple[int, str]]:
+def _bodies_of(image: Image, scope: bytes, key: bytes) -> list[tuple[int, str]]:
     """The event bodies a scope's records segment holds (the writer re-encrypting it keeps them)."""
     seg_id = image.seg_ids[(sg.TRUST_RECORDS if scope == sg.TRUST else sg.SCHOOL_RECORDS, scope)]
     entry = next(e for e in image.index.segments if e.seg_id == seg_id)
-    plain = sg.open_segment(image.keys[(scope, sg.KEY_K)], image.header.file_id, entry, image.blobs()[seg_id])
+    plain = sg.open_segment(key, image.header.file_id, entry, image.blobs()[seg_id])
     return sorted(_bodies_in(plain).items())
 
 
-def _bodies_in(records: bytes) -> dict[int, str]:
+def _bodies_in(records: bytes, since: int = -1) -> dict[int, str]:
+    """The event bodies a records segment holds (after event `since`)."""
     conn = sqlite3.connect(":memory:")
     try:
         conn.deserialize(records)
-        return {row[0]: row[1] for row in conn.execute("SELECT seq, body FROM event_bodies")}
+        return {row[0]: row[1] for row in conn.execute("SELECT seq, body FROM event_bodies WHERE seq > ?", (since,))}
     except sqlite3.DatabaseError:
         raise DamagedError("register damaged: a records segment's event records are not readable") from None

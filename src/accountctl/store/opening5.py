@@ -17,7 +17,7 @@ from accountctl import chain, crypto, membership
 from accountctl.errors import DamagedError
 from accountctl.model import get_meta, set_meta
 from accountctl.store import fileformat as ff, fileformat5 as ff5, lookup5, patching, segments as sg, split, tail5
-from accountctl.store.format5 import CHAIN_START, OPEN_BODIES, Image, _bodies_in, _reach, vault_mac
+from accountctl.store.format5 import CHAIN_START, Image, _bodies_in, _reach, vault_mac
 from accountctl.store.register import keyrings as kr
 
 
@@ -46,6 +46,14 @@ class Opened:
     tail: "Tail | None" = None  # the reveals after the last save, for the next save to fold in
     ring: dict = field(default_factory=dict)  # this person's keys: (scope, kind) -> (epoch, key)
     journal: list[dict] = field(default_factory=list)  # the saved skeletons (the tail's not among them)
+    older: object = list  # () -> the skeletons in the trust's history batches, before the journal (read when asked)
+
+    def texts(self) -> dict[int, str]:
+        """Every event body this person reads, by event (decrypted at the open; read out only when asked)."""
+        out: dict[int, str] = {}
+        for records, _ in self.plain.values():
+            out.update(_bodies_in(records))
+        return out
 
     def as_image(self, data: bytes) -> Image:
         """What this person's next save needs of the register they opened (from the file's bytes).
@@ -143,7 +151,10 @@ def open_parts(
     if not any(crypto.verify_signature(k, header.save_signature, ff5.signed_part(header)) for k in saver_keys):  # 13a
         raise DamagedError("register altered: the last save is not signed by the key slot it names")
     _, journal = plain(sg.TRUST_JOURNAL, sg.TRUST)
-    skeletons = json.loads(journal)
+    skeletons = _skeletons(journal)
+    older = _Older(index, header.file_id, fetch, kr.keys_of(ring, sg.TRUST, sg.KEY_K))
+    if checked is None or not any(s.get("seq") == checked.seq for s in skeletons):
+        skeletons = older() + skeletons  # a machine that has not checked the journal's start reads the batches
     start = (get_meta(conn, CHAIN_START) or "").split(" ")
     if len(start) != 2 or not start[0].isdigit():
         raise DamagedError("register damaged: where its history starts is not recorded")
@@ -158,7 +169,7 @@ def open_parts(
         first_seq, prev, known, new = checked.seq + 1, checked.hash, dict(checked.known), skeletons[at + 1 :]
     known = _check_history(new, state, header, index, first_seq, prev, known)  # 13b, 13c
     reveals = _read_tail(tail, raw_header, ring, skeletons, state, header, index, known)  # 14a
-    journal = skeletons
+    journal = skeletons[len(older.found) :]  # what the next save rewrites: the journal, without the batches
     skeletons, new = skeletons + reveals.skeletons, new + reveals.skeletons
     reach = _reach(state, slot, 1 << 62)
     kr.check_reach(ring, reach, index, slot_id)  # 13d
@@ -176,7 +187,8 @@ def open_parts(
         if found is not None:
             schools = {s for s in schools if state.school_scopes[s] == found.hex()}
     readable = {sg.TRUST.hex()} | {state.school_scopes[s] for s in schools}
-    texts = {sg.TRUST: _bodies_in(trust_plain)}
+    since = checked.seq if checked is not None else -1  # the bodies of events checked before were checked then
+    texts = {sg.TRUST: _bodies_in(trust_plain, since)}
     loaded, plain_parts = [], {}
     for school in sorted(schools):  # 15
         scope = bytes.fromhex(state.school_scopes[school])
@@ -184,26 +196,19 @@ def open_parts(
         secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
         loaded.append((records, secrets))
         plain_parts[scope] = (records, secrets)
-        texts[scope] = _bodies_in(records)
+        texts[scope] = _bodies_in(records, since)
     split.merge_many(conn, loaded)
     try:
-        bodies = {seq: json.loads(text) for found in texts.values() for seq, text in found.items()}
+        bodies = {seq: json.loads(text) for found in texts.values() for seq, text in found.items() if seq > since}
     except ValueError:
         raise DamagedError("register damaged: a records segment's event records are not readable") from None
     readable_scopes = {bytes.fromhex(h) for h in readable}
     bodies.update({b["seq"]: b for scope, found in reveals.bodies.items() if scope in readable_scopes for b in found})
-    if checked is not None:  # the bodies of events checked before were checked then
-        bodies = {seq: b for seq, b in bodies.items() if seq > checked.seq}
     problems = chain.body_problems(new, bodies, readable)  # 16a
     if problems:
         raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
     # The chain's head is the journal's, not the trust records' (which a save need not rewrite).
     set_meta(conn, chain.HEAD_KEY, f"{skeletons[-1]['seq']} {skeletons[-1]['hash']}")
-    conn.execute(f"CREATE TEMP TABLE {OPEN_BODIES} (scope TEXT, seq INTEGER, body TEXT, PRIMARY KEY (scope, seq))")
-    conn.executemany(
-        f"INSERT INTO temp.{OPEN_BODIES} VALUES (?, ?, ?)",
-        [(scope.hex(), seq, text) for scope, found in texts.items() for seq, text in found.items()],
-    )
     if write:
         split.guard(conn, schools)
         patching.track(conn)
@@ -213,9 +218,40 @@ def open_parts(
     # folds in, are checked again by every open until then.
     last = journal[-1]
     now = Checked(last["seq"], last["hash"], known, state.head)
+    plain_parts[sg.TRUST] = (trust_plain, None)
     return Opened(
-        header, index, conn, state, schools, set(state.school_scopes), plain_parts, now, reveals, ring, journal
+        header, index, conn, state, schools, set(state.school_scopes), plain_parts, now, reveals, ring, journal, older
     )
+
+
+def _skeletons(plaintext: bytes) -> list[dict]:
+    try:
+        found = json.loads(plaintext)
+    except ValueError:
+        raise DamagedError("register damaged: its history's skeletons are not readable") from None
+    if not isinstance(found, list) or not all(isinstance(s, dict) and isinstance(s.get("seq"), int) for s in found):
+        raise DamagedError("register damaged: its history's skeletons are not readable")
+    return found
+
+
+class _Older:
+    """The trust's history batches (F8 step 3): the skeletons before the journal, read once and only when asked."""
+
+    def __init__(self, index: sg.Index, file_id: bytes, fetch, key: bytes | None):
+        self.entries = [e for e in index.segments if e.kind == sg.TRUST_BATCH]
+        self.file_id, self.fetch, self.key = file_id, fetch, key
+        self.found: list[dict] = []
+        self.read = False
+
+    def __call__(self) -> list[dict]:
+        if not self.read:
+            found = []
+            for entry in self.entries:
+                if self.key is None:
+                    raise DamagedError("register damaged: your keyring lacks the trust's key")
+                found += _skeletons(sg.open_segment(self.key, self.file_id, entry, self.fetch(entry)))
+            self.found, self.read = sorted(found, key=lambda s: s["seq"]), True
+        return self.found
 
 
 @dataclass

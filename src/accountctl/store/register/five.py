@@ -21,7 +21,6 @@ from accountctl.store import checking, db as dbmod, fileformat as ff, fileformat
 from accountctl.store import segments as sg, split, stores, witness
 from accountctl.store.register.keys import PassphraseSource, choose_slot, unlock_kek
 from accountctl.store.register.seen import _check_witness, _refuse_before_unlocking
-from accountctl.store.format5 import OPEN_BODIES
 from accountctl.store.register.state import Register
 
 LABEL_FINGERPRINT = b"accountctl/v5/password-fingerprint"
@@ -37,6 +36,7 @@ class Register5(Register):
     _rotate: set = frozenset()  # scopes whose keys the next save replaces (F10)
     _rotate_vault: set = frozenset()
     _fresh_vault: bytes | None = None
+    _patchable = True  # the segments as opened are the base a save patches (until the first save)
 
     @property
     def schools(self) -> set[str]:
@@ -134,15 +134,21 @@ class Register5(Register):
     # -- the history: skeletons, with the bodies this person reads -----------------------------------
     def event_hash(self, seq: int) -> str | None:
         """The hash of event `seq` in the chain (every key holder has every skeleton)."""
-        for skeleton in reversed(self.skeletons):
+        recent = self.skeletons
+        for skeleton in reversed(recent if recent and recent[0]["seq"] <= seq else self.all_skeletons()):
             if skeleton.get("seq") == seq:
                 return skeleton.get("hash")
         return None
 
     @property
     def skeletons(self) -> list[dict]:
+        """The newest skeletons: the journal's and the tail's (the older ones are in batches: `all_skeletons`)."""
         tail = self.opened.tail.skeletons if self.opened.tail else []
         return self.opened.journal + tail
+
+    def all_skeletons(self) -> list[dict]:
+        """Every event's skeleton, oldest first (reads the trust's history batches once)."""
+        return self.opened.older() + self.skeletons
 
     def load_history(self, blob=None) -> None:
         """Attach `all_events`: every event whose body this person may read, as format 4's rows."""
@@ -181,10 +187,10 @@ class Register5(Register):
 
     def _events(self):
         """(skeleton, body or None) for every event, oldest first; None where the body is another school's."""
-        bodies = {seq: text for seq, text in self.db.execute(f"SELECT seq, body FROM temp.{OPEN_BODIES}")}
+        bodies = self.opened.texts()
         tail = self.opened.tail.bodies if self.opened.tail else {}
         extra = {b["seq"]: b for found in tail.values() for b in found}
-        for skeleton in self.skeletons:
+        for skeleton in self.all_skeletons():
             seq = skeleton.get("seq")
             text = bodies.get(seq)
             yield skeleton, json.loads(text) if text is not None else extra.get(seq)
@@ -201,7 +207,7 @@ class Register5(Register):
             opening5.open_image(self.data, self.slot.slot_id, self.keys.x25519_private, None, write=False)
         except DamagedError as exc:
             problems.append(str(exc))
-        actors = {s["seq"]: s["actor"] for s in self.skeletons}
+        actors = {s["seq"]: s["actor"] for s in self.all_skeletons()}
         problems += [
             f"the {r['kind']} record by {r['by']} has no matching event {r['seq']}"
             for r in self.membership.records
@@ -213,7 +219,7 @@ class Register5(Register):
         """The key whose signature covers each event: its save's last event's (a save signs only its own)."""
         signed: dict[int, bytes] = {}
         run: list[int] = []
-        for skeleton in self.skeletons:
+        for skeleton in self.all_skeletons():
             run.append(skeleton["seq"])
             if "signature" not in skeleton:
                 continue
@@ -282,7 +288,7 @@ class Register5(Register):
             saved_at=int(time.time()),
             state=self.membership,
             tail=self.opened.tail,
-            base=self.opened.plain,
+            base=self.opened.plain if self._patchable else None,
             dirty_vault=split.dirty_vaults(self.db),
             rotate=self._rotate,
             rotate_vault=self._rotate_vault,
@@ -348,7 +354,7 @@ class Register5(Register):
         model.set_meta(self.db, chain.HEAD_KEY, f"{last['seq']} {last['hash']}")
         self.opened.journal = list(image.skeletons)
         self.opened.tail = None
-        self.opened.plain = {}  # the next save (rare in one command) rebuilds what changed, not patches
+        self._patchable = False  # the next save (rare in one command) rebuilds what changed, not patches
         for table in ("dirty_schools", "dirty_vaults", "changed_rows", "whole_schools"):
             self.db.execute(f"DELETE FROM temp.{table}")
         self.db.execute(f"DELETE FROM main.events WHERE seq <= {int(last['seq'])}")
@@ -374,7 +380,7 @@ class Register5(Register):
             _remember(self)
         if self.checked.changed and self.opened.checked is not None:
             self.checked.changed = False
-            witness.save_checked(self.file_id, dump_checked(self.opened.checked))
+            witness.save_checked(self.file_id, dump_checked(self.opened.checked, self.checked.decisions))
 
 
 def new_slot(file_id: bytes, email: str, access: int, passphrase: str, kdf) -> tuple[ff.Slot, bytes, bytes]:
@@ -397,13 +403,13 @@ def fingerprint(v_trust: bytes, value: bytes) -> str:
     return hmac.new(key, bytes(value), hashlib.sha256).hexdigest()
 
 
-def dump_checked(checked: opening5.Checked) -> dict:
+def dump_checked(checked: opening5.Checked, decisions: dict[int, str]) -> dict:
     """What this machine keeps of a format-5 register's history (witness.save_checked)."""
     return {
         "format": ff5.VERSION,
         "seq": checked.seq,
         "hash": checked.hash,
-        "decisions": "",
+        "decisions": ";".join(f"{k}={v}" for k, v in sorted(decisions.items())),
         "members_head": checked.members_head,
         "known": [[w.part_id.hex(), w.kind, w.scope.hex(), w.version, w.digest.hex()] for w in checked.known.values()],
     }
@@ -423,26 +429,37 @@ def parse_checked(data: dict | None) -> opening5.Checked | None:
         return None
 
 
-def _decisions(reg: Register5) -> checking.Checked:
-    """Each decision this person can read, checked against the signed event that recorded it (section 8c)."""
-    result = checking.Checked(reg.opened.checked.seq if reg.opened.checked else 0, "", changed=False)
+def _decisions(reg: Register5, cached: dict[int, str]) -> checking.Checked:
+    """Each decision this person can read, checked against the signed event that recorded it (section 8c).
+
+    `cached`: what this machine found of decisions before (ids are unique across schools, and a digest
+    vouches for a decision's row as it was checked, whoever reads it later); only the others are checked.
+    """
+    result = checking.Checked(reg.opened.checked.seq if reg.opened.checked else 0, "", dict(cached))
+    wanted = {n for (n,) in reg.db.execute("SELECT id FROM approvals")} - set(cached)
+    if not wanted:
+        return result
+    result.changed = True
     membership = reg.membership
     owners = membership.key_owners()
-    skeletons = {s["seq"]: s for s in reg.skeletons}
-    query = (
-        f"SELECT seq, body FROM temp.{OPEN_BODIES} WHERE instr(body, '\"account.approve\"') OR "
-        "instr(body, '\"account.reject\"')"
-    )
+    texts = [(s, t) for s, t in reg.opened.texts().items() if '"account.approve"' in t or '"account.reject"' in t]
     extra = [(b["seq"], b) for found in (reg.opened.tail.bodies if reg.opened.tail else {}).values() for b in found]
-    for seq, body in [(s, json.loads(t)) for s, t in reg.db.execute(query)] + extra:
-        skeleton = skeletons.get(seq)
+    found = []
+    for seq, body in [(s, json.loads(t)) for s, t in texts] + extra:
         details = body.get("details")
-        if skeleton is None or body.get("action") not in chain.DECISION_ACTIONS or not isinstance(details, dict):
-            continue
-        number = details.get("decision")
-        if not isinstance(number, int):
+        if body.get("action") in chain.DECISION_ACTIONS and isinstance(details, dict):
+            if details.get("decision") in wanted:
+                found.append((seq, body))
+    recent = reg.skeletons
+    skeletons = {
+        s["seq"]: s for s in (recent if all(seq >= recent[0]["seq"] for seq, _ in found) else reg.all_skeletons())
+    }
+    for seq, body in found:
+        skeleton = skeletons.get(seq)
+        if skeleton is None:
             continue
         event = {**body, "actor": skeleton["actor"], "seq": seq, "hash": skeleton.get("hash")}
+        number = body["details"]["decision"]
         result.decisions[number] = checking._decision(reg.db, number, event, None, membership, owners)
     if membership.upgraded_at:
         checking._decisions_before_upgrade(reg.db, membership, owners, result)
@@ -468,7 +485,8 @@ def open_file(
     seen = seen_all.get(header.file_id.hex())
     slot = choose_slot(header, actor)
     kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
-    kept = parse_checked(witness.load_checked(header.file_id))
+    saved = witness.load_checked(header.file_id)
+    kept = parse_checked(saved)
     try:
         opened = opening5.open_image(data, slot.slot_id, keys.x25519_private, kept, write=write)
     except DamagedError:
@@ -480,8 +498,8 @@ def open_file(
     reg.opened, reg.raw, reg.address, reg.seen, reg.data = opened, raw, address, seen, data
     reg.previous = opened.as_image(data)
     _check_witness(reg, seen, accepting_rollback)
-    reg.checked = _decisions(reg)
-    reg.checked.changed = kept is None or kept != opened.checked
+    reg.checked = _decisions(reg, checking.Checked.parse(saved).decisions if kept is not None else {})
+    reg.checked.changed = reg.checked.changed or kept != opened.checked
     reg.decisions = checking.install(reg, reg.checked)
     if history:
         reg.load_history()
