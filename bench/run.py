@@ -99,6 +99,24 @@ def ensure_trust(size: str, regen: bool) -> tuple[Path, dict]:
     return out, json.loads(facts_file.read_text())
 
 
+def ensure_five(folder: Path, facts: dict, env: dict, exe: str) -> str:
+    """The trust upgraded to format 5 (a key per school) beside it, made once; a headteacher who holds a slot."""
+    five, made = folder / "five.accountctl", folder / "five.json"
+    if not made.exists() or made.stat().st_mtime < (folder / "register.accountctl").stat().st_mtime:
+        state = Path(tempfile.mkdtemp(prefix="acctl-five-"))
+        shutil.copyfile(folder / "register.accountctl", five)
+        unlock = {**env, "ACCOUNTCTL_REGISTER": str(five), "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]}
+        unlock.update({"XDG_STATE_HOME": str(state), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+        try:
+            subprocess.run([exe, "vault", "upgrade", "--yes"], env=unlock, capture_output=True, check=True)
+            listed = subprocess.run([exe, "person", "list", "--json"], env=unlock, capture_output=True, check=True)
+        finally:
+            shutil.rmtree(state, ignore_errors=True)
+        heads = sorted(p["email"] for p in json.loads(listed.stdout) if p["access"] == "register")
+        made.write_text(json.dumps({"head": heads[0]}))
+    return json.loads(made.read_text())["head"]
+
+
 def base_env(folder: Path, facts: dict) -> dict:
     # PYTHONDONTWRITEBYTECODE would make an editable install compile its modules on every run; a
     # user's `pip install .` has its bytecode compiled at install time.
@@ -190,6 +208,23 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
 
         return {**cached, "ACCOUNTCTL_REGISTER": str(target), "XDG_STATE_HOME": str(state)}, prepare
 
+    # Format 5, a key per school (issue 27): the same trust upgraded, a headteacher's commands beside a custodian's.
+    head = ensure_five(folder, facts, env, exe)
+    five_env, five_prep = fresh("five-save.accountctl", "five.accountctl")
+    show5_env, show5_prep = fresh("five-show.accountctl", "five.accountctl")
+    read5 = {
+        **cached,
+        "ACCOUNTCTL_REGISTER": str(folder / "five.accountctl"),
+        "XDG_STATE_HOME": str(warm_state("five.accountctl")),
+    }
+    for who in (facts["custodian"], head):
+        subprocess.run(
+            [exe, "--as", who, "login"],
+            env={**read5, "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]},
+            check=True,
+            capture_output=True,
+        )
+    head5 = {**read5, "ACCOUNTCTL_USER": head}
     leave_env, leave_prep = fresh("leave.accountctl", "register.accountctl")
     show_env, show_prep = fresh("show.accountctl", "register.accountctl")
     acc_import_env, acc_prep = fresh("acc-import.accountctl", "base.accountctl")
@@ -211,6 +246,19 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
         ("staff import", [exe, "staff", "import", str(folder / "staff.csv")], staff_import_env, staff_prep),
         ("otp (passphrase)", [exe, "otp", account], phrase, None),
         ("audit (passphrase)", [exe, "audit", "--format", "json"], phrase, None),
+        ("audit (format 5)", [exe, "audit", "--format", "json"], read5, None),
+        ("audit (format 5, head)", [exe, "audit", "--format", "json"], head5, None),
+        ("account list (format 5, head)", [exe, "account", "list"], head5, None),
+        ("account show (format 5)", [exe, "account", "show", account], read5, None),
+        ("otp (format 5)", [exe, "otp", account], read5, None),
+        (
+            "cred show (format 5)",
+            [exe, "cred", "show", account, "--field", "password", "--reason", "bench"],
+            show5_env,
+            show5_prep,
+        ),
+        ("monitor: one-account save (format 5)", [exe, "monitor", account], five_env, five_prep),
+        ("monitor: one-account save", [exe, "monitor", account], leave_env, leave_prep),
     ]
     # The copies share the file id and slots of their source, so the one cached key opens them all.
     results = {}

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
+
+import jsonschema
 
 import pytest
 
@@ -118,6 +121,10 @@ def test_writes_by_a_head_and_the_custodian_are_read_back_by_each_other(run, fiv
     ok(as_(run, CUSTODIAN, "incident", "step", "inc-brookside-1", "platform-reported", "--note", "ref 1"))
     shown = json.loads(ok(as_(run, BROOK_HEAD, "incident", "show", "inc-brookside-1", "--json")).stdout)
     assert "platform-reported" in json.dumps(shown)
+    schemas = Path(__file__).resolve().parents[1] / "schemas"
+    jsonschema.validate(shown, json.loads((schemas / "incident.schema.json").read_text()))
+    listed = json.loads(ok(as_(run, BROOK_HEAD, "incident", "list", "--json")).stdout)
+    jsonschema.validate(listed, json.loads((schemas / "incident-list.schema.json").read_text()))
     assert json.loads(ok(as_(run, OAK_HEAD, "incident", "list", "--json")).stdout)  # Oakfield's still there
     for who in (CUSTODIAN, BROOK_HEAD, OAK_HEAD):
         verified = json.loads(ok(as_(run, who, "verify", "--json")).stdout)
@@ -362,3 +369,94 @@ def test_a_save_that_wrote_in_another_persons_name_is_refused(five):
         with _open(five, BROOK_HEAD, write=True) as reg:
             chain.record(reg.db, OAK_HEAD, "account.review", account="brookside-facebook-brooksideacademy")
     assert five.read_bytes() == before
+
+
+# -- the trust's history batches (F8 step 3), made small so that the demo has many ------------------------
+@pytest.fixture
+def batched(run, tmp_path, monkeypatch):
+    return _upgraded_in_batches(run, tmp_path, monkeypatch, 5)
+
+
+def _upgraded_in_batches(run, tmp_path, monkeypatch, size: int):
+    from accountctl.store import format5
+
+    monkeypatch.setattr(format5, "BATCH", size)
+    path = demo_format_4(tmp_path / "b")
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    ok(as_(run, CUSTODIAN, "vault", "upgrade", "--yes"))
+    return path
+
+
+def _batches(path) -> list:
+    from accountctl.store import fileformat5 as ff5, segments as sg
+
+    data = path.read_bytes()
+    header, raw = ff5.parse_header(data)
+    index, _ = ff5.read_index(data, header, raw)
+    return [e for e in index.segments if e.kind == sg.TRUST_BATCH]
+
+
+def test_old_history_moves_into_batches_that_every_machine_checks(run, batched, tmp_path, monkeypatch):
+    made = _batches(batched)
+    assert len(made) > 20  # the demo's ~140 events, 5 to a batch, fewer than 10 left in the journal
+    everything = json.loads(ok(as_(run, CUSTODIAN, "log", "--json")).stdout)
+    assert [e["seq"] for e in everything] == list(range(1, len(everything) + 1))
+    ok(as_(run, BROOK_HEAD, "review", "brookside-facebook-brooksideacademy"))
+    assert {e.seg_id for e in made} <= {e.seg_id for e in _batches(batched)}  # written once, kept as they were
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "a-new-machine"))  # checks every batch from the start
+    for who in (CUSTODIAN, OAK_HEAD):
+        assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"]
+    ok(as_(run, CUSTODIAN, "person", "revoke", OAK_HEAD))  # the trust's key rotates: every batch encrypted again
+    assert {(e.seg_id, e.epoch) for e in _batches(batched)} != {(e.seg_id, e.epoch) for e in made}
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "a-third-machine"))
+    assert json.loads(ok(as_(run, BROOK_HEAD, "verify", "--json")).stdout)["ok"]
+
+
+def test_a_head_who_rewrites_an_old_batch_is_caught_by_every_machine(run, tmp_path, monkeypatch):
+    """Brookside's head holds the trust's key. With the store's own save they drop the oldest batch and put its
+    events back, one of them gone, into the journal, which their save re-batches and signs in their name. The
+    journal is long enough that what this machine checked last is still in it: only the rule that a batch is
+    written once stops it there (a machine checking from the start finds the gap in the chain)."""
+    from accountctl import chain
+    from accountctl.store import files, format5, segments as sg, split
+
+    batched = _upgraded_in_batches(run, tmp_path, monkeypatch, 50)
+
+    ok(as_(run, CUSTODIAN, "account", "list"))  # this machine has checked the register
+    with _open(batched, BROOK_HEAD, write=True) as reg:
+        image = reg.previous
+        oldest = min(
+            _batches(batched),
+            key=lambda e: json.loads(
+                sg.open_segment(reg.opened.ring[(sg.TRUST, sg.KEY_K)][1], reg.file_id, e, image.blobs()[e.seg_id])
+            )[0]["seq"],
+        )
+        plain = sg.open_segment(
+            reg.opened.ring[(sg.TRUST, sg.KEY_K)][1], reg.file_id, oldest, image.blobs()[oldest.seg_id]
+        )
+        kept = json.loads(plain)[:-1]  # the batch's last event, erased
+        at = image.index.segments.index(oldest)
+        del image.index.segments[at]
+        del image.pieces[2 + at]
+        image.skeletons[:0] = kept
+        event = chain.record(reg.db, BROOK_HEAD, "account.review", account="brookside-facebook-brooksideacademy")
+        scope = bytes.fromhex(reg.membership.school_scopes["brookside"])
+        forged = format5.save(
+            reg.db,
+            reg.header.slots,
+            reg.slot,
+            reg.keys.signing_private,
+            [(event, [scope])],
+            previous=image,
+            dirty=split.dirty(reg.db),
+            state=reg.membership,
+            dirty_vault=set(),
+        )
+        files.atomic_write(batched, lambda handle: handle.writelines(forged.pieces))
+        reg.db.execute("DELETE FROM main.events")  # their own code wrote the file: the store saves nothing more
+        reg._changes_at_open = reg.db.total_changes
+    for state in (None, tmp_path / "fresh"):
+        if state is not None:
+            monkeypatch.setenv("XDG_STATE_HOME", str(state))
+        error_line(as_(run, CUSTODIAN, "account", "list"), 4)

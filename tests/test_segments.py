@@ -8,6 +8,7 @@ and the file's bytes to read and rewrite.
 from __future__ import annotations
 
 import hashlib
+import dataclasses
 import os
 from dataclasses import dataclass, replace
 
@@ -676,3 +677,19 @@ def test_a_key_for_a_scope_the_index_does_not_have_is_refused():
     img = build()
     with pytest.raises(DamagedError, match="does not use"):
         kr.check_key_ids({(os.urandom(16), sg.KEY_K): (1, os.urandom(32))}, img.index, img.file_id, bytes(16))
+
+
+def test_a_history_batch_is_written_once_and_only_a_custodian_encrypts_it_again():
+    """A head holds the trust's key: they could rewrite (or drop) an old batch and sign their save. A machine
+    that checked the history before would not read the batch again, so the save itself is refused."""
+    batch = sg.Wrote(os.urandom(16), sg.TRUST_BATCH, sg.TRUST, 3, b"\1" * 32)
+    known = {batch.part_id: batch}
+    rewritten = dataclasses.replace(batch, version=7, digest=b"\2" * 32)
+    dropped = dataclasses.replace(batch, version=0, digest=b"")
+    for who in ("head_a", "ceo"):
+        for change in (rewritten, dropped):
+            with pytest.raises(DamagedError, match="written once"):
+                sg.check_writes([change], REACH[who](b"a" * 16, b"b" * 16), known, who)
+    sg.check_writes([rewritten], REACH["custodian"](b"a" * 16, b"b" * 16), known, "it")  # a rotation
+    new = sg.Wrote(os.urandom(16), sg.TRUST_BATCH, sg.TRUST, 7, b"\3" * 32)
+    sg.check_writes([new], REACH["head_a"](b"a" * 16, b"b" * 16), known, "head")  # a new batch: anyone's save

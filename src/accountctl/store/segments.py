@@ -359,6 +359,11 @@ def check_writes(wrote: list[Wrote], reach: Reach, known: Known, who: str) -> No
             raise DamagedError(f"register altered: a save lists {part.name()} among what it wrote")
         if earlier is not None and (earlier.kind, earlier.scope) != (part.kind, part.scope):
             raise DamagedError(f"register altered: {part.name()} changed its kind or school")
+        if part.kind in (TRUST_BATCH, SCHOOL_BATCH) and earlier is not None and not reach.seals:
+            raise DamagedError(
+                f"register altered: {part.name()} was rewritten by {who}; a history batch is written once "
+                "(only a custodian's key rotation encrypts it again)"
+            )
         if part.kind == KEYRING:
             allowed = reach.seals
         elif part.kind == SCHOOL_CREDENTIALS:
