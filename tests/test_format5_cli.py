@@ -460,3 +460,49 @@ def test_a_head_who_rewrites_an_old_batch_is_caught_by_every_machine(run, tmp_pa
         if state is not None:
             monkeypatch.setenv("XDG_STATE_HOME", str(state))
         error_line(as_(run, CUSTODIAN, "account", "list"), 4)
+
+
+def test_a_school_the_key_does_not_open_is_refused_by_name_not_answered_empty(run, five, tmp_path):
+    before = five.read_bytes()
+    for args in (
+        ["audit", "--school", "oakfield"],
+        ["staff", "list", "--school", "oakfield"],
+        ["report", "--school", "oakfield", "--out", str(tmp_path / "r.html")],
+        [
+            "account",
+            "found",
+            "--school",
+            "oakfield",
+            "--platform",
+            "x",
+            "--handle",
+            "Fake",
+            "--url",
+            "https://x.com/Fake",
+            "--source",
+            "a parent",
+        ],
+    ):
+        error_line(as_(run, BROOK_HEAD, *args), 3, "oakfield")
+    assert five.read_bytes() == before and not (tmp_path / "r.html").exists()
+    ok(as_(run, BROOK_HEAD, "report", "--out", str(tmp_path / "mine.html")))
+    page = (tmp_path / "mine.html").read_text()
+    assert "Brookside Academy" in page and "Oakfield Primary" not in page  # no empty rows for sealed schools
+    ok(as_(run, CUSTODIAN, "report", "--out", str(tmp_path / "all.html")))
+    assert "Oakfield Primary" in (tmp_path / "all.html").read_text()
+
+
+def test_a_command_about_one_account_opens_only_its_school(run, five):
+    from accountctl.store.register import open_register
+
+    unlock = dict(actor=CUSTODIAN, passphrase_source=lambda: demo.PASSPHRASE, use_keyring=False)
+    with open_register(five, focus=("account", BROOK_ACCOUNT), **unlock) as reg:
+        assert reg.opened.schools == {"brookside"} and reg.schools == reg.all_schools  # the key opens all three
+    with open_register(five, focus=("account", "no-such-account"), **unlock) as reg:
+        assert reg.opened.schools == reg.all_schools  # the lookup names no school: every school is looked in
+    ok(as_(run, CUSTODIAN, "cred", "set", BROOK_ACCOUNT, input="Another-Long-Password-42!\n"))
+    shown = ok(as_(run, CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "r"))
+    assert shown.stdout == "Another-Long-Password-42!\n" and "Showing" not in shown.stderr
+    assert ok(as_(run, CUSTODIAN, "monitor", BROOK_ACCOUNT)).stderr.startswith("Recorded a monitoring check")
+    error_line(as_(run, CUSTODIAN, "otp", "brookside-x-brooksidehedd"), 2, "did you mean")
+    assert json.loads(ok(as_(run, CUSTODIAN, "verify", "--json")).stdout)["ok"]

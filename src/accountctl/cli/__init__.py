@@ -126,8 +126,15 @@ class AccountctlGroup(click.Group):
         except sqlite3.DatabaseError as exc:  # an authenticated body that SQLite cannot read
             if debug:
                 raise
-            click.echo(f"Error: register damaged: its database cannot be read ({escape(str(exc))})", err=True)
-            code = 4
+            from accountctl.store.split import refusal
+
+            refused = refusal(exc)  # a key per school: a row for a school this key does not open
+            if refused is not None:
+                click.echo(f"Error: {escape(str(refused))}", err=True)
+                code = refused.exit_code
+            else:
+                click.echo(f"Error: register damaged: its database cannot be read ({escape(str(exc))})", err=True)
+                code = 4
         except Exception as exc:  # a bug: say so in one line unless --debug asks for the traceback
             if debug:
                 raise

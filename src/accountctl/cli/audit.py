@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import giveway, output
-from accountctl.cli.common import fmt, format_options, global_options, reads, reads_findings, writes
+from accountctl.cli.common import fmt, format_options, global_options, reads, reads_findings, writes, writes_one
 from accountctl.core.access import require_custodian
 
 FINDING_COLUMNS = ["rule", "severity", "account", "school", "message", "fix", "waived"]
@@ -211,7 +211,7 @@ def review(reg, account_id, note) -> None:
     help="Recent posts were checked against the consent and no-photo lists (which stay in the school's systems).",
 )
 @global_options
-@writes
+@writes_one
 def monitor(reg, account_id, note, last_post, consent_checked) -> None:
     """Record a monitoring check (an admin of the account, or a custodian).
 

@@ -208,7 +208,9 @@ def new_passphrase(whose: str = "the new passphrase", context: tuple[str, ...] =
 
 
 @contextmanager
-def session(write: bool = False, history: bool = False, check: bool = True) -> Iterator:
+def session(
+    write: bool = False, history: bool = False, check: bool = True, focus: tuple[str, str] | None = None
+) -> Iterator:
     """Unlock the register as the actor; with `write`, save under the lock when the block succeeds.
 
     With `history`, the history archive is decrypted as well (only log, verify, export, report read it).
@@ -224,17 +226,31 @@ def session(write: bool = False, history: bool = False, check: bool = True) -> I
         write=write,
         history=history,
         check=check,
+        focus=focus,
     ) as reg:
         if write:
             from accountctl.core.access import require_may_act
 
             require_may_act(reg)
+        _require_school_opens(reg)
         try:
             yield reg
         except click.exceptions.Exit:  # a result (an audit's findings), not a failure
             _say_scope(reg)
             raise
         _say_scope(reg)
+
+
+def _require_school_opens(reg) -> None:
+    """A `--school S` this person's key does not open is refused (exit 3), not answered with nothing."""
+    covered = getattr(reg, "schools", None)
+    ctx = click.get_current_context(silent=True)
+    if covered is None or ctx is None:
+        return
+    for name in ("school", "school_id"):
+        value = ctx.params.get(name)
+        if isinstance(value, str) and value.strip().lower() in reg.all_schools - covered:
+            raise AccessError(f"your key does not open {value.strip().lower()}: ask a custodian if you need it")
 
 
 def _say_scope(reg) -> None:
@@ -245,7 +261,7 @@ def _say_scope(reg) -> None:
         output.message(line)
 
 
-def _with_register(result_exit: bool = False, **opening) -> Callable[[Callable], Callable]:
+def _with_register(result_exit: bool = False, focus: str | None = None, **opening) -> Callable[[Callable], Callable]:
     """A decorator that opens the register (`session(**opening)`) and passes it as the first argument.
 
     With `result_exit`, the command's own `ctx.exit(1)` (an audit's findings, an offboarding's
@@ -258,7 +274,8 @@ def _with_register(result_exit: bool = False, **opening) -> Callable[[Callable],
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             finished = None
-            with session(**opening) as reg:
+            about = ("account", kwargs[focus]) if focus and kwargs.get(focus) else None
+            with session(**opening, focus=about) as reg:
                 try:
                     return func(reg, *args, **kwargs)
                 except click.exceptions.Exit as done:
@@ -278,3 +295,6 @@ reads_findings = _with_register(write=False, result_exit=True)
 reads_history = _with_register(write=False, history=True)  # log, export, report: the archive too
 reads_unchecked = _with_register(write=False, history=True, check=False)  # verify: it checks, and reports
 writes = _with_register(write=True)
+# A write about one account (its argument `account_id`) that nothing of another school bears on: in a
+# register with a key per school, only that account's school is decrypted (F4's lookup).
+writes_one = _with_register(write=True, focus="account_id")

@@ -254,7 +254,7 @@ def cred_show(account_id, reason, field, clip) -> None:
         if field == "recovery":
             raise InputError("--clip copies one value: the username, password or totp, not the recovery codes")
         board, field = _clipboard(), field or "password"  # checked before the reveal is recorded
-    with session(write=True) as reg:
+    with session(write=True, focus=("account", account_id)) as reg:
         values = vault.reveal(reg, account_id, reason, field)
     if board is not None:
         _to_clipboard(values[field], board, f"the {field} of {values['account']}")
@@ -294,6 +294,6 @@ def otp(account_id) -> None:
     """
     from accountctl.core import vault
 
-    with session() as reg:
+    with session(focus=("account", account_id)) as reg:
         seed = vault.load_totp(reg, account_id)
     click.echo(vault.totp_code(seed))

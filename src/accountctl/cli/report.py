@@ -80,6 +80,9 @@ def report(out, as_of, since, school) -> None:
         raise InputError(f"--since {start.isoformat()} is after the report date {day.isoformat()}")
     target = None if out == "-" else check_html_target(out, "the report")
     with session(write=False, history=True) as reg:
+        covered = getattr(reg, "schools", None)  # a key per school: the report covers what the key opens
+        if school is None and covered is not None and covered != reg.all_schools and len(covered) == 1:
+            school = next(iter(covered))
         data = core.build(reg.db, day, reg.is_custodian, school=school, since=start)
     page = core.render_html(data)
     if target is None:

@@ -47,6 +47,7 @@ class Opened:
     ring: dict = field(default_factory=dict)  # this person's keys: (scope, kind) -> (epoch, key)
     journal: list[dict] = field(default_factory=list)  # the saved skeletons (the tail's not among them)
     older: object = list  # () -> the skeletons in the trust's history batches, before the journal (read when asked)
+    readable: set[str] = field(default_factory=set)  # the schools the key opens (`schools` may be fewer: `find`)
 
     def texts(self) -> dict[int, str]:
         """Every event body this person reads, by event (decrypted at the open; read out only when asked)."""
@@ -178,6 +179,7 @@ def open_parts(
     ):
         raise DamagedError("register altered: its custodian key slots are not the ones the vault key vouches for")
     schools = {school for school, scope in state.school_scopes.items() if reach.reads(bytes.fromhex(scope))}
+    readable = set(schools)
     if find is not None:
         held = {
             bytes.fromhex(state.school_scopes[s]): kr.keys_of(ring, bytes.fromhex(state.school_scopes[s]), sg.KEY_K)
@@ -186,7 +188,7 @@ def open_parts(
         found = lookup5.find(plain(sg.TRUST_LOOKUP, sg.TRUST)[1], held, *find)
         if found is not None:
             schools = {s for s in schools if state.school_scopes[s] == found.hex()}
-    readable = {sg.TRUST.hex()} | {state.school_scopes[s] for s in schools}
+    opened_scopes = {sg.TRUST.hex()} | {state.school_scopes[s] for s in schools}
     since = checked.seq if checked is not None else -1  # the bodies of events checked before were checked then
     texts = {sg.TRUST: _bodies_in(trust_plain, since)}
     loaded, plain_parts = [], {}
@@ -202,9 +204,9 @@ def open_parts(
         bodies = {seq: json.loads(text) for found in texts.values() for seq, text in found.items() if seq > since}
     except ValueError:
         raise DamagedError("register damaged: a records segment's event records are not readable") from None
-    readable_scopes = {bytes.fromhex(h) for h in readable}
+    readable_scopes = {bytes.fromhex(h) for h in opened_scopes}
     bodies.update({b["seq"]: b for scope, found in reveals.bodies.items() if scope in readable_scopes for b in found})
-    problems = chain.body_problems(new, bodies, readable)  # 16a
+    problems = chain.body_problems(new, bodies, opened_scopes)  # 16a
     if problems:
         raise DamagedError(f"register altered: its history does not verify: {problems[0]}")
     # The chain's head is the journal's, not the trust records' (which a save need not rewrite).
@@ -218,9 +220,23 @@ def open_parts(
     # folds in, are checked again by every open until then.
     last = journal[-1]
     now = Checked(last["seq"], last["hash"], known, state.head)
+    if schools != readable:  # bodies of the schools not loaded were not checked: the next full open checks them
+        now = checked
     plain_parts[sg.TRUST] = (trust_plain, None)
     return Opened(
-        header, index, conn, state, schools, set(state.school_scopes), plain_parts, now, reveals, ring, journal, older
+        header,
+        index,
+        conn,
+        state,
+        schools,
+        set(state.school_scopes),
+        plain_parts,
+        now,
+        reveals,
+        ring,
+        journal,
+        older,
+        readable,
     )
 
 

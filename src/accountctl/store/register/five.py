@@ -40,8 +40,8 @@ class Register5(Register):
 
     @property
     def schools(self) -> set[str]:
-        """The schools loaded (all the person reads)."""
-        return self.opened.schools
+        """The schools this person's key opens (a command about one account may load only its own)."""
+        return self.opened.readable
 
     @property
     def all_schools(self) -> set[str]:
@@ -476,6 +476,7 @@ def open_file(
     history: bool,
     accepting_rollback: bool,
     kek: bytes | None,
+    focus: tuple[str, str] | None = None,
 ) -> Register5:
     """Open a format-5 file (the caller holds the lock for a writer); every check of F7, then the witness."""
     seen_all = witness.load_all()
@@ -488,12 +489,12 @@ def open_file(
     saved = witness.load_checked(header.file_id)
     kept = parse_checked(saved)
     try:
-        opened = opening5.open_image(data, slot.slot_id, keys.x25519_private, kept, write=write)
+        opened = opening5.open_image(data, slot.slot_id, keys.x25519_private, kept, write=write, find=focus)
     except DamagedError as first:
         if kept is None:
             raise
         try:  # a restored copy no longer holds what this machine checked: check it all (the witness decides)
-            opened = opening5.open_image(data, slot.slot_id, keys.x25519_private, None, write=write)
+            opened = opening5.open_image(data, slot.slot_id, keys.x25519_private, None, write=write, find=focus)
         except DamagedError:
             raise first from None
     keys.vault_key = opened.ring.get((sg.TRUST, sg.KEY_V), (0, None))[1] if slot.access == ff.ACCESS_VAULT else None

@@ -167,6 +167,7 @@ def open_register(
     accepting_rollback: bool = False,
     check: bool = True,
     kek: bytes | None = None,
+    focus: tuple[str, str] | None = None,
 ) -> Iterator[Register]:
     """Unlock and open the register; with `write`, hold the lock and save on success if changed.
 
@@ -177,10 +178,12 @@ def open_register(
     change to a stale copy. `accepting_rollback` lets `vault accept-rollback` open a register older
     than this machine has seen; `check=False` lets `verify` open history that does not verify, to
     report it. What the open taught this machine (its witness) is written only when the block succeeds.
+    `focus` ("account", ID): a command about one account; a register with a key per school then loads
+    only the school that holds it (the trust lookup, file-format.md F4).
     """
     with stores.open_store(where) as store:
         _warn_conflict_copies(store)
-        opening = (actor, passphrase_source, write, use_keyring, history, accepting_rollback, check, kek)
+        opening = (actor, passphrase_source, write, use_keyring, history, accepting_rollback, check, kek, focus)
         with _open(store, *opening) as reg:
             yield reg
         reg.commit_local_state()
@@ -196,9 +199,21 @@ cached_writer: Callable[[stores.Store, str | None], "Register | None"] | None = 
 
 
 @contextmanager
-def _open(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, check, kek):
+def _open(
+    store: stores.Store,
+    actor,
+    passphrase_source,
+    write,
+    use_keyring,
+    history,
+    accepting_rollback,
+    check,
+    kek,
+    focus=None,
+):
     if is_five(store):
-        with _open_five(store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek) as reg:
+        opening = (actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus)
+        with _open_five(store, *opening) as reg:
             yield reg
         return
     if not write and not history and cached_reader is not None and not accepting_rollback and check:
@@ -261,12 +276,16 @@ def is_five(store: stores.Store) -> bool:
 
 
 @contextmanager
-def _open_five(store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek):
+def _open_five(
+    store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus
+):
     """Format 5 (register/five.py): the KEK found before the lock, the file read and checked under it."""
     from accountctl.store import fileformat5 as ff5
     from accountctl.store.register import five  # not on format 4's paths: it imports all of format 5
 
-    opening = dict(actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring, history=history)
+    opening = dict(
+        actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring, history=history, focus=focus
+    )
     if not write:
         yield five.open_file(store, write=False, accepting_rollback=accepting_rollback, kek=kek, **opening)
         return
