@@ -89,6 +89,38 @@ def read_range(path: Path, start: int, length: int) -> bytes:
     return data
 
 
+class Snapshot:
+    """One register file opened once and read by ranges (format 5 reads only the segments it opens).
+
+    Every range comes from the file as it was opened, even if a writer renames a new one over it
+    meanwhile (the old file stays readable through this handle). Short reads are damage.
+    """
+
+    def __init__(self, path: Path):
+        try:
+            self.handle = open(path, "rb")  # noqa: SIM115 (kept open while the register is: `older` reads later)
+        except FileNotFoundError:
+            read_register(path)  # its own message: no register here, a folder, or permission denied
+            raise
+        except OSError as exc:
+            raise DamagedError(f"cannot read {path}: {exc.strerror}") from None
+        self.size = os.fstat(self.handle.fileno()).st_size
+
+    def read(self, start: int, length: int) -> bytes:
+        if start < 0 or length < 0 or start + length > self.size:
+            raise DamagedError("register damaged: the file is truncated")
+        self.handle.seek(start)
+        data = self.handle.read(length)
+        if len(data) != length:
+            raise DamagedError("register damaged: the file is truncated")
+        return data
+
+    def rest(self, start: int) -> bytes:
+        """From `start` to the end as it is now (records appended to the tail since the open are read too)."""
+        self.handle.seek(start)
+        return self.handle.read()
+
+
 def read_rest(path: Path, start: int) -> bytes:
     """The file's bytes from `start` to its end; a file shorter than `start` is damaged."""
     try:

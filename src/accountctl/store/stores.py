@@ -124,6 +124,10 @@ class FileStore:
     ) -> tuple[bytes, int]:
         return files.read_register(self.path, upto=upto, tail_at=tail_at)
 
+    def snapshot(self) -> files.Snapshot:
+        """The file opened once, to read by ranges (format 5's readers)."""
+        return files.Snapshot(self.path)
+
     def read_from(self, offset: int) -> bytes:
         """The file's bytes from `offset` to its end (records appended to the tail since it was read)."""
         return files.read_rest(self.path, offset)

@@ -32,7 +32,7 @@ class Register5(Register):
 
     opened: opening5.Opened
     previous: object  # format5.Image: what the next save starts from
-    data: bytes = b""  # the file as read (for `verify`)
+    image: "_Image"  # the file as opened
     _rotate: set = frozenset()  # scopes whose keys the next save replaces (F10)
     _rotate_vault: set = frozenset()
     _fresh_vault: bytes | None = None
@@ -198,13 +198,20 @@ class Register5(Register):
     def history_check(self) -> tuple[list[str], dict[int, bytes]]:
         """For `verify`: every segment against the index, the whole chain again from its start, and which
         key signed each event (F7: everyone checks every signature; the content of what they read)."""
+        data = self.image.whole()
+        header, raw = ff5.parse_header(data)
+        index, _ = ff5.read_index(data, header, raw)
+        start, offsets = len(raw) + header.index_len, index.offsets()
         problems = [
             f"{entry.name()} is not the one the index names"
-            for entry, blob in zip(self.previous.index.segments, self.previous.pieces[2:])
-            if hashlib.sha256(blob).digest() != entry.digest
+            for entry in index.segments
+            if hashlib.sha256(
+                data[start + offsets[entry.seg_id] : start + offsets[entry.seg_id] + entry.length]
+            ).digest()
+            != entry.digest
         ]
         try:
-            opening5.open_image(self.data, self.slot.slot_id, self.keys.x25519_private, None, write=False)
+            opening5.open_image(data, self.slot.slot_id, self.keys.x25519_private, None, write=False)
         except DamagedError as exc:
             problems.append(str(exc))
         actors = {s["seq"]: s["actor"] for s in self.all_skeletons()}
@@ -478,10 +485,14 @@ def open_file(
     kek: bytes | None,
     focus: tuple[str, str] | None = None,
 ) -> Register5:
-    """Open a format-5 file (the caller holds the lock for a writer); every check of F7, then the witness."""
+    """Open a format-5 file (the caller holds the lock for a writer); every check of F7, then the witness.
+
+    A reader reads the header, the index and then only the segments it opens, by ranges of the one
+    open file; a writer reads it whole (its save copies every segment it keeps).
+    """
     seen_all = witness.load_all()
-    data, _ = store.read()
-    header, raw = ff5.parse_header(data)
+    image = _Image(store, whole=write)
+    header, raw = image.header, image.raw
     address = _refuse_before_unlocking(store, header, seen_all)
     seen = seen_all.get(header.file_id.hex())
     slot = choose_slot(header, actor)
@@ -489,18 +500,19 @@ def open_file(
     saved = witness.load_checked(header.file_id)
     kept = parse_checked(saved)
     try:
-        opened = opening5.open_image(data, slot.slot_id, keys.x25519_private, kept, write=write, find=focus)
+        opened = image.open(slot.slot_id, keys.x25519_private, kept, write, focus)
     except DamagedError as first:
         if kept is None:
             raise
         try:  # a restored copy no longer holds what this machine checked: check it all (the witness decides)
-            opened = opening5.open_image(data, slot.slot_id, keys.x25519_private, None, write=write, find=focus)
+            opened = image.open(slot.slot_id, keys.x25519_private, None, write, focus)
         except DamagedError:
             raise first from None
     keys.vault_key = opened.ring.get((sg.TRUST, sg.KEY_V), (0, None))[1] if slot.access == ff.ACCESS_VAULT else None
     reg = Register5(store, header, keys, opened.conn, slot, _actor(opened, slot), kek, 0, opened.membership)
-    reg.opened, reg.raw, reg.address, reg.seen, reg.data = opened, raw, address, seen, data
-    reg.previous = opened.as_image(data)
+    reg.opened, reg.raw, reg.address, reg.seen, reg.image = opened, raw, address, seen, image
+    if write:
+        reg.previous = opened.as_image(image.data)
     _check_witness(reg, seen, accepting_rollback)
     reg.checked = _decisions(reg, checking.Checked.parse(saved).decisions if kept is not None else {})
     reg.checked.changed = reg.checked.changed or kept != opened.checked
@@ -508,6 +520,46 @@ def open_file(
     if history:
         reg.load_history()
     return reg
+
+
+class _Image:
+    """The file as one open: whole (a writer), or its header and index, then segments by need (a reader)."""
+
+    def __init__(self, store: stores.Store, whole: bool):
+        self.snapshot = store.snapshot()
+        size = self.snapshot.size
+        if whole:
+            self.data = self.snapshot.read(0, size)
+            self.header, self.raw = ff5.parse_header(self.data)
+            return
+        self.data = None
+        prefix = self.snapshot.read(0, min(size, files.PREFIX_LEN))
+        length = int.from_bytes(prefix[12:16], "big") if len(prefix) >= 16 else 0
+        self.header, self.raw = ff5.parse_header(prefix if length <= len(prefix) else self.snapshot.read(0, length))
+
+    def whole(self) -> bytes:
+        """Every byte, as opened (`verify` reads them all)."""
+        return self.data if self.data is not None else self.snapshot.read(0, self.snapshot.size)
+
+    def open(self, slot_id: bytes, x25519_private: bytes, kept, write: bool, focus) -> opening5.Opened:
+        if self.data is not None:
+            return opening5.open_image(self.data, slot_id, x25519_private, kept, write=write, find=focus)
+        header, raw, snap = self.header, self.raw, self.snapshot
+        start = len(raw) + header.index_len
+        if snap.size < start:
+            raise DamagedError("register damaged: the file is truncated inside its index")
+        index_bytes = snap.read(len(raw), header.index_len)
+        if hashlib.sha256(index_bytes).digest() != header.index_digest:
+            raise DamagedError("register damaged or altered: its index is not the one its header names")
+        index = sg.parse_index(index_bytes, header.generation, snap.size - start, {s.slot_id for s in header.slots})
+        offsets = index.offsets()
+
+        def fetch(entry: sg.SegmentEntry) -> bytes:
+            return snap.read(start + offsets[entry.seg_id], entry.length)
+
+        records, _ = ff.split_tail(snap.rest(start + index.segments_length()))
+        tail = [bytes(r) for r in records]
+        return opening5.open_parts(header, index, fetch, slot_id, x25519_private, kept, write, focus, tail, raw)
 
 
 def _actor(opened: opening5.Opened, slot: ff.Slot) -> str:
