@@ -21,6 +21,8 @@ from accountctl.store import checking, db as dbmod, fileformat as ff, fileformat
 from accountctl.store import segments as sg, split, stores, witness
 from accountctl.store.register.keys import PassphraseSource, choose_slot, unlock_kek
 from accountctl.store.register.seen import _check_witness, _refuse_before_unlocking
+from accountctl.store.register import images
+from accountctl.store.register.images import lock, read_header, size  # noqa: F401 (opening.py asks five for them)
 from accountctl.store.register.state import Register
 
 LABEL_FINGERPRINT = b"accountctl/v5/password-fingerprint"
@@ -32,7 +34,7 @@ class Register5(Register):
 
     opened: opening5.Opened
     previous: object  # format5.Image: what the next save starts from
-    image: "_Image"  # the file as opened
+    image: object  # the register as opened (images.py): a file, or PostgreSQL's rows
     _rotate: set = frozenset()  # scopes whose keys the next save replaces (F10)
     _rotate_vault: set = frozenset()
     _fresh_vault: bytes | None = None
@@ -301,17 +303,27 @@ class Register5(Register):
             rotate_vault=self._rotate_vault,
             fresh={(sg.TRUST, sg.KEY_V): self._fresh_vault} if self._fresh_vault else None,
         )
-        for entry, blob in zip(image.index.segments, image.pieces[2:]):
-            if hashlib.sha256(blob).digest() != entry.digest:  # F8 (a): nothing damaged is carried on
-                raise DamagedError(f"register damaged: {entry.name()} does not match its index; nothing was written")
         expected = self.header.generation
+        if getattr(self.store, "url", None):  # PostgreSQL: only the new segments are sent; nothing is copied
+            from accountctl.store import pgstore5
+
+            pgstore5.save(self.store, image.pieces, image.index, expected)
+            self.forget_previous = False  # the rows of older versions went with the save
+        else:
+            self._write_file(image, expected)
+        self._after_save(image)
+
+    def _write_file(self, image, expected: int) -> None:
+        """The new file under the lock: every copied segment checked against the index first (F8, choice (a))."""
+        for entry, blob in zip(image.index.segments, image.pieces[2:]):
+            if hashlib.sha256(blob).digest() != entry.digest:  # nothing damaged is carried on
+                raise DamagedError(f"register damaged: {entry.name()} does not match its index; nothing was written")
         if self.store.read(upto=lambda prefix: ff5.FIXED_LEN)[0][: ff5.FIXED_LEN] != self.raw[: ff5.FIXED_LEN]:
             raise DamagedError(f"the register changed while this command held its lock (generation {expected})")
         files.atomic_write(self.store.path, lambda handle: handle.writelines(image.pieces))
         if self.forget_previous:
             self.store.forget_previous()
             self.forget_previous = False
-        self._after_save(image)
 
     def _bind_new_schools(self) -> None:
         """A school added since the open gets its scope (a `school` record), its keys and its range of ids (F3)."""
@@ -491,7 +503,28 @@ def open_file(
     open file; a writer reads it whole (its save copies every segment it keeps).
     """
     seen_all = witness.load_all()
-    image = _Image(store, whole=write)
+    image = images.open_image(store, whole=write)
+    try:
+        return _open_image(
+            image,
+            store,
+            seen_all,
+            actor,
+            passphrase_source,
+            write,
+            use_keyring,
+            history,
+            accepting_rollback,
+            kek,
+            focus,
+        )
+    finally:
+        image.done()
+
+
+def _open_image(
+    image, store, seen_all, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus
+) -> Register5:
     header, raw = image.header, image.raw
     address = _refuse_before_unlocking(store, header, seen_all)
     seen = seen_all.get(header.file_id.hex())
@@ -512,7 +545,7 @@ def open_file(
     reg = Register5(store, header, keys, opened.conn, slot, _actor(opened, slot), kek, 0, opened.membership)
     reg.opened, reg.raw, reg.address, reg.seen, reg.image = opened, raw, address, seen, image
     if write:
-        reg.previous = opened.as_image(image.data)
+        reg.previous = image.previous(opened)
     _check_witness(reg, seen, accepting_rollback)
     reg.checked = _decisions(reg, checking.Checked.parse(saved).decisions if kept is not None else {})
     reg.checked.changed = reg.checked.changed or kept != opened.checked
@@ -520,46 +553,6 @@ def open_file(
     if history:
         reg.load_history()
     return reg
-
-
-class _Image:
-    """The file as one open: whole (a writer), or its header and index, then segments by need (a reader)."""
-
-    def __init__(self, store: stores.Store, whole: bool):
-        self.snapshot = store.snapshot()
-        size = self.snapshot.size
-        if whole:
-            self.data = self.snapshot.read(0, size)
-            self.header, self.raw = ff5.parse_header(self.data)
-            return
-        self.data = None
-        prefix = self.snapshot.read(0, min(size, files.PREFIX_LEN))
-        length = int.from_bytes(prefix[12:16], "big") if len(prefix) >= 16 else 0
-        self.header, self.raw = ff5.parse_header(prefix if length <= len(prefix) else self.snapshot.read(0, length))
-
-    def whole(self) -> bytes:
-        """Every byte, as opened (`verify` reads them all)."""
-        return self.data if self.data is not None else self.snapshot.read(0, self.snapshot.size)
-
-    def open(self, slot_id: bytes, x25519_private: bytes, kept, write: bool, focus) -> opening5.Opened:
-        if self.data is not None:
-            return opening5.open_image(self.data, slot_id, x25519_private, kept, write=write, find=focus)
-        header, raw, snap = self.header, self.raw, self.snapshot
-        start = len(raw) + header.index_len
-        if snap.size < start:
-            raise DamagedError("register damaged: the file is truncated inside its index")
-        index_bytes = snap.read(len(raw), header.index_len)
-        if hashlib.sha256(index_bytes).digest() != header.index_digest:
-            raise DamagedError("register damaged or altered: its index is not the one its header names")
-        index = sg.parse_index(index_bytes, header.generation, snap.size - start, {s.slot_id for s in header.slots})
-        offsets = index.offsets()
-
-        def fetch(entry: sg.SegmentEntry) -> bytes:
-            return snap.read(start + offsets[entry.seg_id], entry.length)
-
-        records, _ = ff.split_tail(snap.rest(start + index.segments_length()))
-        tail = [bytes(r) for r in records]
-        return opening5.open_parts(header, index, fetch, slot_id, x25519_private, kept, write, focus, tail, raw)
 
 
 def _actor(opened: opening5.Opened, slot: ff.Slot) -> str:

@@ -267,7 +267,11 @@ FORMAT5 = 5  # fileformat5.VERSION, without importing format 5 on format 4's pat
 
 
 def is_five(store: stores.Store) -> bool:
-    """Whether the store holds a format-5 register (a file's version field; PostgreSQL holds format 4 only)."""
+    """Whether the store holds a format-5 register: a file's version field, or PostgreSQL's format-5 tables."""
+    if getattr(store, "url", None):
+        from accountctl.store import pgstore5
+
+        return pgstore5.present(store)
     path = getattr(store, "path", None)
     if path is None or not path.is_file():
         return False
@@ -280,7 +284,6 @@ def _open_five(
     store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus
 ):
     """Format 5 (register/five.py): the KEK found before the lock, the file read and checked under it."""
-    from accountctl.store import fileformat5 as ff5
     from accountctl.store.register import five  # not on format 4's paths: it imports all of format 5
 
     opening = dict(
@@ -290,11 +293,10 @@ def _open_five(
         yield five.open_file(store, write=False, accepting_rollback=accepting_rollback, kek=kek, **opening)
         return
     if kek is None:
-        data, _ = store.read(upto=lambda prefix: int.from_bytes(prefix[12:16], "big"))
-        header, _ = ff5.parse_header(data)
+        header = five.read_header(store)
         _refuse_before_unlocking(store, header, witness.load_all())
         kek, _ = unlock_kek(header, choose_slot(header, actor), passphrase_source, use_keyring=use_keyring)
-    with store.lock():
+    with five.lock(store):
         try:
             reg = five.open_file(store, write=True, accepting_rollback=accepting_rollback, kek=kek, **opening)
         except CryptoFailure:
@@ -440,10 +442,9 @@ def read_header(where: stores.Address) -> tuple[ff.Header, int]:
     """The parsed header and register size, without unlocking (for `vault status` and `--as` checks)."""
     with stores.open_store(where) as store:
         if is_five(store):
-            from accountctl.store import fileformat5 as ff5
+            from accountctl.store.register import five
 
-            data, size = store.read(upto=lambda prefix: int.from_bytes(prefix[12:16], "big"))
-            return ff5.parse_header(data)[0], size
+            return five.read_header(store), five.size(store)
         data, size = store.read(upto=lambda prefix: ff.file_lengths(prefix)[0])
     header, raw = ff.parse_header(data)
     _check_size(header, raw, size)

@@ -7,7 +7,8 @@ segments); nothing is written. `apply` then, under the lock and only if the file
 the one planned, makes new keys for every scope (nothing derived from format 4's keys), binds each
 school to its scope, records each member's schools, carries every format-4 event over with its
 hash, and writes format 5. PATH.bak is made the new file: a format-4 copy beside it would let every
-key holder read every school. Only a file store: format 5 in PostgreSQL is not built yet.
+key holder read every school. In PostgreSQL, format 5's tables are written and format 4's rows deleted
+in one transaction.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from accountctl import chain, crypto, membership, model
 from accountctl.errors import AccessError, InputError
 from accountctl.store import db as dbmod, files, segments as sg, split, stores
 from accountctl.store.register import keys as reg_keys, opening
-
-NEVER = "format 5 is for a register file; in PostgreSQL it is not built yet (the register stays in format 4)"
 
 
 @dataclass
@@ -101,11 +100,6 @@ def _counts(reg) -> list[dict]:
     return rows
 
 
-def _check(store: stores.Store) -> None:
-    if getattr(store, "path", None) is None:
-        raise InputError(NEVER)
-
-
 def plan(where: stores.Address, actor: str | None, passphrase_source, overrides: dict[str, str], defaults) -> Plan:
     """Read a format-4 register as a custodian, check all of it, and say what the upgrade would sign.
 
@@ -113,7 +107,6 @@ def plan(where: stores.Address, actor: str | None, passphrase_source, overrides:
     (core.access.default_schools: the rule of SPEC "Each school sees its own").
     """
     with stores.open_store(where) as store:
-        _check(store)
         if opening.is_five(store):
             raise InputError("this register is in format 5 already: there is nothing to upgrade")
         if store.read(upto=lambda prefix: 0, tail_at=opening._tail_start)[0]:
@@ -136,7 +129,6 @@ def apply(where: stores.Address, planned: Plan) -> int:
     from accountctl.store import format5
 
     with stores.open_store(where) as store, store.lock():
-        _check(store)
         image, _ = store.read()
         if hashlib.sha256(image).hexdigest() != planned.image_digest:
             raise InputError("the register changed since you reviewed it; run 'accountctl vault upgrade' again")
@@ -159,8 +151,13 @@ def apply(where: stores.Address, planned: Plan) -> int:
                 first_generation=reg.header.generation + 1,
                 fresh={(sg.TRUST, sg.KEY_V): v_trust},
             )
-        files.atomic_write(store.path, lambda handle: handle.writelines(made.pieces))
-        store.forget_previous()
+        if getattr(store, "url", None):  # format 5's tables, format 4's rows deleted, in the lock's transaction
+            from accountctl.store import pgstore5
+
+            pgstore5.install(store, made.pieces, made.index)
+        else:
+            files.atomic_write(store.path, lambda handle: handle.writelines(made.pieces))
+            store.forget_previous()
     # This machine learns format 5 now, so it refuses format 4 from here on (F11).
     with opening.open_register(where, actor=planned.actor, passphrase_source=_never, kek=planned.kek):
         pass

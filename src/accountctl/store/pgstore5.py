@@ -1,0 +1,127 @@
+"""Format 5 in PostgreSQL through the store (file-format.md F8): `pg5`'s three tables over a PgStore's connection.
+
+A reader reads the register row, then only the segment rows it opens, in one REPEATABLE READ
+transaction; a writer locks the register row (a bounded wait, then *register busy*), reads in that
+transaction, and its save inserts only the segments whose (id, version) are new and moves the row
+to the new generation (compare-and-set), then commits. `vault upgrade` moves a format-4 register
+here into these tables and deletes format 4's rows in the same transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from accountctl.errors import DamagedError
+from accountctl.store import files, fileformat5 as ff5, pg5, segments as sg
+from accountctl.store.pgstore import ARCHIVE, REGISTER, PgStore
+
+TABLE = "accountctl5_register"
+
+
+def present(store: PgStore) -> bool:
+    """Whether this database holds a format-5 register."""
+    with store._errors("reading the register"):
+        conn = store._connection()
+        if conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is None:
+            return False
+        return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] > 0
+
+
+@contextmanager
+def reading(store: PgStore) -> Iterator[None]:
+    """One snapshot for a reader (or the writer's own transaction, when it holds the lock)."""
+    with store._errors("reading the register"):
+        conn = store._connection()
+        if store._locked:
+            yield
+            return
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield
+        finally:
+            if conn.info.transaction_status != 0:  # still in the transaction: end it
+                conn.execute("COMMIT")
+
+
+@contextmanager
+def lock(store: PgStore) -> Iterator[None]:
+    """Lock the register row for this writer: wait boundedly, then 'register busy' (exit 5)."""
+    timeout = float(os.environ.get("ACCOUNTCTL_LOCK_TIMEOUT", files.DEFAULT_LOCK_TIMEOUT))
+    with store._errors("locking the register"):
+        conn = store._connection()
+        conn.execute("BEGIN")
+        store._locked = True
+        conn.execute(f"SET LOCAL lock_timeout = {max(1, int(timeout * 1000))}")
+        if conn.execute(f"SELECT generation FROM {TABLE} FOR UPDATE").fetchone() is None:
+            conn.execute("ROLLBACK")
+            store._locked = False
+            raise store._no_register()
+    try:
+        yield
+    finally:
+        if store._locked and store._conn is not None:
+            store._locked = False
+            try:
+                store._conn.execute("ROLLBACK")  # nothing saved (a refused command): release the row
+            except store._psycopg.Error:
+                store._drop()
+
+
+def read(store: PgStore) -> tuple[ff5.Header, sg.Index, bytes, bytes]:
+    """The register row: header, index, and their bytes (checked as a file's, F7 steps 1-5)."""
+    conn = store._connection()
+    header, index, _ = pg5.read_index(conn)
+    row = conn.execute(f"SELECT header, index_bytes FROM {TABLE}").fetchone()
+    return header, index, bytes(row[0]), bytes(row[1])
+
+
+def fetcher(store: PgStore):
+    return pg5.fetcher(store._connection())
+
+
+def tail(store: PgStore, generation: int) -> list[bytes]:
+    """The reveals appended to this generation, in order (F9)."""
+    rows = store._connection().execute(
+        "SELECT k, bytes FROM accountctl5_tail WHERE generation = %s ORDER BY k", (generation,)
+    )
+    found = [(k, bytes(b)) for k, b in rows]
+    if [k for k, _ in found] != list(range(len(found))):
+        raise DamagedError("register damaged: a record at the end of the register is missing")
+    return [b for _, b in found]
+
+
+def save(store: PgStore, pieces: list, index: sg.Index, read_generation: int | None) -> int:
+    """In the writer's transaction: the new generation (pg5.save), then commit. Returns the bytes sent."""
+    with store._errors("saving the register"):
+        conn = store._connection()
+        try:
+            sent = pg5.save(conn, pieces, index, read_generation)
+        except BaseException:
+            store._locked = False
+            try:
+                conn.execute("ROLLBACK")
+            except store._psycopg.Error:
+                store._drop()
+            raise
+        store._locked = False
+        conn.execute("COMMIT")
+    return sent
+
+
+def install(store: PgStore, pieces: list, index: sg.Index) -> None:
+    """The upgrade (under format 4's lock): format 5's tables and rows, format 4's rows gone, one commit."""
+    with store._errors("upgrading the register"):
+        conn = store._connection()
+        try:
+            conn.execute(pg5.SCHEMA)
+            pg5.save(conn, pieces, index, None)
+            conn.execute(f"DELETE FROM {REGISTER}")
+            conn.execute(f"DELETE FROM {ARCHIVE}")  # and, by cascade, the archive's segments
+        except BaseException:
+            store._locked = False
+            conn.execute("ROLLBACK")
+            raise
+        store._locked = False
+        conn.execute("COMMIT")

@@ -1,0 +1,157 @@
+"""A format-5 register as one open (file-format.md F7, F8): a file read by ranges or whole, or PostgreSQL's rows.
+
+A reader reads the header, the index and then only the segments it opens; a writer reads a file
+whole (its save copies every segment it keeps), and in PostgreSQL fetches a segment's row only if its
+save reads it (`Lazy`: the rows it keeps stay where they are).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from accountctl.errors import DamagedError
+from accountctl.store import fileformat as ff, fileformat5 as ff5, files, opening5, segments as sg, stores
+
+
+def read_header(store: stores.Store) -> ff5.Header:
+    """The header alone (to find the KEK before the lock, and for `vault status`)."""
+    if getattr(store, "url", None):
+        from accountctl.store import pgstore5
+
+        with pgstore5.reading(store):
+            return pgstore5.read(store)[0]
+    data, _ = store.read(upto=lambda prefix: int.from_bytes(prefix[12:16], "big"))
+    return ff5.parse_header(data)[0]
+
+
+def size(store: stores.Store) -> int:
+    """The register's size in bytes (header, index, segments; a file's tail too)."""
+    if getattr(store, "url", None):
+        from accountctl.store import pgstore5
+
+        with pgstore5.reading(store):
+            header, index, raw, index_bytes = pgstore5.read(store)
+        return len(raw) + len(index_bytes) + index.segments_length()
+    return store.path.stat().st_size
+
+
+def lock(store: stores.Store):
+    """The writers' lock: the file's lock file, or the register row in PostgreSQL."""
+    if getattr(store, "url", None):
+        from accountctl.store import pgstore5
+
+        return pgstore5.lock(store)
+    return store.lock()
+
+
+def open_image(store: stores.Store, whole: bool):
+    """The register as one open: a file, or PostgreSQL's rows."""
+    return _PgImage(store, whole) if getattr(store, "url", None) else _Image(store, whole)
+
+
+class _PgImage:
+    """A register in PostgreSQL (F8): the row's header and index, then segment rows by need, one snapshot."""
+
+    def __init__(self, store: stores.Store, whole: bool):
+        from accountctl.store import pgstore5
+
+        self.pg, self.store, self.whole_wanted = pgstore5, store, whole
+        self.reading = pgstore5.reading(store)  # ended by `done` once the open has read what it needs
+        self.reading.__enter__()
+        self.header, self.index, self.raw, self.index_bytes = pgstore5.read(store)
+        self.fetch = pgstore5.fetcher(store)
+        self.data = None
+
+    def open(self, slot_id: bytes, x25519_private: bytes, kept, write: bool, focus) -> opening5.Opened:
+        tail = self.pg.tail(self.store, self.header.generation)
+        opened = opening5.open_parts(
+            self.header, self.index, self.fetch, slot_id, x25519_private, kept, write, focus, tail, self.raw
+        )
+        opened.tail_count = len(tail)
+        return opened
+
+    def previous(self, opened: opening5.Opened):
+        """What the writer's save starts from; a segment's bytes are fetched only if the save reads them."""
+        from accountctl.store.format5 import Image
+
+        pieces = [self.raw, self.index_bytes, *(_Lazy(self.fetch, e) for e in self.index.segments)]
+        return Image(
+            pieces,
+            self.header,
+            self.index,
+            {scope_kind: key for scope_kind, (_epoch, key) in opened.ring.items()},
+            {(e.kind, e.scope): e.seg_id for e in self.index.segments if e.kind in sg.ONE_PER_SCOPE},
+            list(opened.journal),
+            {},
+            opened.membership.head,
+            {e.scope: e.epoch for e in self.index.scopes},
+        )
+
+    def whole(self) -> bytes:
+        from accountctl.store import pgstore5
+
+        with pgstore5.reading(self.store):
+            header, index, raw, index_bytes = pgstore5.read(self.store)
+            fetch = pgstore5.fetcher(self.store)
+            return b"".join([raw, index_bytes, *(fetch(e) for e in index.segments)])
+
+    def done(self) -> None:
+        self.reading.__exit__(None, None, None)
+
+
+class _Lazy:
+    """A segment kept by a save in PostgreSQL: its row stays as it is, so its bytes are fetched only if read."""
+
+    def __init__(self, fetch, entry):
+        self.fetch, self.entry, self.data = fetch, entry, None
+
+    def load(self) -> bytes:
+        if self.data is None:
+            self.data = self.fetch(self.entry)
+        return self.data
+
+
+class _Image:
+    """The file as one open: whole (a writer), or its header and index, then segments by need (a reader)."""
+
+    def done(self) -> None:
+        return None
+
+    def previous(self, opened: opening5.Opened):
+        return opened.as_image(self.data)
+
+    def __init__(self, store: stores.Store, whole: bool):
+        self.snapshot = store.snapshot()
+        size = self.snapshot.size
+        if whole:
+            self.data = self.snapshot.read(0, size)
+            self.header, self.raw = ff5.parse_header(self.data)
+            return
+        self.data = None
+        prefix = self.snapshot.read(0, min(size, files.PREFIX_LEN))
+        length = int.from_bytes(prefix[12:16], "big") if len(prefix) >= 16 else 0
+        self.header, self.raw = ff5.parse_header(prefix if length <= len(prefix) else self.snapshot.read(0, length))
+
+    def whole(self) -> bytes:
+        """Every byte, as opened (`verify` reads them all)."""
+        return self.data if self.data is not None else self.snapshot.read(0, self.snapshot.size)
+
+    def open(self, slot_id: bytes, x25519_private: bytes, kept, write: bool, focus) -> opening5.Opened:
+        if self.data is not None:
+            return opening5.open_image(self.data, slot_id, x25519_private, kept, write=write, find=focus)
+        header, raw, snap = self.header, self.raw, self.snapshot
+        start = len(raw) + header.index_len
+        if snap.size < start:
+            raise DamagedError("register damaged: the file is truncated inside its index")
+        index_bytes = snap.read(len(raw), header.index_len)
+        if hashlib.sha256(index_bytes).digest() != header.index_digest:
+            raise DamagedError("register damaged or altered: its index is not the one its header names")
+        index = sg.parse_index(index_bytes, header.generation, snap.size - start, {s.slot_id for s in header.slots})
+        offsets = index.offsets()
+
+        def fetch(entry: sg.SegmentEntry) -> bytes:
+            return snap.read(start + offsets[entry.seg_id], entry.length)
+
+        records, _ = ff.split_tail(snap.rest(start + index.segments_length()))
+        tail = [bytes(r) for r in records]
+        return opening5.open_parts(header, index, fetch, slot_id, x25519_private, kept, write, focus, tail, raw)

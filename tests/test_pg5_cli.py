@@ -1,0 +1,81 @@
+"""Format 5 in PostgreSQL through the commands: `vault upgrade` there, then every command (file-format.md F8).
+
+A format-4 demo register is copied into a fresh schema (`vault copy`), upgraded, and used by a
+headteacher and the custodian; a one-account save writes only the rows of what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed: pip install '.[postgres]'")
+import pgserver  # noqa: E402
+from conftest import demo_format_4, error_line, ok  # noqa: E402
+from test_pgstore import app_url, schema  # noqa: E402,F401 (the fixture)
+
+from accountctl.core import demo  # noqa: E402
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses a local PostgreSQL cluster")
+CUSTODIAN, OAK_HEAD, BROOK_HEAD = demo.CUSTODIAN, demo.HEADS["oakfield"], demo.HEADS["brookside"]
+BROOK_ACCOUNT = "brookside-x-brooksidehead"
+
+
+@pytest.fixture
+def pg5(run, cluster, schema, tmp_path, monkeypatch):
+    url = app_url(cluster, schema)
+    monkeypatch.setenv("PGPASSWORD", pgserver.APP_PASSWORD)
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    four = demo_format_4(tmp_path / "d")
+    ok(run(["--register", str(four), "--as", CUSTODIAN, "vault", "copy", "--to", url]))
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", url)
+    return url, cluster, schema
+
+
+def rows(cluster, schema: str, sql: str) -> list:
+    with psycopg.connect(cluster.url() + f"?options=-csearch_path%3D{schema}", autocommit=True) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def test_a_register_in_postgresql_upgrades_and_each_school_sees_its_own(run, pg5):
+    url, cluster, schema = pg5
+    ok(run(["--as", CUSTODIAN, "vault", "upgrade", "--yes"]))
+    assert json.loads(ok(run(["vault", "status", "--json"])).stdout)["format_version"] == 5
+    assert rows(cluster, schema, "SELECT count(*) FROM accountctl_register") == [(0,)]  # no format-4 copy left
+    listed = ok(run(["--as", BROOK_HEAD, "incident", "list", "--json"]))
+    assert json.loads(listed.stdout) == [] and "Showing Brookside Academy only" in listed.stderr
+    assert json.loads(ok(run(["--as", OAK_HEAD, "incident", "list", "--json"])).stdout)
+    ok(run(["--as", BROOK_HEAD, "review", "brookside-facebook-brooksideacademy"]))
+    ok(run(["--as", CUSTODIAN, "cred", "set", BROOK_ACCOUNT], input="A-Long-Password-In-Postgres-1!\n"))
+    shown = ok(run(["--as", CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "t"]))
+    assert shown.stdout == "A-Long-Password-In-Postgres-1!\n"
+    for who in (CUSTODIAN, OAK_HEAD, BROOK_HEAD):
+        assert json.loads(ok(run(["--as", who, "verify", "--json"])).stdout)["ok"], who
+    error_line(run(["--as", BROOK_HEAD, "audit", "--school", "oakfield"]), 3, "oakfield")
+
+
+def test_a_one_account_save_writes_only_the_rows_that_changed(run, pg5):
+    url, cluster, schema = pg5
+    ok(run(["--as", CUSTODIAN, "vault", "upgrade", "--yes"]))
+    before = dict(rows(cluster, schema, "SELECT id, version FROM accountctl5_segment"))
+    ok(run(["--as", CUSTODIAN, "monitor", BROOK_ACCOUNT]))
+    after = dict(rows(cluster, schema, "SELECT id, version FROM accountctl5_segment"))
+    changed = [i for i in after if before.get(i) != after[i]]
+    assert set(after) == set(before) and 1 <= len(changed) <= 3, changed  # the school's records and the journal
+    assert len(after) > 8
+
+
+def test_a_machine_that_saw_format_5_in_postgresql_refuses_format_4_put_back(run, pg5):
+    """The DBA (or a custodian who kept a dump) puts format 4's rows back, which every key holder could read."""
+    url, cluster, schema = pg5
+    for table in ("accountctl_register", "accountctl_archive", "accountctl_archive_segment"):
+        rows(cluster, schema, f"CREATE TABLE kept_{table} AS SELECT * FROM {table}")
+    ok(run(["--as", CUSTODIAN, "vault", "upgrade", "--yes"]))
+    ok(run(["--as", OAK_HEAD, "account", "list"]))
+    rows(cluster, schema, "DELETE FROM accountctl5_register")
+    for table in ("accountctl_archive", "accountctl_archive_segment", "accountctl_register"):
+        rows(cluster, schema, f"INSERT INTO {table} SELECT * FROM kept_{table}")
+    error_line(run(["--as", OAK_HEAD, "account", "list"]), 4, "format 4", "format 5")
