@@ -206,6 +206,8 @@ def test_a_grant_names_the_schools_its_slot_reads(run, five, monkeypatch):
     error_line(as_(run, CUSTODIAN, "person", "grant", sara, "--access", "vault", "--school", "brookside"), 2)
     granted = ok(as_(run, CUSTODIAN, "person", "grant", sara, "--access", "register"))
     assert "brookside only" in granted.stderr
+    people = {p["email"]: p["schools"] for p in json.loads(ok(as_(run, CUSTODIAN, "person", "list", "--json")).stdout)}
+    assert people[sara] == "brookside" and people[CUSTODIAN] == "*" and people[OAK_HEAD] == "oakfield"
     as_sara = run(
         ["--as", sara, "account", "list", "--json"], env={"ACCOUNTCTL_PASSPHRASE": "sara's own long passphrase 2026"}
     )

@@ -285,7 +285,9 @@ def person_list(reg) -> None:
       accountctl person list --json
     """
     access.require_custodian(reg, "list key slots")
-    output.rows(access.list_people(reg), ["email", "name", "access", "granted_at", "granted_by"], fmt())
+    people = access.list_people(reg)
+    columns = ["email", "name", "access", "granted_at", "granted_by"]
+    output.rows(people, columns + (["schools"] if people and "schools" in people[0] else []), fmt())
 
 
 @click.group()

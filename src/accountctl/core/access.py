@@ -203,8 +203,16 @@ def revoke(reg, email: str) -> dict:
 
 
 def list_people(reg) -> list[dict]:
-    rows = reg.db.execute("SELECT email, name, access, granted_at, granted_by FROM people ORDER BY email")
-    return [dict(r) for r in rows]
+    """Everyone with a key slot; in a register with a key per school, the schools each one reads ("*": all)."""
+    rows = [
+        dict(r) for r in reg.db.execute("SELECT email, name, access, granted_at, granted_by FROM people ORDER BY email")
+    ]
+    if getattr(reg, "per_school", False):
+        for row in rows:
+            member = reg.membership.by_email(row["email"])
+            reads = member.schools if member is not None else membership.ALL_SCHOOLS
+            row["schools"] = reads if reads == membership.ALL_SCHOOLS else ",".join(reads)
+    return rows
 
 
 def passwd(reg, new_passphrase: str) -> bytes:
