@@ -35,6 +35,7 @@ class Register5(Register):
     opened: opening5.Opened
     previous: object  # format5.Image: what the next save starts from
     image: object  # the register as opened (images.py): a file, or PostgreSQL's rows
+    checked_key: bytes = b""  # where this machine keeps what it checked of the register, for this key slot
     _rotate: set = frozenset()  # scopes whose keys the next save replaces (F10)
     _rotate_vault: set = frozenset()
     _fresh_vault: bytes | None = None
@@ -399,7 +400,7 @@ class Register5(Register):
             _remember(self)
         if self.checked.changed and self.opened.checked is not None:
             self.checked.changed = False
-            witness.save_checked(self.file_id, dump_checked(self.opened.checked, self.checked.decisions))
+            witness.save_checked(self.checked_key, dump_checked(self.opened.checked, self.checked.decisions))
 
 
 def new_slot(file_id: bytes, email: str, access: int, passphrase: str, kdf) -> tuple[ff.Slot, bytes, bytes]:
@@ -530,7 +531,10 @@ def _open_image(
     seen = seen_all.get(header.file_id.hex())
     slot = choose_slot(header, actor)
     kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
-    saved = witness.load_checked(header.file_id)
+    # What this machine checked is kept per key slot: a head's open checks only their school's records,
+    # so it must not let a custodian's open on the same machine skip the other schools' (file-format.md F7).
+    checked_key = hashlib.sha256(header.file_id + slot.slot_id).digest()[:16]
+    saved = witness.load_checked(checked_key)
     kept = parse_checked(saved)
     try:
         opened = image.open(slot.slot_id, keys.x25519_private, kept, write, focus)
@@ -544,6 +548,7 @@ def _open_image(
     keys.vault_key = opened.ring.get((sg.TRUST, sg.KEY_V), (0, None))[1] if slot.access == ff.ACCESS_VAULT else None
     reg = Register5(store, header, keys, opened.conn, slot, _actor(opened, slot), kek, 0, opened.membership)
     reg.opened, reg.raw, reg.address, reg.seen, reg.image = opened, raw, address, seen, image
+    reg.checked_key = checked_key
     if write:
         reg.previous = image.previous(opened)
     _check_witness(reg, seen, accepting_rollback)
