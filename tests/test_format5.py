@@ -822,16 +822,75 @@ def test_the_next_save_folds_the_reveal_in(trust):
     assert reveal_seq in brook.texts()
 
 
-def test_a_save_that_cannot_open_a_pending_reveal_is_refused(trust):
-    """F9 left this open: Oakfield's head cannot fold Brookside's reveal into Brookside's segment."""
-    from accountctl.errors import AccessError
-
+def test_a_reveal_another_school_cannot_read_is_carried_forward_sealed_until_its_school_folds_it(trust):
+    """F9's way out: Oakfield's head saves after a Brookside reveal; its record stays sealed for Brookside."""
     image = first(trust)
-    opened = open_as(trust, heads()[OAK], _reveal(trust, image, BROOK))
+    data = _reveal(trust, image, BROOK)
+    opened = open_as(trust, heads()[OAK], data)
+    reveal_seq = opened.tail.skeletons[0]["seq"]
     slot, _x, signing = trust.private[heads()[OAK]]
     event = chain.record(opened.conn, heads()[OAK], "account.review")
-    with pytest.raises(AccessError, match="a custodian's save must fold it in first"):
-        format5.save(opened.conn, trust.slots, slot, signing, [(event, [sg.TRUST])], previous=image, tail=opened.tail)
+    later = format5.save(
+        opened.conn,
+        trust.slots,
+        slot,
+        signing,
+        [(event, [sg.TRUST])],
+        previous=opened.as_image(data),
+        dirty=split.dirty(opened.conn),
+        state=opened.membership,
+        dirty_vault=set(),
+        tail=opened.tail,
+        loaded=opened.schools,
+    )
+    assert [s["seq"] for s in later.skeletons[-2:]] == [reveal_seq, reveal_seq + 1]
+    brook = open_as(trust, heads()[BROOK], later.data)  # Brookside's head checks the carried record's body
+    assert reveal_seq in brook.texts() and brook.tail.skeletons == []
+    assert reveal_seq not in open_as(trust, heads()[OAK], later.data).texts()
+    # A custodian's save (every school loaded) folds it into Brookside's records segment.
+    custodian = open_as(trust, trust.custodian, later.data)
+    slot, _x, signing = trust.private[trust.custodian]
+    event = chain.record(custodian.conn, trust.custodian, "account.review")
+    folded = format5.save(
+        custodian.conn,
+        trust.slots,
+        slot,
+        signing,
+        [(event, [sg.TRUST])],
+        previous=custodian.as_image(later.data),
+        dirty=split.dirty(custodian.conn),
+        state=custodian.membership,
+        dirty_vault=set(),
+    )
+    assert opening5.pending(open_as(trust, trust.custodian, folded.data).conn) == []
+    assert opening5.pending(open_as(trust, heads()[OAK], later.data).conn)  # before: carried in the trust's records
+    brook = open_as(trust, heads()[BROOK], folded.data)
+    scope = bytes.fromhex(_scope(trust, BROOK))
+    assert reveal_seq in format5._bodies_in(brook.plain[scope][0])  # now in Brookside's own segment
+
+
+def test_a_carried_record_moved_to_another_school_or_altered_is_caught(trust):
+    image = first(trust)
+    data = _reveal(trust, image, BROOK)
+    opened = open_as(trust, heads()[OAK], data)
+    slot, _x, signing = trust.private[heads()[OAK]]
+    event = chain.record(opened.conn, heads()[OAK], "account.review")
+    opened.tail.sealed[0] = (opened.tail.sealed[0][0], opened.tail.sealed[0][1], 1, *opened.tail.sealed[0][3:])
+    later = format5.save(
+        opened.conn,
+        trust.slots,
+        slot,
+        signing,
+        [(event, [sg.TRUST])],
+        previous=opened.as_image(data),
+        dirty=split.dirty(opened.conn),
+        state=opened.membership,
+        dirty_vault=set(),
+        tail=opened.tail,
+        loaded=opened.schools,
+    )
+    with pytest.raises(DamagedError, match="carried forward does not open"):
+        open_as(trust, heads()[BROOK], later.data)
 
 
 @pytest.mark.parametrize("cut", [0, 10, 17, 40, -1])

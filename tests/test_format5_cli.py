@@ -508,3 +508,21 @@ def test_a_command_about_one_account_opens_only_its_school(run, five):
     assert ok(as_(run, CUSTODIAN, "monitor", BROOK_ACCOUNT)).stderr.startswith("Recorded a monitoring check")
     error_line(as_(run, CUSTODIAN, "otp", "brookside-x-brooksidehedd"), 2, "did you mean")
     assert json.loads(ok(as_(run, CUSTODIAN, "verify", "--json")).stdout)["ok"]
+
+
+def test_a_reveal_is_a_record_at_the_end_and_any_head_saves_after_it(run, five):
+    ok(as_(run, CUSTODIAN, "cred", "set", BROOK_ACCOUNT, input="Revealed-Password-Number-9!\n"))
+    generation = json.loads(ok(run(["vault", "status", "--json"])).stdout)["generation"]
+    size = five.stat().st_size
+    shown = ok(as_(run, CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "handover"))
+    assert shown.stdout == "Revealed-Password-Number-9!\n"
+    assert json.loads(ok(run(["vault", "status", "--json"])).stdout)["generation"] == generation  # no save
+    assert 0 < five.stat().st_size - size < 4096  # one record: the reveal's skeleton and its sealed body
+    ok(as_(run, OAK_HEAD, "review", "oakfield-facebook-oakfieldprimary"))  # cannot read it: carries it forward
+    log = json.loads(ok(as_(run, BROOK_HEAD, "log", "--json")).stdout)
+    assert any(e["action"] == "cred.show" and e["account"] == BROOK_ACCOUNT for e in log)
+    assert not any(e["action"] == "cred.show" for e in json.loads(ok(as_(run, OAK_HEAD, "log", "--json")).stdout))
+    ok(as_(run, BROOK_HEAD, "review", "brookside-facebook-brooksideacademy"))  # reads it: folds it in
+    for who in (CUSTODIAN, OAK_HEAD, BROOK_HEAD):
+        assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"], who
+    assert "handover" not in five.read_bytes().decode("latin-1")  # the reason is in the sealed body only

@@ -79,3 +79,19 @@ def test_a_machine_that_saw_format_5_in_postgresql_refuses_format_4_put_back(run
     for table in ("accountctl_archive", "accountctl_archive_segment", "accountctl_register"):
         rows(cluster, schema, f"INSERT INTO {table} SELECT * FROM kept_{table}")
     error_line(run(["--as", OAK_HEAD, "account", "list"]), 4, "format 4", "format 5")
+
+
+def test_a_reveal_appends_one_row_and_no_save(run, pg5):
+    url, cluster, schema = pg5
+    ok(run(["--as", CUSTODIAN, "vault", "upgrade", "--yes"]))
+    ok(run(["--as", CUSTODIAN, "cred", "set", BROOK_ACCOUNT], input="Revealed-In-Postgres-Number-9!\n"))
+    generation = rows(cluster, schema, "SELECT generation FROM accountctl5_register")
+    shown = ok(run(["--as", CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "r"]))
+    assert shown.stdout == "Revealed-In-Postgres-Number-9!\n"
+    assert rows(cluster, schema, "SELECT generation FROM accountctl5_register") == generation
+    tail = rows(cluster, schema, "SELECT k, length(bytes) FROM accountctl5_tail")
+    assert len(tail) == 1 and tail[0][1] < 4096
+    ok(run(["--as", OAK_HEAD, "review", "oakfield-facebook-oakfieldprimary"]))
+    assert rows(cluster, schema, "SELECT count(*) FROM accountctl5_tail") == [(0,)]  # folded or carried by that save
+    for who in (CUSTODIAN, OAK_HEAD, BROOK_HEAD):
+        assert json.loads(ok(run(["--as", who, "verify", "--json"])).stdout)["ok"], who

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 LABEL_VAULT_SLOTS = b"accountctl/v5/vault-slots"
 CHAIN_START = "v5_chain_start"  # meta: "SEQ PREV_HASH" of the first skeleton
+PENDING = "v5_pending"  # meta: reveals' records carried forward sealed, for a reader of their school to fold (F9)
 
 
 @dataclass
@@ -136,6 +138,7 @@ def save(
     dirty_vault: set[str] | None = None,
     first_generation: int = 1,
     fresh: dict[tuple[bytes, int], bytes] | None = None,
+    loaded: set[str] | None = None,
 ) -> Image:
     """A new generation of the register: re-encrypt the scopes in `dirty` (every one when None), copy the rest.
 
@@ -149,6 +152,8 @@ def save(
     epoch; every segment of such a scope is encrypted again and every keyring sealed again, so a key
     someone kept opens nothing written from now on. Only a saver who reads every school can do it.
 
+    `loaded`: the schools whose rows the body holds (None: every school); a reveal's record of any other
+    school is carried forward sealed (F9), never folded into a segment rebuilt without its rows.
     The upgrade from format 4 gives `first_generation` (the format-4 generation after, so no machine
     takes it for a rollback) and, in `fresh`, keys it made for the first generation (the trust's vault
     key, which keys the password fingerprints it computes before the save).
@@ -204,15 +209,11 @@ def save(
         skeletons.append(skeleton)
         for scope in scopes_of:
             bodies.setdefault(scope, []).append((event_body["seq"], chain.canonical(event_body).decode()))
+    # F9: a reveal's record is folded into its school's records by a save that rewrites that school
+    # (it reads it); any other save carries it forward as it was sealed, in the trust's records.
+    carried, was_carried = _carry(body, previous, tail, loaded, old_keys, school_scopes, bodies)
     if tail is not None and tail.skeletons:
-        if tail.unread:
-            raise AccessError(
-                "the register holds a reveal recorded for a school your key does not open: "
-                "a custodian's save must fold it in first"
-            )
         skeletons += tail.skeletons
-        for scope, found in tail.bodies.items():
-            bodies.setdefault(scope, []).extend((b["seq"], chain.canonical(b).decode()) for b in found)
     prev_hash = skeletons[-1]["hash"] if skeletons else events[0][0]["prev_hash"]
     made = []
     for event, scope_ids in events:
@@ -255,7 +256,16 @@ def save(
     while len(skeletons) >= 2 * BATCH:
         put(sg.TRUST_BATCH, sg.TRUST, chain.canonical(skeletons[:BATCH]), crypto.random_bytes(16))
         skeletons = skeletons[BATCH:]
-    if previous is None or dirty is None or split.TRUST in dirty or sg.TRUST in bodies or sg.TRUST in rotated:
+    if carried != was_carried:
+        set_meta(body, PENDING, json.dumps(carried))
+    if (
+        previous is None
+        or dirty is None
+        or split.TRUST in dirty
+        or sg.TRUST in bodies
+        or sg.TRUST in rotated
+        or carried != was_carried
+    ):
         trust_records, _ = split.extract(body, split.TRUST)
         earlier = _earlier(previous, sg.TRUST, old_keys)
         put(sg.TRUST_RECORDS, sg.TRUST, _with_bodies(trust_records, earlier + bodies.get(sg.TRUST, [])))
@@ -332,6 +342,40 @@ def save(
     header.save_signature = crypto.sign(signing_private, ff5.signed_part(header))
     pieces = [ff5.encode_header(header), index_bytes, *(blobs[e.seg_id] for e in entries)]
     return Image(pieces, header, index, dict(keys), seg_ids, skeletons, rings, state.head, epochs, ids)
+
+
+def _carry(body, previous, tail, loaded, old_keys, school_scopes, bodies) -> tuple[list, list]:
+    """F9: which reveals' records this save folds (into `bodies`) and which it carries forward sealed.
+
+    Returns the new list carried in the trust's records and the one it held. A record is folded by a
+    save that loaded its school and holds its key; a body it opens that is not what it was sealed as
+    cannot be: the record is sealed (AES-GCM) to the header and place it was appended at.
+    """
+    from accountctl.store import tail5
+
+    def meta_items() -> list:
+        import json as _json
+
+        from accountctl.model import get_meta
+
+        return _json.loads(get_meta(body, PENDING) or "[]") if previous is not None else []
+
+    was = meta_items()
+    names = {scope: school for school, scope in school_scopes.items()}
+    items = [tuple(i) for i in was]
+    if tail is not None:
+        items += [(s.hex(), d.hex(), k, b.hex(), seqs) for s, d, k, b, seqs in tail.sealed]
+    carried = []
+    for scope_hex, digest_hex, k, sealed_hex, seqs in items:
+        scope = bytes.fromhex(scope_hex)
+        school = names.get(scope)
+        if school is not None and (loaded is None or school in loaded) and (scope, sg.KEY_K) in old_keys:
+            key = old_keys[(scope, sg.KEY_K)]
+            found = tail5.open_bodies(bytes.fromhex(digest_hex), k, scope, key, bytes.fromhex(sealed_hex))
+            bodies.setdefault(scope, []).extend((b["seq"], chain.canonical(b).decode()) for b in found)
+        else:
+            carried.append([scope_hex, digest_hex, k, sealed_hex, list(seqs)])
+    return carried, [list(i) for i in was]
 
 
 class _Keys(dict):

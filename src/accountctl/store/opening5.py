@@ -8,6 +8,7 @@ person reads, and check their events' records. Saving is `format5`. Not yet used
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import sqlite3
@@ -17,7 +18,7 @@ from accountctl import chain, crypto, membership
 from accountctl.errors import DamagedError
 from accountctl.model import get_meta, set_meta
 from accountctl.store import fileformat as ff, fileformat5 as ff5, lookup5, patching, segments as sg, split, tail5
-from accountctl.store.format5 import CHAIN_START, Image, _bodies_in, _reach, vault_mac
+from accountctl.store.format5 import CHAIN_START, PENDING, Image, _bodies_in, _reach, vault_mac
 from accountctl.store.register import keyrings as kr
 
 
@@ -48,12 +49,16 @@ class Opened:
     journal: list[dict] = field(default_factory=list)  # the saved skeletons (the tail's not among them)
     older: object = list  # () -> the skeletons in the trust's history batches, before the journal (read when asked)
     readable: set[str] = field(default_factory=set)  # the schools the key opens (`schools` may be fewer: `find`)
+    tail_end: int = 0  # a file's: where its last whole tail record ends (a reveal appends there)
+    tail_count: int = 0  # the tail's records (a file's) or rows (PostgreSQL's) after this generation
+    carried: dict = field(default_factory=dict)  # seq -> body of reveals carried forward sealed (F9) that it opened
 
     def texts(self) -> dict[int, str]:
         """Every event body this person reads, by event (decrypted at the open; read out only when asked)."""
         out: dict[int, str] = {}
         for records, _ in self.plain.values():
             out.update(_bodies_in(records))
+        out.update(self.carried)
         return out
 
     def as_image(self, data: bytes) -> Image:
@@ -97,13 +102,16 @@ def open_image(
     index, _ = ff5.read_index(data, header, raw_header)
     view = memoryview(data)[len(raw_header) + header.index_len :]
     offsets = index.offsets()
-    records, _ = ff.split_tail(view[index.segments_length() :])
+    records, used = ff.split_tail(view[index.segments_length() :])
 
     def fetch(entry: sg.SegmentEntry) -> memoryview:
         return view[offsets[entry.seg_id] : offsets[entry.seg_id] + entry.length]
 
     tail = [bytes(r) for r in records]
-    return open_parts(header, index, fetch, slot_id, x25519_private, checked, write, find, tail, raw_header)
+    opened = open_parts(header, index, fetch, slot_id, x25519_private, checked, write, find, tail, raw_header)
+    opened.tail_end = len(raw_header) + header.index_len + index.segments_length() + used
+    opened.tail_count = len(records)
+    return opened
 
 
 def open_parts(
@@ -200,6 +208,12 @@ def open_parts(
         plain_parts[scope] = (records, secrets)
         texts[scope] = _bodies_in(records, since)
     split.merge_many(conn, loaded)
+    carried = {
+        b["seq"]: chain.canonical(b).decode()
+        for found in pending_bodies(conn, ring, {bytes.fromhex(h) for h in opened_scopes}).values()
+        for b in found
+    }
+    texts[b"carried"] = {seq: text for seq, text in carried.items() if seq > since}
     try:
         bodies = {seq: json.loads(text) for found in texts.values() for seq, text in found.items() if seq > since}
     except ValueError:
@@ -223,7 +237,7 @@ def open_parts(
     if schools != readable:  # bodies of the schools not loaded were not checked: the next full open checks them
         now = checked
     plain_parts[sg.TRUST] = (trust_plain, None)
-    return Opened(
+    opened = Opened(
         header,
         index,
         conn,
@@ -238,6 +252,27 @@ def open_parts(
         older,
         readable,
     )
+    opened.carried = carried
+    return opened
+
+
+def pending_bodies(conn: sqlite3.Connection, ring: dict, scopes: set[bytes]) -> dict[bytes, list[dict]]:
+    """The reveals' records carried forward sealed (F9), opened for the scopes in `scopes` this keyring opens."""
+    out: dict[bytes, list[dict]] = {}
+    for scope, digest, k, sealed, _seqs in pending(conn):
+        key = kr.keys_of(ring, scope, sg.KEY_K)
+        if scope in scopes and key is not None:
+            out.setdefault(scope, []).extend(tail5.open_bodies(digest, k, scope, key, sealed))
+    return out
+
+
+def pending(conn: sqlite3.Connection) -> list[tuple]:
+    """The trust records' list of reveals' records carried forward sealed: (scope, header digest, k, bytes, seqs)."""
+    try:
+        items = json.loads(get_meta(conn, PENDING) or "[]")
+        return [(bytes.fromhex(s), bytes.fromhex(h), int(k), bytes.fromhex(b), list(q)) for s, h, k, b, q in items]
+    except (ValueError, TypeError):
+        raise DamagedError("register damaged: its list of records carried forward is not readable") from None
 
 
 def _skeletons(plaintext: bytes) -> list[dict]:
@@ -277,6 +312,8 @@ class Tail:
     skeletons: list[dict] = field(default_factory=list)
     bodies: dict[bytes, list[dict]] = field(default_factory=dict)  # scope -> bodies (only those opened)
     unread: set[bytes] = field(default_factory=set)  # scopes whose bodies this reader could not open
+    # every record's bodies as sealed, for a save that carries them forward: (scope, header digest, k, bytes, seqs)
+    sealed: list[tuple] = field(default_factory=list)
 
 
 def _read_tail(records, raw_header, ring, skeletons, state, header, index, known) -> Tail:
@@ -286,9 +323,11 @@ def _read_tail(records, raw_header, ring, skeletons, state, header, index, known
         return out
     k_trust = kr.keys_of(ring, sg.TRUST, sg.KEY_K)
     school_keys = {scope: key for (scope, kind), (_e, key) in ring.items() if kind == sg.KEY_K and scope != sg.TRUST}
+    digest = hashlib.sha256(raw_header).digest()
     for k, record in enumerate(records):
         scope, found, bodies = tail5.open_record(raw_header, k, record, k_trust, school_keys)
         out.skeletons += found
+        out.sealed.append((scope, digest, k, tail5.bodies_part(record), [s["seq"] for s in found]))
         if bodies is None:
             out.unread.add(scope)
         else:

@@ -13,7 +13,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from accountctl.errors import DamagedError
+from accountctl.errors import BusyError, DamagedError
 from accountctl.store import files, fileformat5 as ff5, pg5, segments as sg
 from accountctl.store.pgstore import ARCHIVE, REGISTER, PgStore
 
@@ -108,6 +108,24 @@ def save(store: PgStore, pieces: list, index: sg.Index, read_generation: int | N
         store._locked = False
         conn.execute("COMMIT")
     return sent
+
+
+def reveal(store: PgStore, generation: int, k: int, record: bytes) -> None:
+    """In the writer's transaction: one tail row for the generation it read (F9), then commit; no whole save."""
+    with store._errors("recording the reveal"):
+        conn = store._connection()
+        try:
+            if not pg5.reveal(conn, generation, k, record):
+                raise BusyError("register busy: someone else saved it meanwhile; nothing was recorded, run it again")
+        except BaseException:
+            store._locked = False
+            try:
+                conn.execute("ROLLBACK")
+            except store._psycopg.Error:
+                store._drop()
+            raise
+        store._locked = False
+        conn.execute("COMMIT")
 
 
 def install(store: PgStore, pieces: list, index: sg.Index) -> None:

@@ -3,7 +3,7 @@
 A record holds the reveal's skeleton under the trust's key, which every key holder opens and checks,
 and its body under the key of the school it names, which only that school's readers open. Both are
 bound to the header they follow (so to one save), to their place in the tail and to their part.
-Layout: scope id (16), then per part u32 length ‖ nonce ‖ ciphertext ‖ tag. Not yet used by any command.
+Layout: scope id (16), then per part u32 length ‖ nonce ‖ ciphertext ‖ tag.
 """
 
 from __future__ import annotations
@@ -34,6 +34,26 @@ def seal(
         sealed = crypto.seal(key, chain.canonical(payload), _aad(raw_header, k, part, scope))
         out += [_LEN.pack(len(sealed)), sealed]
     return b"".join(out)
+
+
+def open_bodies(header_digest: bytes, k: int, scope: bytes, key: bytes, sealed: bytes) -> list:
+    """A record's bodies part, carried forward sealed (F9): its AAD names the header it was appended after."""
+    try:
+        aad = LABEL_TAIL + header_digest + struct.pack(">IB", k, BODIES) + scope
+        found = json.loads(crypto.open_sealed(key, sealed, aad))
+    except (ValueError, CryptoFailure):
+        raise DamagedError("register damaged or altered: a reveal's record carried forward does not open") from None
+    if not isinstance(found, list):
+        raise DamagedError("register damaged or altered: a reveal's record carried forward does not open")
+    return found
+
+
+def bodies_part(record: bytes) -> bytes:
+    """The sealed bodies part of a record (for a save that cannot open it to carry it forward as it is)."""
+    (n,) = _LEN.unpack_from(record, 16)
+    at = 16 + 4 + n
+    (m,) = _LEN.unpack_from(record, at)
+    return record[at + 4 : at + 4 + m]
 
 
 def open_record(raw_header: bytes, k: int, record: bytes, k_trust: bytes, school_keys: dict[bytes, bytes]):

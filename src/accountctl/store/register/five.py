@@ -21,7 +21,7 @@ from accountctl.store import checking, db as dbmod, fileformat as ff, fileformat
 from accountctl.store import segments as sg, split, stores, witness
 from accountctl.store.register.keys import PassphraseSource, choose_slot, unlock_kek
 from accountctl.store.register.seen import _check_witness, _refuse_before_unlocking
-from accountctl.store.register import images
+from accountctl.store.register import images, reveals
 from accountctl.store.register.images import lock, read_header, size  # noqa: F401 (opening.py asks five for them)
 from accountctl.store.register.state import Register
 
@@ -279,6 +279,10 @@ class Register5(Register):
             raise AccessError(f"{self.actor} cannot record events in the name of {', '.join(strangers)}")
         if self.keys.signing_private is None:
             raise AccessError("this key slot has no signing key, so it cannot change the register")
+        if self.events_only and reveals.append(self, rows):  # a reveal: a record at the end, no whole save
+            self.events_only = False
+            return
+        self.events_only = False
         dbmod.check(self.db)
         scopes = {school: bytes.fromhex(s) for school, s in self.membership.school_scopes.items()}
         self.reload_membership()
@@ -300,6 +304,7 @@ class Register5(Register):
             tail=self.opened.tail,
             base=self.opened.plain if self._patchable else None,
             dirty_vault=split.dirty_vaults(self.db),
+            loaded=self.opened.schools,
             rotate=self._rotate,
             rotate_vault=self._rotate_vault,
             fresh={(sg.TRUST, sg.KEY_V): self._fresh_vault} if self._fresh_vault else None,
