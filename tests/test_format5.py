@@ -980,3 +980,30 @@ def test_a_machine_that_checked_a_register_with_a_reveal_opens_it_again(trust):
     seen = opening5.open_image(data, slot.slot_id, x_private)
     again = opening5.open_image(data, slot.slot_id, x_private, seen.checked)
     assert again.tail.bodies and again.checked == seen.checked
+
+
+def test_a_head_who_drops_another_schools_carried_reveal_is_caught_by_that_school(trust):
+    """Oakfield's head can rewrite the trust's records, list and all: the reveal's skeleton stays in the signed
+    chain, so Brookside's readers find its record missing."""
+    image = first(trust)
+    data = _reveal(trust, image, BROOK)
+    opened = open_as(trust, heads()[OAK], data)
+    slot, _x, signing = trust.private[heads()[OAK]]
+    event = chain.record(opened.conn, heads()[OAK], "account.review")
+    opened.tail.sealed.clear()  # their own code: the record is not carried forward
+    later = format5.save(
+        opened.conn,
+        trust.slots,
+        slot,
+        signing,
+        [(event, [sg.TRUST])],
+        previous=opened.as_image(data),
+        dirty=split.dirty(opened.conn),
+        state=opened.membership,
+        dirty_vault=set(),
+        tail=opened.tail,
+        loaded=opened.schools,
+    )
+    with pytest.raises(DamagedError, match="missing"):
+        open_as(trust, heads()[BROOK], later.data)
+    open_as(trust, heads()[OAK], later.data)  # Oakfield's readers cannot tell: it is not theirs to check
