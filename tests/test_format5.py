@@ -822,12 +822,13 @@ def test_the_next_save_folds_the_reveal_in(trust):
     assert reveal_seq in brook.texts()
 
 
-def test_a_reveal_another_school_cannot_read_is_carried_forward_sealed_until_its_school_folds_it(trust):
-    """F9's way out: Oakfield's head saves after a Brookside reveal; its record stays sealed for Brookside."""
+def _oak_saves_after_brookside_reveal(trust: Trust, change=None) -> tuple[format5.Image, int]:
+    """Oakfield's head saves (as the store does, or with `change(tail)` first) after a reveal of Brookside's."""
     image = first(trust)
     data = _reveal(trust, image, BROOK)
     opened = open_as(trust, heads()[OAK], data)
-    reveal_seq = opened.tail.skeletons[0]["seq"]
+    if change is not None:
+        change(opened.tail)
     slot, _x, signing = trust.private[heads()[OAK]]
     event = chain.record(opened.conn, heads()[OAK], "account.review")
     later = format5.save(
@@ -843,6 +844,12 @@ def test_a_reveal_another_school_cannot_read_is_carried_forward_sealed_until_its
         tail=opened.tail,
         loaded=opened.schools,
     )
+    return later, opened.tail.skeletons[0]["seq"]
+
+
+def test_a_reveal_another_school_cannot_read_is_carried_forward_sealed_until_its_school_folds_it(trust):
+    """F9's way out: Oakfield's head saves after a Brookside reveal; its record stays sealed for Brookside."""
+    later, reveal_seq = _oak_saves_after_brookside_reveal(trust)
     assert [s["seq"] for s in later.skeletons[-2:]] == [reveal_seq, reveal_seq + 1]
     brook = open_as(trust, heads()[BROOK], later.data)  # Brookside's head checks the carried record's body
     assert reveal_seq in brook.texts() and brook.tail.skeletons == []
@@ -870,25 +877,10 @@ def test_a_reveal_another_school_cannot_read_is_carried_forward_sealed_until_its
 
 
 def test_a_carried_record_moved_to_another_school_or_altered_is_caught(trust):
-    image = first(trust)
-    data = _reveal(trust, image, BROOK)
-    opened = open_as(trust, heads()[OAK], data)
-    slot, _x, signing = trust.private[heads()[OAK]]
-    event = chain.record(opened.conn, heads()[OAK], "account.review")
-    opened.tail.sealed[0] = (opened.tail.sealed[0][0], opened.tail.sealed[0][1], 1, *opened.tail.sealed[0][3:])
-    later = format5.save(
-        opened.conn,
-        trust.slots,
-        slot,
-        signing,
-        [(event, [sg.TRUST])],
-        previous=opened.as_image(data),
-        dirty=split.dirty(opened.conn),
-        state=opened.membership,
-        dirty_vault=set(),
-        tail=opened.tail,
-        loaded=opened.schools,
-    )
+    def move(tail):
+        tail.sealed[0] = (tail.sealed[0][0], tail.sealed[0][1], 1, *tail.sealed[0][3:])  # another place `k`
+
+    later, _ = _oak_saves_after_brookside_reveal(trust, move)
     with pytest.raises(DamagedError, match="carried forward does not open"):
         open_as(trust, heads()[BROOK], later.data)
 
@@ -985,25 +977,7 @@ def test_a_machine_that_checked_a_register_with_a_reveal_opens_it_again(trust):
 def test_a_head_who_drops_another_schools_carried_reveal_is_caught_by_that_school(trust):
     """Oakfield's head can rewrite the trust's records, list and all: the reveal's skeleton stays in the signed
     chain, so Brookside's readers find its record missing."""
-    image = first(trust)
-    data = _reveal(trust, image, BROOK)
-    opened = open_as(trust, heads()[OAK], data)
-    slot, _x, signing = trust.private[heads()[OAK]]
-    event = chain.record(opened.conn, heads()[OAK], "account.review")
-    opened.tail.sealed.clear()  # their own code: the record is not carried forward
-    later = format5.save(
-        opened.conn,
-        trust.slots,
-        slot,
-        signing,
-        [(event, [sg.TRUST])],
-        previous=opened.as_image(data),
-        dirty=split.dirty(opened.conn),
-        state=opened.membership,
-        dirty_vault=set(),
-        tail=opened.tail,
-        loaded=opened.schools,
-    )
+    later, _ = _oak_saves_after_brookside_reveal(trust, lambda tail: tail.sealed.clear())  # not carried forward
     with pytest.raises(DamagedError, match="missing"):
         open_as(trust, heads()[BROOK], later.data)
     open_as(trust, heads()[OAK], later.data)  # Oakfield's readers cannot tell: it is not theirs to check

@@ -250,15 +250,18 @@ class PgStore:
 
     # -- writing ----------------------------------------------------------------------------------
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Lock the register's row for this writer: wait boundedly, then 'register busy' (exit 5)."""
+    def lock(self, table: str = REGISTER) -> Iterator[None]:
+        """Lock the register's row for this writer: wait boundedly, then 'register busy' (exit 5).
+
+        `table`: format 5 keeps its register row in a table of its own (store/pgstore5.py).
+        """
         timeout = float(os.environ.get("ACCOUNTCTL_LOCK_TIMEOUT", files.DEFAULT_LOCK_TIMEOUT))
         with self._errors("locking the register"):
             conn = self._connection()
             conn.execute("BEGIN")
             self._locked = True
             conn.execute(f"SET LOCAL lock_timeout = {max(1, int(timeout * 1000))}")
-            row = conn.execute(f"SELECT generation FROM {REGISTER} FOR UPDATE").fetchone()
+            row = conn.execute(f"SELECT generation FROM {table} FOR UPDATE").fetchone()
             if row is None:
                 conn.execute("ROLLBACK")
                 self._locked = False

@@ -9,12 +9,11 @@ here into these tables and deletes format 4's rows in the same transaction.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from typing import Iterator
 
 from accountctl.errors import BusyError, DamagedError
-from accountctl.store import files, fileformat5 as ff5, pg5, segments as sg
+from accountctl.store import fileformat5 as ff5, pg5, segments as sg
 from accountctl.store.pgstore import ARCHIVE, REGISTER, PgStore
 
 TABLE = "accountctl5_register"
@@ -45,28 +44,9 @@ def reading(store: PgStore) -> Iterator[None]:
                 conn.execute("COMMIT")
 
 
-@contextmanager
-def lock(store: PgStore) -> Iterator[None]:
+def lock(store: PgStore):
     """Lock the register row for this writer: wait boundedly, then 'register busy' (exit 5)."""
-    timeout = float(os.environ.get("ACCOUNTCTL_LOCK_TIMEOUT", files.DEFAULT_LOCK_TIMEOUT))
-    with store._errors("locking the register"):
-        conn = store._connection()
-        conn.execute("BEGIN")
-        store._locked = True
-        conn.execute(f"SET LOCAL lock_timeout = {max(1, int(timeout * 1000))}")
-        if conn.execute(f"SELECT generation FROM {TABLE} FOR UPDATE").fetchone() is None:
-            conn.execute("ROLLBACK")
-            store._locked = False
-            raise store._no_register()
-    try:
-        yield
-    finally:
-        if store._locked and store._conn is not None:
-            store._locked = False
-            try:
-                store._conn.execute("ROLLBACK")  # nothing saved (a refused command): release the row
-            except store._psycopg.Error:
-                store._drop()
+    return store.lock(TABLE)
 
 
 def read(store: PgStore) -> tuple[ff5.Header, sg.Index, bytes, bytes]:
@@ -94,29 +74,25 @@ def tail(store: PgStore, generation: int) -> list[bytes]:
 
 def save(store: PgStore, pieces: list, index: sg.Index, read_generation: int | None) -> int:
     """In the writer's transaction: the new generation (pg5.save), then commit. Returns the bytes sent."""
-    with store._errors("saving the register"):
-        conn = store._connection()
-        try:
-            sent = pg5.save(conn, pieces, index, read_generation)
-        except BaseException:
-            store._locked = False
-            try:
-                conn.execute("ROLLBACK")
-            except store._psycopg.Error:
-                store._drop()
-            raise
-        store._locked = False
-        conn.execute("COMMIT")
-    return sent
+    return _commit(store, "saving the register", lambda conn: pg5.save(conn, pieces, index, read_generation))
 
 
 def reveal(store: PgStore, generation: int, k: int, record: bytes) -> None:
     """In the writer's transaction: one tail row for the generation it read (F9), then commit; no whole save."""
-    with store._errors("recording the reveal"):
+
+    def append(conn) -> None:
+        if not pg5.reveal(conn, generation, k, record):
+            raise BusyError("register busy: someone else saved it meanwhile; nothing was recorded, run it again")
+
+    _commit(store, "recording the reveal", append)
+
+
+def _commit(store: PgStore, doing: str, work):
+    """Run `work(conn)` in the writer's transaction and commit it; roll back (the lock released) if it fails."""
+    with store._errors(doing):
         conn = store._connection()
         try:
-            if not pg5.reveal(conn, generation, k, record):
-                raise BusyError("register busy: someone else saved it meanwhile; nothing was recorded, run it again")
+            result = work(conn)
         except BaseException:
             store._locked = False
             try:
@@ -126,20 +102,16 @@ def reveal(store: PgStore, generation: int, k: int, record: bytes) -> None:
             raise
         store._locked = False
         conn.execute("COMMIT")
+    return result
 
 
 def install(store: PgStore, pieces: list, index: sg.Index) -> None:
     """The upgrade (under format 4's lock): format 5's tables and rows, format 4's rows gone, one commit."""
-    with store._errors("upgrading the register"):
-        conn = store._connection()
-        try:
-            conn.execute(pg5.SCHEMA)
-            pg5.save(conn, pieces, index, None)
-            conn.execute(f"DELETE FROM {REGISTER}")
-            conn.execute(f"DELETE FROM {ARCHIVE}")  # and, by cascade, the archive's segments
-        except BaseException:
-            store._locked = False
-            conn.execute("ROLLBACK")
-            raise
-        store._locked = False
-        conn.execute("COMMIT")
+
+    def move(conn) -> None:
+        conn.execute(pg5.SCHEMA)
+        pg5.save(conn, pieces, index, None)
+        conn.execute(f"DELETE FROM {REGISTER}")
+        conn.execute(f"DELETE FROM {ARCHIVE}")  # and, by cascade, the archive's segments
+
+    _commit(store, "upgrading the register", move)
