@@ -526,3 +526,24 @@ def test_a_reveal_is_a_record_at_the_end_and_any_head_saves_after_it(run, five):
     for who in (CUSTODIAN, OAK_HEAD, BROOK_HEAD):
         assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"], who
     assert "handover" not in five.read_bytes().decode("latin-1")  # the reason is in the sealed body only
+
+
+def test_a_school_added_gets_its_own_key_and_only_its_head_and_the_trust_read_it(run, five, monkeypatch):
+    monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", "elm head long passphrase 2026")
+    ok(as_(run, CUSTODIAN, "school", "add", "elm", "--name", "Elm Infants", "--domain", "elm.sch.uk"))
+    for email, roles in (("head@elm.sch.uk", ["headteacher", "slt"]), ("t1@elm.sch.uk", ["staff"])):
+        args = ["staff", "add", email, "--name", email.split("@")[0], "--school", "elm", "--trained-on", "2026-09-01"]
+        ok(as_(run, CUSTODIAN, *args, *[x for r in roles for x in ("--role", r)]))
+    ok(as_(run, CUSTODIAN, "person", "grant", "head@elm.sch.uk", "--access", "register"))
+    mine = run(
+        ["--as", "head@elm.sch.uk", "staff", "list", "--json"],
+        env={"ACCOUNTCTL_PASSPHRASE": "elm head long passphrase 2026"},
+    )
+    assert {s["school"] for s in json.loads(ok(mine).stdout)} == {"elm"}
+    assert "1 of 4 schools" in mine.stderr
+    error_line(as_(run, BROOK_HEAD, "staff", "list", "--school", "elm"), 3, "elm")
+    assert {s["school"] for s in json.loads(ok(as_(run, CEO, "staff", "list", "--json")).stdout)} >= {"elm", "oakfield"}
+    with _open(five, BROOK_HEAD) as reg:
+        assert reg.db.execute("SELECT count(*) FROM staff WHERE school = 'elm'").fetchone()[0] == 0
+    for who in (CUSTODIAN, BROOK_HEAD):
+        assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"]

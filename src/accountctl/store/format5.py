@@ -113,7 +113,8 @@ def _earlier(previous: Image | None, scope: bytes, old_keys: dict) -> list[tuple
 
     `old_keys`: the keys `previous` was written under (a `_Keys`: one the saver lacks is an access error).
     """
-    if previous is None:
+    kind = sg.TRUST_RECORDS if scope == sg.TRUST else sg.SCHOOL_RECORDS
+    if previous is None or (kind, scope) not in previous.seg_ids:  # a school added since: nothing earlier
         return []
     return _bodies_of(previous, scope, old_keys[(scope, sg.KEY_K)])
 
@@ -288,7 +289,13 @@ def save(
                 records, secrets = split.extract(body, school)
                 records = _with_bodies(records, _earlier(previous, scope, old_keys) + bodies.get(scope, []))
             put(sg.SCHOOL_RECORDS, scope, records)
-            if previous is None or dirty_vault is None or school in dirty_vault or scope in rotated:
+            if (
+                previous is None
+                or dirty_vault is None
+                or school in dirty_vault
+                or scope in rotated
+                or (sg.SCHOOL_CREDENTIALS, scope) not in seg_ids  # a school added since
+            ):
                 put(sg.SCHOOL_CREDENTIALS, scope, secrets)
             else:
                 keep(sg.SCHOOL_CREDENTIALS, scope)
