@@ -547,3 +547,14 @@ def test_a_school_added_gets_its_own_key_and_only_its_head_and_the_trust_read_it
         assert reg.db.execute("SELECT count(*) FROM staff WHERE school = 'elm'").fetchone()[0] == 0
     for who in (CUSTODIAN, BROOK_HEAD):
         assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"]
+
+
+def test_campaigns_by_a_head_and_by_the_trust_have_ids_that_cannot_collide(run, five):
+    trust_wide = ok(as_(run, CUSTODIAN, "attest", "start", "--due", "2027-01-31")).stdout.strip()
+    assert trust_wide.startswith("att-trust-")
+    assert ok(as_(run, BROOK_HEAD, "attest", "start", "--due", "2027-01-31")).stdout.strip() == "att-brookside-1"
+    assert ok(as_(run, OAK_HEAD, "attest", "start", "--due", "2027-01-31")).stdout.strip() == "att-oakfield-1"
+    status = json.loads(ok(as_(run, CUSTODIAN, "attest", "status", "--campaign", "att-brookside-1", "--json")).stdout)
+    assert status["school"] == "brookside"  # their own school, by default
+    schemas = Path(__file__).resolve().parents[1] / "schemas"
+    jsonschema.validate(status, json.loads((schemas / "attest-status.schema.json").read_text()))

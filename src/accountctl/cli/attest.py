@@ -45,6 +45,9 @@ def attest_start(reg, due, school) -> None:
     Example:
       accountctl attest start --due 2026-12-12 --school oak
     """
+    covered = getattr(reg, "schools", None)  # a key per school: a campaign covers what the key opens
+    if school is None and covered is not None and covered != reg.all_schools and len(covered) == 1:
+        school = next(iter(covered))
     data = attestation.start(reg.db, reg.actor, reg.is_custodian, due, school)
     click.echo(data["id"])
     output.message(f"{len(data['accounts'])} account(s) to attest by {data['due']}: accountctl attest status")

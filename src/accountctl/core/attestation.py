@@ -47,6 +47,15 @@ def _may_start(conn: sqlite3.Connection, actor: str, is_custodian: bool, school:
         raise AccessError(f"cannot start an attestation campaign: {why}")
 
 
+def _new_id(conn: sqlite3.Connection, school: str | None) -> str:
+    """`att-N`; where ids are per school (format 5), `att-SCHOOL-N` or `att-trust-N`: a head sees only their own."""
+    if not model.get_meta(conn, model.IDS_PER_SCHOOL):
+        return f"att-{conn.execute('SELECT count(*) FROM campaigns').fetchone()[0] + 1}"
+    prefix = f"att-{school or 'trust'}-"
+    taken = [r[0][len(prefix) :] for r in conn.execute("SELECT id FROM campaigns WHERE id LIKE ?", (prefix + "%",))]
+    return f"{prefix}{max((int(n) for n in taken if n.isdigit()), default=0) + 1}"
+
+
 def start(conn: sqlite3.Connection, actor: str, is_custodian: bool, due: str, school: str | None = None) -> dict:
     """Open a campaign over every active or suspended account in scope; returns it with its accounts."""
     due_on = clock.parse_date(due, "--due")
@@ -64,8 +73,7 @@ def start(conn: sqlite3.Connection, actor: str, is_custodian: bool, due: str, sc
         raise InputError(
             "no active or suspended accounts" + (f" in {scope['id']}" if scope else "") + ": nothing to attest"
         )
-    number = conn.execute("SELECT count(*) FROM campaigns").fetchone()[0] + 1
-    campaign_id = f"att-{number}"
+    campaign_id = _new_id(conn, scope["id"] if scope else None)
     conn.execute(
         "INSERT INTO campaigns(id, school, due, started_at, started_by) VALUES (?,?,?,?,?)",
         (campaign_id, scope["id"] if scope else None, due_on.isoformat(), clock.now_iso(), actor),
