@@ -270,7 +270,11 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
                 file=sys.stderr,
             )
         # The agent and the peers in the same run as the rest, so that their ratios share one floor.
-        agent_results, agent_peak = bench_agent(exe, cached, facts, work, runs)
+        five_copy, five_state = work / "five-agent.accountctl", work / "state-agent-five"
+        shutil.copyfile(folder / "five.accountctl", five_copy)
+        shutil.copytree(warm_state("five.accountctl"), five_state)
+        five = {"ACCOUNTCTL_REGISTER": str(five_copy), "XDG_STATE_HOME": str(five_state)}
+        agent_results, agent_peak = bench_agent(exe, cached, facts, work, runs, five)
         results.update(agent_results)
         if compare:
             results.update(compare_peers(facts, runs))
@@ -286,7 +290,9 @@ def bench_size(size: str, runs: int, regen: bool, compare: bool) -> dict:
     }
 
 
-def bench_agent(exe: str, cached: dict, facts: dict, work: Path, runs: int) -> tuple[dict, float]:
+def bench_agent(
+    exe: str, cached: dict, facts: dict, work: Path, runs: int, five: dict | None = None
+) -> tuple[dict, float]:
     """The hot commands once the agent holds the key (no keyring, no passphrase); and the agent's peak MB.
 
     The agent reads the same register as the cached-key runs. `cred show` saves a reveal event every
@@ -334,6 +340,20 @@ def bench_agent(exe: str, cached: dict, facts: dict, work: Path, runs: int) -> t
         for name, argv in commands:
             out[name] = measure(argv, env, runs)
             print(f"  agent  {name:24s} {out[name]['median_ms']:8.1f} ms", file=sys.stderr)
+        if five is not None:  # last: this machine then knows the register in format 5, and refuses format 4
+            env5 = {**env, **five}
+            writer = {**env5, "ACCOUNTCTL_NO_AGENT": "1", "ACCOUNTCTL_PASSPHRASE": facts["passphrase"]}
+
+            def another_write():
+                subprocess.run([exe, "monitor", account], env=writer, capture_output=True, check=True)
+
+            for name, argv, prepare in (
+                ("audit (agent, format 5)", [exe, "audit", "--format", "json"], None),
+                ("otp (agent, format 5)", [exe, "otp", account], None),
+                ("audit (agent, format 5, after another's write)", [exe, "audit", "--format", "json"], another_write),
+            ):
+                out[name] = measure(argv, env5, runs, prepare)
+                print(f"  agent  {name:24s} {out[name]['median_ms']:8.1f} ms", file=sys.stderr)
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):

@@ -37,6 +37,8 @@ COMMANDS = (
     "account list (agent)",
     "account show (agent)",
     "offboard (agent)",
+    "audit (agent, format 5)",
+    "audit (agent, format 5, after another's write)",
 )
 
 

@@ -8,7 +8,9 @@ headteacher with the project's own store module and their own passphrase.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import jsonschema
@@ -558,3 +560,26 @@ def test_campaigns_by_a_head_and_by_the_trust_have_ids_that_cannot_collide(run, 
     assert status["school"] == "brookside"  # their own school, by default
     schemas = Path(__file__).resolve().parents[1] / "schemas"
     jsonschema.validate(status, json.loads((schemas / "attest-status.schema.json").read_text()))
+
+
+def test_the_agent_answers_from_a_format_5_register_and_sees_another_process_write(run, five, monkeypatch):
+    ok(as_(run, CUSTODIAN, "login", "--agent"))
+    try:
+        monkeypatch.setenv("ACCOUNTCTL_NO_AGENT", "1")
+        direct = ok(as_(run, CUSTODIAN, "account", "show", BROOK_ACCOUNT, "--json")).stdout
+        monkeypatch.delenv("ACCOUNTCTL_NO_AGENT")
+        monkeypatch.delenv("ACCOUNTCTL_PASSPHRASE")  # from here only the agent can open it
+        assert ok(as_(run, CUSTODIAN, "account", "show", BROOK_ACCOUNT, "--json")).stdout == direct
+        monkeypatch.setenv("ACCOUNTCTL_NO_AGENT", "1")
+        monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+        ok(as_(run, CUSTODIAN, "monitor", BROOK_ACCOUNT, "--note", "written by another process"))
+        monkeypatch.delenv("ACCOUNTCTL_NO_AGENT")
+        monkeypatch.delenv("ACCOUNTCTL_PASSPHRASE")
+        log = ok(as_(run, CUSTODIAN, "log", "--account", BROOK_ACCOUNT, "--json")).stdout
+        assert "written by another process" in log
+        shown = json.loads(ok(as_(run, CUSTODIAN, "account", "show", BROOK_ACCOUNT, "--json")).stdout)
+        today = os.environ.get("ACCOUNTCTL_TODAY") or date.today().isoformat()
+        assert json.loads(direct)["monitored_on"] != today and shown["monitored_on"] == today  # not a stale copy
+        assert json.loads(ok(as_(run, CUSTODIAN, "verify", "--json")).stdout)["ok"]
+    finally:
+        run(["agent", "stop"])

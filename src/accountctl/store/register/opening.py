@@ -211,16 +211,16 @@ def _open(
     kek,
     focus=None,
 ):
+    if not write and not history and cached_reader is not None and not accepting_rollback and check:
+        reg = cached_reader(store, actor)  # inside the agent: its register, already open and checked (either format)
+        if reg is not None:
+            yield reg
+            return
     if is_five(store):
         opening = (actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus)
         with _open_five(store, *opening) as reg:
             yield reg
         return
-    if not write and not history and cached_reader is not None and not accepting_rollback and check:
-        reg = cached_reader(store, actor)
-        if reg is not None:
-            yield reg
-            return
     if not write:
         seen_all = witness.load_all()  # before the register is read: see `_finish_open`
         # A machine that never checked this register's history reads the archive with the body, from the
