@@ -196,7 +196,6 @@ def test_what_format_5_cannot_do_yet_is_refused_plainly(run, five, monkeypatch):
 
     monkeypatch.setenv("ACCOUNTCTL_RECOVERY_KEY", format_recovery_key(bytes(20)))
     error_line(run(["vault", "recover", OAK_HEAD]), 2, "format 5")
-    error_line(as_(run, CUSTODIAN, "vault", "copy", "--to", str(five.with_name("copy.accountctl"))), 2, "format 5")
 
 
 def test_a_grant_names_the_schools_its_slot_reads(run, five, monkeypatch):
@@ -583,3 +582,15 @@ def test_the_agent_answers_from_a_format_5_register_and_sees_another_process_wri
         assert json.loads(ok(as_(run, CUSTODIAN, "verify", "--json")).stdout)["ok"]
     finally:
         run(["agent", "stop"])
+
+
+def test_vault_copy_copies_a_format_5_register_as_it_is(run, five, tmp_path):
+    ok(as_(run, CUSTODIAN, "cred", "set", BROOK_ACCOUNT, input="Copied-Password-Number-7!\n"))
+    ok(as_(run, CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "r"))  # a tail record
+    copy = tmp_path / "copy" / "copy.accountctl"
+    error_line(as_(run, OAK_HEAD, "vault", "copy", "--to", str(copy)), 3)  # the custodian rule
+    ok(as_(run, CUSTODIAN, "vault", "copy", "--to", str(copy)))
+    assert copy.read_bytes() == five.read_bytes()
+    listed = run(["--register", str(copy), "--as", BROOK_HEAD, "incident", "list", "--json"])
+    assert json.loads(ok(listed).stdout) == [] and "Brookside Academy only" in listed.stderr
+    error_line(as_(run, CUSTODIAN, "vault", "copy", "--to", str(copy)), 2, "already exists")

@@ -95,3 +95,20 @@ def test_a_reveal_appends_one_row_and_no_save(run, pg5):
     assert rows(cluster, schema, "SELECT count(*) FROM accountctl5_tail") == [(0,)]  # folded or carried by that save
     for who in (CUSTODIAN, OAK_HEAD, BROOK_HEAD):
         assert json.loads(ok(run(["--as", who, "verify", "--json"])).stdout)["ok"], who
+
+
+def test_vault_copy_moves_a_format_5_register_between_a_file_and_postgresql(run, pg5, tmp_path, monkeypatch):
+    url, cluster, schema = pg5
+    ok(run(["--as", CUSTODIAN, "vault", "upgrade", "--yes"]))
+    ok(run(["--as", CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "r"]))  # a tail row
+    out = tmp_path / "out" / "from-pg.accountctl"
+    ok(run(["--as", CUSTODIAN, "vault", "copy", "--to", str(out)]))
+    status = json.loads(ok(run(["--register", str(out), "vault", "status", "--json"])).stdout)
+    assert status["format_version"] == 5
+    cluster.admin_sql(f"CREATE SCHEMA {schema}b AUTHORIZATION {pgserver.APP}")
+    back = app_url(cluster, f"{schema}b")
+    ok(run(["--register", str(out), "--as", CUSTODIAN, "vault", "copy", "--to", back]))
+    for who in (CUSTODIAN, BROOK_HEAD):
+        assert json.loads(ok(run(["--register", back, "--as", who, "verify", "--json"])).stdout)["ok"], who
+    assert rows(cluster, f"{schema}b", "SELECT count(*) FROM accountctl5_tail") == [(1,)]
+    cluster.admin_sql(f"DROP SCHEMA {schema}b CASCADE")

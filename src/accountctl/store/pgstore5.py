@@ -105,6 +105,24 @@ def _commit(store: PgStore, doing: str, work):
     return result
 
 
+def create(store: PgStore, pieces: list, index: sg.Index, tail: list[bytes]) -> None:
+    """`vault copy` to PostgreSQL: format 5's tables, the register's rows and its tail's, in one transaction."""
+
+    def put(conn) -> None:
+        conn.execute(pg5.SCHEMA)
+        generation = ff5.parse_header(bytes(pieces[0]))[0].generation
+        pg5.save(conn, pieces, index, None)
+        for k, record in enumerate(tail):
+            conn.execute(
+                "INSERT INTO accountctl5_tail (generation, k, bytes) VALUES (%s, %s, %s)", (generation, k, record)
+            )
+
+    with store._errors("copying the register"):
+        store._connection().execute("BEGIN")
+        store._locked = True
+    _commit(store, "copying the register", put)
+
+
 def install(store: PgStore, pieces: list, index: sg.Index) -> None:
     """The upgrade (under format 4's lock): format 5's tables and rows, format 4's rows gone, one commit."""
 

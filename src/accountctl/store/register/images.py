@@ -155,3 +155,36 @@ class _Image:
         records, _ = ff.split_tail(snap.rest(start + index.segments_length()))
         tail = [bytes(r) for r in records]
         return opening5.open_parts(header, index, fetch, slot_id, x25519_private, kept, write, focus, tail, raw)
+
+
+def read_all(store: stores.Store) -> tuple[list[bytes], list[bytes]]:
+    """Every piece (header, index, segments in index order) and the tail's records, as stored (`vault copy`)."""
+    if getattr(store, "url", None):
+        from accountctl.store import pgstore5
+
+        with pgstore5.reading(store):
+            header, index, raw, index_bytes = pgstore5.read(store)
+            fetch = pgstore5.fetcher(store)
+            return [raw, index_bytes, *(fetch(e) for e in index.segments)], pgstore5.tail(store, header.generation)
+    data = store.snapshot().read(0, store.path.stat().st_size)
+    header, raw = ff5.parse_header(data)
+    index, index_bytes = ff5.read_index(data, header, raw)
+    start, offsets = len(raw) + header.index_len, index.offsets()
+    segments = [data[start + offsets[e.seg_id] : start + offsets[e.seg_id] + e.length] for e in index.segments]
+    records, _ = ff.split_tail(memoryview(data)[start + index.segments_length() :])
+    return [raw, index_bytes, *segments], [bytes(r) for r in records]
+
+
+def write_new(store: stores.Store, pieces: list[bytes], tail: list[bytes]) -> None:
+    """Those pieces and records where there is no register yet: a file, or PostgreSQL's three tables."""
+    header, raw = ff5.parse_header(pieces[0])
+    index = sg.parse_index(
+        pieces[1], header.generation, sum(len(p) for p in pieces[2:]), {s.slot_id for s in header.slots}
+    )
+    with store.creating():
+        if getattr(store, "url", None):
+            from accountctl.store import pgstore5
+
+            pgstore5.create(store, pieces, index, tail)
+        else:
+            files.atomic_write(store.path, lambda handle: handle.writelines([*pieces, *map(ff.tail_record, tail)]))

@@ -354,10 +354,12 @@ def copy_register(
     passes there and machines that knew the source accept the copy as the same register.
     """
     with stores.open_store(source) as src, stores.open_store(target) as dst:
-        if is_five(src):
-            raise InputError("vault copy: a register with a key per school (format 5) does not do this yet")
         if dst.exists():
             raise InputError(f"a register already exists at {dst.name}; refusing to overwrite it")
+        if is_five(src):
+            with _copy_five(src, dst, actor, passphrase_source, use_keyring) as reg:
+                yield reg
+            return
         if src.read(upto=lambda prefix: 0, tail_at=_tail_start)[0]:
             # Records at the end of the file: saved whole first, so the copy is one header, body and archive
             # (a store in PostgreSQL has no tail).
@@ -382,6 +384,22 @@ def copy_register(
             dst.save(0, header, raw, lambda handle: handle.write(body), archive, None)
         if dst.read()[0] != image:
             raise DamagedError(f"the copy at {dst.name} does not read back as it was written")
+
+
+@contextmanager
+def _copy_five(src: stores.Store, dst: stores.Store, actor, passphrase_source, use_keyring) -> Iterator[Register]:
+    """Format 5: under the source's writers' lock (nothing changes it meanwhile), open it with every check, then
+    copy its header, index, segments and tail records as they are, and read them back (file-format.md F8)."""
+    from accountctl.store.register import five, images
+
+    with five.lock(src):
+        unlock = dict(actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring)
+        with open_register(src, **unlock) as reg:
+            yield reg
+        pieces, tail = images.read_all(src)
+    images.write_new(dst, pieces, tail)
+    if images.read_all(dst) != ([bytes(p) for p in pieces], tail):
+        raise DamagedError(f"the copy at {dst.name} does not read back as it was written")
 
 
 def _warn_conflict_copies(store: stores.Store) -> None:
