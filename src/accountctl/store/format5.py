@@ -212,7 +212,7 @@ def save(
             bodies.setdefault(scope, []).append((event_body["seq"], chain.canonical(event_body).decode()))
     # F9: a reveal's record is folded into its school's records by a save that rewrites that school
     # (it reads it); any other save carries it forward as it was sealed, in the trust's records.
-    carried, was_carried = _carry(body, previous, tail, loaded, old_keys, school_scopes, bodies)
+    carried, was_carried = _carry(body, tail, loaded, old_keys, school_scopes, bodies)
     if tail is not None and tail.skeletons:
         skeletons += tail.skeletons
     prev_hash = skeletons[-1]["hash"] if skeletons else events[0][0]["prev_hash"]
@@ -258,7 +258,7 @@ def save(
         put(sg.TRUST_BATCH, sg.TRUST, chain.canonical(skeletons[:BATCH]), crypto.random_bytes(16))
         skeletons = skeletons[BATCH:]
     if carried != was_carried:
-        set_meta(body, PENDING, json.dumps(carried))
+        set_meta(body, PENDING, json.dumps([[s.hex(), d.hex(), k, b.hex(), q] for s, d, k, b, q in carried]))
     if (
         previous is None
         or dirty is None
@@ -351,38 +351,36 @@ def save(
     return Image(pieces, header, index, dict(keys), seg_ids, skeletons, rings, state.head, epochs, ids)
 
 
-def _carry(body, previous, tail, loaded, old_keys, school_scopes, bodies) -> tuple[list, list]:
+def pending(conn: sqlite3.Connection) -> list[tuple]:
+    """The trust records' list of reveals' records carried forward sealed: (scope, header digest, k, bytes, seqs)."""
+    from accountctl.model import get_meta
+
+    try:
+        items = json.loads(get_meta(conn, PENDING) or "[]")
+        return [(bytes.fromhex(s), bytes.fromhex(h), int(k), bytes.fromhex(b), list(q)) for s, h, k, b, q in items]
+    except (ValueError, TypeError):
+        raise DamagedError("register damaged: its list of records carried forward is not readable") from None
+
+
+def _carry(body, tail, loaded, old_keys, school_scopes, bodies) -> tuple[list, list]:
     """F9: which reveals' records this save folds (into `bodies`) and which it carries forward sealed.
 
-    Returns the new list carried in the trust's records and the one it held. A record is folded by a
-    save that loaded its school and holds its key; a body it opens that is not what it was sealed as
-    cannot be: the record is sealed (AES-GCM) to the header and place it was appended at.
+    Returns the list to carry in the trust's records and the one they held (`pending`'s tuples). A
+    record is folded by a save that loaded its school and holds its key (the key it was sealed under).
     """
     from accountctl.store import tail5
 
-    def meta_items() -> list:
-        import json as _json
-
-        from accountctl.model import get_meta
-
-        return _json.loads(get_meta(body, PENDING) or "[]") if previous is not None else []
-
-    was = meta_items()
+    was = pending(body)
     names = {scope: school for school, scope in school_scopes.items()}
-    items = [tuple(i) for i in was]
-    if tail is not None:
-        items += [(s.hex(), d.hex(), k, b.hex(), seqs) for s, d, k, b, seqs in tail.sealed]
     carried = []
-    for scope_hex, digest_hex, k, sealed_hex, seqs in items:
-        scope = bytes.fromhex(scope_hex)
+    for scope, digest, k, sealed, seqs in was + (list(tail.sealed) if tail is not None else []):
         school = names.get(scope)
         if school is not None and (loaded is None or school in loaded) and (scope, sg.KEY_K) in old_keys:
-            key = old_keys[(scope, sg.KEY_K)]
-            found = tail5.open_bodies(bytes.fromhex(digest_hex), k, scope, key, bytes.fromhex(sealed_hex))
+            found = tail5.open_bodies(digest, k, scope, old_keys[(scope, sg.KEY_K)], sealed)
             bodies.setdefault(scope, []).extend((b["seq"], chain.canonical(b).decode()) for b in found)
         else:
-            carried.append([scope_hex, digest_hex, k, sealed_hex, list(seqs)])
-    return carried, [list(i) for i in was]
+            carried.append((scope, digest, k, sealed, list(seqs)))
+    return carried, was
 
 
 class _Keys(dict):

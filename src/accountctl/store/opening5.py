@@ -18,7 +18,7 @@ from accountctl import chain, crypto, membership
 from accountctl.errors import DamagedError
 from accountctl.model import get_meta, set_meta
 from accountctl.store import fileformat as ff, fileformat5 as ff5, lookup5, patching, segments as sg, split, tail5
-from accountctl.store.format5 import CHAIN_START, PENDING, Image, _bodies_in, _reach, vault_mac
+from accountctl.store.format5 import CHAIN_START, Image, _bodies_in, _reach, pending, vault_mac
 from accountctl.store.register import keyrings as kr
 
 
@@ -264,15 +264,6 @@ def pending_bodies(conn: sqlite3.Connection, ring: dict, scopes: set[bytes]) -> 
         if scope in scopes and key is not None:
             out.setdefault(scope, []).extend(tail5.open_bodies(digest, k, scope, key, sealed))
     return out
-
-
-def pending(conn: sqlite3.Connection) -> list[tuple]:
-    """The trust records' list of reveals' records carried forward sealed: (scope, header digest, k, bytes, seqs)."""
-    try:
-        items = json.loads(get_meta(conn, PENDING) or "[]")
-        return [(bytes.fromhex(s), bytes.fromhex(h), int(k), bytes.fromhex(b), list(q)) for s, h, k, b, q in items]
-    except (ValueError, TypeError):
-        raise DamagedError("register damaged: its list of records carried forward is not readable") from None
 
 
 def _skeletons(plaintext: bytes) -> list[dict]:
