@@ -594,3 +594,14 @@ def test_vault_copy_copies_a_format_5_register_as_it_is(run, five, tmp_path):
     listed = run(["--register", str(copy), "--as", BROOK_HEAD, "incident", "list", "--json"])
     assert json.loads(ok(listed).stdout) == [] and "Brookside Academy only" in listed.stderr
     error_line(as_(run, CUSTODIAN, "vault", "copy", "--to", str(copy)), 2, "already exists")
+
+
+def test_school_options_of_format_5_are_refused_on_format_4_and_change_nothing(run, oak, monkeypatch):
+    from conftest import CUSTODIAN as OAK_CUSTODIAN, refused
+
+    monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", "a long new passphrase for tom")
+    args = ["--as", OAK_CUSTODIAN, "person", "grant", "t.one@oak.sch.uk", "--access", "register", "--school", "oak"]
+    refused(run, oak, args, 2, "format 5", "vault upgrade")
+    refused(
+        run, oak, ["--as", OAK_CUSTODIAN, "vault", "upgrade", "--yes", "--school", "nobody-equals-sign"], 2, "EMAIL="
+    )
