@@ -191,11 +191,74 @@ def test_a_machine_that_saw_format_5_refuses_the_format_4_copy(run, five):
     error_line(as_(run, OAK_HEAD, "account", "list"), 4, "format 4", "format 5")
 
 
-def test_what_format_5_cannot_do_yet_is_refused_plainly(run, five, monkeypatch):
-    from accountctl.store.register import format_recovery_key
+@pytest.fixture
+def recoverable(run, tmp_path, monkeypatch):
+    """A two-school trust whose recovery key the test keeps, upgraded to format 5; its head reads elm only."""
+    path = tmp_path / "r" / "trust.accountctl"
+    path.parent.mkdir(mode=0o700)
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
+    return path, build_recoverable(run, monkeypatch)
 
-    monkeypatch.setenv("ACCOUNTCTL_RECOVERY_KEY", format_recovery_key(bytes(20)))
-    error_line(run(["vault", "recover", OAK_HEAD]), 2, "format 5")
+
+def build_recoverable(run, monkeypatch) -> str:
+    """`recoverable`'s trust, where ACCOUNTCTL_REGISTER says (a file or PostgreSQL); its recovery key."""
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    monkeypatch.setenv("ACCOUNTCTL_NEW_PASSPHRASE", demo.PASSPHRASE)
+    key = ok(run(["init", "--trust", "Two Trust", "--email", "it@two.org.uk", "--name", "Ira Tech"])).stdout.strip()
+    for school in ("oak", "elm"):
+        ok(run(["school", "add", school, "--name", f"{school.title()} Primary", "--domain", f"{school}.sch.uk"]))
+    ok(run(["staff", "add", "it@two.org.uk", "--name", "Ira Tech", "--school", "oak", "--role", "it"]))
+    ok(run(["staff", "add", "h@elm.sch.uk", "--name", "Hal Head", "--school", "elm", "--role", "headteacher"]))
+    ok(run(["staff", "add", "t@oak.sch.uk", "--name", "Tia Oak", "--school", "oak"]))
+    ok(run(["staff", "add", "e@elm.sch.uk", "--name", "Eve Elm", "--school", "elm"]))
+    ok(run(["person", "grant", "h@elm.sch.uk", "--access", "register"]))
+    ok(run(["--as", "it@two.org.uk", "vault", "upgrade", "--yes"]))
+    return key
+
+
+def test_vault_recover_gives_a_head_new_keys_and_their_school_only(run, recoverable, monkeypatch):
+    from accountctl.store import register as store
+
+    path, key = recoverable
+    new = "a brand new passphrase 2026"
+    monkeypatch.setenv("ACCOUNTCTL_RECOVERY_KEY", key)
+    result = ok(run(["vault", "recover", "h@elm.sch.uk"], env={"ACCOUNTCTL_NEW_PASSPHRASE": new}))
+    assert key not in result.output and new not in result.output
+    monkeypatch.delenv("ACCOUNTCTL_RECOVERY_KEY")
+    error_line(run(["--as", "h@elm.sch.uk", "staff", "list"]), 3, "wrong passphrase")
+    shown = ok(run(["--as", "h@elm.sch.uk", "staff", "list", "--json"], env={"ACCOUNTCTL_PASSPHRASE": new}))
+    assert {s["email"] for s in json.loads(shown.stdout)} == {"h@elm.sch.uk", "e@elm.sch.uk"}  # elm's, no more
+    # Their keyring was sealed again to their new key: with the store module they open elm and nothing else.
+    with store.open_register(path, actor="h@elm.sch.uk", passphrase_source=lambda: new, use_keyring=False) as reg:
+        assert reg.schools == {"elm"}
+        ring = reg.opened.ring
+        assert {scope for scope, _kind in ring} == {bytes(16), bytes.fromhex(reg.membership.school_scopes["elm"])}
+    request = "account request --school elm --platform x --handle ElmNews --url https://x.com/ElmNews --category "
+    request += "faculty --email office@elm.sch.uk --owner h@elm.sch.uk --admin e@elm.sch.uk --aim News "
+    request += "--audience Parents --promotion Newsletter --visibility open --pupils none"
+    ok(run(["--as", "h@elm.sch.uk", *request.split()], env={"ACCOUNTCTL_PASSPHRASE": new}))  # signed with new keys
+    ok(run(["--as", "it@two.org.uk", "verify"]))
+    events = json.loads(ok(run(["--as", "it@two.org.uk", "log", "--json"])).stdout)
+    assert any(e["action"] == "person.recover" and e["target"] == "h@elm.sch.uk" for e in events)
+
+
+def test_vault_recover_of_format_5_refuses_a_wrong_key_and_writes_nothing(run, recoverable, monkeypatch):
+    from accountctl import crypto
+    from accountctl.store import register as store
+
+    path, key = recoverable
+    before = path.read_bytes()
+    monkeypatch.setenv(
+        "ACCOUNTCTL_RECOVERY_KEY", store.format_recovery_key(crypto.random_bytes(store.RECOVERY_KEY_BYTES))
+    )
+    error_line(run(["vault", "recover", "h@elm.sch.uk"]), 3, "wrong recovery key")
+    monkeypatch.setenv("ACCOUNTCTL_RECOVERY_KEY", key)
+    error_line(run(["vault", "recover", "t@oak.sch.uk"]), 2, "no key slot")
+    assert path.read_bytes() == before
+    ok(run(["vault", "recover", "it@two.org.uk"], env={"ACCOUNTCTL_NEW_PASSPHRASE": "the custodian's new one"}))
+    monkeypatch.delenv("ACCOUNTCTL_RECOVERY_KEY")
+    audit = run(["--as", "it@two.org.uk", "audit"], env={"ACCOUNTCTL_PASSPHRASE": "the custodian's new one"})
+    assert audit.exit_code in (0, 1), audit.output
 
 
 def test_a_grant_names_the_schools_its_slot_reads(run, five, monkeypatch):

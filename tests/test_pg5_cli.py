@@ -112,3 +112,19 @@ def test_vault_copy_moves_a_format_5_register_between_a_file_and_postgresql(run,
         assert json.loads(ok(run(["--register", back, "--as", who, "verify", "--json"])).stdout)["ok"], who
     assert rows(cluster, f"{schema}b", "SELECT count(*) FROM accountctl5_tail") == [(1,)]
     cluster.admin_sql(f"DROP SCHEMA {schema}b CASCADE")
+
+
+def test_vault_recover_in_postgresql_gives_new_keys_and_keeps_the_school(run, cluster, schema, monkeypatch):
+    from test_format5_cli import build_recoverable
+
+    monkeypatch.setenv("PGPASSWORD", pgserver.APP_PASSWORD)
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", app_url(cluster, schema))
+    key = build_recoverable(run, monkeypatch)
+    new = "a brand new passphrase 2026"
+    monkeypatch.setenv("ACCOUNTCTL_RECOVERY_KEY", key)
+    ok(run(["vault", "recover", "h@elm.sch.uk"], env={"ACCOUNTCTL_NEW_PASSPHRASE": new}))
+    monkeypatch.delenv("ACCOUNTCTL_RECOVERY_KEY")
+    error_line(run(["--as", "h@elm.sch.uk", "staff", "list"]), 3, "wrong passphrase")
+    shown = ok(run(["--as", "h@elm.sch.uk", "staff", "list", "--json"], env={"ACCOUNTCTL_PASSPHRASE": new}))
+    assert {s["email"] for s in json.loads(shown.stdout)} == {"h@elm.sch.uk", "e@elm.sch.uk"}
+    assert json.loads(ok(run(["--as", "it@two.org.uk", "verify", "--json"])).stdout)["ok"]

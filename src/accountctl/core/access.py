@@ -232,7 +232,9 @@ def recover(reg, email: str, new_passphrase: str) -> dict:
     check_new_passphrase(new_passphrase)
     slot, _, signing_public = reg.replace_person_slot(email, new_passphrase, new_keys=True)
     event = events.record(reg.db, reg.actor, "person.recover", email, details={"via": "recovery key"})
-    _sign_record(reg, event, "recover", member=membership.Member.from_slot(slot, email, signing_public).describe())
+    renewed = membership.Member.from_slot(slot, email, signing_public)
+    renewed.schools = member.schools  # a recovery changes only the keys: a head stays a head of their school
+    _sign_record(reg, event, "recover", member=renewed.describe())
     return {"email": email, "access": member.access}
 
 

@@ -16,6 +16,7 @@ import json
 import time
 
 from accountctl import chain, crypto, model
+from accountctl.crypto import CryptoFailure
 from accountctl.errors import AccessError, DamagedError, InputError
 from accountctl.store import checking, db as dbmod, fileformat as ff, fileformat5 as ff5, files, opening5
 from accountctl.store import segments as sg, split, stores, witness
@@ -90,9 +91,24 @@ class Register5(Register):
         return slot, signing_public
 
     def replace_person_slot(self, email: str, passphrase: str, kdf=None, *, new_keys: bool):
-        if new_keys:
-            raise InputError(f"vault recover: {SCOPED}")
-        return super().replace_person_slot(email, passphrase, kdf, new_keys=False)  # its keyring stays as sealed
+        """A new passphrase on a slot; with `new_keys` (recovery), new key pairs too, and the save seals its keyring again.
+
+        The slot keeps its id, so its membership record, its schools and what this machine checked for
+        it stay its own; its keyring, sealed to the old X25519 key, is sealed to the new one at the save.
+        """
+        if not new_keys:
+            return super().replace_person_slot(email, passphrase, kdf, new_keys=False)  # its keyring stays as sealed
+        from accountctl.store.register.keys import kdf_params
+
+        old = self.slot_for(email)
+        if old is None:
+            raise AccessError(f"{email} has no key slot in this register")
+        slot, kek, signing_public = new_slot(
+            self.file_id, email, old.access, passphrase, kdf or kdf_params(), slot_id=old.slot_id
+        )
+        self.header.slots = [slot if s.slot_id == old.slot_id else s for s in self.header.slots]
+        self.header_changed = True
+        return slot, kek, signing_public
 
     def remove_slot_and_rotate(self, slot_id: bytes) -> ff.Slot:
         """Remove a slot and rotate what it could open: the trust and its schools (`K`); for a custodian, all (F10)."""
@@ -408,9 +424,11 @@ class Register5(Register):
             witness.save_checked(self.checked_key, dump_checked(self.opened.checked, self.checked.decisions))
 
 
-def new_slot(file_id: bytes, email: str, access: int, passphrase: str, kdf) -> tuple[ff.Slot, bytes, bytes]:
+def new_slot(
+    file_id: bytes, email: str, access: int, passphrase: str, kdf, slot_id: bytes | None = None
+) -> tuple[ff.Slot, bytes, bytes]:
     """A person's format-5 slot: their own key pairs wrapped under their passphrase's KEK, nothing sealed (F2)."""
-    slot_id, salt = crypto.random_bytes(16), crypto.random_bytes(crypto.SALT_LEN)
+    slot_id, salt = slot_id or crypto.random_bytes(16), crypto.random_bytes(crypto.SALT_LEN)
     kek = crypto.argon2id(passphrase, salt, kdf)
     x_private, x_public = crypto.x25519_keypair()
     s_private, s_public = crypto.ed25519_keypair()
@@ -502,11 +520,13 @@ def open_file(
     accepting_rollback: bool,
     kek: bytes | None,
     focus: tuple[str, str] | None = None,
+    recovery_key: bytes | None = None,
 ) -> Register5:
     """Open a format-5 file (the caller holds the lock for a writer); every check of F7, then the witness.
 
     A reader reads the header, the index and then only the segments it opens, by ranges of the one
-    open file; a writer reads it whole (its save copies every segment it keeps).
+    open file; a writer reads it whole (its save copies every segment it keeps). With `recovery_key`,
+    the recovery slot is opened (it reads every school) and signs with the recovery key's signing key.
     """
     seen_all = witness.load_all()
     image = images.open_image(store, whole=write)
@@ -523,19 +543,34 @@ def open_file(
             accepting_rollback,
             kek,
             focus,
+            recovery_key,
         )
     finally:
         image.done()
 
 
 def _open_image(
-    image, store, seen_all, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus
+    image,
+    store,
+    seen_all,
+    actor,
+    passphrase_source,
+    write,
+    use_keyring,
+    history,
+    accepting_rollback,
+    kek,
+    focus,
+    recovery_key=None,
 ) -> Register5:
     header, raw = image.header, image.raw
     address = _refuse_before_unlocking(store, header, seen_all)
     seen = seen_all.get(header.file_id.hex())
-    slot = choose_slot(header, actor)
-    kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
+    if recovery_key is not None:
+        slot, kek, keys = _recovery_slot(header, recovery_key)
+    else:
+        slot = choose_slot(header, actor)
+        kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
     # What this machine checked is kept per key slot: a head's open checks only their school's records,
     # so it must not let a custodian's open on the same machine skip the other schools' (file-format.md F7).
     checked_key = hashlib.sha256(header.file_id + slot.slot_id).digest()[:16]
@@ -562,7 +597,28 @@ def _open_image(
     reg.decisions = checking.install(reg, reg.checked)
     if history:
         reg.load_history()
+    if recovery_key is not None:
+        from accountctl.store import trust
+
+        try:
+            keys.signing_private = trust.recovery_signing_private(reg.membership, header.file_id, keys.x25519_private)
+        except CryptoFailure:
+            raise DamagedError("register damaged or altered: the recovery key's signing key does not open") from None
     return reg
+
+
+def _recovery_slot(header: ff5.Header, recovery_key: bytes):
+    """The recovery slot, its KEK and its own keys (an X25519 key only: it signs with a key sealed to it)."""
+    from accountctl.store.register.keys import _unwrap_own, recovery_kek
+
+    slot = next((s for s in header.slots if s.kind == ff.KIND_RECOVERY), None)
+    if slot is None:
+        raise AccessError("this register has no recovery key slot")
+    kek = recovery_kek(slot, recovery_key)
+    try:
+        return slot, kek, _unwrap_own(header, slot, kek)
+    except CryptoFailure:
+        raise AccessError("wrong recovery key") from None
 
 
 def _actor(opened: opening5.Opened, slot: ff.Slot) -> str:

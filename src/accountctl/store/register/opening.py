@@ -309,9 +309,28 @@ def _open_five(
 @contextmanager
 def open_with_recovery_key(where: stores.Address, recovery_key: bytes) -> Iterator[Register]:
     """Open for writing with the recovery key (held in its own slot); it signs with a key derived from it."""
-    with stores.open_store(where) as store, store.lock():
+    with stores.open_store(where) as store:
         if is_five(store):
-            raise InputError("vault recover: a register with a key per school (format 5) does not do this yet")
+            from accountctl.store.register import five
+
+            with five.lock(store):
+                reg = five.open_file(
+                    store,
+                    actor=None,
+                    passphrase_source=None,
+                    write=True,
+                    use_keyring=False,
+                    history=False,
+                    accepting_rollback=False,
+                    kek=None,
+                    recovery_key=recovery_key,
+                )
+                yield reg
+                if reg.dirty:
+                    reg.save()
+                reg.commit_local_state()
+            return
+    with stores.open_store(where) as store, store.lock():
         seen_all = witness.load_all()
         loaded = _load(store)
         header = loaded.header
