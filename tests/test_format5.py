@@ -981,3 +981,97 @@ def test_a_head_who_drops_another_schools_carried_reveal_is_caught_by_that_schoo
     with pytest.raises(DamagedError, match="missing"):
         open_as(trust, heads()[BROOK], later.data)
     open_as(trust, heads()[OAK], later.data)  # Oakfield's readers cannot tell: it is not theirs to check
+
+
+def _rows(conn) -> dict[str, list]:
+    return {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}").fetchall()), key=repr) for t in split.tables(conn)}
+
+
+def _opened_scopes(monkeypatch) -> list[tuple[int, bytes]]:
+    """Every segment decrypted from now on: (kind, scope)."""
+    seen, real = [], sg.open_segment
+
+    def counting(key, file_id, entry, blob):
+        seen.append((entry.kind, entry.scope))
+        return real(key, file_id, entry, blob)
+
+    monkeypatch.setattr(sg, "open_segment", counting)
+    return seen
+
+
+def test_a_reopen_after_another_save_decrypts_only_the_school_that_changed(trust, monkeypatch):
+    """The agent's case: its held open takes the new generation by swapping in Brookside alone, and
+    then equals a fresh open, table for table."""
+    image = first(trust)
+    slot, x_private, _ = trust.private[trust.custodian]
+    held = opening5.open_image(image.data, slot.slot_id, x_private, write=False)
+    later, _ = second(trust, image, BROOK)
+    seen = _opened_scopes(monkeypatch)
+    again = opening5.open_image(later.data, slot.slot_id, x_private, write=False, reuse=held)
+    schools = {scope for kind, scope in seen if kind in (sg.SCHOOL_RECORDS, sg.SCHOOL_CREDENTIALS)}
+    assert schools == {bytes.fromhex(_scope(trust, BROOK))}
+    assert (sg.TRUST_RECORDS, sg.TRUST) not in seen
+    assert again.conn is held.conn
+    fresh = opening5.open_image(later.data, slot.slot_id, x_private, write=False)
+    assert _rows(again.conn) == _rows(fresh.conn)
+    assert again.conn.execute("SELECT count(*) FROM accounts WHERE reviewed_on = '2026-12-07'").fetchone()[0] == 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # read-only again, as any reader's open
+        again.conn.execute("DELETE FROM accounts")
+
+
+def test_a_reopen_after_the_trusts_records_changed_reads_everything_again(trust, monkeypatch):
+    image = first(trust)
+    slot, x_private, signing = trust.private[trust.custodian]
+    held = opening5.open_image(image.data, slot.slot_id, x_private, write=False)
+    body = open_as(trust, trust.custodian, image.data).conn
+    body.execute("UPDATE schools SET name = 'Brookside Academy Trust School' WHERE id = ?", (BROOK,))
+    event = chain.record(body, trust.custodian, "school.update", target=BROOK)
+    later = format5.save(
+        body, trust.slots, slot, signing, [(event, [sg.TRUST])], previous=image, dirty=split.dirty(body)
+    )
+    seen = _opened_scopes(monkeypatch)
+    again = opening5.open_image(later.data, slot.slot_id, x_private, write=False, reuse=held)
+    assert again.conn is not held.conn and (sg.TRUST_RECORDS, sg.TRUST) in seen
+    assert again.conn.execute("SELECT name FROM schools WHERE id = ?", (BROOK,)).fetchone()[0].endswith("Trust School")
+
+
+def test_a_reopen_still_catches_a_replayed_segment(trust):
+    """Oakfield's head puts save 1's Brookside records back: the reopen runs every check a fresh open
+    does, from the event the held open checked, and refuses it."""
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
+    old_entry = next(e for e in image.index.segments if e.seg_id == brook)
+    replay = {brook: (old_entry, image.blobs()[brook])}
+    head = heads()[OAK]
+    quiet = _forge(trust, later, head, replay, None)
+    loud = _forge(trust, later, head, replay, _event(trust, head, later.skeletons[-1]["seq"] + 1))
+    for reader in (trust.custodian, heads()[BROOK]):
+        slot, x_private, _ = trust.private[reader]
+        for forged, match in ((quiet, "not the one its history last wrote"), (loud, "who may not write it")):
+            held = opening5.open_image(image.data, slot.slot_id, x_private, write=False)
+            with pytest.raises(DamagedError, match=match):
+                opening5.open_image(forged, slot.slot_id, x_private, write=False, reuse=held)
+
+
+def test_a_reopen_from_an_open_of_one_account_reads_every_school(trust):
+    """An open that loaded one school (`find`) has only that school to keep: the reopen loads the others."""
+    image = first(trust)
+    slot, x_private, _ = trust.private[trust.custodian]
+    checked = opening5.open_image(image.data, slot.slot_id, x_private, write=False).checked  # checked here before
+    one = ("account", _account(trust, OAK))
+    held = opening5.open_image(image.data, slot.slot_id, x_private, checked, write=False, find=one)
+    assert held.schools == {OAK} and held.checked == checked
+    later, _ = second(trust, image, BROOK)
+    again = opening5.open_image(later.data, slot.slot_id, x_private, write=False, reuse=held)
+    fresh = opening5.open_image(later.data, slot.slot_id, x_private, write=False)
+    assert _rows(again.conn) == _rows(fresh.conn)
+
+
+def test_a_reopen_of_an_older_copy_is_caught_as_a_rollback(trust):
+    image = first(trust)
+    later, _ = second(trust, image, BROOK)
+    slot, x_private, _ = trust.private[heads()[BROOK]]
+    held = opening5.open_image(later.data, slot.slot_id, x_private, write=False)
+    with pytest.raises(DamagedError, match="rolled back"):
+        opening5.open_image(image.data, slot.slot_id, x_private, write=False, reuse=held)

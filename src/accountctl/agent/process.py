@@ -210,18 +210,33 @@ class Agent(Loop):
             else:
                 cached = None
         if cached is None or cached[0] != identity:
-            if key in self.cache:
-                release([self.cache.pop(key)[1]])
+            held = self.cache.pop(key, (None, None))[1]
             self.agreed.pop(key, None)
             try:
-                with store.open_register(request.path, actor=request.actor, passphrase_source=no_passphrase) as reg:
-                    pass
+                reg = self._reopen(request, held)
             except Exception:
                 return None
             self.cache[key] = cached = (identity, reg)
             self._agree(key, reg)
         path, actor, env, cwd, argv = request.path, request.actor, request.env, request.cwd, request.argv
         return Prepared(path, actor, cached[1], env, cwd, argv, identity, request.answer_key)
+
+    def _reopen(self, request: Request, held):
+        """Open the request's register afresh: from the one held, reading only what changed (format 5), or whole."""
+        from accountctl.store import register as store
+
+        if held is not None:
+            try:
+                reg = store.reopen(request.path, held, request.actor)
+            except Exception:
+                reg = None  # the held database may be half changed: it goes, and the open below says what is wrong
+                release([held])
+            else:
+                if reg is not None:
+                    return reg
+                release([held])
+        with store.open_register(request.path, actor=request.actor, passphrase_source=no_passphrase) as reg:
+            return reg
 
     def _agree(self, key: tuple, reg) -> None:
         """Note the witness entry this register now agrees with (after an open or an append), if it does."""

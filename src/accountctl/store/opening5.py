@@ -96,6 +96,7 @@ def open_image(
     checked: Checked | None = None,
     write: bool = True,
     find: tuple[str, str] | None = None,
+    reuse: Opened | None = None,
 ) -> Opened:
     """Open a format-5 register's bytes with one key slot's private key (F7); raises DamagedError."""
     header, raw_header = ff5.parse_header(data)
@@ -108,7 +109,7 @@ def open_image(
         return view[offsets[entry.seg_id] : offsets[entry.seg_id] + entry.length]
 
     tail = [bytes(r) for r in records]
-    opened = open_parts(header, index, fetch, slot_id, x25519_private, checked, write, find, tail, raw_header)
+    opened = open_parts(header, index, fetch, slot_id, x25519_private, checked, write, find, tail, raw_header, reuse)
     opened.tail_end = len(raw_header) + header.index_len + index.segments_length() + used
     opened.tail_count = len(records)
     return opened
@@ -125,6 +126,7 @@ def open_parts(
     find: tuple[str, str] | None = None,
     tail: list[bytes] = (),
     raw_header: bytes = b"",
+    reuse: Opened | None = None,
 ) -> Opened:
     """Open a register whose header and index are read and checked, fetching only the segments it needs.
 
@@ -137,6 +139,11 @@ def open_parts(
     lookup names for that id (all the schools the person reads when it names none of them). `tail`:
     the records after the segments (F9, reveals), bound to `raw_header`; their events are checked as
     the journal's, and their records by the readers of their school.
+
+    `reuse`: this slot's read-only open of an earlier generation (the agent's, after another process
+    saved). When the trust's records and every key are as they were, its database is taken over and
+    only the schools whose segments changed are decrypted and swapped in (`split.replace_school`);
+    every check above still runs, from the event that open checked. `reuse` must not be used after.
     """
     slot = next((s for s in header.slots if s.slot_id == slot_id), None)
     entry = index.keyring(slot_id)
@@ -152,8 +159,13 @@ def open_parts(
             raise DamagedError(f"register damaged: your keyring lacks the key of {entry.name()}")
         return entry, sg.open_segment(key, header.file_id, entry, fetch(entry))
 
-    _, trust_plain = plain(sg.TRUST_RECORDS, sg.TRUST)  # 10
-    conn = split.load(trust_plain)
+    reuse = reuse if _reusable(reuse, index, write) else None
+    if reuse is not None:  # the same trust records (their digest is in the signed index): the same rows
+        checked, trust_plain, conn = reuse.checked, reuse.plain[sg.TRUST][0], reuse.conn
+        conn.execute("PRAGMA query_only = OFF")
+    else:
+        _, trust_plain = plain(sg.TRUST_RECORDS, sg.TRUST)  # 10
+        conn = split.load(trust_plain)
     state = membership.load(conn, header.file_id, verified_head=checked.members_head if checked else None)  # 13
     saver = next((s for s in header.slots if s.slot_id == header.saved_by), None)
     saver_keys = _signing_keys(state, saver)
@@ -200,11 +212,18 @@ def open_parts(
     since = checked.seq if checked is not None else -1  # the bodies of events checked before were checked then
     texts = {sg.TRUST: _bodies_in(trust_plain, since)}
     loaded, plain_parts = [], {}
+    same = _same_segments(reuse, index) if reuse is not None else set()
     for school in sorted(schools):  # 15
         scope = bytes.fromhex(state.school_scopes[school])
+        if scope in same:  # as that open decrypted it, and checked every body in it
+            plain_parts[scope] = reuse.plain[scope]
+            continue
         _, records = plain(sg.SCHOOL_RECORDS, scope)
         secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
-        loaded.append((records, secrets))
+        if reuse is not None:
+            split.replace_school(conn, school, records, secrets)
+        else:
+            loaded.append((records, secrets))
         plain_parts[scope] = (records, secrets)
         texts[scope] = _bodies_in(records, since)
     split.merge_many(conn, loaded)
@@ -254,6 +273,29 @@ def open_parts(
     )
     opened.carried = carried
     return opened
+
+
+def _reusable(reuse: Opened | None, index: sg.Index, write: bool) -> bool:
+    """Whether an earlier open's database can be brought up to this index by swapping schools (`open_parts`)."""
+    if reuse is None or write or reuse.checked is None:
+        return False
+    trust = [(e.seg_id, e.digest) for e in index.segments if e.kind == sg.TRUST_RECORDS]
+    before = [(e.seg_id, e.digest) for e in reuse.index.segments if e.kind == sg.TRUST_RECORDS]
+    return trust == before and index.scopes == reuse.index.scopes and sg.TRUST in reuse.plain
+
+
+def _same_segments(reuse: Opened, index: sg.Index) -> set[bytes]:
+    """The school scopes whose records and credentials segments are the very ones `reuse` read (same digests)."""
+
+    def parts(of: sg.Index) -> dict[bytes, set]:
+        out: dict[bytes, set] = {}
+        for e in of.segments:
+            if e.kind in (sg.SCHOOL_RECORDS, sg.SCHOOL_CREDENTIALS):
+                out.setdefault(e.scope, set()).add((e.kind, e.seg_id, e.digest))
+        return out
+
+    now, before = parts(index), parts(reuse.index)
+    return {scope for scope, found in now.items() if before.get(scope) == found and scope in reuse.plain}
 
 
 def pending_bodies(conn: sqlite3.Connection, ring: dict, scopes: set[bytes]) -> dict[bytes, list[dict]]:

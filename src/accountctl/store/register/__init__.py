@@ -41,6 +41,7 @@ from accountctl.store.register.opening import (  # noqa: F401
     open_register,
     open_with_recovery_key,
     read_header,
+    reopen,
 )
 from accountctl.store.register.seen import header_digest, witness_agrees, witness_entry  # noqa: F401
 from accountctl.store.register.state import ARCHIVE_AT, Register  # noqa: F401

@@ -458,12 +458,15 @@ def open_file(
     kek: bytes | None,
     focus: tuple[str, str] | None = None,
     recovery_key: bytes | None = None,
+    reuse: Register5 | None = None,
 ) -> Register5:
     """Open a format-5 file (the caller holds the lock for a writer); every check of F7, then the witness.
 
     A reader reads the header, the index and then only the segments it opens, by ranges of the one
     open file; a writer reads it whole (its save copies every segment it keeps). With `recovery_key`,
     the recovery slot is opened (it reads every school) and signs with the recovery key's signing key.
+    `reuse`: a reader's open of an earlier generation, whose database this open takes over, re-reading
+    only the segments that changed (opening5.open_parts); it must not be used after.
     """
     seen_all = witness.load_all()
     image = images.open_image(store, whole=write)
@@ -481,6 +484,7 @@ def open_file(
             kek,
             focus,
             recovery_key,
+            reuse,
         )
     finally:
         image.done()
@@ -499,6 +503,7 @@ def _open_image(
     kek,
     focus,
     recovery_key=None,
+    reuse=None,
 ) -> Register5:
     header, raw = image.header, image.raw
     address = _refuse_before_unlocking(store, header, seen_all)
@@ -514,9 +519,10 @@ def _open_image(
     saved = witness.load_checked(checked_key)
     kept = checked5.parse_checked(saved)
     try:
-        opened = image.open(slot.slot_id, keys.x25519_private, kept, write, focus)
+        reuse = reuse.opened if reuse is not None and reuse.slot.slot_id == slot.slot_id else None
+        opened = image.open(slot.slot_id, keys.x25519_private, kept, write, focus, reuse)
     except DamagedError as first:
-        if kept is None:
+        if kept is None or reuse is not None:
             raise
         try:  # a restored copy no longer holds what this machine checked: check it all (the witness decides)
             opened = image.open(slot.slot_id, keys.x25519_private, None, write, focus)

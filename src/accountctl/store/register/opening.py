@@ -263,6 +263,32 @@ def _open(
             reg.save()
 
 
+def reopen(where: stores.Address, reg: Register, actor: str | None) -> Register | None:
+    """The agent's: a newer generation of a register it holds open, reading only the segments that changed.
+
+    Format 5 only (None for format 4: open it again whole). A reader's open with every check, from
+    the event the held one checked; the held register's database becomes the new one's, so the held
+    register must not be used again, whatever happens (an error included).
+    """
+    from accountctl.store.register.five import Register5
+
+    if not isinstance(reg, Register5) or reg.dirty:
+        return None
+
+    def no_passphrase() -> str:
+        raise AccessError("the register's key changed: open it again")
+
+    with stores.open_store(where) as store:
+        if not is_five(store):
+            return None
+        from accountctl.store.register import five
+
+        opening = dict(actor=actor, passphrase_source=no_passphrase, use_keyring=False, history=False)
+        new = five.open_file(store, write=False, accepting_rollback=False, kek=reg.kek, reuse=reg, **opening)
+    new.commit_local_state()
+    return new
+
+
 FORMAT5 = 5  # fileformat5.VERSION, without importing format 5 on format 4's paths
 
 
