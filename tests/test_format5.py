@@ -1075,3 +1075,46 @@ def test_a_reopen_of_an_older_copy_is_caught_as_a_rollback(trust):
     held = opening5.open_image(later.data, slot.slot_id, x_private, write=False)
     with pytest.raises(DamagedError, match="rolled back"):
         opening5.open_image(image.data, slot.slot_id, x_private, write=False, reuse=held)
+
+
+def test_the_first_save_after_an_open_rewrites_the_lookup_only_if_an_id_changed(trust):
+    """A command is a process of its own: its save starts from an open, which knows no digests of ids.
+    A review keeps the megabyte-sized lookup as it was; a new account rewrites it."""
+    image = first(trust)
+    slot, x_private, signing = trust.private[trust.custodian]
+    scope = bytes.fromhex(_scope(trust, BROOK))
+    lookup = image.seg_ids[(sg.TRUST_LOOKUP, sg.TRUST)]
+
+    def save(change) -> format5.Image:
+        opened = opening5.open_image(image.data, slot.slot_id, x_private)
+        event = change(opened.conn)
+        return format5.save(
+            opened.conn,
+            trust.slots,
+            slot,
+            signing,
+            [(event, [scope])],
+            previous=opened.as_image(image.data),
+            dirty=split.dirty(opened.conn),
+            base=opened.plain,
+        )
+
+    def review(body):
+        account = body.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (BROOK,)).fetchone()[0]
+        body.execute("UPDATE accounts SET reviewed_on = '2026-12-07' WHERE id = ?", (account,))
+        return chain.record(body, trust.custodian, "account.review", account=account)
+
+    def request(body):
+        body.execute(
+            "INSERT INTO accounts (id, school, platform, handle, category, status, requested_at) "
+            "VALUES ('brookside-x-new', ?, 'x', 'new', 'school', 'requested', '2026-12-07')",
+            (BROOK,),
+        )
+        return chain.record(body, trust.custodian, "account.request", account="brookside-x-new")
+
+    reviewed = save(review)
+    assert next(e for e in reviewed.index.segments if e.seg_id == lookup).version == 1
+    requested = save(request)
+    assert next(e for e in requested.index.segments if e.seg_id == lookup).version == requested.header.generation
+    found = opening5.open_image(requested.data, slot.slot_id, x_private, find=("account", "brookside-x-new"))
+    assert found.schools == {BROOK}

@@ -105,7 +105,7 @@ def _with_bodies(records: bytes, bodies: list[tuple[int, str]]) -> bytes:
     return conn.serialize()
 
 
-BATCH = 1000  # skeletons per trust history batch; the journal keeps fewer than twice as many (F8 step 3)
+BATCH = 250  # skeletons per trust history batch; the journal keeps fewer than twice as many (F8 step 3)
 
 
 def _earlier(previous: Image | None, scope: bytes, old_keys: dict) -> list[tuple[int, str]]:
@@ -303,7 +303,7 @@ def save(
         else:
             keep(sg.SCHOOL_RECORDS, scope)
             keep(sg.SCHOOL_CREDENTIALS, scope)
-    ids = _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep)
+    ids = _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep, base)
 
     # keyrings: sealed afresh by the first generation, kept after (a rotation would reseal them)
     keyrings, rings = [], {}
@@ -400,17 +400,21 @@ def _vault_slots(header: ff5.Header) -> list:
     return sorted((s.slot_id, s.kind, s.tag, s.public) for s in header.slots if s.access == ff.ACCESS_VAULT)
 
 
-def _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep) -> dict[bytes, str]:
+def _put_lookup(body, previous, school_scopes, keys, touched, rotated, put, keep, base=None) -> dict[bytes, str]:
     """The trust lookup (F4): rewritten with the entries of each school whose ids changed; else kept.
 
     Returns each school's digest of its ids, which the next save compares (the lookup itself is a
     megabyte at the large trust, and reading it costs more than the rest of a one-account save).
+    The first save after an open has no digests yet: it takes a touched school's from its records as
+    opened (`base`), so a command that changes no id does not rewrite the lookup.
     """
     ids = dict(previous.ids) if previous is not None else {}
     changed = {scope for scope in rotated if scope != sg.TRUST}
     for school in touched:
         scope = school_scopes[school]
         digest = lookup5.ids_digest(body, school)
+        if scope not in ids and base and scope in base:
+            ids[scope] = lookup5.ids_digest_of(base[scope][0], school)
         if ids.get(scope) != digest:
             changed.add(scope)
         ids[scope] = digest

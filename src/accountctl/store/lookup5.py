@@ -52,6 +52,16 @@ def ids_digest(conn: sqlite3.Connection, school: str) -> str:
     return digest.hexdigest()
 
 
+def ids_digest_of(records: bytes, school: str) -> str:
+    """`ids_digest` of a school's records segment as it was read (its own database, not the merged one)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(records)
+        return ids_digest(conn, school)
+    finally:
+        conn.close()
+
+
 def update(previous: bytes, rebuilt: dict[bytes, list[bytes]]) -> bytes:
     """The lookup with the entries of each school in `rebuilt` (scope -> entries) replaced; sorted by tag."""
     if len(previous) % ENTRY_LEN:
