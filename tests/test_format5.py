@@ -1118,3 +1118,15 @@ def test_the_first_save_after_an_open_rewrites_the_lookup_only_if_an_id_changed(
     assert next(e for e in requested.index.segments if e.seg_id == lookup).version == requested.header.generation
     found = opening5.open_image(requested.data, slot.slot_id, x_private, find=("account", "brookside-x-new"))
     assert found.schools == {BROOK}
+
+
+def test_a_reader_that_keeps_no_plaintext_has_the_same_rows_and_every_record_when_asked(trust):
+    """A command that neither saves nor reads history merges each school as it is decrypted and keeps
+    none of their plaintext; the records of its events are decrypted again if a check asks for them."""
+    image = first(trust)
+    slot, x_private, _ = trust.private[trust.custodian]
+    kept = opening5.open_image(image.data, slot.slot_id, x_private, write=False)
+    lean = opening5.open_image(image.data, slot.slot_id, x_private, write=False, keep=False)
+    assert set(lean.plain) == {sg.TRUST} and set(kept.plain) > {sg.TRUST}
+    assert _rows(lean.conn) == _rows(kept.conn)
+    assert lean.texts() == kept.texts() and lean.texts()

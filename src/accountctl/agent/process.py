@@ -64,6 +64,9 @@ WARM = (
 
 class Agent(Loop):
     def __init__(self, ttl: float, multi: bool = False):
+        from accountctl.store import opening5
+
+        opening5.KEEP_PLAIN = True  # a format-5 register held here is re-read by its changed segments only
         self.ttl = ttl
         self.multi = multi  # hold several people's keys for one register (`agent start --multi`)
         self.keys = Keys()

@@ -68,13 +68,14 @@ def audit(reg, ctx, school, as_of, fail_on, rules, severity, account_id, overvie
     findings = core.select(findings, severity, account_id)
     summary = core.summarize(findings, snap, skipped, fail_on, chosen or list(core.RULES))
     summary["severity"], summary["account"] = severity, account_id
+    # The trust's own clause references, once it has set any: a column beside each finding.
+    with_clause = any(k.startswith("clause.") for k in snap.settings)
+    del snap  # freed before the findings are written out (about 40 MB at 10,000 accounts)
     if overview:
         _print_overview(summary, core.overview(findings))
     elif fmt() == "json":
         output.record({"summary": summary, "findings": findings}, "json")
     else:
-        # The trust's own clause references, once it has set any: a column beside each finding.
-        with_clause = any(k.startswith("clause.") for k in snap.settings)
         output.rows(
             findings,
             FINDING_COLUMNS + (["clause"] if with_clause else []),

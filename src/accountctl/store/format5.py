@@ -98,11 +98,14 @@ def _reach(state: membership.Membership, slot: ff.Slot, seq: int) -> sg.Reach:
 def _with_bodies(records: bytes, bodies: list[tuple[int, str]]) -> bytes:
     """A scope's records segment with the bodies of its events (F6: number, canonical JSON), as a table of its own."""
     conn = sqlite3.connect(":memory:")
-    conn.deserialize(records)
-    conn.execute("CREATE TABLE IF NOT EXISTS event_bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-    conn.executemany("INSERT INTO event_bodies VALUES (?, ?)", bodies)
-    conn.commit()
-    return conn.serialize()
+    try:
+        conn.deserialize(records)
+        conn.execute("CREATE TABLE IF NOT EXISTS event_bodies (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        conn.executemany("INSERT INTO event_bodies VALUES (?, ?)", bodies)
+        conn.commit()
+        return conn.serialize()
+    finally:
+        conn.close()  # as `_bodies_in`'s
 
 
 BATCH = 250  # skeletons per trust history batch; the journal keeps fewer than twice as many (F8 step 3)
@@ -459,3 +462,7 @@ def _bodies_in(records: bytes, since: int = -1) -> dict[int, str]:
         return {row[0]: row[1] for row in conn.execute("SELECT seq, body FROM event_bodies WHERE seq > ?", (since,))}
     except sqlite3.DatabaseError:
         raise DamagedError("register damaged: a records segment's event records are not readable") from None
+    finally:
+        # Closed now: a connection sits in a reference cycle (its statement cache), and a command runs
+        # with the cyclic collector off (cli.main), so each would keep its segment's copy until exit.
+        conn.close()

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from accountctl import chain, crypto, membership
@@ -20,6 +21,10 @@ from accountctl.model import get_meta, set_meta
 from accountctl.store import fileformat as ff, fileformat5 as ff5, lookup5, patching, segments as sg, split, tail5
 from accountctl.store.format5 import CHAIN_START, Image, _bodies_in, _reach, pending, vault_mac
 from accountctl.store.register import keyrings as kr
+
+
+# Inside the agent: every open keeps its schools' plaintext, which `reuse` takes over after another save.
+KEEP_PLAIN = False
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,16 @@ class Opened:
     tail_end: int = 0  # a file's: where its last whole tail record ends (a reveal appends there)
     tail_count: int = 0  # the tail's records (a file's) or rows (PostgreSQL's) after this generation
     carried: dict = field(default_factory=dict)  # seq -> body of reveals carried forward sealed (F9) that it opened
+    reread: object = None  # () -> every body again, for an open that kept no plaintext (`open_parts`' `keep`)
 
     def texts(self) -> dict[int, str]:
         """Every event body this person reads, by event (decrypted at the open; read out only when asked)."""
         out: dict[int, str] = {}
-        for records, _ in self.plain.values():
-            out.update(_bodies_in(records))
+        if self.reread is not None:  # an open that kept no plaintext: decrypt the schools again
+            out.update(self.reread())
+        else:
+            for records, _ in self.plain.values():
+                out.update(_bodies_in(records))
         out.update(self.carried)
         return out
 
@@ -97,6 +106,7 @@ def open_image(
     write: bool = True,
     find: tuple[str, str] | None = None,
     reuse: Opened | None = None,
+    keep: bool = True,
 ) -> Opened:
     """Open a format-5 register's bytes with one key slot's private key (F7); raises DamagedError."""
     header, raw_header = ff5.parse_header(data)
@@ -109,7 +119,9 @@ def open_image(
         return view[offsets[entry.seg_id] : offsets[entry.seg_id] + entry.length]
 
     tail = [bytes(r) for r in records]
-    opened = open_parts(header, index, fetch, slot_id, x25519_private, checked, write, find, tail, raw_header, reuse)
+    opened = open_parts(
+        header, index, fetch, slot_id, x25519_private, checked, write, find, tail, raw_header, reuse, keep
+    )
     opened.tail_end = len(raw_header) + header.index_len + index.segments_length() + used
     opened.tail_count = len(records)
     return opened
@@ -127,6 +139,7 @@ def open_parts(
     tail: list[bytes] = (),
     raw_header: bytes = b"",
     reuse: Opened | None = None,
+    keep: bool = True,
 ) -> Opened:
     """Open a register whose header and index are read and checked, fetching only the segments it needs.
 
@@ -144,6 +157,8 @@ def open_parts(
     saved). When the trust's records and every key are as they were, its database is taken over and
     only the schools whose segments changed are decrypted and swapped in (`split.replace_school`);
     every check above still runs, from the event that open checked. `reuse` must not be used after.
+    Without `keep`, the schools' plaintext is not kept after the merge (a command that reads neither
+    history nor saves): `Opened.texts` then decrypts them again, while the segments can be fetched.
     """
     slot = next((s for s in header.slots if s.slot_id == slot_id), None)
     entry = index.keyring(slot_id)
@@ -211,22 +226,26 @@ def open_parts(
     opened_scopes = {sg.TRUST.hex()} | {state.school_scopes[s] for s in schools}
     since = checked.seq if checked is not None else -1  # the bodies of events checked before were checked then
     texts = {sg.TRUST: _bodies_in(trust_plain, since)}
-    loaded, plain_parts = [], {}
+    plain_parts = {}
     same = _same_segments(reuse, index) if reuse is not None else set()
-    for school in sorted(schools):  # 15
-        scope = bytes.fromhex(state.school_scopes[school])
-        if scope in same:  # as that open decrypted it, and checked every body in it
-            plain_parts[scope] = reuse.plain[scope]
-            continue
-        _, records = plain(sg.SCHOOL_RECORDS, scope)
-        secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
-        if reuse is not None:
-            split.replace_school(conn, school, records, secrets)
-        else:
-            loaded.append((records, secrets))
-        plain_parts[scope] = (records, secrets)
-        texts[scope] = _bodies_in(records, since)
-    split.merge_many(conn, loaded)
+    # Each school is merged as soon as it is decrypted: without `keep`, no more than a batch of
+    # schools' plaintext is held at once.
+    with split.merging(conn) if reuse is None and len(schools) > 1 else _one_by_one(conn) as add:
+        for school in sorted(schools):  # 15
+            scope = bytes.fromhex(state.school_scopes[school])
+            if scope in same:  # as that open decrypted it, and checked every body in it
+                plain_parts[scope] = reuse.plain[scope]
+                continue
+            _, records = plain(sg.SCHOOL_RECORDS, scope)
+            secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
+            if reuse is not None:
+                split.replace_school(conn, school, records, secrets)
+            else:
+                add(records, secrets)
+            if keep:
+                plain_parts[scope] = (records, secrets)
+            texts[scope] = _bodies_in(records, since)
+            del records, secrets
     carried = {
         b["seq"]: chain.canonical(b).decode()
         for found in pending_bodies(conn, ring, {bytes.fromhex(h) for h in opened_scopes}).values()
@@ -272,7 +291,22 @@ def open_parts(
         readable,
     )
     opened.carried = carried
+    if not keep:
+
+        def reread() -> dict[int, str]:
+            out = _bodies_in(trust_plain)
+            for school in schools:
+                out.update(_bodies_in(plain(sg.SCHOOL_RECORDS, bytes.fromhex(state.school_scopes[school]))[1]))
+            return out
+
+        opened.reread = reread
     return opened
+
+
+@contextmanager
+def _one_by_one(conn: sqlite3.Connection):
+    """`split.merging`'s shape for one school, or for swaps (`reuse`): nothing batched, no indexes rebuilt."""
+    yield lambda records, secrets: split.merge(conn, records, secrets)
 
 
 def _reusable(reuse: Opened | None, index: sg.Index, write: bool) -> bool:

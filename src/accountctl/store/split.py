@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import contextmanager
 
 from accountctl.chain import HEAD_KEY
 from accountctl.errors import AccessError, DamagedError
@@ -286,41 +287,64 @@ def merge_many(conn: sqlite3.Connection, segments: list[tuple[bytes, bytes | Non
         for records, vault in segments:
             merge(conn, records, vault)
         return
+    with merging(conn) as add:
+        for records, vault in segments:
+            add(records, vault)
+
+
+@contextmanager
+def merging(conn: sqlite3.Connection):
+    """`merge_many` one school at a time: yields add(records, vault); BATCH of them are merged together.
+
+    A caller that decrypts each school just before adding it holds at most BATCH schools' plaintext
+    at once, not every school's (a custodian's open at the large trust: about 50 MB less).
+    """
     indexes = conn.execute(
         "SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name != 'events'"
     ).fetchall()
     for name, _sql in indexes:
         conn.execute(f"DROP INDEX main.{name}")
+    group: list[tuple[bytes, bytes | None]] = []
+
+    def add(records: bytes, vault: bytes | None) -> None:
+        group.append((records, vault))
+        if len(group) == BATCH:
+            _merge_group(conn, group)
+            group.clear()
+
     try:
-        for start in range(0, len(segments), BATCH):
-            group = segments[start : start + BATCH]
-            _attach_group(conn, [records for records, _ in group])
-            try:
-                for table in tables(conn):
-                    if table not in ROUTES:
-                        continue
-                    cols = ", ".join(_columns(conn, table, "g0"))
-                    union = " UNION ALL ".join(f"SELECT {cols} FROM g{j}.{table}" for j in range(len(group)))
-                    conn.execute(f"INSERT INTO main.{table} ({cols}) {union}")
-            finally:
-                _detach_group(conn, len(group))
-            vaults = [vault for _, vault in group if vault is not None]
-            if vaults:
-                _attach_group(conn, vaults)
-                try:
-                    for table, (key, secret) in VAULT_COLUMNS.items():
-                        union = " UNION ALL ".join(f"SELECT * FROM g{j}.vault_{table}" for j in range(len(vaults)))
-                        sets = ", ".join(f"{c} = v.{c}" for c in secret)
-                        conn.execute(
-                            f"UPDATE main.{table} SET {sets} FROM ({union}) AS v WHERE main.{table}.{key} = v.{key}"
-                        )
-                finally:
-                    _detach_group(conn, len(vaults))
+        yield add
+        if group:
+            _merge_group(conn, group)
     except sqlite3.DatabaseError as exc:
         raise DamagedError(f"register damaged: a school's segment does not load ({exc})") from None
     finally:
+        group.clear()
         for _name, sql in indexes:
             conn.execute(sql)
+
+
+def _merge_group(conn: sqlite3.Connection, group: list[tuple[bytes, bytes | None]]) -> None:
+    _attach_group(conn, [records for records, _ in group])
+    try:
+        for table in tables(conn):
+            if table not in ROUTES:
+                continue
+            cols = ", ".join(_columns(conn, table, "g0"))
+            union = " UNION ALL ".join(f"SELECT {cols} FROM g{j}.{table}" for j in range(len(group)))
+            conn.execute(f"INSERT INTO main.{table} ({cols}) {union}")
+    finally:
+        _detach_group(conn, len(group))
+    vaults = [vault for _, vault in group if vault is not None]
+    if vaults:
+        _attach_group(conn, vaults)
+        try:
+            for table, (key, secret) in VAULT_COLUMNS.items():
+                union = " UNION ALL ".join(f"SELECT * FROM g{j}.vault_{table}" for j in range(len(vaults)))
+                sets = ", ".join(f"{c} = v.{c}" for c in secret)
+                conn.execute(f"UPDATE main.{table} SET {sets} FROM ({union}) AS v WHERE main.{table}.{key} = v.{key}")
+        finally:
+            _detach_group(conn, len(vaults))
 
 
 def _attach_group(conn: sqlite3.Connection, blobs: list[bytes]) -> None:

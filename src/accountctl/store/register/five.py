@@ -520,7 +520,10 @@ def _open_image(
     kept = checked5.parse_checked(saved)
     try:
         reuse = reuse.opened if reuse is not None and reuse.slot.slot_id == slot.slot_id else None
-        opened = image.open(slot.slot_id, keys.x25519_private, kept, write, focus, reuse)
+        # The schools' plaintext is kept for a save (its base), the history, the agent (`reuse`), and a
+        # first open here (every decision is checked against its event's record).
+        keep = write or history or kept is None or opening5.KEEP_PLAIN
+        opened = image.open(slot.slot_id, keys.x25519_private, kept, write, focus, reuse, keep)
     except DamagedError as first:
         if kept is None or reuse is not None:
             raise

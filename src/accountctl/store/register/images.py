@@ -62,10 +62,21 @@ class _PgImage:
         self.fetch = pgstore5.fetcher(store)
         self.data = None
 
-    def open(self, slot_id: bytes, x25519_private: bytes, kept, write: bool, focus, reuse=None) -> opening5.Opened:
+    def open(self, slot_id, x25519_private, kept, write: bool, focus, reuse=None, keep=True) -> opening5.Opened:
         tail = self.pg.tail(self.store, self.header.generation)
         opened = opening5.open_parts(
-            self.header, self.index, self.fetch, slot_id, x25519_private, kept, write, focus, tail, self.raw, reuse
+            self.header,
+            self.index,
+            self.fetch,
+            slot_id,
+            x25519_private,
+            kept,
+            write,
+            focus,
+            tail,
+            self.raw,
+            reuse,
+            keep,
         )
         opened.tail_count = len(tail)
         return opened
@@ -136,9 +147,11 @@ class _Image:
         """Every byte, as opened (`verify` reads them all)."""
         return self.data if self.data is not None else self.snapshot.read(0, self.snapshot.size)
 
-    def open(self, slot_id: bytes, x25519_private: bytes, kept, write: bool, focus, reuse=None) -> opening5.Opened:
+    def open(self, slot_id, x25519_private, kept, write: bool, focus, reuse=None, keep=True) -> opening5.Opened:
         if self.data is not None:
-            return opening5.open_image(self.data, slot_id, x25519_private, kept, write=write, find=focus, reuse=reuse)
+            return opening5.open_image(
+                self.data, slot_id, x25519_private, kept, write=write, find=focus, reuse=reuse, keep=keep
+            )
         header, raw, snap = self.header, self.raw, self.snapshot
         start = len(raw) + header.index_len
         if snap.size < start:
@@ -154,7 +167,9 @@ class _Image:
 
         records, _ = ff.split_tail(snap.rest(start + index.segments_length()))
         tail = [bytes(r) for r in records]
-        return opening5.open_parts(header, index, fetch, slot_id, x25519_private, kept, write, focus, tail, raw, reuse)
+        return opening5.open_parts(
+            header, index, fetch, slot_id, x25519_private, kept, write, focus, tail, raw, reuse, keep
+        )
 
 
 def read_all(store: stores.Store) -> tuple[list[bytes], list[bytes]]:
