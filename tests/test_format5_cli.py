@@ -495,11 +495,13 @@ def test_a_head_who_rewrites_an_old_batch_is_caught_by_every_machine(run, tmp_pa
         oldest = min(
             _batches(batched),
             key=lambda e: json.loads(
-                sg.open_segment(reg.opened.ring[(sg.TRUST, sg.KEY_K)][1], reg.file_id, e, image.blobs()[e.seg_id])
+                sg.open_segment(
+                    reg.opened.ring[(sg.TRUST, sg.KEY_K)][1], reg.file_id, e, format5._raw(image.blobs()[e.seg_id])
+                )
             )[0]["seq"],
         )
         plain = sg.open_segment(
-            reg.opened.ring[(sg.TRUST, sg.KEY_K)][1], reg.file_id, oldest, image.blobs()[oldest.seg_id]
+            reg.opened.ring[(sg.TRUST, sg.KEY_K)][1], reg.file_id, oldest, format5._raw(image.blobs()[oldest.seg_id])
         )
         kept = json.loads(plain)[:-1]  # the batch's last event, erased
         at = image.index.segments.index(oldest)
@@ -519,7 +521,7 @@ def test_a_head_who_rewrites_an_old_batch_is_caught_by_every_machine(run, tmp_pa
             state=reg.membership,
             dirty_vault=set(),
         )
-        files.atomic_write(batched, lambda handle: handle.writelines(forged.pieces))
+        files.atomic_write(batched, lambda handle: handle.writelines(map(format5._raw, forged.pieces)))
         reg.db.execute("DELETE FROM main.events")  # their own code wrote the file: the store saves nothing more
         reg._changes_at_open = reg.db.total_changes
     for state in (None, tmp_path / "fresh"):
@@ -668,3 +670,23 @@ def test_school_options_of_format_5_are_refused_on_format_4_and_change_nothing(r
     refused(
         run, oak, ["--as", OAK_CUSTODIAN, "vault", "upgrade", "--yes", "--school", "nobody-equals-sign"], 2, "EMAIL="
     )
+
+
+def test_a_save_that_would_copy_a_damaged_segment_writes_nothing(run, five):
+    """F8, choice (a): Brookside's head saves, which copies Oakfield's segments they never read; one of
+    them was damaged on disk, so the save stops (exit 4) and the file is as it was, damage and all."""
+    from accountctl.store import fileformat5 as ff5, register as store, segments as sg
+
+    with store.open_register(five, actor=CUSTODIAN, passphrase_source=lambda: demo.PASSPHRASE) as reg:
+        oak_scope = bytes.fromhex(reg.membership.school_scopes["oakfield"])
+    data = bytearray(five.read_bytes())
+    header, raw = ff5.parse_header(bytes(data))
+    index, _ = ff5.read_index(bytes(data), header, raw)
+    oak = next(e for e in index.segments if e.kind == sg.SCHOOL_RECORDS and e.scope == oak_scope)
+    data[len(raw) + header.index_len + index.offsets()[oak.seg_id] + oak.length // 2] ^= 1
+    five.write_bytes(bytes(data))
+    result = as_(run, BROOK_HEAD, "review", "brookside-facebook-brooksideacademy")
+    # The command's own message is written before its save: the exit code and the last line say it failed.
+    assert result.exit_code == 4 and "does not match its index; nothing was written" in result.stderr.splitlines()[-1]
+    assert five.read_bytes() == bytes(data)
+    assert not five.with_name(five.name + ".tmp").exists()

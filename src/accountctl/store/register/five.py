@@ -336,13 +336,25 @@ class Register5(Register):
         self._after_save(image)
 
     def _write_file(self, image, expected: int) -> None:
-        """The new file under the lock: every copied segment checked against the index first (F8, choice (a))."""
-        for entry, blob in zip(image.index.segments, image.pieces[2:]):
-            if hashlib.sha256(blob).digest() != entry.digest:  # nothing damaged is carried on
-                raise DamagedError(f"register damaged: {entry.name()} does not match its index; nothing was written")
+        """The new file under the lock: every copied segment checked against the index (F8, choice (a)).
+
+        A kept segment is read from the file as opened just as it is copied, one at a time; a damaged
+        one stops the write before the new file replaces the old (nothing damaged is carried on).
+        """
         if self.store.read(upto=lambda prefix: ff5.FIXED_LEN)[0][: ff5.FIXED_LEN] != self.raw[: ff5.FIXED_LEN]:
             raise DamagedError(f"the register changed while this command held its lock (generation {expected})")
-        files.atomic_write(self.store.path, lambda handle: handle.writelines(image.pieces))
+
+        def write(handle) -> None:
+            handle.writelines(image.pieces[:2])
+            for entry, blob in zip(image.index.segments, image.pieces[2:]):
+                blob = blob.peek() if hasattr(blob, "peek") else blob
+                if hashlib.sha256(blob).digest() != entry.digest:
+                    raise DamagedError(
+                        f"register damaged: {entry.name()} does not match its index; nothing was written"
+                    )
+                handle.write(blob)
+
+        files.atomic_write(self.store.path, write)
         if self.forget_previous:
             self.store.forget_previous()
             self.forget_previous = False

@@ -83,20 +83,7 @@ class _PgImage:
 
     def previous(self, opened: opening5.Opened):
         """What the writer's save starts from; a segment's bytes are fetched only if the save reads them."""
-        from accountctl.store.format5 import Image
-
-        pieces = [self.raw, self.index_bytes, *(_Lazy(self.fetch, e) for e in self.index.segments)]
-        return Image(
-            pieces,
-            self.header,
-            self.index,
-            {scope_kind: key for scope_kind, (_epoch, key) in opened.ring.items()},
-            {(e.kind, e.scope): e.seg_id for e in self.index.segments if e.kind in sg.ONE_PER_SCOPE},
-            list(opened.journal),
-            {},
-            opened.membership.head,
-            {e.scope: e.epoch for e in self.index.scopes},
-        )
+        return _previous(self.raw, self.index_bytes, self.header, self.index, self.fetch, opened)
 
     def whole(self) -> bytes:
         from accountctl.store import pgstore5
@@ -110,8 +97,26 @@ class _PgImage:
         self.reading.__exit__(None, None, None)
 
 
+def _previous(raw: bytes, index_bytes: bytes, header, index: sg.Index, fetch, opened: opening5.Opened):
+    """What a writer's save starts from: each segment a placeholder (`_Lazy`), fetched only if the save reads it."""
+    from accountctl.store.format5 import Image
+
+    pieces = [raw, index_bytes, *(_Lazy(fetch, e) for e in index.segments)]
+    return Image(
+        pieces,
+        header,
+        index,
+        {scope_kind: key for scope_kind, (_epoch, key) in opened.ring.items()},
+        {(e.kind, e.scope): e.seg_id for e in index.segments if e.kind in sg.ONE_PER_SCOPE},
+        list(opened.journal),
+        {},
+        opened.membership.head,
+        {e.scope: e.epoch for e in index.scopes},
+    )
+
+
 class _Lazy:
-    """A segment kept by a save in PostgreSQL: its row stays as it is, so its bytes are fetched only if read."""
+    """A segment a save keeps: its row (PostgreSQL) or its bytes in the file as opened, fetched only if read."""
 
     def __init__(self, fetch, entry):
         self.fetch, self.entry, self.data = fetch, entry, None
@@ -121,55 +126,69 @@ class _Lazy:
             self.data = self.fetch(self.entry)
         return self.data
 
+    def peek(self) -> bytes:
+        """Its bytes without keeping them (a file writer copies every kept segment once: 60 MB at the large trust)."""
+        return self.data if self.data is not None else self.fetch(self.entry)
+
 
 class _Image:
-    """The file as one open: whole (a writer), or its header and index, then segments by need (a reader)."""
+    """The file as one open: its header and index, then segments by ranges of the one open file.
+
+    A writer too: its save copies the segments it keeps from the same open file (`_Lazy`), so
+    neither a reveal nor a one-account save holds the whole file in memory.
+    """
 
     def done(self) -> None:
         return None
 
     def previous(self, opened: opening5.Opened):
-        return opened.as_image(self.data)
+        return _previous(self.raw, self.index_bytes, self.header, self.index, self.fetch, opened)
 
     def __init__(self, store: stores.Store, whole: bool):
-        self.snapshot = store.snapshot()
-        size = self.snapshot.size
-        if whole:
-            self.data = self.snapshot.read(0, size)
-            self.header, self.raw = ff5.parse_header(self.data)
-            return
-        self.data = None
-        prefix = self.snapshot.read(0, min(size, files.PREFIX_LEN))
+        self.snapshot = snap = store.snapshot()
+        prefix = snap.read(0, min(snap.size, files.PREFIX_LEN))
         length = int.from_bytes(prefix[12:16], "big") if len(prefix) >= 16 else 0
-        self.header, self.raw = ff5.parse_header(prefix if length <= len(prefix) else self.snapshot.read(0, length))
-
-    def whole(self) -> bytes:
-        """Every byte, as opened (`verify` reads them all)."""
-        return self.data if self.data is not None else self.snapshot.read(0, self.snapshot.size)
-
-    def open(self, slot_id, x25519_private, kept, write: bool, focus, reuse=None, keep=True) -> opening5.Opened:
-        if self.data is not None:
-            return opening5.open_image(
-                self.data, slot_id, x25519_private, kept, write=write, find=focus, reuse=reuse, keep=keep
-            )
-        header, raw, snap = self.header, self.raw, self.snapshot
-        start = len(raw) + header.index_len
+        self.header, self.raw = ff5.parse_header(prefix if length <= len(prefix) else snap.read(0, length))
+        header, raw = self.header, self.raw
+        self.start = start = len(raw) + header.index_len
         if snap.size < start:
             raise DamagedError("register damaged: the file is truncated inside its index")
-        index_bytes = snap.read(len(raw), header.index_len)
-        if hashlib.sha256(index_bytes).digest() != header.index_digest:
+        self.index_bytes = snap.read(len(raw), header.index_len)
+        if hashlib.sha256(self.index_bytes).digest() != header.index_digest:
             raise DamagedError("register damaged or altered: its index is not the one its header names")
-        index = sg.parse_index(index_bytes, header.generation, snap.size - start, {s.slot_id for s in header.slots})
-        offsets = index.offsets()
+        slot_ids = {s.slot_id for s in header.slots}
+        self.index = sg.parse_index(self.index_bytes, header.generation, snap.size - start, slot_ids)
+        offsets = self.index.offsets()
 
         def fetch(entry: sg.SegmentEntry) -> bytes:
             return snap.read(start + offsets[entry.seg_id], entry.length)
 
-        records, _ = ff.split_tail(snap.rest(start + index.segments_length()))
+        self.fetch = fetch
+
+    def whole(self) -> bytes:
+        """Every byte, as opened (`verify` reads them all)."""
+        return self.snapshot.read(0, self.snapshot.size)
+
+    def open(self, slot_id, x25519_private, kept, write: bool, focus, reuse=None, keep=True) -> opening5.Opened:
+        end = self.start + self.index.segments_length()
+        records, used = ff.split_tail(self.snapshot.rest(end))
         tail = [bytes(r) for r in records]
-        return opening5.open_parts(
-            header, index, fetch, slot_id, x25519_private, kept, write, focus, tail, raw, reuse, keep
+        opened = opening5.open_parts(
+            self.header,
+            self.index,
+            self.fetch,
+            slot_id,
+            x25519_private,
+            kept,
+            write,
+            focus,
+            tail,
+            self.raw,
+            reuse,
+            keep,
         )
+        opened.tail_end, opened.tail_count = end + used, len(records)
+        return opened
 
 
 def read_all(store: stores.Store) -> tuple[list[bytes], list[bytes]]:
