@@ -225,7 +225,7 @@ def load(
     ):
         people = memberships.get(account_id)
         if people is not None:
-            people.append(Membership(one(email, email), one(role, role), added_at, removed_at))
+            people.append(Membership(one(email, email), one(role, role), one(added_at, added_at), removed_at))
     staff = {
         r[0]: {
             "email": r[0],
