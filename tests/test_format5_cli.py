@@ -94,6 +94,21 @@ def test_the_custodian_audits_format_5_exactly_as_format_4(run, five, tmp_path, 
     assert findings(after) == findings(before) and len(findings(after)) > 20
 
 
+def test_the_custodian_reads_the_same_history_in_format_5_as_in_format_4(run, five, tmp_path, monkeypatch):
+    """Every event the format-4 register recorded is in format 5's `log` as it was: who, what, on what,
+    when, and its details; then the upgrade's own events."""
+    after = json.loads(ok(as_(run, CUSTODIAN, "log", "--json")).stdout)
+    four = tmp_path / "four.accountctl"
+    four.write_bytes(_BUILT["four"])
+    four.chmod(0o600)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "another-machine"))
+    before = json.loads(ok(run(["--register", str(four), "--as", CUSTODIAN, "log", "--json"])).stdout)
+    assert len(before) > 50 and after[: len(before)] == before
+    assert {e["action"] for e in after[len(before) :]} == {"school.scope", "person.schools"}
+    shown = json.loads(ok(as_(run, CUSTODIAN, "log", "--limit", "3", "--json")).stdout)
+    assert shown == after[-3:]
+
+
 def test_a_head_sees_their_school_only_and_says_so_in_one_line(run, five):
     result = ok(as_(run, BROOK_HEAD, "incident", "list", "--json"))
     assert json.loads(result.stdout) == []  # every demo incident is Oakfield's
