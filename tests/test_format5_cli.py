@@ -705,3 +705,44 @@ def test_a_save_that_would_copy_a_damaged_segment_writes_nothing(run, five):
     assert result.exit_code == 4 and "does not match its index; nothing was written" in result.stderr.splitlines()[-1]
     assert five.read_bytes() == bytes(data)
     assert not five.with_name(five.name + ".tmp").exists()
+
+
+def _school_batches(path) -> list:
+    from accountctl.store import fileformat5 as ff5, segments as sg
+
+    data = path.read_bytes()
+    header, raw = ff5.parse_header(data)
+    index, _ = ff5.read_index(data, header, raw)
+    return [e for e in index.segments if e.kind == sg.SCHOOL_BATCH]
+
+
+def test_a_schools_old_records_move_into_write_once_batches_that_every_reader_reads(run, tmp_path, monkeypatch):
+    """F8 step 3 for a school: at 5 records (256 in use) they leave its records segment for a batch of
+    their own, written once; the history reads the same, a rotation re-encrypts them, and a machine
+    that never saw the register checks every record, the batches' included."""
+    from accountctl.store import format5
+
+    monkeypatch.setattr(format5, "SCHOOL_BATCH_AT", 5)
+    path = demo_format_4(tmp_path / "s")
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    four = json.loads(ok(as_(run, CUSTODIAN, "log", "--json")).stdout)
+    ok(as_(run, CUSTODIAN, "vault", "upgrade", "--yes"))
+    made = _school_batches(path)
+    assert len({e.scope for e in made}) >= 2
+    assert json.loads(ok(as_(run, CUSTODIAN, "log", "--json")).stdout)[: len(four)] == four
+    brook_before = json.loads(ok(as_(run, BROOK_HEAD, "log", "--json")).stdout)
+    assert brook_before and not any((e.get("account") or "").startswith("oakfield") for e in brook_before)
+    for _ in range(5):
+        ok(as_(run, BROOK_HEAD, "review", "brookside-facebook-brooksideacademy"))
+    after = _school_batches(path)
+    assert {(e.seg_id, e.digest) for e in made} < {(e.seg_id, e.digest) for e in after}  # kept, one more
+    brook_after = json.loads(ok(as_(run, BROOK_HEAD, "log", "--json")).stdout)
+    assert brook_after[: len(brook_before)] == brook_before and len(brook_after) == len(brook_before) + 5
+    ok(as_(run, CUSTODIAN, "person", "revoke", OAK_HEAD))  # Oakfield's keys replaced
+    oak_scope = {e.scope for e in after} - {e.scope for e in _school_batches(path) if e.epoch == 1}
+    assert oak_scope  # Oakfield's batches were encrypted again, under its new key
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "a-new-machine"))
+    for who in (CUSTODIAN, BROOK_HEAD):
+        assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"], who
+    assert json.loads(ok(as_(run, CUSTODIAN, "log", "--json")).stdout)[: len(four)] == four

@@ -109,6 +109,39 @@ def _with_bodies(records: bytes, bodies: list[tuple[int, str]]) -> bytes:
 
 
 BATCH = 250  # skeletons per trust history batch; the journal keeps fewer than twice as many (F8 step 3)
+SCHOOL_BATCH_AT = 256  # event records a school's records segment holds before they move into a history batch
+
+
+def _batch_out(records: bytes) -> tuple[bytes, bytes | None]:
+    """F8 step 3: a school's records segment holding SCHOOL_BATCH_AT or more event records gives them all
+    to a new history batch (a database of `event_bodies` only, written once); (records, batch or None).
+    """
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(records)
+        (count,) = conn.execute("SELECT count(*) FROM event_bodies").fetchone()
+        if count < SCHOOL_BATCH_AT:
+            return records, None
+        rows = conn.execute("SELECT seq, body FROM event_bodies ORDER BY seq").fetchall()
+        conn.execute("DELETE FROM event_bodies")
+        conn.commit()
+        conn.execute("VACUUM")  # or the moved records' pages stay in the segment, empty
+        return conn.serialize(), _with_bodies(_EMPTY_BATCH, rows)
+    finally:
+        conn.close()
+
+
+def _empty_database() -> bytes:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("PRAGMA page_size = 1024")  # as a school's segments (bench/README.md): small batches
+        conn.execute("VACUUM")
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+_EMPTY_BATCH = _empty_database()
 
 
 def _earlier(previous: Image | None, scope: bytes, old_keys: dict) -> list[tuple[int, str]]:
@@ -242,15 +275,16 @@ def save(
         blobs[seg_id] = old_blobs[seg_id]
 
     # F8 step 3: the oldest skeletons go into write-once batches, so that the journal every save
-    # rewrites and every open parses stays short; a rotation of the trust re-encrypts the batches.
+    # rewrites and every open parses stays short, as do a school's oldest event records; a rotation
+    # of a scope re-encrypts its batches.
     for entry in previous.index.segments if previous else ():
-        if entry.kind != sg.TRUST_BATCH:
+        if entry.kind not in (sg.TRUST_BATCH, sg.SCHOOL_BATCH):
             continue
-        if sg.TRUST in rotated:
-            old_key = previous.keys[(sg.TRUST, sg.KEY_K)]
+        if entry.scope in rotated:
+            old_key = previous.keys[(entry.scope, sg.KEY_K)]
             put(
-                sg.TRUST_BATCH,
-                sg.TRUST,
+                entry.kind,
+                entry.scope,
                 sg.open_segment(old_key, file_id, entry, _raw(old_blobs[entry.seg_id])),
                 entry.seg_id,
             )
@@ -291,6 +325,9 @@ def save(
             else:
                 records, secrets = split.extract(body, school)
                 records = _with_bodies(records, _earlier(previous, scope, old_keys) + bodies.get(scope, []))
+            records, batch = _batch_out(records)
+            if batch is not None:
+                put(sg.SCHOOL_BATCH, scope, batch, crypto.random_bytes(16))
             put(sg.SCHOOL_RECORDS, scope, records)
             if (
                 previous is None

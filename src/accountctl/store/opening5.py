@@ -58,6 +58,7 @@ class Opened:
     tail_count: int = 0  # the tail's records (a file's) or rows (PostgreSQL's) after this generation
     carried: dict = field(default_factory=dict)  # seq -> body of reveals carried forward sealed (F9) that it opened
     reread: object = None  # () -> every body again, for an open that kept no plaintext (`open_parts`' `keep`)
+    batch_texts: object = dict  # () -> the bodies in the history batches of the schools loaded (read when asked)
 
     def texts(self) -> dict[int, str]:
         """Every event body this person reads, by event (decrypted at the open; read out only when asked)."""
@@ -67,6 +68,7 @@ class Opened:
         else:
             for records, _ in self.plain.values():
                 out.update(_bodies_in(records))
+        out.update(self.batch_texts())
         out.update(self.carried)
         return out
 
@@ -228,6 +230,19 @@ def open_parts(
     texts = {sg.TRUST: _bodies_in(trust_plain, since)}
     plain_parts = {}
     same = _same_segments(reuse, index) if reuse is not None else set()
+    batches: dict[bytes, list[sg.SegmentEntry]] = {}
+    for entry in index.segments:
+        if entry.kind == sg.SCHOOL_BATCH:
+            batches.setdefault(entry.scope, []).append(entry)
+
+    def batch_bodies(entry: sg.SegmentEntry, after: int = -1) -> dict[int, str]:
+        key = kr.keys_of(ring, entry.scope, sg.KEY_K)
+        if key is None:
+            raise DamagedError(f"register damaged: your keyring lacks the key of {entry.name()}")
+        return _bodies_in(sg.open_segment(key, header.file_id, entry, fetch(entry)), after)
+
+    # A batch that was in the index this machine checked holds no record newer than it checked.
+    checked_parts = checked.known if checked is not None else {}
     # Each school is merged as soon as it is decrypted: without `keep`, no more than a batch of
     # schools' plaintext is held at once.
     with split.merging(conn) if reuse is None and len(schools) > 1 else _one_by_one(conn) as add:
@@ -245,6 +260,10 @@ def open_parts(
             if keep:
                 plain_parts[scope] = (records, secrets)
             texts[scope] = _bodies_in(records, since)
+            for entry in batches.get(scope, ()):
+                before = checked_parts.get(entry.seg_id)
+                if before is None or (before.version, before.digest) != (entry.version, entry.digest):
+                    texts[scope].update(batch_bodies(entry, since))
             del records, secrets
     carried = {
         b["seq"]: chain.canonical(b).decode()
@@ -300,6 +319,15 @@ def open_parts(
             return out
 
         opened.reread = reread
+
+    def batch_texts() -> dict[int, str]:
+        out: dict[int, str] = {}
+        for school in schools:
+            for entry in batches.get(bytes.fromhex(state.school_scopes[school]), ()):
+                out.update(batch_bodies(entry))
+        return out
+
+    opened.batch_texts = batch_texts
     return opened
 
 
