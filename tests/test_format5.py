@@ -293,14 +293,18 @@ def _event(trust: Trust, email: str, seq: int) -> dict:
     }
 
 
-def test_a_head_who_replays_the_other_schools_old_segment_is_caught_by_everyone(trust):
-    """Brookside changed at save 2; Oakfield's head puts save 1's Brookside records back and signs the save."""
-    image = first(trust)
+def _replayed(trust: Trust, image: format5.Image | None = None) -> tuple[format5.Image, format5.Image, dict, str]:
+    """Save 1, save 2 (Brookside changed), and save 1's Brookside records as Oakfield's head would put them back."""
+    image = image or first(trust)
     later, _ = second(trust, image, BROOK)
     brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
     old_entry = next(e for e in image.index.segments if e.seg_id == brook)
-    replay = {brook: (old_entry, image.blobs()[brook])}
-    head = heads()[OAK]
+    return image, later, {brook: (old_entry, image.blobs()[brook])}, heads()[OAK]
+
+
+def test_a_head_who_replays_the_other_schools_old_segment_is_caught_by_everyone(trust):
+    """Brookside changed at save 2; Oakfield's head puts save 1's Brookside records back and signs the save."""
+    image, later, replay, head = _replayed(trust)
     # (1) leaving it out of the history: the index no longer matches what the history last wrote
     quiet = _forge(trust, later, head, replay, None)
     for reader in (trust.custodian, head, heads()[BROOK]):
@@ -317,11 +321,8 @@ def test_without_its_two_checks_the_replay_would_open(trust, monkeypatch):
     """The attack succeeds when the checks that stop it are taken away: the index against what the
     history last wrote, and (for the replayed school's readers) each event's record against its
     skeleton. Either alone catches this replay: the record of Brookside's review is not in the old segment."""
-    image = first(trust)
-    later, _ = second(trust, image, BROOK)
-    brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
-    old_entry = next(e for e in image.index.segments if e.seg_id == brook)
-    quiet = _forge(trust, later, heads()[OAK], {brook: (old_entry, image.blobs()[brook])}, None)
+    image, later, replay, head = _replayed(trust)
+    quiet = _forge(trust, later, head, replay, None)
     with monkeypatch.context() as patched:
         patched.setattr(sg, "check_against", lambda known, index: None)
         with pytest.raises(DamagedError, match="record is missing from the school it names"):
@@ -680,10 +681,8 @@ def test_a_replay_after_what_a_machine_checked_is_still_caught(trust):
     image = first(trust)
     slot, x_private, _ = trust.private[heads()[BROOK]]
     seen = opening5.open_image(image.data, slot.slot_id, x_private)
-    later, _ = second(trust, image, BROOK)
-    brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
-    old_entry = next(e for e in image.index.segments if e.seg_id == brook)
-    quiet = _forge(trust, later, heads()[OAK], {brook: (old_entry, image.blobs()[brook])}, None)
+    _, later, replay, head = _replayed(trust, image)
+    quiet = _forge(trust, later, head, replay, None)
     with pytest.raises(DamagedError, match="not the one its history last wrote"):
         opening5.open_image(quiet, slot.slot_id, x_private, seen.checked)
 
@@ -1038,12 +1037,7 @@ def test_a_reopen_after_the_trusts_records_changed_reads_everything_again(trust,
 def test_a_reopen_still_catches_a_replayed_segment(trust):
     """Oakfield's head puts save 1's Brookside records back: the reopen runs every check a fresh open
     does, from the event the held open checked, and refuses it."""
-    image = first(trust)
-    later, _ = second(trust, image, BROOK)
-    brook = image.seg_ids[(sg.SCHOOL_RECORDS, bytes.fromhex(_scope(trust, BROOK)))]
-    old_entry = next(e for e in image.index.segments if e.seg_id == brook)
-    replay = {brook: (old_entry, image.blobs()[brook])}
-    head = heads()[OAK]
+    image, later, replay, head = _replayed(trust)
     quiet = _forge(trust, later, head, replay, None)
     loud = _forge(trust, later, head, replay, _event(trust, head, later.skeletons[-1]["seq"] + 1))
     for reader in (trust.custodian, heads()[BROOK]):

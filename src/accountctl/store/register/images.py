@@ -44,12 +44,55 @@ def lock(store: stores.Store):
     return store.lock()
 
 
+class _Opening:
+    """What a file's open and PostgreSQL's share once the header, the index and `fetch` are read."""
+
+    header: ff5.Header
+    index: sg.Index
+    raw: bytes
+    index_bytes: bytes
+    fetch: object  # SegmentEntry -> its ciphertext
+
+    def _parts(self, tail, slot_id, x25519_private, kept, write, focus, reuse, keep) -> opening5.Opened:
+        return opening5.open_parts(
+            self.header,
+            self.index,
+            self.fetch,
+            slot_id,
+            x25519_private,
+            kept,
+            write,
+            focus,
+            tail,
+            self.raw,
+            reuse,
+            keep,
+        )
+
+    def previous(self, opened: opening5.Opened):
+        """What the writer's save starts from: each segment a placeholder (`_Lazy`), fetched only if the save reads it."""
+        from accountctl.store.format5 import Image
+
+        index = self.index
+        return Image(
+            [self.raw, self.index_bytes, *(_Lazy(self.fetch, e) for e in index.segments)],
+            self.header,
+            index,
+            {scope_kind: key for scope_kind, (_epoch, key) in opened.ring.items()},
+            {(e.kind, e.scope): e.seg_id for e in index.segments if e.kind in sg.ONE_PER_SCOPE},
+            list(opened.journal),
+            {},
+            opened.membership.head,
+            {e.scope: e.epoch for e in index.scopes},
+        )
+
+
 def open_image(store: stores.Store, whole: bool):
     """The register as one open: a file, or PostgreSQL's rows."""
     return _PgImage(store, whole) if getattr(store, "url", None) else _Image(store, whole)
 
 
-class _PgImage:
+class _PgImage(_Opening):
     """A register in PostgreSQL (F8): the row's header and index, then segment rows by need, one snapshot."""
 
     def __init__(self, store: stores.Store, whole: bool):
@@ -64,26 +107,9 @@ class _PgImage:
 
     def open(self, slot_id, x25519_private, kept, write: bool, focus, reuse=None, keep=True) -> opening5.Opened:
         tail = self.pg.tail(self.store, self.header.generation)
-        opened = opening5.open_parts(
-            self.header,
-            self.index,
-            self.fetch,
-            slot_id,
-            x25519_private,
-            kept,
-            write,
-            focus,
-            tail,
-            self.raw,
-            reuse,
-            keep,
-        )
+        opened = self._parts(tail, slot_id, x25519_private, kept, write, focus, reuse, keep)
         opened.tail_count = len(tail)
         return opened
-
-    def previous(self, opened: opening5.Opened):
-        """What the writer's save starts from; a segment's bytes are fetched only if the save reads them."""
-        return _previous(self.raw, self.index_bytes, self.header, self.index, self.fetch, opened)
 
     def whole(self) -> bytes:
         from accountctl.store import pgstore5
@@ -95,24 +121,6 @@ class _PgImage:
 
     def done(self) -> None:
         self.reading.__exit__(None, None, None)
-
-
-def _previous(raw: bytes, index_bytes: bytes, header, index: sg.Index, fetch, opened: opening5.Opened):
-    """What a writer's save starts from: each segment a placeholder (`_Lazy`), fetched only if the save reads it."""
-    from accountctl.store.format5 import Image
-
-    pieces = [raw, index_bytes, *(_Lazy(fetch, e) for e in index.segments)]
-    return Image(
-        pieces,
-        header,
-        index,
-        {scope_kind: key for scope_kind, (_epoch, key) in opened.ring.items()},
-        {(e.kind, e.scope): e.seg_id for e in index.segments if e.kind in sg.ONE_PER_SCOPE},
-        list(opened.journal),
-        {},
-        opened.membership.head,
-        {e.scope: e.epoch for e in index.scopes},
-    )
 
 
 class _Lazy:
@@ -131,7 +139,7 @@ class _Lazy:
         return self.data if self.data is not None else self.fetch(self.entry)
 
 
-class _Image:
+class _Image(_Opening):
     """The file as one open: its header and index, then segments by ranges of the one open file.
 
     A writer too: its save copies the segments it keeps from the same open file (`_Lazy`), so
@@ -140,9 +148,6 @@ class _Image:
 
     def done(self) -> None:
         return None
-
-    def previous(self, opened: opening5.Opened):
-        return _previous(self.raw, self.index_bytes, self.header, self.index, self.fetch, opened)
 
     def __init__(self, store: stores.Store, whole: bool):
         self.snapshot = snap = store.snapshot()
@@ -173,20 +178,7 @@ class _Image:
         end = self.start + self.index.segments_length()
         records, used = ff.split_tail(self.snapshot.rest(end))
         tail = [bytes(r) for r in records]
-        opened = opening5.open_parts(
-            self.header,
-            self.index,
-            self.fetch,
-            slot_id,
-            x25519_private,
-            kept,
-            write,
-            focus,
-            tail,
-            self.raw,
-            reuse,
-            keep,
-        )
+        opened = self._parts(tail, slot_id, x25519_private, kept, write, focus, reuse, keep)
         opened.tail_end, opened.tail_count = end + used, len(records)
         return opened
 
