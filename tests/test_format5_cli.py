@@ -664,6 +664,43 @@ def test_the_agent_answers_from_a_format_5_register_and_sees_another_process_wri
         run(["agent", "stop"])
 
 
+def test_the_agent_takes_up_another_processes_save_by_the_school_it_changed(run, five, monkeypatch):
+    """Commands as a shell runs them (the console script hands them to the agent): after another
+    process's save, the agent's register is taken up again by the segments that changed, and answers
+    as a direct open does."""
+    import subprocess
+    import sys
+
+    from accountctl.agent import client as agent_client
+
+    def sh(*args: str) -> str:
+        child = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
+        child.pop("ACCOUNTCTL_PASSPHRASE", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "accountctl.fast", "--as", CUSTODIAN, *args],
+            env=child,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode in (0, 1), done.stderr
+        return done.stdout
+
+    ok(as_(run, CUSTODIAN, "login", "--agent"))
+    try:
+        sh("account", "show", BROOK_ACCOUNT, "--json")
+        assert agent_client.request({"op": "status"})["reread"] == 0
+        monkeypatch.setenv("ACCOUNTCTL_NO_AGENT", "1")
+        ok(as_(run, CUSTODIAN, "monitor", BROOK_ACCOUNT, "--note", "written by another process"))
+        direct = ok(as_(run, CUSTODIAN, "audit", "--format", "json"), 1).stdout
+        monkeypatch.delenv("ACCOUNTCTL_NO_AGENT")
+        shown = json.loads(sh("account", "show", BROOK_ACCOUNT, "--json"))
+        assert shown["monitored_on"] == (os.environ.get("ACCOUNTCTL_TODAY") or date.today().isoformat())
+        assert agent_client.request({"op": "status"})["reread"] == 1  # by the school that changed, not whole
+        assert sh("audit", "--format", "json") == direct
+    finally:
+        run(["agent", "stop"])
+
+
 def test_vault_copy_copies_a_format_5_register_as_it_is(run, five, tmp_path):
     ok(as_(run, CUSTODIAN, "cred", "set", BROOK_ACCOUNT, input="Copied-Password-Number-7!\n"))
     ok(as_(run, CUSTODIAN, "cred", "show", BROOK_ACCOUNT, "--field", "password", "--reason", "r"))  # a tail record

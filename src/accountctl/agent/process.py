@@ -84,6 +84,7 @@ class Agent(Loop):
         self.changed: dict[tuple, tuple] = {}  # cache key -> (its file's stat when seen changed, when)
         self.prewarmed = 0
         self.replayed = 0
+        self.reread = 0  # registers taken up again by the segments another process changed (format 5)
         self.conns: dict[int, Conn] = {}  # socket fd -> connection
         self.selector = self.listener = None  # set by `serve`
 
@@ -108,6 +109,7 @@ class Agent(Loop):
                 "kept": len(self.answers),
                 "prewarmed": self.prewarmed,
                 "replayed": self.replayed,
+                "reread": self.reread,
             }
         if op == "add":
             try:
@@ -236,6 +238,7 @@ class Agent(Loop):
                 release([held])
             else:
                 if reg is not None:
+                    self.reread += 1
                     return reg
                 release([held])
         with store.open_register(request.path, actor=request.actor, passphrase_source=no_passphrase) as reg:
