@@ -730,3 +730,25 @@ def test_a_connection_waits_ten_seconds_and_names_itself_unless_told_otherwise(m
     monkeypatch.setattr(psycopg, "connect", lambda url, **options: calls.append(options) or object())
     PgStore(url)._connection()
     assert calls == [{"autocommit": True, **expected}]
+
+
+def test_a_connection_lost_at_the_commit_says_the_outcome_is_unknown(cluster, schema, monkeypatch):
+    """Every save and reveal commits through `PgStore.commit`: a COMMIT that fails leaves it unknown whether
+    the change was made, and the error says so (exit 2), not that nothing was saved."""
+    from accountctl.errors import InputError
+    from accountctl.store.pgstore import PgStore
+
+    monkeypatch.setenv("PGPASSWORD", pgserver.APP_PASSWORD)
+    pg = PgStore(app_url(cluster, schema))
+    real = pg._connection()
+
+    class Lost:
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return real.execute(sql, *args)
+
+    monkeypatch.setattr(pg, "_connection", lambda: Lost())
+    with pytest.raises(InputError, match="may or may not have been saved") as raised:
+        pg.commit("saving the register", lambda conn: conn.execute("SELECT 1"))
+    assert raised.value.exit_code == 2 and pg._conn is None and not pg._locked

@@ -305,57 +305,70 @@ class PgStore:
         write_body(buffer)
         body = buffer.getbuffer()
         digest = kept.digest if kept is not None and kept.length else None
-        with self._errors("saving the register"):
+
+        def work(conn) -> None:
+            nonlocal digest
+            if archive is not None:
+                import hashlib
+
+                digest = hashlib.sha256(archive).digest()
+                if conn.execute(
+                    f"INSERT INTO {ARCHIVE}(digest, length) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (digest, len(archive)),
+                ).rowcount:
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            f"INSERT INTO {SEGMENTS}(digest, n, bytes) VALUES (%s, %s, %s)",
+                            [
+                                (digest, i, archive[start : start + SEGMENT])
+                                for i, start in enumerate(range(0, len(archive), SEGMENT))
+                            ],
+                        )
+            elif (
+                digest is not None
+                and conn.execute(f"SELECT 1 FROM {ARCHIVE} WHERE digest = %s", (digest,)).fetchone() is None
+            ):
+                raise archive_mismatch()
+            values = (header.file_id, header.generation, raw, body, digest)
+            if expected_generation == 0:
+                done = conn.execute(
+                    f"INSERT INTO {REGISTER}(file_id, generation, header, body, archive_digest) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    values,
+                ).rowcount
+                if not done:
+                    raise InputError(f"a register already exists at {self.name}; refusing to overwrite it")
+            else:
+                done = conn.execute(
+                    f"UPDATE {REGISTER} SET file_id = %s, generation = %s, header = %s, body = %s, "
+                    "archive_digest = %s, saved_at = now() WHERE generation = %s",
+                    (*values, expected_generation),
+                ).rowcount
+                if not done:
+                    raise BusyError(
+                        f"register busy: someone else saved {self.name} meanwhile; nothing was saved, "
+                        "run the command again"
+                    )
+            conn.execute(
+                f"DELETE FROM {ARCHIVE} a WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {REGISTER} r WHERE r.archive_digest = a.digest)"
+            )
+
+        self.commit("saving the register", work)
+
+    def commit(self, doing: str, work) -> object:
+        """`work(conn)` in one transaction (the writer's, or a new one), then COMMIT; its result.
+
+        On any failure the transaction is rolled back and the lock let go. A connection lost at the
+        COMMIT itself leaves the outcome unknown, and the error says so.
+        """
+        with self._errors(doing):
             conn = self._connection()
             if not self._locked:
                 conn.execute("BEGIN")
                 self._locked = True
             try:
-                if archive is not None:
-                    import hashlib
-
-                    digest = hashlib.sha256(archive).digest()
-                    if conn.execute(
-                        f"INSERT INTO {ARCHIVE}(digest, length) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                        (digest, len(archive)),
-                    ).rowcount:
-                        with conn.cursor() as cur:
-                            cur.executemany(
-                                f"INSERT INTO {SEGMENTS}(digest, n, bytes) VALUES (%s, %s, %s)",
-                                [
-                                    (digest, i, archive[start : start + SEGMENT])
-                                    for i, start in enumerate(range(0, len(archive), SEGMENT))
-                                ],
-                            )
-                elif (
-                    digest is not None
-                    and conn.execute(f"SELECT 1 FROM {ARCHIVE} WHERE digest = %s", (digest,)).fetchone() is None
-                ):
-                    raise archive_mismatch()
-                values = (header.file_id, header.generation, raw, body, digest)
-                if expected_generation == 0:
-                    done = conn.execute(
-                        f"INSERT INTO {REGISTER}(file_id, generation, header, body, archive_digest) "
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                        values,
-                    ).rowcount
-                    if not done:
-                        raise InputError(f"a register already exists at {self.name}; refusing to overwrite it")
-                else:
-                    done = conn.execute(
-                        f"UPDATE {REGISTER} SET file_id = %s, generation = %s, header = %s, body = %s, "
-                        "archive_digest = %s, saved_at = now() WHERE generation = %s",
-                        (*values, expected_generation),
-                    ).rowcount
-                    if not done:
-                        raise BusyError(
-                            f"register busy: someone else saved {self.name} meanwhile; nothing was saved, "
-                            "run the command again"
-                        )
-                conn.execute(
-                    f"DELETE FROM {ARCHIVE} a WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {REGISTER} r WHERE r.archive_digest = a.digest)"
-                )
+                result = work(conn)
             except BaseException:
                 self._locked = False
                 try:
@@ -369,6 +382,7 @@ class PgStore:
         except self._psycopg.Error as exc:
             self._drop()
             raise InputError(
-                f"lost the connection to {self.name} while saving ({_one_line(exc)}): the change may or "
+                f"lost the connection to {self.name} while {doing} ({_one_line(exc)}): the change may or "
                 "may not have been saved; run 'accountctl log' to see"
             ) from None
+        return result

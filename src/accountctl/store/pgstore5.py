@@ -74,7 +74,7 @@ def tail(store: PgStore, generation: int) -> list[bytes]:
 
 def save(store: PgStore, pieces: list, index: sg.Index, read_generation: int | None) -> int:
     """In the writer's transaction: the new generation (pg5.save), then commit. Returns the bytes sent."""
-    return _commit(store, "saving the register", lambda conn: pg5.save(conn, pieces, index, read_generation))
+    return store.commit("saving the register", lambda conn: pg5.save(conn, pieces, index, read_generation))
 
 
 def reveal(store: PgStore, generation: int, k: int, record: bytes) -> None:
@@ -84,25 +84,7 @@ def reveal(store: PgStore, generation: int, k: int, record: bytes) -> None:
         if not pg5.reveal(conn, generation, k, record):
             raise BusyError("register busy: someone else saved it meanwhile; nothing was recorded, run it again")
 
-    _commit(store, "recording the reveal", append)
-
-
-def _commit(store: PgStore, doing: str, work):
-    """Run `work(conn)` in the writer's transaction and commit it; roll back (the lock released) if it fails."""
-    with store._errors(doing):
-        conn = store._connection()
-        try:
-            result = work(conn)
-        except BaseException:
-            store._locked = False
-            try:
-                conn.execute("ROLLBACK")
-            except store._psycopg.Error:
-                store._drop()
-            raise
-        store._locked = False
-        conn.execute("COMMIT")
-    return result
+    store.commit("recording the reveal", append)
 
 
 def create(store: PgStore, pieces: list, index: sg.Index, tail: list[bytes]) -> None:
@@ -117,10 +99,7 @@ def create(store: PgStore, pieces: list, index: sg.Index, tail: list[bytes]) -> 
                 "INSERT INTO accountctl5_tail (generation, k, bytes) VALUES (%s, %s, %s)", (generation, k, record)
             )
 
-    with store._errors("copying the register"):
-        store._connection().execute("BEGIN")
-        store._locked = True
-    _commit(store, "copying the register", put)
+    store.commit("copying the register", put)
 
 
 def install(store: PgStore, pieces: list, index: sg.Index) -> None:
@@ -132,4 +111,4 @@ def install(store: PgStore, pieces: list, index: sg.Index) -> None:
         conn.execute(f"DELETE FROM {REGISTER}")
         conn.execute(f"DELETE FROM {ARCHIVE}")  # and, by cascade, the archive's segments
 
-    _commit(store, "upgrading the register", move)
+    store.commit("upgrading the register", move)

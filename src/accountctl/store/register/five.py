@@ -474,14 +474,14 @@ def open_file(
 ) -> Register5:
     """Open a format-5 file (the caller holds the lock for a writer); every check of F7, then the witness.
 
-    A reader reads the header, the index and then only the segments it opens, by ranges of the one
-    open file; a writer reads it whole (its save copies every segment it keeps). With `recovery_key`,
+    Every open reads the header, the index and then only the segments it opens, by ranges of the one
+    open file; a writer's save copies the segments it keeps from that same file. With `recovery_key`,
     the recovery slot is opened (it reads every school) and signs with the recovery key's signing key.
     `reuse`: a reader's open of an earlier generation, whose database this open takes over, re-reading
     only the segments that changed (opening5.open_parts); it must not be used after.
     """
     seen_all = witness.load_all()
-    image = images.open_image(store, whole=write)
+    image = images.open_image(store)
     try:
         return _open_image(
             image,
@@ -514,8 +514,8 @@ def _open_image(
     accepting_rollback,
     kek,
     focus,
-    recovery_key=None,
-    reuse=None,
+    recovery_key,
+    reuse,
 ) -> Register5:
     header, raw = image.header, image.raw
     address = _refuse_before_unlocking(store, header, seen_all)

@@ -1,8 +1,8 @@
-"""A format-5 register as one open (file-format.md F7, F8): a file read by ranges or whole, or PostgreSQL's rows.
+"""A format-5 register as one open (file-format.md F7, F8): a file read by ranges, or PostgreSQL's rows.
 
-A reader reads the header, the index and then only the segments it opens; a writer reads a file
-whole (its save copies every segment it keeps), and in PostgreSQL fetches a segment's row only if its
-save reads it (`Lazy`: the rows it keeps stay where they are).
+Every open reads the header, the index and then only the segments it opens. A writer's save
+fetches a segment it keeps only if it reads it or copies it (`_Lazy`): a file's from the file as
+opened, PostgreSQL's row (which stays where it is).
 """
 
 from __future__ import annotations
@@ -87,18 +87,18 @@ class _Opening:
         )
 
 
-def open_image(store: stores.Store, whole: bool):
+def open_image(store: stores.Store):
     """The register as one open: a file, or PostgreSQL's rows."""
-    return _PgImage(store, whole) if getattr(store, "url", None) else _Image(store, whole)
+    return _PgImage(store) if getattr(store, "url", None) else _Image(store)
 
 
 class _PgImage(_Opening):
     """A register in PostgreSQL (F8): the row's header and index, then segment rows by need, one snapshot."""
 
-    def __init__(self, store: stores.Store, whole: bool):
+    def __init__(self, store: stores.Store):
         from accountctl.store import pgstore5
 
-        self.pg, self.store, self.whole_wanted = pgstore5, store, whole
+        self.pg, self.store = pgstore5, store
         self.reading = pgstore5.reading(store)  # ended by `done` once the open has read what it needs
         self.reading.__enter__()
         self.header, self.index, self.raw, self.index_bytes = pgstore5.read(store)
@@ -149,7 +149,7 @@ class _Image(_Opening):
     def done(self) -> None:
         return None
 
-    def __init__(self, store: stores.Store, whole: bool):
+    def __init__(self, store: stores.Store):
         self.snapshot = snap = store.snapshot()
         prefix = snap.read(0, min(snap.size, files.PREFIX_LEN))
         length = int.from_bytes(prefix[12:16], "big") if len(prefix) >= 16 else 0
