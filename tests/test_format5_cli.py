@@ -737,11 +737,22 @@ def test_a_save_that_would_copy_a_damaged_segment_writes_nothing(run, five):
     oak = next(e for e in index.segments if e.kind == sg.SCHOOL_RECORDS and e.scope == oak_scope)
     data[len(raw) + header.index_len + index.offsets()[oak.seg_id] + oak.length // 2] ^= 1
     five.write_bytes(bytes(data))
+    backup = five.with_name(five.name + ".bak")
+    kept = backup.read_bytes() if backup.exists() else None
+    state = Path(os.environ["XDG_STATE_HOME"])
+
+    def remembered() -> dict:
+        return {p: p.read_bytes() for p in state.rglob("*") if p.is_file()}
+
+    ok(as_(run, BROOK_HEAD, "account", "list"))  # this machine knows the head's view before the save
+    known = remembered()
     result = as_(run, BROOK_HEAD, "review", "brookside-facebook-brooksideacademy")
     # The command's own message is written before its save: the exit code and the last line say it failed.
     assert result.exit_code == 4 and "does not match its index; nothing was written" in result.stderr.splitlines()[-1]
     assert five.read_bytes() == bytes(data)
     assert not five.with_name(five.name + ".tmp").exists()
+    assert (backup.read_bytes() if backup.exists() else None) == kept
+    assert remembered() == known  # nor what this machine remembers of the register
 
 
 def _school_batches(path) -> list:

@@ -126,7 +126,7 @@ def _batch_out(records: bytes) -> tuple[bytes, bytes | None]:
         conn.execute("DELETE FROM event_bodies")
         conn.commit()
         conn.execute("VACUUM")  # or the moved records' pages stay in the segment, empty
-        return conn.serialize(), _with_bodies(_EMPTY_BATCH, rows)
+        return conn.serialize(), _with_bodies(_empty_database(), rows)
     finally:
         conn.close()
 
@@ -139,9 +139,6 @@ def _empty_database() -> bytes:
         return conn.serialize()
     finally:
         conn.close()
-
-
-_EMPTY_BATCH = _empty_database()
 
 
 def _earlier(previous: Image | None, scope: bytes, old_keys: dict) -> list[tuple[int, str]]:
