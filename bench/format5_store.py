@@ -3,8 +3,8 @@
     python bench/synth.py --size large --out DIR
     python bench/format5_store.py --trust DIR [--runs 7] [--json F]
 
-Not end to end: no command uses format 5 yet, so this times the store's own functions in one
-process (CPU time, median of --runs), beside what format 4 does for the same work in the same run:
+Not end to end (bench/run.py and bench/pg_commands.py time the commands): this times the store's
+own functions in one process (CPU time, median of --runs), beside what format 4 does for the same work in the same run:
 - a one-account save: format 5 re-encrypts the school that changed, the trust's records and
   journal; format 4 serializes, checks, encrypts and hashes the whole body;
 - opening: a head's open (their school), a custodian's (every school) against format 4's decrypt

@@ -380,7 +380,7 @@ def authority_problems(
     return []
 
 
-# -- format 5: events in two layers (docs/file-format.md F6; not yet used by the register) ------------
+# -- format 5: events in two layers (docs/file-format.md F6) -------------------------------------------
 # A skeleton (trust-level: every key holder checks the chain and signatures) commits to a body that is
 # stored only in the scopes the event names. The salt keeps someone who cannot read a body from
 # confirming a guess of it against its commitment.

@@ -3,8 +3,8 @@
 `save` makes a register's first generation from a body (one SQLite database, as format 4 holds it),
 its key slots and the events of the save, and every later one re-encrypting only the schools that
 changed (patched with the rows that changed) and copying the rest; it rotates a school's keys when
-asked, and folds in the tail's reveals. `opening5` opens what it writes. Not yet used by any command:
-the register (`store/register/`) still reads and writes format 4.
+asked, and folds in the tail's reveals. `opening5` opens what it writes; `store/register/five.py`
+is the register's door to both.
 """
 
 from __future__ import annotations

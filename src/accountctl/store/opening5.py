@@ -1,9 +1,9 @@
-"""Opening a format-5 register (file-format.md F7): whole from its bytes, or by need from PostgreSQL.
+"""Opening a format-5 register (file-format.md F7): from its bytes, or by need from a file's ranges or PostgreSQL's rows.
 
 What an open does with one person's key slot: check the header, the index, the keyring, the signed
 membership, the save signature, the skeleton chain and every save's `wrote` (only what this
 machine has not checked before), the tail's reveals, then decrypt and merge only the schools that
-person reads, and check their events' records. Saving is `format5`. Not yet used by any command.
+person reads, and check their events' records. Saving is `format5`.
 """
 
 from __future__ import annotations
@@ -454,7 +454,7 @@ def _check_history(
 ) -> sg.Known:
     """The chain, every save's signature and what each save wrote, then the index against it (F7 13b, 13c).
 
-    Checks the whole journal every time: the per-machine map of F6 (only new events) is not built yet.
+    The caller passes only the skeletons this machine has not checked, with the `known` map it kept (F6).
     """
     if not isinstance(skeletons, list) or (not skeletons and not known):
         raise DamagedError("register altered: its history does not verify: it has no events")

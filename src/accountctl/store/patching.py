@@ -5,7 +5,6 @@ most of a one-account save. Here an open keeps each school's segment as it read 
 note the key of every row that changes, and a save applies just those rows to the old segment. When
 a row that others hang from moves to another school (an account, an incident, a mailbox), its
 dependants move with it without changing themselves, so both schools are rebuilt whole instead.
-Not yet used by any command.
 """
 
 from __future__ import annotations

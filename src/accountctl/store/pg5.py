@@ -3,8 +3,8 @@
 A save inserts only the segments that changed, then moves the register row to the new generation
 with a compare-and-set, then deletes what the new index no longer names; a reader fetches the
 header and index, then only the segments it opens, in one REPEATABLE READ transaction; a reveal
-appends one tail row, and only to the generation it read. Not yet used by any command (the store's
-`pgstore` still keeps format 4's one row); `psycopg` is imported by the caller's connection.
+appends one tail row, and only to the generation it read (`pgstore5` runs these in the store's
+transaction); `psycopg` is imported by the caller's connection.
 """
 
 from __future__ import annotations
