@@ -1124,3 +1124,80 @@ def test_a_reader_that_keeps_no_plaintext_has_the_same_rows_and_every_record_whe
     assert set(lean.plain) == {sg.TRUST} and set(kept.plain) > {sg.TRUST}
     assert _rows(lean.conn) == _rows(kept.conn)
     assert lean.texts() == kept.texts() and lean.texts()
+
+
+def _smuggle_into_oakfield(trust: Trust, image: format5.Image, rows) -> bytes:
+    """Oakfield's head writes, in their own school's records segment, rows that belong to Brookside."""
+    head = heads()[OAK]
+
+    def smuggle(conn):
+        rows(conn)
+        return 0
+
+    seg_id, sealed, _ = _rewrite_own_records(trust, image, OAK, smuggle)
+    return _forge(trust, image, head, {seg_id: sealed}, _event(trust, head, image.skeletons[-1]["seq"] + 1))
+
+
+def _brookside_account(trust: Trust) -> str:
+    body = db.deserialize(trust.body)
+    return body.execute("SELECT id FROM accounts WHERE school = ? ORDER BY id", (BROOK,)).fetchone()[0]
+
+
+@pytest.mark.parametrize("what", ["attestation", "staff", "account"])
+def test_a_head_who_smuggles_another_schools_rows_into_their_own_segment_is_caught(trust, what):
+    """Oakfield's head may write Oakfield's segment, not Brookside's. Rows for Brookside hidden in
+    Oakfield's segment (an attestation that Brookside's admins are in control, a Brookside SLT member,
+    an account of Brookside) would merge into Brookside for every reader who opens both: caught on open."""
+    image = first(trust)
+    brook_account = _brookside_account(trust)
+
+    def rows(conn):
+        if what == "attestation":
+            conn.execute(
+                "INSERT INTO attestations (campaign, account, at, attested_by, admins, mfa) VALUES "
+                "('', ?, '2026-12-07', ?, '[]', 'passkey')",
+                (brook_account, heads()[OAK]),
+            )
+        elif what == "staff":
+            conn.execute(
+                "INSERT INTO staff (email, name, school, roles, created_at) VALUES "
+                "('ghost@brookside.sch.uk', 'Ghost', ?, '[\"slt\"]', '2026-12-07')",
+                (BROOK,),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO accounts (id, school, platform, handle, category, status, requested_at) VALUES "
+                "('ghost-account', ?, 'x', 'ghost', 'faculty', 'active', '2026-12-07')",
+                (BROOK,),
+            )
+
+    forged = _smuggle_into_oakfield(trust, image, rows)
+    for reader in (trust.custodian, heads()[OAK]):
+        with pytest.raises(DamagedError, match="oakfield's records hold a row of another school"):
+            open_as(trust, reader, forged)
+
+
+def test_a_head_who_smuggles_a_schools_rows_into_the_trusts_records_is_caught(trust):
+    """Any key holder may write the trust's records; a row of Brookside put there by Oakfield's head
+    (an attestation of Brookside's account) is refused on open, by every reader."""
+    from accountctl.store.register import keyrings as kr
+
+    image = first(trust)
+    head = heads()[OAK]
+    slot, x_private, _ = trust.private[head]
+    key = kr.keys_of(kr.open_keyring(x_private, trust.file_id, image.index.keyring(slot.slot_id)), sg.TRUST, sg.KEY_K)
+    seg_id = image.seg_ids[(sg.TRUST_RECORDS, sg.TRUST)]
+    old = next(e for e in image.index.segments if e.seg_id == seg_id)
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(sg.open_segment(key, trust.file_id, old, image.blobs()[seg_id]))
+    conn.execute(
+        "INSERT INTO attestations (campaign, account, at, attested_by, admins, mfa) VALUES ('', ?, '2026-12-07', ?, '[]', 'passkey')",
+        (_brookside_account(trust), head),
+    )
+    conn.commit()
+    gen = image.header.generation + 1
+    sealed = sg.seal_segment(key, trust.file_id, seg_id, sg.TRUST_RECORDS, sg.TRUST, old.epoch, gen, conn.serialize())
+    forged = _forge(trust, image, head, {seg_id: sealed}, _event(trust, head, image.skeletons[-1]["seq"] + 1))
+    for reader in (trust.custodian, head, heads()[BROOK]):
+        with pytest.raises(DamagedError, match="the trust's records hold a row of a school"):
+            open_as(trust, reader, forged)

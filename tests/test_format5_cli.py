@@ -425,7 +425,8 @@ def test_a_head_reading_the_file_with_their_own_code_gets_no_other_school(five):
         schools = {r[0] for r in reg.db.execute("SELECT DISTINCT school FROM accounts")}
         incidents = reg.db.execute("SELECT count(*) FROM incidents").fetchone()[0]
         staff = {r[0] for r in reg.db.execute("SELECT DISTINCT school FROM staff")}
-    assert schools == {"brookside"} and incidents == 0 and staff == {"brookside"}
+    # The central team's staff are the trust's: every key holder reads who they are (F4).
+    assert schools == {"brookside"} and incidents == 0 and staff == {"brookside", "central"}
     with _open(five, OAK_HEAD) as reg:
         summaries = [r[0] for r in reg.db.execute("SELECT id FROM incidents")]
     assert summaries  # Oakfield's head reads them; Brookside's found none above
@@ -620,7 +621,7 @@ def test_a_school_added_gets_its_own_key_and_only_its_head_and_the_trust_read_it
         ["--as", "head@elm.sch.uk", "staff", "list", "--json"],
         env={"ACCOUNTCTL_PASSPHRASE": "elm head long passphrase 2026"},
     )
-    assert {s["school"] for s in json.loads(ok(mine).stdout)} == {"elm"}
+    assert {s["school"] for s in json.loads(ok(mine).stdout)} == {"elm", "central"}  # the central team: the trust's
     assert "1 of 4 schools" in mine.stderr
     error_line(as_(run, BROOK_HEAD, "staff", "list", "--school", "elm"), 3, "elm")
     assert {s["school"] for s in json.loads(ok(as_(run, CEO, "staff", "list", "--json")).stdout)} >= {"elm", "oakfield"}
@@ -794,3 +795,57 @@ def test_a_schools_old_records_move_into_write_once_batches_that_every_reader_re
     for who in (CUSTODIAN, BROOK_HEAD):
         assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"], who
     assert json.loads(ok(as_(run, CUSTODIAN, "log", "--json")).stdout)[: len(four)] == four
+
+
+CENTRAL_STAFF = "marcus.green@oakfieldtrust.org.uk"
+
+
+def test_a_head_sees_the_central_team_who_work_on_their_schools_accounts(run, five):
+    """The central team's staff are the trust's records: a head whose key opens only their school
+    audits a central admin on their account as the custodian does, and may name one as an admin."""
+    ok(as_(run, CUSTODIAN, "account", "admin", "add", BROOK_ACCOUNT, CENTRAL_STAFF))
+
+    def findings(*args: str) -> list:
+        report = json.loads(run(["--as", *args, "audit", "--format", "json", "--school", "brookside"]).stdout)
+        return sorted((f["rule"], f.get("account") or "", f["message"]) for f in report["findings"])
+
+    by_head, by_custodian = findings(BROOK_HEAD), findings(CUSTODIAN)
+    assert by_head == by_custodian
+    assert not [f for f in by_head if CENTRAL_STAFF in f[2] and f[0] == "ADMIN_NOT_ELIGIBLE"]
+    staff = json.loads(ok(as_(run, BROOK_HEAD, "staff", "list", "--json")).stdout)
+    assert {s["school"] for s in staff} == {"brookside", "central"}
+    request = as_(
+        run,
+        BROOK_HEAD,
+        "account",
+        "request",
+        "--school",
+        "brookside",
+        "--platform",
+        "instagram",
+        "--handle",
+        "brooksiderowing",
+        "--url",
+        "https://www.instagram.com/brooksiderowing",
+        "--category",
+        "faculty",
+        "--email",
+        "sport@brookside.sch.uk",
+        "--owner",
+        BROOK_HEAD,
+        "--admin",
+        CENTRAL_STAFF,
+        "--admin",
+        "sara.lee@brookside.sch.uk",
+        "--aim",
+        "a",
+        "--audience",
+        "b",
+        "--promotion",
+        "c",
+        "--visibility",
+        "open",
+    )
+    assert request.exit_code == 0, request.stderr
+    # Their records are the trust's: nothing of the central school's own segment is opened for it.
+    assert json.loads(ok(as_(run, CUSTODIAN, "staff", "show", CENTRAL_STAFF, "--json")).stdout)["school"] == "central"

@@ -68,7 +68,7 @@ def reopen(body: bytes, only: list[str] | None = None, vault: bool = True) -> sq
     conn = split.load(trust)
     for school in only if only is not None else schools(source):
         records, secrets = split.extract(source, school)
-        split.merge(conn, records, secrets if vault else None)
+        split.merge(conn, school, records, secrets if vault else None)
     return conn
 
 
@@ -201,7 +201,7 @@ def test_moving_an_account_marks_both_schools(body):
 def test_a_segment_that_is_not_a_database_is_damage(body):
     conn = split.load(split.extract(whole(body), split.TRUST)[0])
     with pytest.raises(DamagedError, match="does not load"):
-        split.merge(conn, b"not a database at all" * 100)
+        split.merge(conn, "oakfield", b"not a database at all" * 100)
     assert [r[1] for r in conn.execute("PRAGMA database_list")] == ["main"]
 
 
@@ -290,24 +290,24 @@ def test_merging_many_at_once_gives_the_same_rows_as_one_by_one(body, monkeypatc
     monkeypatch.setattr(split, "BATCH", batch)
     source = whole(body)
     trust, _ = split.extract(source, split.TRUST)
-    parts = [split.extract(source, school) for school in schools(source)]
+    parts = [(school, *split.extract(source, school)) for school in schools(source)]
     at_once = split.load(trust)
     split.merge_many(at_once, parts)
     assert rows(at_once) == rows(reopen(body)) == rows(source)
     indexes = "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
     assert at_once.execute(indexes).fetchall() == source.execute(indexes).fetchall()  # built again after
     slt = split.load(trust)
-    split.merge_many(slt, [(records, None) for records, _ in parts])
+    split.merge_many(slt, [(school, records, None) for school, records, _ in parts])
     assert rows(slt) == rows(reopen(body, vault=False))
 
 
 def test_a_bad_segment_among_many_is_damage_and_leaves_nothing_attached(body):
     source = whole(body)
     trust, _ = split.extract(source, split.TRUST)
-    parts = [split.extract(source, school) for school in schools(source)]
+    parts = [(school, *split.extract(source, school)) for school in schools(source)]
     conn = split.load(trust)
     with pytest.raises(DamagedError, match="does not load"):
-        split.merge_many(conn, [*parts, (b"garbage" * 200, None)])
+        split.merge_many(conn, [*parts, ("oakfield", b"garbage" * 200, None)])
     assert [r[1] for r in conn.execute("PRAGMA database_list")] == ["main"]
 
 

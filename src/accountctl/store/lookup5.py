@@ -21,7 +21,8 @@ ENTRY_LEN = TAG_LEN + 16
 KINDS = {
     "account": "SELECT id FROM main.accounts WHERE school = ?",
     "incident": "SELECT i.id FROM main.incidents i JOIN main.accounts a ON a.id = i.account WHERE a.school = ?",
-    "staff": "SELECT email FROM main.staff WHERE school = ?",
+    # the central team's staff are the trust's rows (split.ROUTES), in no school's segment
+    "staff": "SELECT email FROM main.staff WHERE school = ? AND school NOT IN (SELECT id FROM main.schools WHERE central)",
 }
 
 

@@ -256,7 +256,7 @@ def open_parts(
             if reuse is not None:
                 split.replace_school(conn, school, records, secrets)
             else:
-                add(records, secrets)
+                add(school, records, secrets)
             if keep:
                 plain_parts[scope] = (records, secrets)
             texts[scope] = _bodies_in(records, since)
@@ -334,7 +334,7 @@ def open_parts(
 @contextmanager
 def _one_by_one(conn: sqlite3.Connection):
     """`split.merging`'s shape for one school, or for swaps (`reuse`): nothing batched, no indexes rebuilt."""
-    yield lambda records, secrets: split.merge(conn, records, secrets)
+    yield lambda school, records, secrets: split.merge(conn, school, records, secrets)
 
 
 def _reusable(reuse: Opened | None, index: sg.Index, write: bool) -> bool:

@@ -33,9 +33,13 @@ def _incident(column: str) -> str:
     )
 
 
+# The central team's staff are the trust's rows: they may be owners and admins of any school's
+# accounts, so a head who cannot read the central school must still see who they are (F4).
+_STAFF = "(CASE WHEN {r}.school IN (SELECT id FROM main.schools WHERE central) THEN '' ELSE {r}.school END)"
+
 # table -> SQL giving a row's school ({r}: the row, e.g. NEW, OLD or a table alias)
 ROUTES: dict[str, str] = {
-    "staff": "{r}.school",
+    "staff": _STAFF,
     "accounts": "{r}.school",
     "mailboxes": "{r}.school",
     "dpias": "{r}.school",  # '' is a trust-wide DPIA
@@ -60,7 +64,7 @@ _ACCOUNTS_OF = "{r}.account IN (SELECT id FROM main.accounts WHERE school = :sch
 _INCIDENTS_OF = "{r}.{column} IN (SELECT i.id FROM main.incidents i JOIN main.accounts a ON a.id = i.account WHERE a.school = :school)"
 MEMBERS: dict[str, str] = {
     **{table: _ACCOUNTS_OF for table, route in ROUTES.items() if route == _ACCOUNT},
-    "staff": "{r}.school = :school",
+    "staff": _STAFF + " = :school",
     "accounts": "{r}.school = :school",
     "mailboxes": "{r}.school = :school",
     "dpias": "{r}.school = :school",
@@ -206,22 +210,61 @@ def extract(conn: sqlite3.Connection, school: str) -> tuple[bytes, bytes | None]
     return records, vault
 
 
+_LOCAL = re.compile(r"\bmain\.(accounts|incidents|mailboxes)\b")
+
+
+def foreign(conn: sqlite3.Connection, schema: str, school: str) -> str | None:
+    """The first table in `schema` with a row that is not `school`'s (TRUST: not the trust's), or None.
+
+    Judged by the segment's own rows (an attestation by the account in the same segment), so a
+    segment's writer cannot slip rows of a school they may not write into one they may: merged, they
+    would be that other school's rows for every reader of both. Only the trust's `schools` are read
+    from `main`.
+    """
+    have = set(tables(conn, schema))
+    for table, members in MEMBERS.items():
+        if table not in have:
+            continue
+        where = _LOCAL.sub(rf"{schema}.\1", members.format(r="r"))
+        sql = f"SELECT 1 FROM {schema}.{table} AS r WHERE NOT coalesce({where}, 0) LIMIT 1"
+        if conn.execute(sql, {"school": school}).fetchone():
+            return table
+    return None
+
+
+def _refuse_foreign(conn: sqlite3.Connection, schema: str, school: str) -> None:
+    table = foreign(conn, schema, school)
+    if table is not None:
+        whose = (
+            "the trust's records hold a row of a school"
+            if school == TRUST
+            else f"{school}'s records hold a row of another school"
+        )
+        raise DamagedError(f"register altered: {whose} ({table})")
+
+
 def load(trust: bytes) -> sqlite3.Connection:
     """The trust's records as the body every school is merged into (db.deserialize's checks).
 
     With an empty `events` table: a command records its events there, and the save splits them (F6).
+    Raises DamagedError if they hold a school's rows (`foreign`).
     """
     conn = db.deserialize(trust)
+    _refuse_foreign(conn, "main", TRUST)
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
         conn.executescript(db.EVENTS_SCHEMA.format(schema="main"))
     return conn
 
 
-def merge(conn: sqlite3.Connection, records: bytes, vault: bytes | None = None) -> None:
-    """Copy one school's records (and with a vault key, its secrets) into `main`; raises DamagedError."""
+def merge(conn: sqlite3.Connection, school: str, records: bytes, vault: bytes | None = None) -> None:
+    """Copy one school's records (and with a vault key, its secrets) into `main`; raises DamagedError.
+
+    Rows of any other school in them are damage (`foreign`), not merged.
+    """
     try:
         conn.execute("ATTACH ':memory:' AS seg")
         conn.deserialize(records, name="seg")
+        _refuse_foreign(conn, "seg", school)
         have = set(tables(conn, "seg"))
         for table in tables(conn):
             if table in ROUTES and table in have:
@@ -262,7 +305,7 @@ def replace_school(conn: sqlite3.Connection, school: str, records: bytes, vault:
             conn.execute(f"DELETE FROM main.{table} AS r WHERE {MEMBERS[table].format(r='r')}", {"school": school})
     except sqlite3.DatabaseError as exc:
         raise DamagedError(f"register damaged: {school}'s rows could not be replaced ({exc})") from None
-    merge(conn, records, vault)
+    merge(conn, school, records, vault)
     if not was_dirty and _dirty_if_guarded(conn):
         conn.execute("DELETE FROM temp.dirty_schools WHERE school = ?", (school,))
 
@@ -276,7 +319,7 @@ def _dirty_if_guarded(conn: sqlite3.Connection) -> set[str]:
 BATCH = 9  # segments attached at once: SQLite's limit is 10 schemas besides main and temp
 
 
-def merge_many(conn: sqlite3.Connection, segments: list[tuple[bytes, bytes | None]]) -> None:
+def merge_many(conn: sqlite3.Connection, segments: list[tuple[str, bytes, bytes | None]]) -> None:
     """Merge many schools at once: the same rows as `merge` one by one, in 60% of the time at 100 schools.
 
     The body's own indexes are dropped first and built once at the end, and up to BATCH segments
@@ -284,17 +327,17 @@ def merge_many(conn: sqlite3.Connection, segments: list[tuple[bytes, bytes | Non
     268 ms against 455 ms one by one). Raises DamagedError as `merge` does.
     """
     if len(segments) < 2:
-        for records, vault in segments:
-            merge(conn, records, vault)
+        for school, records, vault in segments:
+            merge(conn, school, records, vault)
         return
     with merging(conn) as add:
-        for records, vault in segments:
-            add(records, vault)
+        for school, records, vault in segments:
+            add(school, records, vault)
 
 
 @contextmanager
 def merging(conn: sqlite3.Connection):
-    """`merge_many` one school at a time: yields add(records, vault); BATCH of them are merged together.
+    """`merge_many` one school at a time: yields add(school, records, vault); BATCH of them are merged together.
 
     A caller that decrypts each school just before adding it holds at most BATCH schools' plaintext
     at once, not every school's (a custodian's open at the large trust: about 50 MB less).
@@ -304,10 +347,10 @@ def merging(conn: sqlite3.Connection):
     ).fetchall()
     for name, _sql in indexes:
         conn.execute(f"DROP INDEX main.{name}")
-    group: list[tuple[bytes, bytes | None]] = []
+    group: list[tuple[str, bytes, bytes | None]] = []
 
-    def add(records: bytes, vault: bytes | None) -> None:
-        group.append((records, vault))
+    def add(school: str, records: bytes, vault: bytes | None) -> None:
+        group.append((school, records, vault))
         if len(group) == BATCH:
             _merge_group(conn, group)
             group.clear()
@@ -324,9 +367,11 @@ def merging(conn: sqlite3.Connection):
             conn.execute(sql)
 
 
-def _merge_group(conn: sqlite3.Connection, group: list[tuple[bytes, bytes | None]]) -> None:
-    _attach_group(conn, [records for records, _ in group])
+def _merge_group(conn: sqlite3.Connection, group: list[tuple[str, bytes, bytes | None]]) -> None:
+    _attach_group(conn, [records for _, records, _ in group])
     try:
+        for j, (school, _, _) in enumerate(group):
+            _refuse_foreign(conn, f"g{j}", school)
         for table in tables(conn):
             if table not in ROUTES:
                 continue
@@ -335,7 +380,7 @@ def _merge_group(conn: sqlite3.Connection, group: list[tuple[bytes, bytes | None
             conn.execute(f"INSERT INTO main.{table} ({cols}) {union}")
     finally:
         _detach_group(conn, len(group))
-    vaults = [vault for _, vault in group if vault is not None]
+    vaults = [vault for _, _, vault in group if vault is not None]
     if vaults:
         _attach_group(conn, vaults)
         try:

@@ -87,13 +87,18 @@ def _counts(reg) -> list[dict]:
         event["details"] = json.loads(event["details"] or "{}")
         for school in split.event_schools(conn, event):
             events[school] = events.get(school, 0) + 1
-    rows = [{"scope": "the trust", "accounts": 0, "staff": 0, "events": events.get(split.TRUST, 0)}]
+    staff_sql = f"SELECT count(*) FROM staff AS r WHERE {split.MEMBERS['staff'].format(r='r')}"
+
+    def staff(school: str) -> int:  # the central team's are the trust's rows
+        return conn.execute(staff_sql, {"school": school}).fetchone()[0]
+
+    rows = [{"scope": "the trust", "accounts": 0, "staff": staff(split.TRUST), "events": events.get(split.TRUST, 0)}]
     for school in sorted(names):
         rows.append(
             {
                 "scope": names[school],
                 "accounts": conn.execute("SELECT count(*) FROM accounts WHERE school = ?", (school,)).fetchone()[0],
-                "staff": conn.execute("SELECT count(*) FROM staff WHERE school = ?", (school,)).fetchone()[0],
+                "staff": staff(school),
                 "events": events.get(school, 0),
             }
         )
