@@ -1201,3 +1201,38 @@ def test_a_head_who_smuggles_a_schools_rows_into_the_trusts_records_is_caught(tr
     for reader in (trust.custodian, head, heads()[BROOK]):
         with pytest.raises(DamagedError, match="the trust's records hold a row of a school"):
             open_as(trust, reader, forged)
+
+
+def test_a_segments_rows_are_checked_once_per_machine_and_again_when_it_or_the_trust_changes(trust, monkeypatch):
+    """The check that a segment holds only its school's rows costs 0.8 ms a segment: a machine skips a
+    segment it found sound before, by digest, under the same trust records; a changed one, a machine
+    that never saw it, and every segment after the trust's records changed are checked."""
+    image = first(trust)
+    custodian = trust.private[trust.custodian]
+    checked_schools = []
+    real = split.foreign
+    monkeypatch.setattr(
+        split, "foreign", lambda conn, schema, school: checked_schools.append(school) or real(conn, schema, school)
+    )
+    before = opening5.open_image(image.data, custodian[0].slot_id, custodian[1])
+    everyone = set(checked_schools)
+    assert {OAK, BROOK, split.TRUST} <= everyone
+    checked_schools.clear()
+    opening5.open_image(image.data, custodian[0].slot_id, custodian[1], before.checked)
+    assert checked_schools == [split.TRUST]  # the trust's records, always
+    later, _ = second(trust, image, BROOK)  # Brookside's records changed
+    checked_schools.clear()
+    again = opening5.open_image(later.data, custodian[0].slot_id, custodian[1], before.checked)
+    assert sorted(checked_schools) == sorted([split.TRUST, BROOK])
+    checked_schools.clear()
+    head = trust.private[heads()[OAK]]
+    opening5.open_image(later.data, head[0].slot_id, head[1], None)  # a machine that never checked
+    assert sorted(checked_schools) == sorted([split.TRUST, OAK])
+    # The trust's records changed (a trust-level row): every school is checked again.
+    stale = replace(
+        again.checked,
+        sound=again.checked.sound - {next(e.digest for e in later.index.segments if e.kind == sg.TRUST_RECORDS)},
+    )
+    checked_schools.clear()
+    opening5.open_image(later.data, custodian[0].slot_id, custodian[1], stale)
+    assert set(checked_schools) == everyone

@@ -35,6 +35,9 @@ class Checked:
     hash: str
     known: dict  # the `wrote` map at that event
     members_head: str  # the membership chain's head whose signatures were checked
+    # Digests of the records segments whose rows this slot found to be their own school's (split.foreign),
+    # the trust's among them: under the same trust records, a segment with one of them is not checked again.
+    sound: frozenset[bytes] = frozenset()
 
 
 @dataclass
@@ -183,6 +186,9 @@ def open_parts(
     else:
         _, trust_plain = plain(sg.TRUST_RECORDS, sg.TRUST)  # 10
         conn = split.load(trust_plain)
+    trust_digest = next(e.digest for e in index.segments if e.kind == sg.TRUST_RECORDS)
+    # Whose a staff row is depends on the trust's `schools` (central): other trust records, all checked again.
+    sound = checked.sound if checked is not None and trust_digest in checked.sound else frozenset()
     state = membership.load(conn, header.file_id, verified_head=checked.members_head if checked else None)  # 13
     saver = next((s for s in header.slots if s.slot_id == header.saved_by), None)
     saver_keys = _signing_keys(state, saver)
@@ -245,18 +251,21 @@ def open_parts(
     checked_parts = checked.known if checked is not None else {}
     # Each school is merged as soon as it is decrypted: without `keep`, no more than a batch of
     # schools' plaintext is held at once.
+    merged = {trust_digest}
     with split.merging(conn) if reuse is None and len(schools) > 1 else _one_by_one(conn) as add:
         for school in sorted(schools):  # 15
             scope = bytes.fromhex(state.school_scopes[school])
-            if scope in same:  # as that open decrypted it, and checked every body in it
+            if scope in same:  # as that open decrypted it, and checked every body and row in it
                 plain_parts[scope] = reuse.plain[scope]
+                merged.add(next(e.digest for e in index.segments if e.kind == sg.SCHOOL_RECORDS and e.scope == scope))
                 continue
-            _, records = plain(sg.SCHOOL_RECORDS, scope)
+            entry, records = plain(sg.SCHOOL_RECORDS, scope)
             secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
             if reuse is not None:
                 split.replace_school(conn, school, records, secrets)
             else:
-                add(school, records, secrets)
+                add(school, records, secrets, entry.digest not in sound)
+            merged.add(entry.digest)
             if keep:
                 plain_parts[scope] = (records, secrets)
             texts[scope] = _bodies_in(records, since)
@@ -290,7 +299,7 @@ def open_parts(
     # What this machine has checked is the saved history: the tail's reveals, which the next save
     # folds in, are checked again by every open until then.
     last = journal[-1]
-    now = Checked(last["seq"], last["hash"], known, state.head)
+    now = Checked(last["seq"], last["hash"], known, state.head, frozenset(merged))
     if schools != readable:  # bodies of the schools not loaded were not checked: the next full open checks them
         now = checked
     plain_parts[sg.TRUST] = (trust_plain, None)
@@ -334,7 +343,7 @@ def open_parts(
 @contextmanager
 def _one_by_one(conn: sqlite3.Connection):
     """`split.merging`'s shape for one school, or for swaps (`reuse`): nothing batched, no indexes rebuilt."""
-    yield lambda school, records, secrets: split.merge(conn, school, records, secrets)
+    yield lambda school, records, secrets, check=True: split.merge(conn, school, records, secrets, check)
 
 
 def _reusable(reuse: Opened | None, index: sg.Index, write: bool) -> bool:

@@ -17,6 +17,7 @@ def dump_checked(checked: opening5.Checked, decisions: dict[int, str]) -> dict:
         "decisions": ";".join(f"{k}={v}" for k, v in sorted(decisions.items())),
         "members_head": checked.members_head,
         "known": [[w.part_id.hex(), w.kind, w.scope.hex(), w.version, w.digest.hex()] for w in checked.known.values()],
+        "sound": sorted(d.hex() for d in checked.sound),
     }
 
 
@@ -29,7 +30,8 @@ def parse_checked(data: dict | None) -> opening5.Checked | None:
         for p, k, s, v, d in data["known"]:
             wrote = sg.Wrote(bytes.fromhex(p), int(k), bytes.fromhex(s), int(v), bytes.fromhex(d))
             known[wrote.part_id] = wrote
-        return opening5.Checked(int(data["seq"]), str(data["hash"]), known, str(data["members_head"]))
+        sound = frozenset(bytes.fromhex(d) for d in data.get("sound", []))
+        return opening5.Checked(int(data["seq"]), str(data["hash"]), known, str(data["members_head"]), sound)
     except (KeyError, TypeError, ValueError):
         return None
 

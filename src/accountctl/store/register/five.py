@@ -419,7 +419,8 @@ class Register5(Register):
             self.opened.checked.known if self.opened.checked else {},
             [sg.Wrote(bytes.fromhex(p), k, bytes.fromhex(s), v, bytes.fromhex(d)) for p, k, s, v, d in last["wrote"]],
         )
-        self.opened.checked = opening5.Checked(last["seq"], last["hash"], known, self.membership.head)
+        before = self.opened.checked.sound if self.opened.checked else frozenset()
+        self.opened.checked = opening5.Checked(last["seq"], last["hash"], known, self.membership.head, before)
         self.checked.changed = True
         self._changes_at_open = self.db.total_changes
         self.header_changed = False
