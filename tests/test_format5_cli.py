@@ -849,3 +849,16 @@ def test_a_head_sees_the_central_team_who_work_on_their_schools_accounts(run, fi
     assert request.exit_code == 0, request.stderr
     # Their records are the trust's: nothing of the central school's own segment is opened for it.
     assert json.loads(ok(as_(run, CUSTODIAN, "staff", "show", CENTRAL_STAFF, "--json")).stdout)["school"] == "central"
+
+
+def test_a_head_sees_their_channel_is_reached_through_a_record_their_key_does_not_open(run, five):
+    """Oakfield's page is owned by the central team's business portfolio: its head's `account show`
+    names that way in and says they cannot see its people, where it used to fail as unknown."""
+    page = "oakfield-facebook-oakfieldprimary"
+    shown = json.loads(ok(as_(run, OAK_HEAD, "account", "show", page, "--json")).stdout)
+    portfolio = "central-meta-business-oakfieldtrust"
+    assert portfolio in shown["via"]
+    line = next(w for w in shown["ways_in"] if portfolio in w)
+    assert "your key does not open" in line
+    by_custodian = json.loads(ok(as_(run, CUSTODIAN, "account", "show", page, "--json")).stdout)
+    assert "marcus.green@oakfieldtrust.org.uk (admin)" in next(w for w in by_custodian["ways_in"] if portfolio in w)
