@@ -862,3 +862,45 @@ def test_a_head_sees_their_channel_is_reached_through_a_record_their_key_does_no
     assert "your key does not open" in line
     by_custodian = json.loads(ok(as_(run, CUSTODIAN, "account", "show", page, "--json")).stdout)
     assert "marcus.green@oakfieldtrust.org.uk (admin)" in next(w for w in by_custodian["ways_in"] if portfolio in w)
+
+
+@pytest.mark.parametrize("batch_at,trust_batch", [(None, None), (5, 5), (2, None)])
+def test_log_of_the_last_events_or_one_account_is_the_whole_logs_own(run, tmp_path, monkeypatch, batch_at, trust_batch):
+    """`log --limit N` and `log --account ID` load only those events (F8): the same as the whole log
+    cut down, for a custodian and each head, with bodies in the records or moved into history batches."""
+    from accountctl.store import format5
+
+    if batch_at is not None:  # (2, None): the newest records in school batches, behind a long journal
+        monkeypatch.setattr(format5, "SCHOOL_BATCH_AT", batch_at)
+    if trust_batch is not None:
+        monkeypatch.setattr(format5, "BATCH", trust_batch)
+    path = demo_format_4(tmp_path / "l")
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    ok(as_(run, CUSTODIAN, "vault", "upgrade", "--yes"))
+    for _ in range(3):
+        ok(as_(run, BROOK_HEAD, "review", "brookside-facebook-brooksideacademy"))
+    for who in (CUSTODIAN, OAK_HEAD, BROOK_HEAD):
+        whole = json.loads(ok(as_(run, who, "log", "--json")).stdout)
+        for n in (1, 4, 9, 60, 10_000):
+            assert json.loads(ok(as_(run, who, "log", "--limit", str(n), "--json")).stdout) == whole[-n:], (who, n)
+        accounts = {e["account"] for e in whole if e["account"]}
+        for account in sorted(accounts)[:6] + ["brookside-facebook-brooksideacademy"] * (who != OAK_HEAD):
+            mine = [e for e in whole if e["account"] == account]
+            assert json.loads(ok(as_(run, who, "log", "--account", account.upper(), "--json")).stdout) == mine
+            limited = as_(run, who, "log", "--account", account, "--limit", "2", "--json")
+            assert json.loads(ok(limited).stdout) == mine[-2:]
+
+
+def test_a_record_that_names_an_account_in_escapes_is_still_read_for_its_log():
+    """`log --account` parses only the records whose text names the account; a record a writer escaped
+    (JSON allows \\u0061 for a) or spaced is read too."""
+    from accountctl.store.register.history5 import may_name
+
+    quoted = json.dumps("oak-x-news")
+    assert may_name('{"account":"oak-x-news","seq":3}', quoted)
+    assert may_name('{"account" : "oak-x-news"}', quoted)
+    assert may_name('{"account":"\\u006fak-x-news"}', quoted)
+    assert json.loads('{"account":"\\u006fak-x-news"}')["account"] == "oak-x-news"
+    assert not may_name('{"account":"oak-x-newsletter"}', quoted)
+    assert not may_name('{"account":"brook-x-news"}', quoted)

@@ -209,12 +209,14 @@ def new_passphrase(whose: str = "the new passphrase", context: tuple[str, ...] =
 
 @contextmanager
 def session(
-    write: bool = False, history: bool = False, check: bool = True, focus: tuple[str, str] | None = None
+    write: bool = False, history: bool | dict = False, check: bool = True, focus: tuple[str, str] | None = None
 ) -> Iterator:
     """Unlock the register as the actor; with `write`, save under the lock when the block succeeds.
 
-    With `history`, the history archive is decrypted as well (only log, verify, export, report read it).
-    `check=False` is `verify`'s alone: it opens history that does not verify, to say what is wrong.
+    With `history`, the history archive is decrypted as well (only log, verify, export, report read it);
+    a dict (`account`, `last`) says which events the command reads, which a register with a key per
+    school may load alone. `check=False` is `verify`'s alone: it opens history that does not verify,
+    to say what is wrong.
     """
     from accountctl.store.register import open_register
 
@@ -261,8 +263,12 @@ def _say_scope(reg) -> None:
         output.message(line)
 
 
-def _with_register(result_exit: bool = False, focus: str | None = None, **opening) -> Callable[[Callable], Callable]:
+def _with_register(
+    result_exit: bool = False, focus: str | None = None, events: Callable | None = None, **opening
+) -> Callable[[Callable], Callable]:
     """A decorator that opens the register (`session(**opening)`) and passes it as the first argument.
+
+    `events(kwargs)`: the history a command reads (`session`'s `history` as a dict), from its options.
 
     With `result_exit`, the command's own `ctx.exit(1)` (an audit's findings, an offboarding's
     outstanding steps) is its result, not a failure: the open still counts as succeeded, so this
@@ -275,7 +281,8 @@ def _with_register(result_exit: bool = False, focus: str | None = None, **openin
         def wrapper(*args, **kwargs):
             finished = None
             about = ("account", kwargs[focus]) if focus and kwargs.get(focus) else None
-            with session(**opening, focus=about) as reg:
+            history = {"history": events(kwargs)} if events is not None else {}
+            with session(**opening, **history, focus=about) as reg:
                 try:
                     return func(reg, *args, **kwargs)
                 except click.exceptions.Exit as done:
@@ -292,7 +299,9 @@ def _with_register(result_exit: bool = False, focus: str | None = None, **openin
 reads = _with_register(write=False)
 # audit, offboard: exit 1 reports what they found in the accounts (verify's exit 1 is about the register: not this)
 reads_findings = _with_register(write=False, result_exit=True)
-reads_history = _with_register(write=False, history=True)  # log, export, report: the archive too
+reads_history = _with_register(write=False, history=True)  # export, report: the archive too
+# log: the events of one account, or the last N (format 5 loads only those: 2.4 s to 0.6 s at the large trust)
+reads_events = _with_register(write=False, events=lambda kw: {"account": kw.get("account"), "last": kw.get("limit")})
 reads_unchecked = _with_register(write=False, history=True, check=False)  # verify: it checks, and reports
 writes = _with_register(write=True)
 # A write about one account (its argument `account_id`) that nothing of another school bears on: in a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from accountctl.cli import output
-from accountctl.cli.common import fmt, format_options, reads_history, reads_unchecked
+from accountctl.cli.common import fmt, format_options, reads_events, reads_history, reads_unchecked
 from accountctl.core import events
 from accountctl.core.lookup import get_account
 from accountctl.core.export import export as export_register
@@ -16,7 +16,7 @@ from accountctl.model import ALL_EVENTS
 @click.option("--account", help="Only this account's events.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the last N events.")
 @format_options
-@reads_history
+@reads_events
 def log(reg, account, limit) -> None:
     """The history: who did what to which record, when.
 

@@ -63,15 +63,19 @@ class Opened:
     reread: object = None  # () -> every body again, for an open that kept no plaintext (`open_parts`' `keep`)
     batch_texts: object = dict  # () -> the bodies in the history batches of the schools loaded (read when asked)
 
-    def texts(self) -> dict[int, str]:
-        """Every event body this person reads, by event (decrypted at the open; read out only when asked)."""
+    def texts(self, batches: bool = True) -> dict[int, str]:
+        """Every event body this person reads, by event (decrypted at the open; read out only when asked).
+
+        Without `batches`, not those in the schools' history batches (`batch_texts`).
+        """
         out: dict[int, str] = {}
         if self.reread is not None:  # an open that kept no plaintext: decrypt the schools again
             out.update(self.reread())
         else:
             for records, _ in self.plain.values():
                 out.update(_bodies_in(records))
-        out.update(self.batch_texts())
+        if batches:
+            out.update(self.batch_texts())
         out.update(self.carried)
         return out
 

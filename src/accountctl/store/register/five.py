@@ -12,7 +12,6 @@ person may read, and the decisions are checked against those bodies on every ope
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 
 from accountctl import chain, crypto, model
@@ -23,6 +22,7 @@ from accountctl.store import segments as sg, split, stores, witness
 from accountctl.store.register.keys import PassphraseSource, choose_slot, unlock_kek
 from accountctl.store.register.seen import _check_witness, _refuse_before_unlocking
 from accountctl.store.register import checked5, images, reveals
+from accountctl.store.register.history5 import History5
 from accountctl.store.register.images import lock, read_header, size  # noqa: F401 (opening.py asks five for them)
 from accountctl.store.register.state import Register
 
@@ -30,7 +30,7 @@ LABEL_FINGERPRINT = b"accountctl/v5/password-fingerprint"
 SCOPED = "format 5 does not do this yet"  # the commands not built for format 5 say so (issue 27)
 
 
-class Register5(Register):
+class Register5(History5, Register):
     """An open format-5 register: the schools this person reads, merged into one database."""
 
     opened: opening5.Opened
@@ -149,121 +149,6 @@ class Register5(Register):
 
     def rotate(self, *, vault: bool) -> None:
         raise InputError(f"key rotation: {SCOPED}")
-
-    # -- the history: skeletons, with the bodies this person reads -----------------------------------
-    def event_hash(self, seq: int) -> str | None:
-        """The hash of event `seq` in the chain (every key holder has every skeleton)."""
-        recent = self.skeletons
-        for skeleton in reversed(recent if recent and recent[0]["seq"] <= seq else self.all_skeletons()):
-            if skeleton.get("seq") == seq:
-                return skeleton.get("hash")
-        return None
-
-    @property
-    def skeletons(self) -> list[dict]:
-        """The newest skeletons: the journal's and the tail's (the older ones are in batches: `all_skeletons`)."""
-        tail = self.opened.tail.skeletons if self.opened.tail else []
-        return self.opened.journal + tail
-
-    def all_skeletons(self) -> list[dict]:
-        """Every event's skeleton, oldest first (reads the trust's history batches once)."""
-        return self.opened.older() + self.skeletons
-
-    def load_history(self, blob=None) -> None:
-        """Attach `all_events`: every event whose body this person may read, as format 4's rows."""
-        if self.history_loaded:
-            return
-        reading = self.db.execute("PRAGMA query_only").fetchone()[0]
-        self.db.execute("PRAGMA query_only = OFF")  # the history is this open's own copy, not the register
-        try:
-            self._attach_history()
-        finally:
-            if reading:
-                self.db.execute("PRAGMA query_only = ON")
-
-    def _attach_history(self) -> None:
-        dbmod.attach_history(self.db, None)
-        rows = []
-        for skeleton, body in self._events():
-            if body is None:
-                continue
-            rows.append(
-                (
-                    skeleton["seq"],
-                    body["at"],
-                    skeleton["actor"],
-                    body["action"],
-                    body.get("target"),
-                    body.get("account"),
-                    json.dumps(body.get("details"), sort_keys=True),
-                    skeleton.get("prev_hash", ""),
-                    skeleton.get("hash", ""),
-                    skeleton.get("at_real"),
-                    bytes.fromhex(skeleton["signature"]) if skeleton.get("signature") else None,
-                )
-            )
-        self.db.executemany(f"INSERT INTO {dbmod.HISTORY}.events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-
-    def _events(self):
-        """(skeleton, body or None) for every event, oldest first; None where the body is another school's."""
-        bodies = self.opened.texts()
-        tail = self.opened.tail.bodies if self.opened.tail else {}
-        extra = {b["seq"]: b for found in tail.values() for b in found}
-        for skeleton in self.all_skeletons():
-            seq = skeleton.get("seq")
-            text = bodies.get(seq)
-            yield skeleton, json.loads(text) if text is not None else extra.get(seq)
-
-    def history_check(self) -> tuple[list[str], dict[int, bytes]]:
-        """For `verify`: every segment against the index, the whole chain again from its start, and which
-        key signed each event (F7: everyone checks every signature; the content of what they read)."""
-        data = self.image.whole()
-        header, raw = ff5.parse_header(data)
-        index, _ = ff5.read_index(data, header, raw)
-        start, offsets = len(raw) + header.index_len, index.offsets()
-        problems = [
-            f"{entry.name()} is not the one the index names"
-            for entry in index.segments
-            if hashlib.sha256(
-                data[start + offsets[entry.seg_id] : start + offsets[entry.seg_id] + entry.length]
-            ).digest()
-            != entry.digest
-        ]
-        try:
-            opening5.open_image(data, self.slot.slot_id, self.keys.x25519_private, None, write=False)
-        except DamagedError as exc:
-            problems.append(str(exc))
-        actors = {s["seq"]: s["actor"] for s in self.all_skeletons()}
-        problems += [
-            f"the {r['kind']} record by {r['by']} has no matching event {r['seq']}"
-            for r in self.membership.records
-            if actors.get(r["seq"]) != r["by"]
-        ]
-        return problems, self._signed_by()
-
-    def _signed_by(self) -> dict[int, bytes]:
-        """The key whose signature covers each event: its save's last event's (a save signs only its own)."""
-        signed: dict[int, bytes] = {}
-        run: list[int] = []
-        for skeleton in self.all_skeletons():
-            run.append(skeleton["seq"])
-            if "signature" not in skeleton:
-                continue
-            label = chain.event_message if skeleton.get("format4") else chain.skeleton_message
-            message = label(self.file_id, skeleton["hash"])
-            signature = bytes.fromhex(skeleton["signature"])
-            key = next(
-                (
-                    k
-                    for k in self.membership.keys_of(skeleton["actor"], skeleton["seq"])
-                    if crypto.verify_signature(k, signature, message)
-                ),
-                None,
-            )
-            if key is not None:
-                signed.update(dict.fromkeys(run, key))
-            run = []
-        return signed
 
     def check_archive(self) -> None:
         return None  # every segment is checked against the index when it is read or copied
@@ -555,7 +440,7 @@ def _open_image(
     reg.checked.changed = reg.checked.changed or kept != opened.checked
     reg.decisions = checking.install(reg, reg.checked)
     if history:
-        reg.load_history()
+        reg.load_history(**history) if isinstance(history, dict) else reg.load_history()
     if recovery_key is not None:
         from accountctl.store import trust
 

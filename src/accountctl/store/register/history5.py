@@ -1,0 +1,184 @@
+"""Format 5's history for a register opened by one person: skeletons, with the bodies they read.
+
+A mixin of `five.Register5`: every key holder has every event's skeleton (the chain); each body is in
+the records segment or history batch of its school, and only that school's readers have it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from accountctl import chain, crypto
+from accountctl.errors import DamagedError
+from accountctl.store import db as dbmod, fileformat5 as ff5, opening5, segments as sg
+
+
+class History5:
+    # -- the history: skeletons, with the bodies this person reads -----------------------------------
+    def event_hash(self, seq: int) -> str | None:
+        """The hash of event `seq` in the chain (every key holder has every skeleton)."""
+        recent = self.skeletons
+        for skeleton in reversed(recent if recent and recent[0]["seq"] <= seq else self.all_skeletons()):
+            if skeleton.get("seq") == seq:
+                return skeleton.get("hash")
+        return None
+
+    @property
+    def skeletons(self) -> list[dict]:
+        """The newest skeletons: the journal's and the tail's (the older ones are in batches: `all_skeletons`)."""
+        tail = self.opened.tail.skeletons if self.opened.tail else []
+        return self.opened.journal + tail
+
+    def all_skeletons(self) -> list[dict]:
+        """Every event's skeleton, oldest first (reads the trust's history batches once)."""
+        return self.opened.older() + self.skeletons
+
+    def load_history(self, blob=None, account: str | None = None, last: int | None = None) -> None:
+        """Attach `all_events`: every event whose body this person may read, as format 4's rows.
+
+        With `account` and/or `last`, only that account's events and/or the last `last` of them (what
+        `log` shows): at the large trust, 0.6 s instead of 2.4 s, as most bodies are neither parsed
+        nor copied. A later call without them loads every event.
+        """
+        partial = account is not None or last is not None
+        if self.history_loaded and not (self._history_partial and not partial):
+            return
+        reading = self.db.execute("PRAGMA query_only").fetchone()[0]
+        self.db.execute("PRAGMA query_only = OFF")  # the history is this open's own copy, not the register
+        try:
+            if self.history_loaded:
+                self.db.execute(f"DETACH {dbmod.HISTORY}")
+            self._attach_history(account, last)
+            self._history_partial = partial
+        finally:
+            if reading:
+                self.db.execute("PRAGMA query_only = ON")
+
+    _history_partial = False
+
+    def _attach_history(self, account: str | None = None, last: int | None = None) -> None:
+        dbmod.attach_history(self.db, None)
+        rows = []
+        for skeleton, body in self._events(account, last):
+            rows.append(
+                (
+                    skeleton["seq"],
+                    body["at"],
+                    skeleton["actor"],
+                    body["action"],
+                    body.get("target"),
+                    body.get("account"),
+                    json.dumps(body.get("details"), sort_keys=True),
+                    skeleton.get("prev_hash", ""),
+                    skeleton.get("hash", ""),
+                    skeleton.get("at_real"),
+                    bytes.fromhex(skeleton["signature"]) if skeleton.get("signature") else None,
+                )
+            )
+        self.db.executemany(f"INSERT INTO {dbmod.HISTORY}.events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def _events(self, account: str | None = None, last: int | None = None) -> list[tuple[dict, dict]]:
+        """(skeleton, body) of the events whose bodies this person reads, oldest first; only `account`'s,
+        only the last `last` of them, if given."""
+        tail = self.opened.tail.bodies if self.opened.tail else {}
+        extra = {b["seq"]: b for found in tail.values() for b in found}
+        if last is not None and account is None:
+            recent = self._recent_events(last, extra)
+            if recent is not None:
+                return recent
+        bodies = self.opened.texts()
+        quoted = json.dumps(account.strip().lower()) if account is not None else None
+        found = []
+        for skeleton in self.all_skeletons():
+            seq = skeleton.get("seq")
+            text = bodies.get(seq)
+            if text is None:
+                body = extra.get(seq)
+            elif quoted is None or may_name(text, quoted):
+                body = json.loads(text)
+            else:
+                continue
+            if body is None or (quoted is not None and body.get("account") != json.loads(quoted)):
+                continue
+            found.append((skeleton, body))
+        return found[-last:] if last is not None else found
+
+    def _recent_events(self, last: int, extra: dict) -> list[tuple[dict, dict]] | None:
+        """The last `last` events this person reads, from the journal alone; None if it holds fewer, or if
+        a body it needs has moved into a school's history batch (then every event is read)."""
+        bodies = self.opened.texts(batches=False)
+        readable = {sg.TRUST.hex()} | {self.membership.school_scopes[s] for s in self.opened.schools}
+        found = []
+        for skeleton in reversed(self.skeletons):
+            seq = skeleton.get("seq")
+            text = bodies.get(seq)
+            body = json.loads(text) if text is not None else extra.get(seq)
+            if body is None:
+                if set(skeleton.get("scopes") or ()) & readable:
+                    return None  # this person's, in a batch
+                continue
+            found.append((skeleton, body))
+            if len(found) == last:
+                return found[::-1]
+        return None
+
+    def history_check(self) -> tuple[list[str], dict[int, bytes]]:
+        """For `verify`: every segment against the index, the whole chain again from its start, and which
+        key signed each event (F7: everyone checks every signature; the content of what they read)."""
+        data = self.image.whole()
+        header, raw = ff5.parse_header(data)
+        index, _ = ff5.read_index(data, header, raw)
+        start, offsets = len(raw) + header.index_len, index.offsets()
+        problems = [
+            f"{entry.name()} is not the one the index names"
+            for entry in index.segments
+            if hashlib.sha256(
+                data[start + offsets[entry.seg_id] : start + offsets[entry.seg_id] + entry.length]
+            ).digest()
+            != entry.digest
+        ]
+        try:
+            opening5.open_image(data, self.slot.slot_id, self.keys.x25519_private, None, write=False)
+        except DamagedError as exc:
+            problems.append(str(exc))
+        actors = {s["seq"]: s["actor"] for s in self.all_skeletons()}
+        problems += [
+            f"the {r['kind']} record by {r['by']} has no matching event {r['seq']}"
+            for r in self.membership.records
+            if actors.get(r["seq"]) != r["by"]
+        ]
+        return problems, self._signed_by()
+
+    def _signed_by(self) -> dict[int, bytes]:
+        """The key whose signature covers each event: its save's last event's (a save signs only its own)."""
+        signed: dict[int, bytes] = {}
+        run: list[int] = []
+        for skeleton in self.all_skeletons():
+            run.append(skeleton["seq"])
+            if "signature" not in skeleton:
+                continue
+            label = chain.event_message if skeleton.get("format4") else chain.skeleton_message
+            message = label(self.file_id, skeleton["hash"])
+            signature = bytes.fromhex(skeleton["signature"])
+            key = next(
+                (
+                    k
+                    for k in self.membership.keys_of(skeleton["actor"], skeleton["seq"])
+                    if crypto.verify_signature(k, signature, message)
+                ),
+                None,
+            )
+            if key is not None:
+                signed.update(dict.fromkeys(run, key))
+            run = []
+        return signed
+
+
+def may_name(text: str, quoted: str) -> bool:
+    """Whether an event record's JSON text may name the id `quoted` (a JSON string) as a value.
+
+    An id is a slug, which JSON writes as it is, so a text without it does not name it, unless a
+    writer escaped a character (\\u0061 for a): such a text is parsed to find out.
+    """
+    return quoted in text or "\\u" in text
