@@ -25,6 +25,8 @@ from accountctl.core import audit, dataprotection
 from accountctl.core.directory import get_school
 from accountctl.model import ALL_EVENTS, get_meta
 
+TRANSFER = "account.transfer"  # the only events the report reads (cli/report.py loads no others)
+
 REPORT_FORMAT = "accountctl-governors-report"
 REPORT_VERSION = 1
 PERIOD_DAYS = 365  # leavers and transfers: the 365 days up to and including the as-of date
@@ -201,8 +203,8 @@ def build(
     transfers = []
     for r in conn.execute(
         f"SELECT e.at, e.actor, e.account, e.details, a.school FROM {ALL_EVENTS} e LEFT JOIN accounts a ON a.id = e.account "
-        "WHERE e.action = 'account.transfer' AND substr(e.at, 1, 10) BETWEEN ? AND ?" + one_school + " ORDER BY e.seq",
-        [start.isoformat(), as_of.isoformat(), *one_args],
+        "WHERE e.action = ? AND substr(e.at, 1, 10) BETWEEN ? AND ?" + one_school + " ORDER BY e.seq",
+        [TRANSFER, start.isoformat(), as_of.isoformat(), *one_args],
     ):
         details = json.loads(r[3] or "{}")
         transfers.append(

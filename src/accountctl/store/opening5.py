@@ -60,8 +60,8 @@ class Opened:
     tail_end: int = 0  # a file's: where its last whole tail record ends (a reveal appends there)
     tail_count: int = 0  # the tail's records (a file's) or rows (PostgreSQL's) after this generation
     carried: dict = field(default_factory=dict)  # seq -> body of reveals carried forward sealed (F9) that it opened
-    reread: object = None  # () -> every body again, for an open that kept no plaintext (`open_parts`' `keep`)
-    batch_texts: object = dict  # () -> the bodies in the history batches of the schools loaded (read when asked)
+    reread: object = None  # () -> every body again, a segment at a time, for an open that kept no plaintext (`keep`)
+    batch_texts: object = tuple  # () -> the bodies in the history batches of the schools loaded, a batch at a time
 
     def texts(self, batches: bool = True) -> dict[int, str]:
         """Every event body this person reads, by event (decrypted at the open; read out only when asked).
@@ -69,15 +69,21 @@ class Opened:
         Without `batches`, not those in the schools' history batches (`batch_texts`).
         """
         out: dict[int, str] = {}
+        for part in self.each_text(batches):
+            out.update(part)
+        return out
+
+    def each_text(self, batches: bool = True):
+        """`texts` a segment at a time (a later one's record of an event wins), so that a reader that keeps
+        only some of them never holds them all."""
         if self.reread is not None:  # an open that kept no plaintext: decrypt the schools again
-            out.update(self.reread())
+            yield from self.reread()
         else:
             for records, _ in self.plain.values():
-                out.update(_bodies_in(records))
+                yield _bodies_in(records)
         if batches:
-            out.update(self.batch_texts())
-        out.update(self.carried)
-        return out
+            yield from self.batch_texts()
+        yield self.carried
 
     def as_image(self, data: bytes) -> Image:
         """What this person's next save needs of the register they opened (from the file's bytes).
@@ -325,20 +331,17 @@ def open_parts(
     opened.carried = carried
     if not keep:
 
-        def reread() -> dict[int, str]:
-            out = _bodies_in(trust_plain)
+        def reread():
+            yield _bodies_in(trust_plain)
             for school in schools:
-                out.update(_bodies_in(plain(sg.SCHOOL_RECORDS, bytes.fromhex(state.school_scopes[school]))[1]))
-            return out
+                yield _bodies_in(plain(sg.SCHOOL_RECORDS, bytes.fromhex(state.school_scopes[school]))[1])
 
         opened.reread = reread
 
-    def batch_texts() -> dict[int, str]:
-        out: dict[int, str] = {}
+    def batch_texts():
         for school in schools:
             for entry in batches.get(bytes.fromhex(state.school_scopes[school]), ()):
-                out.update(batch_bodies(entry))
-        return out
+                yield batch_bodies(entry)
 
     opened.batch_texts = batch_texts
     return opened
@@ -411,6 +414,22 @@ class _Older:
                 found += _skeletons(sg.open_segment(self.key, self.file_id, entry, self.fetch(entry)))
             self.found, self.read = sorted(found, key=lambda s: s["seq"]), True
         return self.found
+
+    def only(self, seqs: set[int]) -> list[dict]:
+        """The skeletons of events `seqs` among them, oldest first; without keeping the others (a filtered
+        history at the large trust holds a few, not 72,000)."""
+        if self.read or not seqs:
+            return [s for s in self.found if s["seq"] in seqs]
+        found = []
+        for entry in self.entries:
+            if self.key is None:
+                raise DamagedError("register damaged: your keyring lacks the trust's key")
+            found += [
+                s
+                for s in _skeletons(sg.open_segment(self.key, self.file_id, entry, self.fetch(entry)))
+                if s["seq"] in seqs
+            ]
+        return sorted(found, key=lambda s: s["seq"])
 
 
 @dataclass

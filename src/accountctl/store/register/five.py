@@ -418,9 +418,9 @@ def _open_image(
     kept = checked5.parse_checked(saved)
     try:
         reuse = reuse.opened if reuse is not None and reuse.slot.slot_id == slot.slot_id else None
-        # The schools' plaintext is kept for a save (its base), the history, the agent (`reuse`), and a
+        # The schools' plaintext is kept for a save (its base), the whole history (not the few events a filtered one reads again), the agent (`reuse`), and a
         # first open here (every decision is checked against its event's record).
-        keep = write or history or kept is None or opening5.KEEP_PLAIN
+        keep = write or history is True or kept is None or opening5.KEEP_PLAIN
         opened = image.open(slot.slot_id, keys.x25519_private, kept, write, focus, reuse, keep)
     except DamagedError as first:
         if kept is None or reuse is not None:
