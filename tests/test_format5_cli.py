@@ -970,3 +970,58 @@ def test_the_report_reads_the_transfers_from_format_5_as_from_format_4(run, five
         return [{k: v for k, v in t.items() if k != "at"} for t in data["transfers"]]
 
     assert transfers(report(CUSTODIAN, four)) == transfers(by_custodian)
+
+
+def test_verify_checks_from_the_start_what_this_machine_checked_before(run, five, tmp_path, monkeypatch):
+    """Brookside's head alters an old event's record in their own school and saves with the store's own
+    save, signed as themselves. A machine that checked that event before does not check it again, so its
+    commands still open; its `verify` checks everything from the start, names the altered record (exit 1),
+    and a machine that never saw the register refuses it (exit 4)."""
+    from accountctl import chain
+    from accountctl.store import format5
+
+    ok(as_(run, CUSTODIAN, "account", "list"))  # this machine has checked the whole history
+    assert json.loads(ok(as_(run, CUSTODIAN, "verify", "--json")).stdout)["ok"]
+    with _open(five, BROOK_HEAD, write=True) as reg:
+        scope = bytes.fromhex(reg.membership.school_scopes["brookside"])
+        conn = sqlite3.connect(":memory:")
+        conn.deserialize(reg.opened.plain[scope][0])
+        seq, text = conn.execute("SELECT seq, body FROM event_bodies ORDER BY seq LIMIT 1").fetchone()
+        altered = chain.canonical({**json.loads(text), "details": {"note": "nothing happened"}}).decode()
+        real = format5._earlier
+
+        def earlier(previous, where, old_keys):  # their own code: the records their save carries over
+            found = real(previous, where, old_keys)
+            return [(s, altered if (where, s) == (scope, seq) else t) for s, t in found]
+
+        monkeypatch.setattr(format5, "_earlier", earlier)
+        reg.db.execute("UPDATE accounts SET reviewed_on = '2026-12-01' WHERE id = ?", (BROOK_ACCOUNT,))
+        chain.record(reg.db, BROOK_HEAD, "account.review", account=BROOK_ACCOUNT)
+    monkeypatch.setattr(format5, "_earlier", real)
+    ok(as_(run, CUSTODIAN, "account", "list"))
+    result = as_(run, CUSTODIAN, "verify", "--json")
+    assert result.exit_code == 1
+    assert any(f"event {seq}'s record was altered" in p for p in json.loads(result.stdout)["problems"])
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "a-new-machine"))
+    error_line(as_(run, CUSTODIAN, "account", "list"), 4, "altered")
+
+
+def test_verify_by_a_head_checks_the_bytes_of_schools_their_key_does_not_open(run, five):
+    """A flipped byte in Oakfield's records: Brookside's head never decrypts that segment, but their
+    `verify` checks every segment's bytes against the signed index, a segment at a time."""
+    from accountctl.store import fileformat5 as ff5, segments as sg
+
+    data = bytearray(five.read_bytes())
+    header, raw = ff5.parse_header(bytes(data))
+    index, _ = ff5.read_index(bytes(data), header, raw)
+    with _open(five, CUSTODIAN) as reg:
+        oak = bytes.fromhex(reg.membership.school_scopes["oakfield"])
+    entry = next(e for e in index.segments if e.kind == sg.SCHOOL_RECORDS and e.scope == oak)
+    at = len(raw) + header.index_len + index.offsets()[entry.seg_id] + entry.length // 2
+    data[at] ^= 1
+    five.write_bytes(bytes(data))
+    ok(as_(run, BROOK_HEAD, "account", "list"))  # what they read is whole
+    result = as_(run, BROOK_HEAD, "verify", "--json")
+    assert result.exit_code == 1
+    assert [p for p in json.loads(result.stdout)["problems"] if "is not the one the index names" in p]
+    error_line(as_(run, CUSTODIAN, "account", "list"), 4)

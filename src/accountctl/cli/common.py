@@ -302,7 +302,13 @@ reads_findings = _with_register(write=False, result_exit=True)
 reads_history = _with_register(write=False, history=True)  # export, report: the archive too
 # log: the events of one account, or the last N (format 5 loads only those: 2.4 s to 0.6 s at the large trust)
 reads_events = _with_register(write=False, events=lambda kw: {"account": kw.get("account"), "last": kw.get("limit")})
-reads_unchecked = _with_register(write=False, history=True, check=False)  # verify: it checks, and reports
+# verify: it checks, and reports; of the history (format 5) it reads the events of decisions and of the
+# membership records (core.verification), and checks every other one as the open does.
+reads_unchecked = _with_register(
+    write=False,
+    check=False,
+    events=lambda kw: {"actions": ("account.approve", "account.reject", "incident.decide"), "members": True},
+)
 writes = _with_register(write=True)
 # A write about one account (its argument `account_id`) that nothing of another school bears on: in a
 # register with a key per school, only that account's school is decrypted (F4's lookup).

@@ -9,7 +9,6 @@ from accountctl.cli.common import fmt, format_options, reads_events, reads_histo
 from accountctl.core import events
 from accountctl.core.lookup import get_account
 from accountctl.core.export import export as export_register
-from accountctl.model import ALL_EVENTS
 
 
 @click.command("log")
@@ -97,7 +96,7 @@ def verify(reg, ctx) -> None:
     problems = verification.verify(reg.db, reg.membership, reg.file_id, reg.save_problems(), history)
     result = {
         "ok": not problems,
-        "events": reg.db.execute(f"SELECT count(*) FROM {ALL_EVENTS}").fetchone()[0],
+        "events": reg.count_events(),
         "approvals": reg.db.execute("SELECT count(*) FROM approvals").fetchone()[0],
         "problems": problems,
     }

@@ -357,6 +357,7 @@ def open_file(
     focus: tuple[str, str] | None = None,
     recovery_key: bytes | None = None,
     reuse: Register5 | None = None,
+    from_start: bool = False,
 ) -> Register5:
     """Open a format-5 file (the caller holds the lock for a writer); every check of F7, then the witness.
 
@@ -364,7 +365,9 @@ def open_file(
     open file; a writer's save copies the segments it keeps from that same file. With `recovery_key`,
     the recovery slot is opened (it reads every school) and signs with the recovery key's signing key.
     `reuse`: a reader's open of an earlier generation, whose database this open takes over, re-reading
-    only the segments that changed (opening5.open_parts); it must not be used after.
+    only the segments that changed (opening5.open_parts); it must not be used after. `from_start`
+    (`verify`): check everything as a machine that never saw the register, and if that finds it
+    damaged, open it as this machine checked it before and say so in `Register5.from_start`.
     """
     seen_all = witness.load_all()
     image = images.open_image(store)
@@ -383,6 +386,7 @@ def open_file(
             focus,
             recovery_key,
             reuse,
+            from_start,
         )
     finally:
         image.done()
@@ -402,6 +406,7 @@ def _open_image(
     focus,
     recovery_key,
     reuse,
+    from_start=False,
 ) -> Register5:
     header, raw = image.header, image.raw
     address = _refuse_before_unlocking(store, header, seen_all)
@@ -416,19 +421,15 @@ def _open_image(
     checked_key = hashlib.sha256(header.file_id + slot.slot_id).digest()[:16]
     saved = witness.load_checked(checked_key)
     kept = checked5.parse_checked(saved)
-    try:
-        reuse = reuse.opened if reuse is not None and reuse.slot.slot_id == slot.slot_id else None
-        # The schools' plaintext is kept for a save (its base), the whole history (not the few events a filtered one reads again), the agent (`reuse`), and a
-        # first open here (every decision is checked against its event's record).
-        keep = write or history is True or kept is None or opening5.KEEP_PLAIN
-        opened = image.open(slot.slot_id, keys.x25519_private, kept, write, focus, reuse, keep)
-    except DamagedError as first:
-        if kept is None or reuse is not None:
-            raise
-        try:  # a restored copy no longer holds what this machine checked: check it all (the witness decides)
-            opened = image.open(slot.slot_id, keys.x25519_private, None, write, focus)
-        except DamagedError:
-            raise first from None
+    opened, found_wrong = None, None
+    if from_start and kept is not None:
+        try:  # as a machine that never saw the register: nothing checked here before is taken as checked
+            opened = image.open(slot.slot_id, keys.x25519_private, None, write, focus, None, write)
+            kept = saved = None
+        except DamagedError as exc:
+            found_wrong = str(exc)  # `verify` says so, and reads the register as this machine checked it
+    if opened is None:
+        opened = _open_checked(image, slot, keys, kept, write, focus, reuse, history, from_start)
     keys.vault_key = opened.ring.get((sg.TRUST, sg.KEY_V), (0, None))[1] if slot.access == ff.ACCESS_VAULT else None
     reg = Register5(store, header, keys, opened.conn, slot, _actor(opened, slot), kek, 0, opened.membership)
     reg.opened, reg.raw, reg.address, reg.seen, reg.image = opened, raw, address, seen, image
@@ -439,6 +440,7 @@ def _open_image(
     reg.checked = checked5.decisions(reg, checking.Checked.parse(saved).decisions if kept is not None else {})
     reg.checked.changed = reg.checked.changed or kept != opened.checked
     reg.decisions = checking.install(reg, reg.checked)
+    reg.from_start = (from_start and found_wrong is None, found_wrong)
     if history:
         reg.load_history(**history) if isinstance(history, dict) else reg.load_history()
     if recovery_key is not None:
@@ -449,6 +451,24 @@ def _open_image(
         except CryptoFailure:
             raise DamagedError("register damaged or altered: the recovery key's signing key does not open") from None
     return reg
+
+
+def _open_checked(image, slot, keys, kept, write, focus, reuse, history, from_start) -> opening5.Opened:
+    """The open from what this machine checked before (`kept`), or from the start if it checked nothing."""
+    try:
+        reuse = reuse.opened if reuse is not None and reuse.slot.slot_id == slot.slot_id else None
+        # The schools' plaintext is kept for a save (its base), the whole history (not the few events a
+        # filtered one reads again) and the agent (`reuse`). A first open here, which checks every decision
+        # against its event's record, decrypts them again for it: 229 MB, not 257, at the large trust.
+        keep = write or history is True or opening5.KEEP_PLAIN
+        return image.open(slot.slot_id, keys.x25519_private, kept, write, focus, reuse, keep)
+    except DamagedError as first:
+        if kept is None or reuse is not None:
+            raise
+        try:  # a restored copy no longer holds what this machine checked: check it all (the witness decides)
+            return image.open(slot.slot_id, keys.x25519_private, None, write, focus)
+        except DamagedError:
+            raise first from None
 
 
 def _recovery_slot(header: ff5.Header, recovery_key: bytes):

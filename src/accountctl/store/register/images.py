@@ -119,6 +119,19 @@ class _PgImage(_Opening):
             fetch = pgstore5.fetcher(self.store)
             return b"".join([raw, index_bytes, *(fetch(e) for e in index.segments)])
 
+    def digest_problems(self) -> list[str]:
+        """Each segment that is not the one the index names (`verify`): the rows as they are now."""
+        from accountctl.store import pgstore5
+
+        with pgstore5.reading(self.store):
+            _header, index, _raw, _bytes = pgstore5.read(self.store)
+            fetch = pgstore5.fetcher(self.store)
+            return [
+                f"{e.name()} is not the one the index names"
+                for e in index.segments
+                if hashlib.sha256(fetch(e)).digest() != e.digest
+            ]
+
     def done(self) -> None:
         self.reading.__exit__(None, None, None)
 
@@ -173,6 +186,14 @@ class _Image(_Opening):
     def whole(self) -> bytes:
         """Every byte, as opened (`verify` reads them all)."""
         return self.snapshot.read(0, self.snapshot.size)
+
+    def digest_problems(self) -> list[str]:
+        """Each segment that is not the one the index names (`verify`), reading one segment at a time."""
+        return [
+            f"{e.name()} is not the one the index names"
+            for e in self.index.segments
+            if hashlib.sha256(self.fetch(e)).digest() != e.digest
+        ]
 
     def open(self, slot_id, x25519_private, kept, write: bool, focus, reuse=None, keep=True) -> opening5.Opened:
         end = self.start + self.index.segments_length()

@@ -217,7 +217,7 @@ def _open(
             yield reg
             return
     if is_five(store):
-        opening = (actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus)
+        opening = (actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus, not check)
         with _open_five(store, *opening) as reg:
             yield reg
         return
@@ -307,13 +307,30 @@ def is_five(store: stores.Store) -> bool:
 
 @contextmanager
 def _open_five(
-    store: stores.Store, actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus
+    store: stores.Store,
+    actor,
+    passphrase_source,
+    write,
+    use_keyring,
+    history,
+    accepting_rollback,
+    kek,
+    focus,
+    from_start=False,
 ):
-    """Format 5 (register/five.py): the KEK found before the lock, the file read and checked under it."""
+    """Format 5 (register/five.py): the KEK found before the lock, the file read and checked under it.
+
+    `from_start`: `verify`'s (check=False), which checks it all as a machine that never saw it.
+    """
     from accountctl.store.register import five  # not on format 4's paths: it imports all of format 5
 
     opening = dict(
-        actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring, history=history, focus=focus
+        actor=actor,
+        passphrase_source=passphrase_source,
+        use_keyring=use_keyring,
+        history=history,
+        focus=focus,
+        from_start=from_start,
     )
     if not write:
         yield five.open_file(store, write=False, accepting_rollback=accepting_rollback, kek=kek, **opening)

@@ -81,7 +81,11 @@ class Register(Slots, Tail):
     def history_loaded(self) -> bool:
         return dbmod.history_attached(self.db)
 
-    def load_history(self, blob: bytes | memoryview | None = None) -> None:
+    def count_events(self) -> int:
+        """How many events this person reads in the history (`verify` says so)."""
+        return self.db.execute(f"SELECT count(*) FROM {dbmod.ALL_EVENTS}").fetchone()[0]
+
+    def load_history(self, blob: bytes | memoryview | None = None, **_filters) -> None:
         """Decrypt the history archive and attach it, so `all_events` holds every event.
 
         `blob` is the archive as read with the body; without it the archive is read from the store,
