@@ -256,3 +256,13 @@ def test_long_tables_and_csv_are_written_in_pieces_that_join_to_the_whole(monkey
     with contextlib.redirect_stdout(buffer):
         output.rows(data, columns, "csv")
     assert len(buffer.getvalue()) > output.OUTPUT_PIECE and buffer.getvalue() == whole.getvalue()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, output.JSON_BATCH, output.JSON_BATCH + 1, 2 * output.JSON_BATCH + 3])
+def test_records_read_as_they_are_written_give_the_same_json_as_a_list(n):
+    """`export` hands iter_json its staff, accounts, approvals and events as iterators: the same text."""
+    records = [{"seq": i, "action": "account.review", "details": {"n": i}, "note": None} for i in range(n)]
+    document = {"before": 1, "events": records, "after": []}
+    streamed = {**document, "events": iter(records), "after": iter([])}
+    assert "".join(output.iter_json(streamed)) == "".join(output.iter_json(document))
+    assert json.loads("".join(output.iter_json({**document, "events": iter(records)})))["events"] == records

@@ -140,11 +140,11 @@ def export(reg, out, asset_register) -> None:
     from accountctl.core import incidents
 
     data = export_register(reg.db)
-    data["events"] = incidents.withhold(reg.db, reg.actor, reg.is_custodian, data["events"])
-    text = output.to_json(data)
-    if out:
+    data["events"] = incidents.withholding(reg.db, reg.actor, reg.is_custodian, data["events"])
+    if out:  # written in pieces, the events as they are read: 65 MB of JSON at the large trust
         with open(out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+            handle.writelines(output.iter_json(data))
+            handle.write("\n")
         output.message(f"Exported to {out}.")
     else:
-        click.echo(text)
+        output.echo_json(data)

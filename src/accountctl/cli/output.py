@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -146,6 +147,12 @@ def iter_json(data: Any, level: int = 0) -> Iterator[str]:
         for start in range(0, len(data), JSON_BATCH):
             yield (",\n" if start else "") + _records(data[start : start + JSON_BATCH], inner)
         yield f"\n{pad}]"
+    elif isinstance(data, Iterator):  # records read as they are written: never all of them at once
+        first = True
+        while batch := list(itertools.islice(data, JSON_BATCH)):
+            yield ("[\n" if first else ",\n") + _records(batch, inner)
+            first = False
+        yield "[]" if first else f"\n{pad}]"
     else:
         yield json_text(_compact(data))
 

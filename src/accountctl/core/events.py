@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 
 # Writing events is the chain's (the store appends its own too); the core's history reads and lists them.
 from accountctl.chain import (  # noqa: F401 (the core writes events through these names)
@@ -47,16 +48,23 @@ def history(conn: sqlite3.Connection, account: str | None = None, limit: int | N
         args.append(limit)
     else:
         sql += " ORDER BY seq"
+    return list(_events(conn, sql, args))
+
+
+def each_event(conn: sqlite3.Connection) -> Iterator[dict]:
+    """`history` of every event, one at a time (`export` writes 72,000 at the large trust)."""
+    return _events(conn, f"SELECT * FROM {ALL_EVENTS} ORDER BY seq", [])
+
+
+def _events(conn: sqlite3.Connection, sql: str, args: list) -> Iterator[dict]:
     from accountctl.core import texts
 
     # Free text lives outside the history (core/texts.py): each reference is read, or says it was erased.
-    out = []
-    for r in conn.execute(sql, args).fetchall():
+    for r in conn.execute(sql, args):
         event = _row_to_event(r)
         if "text:" in r["details"]:
             event["details"] = texts.resolve(conn, event["details"])
-        out.append(event)
-    return out
+        yield event
 
 
 def verify_chain(conn: sqlite3.Connection) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from collections.abc import Iterator
 
 from accountctl import __version__, clock
 from accountctl.core import directory, events
@@ -19,8 +20,32 @@ def _b64(value: bytes | None) -> str | None:
 
 
 def export(conn: sqlite3.Connection) -> dict:
-    """Everything in the register but the credentials' values (only when and by whom they were set)."""
-    accounts = []
+    """Everything in the register but the credentials' values (only when and by whom they were set).
+
+    Its staff, accounts, approvals and events are iterators, read as they are written (the large trust's
+    took 83 MB as lists), over a register that must stay open, its history attached, until then.
+    """
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "generator": f"accountctl {__version__}",
+        "exported_at": clock.now_iso(),
+        "trust": get_meta(conn, "trust"),
+        "schools": directory.list_schools(conn),
+        "staff": (directory.staff_row(r) for r in conn.execute("SELECT * FROM staff ORDER BY email")),
+        "people": [
+            dict(r)
+            for r in conn.execute("SELECT email, name, access, granted_at, granted_by FROM people ORDER BY email")
+        ],
+        "accounts": _accounts(conn),
+        "approvals": _approvals(conn),
+        "waivers": [dict(r) for r in conn.execute("SELECT * FROM waivers ORDER BY id")],
+        "mailboxes": _mailboxes(conn),
+        "events": events.each_event(conn),
+    }
+
+
+def _accounts(conn: sqlite3.Connection) -> Iterator[dict]:
     people_by_account: dict[str, dict[str, list[str]]] = {}
     for row in conn.execute(
         "SELECT account, email, role FROM account_people WHERE removed_at IS NULL ORDER BY account, role, email"
@@ -56,8 +81,10 @@ def export(conn: sqlite3.Connection) -> dict:
             "recovery_codes_held": bool(c["r"]) if c else False,
             "recovery_set_at": c["recovery_set_at"] if c else None,
         }
-        accounts.append(item)
-    approvals = []
+        yield item
+
+
+def _approvals(conn: sqlite3.Connection) -> Iterator[dict]:
     for row in conn.execute(
         "SELECT id, account, decision, approver, at, note, case_hash, payload, public_key, signature "
         "FROM approvals ORDER BY id"
@@ -66,25 +93,7 @@ def export(conn: sqlite3.Connection) -> dict:
         item["payload"] = json.loads(item["payload"])
         item["public_key"] = _b64(item["public_key"])
         item["signature"] = _b64(item["signature"])
-        approvals.append(item)
-    return {
-        "format": EXPORT_FORMAT,
-        "version": EXPORT_VERSION,
-        "generator": f"accountctl {__version__}",
-        "exported_at": clock.now_iso(),
-        "trust": get_meta(conn, "trust"),
-        "schools": directory.list_schools(conn),
-        "staff": directory.list_staff(conn),
-        "people": [
-            dict(r)
-            for r in conn.execute("SELECT email, name, access, granted_at, granted_by FROM people ORDER BY email")
-        ],
-        "accounts": accounts,
-        "approvals": approvals,
-        "waivers": [dict(r) for r in conn.execute("SELECT * FROM waivers ORDER BY id")],
-        "mailboxes": _mailboxes(conn),
-        "events": events.history(conn),
-    }
+        yield item
 
 
 def _mailboxes(conn: sqlite3.Connection) -> list[dict]:

@@ -437,6 +437,16 @@ class _Older:
             self.found, self.read = sorted(found, key=lambda s: s["seq"]), True
         return self.found
 
+    def each(self):
+        """Every skeleton among them, a batch at a time and not kept (unless they were read already)."""
+        if self.read:
+            yield from self.found
+            return
+        for entry in self.entries:
+            if self.key is None:
+                raise DamagedError("register damaged: your keyring lacks the trust's key")
+            yield from _skeletons(sg.open_segment(self.key, self.file_id, entry, self.fetch(entry)))
+
     def only(self, seqs: set[int]) -> list[dict]:
         """The skeletons of events `seqs` among them, oldest first; without keeping the others (a filtered
         history at the large trust holds a few, not 72,000)."""
