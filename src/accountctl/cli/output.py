@@ -330,7 +330,7 @@ def _fitted_table(headers: Sequence[str], body: list[list[str]], widths: list[in
 
 
 def rows(
-    data: Sequence[dict],
+    data: Sequence[dict] | Iterator[dict],
     columns: Sequence[str],
     fmt: str,
     *,
@@ -346,8 +346,8 @@ def rows(
     the others go under each row, no word or command broken. `colour` maps a row's `severity` to the
     colour its line is drawn in on a terminal (`colour_on`).
     """
-    if fmt == "json":
-        echo_json(json_data if json_data is not None else list(data))
+    if fmt == "json":  # records read as they are written stay an iterator (output.iter_json)
+        echo_json(json_data if json_data is not None else data if isinstance(data, Iterator) else list(data))
     elif fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")

@@ -38,6 +38,11 @@ def history(conn: sqlite3.Connection, account: str | None = None, limit: int | N
 
     Needs the history archive attached (a register opened with `history=True`).
     """
+    return list(each_event(conn, account, limit))
+
+
+def each_event(conn: sqlite3.Connection, account: str | None = None, limit: int | None = None) -> Iterator[dict]:
+    """`history`, one event at a time (`export` and `log --json` write 72,000 at the large trust)."""
     sql = f"SELECT * FROM {ALL_EVENTS}"
     args: list = []
     if account:
@@ -48,12 +53,7 @@ def history(conn: sqlite3.Connection, account: str | None = None, limit: int | N
         args.append(limit)
     else:
         sql += " ORDER BY seq"
-    return list(_events(conn, sql, args))
-
-
-def each_event(conn: sqlite3.Connection) -> Iterator[dict]:
-    """`history` of every event, one at a time (`export` writes 72,000 at the large trust)."""
-    return _events(conn, f"SELECT * FROM {ALL_EVENTS} ORDER BY seq", [])
+    return _events(conn, sql, args)
 
 
 def _events(conn: sqlite3.Connection, sql: str, args: list) -> Iterator[dict]:
