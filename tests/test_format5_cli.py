@@ -814,6 +814,9 @@ def test_a_head_sees_the_central_team_who_work_on_their_schools_accounts(run, fi
     assert not [f for f in by_head if CENTRAL_STAFF in f[2] and f[0] == "ADMIN_NOT_ELIGIBLE"]
     staff = json.loads(ok(as_(run, BROOK_HEAD, "staff", "list", "--json")).stdout)
     assert {s["school"] for s in staff} == {"brookside", "central"}
+    central = json.loads(ok(as_(run, BROOK_HEAD, "staff", "list", "--school", "central", "--json")).stdout)
+    assert {s["school"] for s in central} == {"central"} and CENTRAL_STAFF in {s["email"] for s in central}
+    error_line(as_(run, BROOK_HEAD, "account", "list", "--school", "central"), 3, "central")
     request = as_(
         run,
         BROOK_HEAD,

@@ -243,12 +243,19 @@ def session(
         _say_scope(reg)
 
 
+# Commands about staff alone, for which a central school is open to every key holder: the central
+# team's staff are the trust's rows (file-format.md F4), its accounts and incidents are not.
+_STAFF_ONLY = {("staff", "list")}
+
+
 def _require_school_opens(reg) -> None:
     """A `--school S` this person's key does not open is refused (exit 3), not answered with nothing."""
     covered = getattr(reg, "schools", None)
     ctx = click.get_current_context(silent=True)
     if covered is None or ctx is None:
         return
+    if ctx.parent is not None and (ctx.parent.info_name, ctx.info_name) in _STAFF_ONLY:
+        covered = covered | {row[0] for row in reg.db.execute("SELECT id FROM schools WHERE central")}
     for name in ("school", "school_id"):
         value = ctx.params.get(name)
         if isinstance(value, str) and value.strip().lower() in reg.all_schools - covered:
