@@ -149,44 +149,17 @@ def test_writes_by_a_head_and_the_custodian_are_read_back_by_each_other(run, fiv
     log = ok(as_(run, OAK_HEAD, "log", "--json")).stdout
     assert "inc-brookside-1" not in log and "brookside-facebook-brooksideacademy" not in log
     assert "inc-brookside-1" in ok(as_(run, CUSTODIAN, "log", "--json")).stdout
-    error_line(
-        as_(
-            run,
-            BROOK_HEAD,
-            "account",
-            "request",
-            "--school",
-            "brookside",
-            "--platform",
-            "x",
-            "--handle",
-            "NewOne",
-            "--url",
-            "https://x.com/NewOne",
-            "--category",
-            "faculty",
-            "--email",
-            "office@brookside.sch.uk",
-            "--owner",
-            BROOK_HEAD,
-            "--admin",
-            BROOK_HEAD,
-            "--admin",
-            "ben.carter@brookside.sch.uk",
-            "--aim",
-            "a",
-            "--audience",
-            "b",
-            "--promotion",
-            "c",
-            "--visibility",
-            "open",
-            "--id",
-            "mine",
-        ),
-        2,
-        "brookside-",
-    )
+    asked = _request("x", "NewOne", "https://x.com/NewOne", "office@brookside.sch.uk", "ben.carter@brookside.sch.uk")
+    error_line(as_(run, BROOK_HEAD, *asked, "--id", "mine"), 2, "brookside-")
+
+
+def _request(platform: str, handle: str, url: str, email: str, admin: str) -> list[str]:
+    """`account request` of a Brookside account: its head the owner, `admin` and the head its admins."""
+    return [
+        *("account", "request", "--school", "brookside", "--platform", platform, "--handle", handle, "--url", url),
+        *("--category", "faculty", "--email", email, "--owner", BROOK_HEAD, "--admin", admin, "--admin", BROOK_HEAD),
+        *("--aim", "a", "--audience", "b", "--promotion", "c", "--visibility", "open"),
+    ]
 
 
 def test_credentials_are_plain_only_inside_the_vault_segment(run, five):
@@ -817,37 +790,9 @@ def test_a_head_sees_the_central_team_who_work_on_their_schools_accounts(run, fi
     central = json.loads(ok(as_(run, BROOK_HEAD, "staff", "list", "--school", "central", "--json")).stdout)
     assert {s["school"] for s in central} == {"central"} and CENTRAL_STAFF in {s["email"] for s in central}
     error_line(as_(run, BROOK_HEAD, "account", "list", "--school", "central"), 3, "central")
+    url = "https://www.instagram.com/brooksiderowing"
     request = as_(
-        run,
-        BROOK_HEAD,
-        "account",
-        "request",
-        "--school",
-        "brookside",
-        "--platform",
-        "instagram",
-        "--handle",
-        "brooksiderowing",
-        "--url",
-        "https://www.instagram.com/brooksiderowing",
-        "--category",
-        "faculty",
-        "--email",
-        "sport@brookside.sch.uk",
-        "--owner",
-        BROOK_HEAD,
-        "--admin",
-        CENTRAL_STAFF,
-        "--admin",
-        "sara.lee@brookside.sch.uk",
-        "--aim",
-        "a",
-        "--audience",
-        "b",
-        "--promotion",
-        "c",
-        "--visibility",
-        "open",
+        run, BROOK_HEAD, *_request("instagram", "brooksiderowing", url, "sport@brookside.sch.uk", CENTRAL_STAFF)
     )
     assert request.exit_code == 0, request.stderr
     # Their records are the trust's: nothing of the central school's own segment is opened for it.
