@@ -128,3 +128,27 @@ def test_vault_recover_in_postgresql_gives_new_keys_and_keeps_the_school(run, cl
     shown = ok(run(["--as", "h@elm.sch.uk", "staff", "list", "--json"], env={"ACCOUNTCTL_PASSPHRASE": new}))
     assert {s["email"] for s in json.loads(shown.stdout)} == {"h@elm.sch.uk", "e@elm.sch.uk"}
     assert json.loads(ok(run(["--as", "it@two.org.uk", "verify", "--json"])).stdout)["ok"]
+
+
+def test_verify_by_a_head_finds_a_row_the_dba_altered_in_a_school_they_cannot_read(run, pg5):
+    """The DBA flips a byte of Oakfield's records row: Brookside's head never fetches it, but their
+    `verify` checks every segment row against the signed index, one row at a time."""
+    from accountctl.store import segments as sg
+    from accountctl.store.register import open_register
+
+    url, cluster, schema = pg5
+    ok(run(["--as", CUSTODIAN, "vault", "upgrade", "--yes"]))
+    with open_register(url, actor=CUSTODIAN, passphrase_source=lambda: demo.PASSPHRASE, use_keyring=False) as reg:
+        oak = bytes.fromhex(reg.membership.school_scopes["oakfield"])
+        entry = next(e for e in reg.opened.index.segments if e.kind == sg.SCHOOL_RECORDS and e.scope == oak)
+    with psycopg.connect(cluster.url() + f"?options=-csearch_path%3D{schema}", autocommit=True) as conn:
+        conn.execute(
+            "UPDATE accountctl5_segment SET bytes = set_byte(bytes, 200, get_byte(bytes, 200) # 1) "
+            "WHERE id = %s AND version = %s",
+            (entry.seg_id, entry.version),
+        )
+    ok(run(["--as", BROOK_HEAD, "account", "list"]))  # what they read is whole
+    result = run(["--as", BROOK_HEAD, "verify", "--json"])
+    assert result.exit_code == 1
+    assert [p for p in json.loads(result.stdout)["problems"] if "is not the one the index names" in p]
+    error_line(run(["--as", CUSTODIAN, "account", "list"]), 4)
