@@ -14,6 +14,7 @@ import hmac
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from accountctl import chain, crypto, membership
@@ -166,7 +167,7 @@ def save(
     state: membership.Membership | None = None,
     rotate: set[bytes] = frozenset(),
     rotate_vault: set[bytes] = frozenset(),
-    legacy: list[dict] = (),
+    legacy: Iterable[dict] = (),
     base: dict[bytes, tuple[bytes, bytes | None]] | None = None,
     tail: Tail | None = None,
     dirty_vault: set[str] | None = None,
@@ -193,11 +194,6 @@ def save(
     key, which keys the password fingerprints it computes before the save).
     """
     state = state or membership.derive(body)
-    if previous is None:
-        # Where this register's skeleton chain starts: its first format-4 event, or without them the
-        # body's last event before this save.
-        first = legacy[0] if legacy else events[0][0]
-        set_meta(body, CHAIN_START, f"{first['seq']} {first['prev_hash']}")
     file_id = previous.header.file_id if previous else file_id
     generation = previous.header.generation + 1 if previous else first_generation
     school_scopes = {school: bytes.fromhex(scope) for school, scope in state.school_scopes.items()}
@@ -237,7 +233,9 @@ def save(
     # the events: skeletons chained to the journal, bodies to the schools they name
     skeletons = list(previous.skeletons) if previous else []
     bodies: dict[bytes, list[tuple[int, str]]] = {}
+    first = None  # format 4's first event: `legacy` may be an iterator (the upgrade's reads them as it goes)
     for event in legacy if previous is None else ():
+        first = first or event
         scopes_of = [sg.TRUST if s == split.TRUST else school_scopes[s] for s in split.event_schools(body, event)]
         skeleton, event_body = chain.legacy_split(event, [scope.hex() for scope in scopes_of])
         skeletons.append(skeleton)
@@ -256,7 +254,12 @@ def save(
         for scope in scope_ids:
             bodies.setdefault(scope, []).append((event_body["seq"], chain.canonical(event_body).decode()))
 
-    legacy_root = chain.legacy_root(skeletons) if previous is None and legacy else None
+    if previous is None:
+        # Where this register's skeleton chain starts: its first format-4 event, or without them the
+        # body's last event before this save.
+        start = first or events[0][0]
+        set_meta(body, CHAIN_START, f"{start['seq']} {start['prev_hash']}")
+    legacy_root = chain.legacy_root(skeletons) if previous is None and first is not None else None
     entries, blobs = [], {}
 
     def put(kind: int, scope: bytes, plaintext: bytes, seg_id: bytes | None = None) -> None:
