@@ -100,6 +100,10 @@ def build(
     snap = audit.load(conn, as_of, school=school_id, vault=vault)
     findings, skipped = audit.run(snap, audit.waivers_in_force(conn, as_of))
     summary = audit.summarize(findings, snap, skipped, "error", list(audit.RULES))
+    settings, school_of = snap.settings, {a["id"]: a["school"] for a in snap.accounts}
+    # What follows reads the findings, not the snapshot: freed, its memory serves the report's own
+    # tables (at the large trust the report's peak is then the audit's, 146 MiB, not 165).
+    del snap
     skipped_ids = {s["rule"] for s in skipped}
     per_rule = {
         r["id"]: {
@@ -113,7 +117,7 @@ def build(
             "unwaived_by_severity": {s: 0 for s in audit.SEVERITIES},
             "failing": [],
         }
-        for r in audit.rules_table(snap.settings)
+        for r in audit.rules_table(settings)
     }
     names = {r[0]: r[1] for r in conn.execute("SELECT id, name FROM schools")}
     rule_accounts: dict[str, set] = {rid: set() for rid in audit.RULES}
@@ -167,12 +171,11 @@ def build(
                 "shown": failing[(rid, sid)],
             }
         )
-    school_of = {a["id"]: a["school"] for a in snap.accounts}
     for account_id in error_accounts:
         row = schools.get(school_of.get(account_id))
         if row is not None:
             row["accounts_with_errors"] += 1
-    live_total = len(snap.accounts)
+    live_total = len(school_of)
     compliance = {
         "live_accounts": live_total,
         "accounts_with_errors": len(error_accounts),

@@ -184,10 +184,14 @@ class History5:
         chosen.update(
             {seq: b for seq, b in extra.items() if seq not in read and (seq in recorded or (needles and wanted(b)))}
         )
-        self._readable = read | set(extra)
+        if members:  # `verify` says how many events it checked (`count_events`)
+            self._readable = read | set(extra)
         recent = self.skeletons
         start = recent[0]["seq"] if recent else None
-        older = self.opened.older.only({seq for seq in chosen if start is None or seq < start})
+        earlier = {seq for seq in chosen if start is None or seq < start}
+        # `verify` reads every skeleton after the open: read (and kept) now, in the open's one snapshot of
+        # the rows (PostgreSQL); the others read only the few they show.
+        older = [s for s in self.all_skeletons() if s["seq"] in earlier] if members else self.opened.older.only(earlier)
         found = [(s, chosen[s["seq"]]) for s in older + recent if s.get("seq") in chosen]
         return found[-last:] if last is not None else found
 
