@@ -854,65 +854,33 @@ def test_a_record_that_names_an_account_in_escapes_is_still_read_for_its_log():
     assert not may_name('{"account":"brook-x-news"}', quoted)
 
 
+OAK_NEWS = "oakfield-x-oakfieldnews"
+
+
 def test_the_report_reads_the_transfers_from_format_5_as_from_format_4(run, five, tmp_path, monkeypatch):
     """The report loads only the history's ownership transfers (core.report.TRANSFER): its figures are
     those of the whole history, in format 5 as in format 4."""
-    for account, to in (
-        (BROOK_ACCOUNT, "sara.lee@brookside.sch.uk"),
-        ("oakfield-x-oakfieldnews", "raj.mehta@oakfield.sch.uk"),
-    ):
-        ok(as_(run, CUSTODIAN, "account", "transfer", account, "--to", to, "--reason", "handover"))
-    ok(as_(run, CUSTODIAN, "account", "admin", "add", BROOK_ACCOUNT, "ben.carter@brookside.sch.uk"))
+
+    def changes(*register: str) -> None:  # two transfers, and an event of another kind
+        for account, to in ((BROOK_ACCOUNT, "sara.lee@brookside.sch.uk"), (OAK_NEWS, "raj.mehta@oakfield.sch.uk")):
+            ok(run([*register, "--as", CUSTODIAN, "account", "transfer", account, "--to", to, "--reason", "handover"]))
+        ok(run([*register, "--as", CUSTODIAN, "account", "admin", "add", BROOK_ACCOUNT, "ben.carter@brookside.sch.uk"]))
 
     def report(who: str, register=None) -> dict:
         args = ["--register", str(register)] if register else []
         out = tmp_path / "r.html"
         return json.loads(ok(run([*args, "--as", who, "report", "--out", str(out), "--json"])).stdout)
 
+    changes()
     by_custodian = report(CUSTODIAN)
-    assert {t["account"] for t in by_custodian["transfers"]} == {BROOK_ACCOUNT, "oakfield-x-oakfieldnews"}
+    assert {t["account"] for t in by_custodian["transfers"]} == {BROOK_ACCOUNT, OAK_NEWS}
     assert [t["account"] for t in report(BROOK_HEAD)["transfers"]] == [BROOK_ACCOUNT]
     four = tmp_path / "four" / "demo.accountctl"
     four.parent.mkdir(mode=0o700)
     four.write_bytes(_BUILT["four"])
     four.chmod(0o600)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "another-machine"))
-    for account, to in (
-        (BROOK_ACCOUNT, "sara.lee@brookside.sch.uk"),
-        ("oakfield-x-oakfieldnews", "raj.mehta@oakfield.sch.uk"),
-    ):
-        ok(
-            run(
-                [
-                    "--register",
-                    str(four),
-                    "--as",
-                    CUSTODIAN,
-                    "account",
-                    "transfer",
-                    account,
-                    "--to",
-                    to,
-                    "--reason",
-                    "handover",
-                ]
-            )
-        )
-    ok(
-        run(
-            [
-                "--register",
-                str(four),
-                "--as",
-                CUSTODIAN,
-                "account",
-                "admin",
-                "add",
-                BROOK_ACCOUNT,
-                "ben.carter@brookside.sch.uk",
-            ]
-        )
-    )
+    changes("--register", str(four))
 
     def transfers(data: dict) -> list:  # `at` is the second each was made
         return [{k: v for k, v in t.items() if k != "at"} for t in data["transfers"]]
