@@ -972,3 +972,39 @@ def test_a_save_that_adds_no_membership_record_checks_none_of_their_signatures_a
             reg.reload_membership()  # the chain no longer ends at the head it verified: all checked again
         reg.db.execute("DELETE FROM main.events")  # nothing to save
         reg._changes_at_open = reg.db.total_changes
+
+
+def test_a_register_that_kept_the_central_teams_staff_in_its_segment_moves_them_at_the_next_save(
+    run, tmp_path, monkeypatch
+):
+    """Format 5 as written before the central team's staff were the trust's rows: every reader still
+    opens it, and the next save by a reader of the central school moves them, after which a head sees them."""
+    from accountctl.store import lookup5, split
+
+    path = demo_format_4(tmp_path / "old")
+    monkeypatch.setenv("ACCOUNTCTL_REGISTER", str(path))
+    monkeypatch.setenv("ACCOUNTCTL_PASSPHRASE", demo.PASSPHRASE)
+    with monkeypatch.context() as before:  # the routes of stops 34 and 35
+        before.setitem(split.ROUTES, "staff", "{r}.school")
+        before.setitem(split.MEMBERS, "staff", "{r}.school = :school")
+        before.setitem(split._OWN_ROWS, "staff", "r.school = :school")
+        before.setitem(lookup5.KINDS, "staff", "SELECT email FROM main.staff WHERE school = ?")
+        ok(as_(run, CUSTODIAN, "vault", "upgrade", "--yes"))
+
+    def central_seen_by_head() -> set:
+        listed = json.loads(ok(as_(run, BROOK_HEAD, "staff", "list", "--json")).stdout)
+        return {s["email"] for s in listed if s["school"] == "central"}
+
+    # A machine that never saw it checks every segment's rows, the central school's staff among them.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "another-machine"))
+    assert central_seen_by_head() == set()  # in central's segment, which their key does not open
+    ok(as_(run, CUSTODIAN, "account", "list"))
+    ok(as_(run, BROOK_HEAD, "review", BROOK_ACCOUNT))  # a head's save cannot move them: it leaves them
+    assert central_seen_by_head() == set()
+    ok(as_(run, CUSTODIAN, "staff", "train", "ben.carter@brookside.sch.uk", "--on", "2026-11-01"))  # moves them
+    assert CENTRAL_STAFF in central_seen_by_head()
+    with _open(path, CUSTODIAN) as reg:
+        assert not reg.opened.legacy
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "a-new-machine"))
+    for who in (CUSTODIAN, OAK_HEAD, BROOK_HEAD):
+        assert json.loads(ok(as_(run, who, "verify", "--json")).stdout)["ok"], who

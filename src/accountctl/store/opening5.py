@@ -61,6 +61,7 @@ class Opened:
     tail_count: int = 0  # the tail's records (a file's) or rows (PostgreSQL's) after this generation
     carried: dict = field(default_factory=dict)  # seq -> body of reveals carried forward sealed (F9) that it opened
     reread: object = None  # () -> every body again, a segment at a time, for an open that kept no plaintext (`keep`)
+    legacy: set = field(default_factory=set)  # central schools whose segment holds their staff (`split.holds_staff`)
     batch_texts: object = tuple  # () -> the bodies in the history batches of the schools loaded, a batch at a time
 
     def texts(self, batches: bool = True) -> dict[int, str]:
@@ -262,6 +263,8 @@ def open_parts(
     # Each school is merged as soon as it is decrypted: without `keep`, no more than a batch of
     # schools' plaintext is held at once.
     merged = {trust_digest}
+    central = {row[0] for row in conn.execute("SELECT id FROM main.schools WHERE central")}
+    legacy = set(reuse.legacy) if reuse is not None else set()  # central schools whose staff rows are theirs
     with split.merging(conn) if reuse is None and len(schools) > 1 else _one_by_one(conn) as add:
         for school in sorted(schools):  # 15
             scope = bytes.fromhex(state.school_scopes[school])
@@ -271,6 +274,8 @@ def open_parts(
                 continue
             entry, records = plain(sg.SCHOOL_RECORDS, scope)
             secrets = plain(sg.SCHOOL_CREDENTIALS, scope)[1] if reach.vault else None
+            if school in central and split.holds_staff(records):
+                legacy.add(school)
             if reuse is not None:
                 split.replace_school(conn, school, records, secrets)
             else:
@@ -329,6 +334,7 @@ def open_parts(
         readable,
     )
     opened.carried = carried
+    opened.legacy = legacy
     if not keep:
 
         def reread():

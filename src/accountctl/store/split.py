@@ -223,7 +223,10 @@ _OWN_ROWS: dict[str, str] = {
         for table in MEMBERS
         if ROUTES[table] == _ACCOUNT
     },
-    "staff": _STAFF.replace("{r}", "r") + " = :school",
+    # A central school's own staff in its segment: how format 5 kept them before they became the trust's
+    # (`holds_staff`; the next save by a reader of that school moves them).
+    "staff": "(" + _STAFF.replace("{r}", "r") + " = :school OR r.school = :school AND r.school IN "
+    "(SELECT id FROM main.schools WHERE central))",
     "accounts": "r.school = :school",
     "mailboxes": "r.school = :school",
     "dpias": "r.school = :school",
@@ -251,6 +254,19 @@ def foreign(conn: sqlite3.Connection, schema: str, school: str) -> str | None:
     )
     found = conn.execute(sql, {"school": school}).fetchone() if checks else ()
     return next((table for (table, _), hit in zip(checks, found) if hit), None)
+
+
+def holds_staff(records: bytes) -> bool:
+    """Whether a school's records segment holds staff rows: a central school's, written before they were
+    the trust's rows (file-format.md F4), which its next save moves to the trust's records."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.deserialize(records)
+        return conn.execute("SELECT 1 FROM staff LIMIT 1").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False  # `merge` says what is wrong with it
+    finally:
+        conn.close()
 
 
 def _refuse_foreign(conn: sqlite3.Connection, schema: str, school: str) -> None:

@@ -185,6 +185,7 @@ class Register5(History5, Register):
             return
         self.events_only = False
         dbmod.check(self.db)
+        self._move_central_staff()
         scopes = {school: bytes.fromhex(s) for school, s in self.membership.school_scopes.items()}
         self.reload_membership()
         scopes.update({school: bytes.fromhex(s) for school, s in self.membership.school_scopes.items()})
@@ -219,6 +220,15 @@ class Register5(History5, Register):
         else:
             self._write_file(image, expected)
         self._after_save(image)
+
+    def _move_central_staff(self) -> None:
+        """A register whose central school's segment still holds its staff (before they were the trust's
+        rows): this save rewrites that segment whole and the trust's records, which then hold them."""
+        for school in self.opened.legacy & self.opened.schools:
+            self.db.execute("INSERT OR IGNORE INTO temp.whole_schools VALUES (?)", (school,))
+            for moved in (school, split.TRUST):
+                self.db.execute("INSERT OR IGNORE INTO temp.dirty_schools VALUES (?)", (moved,))
+        self.opened.legacy = set()
 
     def _write_file(self, image, expected: int) -> None:
         """The new file under the lock: every copied segment checked against the index (F8, choice (a)).
