@@ -309,13 +309,19 @@ reads_findings = _with_register(write=False, result_exit=True)
 reads_history = _with_register(write=False, history=True)  # export, report: the archive too
 # log: the events of one account, or the last N (format 5 loads only those: 2.4 s to 0.6 s at the large trust)
 reads_events = _with_register(write=False, events=lambda kw: {"account": kw.get("account"), "last": kw.get("limit")})
-# verify: it checks, and reports; of the history (format 5) it reads the events of decisions and of the
-# membership records (core.verification), and checks every other one as the open does.
-reads_unchecked = _with_register(
-    write=False,
-    check=False,
-    events=lambda kw: {"actions": ("account.approve", "account.reject", "incident.decide"), "members": True},
-)
+
+
+def _verified_events(_options: dict) -> dict:
+    """The events `verify` reads (core.verification): decisions, breach decisions, the membership records'."""
+    from accountctl.chain import DECISION_ACTIONS
+    from accountctl.core.breaches import ACTION  # imported when verify runs, not by every command
+
+    return {"actions": (*DECISION_ACTIONS, ACTION), "members": True}
+
+
+# verify: it checks, and reports; of the history (format 5) it reads only the events it checks against
+# records, and checks every other one as the open does.
+reads_unchecked = _with_register(write=False, check=False, events=_verified_events)
 writes = _with_register(write=True)
 # A write about one account (its argument `account_id`) that nothing of another school bears on: in a
 # register with a key per school, only that account's school is decrypted (F4's lookup).

@@ -42,9 +42,9 @@ def demo(folder: Path | None) -> None:
     click.echo(f"Every demo person's passphrase: {facts['passphrase']}")
     click.echo(f"You are the IT custodian, {facts['custodian']}. Here is the audit a technician would run:")
     click.echo("")
-    with open_register(
-        path, actor=facts["custodian"], passphrase_source=lambda: facts["passphrase"], use_keyring=False, history=True
-    ) as reg:
+    # Opened as `verify` opens it (check=False: every check from the start), for the line on its history.
+    unlock = dict(passphrase_source=lambda: facts["passphrase"], use_keyring=False, history=True, check=False)
+    with open_register(path, actor=facts["custodian"], **unlock) as reg:
         snap = audit.load(reg.db, audit.as_of_from(None), vault=True)
         findings, _ = audit.run(snap, audit.waivers_in_force(reg.db, snap.as_of))
         trail = _trail(reg)

@@ -53,10 +53,6 @@ def each_event(conn: sqlite3.Connection, account: str | None = None, limit: int 
         args.append(limit)
     else:
         sql += " ORDER BY seq"
-    return _events(conn, sql, args)
-
-
-def _events(conn: sqlite3.Connection, sql: str, args: list) -> Iterator[dict]:
     from accountctl.core import texts
 
     # Free text lives outside the history (core/texts.py): each reference is read, or says it was erased.

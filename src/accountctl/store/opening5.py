@@ -264,12 +264,13 @@ def open_parts(
     # schools' plaintext is held at once.
     merged = {trust_digest}
     central = {row[0] for row in conn.execute("SELECT id FROM main.schools WHERE central")}
-    legacy = set(reuse.legacy) if reuse is not None else set()  # central schools whose staff rows are theirs
+    legacy = set()  # central schools whose segment holds their staff rows (`split.holds_staff`)
     with split.merging(conn) if reuse is None and len(schools) > 1 else _one_by_one(conn) as add:
         for school in sorted(schools):  # 15
             scope = bytes.fromhex(state.school_scopes[school])
             if scope in same:  # as that open decrypted it, and checked every body and row in it
                 plain_parts[scope] = reuse.plain[scope]
+                legacy |= reuse.legacy & {school}
                 merged.add(next(e.digest for e in index.segments if e.kind == sg.SCHOOL_RECORDS and e.scope == scope))
                 continue
             entry, records = plain(sg.SCHOOL_RECORDS, scope)
@@ -355,7 +356,7 @@ def open_parts(
 
 class _Bodies:
     """Event records by number, each parsed when `chain.body_problems` checks it and not kept: a machine's
-    first open of the large trust checks 72,000, which parsed at once took 130 MB more."""
+    first open of the large trust checks 72,000, which parsed at once took 123 MiB more."""
 
     def __init__(self, texts: dict[int, str]):
         self.texts, self.parsed = texts, {}  # `parsed`: records that come parsed (the tail's), which win
@@ -447,14 +448,17 @@ class _Older:
         self.found: list[dict] = []
         self.read = False
 
+    def _batches(self):
+        """Each batch's skeletons, decrypted and parsed as they are asked for."""
+        for entry in self.entries:
+            if self.key is None:
+                raise DamagedError("register damaged: your keyring lacks the trust's key")
+            yield _skeletons(sg.open_segment(self.key, self.file_id, entry, self.fetch(entry)))
+
     def __call__(self) -> list[dict]:
         if not self.read:
-            found = []
-            for entry in self.entries:
-                if self.key is None:
-                    raise DamagedError("register damaged: your keyring lacks the trust's key")
-                found += _skeletons(sg.open_segment(self.key, self.file_id, entry, self.fetch(entry)))
-            self.found, self.read = sorted(found, key=lambda s: s["seq"]), True
+            self.found = sorted((s for batch in self._batches() for s in batch), key=lambda s: s["seq"])
+            self.read = True
         return self.found
 
     def each(self):
@@ -462,26 +466,15 @@ class _Older:
         if self.read:
             yield from self.found
             return
-        for entry in self.entries:
-            if self.key is None:
-                raise DamagedError("register damaged: your keyring lacks the trust's key")
-            yield from _skeletons(sg.open_segment(self.key, self.file_id, entry, self.fetch(entry)))
+        for batch in self._batches():
+            yield from batch
 
     def only(self, seqs: set[int]) -> list[dict]:
         """The skeletons of events `seqs` among them, oldest first; without keeping the others (a filtered
         history at the large trust holds a few, not 72,000)."""
         if self.read or not seqs:
             return [s for s in self.found if s["seq"] in seqs]
-        found = []
-        for entry in self.entries:
-            if self.key is None:
-                raise DamagedError("register damaged: your keyring lacks the trust's key")
-            found += [
-                s
-                for s in _skeletons(sg.open_segment(self.key, self.file_id, entry, self.fetch(entry)))
-                if s["seq"] in seqs
-            ]
-        return sorted(found, key=lambda s: s["seq"])
+        return sorted((s for s in self.each() if s["seq"] in seqs), key=lambda s: s["seq"])
 
 
 @dataclass

@@ -382,85 +382,55 @@ def open_file(
     seen_all = witness.load_all()
     image = images.open_image(store)
     try:
-        return _open_image(
-            image,
-            store,
-            seen_all,
-            actor,
-            passphrase_source,
-            write,
-            use_keyring,
-            history,
-            accepting_rollback,
-            kek,
-            focus,
-            recovery_key,
-            reuse,
-            from_start,
-        )
+        header, raw = image.header, image.raw
+        address = _refuse_before_unlocking(store, header, seen_all)
+        seen = seen_all.get(header.file_id.hex())
+        if recovery_key is not None:
+            slot, kek, keys = _recovery_slot(header, recovery_key)
+        else:
+            slot = choose_slot(header, actor)
+            kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
+        # What this machine checked is kept per key slot: a head's open checks only their school's records,
+        # so it must not let a custodian's open on the same machine skip the other schools' (file-format.md F7).
+        checked_key = hashlib.sha256(header.file_id + slot.slot_id).digest()[:16]
+        saved = witness.load_checked(checked_key)
+        kept = checked5.parse_checked(saved)
+        opened, found_wrong = None, None
+        if from_start and kept is not None:
+            try:  # as a machine that never saw the register: nothing checked here before is taken as checked
+                opened = image.open(slot.slot_id, keys.x25519_private, None, write, focus, None, write)
+                kept = saved = None
+            except DamagedError as exc:
+                found_wrong = str(exc)  # `verify` says so, and reads the register as this machine checked it
+        if opened is None:
+            opened = _open_checked(image, slot, keys, kept, write, focus, reuse, history, from_start)
+        keys.vault_key = opened.ring.get((sg.TRUST, sg.KEY_V), (0, None))[1] if slot.access == ff.ACCESS_VAULT else None
+        reg = Register5(store, header, keys, opened.conn, slot, _actor(opened, slot), kek, 0, opened.membership)
+        reg.opened, reg.raw, reg.address, reg.seen, reg.image = opened, raw, address, seen, image
+        reg.checked_key = checked_key
+        if write:
+            reg.previous = image.previous(opened)
+        _check_witness(reg, seen, accepting_rollback)
+        reg.checked = checked5.decisions(reg, checking.Checked.parse(saved).decisions if kept is not None else {})
+        reg.checked.changed = reg.checked.changed or kept != opened.checked
+        reg.decisions = checking.install(reg, reg.checked)
+        reg.from_start = (from_start and found_wrong is None, found_wrong)
+        if history:
+            reg.load_history(**history) if isinstance(history, dict) else reg.load_history()
+        if recovery_key is not None:
+            from accountctl.store import trust
+
+            try:
+                keys.signing_private = trust.recovery_signing_private(
+                    reg.membership, header.file_id, keys.x25519_private
+                )
+            except CryptoFailure:
+                raise DamagedError(
+                    "register damaged or altered: the recovery key's signing key does not open"
+                ) from None
+        return reg
     finally:
         image.done()
-
-
-def _open_image(
-    image,
-    store,
-    seen_all,
-    actor,
-    passphrase_source,
-    write,
-    use_keyring,
-    history,
-    accepting_rollback,
-    kek,
-    focus,
-    recovery_key,
-    reuse,
-    from_start=False,
-) -> Register5:
-    header, raw = image.header, image.raw
-    address = _refuse_before_unlocking(store, header, seen_all)
-    seen = seen_all.get(header.file_id.hex())
-    if recovery_key is not None:
-        slot, kek, keys = _recovery_slot(header, recovery_key)
-    else:
-        slot = choose_slot(header, actor)
-        kek, keys = unlock_kek(header, slot, passphrase_source, use_keyring=use_keyring, known=kek)
-    # What this machine checked is kept per key slot: a head's open checks only their school's records,
-    # so it must not let a custodian's open on the same machine skip the other schools' (file-format.md F7).
-    checked_key = hashlib.sha256(header.file_id + slot.slot_id).digest()[:16]
-    saved = witness.load_checked(checked_key)
-    kept = checked5.parse_checked(saved)
-    opened, found_wrong = None, None
-    if from_start and kept is not None:
-        try:  # as a machine that never saw the register: nothing checked here before is taken as checked
-            opened = image.open(slot.slot_id, keys.x25519_private, None, write, focus, None, write)
-            kept = saved = None
-        except DamagedError as exc:
-            found_wrong = str(exc)  # `verify` says so, and reads the register as this machine checked it
-    if opened is None:
-        opened = _open_checked(image, slot, keys, kept, write, focus, reuse, history, from_start)
-    keys.vault_key = opened.ring.get((sg.TRUST, sg.KEY_V), (0, None))[1] if slot.access == ff.ACCESS_VAULT else None
-    reg = Register5(store, header, keys, opened.conn, slot, _actor(opened, slot), kek, 0, opened.membership)
-    reg.opened, reg.raw, reg.address, reg.seen, reg.image = opened, raw, address, seen, image
-    reg.checked_key = checked_key
-    if write:
-        reg.previous = image.previous(opened)
-    _check_witness(reg, seen, accepting_rollback)
-    reg.checked = checked5.decisions(reg, checking.Checked.parse(saved).decisions if kept is not None else {})
-    reg.checked.changed = reg.checked.changed or kept != opened.checked
-    reg.decisions = checking.install(reg, reg.checked)
-    reg.from_start = (from_start and found_wrong is None, found_wrong)
-    if history:
-        reg.load_history(**history) if isinstance(history, dict) else reg.load_history()
-    if recovery_key is not None:
-        from accountctl.store import trust
-
-        try:
-            keys.signing_private = trust.recovery_signing_private(reg.membership, header.file_id, keys.x25519_private)
-        except CryptoFailure:
-            raise DamagedError("register damaged or altered: the recovery key's signing key does not open") from None
-    return reg
 
 
 def _open_checked(image, slot, keys, kept, write, focus, reuse, history, from_start) -> opening5.Opened:

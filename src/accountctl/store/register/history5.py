@@ -6,13 +6,11 @@ the records segment or history batch of its school, and only that school's reade
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 
 from accountctl import chain, crypto
-from accountctl.errors import DamagedError
-from accountctl.store import db as dbmod, fileformat5 as ff5, opening5, segments as sg
+from accountctl.store import db as dbmod, segments as sg
 
 
 class History5:
@@ -72,23 +70,8 @@ class History5:
         if account is None and last is None and actions is None and not members:
             self._attach_every_event()
             return
-        rows = (
-            (
-                skeleton["seq"],
-                body["at"],
-                skeleton["actor"],
-                body["action"],
-                body.get("target"),
-                body.get("account"),
-                json.dumps(body.get("details"), sort_keys=True),
-                skeleton.get("prev_hash", ""),
-                skeleton.get("hash", ""),
-                skeleton.get("at_real"),
-                bytes.fromhex(skeleton["signature"]) if skeleton.get("signature") else None,
-            )
-            for skeleton, body in self._events(account, last, actions, members)
-        )
-        self.db.executemany(f"INSERT INTO {dbmod.HISTORY}.events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        rows = ((*_skeleton_row(s), *_body_row(b)) for s, b in self._events(account, last, actions, members))
+        self.db.executemany(f"INSERT INTO {dbmod.HISTORY}.events ({_SKELETON}, {_BODY}) VALUES ({_MARKS})", rows)
 
     def _attach_every_event(self) -> None:
         """Every event whose body this person reads, joined to its skeleton in SQLite: the records a segment
@@ -99,38 +82,20 @@ class History5:
         def records():
             for part in self.opened.each_text():  # a later segment's record of an event wins, as in `texts`
                 for seq, text in part.items():
-                    body = json.loads(text)
-                    yield seq, body["at"], body["action"], body.get("target"), body.get("account"), _details(body)
+                    yield seq, *_body_row(json.loads(text))
                 del part
 
-        insert = f"INTO {events} (seq, at, actor, action, target, account, details, prev_hash, hash) "
-        self.db.executemany(f"INSERT OR REPLACE {insert} VALUES (?, ?, '', ?, ?, ?, ?, '', '')", records())
-        tail = self.opened.tail.bodies if self.opened.tail else {}
+        # The skeleton's columns are filled in below: NOT NULL ones with '' until then.
+        insert = f"INTO {events} (seq, {_BODY}, actor, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, '', '', '')"
+        self.db.executemany(f"INSERT OR REPLACE {insert}", records())
         self.db.executemany(
-            f"INSERT OR IGNORE {insert} VALUES (?, ?, '', ?, ?, ?, ?, '', '')",
-            [
-                (b["seq"], b["at"], b["action"], b.get("target"), b.get("account"), _details(b))
-                for f in tail.values()
-                for b in f
-            ],
+            f"INSERT OR IGNORE {insert}", [(seq, *_body_row(b)) for seq, b in self._tail_bodies().items()]
         )
-        self.db.execute(
-            "CREATE TEMP TABLE skeletons (seq INTEGER PRIMARY KEY, actor, prev_hash, hash, at_real, signature)"
-        )
+        self.db.execute(f"CREATE TEMP TABLE skeletons ({_SKELETON.replace('seq', 'seq INTEGER PRIMARY KEY', 1)})")
         try:
             self.db.executemany(
                 "INSERT INTO temp.skeletons VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        s["seq"],
-                        s["actor"],
-                        s.get("prev_hash", ""),
-                        s.get("hash", ""),
-                        s.get("at_real"),
-                        bytes.fromhex(s["signature"]) if s.get("signature") else None,
-                    )
-                    for s in itertools.chain(self.opened.older.each(), self.skeletons)
-                ),
+                map(_skeleton_row, itertools.chain(self.opened.older.each(), self.skeletons)),
             )
             self.db.execute(
                 f"UPDATE {events} SET actor = s.actor, prev_hash = s.prev_hash, hash = s.hash, at_real = s.at_real, "
@@ -144,8 +109,7 @@ class History5:
         """(skeleton, body) of the events whose bodies this person reads, oldest first; only `account`'s,
         only those of `actions` (and with `members`, of the membership records), only the last `last`
         of them, if given."""
-        tail = self.opened.tail.bodies if self.opened.tail else {}
-        extra = {b["seq"]: b for found in tail.values() for b in found}
+        extra = self._tail_bodies()
         if last is not None and account is None and actions is None and not members:
             recent = self._recent_events(last, extra)
             if recent is not None:
@@ -195,6 +159,11 @@ class History5:
         found = [(s, chosen[s["seq"]]) for s in older + recent if s.get("seq") in chosen]
         return found[-last:] if last is not None else found
 
+    def _tail_bodies(self) -> dict[int, dict]:
+        """The records of the reveals after the last save that this person opened, by event."""
+        tail = self.opened.tail.bodies if self.opened.tail else {}
+        return {b["seq"]: b for found in tail.values() for b in found}
+
     def _recent_events(self, last: int, extra: dict) -> list[tuple[dict, dict]] | None:
         """The last `last` events this person reads, from the journal alone; None if it holds fewer, or if
         a body it needs has moved into a school's history batch (then every event is read)."""
@@ -219,38 +188,22 @@ class History5:
     def count_events(self) -> int:
         if not self._history_partial:
             return super().count_events()
-        # the events of this person's history, not only those loaded (`verify` reads all skeletons anyway)
-        recorded = self.db.execute("SELECT count(*) FROM main.events").fetchone()[0]
-        return len({s["seq"] for s in self.all_skeletons()} & (self._readable or set())) + recorded
+        # the events of this person's history, not only those loaded (`verify` reads all skeletons anyway),
+        # and those this command recorded
+        new = self.db.execute("SELECT count(*) FROM main.events").fetchone()[0]
+        return len({s["seq"] for s in self.all_skeletons()} & (self._readable or set())) + new
 
     # `verify`'s open checks everything from the start, as a machine that never saw the register would:
     # (True, None), or (False, what it found wrong) when it fell back to what this machine checked.
     from_start: tuple[bool, str | None] = (False, None)
 
     def history_check(self) -> tuple[list[str], dict[int, bytes]]:
-        """For `verify`: every segment against the index, the whole chain again from its start, and which
-        key signed each event (F7: everyone checks every signature; the content of what they read)."""
+        """For `verify`: every segment against the index, what the open from the start found, and which key
+        signed each event (F7: everyone checks every signature; the content of what they read)."""
         checked_all, found = self.from_start
-        if checked_all or found is not None:
-            problems = self.image.digest_problems()
-            problems += [found] if found is not None else []
-            return self._members_problems(problems), self._signed_by()
-        data = self.image.whole()
-        header, raw = ff5.parse_header(data)
-        index, _ = ff5.read_index(data, header, raw)
-        start, offsets = len(raw) + header.index_len, index.offsets()
-        problems = [
-            f"{entry.name()} is not the one the index names"
-            for entry in index.segments
-            if hashlib.sha256(
-                data[start + offsets[entry.seg_id] : start + offsets[entry.seg_id] + entry.length]
-            ).digest()
-            != entry.digest
-        ]
-        try:
-            opening5.open_image(data, self.slot.slot_id, self.keys.x25519_private, None, write=False)
-        except DamagedError as exc:
-            problems.append(str(exc))
+        if not checked_all and found is None:
+            raise AssertionError("history_check needs a register opened from the start (open_register check=False)")
+        problems = self.image.digest_problems() + ([found] if found is not None else [])
         return self._members_problems(problems), self._signed_by()
 
     def _members_problems(self, problems: list[str]) -> list[str]:
@@ -286,8 +239,19 @@ class History5:
         return signed
 
 
-def _details(body: dict) -> str:
-    return json.dumps(body.get("details"), sort_keys=True)
+# A history row (`db.EVENTS_SCHEMA`) as its skeleton's columns and its record's.
+_SKELETON = "seq, actor, prev_hash, hash, at_real, signature"
+_BODY = "at, action, target, account, details"
+_MARKS = ", ".join("?" * 11)
+
+
+def _skeleton_row(s: dict) -> tuple:
+    signature = bytes.fromhex(s["signature"]) if s.get("signature") else None
+    return s["seq"], s["actor"], s.get("prev_hash", ""), s.get("hash", ""), s.get("at_real"), signature
+
+
+def _body_row(b: dict) -> tuple:
+    return b["at"], b["action"], b.get("target"), b.get("account"), json.dumps(b.get("details"), sort_keys=True)
 
 
 def may_name(text: str, quoted: str) -> bool:

@@ -87,6 +87,14 @@ class _Opening:
         )
 
 
+def _digest_problems(index: sg.Index, fetch) -> list[str]:
+    return [
+        f"{e.name()} is not the one the index names"
+        for e in index.segments
+        if hashlib.sha256(fetch(e)).digest() != e.digest
+    ]
+
+
 def open_image(store: stores.Store):
     """The register as one open: a file, or PostgreSQL's rows."""
     return _PgImage(store) if getattr(store, "url", None) else _Image(store)
@@ -111,26 +119,13 @@ class _PgImage(_Opening):
         opened.tail_count = len(tail)
         return opened
 
-    def whole(self) -> bytes:
-        from accountctl.store import pgstore5
-
-        with pgstore5.reading(self.store):
-            header, index, raw, index_bytes = pgstore5.read(self.store)
-            fetch = pgstore5.fetcher(self.store)
-            return b"".join([raw, index_bytes, *(fetch(e) for e in index.segments)])
-
     def digest_problems(self) -> list[str]:
         """Each segment that is not the one the index names (`verify`): the rows as they are now."""
         from accountctl.store import pgstore5
 
         with pgstore5.reading(self.store):
             _header, index, _raw, _bytes = pgstore5.read(self.store)
-            fetch = pgstore5.fetcher(self.store)
-            return [
-                f"{e.name()} is not the one the index names"
-                for e in index.segments
-                if hashlib.sha256(fetch(e)).digest() != e.digest
-            ]
+            return _digest_problems(index, pgstore5.fetcher(self.store))
 
     def done(self) -> None:
         self.reading.__exit__(None, None, None)
@@ -183,17 +178,9 @@ class _Image(_Opening):
 
         self.fetch = fetch
 
-    def whole(self) -> bytes:
-        """Every byte, as opened (`verify` reads them all)."""
-        return self.snapshot.read(0, self.snapshot.size)
-
     def digest_problems(self) -> list[str]:
         """Each segment that is not the one the index names (`verify`), reading one segment at a time."""
-        return [
-            f"{e.name()} is not the one the index names"
-            for e in self.index.segments
-            if hashlib.sha256(self.fetch(e)).digest() != e.digest
-        ]
+        return _digest_problems(self.index, self.fetch)
 
     def open(self, slot_id, x25519_private, kept, write: bool, focus, reuse=None, keep=True) -> opening5.Opened:
         end = self.start + self.index.segments_length()

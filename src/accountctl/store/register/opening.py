@@ -217,8 +217,8 @@ def _open(
             yield reg
             return
     if is_five(store):
-        opening = (actor, passphrase_source, write, use_keyring, history, accepting_rollback, kek, focus, not check)
-        with _open_five(store, *opening) as reg:
+        opening = dict(actor=actor, passphrase_source=passphrase_source, use_keyring=use_keyring, history=history)
+        with _open_five(store, write, accepting_rollback, kek, focus=focus, from_start=not check, **opening) as reg:
             yield reg
         return
     if not write:
@@ -306,39 +306,22 @@ def is_five(store: stores.Store) -> bool:
 
 
 @contextmanager
-def _open_five(
-    store: stores.Store,
-    actor,
-    passphrase_source,
-    write,
-    use_keyring,
-    history,
-    accepting_rollback,
-    kek,
-    focus,
-    from_start=False,
-):
+def _open_five(store: stores.Store, write: bool, accepting_rollback: bool, kek, **opening):
     """Format 5 (register/five.py): the KEK found before the lock, the file read and checked under it.
 
-    `from_start`: `verify`'s (check=False), which checks it all as a machine that never saw it.
+    `opening`: `five.open_file`'s (actor, passphrase_source, use_keyring, history, focus, and `verify`'s
+    from_start, which checks it all as a machine that never saw it).
     """
     from accountctl.store.register import five  # not on format 4's paths: it imports all of format 5
 
-    opening = dict(
-        actor=actor,
-        passphrase_source=passphrase_source,
-        use_keyring=use_keyring,
-        history=history,
-        focus=focus,
-        from_start=from_start,
-    )
     if not write:
         yield five.open_file(store, write=False, accepting_rollback=accepting_rollback, kek=kek, **opening)
         return
     if kek is None:
         header = five.read_header(store)
         _refuse_before_unlocking(store, header, witness.load_all())
-        kek, _ = unlock_kek(header, choose_slot(header, actor), passphrase_source, use_keyring=use_keyring)
+        slot = choose_slot(header, opening["actor"])
+        kek, _ = unlock_kek(header, slot, opening["passphrase_source"], use_keyring=opening["use_keyring"])
     with five.lock(store):
         try:
             reg = five.open_file(store, write=True, accepting_rollback=accepting_rollback, kek=kek, **opening)
